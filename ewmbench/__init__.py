@@ -1,0 +1,3 @@
+"""ewmbench: benchmark and evaluation toolkit for embodied world models."""
+
+__version__ = "0.1.0"

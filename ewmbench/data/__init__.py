@@ -1,0 +1,5 @@
+"""Datasets in the official EWMBench layout, our sidecar, the sample dataset and curation."""
+
+from ewmbench.data.layout import Episode, Generated, GroundTruth, Sidecar, Trial
+
+__all__ = ["Episode", "Generated", "GroundTruth", "Sidecar", "Trial"]

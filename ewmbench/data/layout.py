@@ -1,0 +1,405 @@
+"""The official EWMBench data layout, read and written exactly, plus our optional sidecar.
+
+Ground truth::
+
+    <root>/<task>/<episode>/video/frame_00000.jpg ...   (or video/<one>.mp4, or video.mp4)
+    <root>/<task>/<episode>/prompt/init_frame.png
+    <root>/<task>/<episode>/prompt/introduction.txt
+    <root>/<task>/<episode>/traj/traj.npy               (after gripper tracking)
+    <root>/<task>/<episode>/ewmbench/                   (our sidecar, optional; see Sidecar)
+
+Generated::
+
+    <name>_dataset/<task>/<episode>/<trial>/video/frame_00000.jpg ...
+    <name>_dataset/<task>/<episode>/<trial>/traj/traj.npy  (after gripper tracking)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from ewmbench.data.video import VIDEO_SUFFIXES, list_frames, save_image, write_frames
+from ewmbench.errors import DataError
+
+HEAD_VIEW = "head"
+SIDECAR_DIR = "ewmbench"
+SIDECAR_FORMAT = "ewmbench-sidecar/1"
+GENERATED_SUFFIX = "_dataset"
+# Entries of an episode folder that the official tool does not treat as trials.
+NON_TRIAL_SUFFIXES = (".png", ".json")
+
+
+def id_sort_key(name: str) -> tuple:
+    """Numeric ids sort as numbers, others after them as text."""
+    return (0, int(name), "") if name.isdigit() else (1, 0, name)
+
+
+def _subdirs(folder: Path) -> list[Path]:
+    return sorted(
+        (p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")),
+        key=lambda p: id_sort_key(p.name),
+    )
+
+
+def _video_path(folder: Path) -> Path:
+    """Where a video lives in an episode or trial folder: ``video/`` or ``video.mp4``."""
+    if (folder / "video").is_dir():
+        return folder / "video"
+    for suffix in VIDEO_SUFFIXES:
+        if (folder / f"video{suffix}").is_file():
+            return folder / f"video{suffix}"
+    return folder / "video"
+
+
+@dataclass
+class Sidecar:
+    """Our per-episode extensions, in ``<episode>/ewmbench/``: ``meta.json`` and ``arrays.npz``.
+
+    Arrays (all optional): ``eef_pose`` (T, 14) per frame, [left xyz, rpy, gripper, right xyz,
+    rpy, gripper] in the robot base frame, gripper openness in [0, 1]; ``joint_positions`` (T, J);
+    ``actions`` (T, 14) in the same layout as ``eef_pose``; per view ``intrinsics`` (3, 3) in
+    pixels and ``extrinsics`` (T, 4, 4) camera-to-base (OpenCV camera axes). Extra views' frames
+    live in ``ewmbench/views/<view>/``; the head view is the official ``video/``.
+    """
+
+    fps: float | None = None
+    views: list[str] = field(default_factory=lambda: [HEAD_VIEW])
+    substeps: list[str] = field(default_factory=list)
+    eef_pose: np.ndarray | None = None
+    joint_positions: np.ndarray | None = None
+    actions: np.ndarray | None = None
+    intrinsics: dict[str, np.ndarray] = field(default_factory=dict)
+    extrinsics: dict[str, np.ndarray] = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)  # anything else: task type, seed, success, ...
+
+    @classmethod
+    def load(cls, episode_dir: Path) -> Sidecar | None:
+        folder = Path(episode_dir) / SIDECAR_DIR
+        meta_path = folder / "meta.json"
+        if not meta_path.is_file():
+            return None
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise DataError(meta_path, f"sidecar is not valid JSON ({exc})") from None
+        if meta.get("format") != SIDECAR_FORMAT:
+            raise DataError(meta_path, f"unknown sidecar format {meta.get('format')!r} (expected {SIDECAR_FORMAT!r})")
+        arrays: dict[str, np.ndarray] = {}
+        arrays_path = folder / "arrays.npz"
+        if arrays_path.is_file():
+            try:
+                with np.load(arrays_path, allow_pickle=False) as data:
+                    arrays = {key: data[key] for key in data.files}
+            except (OSError, ValueError) as exc:
+                raise DataError(arrays_path, f"unreadable sidecar arrays ({exc})") from None
+        sidecar = cls(
+            fps=meta.get("fps"),
+            views=list(meta.get("views", [HEAD_VIEW])),
+            substeps=list(meta.get("substeps", [])),
+            eef_pose=arrays.get("eef_pose"),
+            joint_positions=arrays.get("joint_positions"),
+            actions=arrays.get("actions"),
+            intrinsics={k.removeprefix("intrinsics/"): v for k, v in arrays.items() if k.startswith("intrinsics/")},
+            extrinsics={k.removeprefix("extrinsics/"): v for k, v in arrays.items() if k.startswith("extrinsics/")},
+            meta={k: v for k, v in meta.items() if k not in {"format", "fps", "views", "substeps"}},
+        )
+        sidecar.validate(folder)
+        return sidecar
+
+    def validate(self, where: Path) -> None:
+        if self.eef_pose is not None and (self.eef_pose.ndim != 2 or self.eef_pose.shape[1] != 14):
+            raise DataError(where / "arrays.npz", f"eef_pose must be (T, 14), got {self.eef_pose.shape}")
+        if self.actions is not None and (self.actions.ndim != 2 or self.actions.shape[1] != 14):
+            raise DataError(where / "arrays.npz", f"actions must be (T, 14), got {self.actions.shape}")
+        for view, k in self.intrinsics.items():
+            if k.shape != (3, 3):
+                raise DataError(where / "arrays.npz", f"intrinsics/{view} must be (3, 3), got {k.shape}")
+        for view, e in self.extrinsics.items():
+            if e.ndim != 3 or e.shape[1:] != (4, 4):
+                raise DataError(where / "arrays.npz", f"extrinsics/{view} must be (T, 4, 4), got {e.shape}")
+
+    def save(self, episode_dir: Path) -> None:
+        folder = Path(episode_dir) / SIDECAR_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        meta = {"format": SIDECAR_FORMAT, "fps": self.fps, "views": self.views, "substeps": self.substeps, **self.meta}
+        arrays = {}
+        for name in ("eef_pose", "joint_positions", "actions"):
+            if getattr(self, name) is not None:
+                arrays[name] = np.asarray(getattr(self, name))
+        arrays.update({f"intrinsics/{v}": np.asarray(k) for v, k in self.intrinsics.items()})
+        arrays.update({f"extrinsics/{v}": np.asarray(e) for v, e in self.extrinsics.items()})
+        if arrays:
+            tmp = folder / ".tmp-arrays.npz"
+            with open(tmp, "wb") as fh:
+                np.savez(fh, **arrays)
+            os.replace(tmp, folder / "arrays.npz")
+        tmp = folder / ".tmp-meta.json"
+        tmp.write_text(json.dumps(meta, indent=2, sort_keys=True, default=_json_default) + "\n")
+        os.replace(tmp, folder / "meta.json")
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {type(value)}")
+
+
+@dataclass(frozen=True)
+class Episode:
+    """One ground-truth episode: ``<root>/<task>/<episode>/``."""
+
+    task: str
+    episode: str
+    path: Path
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.task, self.episode)
+
+    def video_path(self, view: str = HEAD_VIEW) -> Path:
+        if view == HEAD_VIEW:
+            return _video_path(self.path)
+        return self.path / SIDECAR_DIR / "views" / view
+
+    @property
+    def init_frame_path(self) -> Path:
+        return self.path / "prompt" / "init_frame.png"
+
+    @property
+    def instruction_path(self) -> Path:
+        return self.path / "prompt" / "introduction.txt"
+
+    @property
+    def instruction(self) -> str:
+        if not self.instruction_path.is_file():
+            return ""
+        return self.instruction_path.read_text(encoding="utf-8", errors="replace").strip()
+
+    @property
+    def traj_path(self) -> Path:
+        return self.path / "traj" / "traj.npy"
+
+    @cached_property
+    def sidecar(self) -> Sidecar | None:
+        return Sidecar.load(self.path)
+
+    @property
+    def views(self) -> list[str]:
+        return self.sidecar.views if self.sidecar else [HEAD_VIEW]
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One generated trial: ``<name>_dataset/<task>/<episode>/<trial>/``."""
+
+    task: str
+    episode: str
+    trial: str
+    path: Path
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.task, self.episode, self.trial)
+
+    def video_path(self, view: str = HEAD_VIEW) -> Path:
+        if view == HEAD_VIEW:
+            return _video_path(self.path)
+        return self.path / SIDECAR_DIR / "views" / view
+
+    @property
+    def traj_path(self) -> Path:
+        return self.path / "traj" / "traj.npy"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A layout problem found while reading a dataset."""
+
+    path: Path
+    message: str
+    severity: str = "error"  # "error" stops scoring of that item, "warning" does not
+
+    def __str__(self) -> str:
+        return f"[{self.severity}] {self.path}: {self.message}"
+
+
+class GroundTruth:
+    """A ground-truth dataset in the official layout."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise DataError(self.root, "ground-truth dataset folder does not exist")
+
+    @cached_property
+    def episodes(self) -> list[Episode]:
+        return [
+            Episode(task.name, episode.name, episode)
+            for task in _subdirs(self.root)
+            for episode in _subdirs(task)
+        ]
+
+    def episode(self, task: str, episode: str) -> Episode:
+        for item in self.episodes:
+            if item.key == (task, episode):
+                return item
+        raise DataError(self.root / task / episode, "no such episode in the ground-truth dataset")
+
+    def problems(self) -> list[Problem]:
+        problems = []
+        if not self.episodes:
+            problems.append(Problem(self.root, "no episodes found (expected <task>/<episode>/video/)"))
+        for task in _subdirs(self.root):
+            if not _subdirs(task):
+                problems.append(Problem(task, "task folder has no episodes"))
+        for episode in self.episodes:
+            problems.extend(_video_problems(episode.video_path()))
+            for name in (episode.task, episode.episode):
+                if not name.isdigit():
+                    problems.append(Problem(episode.path, f"id {name!r} is not numeric (the official CSV casts ids to int)", "warning"))
+            if not episode.instruction_path.is_file():
+                problems.append(Problem(episode.instruction_path, "missing (generators that need the instruction will fail)", "warning"))
+            if not episode.init_frame_path.is_file():
+                problems.append(Problem(episode.init_frame_path, "missing (generators fall back to the first video frame)", "warning"))
+            try:
+                sidecar = episode.sidecar
+            except DataError as exc:
+                problems.append(Problem(exc.path, exc.problem))
+                continue
+            if sidecar:
+                for view in sidecar.views:
+                    if view != HEAD_VIEW:
+                        problems.extend(_video_problems(episode.video_path(view)))
+        return problems
+
+
+class Generated:
+    """A generated dataset: ``<name>_dataset/<task>/<episode>/<trial>/``."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise DataError(self.root, "generated dataset folder does not exist")
+
+    @property
+    def name(self) -> str:
+        return self.root.name.removesuffix(GENERATED_SUFFIX)
+
+    @cached_property
+    def trials(self) -> list[Trial]:
+        trials = []
+        for task in _subdirs(self.root):
+            for episode in _subdirs(task):
+                for entry in sorted(episode.iterdir(), key=lambda p: id_sort_key(p.name)):
+                    if entry.name.startswith(".") or entry.suffix.lower() in NON_TRIAL_SUFFIXES or not entry.is_dir():
+                        continue
+                    trials.append(Trial(task.name, episode.name, entry.name, entry))
+        return trials
+
+    def trials_of(self, task: str, episode: str) -> list[Trial]:
+        return [t for t in self.trials if (t.task, t.episode) == (task, episode)]
+
+    def problems(self) -> list[Problem]:
+        problems = []
+        if not self.root.name.endswith(GENERATED_SUFFIX):
+            problems.append(Problem(self.root, f"folder name does not end in {GENERATED_SUFFIX!r}; the model name is taken as {self.name!r}", "warning"))
+        if not self.trials:
+            problems.append(Problem(self.root, "no trials found (expected <task>/<episode>/<trial>/video/)"))
+        for trial in self.trials:
+            problems.extend(_video_problems(trial.video_path()))
+        return problems
+
+
+def _video_problems(video: Path) -> list[Problem]:
+    if video.is_file():
+        return []
+    if not video.is_dir():
+        return [Problem(video, "missing video (expected a frame folder or video.mp4)")]
+    frames = list_frames(video)
+    if frames:
+        return []
+    videos = [p for p in video.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES]
+    if len(videos) == 1:
+        return []
+    return [Problem(video, "video folder has no frames (.jpg/.jpeg/.png) and no single video file")]
+
+
+def pairing_problems(gt: GroundTruth, generated: Generated) -> list[Problem]:
+    """Episodes present on one side only, and episodes whose trials differ in frame count."""
+    from ewmbench.data.video import video_size
+
+    problems = []
+    gt_keys = {e.key for e in gt.episodes}
+    gen_keys = {(t.task, t.episode) for t in generated.trials}
+    for task, episode in sorted(gen_keys - gt_keys):
+        problems.append(Problem(generated.root / task / episode, "generated episode has no ground truth; it is not scored"))
+    for task, episode in sorted(gt_keys - gen_keys):
+        problems.append(Problem(gt.root / task / episode, "ground-truth episode has no generated trials; it is not scored", "warning"))
+    for task, episode in sorted(gt_keys & gen_keys):
+        counts = {}
+        for trial in generated.trials_of(task, episode):
+            try:
+                counts[trial.trial] = video_size(trial.video_path())[0]
+            except DataError:
+                continue  # reported by Generated.problems()
+        if len(set(counts.values())) > 1:
+            problems.append(Problem(generated.root / task / episode, f"trials have different frame counts: {counts}", "warning"))
+    return problems
+
+
+def write_episode(
+    root: Path,
+    task: str,
+    episode: str,
+    frames: np.ndarray,
+    instruction: str,
+    init_frame: np.ndarray | None = None,
+    sidecar: Sidecar | None = None,
+    extra_views: dict[str, np.ndarray] | None = None,
+) -> Episode:
+    """Write one ground-truth episode atomically (built in a temporary folder, then renamed)."""
+    final = Path(root) / task / episode
+    if final.exists():
+        raise DataError(final, "episode already exists; refusing to overwrite it")
+    tmp = final.with_name(f".tmp-{episode}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    write_frames(frames, tmp / "video")
+    (tmp / "prompt").mkdir(parents=True, exist_ok=True)
+    save_image(frames[0] if init_frame is None else init_frame, tmp / "prompt" / "init_frame.png")
+    (tmp / "prompt" / "introduction.txt").write_text(instruction + "\n", encoding="utf-8")
+    for view, view_frames in (extra_views or {}).items():
+        write_frames(view_frames, tmp / SIDECAR_DIR / "views" / view)
+    if sidecar is not None:
+        sidecar.save(tmp)
+    os.replace(tmp, final)
+    return Episode(task, episode, final)
+
+
+def write_trial(
+    root: Path,
+    task: str,
+    episode: str,
+    trial: str,
+    frames: np.ndarray,
+    extra_views: dict[str, np.ndarray] | None = None,
+) -> Trial:
+    """Write one generated trial atomically; an existing trial is replaced only as a whole."""
+    final = Path(root) / task / episode / trial
+    tmp = final.with_name(f".tmp-{trial}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    write_frames(frames, tmp / "video")
+    for view, view_frames in (extra_views or {}).items():
+        write_frames(view_frames, tmp / SIDECAR_DIR / "views" / view)
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    return Trial(task, episode, trial, final)

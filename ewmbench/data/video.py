@@ -1,0 +1,174 @@
+"""The one video reader and writer: frame folders (jpg/jpeg/png) and mp4 files.
+
+Frames are always ``uint8`` arrays of shape (T, H, W, 3) in RGB order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ewmbench.errors import DataError
+
+FRAME_SUFFIXES = (".jpg", ".jpeg", ".png")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
+
+
+def list_frames(folder: Path) -> list[Path]:
+    """Frame files of ``folder`` sorted by name, as the official tool orders them."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(folder, "frame folder does not exist")
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in FRAME_SUFFIXES)
+
+
+def video_source(path: Path) -> Path:
+    """Resolve ``path`` (a frame folder, a folder holding ``video/``, or a video file)."""
+    path = Path(path)
+    if path.is_file():
+        if path.suffix.lower() not in VIDEO_SUFFIXES:
+            raise DataError(path, f"not a video file (expected one of {', '.join(VIDEO_SUFFIXES)})")
+        return path
+    if (path / "video").is_dir():
+        return path / "video"
+    if path.is_dir():
+        videos = sorted(p for p in path.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
+        if not list_frames(path) and len(videos) == 1:
+            return videos[0]
+        return path
+    raise DataError(path, "no such video, frame folder or file")
+
+
+def read_image(path: Path) -> np.ndarray:
+    """One image as RGB uint8 (H, W, 3)."""
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"))
+    except (OSError, ValueError) as exc:  # PIL reports truncated or corrupt files as OSError
+        raise DataError(path, f"unreadable image ({exc})") from None
+
+
+def read_video(path: Path, max_frames: int | None = None) -> np.ndarray:
+    """All frames of a video as (T, H, W, 3) uint8 RGB.
+
+    ``path`` may be a folder of frames, a folder holding ``video/``, or an mp4 (or other) file.
+    """
+    source = video_source(path)
+    if source.is_file():
+        frames = _decode_video_file(source, max_frames)
+    else:
+        files = list_frames(source)
+        if max_frames is not None:
+            files = files[:max_frames]
+        frames = [read_image(f) for f in files]
+    if not frames:
+        raise DataError(source, "video has no frames")
+    shapes = {f.shape for f in frames}
+    if len(shapes) > 1:
+        raise DataError(source, f"frames have different sizes: {sorted(shapes)}")
+    return np.stack(frames)
+
+
+def _decode_video_file(path: Path, max_frames: int | None) -> list[np.ndarray]:
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise DataError(path, "cannot open video file")
+    frames = []
+    try:
+        while max_frames is None or len(frames) < max_frames:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+    finally:
+        capture.release()
+    return frames
+
+
+def video_size(path: Path) -> tuple[int, int, int]:
+    """(frames, height, width) without decoding every frame of a frame folder."""
+    source = video_source(path)
+    if source.is_file():
+        import cv2
+
+        capture = cv2.VideoCapture(str(source))
+        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
+        capture.release()
+        return count, height, width
+    files = list_frames(source)
+    if not files:
+        raise DataError(source, "video has no frames")
+    try:
+        with Image.open(files[0]) as image:
+            width, height = image.size
+    except OSError as exc:
+        raise DataError(files[0], f"unreadable image ({exc})") from None
+    return len(files), height, width
+
+
+def write_frames(frames: np.ndarray, folder: Path, suffix: str = ".jpg", quality: int = 95) -> list[Path]:
+    """Write (T, H, W, 3) uint8 RGB frames as ``frame_00000<suffix>`` ... into ``folder``.
+
+    Files are written under a temporary name and renamed, so a killed writer never leaves a
+    half-written frame behind under a final name.
+    """
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ValueError(f"frames must be uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index, frame in enumerate(frames):
+        target = folder / f"frame_{index:05d}{suffix}"
+        save_image(frame, target, quality=quality)
+        paths.append(target)
+    return paths
+
+
+def save_image(frame: np.ndarray, target: Path, quality: int = 95) -> None:
+    """Save one RGB uint8 image atomically (temporary file, then rename)."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fmt = "PNG" if target.suffix.lower() == ".png" else "JPEG"
+    options = {"quality": quality, "subsampling": 0} if fmt == "JPEG" else {}
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.suffix)
+    os.close(fd)
+    try:
+        Image.fromarray(frame).save(tmp, format=fmt, **options)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_mp4(frames: np.ndarray, target: Path, fps: float = 5.0) -> None:
+    """Write RGB frames as an H.264 mp4 (for people to look at; metrics read frame folders)."""
+    import imageio.v2 as imageio
+
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".tmp-{target.name}")
+    with imageio.get_writer(tmp, fps=fps, codec="libx264", macro_block_size=1, format="FFMPEG") as writer:
+        for frame in frames:
+            writer.append_data(np.asarray(frame))
+    os.replace(tmp, target)
+
+
+def content_hash(path: Path) -> str:
+    """A hash of a video's content (frame names and bytes, or the file's bytes), for caches."""
+    source = video_source(path)
+    digest = hashlib.sha256()
+    files = [source] if source.is_file() else list_frames(source)
+    for file in files:
+        digest.update(file.name.encode())
+        digest.update(file.read_bytes())
+    return digest.hexdigest()

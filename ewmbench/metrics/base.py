@@ -1,0 +1,76 @@
+"""The metric interface: a name, a group, output columns, and pure scoring from inputs.
+
+A metric scores either one generated trial against its ground-truth episode (``level = "trial"``)
+or all trials of an episode together (``level = "episode"``, e.g. diversity). Models and
+preprocessing are reached through ``inputs.preprocessor``; a metric that cannot run raises
+:class:`ewmbench.errors.Unavailable` with the reason and the fixing command, and is reported as
+skipped, never as zero.
+"""
+
+from __future__ import annotations
+
+from abc import ABC
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from ewmbench.data.layout import Episode, Trial
+from ewmbench.preprocess import Preprocessor
+
+GROUPS = ("fidelity", "scene", "motion", "semantics", "diversity")
+
+
+@dataclass
+class TrialInputs:
+    episode: Episode
+    trial: Trial
+    preprocessor: Preprocessor
+
+    def gt_frames(self) -> np.ndarray:
+        return self.preprocessor.frames(self.episode.video_path())
+
+    def frames(self) -> np.ndarray:
+        return self.preprocessor.frames(self.trial.video_path())
+
+
+@dataclass
+class EpisodeInputs:
+    episode: Episode
+    trials: list[Trial]
+    preprocessor: Preprocessor
+
+
+class Metric(ABC):
+    name: ClassVar[str]
+    group: ClassVar[str]
+    columns: ClassVar[tuple[str, ...]]
+    level: ClassVar[str] = "trial"
+    description: ClassVar[str] = ""
+
+    def check_available(self, preprocessor: Preprocessor, settings: dict) -> None:
+        """Raise :class:`Unavailable` when this metric cannot run here (before any scoring)."""
+
+    def score_trial(self, inputs: TrialInputs, settings: dict) -> dict[str, float]:
+        raise NotImplementedError(f"{self.name} scores episodes, not trials")
+
+    def score_episode(self, inputs: EpisodeInputs, settings: dict) -> dict[str, float]:
+        raise NotImplementedError(f"{self.name} scores trials, not episodes")
+
+
+_REGISTRY: dict[str, type[Metric]] = {}
+
+
+def register_metric(cls: type[Metric]) -> type[Metric]:
+    if cls.group not in GROUPS:
+        raise ValueError(f"metric {cls.name!r}: unknown group {cls.group!r}")
+    if cls.name in _REGISTRY:
+        raise ValueError(f"metric {cls.name!r} registered twice")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def metric_registry() -> dict[str, type[Metric]]:
+    import ewmbench.metrics  # noqa: F401  (importing the package registers every metric module)
+
+    return dict(_REGISTRY)

@@ -1,0 +1,49 @@
+"""Weight-free baselines that bracket every metric: ground truth (upper) and static (lower)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ewmbench.data.video import read_image, read_video
+from ewmbench.errors import DataError
+from ewmbench.models.base import GenerationRequest, GenerationResult, WorldModel, register_model
+
+
+def _fit_length(frames: np.ndarray, num_frames: int) -> np.ndarray:
+    if len(frames) >= num_frames:
+        return frames[:num_frames]
+    return np.concatenate([frames, np.repeat(frames[-1:], num_frames - len(frames), axis=0)])
+
+
+@register_model
+class GroundTruthModel(WorldModel):
+    name = "ground-truth"
+    description = "Returns the ground-truth video itself: the upper bound of every metric."
+    conditioning = frozenset()
+
+    def generate(self, request: GenerationRequest) -> GenerationResult:
+        frames = {view: _fit_length(read_video(request.episode.video_path(view)), request.num_frames) for view in request.views}
+        return GenerationResult(frames)
+
+
+@register_model
+class StaticModel(WorldModel):
+    name = "static"
+    description = "Repeats the initial frame: the lower bound (no motion at all)."
+    conditioning = frozenset({"image"})
+
+    def generate(self, request: GenerationRequest) -> GenerationResult:
+        frames = {}
+        for view in request.views:
+            memory = request.memory_frames.get(view)
+            if memory is None or len(memory) == 0:
+                raise DataError(request.episode.path, f"no initial frame for view {view!r}")
+            frames[view] = np.repeat(memory[-1:], request.num_frames, axis=0)
+        return GenerationResult(frames)
+
+
+def initial_frame(episode, view: str) -> np.ndarray:
+    """The conditioning frame: ``prompt/init_frame.png`` for the head view, else the first frame."""
+    if view == "head" and episode.init_frame_path.is_file():
+        return read_image(episode.init_frame_path)
+    return read_video(episode.video_path(view), max_frames=1)[0]

@@ -1,0 +1,77 @@
+"""Protocols: named, versioned bundles of metric settings, kept as YAML data files.
+
+``ewmbench-v1`` reproduces the official EWMBench tool number for number; ``ewmbench-v2`` is ours,
+with each correction documented in the file and in the README. A protocol file may also be any
+path to a YAML file of the same shape, so users can pin their own variants.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from ewmbench.errors import ConfigError
+
+DEFAULT_PROTOCOL = "ewmbench-v1"
+
+
+@dataclass(frozen=True)
+class Protocol:
+    name: str
+    version: str
+    description: str
+    decimals: int | None
+    aggregation: dict
+    metrics: dict[str, dict] = field(default_factory=dict)
+    source: str = ""
+
+    def settings(self, metric: str) -> dict:
+        """The settings of one metric; a metric the protocol does not list cannot run under it."""
+        if metric not in self.metrics:
+            raise ConfigError(f"protocol {self.name!r} has no settings for metric {metric!r}")
+        return self.metrics[metric] or {}
+
+    @property
+    def is_official(self) -> bool:
+        return self.name == "ewmbench-v1"
+
+
+def available_protocols() -> list[str]:
+    folder = resources.files(__package__)
+    return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+@cache
+def load_protocol(name_or_path: str) -> Protocol:
+    """Load a built-in protocol by name, or a protocol YAML file by path."""
+    path = Path(name_or_path)
+    if path.suffix in {".yaml", ".yml"} and path.is_file():
+        text, source = path.read_text(), str(path)
+    else:
+        resource = resources.files(__package__) / f"{name_or_path}.yaml"
+        if not resource.is_file():
+            raise ConfigError(
+                f"unknown protocol {name_or_path!r}; built-in protocols: {', '.join(available_protocols())} "
+                "(or give the path of a protocol .yaml file)"
+            )
+        text, source = resource.read_text(), f"ewmbench/protocols/{name_or_path}.yaml"
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML ({exc})") from None
+    missing = {"name", "version", "metrics"} - set(data or {})
+    if missing:
+        raise ConfigError(f"{source}: protocol file lacks {', '.join(sorted(missing))}")
+    return Protocol(
+        name=data["name"],
+        version=str(data["version"]),
+        description=data.get("description", ""),
+        decimals=data.get("decimals"),
+        aggregation=data.get("aggregation", {}),
+        metrics=data["metrics"],
+        source=source,
+    )

@@ -1,0 +1,1 @@
+"""Perception models (detector, image encoders, captioner), loaded through one weights manager."""

@@ -84,3 +84,15 @@ def _default_device() -> str:
         return "cuda" if torch.cuda.is_available() else "cpu"
     except ImportError:
         return "cpu"
+
+
+def trajectory_of(traj_path: Path, video: Path, preprocessor: Preprocessor) -> np.ndarray:
+    """End-effector track (T, 2, 2) of a video: the official ``traj/traj.npy`` when present
+    (validated), otherwise the gripper detector and tracker (cached by video content)."""
+    if Path(traj_path).is_file():
+        from ewmbench.data.trajectory import load_traj
+
+        return load_traj(traj_path)
+    from ewmbench.perception.detector import track_video
+
+    return track_video(video, preprocessor)

@@ -16,7 +16,7 @@ from typing import ClassVar
 import numpy as np
 
 from ewmbench.data.layout import Episode, Trial
-from ewmbench.preprocess import Preprocessor
+from ewmbench.preprocess import Preprocessor, trajectory_of
 
 GROUPS = ("fidelity", "scene", "motion", "semantics", "diversity")
 
@@ -32,6 +32,12 @@ class TrialInputs:
 
     def frames(self) -> np.ndarray:
         return self.preprocessor.frames(self.trial.video_path())
+
+    def gt_trajectory(self) -> np.ndarray:
+        return trajectory_of(self.episode.traj_path, self.episode.video_path(), self.preprocessor)
+
+    def trajectory(self) -> np.ndarray:
+        return trajectory_of(self.trial.traj_path, self.trial.video_path(), self.preprocessor)
 
 
 @dataclass

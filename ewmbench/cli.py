@@ -24,8 +24,114 @@ console = Console()
 
 
 def fail(exc: Exception) -> None:
-    console.print(f"[bold red]error:[/] {exc}")
+    console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
     raise typer.Exit(2)
+
+
+# ---------------------------------------------------------------- run, evaluate
+
+
+def _parse_options(pairs: list[str]) -> dict:
+    import yaml
+
+    options = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise typer.BadParameter(f"expected key=value, got {pair!r}", param_hint="--model-option")
+        key, value = pair.split("=", 1)
+        options[key.strip().replace("-", "_")] = yaml.safe_load(value)
+    return options
+
+
+def _print_result(result) -> None:
+    summary = result.summary
+    table = Table(title=f"{summary['model']} under {summary['protocol']['name']} ({summary['counts']['trials']} trials)")
+    table.add_column("metric")
+    table.add_column("overall", justify="right")
+    for task in sorted({t for per in summary["per_task"].values() for t in per}):
+        table.add_column(f"task {task}", justify="right")
+    tasks = sorted({t for per in summary["per_task"].values() for t in per})
+    for column, value in summary["overall"].items():
+        per_task = summary["per_task"].get(column, {})
+        table.add_row(column, _fmt(value), *(_fmt(per_task.get(t)) for t in tasks))
+    console.print(table)
+    for name, why in summary["skipped_metrics"].items():
+        fix = f" -> run: [bold]{why['fix']}[/]" if why["fix"] else ""
+        console.print(f"[yellow]skipped[/] {name}: {why['reason']}{fix}", soft_wrap=True)
+    failed = [n for n in summary["notes"] if n["status"] != "ok"]
+    if failed:
+        console.print(f"[yellow]{len(failed)} item(s) not scored[/]; see {result.output / 'summary.json'} (notes)")
+    for problem in summary["problems"]:
+        style = "red" if problem["severity"] == "error" else "yellow"
+        console.print(f"[{style}]{problem['severity']}[/] {problem['path']}: {problem['message']}", soft_wrap=True)
+    console.print(f"results in [bold]{result.output}[/]")
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        return value
+    return f"{value:.4g}" if abs(value) >= 1000 else f"{value:.3f}"
+
+
+MetricsOption = typer.Option(None, "--metrics", help="Comma-separated metric names (default: every metric of the protocol).")
+ProtocolOption = typer.Option("ewmbench-v1", "--protocol", help="ewmbench-v1 (official numbers), ewmbench-v2 (corrected), or a protocol .yaml.")
+
+
+def _metric_list(metrics: Optional[str]) -> Optional[list[str]]:
+    return [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
+
+
+@app.command("run")
+def run_command(
+    model: str = typer.Option(..., "--model", help="World-model adapter (see `ewmbench models`)."),
+    dataset: str = typer.Option("sample", "--dataset", help="'sample' or a ground-truth dataset folder."),
+    output: Path = typer.Option(Path("runs/latest"), "--output", help="Run folder (created; an existing run folder resumes)."),
+    trials: int = typer.Option(3, "--trials", help="Generated trials per episode."),
+    seed: int = typer.Option(0, "--seed", help="Base seed; each trial's seed derives from it and the trial's ids."),
+    model_option: list[str] = typer.Option([], "--model-option", help="Adapter option key=value (repeatable)."),
+    metrics: Optional[str] = MetricsOption,
+    protocol: str = ProtocolOption,
+    detector_weights: Optional[Path] = typer.Option(None, "--detector-weights", help="Gripper detector weights for trajectory extraction."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)."),
+) -> None:
+    """Generate trials with a world model on a dataset, score them and write the run folder."""
+    from ewmbench.runner import RunConfig, run
+
+    config = RunConfig(
+        output=output, protocol=protocol, metrics=_metric_list(metrics), model=model, model_options=_parse_options(model_option),
+        dataset=dataset, trials=trials, seed=seed, detector_weights=detector_weights, device=device,
+    )
+    try:
+        result = run(config)
+    except EwmbenchError as exc:
+        fail(exc)
+    _print_result(result)
+
+
+@app.command("evaluate")
+def evaluate_command(
+    gt: Path = typer.Option(..., "--gt", help="Ground-truth dataset folder."),
+    generated: Path = typer.Option(..., "--generated", help="Generated dataset folder (<name>_dataset)."),
+    output: Path = typer.Option(..., "--output", help="Run folder (created; an existing run folder resumes)."),
+    metrics: Optional[str] = MetricsOption,
+    protocol: str = ProtocolOption,
+    detector_weights: Optional[Path] = typer.Option(None, "--detector-weights", help="Gripper detector weights for trajectory extraction."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)."),
+) -> None:
+    """Score videos generated elsewhere against their ground truth."""
+    from ewmbench.runner import RunConfig, evaluate
+
+    config = RunConfig(
+        output=output, protocol=protocol, metrics=_metric_list(metrics), gt=gt, generated=generated,
+        detector_weights=detector_weights, device=device,
+    )
+    try:
+        result = evaluate(config)
+    except EwmbenchError as exc:
+        fail(exc)
+    _print_result(result)
 
 
 # ---------------------------------------------------------------- models
@@ -87,7 +193,7 @@ def data_info_command(
         console.print(table)
         for problem in summary["problems"]:
             style = "red" if problem["severity"] == "error" else "yellow"
-            console.print(f"[{style}]{problem['severity']}[/] {problem['path']}: {problem['message']}")
+            console.print(f"[{style}]{problem['severity']}[/] {problem['path']}: {problem['message']}", soft_wrap=True)
         if not summary["problems"]:
             console.print("[green]no problems found[/]")
     if any(p["severity"] == "error" for p in summary["problems"]):

@@ -25,7 +25,7 @@ class Preprocessor:
 
     def __init__(self, cache_dir: Path | None = None, frames_in_memory: int = 8, device: str | None = None):
         self.cache_dir = Path(cache_dir) if cache_dir else DEFAULT_CACHE
-        self.device = device or _default_device()
+        self.device = device or default_device()
         self._frames: OrderedDict[Path, np.ndarray] = OrderedDict()
         self._frames_in_memory = frames_in_memory
         self._hashes: dict[Path, str] = {}
@@ -77,7 +77,7 @@ class Preprocessor:
         return value
 
 
-def _default_device() -> str:
+def default_device() -> str:
     try:
         import torch
 

@@ -127,6 +127,7 @@ class Sidecar:
 
     def save(self, episode_dir: Path) -> None:
         folder = Path(episode_dir) / SIDECAR_DIR
+        self.validate(folder)
         folder.mkdir(parents=True, exist_ok=True)
         meta = {"format": SIDECAR_FORMAT, "fps": self.fps, "views": self.views, "substeps": self.substeps, **self.meta}
         arrays = {}
@@ -392,13 +393,16 @@ def write_trial(
     frames: np.ndarray,
     extra_views: dict[str, np.ndarray] | None = None,
 ) -> Trial:
-    """Write one generated trial atomically; an existing trial is replaced only as a whole."""
+    """Write one generated trial atomically; an existing trial is replaced only as a whole.
+
+    Frames are written as lossless PNG so that scores measure the model, not our encoder.
+    """
     final = Path(root) / task / episode / trial
     tmp = final.with_name(f".tmp-{trial}")
     shutil.rmtree(tmp, ignore_errors=True)
-    write_frames(frames, tmp / "video")
+    write_frames(frames, tmp / "video", suffix=".png")
     for view, view_frames in (extra_views or {}).items():
-        write_frames(view_frames, tmp / SIDECAR_DIR / "views" / view)
+        write_frames(view_frames, tmp / SIDECAR_DIR / "views" / view, suffix=".png")
     if final.exists():
         shutil.rmtree(final)
     os.replace(tmp, final)

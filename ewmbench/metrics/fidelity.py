@@ -2,7 +2,8 @@
 
 v1 (official): each generated frame is resized to the GT size (bicubic) when shapes differ;
 scores are summed over zipped frame pairs and divided by the number of GT frames, so a shorter
-prediction is diluted. v2: the mean over frames matched by index (``mean_over_matched``).
+prediction is diluted; one identical frame makes PSNR infinite. v2: the mean over frames matched
+by index (``mean_over_matched``), per-frame PSNR capped at ``max_db``.
 """
 
 from __future__ import annotations
@@ -24,11 +25,12 @@ def match_size(frame: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return cv2.resize(frame, (shape[1], shape[0]), interpolation=cv2.INTER_CUBIC)
 
 
-def psnr_frame(pred: np.ndarray, gt: np.ndarray, data_range: float = 255) -> float:
-    """PSNR in dB of one frame pair (infinite when identical)."""
+def psnr_frame(pred: np.ndarray, gt: np.ndarray, data_range: float = 255, max_db: float | None = None) -> float:
+    """PSNR in dB of one frame pair: infinite when identical, unless capped at ``max_db``."""
     pred, gt = np.asarray(pred, np.float64), np.asarray(gt, np.float64)
     mse = float(np.mean((pred - gt) ** 2))
-    return math.inf if mse == 0 else 10 * math.log10(data_range**2 / mse)
+    value = math.inf if mse == 0 else 10 * math.log10(data_range**2 / mse)
+    return value if max_db is None else min(value, max_db)
 
 
 def ssim_frame(pred: np.ndarray, gt: np.ndarray, data_range: float = 255, win_size: int = 7, k1: float = 0.01, k2: float = 0.03) -> float:
@@ -51,9 +53,12 @@ def video_score(pred: np.ndarray, gt: np.ndarray, frame_score, frame_matching: s
     raise ConfigError(f"unknown frame_matching {frame_matching!r} (zip_divide_by_gt or mean_over_matched)")
 
 
-def psnr(pred: np.ndarray, gt: np.ndarray, frame_matching: str = "zip_divide_by_gt", data_range: float = 255) -> float:
-    """Video PSNR of (T, H, W, 3) uint8 frames against ground truth."""
-    return video_score(pred, gt, lambda p, g: psnr_frame(p, g, data_range), frame_matching)
+def psnr(pred: np.ndarray, gt: np.ndarray, frame_matching: str = "zip_divide_by_gt", data_range: float = 255, max_db: float | None = None) -> float:
+    """Video PSNR of (T, H, W, 3) uint8 frames against ground truth.
+
+    Without ``max_db`` (v1) a single identical frame makes the video's PSNR infinite.
+    """
+    return video_score(pred, gt, lambda p, g: psnr_frame(p, g, data_range, max_db), frame_matching)
 
 
 def ssim(pred: np.ndarray, gt: np.ndarray, frame_matching: str = "zip_divide_by_gt", data_range: float = 255, win_size: int = 7, k1: float = 0.01, k2: float = 0.03) -> float:
@@ -69,7 +74,8 @@ class PSNR(Metric):
     description = "Peak signal-to-noise ratio against the GT video (dB; higher is better)."
 
     def score_trial(self, inputs: TrialInputs, settings: dict) -> dict[str, float]:
-        return {"psnr": psnr(inputs.frames(), inputs.gt_frames(), settings["frame_matching"], settings["data_range"])}
+        value = psnr(inputs.frames(), inputs.gt_frames(), settings["frame_matching"], settings["data_range"], settings.get("max_db"))
+        return {"psnr": value}
 
 
 @register_metric

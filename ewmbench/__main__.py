@@ -1,0 +1,3 @@
+from ewmbench.cli import app
+
+app(prog_name="ewmbench")

@@ -1,0 +1,147 @@
+"""Results: the per-video rows table, aggregation under a protocol, and the files a run writes.
+
+``rows`` is one pandas table: one row per generated trial with ``task_id, episode_id, trial_id``
+and one column per metric output (NaN where a metric was skipped or failed for that trial).
+Episode-level metrics (diversity) carry their value on every trial row of the episode; the
+official table shows it on trial ``1`` only.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ewmbench.protocols import Protocol
+
+ID_COLUMNS = ["task_id", "episode_id", "trial_id"]
+OFFICIAL_TABLE = "ewmbm_final_table.csv"
+# Columns the official tool can write, in the order it writes them (sorted by name).
+OFFICIAL_COLUMNS = sorted(
+    ["BLEUScore", "CLIPScore", "diversity", "dyn", "hsd", "logic_constraints", "ndtw", "psnr", "scene_consistency", "ssim"]
+)
+
+
+def round_rows(rows: pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
+    """Round metric values as the protocol stores them (v1: 3 decimals, as the official strings)."""
+    if protocol.decimals is None:
+        return rows
+    rounded = rows.copy()
+    for column in metric_columns(rows):
+        rounded[column] = rounded[column].astype(float).round(protocol.decimals)
+    return rounded
+
+
+def metric_columns(rows: pd.DataFrame) -> list[str]:
+    return [c for c in rows.columns if c not in ID_COLUMNS and not c.startswith("_")]
+
+
+def select_trials(rows: pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
+    """The rows that count for the summary: all trials, or the best trial per episode."""
+    selection = protocol.aggregation.get("trial_selection", "all")
+    if selection == "all":
+        return rows
+    if selection == "best_of_n":
+        column = protocol.aggregation["selection_column"]
+        if column not in rows.columns or rows[column].isna().all():
+            return rows  # selection column not computed: nothing to select by (reported in summary)
+        # Higher normalised scores are better; ties keep the first trial in id order.
+        ordered = rows.assign(_order=range(len(rows))).sort_values(["task_id", "episode_id", "_order"])
+        best = ordered.loc[ordered[column].fillna(-np.inf).groupby([ordered.task_id, ordered.episode_id], sort=False).idxmax()]
+        return best.drop(columns="_order").sort_index()
+    raise ValueError(f"protocol {protocol.name}: unknown trial_selection {selection!r}")
+
+
+def aggregate(rows: pd.DataFrame, protocol: Protocol) -> dict:
+    """Overall and per-task means of every metric column under the protocol's rules."""
+    selected = select_trials(round_rows(rows, protocol), protocol)
+    overall_rule = protocol.aggregation.get("overall", "mean_of_rows")
+    overall, per_task = {}, {}
+    for column in metric_columns(rows):
+        values = selected[["task_id", column]].dropna()
+        task_means = values.groupby("task_id", sort=False)[column].mean()
+        per_task[column] = {str(k): float(v) for k, v in task_means.items()}
+        if values.empty:
+            overall[column] = None
+        elif overall_rule == "mean_of_rows":
+            overall[column] = float(values[column].mean())
+        elif overall_rule == "mean_of_task_means":
+            overall[column] = float(task_means.mean())
+        else:
+            raise ValueError(f"protocol {protocol.name}: unknown overall rule {overall_rule!r}")
+    return {"overall": overall, "per_task": per_task, "rows_counted": int(len(selected))}
+
+
+def official_table(rows: pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
+    """``ewmbm_final_table.csv`` as the official tool writes it: ids, sorted metric columns, MEAN.
+
+    Values are stored rounded (3 decimals in v1) and the MEAN row averages the stored values;
+    diversity is shown on trial ``1`` rows only ('-' elsewhere).
+    """
+    rounded = round_rows(rows, protocol)
+    decimals = protocol.decimals if protocol.decimals is not None else 6
+    table = rounded[ID_COLUMNS].astype(str).copy()
+    mean_row = {"task_id": "MEAN", "episode_id": "", "trial_id": ""}
+    for column in (c for c in OFFICIAL_COLUMNS if c in rows.columns and rows[c].notna().any()):
+        values = rounded[column].astype(float)
+        if column == "diversity":
+            values = values.where(rounded["trial_id"].astype(str) == "1")
+        table[column] = [_format(v, decimals) for v in values]
+        counted = values.dropna()
+        mean_row[column] = _format(float(counted.mean()), decimals) if len(counted) else "-"
+    return pd.concat([table, pd.DataFrame([mean_row])], ignore_index=True)
+
+
+def _format(value: float, decimals: int) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return f"{value:.{decimals}f}"
+
+
+def json_safe(value):
+    """JSON without NaN/Infinity tokens: NaN -> null, +-inf -> "inf"/"-inf"."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, (np.floating, float)):
+        value = float(value)
+        if math.isnan(value):
+            return None
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return value
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def write_json(path: Path, data) -> None:
+    write_text(path, json.dumps(json_safe(data), indent=2, sort_keys=False) + "\n")
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write atomically: a temporary file in the same folder, then a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def write_tables(output: Path, rows: pd.DataFrame, protocol: Protocol) -> None:
+    write_text(output / "rows.csv", rows.to_csv(index=False))
+    tmp = output / ".tmp-rows.parquet"
+    rows.to_parquet(tmp, index=False)
+    os.replace(tmp, output / "rows.parquet")
+    write_text(output / OFFICIAL_TABLE, official_table(rows, protocol).to_csv(index=False))

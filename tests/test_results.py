@@ -1,0 +1,71 @@
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ewmbench.errors import ConfigError
+from ewmbench.protocols import Protocol, available_protocols, load_protocol
+from ewmbench.results import aggregate, json_safe, official_table, select_trials
+
+V1 = load_protocol("ewmbench-v1")
+
+
+def rows_frame():
+    return pd.DataFrame(
+        {
+            "task_id": ["1", "1", "1", "2"],
+            "episode_id": ["5", "5", "6", "7"],
+            "trial_id": ["1", "2", "1", "1"],
+            "hsd": [0.2004, 0.6, 0.4, 0.8],
+            "diversity": [0.1, 0.1, 0.3, np.nan],
+        }
+    )
+
+
+def test_official_table_rounds_rows_and_averages_the_stored_values():
+    table = official_table(rows_frame(), V1)
+    assert list(table.columns) == ["task_id", "episode_id", "trial_id", "diversity", "hsd"]
+    assert table["hsd"].tolist() == ["0.200", "0.600", "0.400", "0.800", "0.500"]  # (0.2+0.6+0.4+0.8)/4
+    # diversity only on trial 1 rows; '-' elsewhere; MEAN over the shown values (0.1 + 0.3) / 2
+    assert table["diversity"].tolist() == ["0.100", "-", "0.300", "-", "0.200"]
+    assert table.iloc[-1][["task_id", "episode_id", "trial_id"]].tolist() == ["MEAN", "", ""]
+
+
+def test_v1_aggregation_is_the_mean_of_rows_v2_the_mean_of_task_means():
+    v1 = aggregate(rows_frame(), V1)
+    assert v1["overall"]["hsd"] == pytest.approx((0.2 + 0.6 + 0.4 + 0.8) / 4)
+    v2 = Protocol("x", "1", "", None, {"trial_selection": "all", "overall": "mean_of_task_means"}, {})
+    result = aggregate(rows_frame(), v2)
+    assert result["per_task"]["hsd"] == {"1": pytest.approx((0.2004 + 0.6 + 0.4) / 3), "2": 0.8}
+    assert result["overall"]["hsd"] == pytest.approx(((0.2004 + 0.6 + 0.4) / 3 + 0.8) / 2)
+
+
+def test_best_of_n_keeps_the_best_trial_per_episode_first_on_ties():
+    protocol = Protocol("x", "1", "", None, {"trial_selection": "best_of_n", "selection_column": "hsd"}, {})
+    rows = rows_frame()
+    rows.loc[3, "episode_id"] = "6"
+    rows.loc[3, "task_id"] = "1"
+    rows.loc[3, "hsd"] = 0.4  # tie with trial 1 of episode 6
+    selected = select_trials(rows, protocol)
+    assert selected[["episode_id", "trial_id"]].values.tolist() == [["5", "2"], ["6", "1"]]
+
+
+def test_json_safe_has_no_nan_or_infinity_tokens():
+    text = json.dumps(json_safe({"a": math.inf, "b": float("nan"), "c": np.float32(0.5), "d": [np.int64(2)]}))
+    assert text == '{"a": "inf", "b": null, "c": 0.5, "d": [2]}'
+
+
+def test_protocols_are_data(tmp_path):
+    assert {"ewmbench-v1", "ewmbench-v2"} <= set(available_protocols())
+    assert V1.decimals == 3 and V1.settings("psnr")["frame_matching"] == "zip_divide_by_gt"
+    custom = tmp_path / "mine.yaml"
+    custom.write_text("name: mine\nversion: 1\nmetrics:\n  psnr: {data_range: 1}\n")
+    assert load_protocol(str(custom)).settings("psnr") == {"data_range": 1}
+    with pytest.raises(ConfigError, match="no settings for metric 'ssim'"):
+        load_protocol(str(custom)).settings("ssim")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\n")
+    with pytest.raises(ConfigError, match="lacks metrics, version"):
+        load_protocol(str(bad))

@@ -138,12 +138,27 @@ class Sidecar:
         arrays.update({f"extrinsics/{v}": np.asarray(e) for v, e in self.extrinsics.items()})
         if arrays:
             tmp = folder / ".tmp-arrays.npz"
-            with open(tmp, "wb") as fh:
-                np.savez(fh, **arrays)
+            _save_npz_reproducibly(tmp, arrays)
             os.replace(tmp, folder / "arrays.npz")
         tmp = folder / ".tmp-meta.json"
         tmp.write_text(json.dumps(meta, indent=2, sort_keys=True, default=_json_default) + "\n")
         os.replace(tmp, folder / "meta.json")
+
+
+def _save_npz_reproducibly(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Like ``np.savez``, but the same arrays always give the same bytes.
+
+    ``np.savez`` stamps each zip member with the current time, so two otherwise identical
+    sidecars would differ; here members are sorted by name and carry a fixed timestamp.
+    """
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for name in sorted(arrays):
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_STORED
+            with archive.open(info, "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asarray(arrays[name]), allow_pickle=False)
 
 
 def _json_default(value):

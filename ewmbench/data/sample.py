@@ -1,0 +1,193 @@
+"""The ``sample`` dataset: physics-simulated episodes with exact ground truth, generated offline.
+
+``generate_sample`` writes episodes in the official layout plus our sidecar; ``resolve_dataset``
+turns ``"sample"`` into the default sample (generated once into the cache) and any other string
+into an existing path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from ewmbench.errors import ConfigError, DataError
+
+MARKER = "ewmbench_sample.json"
+MARKER_FORMAT = "ewmbench-sample/1"
+DEFAULT_SEED = 0
+DEFAULT_EPISODES_PER_TASK = 2
+DEFAULT_FRAMES = 24
+MAX_FRAMES = 600
+MAX_SEED = 2**31  # exclusive
+DEFAULT_SAMPLE_NAME = "sample-v1"
+
+
+def task_names() -> list[str]:
+    from ewmbench.sim.tasks import TASKS
+
+    return list(TASKS)
+
+
+def parse_tasks(text: str | None) -> list[str] | None:
+    """``"pick_place,push"`` -> ``["pick_place", "push"]``; unknown names raise ConfigError."""
+    if text is None or not text.strip():
+        return None
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    _check_tasks(names)
+    return names
+
+
+def _check_tasks(names: list[str]) -> None:
+    valid = task_names()
+    unknown = [n for n in names if n not in valid]
+    if unknown:
+        raise ConfigError(f"unknown task(s) {', '.join(unknown)}; valid tasks: {', '.join(valid)}")
+    if not names:
+        raise ConfigError(f"no tasks given; valid tasks: {', '.join(valid)}")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"tasks listed more than once: {', '.join(names)}")
+
+
+def _check_parameters(seed: int, tasks: list[str], episodes_per_task: int, num_frames: int) -> None:
+    from ewmbench.sim.record import min_frames
+
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < MAX_SEED:
+        raise ConfigError(f"seed must be an integer with 0 <= seed < 2**31, got {seed!r}")
+    _check_tasks(tasks)
+    if isinstance(episodes_per_task, bool) or not isinstance(episodes_per_task, int) or episodes_per_task < 1:
+        raise ConfigError(f"episodes per task must be a positive integer, got {episodes_per_task!r}")
+    shortest = max(min_frames(t) for t in tasks)
+    if isinstance(num_frames, bool) or not isinstance(num_frames, int) or not shortest <= num_frames <= MAX_FRAMES:
+        raise ConfigError(f"frames must be an integer from {shortest} to {MAX_FRAMES} for tasks {', '.join(tasks)}, got {num_frames!r}")
+
+
+def generate_sample(
+    output: Path,
+    seed: int = DEFAULT_SEED,
+    tasks: list[str] | None = None,
+    episodes_per_task: int = DEFAULT_EPISODES_PER_TASK,
+    num_frames: int = DEFAULT_FRAMES,
+    progress: bool = True,
+) -> Path:
+    """Generate a sample dataset into ``output`` and return it.
+
+    ``output`` must be absent, empty, or a sample folder (it holds ``ewmbench_sample.json``) made
+    with the same parameters: then only missing episodes are generated and a complete sample is
+    returned untouched. Anything else is refused, so a user's data is never overwritten.
+    """
+    from ewmbench.sim.record import FPS, GENERATOR
+
+    tasks = list(tasks) if tasks is not None else task_names()
+    _check_parameters(seed, tasks, episodes_per_task, num_frames)
+    output = Path(output)
+    parameters = {
+        "format": MARKER_FORMAT,
+        "generator": GENERATOR,
+        "seed": seed,
+        "tasks": tasks,
+        "episodes_per_task": episodes_per_task,
+        "num_frames": num_frames,
+        "fps": FPS,
+    }
+    marker = output / MARKER
+    if output.exists() and not output.is_dir():
+        raise DataError(output, "exists and is not a folder; refusing to overwrite it")
+    if output.is_dir() and any(output.iterdir()):
+        existing = _read_marker(output)
+        if existing is None:
+            raise DataError(output, f"folder exists, is not empty and is not a sample dataset (no {MARKER}); refusing to write into it")
+        if {k: v for k, v in existing.items() if k != "complete"} != parameters:
+            raise DataError(output, f"holds a sample made with other parameters ({_describe(existing)}); choose another folder or delete it")
+        if existing.get("complete"):
+            return output
+    output.mkdir(parents=True, exist_ok=True)
+    _write_marker(marker, {**parameters, "complete": False})
+    _generate_episodes(output, seed, tasks, episodes_per_task, num_frames, progress)
+    _write_marker(marker, {**parameters, "complete": True})
+    return output
+
+
+def _generate_episodes(output: Path, seed: int, tasks: list[str], episodes_per_task: int, num_frames: int, progress: bool) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ewmbench.data.layout import SIDECAR_DIR, write_episode
+    from ewmbench.sim.record import FPS, episode_sidecar, record_episode
+    from ewmbench.sim.tasks import TASKS
+
+    jobs = [(name, index) for name in tasks for index in range(episodes_per_task)]
+    columns = (TextColumn("sample dataset"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, disable=not progress, transient=False) as bar:
+        job = bar.add_task("", total=len(jobs))
+        for name, index in jobs:
+            task_id = str(TASKS[name].id)
+            folder = output / task_id / str(index)
+            bar.update(job, description=f"{name} episode {index}")
+            if (folder / SIDECAR_DIR / "meta.json").is_file():
+                bar.advance(job)
+                continue  # written completely by an earlier, interrupted generation
+            shutil.rmtree(folder, ignore_errors=True)  # only ever a folder this generator made
+            episode = record_episode(seed, name, index, num_frames, FPS)
+            write_episode(
+                output, task_id, str(index), episode.recording.frames["head"], episode.plan.instruction,
+                sidecar=episode_sidecar(episode, seed, FPS),
+                extra_views={v: episode.recording.frames[v] for v in ("hand_left", "hand_right")},
+            )
+            bar.advance(job)
+
+
+def _read_marker(folder: Path) -> dict | None:
+    path = folder / MARKER
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise DataError(path, f"sample marker is not valid JSON ({exc})") from None
+    if not isinstance(data, dict) or data.get("format") != MARKER_FORMAT:
+        raise DataError(path, f"not a sample marker of format {MARKER_FORMAT!r}")
+    return data
+
+
+def _write_marker(path: Path, data: dict) -> None:
+    tmp = path.with_name(f".tmp-{path.name}")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def _describe(parameters: dict) -> str:
+    keys = ("seed", "tasks", "episodes_per_task", "num_frames", "generator")
+    return ", ".join(f"{k}={parameters.get(k)}" for k in keys)
+
+
+def cache_dir() -> Path:
+    """``$EWMBENCH_CACHE`` when set (read now, so it can change within a process), else the default."""
+    from ewmbench.preprocess import DEFAULT_CACHE
+
+    return Path(os.environ["EWMBENCH_CACHE"]) if os.environ.get("EWMBENCH_CACHE") else DEFAULT_CACHE
+
+
+def default_sample_path() -> Path:
+    return cache_dir() / "datasets" / DEFAULT_SAMPLE_NAME
+
+
+def resolve_dataset(name_or_path: str, progress: bool = True) -> Path:
+    """``"sample"``: the default sample, generated on first use; anything else: an existing folder."""
+    if name_or_path == "sample":
+        final = default_sample_path()
+        existing = _read_marker(final) if final.is_dir() else None
+        if existing and existing.get("complete"):
+            return final
+        if final.exists():
+            raise DataError(final, "an incomplete or foreign folder sits where the default sample belongs; delete it and retry")
+        # Built beside its final place and renamed when complete: a killed generation leaves no
+        # half dataset under the final name (a later call resumes the temporary one).
+        tmp = final.with_name(f".tmp-{final.name}")
+        generate_sample(tmp, progress=progress)
+        os.replace(tmp, final)
+        return final
+    path = Path(name_or_path).expanduser()
+    if not path.is_dir():
+        raise DataError(path, "dataset folder does not exist (use 'sample' for the built-in sample dataset)")
+    return path

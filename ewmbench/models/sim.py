@@ -1,0 +1,143 @@
+"""``sim``: an action-conditioned oracle world model for the simulated sample dataset.
+
+It rebuilds an episode's initial state from its sidecar, re-executes the actions in the physics
+simulator through the very function that recorded the ground truth, and renders the requested
+views. Undegraded, it reproduces the ground truth exactly; its options degrade it in controlled
+ways, giving world models of known, graded quality that every metric should rank correctly:
+
+* ``action_noise``: standard deviation (metres) of Gaussian noise added to both hands' target
+  positions in every frame after the first, drawn from ``request.seed``;
+* ``lag``: frames of delay: the first action is held ``lag`` frames before the sequence starts;
+* ``drop_frames``: probability that a frame repeats the previous one (a stutter), drawn per
+  frame from ``request.seed``;
+* ``wrong_color``: recolour the object the task is about.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ewmbench.errors import ConfigError, DataError, Unavailable
+from ewmbench.models.base import GenerationRequest, GenerationResult, WorldModel, register_model
+
+SAMPLE_FIX = "use the simulated sample dataset: ewmbench data sample --output DIR (or --dataset sample)"
+
+
+def _flag(value: object, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.lower() in {"true", "false", "1", "0", "yes", "no"}:
+        return value.lower() in {"true", "1", "yes"}
+    raise ConfigError(f"sim option {name} must be true or false, got {value!r}")
+
+
+def _number(value: object, name: str, low: float, high: float, integer: bool = False) -> float:
+    try:
+        number = float(value)  # CLI options arrive as text
+    except (TypeError, ValueError):
+        raise ConfigError(f"sim option {name} must be a number, got {value!r}") from None
+    if not low <= number <= high or (integer and number != int(number)):
+        kind = "an integer" if integer else "a number"
+        raise ConfigError(f"sim option {name} must be {kind} from {low} to {high}, got {value!r}")
+    return int(number) if integer else number
+
+
+def degrade_actions(actions: np.ndarray, action_noise: float, lag: int, seed: int) -> np.ndarray:
+    """Noisy, delayed copy of ``actions`` (T, 14); the first row (the initial pose) stays exact."""
+    out = np.array(actions, dtype=np.float64, copy=True)
+    if action_noise > 0 and len(out) > 1:
+        noise = np.random.default_rng([seed, 0]).standard_normal((len(out) - 1, 2, 3)) * action_noise
+        out[1:, 0:3] += noise[:, 0]
+        out[1:, 7:10] += noise[:, 1]
+    if lag > 0:
+        out = np.concatenate([np.repeat(out[:1], lag, axis=0), out])[: len(actions)]
+    return out
+
+
+def drop_frames(frames: dict[str, np.ndarray], probability: float, seed: int) -> dict[str, np.ndarray]:
+    """Each frame after the first repeats its predecessor with ``probability`` (same for every view)."""
+    if probability <= 0:
+        return frames
+    length = len(next(iter(frames.values())))
+    dropped = np.random.default_rng([seed, 1]).random(length) < probability
+    out = {view: f.copy() for view, f in frames.items()}
+    for t in range(1, length):
+        if dropped[t]:
+            for view in out:
+                out[view][t] = out[view][t - 1]
+    return out
+
+
+def fit_actions(actions: np.ndarray, num_frames: int) -> np.ndarray:
+    """Truncate, or hold the last target, to ``num_frames`` rows."""
+    if len(actions) >= num_frames:
+        return actions[:num_frames]
+    return np.concatenate([actions, np.repeat(actions[-1:], num_frames - len(actions), axis=0)])
+
+
+@register_model
+class SimModel(WorldModel):
+    name = "sim"
+    description = (
+        "Action-conditioned oracle for the simulated sample dataset: re-executes the actions in the "
+        "physics simulator; options action_noise, lag, drop_frames, wrong_color degrade it."
+    )
+    conditioning = frozenset({"image", "actions"})
+
+    def __init__(self, action_noise: float = 0.0, lag: int = 0, drop_frames: float = 0.0, wrong_color: bool = False, **options):
+        if options:
+            raise ConfigError(f"unknown sim option(s) {sorted(options)}; known: action_noise, lag, drop_frames, wrong_color")
+        self.action_noise = _number(action_noise, "action_noise", 0.0, 0.5)
+        self.lag = int(_number(lag, "lag", 0, 1000, integer=True))
+        self.drop_frames = _number(drop_frames, "drop_frames", 0.0, 1.0)
+        self.wrong_color = _flag(wrong_color, "wrong_color")
+
+    def config(self) -> dict:
+        return {"action_noise": self.action_noise, "lag": self.lag, "drop_frames": self.drop_frames, "wrong_color": self.wrong_color}
+
+    def check_available(self, episode=None) -> None:
+        try:
+            import pybullet  # noqa: F401
+        except ImportError:
+            raise Unavailable("the sim model needs pybullet", "pip install pybullet") from None
+        if episode is not None:
+            self._scene_of(episode)
+
+    @staticmethod
+    def _scene_of(episode):
+        sidecar = episode.sidecar
+        if sidecar is None or sidecar.actions is None or "scene" not in sidecar.meta:
+            raise Unavailable(f"episode {episode.path} has no simulator state (sidecar actions and scene); the sim model replays simulated episodes only", SAMPLE_FIX)
+        return sidecar
+
+    def generate(self, request: GenerationRequest) -> GenerationResult:
+        from ewmbench.sim.execute import VIEWS, execute
+        from ewmbench.sim.scene import COLOURS, SceneSpec
+
+        sidecar = self._scene_of(request.episode)
+        unknown = [v for v in request.views if v not in VIEWS]
+        if unknown:
+            raise DataError(request.episode.path, f"the sim model renders views {list(VIEWS)}, not {unknown}")
+        if request.num_frames < 1:
+            raise ConfigError(f"num_frames must be at least 1, got {request.num_frames}")
+        try:
+            spec = SceneSpec.from_json(sidecar.meta["scene"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataError(request.episode.path, f"sidecar scene description is malformed ({exc})") from None
+        if self.wrong_color:
+            subject = spec.object(sidecar.meta.get("subject", spec.objects[0].name))
+            taken = {o.colour for o in spec.objects}
+            spec.colour_overrides[subject.name] = next(c for c in COLOURS if c not in taken)
+        actions = request.actions if request.actions is not None else sidecar.actions
+        actions = np.asarray(actions, dtype=np.float64)
+        if actions.ndim != 2 or actions.shape[1] != 14:
+            raise DataError(request.episode.path, f"actions must be (T, 14), got {actions.shape}")
+        actions = degrade_actions(fit_actions(actions, request.num_frames), self.action_noise, self.lag, request.seed)
+        fps = request.fps or sidecar.fps
+        if not fps:
+            raise DataError(request.episode.path, "no frame rate in the request or the sidecar")
+        recording = execute(spec, actions, float(fps), views=tuple(request.views), width=request.width, height=request.height)
+        frames = drop_frames(recording.frames, self.drop_frames, request.seed)
+        return GenerationResult(frames, info={"eef_pose": recording.eef_pose, **self.config()})

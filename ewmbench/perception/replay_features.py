@@ -84,13 +84,20 @@ def build_lpips(alexnet_state: dict | None = None):
     """LPIPS v0.1 with an AlexNet backbone: the calibrated linear layers from the ``lpips``
     package; the backbone from ``alexnet_state`` (torchvision's ImageNet AlexNet state dict), or
     random when None (tests)."""
+    import warnings
+
     import lpips
     import torchvision
 
-    model = lpips.LPIPS(net="alex", version="0.1", pretrained=True, pnet_rand=True, verbose=False)
+    with warnings.catch_warnings():  # lpips still passes torchvision's deprecated `pretrained=`
+        warnings.simplefilter("ignore", UserWarning)
+        model = lpips.LPIPS(net="alex", version="0.1", pretrained=True, pnet_rand=True, verbose=False)
     if alexnet_state is not None:
         alexnet = torchvision.models.alexnet(weights=None)
-        missing, unexpected = alexnet.load_state_dict(alexnet_state, strict=False)
+        try:
+            missing, unexpected = alexnet.load_state_dict(alexnet_state, strict=False)
+        except RuntimeError as exc:  # tensor shapes differ
+            raise Unavailable(f"LPIPS AlexNet: the weights file does not match the network ({exc})", "check the file weights.yaml names") from None
         _check_keys("LPIPS AlexNet", [k for k in missing if k.startswith("features.")], [k for k in unexpected if not k.startswith("classifier.")])
         for index in range(1, model.net.N_slices + 1):
             for name, module in getattr(model.net, f"slice{index}").named_children():
@@ -145,7 +152,10 @@ def build_fid_inception(state: dict | None = None):
     net.Mixed_7b = FIDInceptionE_1(1280)
     net.Mixed_7c = FIDInceptionE_2(2048)
     if state is not None:
-        missing, unexpected = net.load_state_dict(state, strict=False)
+        try:
+            missing, unexpected = net.load_state_dict(state, strict=False)
+        except RuntimeError as exc:  # tensor shapes differ
+            raise Unavailable(f"FID InceptionV3: the weights file does not match the network ({exc})", "check the file weights.yaml names") from None
         _check_keys("FID InceptionV3", list(missing), list(unexpected))
     return FIDInceptionFeatures(net).eval()
 

@@ -217,3 +217,43 @@ def test_semantic_scores_v2_adds_columns_and_nan_on_failure():
 def test_semantic_scores_rejects_bad_on_error():
     with pytest.raises(ConfigError):
         semantic_scores({}, {}, _word_overlap, {**V1, "on_error": "ignore"})
+
+
+# ---------------------------------------------------------------- real weights (skipped where absent)
+
+
+@pytest.mark.weights
+def test_real_clip_text_similarity_orders_related_texts_first():
+    from ewmbench.errors import Unavailable
+    from ewmbench.metrics.semantics import load_clip_text
+
+    try:
+        model, tokenizer = load_clip_text("clip-vit-base-patch16", "cpu")
+    except Unavailable as exc:
+        pytest.skip(f"CLIP ViT-B/16 not available: {exc}")
+    reference = "The robot arm opens the top drawer of the cabinet."
+    scores = clip_text_similarity(model, tokenizer, [reference, "The robot opens a drawer.", "A dog runs on a beach."], [reference] * 3)
+    assert scores[0] == pytest.approx(100.0, abs=1e-3)
+    assert scores[1] > scores[2]
+
+
+@pytest.mark.weights
+@pytest.mark.gpu
+def test_real_qwen_captioner_answers_in_json():
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("Qwen2.5-VL-7B captioning needs a CUDA device")
+    from ewmbench.errors import Unavailable
+    from ewmbench.perception.captioner import CAPTION_KEYS, FrameSampling, load_captioner, load_prompt, parse_caption
+
+    try:
+        captioner = load_captioner("qwen2.5-vl-7b-instruct", instruction=load_prompt("ewmbench-v1"),
+                                   system_message=V1["system_message"], sampling=FrameSampling(), max_new_tokens=512,
+                                   batch_size=2, device="cuda")
+    except Unavailable as exc:
+        pytest.skip(f"Qwen2.5-VL-7B-Instruct not available: {exc}")
+    frames = np.zeros((60, 480, 640, 3), np.uint8)
+    for t in range(60):
+        frames[t, 200:280, 100 + 6 * t:180 + 6 * t] = (200, 30, 30)  # a red block sliding right
+    caption = parse_caption(captioner.caption([frames])[0])
+    assert set(CAPTION_KEYS) <= set(caption)

@@ -257,3 +257,11 @@ def test_real_qwen_captioner_answers_in_json():
         frames[t, 200:280, 100 + 6 * t:180 + 6 * t] = (200, 30, 30)  # a red block sliding right
     caption = parse_caption(captioner.caption([frames])[0])
     assert set(CAPTION_KEYS) <= set(caption)
+
+
+def test_columns_follow_the_protocol():
+    from ewmbench.metrics.semantics import Semantics
+
+    assert Semantics().columns_for(V1) == ("BLEUScore", "CLIPScore", "logic_constraints")
+    assert Semantics().columns_for(V2) == ("BLEUScore", "CLIPScore", "logic_constraints", "events_score", "logic_violation")
+    assert set(Semantics().columns_for(V2)) == set(Semantics.columns)

@@ -59,6 +59,10 @@ class Metric(ABC):
     level: ClassVar[str] = "trial"
     description: ClassVar[str] = ""
 
+    def columns_for(self, settings: dict) -> tuple[str, ...]:
+        """The columns this metric fills under a protocol's settings (some are optional)."""
+        return self.columns
+
     def check_available(self, preprocessor: Preprocessor, settings: dict) -> None:
         """Raise :class:`Unavailable` when this metric cannot run here (before any scoring)."""
 

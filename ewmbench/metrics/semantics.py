@@ -307,8 +307,12 @@ class Semantics(Metric):
     columns = ("BLEUScore", "CLIPScore", "logic_constraints", "events_score", "logic_violation")
     description = (
         "VLM captions of generated vs GT video: BLEU and CLIP text similarity of the task descriptions, the logic flag; "
-        "v2 adds the key-step (Events) comparison and a logic-violation share. Columns a protocol does not enable are absent."
+        "v2 adds the key-step (Events) comparison and a logic-violation share (columns_for gives the columns a protocol enables)."
     )
+
+    def columns_for(self, settings: dict) -> tuple[str, ...]:
+        optional = tuple(name for name in ("events_score", "logic_violation") if settings.get(name, False))
+        return ("BLEUScore", "CLIPScore", "logic_constraints") + optional
 
     def check_available(self, preprocessor, settings: dict) -> None:
         from ewmbench.perception.captioner import resolve_model_path

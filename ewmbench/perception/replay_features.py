@@ -6,6 +6,7 @@ cache). Networks are loaded once per process.
 
 from __future__ import annotations
 
+import math
 import os
 from functools import cache
 from pathlib import Path
@@ -233,14 +234,16 @@ def video_clips(n_frames: int, clip_frames: int, clips: str) -> list[tuple[int, 
 
 def i3d_input(frames: np.ndarray, resolution: int = 224):
     """(T, H, W, 3) uint8 -> (3, T, resolution, resolution) float in [-1, 1]: the shorter side
-    resized to ``resolution`` (bilinear), then a centre crop."""
+    resized to ``resolution`` (bilinear), the longer side in proportion (rounded up), then a
+    centre crop."""
     import torch
     import torch.nn.functional as F
 
     video = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 255
     height, width = video.shape[-2:]
     scale = resolution / min(height, width)
-    size = (max(resolution, round(height * scale)), max(resolution, round(width * scale)))
+    # the longer side rounds up, as in the common FVD code, so the crop never runs short
+    size = (resolution, math.ceil(width * scale)) if height <= width else (math.ceil(height * scale), resolution)
     video = F.interpolate(video, size=size, mode="bilinear", align_corners=False)
     top, left = (size[0] - resolution) // 2, (size[1] - resolution) // 2
     video = video[:, :, top:top + resolution, left:left + resolution]

@@ -154,6 +154,35 @@ def test_cached_captions_generate_only_what_is_missing(tmp_path, tiny_captioner)
     assert first == tiny_captioner.caption([preprocessor.frames(v) for v in videos])
 
 
+def test_load_captioner_from_a_saved_model_folder(tmp_path, tiny_captioner):
+    from ewmbench.perception.captioner import load_captioner
+
+    folder = tmp_path / "tiny-vlm"
+    tiny_captioner.model.save_pretrained(folder)
+    tiny_captioner.processor.save_pretrained(folder)
+    loaded = load_captioner(str(folder), instruction=tiny_captioner.instruction, system_message=tiny_captioner.system_message,
+                            sampling=FrameSampling(), max_new_tokens=6, batch_size=2, device="cpu", dtype="float32")
+    assert type(loaded.model).__name__ == "Qwen2_5_VLForConditionalGeneration"
+    video = _videos()[0]
+    assert loaded.caption([video]) == tiny_captioner.caption([video])  # same weights, same greedy answer
+    with pytest.raises(ConfigError):
+        load_captioner(str(folder), instruction="x", system_message="y", sampling=FrameSampling(), max_new_tokens=1,
+                       batch_size=1, device="cpu", dtype="int8")
+
+
+def test_load_clip_text_from_a_saved_model_folder(tmp_path):
+    from ewmbench.metrics.semantics import clip_text_similarity, load_clip_text
+    from tiny_clip import tiny_clip_model, tiny_clip_tokenizer
+
+    tokenizer = tiny_clip_tokenizer()
+    model = tiny_clip_model(tokenizer)
+    model.save_pretrained(tmp_path / "tiny-clip")
+    tokenizer.save_pretrained(tmp_path / "tiny-clip")
+    loaded, loaded_tokenizer = load_clip_text(str(tmp_path / "tiny-clip"), "cpu")
+    expected = clip_text_similarity(model, tokenizer, ["a robot arm"], ["the red cup"])
+    assert clip_text_similarity(loaded, loaded_tokenizer, ["a robot arm"], ["the red cup"]) == pytest.approx(expected, abs=1e-4)
+
+
 # ---------------------------------------------------------------- the metric
 
 

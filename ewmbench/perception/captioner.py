@@ -266,7 +266,9 @@ def _load_model_and_processor(path: str, device: str, dtype: str):
     import torch
     from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
 
-    torch_dtype = getattr(torch, dtype) if device != "cpu" or dtype == "float32" else torch.float32
+    if dtype not in ("bfloat16", "float16", "float32"):
+        raise ConfigError(f"semantics.captioner_dtype must be bfloat16, float16 or float32, got {dtype!r}")
+    torch_dtype = getattr(torch, dtype)
     config = AutoConfig.from_pretrained(path)
     if config.model_type == "qwen2_5_vl":
         from transformers import Qwen2_5_VLForConditionalGeneration as model_class

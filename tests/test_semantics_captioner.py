@@ -152,6 +152,11 @@ def test_cached_captions_generate_only_what_is_missing(tmp_path, tiny_captioner)
     again = cached_captions(videos, preprocessor, "captions/test", factory)
     assert first == again and len(built) == 1  # the second call reads the cache and never builds the model
     assert first == tiny_captioner.caption([preprocessor.frames(v) for v in videos])
+    # with a frame size the frames are resized first (56x84 -> 112x168, a different input)
+    resized = cached_captions(videos, preprocessor, "captions/test-112x168", factory, frame_size=(112, 168))
+    from ewmbench.perception.captioner import resize_frames
+
+    assert resized == tiny_captioner.caption([resize_frames(preprocessor.frames(v), (112, 168)) for v in videos])
 
 
 def test_load_captioner_from_a_saved_model_folder(tmp_path, tiny_captioner):
@@ -227,6 +232,16 @@ def test_caption_kind_changes_with_every_setting():
     assert caption_kind({**settings, "system_message": "Be brief."}) != base
     assert caption_kind({**settings, "sampling": {**settings["sampling"], "fps": 1}}) != base
     assert caption_kind({**settings, "captioner": "Qwen/Qwen2.5-VL-3B-Instruct"}) != base
+    assert caption_kind({**settings, "frame_size": None}) != base
+
+
+def test_resize_frames_to_the_benchmark_size():
+    from ewmbench.perception.captioner import resize_frames
+
+    frames = np.full((2, 240, 320, 3), 77, np.uint8)
+    resized = resize_frames(frames, (480, 640))
+    assert resized.shape == (2, 480, 640, 3) and np.all(resized == 77)  # a constant image stays constant
+    assert resize_frames(frames, None) is frames and resize_frames(frames, (240, 320)) is frames
 
 
 def test_check_available_names_the_fetch_command(tmp_path, monkeypatch):

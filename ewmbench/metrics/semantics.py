@@ -261,7 +261,8 @@ def caption_kind(settings: dict) -> str:
         "\n".join([load_prompt(settings["prompt"]), settings["system_message"], settings["captioner_dtype"]]).encode()
     ).hexdigest()[:12]
     model = settings["captioner"].replace("/", "--")
-    return f"captions/{model}/{settings['prompt']}-{digest}/{sampling.version()}-t{settings['max_new_tokens']}"
+    size = "x".join(str(v) for v in settings["frame_size"]) if settings.get("frame_size") else "native"
+    return f"captions/{model}/{settings['prompt']}-{digest}/{size}-{sampling.version()}-t{settings['max_new_tokens']}"
 
 
 def captioner_factory(settings: dict, device: str):
@@ -325,7 +326,9 @@ class Semantics(Metric):
 
         preprocessor = inputs.preprocessor
         videos = [inputs.trial.video_path(), inputs.episode.video_path()]
-        answers = cached_captions(videos, preprocessor, caption_kind(settings), captioner_factory(settings, preprocessor.device))
+        answers = cached_captions(
+            videos, preprocessor, caption_kind(settings), captioner_factory(settings, preprocessor.device), settings.get("frame_size")
+        )
         generated, reference = (parse_caption(text) for text in answers)
         return semantic_scores(generated, reference, clip_similarity_function(settings, preprocessor.device), settings)
 
@@ -333,7 +336,9 @@ class Semantics(Metric):
         """Caption many videos in batches ahead of scoring (optional: scoring captions what is missing)."""
         from ewmbench.perception.captioner import cached_captions
 
-        cached_captions(list(videos), preprocessor, caption_kind(settings), captioner_factory(settings, preprocessor.device))
+        cached_captions(
+            list(videos), preprocessor, caption_kind(settings), captioner_factory(settings, preprocessor.device), settings.get("frame_size")
+        )
 
 
 __all__ = [

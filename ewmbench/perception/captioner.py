@@ -286,11 +286,25 @@ class _NotCached(Exception):
     pass
 
 
-def cached_captions(videos: Sequence[Path], preprocessor, kind: str, captioner_factory: Callable[[], VideoCaptioner]) -> list[str]:
+def resize_frames(frames: np.ndarray, size: Sequence[int] | None) -> np.ndarray:
+    """Frames resized to ``size`` = (height, width) with bicubic interpolation (OpenCV), as the
+    official preprocessing resizes generated frames to 640x480; unchanged when ``size`` is None
+    or already matches."""
+    if size is None or tuple(frames.shape[1:3]) == tuple(size):
+        return frames
+    import cv2
+
+    height, width = (int(v) for v in size)
+    return np.stack([cv2.resize(frame, (width, height), interpolation=cv2.INTER_CUBIC) for frame in frames])
+
+
+def cached_captions(videos: Sequence[Path], preprocessor, kind: str, captioner_factory: Callable[[], VideoCaptioner],
+                    frame_size: Sequence[int] | None = None) -> list[str]:
     """Captions of ``videos`` (raw model answers), generated in batches for those not yet cached.
 
-    ``kind`` names the model, prompt and sampling version, so a change of any gives new captions.
-    The captioner is built only when some caption is missing.
+    ``kind`` names the model, prompt, sampling and ``frame_size`` (frames are first resized to
+    it when given), so a change of any gives new captions. The captioner is built only when some
+    caption is missing.
     """
     answers: dict[Path, str] = {}
     missing: list[Path] = []
@@ -307,7 +321,7 @@ def cached_captions(videos: Sequence[Path], preprocessor, kind: str, captioner_f
             frames = preprocessor.frames(video)
             if len(frames) < captioner.sampling.frame_factor:
                 raise DataError(video, f"{len(frames)} frame(s): the captioner needs at least {captioner.sampling.frame_factor}")
-            decoded.append(frames)
+            decoded.append(resize_frames(frames, frame_size))
         for video, text in zip(missing, captioner.caption(decoded)):
             answers[video] = preprocessor.cached_text(kind, video, lambda text=text: text)
     return [answers[video] for video in videos]

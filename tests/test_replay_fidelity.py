@@ -133,10 +133,10 @@ def inception():
 
 def test_fid_inception_features_shape_and_batching(inception):
     rng = np.random.default_rng(0)
-    frames = rng.integers(0, 255, (3, 60, 80, 3), dtype=np.uint8)
-    features = rf.fid_frame_features(inception, frames, batch_size=2)
-    assert features.shape == (3, 2048) and features.dtype == np.float64
-    assert np.allclose(features, rf.fid_frame_features(inception, frames, batch_size=3), atol=1e-5)
+    frames = rng.integers(0, 255, (2, 60, 80, 3), dtype=np.uint8)
+    features = rf.fid_frame_features(inception, frames, batch_size=1)
+    assert features.shape == (2, 2048) and features.dtype == np.float64
+    assert np.allclose(features, rf.fid_frame_features(inception, frames, batch_size=2), atol=1e-5)
 
 
 def test_fid_inception_loads_its_own_state_and_rejects_others(inception, tmp_path):
@@ -218,6 +218,17 @@ def _run(tmp_path, n_episodes=2, frames=20):
             trial = write_trial(tmp_path / "gen_dataset", "1", str(e), t, rng.integers(0, 255, (frames, 40, 48, 3), dtype=np.uint8))
             inputs.append(TrialInputs(episode, trial, preprocessor))
     return inputs
+
+
+def test_lpips_metric_scores_a_trial(tmp_path, lpips_model, monkeypatch):
+    from ewmbench.metrics.fidelity import LPIPS
+
+    monkeypatch.setattr(rf, "load_lpips", lambda device: lpips_model)
+    item = _run(tmp_path, n_episodes=1)[0]
+    settings = load_protocol("ewmbench-v1").settings("lpips")
+    row = LPIPS().score_trial(item, settings)
+    expected = rf.lpips_frames(lpips_model, item.frames(), item.gt_frames()).mean()
+    assert set(row) == {"lpips"} and row["lpips"] == pytest.approx(expected, rel=1e-6) and row["lpips"] > 0
 
 
 def test_dataset_level_metrics_are_registered():

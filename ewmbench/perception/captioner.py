@@ -12,7 +12,6 @@ from ``weights.yaml``, a Hugging Face model id already in the cache, or a local 
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,8 +23,6 @@ from typing import Any
 import numpy as np
 
 from ewmbench.errors import ConfigError, DataError, Unavailable
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

@@ -219,6 +219,16 @@ class Scorer:
         inputs = TrialInputs(episode, trial, self.preprocessor)
         return self._score(path, key, lambda: metric.score_trial(inputs, self.protocol.settings(metric.name)))
 
+    def score_dataset(self, metric: Metric, pairs: list[tuple[Episode, Trial]]) -> dict:
+        key = {
+            "settings": _hash_settings(self.protocol, metric),
+            "gt": sorted({self.preprocessor.content_hash(e.video_path()) for e, _ in pairs}),
+            "generated": sorted(self.preprocessor.content_hash(t.video_path()) for _, t in pairs),
+        }
+        path = self.output / SCORES_DIR / metric.name / "dataset.json"
+        inputs = [TrialInputs(e, t, self.preprocessor) for e, t in pairs]
+        return self._score(path, key, lambda: metric.score_dataset(inputs, self.protocol.settings(metric.name)))
+
     def score_episode(self, metric: Metric, episode: Episode, trials: list[Trial]) -> dict:
         key = {
             "settings": _hash_settings(self.protocol, metric),
@@ -250,7 +260,9 @@ def score(config: RunConfig, gt: GroundTruth, generated: Generated, progress: Pr
         episodes.setdefault(episode.key, []).append(trial)
 
     scorer = Scorer(config.output, protocol, preprocessor)
+    columns = {m.name: m.columns_for(protocol.settings(m.name)) for m in metrics}
     skipped: dict[str, dict] = {}
+    run_values: dict[str, float] = {}  # dataset-level metrics: one value per column for the run
     values: dict[tuple[str, str, str], dict] = {t.key: {} for _, t in pairs}
     row_notes: list[dict] = []
     for metric in metrics:
@@ -259,8 +271,13 @@ def score(config: RunConfig, gt: GroundTruth, generated: Generated, progress: Pr
             metric.check_available(preprocessor, settings)
         except Unavailable as exc:
             skipped[metric.name] = {"reason": exc.reason, "fix": exc.fix}
-            for key in values:
-                values[key].update({c: float("nan") for c in metric.columns})
+            continue
+        if metric.level == "dataset":
+            record = scorer.score_dataset(metric, pairs) if pairs else {"status": "skipped", "reason": "no scored trials", "warnings": []}
+            run_values.update({c: float(record.get("values", {}).get(c, float("nan"))) for c in columns[metric.name]})
+            if record["status"] != "ok" or record["warnings"]:
+                row_notes.append({"metric": metric.name, "status": record["status"], "reason": record.get("reason"),
+                                  "fix": record.get("fix"), "warnings": record["warnings"]})
             continue
         if metric.level == "trial":
             items = [(e, [t]) for e, t in pairs]
@@ -273,7 +290,7 @@ def score(config: RunConfig, gt: GroundTruth, generated: Generated, progress: Pr
             else:
                 record = scorer.score_episode(metric, episode, trials)
             for trial in trials:
-                values[trial.key].update({c: float(record["values"].get(c, float("nan"))) for c in metric.columns})
+                values[trial.key].update({c: float(record["values"].get(c, float("nan"))) for c in columns[metric.name]})
             if record["status"] != "ok" or record["warnings"]:
                 row_notes.append({
                     "metric": metric.name, "task_id": episode.task, "episode_id": episode.episode,
@@ -284,16 +301,19 @@ def score(config: RunConfig, gt: GroundTruth, generated: Generated, progress: Pr
             if progress:
                 progress.advance(task)
 
-    columns = [c for m in metrics for c in m.columns]
+    # Skipped metrics get no columns: summary.json lists them with the reason and the fix.
+    row_columns = [c for m in metrics if m.level != "dataset" and m.name not in skipped for c in columns[m.name]]
     rows = pd.DataFrame(
-        [{"task_id": k[0], "episode_id": k[1], "trial_id": k[2], **{c: v.get(c, float("nan")) for c in columns}} for k, v in values.items()],
-        columns=ID_COLUMNS + columns,
+        [{"task_id": k[0], "episode_id": k[1], "trial_id": k[2], **{c: v.get(c, float("nan")) for c in row_columns}} for k, v in values.items()],
+        columns=ID_COLUMNS + row_columns,
     )
+    aggregated = aggregate(rows, protocol)
+    aggregated["overall"].update(run_values)
     summary = {
         "model": config.model or generated.name,
         "protocol": {"name": protocol.name, "version": protocol.version, "source": protocol.source},
         "counts": {"episodes": len(episodes), "trials": len(pairs)},
-        **aggregate(rows, protocol),
+        **aggregated,
         "skipped_metrics": skipped,
         "notes": row_notes,
         "problems": [{"path": str(p.path), "message": p.message, "severity": p.severity} for p in problems],

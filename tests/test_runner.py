@@ -145,3 +145,25 @@ def test_rows_are_identical_across_processes_of_the_same_seed(tmp_path, gt_datas
     b = run(config(tmp_path, gt_dataset, "b"), show_progress=False)
     pd.testing.assert_frame_equal(a.rows, b.rows)
     assert np.isfinite(a.rows["ssim"]).all()
+
+
+def test_dataset_level_metrics_are_scored_once_per_run(tmp_path, gt_dataset, monkeypatch):
+    from ewmbench.metrics.base import Metric
+
+    calls = []
+
+    class TotalFrames(Metric):
+        name, group, columns, level = "total_frames", "fidelity", ("total_frames",), "dataset"
+
+        def score_dataset(self, inputs, settings):
+            calls.append(len(inputs))
+            return {"total_frames": float(sum(len(i.frames()) for i in inputs))}
+
+    monkeypatch.setattr(runner, "metric_registry", lambda: {"total_frames": TotalFrames})
+    protocol = tmp_path / "p.yaml"
+    protocol.write_text("name: p\nversion: 1\nmetrics:\n  total_frames: {}\n")
+    first = run(config(tmp_path, gt_dataset, protocol=str(protocol)), show_progress=False)
+    assert first.summary["overall"] == {"total_frames": 4 * 3 * 6.0}  # 4 episodes x 3 trials x 6 frames
+    assert list(first.rows.columns) == ["task_id", "episode_id", "trial_id"]  # no per-row column
+    again = run(config(tmp_path, gt_dataset, protocol=str(protocol)), show_progress=False)
+    assert again.summary["overall"] == first.summary["overall"] and calls == [12]

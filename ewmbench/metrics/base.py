@@ -1,7 +1,10 @@
 """The metric interface: a name, a group, output columns, and pure scoring from inputs.
 
-A metric scores either one generated trial against its ground-truth episode (``level = "trial"``)
-or all trials of an episode together (``level = "episode"``, e.g. diversity). Models and
+A metric scores either one generated trial against its ground-truth episode (``level = "trial"``),
+all trials of an episode together (``level = "episode"``, e.g. diversity), or the whole run at
+once (``level = "dataset"``: distribution metrics such as FID and FVD compare the set of all
+generated videos with the set of all GT videos; ``score_dataset`` receives every trial's inputs
+and returns one value per column for the run, with per-video features cached). Models and
 preprocessing are reached through ``inputs.preprocessor``; a metric that cannot run raises
 :class:`ewmbench.errors.Unavailable` with the reason and the fixing command, and is reported as
 skipped, never as zero.
@@ -10,6 +13,7 @@ skipped, never as zero.
 from __future__ import annotations
 
 from abc import ABC
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -19,6 +23,7 @@ from ewmbench.data.layout import Episode, Trial
 from ewmbench.preprocess import Preprocessor, trajectory_of
 
 GROUPS = ("fidelity", "scene", "motion", "semantics", "diversity")
+LEVELS = ("trial", "episode", "dataset")
 
 
 @dataclass
@@ -54,6 +59,10 @@ class Metric(ABC):
     level: ClassVar[str] = "trial"
     description: ClassVar[str] = ""
 
+    def columns_for(self, settings: dict) -> tuple[str, ...]:
+        """The columns this metric fills under a protocol's settings (some are optional)."""
+        return self.columns
+
     def check_available(self, preprocessor: Preprocessor, settings: dict) -> None:
         """Raise :class:`Unavailable` when this metric cannot run here (before any scoring)."""
 
@@ -63,11 +72,18 @@ class Metric(ABC):
     def score_episode(self, inputs: EpisodeInputs, settings: dict) -> dict[str, float]:
         raise NotImplementedError(f"{self.name} scores trials, not episodes")
 
+    def score_dataset(self, inputs: Sequence[TrialInputs], settings: dict) -> dict[str, float]:
+        """One value per column for a whole run (``level = "dataset"``): ``inputs`` holds every
+        scored trial; the GT side is the set of distinct episodes those trials belong to."""
+        raise NotImplementedError(f"{self.name} scores {self.level}s, not whole runs")
+
 
 _REGISTRY: dict[str, type[Metric]] = {}
 
 
 def register_metric(cls: type[Metric]) -> type[Metric]:
+    if cls.level not in LEVELS:
+        raise ValueError(f"metric {cls.name!r}: unknown level {cls.level!r}")
     if cls.group not in GROUPS:
         raise ValueError(f"metric {cls.name!r}: unknown group {cls.group!r}")
     if cls.name in _REGISTRY:

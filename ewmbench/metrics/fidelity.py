@@ -1,9 +1,13 @@
-"""Pixel fidelity against ground truth: PSNR and SSIM (replay metrics of GE-Sim, and EWMBench's).
+"""Replay fidelity against ground truth: PSNR, SSIM, LPIPS (per trial), FID and FVD (per run).
 
-v1 (official): each generated frame is resized to the GT size (bicubic) when shapes differ;
-scores are summed over zipped frame pairs and divided by the number of GT frames, so a shorter
-prediction is diluted; one identical frame makes PSNR infinite. v2: the mean over frames matched
-by index (``mean_over_matched``), per-frame PSNR capped at ``max_db``.
+PSNR/SSIM, v1 (official): each generated frame is resized to the GT size (bicubic) when shapes
+differ; scores are summed over zipped frame pairs and divided by the number of GT frames, so a
+shorter prediction is diluted; one identical frame makes PSNR infinite. v2: the mean over frames
+matched by index (``mean_over_matched``), per-frame PSNR capped at ``max_db``.
+
+LPIPS, FID and FVD are GE-Sim 2.0's replay metrics; the official EWMBench tool computes none of
+them, so both protocols share one definition. FID and FVD compare distributions: they are
+``level = "dataset"`` metrics, scored once per run from per-video features cached by content.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ import cv2
 import numpy as np
 from skimage.metrics import structural_similarity
 
-from ewmbench.errors import ConfigError
+from collections.abc import Sequence
+
+from ewmbench.errors import ConfigError, DataError, Unavailable
 from ewmbench.metrics.base import Metric, TrialInputs, register_metric
 
 
@@ -91,3 +97,169 @@ class SSIM(Metric):
             settings["win_size"], settings["k1"], settings["k2"],
         )
         return {"ssim": value}
+
+
+# ---------------------------------------------------------------- Frechet distance
+
+
+def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean (D,) and unbiased covariance (D, D) of (N, D) features; N >= 2."""
+    features = np.asarray(features, dtype=np.float64)
+    if features.ndim != 2 or len(features) < 2:
+        raise ValueError(f"need an (N, D) feature array with N >= 2, got shape {features.shape}")
+    return features.mean(axis=0), np.atleast_2d(np.cov(features, rowvar=False))
+
+
+def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray, eps: float = 1e-6) -> float:
+    """Frechet distance of two Gaussians: |mu1 - mu2|^2 + tr(S1) + tr(S2) - 2 tr((S1 S2)^(1/2)).
+
+    When S1 S2 is singular (fewer samples than dimensions), ``eps`` is added to both diagonals
+    before the square root, as pytorch-fid does; a negligible imaginary part from round-off is
+    dropped.
+    """
+    from scipy import linalg
+
+    mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
+    sigma1, sigma2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
+    if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape or sigma1.shape != (mu1.size, mu1.size):
+        raise ValueError(f"shapes do not match: mu {mu1.shape} {mu2.shape}, sigma {sigma1.shape} {sigma2.shape}")
+    diff = mu1 - mu2
+    covmean = linalg.sqrtm(sigma1 @ sigma2)
+    if not np.isfinite(covmean).all():
+        offset = np.eye(len(mu1)) * eps
+        covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
+    if np.iscomplexobj(covmean):
+        if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
+            raise ValueError(f"matrix square root has a large imaginary part ({np.max(np.abs(covmean.imag)):.3g})")
+        covmean = covmean.real
+    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean))
+
+
+def frechet_distance_of_features(generated: np.ndarray, reference: np.ndarray) -> float:
+    """Frechet distance between the Gaussians fitted to two (N, D) feature sets."""
+    return frechet_distance(*feature_statistics(generated), *feature_statistics(reference))
+
+
+# ---------------------------------------------------------------- LPIPS
+
+
+def lpips(model, pred: np.ndarray, gt: np.ndarray, frame_matching: str = "mean_over_matched", batch_size: int = 16) -> float:
+    """Video LPIPS (lower is more similar) of (T, H, W, 3) uint8 frames against ground truth,
+    with a loaded LPIPS network; generated frames are resized to the GT size (bicubic)."""
+    from ewmbench.perception.replay_features import lpips_frames
+
+    count = min(len(pred), len(gt))
+    if count == 0:
+        raise ValueError("empty video")
+    matched = np.stack([match_size(p, g.shape) for p, g in zip(pred[:count], gt[:count])])
+    distances = lpips_frames(model, matched, np.asarray(gt[:count]), batch_size)
+    if frame_matching == "zip_divide_by_gt":
+        return float(distances.sum() / len(gt))
+    if frame_matching == "mean_over_matched":
+        return float(distances.mean())
+    raise ConfigError(f"unknown frame_matching {frame_matching!r} (zip_divide_by_gt or mean_over_matched)")
+
+
+@register_metric
+class LPIPS(Metric):
+    name = "lpips"
+    group = "fidelity"
+    columns = ("lpips",)
+    description = "Learned perceptual distance (LPIPS v0.1, AlexNet) to the GT video, mean over frames (lower is better)."
+
+    def check_available(self, preprocessor, settings: dict) -> None:
+        from ewmbench.perception.replay_features import resolve_weight
+
+        resolve_weight(settings["weights"])
+
+    def score_trial(self, inputs: TrialInputs, settings: dict) -> dict[str, float]:
+        from ewmbench.perception.replay_features import load_lpips
+
+        model = load_lpips(inputs.preprocessor.device)
+        return {"lpips": lpips(model, inputs.frames(), inputs.gt_frames(), settings["frame_matching"], settings["batch_size"])}
+
+
+# ---------------------------------------------------------------- FID and FVD (per run)
+
+
+def distinct_gt_videos(inputs: Sequence[TrialInputs]) -> list:
+    """GT video paths of the episodes the trials belong to, each once, in first-seen order."""
+    return list(dict.fromkeys(item.episode.video_path() for item in inputs))
+
+
+def _pooled(features: list[np.ndarray], side: str, minimum: int) -> np.ndarray:
+    usable = [f for f in features if f.size]
+    pooled = np.concatenate(usable) if usable else np.zeros((0, 0))
+    if len(pooled) < minimum:
+        raise Unavailable(f"{side} side has {len(pooled)} feature vectors; a covariance needs at least {minimum}",
+                          "score more (or longer) videos")
+    return pooled
+
+
+@register_metric
+class FID(Metric):
+    name = "fid"
+    group = "fidelity"
+    level = "dataset"
+    columns = ("fid",)
+    description = "Frechet Inception distance between all generated and all GT frames of a run (lower is better)."
+
+    def check_available(self, preprocessor, settings: dict) -> None:
+        from ewmbench.perception.replay_features import resolve_weight
+
+        resolve_weight(settings["weights"])
+
+    def score_dataset(self, inputs: Sequence[TrialInputs], settings: dict) -> dict[str, float]:
+        from ewmbench.perception.replay_features import fid_frame_features, load_fid_inception
+
+        if not inputs:
+            raise ConfigError("fid: no trials to score")
+        preprocessor = inputs[0].preprocessor
+        stride = settings["frame_stride"]
+
+        def features(video) -> np.ndarray:
+            def compute() -> np.ndarray:
+                model = load_fid_inception(preprocessor.device)
+                return fid_frame_features(model, preprocessor.frames(video)[::stride], settings["batch_size"])
+
+            return preprocessor.cached_array(f"fid-inception-pool3/stride{stride}", video, compute)
+
+        generated = _pooled([features(item.trial.video_path()) for item in inputs], "generated", 2)
+        reference = _pooled([features(video) for video in distinct_gt_videos(inputs)], "ground-truth", 2)
+        return {"fid": frechet_distance_of_features(generated, reference)}
+
+
+@register_metric
+class FVD(Metric):
+    name = "fvd"
+    group = "fidelity"
+    level = "dataset"
+    columns = ("fvd",)
+    description = "Frechet video distance (Kinetics-400 I3D) between the clips of all generated and all GT videos (lower is better)."
+
+    def check_available(self, preprocessor, settings: dict) -> None:
+        from ewmbench.perception.replay_features import resolve_weight
+
+        resolve_weight(settings["weights"])
+
+    def score_dataset(self, inputs: Sequence[TrialInputs], settings: dict) -> dict[str, float]:
+        from ewmbench.perception.replay_features import i3d_clip_features, load_i3d
+
+        if not inputs:
+            raise ConfigError("fvd: no trials to score")
+        preprocessor = inputs[0].preprocessor
+        clip_frames, clips, resolution = settings["clip_frames"], settings["clips"], settings["resolution"]
+
+        def features(video) -> np.ndarray:
+            def compute() -> np.ndarray:
+                frames = preprocessor.frames(video)
+                if len(frames) < clip_frames:
+                    raise DataError(video, f"{len(frames)} frames: FVD clips need {clip_frames}")
+                model = load_i3d(preprocessor.device)
+                return i3d_clip_features(model, frames, clip_frames, clips, resolution, settings["batch_size"])
+
+            return preprocessor.cached_array(f"fvd-i3d/{clips}{clip_frames}-r{resolution}", video, compute)
+
+        generated = _pooled([features(item.trial.video_path()) for item in inputs], "generated", 2)
+        reference = _pooled([features(video) for video in distinct_gt_videos(inputs)], "ground-truth", 2)
+        return {"fvd": frechet_distance_of_features(generated, reference)}

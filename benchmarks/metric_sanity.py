@@ -1,0 +1,78 @@
+"""Metric sanity ladder: every metric should rank world models of known quality in order.
+
+Runs ``ground-truth`` (upper bound), the simulator oracle ``sim`` at increasing degradation, and
+``static`` (lower bound) on the sample dataset, then prints a markdown table of overall values and
+whether each metric's ranking agrees with the known order.
+
+    python benchmarks/metric_sanity.py --output runs/sanity [--protocol ewmbench-v2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from ewmbench.runner import RunConfig, run
+
+# Best to worst: the order every metric should reproduce.
+LADDER = [
+    ("ground-truth", "ground-truth", {}),
+    ("sim", "sim", {}),
+    ("sim noise 0.01 m", "sim", {"action_noise": 0.01}),
+    ("sim noise 0.03 m", "sim", {"action_noise": 0.03}),
+    ("sim noise 0.03 m + lag 3 + drops 0.3", "sim", {"action_noise": 0.03, "lag": 3, "drop_frames": 0.3}),
+    ("static", "static", {}),
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--output", type=Path, default=Path("runs/sanity"))
+    parser.add_argument("--dataset", default="sample")
+    parser.add_argument("--protocol", default="ewmbench-v2")
+    parser.add_argument("--trials", type=int, default=1)
+    parser.add_argument("--metrics", default=None, help="comma-separated metric names (default: all)")
+    args = parser.parse_args()
+
+    results = []
+    for index, (label, model, options) in enumerate(LADDER):
+        start = time.perf_counter()
+        result = run(
+            RunConfig(
+                output=args.output / f"{index}-{model}", model=model, model_options=options, dataset=args.dataset,
+                protocol=args.protocol, trials=args.trials, metrics=args.metrics.split(",") if args.metrics else None,
+            ),
+            show_progress=False,
+        )
+        results.append((label, result.summary, time.perf_counter() - start))
+
+    columns = [c for c, v in results[0][1]["overall"].items() if v is not None]
+    print(f"protocol {args.protocol}, dataset {args.dataset}, {args.trials} trial(s) per episode\n")
+    print("| model | " + " | ".join(columns) + " |")
+    print("|---|" + "---|" * len(columns))
+    for label, summary, _ in results:
+        cells = [_cell(summary["overall"].get(c)) for c in columns]
+        print(f"| {label} | " + " | ".join(cells) + " |")
+    orders = []
+    for column in columns:
+        values = [s["overall"].get(c) for _, s, _ in results for c in [column]]
+        # Higher is better for every EWMBench column; ties (equal values) are allowed.
+        ok = all(a is not None and b is not None and _num(a) >= _num(b) for a, b in zip(values, values[1:]))
+        orders.append("yes" if ok else "NO")
+    print("| ranked in order | " + " | ".join(orders) + " |")
+    print("\nwall time per run (s): " + ", ".join(f"{label}: {t:.0f}" for label, _, t in results))
+
+
+def _num(value) -> float:
+    return float("inf") if value == "inf" else float(value)
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "-"
+    return "inf" if _num(value) == float("inf") else f"{_num(value):.3f}"
+
+
+if __name__ == "__main__":
+    main()

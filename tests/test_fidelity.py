@@ -32,14 +32,22 @@ def test_video_psnr_v1_dilutes_by_gt_length_v2_does_not():
     assert psnr(pred, gt, "mean_over_matched") == pytest.approx(per_frame)
 
 
-def test_ssim_matches_scikit_image_uniform_window():
+@pytest.mark.parametrize("shape", [(16, 16, 3), (48, 64, 3), (11, 9, 3)])
+def test_ssim_matches_scikit_image_uniform_window(shape):
     rng = np.random.default_rng(0)
-    gt = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    gt = rng.integers(0, 256, shape, dtype=np.uint8)
     pred = np.clip(gt.astype(int) + rng.integers(-20, 20, gt.shape), 0, 255).astype(np.uint8)
     expected = structural_similarity(gt, pred, data_range=255, win_size=7, channel_axis=-1)
-    assert ssim_frame(pred, gt) == pytest.approx(expected)
+    assert ssim_frame(pred, gt) == pytest.approx(expected, rel=1e-12)
     assert ssim_frame(gt, gt) == pytest.approx(1.0)
     assert ssim(np.stack([pred, gt]), np.stack([gt, gt]), "mean_over_matched") == pytest.approx((expected + 1) / 2)
+
+
+def test_ssim_of_a_constant_pair_is_hand_worked():
+    # Constant images: every local variance is 0, so SSIM = (2*ux*uy + C1) / (ux^2 + uy^2 + C1)
+    # with C1 = (0.01 * 255)^2 = 6.5025; for ux = 100, uy = 110: (22000 + 6.5025) / (22100 + 6.5025).
+    a, b = np.full((9, 9, 3), 100, np.uint8), np.full((9, 9, 3), 110, np.uint8)
+    assert ssim_frame(b, a) == pytest.approx((22000 + 6.5025) / (22100 + 6.5025), rel=1e-12)
 
 
 def test_prediction_is_resized_to_gt_size():

@@ -16,7 +16,6 @@ import math
 
 import cv2
 import numpy as np
-from skimage.metrics import structural_similarity
 
 from collections.abc import Sequence
 
@@ -40,10 +39,31 @@ def psnr_frame(pred: np.ndarray, gt: np.ndarray, data_range: float = 255, max_db
 
 
 def ssim_frame(pred: np.ndarray, gt: np.ndarray, data_range: float = 255, win_size: int = 7, k1: float = 0.01, k2: float = 0.03) -> float:
-    """SSIM of one RGB frame pair: uniform window, per-channel, averaged (scikit-image)."""
-    return float(
-        structural_similarity(gt, pred, data_range=data_range, win_size=win_size, K1=k1, K2=k2, channel_axis=-1, gaussian_weights=False)
-    )
+    """SSIM of one RGB frame pair exactly as scikit-image's ``structural_similarity`` with a
+    uniform window, sample covariance and ``channel_axis=-1`` (the official call).
+
+    The local moments come from OpenCV's box filter instead of scipy's ``uniform_filter``; the
+    mean runs over the interior crop only (``(win_size - 1) // 2`` from each border), where both
+    filters see the same pixels, so border handling cannot change the result.
+    """
+    x, y = np.asarray(gt, np.float64), np.asarray(pred, np.float64)
+    if x.ndim == 2:
+        x, y = x[..., None], y[..., None]
+
+    def local_mean(image: np.ndarray) -> np.ndarray:
+        out = cv2.boxFilter(image, -1, (win_size, win_size), normalize=True, borderType=cv2.BORDER_REFLECT)
+        return out.reshape(image.shape)  # OpenCV drops a trailing channel axis of size 1
+
+    ux, uy = local_mean(x), local_mean(y)
+    uxx, uyy, uxy = local_mean(x * x), local_mean(y * y), local_mean(x * y)
+    n = win_size * win_size
+    cov_norm = n / (n - 1)
+    vx, vy, vxy = cov_norm * (uxx - ux * ux), cov_norm * (uyy - uy * uy), cov_norm * (uxy - ux * uy)
+    c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
+    s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux**2 + uy**2 + c1) * (vx + vy + c2))
+    pad = (win_size - 1) // 2
+    interior = s[pad:-pad, pad:-pad]
+    return float(np.mean([interior[..., c].mean() for c in range(interior.shape[-1])]))
 
 
 def video_score(pred: np.ndarray, gt: np.ndarray, frame_score, frame_matching: str) -> float:

@@ -28,6 +28,7 @@ class WeightSpec:
     repo_type: str = "model"
     description: str = ""
     used_by: tuple[str, ...] = field(default_factory=tuple)
+    sha256: str | None = None  # of ``filename``, where published; checked by :func:`verify`
 
     @property
     def env_var(self) -> str:
@@ -51,6 +52,7 @@ def weight_specs() -> dict[str, WeightSpec]:
             repo_type=value.get("repo_type", "model"),
             description=value.get("description", ""),
             used_by=tuple(value.get("used_by", ())),
+            sha256=value.get("sha256"),
         )
         for key, value in data.items()
     }
@@ -103,3 +105,135 @@ def _hub_fetch(item: WeightSpec, local_files_only: bool) -> Path:
             hf_hub_download(item.repo, item.filename, revision=item.revision, repo_type=item.repo_type, local_files_only=local_files_only)
         )
     return Path(snapshot_download(item.repo, revision=item.revision, repo_type=item.repo_type, local_files_only=local_files_only))
+
+
+@dataclass(frozen=True)
+class WeightStatus:
+    """Where one weight stands on this machine (``ewmbench weights list``)."""
+
+    spec: WeightSpec
+    path: Path | None
+    problem: str = ""  # why it is not available, when it is not
+
+    @property
+    def cached(self) -> bool:
+        return self.path is not None
+
+    def as_dict(self) -> dict:
+        return {
+            "id": self.spec.id,
+            "repo": self.spec.repo,
+            "revision": self.spec.revision,
+            "file": self.spec.filename or "(snapshot)",
+            "cached": self.cached,
+            "path": str(self.path) if self.path else None,
+            "used_by": list(self.spec.used_by),
+            "description": self.spec.description,
+            "problem": self.problem or None,
+        }
+
+
+def weight_status(weight_id: str) -> WeightStatus:
+    item = spec(weight_id)
+    try:
+        return WeightStatus(item, resolve(weight_id))
+    except Unavailable as exc:
+        return WeightStatus(item, None, exc.reason)
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The outcome of :func:`verify`: ``ok`` only when present, hash-matching and loadable."""
+
+    id: str
+    ok: bool
+    path: Path | None
+    checks: tuple[str, ...]  # what passed or failed, one line each
+
+    def as_dict(self) -> dict:
+        return {"id": self.id, "ok": self.ok, "path": str(self.path) if self.path else None, "checks": list(self.checks)}
+
+
+def verify(weight_id: str) -> Verification:
+    """Check that a weight is present, matches its published SHA-256 (where known) and loads.
+
+    "Loads" means the file opens as a state dict (safetensors header or ``torch.load`` with
+    ``weights_only``); a snapshot folder must hold a ``config.json`` and a weights file.
+    """
+    item = spec(weight_id)
+    try:
+        path = resolve(weight_id)
+    except Unavailable as exc:
+        return Verification(weight_id, False, None, (f"missing: {exc.reason}; fetch with `{exc.fix}`",))
+    checks: list[str] = [f"present: {path}"]
+    ok = True
+    file = path
+    if path.is_dir():
+        weights = sorted(p for p in path.iterdir() if p.suffix in {".safetensors", ".bin", ".pth", ".pt"})
+        if not (path / "config.json").is_file() or not weights:
+            return Verification(weight_id, False, path, (*checks, "broken: snapshot lacks config.json or a weights file"))
+        file = weights[0]
+    if item.sha256 and file.is_file() and file.name == Path(item.filename or "").name:
+        digest = _sha256(file)
+        if digest == item.sha256:
+            checks.append("sha256: matches the published hash")
+        else:
+            ok = False
+            checks.append(f"sha256: MISMATCH (expected {item.sha256}, found {digest}); delete it and download again")
+    elif not item.sha256:
+        checks.append("sha256: no published hash to compare (skipped)")
+    try:
+        count = len(load_state_dict(file))
+        checks.append(f"loadable: {count} tensors")
+    except Exception as exc:  # any reader failure means a corrupt or foreign file
+        ok = False
+        checks.append(f"not loadable: {type(exc).__name__}: {exc}")
+    return Verification(weight_id, ok, path, tuple(checks))
+
+
+def load_state_dict(file: Path) -> dict:
+    """Tensors of a weights file (safetensors, or a torch pickle read with ``weights_only``)."""
+    file = Path(file)
+    if file.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(file))
+    import torch
+
+    try:  # memory-mapped where the file format allows it: verifying a 300 MB file stays cheap
+        return torch.load(file, map_location="cpu", weights_only=True, mmap=True)
+    except RuntimeError:
+        return torch.load(file, map_location="cpu", weights_only=True)
+
+
+def _sha256(file: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(file, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class DownloadOutcome:
+    id: str
+    ok: bool
+    path: Path | None = None
+    problem: str = ""
+
+
+def download_weight(weight_id: str) -> DownloadOutcome:
+    """:func:`download` for the command line: a failure (offline, unknown file) becomes a message."""
+    item = spec(weight_id)  # an unknown id is a ConfigError, raised
+    try:
+        return DownloadOutcome(weight_id, True, download(weight_id))
+    except Exception as exc:  # huggingface_hub raises many types: offline, 404, gated, disk full
+        where = f"{item.repo}@{item.revision}" + (f"/{item.filename}" if item.filename else "")
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return DownloadOutcome(
+            weight_id, False, None,
+            f"could not fetch {where} ({type(exc).__name__}{': ' + reason if reason else ''}); check the network "
+            f"(HF_HUB_OFFLINE must be unset), or copy the file here and set {item.env_var} to its path",
+        )

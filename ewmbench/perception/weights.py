@@ -173,7 +173,7 @@ def verify(weight_id: str) -> Verification:
         if not (path / "config.json").is_file() or not weights:
             return Verification(weight_id, False, path, (*checks, "broken: snapshot lacks config.json or a weights file"))
         file = weights[0]
-    if item.sha256 and file.is_file() and file.name == Path(item.filename or "").name:
+    if item.sha256 and path.is_file():
         digest = _sha256(file)
         if digest == item.sha256:
             checks.append("sha256: matches the published hash")

@@ -141,8 +141,12 @@ def to_transformers_keys(state: Mapping[str, torch.Tensor], model_keys: set[str]
     return renamed, unused
 
 
-def dino_config_for(state: Mapping[str, torch.Tensor]):
-    """A ``Dinov2Config`` matching an original-DINOv2 backbone state dict (ViT-B/14 for EWMBench)."""
+def dino_config_for(state: Mapping[str, torch.Tensor], head_dim: int = 64):
+    """A ``Dinov2Config`` matching an original-DINOv2 backbone state dict (ViT-B/14 for EWMBench).
+
+    The number of attention heads is not stored in a state dict; every DINOv2 ViT uses heads of
+    64 channels (ViT-B: 12 heads of 64).
+    """
     from transformers import Dinov2Config
 
     try:
@@ -150,16 +154,17 @@ def dino_config_for(state: Mapping[str, torch.Tensor]):
         patch = state["patch_embed.proj.weight"].shape[-1]
         grid = math.isqrt(state["pos_embed"].shape[1] - 1)
         layers = 1 + max(int(m.group(1)) for k in state if (m := _BLOCK.match(k)))
-        mlp_ratio = state["blocks.0.mlp.fc1.weight"].shape[0] / hidden if "blocks.0.mlp.fc1.weight" in state else 4.0
-    except (KeyError, ValueError) as exc:
+        fc1 = next(v for k, v in state.items() if k.endswith("mlp.fc1.weight"))
+        mlp_ratio = fc1.shape[0] // hidden
+    except (KeyError, ValueError, StopIteration) as exc:
         raise ConfigError(f"not an original-DINOv2 ViT state dict (missing {exc})") from None
     return Dinov2Config(
-        hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=hidden // 64, mlp_ratio=mlp_ratio,
+        hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=max(1, hidden // head_dim), mlp_ratio=mlp_ratio,
         patch_size=patch, image_size=grid * patch, layer_norm_eps=1e-6, qkv_bias=True, use_swiglu_ffn=False,
     )
 
 
-def load_official_dino(path: Path, raw: Mapping[str, torch.Tensor] | None = None):
+def load_official_dino(path: Path, raw: Mapping[str, torch.Tensor] | None = None, head_dim: int = 64):
     """``Dinov2Model`` with the weights of an original-DINOv2 checkpoint, every key checked."""
     from transformers import Dinov2Model
 
@@ -167,7 +172,7 @@ def load_official_dino(path: Path, raw: Mapping[str, torch.Tensor] | None = None
 
     raw = load_state_dict(path) if raw is None else raw
     state = official_dino_state_dict(raw)
-    model = Dinov2Model(dino_config_for(state))
+    model = Dinov2Model(dino_config_for(state, head_dim))
     target = model.state_dict()
     renamed, unused = to_transformers_keys(state, set(target))
     unexpected = [k for k in unused if not k.startswith(DINO_HEAD_PREFIXES)]

@@ -22,7 +22,9 @@ INTERPOLATIONS = ("bilinear", "bicubic")
 def to_tensor(frames: np.ndarray | torch.Tensor, device: str | torch.device = "cpu") -> torch.Tensor:
     """(T, H, W, 3) uint8 RGB frames -> (T, 3, H, W) float32 in 0..255 on ``device``."""
     if isinstance(frames, np.ndarray):
-        frames = torch.from_numpy(np.ascontiguousarray(frames))
+        # Decoded frames are shared read-only; torch wants a buffer it may write, so copy those.
+        frames = np.ascontiguousarray(frames) if frames.flags.writeable else frames.copy()
+        frames = torch.from_numpy(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3:
         raise DataError("<frames>", f"expected (T, H, W, 3) RGB frames, got shape {tuple(frames.shape)}")
     return frames.to(device).permute(0, 3, 1, 2).float()

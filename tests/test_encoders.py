@@ -188,3 +188,10 @@ def test_single_frame_video_is_a_data_error_naming_the_video(tmp_path):
     with pytest.raises(DataError, match="at least 2 frames") as info:
         SceneConsistency().score_trial(TrialInputs(None, trial, Preprocessor(cache_dir=tmp_path / "c", device="cpu")), settings)
     assert "toy_dataset" in str(info.value.path)
+
+
+def test_unreadable_checkpoint_is_a_config_error_naming_the_file(tmp_path):
+    path = tmp_path / "dino.pth"
+    path.write_bytes(b"truncated")
+    with pytest.raises(encoders.ConfigError, match="cannot be read as a weights-only state dict"):
+        DinoTokenEncoder.from_weights(path, "cpu", torch.float32)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -11,6 +12,8 @@ import numpy as np
 import torch
 
 from ewmbench.errors import ConfigError, DataError
+
+_log = logging.getLogger(__name__)
 
 # Bump when the way frames become features changes, so cached features are not reused.
 FEATURE_VERSION = 1
@@ -49,7 +52,10 @@ def weights_path(settings: Mapping) -> Path:
 
 def uses_random_weights(settings: Mapping) -> bool:
     """``random_init`` (a model config) builds a random-weight encoder: tests and benchmarks only."""
-    return bool(settings.get("random_init"))
+    if settings.get("random_init"):
+        _log.warning("random_init is set: the encoder has random weights and its scores mean nothing")
+        return True
+    return False
 
 
 def check_weights(settings: Mapping) -> None:

@@ -170,7 +170,14 @@ def load_official_dino(path: Path, raw: Mapping[str, torch.Tensor] | None = None
 
     from ewmbench.perception.weights import load_state_dict
 
-    raw = load_state_dict(path) if raw is None else raw
+    if raw is None:
+        try:
+            raw = load_state_dict(path)
+        except Exception as exc:  # unpickling refused (non-tensor objects), truncated or foreign file
+            raise ConfigError(
+                f"{path}: cannot be read as a weights-only state dict ({type(exc).__name__}: {exc}); "
+                "check it with `ewmbench weights verify`, or re-save only its tensors with torch.save"
+            ) from None
     state = official_dino_state_dict(raw)
     model = Dinov2Model(dino_config_for(state, head_dim))
     target = model.state_dict()

@@ -57,3 +57,23 @@ def test_bad_embeddings_are_reported():
         diversity_from_embeddings([np.ones((2, 4)), np.ones((2, 5))])
     with pytest.raises(DataError, match="NaN"):
         diversity_from_embeddings([np.full((2, 4), np.nan), np.ones((2, 4))])
+
+
+def test_order_of_trials_and_scale_of_frames_do_not_matter():
+    rng = np.random.default_rng(5)
+    trials = [rng.normal(size=(n, 6)) for n in (2, 3, 4, 5)]
+    scaled = [t * rng.uniform(0.1, 10, size=(len(t), 1)) for t in trials]
+    value = diversity_from_embeddings(trials)
+    assert diversity_from_embeddings(trials[::-1]) == pytest.approx(value, abs=1e-6)
+    assert diversity_from_embeddings(scaled) == pytest.approx(value, abs=1e-6)
+    assert 0.0 <= value <= 2.0
+
+
+def test_registered_metadata():
+    from ewmbench.metrics import metric_registry
+
+    registry = metric_registry()
+    assert registry["diversity"].group == "diversity" and registry["diversity"].level == "episode"
+    assert registry["diversity"].columns == ("diversity",)
+    assert registry["scene_consistency"].group == "scene" and registry["scene_consistency"].level == "trial"
+    assert registry["scene_consistency"].columns == ("scene_consistency",)

@@ -97,6 +97,25 @@ def bench_clip(frames: np.ndarray, device: str, batch: int, repeats: int) -> dic
     }
 
 
+def dino_ablation(frames: np.ndarray, batch: int) -> dict:
+    """Where the DINOv2 gain comes from: eager vs SDPA attention, one frame vs ``batch`` frames
+    per forward (float32, inference_mode, frames preprocessed beforehand)."""
+    from transformers import Dinov2Config, Dinov2Model
+
+    settings = dict(load_protocol("ewmbench-v1").settings("scene_consistency"))
+    models = {impl: Dinov2Model(Dinov2Config(**DINO_VITB14, attn_implementation=impl)).eval() for impl in ("eager", "sdpa")}
+    models["sdpa"].load_state_dict(models["eager"].state_dict())
+    images = prepare(frames, int(settings["image_size"]), settings["interpolation"], settings["mean"], settings["std"])
+    out = {}
+    with torch.inference_mode():
+        models["sdpa"](pixel_values=images[:1])  # warm-up
+        for impl, model in models.items():
+            for size in (1, batch):
+                run = lambda: [model(pixel_values=images[i:i + size]) for i in range(0, len(images), size)]  # noqa: E731
+                out[f"{impl}_batch{size}_fps"] = len(images) / timed(run)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dino-frames", type=int, default=4)
@@ -107,6 +126,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--skip", choices=("dino", "clip"), action="append", default=[])
+    parser.add_argument("--dino-ablation", action="store_true", help="also time eager/SDPA x batch 1/--dino-batch")
     parser.add_argument("--json", dest="json_path", help="also write the results to this file")
     args = parser.parse_args()
     if args.threads:
@@ -119,6 +139,8 @@ def main() -> None:
                "threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine(), "runs": []}
     if "dino" not in args.skip:
         results["runs"].append(bench_dino(frames[: args.dino_frames], args.device, args.dino_batch, args.repeats))
+    if args.dino_ablation:
+        results["dino_ablation"] = dino_ablation(frames[: args.dino_frames], args.dino_batch)
     if "clip" not in args.skip:
         results["runs"].append(bench_clip(frames[: args.clip_frames], args.device, args.clip_batch, args.repeats))
     text = json.dumps(results, indent=2)

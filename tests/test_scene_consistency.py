@@ -20,7 +20,7 @@ def test_two_frames_by_hand_patch_axis_and_token_axis():
     # A's tokens are [3, 0] and [0, 1]; B's are [1, 0] and [2, 0]. L2-normalised per token:
     # A = [[1, 0], [0, 1]], B = [[1, 0], [1, 0]].
     # v1 (per channel along patches): c0: A[:,0] = (1, 0), B[:,0] = (1, 1) -> 1 / sqrt(2) = 0.70711;
-    #   c1: A[:,1] = (0, 1), B[:,1] = (0, 0) -> 0 / eps = 0. Mean 0.35355; with T = 2 the score is
+    #   c1: A[:,1] = (0, 1), B[:,1] = (0, 0) -> 0 / (1 * eps) = 0. Mean 0.35355; with T = 2 the score is
     #   (s01 + s01) / 2 = 0.35355.
     # v2 (per token along channels): token 0: 1; token 1: cos((0, 1), (1, 0)) = 0. Mean 0.5.
     tokens = np.array([[[3.0, 0.0], [0.0, 1.0]], [[1.0, 0.0], [2.0, 0.0]]])
@@ -72,7 +72,7 @@ def naive_v1(tokens: np.ndarray) -> float:
         cosines = []
         for c in range(a.shape[1]):
             x, y = a[:, c], b[:, c]
-            cosines.append(float(x @ y) / max(float(np.linalg.norm(x) * np.linalg.norm(y)), 1e-8))
+            cosines.append(float(x @ y) / (max(float(np.linalg.norm(x)), 1e-8) * max(float(np.linalg.norm(y)), 1e-8)))
         return max(0.0, sum(cosines) / len(cosines))
 
     terms = [(s(unit[i - 1], unit[i]) + s(unit[0], unit[i])) / 2 for i in range(1, len(unit))]
@@ -126,3 +126,16 @@ def test_bad_tokens_are_reported():
     bad[1, 0, 0] = np.nan
     with pytest.raises(DataError, match="NaN"):
         scene_consistency_from_tokens(bad)
+
+
+def test_patch_axis_cosine_matches_torch_cosine_similarity_per_channel():
+    # The official tool's cosine is torch's; check ours against it channel by channel, including a
+    # channel whose spatial vector is tiny (the eps clamp is per vector).
+    from ewmbench.metrics.scene import pair_similarity
+
+    a = torch.from_numpy(np.random.default_rng(4).normal(size=(1, 6, 3)))
+    b = torch.from_numpy(np.random.default_rng(5).normal(size=(1, 6, 3)))
+    a[0, :, 2] = 1e-10
+    b[0, :, 2] = 1e-10
+    expected = torch.nn.functional.cosine_similarity(a[0], b[0], dim=0, eps=1e-8).mean()
+    assert float(pair_similarity(a, b, "patch", 1e-8)[0]) == pytest.approx(float(expected), abs=1e-6)

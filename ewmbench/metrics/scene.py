@@ -38,15 +38,16 @@ def normalise_tokens(tokens: torch.Tensor) -> torch.Tensor:
 def pair_similarity(a: torch.Tensor, b: torch.Tensor, cosine_axis: str, eps: float = 1e-8) -> torch.Tensor:
     """s for P frame pairs: ``a``, ``b`` are (P, N, C) normalised tokens -> (P,) unclamped similarities.
 
-    The cosine is ``dot / max(|x| |y|, eps)`` as ``torch.nn.functional.cosine_similarity`` computes it.
+    The cosine is ``dot / (max(|x|, eps) max(|y|, eps))``, as ``torch.nn.functional.cosine_similarity``
+    computes it.
     """
     if cosine_axis not in COSINE_AXES:
         raise ConfigError(f"unknown cosine_axis {cosine_axis!r}; use one of {', '.join(COSINE_AXES)}")
     a, b = a.float(), b.float()
     reduce_dim = 1 if cosine_axis == "patch" else 2  # patch: along N (per channel); token: along C (per patch)
     dot = (a * b).sum(reduce_dim)
-    norms = a.norm(dim=reduce_dim) * b.norm(dim=reduce_dim)
-    return (dot / norms.clamp_min(eps)).mean(dim=1)
+    norms = a.norm(dim=reduce_dim).clamp_min(eps) * b.norm(dim=reduce_dim).clamp_min(eps)
+    return (dot / norms).mean(dim=1)
 
 
 class PairAccumulator:

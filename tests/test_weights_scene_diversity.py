@@ -83,7 +83,25 @@ def test_verify_checks_sha_and_loadability(offline, monkeypatch):
 
     torch.save({"teacher.backbone.cls_token": torch.zeros(1, 1, 4)}, broken)
     result = weights.verify("ewmbench-dinov2-vitb14")
-    assert result.ok and "loadable: 1 tensors" in result.checks
+    assert not result.ok and "loadable: 1 tensors" in result.checks
+    assert any(line.startswith("does not load as dinov2-original") for line in result.checks)
+
+
+def test_verify_loads_the_dinov2_checkpoint_strictly(offline, monkeypatch):
+    from tiny_dinov2 import official_backbone, teacher_checkpoint
+
+    good = offline / "dino.pth"
+    torch.save(teacher_checkpoint(official_backbone()), good)
+    monkeypatch.setenv(weights.spec("ewmbench-dinov2-vitb14").env_var, str(good))
+    result = weights.verify("ewmbench-dinov2-vitb14")
+    assert result.ok, result.checks
+    assert any("every key matched" in line for line in result.checks)
+
+    bad = teacher_checkpoint(official_backbone())
+    del bad["teacher.backbone.norm.bias"]
+    torch.save(bad, good)
+    result = weights.verify("ewmbench-dinov2-vitb14")
+    assert not result.ok and any("layernorm.bias" in line for line in result.checks)
 
 
 def test_download_offline_is_a_message_not_a_traceback(offline):

@@ -29,6 +29,7 @@ class WeightSpec:
     description: str = ""
     used_by: tuple[str, ...] = field(default_factory=tuple)
     sha256: str | None = None  # of ``filename``, where published; checked by :func:`verify`
+    format: str | None = None  # a known layout :func:`verify` can load strictly (see FORMAT_CHECKS)
 
     @property
     def env_var(self) -> str:
@@ -53,6 +54,7 @@ def weight_specs() -> dict[str, WeightSpec]:
             description=value.get("description", ""),
             used_by=tuple(value.get("used_by", ())),
             sha256=value.get("sha256"),
+            format=value.get("format"),
         )
         for key, value in data.items()
     }
@@ -183,12 +185,28 @@ def verify(weight_id: str) -> Verification:
     elif not item.sha256:
         checks.append("sha256: no published hash to compare (skipped)")
     try:
-        count = len(load_state_dict(file))
-        checks.append(f"loadable: {count} tensors")
+        state = load_state_dict(file)
+        checks.append(f"loadable: {len(state)} tensors")
     except Exception as exc:  # any reader failure means a corrupt or foreign file
-        ok = False
-        checks.append(f"not loadable: {type(exc).__name__}: {exc}")
+        return Verification(weight_id, False, path, (*checks, f"not loadable: {type(exc).__name__}: {exc}"))
+    if item.format in FORMAT_CHECKS:
+        try:
+            checks.append(FORMAT_CHECKS[item.format](file, state))
+        except Exception as exc:  # a mismatch lists its keys in the message
+            ok = False
+            checks.append(f"does not load as {item.format}: {exc}")
     return Verification(weight_id, ok, path, tuple(checks))
+
+
+def _check_dinov2_original(file: Path, state: dict) -> str:
+    from ewmbench.perception.encoders import load_official_dino
+
+    model = load_official_dino(file, state)
+    return f"loads strictly as DINOv2 ({model.config.num_hidden_layers} layers, width {model.config.hidden_size}), every key matched"
+
+
+# Layouts whose full, strict load `verify` runs (beyond opening the file).
+FORMAT_CHECKS = {"dinov2-original": _check_dinov2_original}
 
 
 def load_state_dict(file: Path) -> dict:

@@ -283,18 +283,21 @@ def test_fid_metric_pools_frames(tmp_path, monkeypatch):
     assert value == pytest.approx(frechet_distance_of_features(gen, gt), rel=1e-6, abs=1e-9)
 
 
-def test_weights_without_hub_home_say_where_to_get_them(tmp_path, monkeypatch):
-    monkeypatch.setattr(rf, "_torch_hub_checkpoints", lambda: tmp_path / "checkpoints")
+def test_weights_without_hub_home_resolve_from_the_torch_hub_cache(tmp_path, monkeypatch):
+    from ewmbench.perception import weights
+
+    monkeypatch.setattr(weights, "url_cache_dir", lambda: tmp_path / "checkpoints")
     monkeypatch.delenv("EWMBENCH_WEIGHTS_FID_INCEPTION", raising=False)
     with pytest.raises(Unavailable) as info:
-        rf.resolve_weight("fid-inception")
-    assert "pt_inception-2015-12-05-6726825d.pth" in info.value.fix and "EWMBENCH_WEIGHTS_FID_INCEPTION" in info.value.fix
+        weights.resolve("fid-inception")
+    assert "pt_inception" in info.value.reason and "EWMBENCH_WEIGHTS_FID_INCEPTION" in info.value.reason
+    assert info.value.fix == "ewmbench weights download fid-inception"
     (tmp_path / "checkpoints").mkdir()
     (tmp_path / "checkpoints" / "alexnet-owt-7be5be79.pth").write_bytes(b"x")
-    assert rf.resolve_weight("lpips-alexnet") == tmp_path / "checkpoints" / "alexnet-owt-7be5be79.pth"
+    assert weights.resolve("lpips-alexnet") == tmp_path / "checkpoints" / "alexnet-owt-7be5be79.pth"
     monkeypatch.setenv("EWMBENCH_WEIGHTS_FID_INCEPTION", str(tmp_path / "missing.pth"))
     with pytest.raises(Unavailable):
-        rf.resolve_weight("fid-inception")
+        weights.resolve("fid-inception")
 
 
 def test_fvd_weights_resolve_through_the_manager(tmp_path, monkeypatch):

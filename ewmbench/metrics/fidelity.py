@@ -188,9 +188,9 @@ class LPIPS(Metric):
     description = "Learned perceptual distance (LPIPS v0.1, AlexNet) to the GT video, mean over frames (lower is better)."
 
     def check_available(self, preprocessor, settings: dict) -> None:
-        from ewmbench.perception.replay_features import resolve_weight
+        from ewmbench.perception.weights import resolve
 
-        resolve_weight(settings["weights"])
+        resolve(settings["weights"])
 
     def score_trial(self, inputs: TrialInputs, settings: dict) -> dict[str, float]:
         from ewmbench.perception.replay_features import load_lpips
@@ -225,9 +225,9 @@ class FID(Metric):
     description = "Frechet Inception distance between all generated and all GT frames of a run (lower is better)."
 
     def check_available(self, preprocessor, settings: dict) -> None:
-        from ewmbench.perception.replay_features import resolve_weight
+        from ewmbench.perception.weights import resolve
 
-        resolve_weight(settings["weights"])
+        resolve(settings["weights"])
 
     def score_dataset(self, inputs: Sequence[TrialInputs], settings: dict) -> dict[str, float]:
         from ewmbench.perception.replay_features import fid_frame_features, load_fid_inception
@@ -258,9 +258,9 @@ class FVD(Metric):
     description = "Frechet video distance (Kinetics-400 I3D) between the clips of all generated and all GT videos (lower is better)."
 
     def check_available(self, preprocessor, settings: dict) -> None:
-        from ewmbench.perception.replay_features import resolve_weight
+        from ewmbench.perception.weights import resolve
 
-        resolve_weight(settings["weights"])
+        resolve(settings["weights"])
 
     def score_dataset(self, inputs: Sequence[TrialInputs], settings: dict) -> dict[str, float]:
         from ewmbench.perception.replay_features import i3d_clip_features, load_i3d

@@ -7,7 +7,6 @@ cache). Networks are loaded once per process.
 from __future__ import annotations
 
 import math
-import os
 from functools import cache
 from pathlib import Path
 
@@ -15,49 +14,10 @@ import numpy as np
 import torch
 
 from ewmbench.errors import Unavailable
+from ewmbench.perception.weights import resolve
 
 
 # ---------------------------------------------------------------- weights
-
-
-def resolve_weight(weight_id: str) -> Path:
-    """Local path of a weight: through the weights manager when it has a Hugging Face home,
-    else ``EWMBENCH_WEIGHTS_<ID>`` or the torch hub cache (where torchvision and pytorch-fid keep
-    these files), else :class:`Unavailable` saying where to get it."""
-    from ewmbench.perception.weights import resolve, spec
-
-    item = spec(weight_id)
-    if item.repo:
-        return resolve(weight_id)
-    env_path = os.environ.get(item.env_var)
-    if env_path:
-        path = Path(env_path).expanduser()
-        if not path.is_file():
-            raise Unavailable(f"weight {weight_id!r}: {item.env_var}={path} is not a file", f"set {item.env_var} to the downloaded {item.filename}")
-        return path
-    hub_file = _torch_hub_checkpoints() / str(item.filename)
-    if hub_file.is_file():
-        return hub_file
-    url = _weight_url(weight_id)
-    raise Unavailable(
-        f"weight {weight_id!r} ({item.filename}) has no Hugging Face home and is not in {hub_file.parent}",
-        f"download {url} and set {item.env_var}=<path of the file> (or put it in {hub_file.parent})",
-    )
-
-
-def _torch_hub_checkpoints() -> Path:
-    import torch
-
-    return Path(torch.hub.get_dir()) / "checkpoints"
-
-
-def _weight_url(weight_id: str) -> str:
-    from importlib import resources
-
-    import yaml
-
-    data = yaml.safe_load((resources.files("ewmbench.perception") / "weights.yaml").read_text()) or {}
-    return str(data.get(weight_id, {}).get("url", "<see weights.yaml>"))
 
 
 def _load_state_dict(path: Path) -> dict:
@@ -108,7 +68,7 @@ def build_lpips(alexnet_state: dict | None = None):
 
 @cache
 def load_lpips(device: str):
-    return build_lpips(_load_state_dict(resolve_weight("lpips-alexnet"))).to(device)
+    return build_lpips(_load_state_dict(resolve("lpips-alexnet"))).to(device)
 
 
 def lpips_frames(model, pred: np.ndarray, gt: np.ndarray, batch_size: int = 16) -> np.ndarray:
@@ -185,7 +145,7 @@ class FIDInceptionFeatures(torch.nn.Module):
 
 @cache
 def load_fid_inception(device: str):
-    return build_fid_inception(_load_state_dict(resolve_weight("fid-inception"))).to(device)
+    return build_fid_inception(_load_state_dict(resolve("fid-inception"))).to(device)
 
 
 def fid_frame_features(model, frames: np.ndarray, batch_size: int = 32) -> np.ndarray:
@@ -211,7 +171,7 @@ def load_i3d(device: str, path: str | None = None):
     in [-1, 1], it returns (B, 400) features."""
     import torch
 
-    file = Path(path) if path else resolve_weight("fvd-i3d")
+    file = Path(path) if path else resolve("fvd-i3d")
     try:
         model = torch.jit.load(str(file), map_location=device)
     except Exception as exc:

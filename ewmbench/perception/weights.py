@@ -22,12 +22,21 @@ from ewmbench.errors import ConfigError, Unavailable
 @dataclass(frozen=True)
 class WeightSpec:
     id: str
-    repo: str
+    repo: str | None  # a Hugging Face repository, or None for a file fetched from ``url``
     revision: str = "main"
     filename: str | None = None  # None: the whole repository snapshot
     repo_type: str = "model"
     description: str = ""
     used_by: tuple[str, ...] = field(default_factory=tuple)
+    sha256: str | None = None  # of ``filename``, where published; checked by :func:`verify`
+    format: str | None = None  # a known layout :func:`verify` can load strictly (see FORMAT_CHECKS)
+    url: str | None = None  # where a weight with no Hugging Face home is downloaded from
+
+    @property
+    def source(self) -> str:
+        if self.repo is None:
+            return str(self.url)
+        return f"{self.repo}@{self.revision}" + (f"/{self.filename}" if self.filename else "")
 
     @property
     def env_var(self) -> str:
@@ -45,12 +54,15 @@ def weight_specs() -> dict[str, WeightSpec]:
     return {
         key: WeightSpec(
             id=key,
-            repo=value["repo"],
+            repo=value.get("repo"),
             revision=str(value.get("revision", "main")),
             filename=value.get("filename"),
             repo_type=value.get("repo_type", "model"),
             description=value.get("description", ""),
             used_by=tuple(value.get("used_by", ())),
+            sha256=value.get("sha256"),
+            format=value.get("format"),
+            url=value.get("url"),
         )
         for key, value in data.items()
     }
@@ -75,9 +87,10 @@ def resolve(weight_id: str, local_path: str | Path | None = None) -> Path:
     try:
         return _hub_fetch(item, local_files_only=True)
     except Exception as exc:  # huggingface_hub raises several types for "not cached"
+        where = "the Hugging Face cache" if item.repo else str(url_cache_dir())
         raise Unavailable(
-            f"weight {weight_id!r} ({item.repo}{'/' + item.filename if item.filename else ''}) is not in the "
-            f"Hugging Face cache ({type(exc).__name__}); or set {item.env_var} to a local copy",
+            f"weight {weight_id!r} ({item.source}) is not in {where} ({type(exc).__name__}); "
+            f"or set {item.env_var} to a local copy",
             item.fetch_command,
         ) from None
 
@@ -95,7 +108,27 @@ def download(weight_id: str) -> Path:
     return _hub_fetch(spec(weight_id), local_files_only=False)
 
 
+def url_cache_dir() -> Path:
+    """Where weights fetched from a URL live: the torch hub cache, shared with torchvision and
+    pytorch-fid, so files they already downloaded are found."""
+    import torch
+
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
 def _hub_fetch(item: WeightSpec, local_files_only: bool) -> Path:
+    if item.repo is None:
+        if not item.url or not item.filename:
+            raise ValueError(f"weights.yaml: {item.id} needs either repo or both url and filename")
+        target = url_cache_dir() / item.filename
+        if not target.is_file():
+            if local_files_only:
+                raise FileNotFoundError(target)
+            import torch
+
+            target.parent.mkdir(parents=True, exist_ok=True)
+            torch.hub.download_url_to_file(item.url, str(target), hash_prefix=None, progress=True)
+        return target
     from huggingface_hub import hf_hub_download, snapshot_download
 
     if item.filename:
@@ -103,3 +136,151 @@ def _hub_fetch(item: WeightSpec, local_files_only: bool) -> Path:
             hf_hub_download(item.repo, item.filename, revision=item.revision, repo_type=item.repo_type, local_files_only=local_files_only)
         )
     return Path(snapshot_download(item.repo, revision=item.revision, repo_type=item.repo_type, local_files_only=local_files_only))
+
+
+@dataclass(frozen=True)
+class WeightStatus:
+    """Where one weight stands on this machine (``ewmbench weights list``)."""
+
+    spec: WeightSpec
+    path: Path | None
+    problem: str = ""  # why it is not available, when it is not
+
+    @property
+    def cached(self) -> bool:
+        return self.path is not None
+
+    def as_dict(self) -> dict:
+        return {
+            "id": self.spec.id,
+            "repo": self.spec.repo,
+            "revision": self.spec.revision,
+            "file": self.spec.filename or "(snapshot)",
+            "cached": self.cached,
+            "path": str(self.path) if self.path else None,
+            "used_by": list(self.spec.used_by),
+            "description": self.spec.description,
+            "problem": self.problem or None,
+        }
+
+
+def weight_status(weight_id: str) -> WeightStatus:
+    item = spec(weight_id)
+    try:
+        return WeightStatus(item, resolve(weight_id))
+    except Unavailable as exc:
+        return WeightStatus(item, None, exc.reason)
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The outcome of :func:`verify`: ``ok`` only when present, hash-matching and loadable."""
+
+    id: str
+    ok: bool
+    path: Path | None
+    checks: tuple[str, ...]  # what passed or failed, one line each
+
+    def as_dict(self) -> dict:
+        return {"id": self.id, "ok": self.ok, "path": str(self.path) if self.path else None, "checks": list(self.checks)}
+
+
+def verify(weight_id: str) -> Verification:
+    """Check that a weight is present, matches its published SHA-256 (where known) and loads.
+
+    "Loads" means the file opens as a state dict (safetensors header or ``torch.load`` with
+    ``weights_only``); a snapshot folder must hold a ``config.json`` and a weights file.
+    """
+    item = spec(weight_id)
+    try:
+        path = resolve(weight_id)
+    except Unavailable as exc:
+        return Verification(weight_id, False, None, (f"missing: {exc.reason}; fetch with `{exc.fix}`",))
+    checks: list[str] = [f"present: {path}"]
+    ok = True
+    file = path
+    if path.is_dir():
+        weights = sorted(p for p in path.iterdir() if p.suffix in {".safetensors", ".bin", ".pth", ".pt"})
+        if not (path / "config.json").is_file() or not weights:
+            return Verification(weight_id, False, path, (*checks, "broken: snapshot lacks config.json or a weights file"))
+        file = weights[0]
+    if item.sha256 and path.is_file():
+        digest = _sha256(file)
+        if digest == item.sha256:
+            checks.append("sha256: matches the published hash")
+        else:
+            ok = False
+            checks.append(f"sha256: MISMATCH (expected {item.sha256}, found {digest}); delete it and download again")
+    elif not item.sha256:
+        checks.append("sha256: no published hash to compare (skipped)")
+    try:
+        state = load_state_dict(file)
+        checks.append(f"loadable: {len(state)} tensors")
+    except Exception as exc:  # any reader failure means a corrupt or foreign file
+        return Verification(weight_id, False, path, (*checks, f"not loadable: {type(exc).__name__}: {exc}"))
+    if item.format in FORMAT_CHECKS:
+        try:
+            checks.append(FORMAT_CHECKS[item.format](file, state))
+        except Exception as exc:  # a mismatch lists its keys in the message
+            ok = False
+            checks.append(f"does not load as {item.format}: {exc}")
+    return Verification(weight_id, ok, path, tuple(checks))
+
+
+def _check_dinov2_original(file: Path, state: dict) -> str:
+    from ewmbench.perception.encoders import load_official_dino
+
+    model = load_official_dino(file, state)
+    return f"loads strictly as DINOv2 ({model.config.num_hidden_layers} layers, width {model.config.hidden_size}), every key matched"
+
+
+# Layouts whose full, strict load `verify` runs (beyond opening the file).
+FORMAT_CHECKS = {"dinov2-original": _check_dinov2_original}
+
+
+def load_state_dict(file: Path) -> dict:
+    """Tensors of a weights file (safetensors, or a torch pickle read with ``weights_only``)."""
+    file = Path(file)
+    if file.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(file))
+    import torch
+
+    try:  # memory-mapped where the file format allows it: verifying a 300 MB file stays cheap
+        return torch.load(file, map_location="cpu", weights_only=True, mmap=True)
+    except RuntimeError:
+        return torch.load(file, map_location="cpu", weights_only=True)
+
+
+def _sha256(file: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(file, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class DownloadOutcome:
+    id: str
+    ok: bool
+    path: Path | None = None
+    problem: str = ""
+
+
+def download_weight(weight_id: str) -> DownloadOutcome:
+    """:func:`download` for the command line: a failure (offline, unknown file) becomes a message."""
+    item = spec(weight_id)  # an unknown id is a ConfigError, raised
+    try:
+        return DownloadOutcome(weight_id, True, download(weight_id))
+    except Exception as exc:  # huggingface_hub raises many types: offline, 404, gated, disk full
+        where = item.source
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return DownloadOutcome(
+            weight_id, False, None,
+            f"could not fetch {where} ({type(exc).__name__}{': ' + reason if reason else ''}); check the network "
+            f"(HF_HUB_OFFLINE must be unset), or copy the file here and set {item.env_var} to its path",
+        )

@@ -78,45 +78,52 @@ def _solve_chunk(jobs: list[_Job], need_extent: bool) -> None:
     offsets = np.arange(band)
     columns = lo[:, :, None] + offsets  # (count, rows, band)
     inside = offsets < width[:, :, None]
-    gathered = ys[np.arange(count)[:, None, None], np.minimum(columns, cols - 1)]
-    cost = euclidean_distances(xs[:, :, None, :], gathered)
-    cost[~inside] = np.inf
+    cost = np.full((count, rows, band), np.inf)
+    b_in, r_in, k_in = np.nonzero(inside)
+    cost[b_in, r_in, k_in] = euclidean_distances(xs[b_in, r_in], ys[b_in, columns[b_in, r_in, k_in]])
+    # Band-major layout: the sequential loop below reads one contiguous (count,) slice per column.
+    cost = np.ascontiguousarray(cost.transpose(1, 2, 0))  # (rows, band, count)
+    columns_t = columns.transpose(1, 2, 0)
 
-    choice = np.zeros((count, rows, band), dtype=np.int8)  # 0 up, 1 left, 2 diagonal
+    choice = np.zeros((rows, band, count), dtype=np.int8)  # 0 up, 1 left, 2 diagonal
     final = np.full(count, np.inf)
-    previous = np.full((count, band + 1), np.inf)  # last slot: "outside the window" (inf)
-    picks = np.arange(count)[:, None]
+    previous = np.full((band + 1, count), np.inf)  # last slot: "outside the window" (inf)
+    picks = np.arange(count)[None, :]
     for r in range(rows):
-        dt = cost[:, r]
+        dt = cost[r]
         if r == 0:
             # D row 0 is all inf except D[0, 0] = 0, which is the diagonal of column 0.
-            s_up = np.full((count, band), np.inf)
-            s_diag = np.where(columns[:, 0] == 0, 0.0, np.inf) + dt
+            s_up = np.full((band, count), np.inf)
+            s_diag = np.where(columns_t[0] == 0, 0.0, np.inf) + dt
         else:
-            up_offset = columns[:, r] - lo[:, r - 1][:, None]
-            prev_width = width[:, r - 1][:, None]
+            up_offset = columns_t[r] - lo[:, r - 1][None, :]
+            prev_width = width[:, r - 1][None, :]
             up_index = np.where((up_offset >= 0) & (up_offset < prev_width), up_offset, band)
             diag_index = np.where((up_offset >= 1) & (up_offset - 1 < prev_width), up_offset - 1, band)
-            s_up = previous[picks, up_index] + dt
-            s_diag = previous[picks, diag_index] + dt
-        current = np.full((count, band + 1), np.inf)
-        row_choice = choice[:, r]
-        for k in range(band):
-            best = s_up[:, k].copy()
-            pick = np.zeros(count, dtype=np.int8)
-            if k > 0:
-                s_left = current[:, k - 1] + dt[:, k]
-                take = s_left < best
-                best[take] = s_left[take]
-                pick[take] = 1
-            take = s_diag[:, k] < best
-            best[take] = s_diag[take, k]
-            pick[take] = 2
-            current[:, k] = best
-            row_choice[:, k] = pick
+            s_up = previous[up_index, picks] + dt
+            s_diag = previous[diag_index, picks] + dt
+        # The package takes the minimum of the three candidate sums; the minimum's value does not
+        # depend on the order of comparison, so the only sequential part (the left neighbour) is
+        # one addition and one minimum per column. Which candidate won is recovered after.
+        current = np.full((band + 1, count), np.inf)
+        not_left = np.minimum(s_up, s_diag)
+        current[0] = not_left[0]
+        s_left = np.empty((band, count))
+        s_left[0] = np.inf
+        for k in range(1, band):
+            np.add(current[k - 1], dt[k], out=s_left[k])
+            np.minimum(not_left[k], s_left[k], out=current[k])
+        # Tie-breaking of the package: up, then left if strictly smaller, then diagonal if
+        # strictly smaller than both.
+        row_choice = choice[r]
+        best = s_up.copy()
+        take = s_left < best
+        row_choice[take] = 1
+        best[take] = s_left[take]
+        row_choice[s_diag < best] = 2
         ends = np.flatnonzero(n - 1 == r)
         if ends.size:
-            final[ends] = current[ends, m[ends] - 1 - lo[ends, r]]
+            final[ends] = current[m[ends] - 1 - lo[ends, r], ends]
         previous = current
 
     # Backtrack every path at once, from (n-1, m-1) to (0, 0).
@@ -132,7 +139,7 @@ def _solve_chunk(jobs: list[_Job], need_extent: bool) -> None:
         if need_extent:
             row_min[b, ib] = jb  # visited in decreasing j: the last write is the row minimum
             row_max[b, ib] = np.maximum(row_max[b, ib], jb)
-        step = choice[b, ib, jb - lo[b, ib]]
+        step = choice[ib, jb - lo[b, ib], b]
         i[b] = ib - (step != 1)
         j[b] = jb - (step != 0)
         active[b] = ~((i[b] < 0) & (j[b] < 0))
@@ -144,16 +151,17 @@ def _solve_chunk(jobs: list[_Job], need_extent: bool) -> None:
 
 def _solve(jobs: list[_Job], need_extent: bool) -> None:
     """Solve jobs in chunks of similar band width, so one wide window does not widen them all."""
-    order = sorted(range(len(jobs)), key=lambda k: (jobs[k].width, len(jobs[k].x)))
+    widths = [job.width for job in jobs]
+    order = sorted(range(len(jobs)), key=lambda k: (widths[k], len(jobs[k].x)))
     start = 0
     while start < len(order):
-        stop = start + 1
+        stop, rows, band = start + 1, len(jobs[order[start]].x), widths[order[start]]
         while stop < len(order):
-            candidate = [jobs[k] for k in order[start : stop + 1]]
-            size = len(candidate) * max(len(c.x) for c in candidate) * max(c.width for c in candidate)
-            if size > _CHUNK_ELEMENTS or jobs[order[stop]].width > 2 * jobs[order[start]].width + 8:
+            k = order[stop]
+            grown_rows, grown_band = max(rows, len(jobs[k].x)), max(band, widths[k])
+            if (stop - start + 1) * grown_rows * grown_band > _CHUNK_ELEMENTS or widths[k] > 2 * widths[order[start]] + 8:
                 break
-            stop += 1
+            rows, band, stop = grown_rows, grown_band, stop + 1
         _solve_chunk([jobs[k] for k in order[start:stop]], need_extent)
         start = stop
 

@@ -85,10 +85,14 @@ def _solve_chunk(jobs: list[_Job], need_extent: bool) -> None:
     cost = np.ascontiguousarray(cost.transpose(1, 2, 0))  # (rows, band, count)
     columns_t = columns.transpose(1, 2, 0)
 
-    choice = np.zeros((rows, band, count), dtype=np.int8)  # 0 up, 1 left, 2 diagonal
+    choice = np.empty((rows, band, count), dtype=np.int8)  # 0 up, 1 left, 2 diagonal
     final = np.full(count, np.inf)
-    previous = np.full((band + 1, count), np.inf)  # last slot: "outside the window" (inf)
-    picks = np.arange(count)[None, :]
+    # D rows, band-major, with one extra slot per pair that stays inf ("outside the window").
+    previous = np.full((band + 1, count), np.inf)
+    current = np.full((band + 1, count), np.inf)
+    s_left = np.full((band, count), np.inf)
+    pair = np.arange(count)[None, :]
+    offsets_t = offsets[:, None]
     for r in range(rows):
         dt = cost[r]
         if r == 0:
@@ -96,35 +100,31 @@ def _solve_chunk(jobs: list[_Job], need_extent: bool) -> None:
             s_up = np.full((band, count), np.inf)
             s_diag = np.where(columns_t[0] == 0, 0.0, np.inf) + dt
         else:
-            up_offset = columns_t[r] - lo[:, r - 1][None, :]
-            prev_width = width[:, r - 1][None, :]
-            up_index = np.where((up_offset >= 0) & (up_offset < prev_width), up_offset, band)
-            diag_index = np.where((up_offset >= 1) & (up_offset - 1 < prev_width), up_offset - 1, band)
-            s_up = previous[up_index, picks] + dt
-            s_diag = previous[diag_index, picks] + dt
+            # Window rows start at non-decreasing columns: column lo_r + k of this row sits at
+            # offset k + shift of the previous row; offsets past its width hold inf already.
+            # (Padding rows past a pair's end restart at column 0; their costs are inf anyway.)
+            shifted = offsets_t + np.maximum(lo[:, r] - lo[:, r - 1], 0)[None, :]
+            up_flat = np.minimum(shifted, band) * count + pair
+            diag_flat = np.where(shifted > 0, np.minimum(shifted - 1, band), band) * count + pair
+            s_up = previous.take(up_flat) + dt
+            s_diag = previous.take(diag_flat) + dt
         # The package takes the minimum of the three candidate sums; the minimum's value does not
         # depend on the order of comparison, so the only sequential part (the left neighbour) is
         # one addition and one minimum per column. Which candidate won is recovered after.
-        current = np.full((band + 1, count), np.inf)
         not_left = np.minimum(s_up, s_diag)
         current[0] = not_left[0]
-        s_left = np.empty((band, count))
-        s_left[0] = np.inf
         for k in range(1, band):
             np.add(current[k - 1], dt[k], out=s_left[k])
             np.minimum(not_left[k], s_left[k], out=current[k])
-        # Tie-breaking of the package: up, then left if strictly smaller, then diagonal if
-        # strictly smaller than both.
+        # Tie-breaking of the package: up; left if strictly smaller; diagonal if strictly
+        # smaller than both.
         row_choice = choice[r]
-        best = s_up.copy()
-        take = s_left < best
-        row_choice[take] = 1
-        best[take] = s_left[take]
-        row_choice[s_diag < best] = 2
+        np.less(s_left, s_up, out=row_choice, casting="unsafe")
+        row_choice[s_diag < np.minimum(s_up, s_left)] = 2
         ends = np.flatnonzero(n - 1 == r)
         if ends.size:
             final[ends] = current[m[ends] - 1 - lo[ends, r], ends]
-        previous = current
+        previous, current = current, previous
 
     # Backtrack every path at once, from (n-1, m-1) to (0, 0).
     i, j = n - 1, m - 1
@@ -159,7 +159,7 @@ def _solve(jobs: list[_Job], need_extent: bool) -> None:
         while stop < len(order):
             k = order[stop]
             grown_rows, grown_band = max(rows, len(jobs[k].x)), max(band, widths[k])
-            if (stop - start + 1) * grown_rows * grown_band > _CHUNK_ELEMENTS or widths[k] > 2 * widths[order[start]] + 8:
+            if (stop - start + 1) * grown_rows * grown_band > _CHUNK_ELEMENTS or widths[k] > 1.5 * widths[order[start]] + 4:
                 break
             rows, band, stop = grown_rows, grown_band, stop + 1
         _solve_chunk([jobs[k] for k in order[start:stop]], need_extent)
@@ -170,19 +170,35 @@ def _full_window(n: int, m: int) -> tuple[np.ndarray, np.ndarray]:
     return np.zeros(n, dtype=np.int64), np.full(n, m - 1, dtype=np.int64)
 
 
-def expand_window(row_min: np.ndarray, row_max: np.ndarray, n: int, m: int, radius: int) -> tuple[np.ndarray, np.ndarray]:
-    """FastDTW's window for an (n, m) grid from the path extent per row of the half-size grid.
+def expand_windows(
+    row_mins: Sequence[np.ndarray], row_maxs: Sequence[np.ndarray], sizes: Sequence[tuple[int, int]], radius: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """FastDTW's windows for (n, m) grids from the path extent per row of their half-size grids.
 
     The package dilates the coarse path by a (2r+1)^2 square, upsamples each cell to 2x2 and
     keeps, per row, the run of cells reachable from the previous row's first column. A warping
     path is monotone, so each dilated row is one contiguous run whose start never decreases:
-    row a spans [min_j(row a-r) - r, max_j(row a+r) + r], clipped to the grid.
+    coarse row a spans [min_j(row a-r) - r, max_j(row a+r) + r]; fine rows 2a and 2a+1 span
+    twice that, clipped to the grid. All pairs are expanded in one vectorised pass.
     """
-    coarse_rows = len(row_min)
-    a = np.arange(n) // 2
-    lo = row_min[np.clip(a - radius, 0, coarse_rows - 1)] - radius
-    hi = row_max[np.clip(a + radius, 0, coarse_rows - 1)] + radius
-    return np.maximum(2 * lo, 0), np.minimum(2 * hi + 1, m - 1)
+    coarse_rows = np.array([len(r) for r in row_mins])
+    base = np.concatenate([[0], np.cumsum(coarse_rows)[:-1]])
+    fine_rows = np.array([n for n, _ in sizes])
+    fine_cols = np.array([m for _, m in sizes])
+    owner = np.repeat(np.arange(len(sizes)), fine_rows)
+    a = (np.arange(fine_rows.sum()) - np.repeat(np.cumsum(fine_rows) - fine_rows, fine_rows)) // 2
+    last = coarse_rows[owner] - 1
+    lo = np.concatenate(row_mins)[base[owner] + np.minimum(np.maximum(a - radius, 0), last)] - radius
+    hi = np.concatenate(row_maxs)[base[owner] + np.minimum(a + radius, last)] + radius
+    lo = np.maximum(2 * lo, 0)
+    hi = np.minimum(2 * hi + 1, fine_cols[owner] - 1)
+    splits = np.cumsum(fine_rows)[:-1]
+    return list(zip(np.split(lo, splits), np.split(hi, splits)))
+
+
+def expand_window(row_min: np.ndarray, row_max: np.ndarray, n: int, m: int, radius: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`expand_windows` of one pair."""
+    return expand_windows([row_min], [row_max], [(n, m)], radius)[0]
 
 
 def fastdtw_batch(pairs: Sequence[tuple[np.ndarray, np.ndarray]], radius: int = 1) -> list[tuple[float, int]]:
@@ -202,18 +218,16 @@ def fastdtw_batch(pairs: Sequence[tuple[np.ndarray, np.ndarray]], radius: int = 
     previous: dict[int, _Job] = {}
     results: list[tuple[float, int]] = [(0.0, 0)] * len(pairs)
     for t in range(max(len(levels) for levels in pyramids)):
-        jobs: dict[int, _Job] = {}
-        for p, levels in enumerate(pyramids):
-            level = len(levels) - 1 - t
-            if level < 0:
-                continue
-            x, y = levels[level]
-            if t == 0:
-                lo, hi = _full_window(len(x), len(y))
-            else:
-                below = previous[p]
-                lo, hi = expand_window(below.row_min, below.row_max, len(x), len(y), radius)
-            jobs[p] = _Job(x, y, lo, hi)
+        active = [p for p, levels in enumerate(pyramids) if len(levels) - 1 - t >= 0]
+        series = [pyramids[p][len(pyramids[p]) - 1 - t] for p in active]
+        if t == 0:
+            windows = [_full_window(len(x), len(y)) for x, y in series]
+        else:
+            windows = expand_windows(
+                [previous[p].row_min for p in active], [previous[p].row_max for p in active],
+                [(len(x), len(y)) for x, y in series], radius,
+            )
+        jobs = {p: _Job(x, y, lo, hi) for p, (x, y), (lo, hi) in zip(active, series, windows)}
         _solve(list(jobs.values()), need_extent=True)
         for p, job in jobs.items():
             if len(pyramids[p]) - 1 - t == 0:

@@ -123,10 +123,11 @@ def fill_gaps(points: np.ndarray, invalid_missing_fraction: float = 0.8) -> tupl
     result is stored back as float32, the dtype the official tool loads tracks in.
     """
     points = np.asarray(points, dtype=np.float32)
-    missing = np.all(points == -1, axis=-1)
-    if missing.sum() / len(points) > invalid_missing_fraction:
+    missing = (points[:, 0] == -1) & (points[:, 1] == -1)
+    count = np.count_nonzero(missing)
+    if count / len(points) > invalid_missing_fraction:
         return points.copy(), False
-    if not missing.any():
+    if count == 0:
         return points.copy(), True
     frames = np.arange(len(points))
     known = ~missing
@@ -160,8 +161,9 @@ def official_hull_spread(points: np.ndarray) -> float:
     points = np.asarray(points, np.float64)
     hull = ConvexHull(points)
     vertices = points[hull.vertices]
-    edges = np.linalg.norm(vertices - np.roll(vertices, -1, axis=0), axis=1)
-    return float(max(edges.max(), np.linalg.norm(vertices[0] - vertices[2])))
+    step = vertices - np.concatenate([vertices[1:], vertices[:1]])
+    longest_edge = math.sqrt((step * step).sum(axis=1).max())
+    return max(longest_edge, math.dist(vertices[0], vertices[2]))
 
 
 def gripper_spread(points: np.ndarray, settings: MotionSettings) -> float:

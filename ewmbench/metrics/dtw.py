@@ -217,7 +217,7 @@ def fastdtw_batch(pairs: Sequence[tuple[np.ndarray, np.ndarray]], radius: int = 
     # every finer one inside the window grown from the level below it.
     previous: dict[int, _Job] = {}
     results: list[tuple[float, int]] = [(0.0, 0)] * len(pairs)
-    for t in range(max(len(levels) for levels in pyramids)):
+    for t in range(max((len(levels) for levels in pyramids), default=0)):
         active = [p for p, levels in enumerate(pyramids) if len(levels) - 1 - t >= 0]
         series = [pyramids[p][len(pyramids[p]) - 1 - t] for p in active]
         if t == 0:

@@ -150,7 +150,7 @@ def curate_split(source: Path, per_task: int, voxel_size: float = DEFAULT_VOXEL_
 
     if per_task < 1:
         raise ConfigError(f"--per-task must be at least 1, got {per_task}")
-    episodes = GroundTruth(Path(source)).episodes()
+    episodes = GroundTruth(Path(source)).episodes
     if not episodes:
         raise DataError(source, "no episodes found (expected <task>/<episode>/ folders)")
     digest = hashlib.sha256()

@@ -35,8 +35,13 @@ def euclidean_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     Doing the same here keeps DTW costs bit-identical; on platforms without extended precision
     ``longdouble`` is float64 and the last bit may differ (far below any reported digit).
     """
-    diff = (np.asarray(a, np.float64) - np.asarray(b, np.float64)).astype(np.longdouble)
-    return np.sqrt(diff[..., 0] * diff[..., 0] + diff[..., 1] * diff[..., 1]).astype(np.float64)
+    diff = np.asarray(a, np.float64) - np.asarray(b, np.float64)
+    return _norm_of(diff[..., 0], diff[..., 1])
+
+
+def _norm_of(dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
+    dx, dy = dx.astype(np.longdouble), dy.astype(np.longdouble)
+    return np.sqrt(dx * dx + dy * dy).astype(np.float64)
 
 
 def reduce_by_half(x: np.ndarray) -> np.ndarray:
@@ -48,42 +53,45 @@ def reduce_by_half(x: np.ndarray) -> np.ndarray:
 class _Job:
     """One windowed DTW problem: series x (n, 2), y (m, 2), window rows [lo_i, hi_i]."""
 
-    __slots__ = ("x", "y", "lo", "hi", "cost", "length", "row_min", "row_max")
+    __slots__ = ("x", "y", "lo", "hi", "width", "cost", "length", "row_min", "row_max")
 
     def __init__(self, x: np.ndarray, y: np.ndarray, lo: np.ndarray, hi: np.ndarray):
         self.x, self.y, self.lo, self.hi = x, y, lo, hi
+        self.width = int((hi - lo).max()) + 1  # the band: widest window row
         self.cost = 0.0
         self.length = 0
         self.row_min: np.ndarray | None = None  # path extent per row, for the next finer window
         self.row_max: np.ndarray | None = None
-
-    @property
-    def width(self) -> int:
-        return int((self.hi - self.lo).max()) + 1
 
 
 def _solve_chunk(jobs: list[_Job], need_extent: bool) -> None:
     count = len(jobs)
     n = np.array([len(job.x) for job in jobs])
     m = np.array([len(job.y) for job in jobs])
-    rows, cols, band = int(n.max()), int(m.max()), max(job.width for job in jobs)
-    xs = np.zeros((count, rows, 2))
-    ys = np.zeros((count, cols, 2))
+    rows, band = int(n.max()), max(job.width for job in jobs)
     lo = np.zeros((count, rows), dtype=np.int64)
     width = np.zeros((count, rows), dtype=np.int64)  # 0 on padding rows: nothing reachable there
     for b, job in enumerate(jobs):
-        xs[b, : n[b]], ys[b, : m[b]] = job.x, job.y
         lo[b, : n[b]] = job.lo
         width[b, : n[b]] = job.hi - job.lo + 1
+    # Costs of the window cells only, laid out band-major (rows, band, pairs): the sequential
+    # loop below reads one contiguous (pairs,) slice per band column.
+    xs = np.concatenate([job.x for job in jobs])
+    ys = np.concatenate([job.y for job in jobs])
+    x_start = np.concatenate([[0], np.cumsum(n)[:-1]])
+    y_start = np.concatenate([[0], np.cumsum(m)[:-1]])
     offsets = np.arange(band)
-    columns = lo[:, :, None] + offsets  # (count, rows, band)
-    inside = offsets < width[:, :, None]
-    cost = np.full((count, rows, band), np.inf)
-    b_in, r_in, k_in = np.nonzero(inside)
-    cost[b_in, r_in, k_in] = euclidean_distances(xs[b_in, r_in], ys[b_in, columns[b_in, r_in, k_in]])
-    # Band-major layout: the sequential loop below reads one contiguous (count,) slice per column.
-    cost = np.ascontiguousarray(cost.transpose(1, 2, 0))  # (rows, band, count)
-    columns_t = columns.transpose(1, 2, 0)
+    columns_t = lo.T[:, None, :] + offsets[None, :, None]  # (rows, band, count)
+    inside = np.flatnonzero(offsets[None, :, None] < width.T[:, None, :])
+    r_in, rest = np.divmod(inside, band * count)
+    k_in, b_in = np.divmod(rest, count)
+    x_at = x_start[b_in] + r_in
+    y_at = y_start[b_in] + lo[b_in, r_in] + k_in
+    cost = np.full(rows * band * count, np.inf)
+    cost[inside] = _norm_of(
+        xs[:, 0].take(x_at) - ys[:, 0].take(y_at), xs[:, 1].take(x_at) - ys[:, 1].take(y_at)
+    )
+    cost = cost.reshape(rows, band, count)
 
     choice = np.empty((rows, band, count), dtype=np.int8)  # 0 up, 1 left, 2 diagonal
     final = np.full(count, np.inf)
@@ -201,18 +209,40 @@ def expand_window(row_min: np.ndarray, row_max: np.ndarray, n: int, m: int, radi
     return expand_windows([row_min], [row_max], [(n, m)], radius)[0]
 
 
+def _halve_all(points: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`reduce_by_half` of every concatenated series at once (same arithmetic)."""
+    halves = lengths // 2
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    first = np.repeat(starts, halves) + 2 * (np.arange(halves.sum()) - np.repeat(np.cumsum(halves) - halves, halves))
+    return (points[first] + points[first + 1]) / 2, halves
+
+
+def _pyramids(pairs: Sequence[tuple[np.ndarray, np.ndarray]], radius: int) -> list[list[tuple[np.ndarray, np.ndarray]]]:
+    """Per pair, its FastDTW levels: the series, then halved while both have >= radius + 2 points."""
+    if not pairs:
+        return []
+    xs = [np.asarray(x, np.float64).reshape(-1, 2) for x, _ in pairs]
+    ys = [np.asarray(y, np.float64).reshape(-1, 2) for _, y in pairs]
+    x_len, y_len = np.array([len(x) for x in xs]), np.array([len(y) for y in ys])
+    x_all, y_all = np.concatenate(xs), np.concatenate(ys)
+    pyramids = [[(x, y)] for x, y in zip(xs, ys)]
+    deeper = (x_len >= radius + 2) & (y_len >= radius + 2)
+    while deeper.any():
+        x_all, x_len = _halve_all(x_all, x_len)
+        y_all, y_len = _halve_all(y_all, y_len)
+        x_cut, y_cut = np.cumsum(x_len)[:-1], np.cumsum(y_len)[:-1]
+        x_parts, y_parts = np.split(x_all, x_cut), np.split(y_all, y_cut)
+        for p in np.flatnonzero(deeper):
+            pyramids[p].append((x_parts[p], y_parts[p]))
+        deeper &= (x_len >= radius + 2) & (y_len >= radius + 2)
+    return pyramids
+
+
 def fastdtw_batch(pairs: Sequence[tuple[np.ndarray, np.ndarray]], radius: int = 1) -> list[tuple[float, int]]:
     """FastDTW cost and path length of each (x, y) pair of (n, 2) point series."""
     if radius < 1:
         raise ValueError("fastdtw radius must be at least 1")
-    pyramids: list[list[tuple[np.ndarray, np.ndarray]]] = []
-    for x, y in pairs:
-        x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-        levels = [(x, y)]
-        while len(x) >= radius + 2 and len(y) >= radius + 2:
-            x, y = reduce_by_half(x), reduce_by_half(y)
-            levels.append((x, y))
-        pyramids.append(levels)
+    pyramids = _pyramids(pairs, radius)
     # Round t solves level (depth - t) of every pair deep enough: the coarsest level exactly,
     # every finer one inside the window grown from the level below it.
     previous: dict[int, _Job] = {}

@@ -95,3 +95,24 @@ def test_best_of_n_skips_nan_and_supports_lower_is_better():
     ]
     assert select_best_trials(rows, "hsd")[0]["trial_id"] == 3
     assert select_best_trials(rows, "hsd", higher_is_better=False)[0]["trial_id"] == 2
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(points(1, 15), points(1, 15)), min_size=1, max_size=6))
+def test_batched_dynamics_and_wasserstein_equal_the_per_pair_functions(pairs):
+    import warnings
+
+    from ewmbench.metrics.motion import MotionSettings, dynamics_raw, dynamics_raw_batch, wasserstein_1d_segments
+    from ewmbench.protocols import load_protocol
+
+    v1 = MotionSettings.from_dict(load_protocol("ewmbench-v1").settings("trajectory_consistency"))
+    preds, gts = [p for p, _ in pairs], [g for _, g in pairs]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        single = np.array([dynamics_raw(p, g, v1) for p, g in pairs])
+        batched = dynamics_raw_batch(preds, gts, v1)
+    np.testing.assert_allclose(batched, single, rtol=1e-9, atol=1e-12)
+    u = [p[:, 0].astype(np.float64) for p in preds]
+    v = [g[:, 1].astype(np.float64) for g in gts]
+    together = wasserstein_1d_segments(np.concatenate(u), np.array([len(a) for a in u]), np.concatenate(v), np.array([len(b) for b in v]))
+    np.testing.assert_allclose(together, [wasserstein_1d(a, b) for a, b in zip(u, v)], rtol=1e-12, atol=1e-15)

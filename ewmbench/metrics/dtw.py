@@ -200,8 +200,9 @@ def expand_windows(
     hi = np.concatenate(row_maxs)[base[owner] + np.minimum(a + radius, last)] + radius
     lo = np.maximum(2 * lo, 0)
     hi = np.minimum(2 * hi + 1, fine_cols[owner] - 1)
-    splits = np.cumsum(fine_rows)[:-1]
-    return list(zip(np.split(lo, splits), np.split(hi, splits)))
+    ends = np.cumsum(fine_rows).tolist()
+    starts = [0, *ends[:-1]]
+    return [(lo[a:b], hi[a:b]) for a, b in zip(starts, ends)]
 
 
 def expand_window(row_min: np.ndarray, row_max: np.ndarray, n: int, m: int, radius: int) -> tuple[np.ndarray, np.ndarray]:
@@ -230,10 +231,11 @@ def _pyramids(pairs: Sequence[tuple[np.ndarray, np.ndarray]], radius: int) -> li
     while deeper.any():
         x_all, x_len = _halve_all(x_all, x_len)
         y_all, y_len = _halve_all(y_all, y_len)
-        x_cut, y_cut = np.cumsum(x_len)[:-1], np.cumsum(y_len)[:-1]
-        x_parts, y_parts = np.split(x_all, x_cut), np.split(y_all, y_cut)
-        for p in np.flatnonzero(deeper):
-            pyramids[p].append((x_parts[p], y_parts[p]))
+        x_end, y_end = np.cumsum(x_len).tolist(), np.cumsum(y_len).tolist()
+        x_size, y_size = x_len.tolist(), y_len.tolist()
+        for p in np.flatnonzero(deeper).tolist():
+            x_stop, y_stop = x_end[p], y_end[p]
+            pyramids[p].append((x_all[x_stop - x_size[p] : x_stop], y_all[y_stop - y_size[p] : y_stop]))
         deeper &= (x_len >= radius + 2) & (y_len >= radius + 2)
     return pyramids
 

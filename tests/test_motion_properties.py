@@ -116,3 +116,15 @@ def test_batched_dynamics_and_wasserstein_equal_the_per_pair_functions(pairs):
     v = [g[:, 1].astype(np.float64) for g in gts]
     together = wasserstein_1d_segments(np.concatenate(u), np.array([len(a) for a in u]), np.concatenate(v), np.array([len(b) for b in v]))
     np.testing.assert_allclose(together, [wasserstein_1d(a, b) for a, b in zip(u, v)], rtol=1e-12, atol=1e-15)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.integers(1, 12), min_size=1, max_size=6), st.randoms(use_true_random=False))
+def test_equal_size_wasserstein_path_equals_the_definition(sizes, random):
+    from ewmbench.metrics.motion import wasserstein_1d_segments
+
+    u = [np.array([random.uniform(-1, 1) for _ in range(n)]) for n in sizes]
+    v = [np.array([random.uniform(-1, 1) for _ in range(n)]) for n in sizes]
+    lengths = np.array(sizes)
+    together = wasserstein_1d_segments(np.concatenate(u), lengths, np.concatenate(v), lengths)
+    np.testing.assert_allclose(together, [wasserstein_1d(a, b) for a, b in zip(u, v)], rtol=1e-12, atol=1e-15)

@@ -40,8 +40,9 @@ def euclidean_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _norm_of(dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
-    dx, dy = dx.astype(np.longdouble), dy.astype(np.longdouble)
-    return np.sqrt(dx * dx + dy * dy).astype(np.float64)
+    squared = np.square(dx, dtype=np.longdouble)  # cast element-wise, no long double copies
+    squared += np.square(dy, dtype=np.longdouble)
+    return np.sqrt(squared, out=squared).astype(np.float64)
 
 
 def reduce_by_half(x: np.ndarray) -> np.ndarray:

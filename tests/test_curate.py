@@ -113,6 +113,8 @@ def test_bad_inputs():
         select_diverse([np.zeros((0, 2, 3))], 1)
     with pytest.raises(ConfigError):
         select_diverse([_traj([[0, 0, 0]])], 1, voxel_size=0)
+    with pytest.raises(DataError, match="too far"):
+        select_diverse([_traj([[1e5, 0, 0]])], 1)  # 5e6 voxels of 2 cm: beyond the grid
 
 
 def _dataset(root, poses_of):

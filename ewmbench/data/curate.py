@@ -59,28 +59,47 @@ def densify(points: np.ndarray, step: float) -> np.ndarray:
     return np.vstack([inner, points[-1:]])
 
 
+_BITS = 20  # per axis: voxel indices in [-2^19, 2^19), i.e. +-10 km at 2 cm voxels
+_OFFSET = 1 << (_BITS - 1)
+
+
+def _packed_voxels(trajectory: np.ndarray, voxel_size: float, where: str) -> np.ndarray:
+    """Sorted unique occupied voxels of a (T, 2, 3) trajectory, each packed in one int64:
+    arm << 60 | i << 40 | j << 20 | k (indices offset to be non-negative)."""
+    packed = []
+    for arm in range(2):
+        index = np.floor(densify(trajectory[:, arm], voxel_size / 2) / voxel_size) + _OFFSET
+        if index.min() < 0 or index.max() >= 1 << _BITS:
+            raise DataError(where, f"positions too far from the origin for voxel size {voxel_size} (|index| >= {_OFFSET})")
+        index = index.astype(np.int64)
+        packed.append((arm << 3 * _BITS) | (index[:, 0] << 2 * _BITS) | (index[:, 1] << _BITS) | index[:, 2])
+    return np.unique(np.concatenate(packed))
+
+
 def voxel_keys(trajectory: np.ndarray, voxel_size: float) -> np.ndarray:
     """Sorted unique (arm, i, j, k) voxels occupied by a (T, 2, 3) trajectory, as (n, 4) int64."""
-    cells = []
-    for arm in range(2):
-        dense = densify(trajectory[:, arm], voxel_size / 2)
-        index = np.floor(dense / voxel_size).astype(np.int64)
-        cells.append(np.column_stack([np.full(len(index), arm), index]))
-    return np.unique(np.vstack(cells), axis=0)
+    packed = _packed_voxels(_check_trajectory(trajectory, "trajectory"), voxel_size, "trajectory")
+    mask = (1 << _BITS) - 1
+    return np.column_stack(
+        [packed >> 3 * _BITS, (packed >> 2 * _BITS & mask) - _OFFSET, (packed >> _BITS & mask) - _OFFSET, (packed & mask) - _OFFSET]
+    )
 
 
 def pairwise_iou(trajectories: Sequence[np.ndarray], voxel_size: float = DEFAULT_VOXEL_SIZE) -> np.ndarray:
     """(N, N) IoU of the occupied voxel sets (1 on the diagonal). Memory O(N^2 + total voxels)."""
     if voxel_size <= 0:
         raise ConfigError(f"voxel size must be positive, got {voxel_size}")
-    sets = [voxel_keys(_check_trajectory(t, f"trajectories[{k}]"), voxel_size) for k, t in enumerate(trajectories)]
+    sets = [
+        _packed_voxels(_check_trajectory(t, f"trajectories[{k}]"), voxel_size, f"trajectories[{k}]")
+        for k, t in enumerate(trajectories)
+    ]
     count = len(sets)
     if count == 0:
         return np.zeros((0, 0))
     # One column per distinct voxel; intersections are the Gram matrix of the 0/1 incidence.
-    _, column = np.unique(np.vstack(sets), axis=0, return_inverse=True)
+    _, column = np.unique(np.concatenate(sets), return_inverse=True)
     row = np.repeat(np.arange(count), [len(s) for s in sets])
-    incidence = sparse.csr_matrix((np.ones(len(row), dtype=np.float64), (row, column.ravel())), shape=(count, column.max() + 1))
+    incidence = sparse.csr_matrix((np.ones(len(row)), (row, column.ravel())), shape=(count, column.max() + 1))
     intersection = (incidence @ incidence.T).toarray()
     sizes = np.diag(intersection).copy()
     union = sizes[:, None] + sizes[None, :] - intersection

@@ -118,6 +118,11 @@ def main() -> None:
     print(f"speed-up:       {reference_time / ours_time:.1f}x")
 
     start = time.perf_counter()
+    for pred, gt in reference_pairs:
+        trajectory_scores_batch([(pred, gt)], "ewmbench-v1")
+    print(f"ewmbench v1, one pair per call: {(time.perf_counter() - start) / len(reference_pairs) * 1e3:.2f} ms per trial")
+
+    start = time.perf_counter()
     trajectory_scores_batch(pairs, "ewmbench-v2")
     print(f"ewmbench v2 (exact DTW): {(time.perf_counter() - start) / len(pairs) * 1e3:.3f} ms per trial")
 

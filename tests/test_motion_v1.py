@@ -58,9 +58,11 @@ def test_fastdtw_is_bit_identical_to_the_package():
         if k % 5 == 0:
             y = np.repeat(y[:1], m, axis=0)  # a static series: long horizontal path segments
         pairs.append((x.astype(np.float32), y.astype(np.float32)))
-    for (x, y), (cost, length) in zip(pairs, fastdtw_batch(pairs)):
+    for k, ((x, y), (cost, length)) in enumerate(zip(pairs, fastdtw_batch(pairs))):
         want_cost, want_path = fastdtw(x, y, dist=euclidean)
         assert (cost, length) == (want_cost, len(want_path))
+        if k < 20:  # one pair alone takes the plain-Python path
+            assert fastdtw_batch([(x, y)]) == [(want_cost, len(want_path))]
 
 
 def test_window_expansion_matches_the_package():

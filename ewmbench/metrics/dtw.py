@@ -19,6 +19,7 @@ becomes a few numpy operations per band column shared by hundreds of pairs.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -65,8 +66,60 @@ class _Job:
         self.row_max: np.ndarray | None = None
 
 
+def _solve_one(job: _Job, need_extent: bool) -> None:
+    """The same dynamic programme for a single pair, in plain Python floats: for one pair, numpy
+    calls on one-element slices cost more than the arithmetic they do."""
+    n = len(job.x)
+    lo, hi = job.lo.tolist(), job.hi.tolist()
+    rows = np.repeat(np.arange(n), job.hi - job.lo + 1)
+    columns = np.concatenate([np.arange(a, b + 1) for a, b in zip(lo, hi)])
+    costs = _norm_of(job.x[rows, 0] - job.y[columns, 0], job.x[rows, 1] - job.y[columns, 1]).tolist()
+    inf = math.inf
+    previous: list[float] = []
+    choices: list[bytearray] = []
+    at = 0
+    for r in range(n):
+        first, last = lo[r], hi[r]
+        p_first, p_last = (lo[r - 1], hi[r - 1]) if r else (0, -1)
+        current = [0.0] * (last - first + 1)
+        chosen = bytearray(last - first + 1)
+        left = inf
+        for k, j in enumerate(range(first, last + 1)):
+            dt = costs[at + k]
+            if r:
+                up = previous[j - p_first] if p_first <= j <= p_last else inf
+                diag = previous[j - 1 - p_first] if p_first <= j - 1 <= p_last else inf
+            else:
+                up, diag = inf, (0.0 if j == 0 else inf)
+            best, pick = up + dt, 0  # the package's order: up, left, diagonal; first minimum wins
+            if left + dt < best:
+                best, pick = left + dt, 1
+            if diag + dt < best:
+                best, pick = diag + dt, 2
+            current[k] = left = best
+            chosen[k] = pick
+        at += last - first + 1
+        previous = current
+        choices.append(chosen)
+    job.cost = previous[len(job.y) - 1 - lo[n - 1]]
+    i, j, length = n - 1, len(job.y) - 1, 0
+    row_min, row_max = [-1] * n, [-1] * n
+    while i >= 0 or j >= 0:
+        length += 1
+        row_min[i] = j
+        row_max[i] = max(row_max[i], j)
+        pick = choices[i][j - lo[i]]
+        i, j = i - (pick != 1), j - (pick != 0)
+    job.length = length
+    if need_extent:
+        job.row_min, job.row_max = np.array(row_min), np.array(row_max)
+
+
 def _solve_chunk(jobs: list[_Job], need_extent: bool) -> None:
     count = len(jobs)
+    if count == 1:
+        _solve_one(jobs[0], need_extent)
+        return
     n = np.array([len(job.x) for job in jobs])
     m = np.array([len(job.y) for job in jobs])
     rows, band = int(n.max()), max(job.width for job in jobs)

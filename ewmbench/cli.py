@@ -102,7 +102,7 @@ def data_curate_command(
     source: Path = typer.Option(..., "--source", help="Ground-truth dataset (official layout, sidecars with eef_pose)."),
     per_task: int = typer.Option(..., "--per-task", help="Episodes to keep per task (100 in the official benchmark)."),
     output: Path = typer.Option(..., "--output", help="Split file to write (JSON), e.g. datasets/splits/mine.json."),
-    voxel_size: Optional[float] = typer.Option(None, "--voxel-size", help="Voxel edge in metres for the 3-D IoU [default: 0.02]."),
+    voxel_size: Optional[float] = typer.Option(None, "--voxel-size", help="Voxel edge in metres for the 3-D IoU (default 0.02)."),
 ) -> None:
     """Pick IoU-diverse episodes per task from 3-D end-effector trajectories; write a split file."""
     from ewmbench.data.curate import DEFAULT_VOXEL_SIZE, curate_split, write_split

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial import ConvexHull, QhullError
 
-from ewmbench.data.trajectory import missing_mask, validate_traj
+from ewmbench.data.trajectory import validate_traj
 from ewmbench.errors import ConfigError
 from ewmbench.metrics.base import Metric, TrialInputs, register_metric
 from ewmbench.metrics.dtw import dtw_batch, fastdtw_batch

@@ -39,6 +39,18 @@ def test_v1_equals_official_style_reference_on_realistic_trials():
         assert got["hsd"] == want["hsd"] and got["ndtw"] == want["ndtw"]
 
 
+def test_v1_equals_reference_when_lengths_differ():
+    rng = np.random.default_rng(8)
+    pairs = []
+    for pred, gt in motion_speed.make_trials(10, seed=9):
+        keep = np.sort(rng.choice(len(pred), int(rng.integers(3, len(pred))), replace=False))
+        pairs.append((pred[keep], gt))  # a generated video with fewer frames than its GT
+    for (pred, gt), got in zip(pairs, trajectory_scores_batch(pairs)):
+        want = reference.score_trial(pred, gt)
+        assert got["hsd"] == want["hsd"] and got["ndtw"] == want["ndtw"]
+        assert got["dyn"] == pytest.approx(want["dyn"], rel=1e-12, abs=1e-15)
+
+
 def test_single_and_batched_scores_agree():
     pairs = motion_speed.make_trials(4, seed=3)
     batched = trajectory_scores_batch(pairs)
@@ -131,12 +143,12 @@ def test_static_or_collinear_gt_gripper(shape):
     # v1 spread of the degenerate gripper = its diameter (0 static; 0.6 - 0.2 = 0.4 collinear);
     # the arc of radius 0.05 spans 0.1: the static case scores the arc, the collinear case the line.
     expected_gripper = 1 if shape == "static" else 0
-    direct = scores_with_settings([(pred[:, [expected_gripper] * 2], gt[:, [expected_gripper] * 2])], _v2_like_v1())
+    direct = scores_with_settings([(pred[:, [expected_gripper] * 2], gt[:, [expected_gripper] * 2])], _v1_with_diameter_spread())
     assert scores["hsd"] == pytest.approx(direct[0]["hsd"])
     assert all(0 <= v <= 1 for v in scores.values())
 
 
-def _v2_like_v1():
+def _v1_with_diameter_spread():
     """v1 settings whose spread cannot fail (both grippers identical, so the choice is moot)."""
     settings = dict(load_protocol("ewmbench-v1").settings("trajectory_consistency"))
     settings["spread"] = "hull_diameter"

@@ -26,7 +26,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from scipy import sparse
 
 from ewmbench.errors import ConfigError, DataError
 
@@ -96,6 +95,8 @@ def pairwise_iou(trajectories: Sequence[np.ndarray], voxel_size: float = DEFAULT
     count = len(sets)
     if count == 0:
         return np.zeros((0, 0))
+    from scipy import sparse  # here, not at import: `ewmbench.data` is imported by every command
+
     # One column per distinct voxel; intersections are the Gram matrix of the 0/1 incidence.
     _, column = np.unique(np.concatenate(sets), return_inverse=True)
     row = np.repeat(np.arange(count), [len(s) for s in sets])

@@ -218,6 +218,32 @@ def data_sample_command(
     console.print(f"[green]sample dataset ready:[/] {path}")
 
 
+# ---------------------------------------------------------------- data curate
+
+
+@data_app.command("curate")
+def data_curate_command(
+    source: Path = typer.Option(..., "--source", help="Ground-truth dataset (official layout, sidecars with eef_pose)."),
+    per_task: int = typer.Option(..., "--per-task", help="Episodes to keep per task (100 in the official benchmark)."),
+    output: Path = typer.Option(..., "--output", help="Split file to write (JSON), e.g. datasets/splits/mine.json."),
+    voxel_size: Optional[float] = typer.Option(None, "--voxel-size", help="Voxel edge in metres for the 3-D IoU (default 0.02)."),
+) -> None:
+    """Pick IoU-diverse episodes per task from 3-D end-effector trajectories; write a split file."""
+    from ewmbench.data.curate import DEFAULT_VOXEL_SIZE, curate_split, write_split
+
+    try:
+        split = curate_split(source, per_task, DEFAULT_VOXEL_SIZE if voxel_size is None else voxel_size)
+        write_split(split, output)
+    except EwmbenchError as exc:
+        fail(exc)
+    for task, entry in sorted(split["tasks"].items()):
+        console.print(
+            f"task {task}: kept {len(entry['episodes'])} of {entry['available']} episodes "
+            f"(mean pairwise IoU {entry['mean_pairwise_iou']:.3f}, all episodes {entry['mean_pairwise_iou_all']:.3f})"
+        )
+    console.print(f"[green]wrote[/] {output}")
+
+
 # ---------------------------------------------------------------- detector
 
 

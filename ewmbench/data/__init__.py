@@ -1,5 +1,6 @@
 """Datasets in the official EWMBench layout, our sidecar, the sample dataset and curation."""
 
+from ewmbench.data.curate import select_diverse
 from ewmbench.data.layout import Episode, Generated, GroundTruth, Sidecar, Trial
 
-__all__ = ["Episode", "Generated", "GroundTruth", "Sidecar", "Trial"]
+__all__ = ["Episode", "Generated", "GroundTruth", "Sidecar", "Trial", "select_diverse"]

@@ -1,0 +1,63 @@
+"""End-effector tracks in the official ``traj/traj.npy`` format, read and validated.
+
+A track is an array of shape (T, 2, 2): frames x [left, right gripper] x (x, y), in image
+coordinates normalised to [0, 1] (x / 640, y / 480). A gripper that was not detected in a frame
+is marked by exactly (-1, -1). Anything else (another shape, NaN or inf, coordinates outside
+[0, 1] that are not the missing marker, an empty track) is rejected with a :class:`DataError`
+naming the file, so that no malformed track reaches the metrics.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ewmbench.errors import DataError
+
+MISSING = -1.0
+
+
+def missing_mask(track: np.ndarray) -> np.ndarray:
+    """(T, 2) booleans: True where a gripper is marked missing by exactly (-1, -1)."""
+    return np.all(track == MISSING, axis=-1)
+
+
+def validate_traj(track: np.ndarray, where: Path | str) -> np.ndarray:
+    """Return ``track`` as float32 (T, 2, 2) or raise :class:`DataError` saying what is wrong."""
+    array = np.asarray(track)
+    if array.dtype.kind not in "fiu":
+        raise DataError(where, f"trajectory must be numeric, got dtype {array.dtype}")
+    if array.ndim != 3 or array.shape[1:] != (2, 2):
+        raise DataError(where, f"trajectory must have shape (T, 2, 2) (frames x grippers x xy), got {array.shape}")
+    if array.shape[0] == 0:
+        raise DataError(where, "trajectory is empty (0 frames)")
+    # The official tool loads tracks as float32; validation runs on the same values it scores.
+    array = array.astype(np.float32)
+    finite = np.isfinite(array)
+    if not finite.all():
+        frame = int(np.argwhere(~finite)[0][0])
+        raise DataError(where, f"trajectory contains NaN or inf (first at frame {frame})")
+    missing = missing_mask(array)
+    outside = ((array < 0) | (array > 1)).any(axis=-1) & ~missing
+    if outside.any():
+        frame, gripper = (int(v) for v in np.argwhere(outside)[0])
+        value = tuple(float(v) for v in array[frame, gripper])
+        raise DataError(
+            where,
+            f"trajectory point {value} at frame {frame}, gripper {gripper} is outside [0, 1] and is not "
+            "the missing marker (-1, -1)",
+        )
+    return array
+
+
+def load_traj(path: Path | str) -> np.ndarray:
+    """Read and validate an official ``traj.npy`` track: float32 of shape (T, 2, 2)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "trajectory file not found (run gripper tracking first)")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise DataError(path, f"not a readable .npy array ({exc})") from None
+    return validate_traj(array, path)

@@ -245,7 +245,8 @@ def records_to_trajectory(records: np.ndarray) -> np.ndarray:
 def track_records(video: Path, preprocessor: Preprocessor, weights: Path | None = None) -> np.ndarray:
     """Cached per-frame records (T, 2, 7) of a video (see RECORD_FIELDS)."""
     settings = tracking_settings(preprocessor.options.get("protocol"))
-    weights = Path(weights) if weights is not None else choose_weights(video, preprocessor.options)
+    options = preprocessor.options if weights is None else {**preprocessor.options, "detector_weights": weights}
+    weights = choose_weights(video, options)
     kind = f"eef-track/{settings.protocol}-{settings.key()}-{weights_hash(weights)[:16]}"
 
     def compute() -> np.ndarray:

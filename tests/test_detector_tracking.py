@@ -36,7 +36,8 @@ def untrained(tmp_path_factory) -> Path:
 
 
 def test_v1_settings_are_the_official_ones():
-    assert (V1.tracker, V1.conf, V1.imgsz, V1.frame_width, V1.frame_height) == ("botsort.yaml", 0.8, 640, 640, 480)
+    # imgsz None: the checkpoint's own size, as ultralytics does when the caller passes none.
+    assert (V1.tracker, V1.conf, V1.imgsz, V1.frame_width, V1.frame_height) == ("botsort.yaml", 0.8, None, 640, 480)
     assert (V1.left_class, V1.right_class, V1.channel_order) == (0, 1, "swapped")
     assert V2.channel_order == "correct"
 

@@ -35,7 +35,7 @@ class TrackingSettings:
     protocol: str
     tracker: str
     conf: float
-    imgsz: int
+    imgsz: int | None  # None: the checkpoint's training size
     frame_width: int
     frame_height: int
     left_class: int
@@ -219,20 +219,21 @@ def _record_of_result(result: Any, settings: TrackingSettings) -> np.ndarray:
     return select_grippers(boxes.cls.cpu().numpy(), boxes.conf.cpu().numpy(), boxes.xyxy.cpu().numpy(), ids, settings)
 
 
+def predict_options(settings: TrackingSettings, device: str | None) -> dict[str, Any]:
+    """Keyword arguments of ultralytics' track/predict for these settings."""
+    options: dict[str, Any] = {"conf": settings.conf, "tracker": settings.tracker, "device": device, "verbose": False}
+    if settings.imgsz is not None:
+        options["imgsz"] = settings.imgsz
+    return options
+
+
 def track_frames(frames: np.ndarray, weights: Path, settings: TrackingSettings, device: str | None = None) -> np.ndarray:
     """Per-frame gripper records (T, 2, 7) of RGB frames (T, H, W, 3), with a fresh model and tracker."""
     model = load_detector(weights, settings)
+    options = predict_options(settings, device)
     records = np.empty((len(frames), 2, len(RECORD_FIELDS)), dtype=np.float64)
     for index, frame in enumerate(frames):
-        results = model.track(
-            prepare_frame(frame, settings),
-            persist=True,
-            conf=settings.conf,
-            imgsz=settings.imgsz,
-            tracker=settings.tracker,
-            device=device,
-            verbose=False,
-        )
+        results = model.track(prepare_frame(frame, settings), persist=True, **options)
         records[index] = _record_of_result(results[0], settings)
     return records
 

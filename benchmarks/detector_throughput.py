@@ -45,7 +45,7 @@ def main() -> None:
     )
 
     settings = tracking_settings(args.protocol)
-    weights = args.weights or shipped_detector("ewmbench-sim")
+    weights = args.weights or shipped_detector("ewmbench.sim/1")
     label = str(weights) if weights else "untrained yolov8n (2 classes)"
     if weights is None:
         weights = untrained_detector(Path(tempfile.mkdtemp()) / "untrained.pt")

@@ -42,9 +42,11 @@ def draw_frames(poses: np.ndarray, radius_m: float = RADIUS_M) -> np.ndarray:
     return frames
 
 
-def make_episode(root: Path, task: str, episode: str, frames: int = 6, seed: int = 0, embodiment: str | None = None) -> Episode:
+def make_episode(
+    root: Path, task: str, episode: str, frames: int = 6, seed: int = 0, embodiment: str | None = None, meta: dict | None = None
+) -> Episode:
     poses = synthetic_poses(frames, seed)
-    meta = {"gripper_radius_m": RADIUS_M}
+    meta = {"gripper_radius_m": RADIUS_M, **(meta or {})}
     if embodiment:
         meta["embodiment"] = embodiment
     sidecar = Sidecar(

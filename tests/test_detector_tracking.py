@@ -142,9 +142,12 @@ def test_no_weights_anywhere_is_unavailable(tmp_path, monkeypatch):
 
 
 def test_shipped_detector_is_chosen_by_embodiment(tmp_path, monkeypatch, untrained):
-    monkeypatch.setattr(detector, "shipped_detector", lambda name: untrained if name == "ewmbench-sim" else None)
-    episode = make_episode(tmp_path, "1", "1", frames=2, embodiment="ewmbench-sim")
+    monkeypatch.setattr(detector, "shipped_detector", lambda name: untrained if name == "ewmbench.sim/1" else None)
+    episode = make_episode(tmp_path, "1", "1", frames=2, embodiment="ewmbench.sim/1")
     assert choose_weights(episode.video_path(), {}) == untrained
+    # A simulator that names itself as the generator (no embodiment key) selects it too.
+    generated = make_episode(tmp_path, "1", "2", frames=2, meta={"generator": "ewmbench.sim/1"})
+    assert choose_weights(generated.video_path(), {}) == untrained
     # A path the user gave wins over the shipped detector.
     other = untrained_detector(tmp_path / "other.pt")
     assert choose_weights(episode.video_path(), {"detector_weights": str(other)}) == other

@@ -80,7 +80,8 @@ def shipped_detector(embodiment: str) -> Path | None:
 
 
 def embodiment_of(video: Path) -> str | None:
-    """The embodiment named in the sidecar meta of the GT episode holding ``video``, if any."""
+    """The embodiment of the GT episode holding ``video``: its sidecar meta ``embodiment``, else
+    ``generator`` (a simulator names itself there); None without a sidecar."""
     from ewmbench.data.layout import Sidecar
 
     video = Path(video)
@@ -88,7 +89,7 @@ def embodiment_of(video: Path) -> str | None:
         meta = folder / "ewmbench" / "meta.json"
         if meta.is_file():
             sidecar = Sidecar.load(folder)
-            value = sidecar.meta.get("embodiment") if sidecar else None
+            value = (sidecar.meta.get("embodiment") or sidecar.meta.get("generator")) if sidecar else None
             return str(value) if value else None
     return None
 

@@ -135,7 +135,7 @@ def detector_track_command(
 
 @detector_app.command("train")
 def detector_train_command(
-    dataset: Path = typer.Option(..., "--dataset", help="GT dataset with sidecar poses and head-camera calibration."),
+    datasets: list[Path] = typer.Option(..., "--dataset", help="GT dataset with sidecar poses and head-camera calibration (repeatable)."),
     output: Path = typer.Option(..., "--output", help="Where to write the trained checkpoint (.pt); must not exist."),
     epochs: int = typer.Option(30, "--epochs"),
     imgsz: int = typer.Option(416, "--imgsz", help="Training image size."),
@@ -157,8 +157,10 @@ def detector_train_command(
         frame_stride=frame_stride, workers=workers, device=device,
     )  # fmt: skip
     try:
-        gts, _ = find_datasets(dataset)
-        episodes = [e for gt in gts for e in gt.episodes] if gts else GroundTruth(dataset).episodes
+        episodes = []
+        for dataset in datasets:
+            gts, _ = find_datasets(dataset)
+            episodes += [e for gt in gts for e in gt.episodes] if gts else GroundTruth(dataset).episodes
         report = train_detector(episodes, output, settings, work_dir)
     except EwmbenchError as exc:
         fail(exc)

@@ -20,14 +20,20 @@ def test_label_lines_by_hand():
 
 
 def test_split_is_by_whole_episode_and_seeded(tmp_path):
-    episodes = [make_episode(tmp_path, "1", str(i), frames=1, seed=i) for i in range(5)]
+    episodes = [make_episode(tmp_path / "gt", "1", str(i), frames=1, seed=i) for i in range(5)]
     train, val = split_by_episode(episodes, 0.2, seed=4)
     # ceil(0.2 * 5) = 1 validation episode, the other 4 train; the same seed gives the same split.
     assert len(val) == 1 and len(train) == 4
     assert {e.key for e in train}.isdisjoint({e.key for e in val})
     assert split_by_episode(episodes, 0.2, seed=4) == (train, val)
+    # Same task/episode ids in two datasets are different episodes.
+    other = [make_episode(tmp_path / "other", "1", str(i), frames=1, seed=i) for i in range(5)]
+    train, val = split_by_episode(episodes + other, 0.2, seed=4)
+    assert (len(train), len(val)) == (8, 2)
     with pytest.raises(ConfigError):
         split_by_episode(episodes[:1], 0.2, seed=0)
+    with pytest.raises(ConfigError, match="twice"):
+        split_by_episode(episodes + episodes[:1], 0.2, seed=0)
     with pytest.raises(ConfigError):
         split_by_episode(episodes, 1.0, seed=0)
 
@@ -43,10 +49,11 @@ def test_yolo_dataset_writer(tmp_path):
     assert {s.rsplit("_", 1)[0] for s in train_stems}.isdisjoint({s.rsplit("_", 1)[0] for s in val_stems})
     assert {p.stem for p in (tmp_path / "yolo" / "labels" / "val").iterdir()} == val_stems
     # One label file checked against the projection of its episode's pose.
-    task, number = dataset.val_episodes[0].split("/")
+    root_name, task, number = dataset.val_episodes[0].split("/")
+    assert root_name == "gt"
     episode = next(e for e in episodes if e.episode == number)
     gt = project_grippers(episode.sidecar.eef_pose, K, np.eye(4), 0.04, 640, 480)
-    lines = (tmp_path / "yolo" / "labels" / "val" / f"{task}_{number}_00001.txt").read_text().splitlines()
+    lines = (tmp_path / "yolo" / "labels" / "val" / f"gt_{task}_{number}_00001.txt").read_text().splitlines()
     cls, cx, cy, w, h = lines[0].split()
     assert cls == "0"
     np.testing.assert_allclose([float(cx) * 640, float(cy) * 480], gt.centres[1, 0], atol=1e-3)

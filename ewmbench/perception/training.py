@@ -35,17 +35,24 @@ class YoloDataset:
     val_images: int
 
 
+def episode_label(episode: Episode) -> str:
+    """``<dataset folder>/<task>/<episode>``: unique across the datasets of one training run."""
+    return f"{episode.path.parent.parent.name}/{episode.task}/{episode.episode}"
+
+
 def split_by_episode(episodes: list[Episode], val_fraction: float, seed: int) -> tuple[list[Episode], list[Episode]]:
     """A seeded split of whole episodes; at least one episode on each side when there are two or more."""
     if not 0 < val_fraction < 1:
         raise ConfigError(f"val_fraction must be between 0 and 1, got {val_fraction}")
     if len(episodes) < 2:
         raise ConfigError(f"need at least 2 episodes to split into train and val, got {len(episodes)}")
-    ordered = sorted(episodes, key=lambda e: (e.task, e.episode))
+    if len({episode_label(e) for e in episodes}) != len(episodes):
+        raise ConfigError("the same episode is listed twice")
+    ordered = sorted(episodes, key=episode_label)
     random.Random(seed).shuffle(ordered)
     n_val = min(max(1, math.ceil(val_fraction * len(ordered))), len(ordered) - 1)
-    val = sorted(ordered[:n_val], key=lambda e: (e.task, e.episode))
-    train = sorted(ordered[n_val:], key=lambda e: (e.task, e.episode))
+    val = sorted(ordered[:n_val], key=episode_label)
+    train = sorted(ordered[n_val:], key=episode_label)
     return train, val
 
 
@@ -85,7 +92,7 @@ def write_yolo_dataset(episodes: list[Episode], out: Path, val_fraction: float =
             height, width = frames.shape[1:3]
             gt = episode_grippers(episode, len(frames), width, height)
             for index in range(0, len(frames), frame_stride):
-                stem = f"{episode.task}_{episode.episode}_{index:05d}"
+                stem = f"{episode_label(episode).replace('/', '_')}_{index:05d}"
                 save_image(frames[index], out / "images" / split / f"{stem}.jpg")
                 lines = label_lines(gt.boxes[index], gt.visible[index], width, height)
                 (out / "labels" / split / f"{stem}.txt").write_text("".join(line + "\n" for line in lines))
@@ -97,8 +104,8 @@ def write_yolo_dataset(episodes: list[Episode], out: Path, val_fraction: float =
     )
     return YoloDataset(
         data_yaml,
-        [f"{e.task}/{e.episode}" for e in train],
-        [f"{e.task}/{e.episode}" for e in val],
+        [episode_label(e) for e in train],
+        [episode_label(e) for e in val],
         counts["train"],
         counts["val"],
     )
@@ -168,8 +175,7 @@ def train_detector(episodes: list[Episode], output: Path, settings: TrainSetting
     best, map50 = fit_detector(dataset, work_dir, settings)
     output.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(best, output)
-    held_out = {f"{e.task}/{e.episode}" for e in episodes} & set(dataset.val_episodes)
-    val_episodes = [e for e in episodes if f"{e.task}/{e.episode}" in held_out]
+    val_episodes = [e for e in episodes if episode_label(e) in set(dataset.val_episodes)]
     preprocessor = Preprocessor(cache_dir=work_dir / "cache", device=settings.device)
     tracking = validate_episodes(val_episodes, preprocessor, weights=output)
     report = {

@@ -84,7 +84,7 @@ def validate_episodes(episodes: list[Episode], preprocessor: Preprocessor, weigh
         widths.add(width)
         gt = episode_grippers(episode, len(frames), width, height)
         trajectory = track_records(video, preprocessor, weights)[..., :2]
-        comparisons[f"{episode.task}/{episode.episode}"] = compare_tracks(trajectory, gt)
+        comparisons[f"{episode.path.parent.parent.name}/{episode.task}/{episode.episode}"] = compare_tracks(trajectory, gt)
         if progress is not None:
             progress()
     if len(widths) > 1:

@@ -146,6 +146,7 @@ def detector_train_command(
     workers: int = typer.Option(2, "--workers", help="Data-loading workers."),
     device: str = typer.Option("cpu", "--device"),
     work_dir: Optional[Path] = typer.Option(None, "--work-dir", help="Labels and training runs (default: next to --output)."),
+    time_hours: Optional[float] = typer.Option(None, "--time-hours", help="Training time budget; re-plans the number of epochs to fit."),
 ) -> None:
     """Auto-label grippers from poses and calibration, train a detector, report held-out mAP50 and centre error."""
     from ewmbench.data.layout import GroundTruth
@@ -154,7 +155,7 @@ def detector_train_command(
 
     settings = TrainSettings(
         epochs=epochs, imgsz=imgsz, batch=batch, val_fraction=val_fraction, seed=seed,
-        frame_stride=frame_stride, workers=workers, device=device,
+        frame_stride=frame_stride, workers=workers, device=device, time_hours=time_hours,
     )  # fmt: skip
     try:
         episodes = []

@@ -125,6 +125,8 @@ class TrainSettings:
     # where ultralytics expects BGR, so a detector meant for both protocols must see both orders.
     bgr: float = 0.5
     model_config: str = "yolov8n.yaml"
+    # Wall-clock budget in hours; when set, ultralytics re-plans the epoch count to fit it.
+    time_hours: float | None = None
 
 
 def fit_detector(dataset: YoloDataset, work_dir: Path, settings: TrainSettings) -> tuple[Path, float]:
@@ -150,6 +152,7 @@ def fit_detector(dataset: YoloDataset, work_dir: Path, settings: TrainSettings) 
         exist_ok=True,
         bgr=settings.bgr,
         fliplr=0.0,  # a flipped left gripper looks like a right one: flips would teach wrong classes
+        time=settings.time_hours,
         verbose=False,
     )
     best = Path(work_dir).resolve() / "run" / "weights" / "best.pt"

@@ -284,15 +284,17 @@ def score(config: RunConfig, gt: GroundTruth, generated: Generated, progress: Pr
         else:
             items = [(gt_by_key[k], trials) for k, trials in episodes.items()]
         task = progress.add_task(f"score {metric.name}", total=len(items)) if progress else None
+        notes, statuses = [], set()
         for episode, trials in items:
             if metric.level == "trial":
                 record = scorer.score_trial(metric, episode, trials[0])
             else:
                 record = scorer.score_episode(metric, episode, trials)
+            statuses.add(record["status"])
             for trial in trials:
                 values[trial.key].update({c: float(record["values"].get(c, float("nan"))) for c in columns[metric.name]})
             if record["status"] != "ok" or record["warnings"]:
-                row_notes.append({
+                notes.append({
                     "metric": metric.name, "task_id": episode.task, "episode_id": episode.episode,
                     "trial_id": trials[0].trial if metric.level == "trial" else None,
                     "status": record["status"], "reason": record.get("reason"), "fix": record.get("fix"),
@@ -300,6 +302,11 @@ def score(config: RunConfig, gt: GroundTruth, generated: Generated, progress: Pr
                 })
             if progress:
                 progress.advance(task)
+        if statuses == {"skipped"}:
+            # Nothing could be scored (e.g. no trajectories and no detector): the metric is skipped.
+            skipped[metric.name] = {"reason": notes[0]["reason"], "fix": notes[0]["fix"]}
+        else:
+            row_notes.extend(notes)
 
     # Skipped metrics get no columns: summary.json lists them with the reason and the fix.
     row_columns = [c for m in metrics if m.level != "dataset" and m.name not in skipped for c in columns[m.name]]

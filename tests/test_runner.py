@@ -41,6 +41,9 @@ def test_static_run_writes_the_run_folder(tmp_path, gt_dataset):
     table = pd.read_csv(out / "ewmbm_final_table.csv", dtype=str, keep_default_na=False)
     assert list(table.columns) == ["task_id", "episode_id", "trial_id", "psnr", "ssim"]
     assert table.iloc[-1]["task_id"] == "MEAN"
+    # No trajectories and no detector weights for this embodiment: skipped as a whole, with the fix.
+    skipped = result.summary["skipped_metrics"]["trajectory_consistency"]
+    assert "weights download" in skipped["fix"] and skipped["reason"]
     provenance = json.loads((out / "provenance.json").read_text())
     assert provenance["seed"] == 0 and provenance["protocol"]["name"] == "ewmbench-v1"
     # static trials repeat the initial frame: 3 trials x 4 episodes of 6 frames in the generated layout

@@ -49,8 +49,10 @@ def read_image(path: Path) -> np.ndarray:
     try:
         with Image.open(path) as image:
             return np.asarray(image.convert("RGB"))
-    except (OSError, ValueError) as exc:  # PIL reports truncated or corrupt files as OSError
-        raise DataError(path, f"unreadable image ({exc})") from None
+    except (OSError, ValueError, ImportError) as exc:
+        # PIL reports truncated or corrupt files as OSError; ImportError comes from plugins that
+        # other libraries (ultralytics) hook into Image.open for formats PIL cannot identify.
+        raise DataError(path, f"unreadable image ({type(exc).__name__}: {exc})") from None
 
 
 def read_video(path: Path, max_frames: int | None = None) -> np.ndarray:
@@ -110,7 +112,7 @@ def video_size(path: Path) -> tuple[int, int, int]:
     try:
         with Image.open(files[0]) as image:
             width, height = image.size
-    except OSError as exc:
+    except (OSError, ValueError, ImportError) as exc:  # see read_image
         raise DataError(files[0], f"unreadable image ({exc})") from None
     return len(files), height, width
 

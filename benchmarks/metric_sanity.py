@@ -13,6 +13,7 @@ import argparse
 import time
 from pathlib import Path
 
+from ewmbench.metrics import metric_registry
 from ewmbench.runner import RunConfig, run
 
 # Best to worst: the order every metric should reproduce.
@@ -54,11 +55,13 @@ def main() -> None:
     for label, summary, _ in results:
         cells = [_cell(summary["overall"].get(c)) for c in columns]
         print(f"| {label} | " + " | ".join(cells) + " |")
+    lower_is_better = {c for m in metric_registry().values() for c in m.lower_is_better}
     orders = []
     for column in columns:
-        values = [s["overall"].get(c) for _, s, _ in results for c in [column]]
-        # Higher is better for every EWMBench column; ties (equal values) are allowed.
-        ok = all(a is not None and b is not None and _num(a) >= _num(b) for a, b in zip(values, values[1:]))
+        values = [_num(s["overall"][column]) if s["overall"].get(column) is not None else None for _, s, _ in results]
+        sign = -1 if column in lower_is_better else 1
+        # Best to worst down the ladder; ties (equal values) are allowed.
+        ok = all(a is not None and b is not None and sign * a >= sign * b for a, b in zip(values, values[1:]))
         orders.append("yes" if ok else "NO")
     print("| ranked in order | " + " | ".join(orders) + " |")
     print("\nwall time per run (s): " + ", ".join(f"{label}: {t:.0f}" for label, _, t in results))

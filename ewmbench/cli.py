@@ -166,6 +166,46 @@ def models_command(as_json: bool = typer.Option(False, "--json", help="Print JSO
     console.print(table)
 
 
+@app.command("metrics")
+def metrics_command(
+    protocol: str = ProtocolOption,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """List metrics: group, level, the columns they write under a protocol, and whether they can run here."""
+    from ewmbench.metrics import metric_registry
+    from ewmbench.preprocess import Preprocessor
+    from ewmbench.protocols import load_protocol
+
+    try:
+        loaded = load_protocol(protocol)
+    except EwmbenchError as exc:
+        fail(exc)
+    preprocessor = Preprocessor()
+    rows = []
+    for name, cls in metric_registry().items():
+        if name not in loaded.metrics:
+            continue
+        metric, settings = cls(), loaded.settings(name)
+        try:
+            metric.check_available(preprocessor, settings)
+            status = "ready"
+        except EwmbenchError as exc:
+            status = getattr(exc, "fix", "") or str(exc)
+        rows.append({
+            "name": name, "group": cls.group, "level": cls.level, "columns": list(metric.columns_for(settings)),
+            "lower_is_better": sorted(cls.lower_is_better), "status": status, "description": cls.description,
+        })
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table(title=f"Metrics under {loaded.name}")
+    for column in ("name", "group", "level", "columns", "available here (or the fix)"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row["name"], row["group"], row["level"], ", ".join(row["columns"]), row["status"])
+    console.print(table)
+
+
 # ---------------------------------------------------------------- data
 
 

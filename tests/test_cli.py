@@ -38,3 +38,13 @@ def test_run_and_evaluate_from_the_command_line(gt_dataset, tmp_path, monkeypatc
     assert rows[0] == "task_id,episode_id,trial_id,ssim" and len(rows) == 1 + 8
     bad = cli.invoke(app, ["run", "--model", "static", "--dataset", str(gt_dataset), "--output", str(tmp_path / "x"), "--model-option", "oops"])
     assert bad.exit_code != 0 and "key=value" in bad.output
+
+
+def test_metrics_lists_columns_per_protocol_and_what_is_missing(tmp_path, monkeypatch):
+    monkeypatch.setenv("EWMBENCH_CACHE", str(tmp_path / "cache"))
+    v1 = {m["name"]: m for m in json.loads(cli.invoke(app, ["metrics", "--json"]).output)}
+    v2 = {m["name"]: m for m in json.loads(cli.invoke(app, ["metrics", "--json", "--protocol", "ewmbench-v2"]).output)}
+    assert v1["semantics"]["columns"] == ["BLEUScore", "CLIPScore", "logic_constraints"]
+    assert v2["semantics"]["columns"][-2:] == ["events_score", "logic_violation"]
+    assert v1["psnr"]["status"] == "ready" and v1["fid"]["lower_is_better"] == ["fid"]
+    assert v1["diversity"]["status"] == "ewmbench weights download clip-vitb32-openai"

@@ -58,6 +58,7 @@ class Metric(ABC):
     columns: ClassVar[tuple[str, ...]]
     level: ClassVar[str] = "trial"
     description: ClassVar[str] = ""
+    lower_is_better: ClassVar[frozenset[str]] = frozenset()  # columns where smaller is better (distances)
 
     def columns_for(self, settings: dict) -> tuple[str, ...]:
         """The columns this metric fills under a protocol's settings (some are optional)."""

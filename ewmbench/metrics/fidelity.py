@@ -185,6 +185,7 @@ class LPIPS(Metric):
     name = "lpips"
     group = "fidelity"
     columns = ("lpips",)
+    lower_is_better = frozenset(columns)
     description = "Learned perceptual distance (LPIPS v0.1, AlexNet) to the GT video, mean over frames (lower is better)."
 
     def check_available(self, preprocessor, settings: dict) -> None:
@@ -222,6 +223,7 @@ class FID(Metric):
     group = "fidelity"
     level = "dataset"
     columns = ("fid",)
+    lower_is_better = frozenset(columns)
     description = "Frechet Inception distance between all generated and all GT frames of a run (lower is better)."
 
     def check_available(self, preprocessor, settings: dict) -> None:
@@ -255,6 +257,7 @@ class FVD(Metric):
     group = "fidelity"
     level = "dataset"
     columns = ("fvd",)
+    lower_is_better = frozenset(columns)
     description = "Frechet video distance (Kinetics-400 I3D) between the clips of all generated and all GT videos (lower is better)."
 
     def check_available(self, preprocessor, settings: dict) -> None:

@@ -306,6 +306,7 @@ class Semantics(Metric):
     name = "semantics"
     group = "semantics"
     columns = ("BLEUScore", "CLIPScore", "logic_constraints", "events_score", "logic_violation")
+    lower_is_better = frozenset({"logic_violation"})  # a share of violated constraints
     description = (
         "VLM captions of generated vs GT video: BLEU and CLIP text similarity of the task descriptions, the logic flag; "
         "v2 adds the key-step (Events) comparison and a logic-violation share (columns_for gives the columns a protocol enables)."

@@ -65,7 +65,15 @@ class Metric(ABC):
         return self.columns
 
     def check_available(self, preprocessor: Preprocessor, settings: dict) -> None:
-        """Raise :class:`Unavailable` when this metric cannot run here (before any scoring)."""
+        """Raise :class:`Unavailable` when this metric cannot run here (before any scoring).
+
+        By default: the weight its protocol settings name under ``weights`` must resolve (tests
+        build random-weight encoders instead with ``random_init``).
+        """
+        if "weights" in settings and not settings.get("random_init"):
+            from ewmbench.perception.weights import resolve
+
+            resolve(settings["weights"])  # raises Unavailable naming `ewmbench weights download ID`
 
     def score_trial(self, inputs: TrialInputs, settings: dict) -> dict[str, float]:
         raise NotImplementedError(f"{self.name} scores episodes, not trials")

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from ewmbench.errors import DataError
 from ewmbench.metrics.base import EpisodeInputs, Metric, register_metric
-from ewmbench.metrics.neural_common import as_float_tensor, cache_kind, check_weights, settings_of, uses_random_weights, weights_path
+from ewmbench.metrics.neural_common import as_float_tensor, cache_kind, settings_of, uses_random_weights, weights_path
 
 
 def trial_embedding(frame_embeddings: torch.Tensor) -> torch.Tensor:
@@ -76,9 +76,6 @@ class Diversity(Metric):
     columns = ("diversity",)
     level = "episode"
     description = "Mean CLIP distance between the trials of an episode (higher is more varied)."
-
-    def check_available(self, preprocessor, settings: dict) -> None:
-        check_weights(settings)
 
     def score_episode(self, inputs: EpisodeInputs, settings: dict) -> dict[str, float]:
         from ewmbench.perception.encoders import torch_dtype

@@ -188,11 +188,6 @@ class LPIPS(Metric):
     lower_is_better = frozenset(columns)
     description = "Learned perceptual distance (LPIPS v0.1, AlexNet) to the GT video, mean over frames (lower is better)."
 
-    def check_available(self, preprocessor, settings: dict) -> None:
-        from ewmbench.perception.weights import resolve
-
-        resolve(settings["weights"])
-
     def score_trial(self, inputs: TrialInputs, settings: dict) -> dict[str, float]:
         from ewmbench.perception.replay_features import load_lpips
 
@@ -226,11 +221,6 @@ class FID(Metric):
     lower_is_better = frozenset(columns)
     description = "Frechet Inception distance between all generated and all GT frames of a run (lower is better)."
 
-    def check_available(self, preprocessor, settings: dict) -> None:
-        from ewmbench.perception.weights import resolve
-
-        resolve(settings["weights"])
-
     def score_dataset(self, inputs: Sequence[TrialInputs], settings: dict) -> dict[str, float]:
         from ewmbench.perception.replay_features import fid_frame_features, load_fid_inception
 
@@ -259,11 +249,6 @@ class FVD(Metric):
     columns = ("fvd",)
     lower_is_better = frozenset(columns)
     description = "Frechet video distance (Kinetics-400 I3D) between the clips of all generated and all GT videos (lower is better)."
-
-    def check_available(self, preprocessor, settings: dict) -> None:
-        from ewmbench.perception.weights import resolve
-
-        resolve(settings["weights"])
 
     def score_dataset(self, inputs: Sequence[TrialInputs], settings: dict) -> dict[str, float]:
         from ewmbench.perception.replay_features import i3d_clip_features, load_i3d

@@ -58,11 +58,6 @@ def uses_random_weights(settings: Mapping) -> bool:
     return False
 
 
-def check_weights(settings: Mapping) -> None:
-    if not uses_random_weights(settings):
-        weights_path(settings)  # raises Unavailable naming the weight and `ewmbench weights download ID`
-
-
 def cache_kind(metric: str, settings: Mapping, source: str, dtype: torch.dtype) -> str:
     """Cache folder name of per-video features: names the metric, the weights (file identity), every
     setting and the compute dtype, so a change to any of them computes afresh."""

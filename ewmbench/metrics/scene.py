@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from ewmbench.errors import ConfigError, DataError
 from ewmbench.metrics.base import Metric, TrialInputs, register_metric
-from ewmbench.metrics.neural_common import as_float_tensor, cache_kind, check_weights, settings_of, uses_random_weights, weights_path
+from ewmbench.metrics.neural_common import as_float_tensor, cache_kind, settings_of, uses_random_weights, weights_path
 
 COSINE_AXES = ("patch", "token")
 # Frames per similarity chunk when scoring precomputed tokens: bounds the (P, N, C) products.
@@ -139,9 +139,6 @@ class SceneConsistency(Metric):
     columns = ("scene_consistency",)
     level = "trial"
     description = "DINOv2 patch-token similarity of each frame to the previous and the first frame (higher is steadier)."
-
-    def check_available(self, preprocessor, settings: dict) -> None:
-        check_weights(settings)
 
     def score_trial(self, inputs: TrialInputs, settings: dict) -> dict[str, float]:
         from ewmbench.perception.encoders import torch_dtype

@@ -28,8 +28,9 @@ def _files(root: Path) -> dict[str, bytes]:
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory) -> tuple[Path, Path]:
     base = tmp_path_factory.mktemp("sample")
-    a = generate_sample(base / "a", seed=7, tasks=[TASK], episodes_per_task=1, num_frames=FRAMES, progress=False)
-    b = generate_sample(base / "b", seed=7, tasks=[TASK], episodes_per_task=1, num_frames=FRAMES, progress=False)
+    # one run in this process, one in a worker process: the files must not depend on that
+    a = generate_sample(base / "a", seed=7, tasks=[TASK], episodes_per_task=1, num_frames=FRAMES, progress=False, workers=1)
+    b = generate_sample(base / "b", seed=7, tasks=[TASK], episodes_per_task=1, num_frames=FRAMES, progress=False, workers=2)
     return a, b
 
 
@@ -139,6 +140,7 @@ def test_existing_user_folder_is_never_written(tmp_path):
         ({"seed": 1.5}, "0 <= seed"),
         ({"num_frames": 3}, "frames must be an integer from"),
         ({"num_frames": 100000}, "frames must be an integer from"),
+        ({"workers": 0}, "workers must be a positive integer"),
     ],
 )
 def test_bad_parameters_are_clear_errors(tmp_path, kwargs, message):
@@ -159,7 +161,7 @@ def test_resolve_dataset_sample_generates_once_into_the_cache(tmp_path, monkeypa
     monkeypatch.setenv("EWMBENCH_CACHE", str(tmp_path / "cache"))
     calls = []
 
-    def tiny_sample(output, progress=True):
+    def tiny_sample(output, progress=True, workers=None):
         calls.append(Path(output))
         # a stand-in for the default sample: a complete marked folder, fast
         output.mkdir(parents=True)

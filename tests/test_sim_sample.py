@@ -108,6 +108,25 @@ def test_complete_sample_is_not_regenerated(two_runs, monkeypatch):
     assert _files(root) == before
 
 
+def test_interrupted_sample_is_completed_without_redoing_finished_episodes(two_runs, tmp_path, monkeypatch):
+    import shutil
+
+    copy = tmp_path / "interrupted"
+    shutil.copytree(two_runs[0], copy)
+    marker = json.loads((copy / MARKER).read_text())
+    (copy / MARKER).write_text(json.dumps({**marker, "complete": False}))
+    written = []
+    monkeypatch.setattr(sample_module, "write_sample_episode", lambda *args: written.append(args))
+    generate_sample(copy, seed=7, tasks=[TASK], episodes_per_task=1, num_frames=FRAMES, progress=False, workers=1)
+    assert written == []  # the one episode was already complete
+    assert json.loads((copy / MARKER).read_text())["complete"] is True
+    # a missing episode is the only one generated
+    shutil.rmtree(copy / "1" / "0")
+    (copy / MARKER).write_text(json.dumps({**marker, "complete": False}))
+    generate_sample(copy, seed=7, tasks=[TASK], episodes_per_task=1, num_frames=FRAMES, progress=False, workers=1)
+    assert written == [(copy, 7, TASK, 0, FRAMES)]
+
+
 def test_sample_with_other_parameters_is_refused(two_runs):
     with pytest.raises(DataError, match="other parameters"):
         generate_sample(two_runs[0], seed=8, tasks=[TASK], episodes_per_task=1, num_frames=FRAMES, progress=False)

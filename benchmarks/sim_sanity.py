@@ -6,7 +6,8 @@ Generates trials on the sample dataset for a ladder of models whose quality is k
 construction: ``ground-truth`` (exact), ``sim`` undegraded (an exact replay), ``sim`` with growing
 action noise, lag and dropped frames, and ``static`` (no motion at all), then scores every
 registered metric that can run here and prints a Markdown table. A metric passes the ladder when
-its mean score never improves as the noise grows (sim >= noise 0.01 >= noise 0.03 >= noise 0.08), in the metric's own direction (higher is better unless the metric says otherwise).
+its mean score gets strictly worse as the noise grows (sim > noise 0.01 > noise 0.03 > noise
+0.08), in the metric's own direction (higher is better unless the metric's name says otherwise).
 """
 
 from __future__ import annotations
@@ -85,10 +86,16 @@ def score(dataset: GroundTruth, generated: Generated, protocol, preprocessor: Pr
     return results
 
 
-def ranks_correctly(metric: str, values: list[float]) -> bool:
+def ladder_verdict(metric: str, values: list[float]) -> str:
+    """"yes" when every rung scores strictly worse than the one above (in the metric's direction),
+    "ties" when some rungs score the same (the metric cannot tell them apart), else "NO"."""
     sign = -1.0 if any(word in metric.lower() for word in LOWER_IS_BETTER) else 1.0
-    signed = [sign * (math.inf if v == math.inf else v) for v in values]
-    return all(a >= b for a, b in zip(signed, signed[1:]))
+    signed = [sign * v for v in values]
+    if all(a > b for a, b in zip(signed, signed[1:])):
+        return "yes"
+    if all(a >= b for a, b in zip(signed, signed[1:])):
+        return "ties"
+    return "NO"
 
 
 def main() -> None:
@@ -108,7 +115,7 @@ def main() -> None:
     for metric in metrics:
         cells = [table[label].get(metric, "-") for label, _, _ in columns]
         numeric = [c for c in cells[: len(LADDER)] if isinstance(c, float)]
-        verdict = ("yes" if ranks_correctly(metric, numeric) else "NO") if len(numeric) == len(LADDER) else "-"
+        verdict = ladder_verdict(metric, numeric) if len(numeric) == len(LADDER) else "-"
         print(f"| {metric} | {' | '.join(f'{c:.3f}' if isinstance(c, float) else str(c) for c in cells)} | {verdict} |")
 
 

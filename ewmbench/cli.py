@@ -247,12 +247,13 @@ def data_sample_command(
     tasks: Optional[str] = typer.Option(None, "--tasks", help="Comma-separated task names (default: all): pick_place,push,stack,handover."),
     episodes_per_task: int = typer.Option(2, "--episodes-per-task", help="Episodes per task (>= 1)."),
     frames: int = typer.Option(24, "--frames", help="Frames per episode (at 10 fps)."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Parallel processes (default: one per core, at most 4); files do not depend on it."),
 ) -> None:
     """Generate a physics-simulated sample dataset with exact ground truth (offline, CPU)."""
     from ewmbench.data.sample import generate_sample, parse_tasks
 
     try:
-        path = generate_sample(output, seed=seed, tasks=parse_tasks(tasks), episodes_per_task=episodes_per_task, num_frames=frames)
+        path = generate_sample(output, seed=seed, tasks=parse_tasks(tasks), episodes_per_task=episodes_per_task, num_frames=frames, workers=workers)
     except EwmbenchError as exc:
         fail(exc)
     console.print(f"[green]sample dataset ready:[/] {path}")

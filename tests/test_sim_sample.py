@@ -28,8 +28,9 @@ def _files(root: Path) -> dict[str, bytes]:
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory) -> tuple[Path, Path]:
     base = tmp_path_factory.mktemp("sample")
-    a = generate_sample(base / "a", seed=7, tasks=[TASK], episodes_per_task=1, num_frames=FRAMES, progress=False)
-    b = generate_sample(base / "b", seed=7, tasks=[TASK], episodes_per_task=1, num_frames=FRAMES, progress=False)
+    # one run in this process, one in a worker process: the files must not depend on that
+    a = generate_sample(base / "a", seed=7, tasks=[TASK], episodes_per_task=1, num_frames=FRAMES, progress=False, workers=1)
+    b = generate_sample(base / "b", seed=7, tasks=[TASK], episodes_per_task=1, num_frames=FRAMES, progress=False, workers=2)
     return a, b
 
 
@@ -107,6 +108,25 @@ def test_complete_sample_is_not_regenerated(two_runs, monkeypatch):
     assert _files(root) == before
 
 
+def test_interrupted_sample_is_completed_without_redoing_finished_episodes(two_runs, tmp_path, monkeypatch):
+    import shutil
+
+    copy = tmp_path / "interrupted"
+    shutil.copytree(two_runs[0], copy)
+    marker = json.loads((copy / MARKER).read_text())
+    (copy / MARKER).write_text(json.dumps({**marker, "complete": False}))
+    written = []
+    monkeypatch.setattr(sample_module, "write_sample_episode", lambda *args: written.append(args))
+    generate_sample(copy, seed=7, tasks=[TASK], episodes_per_task=1, num_frames=FRAMES, progress=False, workers=1)
+    assert written == []  # the one episode was already complete
+    assert json.loads((copy / MARKER).read_text())["complete"] is True
+    # a missing episode is the only one generated
+    shutil.rmtree(copy / "1" / "0")
+    (copy / MARKER).write_text(json.dumps({**marker, "complete": False}))
+    generate_sample(copy, seed=7, tasks=[TASK], episodes_per_task=1, num_frames=FRAMES, progress=False, workers=1)
+    assert written == [(copy, 7, TASK, 0, FRAMES)]
+
+
 def test_sample_with_other_parameters_is_refused(two_runs):
     with pytest.raises(DataError, match="other parameters"):
         generate_sample(two_runs[0], seed=8, tasks=[TASK], episodes_per_task=1, num_frames=FRAMES, progress=False)
@@ -139,6 +159,7 @@ def test_existing_user_folder_is_never_written(tmp_path):
         ({"seed": 1.5}, "0 <= seed"),
         ({"num_frames": 3}, "frames must be an integer from"),
         ({"num_frames": 100000}, "frames must be an integer from"),
+        ({"workers": 0}, "workers must be a positive integer"),
     ],
 )
 def test_bad_parameters_are_clear_errors(tmp_path, kwargs, message):
@@ -159,7 +180,7 @@ def test_resolve_dataset_sample_generates_once_into_the_cache(tmp_path, monkeypa
     monkeypatch.setenv("EWMBENCH_CACHE", str(tmp_path / "cache"))
     calls = []
 
-    def tiny_sample(output, progress=True):
+    def tiny_sample(output, progress=True, workers=None):
         calls.append(Path(output))
         # a stand-in for the default sample: a complete marked folder, fast
         output.mkdir(parents=True)

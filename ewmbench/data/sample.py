@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 from ewmbench.errors import ConfigError, DataError
@@ -70,17 +69,22 @@ def generate_sample(
     episodes_per_task: int = DEFAULT_EPISODES_PER_TASK,
     num_frames: int = DEFAULT_FRAMES,
     progress: bool = True,
+    workers: int | None = None,
 ) -> Path:
     """Generate a sample dataset into ``output`` and return it.
 
     ``output`` must be absent, empty, or a sample folder (it holds ``ewmbench_sample.json``) made
     with the same parameters: then only missing episodes are generated and a complete sample is
     returned untouched. Anything else is refused, so a user's data is never overwritten.
+    ``workers`` processes simulate episodes in parallel (default: one per core, at most four);
+    the files do not depend on it.
     """
     from ewmbench.sim.record import FPS, GENERATOR
 
     tasks = list(tasks) if tasks is not None else task_names()
     _check_parameters(seed, tasks, episodes_per_task, num_frames)
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ConfigError(f"workers must be a positive integer, got {workers!r}")
     output = Path(output)
     parameters = {
         "format": MARKER_FORMAT,
@@ -104,37 +108,59 @@ def generate_sample(
             return output
     output.mkdir(parents=True, exist_ok=True)
     _write_marker(marker, {**parameters, "complete": False})
-    _generate_episodes(output, seed, tasks, episodes_per_task, num_frames, progress)
+    _generate_episodes(output, seed, tasks, episodes_per_task, num_frames, progress, default_workers() if workers is None else workers)
     _write_marker(marker, {**parameters, "complete": True})
     return output
 
 
-def _generate_episodes(output: Path, seed: int, tasks: list[str], episodes_per_task: int, num_frames: int, progress: bool) -> None:
+def _generate_episodes(output: Path, seed: int, tasks: list[str], episodes_per_task: int, num_frames: int, progress: bool, workers: int) -> None:
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ewmbench.data.layout import SIDECAR_DIR, write_episode
-    from ewmbench.sim.record import FPS, episode_sidecar, record_episode
+    from ewmbench.data.layout import SIDECAR_DIR
     from ewmbench.sim.tasks import TASKS
 
     jobs = [(name, index) for name in tasks for index in range(episodes_per_task)]
+    # An episode whose sidecar exists was written completely (episodes are renamed into place
+    # when done) by an earlier, interrupted generation.
+    todo = [(n, i) for n, i in jobs if not (output / str(TASKS[n].id) / str(i) / SIDECAR_DIR / "meta.json").is_file()]
     columns = (TextColumn("sample dataset"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
     with Progress(*columns, disable=not progress, transient=False) as bar:
-        job = bar.add_task("", total=len(jobs))
-        for name, index in jobs:
-            task_id = str(TASKS[name].id)
-            folder = output / task_id / str(index)
-            bar.update(job, description=f"{name} episode {index}")
-            if (folder / SIDECAR_DIR / "meta.json").is_file():
+        job = bar.add_task("", total=len(jobs), completed=len(jobs) - len(todo))
+        if workers == 1:
+            for name, index in todo:
+                bar.update(job, description=f"{name} episode {index}")
+                write_sample_episode(output, seed, name, index, num_frames)
                 bar.advance(job)
-                continue  # written completely by an earlier, interrupted generation
-            shutil.rmtree(folder, ignore_errors=True)  # only ever a folder this generator made
-            episode = record_episode(seed, name, index, num_frames, FPS)
-            write_episode(
-                output, task_id, str(index), episode.recording.frames["head"], episode.plan.instruction,
-                sidecar=episode_sidecar(episode, seed, FPS),
-                extra_views={v: episode.recording.frames[v] for v in ("hand_left", "hand_right")},
-            )
-            bar.advance(job)
+            return
+        # Episodes are independent simulations, so processes give the same bytes as one loop.
+        with ProcessPoolExecutor(max_workers=min(workers, len(todo))) as pool:
+            futures = {pool.submit(write_sample_episode, output, seed, n, i, num_frames): (n, i) for n, i in todo}
+            for future in as_completed(futures):
+                future.result()
+                name, index = futures[future]
+                bar.update(job, description=f"{name} episode {index}")
+                bar.advance(job)
+
+
+def write_sample_episode(output: Path, seed: int, name: str, index: int, num_frames: int) -> None:
+    """Simulate, render and write one episode (``<output>/<task id>/<index>/``)."""
+    from ewmbench.data.layout import write_episode
+    from ewmbench.sim.record import FPS, episode_sidecar, record_episode
+    from ewmbench.sim.tasks import TASKS
+
+    episode = record_episode(seed, name, index, num_frames, FPS)
+    write_episode(
+        output, str(TASKS[name].id), str(index), episode.recording.frames["head"], episode.plan.instruction,
+        sidecar=episode_sidecar(episode, seed, FPS),
+        extra_views={v: episode.recording.frames[v] for v in ("hand_left", "hand_right")},
+    )
+
+
+def default_workers() -> int:
+    """Processes for generation: one per core, at most four."""
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 def _read_marker(folder: Path) -> dict | None:
@@ -172,7 +198,7 @@ def default_sample_path() -> Path:
     return cache_dir() / "datasets" / DEFAULT_SAMPLE_NAME
 
 
-def resolve_dataset(name_or_path: str, progress: bool = True) -> Path:
+def resolve_dataset(name_or_path: str, progress: bool = True, workers: int | None = None) -> Path:
     """``"sample"``: the default sample, generated on first use; anything else: an existing folder."""
     if name_or_path == "sample":
         final = default_sample_path()
@@ -184,7 +210,7 @@ def resolve_dataset(name_or_path: str, progress: bool = True) -> Path:
         # Built beside its final place and renamed when complete: a killed generation leaves no
         # half dataset under the final name (a later call resumes the temporary one).
         tmp = final.with_name(f".tmp-{final.name}")
-        generate_sample(tmp, progress=progress)
+        generate_sample(tmp, progress=progress, workers=workers)
         os.replace(tmp, final)
         return final
     path = Path(name_or_path).expanduser()

@@ -128,7 +128,7 @@ class SimModel(WorldModel):
             raise DataError(request.episode.path, f"sidecar scene description is malformed ({exc})") from None
         if self.wrong_color:
             subject = spec.object(sidecar.meta.get("subject", spec.objects[0].name))
-            taken = {o.colour for o in spec.objects}
+            taken = {o.colour for o in spec.objects} | {f.colour for f in (spec.container, spec.marker) if f is not None}
             spec.colour_overrides[subject.name] = next(c for c in COLOURS if c not in taken)
         actions = request.actions if request.actions is not None else sidecar.actions
         actions = np.asarray(actions, dtype=np.float64)

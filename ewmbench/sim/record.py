@@ -14,7 +14,7 @@ from ewmbench.errors import ConfigError
 from ewmbench.sim.cameras import HEIGHT, WIDTH
 from ewmbench.sim.execute import JOINT_NAMES, VIEWS, Recording, execute
 from ewmbench.sim.scene import SceneSpec
-from ewmbench.sim.tasks import TASKS, TaskPlan, TaskType
+from ewmbench.sim.tasks import TASKS, TaskPlan, TaskType, plan_episode
 
 FPS = 10.0
 MAX_ATTEMPTS = 8  # layouts tried per episode until the scripted controller succeeds
@@ -46,17 +46,14 @@ class RecordedEpisode:
 
 def min_frames(task_name: str) -> int:
     """The shortest clip a task's plan fits in: one frame per motion segment, plus the first."""
-    from ewmbench.sim.tasks import episode_rng
-
-    task = TASKS[task_name]
-    return len(task.planner(episode_rng(0, task, 0)).segments) + 1
+    return len(plan_episode(0, task_name, 0).segments) + 1
 
 
 def plan_successful(seed: int, task_name: str, index: int, num_frames: int, fps: float = FPS) -> tuple[TaskPlan, np.ndarray, int]:
     """The first layout (attempt 0, 1, ...) whose scripted execution succeeds, checked without rendering."""
     task = TASKS[task_name]
     for attempt in range(MAX_ATTEMPTS):
-        plan = task.planner(np.random.default_rng([seed, task.id, index, attempt]))
+        plan = plan_episode(seed, task_name, index, attempt)
         # Round-trip through JSON, exactly as the sidecar stores it, so replays start identically.
         plan.spec = SceneSpec.from_json(json.loads(json.dumps(plan.spec.to_json())))
         actions = plan.actions(num_frames)

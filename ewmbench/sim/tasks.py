@@ -312,11 +312,11 @@ def task_by_id(task_id: int) -> TaskType:
     raise KeyError(task_id)
 
 
-def episode_rng(seed: int, task: TaskType, episode: int) -> np.random.Generator:
-    """Independent, reproducible randomness per (seed, task, episode)."""
-    return np.random.default_rng([seed, task.id, episode])
+def episode_rng(seed: int, task: TaskType, episode: int, attempt: int = 0) -> np.random.Generator:
+    """Independent, reproducible randomness per (seed, task, episode, layout attempt)."""
+    return np.random.default_rng([seed, task.id, episode, attempt])
 
 
-def plan_episode(seed: int, task_name: str, episode: int) -> TaskPlan:
+def plan_episode(seed: int, task_name: str, episode: int, attempt: int = 0) -> TaskPlan:
     task = TASKS[task_name]
-    return task.planner(episode_rng(seed, task, episode))
+    return task.planner(episode_rng(seed, task, episode, attempt))

@@ -1,0 +1,163 @@
+"""The ``sim`` world model: exact replay of the ground truth and graded, monotone degradations."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from ewmbench.data.layout import GroundTruth, write_episode, write_trial
+from ewmbench.data.video import read_video
+from ewmbench.errors import ConfigError, Unavailable
+from ewmbench.models import GenerationRequest, model_registry
+from ewmbench.models.sim import SimModel, degrade_actions, drop_frames, fit_actions
+from ewmbench.sim.record import episode_sidecar, record_episode
+
+W, H, FRAMES = 160, 120, 12  # small renders keep the suite fast; the geometry is the same
+
+
+def psnr_after_first(pred: np.ndarray, gt: np.ndarray) -> float:
+    """PSNR over every frame but the first (identical by construction), from the pooled MSE."""
+    mse = np.mean((pred[1:].astype(np.float64) - gt[1:].astype(np.float64)) ** 2)
+    return math.inf if mse == 0 else 10 * math.log10(255.0**2 / mse)
+
+
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory):
+    root = tmp_path_factory.mktemp("gt")
+    recorded = record_episode(3, "pick_place", 0, FRAMES, width=W, height=H)
+    frames = recorded.recording.frames
+    write_episode(
+        root, "1", "0", frames["head"], recorded.plan.instruction, sidecar=episode_sidecar(recorded, 3),
+        extra_views={"hand_left": frames["hand_left"], "hand_right": frames["hand_right"]},
+    )
+    return GroundTruth(root).episode("1", "0"), frames
+
+
+def request(episode, views=("head",), seed=0, num_frames=FRAMES, actions=None) -> GenerationRequest:
+    return GenerationRequest(episode=episode, trial="0", seed=seed, num_frames=num_frames, fps=10.0, height=H, width=W, views=views, actions=actions)
+
+
+def test_registered_as_action_conditioned():
+    cls = model_registry()["sim"]
+    assert cls is SimModel
+    assert cls.conditioning == frozenset({"image", "actions"})
+
+
+def test_undegraded_replay_reproduces_the_ground_truth_exactly(simulated, tmp_path):
+    episode, frames = simulated
+    result = SimModel().generate(request(episode, views=("head", "hand_left", "hand_right")))
+    for view in ("head", "hand_left", "hand_right"):
+        assert result.frames[view].shape == (FRAMES, H, W, 3)
+        assert psnr_after_first(result.frames[view], frames[view]) == math.inf
+    # written as a trial, it decodes to exactly the ground-truth video (same pixels, same JPEG bytes)
+    trial = write_trial(tmp_path / "sim_dataset", "1", "0", "0", result.frames["head"])
+    assert np.array_equal(read_video(trial.video_path()), read_video(episode.video_path()))
+
+
+def test_request_actions_override_the_sidecar(simulated):
+    episode, frames = simulated
+    still = np.repeat(episode.sidecar.actions[:1], FRAMES, axis=0)
+    result = SimModel().generate(request(episode, actions=still))
+    assert psnr_after_first(result.frames["head"], frames["head"]) < 40
+    np.testing.assert_array_equal(result.frames["head"][0], frames["head"][0])
+
+
+def test_more_action_noise_gives_lower_psnr(simulated):
+    episode, frames = simulated
+    scores = [psnr_after_first(SimModel(action_noise=s).generate(request(episode)).frames["head"], frames["head"]) for s in (0.003, 0.015, 0.05)]
+    assert math.inf > scores[0] > scores[1] > scores[2], scores
+
+
+def test_more_lag_gives_lower_psnr(simulated):
+    episode, frames = simulated
+    scores = [psnr_after_first(SimModel(lag=k).generate(request(episode)).frames["head"], frames["head"]) for k in (1, 3, 6)]
+    assert math.inf > scores[0] > scores[1] > scores[2], scores
+
+
+def test_more_dropped_frames_gives_lower_psnr(simulated):
+    episode, frames = simulated
+    scores = [psnr_after_first(SimModel(drop_frames=p).generate(request(episode)).frames["head"], frames["head"]) for p in (0.2, 0.6)]
+    assert math.inf > scores[0] > scores[1], scores
+
+
+def test_wrong_colour_changes_only_the_object(simulated):
+    episode, frames = simulated
+    result = SimModel(wrong_color=True).generate(request(episode)).frames["head"]
+    changed = np.any(result != frames["head"], axis=-1)
+    # the object covers a small part of the image: some pixels change, most do not
+    assert 0 < changed[0].mean() < 0.05
+    subject_colour = episode.sidecar.meta["scene"]["objects"][0]["colour"]
+    assert subject_colour in episode.instruction
+
+
+def test_seeded_noise_is_reproducible(simulated):
+    episode, _ = simulated
+    actions = episode.sidecar.actions
+    same = degrade_actions(actions, 0.02, 0, seed=5), degrade_actions(actions, 0.02, 0, seed=5)
+    np.testing.assert_array_equal(*same)
+    assert not np.array_equal(same[0], degrade_actions(actions, 0.02, 0, seed=6))
+
+
+def test_degrade_actions_hand_worked():
+    actions = np.arange(5 * 14, dtype=float).reshape(5, 14)
+    # lag 2: the first row is held two extra frames, then the sequence, cut to 5 rows
+    lagged = degrade_actions(actions, 0.0, 2, seed=0)
+    np.testing.assert_array_equal(lagged, actions[[0, 0, 0, 1, 2]])
+    # noise touches only positions after the first frame, and scales linearly with its std
+    small, large = degrade_actions(actions, 0.01, 0, 0) - actions, degrade_actions(actions, 0.03, 0, 0) - actions
+    np.testing.assert_allclose(large, 3 * small)
+    assert np.all(small[0] == 0)
+    assert np.all(small[:, [3, 4, 5, 6, 10, 11, 12, 13]] == 0)
+    assert np.all(small[1:, [0, 1, 2, 7, 8, 9]] != 0)
+
+
+def test_drop_frames_and_fit_actions_hand_worked():
+    frames = {"head": np.arange(4, dtype=np.uint8).reshape(4, 1, 1, 1).repeat(3, axis=3)}
+    assert drop_frames(frames, 0.0, 0) is frames
+    everything = drop_frames(frames, 1.0, 0)["head"]
+    assert np.all(everything == 0)  # each frame repeats the previous one, back to frame 0
+    actions = np.arange(3 * 14, dtype=float).reshape(3, 14)
+    np.testing.assert_array_equal(fit_actions(actions, 2), actions[:2])
+    np.testing.assert_array_equal(fit_actions(actions, 5), actions[[0, 1, 2, 2, 2]])
+
+
+def test_real_episodes_are_unavailable(tmp_path):
+    frames = np.zeros((3, 8, 8, 3), dtype=np.uint8)
+    episode = write_episode(tmp_path, "1", "0", frames, "do something")
+    with pytest.raises(Unavailable, match="no simulator state") as info:
+        SimModel().check_available(episode)
+    assert "ewmbench data sample" in info.value.fix
+    with pytest.raises(Unavailable):
+        SimModel().generate(request(episode))
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"action_noise": -0.1}, "action_noise"),
+        ({"action_noise": "lots"}, "must be a number"),
+        ({"lag": 1.5}, "integer"),
+        ({"lag": -1}, "lag"),
+        ({"drop_frames": 2}, "drop_frames"),
+        ({"wrong_color": "maybe"}, "true or false"),
+        ({"blur": 1}, "unknown sim option"),
+    ],
+)
+def test_bad_options(options, message):
+    with pytest.raises(ConfigError, match=message):
+        SimModel(**options)
+
+
+def test_cli_style_options_are_parsed():
+    model = SimModel(action_noise="0.02", lag="3", drop_frames="0.1", wrong_color="true")
+    assert model.config() == {"action_noise": 0.02, "lag": 3, "drop_frames": 0.1, "wrong_color": True}
+
+
+def test_unknown_view_is_refused(simulated):
+    from ewmbench.errors import DataError
+
+    episode, _ = simulated
+    with pytest.raises(DataError, match="renders views"):
+        SimModel().generate(request(episode, views=("top",)))

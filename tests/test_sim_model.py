@@ -51,9 +51,11 @@ def test_undegraded_replay_reproduces_the_ground_truth_exactly(simulated, tmp_pa
     for view in ("head", "hand_left", "hand_right"):
         assert result.frames[view].shape == (FRAMES, H, W, 3)
         assert psnr_after_first(result.frames[view], frames[view]) == math.inf
-    # written as a trial, it decodes to exactly the ground-truth video (same pixels, same JPEG bytes)
+    # written as a trial (lossless PNG), it decodes to exactly the replayed pixels; the GT video on
+    # disk holds the same pixels after JPEG compression, so they differ only by that compression
     trial = write_trial(tmp_path / "sim_dataset", "1", "0", "0", result.frames["head"])
-    assert np.array_equal(read_video(trial.video_path()), read_video(episode.video_path()))
+    np.testing.assert_array_equal(read_video(trial.video_path()), result.frames["head"])
+    assert psnr_after_first(read_video(trial.video_path()), read_video(episode.video_path())) > 40
 
 
 def test_request_actions_override_the_sidecar(simulated):

@@ -243,7 +243,7 @@ def score(config: RunConfig, gt: GroundTruth, generated: Generated, progress: Pr
     protocol = load_protocol(config.protocol)
     metrics = resolve_metrics(config.metrics, protocol)
     preprocessor = Preprocessor(config.cache_dir, device=config.device)
-    preprocessor.options["protocol"] = protocol.name  # preprocessing stages (tracking) follow it too
+    preprocessor.options["protocol"] = config.protocol  # preprocessing stages (tracking) follow it too
     if config.detector_weights:
         preprocessor.options["detector_weights"] = Path(config.detector_weights)
 

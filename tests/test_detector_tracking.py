@@ -43,8 +43,25 @@ def test_v1_settings_are_the_official_ones():
 
 
 def test_unknown_protocol_is_a_config_error():
-    with pytest.raises(ConfigError, match="no detector settings"):
+    with pytest.raises(ConfigError, match="unknown protocol 'nope'"):
         tracking_settings("nope")
+
+
+def test_a_custom_protocol_file_carries_its_own_tracking_settings(tmp_path):
+    import yaml
+
+    data = yaml.safe_load((Path(__file__).parents[1] / "ewmbench/protocols/ewmbench-v2.yaml").read_text())
+    data["name"] = "mine"
+    data["metrics"]["trajectory_consistency"]["tracking"]["conf"] = 0.5
+    custom = tmp_path / "mine.yaml"
+    custom.write_text(yaml.safe_dump(data))
+    settings = tracking_settings(str(custom))
+    assert (settings.protocol, settings.conf, settings.channel_order) == ("mine", 0.5, "correct")
+    del data["metrics"]["trajectory_consistency"]["tracking"]
+    untracked = tmp_path / "untracked.yaml"  # protocols are cached per path within a process
+    untracked.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match="no tracking settings"):
+        tracking_settings(str(untracked))
 
 
 def test_highest_confidence_box_per_class():

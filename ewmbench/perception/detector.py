@@ -57,15 +57,17 @@ def detector_config() -> dict[str, Any]:
 
 
 def tracking_settings(protocol: str | None = None) -> TrackingSettings:
-    """Tracking settings of a protocol (``ewmbench-v1`` when None)."""
-    name = protocol or DEFAULT_PROTOCOL
-    profiles = detector_config()["protocols"]
-    if name not in profiles:
-        raise ConfigError(f"no detector settings for protocol {name!r}; known: {', '.join(sorted(profiles))} (ewmbench/perception/detector.yaml)")
-    values = profiles[name]
+    """Tracking settings of a protocol (a built-in name or a protocol file; ``ewmbench-v1`` when
+    None): its ``metrics: trajectory_consistency: tracking:`` block."""
+    from ewmbench.protocols import load_protocol
+
+    loaded = load_protocol(protocol or DEFAULT_PROTOCOL)
+    values = loaded.settings("trajectory_consistency").get("tracking")
+    if not values:
+        raise ConfigError(f"{loaded.source}: no tracking settings (metrics: trajectory_consistency: tracking:)")
     if values["channel_order"] not in ("swapped", "correct"):
-        raise ConfigError(f"detector.yaml: channel_order must be 'swapped' or 'correct', got {values['channel_order']!r}")
-    return TrackingSettings(protocol=name, **values)
+        raise ConfigError(f"{loaded.source}: tracking channel_order must be 'swapped' or 'correct', got {values['channel_order']!r}")
+    return TrackingSettings(protocol=loaded.name, **values)
 
 
 # ---------------------------------------------------------------- weights

@@ -20,7 +20,7 @@ def sample_episode(tmp_path_factory):
         pytest.skip("the shipped detector ewmbench/assets/detector/sample-gripper-yolov8n.pt is not in this checkout")
     sample = pytest.importorskip("ewmbench.data.sample", reason="the simulated sample generator is not installed")
     root = tmp_path_factory.mktemp("sim") / "sample"
-    sample.generate_sample(root, seed=HELD_OUT_SEED, tasks=["pick_place"], episodes_per_task=1, num_frames=12, progress=False)
+    sample.generate_sample(root, seed=HELD_OUT_SEED, tasks=["pick_place"], episodes_per_task=1, num_frames=24, progress=False)
     from ewmbench.perception.track_dataset import find_datasets
 
     gts, _ = find_datasets(root)
@@ -41,7 +41,8 @@ def test_shipped_detector_tracks_close_to_projected_gt(sample_episode, tmp_path)
     pixels = trajectory.astype(float) * [frames.shape[2], frames.shape[1]]
     both = found & gt.visible
     errors = np.linalg.norm(pixels[both] - gt.centres[both], axis=-1)
-    # Goal on held-out episodes: recall >= 0.95, median error <= 1% of the width; a short clip
-    # gets a little slack.
-    assert recall >= 0.9
+    # Goal on held-out episodes: recall >= 0.95, median error <= 1% of the width. The clip has the
+    # default sample length (24 frames); much shorter clips move the arms faster per frame than
+    # the training episodes did (40 frames) and lose a few detections.
+    assert recall >= 0.95
     assert np.median(errors) / frames.shape[2] <= 0.015

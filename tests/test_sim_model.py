@@ -11,7 +11,8 @@ from ewmbench.data.layout import GroundTruth, write_episode, write_trial
 from ewmbench.data.video import read_video
 from ewmbench.errors import ConfigError, Unavailable
 from ewmbench.models import GenerationRequest, model_registry
-from ewmbench.models.sim import SimModel, degrade_actions, drop_frames, fit_actions
+from ewmbench.models.base import fit_length
+from ewmbench.models.sim import SimModel, degrade_actions, drop_frames
 from ewmbench.sim.record import episode_sidecar, record_episode
 
 W, H, FRAMES = 160, 120, 12  # small renders keep the suite fast; the geometry is the same
@@ -115,14 +116,14 @@ def test_degrade_actions_hand_worked():
     assert np.all(small[1:, [0, 1, 2, 7, 8, 9]] != 0)
 
 
-def test_drop_frames_and_fit_actions_hand_worked():
+def test_drop_frames_and_fit_length_hand_worked():
     frames = {"head": np.arange(4, dtype=np.uint8).reshape(4, 1, 1, 1).repeat(3, axis=3)}
     assert drop_frames(frames, 0.0, 0) is frames
     everything = drop_frames(frames, 1.0, 0)["head"]
     assert np.all(everything == 0)  # each frame repeats the previous one, back to frame 0
     actions = np.arange(3 * 14, dtype=float).reshape(3, 14)
-    np.testing.assert_array_equal(fit_actions(actions, 2), actions[:2])
-    np.testing.assert_array_equal(fit_actions(actions, 5), actions[[0, 1, 2, 2, 2]])
+    np.testing.assert_array_equal(fit_length(actions, 2), actions[:2])
+    np.testing.assert_array_equal(fit_length(actions, 5), actions[[0, 1, 2, 2, 2]])
 
 
 def test_real_episodes_are_unavailable(tmp_path):

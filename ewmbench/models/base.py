@@ -17,6 +17,13 @@ import numpy as np
 from ewmbench.data.layout import HEAD_VIEW, Episode
 
 
+def fit_length(frames_or_rows: np.ndarray, length: int) -> np.ndarray:
+    """Truncate to ``length`` rows, or hold the last row until ``length`` (frames or actions)."""
+    if len(frames_or_rows) >= length:
+        return frames_or_rows[:length]
+    return np.concatenate([frames_or_rows, np.repeat(frames_or_rows[-1:], length - len(frames_or_rows), axis=0)])
+
+
 @dataclass
 class GenerationRequest:
     episode: Episode

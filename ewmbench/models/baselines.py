@@ -6,13 +6,7 @@ import numpy as np
 
 from ewmbench.data.video import read_image, read_video
 from ewmbench.errors import DataError
-from ewmbench.models.base import GenerationRequest, GenerationResult, WorldModel, register_model
-
-
-def _fit_length(frames: np.ndarray, num_frames: int) -> np.ndarray:
-    if len(frames) >= num_frames:
-        return frames[:num_frames]
-    return np.concatenate([frames, np.repeat(frames[-1:], num_frames - len(frames), axis=0)])
+from ewmbench.models.base import GenerationRequest, GenerationResult, WorldModel, fit_length, register_model
 
 
 @register_model
@@ -22,7 +16,7 @@ class GroundTruthModel(WorldModel):
     conditioning = frozenset()
 
     def generate(self, request: GenerationRequest) -> GenerationResult:
-        frames = {view: _fit_length(read_video(request.episode.video_path(view)), request.num_frames) for view in request.views}
+        frames = {view: fit_length(read_video(request.episode.video_path(view)), request.num_frames) for view in request.views}
         return GenerationResult(frames)
 
 

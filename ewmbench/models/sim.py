@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ewmbench.errors import ConfigError, DataError, Unavailable
-from ewmbench.models.base import GenerationRequest, GenerationResult, WorldModel, register_model
+from ewmbench.models.base import GenerationRequest, GenerationResult, WorldModel, fit_length, register_model
 
 SAMPLE_FIX = "use the simulated sample dataset: ewmbench data sample --output DIR (or --dataset sample)"
 
@@ -68,13 +68,6 @@ def drop_frames(frames: dict[str, np.ndarray], probability: float, seed: int) ->
             for view in out:
                 out[view][t] = out[view][t - 1]
     return out
-
-
-def fit_actions(actions: np.ndarray, num_frames: int) -> np.ndarray:
-    """Truncate, or hold the last target, to ``num_frames`` rows."""
-    if len(actions) >= num_frames:
-        return actions[:num_frames]
-    return np.concatenate([actions, np.repeat(actions[-1:], num_frames - len(actions), axis=0)])
 
 
 @register_model
@@ -134,7 +127,7 @@ class SimModel(WorldModel):
         actions = np.asarray(actions, dtype=np.float64)
         if actions.ndim != 2 or actions.shape[1] != 14:
             raise DataError(request.episode.path, f"actions must be (T, 14), got {actions.shape}")
-        actions = degrade_actions(fit_actions(actions, request.num_frames), self.action_noise, self.lag, request.seed)
+        actions = degrade_actions(fit_length(actions, request.num_frames), self.action_noise, self.lag, request.seed)
         fps = request.fps or sidecar.fps
         if not fps:
             raise DataError(request.episode.path, "no frame rate in the request or the sidecar")

@@ -274,8 +274,11 @@ def score(config: RunConfig, gt: GroundTruth, generated: Generated, progress: Pr
             skipped[metric.name] = {"reason": exc.reason, "fix": exc.fix}
             continue
         if metric.level == "dataset":
-            record = scorer.score_dataset(metric, pairs) if pairs else {"status": "skipped", "reason": "no scored trials", "warnings": []}
-            run_values.update({c: float(record.get("values", {}).get(c, float("nan"))) for c in columns[metric.name]})
+            record = scorer.score_dataset(metric, pairs) if pairs else {"status": "skipped", "reason": "no scored trials", "fix": "", "warnings": []}
+            if record["status"] == "skipped":
+                skipped[metric.name] = {"reason": record["reason"], "fix": record.get("fix", "")}
+                continue
+            run_values.update({c: float(record["values"].get(c, float("nan"))) for c in columns[metric.name]})
             if record["status"] != "ok" or record["warnings"]:
                 row_notes.append({"metric": metric.name, "status": record["status"], "reason": record.get("reason"),
                                   "fix": record.get("fix"), "warnings": record["warnings"]})

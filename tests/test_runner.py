@@ -170,3 +170,21 @@ def test_dataset_level_metrics_are_scored_once_per_run(tmp_path, gt_dataset, mon
     assert list(first.rows.columns) == ["task_id", "episode_id", "trial_id"]  # no per-row column
     again = run(config(tmp_path, gt_dataset, protocol=str(protocol)), show_progress=False)
     assert again.summary["overall"] == first.summary["overall"] and calls == [12]
+
+
+def test_a_dataset_level_metric_that_cannot_score_is_reported_as_skipped(tmp_path, gt_dataset, monkeypatch):
+    from ewmbench.errors import Unavailable
+    from ewmbench.metrics.base import Metric
+
+    class NeedsMore(Metric):
+        name, group, columns, level = "needs_more", "fidelity", ("needs_more",), "dataset"
+
+        def score_dataset(self, inputs, settings):
+            raise Unavailable("12 videos are too few", "score more videos")
+
+    monkeypatch.setattr(runner, "metric_registry", lambda: {"needs_more": NeedsMore})
+    protocol = tmp_path / "p.yaml"
+    protocol.write_text("name: p\nversion: 1\nmetrics:\n  needs_more: {}\n")
+    result = run(config(tmp_path, gt_dataset, protocol=str(protocol)), show_progress=False)
+    assert result.summary["overall"] == {}
+    assert result.summary["skipped_metrics"] == {"needs_more": {"reason": "12 videos are too few", "fix": "score more videos"}}

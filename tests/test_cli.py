@@ -48,3 +48,38 @@ def test_metrics_lists_columns_per_protocol_and_what_is_missing(tmp_path, monkey
     assert v2["semantics"]["columns"][-2:] == ["events_score", "logic_violation"]
     assert v1["psnr"]["status"] == "ready" and v1["fid"]["lower_is_better"] == ["fid"]
     assert v1["diversity"]["status"] == "ewmbench weights download clip-vitb32-openai"
+
+
+def test_evaluate_from_the_official_preprocessed_layout(tmp_path, monkeypatch):
+    """traj/traj.npy next to GT episodes and generated trials are used directly (no detector)."""
+    import numpy as np
+    import pandas as pd
+
+    from conftest import make_ground_truth, moving_square_frames
+    from ewmbench.data.layout import write_trial
+    from ewmbench.metrics import trajectory_scores
+
+    monkeypatch.setenv("EWMBENCH_CACHE", str(tmp_path / "cache"))
+    gt_root = make_ground_truth(tmp_path / "gt", tasks=("1",), episodes=("10",), num_frames=6)
+    t = np.linspace(0, 1, 6, dtype=np.float32)
+    gt_track = np.stack([np.stack([0.2 + 0.3 * t, 0.5 + 0.2 * t * t], -1), np.stack([0.7 - 0.2 * t, 0.4 + 0.1 * t], -1)], 1)
+    (gt_root / "1" / "10" / "traj").mkdir()
+    np.save(gt_root / "1" / "10" / "traj" / "traj.npy", gt_track)
+    generated = tmp_path / "mine_dataset"
+    preds = {}
+    for trial, shift in (("1", 0.01), ("2", 0.05)):
+        write_trial(generated, "1", "10", trial, moving_square_frames(6))
+        preds[trial] = (gt_track + np.float32(shift)).astype(np.float32)
+        (generated / "1" / "10" / trial / "traj").mkdir()
+        np.save(generated / "1" / "10" / trial / "traj" / "traj.npy", preds[trial])
+    result = cli.invoke(app, ["evaluate", "--gt", str(gt_root), "--generated", str(generated), "--output", str(tmp_path / "out"),
+                              "--metrics", "trajectory_consistency", "--protocol", "ewmbench-v1"])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(tmp_path / "out" / "ewmbm_final_table.csv", dtype=str, keep_default_na=False)
+    assert list(table.columns) == ["task_id", "episode_id", "trial_id", "dyn", "hsd", "ndtw"]
+    expected = {trial: trajectory_scores(pred, gt_track, protocol="ewmbench-v1") for trial, pred in preds.items()}
+    for row, trial in zip(table.itertuples(), ("1", "2")):
+        assert [row.dyn, row.hsd, row.ndtw] == [f"{round(expected[trial][k], 3):.3f}" for k in ("dyn", "hsd", "ndtw")]
+    mean = table.iloc[-1]
+    assert mean["task_id"] == "MEAN"
+    assert mean["hsd"] == f"{(round(expected['1']['hsd'], 3) + round(expected['2']['hsd'], 3)) / 2:.3f}"

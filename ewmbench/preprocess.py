@@ -86,13 +86,17 @@ def default_device() -> str:
         return "cpu"
 
 
-def trajectory_of(traj_path: Path, video: Path, preprocessor: Preprocessor) -> np.ndarray:
+def trajectory_of(traj_path: Path, video: Path, preprocessor: Preprocessor, gt_video: Path | None = None) -> np.ndarray:
     """End-effector track (T, 2, 2) of a video: the official ``traj/traj.npy`` when present
-    (validated), otherwise the gripper detector and tracker (cached by video content)."""
+    (validated), otherwise the gripper detector and tracker (cached by video content).
+
+    ``gt_video`` is the ground-truth video of the episode: its sidecar names the embodiment, which
+    picks the detector (a generated trial has no sidecar of its own).
+    """
     if Path(traj_path).is_file():
         from ewmbench.data.trajectory import load_traj
 
         return load_traj(traj_path)
-    from ewmbench.perception.detector import track_video
+    from ewmbench.perception.detector import embodiment_of, track_video
 
-    return track_video(video, preprocessor)
+    return track_video(video, preprocessor, embodiment=embodiment_of(gt_video or video))

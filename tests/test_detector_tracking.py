@@ -206,3 +206,27 @@ def test_track_dataset_writes_missing_outputs_and_never_overwrites(tmp_path, unt
     assert np.load(first.path / "traj" / "traj.npy").shape == (2, 2, 2)
     again = track_dataset(tmp_path / "data", pre, weights=untrained)
     assert again.written == [] and len(again.skipped) == 3
+
+
+def test_generated_trials_are_tracked_with_their_episodes_embodiment(tmp_path, monkeypatch):
+    """A generated trial has no sidecar: the detector is chosen by its GT episode's embodiment."""
+    from conftest import moving_square_frames
+    from ewmbench.data.layout import GroundTruth, Sidecar, write_episode, write_trial
+    from ewmbench.errors import Unavailable
+    from ewmbench.metrics.base import TrialInputs
+    from ewmbench.perception import detector
+
+    seen = []
+
+    def record_choice(video, options):
+        seen.append(options.get("embodiment"))
+        raise Unavailable("stop here", "")
+
+    monkeypatch.setattr(detector, "choose_weights", record_choice)
+    write_episode(tmp_path / "gt", "1", "1", moving_square_frames(3), "x", sidecar=Sidecar(meta={"generator": "ewmbench.sim/1"}))
+    trial = write_trial(tmp_path / "m_dataset", "1", "1", "1", moving_square_frames(3))
+    inputs = TrialInputs(GroundTruth(tmp_path / "gt").episodes[0], trial, Preprocessor(cache_dir=tmp_path / "cache"))
+    for track in (inputs.trajectory, inputs.gt_trajectory):
+        with pytest.raises(Unavailable):
+            track()
+    assert seen == ["ewmbench.sim/1", "ewmbench.sim/1"]

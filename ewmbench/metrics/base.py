@@ -42,7 +42,7 @@ class TrialInputs:
         return trajectory_of(self.episode.traj_path, self.episode.video_path(), self.preprocessor)
 
     def trajectory(self) -> np.ndarray:
-        return trajectory_of(self.trial.traj_path, self.trial.video_path(), self.preprocessor)
+        return trajectory_of(self.trial.traj_path, self.trial.video_path(), self.preprocessor, gt_video=self.episode.video_path())
 
 
 @dataclass

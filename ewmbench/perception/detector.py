@@ -257,10 +257,18 @@ def records_to_trajectory(records: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(records[..., :2], dtype=np.float32)
 
 
-def track_records(video: Path, preprocessor: Preprocessor, weights: Path | None = None) -> np.ndarray:
-    """Cached per-frame records (T, 2, 7) of a video (see RECORD_FIELDS)."""
+def track_records(video: Path, preprocessor: Preprocessor, weights: Path | None = None, embodiment: str | None = None) -> np.ndarray:
+    """Cached per-frame records (T, 2, 7) of a video (see RECORD_FIELDS).
+
+    ``embodiment`` names the robot when the video's own folder has no sidecar (a generated trial
+    takes its episode's); an ``embodiment`` preprocessing option given by the user wins.
+    """
     settings = tracking_settings(preprocessor.options.get("protocol"))
-    options = preprocessor.options if weights is None else {**preprocessor.options, "detector_weights": weights}
+    options = dict(preprocessor.options)
+    if weights is not None:
+        options["detector_weights"] = weights
+    if embodiment and not options.get("embodiment"):
+        options["embodiment"] = embodiment
     weights = choose_weights(video, options)
     kind = f"eef-track/{settings.protocol}-{settings.key()}-{weights_hash(weights)[:16]}"
 
@@ -273,9 +281,9 @@ def track_records(video: Path, preprocessor: Preprocessor, weights: Path | None 
     return preprocessor.cached_array(kind, video, compute)
 
 
-def track_video(video: Path, preprocessor: Preprocessor) -> np.ndarray:
+def track_video(video: Path, preprocessor: Preprocessor, embodiment: str | None = None) -> np.ndarray:
     """End-effector trajectory (T, 2, 2) float32 of a video: normalised centres, (-1, -1) missing."""
-    return records_to_trajectory(track_records(video, preprocessor))
+    return records_to_trajectory(track_records(video, preprocessor, embodiment=embodiment))
 
 
 # ---------------------------------------------------------------- annotation

@@ -78,11 +78,8 @@ class Diversity(Metric):
     description = "Mean CLIP distance between the trials of an episode (higher is more varied)."
 
     def score_episode(self, inputs: EpisodeInputs, settings: dict) -> dict[str, float]:
-        from ewmbench.perception.encoders import torch_dtype
-
         preprocessor = inputs.preprocessor
-        source = "random" if uses_random_weights(settings) else str(weights_path(settings))
-        kind = cache_kind(self.name, settings, source, torch_dtype(preprocessor.device, settings["gpu_dtype"]))
+        kind = cache_kind(self.name, settings, preprocessor.device)
         per_trial = []
         for trial in inputs.trials:
             video = trial.video_path()

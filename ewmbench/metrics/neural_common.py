@@ -58,13 +58,16 @@ def uses_random_weights(settings: Mapping) -> bool:
     return False
 
 
-def cache_kind(metric: str, settings: Mapping, source: str, dtype: torch.dtype) -> str:
+def cache_kind(metric: str, settings: Mapping, device: str) -> str:
     """Cache folder name of per-video features: names the metric, the weights (file identity), every
-    setting and the compute dtype, so a change to any of them computes afresh."""
+    setting and the compute dtype on ``device``, so a change to any of them computes afresh."""
+    from ewmbench.perception.encoders import torch_dtype
+
+    dtype = torch_dtype(device, settings["gpu_dtype"])
     if uses_random_weights(settings):
         identity = "random:" + json.dumps(settings["random_init"], sort_keys=True, default=str)
     else:
-        path = Path(source)
+        path = weights_path(settings)
         stat = path.stat()
         identity = f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
     relevant = {k: v for k, v in settings.items() if k not in ("batch_size",)}

@@ -141,12 +141,9 @@ class SceneConsistency(Metric):
     description = "DINOv2 patch-token similarity of each frame to the previous and the first frame (higher is steadier)."
 
     def score_trial(self, inputs: TrialInputs, settings: dict) -> dict[str, float]:
-        from ewmbench.perception.encoders import torch_dtype
-
         preprocessor = inputs.preprocessor
         video = inputs.trial.video_path()
-        source = "random" if uses_random_weights(settings) else str(weights_path(settings))
-        kind = cache_kind(self.name, settings, source, torch_dtype(preprocessor.device, settings["gpu_dtype"]))
+        kind = cache_kind(self.name, settings, preprocessor.device)
         try:
             sims = preprocessor.cached_array(kind, video, lambda: video_similarities(preprocessor.frames(video), settings, preprocessor.device))
         except DataError as exc:

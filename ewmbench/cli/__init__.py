@@ -1,0 +1,14 @@
+"""The ``ewmbench`` command line: one module per command group, each registering its commands on ``app``.
+
+The modules stay thin: they parse options, call the package and print. Heavy imports happen inside
+the commands, so ``ewmbench --help`` and ``ewmbench models`` start fast.
+"""
+
+from ewmbench.cli import catalog, data, detector, evaluation, weights  # noqa: F401  (registration)
+from ewmbench.cli.common import app
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:  # pragma: no cover
+    app()

@@ -1,0 +1,80 @@
+"""`ewmbench models` and `ewmbench metrics`: what can be run, and whether it can run here."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from rich.table import Table
+
+from ewmbench.cli.common import ProtocolOption, app, console, fail
+from ewmbench.errors import EwmbenchError
+
+
+@app.command("models")
+def models_command(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
+    """List world-model adapters, what each is conditioned on and what it needs."""
+    from ewmbench.models import model_registry
+
+    rows = [
+        {
+            "name": name,
+            "conditioning": sorted(cls.conditioning),
+            "needs_weights": cls.needs_weights,
+            "needs_gpu": cls.needs_gpu,
+            "description": cls.description,
+        }
+        for name, cls in sorted(model_registry().items())
+    ]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table(title="World models")
+    for column in ("name", "conditioned on", "weights", "GPU", "description"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row["name"], ", ".join(row["conditioning"]) or "-", "yes" if row["needs_weights"] else "no",
+            "yes" if row["needs_gpu"] else "no", row["description"],
+        )
+    console.print(table)
+
+
+@app.command("metrics")
+def metrics_command(
+    protocol: str = ProtocolOption,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """List metrics: group, level, the columns they write under a protocol, and whether they can run here."""
+    from ewmbench.metrics import metric_registry
+    from ewmbench.preprocess import Preprocessor
+    from ewmbench.protocols import load_protocol
+
+    try:
+        loaded = load_protocol(protocol)
+    except EwmbenchError as exc:
+        fail(exc)
+    preprocessor = Preprocessor()
+    rows = []
+    for name, cls in metric_registry().items():
+        if name not in loaded.metrics:
+            continue
+        metric, settings = cls(), loaded.settings(name)
+        try:
+            metric.check_available(preprocessor, settings)
+            status = "ready"
+        except EwmbenchError as exc:
+            status = getattr(exc, "fix", "") or str(exc)
+        rows.append({
+            "name": name, "group": cls.group, "level": cls.level, "columns": list(metric.columns_for(settings)),
+            "lower_is_better": sorted(cls.lower_is_better), "status": status, "description": cls.description,
+        })
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table(title=f"Metrics under {loaded.name}")
+    for column in ("name", "group", "level", "columns", "available here (or the fix)"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row["name"], row["group"], row["level"], ", ".join(row["columns"]), row["status"])
+    console.print(table)

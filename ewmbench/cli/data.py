@@ -1,0 +1,89 @@
+"""`ewmbench data ...`: inspect, generate and curate datasets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from ewmbench.cli.common import app, console, fail
+from ewmbench.errors import EwmbenchError
+
+data_app = typer.Typer(help="Inspect, generate and curate datasets.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+
+@data_app.command("info")
+def data_info_command(
+    path: Path = typer.Argument(..., help="A ground-truth dataset or a <name>_dataset folder."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+) -> None:
+    """Summarise a dataset and list layout problems with their paths (exit 1 if any error)."""
+    from ewmbench.data.summary import summarise
+
+    try:
+        summary = summarise(path)
+    except EwmbenchError as exc:
+        fail(exc)
+    if as_json:
+        print(json.dumps(summary, indent=2, default=str))
+    else:
+        table = Table(title=f"{summary['kind']} dataset {path}")
+        table.add_column("field")
+        table.add_column("value")
+        for key, value in summary.items():
+            if key != "problems":
+                table.add_row(key, json.dumps(value, default=str) if not isinstance(value, str) else value)
+        console.print(table)
+        for problem in summary["problems"]:
+            style = "red" if problem["severity"] == "error" else "yellow"
+            console.print(f"[{style}]{problem['severity']}[/] {problem['path']}: {problem['message']}", soft_wrap=True)
+        if not summary["problems"]:
+            console.print("[green]no problems found[/]")
+    if any(p["severity"] == "error" for p in summary["problems"]):
+        raise typer.Exit(1)
+
+
+@data_app.command("sample")
+def data_sample_command(
+    output: Path = typer.Option(..., "--output", "-o", help="Folder to create (must be absent, empty, or a sample folder)."),
+    seed: int = typer.Option(0, "--seed", help="0 <= seed < 2**31; the same seed gives identical files."),
+    tasks: Optional[str] = typer.Option(None, "--tasks", help="Comma-separated task names (default: all): pick_place,push,stack,handover."),
+    episodes_per_task: int = typer.Option(2, "--episodes-per-task", help="Episodes per task (>= 1)."),
+    frames: int = typer.Option(24, "--frames", help="Frames per episode (at 10 fps)."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Parallel processes (default: one per core, at most 4); files do not depend on it."),
+) -> None:
+    """Generate a physics-simulated sample dataset with exact ground truth (offline, CPU)."""
+    from ewmbench.data.sample import generate_sample, parse_tasks
+
+    try:
+        path = generate_sample(output, seed=seed, tasks=parse_tasks(tasks), episodes_per_task=episodes_per_task, num_frames=frames, workers=workers)
+    except EwmbenchError as exc:
+        fail(exc)
+    console.print(f"[green]sample dataset ready:[/] {path}")
+
+
+@data_app.command("curate")
+def data_curate_command(
+    source: Path = typer.Option(..., "--source", help="Ground-truth dataset (official layout, sidecars with eef_pose)."),
+    per_task: int = typer.Option(..., "--per-task", help="Episodes to keep per task (100 in the official benchmark)."),
+    output: Path = typer.Option(..., "--output", help="Split file to write (JSON), e.g. datasets/splits/mine.json."),
+    voxel_size: Optional[float] = typer.Option(None, "--voxel-size", help="Voxel edge in metres for the 3-D IoU (default 0.02)."),
+) -> None:
+    """Pick IoU-diverse episodes per task from 3-D end-effector trajectories; write a split file."""
+    from ewmbench.data.curate import DEFAULT_VOXEL_SIZE, curate_split, write_split
+
+    try:
+        split = curate_split(source, per_task, DEFAULT_VOXEL_SIZE if voxel_size is None else voxel_size)
+        write_split(split, output)
+    except EwmbenchError as exc:
+        fail(exc)
+    for task, entry in sorted(split["tasks"].items()):
+        console.print(
+            f"task {task}: kept {len(entry['episodes'])} of {entry['available']} episodes "
+            f"(mean pairwise IoU {entry['mean_pairwise_iou']:.3f}, all episodes {entry['mean_pairwise_iou_all']:.3f})"
+        )
+    console.print(f"[green]wrote[/] {output}")

@@ -1,0 +1,120 @@
+"""`ewmbench detector ...`: gripper tracks, training a detector, validating it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ewmbench.cli.common import app, console, fail
+from ewmbench.errors import EwmbenchError
+
+detector_app = typer.Typer(help="End-effector detection and tracking.", no_args_is_help=True)
+app.add_typer(detector_app, name="detector")
+
+
+def _detector_preprocessor(cache_dir: Optional[Path], protocol: str, embodiment: Optional[str], device: Optional[str]):
+    from ewmbench.preprocess import Preprocessor
+
+    preprocessor = Preprocessor(cache_dir=cache_dir, device=device)
+    preprocessor.options["protocol"] = protocol
+    if embodiment:
+        preprocessor.options["embodiment"] = embodiment
+    return preprocessor
+
+
+@detector_app.command("track")
+def detector_track_command(
+    dataset: Path = typer.Option(..., "--dataset", help="A GT dataset, a <name>_dataset folder, or a folder holding both."),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="Detector checkpoint (.pt); default: chosen by embodiment."),
+    protocol: str = typer.Option("ewmbench-v1", "--protocol", help="Tracking settings of this protocol."),
+    embodiment: Optional[str] = typer.Option(None, "--embodiment", help="Embodiment name (default: from the GT sidecar meta)."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Preprocessing cache folder."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:0 ... (default: cuda when available)."),
+) -> None:
+    """Write traj/traj.npy and gripper_detection/video.mp4 for every episode and trial lacking them."""
+    from rich.progress import Progress
+
+    from ewmbench.perception.track_dataset import find_datasets, track_dataset
+
+    try:
+        preprocessor = _detector_preprocessor(cache_dir, protocol, embodiment, device)
+        gts, gens = find_datasets(dataset)
+        total = sum(len(gt.episodes) for gt in gts) + sum(len(gen.trials) for gen in gens)
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("tracking grippers", total=total)
+            report = track_dataset(dataset, preprocessor, weights, progress=lambda: progress.advance(task))
+    except EwmbenchError as exc:
+        fail(exc)
+    console.print(f"wrote tracks for {len(report.written)} videos; {len(report.skipped)} already had them")
+
+
+@detector_app.command("train")
+def detector_train_command(
+    datasets: list[Path] = typer.Option(..., "--dataset", help="GT dataset with sidecar poses and head-camera calibration (repeatable)."),
+    output: Path = typer.Option(..., "--output", help="Where to write the trained checkpoint (.pt); must not exist."),
+    epochs: int = typer.Option(30, "--epochs"),
+    imgsz: int = typer.Option(416, "--imgsz", help="Training image size."),
+    batch: int = typer.Option(16, "--batch"),
+    val_fraction: float = typer.Option(0.2, "--val-fraction", help="Fraction of episodes held out for validation."),
+    seed: int = typer.Option(0, "--seed"),
+    frame_stride: int = typer.Option(1, "--frame-stride", help="Use every n-th frame of each episode."),
+    workers: int = typer.Option(2, "--workers", help="Data-loading workers."),
+    device: str = typer.Option("cpu", "--device"),
+    work_dir: Optional[Path] = typer.Option(None, "--work-dir", help="Labels and training runs (default: next to --output)."),
+    time_hours: Optional[float] = typer.Option(None, "--time-hours", help="Training time budget; re-plans the number of epochs to fit."),
+) -> None:
+    """Auto-label grippers from poses and calibration, train a detector, report held-out mAP50 and centre error."""
+    from ewmbench.data.layout import GroundTruth
+    from ewmbench.perception.track_dataset import find_datasets
+    from ewmbench.perception.training import TrainSettings, train_detector
+
+    settings = TrainSettings(
+        epochs=epochs, imgsz=imgsz, batch=batch, val_fraction=val_fraction, seed=seed,
+        frame_stride=frame_stride, workers=workers, device=device, time_hours=time_hours,
+    )  # fmt: skip
+    try:
+        episodes = []
+        for dataset in datasets:
+            gts, _ = find_datasets(dataset)
+            episodes += [e for gt in gts for e in gt.episodes] if gts else GroundTruth(dataset).episodes
+        report = train_detector(episodes, output, settings, work_dir)
+    except EwmbenchError as exc:
+        fail(exc)
+    summary = {key: report[key] for key in ("weights", "val_episodes", "val_map50", "val_recall", "val_median_error_frac")}
+    print(json.dumps(summary, indent=2))
+
+
+@detector_app.command("validate")
+def detector_validate_command(
+    dataset: Path = typer.Option(..., "--dataset", help="GT dataset with sidecar poses and head-camera calibration."),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="Detector checkpoint (.pt); default: chosen by embodiment."),
+    protocol: str = typer.Option("ewmbench-v1", "--protocol", help="Tracking settings of this protocol."),
+    embodiment: Optional[str] = typer.Option(None, "--embodiment"),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir"),
+    device: Optional[str] = typer.Option(None, "--device"),
+    as_json: bool = typer.Option(False, "--json", help="Print the full JSON report."),
+) -> None:
+    """Recall and centre error of tracked grippers against projected GT end-effector positions."""
+    from ewmbench.errors import DataError
+    from ewmbench.perception.track_dataset import find_datasets
+    from ewmbench.perception.validation import validate_episodes
+
+    try:
+        preprocessor = _detector_preprocessor(cache_dir, protocol, embodiment, device)
+        gts, _ = find_datasets(dataset)
+        episodes = [e for gt in gts for e in gt.episodes]
+        if not episodes:
+            raise DataError(dataset, "no GT episodes to validate on (validation needs GT poses and calibration)")
+        report = validate_episodes(episodes, preprocessor, weights)
+    except EwmbenchError as exc:
+        fail(exc)
+    if as_json:
+        print(json.dumps(report, indent=2))
+    else:
+        console.print(
+            f"recall {report['recall']} | median centre error {report['median_error_frac']} of the image width "
+            f"over {report['episodes']} episodes"
+        )

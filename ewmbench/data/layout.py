@@ -19,18 +19,19 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import zipfile
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
-from ewmbench.data.video import VIDEO_SUFFIXES, list_frames, save_image, write_frames
+from ewmbench.data.schema import SIDECAR_FORMAT, check_arrays, read_meta
+from ewmbench.data.video import VIDEO_SUFFIXES, list_frames, save_image, video_size, write_frames
 from ewmbench.errors import DataError
 
 HEAD_VIEW = "head"
 SIDECAR_DIR = "ewmbench"
-SIDECAR_FORMAT = "ewmbench-sidecar/1"
 GENERATED_SUFFIX = "_dataset"
 # Entries of an episode folder that the official tool does not treat as trials.
 NON_TRIAL_SUFFIXES = (".png", ".json")
@@ -84,23 +85,24 @@ class Sidecar:
         folder = Path(episode_dir) / SIDECAR_DIR
         meta_path = folder / "meta.json"
         if not meta_path.is_file():
+            if meta_path.is_symlink() or meta_path.exists():
+                raise DataError(meta_path, "sidecar is not a readable file (a dangling link or a folder)")
             return None
-        try:
-            meta = json.loads(meta_path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise DataError(meta_path, f"sidecar is not valid JSON ({exc})") from None
-        if meta.get("format") != SIDECAR_FORMAT:
-            raise DataError(meta_path, f"unknown sidecar format {meta.get('format')!r} (expected {SIDECAR_FORMAT!r})")
+        meta = read_meta(meta_path)
         arrays: dict[str, np.ndarray] = {}
         arrays_path = folder / "arrays.npz"
         if arrays_path.is_file():
             try:
-                with np.load(arrays_path, allow_pickle=False) as data:
+                data = np.load(arrays_path, allow_pickle=False)
+                if not isinstance(data, np.lib.npyio.NpzFile):
+                    raise DataError(arrays_path, "sidecar arrays must be an .npz archive, not a single array")
+                with data:
                     arrays = {key: data[key] for key in data.files}
-            except (OSError, ValueError) as exc:
-                raise DataError(arrays_path, f"unreadable sidecar arrays ({exc})") from None
+            except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, NotImplementedError) as exc:
+                raise DataError(arrays_path, f"unreadable sidecar arrays ({type(exc).__name__}: {exc})") from None
+        check_arrays(arrays, list(meta.get("views", [HEAD_VIEW])), arrays_path)
         sidecar = cls(
-            fps=meta.get("fps"),
+            fps=None if meta.get("fps") is None else float(meta["fps"]),
             views=list(meta.get("views", [HEAD_VIEW])),
             substeps=list(meta.get("substeps", [])),
             eef_pose=arrays.get("eef_pose"),
@@ -340,8 +342,15 @@ def _video_problems(video: Path) -> list[Problem]:
         return []
     if not video.is_dir():
         return [Problem(video, "missing video (expected a frame folder or video.mp4)")]
-    frames = list_frames(video)
+    try:
+        frames = list_frames(video)
+    except DataError as exc:
+        return [Problem(exc.path, exc.problem)]
     if frames:
+        try:
+            video_size(video)  # the first frame's header: its size and that it is an image
+        except DataError as exc:
+            return [Problem(exc.path, exc.problem)]
         return []
     videos = [p for p in video.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES]
     if len(videos) == 1:
@@ -351,8 +360,6 @@ def _video_problems(video: Path) -> list[Problem]:
 
 def pairing_problems(gt: GroundTruth, generated: Generated) -> list[Problem]:
     """Episodes present on one side only, and episodes whose trials differ in frame count."""
-    from ewmbench.data.video import video_size
-
     problems = []
     gt_keys = {e.key for e in gt.episodes}
     gen_keys = {(t.task, t.episode) for t in generated.trials}

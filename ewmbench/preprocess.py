@@ -100,3 +100,26 @@ def trajectory_of(traj_path: Path, video: Path, preprocessor: Preprocessor, gt_v
     from ewmbench.perception.detector import embodiment_of, track_video
 
     return track_video(video, preprocessor, embodiment=embodiment_of(gt_video or video))
+
+
+def trajectory_identity(traj_path: Path, video: Path, preprocessor: Preprocessor, gt_video: Path | None = None) -> str:
+    """What the trajectory :func:`trajectory_of` returns is made from, as a short stable string:
+    the ``traj.npy`` file's content, or the detector weights' content, the tracking settings and
+    the device type. A stored score keyed by it is recomputed when any of these changes."""
+    import hashlib
+
+    from ewmbench.errors import Unavailable
+
+    if Path(traj_path).is_file():
+        return "traj:" + hashlib.sha256(Path(traj_path).read_bytes()).hexdigest()[:16]
+    from ewmbench.perception.detector import choose_weights, embodiment_of, tracking_settings, weights_hash
+
+    options = dict(preprocessor.options)
+    if not options.get("embodiment"):
+        options["embodiment"] = embodiment_of(gt_video or video)
+    try:
+        weights = weights_hash(choose_weights(video, options))[:16]
+    except Unavailable:
+        weights = "unavailable"
+    settings = tracking_settings(preprocessor.options.get("protocol"))
+    return f"detector:{weights}:{settings.key()}:{str(preprocessor.device).split(':')[0]}"

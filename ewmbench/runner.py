@@ -26,20 +26,42 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pandas as pd
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 import ewmbench
-from ewmbench.data.layout import HEAD_VIEW, Episode, Generated, GroundTruth, Problem, Trial, pairing_problems, write_trial
+from ewmbench.data.layout import (
+    HEAD_VIEW,
+    Episode,
+    Generated,
+    GroundTruth,
+    Problem,
+    Trial,
+    pairing_problems,
+    write_trial,
+)
+from ewmbench.data.split import provenance as split_provenance
 from ewmbench.data.video import list_frames, video_size
-from ewmbench.errors import ConfigError, DataError, Unavailable
+from ewmbench.errors import ConfigError, DataError, EwmbenchError, Unavailable
 from ewmbench.metrics.base import EpisodeInputs, Metric, TrialInputs, metric_registry
 from ewmbench.models.base import GenerationRequest, model_registry
 from ewmbench.models.baselines import initial_frame
-from ewmbench.preprocess import Preprocessor, default_device
+from ewmbench.preflight import (
+    SCORES_DIR,
+    Plan,
+    apply_split,
+    preflight,
+    resolve_metric_names,
+)
+from ewmbench.preprocess import Preprocessor, default_device, trajectory_identity
 from ewmbench.protocols import DEFAULT_PROTOCOL, Protocol, load_protocol
 from ewmbench.results import ID_COLUMNS, aggregate, write_json, write_tables
-
-SCORES_DIR = "scores"
 
 
 @dataclass
@@ -60,10 +82,17 @@ class RunConfig:
     cache_dir: Path | None = None
     detector_weights: Path | None = None
     device: str | None = None
+    # a split file (``ewmbench data curate``): only its episodes are generated and scored
+    split: Path | None = None
 
     def identity(self) -> dict:
-        """The settings a run folder is bound to: resuming with other values is refused."""
-        keys = ("protocol", "model", "model_options", "dataset", "trials", "seed", "gt", "generated")
+        """The settings a run folder is bound to: resuming with other values is refused.
+
+        Settings that only change how a number is computed (detector weights, device) are not
+        here: they are part of each stored score's key, so a resume with other values recomputes
+        exactly the scores they change.
+        """
+        keys = ("protocol", "model", "model_options", "dataset", "trials", "seed", "gt", "generated", "split")
         return {k: _plain(getattr(self, k)) for k in keys}
 
 
@@ -92,21 +121,15 @@ def _progress() -> Progress:
     )
 
 
-def prepare_output(config: RunConfig) -> None:
+def prepare_output(config: RunConfig, plan: Plan) -> None:
+    """Write the run's configuration; :func:`ewmbench.preflight.preflight` has checked the folder."""
     output = Path(config.output)
-    config_path = output / "config.json"
-    if config_path.is_file():
-        stored = json.loads(config_path.read_text()).get("identity", {})
-        if stored != config.identity():
-            changed = sorted(k for k in config.identity() if stored.get(k) != config.identity()[k])
-            raise ConfigError(
-                f"{output} holds a run with other settings ({', '.join(changed)} differ); "
-                "use a new --output folder, or the same settings to resume"
-            )
-    elif output.exists() and any(output.iterdir()):
-        raise ConfigError(f"{output} exists, is not empty and is not a run folder; choose a new --output folder")
     output.mkdir(parents=True, exist_ok=True)
-    write_json(config_path, {"identity": config.identity(), "config": {k: _plain(v) for k, v in asdict(config).items()}})
+    written = {"identity": config.identity(), "config": {k: _plain(v) for k, v in asdict(config).items()}}
+    written["config"]["metrics_resolved"] = plan.metrics
+    if plan.split:
+        written["split"] = split_provenance(plan.split)
+    write_json(output / "config.json", written)
 
 
 def generate(config: RunConfig, gt: GroundTruth, generated_root: Path, progress: Progress | None = None) -> Generated:
@@ -155,15 +178,7 @@ def build_request(episode: Episode, trial: str, seed: int) -> GenerationRequest:
 
 def resolve_metrics(names: list[str] | None, protocol: Protocol) -> list[Metric]:
     registry = metric_registry()
-    if names is None:
-        names = [n for n in protocol.metrics if n in registry]
-    unknown = [n for n in names if n not in registry]
-    if unknown:
-        raise ConfigError(f"unknown metric(s) {', '.join(unknown)}; available: {', '.join(sorted(registry))}")
-    missing = [n for n in names if n not in protocol.metrics]
-    if missing:
-        raise ConfigError(f"protocol {protocol.name!r} does not define metric(s) {', '.join(missing)}")
-    return [registry[n]() for n in names]
+    return [registry[n]() for n in resolve_metric_names(names, protocol, registry)]
 
 
 def _hash_settings(protocol: Protocol, metric: Metric) -> str:
@@ -209,11 +224,30 @@ class Scorer:
         self.computed += 1
         return record
 
+    def _computed_with(self, metric: Metric, pairs: list[tuple[Episode, Trial]]) -> dict:
+        """What besides the videos and the protocol settings changes the metric's numbers: the
+        compute device's type (float16 on CUDA, float32 elsewhere; detector on the device) and,
+        for metrics on trajectories, where each trajectory comes from."""
+        extra: dict = {}
+        if not metric.device_free:
+            extra["device"] = str(self.preprocessor.device).split(":")[0]
+        if "trajectories" in metric.needs:
+            try:
+                extra["trajectories"] = sorted({
+                    trajectory_identity(e.traj_path, e.video_path(), self.preprocessor) for e, _ in pairs
+                } | {
+                    trajectory_identity(t.traj_path, t.video_path(), self.preprocessor, gt_video=e.video_path()) for e, t in pairs
+                })
+            except EwmbenchError as exc:  # the same error fails the scoring itself, with its path
+                extra["trajectories"] = f"error: {exc}"
+        return extra
+
     def score_trial(self, metric: Metric, episode: Episode, trial: Trial) -> dict:
         key = {
             "settings": _hash_settings(self.protocol, metric),
             "gt": self.preprocessor.content_hash(episode.video_path()),
             "generated": self.preprocessor.content_hash(trial.video_path()),
+            **self._computed_with(metric, [(episode, trial)]),
         }
         path = self.output / SCORES_DIR / metric.name / trial.task / trial.episode / f"{trial.trial}.json"
         inputs = TrialInputs(episode, trial, self.preprocessor)
@@ -224,6 +258,7 @@ class Scorer:
             "settings": _hash_settings(self.protocol, metric),
             "gt": sorted({self.preprocessor.content_hash(e.video_path()) for e, _ in pairs}),
             "generated": sorted(self.preprocessor.content_hash(t.video_path()) for _, t in pairs),
+            **self._computed_with(metric, pairs),
         }
         path = self.output / SCORES_DIR / metric.name / "dataset.json"
         inputs = [TrialInputs(e, t, self.preprocessor) for e, t in pairs]
@@ -233,32 +268,40 @@ class Scorer:
         key = {
             "settings": _hash_settings(self.protocol, metric),
             "generated": {t.trial: self.preprocessor.content_hash(t.video_path()) for t in trials},
+            **self._computed_with(metric, [(episode, t) for t in trials]),
         }
         path = self.output / SCORES_DIR / metric.name / episode.task / episode.episode / "episode.json"
         inputs = EpisodeInputs(episode, trials, self.preprocessor)
         return self._score(path, key, lambda: metric.score_episode(inputs, self.protocol.settings(metric.name)))
 
 
-def score(config: RunConfig, gt: GroundTruth, generated: Generated, progress: Progress | None = None) -> RunResult:
+def score(config: RunConfig, gt: GroundTruth, generated: Generated, progress: Progress | None = None, plan: Plan | None = None) -> RunResult:
     protocol = load_protocol(config.protocol)
-    metrics = resolve_metrics(config.metrics, protocol)
+    metrics = resolve_metrics(plan.metrics if plan else config.metrics, protocol)
     preprocessor = Preprocessor(config.cache_dir, device=config.device)
     preprocessor.options["protocol"] = config.protocol  # preprocessing stages (tracking) follow it too
     if config.detector_weights:
         preprocessor.options["detector_weights"] = Path(config.detector_weights)
 
     problems: list[Problem] = gt.problems() + generated.problems() + pairing_problems(gt, generated)
-    bad_videos = {p.path for p in problems if p.severity == "error"}
+    if plan is not None and plan.split:
+        # Generated episodes outside the split are left out on purpose, not for want of ground truth.
+        outside = [p for p in problems if p.message.startswith("generated episode has no ground truth")]
+        problems = [p for p in problems if p not in outside]
+        if outside:
+            problems.append(Problem(generated.root, f"{len(outside)} generated episode(s) outside the split are not scored", "warning"))
+    bad_paths = [p.path for p in problems if p.severity == "error"]
     gt_by_key = {e.key: e for e in gt.episodes}
     pairs = [
         (gt_by_key[(t.task, t.episode)], t)
         for t in generated.trials
-        if (t.task, t.episode) in gt_by_key and t.video_path() not in bad_videos
-        and gt_by_key[(t.task, t.episode)].video_path() not in bad_videos
+        if (t.task, t.episode) in gt_by_key and not _has_problem(t.video_path(), bad_paths)
+        and not _has_problem(gt_by_key[(t.task, t.episode)].video_path(), bad_paths)
     ]
     episodes: dict[tuple[str, str], list[Trial]] = {}
     for episode, trial in pairs:
         episodes.setdefault(episode.key, []).append(trial)
+    trial_warnings = size_mismatches(pairs)
 
     scorer = Scorer(config.output, protocol, preprocessor)
     columns = {m.name: m.columns_for(protocol.settings(m.name)) for m in metrics}
@@ -320,14 +363,22 @@ def score(config: RunConfig, gt: GroundTruth, generated: Generated, progress: Pr
     )
     aggregated = aggregate(rows, protocol)
     aggregated["overall"].update(run_values)
+    scored = rows[row_columns].notna().any(axis=1) if row_columns else pd.Series(bool(run_values), index=rows.index)
+    scored_episodes = {(r.task_id, r.episode_id) for r, ok in zip(rows.itertuples(), scored) if ok}
     summary = {
         "model": config.model or generated.name,
         "protocol": {"name": protocol.name, "version": protocol.version, "source": protocol.source},
-        "counts": {"episodes": len(episodes), "trials": len(pairs)},
+        "counts": {
+            "episodes": len(episodes), "trials": len(pairs),
+            "gt_episodes": len(gt.episodes), "generated_trials": len(generated.trials),
+            "episodes_scored": len(scored_episodes), "trials_scored": int(scored.sum()),
+        },
+        "scored": f"{len(scored_episodes)} of {len(gt.episodes)} episodes ({int(scored.sum())} of {len(generated.trials)} generated trials)",
         **aggregated,
         "skipped_metrics": skipped,
         "notes": row_notes,
         "problems": [{"path": str(p.path), "message": p.message, "severity": p.severity} for p in problems],
+        "trial_warnings": trial_warnings,
         "scored_now": scorer.computed,
     }
     output = Path(config.output)
@@ -337,12 +388,35 @@ def score(config: RunConfig, gt: GroundTruth, generated: Generated, progress: Pr
     return RunResult(output, rows, summary)
 
 
-def provenance(config: RunConfig, device: str) -> dict:
+def _has_problem(video: Path, bad_paths: list[Path]) -> bool:
+    return any(p == video or video in p.parents for p in bad_paths)
+
+
+def size_mismatches(pairs: list[tuple[Episode, Trial]]) -> list[dict]:
+    """Trials whose video differs from its ground truth in frame count or size: scored as the
+    protocol says (frames matched, resized), and recorded, since the numbers then mean less."""
+    found = []
+    for episode, trial in pairs:
+        try:
+            gt_size, size = video_size(episode.video_path()), video_size(trial.video_path())
+        except DataError:
+            continue  # reported among the problems
+        if gt_size != size:
+            found.append({
+                "task_id": trial.task, "episode_id": trial.episode, "trial_id": trial.trial,
+                "frames": size[0], "size": [size[2], size[1]], "gt_frames": gt_size[0], "gt_size": [gt_size[2], gt_size[1]],
+                "message": f"generated video has {size[0]} frames of {size[2]}x{size[1]}, its ground truth {gt_size[0]} of "
+                           f"{gt_size[2]}x{gt_size[1]}; frames are matched and resized as the protocol says",
+            })  # fmt: skip
+    return found
+
+
+def provenance(config: RunConfig, device: str, plan: Plan | None = None) -> dict:
     protocol = load_protocol(config.protocol)
     import numpy
     import torch
 
-    return {
+    record = {
         "ewmbench_version": ewmbench.__version__,
         "git_commit": _git_commit(),
         "python": platform.python_version(),
@@ -354,6 +428,11 @@ def provenance(config: RunConfig, device: str) -> dict:
         "protocol": {"name": protocol.name, "version": protocol.version, "source": protocol.source,
                      "sha256": hashlib.sha256(json.dumps(protocol.metrics, sort_keys=True, default=str).encode()).hexdigest()},
     }
+    if plan is not None and plan.model_config:
+        record["model"] = {"name": config.model, "config": plan.model_config}
+    if plan is not None and plan.split:
+        record["split"] = split_provenance(plan.split)
+    return record
 
 
 def _git_commit() -> str | None:
@@ -367,34 +446,33 @@ def _git_commit() -> str | None:
 
 def resolve_ground_truth(dataset: str) -> Path:
     """A dataset folder, or a named dataset (``sample``) generated on first use."""
-    if Path(dataset).is_dir():
-        return Path(dataset)
-    from ewmbench.data.sample import resolve_dataset
+    from ewmbench.preflight import resolve_dataset_argument
 
-    return resolve_dataset(dataset)
+    return resolve_dataset_argument(dataset)
 
 
 def run(config: RunConfig, show_progress: bool = True) -> RunResult:
-    """``ewmbench run``: generate with ``config.model`` on ``config.dataset``, then score."""
-    if config.trials < 1:
-        raise ConfigError("--trials must be at least 1")
+    """``ewmbench run``: generate with ``config.model`` on ``config.dataset``, then score.
+
+    Every check runs before anything is written (see :mod:`ewmbench.preflight`)."""
+    plan = preflight(config, "run", registry=lambda: metric_registry())
     gt = GroundTruth(resolve_ground_truth(config.dataset or "sample"))
-    prepare_output(config)
-    write_json(Path(config.output) / "provenance.json", provenance(config, config.device or default_device()))
+    if plan.split:
+        gt = apply_split(gt, plan.split)
+    prepare_output(config, plan)
+    write_json(Path(config.output) / "provenance.json", provenance(config, config.device or default_device(), plan))
     with _progress() if show_progress else _NoProgress() as progress:
         generated = generate(config, gt, Path(config.output) / f"{config.model}_dataset", progress)
-        return score(config, gt, generated, progress)
+        return score(config, gt, generated, progress, plan)
 
 
 def evaluate(config: RunConfig, show_progress: bool = True) -> RunResult:
     """``ewmbench evaluate``: score a generated dataset against its ground truth."""
-    if config.gt is None or config.generated is None:
-        raise ConfigError("evaluate needs --gt and --generated")
-    gt, generated = GroundTruth(config.gt), Generated(config.generated)
-    prepare_output(config)
-    write_json(Path(config.output) / "provenance.json", provenance(config, config.device or default_device()))
+    plan = preflight(config, "evaluate", registry=lambda: metric_registry())
+    prepare_output(config, plan)
+    write_json(Path(config.output) / "provenance.json", provenance(config, config.device or default_device(), plan))
     with _progress() if show_progress else _NoProgress() as progress:
-        return score(config, gt, generated, progress)
+        return score(config, plan.gt, plan.generated, progress, plan)
 
 
 class _NoProgress:

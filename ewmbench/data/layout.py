@@ -266,6 +266,12 @@ class GroundTruth:
             for episode in _subdirs(task)
         ]
 
+    def restricted_to(self, keys: set[tuple[str, str]]) -> GroundTruth:
+        """The same dataset holding only the episodes whose (task, episode) is in ``keys``."""
+        subset = GroundTruth(self.root)
+        subset.episodes = [e for e in self.episodes if e.key in keys]
+        return subset
+
     def episode(self, task: str, episode: str) -> Episode:
         for item in self.episodes:
             if item.key == (task, episode):
@@ -347,10 +353,6 @@ def _video_problems(video: Path) -> list[Problem]:
     except DataError as exc:
         return [Problem(exc.path, exc.problem)]
     if frames:
-        try:
-            video_size(video)  # the first frame's header: its size and that it is an image
-        except DataError as exc:
-            return [Problem(exc.path, exc.problem)]
         return []
     videos = [p for p in video.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES]
     if len(videos) == 1:

@@ -17,19 +17,53 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ewmbench.data.layout import GENERATED_SUFFIX, Generated, GroundTruth
 from ewmbench.data.split import load_split, split_keys
 from ewmbench.errors import ConfigError, DataError
-from ewmbench.protocols import Protocol, load_protocol
-
-if TYPE_CHECKING:
-    from ewmbench.runner import RunConfig
+from ewmbench.protocols import DEFAULT_PROTOCOL, Protocol, load_protocol
 
 MAX_TRIALS = 1000
 DEVICE_PATTERN = re.compile(r"^(cpu|cuda|cuda:\d{1,3}|mps)$")
 SCORES_DIR = "scores"
+
+
+@dataclass
+class RunConfig:
+    output: Path
+    protocol: str = DEFAULT_PROTOCOL
+    metrics: list[str] | None = None  # None: every metric the protocol defines
+    # ewmbench run: generate with a model on a ground-truth dataset
+    model: str | None = None
+    model_options: dict = field(default_factory=dict)
+    dataset: str | None = None
+    trials: int = 3
+    seed: int = 0
+    # ewmbench evaluate: score videos generated elsewhere
+    gt: Path | None = None
+    generated: Path | None = None
+    # preprocessing
+    cache_dir: Path | None = None
+    detector_weights: Path | None = None
+    device: str | None = None
+    # a split file (``ewmbench data curate``): only its episodes are generated and scored
+    split: Path | None = None
+
+    def identity(self) -> dict:
+        """The settings a run folder is bound to: resuming with other values is refused.
+
+        Settings that only change how a number is computed (detector weights, device) are not
+        here: they are part of each stored score's key, so a resume with other values recomputes
+        exactly the scores they change.
+        """
+        keys = ("protocol", "model", "model_options", "dataset", "trials", "seed", "gt", "generated", "split")
+        return {k: _plain(getattr(self, k)) for k in keys}
+
+
+def _plain(value):
+    if isinstance(value, Path):
+        return str(value.resolve())
+    return value
 
 
 @dataclass

@@ -22,78 +22,26 @@ import platform
 import subprocess
 import warnings
 import zlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 import ewmbench
-from ewmbench.data.layout import (
-    HEAD_VIEW,
-    Episode,
-    Generated,
-    GroundTruth,
-    Problem,
-    Trial,
-    pairing_problems,
-    write_trial,
-)
+from ewmbench.data.layout import HEAD_VIEW, Episode, Generated, GroundTruth, Problem, Trial, pairing_problems, write_trial
 from ewmbench.data.split import provenance as split_provenance
 from ewmbench.data.video import list_frames, video_size
 from ewmbench.errors import ConfigError, DataError, EwmbenchError, Unavailable
 from ewmbench.metrics.base import EpisodeInputs, Metric, TrialInputs, metric_registry
 from ewmbench.models.base import GenerationRequest, model_registry
 from ewmbench.models.baselines import initial_frame
-from ewmbench.preflight import (
-    SCORES_DIR,
-    Plan,
-    apply_split,
-    preflight,
-    resolve_metric_names,
-)
+from ewmbench.preflight import SCORES_DIR, Plan, RunConfig, _plain, apply_split, preflight, resolve_metric_names
 from ewmbench.preprocess import Preprocessor, default_device, trajectory_identity
-from ewmbench.protocols import DEFAULT_PROTOCOL, Protocol, load_protocol
+from ewmbench.protocols import Protocol, load_protocol
 from ewmbench.results import ID_COLUMNS, aggregate, write_json, write_tables
 
-
-@dataclass
-class RunConfig:
-    output: Path
-    protocol: str = DEFAULT_PROTOCOL
-    metrics: list[str] | None = None  # None: every metric the protocol defines
-    # ewmbench run: generate with a model on a ground-truth dataset
-    model: str | None = None
-    model_options: dict = field(default_factory=dict)
-    dataset: str | None = None
-    trials: int = 3
-    seed: int = 0
-    # ewmbench evaluate: score videos generated elsewhere
-    gt: Path | None = None
-    generated: Path | None = None
-    # preprocessing
-    cache_dir: Path | None = None
-    detector_weights: Path | None = None
-    device: str | None = None
-    # a split file (``ewmbench data curate``): only its episodes are generated and scored
-    split: Path | None = None
-
-    def identity(self) -> dict:
-        """The settings a run folder is bound to: resuming with other values is refused.
-
-        Settings that only change how a number is computed (detector weights, device) are not
-        here: they are part of each stored score's key, so a resume with other values recomputes
-        exactly the scores they change.
-        """
-        keys = ("protocol", "model", "model_options", "dataset", "trials", "seed", "gt", "generated", "split")
-        return {k: _plain(getattr(self, k)) for k in keys}
+__all__ = ["RunConfig", "RunResult", "evaluate", "run", "score"]
 
 
 @dataclass
@@ -101,12 +49,6 @@ class RunResult:
     output: Path
     rows: pd.DataFrame
     summary: dict
-
-
-def _plain(value):
-    if isinstance(value, Path):
-        return str(value.resolve())
-    return value
 
 
 def trial_seed(base_seed: int, task: str, episode: str, trial: str) -> int:
@@ -451,11 +393,11 @@ def resolve_ground_truth(dataset: str) -> Path:
     return resolve_dataset_argument(dataset)
 
 
-def run(config: RunConfig, show_progress: bool = True) -> RunResult:
+def run(config: RunConfig, show_progress: bool = True, plan: Plan | None = None) -> RunResult:
     """``ewmbench run``: generate with ``config.model`` on ``config.dataset``, then score.
 
     Every check runs before anything is written (see :mod:`ewmbench.preflight`)."""
-    plan = preflight(config, "run", registry=lambda: metric_registry())
+    plan = plan or preflight(config, "run", registry=lambda: metric_registry())
     gt = GroundTruth(resolve_ground_truth(config.dataset or "sample"))
     if plan.split:
         gt = apply_split(gt, plan.split)
@@ -466,9 +408,9 @@ def run(config: RunConfig, show_progress: bool = True) -> RunResult:
         return score(config, gt, generated, progress, plan)
 
 
-def evaluate(config: RunConfig, show_progress: bool = True) -> RunResult:
+def evaluate(config: RunConfig, show_progress: bool = True, plan: Plan | None = None) -> RunResult:
     """``ewmbench evaluate``: score a generated dataset against its ground truth."""
-    plan = preflight(config, "evaluate", registry=lambda: metric_registry())
+    plan = plan or preflight(config, "evaluate", registry=lambda: metric_registry())
     prepare_output(config, plan)
     write_json(Path(config.output) / "provenance.json", provenance(config, config.device or default_device(), plan))
     with _progress() if show_progress else _NoProgress() as progress:

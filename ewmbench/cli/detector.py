@@ -20,9 +20,20 @@ def _detector_preprocessor(cache_dir: Optional[Path], protocol: str, embodiment:
 
     preprocessor = Preprocessor(cache_dir=cache_dir, device=device)
     preprocessor.options["protocol"] = protocol
+    preprocessor.options["weights_option"] = "--weights"
     if embodiment:
         preprocessor.options["embodiment"] = embodiment
     return preprocessor
+
+
+def _check_writable(dataset: Path) -> None:
+    """``detector track`` writes traj/traj.npy into the dataset it reads: say so before any work."""
+    import os
+
+    from ewmbench.errors import ConfigError
+
+    if not os.access(dataset, os.W_OK | os.X_OK):
+        raise ConfigError(f"{dataset} is not writable; `detector track` writes traj/traj.npy into the dataset: track a writable copy")
 
 
 @detector_app.command("track")
@@ -38,8 +49,12 @@ def detector_track_command(
     from rich.progress import Progress
 
     from ewmbench.perception.track_dataset import find_datasets, track_dataset
+    from ewmbench.preflight import check_device_name, resolve_dataset_argument
 
     try:
+        check_device_name(device)
+        dataset = resolve_dataset_argument(dataset)
+        _check_writable(dataset)
         preprocessor = _detector_preprocessor(cache_dir, protocol, embodiment, device)
         gts, gens = find_datasets(dataset)
         total = sum(len(gt.episodes) for gt in gts) + sum(len(gen.trials) for gen in gens)
@@ -101,8 +116,11 @@ def detector_validate_command(
     from ewmbench.errors import DataError
     from ewmbench.perception.track_dataset import find_datasets
     from ewmbench.perception.validation import validate_episodes
+    from ewmbench.preflight import check_device_name, resolve_dataset_argument
 
     try:
+        check_device_name(device)
+        dataset = resolve_dataset_argument(dataset)
         preprocessor = _detector_preprocessor(cache_dir, protocol, embodiment, device)
         gts, _ = find_datasets(dataset)
         episodes = [e for gt in gts for e in gt.episodes]

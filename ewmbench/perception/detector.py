@@ -107,11 +107,12 @@ def choose_weights(video: Path | None, options: dict) -> Path:
 
     Raises Unavailable with the fetch command when none is available.
     """
+    flag = options.get("weights_option", "--detector-weights")  # the option that names weights in this command
     given = options.get("detector_weights")
     if given:
         path = Path(given).expanduser()
         if not path.is_file():
-            raise Unavailable(f"detector weights {path} do not exist", "give an existing .pt file with --detector-weights")
+            raise Unavailable(f"detector weights {path} do not exist", f"give an existing .pt file with {flag}")
         return path
     embodiment = options.get("embodiment") or (embodiment_of(video) if video is not None else None)
     if embodiment:
@@ -128,7 +129,7 @@ def choose_weights(video: Path | None, options: dict) -> Path:
         raise Unavailable(
             f"no gripper detector for embodiment {embodiment or '(not named)'!r}: {exc.reason}. "
             f"Shipped detectors cover: {known}",
-            f"{spec(weight_id).fetch_command}, or train one with `ewmbench detector train` and pass it with --detector-weights",
+            f"{spec(weight_id).fetch_command}, or train one with `ewmbench detector train` and pass it with {flag}",
         ) from None
 
 

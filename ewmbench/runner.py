@@ -123,6 +123,15 @@ def resolve_metrics(names: list[str] | None, protocol: Protocol) -> list[Metric]
     return [registry[n]() for n in resolve_metric_names(names, protocol, registry)]
 
 
+def store_name(name: str) -> str:
+    """A folder or file name for the score store: the id itself, or for an id too long for a
+    file name (255 bytes), its start and a hash of the whole, so that two long ids never collide."""
+    encoded = name.encode("utf-8", "surrogateescape")
+    if len(encoded) <= 120:
+        return name
+    return encoded[:60].decode("utf-8", "ignore") + "-" + hashlib.sha256(encoded).hexdigest()[:16]
+
+
 def _hash_settings(protocol: Protocol, metric: Metric) -> str:
     text = json.dumps({"protocol": protocol.name, "version": protocol.version, "settings": protocol.settings(metric.name)}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -191,7 +200,7 @@ class Scorer:
             "generated": self.preprocessor.content_hash(trial.video_path()),
             **self._computed_with(metric, [(episode, trial)]),
         }
-        path = self.output / SCORES_DIR / metric.name / trial.task / trial.episode / f"{trial.trial}.json"
+        path = self.output / SCORES_DIR / metric.name / store_name(trial.task) / store_name(trial.episode) / f"{store_name(trial.trial)}.json"
         inputs = TrialInputs(episode, trial, self.preprocessor)
         return self._score(path, key, lambda: metric.score_trial(inputs, self.protocol.settings(metric.name)))
 
@@ -212,7 +221,7 @@ class Scorer:
             "generated": {t.trial: self.preprocessor.content_hash(t.video_path()) for t in trials},
             **self._computed_with(metric, [(episode, t) for t in trials]),
         }
-        path = self.output / SCORES_DIR / metric.name / episode.task / episode.episode / "episode.json"
+        path = self.output / SCORES_DIR / metric.name / store_name(episode.task) / store_name(episode.episode) / "episode.json"
         inputs = EpisodeInputs(episode, trials, self.preprocessor)
         return self._score(path, key, lambda: metric.score_episode(inputs, self.protocol.settings(metric.name)))
 
@@ -331,7 +340,8 @@ def score(config: RunConfig, gt: GroundTruth, generated: Generated, progress: Pr
 
 
 def _has_problem(video: Path, bad_paths: list[Path]) -> bool:
-    return any(p == video or video in p.parents for p in bad_paths)
+    """An error was reported for the video, a file in it, or a folder holding it (a bad name)."""
+    return any(p == video or video in p.parents or p in video.parents for p in bad_paths)
 
 
 def size_mismatches(pairs: list[tuple[Episode, Trial]]) -> list[dict]:

@@ -15,10 +15,16 @@ from typing import Any, Optional
 import click
 import typer
 from rich.console import Console
-from rich.markup import escape
+from rich.markup import escape as _escape_markup
 from rich.table import Table
 
 from ewmbench.errors import EwmbenchError
+
+def escape(text: str) -> str:
+    """User text (paths, names, messages) made safe to print: rich markup escaped, and bytes of a
+    name that is not UTF-8 shown as escapes instead of failing the print."""
+    return _escape_markup(str(text).encode("utf-8", "backslashreplace").decode("utf-8"))
+
 
 EXIT_PROBLEMS, EXIT_REFUSED, EXIT_MACHINE, EXIT_INTERRUPTED = 1, 2, 3, 130
 

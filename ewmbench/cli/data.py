@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
-from ewmbench.cli.common import app, console, fail, print_problems
+from ewmbench.cli.common import app, console, escape, fail, print_problems
 from ewmbench.errors import EwmbenchError
 
 data_app = typer.Typer(help="Inspect, generate and curate datasets.", no_args_is_help=True)

@@ -286,6 +286,9 @@ class GroundTruth:
             if not _subdirs(task):
                 problems.append(Problem(task, "task folder has no episodes"))
         for episode in self.episodes:
+            if not (_is_text(episode.task) and _is_text(episode.episode)):
+                problems.append(Problem(episode.path, "folder name is not UTF-8 text; rename it (ids are written to CSV and JSON)"))
+                continue
             problems.extend(_video_problems(episode.video_path()))
             for name in (episode.task, episode.episode):
                 if not name.isdigit():
@@ -339,8 +342,20 @@ class Generated:
         if not self.trials:
             problems.append(Problem(self.root, "no trials found (expected <task>/<episode>/<trial>/video/)"))
         for trial in self.trials:
+            if not all(_is_text(n) for n in (trial.task, trial.episode, trial.trial)):
+                problems.append(Problem(trial.path, "folder name is not UTF-8 text; rename it (ids are written to CSV and JSON)"))
+                continue
             problems.extend(_video_problems(trial.video_path()))
         return problems
+
+
+def _is_text(name: str) -> bool:
+    """False for a file name that is not valid UTF-8 (Python keeps its bytes as surrogates)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _video_problems(video: Path) -> list[Problem]:

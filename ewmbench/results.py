@@ -8,15 +8,13 @@ official table shows it on trial ``1`` only.
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ewmbench.files import atomic_path, write_text
 from ewmbench.protocols import Protocol
 
 ID_COLUMNS = ["task_id", "episode_id", "trial_id"]
@@ -105,43 +103,8 @@ def _format(value: float, decimals: int) -> str:
     return f"{value:.{decimals}f}"
 
 
-def json_safe(value):
-    """JSON without NaN/Infinity tokens: NaN -> null, +-inf -> "inf"/"-inf"."""
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    if isinstance(value, (np.floating, float)):
-        value = float(value)
-        if math.isnan(value):
-            return None
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return value
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
-def write_json(path: Path, data) -> None:
-    write_text(path, json.dumps(json_safe(data), indent=2, sort_keys=False) + "\n")
-
-
-def write_text(path: Path, text: str) -> None:
-    """Write atomically: a temporary file in the same folder, then a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-
-
 def write_tables(output: Path, rows: pd.DataFrame, protocol: Protocol) -> None:
     write_text(output / "rows.csv", rows.to_csv(index=False))
-    tmp = output / ".tmp-rows.parquet"
-    rows.to_parquet(tmp, index=False)
-    os.replace(tmp, output / "rows.parquet")
+    with atomic_path(output / "rows.parquet") as tmp:
+        rows.to_parquet(tmp, index=False)
     write_text(output / OFFICIAL_TABLE, official_table(rows, protocol).to_csv(index=False))

@@ -21,7 +21,7 @@ from pathlib import Path
 from ewmbench.data.layout import GENERATED_SUFFIX, Generated, GroundTruth
 from ewmbench.data.split import load_split, split_keys
 from ewmbench.errors import ConfigError, DataError
-from ewmbench.protocols import DEFAULT_PROTOCOL, Protocol, load_protocol
+from ewmbench.protocols import DEFAULT_PROTOCOL, Protocol, resolve_protocol
 
 MAX_TRIALS = 1000
 DEVICE_PATTERN = re.compile(r"^(cpu|cuda|cuda:\d{1,3}|mps)$")
@@ -103,7 +103,7 @@ def preflight(config: RunConfig, kind: str, registry: Callable[[], dict] | None 
     ``registry`` returns the metric registry (default: the package's), called only once every
     lighter check has passed."""
     check_device_name(config.device)
-    protocol = load_protocol(config.protocol)
+    protocol = resolve_protocol(config.protocol)
     split = load_split(config.split) if config.split else None
     if config.detector_weights is not None and not Path(config.detector_weights).is_file():
         raise ConfigError(f"--detector-weights {config.detector_weights}: no such file")
@@ -231,7 +231,7 @@ def _run_ground_truth(dataset: str) -> GroundTruth | None:
     if Path(dataset).is_dir():
         return GroundTruth(Path(dataset))
     if dataset == "sample":
-        from ewmbench.data.sample import _read_marker, default_sample_path
+        from ewmbench.sim.sample import _read_marker, default_sample_path
 
         path = default_sample_path()
         marker = _read_marker(path) if path.is_dir() else None
@@ -241,7 +241,7 @@ def _run_ground_truth(dataset: str) -> GroundTruth | None:
 
 def resolve_dataset_argument(value: str | Path) -> Path:
     """A dataset the user named: ``sample`` (generated on first use) or an existing folder."""
-    from ewmbench.data.sample import resolve_dataset
+    from ewmbench.sim.sample import resolve_dataset
 
     text = str(value)
     if Path(text).is_dir() or text != "sample":

@@ -19,6 +19,8 @@ from rich.markup import escape as _escape_markup
 from rich.table import Table
 
 from ewmbench.errors import EwmbenchError
+from ewmbench.protocols import DEFAULT_PROTOCOL
+
 
 def escape(text: str) -> str:
     """User text (paths, names, messages) made safe to print: rich markup escaped, and bytes of a
@@ -173,7 +175,7 @@ def fmt(value) -> str:
 
 
 MetricsOption = typer.Option(None, "--metrics", help="Comma-separated metric names (default: every metric of the protocol).")
-ProtocolOption = typer.Option("ewmbench-v1", "--protocol", help="ewmbench-v1 (official numbers), ewmbench-v2 (corrected), or a protocol .yaml.")
+ProtocolOption = typer.Option(DEFAULT_PROTOCOL, "--protocol", help="ewmbench-v1 (official numbers), ewmbench-v2 (corrected), or a protocol .yaml.")
 
 
 def metric_list(metrics: Optional[str]) -> Optional[list[str]]:

@@ -85,12 +85,15 @@ def shipped_detector(embodiment: str) -> Path | None:
 def embodiment_of(video: Path) -> str | None:
     """The embodiment of the GT episode holding ``video``: its sidecar meta ``embodiment``, else
     ``generator`` (a simulator names itself there); None without a sidecar."""
-    from ewmbench.data.layout import Sidecar
+    from ewmbench.data.layout import Sidecar, read_trial_meta
 
     video = Path(video)
     for folder in (video.parent, video.parent.parent):
         meta = folder / "ewmbench" / "meta.json"
         if meta.is_file():
+            trial_meta = read_trial_meta(folder)
+            if trial_meta is not None:  # a generated trial's sidecar names its episode's embodiment
+                return trial_meta.get("embodiment")
             sidecar = Sidecar.load(folder)
             value = (sidecar.meta.get("embodiment") or sidecar.meta.get("generator")) if sidecar else None
             return str(value) if value else None

@@ -111,8 +111,10 @@ def preflight(config: RunConfig, kind: str, registry: Callable[[], dict] | None 
     if kind == "run":
         if not isinstance(config.trials, int) or not 1 <= config.trials <= MAX_TRIALS:
             raise ConfigError(f"--trials must be from 1 to {MAX_TRIALS}, got {config.trials}")
-        model_config = check_model(config.model, config.model_options)
         gt = _run_ground_truth(config.dataset or "sample")
+        if gt is not None and split is not None:
+            gt = apply_split(gt, split)
+        model_config = check_model(config.model, config.model_options, gt)
         inputs = {"--dataset": gt.root} if gt is not None else {}
         generated = None
     else:
@@ -120,7 +122,7 @@ def preflight(config: RunConfig, kind: str, registry: Callable[[], dict] | None 
             raise ConfigError("evaluate needs --gt and --generated")
         gt, generated = _evaluate_inputs(Path(config.gt), Path(config.generated))
         inputs = {"--gt": gt.root, "--generated": generated.root}
-    if gt is not None and split is not None:
+    if kind == "evaluate" and split is not None:
         gt = apply_split(gt, split)
     if gt is not None and not gt.episodes:
         raise DataError(gt.root, "no episodes found (expected <task>/<episode>/video/ or video.mp4)")
@@ -144,22 +146,39 @@ def preflight(config: RunConfig, kind: str, registry: Callable[[], dict] | None 
 # ---------------------------------------------------------------- model, device
 
 
-def check_model(name: str | None, options: dict) -> dict:
-    """The adapter exists and takes these options; returns its recorded configuration."""
-    from ewmbench.models.base import model_registry
+def check_model(name: str | None, options: dict, gt: GroundTruth | None = None) -> dict:
+    """The adapter exists, takes these options (its typed ``options`` declarations) and can be
+    conditioned on what the dataset holds; returns its recorded configuration. Loads nothing."""
+    from ewmbench.models.base import check_request_fits, load_model_class
 
-    models = model_registry()
-    if not name or name not in models:
-        close = difflib.get_close_matches(name or "", list(models), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ConfigError(f"--model: unknown model {name!r}{hint}; available: {', '.join(sorted(models))} (see `ewmbench models`)")
+    if not name:
+        raise ConfigError("--model: no model named (see `ewmbench models`)")
     try:
-        model = models[name](**options)
+        cls = load_model_class(name)
     except ConfigError as exc:
+        raise ConfigError(f"--model: {exc}") from None
+    try:
+        model = cls(**options)
+    except (ConfigError, TypeError) as exc:
         raise ConfigError(f"--model-option: {exc}") from None
-    except TypeError as exc:
-        raise ConfigError(f"--model-option: {exc}") from None
+    if gt is not None:
+        for episode in gt.episodes:
+            check_request_fits(model, episode.views, sidecar_fields(episode), episode.path)
     return model.config()
+
+
+def sidecar_fields(episode) -> dict[str, bool]:
+    """What conditioning an episode offers (checked against an adapter's declared needs)."""
+    sidecar = episode.sidecar
+    present = {"instruction": episode.instruction_path.is_file()}
+    if sidecar is None:
+        return present
+    present["actions"] = sidecar.actions is not None
+    present["scene"] = "scene" in sidecar.meta
+    for view in sidecar.views:
+        present[f"intrinsics/{view}"] = view in sidecar.intrinsics
+        present[f"extrinsics/{view}"] = view in sidecar.extrinsics
+    return present
 
 
 def check_device_name(device: str | None) -> None:

@@ -281,6 +281,9 @@ def _evaluate_inputs(gt_path: Path, generated_path: Path) -> tuple[GroundTruth, 
         raise DataError(generated_path, "--generated: is a file, not a <name>_dataset folder")
     if gt_root.resolve() == generated_path.resolve():
         raise ConfigError(f"--gt and --generated are the same folder ({gt_root}); --generated takes the <name>_dataset folder of generated trials")
+    inner = sorted(p for p in generated_path.iterdir() if p.is_dir() and p.name.endswith(GENERATED_SUFFIX))
+    if inner and not generated_path.name.endswith(GENERATED_SUFFIX):
+        raise DataError(generated_path, f"--generated: this looks like a run folder (it holds {inner[0].name}); pass --generated {inner[0]}")
     gt, generated = GroundTruth(gt_root), Generated(generated_path)
     if not generated.trials:
         raise DataError(generated_path, "--generated: no trials found (expected <task>/<episode>/<trial>/video/)" + _layout_hint(generated_path))

@@ -17,15 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ewmbench.errors import ConfigError, DataError, Unavailable
-from ewmbench.models.base import (
-    Capabilities,
-    GenerationRequest,
-    GenerationResult,
-    Option,
-    WorldModel,
-    fit_length,
-)
+from ewmbench.errors import ConfigError, DataError, Unavailable, require
+from ewmbench.models.base import Capabilities, GenerationRequest, GenerationResult, Option, WorldModel, fit_length
 
 SAMPLE_FIX = "use the simulated sample dataset: ewmbench data sample --output DIR (or --dataset sample)"
 
@@ -86,10 +79,7 @@ class SimModel(WorldModel):
         self.wrong_color = self.settings["wrong_color"]
 
     def check_available(self) -> None:
-        try:
-            import pybullet  # noqa: F401
-        except ImportError:
-            raise Unavailable("the sim model needs pybullet", 'pip install "ewmbench[sim]"') from None
+        require("pybullet", "sim", "the sim model")
 
     def generate_oracle(self, request: GenerationRequest, episode) -> GenerationResult:
         return self.generate(request)

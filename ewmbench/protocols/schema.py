@@ -186,12 +186,20 @@ class Aggregation(_Strict):
     overall: Literal["mean_of_rows", "mean_of_task_means"] = "mean_of_rows"
 
 
+class OfficialTable(_Strict):
+    """The layout of ``ewmbm_final_table.csv``: its metric columns, and those shown on trial 1 only."""
+
+    columns: list[Annotated[str, Field(min_length=1)]]
+    first_trial_only: list[str] = []
+
+
 class ProtocolFile(_Strict):
     name: Annotated[str, Field(min_length=1)]
     version: str | int | float
     description: str = ""
     decimals: Annotated[int, Field(ge=0, le=12)] | None = None
     aggregation: Aggregation = Aggregation()
+    official_table: OfficialTable | None = None
     metrics: dict[str, dict[str, Any] | None]
 
 

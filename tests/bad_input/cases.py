@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from bad_input.tools import Outcome, Workspace, run_cli
+from tests.bad_input.tools import Outcome, Workspace, run_cli
 
 
 @dataclass

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bad_input.tools import FRAMES, Workspace, write_generated
-from conftest import make_ground_truth, moving_square_frames
+from tests.bad_input.tools import FRAMES, Workspace, write_generated
+from tests.helpers.datasets import make_ground_truth, moving_square_frames
 
 
 @pytest.fixture(scope="session")

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bad_input.cases import check, parametrize, registry
 from ewmbench.data.video import list_frames, read_image, read_video, video_size
 from ewmbench.errors import DataError
 from ewmbench.metrics.fidelity import psnr
+from tests.bad_input.cases import check, parametrize, registry
 
 CASES, case = registry()
 

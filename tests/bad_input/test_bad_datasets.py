@@ -7,9 +7,9 @@ import shutil
 
 import numpy as np
 
-from bad_input.cases import check, parametrize, registry
-from bad_input.tools import FRAMES, write_generated
-from conftest import moving_square_frames
+from tests.bad_input.cases import check, parametrize, registry
+from tests.bad_input.tools import FRAMES, write_generated
+from tests.helpers.datasets import moving_square_frames
 
 CASES, case = registry()
 
@@ -240,7 +240,7 @@ def one_trial_without_video(ws):
 
 @case(0, "results in", nothing_written=False)
 def resume_a_finished_evaluation(ws):
-    from bad_input.tools import run_cli
+    from tests.bad_input.tools import run_cli
 
     first = run_cli(ws.evaluate(), ws.inputs())
     assert first.code == 0, first.output

@@ -283,13 +283,17 @@ class Scorer:
                 extra["trajectories"] = f"error: {exc}"
         return extra
 
-    def score_trial(self, metric: Metric, episode: Episode, trial: Trial) -> dict:
-        key = {
+    def trial_key(self, metric: Metric, episode: Episode, trial: Trial) -> dict:
+        """What a stored trial score is keyed by: every input and setting that changes its numbers."""
+        return {
             "settings": _hash_settings(self.protocol, metric),
             "gt": self.videos.content_hash(episode.video_path()),
             "generated": self.videos.content_hash(trial.video_path()),
             **self._computed_with(metric, [(episode, trial)]),
         }
+
+    def score_trial(self, metric: Metric, episode: Episode, trial: Trial) -> dict:
+        key = self.trial_key(metric, episode, trial)
         path = self.output / SCORES_DIR / metric.name / store_name(trial.task) / store_name(trial.episode) / f"{store_name(trial.trial)}.json"
         inputs = TrialInputs(episode, trial, self.videos, self.device, self.detector)
         return self._score(path, key, lambda: metric.score_trial(inputs, self.protocol.settings(metric.name)))

@@ -520,6 +520,8 @@ BUILTIN_MODELS: dict[str, str] = {
     "ground-truth": "ewmbench.models.baselines:GroundTruthModel",
     "static": "ewmbench.models.baselines:StaticModel",
     "sim": "ewmbench.models.sim:SimModel",
+    "ltx-video": "ewmbench.models.ltx:LTXVideoModel",
+    "cosmos-predict2": "ewmbench.models.cosmos:CosmosPredict2Model",
 }
 ENTRY_POINT_GROUP = "ewmbench.models"
 _REGISTERED: dict[str, type[WorldModel]] = {}

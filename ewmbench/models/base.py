@@ -522,6 +522,8 @@ BUILTIN_MODELS: dict[str, str] = {
     "sim": "ewmbench.models.sim:SimModel",
     "ltx-video": "ewmbench.models.ltx:LTXVideoModel",
     "cosmos-predict2": "ewmbench.models.cosmos:CosmosPredict2Model",
+    "ge-base": "ewmbench.models.genie:GEBaseModel",
+    "ge-sim": "ewmbench.models.genie:GESimModel",
 }
 ENTRY_POINT_GROUP = "ewmbench.models"
 _REGISTERED: dict[str, type[WorldModel]] = {}

@@ -22,7 +22,7 @@ NVIDIA Open Model License forbids disabling it for NVIDIA's models. So:
 from __future__ import annotations
 
 from ewmbench.errors import ConfigError, Unavailable
-from ewmbench.models.base import FrameRule, Option
+from ewmbench.models.base import Capabilities, FrameRule, Option
 from ewmbench.models.diffusers_common import SHARED_OPTIONS, DiffusersVideoModel
 
 COSMOS_NEGATIVE_PROMPT = (
@@ -54,6 +54,8 @@ class CosmosPredict2Model(DiffusersVideoModel):
     weight_id = "cosmos-predict2-2b-video2world"
     size_multiple = 16
     frame_rule = FrameRule(4, 1)
+    # as listed (default options); capabilities_now() reflects the options chosen
+    capabilities = Capabilities(conditioning=frozenset({"image", "text"}), views=("head",), frame_rule=FrameRule(4, 1), chunk_frames=93, memory_frames=1)
     memory_frames = 1
     defaults = {"steps": 35, "guidance": 7.0, "max_frames": 93, "negative_prompt": COSMOS_NEGATIVE_PROMPT}
     published_fps = 16.0

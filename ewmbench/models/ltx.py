@@ -10,7 +10,7 @@ conforming only has to cut the window to the GT's frame count.
 
 from __future__ import annotations
 
-from ewmbench.models.base import FrameRule, Option
+from ewmbench.models.base import Capabilities, FrameRule, Option
 from ewmbench.models.diffusers_common import SHARED_OPTIONS, DiffusersVideoModel
 
 LTX_NEGATIVE_PROMPT = "worst quality, inconsistent motion, blurry, jittery, distorted"
@@ -23,6 +23,8 @@ class LTXVideoModel(DiffusersVideoModel):
     weight_id = "ltx-video"
     size_multiple = 32
     frame_rule = FrameRule(8, 1)
+    # as listed (default options); capabilities_now() reflects the options chosen
+    capabilities = Capabilities(conditioning=frozenset({"image", "text"}), views=("head",), frame_rule=FrameRule(8, 1), chunk_frames=161, memory_frames=1)
     defaults = {"steps": 50, "guidance": 3.0, "max_frames": 161, "negative_prompt": LTX_NEGATIVE_PROMPT}
     published_fps = 25.0
     options = SHARED_OPTIONS + (

@@ -14,7 +14,7 @@ from ewmbench.errors import ConfigError, DataError
 from ewmbench.models.conditioning import euler14_to_quat16, pose_matrix, rescale_intrinsics, to_corner_convention
 from ewmbench.models.genie import GEBaseModel, GESimModel, ge_prompt
 from ewmbench.runner import RunConfig, build_request, run
-from ge_standin import write_checkout
+from tests.helpers.ge_standin import write_checkout
 
 W, H, FRAMES = 160, 120, 12  # 12 frames at 10 fps; the model runs at 30 fps: 34 frames
 CHUNK, SIZE = 9, (32, 48)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_ground_truth
+from tests.helpers.datasets import make_ground_truth
 
 from ewmbench.data.conform import conform_video, crop_box, time_indices
 from ewmbench.errors import ConfigError, DataError

@@ -10,12 +10,12 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import moving_square_frames
+from tests.helpers.datasets import moving_square_frames
 from ewmbench.data.layout import Sidecar, write_episode
 from ewmbench.data.video import read_video
 from ewmbench.errors import ConfigError, Unavailable
 from ewmbench.runner import RunConfig, run
-from tiny_video_pipelines import build_tiny_cosmos, build_tiny_ltx
+from tests.helpers.tiny_video_pipelines import build_tiny_cosmos, build_tiny_ltx
 
 pytest.importorskip("diffusers")
 

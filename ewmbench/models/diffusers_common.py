@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ewmbench.errors import ConfigError, Unavailable
+from ewmbench.errors import ConfigError, require
 from ewmbench.models.base import Capabilities, FrameRule, GenerationRequest, GenerationResult, Option, WorldModel, generate_chunked
 
 SHARED_OPTIONS = (
@@ -88,10 +88,7 @@ class DiffusersVideoModel(WorldModel):
     # ------------------------------------------------------------------ loading
 
     def check_available(self) -> None:
-        try:
-            import diffusers  # noqa: F401
-        except ImportError:
-            raise Unavailable(f"model {self.name!r} needs the diffusers package", "pip install 'ewmbench[generators]'") from None
+        require("diffusers", "generate", f"the {self.name} model")
         self._folder()  # a missing folder or weight is reported before anything loads
         if self.settings["pretrained"] is not None:
             found = read_pipeline_class(self.settings["pretrained"], self.name)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ewmbench.errors import ConfigError, DataError, Unavailable
+from ewmbench.errors import ConfigError, DataError, Unavailable, require
 from ewmbench.models.base import (
     Capabilities,
     GenerationRequest,
@@ -86,10 +86,7 @@ class SimModel(WorldModel):
         self.wrong_color = self.settings["wrong_color"]
 
     def check_available(self) -> None:
-        try:
-            import pybullet  # noqa: F401
-        except ImportError:
-            raise Unavailable("the sim model needs pybullet", "pip install pybullet") from None
+        require("pybullet", "sim", "the sim model")
 
     def generate_oracle(self, request: GenerationRequest, episode) -> GenerationResult:
         return self.generate(request)

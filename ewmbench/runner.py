@@ -166,9 +166,7 @@ def prepare_model(config: RunConfig, gt: GroundTruth) -> PreparedModel:
     """
     cls = load_model_class(config.model)
     model = cls(**config.model_options)  # options validated, nothing loaded
-    import torch
-
-    device = check_device(model, config.device, torch.cuda.is_available())
+    device = check_device(model, config.device, default_device().startswith("cuda"))
     for episode in gt.episodes:
         check_request_fits(model, episode.views, sidecar_fields(episode), episode.path)
     model.check_available()

@@ -178,3 +178,21 @@ def test_option_checks_happen_before_loading():
     with pytest.raises(ConfigError, match="has no option 'step' \\(did you mean 'steps'\\?\\)"):
         LTXVideoModel(step=3)
     assert LTXVideoModel().config()["steps"] == 50 and CosmosPredict2Model().config()["guidance"] == 7.0
+
+
+def test_batched_trials_match_single_ones(pipelines, gt640):
+    from ewmbench.data.layout import GroundTruth
+    from ewmbench.models.ltx import LTXVideoModel
+    from ewmbench.runner import build_request
+
+    model = LTXVideoModel(**options(pipelines["ltx"], "batch=2"))
+    model.check_available()
+    model.load("cpu")
+    assert model.capabilities_now().max_batch == 2
+    gt = GroundTruth(gt640)
+    requests = [build_request(gt.episode("1", e), "1", 11 + int(e), model) for e in ("0", "1")]
+    batched = model.generate_batch(requests)
+    for request, result in zip(requests, batched):
+        alone = model.generate(request).frames["head"].astype(int)
+        assert np.abs(result.frames["head"].astype(int) - alone).max() <= 1
+    assert not np.array_equal(batched[0].frames["head"], batched[1].frames["head"])

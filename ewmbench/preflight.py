@@ -140,6 +140,12 @@ def preflight(config: RunConfig, kind: str, registry: Callable[[], dict] | None 
     # The checks below load the metric registry (torch) or probe the accelerator: last.
     plan.metrics = resolve_metric_names(config.metrics, protocol, registry() if registry else None)
     check_device_available(config.device)
+    if kind == "run":
+        from ewmbench.models.base import check_device, load_model_class
+        from ewmbench.perception.device import default_device
+
+        # A GPU-only adapter on a machine without one is refused unless --device cpu was asked for.
+        check_device(load_model_class(config.model)(**config.model_options), config.device, default_device().startswith("cuda"))
     return plan
 
 
@@ -164,6 +170,7 @@ def check_model(name: str | None, options: dict, gt: GroundTruth | None = None) 
     if gt is not None:
         for episode in gt.episodes:
             check_request_fits(model, episode.views, sidecar_fields(episode), episode.path)
+    model.check_available()  # its extra installed (Unavailable names the pip command)
     return model.config()
 
 

@@ -101,18 +101,25 @@ class PreparedModel:
         }
 
 
-def prepare_model(config: RunConfig, gt: GroundTruth) -> PreparedModel:
-    """Resolve, validate (options, device, what the dataset offers) and load the adapter.
+def check_model(config: RunConfig, gt: GroundTruth) -> tuple[WorldModel, str]:
+    """Resolve the adapter, validate its options, the device and what the dataset offers; load nothing.
 
-    Everything that can be refused is refused here, before the run folder is touched.
+    Everything that can be refused without weights is refused here (pre-flight checks call it).
     """
     cls = load_model_class(config.model)
     model = cls(**config.model_options)  # options validated, nothing loaded
-    device = check_device(model, config.device, default_device() == "cuda")
+    device = check_device(model, config.device, default_device().startswith("cuda"))
     for episode in gt.episodes:
         check_request_fits(model, episode.views, sidecar_fields(episode), episode.path)
     model.check_available()
+    return model, device
+
+
+def prepare_model(config: RunConfig, gt: GroundTruth) -> PreparedModel:
+    """:func:`check_model`, then load the weights, before the run folder is touched."""
+    model, device = check_model(config, gt)
     model.load(device)
+    cls = type(model)
     return PreparedModel(model, f"{cls.__module__}:{cls.__qualname__}", device)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_ground_truth
+from tests.helpers.datasets import make_ground_truth
 
 from ewmbench.data.conform import conform_video, crop_box, time_indices
 from ewmbench.errors import ConfigError, DataError
@@ -275,3 +275,14 @@ def test_listing_models_imports_no_heavy_library():
     listed = json.loads(done.stdout.strip().splitlines()[-1])
     assert listed["heavy"] == []
     assert set(model_sources()) <= set(listed["names"])
+
+
+def test_entry_point_group_registers_adapters_lazily(monkeypatch):
+    """Third-party packages declare `[project.entry-points."ewmbench.models"] name = "module:Class"`."""
+    import importlib.metadata
+
+    point = importlib.metadata.EntryPoint("typed-plugin", f"{Typed.__module__}:Typed", "ewmbench.models")
+    real = importlib.metadata.entry_points
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda **kw: [point] if kw.get("group") == "ewmbench.models" else real(**kw))
+    assert model_sources()["typed-plugin"] == f"{Typed.__module__}:Typed"  # listed by name, not imported
+    assert load_model_class("typed-plugin") is Typed

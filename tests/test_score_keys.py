@@ -146,7 +146,6 @@ def test_edited_protocol_rescores_only_the_metric_it_changes(tmp_path):
     assert second.rows["psnr"].iloc[0] == 60 and second.summary["scored_now"] == 1  # psnr again, ssim reused
 
 
-@register_model
 class Level(WorldModel):
     name = "level-test"
     options = (Option("level", int, 100, "grey level", 0, 255),)
@@ -155,7 +154,11 @@ class Level(WorldModel):
         return GenerationResult({"head": np.full((request.num_frames, request.height, request.width, 3), self.settings["level"], np.uint8)})
 
 
-def test_model_options_are_part_of_the_run_identity(tmp_path):
+def test_model_options_are_part_of_the_run_identity(tmp_path, monkeypatch):
+    import ewmbench.models.base as base
+
+    monkeypatch.setattr(base, "_REGISTERED", dict(base._REGISTERED))  # registered for this test only
+    register_model(Level)
     gt = make_ground_truth(tmp_path / "gt", tasks=("1",), episodes=("10",), num_frames=FRAMES)
 
     def config(level: int) -> RunConfig:

@@ -34,6 +34,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ewmbench.errors import ConfigError, DataError
+from ewmbench.files import json_safe
 
 HEAD_VIEW = "head"  # the scored view (kept equal to ewmbench.data.layout.HEAD_VIEW)
 REQUEST_FORMAT = "ewmbench-request/1"
@@ -198,25 +199,6 @@ def _unpack(data: bytes) -> tuple[dict, dict[str, np.ndarray]]:
     except (OSError, ValueError, KeyError, UnicodeDecodeError) as exc:
         raise ConfigError(f"malformed generation payload ({type(exc).__name__}: {exc})") from None
     return meta, arrays
-
-
-def json_safe(value: Any) -> Any:
-    """``value`` with numpy scalars and small arrays as plain Python; non-finite floats as None."""
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return json_safe(value.tolist())
-    if isinstance(value, np.generic):
-        return json_safe(value.item())
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Path):
-        return str(value)
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    return repr(value)
 
 
 # ---------------------------------------------------------------------------- options
@@ -520,6 +502,10 @@ BUILTIN_MODELS: dict[str, str] = {
     "ground-truth": "ewmbench.models.baselines:GroundTruthModel",
     "static": "ewmbench.models.baselines:StaticModel",
     "sim": "ewmbench.models.sim:SimModel",
+    "ltx-video": "ewmbench.models.ltx:LTXVideoModel",
+    "cosmos-predict2": "ewmbench.models.cosmos:CosmosPredict2Model",
+    "ge-base": "ewmbench.models.genie:GEBaseModel",
+    "ge-sim": "ewmbench.models.genie:GESimModel",
 }
 ENTRY_POINT_GROUP = "ewmbench.models"
 _REGISTERED: dict[str, type[WorldModel]] = {}

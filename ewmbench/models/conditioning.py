@@ -131,6 +131,30 @@ def propagate_extrinsics(hand_poses: np.ndarray, camera_to_base_0: np.ndarray) -
     return hand_poses @ np.linalg.inv(hand_poses[0]) @ np.asarray(camera_to_base_0, dtype=np.float64)
 
 
+def resample_rows(rows: np.ndarray, count: int, source_fps: float, target_fps: float) -> np.ndarray:
+    """``count`` rows at ``target_fps`` from ``rows`` at ``source_fps``, linearly interpolated in
+    time (positions, unwrapped angles, gripper); past the last row, the last row is held."""
+    rows = np.asarray(rows, dtype=np.float64)
+    times = np.arange(count) / target_fps * source_fps  # in source frame units
+    source = np.arange(len(rows))
+    return np.stack([np.interp(times, source, rows[:, j]) for j in range(rows.shape[1])], axis=1)
+
+
+def resample_poses(poses: np.ndarray, count: int, source_fps: float, target_fps: float) -> np.ndarray:
+    """(T, 4, 4) rigid poses resampled like :func:`resample_rows`: translation linearly, rotation by slerp."""
+    from scipy.spatial.transform import Slerp
+
+    poses = np.asarray(poses, dtype=np.float64)
+    times = np.minimum(np.arange(count) / target_fps * source_fps, len(poses) - 1)
+    out = np.tile(np.eye(4), (count, 1, 1))
+    if len(poses) == 1:
+        out[:] = poses[0]
+        return out
+    out[:, :3, 3] = resample_rows(poses[:, :3, 3], count, source_fps, target_fps)
+    out[:, :3, :3] = Slerp(np.arange(len(poses)), Rotation.from_matrix(poses[:, :3, :3]))(times).as_matrix()
+    return out
+
+
 # ---------------------------------------------------------------------------- cameras
 
 

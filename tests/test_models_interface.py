@@ -286,3 +286,16 @@ def test_entry_point_group_registers_adapters_lazily(monkeypatch):
     monkeypatch.setattr(importlib.metadata, "entry_points", lambda **kw: [point] if kw.get("group") == "ewmbench.models" else real(**kw))
     assert model_sources()["typed-plugin"] == f"{Typed.__module__}:Typed"  # listed by name, not imported
     assert load_model_class("typed-plugin") is Typed
+
+
+def test_adapters_declaring_only_conditioning_keep_working():
+    class OldStyle(WorldModel):
+        name = "old-style"
+        conditioning = frozenset({"image", "actions"})
+
+        def __init__(self, noise: float = 0.0):  # options handled by hand, no super().__init__
+            self.noise = noise
+
+    assert OldStyle.capabilities.conditioning == frozenset({"image", "actions"}) == OldStyle.conditioning
+    assert Typed.conditioning == frozenset() and load_model_class("sim").conditioning == frozenset({"image", "actions", "scene"})
+    assert OldStyle(noise=0.1).config() == {}

@@ -327,6 +327,18 @@ class WorldModel(ABC):
     oracle: ClassVar[bool] = False  # receives the ground-truth episode (reference models only)
     status: ClassVar[str] = ""  # how this adapter has been exercised (real weights? device?)
 
+    conditioning: ClassVar[frozenset[str]] = frozenset()  # mirrors capabilities.conditioning
+    settings: dict = {}
+    device: str = "cpu"
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # `conditioning` stays readable on every adapter; a subclass written before capabilities
+        # existed (declaring only `conditioning`) gets capabilities with that conditioning.
+        if "capabilities" not in cls.__dict__ and "conditioning" in cls.__dict__:
+            cls.capabilities = replace(cls.capabilities, conditioning=frozenset(cls.conditioning))
+        cls.conditioning = cls.capabilities.conditioning
+
     def __init__(self, **options: Any):
         self.settings = self.validate_options(options)
         self.device = "cpu"

@@ -154,6 +154,8 @@ def test_chunked_generation_hand_worked():
     assert [len(c.actions) for c in Counter.calls] == [5, 9, 13]
     np.testing.assert_array_equal(Counter.calls[2].chunk_actions(), actions[[8, 9, 10, 11, 11]])
     assert result.info["chunks"] == [{"start": 0}, {"start": 4}, {"start": 8}]
+    # each chunk has its own seed, derived from the request's: 7, then (7 * 1000003 + start) mod 2^31
+    assert [c.seed for c in Counter.calls] == [7, 7 * 1_000_003 + 4, 7 * 1_000_003 + 8]
 
 
 def test_single_chunk_is_one_call():

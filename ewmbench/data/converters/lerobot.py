@@ -320,6 +320,36 @@ def _read_jsonl(path: Path) -> list[dict]:
     return rows
 
 
+def resolve_source(text: str, revision: str | None = None) -> Path:
+    """A dataset folder, or a hub repo id (``owner/name``) fetched into the Hugging Face cache.
+
+    The cache is tried first, offline; the network is used only when the copy is not there, and a
+    failure names the command that fetches it elsewhere.
+    """
+    path = Path(text).expanduser()
+    if path.exists() or text.count("/") != 1 or text.startswith((".", "/", "~")):
+        if not path.is_dir():
+            raise DataError(path, "LeRobot dataset folder does not exist")
+        return path
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError:
+        raise DataError(path, "not a folder, and huggingface_hub is not installed to fetch it as a repo id") from None
+    for offline in (True, False):
+        try:
+            return Path(snapshot_download(text, repo_type="dataset", revision=revision, local_files_only=offline))
+        except Exception as exc:  # not cached / offline / not found: many types
+            if not offline:
+                from ewmbench.errors import Unavailable
+
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                raise Unavailable(
+                    f"LeRobot dataset {text!r} is neither a folder here nor fetchable ({type(exc).__name__}{': ' + first if first else ''})",
+                    f"hf download {text} --repo-type dataset --local-dir DIR, then --source DIR",
+                ) from None
+    raise AssertionError("unreachable")
+
+
 def convert_lerobot(
     source: Path,
     output: Path,

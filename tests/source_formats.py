@@ -236,3 +236,8 @@ def write_agibot_world(root: Path, task_id: int, episode_ids: list[int], length:
 def tree_digest(root: Path) -> dict[str, tuple[int, int]]:
     """(size, mtime_ns) of every file under ``root``: equal before and after means untouched."""
     return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(Path(root).rglob("*")) if p.is_file()}
+
+
+def doubled_first_14(joints: np.ndarray) -> np.ndarray:
+    """A stand-in for forward kinematics (``--fk source_formats:doubled_first_14``)."""
+    return 2.0 * np.asarray(joints)[:, :14]

@@ -186,13 +186,8 @@ class LeRobotDataset:
             table = table.take(order)
         arrays = {}
         for name in table.column_names:
-            column = table.column(name)
-            try:
-                values = column.to_pylist() if _is_list(column.type) else column.to_numpy()
-            except Exception:
-                continue
-            array = np.asarray(values)
-            if array.dtype.kind in "biuf":  # numbers and booleans; strings and images are not arrays
+            array = _arrow_to_numpy(table.column(name).combine_chunks())
+            if array is not None:  # numbers and booleans; strings, images and ragged lists are not arrays
                 arrays[name] = array
         return arrays
 
@@ -298,6 +293,29 @@ def _calibration(arrays: dict[str, np.ndarray], feature: str, width: int, where:
     if values.ndim != 2 or values.shape[1] != width:
         raise DataError(where, f"calibration feature {feature!r} must hold {width} values per frame, got shape {values.shape}")
     return values
+
+
+def _arrow_to_numpy(array) -> np.ndarray | None:
+    """An arrow column as a numpy array of its own value type ((T,) or (T, D, ...)), or None."""
+    import pyarrow as pa
+
+    if array.null_count:
+        return None
+    if _is_list(array.type):
+        values = _arrow_to_numpy(array.flatten())
+        if values is None:
+            return None
+        if pa.types.is_fixed_size_list(array.type):
+            width = array.type.list_size
+        else:
+            lengths = np.asarray(array.value_lengths())
+            if len(lengths) and not np.all(lengths == lengths[0]):
+                return None
+            width = int(lengths[0]) if len(lengths) else 0
+        return values.reshape(len(array), width, *values.shape[1:])
+    if pa.types.is_integer(array.type) or pa.types.is_floating(array.type) or pa.types.is_boolean(array.type):
+        return array.to_numpy(zero_copy_only=False)
+    return None
 
 
 def _is_list(arrow_type) -> bool:

@@ -214,12 +214,12 @@ def resolve_dataset(name_or_path: str, progress: bool = True, workers: int | Non
         generate_sample(tmp, progress=progress, workers=workers)
         os.replace(tmp, final)
         return final
+    from ewmbench.data.download import dataset_specs, resolve
+
+    if name_or_path in dataset_specs():  # a downloaded dataset, e.g. "ewmbench" (a folder of that name: "./ewmbench")
+        return resolve(name_or_path)
     path = Path(name_or_path).expanduser()
     if not path.is_dir():
-        from ewmbench.data.download import dataset_specs, resolve
-
-        if name_or_path in dataset_specs():  # a downloadable dataset, e.g. "ewmbench"
-            return resolve(name_or_path)
         raise DataError(
             path, f"dataset folder does not exist (use 'sample' for the built-in sample dataset, or a downloaded one: {', '.join(sorted(dataset_specs()))})"
         )

@@ -15,6 +15,8 @@ from ewmbench.data.summary import summarise
 from ewmbench.data.video import read_video
 from ewmbench.errors import DataError
 
+pytest.importorskip("h5py", reason="AgiBot World conversion needs h5py (pip install 'ewmbench[convert]')")
+
 TASK, EPISODES, LENGTH = 327, [648642, 648649], 12
 
 

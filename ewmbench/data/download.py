@@ -20,7 +20,6 @@ A killed download leaves no dataset under the final name; running it again resum
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -33,6 +32,7 @@ from pathlib import Path
 import yaml
 
 from ewmbench.errors import ConfigError, DataError, Unavailable
+from ewmbench.files import cache_root, sha256_file, write_json
 
 MARKER = "ewmbench_dataset.json"
 MARKER_FORMAT = "ewmbench-dataset/1"
@@ -98,19 +98,17 @@ def spec(name: str) -> DatasetSpec:
     return specs[name]
 
 
-def cache_root() -> Path:
-    """``$EWMBENCH_CACHE`` (read now) or the default cache: where downloaded datasets live."""
-    from ewmbench.data.sample import cache_dir
-
-    return cache_dir() / "datasets"
+def datasets_root() -> Path:
+    """Where downloaded datasets live: ``<cache>/datasets`` (``$EWMBENCH_CACHE`` read now)."""
+    return cache_root() / "datasets"
 
 
 def default_path(name: str) -> Path:
-    return cache_root() / name
+    return datasets_root() / name
 
 
 def _pointer_path(name: str) -> Path:
-    return cache_root() / f"{name}.location.json"
+    return datasets_root() / f"{name}.location.json"
 
 
 def read_marker(folder: Path) -> dict | None:
@@ -196,7 +194,7 @@ def download(name: str, output: Path | None = None, from_dir: Path | None = None
             "format": MARKER_FORMAT, "name": name, "repo": item.repo, "revision": item.revision, "commit": commit,
             "from": str(snapshot) if from_dir is not None else None, "sha256": hashes, "episodes": episodes, "complete": True,
         }
-        (tmp / MARKER).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+        write_json(tmp / MARKER, record, sort_keys=True)
         final.parent.mkdir(parents=True, exist_ok=True)
         if final.exists():
             final.rmdir()  # empty (checked above)
@@ -212,11 +210,7 @@ def _remember(name: str, final: Path) -> None:
     """Record where a dataset downloaded outside the cache lives, so ``--dataset NAME`` finds it."""
     if final.resolve() == default_path(name).resolve():
         return
-    pointer = _pointer_path(name)
-    pointer.parent.mkdir(parents=True, exist_ok=True)
-    tmp = pointer.with_name(f".tmp-{pointer.name}")
-    tmp.write_text(json.dumps({"path": str(final.resolve())}) + "\n")
-    os.replace(tmp, pointer)
+    write_json(_pointer_path(name), {"path": str(final.resolve())})
 
 
 def _hub_snapshot(item: DatasetSpec) -> tuple[Path, str | None]:
@@ -248,14 +242,6 @@ def _locate(snapshot: Path, file: DatasetFile, item: DatasetSpec) -> Path:
         return unpacked
     present = ", ".join(sorted(p.name for p in snapshot.iterdir())[:12]) or "nothing"
     raise DataError(snapshot, f"not a snapshot of {item.repo}: {file.name} is missing (found: {present})")
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _unpack(archive: Path, destination: Path, progress: bool) -> None:

@@ -9,8 +9,6 @@ already complete, so an interrupted conversion resumes where it stopped.
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +17,7 @@ import numpy as np
 
 from ewmbench.data.layout import HEAD_VIEW, Sidecar, write_episode
 from ewmbench.errors import ConfigError, DataError
+from ewmbench.files import read_json, write_json
 
 MARKER = "ewmbench_convert.json"
 MARKER_FORMAT = "ewmbench-convert/1"
@@ -219,8 +218,8 @@ def bind_output(output: Path, source_format: str, source: str, options: dict) ->
     marker = output / MARKER
     if marker.is_file():
         try:
-            existing = json.loads(marker.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
+            existing = read_json(marker)
+        except (OSError, ValueError) as exc:
             raise DataError(marker, f"conversion marker is not valid JSON ({exc})") from None
         if existing != record:
             differing = sorted(k for k in set(existing.get("options", {})) | set(options) if existing.get("options", {}).get(k) != options.get(k))
@@ -233,10 +232,7 @@ def bind_output(output: Path, source_format: str, source: str, options: dict) ->
         return
     if output.exists() and any(not p.name.startswith(".") for p in output.iterdir()):
         raise DataError(output, "output folder exists and is not empty (and holds no conversion to resume); choose another --output")
-    output.mkdir(parents=True, exist_ok=True)
-    tmp = output / f".tmp-{MARKER}"
-    tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, marker)
+    write_json(marker, record, sort_keys=True)
 
 
 def convert_episodes(

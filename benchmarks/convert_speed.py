@@ -2,7 +2,7 @@
 
 Writes a LeRobot dataset (two cameras, H.264 mp4 as LeRobot datasets ship them, 14-D actions, 16-D
 state) in each layout, then converts it with ``ewmbench data convert lerobot`` in a fresh process
-per case, so each case's peak resident memory (ru_maxrss) is its own. Cases run one after the
+per case, so each case's peak resident memory (VmHWM, Linux) is its own. Cases run one after the
 other in one run, so machine load affects them alike. A case with 4x longer episodes shows
 whether memory grows with episode length (it should not: frames are streamed one at a time).
 
@@ -39,18 +39,16 @@ def synthetic_lerobot(root: Path, version: str, episodes: int, frames: int, widt
     rng = np.random.default_rng(0)
     background = rng.integers(40, 200, size=(height, width, 3), dtype=np.uint8)
 
-    def clip(offset: int, count: int) -> list[np.ndarray]:
-        out = []
-        for t in range(count):
+    def clip(offset: int, count: int):
+        for t in range(count):  # a generator: the writer takes one frame at a time
             frame = background.copy()
             x = (offset + 5 * t) % (width - 40)
             frame[40:80, x : x + 40] = (230, 40, 40)
-            out.append(frame)
-        return out
+            yield frame
 
     for video in sorted(small.glob("videos/**/*.mp4")):  # replace each with a full-size H.264 one
         count = frames if version == "v2.1" else frames * len(_episodes_in(small, video))
-        write_mp4(np.stack(clip(zlib.crc32(video.name.encode()) % 50, count)), video, fps=10.0)
+        write_mp4(clip(zlib.crc32(video.name.encode()) % 50, count), video, fps=10.0)
     return small
 
 
@@ -63,7 +61,7 @@ def _episodes_in(root: Path, video: Path) -> list[int]:
 
 
 CHILD = """
-import json, resource, sys, time
+import json, sys, time
 from pathlib import Path
 from ewmbench.data.converters.common import ConvertSettings
 from ewmbench.data.converters.lerobot import LeRobotMapping, convert_lerobot
@@ -74,8 +72,9 @@ mapping = LeRobotMapping(views={"head": "observation.images.top", "hand_left": "
 start = time.perf_counter()
 report = convert_lerobot(Path(source), Path(output), mapping, settings=ConvertSettings(image_format=image_format), progress=False)
 elapsed = time.perf_counter() - start
-print(json.dumps({"seconds": elapsed, "episodes": len(report.written), "frames": report.frames,
-                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+# VmHWM: this process's own peak resident memory (ru_maxrss would include the parent's peak at fork)
+peak_kb = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(json.dumps({"seconds": elapsed, "episodes": len(report.written), "frames": report.frames, "peak_mb": peak_kb / 1024}))
 """
 
 

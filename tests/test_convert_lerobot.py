@@ -212,5 +212,21 @@ def test_command_line_convert_then_info_and_curate(tmp_path, monkeypatch):
     assert curated.exit_code == 0, curated.output
     tasks = json.loads(split.read_text())["tasks"]
     assert sorted(tasks) == ["0", "1"] and tasks["0"]["available"] == 2 and len(tasks["0"]["episodes"]) == 1
+    # then the benchmark runs on it, as the README says
+    run = cli.invoke(app, ["run", "--model", "static", "--dataset", str(out), "--output", str(tmp_path / "run"), "--trials", "1", "--metrics", "psnr,ssim"])
+    assert run.exit_code == 0, run.output
+    assert len((tmp_path / "run" / "rows.csv").read_text().splitlines()) == 1 + 3
     bad = cli.invoke(app, ["data", "convert", "lerobot", "--source", str(tmp_path / "nowhere"), "--output", str(tmp_path / "x")])
     assert bad.exit_code == 2 and "does not exist" in bad.output
+
+
+def test_a_repo_id_that_is_not_here_offline_names_the_fix(tmp_path, monkeypatch):
+    from ewmbench.data.converters.lerobot import resolve_source
+    from ewmbench.errors import Unavailable
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(Unavailable) as caught:
+        resolve_source("someone/robot_data")
+    assert caught.value.fix == "hf download someone/robot_data --repo-type dataset --local-dir DIR, then --source DIR"

@@ -145,7 +145,7 @@ def write_lerobot(root: Path, version: str, lengths: list[int], fps: float = 10.
         info["video_path"] = "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4"
         # Two data/video files, episodes split between them, as LeRobot does when a file fills up.
         split = max(1, len(lengths) // 2)
-        groups = [list(range(0, split)), list(range(split, len(lengths)))]
+        groups = [list(range(split)), list(range(split, len(lengths)))]
         rows = []
         for file_index, group in enumerate(g for g in groups if g):
             tables = [_table(lerobot_episode_columns(e, lengths[e], tasks_of[e], int(starts[e]))) for e in group]

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from source_formats import frame_pixels, tree_digest, write_agibot_world, write_lossless_mp4
+from source_formats import (
+    frame_pixels,
+    tree_digest,
+    write_agibot_world,
+    write_lossless_mp4,
+)
 from typer.testing import CliRunner
 
 from ewmbench.cli import app
-from ewmbench.data.converters.agibot_world import convert_agibot_world, quaternions_to_rpy
+from ewmbench.data.converters.agibot_world import (
+    convert_agibot_world,
+    quaternions_to_rpy,
+)
 from ewmbench.data.converters.common import ConvertSettings
 from ewmbench.data.layout import GroundTruth
 from ewmbench.data.summary import summarise

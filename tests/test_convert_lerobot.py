@@ -19,7 +19,13 @@ from source_formats import (
 from typer.testing import CliRunner
 
 from ewmbench.cli import app
-from ewmbench.data.converters.common import ConvertSettings, parse_id_list, parse_views, resample_indices, scale_intrinsics
+from ewmbench.data.converters.common import (
+    ConvertSettings,
+    parse_id_list,
+    parse_views,
+    resample_indices,
+    scale_intrinsics,
+)
 from ewmbench.data.converters.lerobot import LeRobotMapping, convert_lerobot
 from ewmbench.data.converters.mapping import parse_selection
 from ewmbench.data.layout import GroundTruth

@@ -16,8 +16,8 @@ from ewmbench.cli import app
 from ewmbench.data import download as dl
 from ewmbench.data.download import DatasetFile, DatasetSpec, download, resolve
 from ewmbench.data.layout import write_episode
-from ewmbench.sim.sample import resolve_dataset
 from ewmbench.errors import DataError, Unavailable
+from ewmbench.sim.sample import resolve_dataset
 
 
 @pytest.fixture(autouse=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -25,8 +24,8 @@ OutputOption = typer.Option(..., "--output", "-o", help="Ground-truth root to wr
 @data_app.command("download")
 def data_download_command(
     name: str = typer.Argument(..., help="Dataset to fetch: ewmbench (the official benchmark data)."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Where to put it (default: the cache; --dataset NAME finds it either way)."),
-    from_dir: Optional[Path] = typer.Option(None, "--from", help="A copy of the hub snapshot fetched elsewhere, used instead of the network."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Where to put it (default: the cache; --dataset NAME finds it either way)."),
+    from_dir: Path | None = typer.Option(None, "--from", help="A copy of the hub snapshot fetched elsewhere, used instead of the network."),
 ) -> None:
     """Fetch a benchmark dataset (resumable, verified) so that `--dataset NAME` uses it."""
     from ewmbench.data.download import download, read_marker
@@ -45,23 +44,35 @@ def data_download_command(
 def convert_lerobot_command(
     source: str = typer.Option(..., "--source", help="A LeRobot dataset folder (v2.1 or v3.0), or a hub repo id (owner/name) already fetched or fetchable."),
     output: Path = OutputOption,
-    views: Optional[str] = ViewsOption,
-    episodes: Optional[str] = EpisodesOption,
-    fps: Optional[float] = FpsOption,
-    size: Optional[str] = SizeOption,
+    views: str | None = ViewsOption,
+    episodes: str | None = EpisodesOption,
+    fps: float | None = FpsOption,
+    size: str | None = SizeOption,
     image_format: str = ImageFormatOption,
-    eef_pose: Optional[str] = typer.Option(None, "--eef-pose", help="14-D end-effector poses from FEATURE or FEATURE[a:b] or FEATURE[i,j,...] (already in the sidecar's layout)."),
-    actions: Optional[str] = typer.Option(None, "--actions", help="14-D actions from FEATURE or FEATURE[a:b] or FEATURE[i,j,...] (already in the sidecar's layout)."),
-    joints: Optional[str] = typer.Option(None, "--joints", help="Feature holding joint positions (sidecar joint_positions; the input of --fk)."),
-    fk: Optional[str] = typer.Option(None, "--fk", help="module:function mapping joints (T, J) to 14-D poses (T, 14), for datasets with joints only."),
-    intrinsics: Optional[str] = typer.Option(None, "--intrinsics", help="VIEW=FEATURE,...: features with 9 values per frame (row-major 3x3, pixels)."),
-    extrinsics: Optional[str] = typer.Option(None, "--extrinsics", help="VIEW=FEATURE,...: features with 16 values per frame (row-major 4x4, camera-to-base)."),
-    revision: Optional[str] = typer.Option(None, "--revision", help="Hub revision when --source is a repo id."),
+    eef_pose: str | None = typer.Option(None, "--eef-pose", help="14-D end-effector poses from FEATURE or FEATURE[a:b] or FEATURE[i,j,...] (already in the sidecar's layout)."),
+    actions: str | None = typer.Option(None, "--actions", help="14-D actions from FEATURE or FEATURE[a:b] or FEATURE[i,j,...] (already in the sidecar's layout)."),
+    joints: str | None = typer.Option(None, "--joints", help="Feature holding joint positions (sidecar joint_positions; the input of --fk)."),
+    fk: str | None = typer.Option(None, "--fk", help="module:function mapping joints (T, J) to 14-D poses (T, 14), for datasets with joints only."),
+    intrinsics: str | None = typer.Option(None, "--intrinsics", help="VIEW=FEATURE,...: features with 9 values per frame (row-major 3x3, pixels)."),
+    extrinsics: str | None = typer.Option(None, "--extrinsics", help="VIEW=FEATURE,...: features with 16 values per frame (row-major 4x4, camera-to-base)."),
+    revision: str | None = typer.Option(None, "--revision", help="Hub revision when --source is a repo id."),
 ) -> None:
     """Convert a LeRobot dataset into the EWMBench GT layout plus sidecar (source untouched)."""
-    from ewmbench.data.converters.common import ConvertSettings, parse_id_list, parse_size, parse_views
-    from ewmbench.data.converters.lerobot import LeRobotMapping, convert_lerobot, resolve_source
-    from ewmbench.data.converters.mapping import load_forward_kinematics, parse_selection
+    from ewmbench.data.converters.common import (
+        ConvertSettings,
+        parse_id_list,
+        parse_size,
+        parse_views,
+    )
+    from ewmbench.data.converters.lerobot import (
+        LeRobotMapping,
+        convert_lerobot,
+        resolve_source,
+    )
+    from ewmbench.data.converters.mapping import (
+        load_forward_kinematics,
+        parse_selection,
+    )
 
     try:
         mapping = LeRobotMapping(
@@ -87,17 +98,22 @@ def convert_lerobot_command(
 def convert_agibot_command(
     source: Path = typer.Option(..., "--source", help="An AgiBot World folder (task_info/, observations/, parameters/, proprio_stats/)."),
     output: Path = OutputOption,
-    views: Optional[str] = typer.Option(None, "--views", help="VIEW=CAMERA,... (default head=head_color,hand_left=hand_left_color,hand_right=hand_right_color)."),
-    tasks: Optional[str] = typer.Option(None, "--tasks", help="Task ids to convert, e.g. 327,352 (default: all)."),
-    episodes: Optional[str] = typer.Option(None, "--episodes", help="Episode ids to convert, e.g. 648642,648649 (default: all)."),
-    fps: Optional[float] = FpsOption,
-    size: Optional[str] = SizeOption,
+    views: str | None = typer.Option(None, "--views", help="VIEW=CAMERA,... (default head=head_color,hand_left=hand_left_color,hand_right=hand_right_color)."),
+    tasks: str | None = typer.Option(None, "--tasks", help="Task ids to convert, e.g. 327,352 (default: all)."),
+    episodes: str | None = typer.Option(None, "--episodes", help="Episode ids to convert, e.g. 648642,648649 (default: all)."),
+    fps: float | None = FpsOption,
+    size: str | None = SizeOption,
     image_format: str = ImageFormatOption,
     gripper_max_mm: float = typer.Option(120.0, "--gripper-max-mm", help="Gripper opening (mm) that counts as fully open in eef_pose."),
 ) -> None:
     """Convert AgiBot World episodes (videos, proprioception, calibration) into the EWMBench GT layout."""
     from ewmbench.data.converters.agibot_world import convert_agibot_world
-    from ewmbench.data.converters.common import ConvertSettings, parse_id_list, parse_size, parse_views
+    from ewmbench.data.converters.common import (
+        ConvertSettings,
+        parse_id_list,
+        parse_size,
+        parse_views,
+    )
 
     try:
         settings = ConvertSettings(fps=fps, size=parse_size(size), image_format=image_format)
@@ -109,7 +125,7 @@ def convert_agibot_command(
     _print_report(report)
 
 
-def _pairs(text: Optional[str], option: str) -> Optional[dict[str, str]]:
+def _pairs(text: str | None, option: str) -> dict[str, str] | None:
     if not text:
         return None
     pairs = {}

@@ -37,7 +37,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ewmbench.data.converters.common import ConvertReport, ConvertSettings, SourceEpisode, bind_output, convert_episodes
+from ewmbench.data.converters.common import (
+    ConvertReport,
+    ConvertSettings,
+    SourceEpisode,
+    bind_output,
+    convert_episodes,
+)
 from ewmbench.data.converters.frames import SegmentReader, video_fps_and_count
 from ewmbench.data.layout import HEAD_VIEW
 from ewmbench.errors import ConfigError, DataError

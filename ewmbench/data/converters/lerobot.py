@@ -35,7 +35,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ewmbench.data.converters.common import ConvertReport, ConvertSettings, SourceEpisode, bind_output, convert_episodes
+from ewmbench.data.converters.common import (
+    ConvertReport,
+    ConvertSettings,
+    SourceEpisode,
+    bind_output,
+    convert_episodes,
+)
 from ewmbench.data.converters.frames import SegmentReader
 from ewmbench.data.converters.mapping import (
     ColumnSelection,

@@ -22,14 +22,13 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO))
 
 
 def synthetic_lerobot(root: Path, version: str, episodes: int, frames: int, width: int, height: int) -> Path:
-    """Like tests/source_formats.write_lerobot, with lossy H.264 videos of a moving square."""
-    from source_formats import write_lerobot
-
+    """Like tests/helpers/source_formats.write_lerobot, with lossy H.264 videos of a moving square."""
     from ewmbench.data.video import write_mp4
+    from tests.helpers.source_formats import write_lerobot
 
     small = write_lerobot(root, version, [frames] * episodes, fps=10.0)  # metadata, parquet, tiny videos
     info = json.loads((small / "meta/info.json").read_text())

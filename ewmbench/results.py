@@ -19,10 +19,6 @@ from ewmbench.protocols import Protocol
 
 ID_COLUMNS = ["task_id", "episode_id", "trial_id"]
 OFFICIAL_TABLE = "ewmbm_final_table.csv"
-# Columns the official tool can write, in the order it writes them (sorted by name).
-OFFICIAL_COLUMNS = sorted(
-    ["BLEUScore", "CLIPScore", "diversity", "dyn", "hsd", "logic_constraints", "ndtw", "psnr", "scene_consistency", "ssim"]
-)
 
 
 def round_rows(rows: pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
@@ -98,18 +94,22 @@ def aggregate(rows: pd.DataFrame, protocol: Protocol, higher_is_better: Callable
 
 
 def official_table(rows: pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
-    """``ewmbm_final_table.csv`` as the official tool writes it: ids, sorted metric columns, MEAN.
+    """``ewmbm_final_table.csv`` as the official tool writes it: ids, metric columns, MEAN.
 
-    Values are stored rounded (3 decimals in v1) and the MEAN row averages the stored values;
-    diversity is shown on trial ``1`` rows only ('-' elsewhere).
+    The columns and their order, and the columns shown on trial ``1`` rows only ('-' elsewhere;
+    diversity, an episode value), are the protocol's ``official_table`` data. Values are stored
+    rounded (3 decimals in v1) and the MEAN row averages the stored values.
     """
     rounded = round_rows(rows, protocol)
     decimals = protocol.decimals if protocol.decimals is not None else 6
+    layout = protocol.official_table
+    columns = layout.get("columns") or sorted(metric_columns(rows))
+    first_trial_only = set(layout.get("first_trial_only", ()))
     table = rounded[ID_COLUMNS].astype(str).copy()
     mean_row = {"task_id": "MEAN", "episode_id": "", "trial_id": ""}
-    for column in (c for c in OFFICIAL_COLUMNS if c in rows.columns and rows[c].notna().any()):
+    for column in (c for c in columns if c in rows.columns and rows[c].notna().any()):
         values = rounded[column].astype(float)
-        if column == "diversity":
+        if column in first_trial_only:
             values = values.where(rounded["trial_id"].astype(str) == "1")
         table[column] = [_format(v, decimals) for v in values]
         counted = values.dropna()

@@ -198,7 +198,6 @@ class Scorer:
         record = self._stored(path, key)
         if record is not None:
             return record
-        caught: list[warnings.WarningMessage] = []
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:

@@ -4,12 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from source_formats import (
-    frame_pixels,
-    tree_digest,
-    write_agibot_world,
-    write_lossless_mp4,
-)
 from typer.testing import CliRunner
 
 from ewmbench.cli import app
@@ -22,8 +16,14 @@ from ewmbench.data.layout import GroundTruth
 from ewmbench.data.summary import summarise
 from ewmbench.data.video import read_video
 from ewmbench.errors import DataError
+from tests.helpers.source_formats import (
+    frame_pixels,
+    tree_digest,
+    write_agibot_world,
+    write_lossless_mp4,
+)
 
-pytest.importorskip("h5py", reason="AgiBot World conversion needs h5py (pip install 'ewmbench[convert]')")
+pytest.importorskip("h5py", reason='AgiBot World conversion needs h5py (pip install "ewmbench[convert]")')
 
 TASK, EPISODES, LENGTH = 327, [648642, 648649], 12
 

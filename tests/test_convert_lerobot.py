@@ -7,15 +7,6 @@ import shutil
 
 import numpy as np
 import pytest
-from source_formats import (
-    LEROBOT_TASKS,
-    action_value,
-    frame_pixels,
-    state_value,
-    tree_digest,
-    write_lerobot,
-    write_lossless_mp4,
-)
 from typer.testing import CliRunner
 
 from ewmbench.cli import app
@@ -32,6 +23,15 @@ from ewmbench.data.layout import GroundTruth
 from ewmbench.data.summary import summarise
 from ewmbench.data.video import read_video
 from ewmbench.errors import ConfigError, DataError
+from tests.helpers.source_formats import (
+    LEROBOT_TASKS,
+    action_value,
+    frame_pixels,
+    state_value,
+    tree_digest,
+    write_lerobot,
+    write_lossless_mp4,
+)
 
 LENGTHS = [5, 7, 6]
 TASKS_OF = [0, 1, 0]
@@ -120,9 +120,9 @@ def test_resampling_and_resizing_follow_the_stated_rules(lerobot_source, tmp_pat
 
 
 def test_forward_kinematics_hook_fills_eef_pose_from_joints(lerobot_source, tmp_path):
-    from source_formats import doubled_first_14
+    from tests.helpers.source_formats import doubled_first_14
 
-    mapping = LeRobotMapping(views={"head": TOP}, joints="observation.state", fk=doubled_first_14, fk_name="source_formats:doubled_first_14")
+    mapping = LeRobotMapping(views={"head": TOP}, joints="observation.state", fk=doubled_first_14, fk_name="tests.helpers.source_formats:doubled_first_14")
     convert_lerobot(lerobot_source, tmp_path / "gt", mapping, episodes={"0"}, progress=False)
     sidecar = GroundTruth(tmp_path / "gt").episode("0", "0").sidecar
     assert sidecar.joint_positions.shape == (5, 16)

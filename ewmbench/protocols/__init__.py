@@ -30,6 +30,9 @@ class Protocol:
     aggregation: dict
     metrics: dict[str, dict] = field(default_factory=dict)
     source: str = ""
+    # ewmbm_final_table.csv: {"columns": [...], "first_trial_only": [...]}; without it, every
+    # metric column in sorted order
+    official_table: dict = field(default_factory=dict)
 
     def settings(self, metric: str) -> dict:
         """The settings of one metric; a metric the protocol does not list cannot run under it."""
@@ -76,6 +79,7 @@ def load_protocol(name_or_path: str) -> Protocol:
         aggregation=data.get("aggregation", {}),
         metrics=data["metrics"],
         source=source,
+        official_table=data.get("official_table") or {},
     )
 
 

@@ -46,7 +46,7 @@ from ewmbench.data.converters.common import (
 )
 from ewmbench.data.converters.frames import SegmentReader, video_fps_and_count
 from ewmbench.data.layout import HEAD_VIEW
-from ewmbench.errors import ConfigError, DataError
+from ewmbench.errors import ConfigError, DataError, require
 
 DEFAULT_VIEWS = {"head": "head_color", "hand_left": "hand_left_color", "hand_right": "hand_right_color"}
 DEFAULT_GRIPPER_MAX_MM = 120.0  # AgiBot G1 gripper's full opening; --gripper-max-mm changes it
@@ -184,10 +184,7 @@ class AgiBotWorld:
 
 def read_h5(path: Path, where: str) -> dict[str, np.ndarray]:
     """Every numeric dataset of an HDF5 file, by its path, exactly as stored."""
-    try:
-        import h5py
-    except ImportError:
-        raise ConfigError("reading AgiBot World needs h5py: pip install 'ewmbench[convert]'") from None
+    h5py = require("h5py", "convert", "reading AgiBot World's proprio_stats.h5")
     if not path.is_file():
         raise DataError(path, f"{where}: proprio_stats.h5 is missing")
     arrays: dict[str, np.ndarray] = {}

@@ -236,3 +236,21 @@ def test_a_repo_id_that_is_not_here_offline_names_the_fix(tmp_path, monkeypatch)
     with pytest.raises(Unavailable) as caught:
         resolve_source("someone/robot_data")
     assert caught.value.fix == "hf download someone/robot_data --repo-type dataset --local-dir DIR, then --source DIR"
+
+
+def test_converting_and_downloading_import_no_heavy_library(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    source = write_lerobot(tmp_path / "src", "v3.0", [4], tasks_of=[0])
+    script = (
+        "import sys\nfrom pathlib import Path\n"
+        "import ewmbench.cli.convert, ewmbench.data.download, ewmbench.data.converters.agibot_world\n"
+        "from ewmbench.data.converters.lerobot import LeRobotMapping, convert_lerobot\n"
+        f"convert_lerobot(Path({str(source)!r}), Path({str(tmp_path / 'gt')!r}), LeRobotMapping(views={{'head': {TOP!r}}}), progress=False)\n"
+        "print(sorted(m for m in ('torch', 'torchvision', 'transformers', 'ultralytics', 'pybullet', 'diffusers') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=Path(__file__).parents[1])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"

@@ -101,6 +101,7 @@ def test_resampling_and_resizing_follow_the_stated_rules(lerobot_source, tmp_pat
     assert resample_indices(7, 10, 5) == [0, 2, 4]
     assert resample_indices(5, 10, 4) == [0, 3]  # 2.5 rounds up
     assert resample_indices(4, 10, None) == [0, 1, 2, 3]
+    assert resample_indices(5, 10, 20) == [0, 1, 1, 2, 2, 3, 3, 4, 4, 4]  # a higher rate repeats frames
     k = np.array([[20.0, 0, 15.5], [0, 21.0, 11.5], [0, 0, 1]])
     assert np.allclose(scale_intrinsics(k, (32, 24), (16, 12)), [[10, 0, 7.5], [0, 10.5, 5.5], [0, 0, 1]])
     out = tmp_path / "gt"
@@ -117,6 +118,17 @@ def test_resampling_and_resizing_follow_the_stated_rules(lerobot_source, tmp_pat
     assert sidecar.actions[1, 0] == np.float32(action_value(1, 2, 0))
     assert np.allclose(sidecar.intrinsics["head"], [[10, 0, 7.5], [0, 10.5, 5.5], [0, 0, 1]])
     assert np.allclose(sidecar.extrinsics["head"][2, :3, 3], [0.4, 0.2, 1.5])
+
+
+def test_a_higher_rate_repeats_frames_and_rows_alike(lerobot_source, tmp_path):
+    convert_lerobot(lerobot_source, tmp_path / "gt", full_mapping(), episodes={"0"}, settings=ConvertSettings(fps=20), progress=False)
+    item = GroundTruth(tmp_path / "gt").episode("0", "0")
+    frames = read_video(item.video_path())
+    keep = [0, 1, 1, 2, 2, 3, 3, 4, 4, 4]
+    assert len(frames) == len(keep) == len(item.sidecar.actions)
+    for k, source_frame in enumerate(keep):
+        assert np.array_equal(frames[k], frame_pixels(0, source_frame, 0))
+    assert list(item.sidecar.source["frame_index"]) == keep
 
 
 def test_forward_kinematics_hook_fills_eef_pose_from_joints(lerobot_source, tmp_path):
@@ -254,3 +266,17 @@ def test_converting_and_downloading_import_no_heavy_library(tmp_path):
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=Path(__file__).parents[1])
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_view_with_the_wrong_number_of_frames_fails_the_episode_atomically(tmp_path):
+    from ewmbench.data.converters.common import SourceEpisode, write_converted
+
+    def stream(count):
+        return lambda keep: (frame_pixels(0, f, 0) for f in range(count))
+
+    for count, message in ((2, "gave 2 frames where 3"), (4, "gave 4 frames where 3")):
+        episode = SourceEpisode(task="0", episode="0", where="episode 0 of test", instruction="x", num_frames=3, fps=10,
+                                views={"head": stream(3), "hand_left": stream(count)})
+        with pytest.raises(DataError, match=message):
+            write_converted(episode, tmp_path, ConvertSettings(), {})
+        assert not (tmp_path / "0" / "0").exists() and not list(tmp_path.rglob(".tmp-*"))

@@ -23,7 +23,7 @@ MARKER = "ewmbench_convert.json"
 MARKER_FORMAT = "ewmbench-convert/1"
 FRAME_SUFFIXES = {"png": ".png", "jpg": ".jpg"}
 
-# Streams the frames of one view, given the source frame indices to keep (sorted, unique).
+# Streams the frames of one view, given the source frame indices to keep (sorted; repeats allowed).
 FrameStream = Callable[[list[int]], Iterator[np.ndarray]]
 
 
@@ -159,6 +159,19 @@ def _resized(frames: Iterator[np.ndarray], size: tuple[int, int] | None, seen: l
         yield cv2.resize(frame, size, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
 
 
+def _checked(frames: Iterator[np.ndarray], expected: int, where: str, view: str) -> Iterator[np.ndarray]:
+    """The frames, and an error (inside the episode's atomic write) if their number is not ``expected``:
+    frames and per-frame arrays must stay aligned, whatever a reader does."""
+    count = 0
+    for frame in frames:
+        count += 1
+        if count > expected:
+            break
+        yield frame
+    if count != expected:
+        raise DataError(where, f"view {view!r} gave {count} frames where {expected} were expected")
+
+
 def _per_frame(array: np.ndarray, num_frames: int) -> bool:
     return array.ndim >= 1 and array.shape[0] == num_frames
 
@@ -274,7 +287,7 @@ def write_converted(episode: SourceEpisode, output: Path, settings: ConvertSetti
         raise DataError(episode.where, "episode has no frames")
     keep = resample_indices(episode.num_frames, episode.fps, settings.fps)
     sizes: dict[str, list[tuple[int, int]]] = {view: [] for view in episode.views}
-    streams = {view: _resized(stream(keep), settings.size, sizes[view]) for view, stream in episode.views.items()}
+    streams = {view: _checked(_resized(stream(keep), settings.size, sizes[view]), len(keep), episode.where, view) for view, stream in episode.views.items()}
     extra = {view: s for view, s in streams.items() if view != HEAD_VIEW}
     # The sidecar is written last by write_episode, after every frame, so it can carry the
     # calibration scaled from the sizes the streams actually had.

@@ -72,7 +72,7 @@ class SegmentReader:
         return capture
 
     def frames(self, path: Path, start: int, count: int, keep: list[int], where: str) -> Iterator[np.ndarray]:
-        """Frames ``start + i`` for ``i`` in ``keep`` (sorted), of a segment of ``count`` frames.
+        """Frames ``start + i`` for ``i`` in ``keep`` (sorted, repeats allowed), of a segment of ``count`` frames.
 
         Every frame of the segment must decode: a file that ends early is an error naming the
         episode, the file and how many frames it had, never a shorter episode.
@@ -91,7 +91,7 @@ class SegmentReader:
                 raise DataError(
                     path, f"{where}: video ends after {offset} of the episode's {count} frames (truncated or corrupt video)"
                 )
-            if offset == next_keep:
+            while offset == next_keep:  # a frame kept twice (resampling to a higher rate) is yielded twice
                 yield frame
                 next_keep = next(wanted, None)
 

@@ -120,6 +120,21 @@ def test_resampling_and_resizing_follow_the_stated_rules(lerobot_source, tmp_pat
     assert np.allclose(sidecar.extrinsics["head"][2, :3, 3], [0.4, 0.2, 1.5])
 
 
+def test_cameras_stored_as_images_in_the_rows(tmp_path):
+    from tests.helpers.source_formats import add_image_camera
+
+    for version in ("v2.1", "v3.0"):
+        source = add_image_camera(write_lerobot(tmp_path / f"src{version}", version, LENGTHS, tasks_of=TASKS_OF))
+        mapping = LeRobotMapping(views={"head": "observation.image", "hand_left": TOP})
+        convert_lerobot(source, tmp_path / f"gt{version}", mapping, episodes={"1", "2"}, settings=ConvertSettings(fps=5), progress=False)
+        item = GroundTruth(tmp_path / f"gt{version}").episode("1", "1")
+        head, wrist = read_video(item.video_path()), read_video(item.video_path("hand_left"))
+        assert len(head) == len(wrist) == 3
+        for k, f in enumerate([0, 2, 4]):
+            assert np.array_equal(head[k], frame_pixels(1, f, 2)) and np.array_equal(wrist[k], frame_pixels(1, f, 0))
+        assert "observation.image" not in item.sidecar.source  # images are frames, not arrays
+
+
 def test_a_higher_rate_repeats_frames_and_rows_alike(lerobot_source, tmp_path):
     convert_lerobot(lerobot_source, tmp_path / "gt", full_mapping(), episodes={"0"}, settings=ConvertSettings(fps=20), progress=False)
     item = GroundTruth(tmp_path / "gt").episode("0", "0")

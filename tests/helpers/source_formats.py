@@ -241,3 +241,30 @@ def tree_digest(root: Path) -> dict[str, tuple[int, int]]:
 def doubled_first_14(joints: np.ndarray) -> np.ndarray:
     """A stand-in for forward kinematics (``--fk source_formats:doubled_first_14``)."""
     return 2.0 * np.asarray(joints)[:, :14]
+
+
+def add_image_camera(root: Path, key: str = "observation.image", camera: int = 2) -> Path:
+    """Add a camera stored as PNG images inside the parquet rows (LeRobot's ``"image"`` dtype:
+    a struct of the encoded bytes and a path), showing ``frame_pixels(episode, frame, camera)``."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from PIL import Image
+
+    def png(image: np.ndarray) -> bytes:
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, format="PNG")
+        return buffer.getvalue()
+
+    for path in sorted(Path(root).glob("data/chunk-*/*.parquet")):
+        table = pq.read_table(path)
+        episodes, frames = table.column("episode_index").to_pylist(), table.column("frame_index").to_pylist()
+        images = [{"bytes": png(frame_pixels(e, f, camera)), "path": None} for e, f in zip(episodes, frames)]
+        column = pa.array(images, type=pa.struct([("bytes", pa.binary()), ("path", pa.string())]))
+        pq.write_table(table.append_column(key, column), path, row_group_size=7)
+    info_path = Path(root) / "meta/info.json"
+    info = json.loads(info_path.read_text())
+    info["features"][key] = {"dtype": "image", "shape": [HEIGHT, WIDTH, 3], "names": ["height", "width", "channel"]}
+    info_path.write_text(json.dumps(info, indent=4))
+    return Path(root)

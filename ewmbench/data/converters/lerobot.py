@@ -6,7 +6,7 @@ Read with pyarrow, not the ``lerobot`` package: lerobot 0.4 pins ``torch<2.11``,
 
 v2.1 (``codebase_version`` "v2.0"/"v2.1")::
 
-    meta/info.json        fps, features, chunks_size, data_path, video_path
+    meta/info.json        fps, features (cameras: dtype "video", or "image" stored in the rows), chunks_size, data_path, video_path
     meta/episodes.jsonl   {"episode_index", "tasks": [...], "length"} per line
     meta/tasks.jsonl      {"task_index", "task"} per line
     data/chunk-{episode_chunk:03d}/episode_{episode_index:06d}.parquet
@@ -101,6 +101,9 @@ class LeRobotDataset:
         self.fps = float(self.info["fps"])
         self.features: dict = self.info["features"]
         self.video_keys = [k for k, f in self.features.items() if f.get("dtype") == "video"]
+        # cameras stored as images inside the parquet rows (struct of PNG/JPEG bytes and a path)
+        self.image_keys = [k for k, f in self.features.items() if f.get("dtype") == "image"]
+        self.camera_keys = self.video_keys + self.image_keys
         self.legacy = self.version in LEGACY_VERSIONS
         self.tasks = self._read_tasks()
         self.episodes = self._read_episodes()
@@ -200,19 +203,48 @@ class LeRobotDataset:
     # ------------------------------------------------------------------ conversion
 
     def resolve_views(self, views: dict[str, str] | None) -> dict[str, str]:
+        cameras = self.camera_keys
         if views is None:
-            if len(self.video_keys) == 1:
-                return {HEAD_VIEW: self.video_keys[0]}
+            if len(cameras) == 1:
+                return {HEAD_VIEW: cameras[0]}
             raise ConfigError(
-                f"{self.root} has {len(self.video_keys)} cameras ({', '.join(self.video_keys) or 'none'}); "
-                f"say which is the head view, e.g. --views head={self.video_keys[0] if self.video_keys else 'observation.images.top'}"
+                f"{self.root} has {len(cameras)} cameras ({', '.join(cameras) or 'none'}); "
+                f"say which is the head view, e.g. --views head={cameras[0] if cameras else 'observation.images.top'}"
             )
         for view, key in views.items():
             if key not in self.features:
-                raise ConfigError(f"--views {view}={key}: {self.root} has no camera {key!r} (cameras: {', '.join(self.video_keys) or 'none'})")
-            if key not in self.video_keys:
-                raise ConfigError(f"--views {view}={key}: feature {key!r} is stored as {self.features[key].get('dtype')!r}; only video features are supported")
+                raise ConfigError(f"--views {view}={key}: {self.root} has no camera {key!r} (cameras: {', '.join(cameras) or 'none'})")
+            if key not in cameras:
+                raise ConfigError(f"--views {view}={key}: feature {key!r} is stored as {self.features[key].get('dtype')!r}, not as a video or image")
         return dict(views)
+
+    def image_frames(self, episode: dict, key: str, keep: list[int], num_frames: int, where: str) -> Iterator[np.ndarray]:
+        """Frames of a camera stored as images in the episode's rows (only that column is read)."""
+        import pyarrow.parquet as pq
+
+        from ewmbench.data.video import read_image
+
+        index = int(episode["episode_index"])
+        path = self.data_path(episode)
+        columns = [key] + (["frame_index"] if "frame_index" in self.features else [])
+        filters = None if self.legacy else [("episode_index", "==", index)]
+        try:
+            table = pq.read_table(path, columns=columns, filters=filters)
+        except Exception as exc:  # pyarrow raises several types for a damaged file
+            raise DataError(path, f"{where}: unreadable parquet ({type(exc).__name__}: {exc})") from None
+        if "frame_index" in table.column_names:
+            table = table.take(np.argsort(np.asarray(table.column("frame_index")), kind="stable"))
+        images = table.column(key).to_pylist()
+        if len(images) != num_frames:
+            raise DataError(path, f"{where}: camera {key!r} has {len(images)} images for {num_frames} frames")
+        for i in keep:
+            item = images[i] or {}
+            if item.get("bytes"):
+                yield _decode_image(item["bytes"], path, f"{where}: camera {key!r}, frame {i}")
+            elif item.get("path") and (self.root / item["path"]).is_file():
+                yield read_image(self.root / item["path"])
+            else:
+                raise DataError(path, f"{where}: camera {key!r}, frame {i} has no image bytes and no readable image path")
 
     def source_episodes(self, mapping: LeRobotMapping, selected: set[str] | None, reader: SegmentReader) -> Iterator[SourceEpisode]:
         views = self.resolve_views(mapping.views)
@@ -247,6 +279,8 @@ class LeRobotDataset:
         ordered_tasks = list(dict.fromkeys(self.tasks[int(t)] for t in arrays["task_index"] if int(t) in self.tasks)) if "task_index" in arrays else episode_tasks
 
         def stream_for(key: str):
+            if key in self.image_keys:
+                return lambda keep: self.image_frames(episode, key, keep, num_frames, where)
             path, start = self.video_segment(episode, key)
             return lambda keep: reader.frames(path, start, num_frames, keep, where)
 
@@ -322,6 +356,18 @@ def _arrow_to_numpy(array) -> np.ndarray | None:
     if pa.types.is_integer(array.type) or pa.types.is_floating(array.type) or pa.types.is_boolean(array.type):
         return array.to_numpy(zero_copy_only=False)
     return None
+
+
+def _decode_image(data: bytes, path: Path, where: str) -> np.ndarray:
+    import io
+
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return np.asarray(image.convert("RGB"))
+    except (OSError, ValueError) as exc:
+        raise DataError(path, f"{where}: undecodable image ({exc})") from None
 
 
 def _is_list(arrow_type) -> bool:

@@ -96,6 +96,17 @@ def test_hash_mismatch_corrupt_and_unsafe_archives_leave_nothing(tmp_path, monke
     assert not (tmp_path / "escaped.txt").exists()
 
 
+def test_a_snapshot_holding_the_folder_unpacked_is_copied(tmp_path):
+    snapshot = make_snapshot(tmp_path / "snap")
+    with tarfile.open(snapshot / "gt_dataset.tar") as tar:
+        tar.extractall(snapshot, filter="data")
+    (snapshot / "gt_dataset.tar").unlink()
+    root = download("ewmbench", output=tmp_path / "data", from_dir=snapshot, progress=False)
+    assert sorted(p.name for p in (root / "1").iterdir()) == ["1", "2"]
+    assert json.loads((root.parent / "ewmbench_dataset.json").read_text())["sha256"] == {}
+    assert (snapshot / "gt_dataset" / "1" / "1" / "video").is_dir()  # copied, not moved
+
+
 def test_a_folder_that_is_not_the_snapshot_is_named(tmp_path):
     (tmp_path / "snap").mkdir()
     (tmp_path / "snap" / "README.md").write_text("x")

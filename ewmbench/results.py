@@ -2,8 +2,11 @@
 
 ``rows`` is one pandas table: one row per generated trial with ``task_id, episode_id, trial_id``
 and one column per metric output (NaN where a metric was skipped or failed for that trial).
-Episode-level metrics (diversity) carry their value on every trial row of the episode; the
-official table shows it on trial ``1`` only.
+Episode-level metrics (diversity) carry their value on every trial row of the episode; a
+protocol's ``episode_values_on_trial`` can show them on one trial's rows of the table only.
+
+The files written here are ours (``output_format: ewmbench``); the official tool's table and
+results JSON are written by ``ewmbench.official``.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -20,20 +24,22 @@ import pandas as pd
 from ewmbench.protocols import Protocol
 
 ID_COLUMNS = ["task_id", "episode_id", "trial_id"]
-OFFICIAL_TABLE = "ewmbm_final_table.csv"
-# Columns the official tool can write, in the order it writes them (sorted by name).
-OFFICIAL_COLUMNS = sorted(
-    ["BLEUScore", "CLIPScore", "diversity", "dyn", "hsd", "logic_constraints", "ndtw", "psnr", "scene_consistency", "ssim"]
-)
+# The table every run writes: ours under `output_format: ewmbench`, the official tool's under
+# `output_format: official` (ewmbench/official.py).
+TABLE_FILE = "ewmbm_final_table.csv"
+
+
+def results_file(name: str) -> str:
+    """``<name>_results.json``: overall values (ours) or the official nested results."""
+    return f"{name}_results.json"
 
 
 def round_rows(rows: pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
-    """Round metric values as the protocol stores them (v1: 3 decimals, as the official strings)."""
-    if protocol.decimals is None:
-        return rows
+    """Round the columns the protocol stores rounded (v1: the 3-decimal trajectory strings)."""
     rounded = rows.copy()
-    for column in metric_columns(rows):
-        rounded[column] = rounded[column].astype(float).round(protocol.decimals)
+    for column, decimals in protocol.decimals.items():
+        if column in rounded.columns:
+            rounded[column] = rounded[column].astype(float).round(decimals)
     return rounded
 
 
@@ -77,32 +83,33 @@ def aggregate(rows: pd.DataFrame, protocol: Protocol) -> dict:
     return {"overall": overall, "per_task": per_task, "rows_counted": int(len(selected))}
 
 
-def official_table(rows: pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
-    """``ewmbm_final_table.csv`` as the official tool writes it: ids, sorted metric columns, MEAN.
+def table(rows: pd.DataFrame, protocol: Protocol, episode_columns: Sequence[str] = ()) -> pd.DataFrame:
+    """Our ``ewmbm_final_table.csv``: ids, every metric column in sorted order, a MEAN row.
 
-    Values are stored rounded (3 decimals in v1) and the MEAN row averages the stored values;
-    diversity is shown on trial ``1`` rows only ('-' elsewhere).
+    Cells hold the row values at full precision (Python's shortest round-trip form); a missing
+    value is '-'. ``episode_columns`` (per-episode values, repeated on each trial row) are shown
+    on the protocol's ``episode_values_on_trial`` rows only when it names a trial. MEAN is the
+    plain mean of the cells shown in the column; the protocol's overall values are in
+    ``summary.json``.
     """
-    rounded = round_rows(rows, protocol)
-    decimals = protocol.decimals if protocol.decimals is not None else 6
-    table = rounded[ID_COLUMNS].astype(str).copy()
+    shown = rows[ID_COLUMNS].astype(str).copy()
     mean_row = {"task_id": "MEAN", "episode_id": "", "trial_id": ""}
-    for column in (c for c in OFFICIAL_COLUMNS if c in rows.columns and rows[c].notna().any()):
-        values = rounded[column].astype(float)
-        if column == "diversity":
-            values = values.where(rounded["trial_id"].astype(str) == "1")
-        table[column] = [_format(v, decimals) for v in values]
+    for column in sorted(metric_columns(rows)):
+        values = rows[column].astype(float)
+        if column in episode_columns and protocol.episode_values_on_trial is not None:
+            values = values.where(shown["trial_id"] == protocol.episode_values_on_trial)
+        shown[column] = [_full_precision(v) for v in values]
         counted = values.dropna()
-        mean_row[column] = _format(float(counted.mean()), decimals) if len(counted) else "-"
-    return pd.concat([table, pd.DataFrame([mean_row])], ignore_index=True)
+        mean_row[column] = _full_precision(float(counted.mean())) if len(counted) else "-"
+    return pd.concat([shown, pd.DataFrame([mean_row])], ignore_index=True)
 
 
-def _format(value: float, decimals: int) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+def _full_precision(value: float) -> str:
+    if math.isnan(value):
         return "-"
     if math.isinf(value):
         return "inf" if value > 0 else "-inf"
-    return f"{value:.{decimals}f}"
+    return repr(float(value))
 
 
 def json_safe(value):
@@ -130,18 +137,26 @@ def write_json(path: Path, data) -> None:
 
 
 def write_text(path: Path, text: str) -> None:
-    """Write atomically: a temporary file in the same folder, then a rename."""
+    """Write atomically: a temporary file in the same folder, then a rename. Line endings are
+    written as given (no translation), so a file's bytes are the same on every platform."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+    with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
         fh.write(text)
     os.replace(tmp, path)
 
 
-def write_tables(output: Path, rows: pd.DataFrame, protocol: Protocol) -> None:
+def write_rows(output: Path, rows: pd.DataFrame) -> None:
+    """``rows.csv`` and ``rows.parquet``: every row value at full precision, under every protocol."""
     write_text(output / "rows.csv", rows.to_csv(index=False))
     tmp = output / ".tmp-rows.parquet"
     rows.to_parquet(tmp, index=False)
     os.replace(tmp, output / "rows.parquet")
-    write_text(output / OFFICIAL_TABLE, official_table(rows, protocol).to_csv(index=False))
+
+
+def write_own_files(output: Path, rows: pd.DataFrame, summary: dict, protocol: Protocol, name: str,
+                    episode_columns: Sequence[str] = ()) -> None:
+    """Our table and ``<name>_results.json`` (the overall values), for ``output_format: ewmbench``."""
+    write_text(output / TABLE_FILE, table(rows, protocol, episode_columns).to_csv(index=False))
+    write_json(output / results_file(name), summary["overall"])

@@ -8,7 +8,8 @@ A run folder::
     OUTPUT/scores/<metric>/...     one JSON per scored trial (or episode): the resumable state
     OUTPUT/rows.csv, rows.parquet  one row per trial, one column per metric output
     OUTPUT/summary.json            overall and per-task results, skipped metrics with the fix
-    OUTPUT/ewmbm_final_table.csv   the official table (ids, sorted metric columns, MEAN row)
+    OUTPUT/ewmbm_final_table.csv   the table: the official tool's (``output_format: official``,
+    OUTPUT/<name>_results.json     ewmbench/official.py) or ours (``ewmbench``, results.py)
 
 Every stage is idempotent: a finished item is recognised by its stored input hashes and not
 redone, so a killed run resumes and a finished run does no work when started again.
@@ -35,9 +36,10 @@ from ewmbench.errors import ConfigError, DataError, Unavailable
 from ewmbench.metrics.base import EpisodeInputs, Metric, TrialInputs, metric_registry
 from ewmbench.models.base import GenerationRequest, model_registry
 from ewmbench.models.baselines import initial_frame
+from ewmbench.official import write_official_files
 from ewmbench.preprocess import Preprocessor, default_device
 from ewmbench.protocols import DEFAULT_PROTOCOL, Protocol, load_protocol
-from ewmbench.results import ID_COLUMNS, aggregate, write_json, write_tables
+from ewmbench.results import ID_COLUMNS, aggregate, write_json, write_own_files, write_rows
 
 SCORES_DIR = "scores"
 
@@ -331,9 +333,13 @@ def score(config: RunConfig, gt: GroundTruth, generated: Generated, progress: Pr
         "scored_now": scorer.computed,
     }
     output = Path(config.output)
-    write_tables(output, rows, protocol)
+    write_rows(output, rows)
     write_json(output / "summary.json", summary)
-    write_json(output / f"{generated.name}_results.json", summary["overall"])
+    if protocol.output_format == "official":
+        write_official_files(output, rows, generated.name, generated.root, protocol)
+    else:
+        episode_columns = [c for m in metrics if m.level == "episode" for c in columns[m.name]]
+        write_own_files(output, rows, summary, protocol, generated.name, episode_columns)
     return RunResult(output, rows, summary)
 
 

@@ -17,6 +17,8 @@ import yaml
 from ewmbench.errors import ConfigError
 
 DEFAULT_PROTOCOL = "ewmbench-v1"
+# What `output_format` may name: the files written beside rows and summary (README, "The run folder").
+OUTPUT_FORMATS = ("official", "ewmbench")
 
 
 @dataclass(frozen=True)
@@ -24,20 +26,23 @@ class Protocol:
     name: str
     version: str
     description: str
-    decimals: int | None
+    # Stored precision per column, {column: decimals}: values are rounded so before any mean.
+    decimals: dict[str, int]
     aggregation: dict
     metrics: dict[str, dict] = field(default_factory=dict)
     source: str = ""
+    # "official": ewmbm_final_table.csv and <name>_results.json as the official tool writes them
+    # (ewmbench/official.py); "ewmbench": ours, at full precision (ewmbench/results.py).
+    output_format: str = "ewmbench"
+    # Episode-level values (diversity) appear in the table on this trial's rows only ('-' on the
+    # others); None shows them on every trial row.
+    episode_values_on_trial: str | None = None
 
     def settings(self, metric: str) -> dict:
         """The settings of one metric; a metric the protocol does not list cannot run under it."""
         if metric not in self.metrics:
             raise ConfigError(f"protocol {self.name!r} has no settings for metric {metric!r}")
         return self.metrics[metric] or {}
-
-    @property
-    def is_official(self) -> bool:
-        return self.name == "ewmbench-v1"
 
 
 def available_protocols() -> list[str]:
@@ -66,12 +71,21 @@ def load_protocol(name_or_path: str) -> Protocol:
     missing = {"name", "version", "metrics"} - set(data or {})
     if missing:
         raise ConfigError(f"{source}: protocol file lacks {', '.join(sorted(missing))}")
+    output_format = data.get("output_format", "ewmbench")
+    if output_format not in OUTPUT_FORMATS:
+        raise ConfigError(f"{source}: output_format {output_format!r} is not one of {', '.join(OUTPUT_FORMATS)}")
+    decimals = data.get("decimals") or {}
+    if not isinstance(decimals, dict) or not all(isinstance(v, int) and not isinstance(v, bool) for v in decimals.values()):
+        raise ConfigError(f"{source}: decimals must map column names to a number of decimals, e.g. {{hsd: 3}}")
+    trial = data.get("episode_values_on_trial")
     return Protocol(
         name=data["name"],
         version=str(data["version"]),
         description=data.get("description", ""),
-        decimals=data.get("decimals"),
+        decimals={str(k): v for k, v in decimals.items()},
         aggregation=data.get("aggregation", {}),
         metrics=data["metrics"],
         source=source,
+        output_format=output_format,
+        episode_values_on_trial=None if trial is None else str(trial),
     )

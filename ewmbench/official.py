@@ -9,7 +9,7 @@ Two files, from the per-trial rows of a run:
     ``diversity`` one float per episode; ``scene_consistency`` VBench's
     ``[mean, [{"video_path": ".../<task>/<episode>/<trial>/video", "video_results": float}]]``;
     ``semantics`` ``{"BLEUScore", "CLIPScore"}`` per trial and ``logics`` the logic flag per
-    ``<name>_dataset_<task>_<episode>_<trial>``. Written as Python's ``json`` writes it
+    ``<name>_dataset_<task>_<episode>_<trial>`` (``true``/``false``). Written as Python's ``json`` writes it
     (``indent=2``, no final newline; an infinite PSNR is ``Infinity``, which Python reads back).
 
 ``ewmbm_final_table.csv``
@@ -17,10 +17,17 @@ Two files, from the per-trial rows of a run:
     the (task, episode, trial) id triples sorted as text ("10" before "2"); task and trial ids
     are written as ints, the episode id as the folder name. Cells: trajectory columns the
     3-decimal strings, ``psnr``, ``ssim``, ``scene_consistency``, ``diversity`` and the semantics
-    columns the stored floats at full precision, ``logic_constraints`` an int. Episode-level
-    values (diversity) are shown on the protocol's ``episode_values_on_trial`` rows ("1") and
-    '-' on the others. Then a ``MEAN`` row (``round(sum / count, 6)`` of the stored values), an
-    empty row and a comment row. Excel-dialect CSV: ``\\r\\n`` line endings.
+    columns the stored floats at full precision. Episode-level values (diversity) are shown on
+    the protocol's ``episode_values_on_trial`` rows ("1") and '-' on the others. Then a ``MEAN``
+    row (``round(sum / count, 6)`` of the stored values), an empty row and a comment row.
+    Excel-dialect CSV: ``\\r\\n`` line endings.
+
+The logic flags follow the protocol's ``logic_flags``. ``official_writer`` (v1) is what the
+official table writer does: it files each flag under the trial id of the *last*
+scene-consistency video instead of the flag's own trial (a stale loop variable), so only that
+trial's rows show a flag, the last trial of each episode (in id text order) wins, and without
+scene consistency there is no logic column at all; flags are written ``True``/``False`` and
+MEAN counts them as 1/0. ``per_trial`` writes each flag on its own row as an int (1/0).
 
 Where the official tool would crash we write a file instead, and say so here: a value that
 could not be scored (NaN) is left out of the JSON and leaves its table cell empty and out of
@@ -41,7 +48,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ewmbench.protocols import Protocol
+from ewmbench.protocols import LOGIC_FLAGS, Protocol
 from ewmbench.results import ID_COLUMNS, TABLE_FILE, results_file, write_text
 
 
@@ -57,6 +64,7 @@ def _float32_six_decimals(value: float) -> float:
 
 def _flag(value: float) -> int | None:
     return int(value) if math.isfinite(value) else None
+
 
 
 # How the official tool stores each column it can write, in the order it writes them (sorted).
@@ -113,8 +121,9 @@ class OfficialValues:
         return cls({k: v for k, v in trials.items() if v}, episodes, columns)
 
 
-def results_json(values: OfficialValues, name: str, generated_root: Path | str) -> dict:
+def results_json(values: OfficialValues, name: str, generated_root: Path | str, logic_flags: str = "official_writer") -> dict:
     """``<name>_results.json`` as a dict, dimensions in the official default order."""
+    flag = bool if logic_flags == "official_writer" else int
     ordered = sorted(values.trials.items())
 
     def nested(pick: Callable[[dict[str, object]], object]) -> dict:
@@ -147,7 +156,7 @@ def results_json(values: OfficialValues, name: str, generated_root: Path | str) 
         results["trajectory_consistency"] = nested(only(TRAJECTORY_KEYS))
     if "logic_constraints" in values.columns:
         results["logics"] = {
-            f"{name}_dataset_{task}_{episode}_{trial}": cells["logic_constraints"]
+            f"{name}_dataset_{task}_{episode}_{trial}": flag(cells["logic_constraints"])
             for (task, episode, trial), cells in ordered if "logic_constraints" in cells
         }
     if values.columns & set(SEMANTICS_KEYS):
@@ -173,9 +182,28 @@ def _counted(cell: object) -> float | int | None:
     return float(cell) if isinstance(cell, str) else cell  # type: ignore[return-value]
 
 
-def table_text(values: OfficialValues, episode_values_on_trial: str | None = "1") -> str:
+def _placed_logic_flags(values: OfficialValues, logic_flags: str) -> dict[TrialKey, object]:
+    """Which table row shows which logic flag (see the module's docstring)."""
+    flags = {key: cells["logic_constraints"] for key, cells in sorted(values.trials.items()) if "logic_constraints" in cells}
+    if logic_flags == "per_trial":
+        return flags
+    if logic_flags != "official_writer":
+        raise ValueError(f"logic_flags must be one of {', '.join(LOGIC_FLAGS)}, not {logic_flags!r}")
+    scene = sorted(key for key, cells in values.trials.items() if "scene_consistency" in cells)
+    if not scene:
+        return {}  # the official writer fails on every flag and drops it
+    stale_trial = scene[-1][2]
+    placed: dict[TrialKey, object] = {}
+    for (task, episode, _), flag in flags.items():  # in id text order: an episode's last flag wins
+        placed[(task, episode, stale_trial)] = bool(flag)
+    return placed
+
+
+def table_text(values: OfficialValues, episode_values_on_trial: str | None = "1", logic_flags: str = "official_writer") -> str:
     """``ewmbm_final_table.csv``, byte for byte as the official writer produces it."""
-    keys = set(values.trials)
+    logic = _placed_logic_flags(values, logic_flags)
+    cells_of = {key: {c: v for c, v in cells.items() if c != "logic_constraints"} for key, cells in values.trials.items()}
+    keys = {key for key, cells in cells_of.items() if cells} | set(logic)
     if EPISODE_COLUMN in values.columns and episode_values_on_trial is not None:
         # An episode's diversity row exists even when that trial does not (as in the official table).
         keys |= {(task, episode, episode_values_on_trial) for task, episode in values.episodes}
@@ -183,7 +211,9 @@ def table_text(values: OfficialValues, episode_values_on_trial: str | None = "1"
     rows: list[dict[str, object]] = []
     for task, episode, trial in sorted(keys):
         row: dict[str, object] = {"task_id": _as_written(task), "episode_id": episode, "trial_id": _as_written(trial)}
-        row.update(values.trials.get((task, episode, trial), {}))
+        row.update(cells_of.get((task, episode, trial), {}))
+        if (task, episode, trial) in logic:
+            row["logic_constraints"] = logic[(task, episode, trial)]
         if EPISODE_COLUMN in values.columns:
             shown = episode_values_on_trial is None or trial == episode_values_on_trial
             row[EPISODE_COLUMN] = values.episodes.get((task, episode), "-") if shown else "-"
@@ -211,5 +241,5 @@ def write_official_files(output: Path, rows: pd.DataFrame, name: str, generated_
     """Write ``ewmbm_final_table.csv`` and ``<name>_results.json`` in the official format."""
     values = OfficialValues.from_rows(rows)
     output = Path(output)
-    write_text(output / TABLE_FILE, table_text(values, protocol.episode_values_on_trial))
-    write_text(output / results_file(name), json.dumps(results_json(values, name, generated_root), indent=2))
+    write_text(output / TABLE_FILE, table_text(values, protocol.episode_values_on_trial, protocol.logic_flags))
+    write_text(output / results_file(name), json.dumps(results_json(values, name, generated_root, protocol.logic_flags), indent=2))

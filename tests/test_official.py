@@ -33,7 +33,7 @@ GOLDEN_ROWS = pd.DataFrame(
     [
         # task, episode, trial, BLEU, CLIP, diversity, dyn, hsd, logic, ndtw, psnr, scene, ssim
         ("2", "0007", "1", 0.1234567, 70.25, 2e-05, 0.1, 0.1234, 1.0, 0.2, 21.25, 0.95, 0.8),
-        ("2", "0007", "2", 0.125, 77.75, 2e-05, 0.25, 0.5, 0.0, 0.4, 22.0, 0.75, 0.5),
+        ("2", "0007", "2", 0.125, 77.75, 2e-05, 0.25, 0.5, 1.0, 0.4, 22.0, 0.75, 0.5),
         ("2", "0007", "10", 0.0, 80.0, 2e-05, 0.0, 0.0004, 1.0, 0.3, 18.0, 0.8, 0.9),
         ("10", "0003", "1", 0.5, 85.0, 0.0001, 0.02849, 0.78812, 1.0, 0.6394, 19.664908821639646, 0.9123456789012345, 0.6),
         ("10", "0003", "2", 0.25, 90.5, 0.0001, 0.5, 0.9999, 0.0, 0.6386, 20.5, 0.85, 0.7),
@@ -67,9 +67,9 @@ def read_table(path: Path) -> tuple[dict, dict]:
             return None
         if column in TRAJECTORY:
             assert re.fullmatch(r"-?\d+\.\d{3}", text), text
-        if column == "logic_constraints":
-            assert text in ("0", "1"), text
-            return int(text)
+        if column == "logic_constraints":  # True/False as the official writer leaves them, or 1/0
+            assert text in ("0", "1", "True", "False"), text
+            return text == "True" if text in ("True", "False") else int(text)
         return float(text)
 
     cells = {}
@@ -152,8 +152,8 @@ def test_golden_results_json_is_the_official_nested_shape(tmp_path):
                            "10": {"hsd": "0.000", "dyn": "0.000", "ndtw": "0.300"},
                            "2": {"hsd": "0.500", "dyn": "0.250", "ndtw": "0.400"}}},
         },
-        "logics": {"mine_dataset_10_0003_1": 1, "mine_dataset_10_0003_2": 0, "mine_dataset_2_0007_1": 1,
-                   "mine_dataset_2_0007_10": 1, "mine_dataset_2_0007_2": 0},
+        "logics": {"mine_dataset_10_0003_1": True, "mine_dataset_10_0003_2": False, "mine_dataset_2_0007_1": True,
+                   "mine_dataset_2_0007_10": True, "mine_dataset_2_0007_2": True},
         "semantics": {
             "10": {"0003": {"1": {"BLEUScore": 0.5, "CLIPScore": 85.0}, "2": {"BLEUScore": 0.25, "CLIPScore": 90.5}}},
             "2": {"0007": {"1": {"BLEUScore": f32, "CLIPScore": 70.25}, "10": {"BLEUScore": 0.0, "CLIPScore": 80.0},
@@ -204,11 +204,16 @@ def test_round_trip_through_a_reference_reader(tmp_path):
                 assert cells[column] == stored[column] == value  # full precision, inf included
         for column in ("BLEUScore", "CLIPScore"):
             assert cells[column] == stored[column] == pytest.approx(getattr(row, column), rel=1e-6, abs=1e-6)
-        assert cells["logic_constraints"] == stored["logic_constraints"] == int(row.logic_constraints)
+        # JSON: every trial's own flag. Table (official writer): flags only on rows of the last
+        # scene video's trial id ("3"), each the flag of its episode's last trial, i.e. its own here.
+        assert stored["logic_constraints"] is bool(row.logic_constraints)
+        assert cells["logic_constraints"] == (bool(row.logic_constraints) if row.trial_id == "3" else None)
         shown = cells["diversity"]
         assert shown == (row.diversity if row.trial_id == "1" else None)
         assert diversity[(row.task_id, row.episode_id)] == row.diversity
     assert mean["psnr"] == math.inf
+    flags = [c["logic_constraints"] for c in table.values() if c["logic_constraints"] is not None]
+    assert len(flags) == 6 and mean["logic_constraints"] == round(sum(flags) / 6, 6)
     assert mean["ssim"] == round(rows["ssim"].dropna().sum() / 17, 6) == pytest.approx(rows["ssim"].mean(), abs=1e-6)
     assert mean["diversity"] == pytest.approx(np.mean(list(diversity.values())), abs=1e-6)
     assert mean["hsd"] == pytest.approx(np.mean([c["hsd"] for c in table.values()]), abs=1e-6)
@@ -237,6 +242,29 @@ def test_missing_values_odd_ids_and_episode_rows():
     assert results["psnr"] == {} and results["diversity"] == {"a": {"e_1": 0.5}}
 
 
+def test_logic_flags_as_the_official_writer_places_them_or_per_trial():
+    rows = pd.DataFrame({
+        "task_id": ["1"] * 4, "episode_id": ["5", "5", "5", "6"], "trial_id": ["1", "2", "3", "1"],
+        "logic_constraints": [1.0, 1.0, 0.0, 1.0], "scene_consistency": [0.5, 0.5, 0.5, 0.5],
+    })
+    values = OfficialValues.from_rows(rows)
+    lines = table_text(values, "1", "official_writer").split("\r\n")
+    # Last scene video: (1, 6, 1), so flags go to trial-1 rows: episode 5's last flag (trial 3,
+    # False) on its trial-1 row; episode 6's own flag on its trial-1 row.
+    assert lines[:6] == [
+        "task_id,episode_id,trial_id,logic_constraints,scene_consistency",
+        "1,5,1,False,0.5", "1,5,2,,0.5", "1,5,3,,0.5", "1,6,1,True,0.5",
+        "MEAN,,,0.5,0.5",
+    ]
+    assert table_text(values, "1", "per_trial").split("\r\n")[1:6] == [
+        "1,5,1,1,0.5", "1,5,2,1,0.5", "1,5,3,0,0.5", "1,6,1,1,0.5", "MEAN,,,0.75,0.5",
+    ]
+    # Without scene consistency the official writer drops every flag: no logic column.
+    no_scene = OfficialValues.from_rows(rows.drop(columns="scene_consistency"))
+    assert table_text(no_scene, "1", "official_writer").split("\r\n")[:2] == ["task_id,episode_id,trial_id", "MEAN,,"]
+    assert results_json(no_scene, "m", "m_dataset", "per_trial")["logics"]["m_dataset_1_5_3"] == 0
+
+
 def test_numpy_floats_are_written_as_python_floats():
     rows = GOLDEN_ROWS.copy()
     rows["psnr"] = rows["psnr"].astype(np.float32).astype(np.float64)  # numpy scalars in, plain repr out
@@ -247,7 +275,7 @@ def test_numpy_floats_are_written_as_python_floats():
 
 
 def test_output_format_is_a_protocol_setting(tmp_path):
-    assert (V1.output_format, V1.episode_values_on_trial) == ("official", "1")
+    assert (V1.output_format, V1.episode_values_on_trial, V1.logic_flags) == ("official", "1", "official_writer")
     assert (V2.output_format, V2.episode_values_on_trial) == ("ewmbench", None)
     assert V1.decimals == {"dyn": 3, "hsd": 3, "ndtw": 3} and V2.decimals == {}
     plain = tmp_path / "plain.yaml"
@@ -259,6 +287,9 @@ def test_output_format_is_a_protocol_setting(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: bad\nversion: 1\noutput_format: vbench\nmetrics:\n  psnr: {}\n")
     with pytest.raises(ConfigError, match="bad.yaml: output_format 'vbench'"):
+        load_protocol(str(bad))
+    bad.write_text("name: bad\nversion: 1\nlogic_flags: sometimes\nmetrics:\n  psnr: {}\n")
+    with pytest.raises(ConfigError, match="bad.yaml: logic_flags 'sometimes'"):
         load_protocol(str(bad))
 
 

@@ -19,6 +19,7 @@ from ewmbench.errors import ConfigError
 DEFAULT_PROTOCOL = "ewmbench-v1"
 # What `output_format` may name: the files written beside rows and summary (README, "The run folder").
 OUTPUT_FORMATS = ("official", "ewmbench")
+LOGIC_FLAGS = ("official_writer", "per_trial")  # where the official table puts logic flags (ewmbench/official.py)
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,9 @@ class Protocol:
     # Episode-level values (diversity) appear in the table on this trial's rows only ('-' on the
     # others); None shows them on every trial row.
     episode_values_on_trial: str | None = None
+    # Official format only: "official_writer" places logic flags as the official table writer
+    # does (under the last scene video's trial id, True/False); "per_trial" on their own rows, 1/0.
+    logic_flags: str = "per_trial"
 
     def settings(self, metric: str) -> dict:
         """The settings of one metric; a metric the protocol does not list cannot run under it."""
@@ -78,6 +82,9 @@ def load_protocol(name_or_path: str) -> Protocol:
     if not isinstance(decimals, dict) or not all(isinstance(v, int) and not isinstance(v, bool) for v in decimals.values()):
         raise ConfigError(f"{source}: decimals must map column names to a number of decimals, e.g. {{hsd: 3}}")
     trial = data.get("episode_values_on_trial")
+    logic_flags = data.get("logic_flags", "per_trial")
+    if logic_flags not in LOGIC_FLAGS:
+        raise ConfigError(f"{source}: logic_flags {logic_flags!r} is not one of {', '.join(LOGIC_FLAGS)}")
     return Protocol(
         name=data["name"],
         version=str(data["version"]),
@@ -88,4 +95,5 @@ def load_protocol(name_or_path: str) -> Protocol:
         source=source,
         output_format=output_format,
         episode_values_on_trial=None if trial is None else str(trial),
+        logic_flags=logic_flags,
     )

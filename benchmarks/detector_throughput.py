@@ -35,14 +35,8 @@ def main() -> None:
 
     from detector_helpers import draw_frames, synthetic_poses, untrained_detector
 
-    from ewmbench.perception.detector import (
-        load_detector,
-        predict_options,
-        prepare_frame,
-        shipped_detector,
-        track_frames,
-        tracking_settings,
-    )
+    from ewmbench.perception.detector import load_detector, predict_options, prepare_frame, track_frames, tracking_settings
+    from ewmbench.perception.detector_weights import shipped_detector
 
     settings = tracking_settings(args.protocol)
     weights = args.weights or shipped_detector("ewmbench.sim/1")

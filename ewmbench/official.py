@@ -49,7 +49,8 @@ import numpy as np
 import pandas as pd
 
 from ewmbench.protocols import LOGIC_FLAGS, Protocol
-from ewmbench.results import ID_COLUMNS, TABLE_FILE, results_file, write_text
+from ewmbench.files import write_bytes
+from ewmbench.results import ID_COLUMNS, TABLE_FILE, results_file
 
 
 def _three_decimals(value: float) -> str:
@@ -241,5 +242,8 @@ def write_official_files(output: Path, rows: pd.DataFrame, name: str, generated_
     """Write ``ewmbm_final_table.csv`` and ``<name>_results.json`` in the official format."""
     values = OfficialValues.from_rows(rows)
     output = Path(output)
-    write_text(output / TABLE_FILE, table_text(values, protocol.episode_values_on_trial, protocol.logic_flags))
-    write_text(output / results_file(name), json.dumps(results_json(values, name, generated_root, protocol.logic_flags), indent=2))
+    # Bytes, so that no platform translates the table's \r\n line endings.
+    table = table_text(values, protocol.episode_values_on_trial, protocol.logic_flags)
+    write_bytes(output / TABLE_FILE, table.encode("utf-8"))
+    results = json.dumps(results_json(values, name, generated_root, protocol.logic_flags), indent=2)
+    write_bytes(output / results_file(name), results.encode("utf-8"))

@@ -11,16 +11,14 @@ results JSON are written by ``ewmbench.official``.
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ewmbench.files import atomic_path, write_json, write_text
 from ewmbench.protocols import Protocol
 
 ID_COLUMNS = ["task_id", "episode_id", "trial_id"]
@@ -112,47 +110,11 @@ def _full_precision(value: float) -> str:
     return repr(float(value))
 
 
-def json_safe(value):
-    """JSON without NaN/Infinity tokens: NaN -> null, +-inf -> "inf"/"-inf"."""
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    if isinstance(value, (np.floating, float)):
-        value = float(value)
-        if math.isnan(value):
-            return None
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return value
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
-def write_json(path: Path, data) -> None:
-    write_text(path, json.dumps(json_safe(data), indent=2, sort_keys=False) + "\n")
-
-
-def write_text(path: Path, text: str) -> None:
-    """Write atomically: a temporary file in the same folder, then a rename. Line endings are
-    written as given (no translation), so a file's bytes are the same on every platform."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-
-
 def write_rows(output: Path, rows: pd.DataFrame) -> None:
     """``rows.csv`` and ``rows.parquet``: every row value at full precision, under every protocol."""
     write_text(output / "rows.csv", rows.to_csv(index=False))
-    tmp = output / ".tmp-rows.parquet"
-    rows.to_parquet(tmp, index=False)
-    os.replace(tmp, output / "rows.parquet")
+    with atomic_path(output / "rows.parquet") as tmp:
+        rows.to_parquet(tmp, index=False)
 
 
 def write_own_files(output: Path, rows: pd.DataFrame, summary: dict, protocol: Protocol, name: str,

@@ -18,7 +18,7 @@ from ewmbench.metrics import OfficialCrashWarning, metric_registry, trajectory_s
 from ewmbench.metrics.base import TrialInputs
 from ewmbench.metrics.dtw import expand_window, fastdtw_batch
 from ewmbench.metrics.motion import DegenerateTrajectoryWarning, scores_with_settings
-from ewmbench.preprocess import Preprocessor
+from ewmbench.data.video_cache import VideoCache
 from ewmbench.protocols import load_protocol
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -255,7 +255,7 @@ def test_metric_scores_official_traj_files(tmp_path):
     metric = metric_registry()["trajectory_consistency"]()
     assert (metric.group, metric.columns, metric.level) == ("motion", ("dyn", "hsd", "ndtw"), "trial")
     settings = load_protocol("ewmbench-v1").settings("trajectory_consistency")
-    scores = metric.score_trial(TrialInputs(episode, trial, Preprocessor(cache_dir=tmp_path / "cache")), settings)
+    scores = metric.score_trial(TrialInputs(episode, trial, VideoCache(tmp_path / "cache")), settings)
     assert scores == reference.score_trial(pred, gt)
 
 

@@ -7,7 +7,8 @@ import pytest
 
 from ewmbench.errors import ConfigError
 from ewmbench.protocols import Protocol, available_protocols, load_protocol
-from ewmbench.results import aggregate, json_safe, select_trials, table
+from ewmbench.files import json_safe
+from ewmbench.results import aggregate, select_trials, table
 
 V1 = load_protocol("ewmbench-v1")
 

@@ -90,13 +90,15 @@ class SimModel(WorldModel):
     def config(self) -> dict:
         return {"action_noise": self.action_noise, "lag": self.lag, "drop_frames": self.drop_frames, "wrong_color": self.wrong_color}
 
-    def check_available(self, episode=None) -> None:
+    def check_available(self) -> None:
         try:
             import pybullet  # noqa: F401
         except ImportError:
-            raise Unavailable("the sim model needs pybullet", "pip install pybullet") from None
-        if episode is not None:
-            self._scene_of(episode)
+            raise Unavailable("the sim model needs pybullet", 'pip install "ewmbench[sim]"') from None
+
+    def check_episode(self, episode) -> None:
+        """Raise :class:`Unavailable` when ``episode`` holds no simulator state to replay."""
+        self._scene_of(episode)
 
     @staticmethod
     def _scene_of(episode):

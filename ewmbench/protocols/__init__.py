@@ -7,16 +7,18 @@ path to a YAML file of the same shape, so users can pin their own variants.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import Union
 
 import yaml
 
 from ewmbench.errors import ConfigError
 
-DEFAULT_PROTOCOL = "ewmbench-v1"
+DEFAULT_PROTOCOL = "ewmbench-v1"  # the official tool's numbers; the one place this name is the default
 # What `output_format` may name: the files written beside rows and summary (README, "The run folder").
 OUTPUT_FORMATS = ("official", "ewmbench")
 LOGIC_FLAGS = ("official_writer", "per_trial")  # where the official table puts logic flags (ewmbench/official.py)
@@ -47,6 +49,10 @@ class Protocol:
         if metric not in self.metrics:
             raise ConfigError(f"protocol {self.name!r} has no settings for metric {metric!r}")
         return self.metrics[metric] or {}
+
+
+# A protocol as callers give it: a built-in name, the path of a protocol file, or a loaded one.
+ProtocolLike = Union[str, Path, Protocol]
 
 
 def available_protocols() -> list[str]:
@@ -97,3 +103,18 @@ def load_protocol(name_or_path: str) -> Protocol:
         episode_values_on_trial=None if trial is None else str(trial),
         logic_flags=logic_flags,
     )
+
+
+def resolve_protocol(protocol: ProtocolLike = DEFAULT_PROTOCOL) -> Protocol:
+    """The one resolver: a loaded protocol from a name, a path or a loaded protocol."""
+    if isinstance(protocol, Protocol):
+        return protocol
+    return load_protocol(str(protocol))
+
+
+def metric_settings(protocol: ProtocolLike | Mapping, metric: str) -> dict:
+    """One metric's settings, for the public pure functions that take ``protocol=``: a protocol
+    (name, path or loaded) is resolved, a mapping is taken as the settings themselves."""
+    if isinstance(protocol, Mapping):
+        return dict(protocol)
+    return dict(resolve_protocol(protocol).settings(metric))

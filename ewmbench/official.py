@@ -105,12 +105,13 @@ class OfficialValues:
     def from_rows(cls, rows: pd.DataFrame) -> OfficialValues:
         columns = frozenset(c for c in OFFICIAL_COLUMNS if c in rows.columns)
         ids = rows[ID_COLUMNS].astype(str)
+        arrays = {column: rows[column].to_numpy(dtype=float) for column in sorted(columns)}
         trials: dict[TrialKey, dict[str, object]] = {}
         episodes: dict[tuple[str, str], float] = {}
         for position, (task, episode, trial) in enumerate(ids.itertuples(index=False, name=None)):
             cells = trials.setdefault((task, episode, trial), {})
-            for column in sorted(columns):
-                value = float(rows[column].iloc[position])
+            for column, array in arrays.items():
+                value = float(array[position])
                 if math.isnan(value):
                     continue  # not scored: no JSON entry, an empty cell
                 if column == EPISODE_COLUMN:

@@ -12,10 +12,9 @@ results JSON are written by ``ewmbench.official``.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from ewmbench.files import atomic_path, write_json, write_text
@@ -45,8 +44,30 @@ def metric_columns(rows: pd.DataFrame) -> list[str]:
     return [c for c in rows.columns if c not in ID_COLUMNS and not c.startswith("_")]
 
 
-def select_trials(rows: pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
-    """The rows that count for the summary: all trials, or the best trial per episode."""
+def best_of_n_positions(episodes: Sequence[Hashable], values: Sequence[float], higher_is_better: bool) -> list[int]:
+    """Best-of-N, the one implementation: per episode key, the position of its best value.
+
+    "Best" follows the column's direction (``higher_is_better``). Ties go to the first position;
+    NaN is never chosen unless every value of the episode is NaN (then the first). Episodes come
+    in the order of their first appearance.
+    """
+    best: dict[Hashable, int] = {}
+    for position, (episode, value) in enumerate(zip(episodes, values)):
+        value = float(value)
+        if episode not in best:
+            best[episode] = position
+            continue
+        current = float(values[best[episode]])
+        if math.isnan(value):
+            continue
+        if math.isnan(current) or (value > current if higher_is_better else value < current):
+            best[episode] = position
+    return list(best.values())
+
+
+def select_trials(rows: pd.DataFrame, protocol: Protocol, higher_is_better: Callable[[str], bool]) -> pd.DataFrame:
+    """The rows that count for the summary: all trials, or the best trial per episode by the
+    protocol's selection column, in that column's direction (``higher_is_better(column)``)."""
     selection = protocol.aggregation.get("trial_selection", "all")
     if selection == "all":
         return rows
@@ -54,16 +75,16 @@ def select_trials(rows: pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
         column = protocol.aggregation["selection_column"]
         if column not in rows.columns or rows[column].isna().all():
             return rows  # selection column not computed: nothing to select by (reported in summary)
-        # Higher normalised scores are better; ties keep the first trial in id order.
-        ordered = rows.assign(_order=range(len(rows))).sort_values(["task_id", "episode_id", "_order"])
-        best = ordered.loc[ordered[column].fillna(-np.inf).groupby([ordered.task_id, ordered.episode_id], sort=False).idxmax()]
-        return best.drop(columns="_order").sort_index()
+        episodes = list(zip(rows["task_id"], rows["episode_id"]))
+        positions = best_of_n_positions(episodes, rows[column].astype(float).tolist(), higher_is_better(column))
+        return rows.iloc[sorted(positions)]
     raise ValueError(f"protocol {protocol.name}: unknown trial_selection {selection!r}")
 
 
-def aggregate(rows: pd.DataFrame, protocol: Protocol) -> dict:
-    """Overall and per-task means of every metric column under the protocol's rules."""
-    selected = select_trials(round_rows(rows, protocol), protocol)
+def aggregate(rows: pd.DataFrame, protocol: Protocol, higher_is_better: Callable[[str], bool]) -> dict:
+    """Overall and per-task means of every metric column under the protocol's rules;
+    ``higher_is_better(column)`` is each column's direction (best-of-N selection reads it)."""
+    selected = select_trials(round_rows(rows, protocol), protocol, higher_is_better)
     overall_rule = protocol.aggregation.get("overall", "mean_of_rows")
     overall, per_task = {}, {}
     for column in metric_columns(rows):

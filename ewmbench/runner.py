@@ -34,7 +34,7 @@ from ewmbench.data.layout import HEAD_VIEW, Episode, Generated, GroundTruth, Pro
 from ewmbench.data.video import list_frames, video_size
 from ewmbench.data.video_cache import VideoCache
 from ewmbench.errors import ConfigError, DataError, Unavailable
-from ewmbench.metrics.base import EpisodeInputs, Metric, TrialInputs, metric_registry
+from ewmbench.metrics.base import EpisodeInputs, Metric, TrialInputs, column_directions, higher_is_better, metric_registry
 from ewmbench.models.base import GenerationRequest, model_registry
 from ewmbench.official import write_official_files
 from ewmbench.perception.detector_weights import DetectorChoice
@@ -322,13 +322,15 @@ def score(config: RunConfig, gt: GroundTruth, generated: Generated, progress: Pr
         [{"task_id": k[0], "episode_id": k[1], "trial_id": k[2], **{c: v.get(c, float("nan")) for c in row_columns}} for k, v in values.items()],
         columns=ID_COLUMNS + row_columns,
     )
-    aggregated = aggregate(rows, protocol)
+    registry = metric_registry()
+    aggregated = aggregate(rows, protocol, lambda column: higher_is_better(column, registry))
     aggregated["overall"].update(run_values)
     summary = {
         "model": config.model or generated.name,
         "protocol": {"name": protocol.name, "version": protocol.version, "source": protocol.source},
         "counts": {"episodes": len(episodes), "trials": len(pairs)},
         **aggregated,
+        "directions": column_directions(list(aggregated["overall"]), registry),
         "skipped_metrics": skipped,
         "notes": row_notes,
         "problems": [{"path": str(p.path), "message": p.message, "severity": p.severity} for p in problems],

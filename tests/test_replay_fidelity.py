@@ -3,6 +3,8 @@ random-weight networks (no downloads), the dataset-level metrics and their weigh
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -333,3 +335,29 @@ def test_real_lpips_weights_give_the_published_scale():
     a = rng.integers(0, 255, (1, 64, 64, 3), dtype=np.uint8)
     assert lpips(model, a, a) == pytest.approx(0.0, abs=1e-6)
     assert 0.2 < lpips(model, a, 255 - a) < 1.5  # inverted noise is perceptually far on LPIPS's calibrated scale
+
+
+def test_fid_features_are_cached_per_weights_file(tmp_path, stand_in_weights, monkeypatch):
+    """Features computed with one weights file are never reused for another (EWMBENCH_WEIGHTS_*)."""
+
+    class ScaledMeanColour(torch.nn.Module):  # features = mean RGB, scaled by a number read from the weights file
+        def __init__(self, scale: float):
+            super().__init__()
+            self.scale = torch.nn.Parameter(torch.tensor(scale))
+
+        def forward(self, images):
+            return images.mean((2, 3)) * self.scale
+
+    monkeypatch.setattr(rf, "load_fid_inception", lambda path, device: ScaledMeanColour(float(Path(path).read_text())))
+    inputs = _run(tmp_path)
+    # Both sides' features scale with the weights, so the FID of scale s is s^2 times that of scale 1.
+    settings = load_protocol("ewmbench-v1").settings("fid")
+    first, second = tmp_path / "first.pth", tmp_path / "second.pth"
+    first.write_text("1.0")
+    second.write_text("3.0")
+    monkeypatch.setenv("EWMBENCH_WEIGHTS_FID_INCEPTION", str(first))
+    with_first = FID().score_dataset(inputs, settings)["fid"]
+    monkeypatch.setenv("EWMBENCH_WEIGHTS_FID_INCEPTION", str(second))
+    with_second = FID().score_dataset(inputs, settings)["fid"]
+    assert with_first > 0
+    assert with_second == pytest.approx(9 * with_first, rel=1e-5)

@@ -188,3 +188,26 @@ def test_a_dataset_level_metric_that_cannot_score_is_reported_as_skipped(tmp_pat
     result = run(config(tmp_path, gt_dataset, protocol=str(protocol)), show_progress=False)
     assert result.summary["overall"] == {}
     assert result.summary["skipped_metrics"] == {"needs_more": {"reason": "12 videos are too few", "fix": "score more videos"}}
+
+
+def test_best_of_n_on_a_lower_is_better_column_keeps_the_lowest_trial(tmp_path, gt_dataset, monkeypatch):
+    """A protocol that selects trials by a distance must keep the closest trial, not the farthest."""
+    from ewmbench.metrics.base import Metric
+
+    class TrialDistance(Metric):
+        name, group, columns = "trial_distance", "fidelity", ("trial_distance",)
+        lower_is_better = frozenset(columns)
+
+        def score_trial(self, inputs, settings):
+            return {"trial_distance": float(inputs.trial.trial)}  # trial 1 is the closest
+
+    monkeypatch.setattr(runner, "metric_registry", lambda: {"trial_distance": TrialDistance})
+    protocol = tmp_path / "p.yaml"
+    protocol.write_text(
+        "name: p\nversion: 1\naggregation: {trial_selection: best_of_n, selection_column: trial_distance}\n"
+        "metrics:\n  trial_distance: {}\n"
+    )
+    result = run(config(tmp_path, gt_dataset, protocol=str(protocol)), show_progress=False)
+    assert result.summary["rows_counted"] == 4  # one trial per episode
+    assert result.summary["overall"]["trial_distance"] == 1.0
+    assert result.summary["directions"] == {"trial_distance": "lower"}

@@ -35,6 +35,7 @@ from ewmbench.metrics.base import Metric, TrialInputs, register_metric
 from ewmbench.metrics.dtw import dtw_batch, fastdtw_batch
 from ewmbench.perception.detector import TrackingSettings
 from ewmbench.protocols import DEFAULT_PROTOCOL, ProtocolLike, metric_settings
+from ewmbench.results import best_of_n_positions
 
 METRIC_NAME = "trajectory_consistency"
 SCORE_KEYS = ("hsd", "ndtw", "dyn")
@@ -445,20 +446,12 @@ def select_best_trials(rows: Sequence[Mapping], column: str = "hsd", higher_is_b
     With ``hsd`` (a normalised reciprocal Hausdorff distance) the best row is the trial with the
     lowest Hausdorff distance, as the EWMBench paper describes. Ties (e.g. several trials capped
     at 1) go to the first row in input order; rows whose value is NaN are never selected unless
-    all are NaN. Output keeps the order in which episodes first appear.
+    all are NaN. Output keeps the order in which episodes first appear. The selection itself is
+    :func:`ewmbench.results.best_of_n_positions`, which the runner's aggregation uses too.
     """
-    best: dict[tuple, Mapping] = {}
-    for row in rows:
-        key = (row["task_id"], row["episode_id"])
-        value = float(row[column])
-        if key not in best:
-            best[key] = row
-            continue
-        current = float(best[key][column])
-        better = value > current if higher_is_better else value < current
-        if math.isnan(current) and not math.isnan(value) or better:
-            best[key] = row
-    return list(best.values())
+    rows = list(rows)
+    episodes = [(row["task_id"], row["episode_id"]) for row in rows]
+    return [rows[i] for i in best_of_n_positions(episodes, [float(row[column]) for row in rows], higher_is_better)]
 
 
 @register_metric

@@ -48,8 +48,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ewmbench.protocols import LOGIC_FLAGS, Protocol
 from ewmbench.files import write_bytes
+from ewmbench.protocols import LOGIC_FLAGS, Protocol
 from ewmbench.results import ID_COLUMNS, TABLE_FILE, results_file
 
 
@@ -65,7 +65,6 @@ def _float32_six_decimals(value: float) -> float:
 
 def _flag(value: float) -> int | None:
     return int(value) if math.isfinite(value) else None
-
 
 
 # How the official tool stores each column it can write, in the order it writes them (sorted).

@@ -15,7 +15,12 @@ import pytest
 import ewmbench.runner as runner
 from ewmbench.errors import ConfigError
 from ewmbench.metrics.base import Metric
-from ewmbench.official import OfficialValues, results_json, table_text, write_official_files
+from ewmbench.official import (
+    OfficialValues,
+    results_json,
+    table_text,
+    write_official_files,
+)
 from ewmbench.protocols import load_protocol
 from ewmbench.runner import RunConfig, run
 

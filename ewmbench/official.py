@@ -17,12 +17,13 @@ Two files, from the per-trial rows of a run:
     the (task, episode, trial) id triples sorted as text ("10" before "2"); task and trial ids
     are written as ints, the episode id as the folder name. Cells: trajectory columns the
     3-decimal strings, ``psnr``, ``ssim``, ``scene_consistency``, ``diversity`` and the semantics
-    columns the stored floats at full precision. Episode-level values (diversity) are shown on
-    the protocol's ``episode_values_on_trial`` rows ("1") and '-' on the others. Then a ``MEAN``
+    columns the stored floats at full precision. The protocol's ``official_table``
+    ``first_trial_only`` columns (diversity, an episode value) are shown on trial "1" rows and '-'
+    on the others. Then a ``MEAN``
     row (``round(sum / count, 6)`` of the stored values), an empty row and a comment row.
     Excel-dialect CSV: ``\\r\\n`` line endings.
 
-The logic flags follow the protocol's ``logic_flags``. ``official_writer`` (v1) is what the
+The logic flags follow the protocol's ``official_table`` ``logic_flags``. ``official_writer`` (v1) is what the
 official table writer does: it files each flag under the trial id of the *last*
 scene-consistency video instead of the flag's own trial (a stale loop variable), so only that
 trial's rows show a flag, the last trial of each episode (in id text order) wins, and without
@@ -41,7 +42,7 @@ import io
 import json
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,8 +50,9 @@ import numpy as np
 import pandas as pd
 
 from ewmbench.files import write_bytes
+from ewmbench.errors import ConfigError
 from ewmbench.protocols import LOGIC_FLAGS, Protocol
-from ewmbench.results import ID_COLUMNS, TABLE_FILE, results_file
+from ewmbench.results import FIRST_TRIAL, ID_COLUMNS, TABLE_FILE, results_file
 
 
 def _three_decimals(value: float) -> str:
@@ -98,13 +100,17 @@ class OfficialValues:
 
     trials: dict[TrialKey, dict[str, object]]  # (task, episode, trial) -> {column: stored value}
     episodes: dict[tuple[str, str], float]  # (task, episode) -> diversity
-    columns: frozenset[str]  # official columns computed in the run (even where every value is missing)
+    columns: tuple[str, ...]  # official columns computed in the run, in table order (even where every value is missing)
 
     @classmethod
-    def from_rows(cls, rows: pd.DataFrame) -> OfficialValues:
-        columns = frozenset(c for c in OFFICIAL_COLUMNS if c in rows.columns)
+    def from_rows(cls, rows: pd.DataFrame, columns: Sequence[str] = OFFICIAL_COLUMNS) -> OfficialValues:
+        """The stored values of ``columns`` (official columns) that ``rows`` has."""
+        unknown = sorted(set(columns) - set(CELL_STORAGE))
+        if unknown:
+            raise ValueError(f"no official storage rule for column(s) {', '.join(unknown)}; official columns: {', '.join(OFFICIAL_COLUMNS)}")
+        columns = tuple(c for c in columns if c in rows.columns)
         ids = rows[ID_COLUMNS].astype(str)
-        arrays = {column: rows[column].to_numpy(dtype=float) for column in sorted(columns)}
+        arrays = {column: rows[column].to_numpy(dtype=float) for column in columns}
         trials: dict[TrialKey, dict[str, object]] = {}
         episodes: dict[tuple[str, str], float] = {}
         for position, (task, episode, trial) in enumerate(ids.itertuples(index=False, name=None)):
@@ -153,14 +159,14 @@ def results_json(values: OfficialValues, name: str, generated_root: Path | str, 
         # The mean over videos (the official multi-process value; one process weighs videos by
         # their frame pairs, which is the same number when all videos have the same length).
         results["scene_consistency"] = [sum(scores) / len(scores) if scores else None, videos]
-    if values.columns & set(TRAJECTORY_KEYS):
+    if set(values.columns) & set(TRAJECTORY_KEYS):
         results["trajectory_consistency"] = nested(only(TRAJECTORY_KEYS))
     if "logic_constraints" in values.columns:
         results["logics"] = {
             f"{name}_dataset_{task}_{episode}_{trial}": flag(cells["logic_constraints"])
             for (task, episode, trial), cells in ordered if "logic_constraints" in cells
         }
-    if values.columns & set(SEMANTICS_KEYS):
+    if set(values.columns) & set(SEMANTICS_KEYS):
         results["semantics"] = nested(only(SEMANTICS_KEYS))
     for column in ("psnr", "ssim"):
         if column in values.columns:
@@ -200,14 +206,16 @@ def _placed_logic_flags(values: OfficialValues, logic_flags: str) -> dict[TrialK
     return placed
 
 
-def table_text(values: OfficialValues, episode_values_on_trial: str | None = "1", logic_flags: str = "official_writer") -> str:
+def table_text(values: OfficialValues, first_trial_only: Collection[str] = (EPISODE_COLUMN,),
+               logic_flags: str = "official_writer") -> str:
     """``ewmbm_final_table.csv``, byte for byte as the official writer produces it."""
     logic = _placed_logic_flags(values, logic_flags)
     cells_of = {key: {c: v for c, v in cells.items() if c != "logic_constraints"} for key, cells in values.trials.items()}
     keys = {key for key, cells in cells_of.items() if cells} | set(logic)
-    if EPISODE_COLUMN in values.columns and episode_values_on_trial is not None:
+    episode_on_first_trial = EPISODE_COLUMN in values.columns and EPISODE_COLUMN in first_trial_only
+    if episode_on_first_trial:
         # An episode's diversity row exists even when that trial does not (as in the official table).
-        keys |= {(task, episode, episode_values_on_trial) for task, episode in values.episodes}
+        keys |= {(task, episode, FIRST_TRIAL) for task, episode in values.episodes}
 
     rows: list[dict[str, object]] = []
     for task, episode, trial in sorted(keys):
@@ -216,12 +224,14 @@ def table_text(values: OfficialValues, episode_values_on_trial: str | None = "1"
         if (task, episode, trial) in logic:
             row["logic_constraints"] = logic[(task, episode, trial)]
         if EPISODE_COLUMN in values.columns:
-            shown = episode_values_on_trial is None or trial == episode_values_on_trial
+            shown = not episode_on_first_trial or trial == FIRST_TRIAL
             row[EPISODE_COLUMN] = values.episodes.get((task, episode), "-") if shown else "-"
+        if trial != FIRST_TRIAL:
+            row.update({c: "-" for c in first_trial_only if c != EPISODE_COLUMN and c in row})
         rows.append(row)
 
     # A column appears when at least one of its cells is not empty.
-    fields = ID_COLUMNS + [c for c in sorted(values.columns) if any(c in row for row in rows)]
+    fields = ID_COLUMNS + [c for c in values.columns if any(c in row for row in rows)]
     mean_row: dict[str, object] = {"task_id": "MEAN"}
     for column in fields[len(ID_COLUMNS):]:
         counted = [v for v in (_counted(row.get(column, "")) for row in rows) if v is not None]
@@ -240,10 +250,19 @@ def table_text(values: OfficialValues, episode_values_on_trial: str | None = "1"
 
 def write_official_files(output: Path, rows: pd.DataFrame, name: str, generated_root: Path | str, protocol: Protocol) -> None:
     """Write ``ewmbm_final_table.csv`` and ``<name>_results.json`` in the official format."""
-    values = OfficialValues.from_rows(rows)
+    layout = protocol.official_table
+    columns = layout.get("columns") or OFFICIAL_COLUMNS
+    unknown = sorted(set(columns) - set(CELL_STORAGE))
+    if unknown:
+        raise ConfigError(
+            f"{protocol.source}: official_table columns {', '.join(unknown)} are not official columns "
+            f"(output_format: official writes {', '.join(OFFICIAL_COLUMNS)})"
+        )
+    values = OfficialValues.from_rows(rows, columns)
+    logic_flags = layout.get("logic_flags", "per_trial")
     output = Path(output)
     # Bytes, so that no platform translates the table's \r\n line endings.
-    table = table_text(values, protocol.episode_values_on_trial, protocol.logic_flags)
+    table = table_text(values, layout.get("first_trial_only", ()), logic_flags)
     write_bytes(output / TABLE_FILE, table.encode("utf-8"))
-    results = json.dumps(results_json(values, name, generated_root, protocol.logic_flags), indent=2)
+    results = json.dumps(results_json(values, name, generated_root, logic_flags), indent=2)
     write_bytes(output / results_file(name), results.encode("utf-8"))

@@ -2,8 +2,8 @@
 
 ``rows`` is one pandas table: one row per generated trial with ``task_id, episode_id, trial_id``
 and one column per metric output (NaN where a metric was skipped or failed for that trial).
-Episode-level metrics (diversity) carry their value on every trial row of the episode; a
-protocol's ``episode_values_on_trial`` can show them on one trial's rows of the table only.
+Episode-level metrics (diversity) carry their value on every trial row of the episode; the
+table shows a protocol's ``first_trial_only`` columns on trial ``1`` rows only.
 
 The files written here are ours (``output_format: ewmbench``); the official tool's table and
 results JSON are written by ``ewmbench.official``.
@@ -24,6 +24,7 @@ ID_COLUMNS = ["task_id", "episode_id", "trial_id"]
 # The table every run writes: ours under `output_format: ewmbench`, the official tool's under
 # `output_format: official` (ewmbench/official.py).
 TABLE_FILE = "ewmbm_final_table.csv"
+FIRST_TRIAL = "1"  # the trial whose rows show the protocol's first_trial_only columns
 
 
 def results_file(name: str) -> str:
@@ -102,21 +103,28 @@ def aggregate(rows: pd.DataFrame, protocol: Protocol, higher_is_better: Callable
     return {"overall": overall, "per_task": per_task, "rows_counted": int(len(selected))}
 
 
-def table(rows: pd.DataFrame, protocol: Protocol, episode_columns: Sequence[str] = ()) -> pd.DataFrame:
-    """Our ``ewmbm_final_table.csv``: ids, every metric column in sorted order, a MEAN row.
+def table_columns(rows: pd.DataFrame, protocol: Protocol) -> list[str]:
+    """The table's metric columns: the protocol's ``official_table`` columns (in its order) that
+    the run computed, or every metric column in sorted order."""
+    columns = protocol.official_table.get("columns") or sorted(metric_columns(rows))
+    return [c for c in columns if c in rows.columns and rows[c].notna().any()]
+
+
+def table(rows: pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
+    """Our ``ewmbm_final_table.csv``: ids, the protocol's table columns, a MEAN row.
 
     Cells hold the row values at full precision (Python's shortest round-trip form); a missing
-    value is '-'. ``episode_columns`` (per-episode values, repeated on each trial row) are shown
-    on the protocol's ``episode_values_on_trial`` rows only when it names a trial. MEAN is the
-    plain mean of the cells shown in the column; the protocol's overall values are in
-    ``summary.json``.
+    value is '-'. The protocol's ``first_trial_only`` columns (diversity, an episode value) are
+    shown on trial ``1`` rows only. MEAN is the plain mean of the cells shown in the column;
+    the protocol's overall values are in ``summary.json``.
     """
+    first_trial_only = set(protocol.official_table.get("first_trial_only", ()))
     shown = rows[ID_COLUMNS].astype(str).copy()
     mean_row = {"task_id": "MEAN", "episode_id": "", "trial_id": ""}
-    for column in sorted(metric_columns(rows)):
+    for column in table_columns(rows, protocol):
         values = rows[column].astype(float)
-        if column in episode_columns and protocol.episode_values_on_trial is not None:
-            values = values.where(shown["trial_id"] == protocol.episode_values_on_trial)
+        if column in first_trial_only:
+            values = values.where(shown["trial_id"] == FIRST_TRIAL)
         shown[column] = [_full_precision(v) for v in values]
         counted = values.dropna()
         mean_row[column] = _full_precision(float(counted.mean())) if len(counted) else "-"
@@ -138,8 +146,7 @@ def write_rows(output: Path, rows: pd.DataFrame) -> None:
         rows.to_parquet(tmp, index=False)
 
 
-def write_own_files(output: Path, rows: pd.DataFrame, summary: dict, protocol: Protocol, name: str,
-                    episode_columns: Sequence[str] = ()) -> None:
+def write_own_files(output: Path, rows: pd.DataFrame, summary: dict, protocol: Protocol, name: str) -> None:
     """Our table and ``<name>_results.json`` (the overall values), for ``output_format: ewmbench``."""
-    write_text(output / TABLE_FILE, table(rows, protocol, episode_columns).to_csv(index=False))
+    write_text(output / TABLE_FILE, table(rows, protocol).to_csv(index=False))
     write_json(output / results_file(name), summary["overall"])

@@ -200,7 +200,6 @@ class Scorer:
         record = self._stored(path, key)
         if record is not None:
             return record
-        caught: list[warnings.WarningMessage] = []
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
@@ -342,8 +341,7 @@ def score(config: RunConfig, gt: GroundTruth, generated: Generated, progress: Pr
     if protocol.output_format == "official":
         write_official_files(output, rows, generated.name, generated.root, protocol)
     else:
-        episode_columns = [c for m in metrics if m.level == "episode" for c in columns[m.name]]
-        write_own_files(output, rows, summary, protocol, generated.name, episode_columns)
+        write_own_files(output, rows, summary, protocol, generated.name)
     return RunResult(output, rows, summary)
 
 

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from detector_helpers import make_episode, untrained_detector
+from tests.helpers.detector import make_episode, untrained_detector
 
 from ewmbench.data.layout import write_trial
 from ewmbench.data.video_cache import VideoCache
@@ -210,7 +210,7 @@ def test_track_dataset_writes_missing_outputs_and_never_overwrites(tmp_path, unt
 
 def test_generated_trials_are_tracked_with_their_episodes_embodiment(tmp_path, monkeypatch):
     """A generated trial has no sidecar: the detector is chosen by its GT episode's embodiment."""
-    from conftest import moving_square_frames
+    from tests.helpers.datasets import moving_square_frames
     from ewmbench.data.layout import GroundTruth, Sidecar, write_episode, write_trial
     from ewmbench.errors import Unavailable
     from ewmbench.metrics.base import TrialInputs

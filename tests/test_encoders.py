@@ -17,7 +17,7 @@ from ewmbench.perception.image_prep import prepare
 from ewmbench.data.video_cache import VideoCache
 from ewmbench.perception.model_cache import free_models
 from ewmbench.protocols import load_protocol
-from tiny_dinov2 import GRID, HIDDEN, PATCH, official_backbone, reference_tokens, teacher_checkpoint
+from tests.helpers.tiny_dinov2 import GRID, HIDDEN, PATCH, official_backbone, reference_tokens, teacher_checkpoint
 
 TINY_DINO = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "mlp_ratio": 2, "patch_size": 14, "image_size": 28}
 TINY_CLIP = {

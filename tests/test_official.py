@@ -230,7 +230,7 @@ def test_missing_values_odd_ids_and_episode_rows():
         "task_id": ["a", "a", "a"], "episode_id": ["e_1", "e_1", "e_2"], "trial_id": ["2", "3", "2"],
         "hsd": [0.5, math.nan, 0.25], "psnr": [math.nan, math.nan, math.nan], "diversity": [0.5, 0.5, math.nan],
     })
-    text = table_text(OfficialValues.from_rows(rows), "1")
+    text = table_text(OfficialValues.from_rows(rows), ["diversity"])
     lines = text.split("\r\n")
     # psnr never scored: no column. Diversity of e_1 gets a trial-1 row although no trial 1 exists,
     # as in the official table; e_2's diversity failed: '-'. Non-integer ids stay as written.
@@ -253,7 +253,7 @@ def test_logic_flags_as_the_official_writer_places_them_or_per_trial():
         "logic_constraints": [1.0, 1.0, 0.0, 1.0], "scene_consistency": [0.5, 0.5, 0.5, 0.5],
     })
     values = OfficialValues.from_rows(rows)
-    lines = table_text(values, "1", "official_writer").split("\r\n")
+    lines = table_text(values, ["diversity"], "official_writer").split("\r\n")
     # Last scene video: (1, 6, 1), so flags go to trial-1 rows: episode 5's last flag (trial 3,
     # False) on its trial-1 row; episode 6's own flag on its trial-1 row.
     assert lines[:6] == [
@@ -261,40 +261,50 @@ def test_logic_flags_as_the_official_writer_places_them_or_per_trial():
         "1,5,1,False,0.5", "1,5,2,,0.5", "1,5,3,,0.5", "1,6,1,True,0.5",
         "MEAN,,,0.5,0.5",
     ]
-    assert table_text(values, "1", "per_trial").split("\r\n")[1:6] == [
+    assert table_text(values, ["diversity"], "per_trial").split("\r\n")[1:6] == [
         "1,5,1,1,0.5", "1,5,2,1,0.5", "1,5,3,0,0.5", "1,6,1,1,0.5", "MEAN,,,0.75,0.5",
     ]
     # Without scene consistency the official writer drops every flag: no logic column.
     no_scene = OfficialValues.from_rows(rows.drop(columns="scene_consistency"))
-    assert table_text(no_scene, "1", "official_writer").split("\r\n")[:2] == ["task_id,episode_id,trial_id", "MEAN,,"]
+    assert table_text(no_scene, ["diversity"], "official_writer").split("\r\n")[:2] == ["task_id,episode_id,trial_id", "MEAN,,"]
     assert results_json(no_scene, "m", "m_dataset", "per_trial")["logics"]["m_dataset_1_5_3"] == 0
+
+
+def test_the_protocols_layout_orders_columns_and_places_diversity():
+    rows = GOLDEN_ROWS[["task_id", "episode_id", "trial_id", "psnr", "diversity", "hsd"]]
+    values = OfficialValues.from_rows(rows, ["psnr", "diversity"])  # hsd not in the layout: left out
+    lines = table_text(values, first_trial_only=()).split("\r\n")
+    assert lines[0] == "task_id,episode_id,trial_id,psnr,diversity"
+    assert lines[1:3] == ["10,0003,1,19.664908821639646,0.0001", "10,0003,2,20.5,0.0001"]  # on every row
 
 
 def test_numpy_floats_are_written_as_python_floats():
     rows = GOLDEN_ROWS.copy()
     rows["psnr"] = rows["psnr"].astype(np.float32).astype(np.float64)  # numpy scalars in, plain repr out
-    assert "np.float" not in table_text(OfficialValues.from_rows(rows), "1")
+    assert "np.float" not in table_text(OfficialValues.from_rows(rows), ["diversity"])
 
 
 # ------------------------------------------------------------------ protocol setting
 
 
 def test_output_format_is_a_protocol_setting(tmp_path):
-    assert (V1.output_format, V1.episode_values_on_trial, V1.logic_flags) == ("official", "1", "official_writer")
-    assert (V2.output_format, V2.episode_values_on_trial) == ("ewmbench", None)
+    assert V1.output_format == "official" and V2.output_format == "ewmbench"
+    assert V1.official_table["first_trial_only"] == ["diversity"] and V1.official_table["logic_flags"] == "official_writer"
     assert V1.decimals == {"dyn": 3, "hsd": 3, "ndtw": 3} and V2.decimals == {}
     plain = tmp_path / "plain.yaml"
     plain.write_text("name: plain\nversion: 1\nmetrics:\n  psnr: {}\n")
     assert load_protocol(str(plain)).output_format == "ewmbench"
     mine = tmp_path / "mine.yaml"
-    mine.write_text("name: ewmbench-v1\nversion: 1\noutput_format: official\nepisode_values_on_trial: 2\nmetrics:\n  psnr: {}\n")
-    assert load_protocol(str(mine)).episode_values_on_trial == "2"
+    mine.write_text("name: ewmbench-v1\nversion: 1\noutput_format: official\nofficial_table: {columns: [psnr, lpips]}\n"
+                    "metrics:\n  psnr: {}\n")
+    with pytest.raises(ConfigError, match="mine.yaml: official_table columns lpips are not official columns"):
+        write_official_files(tmp_path, GOLDEN_ROWS, "m", "m_dataset", load_protocol(str(mine)))
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: bad\nversion: 1\noutput_format: vbench\nmetrics:\n  psnr: {}\n")
     with pytest.raises(ConfigError, match="bad.yaml: output_format 'vbench'"):
         load_protocol(str(bad))
-    bad.write_text("name: bad\nversion: 1\nlogic_flags: sometimes\nmetrics:\n  psnr: {}\n")
-    with pytest.raises(ConfigError, match="bad.yaml: logic_flags 'sometimes'"):
+    bad.write_text("name: bad\nversion: 1\nofficial_table: {logic_flags: sometimes}\nmetrics:\n  psnr: {}\n")
+    with pytest.raises(ConfigError, match="bad.yaml: official_table logic_flags 'sometimes'"):
         load_protocol(str(bad))
 
 
@@ -340,7 +350,7 @@ class FakeDiversity(Metric):
 def test_runner_writes_episode_and_scene_values_in_the_official_shapes(tmp_path, gt_dataset, monkeypatch):
     monkeypatch.setattr(runner, "metric_registry", lambda: {"scene_consistency": FakeScene, "diversity": FakeDiversity})
     protocol = tmp_path / "p.yaml"
-    protocol.write_text("name: p\nversion: 1\noutput_format: official\nepisode_values_on_trial: '1'\n"
+    protocol.write_text("name: p\nversion: 1\noutput_format: official\nofficial_table: {first_trial_only: [diversity]}\n"
                         "metrics:\n  scene_consistency: {}\n  diversity: {}\n")
     out = tmp_path / "run"
     run(RunConfig(output=out, dataset=str(gt_dataset), model="static", protocol=str(protocol), trials=3,

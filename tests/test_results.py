@@ -26,16 +26,20 @@ def rows_frame():
     )
 
 
-def test_our_table_has_full_precision_and_the_protocols_episode_rule():
+def test_our_table_has_full_precision_and_the_protocols_layout():
     v2 = load_protocol("ewmbench-v2")
-    shown = table(rows_frame(), v2, episode_columns=["diversity"])
+    rows = rows_frame().assign(lpips=0.5)  # not in v2's table columns: rows.csv and summary only
+    shown = table(rows, v2)
     assert list(shown.columns) == ["task_id", "episode_id", "trial_id", "diversity", "hsd"]
     assert shown["hsd"].tolist() == ["0.2004", "0.6", "0.4", "0.8", repr((0.2004 + 0.6 + 0.4 + 0.8) / 4)]
-    # v2 shows episode values on every trial row; the missing one is '-' and not counted
-    assert shown["diversity"].tolist() == ["0.1", "0.1", "0.3", "-", repr((0.1 + 0.1 + 0.3) / 3)]
+    # diversity (first_trial_only) on trial 1 rows, '-' elsewhere; MEAN over the shown values
+    assert shown["diversity"].tolist() == ["0.1", "-", "0.3", "-", "0.2"]
     assert shown.iloc[-1][["task_id", "episode_id", "trial_id"]].tolist() == ["MEAN", "", ""]
-    on_trial_one = Protocol("x", "1", "", {}, {}, {}, episode_values_on_trial="1")
-    assert table(rows_frame(), on_trial_one, ["diversity"])["diversity"].tolist() == ["0.1", "-", "0.3", "-", "0.2"]
+    # Without a layout: every metric column, sorted, each on every row; a missing value is '-'.
+    plain = Protocol("x", "1", "", {}, {}, {})
+    every_row = table(rows, plain)
+    assert list(every_row.columns)[3:] == ["diversity", "hsd", "lpips"]
+    assert every_row["diversity"].tolist() == ["0.1", "0.1", "0.3", "-", repr((0.1 + 0.1 + 0.3) / 3)]
 
 
 def test_v1_aggregation_is_the_mean_of_rows_v2_the_mean_of_task_means():

@@ -106,7 +106,7 @@ def test_parse_caption_is_lenient():
 
 @pytest.fixture(scope="module")
 def tiny_captioner():
-    from tiny_vlm import tiny_model, tiny_processor
+    from tests.helpers.tiny_vlm import tiny_model, tiny_processor
 
     processor = tiny_processor()
     return VideoCaptioner(tiny_model(processor), processor, "Describe the video.", "You are a helpful assistant in analyzing videos.",
@@ -177,7 +177,7 @@ def test_load_captioner_from_a_saved_model_folder(tmp_path, tiny_captioner):
 
 def test_load_clip_text_from_a_saved_model_folder(tmp_path):
     from ewmbench.metrics.semantics import clip_text_similarity, load_clip_text
-    from tiny_clip import tiny_clip_model, tiny_clip_tokenizer
+    from tests.helpers.tiny_clip import tiny_clip_model, tiny_clip_tokenizer
 
     tokenizer = tiny_clip_tokenizer()
     model = tiny_clip_model(tokenizer)
@@ -193,7 +193,7 @@ def test_load_clip_text_from_a_saved_model_folder(tmp_path):
 
 def test_semantics_metric_scores_from_cached_captions(tmp_path, monkeypatch):
     import ewmbench.metrics.semantics as semantics
-    from tiny_clip import tiny_clip_model, tiny_clip_tokenizer
+    from tests.helpers.tiny_clip import tiny_clip_model, tiny_clip_tokenizer
 
     rng = np.random.default_rng(1)
     episode = write_episode(tmp_path / "gt", "1", "1", rng.integers(0, 255, (8, 32, 32, 3), dtype=np.uint8), "open")

@@ -88,7 +88,7 @@ def test_verify_checks_sha_and_loadability(offline, monkeypatch):
 
 
 def test_verify_loads_the_dinov2_checkpoint_strictly(offline, monkeypatch):
-    from tiny_dinov2 import official_backbone, teacher_checkpoint
+    from tests.helpers.tiny_dinov2 import official_backbone, teacher_checkpoint
 
     good = offline / "dino.pth"
     torch.save(teacher_checkpoint(official_backbone()), good)

@@ -34,15 +34,13 @@ class Protocol:
     aggregation: dict
     metrics: dict[str, dict] = field(default_factory=dict)
     source: str = ""
+    # ewmbm_final_table.csv's layout: {"columns": [...], "first_trial_only": [...]} and, for the
+    # official format, "logic_flags" (see ewmbench/official.py); without columns, every metric
+    # column in sorted order
+    official_table: dict = field(default_factory=dict)
     # "official": ewmbm_final_table.csv and <name>_results.json as the official tool writes them
     # (ewmbench/official.py); "ewmbench": ours, at full precision (ewmbench/results.py).
     output_format: str = "ewmbench"
-    # Episode-level values (diversity) appear in the table on this trial's rows only ('-' on the
-    # others); None shows them on every trial row.
-    episode_values_on_trial: str | None = None
-    # Official format only: "official_writer" places logic flags as the official table writer
-    # does (under the last scene video's trial id, True/False); "per_trial" on their own rows, 1/0.
-    logic_flags: str = "per_trial"
 
     def settings(self, metric: str) -> dict:
         """The settings of one metric; a metric the protocol does not list cannot run under it."""
@@ -87,10 +85,14 @@ def load_protocol(name_or_path: str) -> Protocol:
     decimals = data.get("decimals") or {}
     if not isinstance(decimals, dict) or not all(isinstance(v, int) and not isinstance(v, bool) for v in decimals.values()):
         raise ConfigError(f"{source}: decimals must map column names to a number of decimals, e.g. {{hsd: 3}}")
-    trial = data.get("episode_values_on_trial")
-    logic_flags = data.get("logic_flags", "per_trial")
-    if logic_flags not in LOGIC_FLAGS:
-        raise ConfigError(f"{source}: logic_flags {logic_flags!r} is not one of {', '.join(LOGIC_FLAGS)}")
+    table = data.get("official_table") or {}
+    if not isinstance(table, dict) or not all(
+        isinstance(table.get(key, []), list) and all(isinstance(c, str) for c in table.get(key, []))
+        for key in ("columns", "first_trial_only")
+    ):
+        raise ConfigError(f"{source}: official_table must hold lists of column names under columns and first_trial_only")
+    if table.get("logic_flags", "per_trial") not in LOGIC_FLAGS:
+        raise ConfigError(f"{source}: official_table logic_flags {table['logic_flags']!r} is not one of {', '.join(LOGIC_FLAGS)}")
     return Protocol(
         name=data["name"],
         version=str(data["version"]),
@@ -99,9 +101,8 @@ def load_protocol(name_or_path: str) -> Protocol:
         aggregation=data.get("aggregation", {}),
         metrics=data["metrics"],
         source=source,
+        official_table=table,
         output_format=output_format,
-        episode_values_on_trial=None if trial is None else str(trial),
-        logic_flags=logic_flags,
     )
 
 

@@ -13,18 +13,19 @@ Two files, from the per-trial rows of a run:
     (``indent=2``, no final newline; an infinite PSNR is ``Infinity``, which Python reads back).
 
 ``ewmbm_final_table.csv``
-    ``task_id, episode_id, trial_id`` and the computed official columns in sorted order. Rows are
+    ``task_id, episode_id, trial_id`` and the computed columns of the protocol's ``official_table``
+    ``columns`` (the official ones, in the official sorted order). Rows are
     the (task, episode, trial) id triples sorted as text ("10" before "2"); task and trial ids
     are written as ints, the episode id as the folder name. Cells: trajectory columns the
-    3-decimal strings, ``psnr``, ``ssim``, ``scene_consistency``, ``diversity`` and the semantics
-    columns the stored floats at full precision. The protocol's ``official_table``
+    3-decimal strings; ``psnr``, ``ssim``, ``scene_consistency``, ``diversity`` the floats at full
+    precision; ``BLEUScore``, ``CLIPScore`` the float32 of the score rounded to 6 decimals, at
+    full precision. The protocol's ``official_table``
     ``first_trial_only`` columns (diversity, an episode value) are shown on trial "1" rows and '-'
-    on the others. Then a ``MEAN``
-    row (``round(sum / count, 6)`` of the stored values), an empty row and a comment row.
-    Excel-dialect CSV: ``\\r\\n`` line endings.
+    on the others. Then a ``MEAN`` row (``round(sum / count, 6)`` of the stored values), an
+    empty row and a comment row. Excel-dialect CSV: ``\\r\\n`` line endings.
 
-The logic flags follow the protocol's ``official_table`` ``logic_flags``. ``official_writer`` (v1) is what the
-official table writer does: it files each flag under the trial id of the *last*
+The logic flags follow the protocol's ``official_table`` ``logic_flags``. ``official_writer``
+(v1) is what the official table writer does: it files each flag under the trial id of the *last*
 scene-consistency video instead of the flag's own trial (a stale loop variable), so only that
 trial's rows show a flag, the last trial of each episode (in id text order) wins, and without
 scene consistency there is no logic column at all; flags are written ``True``/``False`` and

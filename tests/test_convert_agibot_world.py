@@ -106,3 +106,21 @@ def test_command_line_with_view_choice(agibot_source, tmp_path):
     assert list(item.sidecar.intrinsics) == ["head"]
     missing = cli.invoke(app, ["data", "convert", "agibot-world", "--source", str(agibot_source), "--output", str(tmp_path / "x"), "--episodes", "1"])
     assert missing.exit_code == 2 and "no episode 1" in missing.output
+
+
+def test_arrays_that_do_not_fit_the_layout_are_left_out_with_the_reason(tmp_path):
+    import h5py
+
+    source = write_agibot_world(tmp_path / "src", TASK, [648642], LENGTH)
+    with h5py.File(source / f"proprio_stats/{TASK}/648642/proprio_stats.h5", "a") as h5:
+        del h5["action/end/position"]
+        h5["action/end/position"] = np.zeros((LENGTH + 2, 2, 3))  # action longer than state, as in some tasks
+        del h5["state/effector/position"]
+        h5["state/effector/position"] = np.zeros((LENGTH, 12))  # a dexterous hand, not a gripper
+    convert_agibot_world(source, tmp_path / "gt", progress=False)
+    sidecar = GroundTruth(tmp_path / "gt").episode("327", "648642").sidecar
+    assert sidecar.eef_pose is None and sidecar.actions is None
+    notes = " ".join(sidecar.meta["mapping_notes"])
+    assert "eef_pose not filled: state/effector/position is (12, 12), expected (12, 2)" in notes
+    assert "actions not filled: action/end/position is (14, 2, 3), expected (12, 2, 3)" in notes
+    assert sidecar.source["action/end/position"].shape == (LENGTH + 2, 2, 3)  # kept as the source has it

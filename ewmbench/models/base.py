@@ -33,10 +33,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ewmbench.data.layout import HEAD_VIEW
 from ewmbench.errors import ConfigError, DataError
 from ewmbench.files import json_safe
 
-HEAD_VIEW = "head"  # the scored view (kept equal to ewmbench.data.layout.HEAD_VIEW)
 REQUEST_FORMAT = "ewmbench-request/1"
 RESULT_FORMAT = "ewmbench-result/1"
 

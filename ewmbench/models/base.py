@@ -325,6 +325,7 @@ class WorldModel(ABC):
     needs_weights: ClassVar[bool] = False
     needs_gpu: ClassVar[bool] = False
     oracle: ClassVar[bool] = False  # receives the ground-truth episode (reference models only)
+    needs_also: ClassVar[tuple[str, ...]] = ()  # anything else it needs, in words (`ewmbench models`)
     status: ClassVar[str] = ""  # how this adapter has been exercised (real weights? device?)
 
     conditioning: ClassVar[frozenset[str]] = frozenset()  # mirrors capabilities.conditioning

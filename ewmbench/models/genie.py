@@ -88,6 +88,7 @@ class GECheckoutModel(WorldModel):
     default_steps: int = 50
     needs_weights = True
     needs_gpu = True
+    needs_also = ("your Genie-Envisioner checkout (repo=DIR) with its requirements",)
 
     @classmethod
     def shared_options(cls) -> tuple[Option, ...]:

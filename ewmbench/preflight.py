@@ -225,8 +225,22 @@ def resolve_metric_names(names: list[str] | None, protocol: Protocol, registry: 
             f"{protocol.source}: metrics: unknown metric(s) {', '.join(unknown_in_protocol)}; "
             f"known metrics: {', '.join(sorted(registry))}"
         )
-    if names is None:
-        return list(protocol.metrics)
+    resolved = list(protocol.metrics) if names is None else _resolve_names(names, protocol, registry)
+    for name in resolved:
+        _check_has_settings(name, protocol, registry)
+    return resolved
+
+
+def _check_has_settings(name: str, protocol: Protocol, registry: dict) -> None:
+    """A metric of this package named with no settings would fail mid-run for want of a key."""
+    from ewmbench.protocols.schema import METRIC_SETTINGS
+
+    cls = registry.get(name)
+    if name in METRIC_SETTINGS and not protocol.metrics.get(name) and cls is not None and cls.__module__.startswith("ewmbench."):
+        raise ConfigError(f"{protocol.source}: metrics.{name}: no settings; copy its block from ewmbench-v1.yaml or ewmbench-v2.yaml")
+
+
+def _resolve_names(names: list[str], protocol: Protocol, registry: dict) -> list[str]:
     if not names:
         raise ConfigError(f"--metrics: no metric named; choose from {', '.join(protocol.metrics)}")
     owners: dict[str, str] = {}
@@ -254,6 +268,7 @@ def resolve_metric_names(names: list[str] | None, protocol: Protocol, registry: 
 
 
 def _run_ground_truth(dataset: str) -> GroundTruth | None:
+    """The run's GT when it is here already; None when ``sample`` is still to be generated."""
     if Path(dataset).is_dir():
         return GroundTruth(Path(dataset))
     if dataset == "sample":
@@ -262,22 +277,24 @@ def _run_ground_truth(dataset: str) -> GroundTruth | None:
         path = default_sample_path()
         marker = _read_marker(path) if path.is_dir() else None
         return GroundTruth(path) if marker and marker.get("complete") else None
-    raise DataError(dataset, "--dataset: no such folder (use 'sample' for the built-in sample dataset)")
+    try:
+        return GroundTruth(resolve_dataset_argument(dataset))
+    except DataError as exc:
+        raise DataError(exc.path, f"--dataset: {exc.problem}") from None
 
 
 def resolve_dataset_argument(value: str | Path) -> Path:
-    """A dataset the user named: ``sample`` (generated on first use) or an existing folder."""
+    """A dataset the user named: an existing folder, ``sample`` (generated on first use) or a
+    downloadable dataset's name (``ewmbench``); a folder of that name in the working folder wins."""
     from ewmbench.sim.sample import resolve_dataset
 
     text = str(value)
-    if Path(text).is_dir() or text != "sample":
-        path = Path(text).expanduser()
-        if not path.exists():
-            raise DataError(path, "dataset folder does not exist (use 'sample' for the built-in sample dataset)")
-        if not path.is_dir():
-            raise DataError(path, "is a file, not a dataset folder")
+    path = Path(text).expanduser()
+    if path.is_dir():
         return path
-    return resolve_dataset(text)
+    if path.exists():
+        raise DataError(path, "is a file, not a dataset folder")
+    return resolve_dataset(text)  # 'sample', a downloadable name, or a DataError naming both
 
 
 def _evaluate_inputs(gt_path: Path, generated_path: Path) -> tuple[GroundTruth, Generated]:

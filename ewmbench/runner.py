@@ -8,7 +8,8 @@ A run folder::
     OUTPUT/scores/<metric>/...     one JSON per scored trial (or episode): the resumable state
     OUTPUT/rows.csv, rows.parquet  one row per trial, one column per metric output
     OUTPUT/summary.json            overall and per-task results, skipped metrics with the fix
-    OUTPUT/ewmbm_final_table.csv   the official table (ids, sorted metric columns, MEAN row)
+    OUTPUT/ewmbm_final_table.csv   the table: the official tool's (``output_format: official``,
+    OUTPUT/<name>_results.json     ewmbench/official.py) or ours (``ewmbench``, results.py)
 
 Every stage is idempotent: a finished item is recognised by its stored input hashes and not
 redone, so a killed run resumes and a finished run does no work when started again.
@@ -30,6 +31,7 @@ import pandas as pd
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 import ewmbench
+from ewmbench.data.conform import conform_video, time_indices
 from ewmbench.data.layout import HEAD_VIEW, Episode, Generated, GroundTruth, Problem, Trial, pairing_problems, write_trial
 from ewmbench.data.split import provenance as split_provenance
 from ewmbench.data.video import list_frames, video_size
@@ -37,17 +39,17 @@ from ewmbench.data.video_cache import VideoCache
 from ewmbench.errors import DataError, EwmbenchError, Unavailable
 from ewmbench.files import write_json
 from ewmbench.metrics.base import EpisodeInputs, Metric, TrialInputs, column_directions, higher_is_better, metric_registry
-from ewmbench.data.conform import conform_video
 from ewmbench.models.base import (
-    CONDITIONING, Capabilities, GenerationRequest, WorldModel, check_device, check_request_fits, fit_length, json_safe,
-    load_model_class, validate_result,
+    CONDITIONING, Capabilities, GenerationRequest, WorldModel, check_device, check_request_fits, json_safe, load_model_class,
+    validate_result,
 )
+from ewmbench.official import write_official_files
 from ewmbench.perception.detector_weights import DetectorChoice
 from ewmbench.perception.device import default_device
 from ewmbench.perception.trajectories import trajectory_identity
 from ewmbench.preflight import SCORES_DIR, Plan, RunConfig, _plain, apply_split, preflight, resolve_metric_names, sidecar_fields
 from ewmbench.protocols import Protocol, resolve_protocol
-from ewmbench.results import ID_COLUMNS, aggregate, write_tables
+from ewmbench.results import ID_COLUMNS, aggregate, write_own_files, write_rows
 
 __all__ = ["RunConfig", "RunResult", "evaluate", "run", "score"]
 
@@ -159,10 +161,12 @@ def write_generated_trial(root: Path, episode: Episode, trial: str, request: Gen
             except DataError:
                 pass  # no GT for this view: the head view's size
         frames[view], reports[view] = conform_video(result.frames[view], request.num_frames, height, width, source_fps, request.fps)
-    state = {}
+    state = {}  # per-frame state is resampled in time exactly as the frames were
     for key, value in result.state.items():
         value = np.asarray(value)
-        state[key] = fit_length(value, request.num_frames) if value.ndim >= 1 and len(value) else value
+        if value.ndim >= 1 and len(value):
+            value = value[np.minimum(time_indices(len(value), request.num_frames, source_fps, request.fps), len(value) - 1)]
+        state[key] = value
     meta = {
         "model": prepared.name, "oracle": prepared.model.oracle, "model_config": prepared.model.config(), "seed": request.seed,
         "embodiment": _embodiment(episode),
@@ -435,9 +439,12 @@ def score(config: RunConfig, gt: GroundTruth, generated: Generated, progress: Pr
         "scored_now": scorer.computed,
     }
     output = Path(config.output)
-    write_tables(output, rows, protocol)
+    write_rows(output, rows)
     write_json(output / "summary.json", summary)
-    write_json(output / f"{generated.name}_results.json", summary["overall"])
+    if protocol.output_format == "official":
+        write_official_files(output, rows, generated.name, generated.root, protocol)
+    else:
+        write_own_files(output, rows, summary, protocol, generated.name)
     return RunResult(output, rows, summary)
 
 
@@ -505,7 +512,7 @@ def _git_commit() -> str | None:
 
 
 def resolve_ground_truth(dataset: str) -> Path:
-    """A dataset folder, or a named dataset (``sample``) generated on first use."""
+    """A dataset folder, or a named dataset (``sample`` generated on first use, ``ewmbench`` downloaded)."""
     from ewmbench.preflight import resolve_dataset_argument
 
     return resolve_dataset_argument(dataset)

@@ -17,9 +17,10 @@ from typing import Union
 import yaml
 
 from ewmbench.errors import ConfigError
-from ewmbench.protocols.schema import validate_protocol
+from ewmbench.protocols.schema import LOGIC_FLAGS, OUTPUT_FORMATS, validate_protocol  # noqa: F401  (re-exported)
 
 DEFAULT_PROTOCOL = "ewmbench-v1"  # the official tool's numbers; the one place this name is the default
+# What `output_format` may name: the files written beside rows and summary (README, "The run folder").
 
 
 @dataclass(frozen=True)
@@ -27,13 +28,18 @@ class Protocol:
     name: str
     version: str
     description: str
-    decimals: int | None
+    # Stored precision per column, {column: decimals}: values are rounded so before any mean.
+    decimals: dict[str, int]
     aggregation: dict
     metrics: dict[str, dict] = field(default_factory=dict)
     source: str = ""
-    # ewmbm_final_table.csv: {"columns": [...], "first_trial_only": [...]}; without it, every
-    # metric column in sorted order
+    # ewmbm_final_table.csv's layout: {"columns": [...], "first_trial_only": [...]} and, for the
+    # official format, "logic_flags" (see ewmbench/official.py); without columns, every metric
+    # column in sorted order
     official_table: dict = field(default_factory=dict)
+    # "official": ewmbm_final_table.csv and <name>_results.json as the official tool writes them
+    # (ewmbench/official.py); "ewmbench": ours, at full precision (ewmbench/results.py).
+    output_format: str = "ewmbench"
 
     def settings(self, metric: str) -> dict:
         """The settings of one metric; a metric the protocol does not list cannot run under it."""
@@ -77,16 +83,20 @@ def load_protocol(name_or_path: str) -> Protocol:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: not valid YAML ({' '.join(str(exc).split())})") from None
-    validate_protocol(data, source)
+    validate_protocol(data, source)  # every key, its type and range
+    decimals = data.get("decimals") or {}
+    table = data.get("official_table") or {}
+    output_format = data.get("output_format", "ewmbench")
     return Protocol(
         name=data["name"],
         version=str(data["version"]),
         description=data.get("description", ""),
-        decimals=data.get("decimals"),
+        decimals={str(k): v for k, v in decimals.items()},
         aggregation=data.get("aggregation") or {},
         metrics={str(k): v or {} for k, v in data["metrics"].items()},
         source=source,
-        official_table=data.get("official_table") or {},
+        official_table=table,
+        output_format=output_format,
     )
 
 

@@ -204,7 +204,7 @@ def generate(config: RunConfig, gt: GroundTruth, generated_root: Path, prepared:
     batch_size = 1 if model.oracle else max(1, model.capabilities_now().max_batch)
     for start in range(0, len(todo), batch_size):
         batch = todo[start : start + batch_size]
-        requests = [build_request(e, t, trial_seed(config.seed, e.task, e.episode, t), model) for e, t in batch]
+        requests = [build_request(e, t, trial_seed(config.seed, e.task, e.episode, t), model).validate() for e, t in batch]
         if model.oracle:
             results = [model.generate_oracle(requests[0], batch[0][0])]
         elif batch_size > 1:

@@ -7,7 +7,8 @@ episode, as many trials as it has, with replacement. Tasks are fixed by the benc
 are never resampled. The statistic is the protocol's overall rule applied to the resampled rows:
 ``mean_of_rows`` (every counted row weighs the same) or ``mean_of_task_means``.
 
-The interval is the percentile interval of the resampled statistics. The same inputs and seed give
+The interval is the percentile interval of the resampled statistics (the inverted empirical
+distribution function, without interpolation). The same inputs and seed give
 the same interval on every machine (numpy's PCG64 generator).
 """
 
@@ -90,7 +91,9 @@ def bootstrap_ci(
                 resampled[task] = [episodes[i][rng.integers(0, len(episodes[i]), size=len(episodes[i]))] for i in picks]
             estimates[b] = _statistic(resampled, overall)
     alpha = (1 - level) / 2
-    low, high = np.quantile(estimates, [alpha, 1 - alpha], method="linear")
+    # No interpolation between resampled values: each bound is a statistic some resample produced,
+    # which also keeps infinite values (PSNR of identical frames under v1) well defined.
+    low, high = np.quantile(estimates, [alpha, 1 - alpha], method="inverted_cdf")
     return Interval(
         estimate=_statistic(tasks, overall), low=float(low), high=float(high), level=level, resamples=resamples, seed=seed,
         episodes=sum(len(e) for e in tasks.values()),

@@ -111,6 +111,8 @@ def _expected(name: str, is_dir: bool) -> bool:
 def unpack(archive: Path, workdir: Path, limits: Limits = Limits()) -> list[str]:
     """Check and unpack ``archive`` into ``workdir`` (which must be empty); returns the file names."""
     workdir = Path(workdir).resolve()
+    if not workdir.is_dir() or any(workdir.iterdir()):
+        raise ValueError(f"{workdir}: unpack needs an existing, empty private folder")
     compressed = max(archive.stat().st_size, 1)
     seen: set[str] = set()
     files: list[str] = []
@@ -132,6 +134,8 @@ def unpack(archive: Path, workdir: Path, limits: Limits = Limits()) -> list[str]
                 if not _expected(name, member.isdir()):
                     raise IntakeError("unexpected_file", f"{name!r} is not part of a bundle (model_readme.md, videos/*.mp4, ewmbench/record.json, ewmbench/rows.csv)")
                 if member.isdir():
+                    if name:
+                        (workdir / name).mkdir(parents=True, exist_ok=True)  # an expected name: videos/ or ewmbench/
                     continue
                 declared += member.size
                 if member.size > limits.max_file_bytes or declared > limits.max_bytes:
@@ -231,6 +235,11 @@ def check_admissible(bundle: Bundle, board: Path | str, kind: str) -> str:
     entry_id = f"{slug(bundle.metadata['model_name'])}-{slug(bundle.metadata['version'])}-{bundle.sha256[:10]}{suffix}"
     if any(e.id == entry_id for e in existing):
         raise IntakeError("duplicate_submission", f"this bundle is already on the board as {entry_id}")
+    if kind == "self-reported" and bundle.record is not None:
+        record_sha = bundle.record.sha256()
+        twin = next((e for e in existing if e.kind == kind and e.provenance.get("record_sha256") == record_sha), None)
+        if twin is not None:
+            raise IntakeError("duplicate_submission", f"this run record is already on the board as {twin.id}")
     return entry_id
 
 

@@ -25,14 +25,16 @@ def submit_command(
     output: Path = typer.Option(..., "--output", "-o", help="Bundle to write (.tar.gz)."),
     videos: Optional[Path] = typer.Option(None, "--videos", help="Folder of the generated trials, if not found from the run."),
     fps: float = typer.Option(10.0, "--fps", help="Frame rate written into the mp4 files."),
+    lossy: bool = typer.Option(False, "--lossy", help="Smaller, lossy H.264 videos (a re-scoring board then measures the encoder too)."),
 ) -> None:
     """Write a submission bundle: model_readme.md, videos/*.mp4, the run record and its rows."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     from ewmbench.leaderboard.bundle import write_bundle
-    from ewmbench.runner import _progress
 
     try:
-        with _progress() as progress:
-            path = write_bundle(run, readme, output, videos_root=videos, fps=fps, progress=progress)
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()) as progress:
+            path = write_bundle(run, readme, output, videos_root=videos, fps=fps, lossless=not lossy, progress=progress)
     except EwmbenchError as exc:
         fail(exc)
     console.print(f"[green]bundle written:[/] {path}")

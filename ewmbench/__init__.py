@@ -4,11 +4,15 @@ __version__ = "0.1.0"
 
 __all__ = ["__version__", "load_run"]
 
+# The Python face, loaded on first use so `import ewmbench` stays light. Names map to
+# "module:attribute" strings (imported by name, so the package root depends on no layer).
+_LAZY = {"load_run": "ewmbench.record:load_run"}
+
 
 def __getattr__(name: str):
-    # Lazy, so `import ewmbench` stays light (the record module needs neither torch nor pandas).
-    if name == "load_run":
-        from ewmbench.record import load_run
+    if name in _LAZY:
+        import importlib
 
-        return load_run
+        module, attribute = _LAZY[name].split(":")
+        return getattr(importlib.import_module(module), attribute)
     raise AttributeError(f"module 'ewmbench' has no attribute {name!r}")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import make_ground_truth
+from tests.helpers.datasets import make_ground_truth
 
 ROOT = Path(__file__).resolve().parents[1]
 README = """---

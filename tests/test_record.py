@@ -17,7 +17,7 @@ from ewmbench.runner import RunConfig, run
 
 @pytest.fixture(scope="module")
 def static_run(tmp_path_factory):
-    from conftest import make_ground_truth
+    from tests.helpers.datasets import make_ground_truth
 
     root = tmp_path_factory.mktemp("record")
     gt = make_ground_truth(root / "gt")
@@ -95,6 +95,13 @@ def test_old_run_folders_are_read_with_unknown_hashes(static_run, tmp_path):
     assert record.legacy and record.protocol.sha256 is None and record.dataset.sha256 is None and record.model.config is None
     assert record.overall == pytest.approx(static_run.summary["overall"])
     assert record.columns["ssim"].direction == "higher" and len(record.rows) == 8
+    assert record.columns["ssim"].metric is None  # old files do not say which metric wrote a column
+    # older still: no directions in the summary
+    summary = json.loads((old / "summary.json").read_text())
+    del summary["directions"]
+    (old / "summary.json").write_text(json.dumps(summary))
+    with pytest.raises(DataError, match="before column directions were recorded"):
+        load_run(old)
 
 
 @pytest.mark.parametrize("case, message", [

@@ -1,40 +1,46 @@
 """Statistics for comparing runs: bootstrap confidence intervals, paired tests, Holm correction.
 
 The unit of resampling is the **episode**: the trials of one episode share a ground truth and a
-prompt, so they are not independent draws. Every function here takes a run's values grouped by
-episode (``{episode key: [trial values]}``) and resamples episodes with replacement, each drawn
-episode bringing its trials along (trials nested in episodes: the cluster bootstrap). The spread of
-an episode's trials is already inside the spread of the episode means, so this covers at the
-nominal rate. ``resample_trials=True`` also redraws the trials inside each drawn episode (the
-two-stage bootstrap); that counts the within-episode spread twice, and its intervals are
-conservative (about 98% real coverage for a nominal 95% with 2 trials per episode, see the tests).
+prompt, so they are not independent draws. Functions take a run's rows (dicts or a pandas table
+with ``task_id``, ``episode_id``, ``trial_id`` and metric columns: the rows the protocol counts)
+and resample, within each task, as many episodes as the task has, with replacement; each drawn
+episode brings its trials along (trials nested in episodes: the cluster bootstrap). Tasks are
+fixed by the benchmark's design and never resampled.
 
-The estimate is the mean over episodes of each episode's trial mean. With ``strata`` (one label per
-episode, e.g. its task) episodes are resampled within their stratum and the estimate is the mean of
-the stratum means, which is the "mean of task means" overall of ``ewmbench-v2``.
+The statistic is the protocol's overall rule on the resampled rows: ``mean_of_rows`` (every
+counted row weighs the same, ``ewmbench-v1``) or ``mean_of_task_means`` (``ewmbench-v2``), so a
+run's estimate is exactly its summary value.
 
-Everything is seeded (``numpy.random.default_rng(seed)``): the same values and seed give the same
-numbers on every machine. Only numpy and scipy are used, so this module installs without torch.
+The spread of an episode's trials is already inside the spread of the episodes, so the cluster
+bootstrap covers at the nominal rate. ``resample_trials=True`` also redraws the trials inside each
+drawn episode (the two-stage bootstrap); that counts the within-episode spread twice, and its
+intervals are conservative (about 98% real coverage for a nominal 95% with 2 trials per episode,
+see the tests).
+
+Missing values (None, NaN) are left out; infinite values are kept, as the summary keeps them, so an
+interval may be infinite. Everything is seeded (``numpy.random.default_rng(seed)``): the same rows
+and seed give the same numbers on every machine. Only numpy and scipy are used, so this module
+installs without torch.
 
 A metric's direction (``"higher"`` or ``"lower"`` is better) only changes how a difference is read
-(:attr:`PairedComparison.verdict`), never the numbers: a difference is always ``B - A``.
+(:meth:`PairedComparison.verdict`), never the numbers: a difference is always ``B - A``.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
 from collections.abc import Mapping, Sequence
-from typing import Literal
+from dataclasses import dataclass, replace
+from typing import Any, Literal
 
 import numpy as np
 
 Direction = Literal["higher", "lower"]
-EpisodeValues = Mapping[str, Sequence[float]]
+OVERALL_RULES = ("mean_of_rows", "mean_of_task_means")
 
 DEFAULT_RESAMPLES = 2000
-DEFAULT_CONFIDENCE = 0.95
+DEFAULT_LEVEL = 0.95
 # Sign-flip tests enumerate every flip up to this many episodes (2**16 = 65,536 flips), then sample.
 EXACT_MAX_EPISODES = 16
 DEFAULT_PERMUTATIONS = 20000
@@ -42,32 +48,37 @@ DEFAULT_PERMUTATIONS = 20000
 
 @dataclass(frozen=True)
 class Interval:
-    """A run's value of one metric with its percentile bootstrap confidence interval."""
+    """A run's value of one column with its percentile bootstrap confidence interval."""
 
-    estimate: float
+    estimate: float  # the statistic on the rows as they are
     low: float
     high: float
-    confidence: float
-    n_episodes: int
-    n_trials: int
+    level: float
+    resamples: int
+    seed: int
+    episodes: int  # episodes that had a value
+    trials: int = 0  # rows that had a value
+
+    def as_list(self) -> list[float]:
+        return [self.low, self.high]
 
 
 @dataclass(frozen=True)
 class PairedComparison:
     """``B - A`` on the episodes both runs scored, with a paired bootstrap CI and a paired test.
 
-    ``p_value`` is the test's raw two-sided p-value; ``p_adjusted`` is filled in by :func:`holm`
+    ``p_value`` is the test's raw two-sided p-value; ``p_adjusted`` is set by :func:`holm_adjust`
     across a family of comparisons (equal to ``p_value`` until then).
     """
 
     difference: float
     low: float
     high: float
-    confidence: float
+    level: float
     p_value: float
     p_adjusted: float
     test: str
-    n_episodes: int
+    episodes: int
     direction: Direction
 
     @property
@@ -77,218 +88,248 @@ class PairedComparison:
 
     def verdict(self, alpha: float = 0.05) -> str:
         """``better``, ``worse`` (B relative to A) or ``n.s.``, from the adjusted p-value."""
-        if not (self.p_adjusted < alpha) or self.difference == 0:
+        if not (self.p_adjusted < alpha) or self.difference == 0 or math.isnan(self.difference):
             return "n.s."
         return "better" if self.improvement > 0 else "worse"
 
 
-# ------------------------------------------------------------------ grouping the values
+# ------------------------------------------------------------------ grouping the rows
 
 
 @dataclass(frozen=True)
 class _Clusters:
     """Trial values padded to a matrix: row e holds episode e's ``counts[e]`` trials, NaN after."""
 
-    keys: tuple[str, ...]
+    keys: tuple[tuple[str, str], ...]  # (task, episode)
     values: np.ndarray  # (episodes, max trials)
     counts: np.ndarray  # (episodes,)
-    strata: np.ndarray  # (episodes,) stratum index
+    strata: np.ndarray  # (episodes,) task index
+
+    @property
+    def sums(self) -> np.ndarray:
+        return np.where(np.arange(self.values.shape[1]) < self.counts[:, None], self.values, 0.0).sum(axis=1)
 
     @property
     def episode_means(self) -> np.ndarray:
-        return np.nansum(self.values, axis=1) / self.counts
+        return self.sums / self.counts
 
 
-def _clusters(by_episode: EpisodeValues, strata: Mapping[str, str] | None, keys: Sequence[str] | None = None) -> _Clusters:
-    """Drop non-finite trial values and episodes left with none; order episodes by key."""
-    chosen = sorted(by_episode) if keys is None else list(keys)
-    kept: list[tuple[str, np.ndarray]] = []
-    for key in chosen:
-        trials = np.asarray(by_episode[key], dtype=float).ravel()
-        trials = trials[np.isfinite(trials)]
-        if trials.size:
-            kept.append((key, trials))
-    width = max((t.size for _, t in kept), default=0)
-    values = np.full((len(kept), max(width, 1)), np.nan)
-    for row, (_, trials) in enumerate(kept):
-        values[row, : trials.size] = trials
-    labels = [strata[key] if strata is not None else "" for key, _ in kept]
-    order = {label: i for i, label in enumerate(sorted(set(labels)))}
+def _episode_values(rows: Any, column: str) -> dict[tuple[str, str], list[float]]:
+    """(task, episode) -> the column's non-missing trial values, from dicts or a pandas table."""
+    if hasattr(rows, "columns"):  # a pandas DataFrame
+        if column not in rows.columns:
+            return {}
+        triples = zip(rows["task_id"].astype(str), rows["episode_id"].astype(str), rows[column])
+    else:
+        triples = ((str(r["task_id"]), str(r["episode_id"]), r.get(column)) for r in rows)
+    grouped: dict[tuple[str, str], list[float]] = {}
+    for task, episode, value in triples:
+        if value is None:
+            continue
+        value = float(value)
+        if math.isnan(value):
+            continue
+        grouped.setdefault((task, episode), []).append(value)
+    return grouped
+
+
+def _clusters(grouped: Mapping[tuple[str, str], Sequence[float]], keys: Sequence[tuple[str, str]] | None = None) -> _Clusters:
+    chosen = sorted(grouped) if keys is None else list(keys)
+    width = max((len(grouped[k]) for k in chosen), default=0)
+    values = np.full((len(chosen), max(width, 1)), np.nan)
+    for row, key in enumerate(chosen):
+        values[row, : len(grouped[key])] = grouped[key]
+    tasks = sorted({task for task, _ in chosen})
+    index = {task: i for i, task in enumerate(tasks)}
     return _Clusters(
-        keys=tuple(k for k, _ in kept),
+        keys=tuple(chosen),
         values=values,
-        counts=np.array([t.size for _, t in kept], dtype=int),
-        strata=np.array([order[label] for label in labels], dtype=int),
+        counts=np.array([len(grouped[k]) for k in chosen], dtype=int),
+        strata=np.array([index[task] for task, _ in chosen], dtype=int),
     )
 
 
-def _weights(strata: np.ndarray) -> np.ndarray:
-    """Per-episode weights of the estimate: mean within each stratum, then mean of strata."""
-    n_strata = int(strata.max()) + 1 if strata.size else 0
-    sizes = np.bincount(strata, minlength=n_strata)
-    return 1.0 / (n_strata * sizes[strata])
+def _statistic(sums: np.ndarray, counts: np.ndarray, strata: np.ndarray, overall: str) -> np.ndarray:
+    """The overall rule over the last axis: episodes' value sums and row counts."""
+    with np.errstate(invalid="ignore"):  # inf - inf inside a mean is a legitimate NaN here
+        if overall == "mean_of_rows":
+            return sums.sum(axis=-1) / counts.sum(axis=-1)
+        task_means = [sums[..., strata == s].sum(axis=-1) / counts[..., strata == s].sum(axis=-1) for s in np.unique(strata)]
+        return np.mean(task_means, axis=0)
+
+
+def _episode_weights(counts: np.ndarray, strata: np.ndarray, overall: str) -> np.ndarray:
+    """How much each episode's mean weighs in the statistic (rows weigh alike within the rule)."""
+    counts = counts.astype(float)
+    if overall == "mean_of_rows":
+        return counts / counts.sum()
+    weights = np.empty_like(counts)
+    labels = np.unique(strata)
+    for s in labels:
+        members = strata == s
+        weights[members] = counts[members] / counts[members].sum() / labels.size
+    return weights
 
 
 # ------------------------------------------------------------------ resampling
 
 
-def _resample_episodes(strata: np.ndarray, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
-    """(n_resamples, episodes) indices: each position draws, with replacement, from its own stratum.
-
-    Position e keeps stratum ``strata[e]``, so every resample has the same stratum sizes and the
-    estimate's weights stay valid.
-    """
-    picks = np.empty((n_resamples, strata.size), dtype=int)
+def _resample_episodes(strata: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """(resamples, episodes) indices: each position draws, with replacement, from its own task."""
+    picks = np.empty((resamples, strata.size), dtype=int)
     for label in np.unique(strata):
         members = np.flatnonzero(strata == label)
-        picks[:, members] = members[rng.integers(0, members.size, size=(n_resamples, members.size))]
+        picks[:, members] = members[rng.integers(0, members.size, size=(resamples, members.size))]
     return picks
 
 
-def _resampled_estimates(clusters: _Clusters, picks: np.ndarray, uniforms: np.ndarray | None) -> np.ndarray:
-    """The estimate on each resample: episodes ``picks``; trials kept, or drawn from ``uniforms``.
+def _resampled_statistic(clusters: _Clusters, picks: np.ndarray, uniforms: np.ndarray | None, overall: str) -> np.ndarray:
+    """The statistic on each resample: episodes ``picks``; their trials kept, or drawn from ``uniforms``.
 
     With ``uniforms`` (in [0, 1)) a drawn episode with k trials takes trial ``floor(u * k)`` for each
     of its first k uniforms, so two runs given the same uniforms draw the same trial ids wherever
     their trial counts match.
     """
-    weights = _weights(clusters.strata)
-    if uniforms is None:
-        return clusters.episode_means[picks] @ weights
     counts = clusters.counts[picks]  # (B, E)
-    trial_index = np.minimum((uniforms * counts[..., None]).astype(int), counts[..., None] - 1)  # (B, E, K)
-    valid = np.arange(uniforms.shape[-1]) < counts[..., None]
-    drawn = clusters.values[picks[..., None], trial_index]
-    episode_means = np.where(valid, drawn, 0.0).sum(axis=-1) / counts
-    return episode_means @ weights
+    if uniforms is None:
+        sums = clusters.sums[picks]
+    else:
+        trial_index = np.minimum((uniforms * counts[..., None]).astype(int), counts[..., None] - 1)  # (B, E, K)
+        valid = np.arange(uniforms.shape[-1]) < counts[..., None]
+        drawn = clusters.values[picks[..., None], trial_index]
+        sums = np.where(valid, drawn, 0.0).sum(axis=-1)
+    return _statistic(sums, counts, clusters.strata, overall)
 
 
-def _percentile_interval(estimates: np.ndarray, confidence: float) -> tuple[float, float]:
-    tail = (1.0 - confidence) / 2.0
-    low, high = np.quantile(estimates, [tail, 1.0 - tail])
+def _percentile_interval(estimates: np.ndarray, level: float) -> tuple[float, float]:
+    tail = (1.0 - level) / 2.0
+    with np.errstate(invalid="ignore"):
+        low, high = np.quantile(estimates, [tail, 1.0 - tail], method="linear")
     return float(low), float(high)
 
 
-def _check(confidence: float, n_resamples: int) -> None:
-    if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    if n_resamples < 1:
-        raise ValueError(f"n_resamples must be positive, got {n_resamples}")
+def _check(overall: str, level: float, resamples: int) -> None:
+    if overall not in OVERALL_RULES:
+        raise ValueError(f"unknown overall rule {overall!r}; expected one of {', '.join(OVERALL_RULES)}")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    if resamples < 1:
+        raise ValueError(f"resamples must be positive, got {resamples}")
 
 
 # ------------------------------------------------------------------ public functions
 
 
-def estimate(by_episode: EpisodeValues, strata: Mapping[str, str] | None = None) -> float:
-    """Mean over episodes of the trial means (mean of stratum means with ``strata``); NaN if empty."""
-    clusters = _clusters(by_episode, strata)
+def estimate(rows: Any, column: str, overall: str = "mean_of_rows") -> float:
+    """The overall rule on the rows' non-missing values of ``column``; NaN when there are none."""
+    _check(overall, DEFAULT_LEVEL, 1)
+    clusters = _clusters(_episode_values(rows, column))
     if not clusters.keys:
         return math.nan
-    return float(clusters.episode_means @ _weights(clusters.strata))
+    return float(_statistic(clusters.sums, clusters.counts, clusters.strata, overall))
 
 
 def bootstrap_ci(
-    by_episode: EpisodeValues,
-    *,
-    strata: Mapping[str, str] | None = None,
-    confidence: float = DEFAULT_CONFIDENCE,
-    n_resamples: int = DEFAULT_RESAMPLES,
+    rows: Any,
+    column: str,
+    overall: str = "mean_of_rows",
+    resamples: int = DEFAULT_RESAMPLES,
+    level: float = DEFAULT_LEVEL,
     seed: int = 0,
     resample_trials: bool = False,
-) -> Interval:
-    """Percentile bootstrap CI of :func:`estimate`: episodes resampled (within strata), trials nested.
+) -> Interval | None:
+    """Percentile bootstrap CI of a column's overall value; None when no row has a value.
 
-    ``resample_trials`` also redraws trials inside each drawn episode (conservative; module docstring).
-
-    Non-finite trial values are left out; an episode with none is left out. With no episode left the
-    interval is all NaN.
+    ``rows`` are the rows the protocol counts (dicts or a pandas table). Episodes are resampled
+    within their task; ``resample_trials`` also redraws trials inside each (conservative).
     """
-    _check(confidence, n_resamples)
-    clusters = _clusters(by_episode, strata)
-    n_trials = int(clusters.counts.sum())
+    _check(overall, level, resamples)
+    clusters = _clusters(_episode_values(rows, column))
     if not clusters.keys:
-        return Interval(math.nan, math.nan, math.nan, confidence, 0, 0)
+        return None
     rng = np.random.default_rng(seed)
-    picks = _resample_episodes(clusters.strata, n_resamples, rng)
-    uniforms = rng.random((n_resamples, len(clusters.keys), clusters.values.shape[1])) if resample_trials else None
-    low, high = _percentile_interval(_resampled_estimates(clusters, picks, uniforms), confidence)
-    point = float(clusters.episode_means @ _weights(clusters.strata))
-    return Interval(point, low, high, confidence, len(clusters.keys), n_trials)
+    picks = _resample_episodes(clusters.strata, resamples, rng)
+    uniforms = rng.random((resamples, len(clusters.keys), clusters.values.shape[1])) if resample_trials else None
+    low, high = _percentile_interval(_resampled_statistic(clusters, picks, uniforms, overall), level)
+    point = float(_statistic(clusters.sums, clusters.counts, clusters.strata, overall))
+    return Interval(point, low, high, level, resamples, seed, len(clusters.keys), int(clusters.counts.sum()))
 
 
-def common_episodes(a: EpisodeValues, b: EpisodeValues) -> list[str]:
-    """Episodes with at least one finite value in both runs, sorted."""
-
-    def scored(values: EpisodeValues) -> set[str]:
-        return {k for k, v in values.items() if np.isfinite(np.asarray(v, dtype=float)).any()}
-
-    return sorted(scored(a) & scored(b))
+def common_episodes(rows_a: Any, rows_b: Any, column: str) -> list[tuple[str, str]]:
+    """(task, episode) pairs with at least one value of ``column`` in both runs, sorted."""
+    return sorted(set(_episode_values(rows_a, column)) & set(_episode_values(rows_b, column)))
 
 
 def paired_comparison(
-    a: EpisodeValues,
-    b: EpisodeValues,
+    rows_a: Any,
+    rows_b: Any,
+    column: str,
     *,
     direction: Direction,
-    strata: Mapping[str, str] | None = None,
+    overall: str = "mean_of_rows",
     test: Literal["permutation", "wilcoxon"] = "permutation",
-    confidence: float = DEFAULT_CONFIDENCE,
-    n_resamples: int = DEFAULT_RESAMPLES,
-    n_permutations: int = DEFAULT_PERMUTATIONS,
+    resamples: int = DEFAULT_RESAMPLES,
+    level: float = DEFAULT_LEVEL,
+    permutations: int = DEFAULT_PERMUTATIONS,
     seed: int = 0,
     resample_trials: bool = False,
-) -> PairedComparison:
-    """``B - A`` over the episodes both runs scored: paired bootstrap CI and a paired test.
+) -> PairedComparison | None:
+    """``B - A`` on the episodes both runs scored: paired bootstrap CI and a paired test.
 
-    The bootstrap draws the same episodes for both runs (the pairing). With ``resample_trials`` the
-    trials inside each are drawn with the same random numbers in both runs: trials of the same id in
-    two runs of ``ewmbench run`` share a seed, and identical runs still give a difference of exactly
-    0 on every resample. The test works on per-episode differences of trial means (see
-    :func:`sign_flip_test`, :func:`wilcoxon_test`).
+    The difference is the overall rule on B's rows minus the rule on A's, both restricted to the
+    common episodes; None when there are none. The bootstrap draws the same episodes for both runs
+    (the pairing). With ``resample_trials`` the trials inside each are drawn with the same random
+    numbers in both runs: trials of the same id in two runs of ``ewmbench run`` share a seed, and
+    identical runs still differ by exactly 0 on every resample. The test works on the per-episode
+    differences of trial means, weighted as the rule weighs episodes (see :func:`sign_flip_test`,
+    :func:`wilcoxon_test`).
     """
-    _check(confidence, n_resamples)
+    _check(overall, level, resamples)
     if direction not in ("higher", "lower"):
         raise ValueError(f"direction must be 'higher' or 'lower', got {direction!r}")
-    keys = common_episodes(a, b)
+    values_a, values_b = _episode_values(rows_a, column), _episode_values(rows_b, column)
+    keys = sorted(set(values_a) & set(values_b))
     if not keys:
-        return PairedComparison(math.nan, math.nan, math.nan, confidence, math.nan, math.nan, test, 0, direction)
-    ca, cb = _clusters(a, strata, keys), _clusters(b, strata, keys)
-    weights = _weights(ca.strata)
-    differences = cb.episode_means - ca.episode_means
+        return None
+    ca, cb = _clusters(values_a, keys), _clusters(values_b, keys)
     rng = np.random.default_rng(seed)
-    picks = _resample_episodes(ca.strata, n_resamples, rng)
+    picks = _resample_episodes(ca.strata, resamples, rng)
     ua = ub = None
     if resample_trials:
-        uniforms = rng.random((n_resamples, len(keys), max(ca.values.shape[1], cb.values.shape[1])))
+        uniforms = rng.random((resamples, len(keys), max(ca.values.shape[1], cb.values.shape[1])))
         ua, ub = uniforms[..., : ca.values.shape[1]], uniforms[..., : cb.values.shape[1]]
-    resampled = _resampled_estimates(cb, picks, ub) - _resampled_estimates(ca, picks, ua)
-    low, high = _percentile_interval(resampled, confidence)
+    with np.errstate(invalid="ignore"):
+        resampled = _resampled_statistic(cb, picks, ub, overall) - _resampled_statistic(ca, picks, ua, overall)
+        point = float(_statistic(cb.sums, cb.counts, cb.strata, overall) - _statistic(ca.sums, ca.counts, ca.strata, overall))
+        differences = cb.episode_means - ca.episode_means
+    low, high = _percentile_interval(resampled, level)
+    weights = _episode_weights((ca.counts + cb.counts) / 2.0, ca.strata, overall)
     if test == "permutation":
-        p = sign_flip_test(differences, weights=weights, n_permutations=n_permutations, seed=seed)
+        p = sign_flip_test(differences, weights=weights, permutations=permutations, seed=seed)
     elif test == "wilcoxon":
         p = wilcoxon_test(differences)
     else:
         raise ValueError(f"unknown test {test!r}: use 'permutation' or 'wilcoxon'")
-    return PairedComparison(float(differences @ weights), low, high, confidence, p, p, test, len(keys), direction)
+    return PairedComparison(point, low, high, level, p, p, test, len(keys), direction)
 
 
 def sign_flip_test(
     differences: Sequence[float],
     *,
     weights: Sequence[float] | None = None,
-    n_permutations: int = DEFAULT_PERMUTATIONS,
+    permutations: int = DEFAULT_PERMUTATIONS,
     seed: int = 0,
 ) -> float:
     """Two-sided p-value of "the per-episode differences are symmetric about 0" (paired permutation).
 
     The statistic is ``|sum(w * d)|``; under the null each difference's sign is a fair coin. With at
     most :data:`EXACT_MAX_EPISODES` differences every sign pattern is enumerated (exact p-value);
-    otherwise ``n_permutations`` seeded patterns are drawn and p = (1 + hits) / (1 + draws), which
+    otherwise ``permutations`` seeded patterns are drawn and p = (1 + hits) / (1 + draws), which
     counts the observed pattern so p is never 0. All-zero differences give p = 1.
     """
     d = np.asarray(differences, dtype=float)
     w = np.full(d.size, 1.0 / max(d.size, 1)) if weights is None else np.asarray(weights, dtype=float)
-    if d.size == 0:
+    if d.size == 0 or not np.all(np.isfinite(d)):
         return math.nan
     contributions = w * d
     observed = abs(contributions.sum())
@@ -300,11 +341,11 @@ def sign_flip_test(
         return float(np.mean(flipped >= observed - tolerance))
     rng = np.random.default_rng(seed)
     hits = 0
-    for start in range(0, n_permutations, 4096):
-        size = min(4096, n_permutations - start)
+    for start in range(0, permutations, 4096):
+        size = min(4096, permutations - start)
         signs = rng.choice((1.0, -1.0), size=(size, d.size))
         hits += int(np.sum(np.abs(signs @ contributions) >= observed - tolerance))
-    return (1 + hits) / (1 + n_permutations)
+    return (1 + hits) / (1 + permutations)
 
 
 def wilcoxon_test(differences: Sequence[float]) -> float:
@@ -315,7 +356,7 @@ def wilcoxon_test(differences: Sequence[float]) -> float:
     from scipy.stats import wilcoxon
 
     d = np.asarray(differences, dtype=float)
-    if d.size == 0:
+    if d.size == 0 or not np.all(np.isfinite(d)):
         return math.nan
     if not np.any(d != 0):
         return 1.0
@@ -341,8 +382,6 @@ def holm(p_values: Sequence[float]) -> list[float]:
 
 def holm_adjust(comparisons: Sequence[PairedComparison]) -> list[PairedComparison]:
     """The comparisons of one family with ``p_adjusted`` set by :func:`holm`."""
-    from dataclasses import replace
-
     adjusted = holm([c.p_value for c in comparisons])
     return [replace(c, p_adjusted=p) for c, p in zip(comparisons, adjusted)]
 

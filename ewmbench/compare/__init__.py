@@ -1,1 +1,1 @@
-"""Comparing runs: the statistics (bootstrap CIs, paired tests, Holm) and the ablation report."""
+"""Comparing runs: the statistics (bootstrap CIs over episodes, paired tests, Holm) and the ablation report."""

@@ -153,14 +153,18 @@ def save_image(frame: np.ndarray, target: Path, quality: int = 95) -> None:
         raise
 
 
-def write_mp4(frames: np.ndarray, target: Path, fps: float = 5.0) -> None:
-    """Write RGB frames as an H.264 mp4 (for people to look at; metrics read frame folders)."""
+def write_mp4(frames: np.ndarray, target: Path, fps: float = 5.0, quality: float | None = None) -> None:
+    """Write RGB frames as an H.264 mp4 (for people to look at; metrics read frame folders).
+
+    ``quality``: imageio's 0-10 scale (10 is best); None keeps its default (5).
+    """
     import imageio.v2 as imageio
 
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".tmp-{target.name}")
-    with imageio.get_writer(tmp, fps=fps, codec="libx264", macro_block_size=1, format="FFMPEG") as writer:
+    options = {} if quality is None else {"quality": quality}
+    with imageio.get_writer(tmp, fps=fps, codec="libx264", macro_block_size=1, format="FFMPEG", **options) as writer:
         for frame in frames:
             writer.append_data(np.asarray(frame))
     os.replace(tmp, target)

@@ -7,6 +7,7 @@ path to a YAML file of the same shape, so users can pin their own variants.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -28,6 +29,7 @@ class Protocol:
     aggregation: dict
     metrics: dict[str, dict] = field(default_factory=dict)
     source: str = ""
+    sha256: str = ""  # of the whole file text: metric settings, aggregation and decimals alike
 
     def settings(self, metric: str) -> dict:
         """The settings of one metric; a metric the protocol does not list cannot run under it."""
@@ -74,4 +76,5 @@ def load_protocol(name_or_path: str) -> Protocol:
         aggregation=data.get("aggregation", {}),
         metrics=data["metrics"],
         source=source,
+        sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
     )

@@ -2,7 +2,7 @@
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "load_run"]
+__all__ = ["__version__", "compare", "evaluate", "load_run"]
 
 
 def __getattr__(name: str):
@@ -11,4 +11,12 @@ def __getattr__(name: str):
         from ewmbench.record import load_run
 
         return load_run
+    if name == "evaluate":
+        from ewmbench.api import evaluate
+
+        return evaluate
+    if name == "compare":
+        import ewmbench.compare  # a callable package: ewmbench.compare(runs, baseline=...) -> Comparison
+
+        return ewmbench.compare
     raise AttributeError(f"module 'ewmbench' has no attribute {name!r}")

@@ -132,10 +132,10 @@ def render_html(comparison: Comparison, data: dict, output: Path) -> str:
         f'<th>episodes</th><th>rows counted</th><th class="name">missing metrics</th></tr>{runs_rows}</table>'
     )
     parts.append(
-        f'<p class="muted">Each cell: value [{s.confidence:.0%} bootstrap CI over episodes]. Difference columns: run &minus; baseline '
+        f'<p class="muted">Each cell: value [{s.level:.0%} bootstrap CI over episodes]. Difference columns: run &minus; baseline '
         f"[paired bootstrap CI], p = paired sign-flip test, Holm-corrected over the metrics of the run and scope. "
         f"&#9650; significantly better, &#9660; significantly worse (p &lt; {s.alpha}), direction-aware: "
-        f"&uarr; higher is better, &darr; lower is better. Seed {s.seed}, {s.n_resamples} resamples.</p>"
+        f"&uarr; higher is better, &darr; lower is better. Seed {s.seed}, {s.resamples} resamples.</p>"
     )
     parts.append("<h2>Overall</h2>" + _table(comparison, OVERALL))
     parts.append('<div class="figures">')

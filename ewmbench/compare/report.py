@@ -7,10 +7,10 @@ Definitions (also written into ``report.json`` under ``settings``):
 
 * The rows counted are the protocol's (``ewmbench-v2`` keeps the best trial per episode), rounded
   as the protocol stores them.
-* A run's value is the mean over episodes of each episode's trial mean; overall under a protocol
-  whose overall is the mean of task means, episodes are stratified by task (resampled within their
-  task) and the value is the mean of task means. With equal trial counts this is the run's summary.
-* The CI is a percentile bootstrap over episodes (trials travel with their episode).
+* A run's value is the protocol's overall rule on those rows (``mean_of_rows`` or
+  ``mean_of_task_means``), per task the mean of the task's rows: the run's summary values.
+* The CI is a percentile bootstrap over episodes resampled within their task (trials travel with
+  their episode); see :mod:`ewmbench.compare.statistics`.
 * A difference is ``run - baseline`` over the episodes both scored: paired bootstrap CI and a
   paired sign-flip test (exact up to 16 episodes), Holm-corrected across the metrics of one run
   and one scope (overall, or one task). Significant means ``p_adjusted < alpha``.
@@ -36,8 +36,8 @@ OVERALL = "overall"
 
 @dataclass(frozen=True)
 class Settings:
-    confidence: float = st.DEFAULT_CONFIDENCE
-    n_resamples: int = st.DEFAULT_RESAMPLES
+    level: float = st.DEFAULT_LEVEL
+    resamples: int = st.DEFAULT_RESAMPLES
     test: str = "permutation"
     alpha: float = 0.05
     seed: int = 0
@@ -108,22 +108,32 @@ def _unique_labels(runs: list[RunData]) -> None:
 
 
 def check_comparable(runs: list[RunData], allow_mismatch: bool) -> tuple[list[tuple[str, str]], list[str]]:
-    """The common episodes and the notes on what differs; refuse a difference unless allowed."""
+    """The common episodes and the notes on what differs; refuse a difference unless allowed.
+
+    A hash that a run does not record (written before ``ewmbench-run/1``) cannot be checked: the
+    protocol is then compared by name and version, and the note says what could not be checked.
+    """
     first = runs[0]
     problems: list[str] = []
     for run in runs[1:]:
-        if run.protocol_hash != first.protocol_hash:
-            problems.append(
-                f"protocol differs: {first.label} used {first.protocol} ({first.protocol_hash[:12]}), "
-                f"{run.label} used {run.protocol} ({run.protocol_hash[:12]})"
-            )
-        if run.dataset_hash != first.dataset_hash:
-            problems.append(
-                f"dataset differs: {first.label} has ground truth {first.dataset_hash[:12]}, {run.label} has {run.dataset_hash[:12]}"
-            )
+        if first.protocol_hash and run.protocol_hash:
+            if run.protocol_hash != first.protocol_hash:
+                problems.append(
+                    f"protocol differs: {first.label} used {first.protocol} (sha256 {first.protocol_hash[:12]}), "
+                    f"{run.label} used {run.protocol} (sha256 {run.protocol_hash[:12]})"
+                )
+        elif (run.protocol, run.protocol_version) != (first.protocol, first.protocol_version):
+            problems.append(f"protocol differs: {first.label} used {first.protocol} {first.protocol_version}, "
+                            f"{run.label} used {run.protocol} {run.protocol_version}")
+        if first.dataset_hash and run.dataset_hash:
+            if run.dataset_hash != first.dataset_hash:
+                problems.append(
+                    f"dataset differs: {first.label} has ground truth sha256 {first.dataset_hash[:12]}, "
+                    f"{run.label} has {run.dataset_hash[:12]}"
+                )
         if run.episodes != first.episodes:
-            only_first = sorted(first.episodes - run.episodes)
-            only_run = sorted(run.episodes - first.episodes)
+            only_first = sorted(first.episodes - run.episodes, key=_id_order)
+            only_run = sorted(run.episodes - first.episodes, key=_id_order)
             parts = []
             if only_first:
                 parts.append(f"{len(only_first)} only in {first.label} ({_episode_list(only_first)})")
@@ -138,6 +148,12 @@ def check_comparable(runs: list[RunData], allow_mismatch: bool) -> tuple[list[tu
     notes = list(problems)
     if problems:
         notes.append(f"compared on the {len(common)} episode(s) every run has")
+    unchecked = [r.label for r in runs if not (r.protocol_hash and r.dataset_hash)]
+    if unchecked and len(runs) > 1:
+        notes.append(
+            f"not checked: the protocol and dataset hashes of {', '.join(unchecked)} (written before ewmbench-run/1, "
+            "no hash recorded); the protocol was compared by name and version"
+        )
     if not common:
         raise ConfigError("runs have no episode in common: nothing to compare")
     return sorted(common, key=_id_order), notes
@@ -157,27 +173,24 @@ def _episode_list(episodes: list[tuple[str, str]], limit: int = 4) -> str:
 # ------------------------------------------------------------------ numbers
 
 
-def _selected_rows(run: RunData, episodes: set[tuple[str, str]]) -> tuple[pd.DataFrame, bool]:
-    """The rows the run's protocol counts, on the compared episodes; and whether overall is by task."""
+def _selected_rows(run: RunData, episodes: set[tuple[str, str]]) -> tuple[pd.DataFrame, str]:
+    """The rows the run's protocol counts, on the compared episodes; and its overall rule."""
     from ewmbench.protocols import load_protocol
     from ewmbench.results import round_rows, select_trials
 
     protocol = load_protocol(run.protocol)
     rows = run.rows[[(t, e) in episodes for t, e in zip(run.rows.task_id, run.rows.episode_id)]]
     selected = select_trials(round_rows(rows, protocol), protocol)
-    return selected.reset_index(drop=True), protocol.aggregation.get("overall") == "mean_of_task_means"
-
-
-def _by_episode(rows: pd.DataFrame, column: str) -> dict[str, list[float]]:
-    values: dict[str, list[float]] = {}
-    for task, episode, value in zip(rows.task_id, rows.episode_id, rows[column].astype(float)):
-        values.setdefault(f"{task}/{episode}", []).append(float(value))
-    return values
+    return selected.reset_index(drop=True), protocol.aggregation.get("overall", "mean_of_rows")
 
 
 def _seed(base: int, *parts: object) -> int:
     """A seed per (scope, metric, run position): stable across machines and output folders."""
     return (base * 1_000_003 + zlib.crc32("/".join(map(str, parts)).encode())) % (2**32)
+
+
+def _has_values(rows: pd.DataFrame, column: str) -> bool:
+    return column in rows.columns and bool(rows[column].notna().any())
 
 
 def compare_runs(
@@ -198,9 +211,9 @@ def compare_runs(
     episodes, notes = check_comparable(runs, allow_mismatch)
     episode_set = set(episodes)
 
-    selected, by_task = {}, False
+    selected, rules = {}, {}
     for run in runs:
-        selected[run.label], by_task = _selected_rows(run, episode_set)
+        selected[run.label], rules[run.label] = _selected_rows(run, episode_set)
     columns: list[str] = []
     for run in runs:
         columns += [c for c in run.metric_columns if c not in columns]
@@ -213,36 +226,32 @@ def compare_runs(
         runs=runs, baseline=base.label, metrics=metrics, scopes=[OVERALL, *tasks], episodes=episodes, notes=notes,
         settings=settings, selected_rows=selected,
     )
-    strata = {f"{t}/{e}": t for t, e in episodes} if by_task else None
+    overall_rule = rules[base.label]  # equal across runs once the protocols are (checked above)
 
     for scope in comparison.scopes:
+        rule = overall_rule if scope == OVERALL else "mean_of_rows"  # within one task both rules agree
+        base_rows = selected[base.label] if scope == OVERALL else selected[base.label][selected[base.label].task_id == scope]
         for position, run in enumerate(runs):
-            rows = selected[run.label]
-            if scope != OVERALL:
-                rows = rows[rows.task_id == scope]
+            rows = selected[run.label] if scope == OVERALL else selected[run.label][selected[run.label].task_id == scope]
             family = []
             for column in columns:
                 key = (scope, column, run.label)
-                if column not in rows.columns or not np.isfinite(rows[column].astype(float)).any():
+                if not _has_values(rows, column):
                     comparison.values[key] = None
                     continue
-                values = _by_episode(rows, column)
                 comparison.values[key] = st.bootstrap_ci(
-                    values, strata=strata if scope == OVERALL else None, confidence=settings.confidence,
-                    n_resamples=settings.n_resamples, seed=_seed(settings.seed, scope, column, position),
+                    rows, column, overall=rule, resamples=settings.resamples, level=settings.level,
+                    seed=_seed(settings.seed, scope, column, position),
                 )
-                if run is base:
+                if run is base or not _has_values(base_rows, column):
                     continue
-                base_rows = selected[base.label]
-                if scope != OVERALL:
-                    base_rows = base_rows[base_rows.task_id == scope]
-                if column not in base_rows.columns or not np.isfinite(base_rows[column].astype(float)).any():
-                    continue
-                family.append((key, st.paired_comparison(
-                    _by_episode(base_rows, column), values, direction=_fact(runs, "directions", column, "higher"),
-                    strata=strata if scope == OVERALL else None, test=settings.test, confidence=settings.confidence,
-                    n_resamples=settings.n_resamples, seed=_seed(settings.seed, "paired", scope, column, position),
-                )))
+                diff = st.paired_comparison(
+                    base_rows, rows, column, direction=_fact(runs, "directions", column, "higher"), overall=rule,
+                    test=settings.test, resamples=settings.resamples, level=settings.level,
+                    seed=_seed(settings.seed, "paired", scope, column, position),
+                )
+                if diff is not None:
+                    family.append((key, diff))
             adjusted = st.holm_adjust([c for _, c in family])
             comparison.differences.update({key: c for (key, _), c in zip(family, adjusted)})
     for column in run_level_columns:
@@ -360,7 +369,7 @@ def to_dict(comparison: Comparison, figures: dict[str, object] | None = None) ->
         entry = {"scope": scope, "metric": column, "run": label}
         entry.update({"missing": True} if interval is None else {
             "missing": False, "estimate": interval.estimate, "low": interval.low, "high": interval.high,
-            "n_episodes": interval.n_episodes, "n_trials": interval.n_trials,
+            "episodes": interval.episodes, "trials": interval.trials,
         })
         values.append(entry)
     differences = []
@@ -369,7 +378,7 @@ def to_dict(comparison: Comparison, figures: dict[str, object] | None = None) ->
             "scope": scope, "metric": column, "run": label, "baseline": comparison.baseline,
             "difference": diff.difference, "low": diff.low, "high": diff.high, "p_value": diff.p_value,
             "p_adjusted": diff.p_adjusted, "improvement": diff.improvement, "verdict": diff.verdict(s.alpha),
-            "n_episodes": diff.n_episodes,
+            "episodes": diff.episodes,
         })
     shown = list(comparison.agreement)
     return {
@@ -378,10 +387,10 @@ def to_dict(comparison: Comparison, figures: dict[str, object] | None = None) ->
         "runs": runs,
         "comparability": {"notes": comparison.notes, "episodes": [f"{t}/{e}" for t, e in comparison.episodes]},
         "settings": {
-            "confidence": s.confidence, "resamples": s.n_resamples, "test": s.test, "alpha": s.alpha, "seed": s.seed,
+            "level": s.level, "resamples": s.resamples, "test": s.test, "alpha": s.alpha, "seed": s.seed,
             "correction": "holm over the metrics of one run and one scope",
-            "estimate": "mean over episodes of trial means (overall by task when the protocol averages task means)",
-            "interval": "percentile bootstrap over episodes, trials kept with their episode",
+            "estimate": "the protocol's overall rule on the rows it counts (per task: the mean of the task's rows)",
+            "interval": "percentile bootstrap over episodes within tasks, trials kept with their episode",
         },
         "metrics": [{"column": m.column, "group": m.group, "direction": m.direction} for m in comparison.metrics],
         "scopes": comparison.scopes,
@@ -406,14 +415,14 @@ def to_table(comparison: Comparison) -> pd.DataFrame:
                 diff = comparison.differences.get((scope, metric.column, label))
                 record = {
                     "scope": scope, "metric": metric.column, "group": metric.group, "direction": metric.direction, "run": label,
-                    "estimate": None, "low": None, "high": None, "n_episodes": None,
+                    "estimate": None, "low": None, "high": None, "episodes": None,
                     "difference": None, "difference_low": None, "difference_high": None,
                     "p_value": None, "p_adjusted": None, "verdict": "",
                 }
                 if scope == OVERALL and (metric.column, label) in comparison.run_level:
                     record["estimate"] = comparison.run_level[(metric.column, label)]
                 if interval is not None:
-                    record.update(estimate=interval.estimate, low=interval.low, high=interval.high, n_episodes=interval.n_episodes)
+                    record.update(estimate=interval.estimate, low=interval.low, high=interval.high, episodes=interval.episodes)
                 if diff is not None:
                     record.update(difference=diff.difference, difference_low=diff.low, difference_high=diff.high,
                                   p_value=diff.p_value, p_adjusted=diff.p_adjusted, verdict=diff.verdict(comparison.settings.alpha))

@@ -1,13 +1,12 @@
-"""What a report reads of a run folder: rows, protocol and dataset identity, column directions.
+"""What a report reads of a run: its record (rows, protocol and dataset hashes, column directions)
+and where its frames lie, for the pictures.
 
-:func:`read_run` is the one place the report touches a run folder's files (``config.json``,
-``provenance.json``, ``summary.json``, ``rows.csv``). The typed run record (``ewmbench.record``) is
-meant to replace this reading; the report only uses the fields of :class:`RunData`.
+:func:`read_run` reads the run record (:func:`ewmbench.record.load_run`) and the folder's
+``config.json`` (the ground-truth and generated folders); the report uses only :class:`RunData`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,9 +25,9 @@ class RunData:
     label: str
     path: Path
     model: str
-    protocol: str  # the protocol's name (or file) as the run was configured
-    protocol_hash: str
-    dataset_hash: str
+    protocol: str  # the protocol's name (or its file, for a custom one)
+    protocol_hash: str  # "" when unknown (a run written before ewmbench-run/1)
+    dataset_hash: str  # "" when unknown
     rows: pd.DataFrame
     directions: dict[str, str]  # column -> "higher" | "lower"
     groups: dict[str, str]  # column -> metric group (fidelity, motion, ...)
@@ -37,6 +36,7 @@ class RunData:
     gt_root: Path | None = None
     generated_root: Path | None = None
     detector_weights: Path | None = None
+    protocol_version: str = ""
 
     @property
     def metric_columns(self) -> list[str]:
@@ -47,81 +47,60 @@ class RunData:
         return set(zip(self.rows.task_id, self.rows.episode_id))
 
 
-def _read_json(path: Path) -> dict:
+def _config(folder: Path) -> dict:
+    """The run's resolved configuration (``config.json``), or nothing for a lone record file."""
+    path = folder / "config.json"
     if not path.is_file():
-        raise DataError(path, "missing: not a finished run folder (run `ewmbench run` or `ewmbench evaluate` first)")
+        return {}
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8")).get("config", {})
     except (OSError, json.JSONDecodeError) as exc:
         raise DataError(path, f"not readable JSON ({exc})") from None
 
 
-def column_facts() -> tuple[dict[str, str], dict[str, str]]:
-    """Direction and group of every column any registered metric can write."""
-    from ewmbench.metrics.base import metric_registry
-
-    directions, groups = {}, {}
-    for metric in metric_registry().values():
-        columns = set(metric.columns) | set(metric.lower_is_better)
-        for column in columns:
-            directions[column] = "lower" if column in metric.lower_is_better else "higher"
-            groups[column] = metric.group
-    return directions, groups
-
-
-def dataset_hash(gt_root: Path) -> str:
-    """SHA-256 over the GT episodes' ids and head-video content: equal for equal data anywhere."""
-    from ewmbench.data.layout import GroundTruth
-    from ewmbench.data.video import content_hash
-
-    digest = hashlib.sha256()
-    for episode in GroundTruth(gt_root).episodes:
-        digest.update(f"{episode.task}/{episode.episode}:{content_hash(episode.video_path())}\n".encode())
-    return digest.hexdigest()
+def _existing(path: str | Path | None) -> Path | None:
+    return Path(path) if path and Path(path).is_dir() else None
 
 
 def read_run(path: Path | str, label: str | None = None) -> RunData:
-    """Read a finished run folder; :class:`DataError` naming the file when something is missing."""
-    path = Path(path)
-    if not path.is_dir():
-        raise DataError(path, "run folder does not exist")
-    config = _read_json(path / "config.json").get("config", {})
-    provenance = _read_json(path / "provenance.json")
-    summary = _read_json(path / "summary.json")
-    rows_path = path / "rows.csv"
-    if not rows_path.is_file():
-        raise DataError(rows_path, "missing: not a finished run folder")
-    rows = pd.read_csv(rows_path, dtype={c: str for c in ID_COLUMNS}, keep_default_na=True)
-    missing = [c for c in ID_COLUMNS if c not in rows.columns]
-    if missing:
-        raise DataError(rows_path, f"no {', '.join(missing)} column(s)")
+    """A run folder (or ``record.json``) through the run record; frames are found through its config."""
+    from ewmbench.record import load_run
 
-    if config.get("gt"):
-        gt_root = Path(config["gt"])
-    else:
-        from ewmbench.runner import resolve_ground_truth
+    record = load_run(path)
+    folder = Path(path) if Path(path).is_dir() else Path(path).parent
+    config = _config(folder)
+    dataset_level = [c for c, column in record.columns.items() if column.level == "dataset"]
+    rows = record.rows_frame()
+    rows = rows[[c for c in rows.columns if c not in dataset_level]]
+    gt_root = _existing(record.dataset.path) or _existing(config.get("gt"))
+    if gt_root is None and config.get("dataset") == "sample":
+        from ewmbench.data.sample import default_sample_path
 
-        gt_root = resolve_ground_truth(config.get("dataset") or "sample")
-    if config.get("generated"):
-        generated_root = Path(config["generated"])
-    else:
-        generated_root = path / f"{config.get('model')}_dataset"
-    directions, groups = column_facts()
-    columns = [c for c in rows.columns if c not in ID_COLUMNS]
-    run_level = {k: float(v) for k, v in summary.get("overall", {}).items() if k not in columns and isinstance(v, (int, float))}
+        gt_root = _existing(default_sample_path())  # never generated here: pictures only
+    generated_root = _existing(config.get("generated")) or _existing(folder / f"{config.get('model', record.model.name)}_dataset")
     return RunData(
-        label=label or path.resolve().name,
-        path=path,
-        model=summary.get("model") or str(config.get("model")),
-        protocol=str(config.get("protocol")),
-        protocol_hash=provenance.get("protocol", {}).get("sha256", ""),
-        dataset_hash=dataset_hash(gt_root) if gt_root.is_dir() else "",
+        label=label or folder.resolve().name,
+        path=folder,
+        model=record.model.name,
+        protocol=_protocol_ref(record.protocol.name, record.protocol.source),
+        protocol_hash=record.protocol.sha256 or "",
+        dataset_hash=record.dataset.sha256 or "",
         rows=rows,
-        directions={c: directions.get(c, "higher") for c in [*columns, *run_level]},
-        groups={c: groups.get(c, "other") for c in [*columns, *run_level]},
-        run_level=run_level,
-        skipped=summary.get("skipped_metrics", {}),
-        gt_root=gt_root if gt_root.is_dir() else None,
-        generated_root=generated_root if generated_root.is_dir() else None,
+        directions={c: column.direction for c, column in record.columns.items()},
+        groups={c: column.group for c, column in record.columns.items()},
+        run_level={c: record.overall.get(c) for c in dataset_level if record.overall.get(c) is not None},
+        skipped={k: {"reason": v.reason, "fix": v.fix} for k, v in record.skipped.items()},
+        gt_root=gt_root,
+        generated_root=generated_root,
         detector_weights=Path(config["detector_weights"]) if config.get("detector_weights") else None,
+        protocol_version=record.protocol.version,
     )
+
+
+def _protocol_ref(name: str, source: str) -> str:
+    """What :func:`ewmbench.protocols.load_protocol` takes: a built-in's name, else its file."""
+    from ewmbench.protocols import available_protocols
+
+    if name in available_protocols() or not source or not Path(source).is_file():
+        return name
+    return source

@@ -214,15 +214,35 @@ def _check_rows(workdir: Path, files: list[str], record, videos: dict) -> None:
         raise IntakeError("record_invalid", f"videos and record rows differ (rows without a video: {missing[:3]}, videos without a row: {extra[:3]})")
 
 
+def check_admissible(bundle: Bundle, board: Path | str, kind: str) -> str:
+    """Refusals that need no scoring (run before re-scoring): too_many_submissions,
+    duplicate_submission. Returns the id the entry will get."""
+    from ewmbench.leaderboard.entries import load_entries, slug
+    from ewmbench.leaderboard.rule import load_rule
+
+    rule = load_rule(board)
+    existing = load_entries(board, rule)
+    name = bundle.metadata["model_name"].casefold()
+    same_model = [e for e in existing if e.model["model_name"].casefold() == name and e.kind != "reported"]
+    if len(same_model) >= rule.max_submissions_per_model:
+        raise IntakeError("too_many_submissions", f"{bundle.metadata['model_name']!r} already has {len(same_model)} submissions; "
+                          f"a model may have at most {rule.max_submissions_per_model}")
+    suffix = "-verified" if kind == "verified" else ""
+    entry_id = f"{slug(bundle.metadata['model_name'])}-{slug(bundle.metadata['version'])}-{bundle.sha256[:10]}{suffix}"
+    if any(e.id == entry_id for e in existing):
+        raise IntakeError("duplicate_submission", f"this bundle is already on the board as {entry_id}")
+    return entry_id
+
+
 def admit(bundle: Bundle, board: Path | str, rescored=None, command: str | None = None) -> "Entry":  # noqa: F821
     """Turn a checked bundle into a board entry and write it.
 
     ``rescored``: the run record of the board's own scoring of the bundle's videos (verified);
     without it, the bundle's own record makes a self-reported entry. Refusals: missing_record,
-    protocol_mismatch, unknown_benchmark, too_many_submissions, duplicate_submission.
+    too_many_submissions, duplicate_submission, protocol_mismatch, unknown_benchmark.
     """
     from ewmbench.errors import DataError
-    from ewmbench.leaderboard.entries import entry_from_record, load_entries, slug, write_entry
+    from ewmbench.leaderboard.entries import entry_from_record, write_entry
     from ewmbench.leaderboard.rule import load_rule
 
     board = Path(board)
@@ -230,22 +250,14 @@ def admit(bundle: Bundle, board: Path | str, rescored=None, command: str | None 
     record = rescored if rescored is not None else bundle.record
     if record is None:
         raise IntakeError("missing_record", f"the bundle has no {RECORD}; score its videos with --rescore --gt GT")
-    existing = load_entries(board, rule)
-    name = bundle.metadata["model_name"].casefold()
-    same_model = [e for e in existing if e.model["model_name"].casefold() == name and e.kind != "reported"]
-    if len(same_model) >= rule.max_submissions_per_model:
-        raise IntakeError("too_many_submissions", f"{bundle.metadata['model_name']!r} already has {len(same_model)} submissions; "
-                          f"a model may have at most {rule.max_submissions_per_model}")
+    kind = "verified" if rescored is not None else "self-reported"
+    entry_id = check_admissible(bundle, board, kind)
     if (record.protocol.name, record.protocol.version) != (rule.protocol, rule.protocol_version):
         raise IntakeError("protocol_mismatch", f"scored under {record.protocol.name} {record.protocol.version}; "
                           f"this board takes {rule.protocol} {rule.protocol_version}")
     if rule.benchmark_for_dataset(record.dataset.sha256) is None:
         raise IntakeError("unknown_benchmark", f"dataset {record.dataset.name!r} (sha256 {str(record.dataset.sha256)[:12]}) "
                           f"is not one of this board's benchmarks ({', '.join(rule.benchmarks)})")
-    kind = "verified" if rescored is not None else "self-reported"
-    entry_id = f"{slug(bundle.metadata['model_name'])}-{slug(bundle.metadata['version'])}-{bundle.sha256[:10]}"
-    if any(e.id == entry_id for e in existing):
-        raise IntakeError("duplicate_submission", f"this bundle is already on the board as {entry_id}")
     provenance = {"bundle_sha256": bundle.sha256}
     if kind == "verified":
         provenance["command"] = command or ""

@@ -2,11 +2,16 @@
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "load_run"]
+__all__ = ["__version__", "compare", "evaluate", "load_run"]
 
-# The Python face, loaded on first use so `import ewmbench` stays light. Names map to
-# "module:attribute" strings (imported by name, so the package root depends on no layer).
-_LAZY = {"load_run": "ewmbench.record:load_run"}
+# The Python face, loaded on first use so `import ewmbench` stays light (the record module needs
+# neither torch nor pandas). Names map to "module:attribute" strings, imported by name, so the
+# package root depends on no layer.
+_LAZY = {
+    "load_run": "ewmbench.record:load_run",
+    "evaluate": "ewmbench.api:evaluate",
+    "compare": "ewmbench.compare:",  # a callable package: ewmbench.compare(runs, baseline=...) -> Comparison
+}
 
 
 def __getattr__(name: str):
@@ -14,5 +19,6 @@ def __getattr__(name: str):
         import importlib
 
         module, attribute = _LAZY[name].split(":")
-        return getattr(importlib.import_module(module), attribute)
+        loaded = importlib.import_module(module)
+        return getattr(loaded, attribute) if attribute else loaded
     raise AttributeError(f"module 'ewmbench' has no attribute {name!r}")

@@ -30,9 +30,12 @@ def test_two_episodes_hand_worked():
 
 
 def test_trials_are_resampled_inside_their_episode():
-    # One episode whose trials differ: only trial resampling can move the mean.
-    ci = bootstrap_ci(rows([[0.0, 1.0]]), "x", resamples=4000, seed=1)
+    # One episode whose trials differ: only trial resampling can move the mean. By default trials
+    # travel with their episode (the cluster bootstrap); redrawing them is asked for.
+    ci = bootstrap_ci(rows([[0.0, 1.0]]), "x", resamples=4000, seed=1, resample_trials=True)
     assert ci.low == 0.0 and ci.high == 1.0
+    kept = bootstrap_ci(rows([[0.0, 1.0]]), "x", resamples=4000, seed=1)
+    assert kept.low == kept.high == 0.5
     # Episodes never mix: two episodes of constant trials keep their per-episode values.
     tight = bootstrap_ci(rows([[0.2, 0.2, 0.2], [0.2, 0.2]]), "x", resamples=500)
     assert (tight.low, tight.high) == pytest.approx((0.2, 0.2))

@@ -31,7 +31,7 @@ control_type: text_driven
 
 def step(label: str, *args: str) -> float:
     start = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "ewmbench", *args], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "ewmbench", *args], capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - start
     if result.returncode != 0:
         raise SystemExit(f"{label} failed:\n{result.stdout}\n{result.stderr}")

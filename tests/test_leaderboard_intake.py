@@ -13,7 +13,16 @@ import pytest
 from ewmbench.leaderboard.entries import load_entries
 from ewmbench.leaderboard.intake import IntakeError, Limits, admit, open_bundle
 from ewmbench.leaderboard.rule import load_rule
-from ewmbench.record import SCHEMA, Column, Counts, DatasetRef, ModelRef, ProtocolRef, Provenance, RunRecord
+from ewmbench.record import (
+    SCHEMA,
+    Column,
+    Counts,
+    DatasetRef,
+    ModelRef,
+    ProtocolRef,
+    Provenance,
+    RunRecord,
+)
 
 README = """---
 model_name: Test Model
@@ -102,13 +111,13 @@ def board(tmp_path):
     return folder
 
 
-def refused(tmp_path, archive, code, limits=Limits(), need_record=False):
+def refused(tmp_path, archive, code, limits=None, need_record=False):
     """Assert the refusal code, and that nothing was written outside the private folder."""
     work = tmp_path / f"work-{uuid.uuid4().hex[:8]}"
     before = tree(tmp_path)
     work.mkdir()
     with pytest.raises(IntakeError) as caught:
-        open_bundle(archive, work, limits, need_record=need_record)
+        open_bundle(archive, work, limits or Limits(), need_record=need_record)
     assert caught.value.code == code, caught.value
     assert caught.value.message
     assert tree(tmp_path) - {work.name} - {f"{work.name}/{p}" for p in tree(work)} == before

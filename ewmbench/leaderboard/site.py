@@ -119,7 +119,7 @@ def board_csv(rule: Rule, data: dict) -> str:
     for benchmark in data["benchmarks"]:
         for e in benchmark["entries"]:
             m = e["model"]
-            number = lambda v: "" if v is None else repr(float(v))  # noqa: E731
+            number = lambda v: "" if v is None else repr(float(v))
             writer.writerow([benchmark["id"], e["rank"] or "", e["id"], m["model_name"], m["version"], m["organization"],
                              m["release_year"], m["source_type"], m["control_type"], e["kind"], number(e["aggregate"]),
                              e["covered"], e["total"], *[number(e["groups"][g]) for g in rule.groups],
@@ -181,11 +181,11 @@ def _table(rule: Rule, benchmark: dict) -> str:
         m = e["model"]
         cells = [
             f'<td data-v="{e["rank"] if e["rank"] is not None else ""}">{e["rank"] if e["rank"] is not None else "–"}</td>',
-            f'<th scope="row" data-v="{escape(m["model_name"].lower())}"><a href="entries/{escape(e["id"])}.html">{escape(m["model_name"])}</a>'
-            f'<span class="version">{escape(str(m["version"]))}</span><span class="org">{escape(m["organization"])}</span></th>',
+            (f'<th scope="row" data-v="{escape(m["model_name"].lower())}"><a href="entries/{escape(e["id"])}.html">{escape(m["model_name"])}</a>'
+             f'<span class="version">{escape(str(m["version"]))}</span><span class="org">{escape(m["organization"])}</span></th>'),
             f'<td data-v="{escape(e["kind"])}">{_kind_badge(e["kind"])}</td>',
-            f'<td data-v="{_sort_value(e["aggregate"])}" class="score">{fmt_score(e["aggregate"])}'
-            f'<span class="covered" title="columns in this score">{e["covered"]}/{e["total"]} cols</span></td>',
+            (f'<td data-v="{_sort_value(e["aggregate"])}" class="score">{fmt_score(e["aggregate"])}'
+             f'<span class="covered" title="columns in this score">{e["covered"]}/{e["total"]} cols</span></td>'),
         ]
         for group in groups:
             value = e["groups"][group]

@@ -67,3 +67,44 @@ def test_every_extra_is_declared_and_dev_installs_everything():
     assert not any(name in core for name in ("torch", "ultralytics", "pybullet", "transformers"))
     (everything,) = extras["all"]
     assert set(everything.removeprefix("ewmbench[").removesuffix("]").split(",")) == set(extras) - {"all", "dev"}
+
+
+BLOCK_HEAVY = f'''
+import sys
+class _NotInstalled:
+    """Acts as if the heavy libraries were not installed."""
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {HEAVY!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+        return None
+sys.meta_path.insert(0, _NotInstalled())
+'''
+
+
+@pytest.mark.slow
+def test_a_core_install_scores_the_weight_free_metrics_and_names_the_missing_extras(tmp_path):
+    from tests.helpers.datasets import make_ground_truth, moving_square_frames
+    from ewmbench.data.layout import write_trial
+
+    gt = make_ground_truth(tmp_path / "gt", tasks=("1",), episodes=("10",), num_frames=4)
+    write_trial(tmp_path / "mine_dataset", "1", "10", "1", moving_square_frames(4, seed=1))
+    detector = tmp_path / "detector.pt"
+    detector.write_bytes(b"a checkpoint")
+    code = BLOCK_HEAVY + f'''
+import json
+from pathlib import Path
+from ewmbench.runner import RunConfig, evaluate
+config = RunConfig(output=Path({str(tmp_path / "out")!r}), gt=Path({str(gt)!r}), generated=Path({str(tmp_path / "mine_dataset")!r}),
+                   metrics=["psnr", "ssim", "trajectory_consistency", "scene_consistency"], cache_dir=Path({str(tmp_path / "cache")!r}),
+                   detector_weights=Path({str(detector)!r}), device="cpu")
+result = evaluate(config, show_progress=False)
+print(json.dumps({{"overall": result.summary["overall"], "skipped": result.summary["skipped_metrics"],
+                  "heavy": sorted(m for m in {HEAVY!r} if m in sys.modules)}}))
+'''
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["heavy"] == []
+    assert report["overall"]["psnr"] > 0 and 0 < report["overall"]["ssim"] <= 1
+    assert report["skipped"]["scene_consistency"]["fix"] == 'pip install "ewmbench[neural]"'
+    assert report["skipped"]["trajectory_consistency"]["fix"] == 'pip install "ewmbench[detect]"'

@@ -160,6 +160,20 @@ def _even_indices(length: int, count: int) -> list[int]:
     return [int(round(i)) for i in np.linspace(0, length - 1, count)]
 
 
+def _frames_at(video: Path, count: int) -> tuple[list[int], list[np.ndarray]]:
+    """``count`` evenly spaced frames of a video (only those are decoded from a frame folder)."""
+    from ewmbench.data.video import list_frames, read_image, read_video, video_source
+
+    source = video_source(video)
+    if source.is_dir():
+        files = list_frames(source)
+        indices = _even_indices(len(files), count)
+        return indices, [read_image(files[i]) for i in indices]
+    frames = read_video(source)
+    indices = _even_indices(len(frames), count)
+    return indices, [frames[i] for i in indices]
+
+
 def _episode_videos(comparison: Comparison, case: WorstCase) -> tuple[Path | None, Path | None, Path | None]:
     """GT video, generated trial video and trial folder of a worst case (None when not on disk)."""
     from ewmbench.data.layout import Trial, _video_path
@@ -185,7 +199,7 @@ def _tracks(comparison: Comparison, case: WorstCase, gt: Path, trial_dir: Path) 
     try:
         from ewmbench.preprocess import Preprocessor, trajectory_of
 
-        preprocessor = Preprocessor()
+        preprocessor = Preprocessor(run.cache_dir)
         preprocessor.options["protocol"] = run.protocol
         if run.detector_weights:
             preprocessor.options["detector_weights"] = run.detector_weights
@@ -197,64 +211,100 @@ def _tracks(comparison: Comparison, case: WorstCase, gt: Path, trial_dir: Path) 
         return None
 
 
-def _draw_track(ax, track: np.ndarray, width: int, height: int, colour: str, label: str) -> None:
+THUMB_WIDTH = 160
+GAP = 4
+
+
+def _thumbnail(frame: np.ndarray, width: int) -> np.ndarray:
+    step = max(1, frame.shape[1] // width)
+    return frame[::step, ::step]
+
+
+def _case_mosaic(comparison: Comparison, case: WorstCase, motion: bool):
+    """One image for a worst case: K GT thumbnails above K generated ones and, for motion, the
+    first GT frame at twice the size on the right; plus where to write and draw on it."""
+    k = comparison.settings.frames
+    gt_video, trial_video, trial_dir = _episode_videos(comparison, case)
+    rows = []
+    for video in (gt_video, trial_video):
+        rows.append(_frames_at(video, k) if video is not None else ([], []))
+    sample = next((frames[0] for _, frames in rows if frames), None)
+    if sample is None:
+        return None
+    thumb = _thumbnail(sample, THUMB_WIDTH)
+    h, w = thumb.shape[:2]
+    panel_w = 2 * w + GAP if motion else 0
+    mosaic = np.full((2 * h + GAP, k * (w + GAP) + panel_w, 3), 255, dtype=np.uint8)
+    for r, (_, frames) in enumerate(rows):
+        for j, frame in enumerate(frames[:k]):
+            small = _thumbnail(frame, THUMB_WIDTH)[:h, :w]
+            mosaic[r * (h + GAP) : r * (h + GAP) + small.shape[0], j * (w + GAP) : j * (w + GAP) + small.shape[1]] = small
+    layout = {"h": h, "w": w, "indices": rows[0][0] or rows[1][0], "missing": [name for name, (_, f) in zip(("GT", "generated"), rows) if not f]}
+    if motion and rows[0][1]:
+        first = rows[0][1][0]
+        step = max(1, first.shape[1] // THUMB_WIDTH)
+        big = first[:: max(1, step // 2), :: max(1, step // 2)]  # twice the thumbnails' resolution
+        if step == 1:
+            big = np.repeat(np.repeat(big, 2, axis=0), 2, axis=1)
+        big = big[: 2 * h + GAP, : 2 * w + GAP]
+        x0 = k * (w + GAP)
+        mosaic[: big.shape[0], x0 : x0 + big.shape[1]] = big
+        layout["panel"] = (x0, big.shape[1], big.shape[0])
+        layout["tracks"] = _tracks(comparison, case, gt_video, trial_dir) if trial_dir is not None else None
+    return mosaic, layout
+
+
+def _draw_track(ax, track: np.ndarray, width: float, height: float, colour: str, x0: float = 0.0) -> None:
+    """Normalised (T, 2, 2) tracks drawn over a panel of ``width`` x ``height`` starting at ``x0``."""
     for gripper in range(track.shape[1]):
         points = track[:, gripper, :]
         valid = np.all(points >= 0, axis=1)
-        if valid.sum() == 0:
+        if not valid.any():
             continue
-        xs, ys = points[valid, 0] * width, points[valid, 1] * height
-        ax.plot(xs, ys, color=colour, linewidth=1.4, label=label if gripper == 0 or not ax.get_legend_handles_labels()[1] else None)
+        xs, ys = x0 + points[valid, 0] * width, points[valid, 1] * height
+        ax.plot(xs, ys, color=colour, linewidth=1.4)
         ax.scatter(xs[:1], ys[:1], color=colour, s=10)
 
 
 def frame_strips(comparison: Comparison, cases: list[WorstCase], motion: bool, path: Path) -> Path:
     """Per worst case two rows of K evenly spaced frames, GT above and generated below; for motion
-    metrics a larger last panel with both gripper tracks over the first GT frame."""
-    from ewmbench.data.video import read_video
+    metrics a larger panel with both gripper tracks (GT green, generated red) over the first GT frame.
 
+    Each case is one composed image in one axes: a strip costs one image draw, not 2K axes.
+    """
     plt = _pyplot()
-    k = comparison.settings.frames
-    extra = 2 if motion else 0  # the track panel spans two frame columns and both rows
-    fig = plt.figure(figsize=(1.35 * (k + extra), 2.45 * len(cases)))
-    blocks = fig.subfigures(len(cases), 1, squeeze=False)[:, 0]
-    for block, case in zip(blocks, cases):
-        block.suptitle(
-            f"task {case.task_id} / episode {case.episode_id} / trial {case.trial_id}: {case.metric} = {case.value:.4g}",
-            fontsize=8, x=0.01, ha="left",
-        )
-        grid = block.add_gridspec(2, k + extra, wspace=0.04, hspace=0.08)
-        gt_path, trial_path, trial_dir = _episode_videos(comparison, case)
-        gt_frames = read_video(gt_path) if gt_path is not None else None
-        generated = read_video(trial_path) if trial_path is not None else None
-        for row, (name, frames) in enumerate((("GT", gt_frames), ("generated", generated))):
-            axes = [block.add_subplot(grid[row, j]) for j in range(k)]
-            for ax in axes:
-                ax.axis("off")
-            if frames is None:
-                axes[0].text(0, 0.5, f"{name}: frames not found", fontsize=7)
-                continue
-            for ax, t in zip(axes, _even_indices(len(frames), k)):
-                step = max(1, frames.shape[2] // 200)  # thumbnails: keep the file small
-                ax.imshow(frames[t][::step, ::step])
-                if row == 0:
-                    ax.set_title(f"t={t}", fontsize=6, pad=2)
-            axes[0].text(-0.06, 0.5, name, transform=axes[0].transAxes, rotation=90, ha="right", va="center", fontsize=7)
-        if motion:
-            ax = block.add_subplot(grid[:, k:])
-            ax.axis("off")
-            if gt_frames is None or trial_dir is None:
-                continue
-            height, width = gt_frames.shape[1:3]
-            ax.imshow(gt_frames[0])
-            tracks = _tracks(comparison, case, gt_path, trial_dir)
-            if tracks is not None:
-                _draw_track(ax, tracks[0], width, height, TRACK_COLOURS["gt"], "GT")
-                _draw_track(ax, tracks[1], width, height, TRACK_COLOURS["generated"], "generated")
-                ax.set_title("gripper tracks: GT green, generated red", fontsize=6, pad=2)
+    built = [(case, _case_mosaic(comparison, case, motion)) for case in cases]
+    width = max((m[0].shape[1] for _, m in built if m is not None), default=800)
+    height = sum((m[0].shape[0] if m is not None else 60) + 40 for _, m in built)
+    dpi = 100
+    fig, axes = plt.subplots(len(built), 1, figsize=(width / dpi * 1.04, height / dpi), squeeze=False, dpi=dpi)
+    for ax, (case, mosaic) in zip(axes[:, 0], built):
+        ax.axis("off")
+        title = f"task {case.task_id} / episode {case.episode_id} / trial {case.trial_id}: {case.metric} = {case.value:.4g}"
+        ax.set_title(title, fontsize=8, loc="left", pad=12)
+        if mosaic is None:
+            ax.text(0, 0.5, "frames not found here", fontsize=8)
+            continue
+        image, layout = mosaic
+        h, w = layout["h"], layout["w"]
+        ax.imshow(image, interpolation="nearest")
+        for j, t in enumerate(layout["indices"]):
+            ax.text(j * (w + GAP) + w / 2, -3, f"t={t}", fontsize=6, ha="center", va="bottom")
+        for r, name in enumerate(("GT", "generated")):
+            ax.text(-4, r * (h + GAP) + h / 2, name, fontsize=7, rotation=90, ha="right", va="center")
+            if name in layout["missing"]:
+                ax.text(4, r * (h + GAP) + h / 2, f"{name} frames not found", fontsize=7, va="center")
+        if "panel" in layout:
+            x0, pw, ph = layout["panel"]
+            tracks = layout["tracks"]
+            if tracks is None:
+                ax.text(x0 + pw / 2, -3, "gripper tracks unavailable here", fontsize=6, ha="center", va="bottom")
             else:
-                ax.set_title("gripper tracks unavailable here", fontsize=6, pad=2)
-            ax.set_xlim(0, width)
-            ax.set_ylim(height, 0)
+                ax.text(x0 + pw / 2, -3, "gripper tracks: GT green, generated red", fontsize=6, ha="center", va="bottom")
+                for track, colour in zip(tracks, (TRACK_COLOURS["gt"], TRACK_COLOURS["generated"])):
+                    _draw_track(ax, track, pw, ph, colour, x0)
+        ax.set_xlim(-1, image.shape[1])
+        ax.set_ylim(image.shape[0], -1)
+    fig.subplots_adjust(left=0.03, right=0.99, top=0.97, bottom=0.01, hspace=0.25)
     _save(fig, path)
     return path

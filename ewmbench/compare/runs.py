@@ -37,6 +37,7 @@ class RunData:
     generated_root: Path | None = None
     detector_weights: Path | None = None
     protocol_version: str = ""
+    cache_dir: Path | None = None  # where the run cached derived data (gripper tracks), if not the default
 
     @property
     def metric_columns(self) -> list[str]:
@@ -94,6 +95,7 @@ def read_run(path: Path | str, label: str | None = None) -> RunData:
         generated_root=generated_root,
         detector_weights=Path(config["detector_weights"]) if config.get("detector_weights") else None,
         protocol_version=record.protocol.version,
+        cache_dir=Path(config["cache_dir"]) if config.get("cache_dir") else None,
     )
 
 

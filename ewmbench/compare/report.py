@@ -180,7 +180,7 @@ def _selected_rows(run: RunData, episodes: set[tuple[str, str]]) -> tuple[pd.Dat
 
     protocol = load_protocol(run.protocol)
     rows = run.rows[[(t, e) in episodes for t, e in zip(run.rows.task_id, run.rows.episode_id)]]
-    selected = select_trials(round_rows(rows, protocol), protocol)
+    selected = select_trials(round_rows(rows, protocol), protocol, lambda column: run.directions.get(column, "higher") == "higher")
     return selected.reset_index(drop=True), protocol.aggregation.get("overall", "mean_of_rows")
 
 
@@ -436,7 +436,7 @@ def write_report(comparison: Comparison, output: Path | str, figures: bool = Tru
     """Write ``report.json``, ``report.csv``, ``figures/`` and ``report.html`` into ``output``."""
     import json
 
-    from ewmbench.results import json_safe, write_text
+    from ewmbench.files import json_safe, write_text
 
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)

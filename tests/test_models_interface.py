@@ -261,6 +261,8 @@ def test_oracle_and_provenance_recorded(tmp_path):
     provenance = json.loads((result.output / "provenance.json").read_text())
     assert provenance["model"]["oracle"] is True and provenance["model"]["name"] == "ground-truth"
     assert result.summary["oracle"] is True
+    record = json.loads((result.output / "record.json").read_text())
+    assert record["model"]["oracle"] is True and record["model"]["name"] == "ground-truth"
 
 
 def test_listing_models_imports_no_heavy_library():

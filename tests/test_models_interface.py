@@ -221,6 +221,7 @@ def test_unknown_model_names_the_alternatives():
         load_model_class("ewmbench.models.base:Option")
 
 
+@pytest.mark.slow
 def test_model_named_as_module_class_runs_from_the_command_line(tmp_path):
     """An adapter in a user's own module, named on the command line as package.module:Class."""
     gt = make_ground_truth(tmp_path / "gt", tasks=("1",), episodes=("10",), num_frames=4)

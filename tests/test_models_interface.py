@@ -221,6 +221,7 @@ def test_unknown_model_names_the_alternatives():
         load_model_class("ewmbench.models.base:Option")
 
 
+@pytest.mark.slow
 def test_model_named_as_module_class_runs_from_the_command_line(tmp_path):
     """An adapter in a user's own module, named on the command line as package.module:Class."""
     gt = make_ground_truth(tmp_path / "gt", tasks=("1",), episodes=("10",), num_frames=4)
@@ -261,6 +262,8 @@ def test_oracle_and_provenance_recorded(tmp_path):
     provenance = json.loads((result.output / "provenance.json").read_text())
     assert provenance["model"]["oracle"] is True and provenance["model"]["name"] == "ground-truth"
     assert result.summary["oracle"] is True
+    record = json.loads((result.output / "record.json").read_text())
+    assert record["model"]["oracle"] is True and record["model"]["name"] == "ground-truth"
 
 
 def test_listing_models_imports_no_heavy_library():
@@ -333,3 +336,32 @@ def test_frames_and_state_are_resampled_alike_to_the_benchmark(tmp_path):
         assert arrays["step"].tolist() == [0.0, 2.0, 4.0, 6.0]
     meta = json.loads((trial / "ewmbench" / "meta.json").read_text())
     assert meta["conform"]["head"]["time"] == "by frame rate" and meta["conform"]["head"]["dropped"] == 3 and meta["state"] == ["step"]
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"num_frames": 0}, "num_frames must be an integer >= 1"),
+        ({"seed": -1}, "seed must be an integer >= 0"),
+        ({"fps": -1.0}, "fps must be a positive number"),
+        ({"views": ()}, "views must name at least one view"),
+        ({"memory_frames": {"head": np.zeros((1, 6, 8, 3), np.float32)}}, "memory_frames/head must be \\(M >= 1, H, W, 3\\) uint8"),
+        ({"memory_indices": [0, 1]}, "memory_indices must give one episode frame per memory frame"),
+        ({"actions": np.zeros((5, 12))}, "actions must be finite \\(T, 14\\) numbers for eef14-euler"),
+        ({"actions": np.full((5, 14), np.inf)}, "actions must be finite"),
+        ({"actions": np.zeros((9, 14))}, "actions reach beyond this call's last frame"),
+        ({"action_space": "joints"}, "action_space must be one of eef14-euler, eef16-quat"),
+        ({"intrinsics": {"head": np.eye(4)}}, "intrinsics/head must be \\(3, 3\\)"),
+        ({"extrinsics": {"head": np.eye(4)}}, "extrinsics/head must be \\(T, 4, 4\\)"),
+    ],
+)
+def test_requests_read_from_bytes_are_validated(change, message):
+    request = make_request(**change)
+    with pytest.raises(ConfigError, match=message):
+        GenerationRequest.from_bytes(request.to_bytes())
+
+
+def test_a_valid_request_validates():
+    assert make_request().validate().num_frames == 5
+    with pytest.raises(ConfigError, match="incomplete"):
+        GenerationRequest.from_parts({"format": "ewmbench-request/1", "task": "1"}, {})

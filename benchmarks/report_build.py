@@ -47,7 +47,8 @@ def main() -> None:
 
     folders = make_runs(args.output, args.metrics.split(","))
     from ewmbench.compare.figures import draw_all
-    from ewmbench.compare.report import compare_runs, write_report
+    from ewmbench.compare.report import compare_runs
+    from ewmbench.compare.writer import write_report
 
     print("| build | read + statistics (s) | figures (s) | files (s) | total wall (s) | total CPU (s) |")
     print("|---|---|---|---|---|---|")

@@ -4,19 +4,21 @@ __version__ = "0.1.0"
 
 __all__ = ["__version__", "compare", "evaluate", "load_run"]
 
+# The Python face, loaded on first use so `import ewmbench` stays light (the record module needs
+# neither torch nor pandas). Names map to "module:attribute" strings, imported by name, so the
+# package root depends on no layer.
+_LAZY = {
+    "load_run": "ewmbench.record:load_run",
+    "evaluate": "ewmbench.api:evaluate",
+    "compare": "ewmbench.compare:",  # a callable package: ewmbench.compare(runs, baseline=...) -> Comparison
+}
+
 
 def __getattr__(name: str):
-    # Lazy, so `import ewmbench` stays light (the record module needs neither torch nor pandas).
-    if name == "load_run":
-        from ewmbench.record import load_run
+    if name in _LAZY:
+        import importlib
 
-        return load_run
-    if name == "evaluate":
-        from ewmbench.api import evaluate
-
-        return evaluate
-    if name == "compare":
-        import ewmbench.compare  # a callable package: ewmbench.compare(runs, baseline=...) -> Comparison
-
-        return ewmbench.compare
+        module, attribute = _LAZY[name].split(":")
+        loaded = importlib.import_module(module)
+        return getattr(loaded, attribute) if attribute else loaded
     raise AttributeError(f"module 'ewmbench' has no attribute {name!r}")

@@ -62,7 +62,8 @@ def compare(
 ) -> Comparison:
     """Compare runs (folders, ``record.json`` files or loaded records) against ``baseline`` (a label
     or path; default the first run). With ``output`` the report is written there."""
-    from ewmbench.compare.report import Settings, compare_runs, write_report
+    from ewmbench.compare.report import Settings, compare_runs
+    from ewmbench.compare.writer import write_report
     from ewmbench.compare.runs import RunData, read_run
 
     loaded = []

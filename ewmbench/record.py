@@ -23,9 +23,10 @@ pandas until :meth:`RunRecord.rows_frame` is called), so leaderboards and report
 torch. Values that are not finite numbers are stored as JSON ``null`` (missing) or the strings
 ``"inf"``/``"-inf"``, never as ``NaN``/``Infinity`` tokens.
 
-Run folders written before this schema (``summary.json`` and ``rows.csv``, no ``record.json``)
-are read by :func:`load_run` with the fields they lack set to ``None`` and ``legacy`` true; a
-folder that is neither is refused with a message naming what is missing.
+Run folders written before this schema (``summary.json`` with column ``directions`` and
+``rows.csv``, no ``record.json``) are read by :func:`load_run` with the fields they lack set to
+``None`` and ``legacy`` true; older folders, and folders that are neither, are refused with a
+message naming what is missing and the command that writes a record.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from ewmbench.errors import DataError
+from ewmbench.files import sha256_file  # noqa: F401  (part of this module's face: hashes of what a record names)
 
 SCHEMA = "ewmbench-run/1"
 RECORD_FILE = "record.json"
@@ -78,9 +80,9 @@ class ModelRef:
 @dataclass(frozen=True)
 class Column:
     name: str
-    metric: str
-    group: str  # fidelity, scene, motion, semantics, diversity
-    level: str  # trial, episode, dataset
+    metric: str | None  # None only in legacy records (old folders do not say which metric wrote a column)
+    group: str | None  # fidelity, scene, motion, semantics, diversity
+    level: str | None  # trial, episode, dataset
     direction: str  # "higher" or "lower" is better
 
     @property
@@ -220,7 +222,7 @@ class RunRecord:
             raise DataError(source, f"not an ewmbench run record (schema {schema!r}, expected {SCHEMA!r})")
         try:
             columns = {
-                name: Column(name=name, metric=str(c["metric"]), group=str(c["group"]), level=str(c["level"]), direction=str(c["direction"]))
+                name: Column(name=name, metric=c["metric"], group=c["group"], level=c["level"], direction=str(c["direction"]))
                 for name, c in _mapping(data, "columns").items()
             }
             for column in columns.values():
@@ -326,14 +328,6 @@ def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def dataset_hash(items: list[tuple[str, str, str]]) -> str:
     """Hash of a dataset from (task id, episode id, video content hash) triples, order-free."""
     lines = sorted(f"{task}\t{episode}\t{content}" for task, episode, content in items)
@@ -393,7 +387,7 @@ def _read_legacy(folder: Path) -> RunRecord:
             for raw in reader
         ]
     names = list(dict.fromkeys(header[3:] + list(summary["overall"])))
-    columns = _describe_columns(names, summary_path)
+    columns = _describe_columns(names, summary, summary_path)
     provenance_path = folder / "provenance.json"
     prov = json.loads(provenance_path.read_text(encoding="utf-8")) if provenance_path.is_file() else {}
     protocol = summary["protocol"]
@@ -429,30 +423,13 @@ def _csv_float(text: str, source: Path) -> float:
         raise DataError(source, f"{text!r} is not a number") from None
 
 
-def _describe_columns(names: list[str], source: Path) -> dict[str, Column]:
-    """Columns of a legacy folder, described by the metric registry (this path needs the metrics installed)."""
-    try:
-        from ewmbench.metrics.base import metric_registry
-        from ewmbench.protocols import load_protocol
-    except ImportError as exc:
-        raise DataError(source, f"an old run folder needs the metrics installed to be read ({exc}); install ewmbench[all]") from None
-    by_column = {}
-    for protocol_name in ("ewmbench-v2", "ewmbench-v1"):
-        protocol = load_protocol(protocol_name)
-        for metric_name, cls in metric_registry().items():
-            if metric_name in protocol.metrics:
-                metric = cls()
-                for column in metric.columns_for(protocol.settings(metric_name)):
-                    by_column.setdefault(column, column_of(metric, column))
-    unknown = [n for n in names if n not in by_column]
-    if unknown:
-        raise DataError(source, f"old run folder has column(s) no metric writes: {', '.join(unknown)}")
-    return {n: by_column[n] for n in names}
-
-
-def column_of(metric, column: str) -> Column:
-    """The record's description of one column a metric writes (direction from the metric itself)."""
-    return Column(
-        name=column, metric=metric.name, group=metric.group, level=metric.level,
-        direction="lower" if column in metric.lower_is_better else "higher",
-    )
+def _describe_columns(names: list[str], summary: dict, source: Path) -> dict[str, Column]:
+    """Columns of a legacy folder, from the summary's ``directions``. Which metric wrote a column
+    is not in the old files, so ``metric``, ``group`` and ``level`` stay unknown (None)."""
+    directions = summary.get("directions")
+    if not isinstance(directions, dict):
+        raise DataError(source, "written before column directions were recorded; score the videos again with `ewmbench evaluate`")
+    missing = [n for n in names if directions.get(n) not in DIRECTIONS]
+    if missing:
+        raise DataError(source, f"no direction recorded for column(s) {', '.join(missing)}; score the videos again with `ewmbench evaluate`")
+    return {n: Column(name=n, metric=None, group=None, level=None, direction=directions[n]) for n in names}

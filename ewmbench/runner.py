@@ -8,7 +8,6 @@ A run folder::
     OUTPUT/scores/<metric>/...     one JSON per scored trial (or episode): the resumable state
     OUTPUT/rows.csv, rows.parquet  one row per trial, one column per metric output
     OUTPUT/summary.json            overall and per-task results, skipped metrics with the fix
-    OUTPUT/record.json             the typed run record (ewmbench-run/1, see ewmbench.record)
     OUTPUT/ewmbm_final_table.csv   the official table (ids, sorted metric columns, MEAN row)
 
 Every stage is idempotent: a finished item is recognised by its stored input hashes and not
@@ -33,16 +32,27 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 import ewmbench
 from ewmbench.data.layout import HEAD_VIEW, Episode, Generated, GroundTruth, Problem, Trial, pairing_problems, write_trial
 from ewmbench.data.video import list_frames, video_size
+from ewmbench.data.video_cache import VideoCache
 from ewmbench.errors import ConfigError, DataError, Unavailable
-from ewmbench.metrics.base import EpisodeInputs, Metric, TrialInputs, metric_registry
+from ewmbench.metrics.base import EpisodeInputs, Metric, TrialInputs, column_directions, higher_is_better, metric_registry
 from ewmbench.models.base import GenerationRequest, model_registry
-from ewmbench.models.baselines import initial_frame
-from ewmbench.preprocess import Preprocessor, default_device
-from ewmbench.protocols import DEFAULT_PROTOCOL, Protocol, load_protocol
+from ewmbench.perception.detector_weights import DetectorChoice
+from ewmbench.perception.device import default_device
+from ewmbench.protocols import DEFAULT_PROTOCOL, Protocol, resolve_protocol
+from ewmbench.files import sha256_file, write_json
 from ewmbench.record import (
-    Counts, DatasetRef, ModelRef, Provenance, ProtocolRef, RunRecord, Skipped, Weight, column_of, dataset_hash, sha256_file,
+    Column,
+    Counts,
+    DatasetRef,
+    ModelRef,
+    ProtocolRef,
+    Provenance,
+    RunRecord,
+    Skipped,
+    Weight,
+    dataset_hash,
 )
-from ewmbench.results import ID_COLUMNS, aggregate, write_json, write_tables
+from ewmbench.results import ID_COLUMNS, aggregate, write_tables
 
 SCORES_DIR = "scores"
 
@@ -154,7 +164,7 @@ def build_request(episode: Episode, trial: str, seed: int) -> GenerationRequest:
         episode=episode, trial=trial, seed=seed, num_frames=num_frames,
         fps=sidecar.fps if sidecar else None, height=height, width=width,
         instruction=episode.instruction, substeps=list(sidecar.substeps) if sidecar else [],
-        memory_frames={HEAD_VIEW: initial_frame(episode, HEAD_VIEW)[None]},
+        memory_frames={HEAD_VIEW: episode.initial_frame(HEAD_VIEW)[None]},
     )
     if sidecar:
         request.actions = sidecar.actions
@@ -184,10 +194,12 @@ def _hash_settings(protocol: Protocol, metric: Metric) -> str:
 class Scorer:
     """Scores every (metric, trial or episode), reusing stored results whose inputs are unchanged."""
 
-    def __init__(self, output: Path, protocol: Protocol, preprocessor: Preprocessor):
+    def __init__(self, output: Path, protocol: Protocol, videos: VideoCache, device: str, detector: DetectorChoice = DetectorChoice()):
         self.output = Path(output)
         self.protocol = protocol
-        self.preprocessor = preprocessor
+        self.videos = videos
+        self.device = device
+        self.detector = detector
         self.computed = 0  # items scored in this process (0 when everything was reused)
 
     def _stored(self, path: Path, key: dict) -> dict | None:
@@ -204,7 +216,6 @@ class Scorer:
         record = self._stored(path, key)
         if record is not None:
             return record
-        caught: list[warnings.WarningMessage] = []
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
@@ -222,41 +233,39 @@ class Scorer:
     def score_trial(self, metric: Metric, episode: Episode, trial: Trial) -> dict:
         key = {
             "settings": _hash_settings(self.protocol, metric),
-            "gt": self.preprocessor.content_hash(episode.video_path()),
-            "generated": self.preprocessor.content_hash(trial.video_path()),
+            "gt": self.videos.content_hash(episode.video_path()),
+            "generated": self.videos.content_hash(trial.video_path()),
         }
         path = self.output / SCORES_DIR / metric.name / trial.task / trial.episode / f"{trial.trial}.json"
-        inputs = TrialInputs(episode, trial, self.preprocessor)
+        inputs = TrialInputs(episode, trial, self.videos, self.device, self.detector)
         return self._score(path, key, lambda: metric.score_trial(inputs, self.protocol.settings(metric.name)))
 
     def score_dataset(self, metric: Metric, pairs: list[tuple[Episode, Trial]]) -> dict:
         key = {
             "settings": _hash_settings(self.protocol, metric),
-            "gt": sorted({self.preprocessor.content_hash(e.video_path()) for e, _ in pairs}),
-            "generated": sorted(self.preprocessor.content_hash(t.video_path()) for _, t in pairs),
+            "gt": sorted({self.videos.content_hash(e.video_path()) for e, _ in pairs}),
+            "generated": sorted(self.videos.content_hash(t.video_path()) for _, t in pairs),
         }
         path = self.output / SCORES_DIR / metric.name / "dataset.json"
-        inputs = [TrialInputs(e, t, self.preprocessor) for e, t in pairs]
+        inputs = [TrialInputs(e, t, self.videos, self.device, self.detector) for e, t in pairs]
         return self._score(path, key, lambda: metric.score_dataset(inputs, self.protocol.settings(metric.name)))
 
     def score_episode(self, metric: Metric, episode: Episode, trials: list[Trial]) -> dict:
         key = {
             "settings": _hash_settings(self.protocol, metric),
-            "generated": {t.trial: self.preprocessor.content_hash(t.video_path()) for t in trials},
+            "generated": {t.trial: self.videos.content_hash(t.video_path()) for t in trials},
         }
         path = self.output / SCORES_DIR / metric.name / episode.task / episode.episode / "episode.json"
-        inputs = EpisodeInputs(episode, trials, self.preprocessor)
+        inputs = EpisodeInputs(episode, trials, self.videos, self.device)
         return self._score(path, key, lambda: metric.score_episode(inputs, self.protocol.settings(metric.name)))
 
 
 def score(config: RunConfig, gt: GroundTruth, generated: Generated, progress: Progress | None = None,
           model_config: dict | None = None) -> RunResult:
-    protocol = load_protocol(config.protocol)
+    protocol = resolve_protocol(config.protocol)  # once; each metric then receives its own settings
     metrics = resolve_metrics(config.metrics, protocol)
-    preprocessor = Preprocessor(config.cache_dir, device=config.device)
-    preprocessor.options["protocol"] = config.protocol  # preprocessing stages (tracking) follow it too
-    if config.detector_weights:
-        preprocessor.options["detector_weights"] = Path(config.detector_weights)
+    videos = VideoCache(config.cache_dir)
+    detector = DetectorChoice(weights=Path(config.detector_weights) if config.detector_weights else None)
 
     problems: list[Problem] = gt.problems() + generated.problems() + pairing_problems(gt, generated)
     bad_videos = {p.path for p in problems if p.severity == "error"}
@@ -271,7 +280,7 @@ def score(config: RunConfig, gt: GroundTruth, generated: Generated, progress: Pr
     for episode, trial in pairs:
         episodes.setdefault(episode.key, []).append(trial)
 
-    scorer = Scorer(config.output, protocol, preprocessor)
+    scorer = Scorer(config.output, protocol, videos, config.device or default_device(), detector)
     columns = {m.name: m.columns_for(protocol.settings(m.name)) for m in metrics}
     skipped: dict[str, dict] = {}
     run_values: dict[str, float] = {}  # dataset-level metrics: one value per column for the run
@@ -280,7 +289,7 @@ def score(config: RunConfig, gt: GroundTruth, generated: Generated, progress: Pr
     for metric in metrics:
         settings = protocol.settings(metric.name)
         try:
-            metric.check_available(preprocessor, settings)
+            metric.check_available(settings)
         except Unavailable as exc:
             skipped[metric.name] = {"reason": exc.reason, "fix": exc.fix}
             continue
@@ -329,13 +338,15 @@ def score(config: RunConfig, gt: GroundTruth, generated: Generated, progress: Pr
         [{"task_id": k[0], "episode_id": k[1], "trial_id": k[2], **{c: v.get(c, float("nan")) for c in row_columns}} for k, v in values.items()],
         columns=ID_COLUMNS + row_columns,
     )
-    aggregated = aggregate(rows, protocol)
+    registry = metric_registry()
+    aggregated = aggregate(rows, protocol, lambda column: higher_is_better(column, registry))
     aggregated["overall"].update(run_values)
     summary = {
         "model": config.model or generated.name,
         "protocol": {"name": protocol.name, "version": protocol.version, "source": protocol.source},
         "counts": {"episodes": len(episodes), "trials": len(pairs)},
         **aggregated,
+        "directions": column_directions(list(aggregated["overall"]), registry),
         "skipped_metrics": skipped,
         "notes": row_notes,
         "problems": [{"path": str(p.path), "message": p.message, "severity": p.severity} for p in problems],
@@ -345,18 +356,21 @@ def score(config: RunConfig, gt: GroundTruth, generated: Generated, progress: Pr
     write_tables(output, rows, protocol)
     write_json(output / "summary.json", summary)
     write_json(output / f"{generated.name}_results.json", summary["overall"])
-    build_record(config, protocol, metrics, columns, skipped, rows, aggregated, summary, gt, pairs, preprocessor, model_config).save(output)
+    device = config.device or default_device()
+    build_record(config, protocol, metrics, columns, skipped, aggregated, summary, gt, rows, pairs, videos, detector,
+                 device, model_config).save(output)
     return RunResult(output, rows, summary)
 
 
 def build_record(config: RunConfig, protocol: Protocol, metrics: list[Metric], columns: dict[str, tuple[str, ...]],
-                 skipped: dict[str, dict], rows: pd.DataFrame, aggregated: dict, summary: dict, gt: GroundTruth,
-                 pairs: list[tuple[Episode, Trial]], preprocessor: Preprocessor, model_config: dict | None) -> RunRecord:
+                 skipped: dict[str, dict], aggregated: dict, summary: dict, gt: GroundTruth, rows: pd.DataFrame,
+                 pairs: list[tuple[Episode, Trial]], videos: VideoCache, detector: DetectorChoice, device: str,
+                 model_config: dict | None) -> RunRecord:
     """The typed run record (``ewmbench-run/1``) of a scored run."""
-    described = {c: column_of(m, c) for m in metrics if m.name not in skipped for c in columns[m.name]}
-    scored = [c for c in summary["overall"] if c in described]
-    dataset_items = [(e.task, e.episode, preprocessor.content_hash(e.video_path())) for e in gt.episodes]
-    prov = provenance(config, preprocessor.device)
+    by_column = {c: m for m in metrics if m.name not in skipped for c in columns[m.name]}
+    scored = [c for c in summary["overall"] if c in by_column]
+    dataset_items = [(e.task, e.episode, videos.content_hash(e.video_path())) for e in gt.episodes]
+    prov = provenance(config, device)
     return RunRecord(
         protocol=ProtocolRef(name=protocol.name, version=protocol.version, source=protocol.source, sha256=protocol.sha256),
         dataset=DatasetRef(
@@ -364,7 +378,8 @@ def build_record(config: RunConfig, protocol: Protocol, metrics: list[Metric], c
             tasks=len({e.task for e in gt.episodes}), episodes=len(gt.episodes),
         ),
         model=ModelRef(name=summary["model"], options=dict(config.model_options), config=model_config),
-        columns={c: described[c] for c in scored},
+        columns={c: Column(name=c, metric=by_column[c].name, group=by_column[c].group, level=by_column[c].level,
+                           direction=summary["directions"][c]) for c in scored},
         overall={c: summary["overall"][c] for c in scored},
         per_task={c: aggregated["per_task"].get(c, {}) for c in scored},
         counts=Counts(tasks=len({t.task for _, t in pairs}), episodes=summary["counts"]["episodes"],
@@ -372,9 +387,9 @@ def build_record(config: RunConfig, protocol: Protocol, metrics: list[Metric], c
         skipped={name: Skipped(reason=why["reason"], fix=why.get("fix", "") or "") for name, why in skipped.items()},
         provenance=Provenance(
             ewmbench_version=prov["ewmbench_version"], git_commit=prov["git_commit"], python=prov["python"],
-            platform=prov["platform"], numpy=prov["numpy"], torch=prov["torch"], device=prov["device"], seed=config.seed,
+            platform=prov["platform"], numpy=prov["numpy"], torch=prov["torch"], device=device, seed=config.seed,
             created=datetime.now(UTC).isoformat(timespec="seconds"),
-            weights=weights_used(metrics, protocol, skipped, pairs, preprocessor),
+            weights=weights_used(metrics, protocol, skipped, pairs, detector),
         ),
         rows=[{k: (str(v) if k in ID_COLUMNS else float(v)) for k, v in row.items()} for row in rows.to_dict("records")],
     )
@@ -390,8 +405,9 @@ WEIGHT_HASH_LIMIT = 512 * 2**20  # hash weight files up to this size at the end 
 
 
 def weights_used(metrics: list[Metric], protocol: Protocol, skipped: dict, pairs: list[tuple[Episode, Trial]],
-                 preprocessor: Preprocessor) -> tuple[Weight, ...]:
+                 detector: DetectorChoice) -> tuple[Weight, ...]:
     """Every pretrained weight the scored metrics named in their settings, and the gripper detector(s)."""
+    from ewmbench.perception.detector_weights import choose_weights
     from ewmbench.perception.weights import resolve, weight_specs
 
     specs = weight_specs()
@@ -414,12 +430,11 @@ def weights_used(metrics: list[Metric], protocol: Protocol, skipped: dict, pairs
             used_by = f"{previous.used_by}, {metric.name}" if previous else metric.name
             found[value] = Weight(id=value, source=item.source, sha256=digest, used_by=used_by)
     if "trajectory_consistency" in {m.name for m in metrics} - set(skipped):
-        from ewmbench.perception.detector import choose_weights
-
-        needs_tracks = {e.video_path(): e for e, t in pairs if not e.traj_path.is_file() or not t.traj_path.is_file()}
-        for video in needs_tracks:
+        # The detector runs only where a video has no traj/traj.npy.
+        needs_tracks = {e.video_path() for e, t in pairs if not e.traj_path.is_file() or not t.traj_path.is_file()}
+        for video in sorted(needs_tracks):
             try:
-                path = Path(choose_weights(video, preprocessor.options))
+                path = Path(choose_weights(video, detector))
             except Unavailable:
                 continue
             key = f"detector:{path.name}"
@@ -429,22 +444,28 @@ def weights_used(metrics: list[Metric], protocol: Protocol, skipped: dict, pairs
 
 
 def provenance(config: RunConfig, device: str) -> dict:
-    protocol = load_protocol(config.protocol)
-    import numpy
-    import torch
-
+    protocol = resolve_protocol(config.protocol)
     return {
         "ewmbench_version": ewmbench.__version__,
         "git_commit": _git_commit(),
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "numpy": numpy.__version__,
-        "torch": torch.__version__,
+        "numpy": _installed_version("numpy"),
+        "torch": _installed_version("torch"),  # read from the installed metadata: no torch import
         "device": device,
         "seed": config.seed,
         "protocol": {"name": protocol.name, "version": protocol.version, "source": protocol.source,
                      "sha256": protocol.sha256},  # the whole file: settings, aggregation and decimals
     }
+
+
+def _installed_version(distribution: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return None
 
 
 def _git_commit() -> str | None:
@@ -460,7 +481,7 @@ def resolve_ground_truth(dataset: str) -> Path:
     """A dataset folder, or a named dataset (``sample``) generated on first use."""
     if Path(dataset).is_dir():
         return Path(dataset)
-    from ewmbench.data.sample import resolve_dataset
+    from ewmbench.sim.sample import resolve_dataset
 
     return resolve_dataset(dataset)
 

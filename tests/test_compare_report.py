@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 
 import ewmbench
-from ewmbench.compare.report import OVERALL, Settings, compare_runs, to_dict, write_report
+from ewmbench.compare.report import OVERALL, Settings, compare_runs
+from ewmbench.compare.writer import write_report
 from ewmbench.errors import ConfigError
 from ewmbench.record import Column, Counts, DatasetRef, ModelRef, Provenance, ProtocolRef, RunRecord
 

@@ -17,7 +17,7 @@ from ewmbench.runner import RunConfig, run
 
 @pytest.fixture(scope="module")
 def static_run(tmp_path_factory):
-    from conftest import make_ground_truth
+    from tests.helpers.datasets import make_ground_truth
 
     root = tmp_path_factory.mktemp("record")
     gt = make_ground_truth(root / "gt")
@@ -95,6 +95,13 @@ def test_old_run_folders_are_read_with_unknown_hashes(static_run, tmp_path):
     assert record.legacy and record.protocol.sha256 is None and record.dataset.sha256 is None and record.model.config is None
     assert record.overall == pytest.approx(static_run.summary["overall"])
     assert record.columns["ssim"].direction == "higher" and len(record.rows) == 8
+    assert record.columns["ssim"].metric is None  # old files do not say which metric wrote a column
+    # older still: no directions in the summary
+    summary = json.loads((old / "summary.json").read_text())
+    del summary["directions"]
+    (old / "summary.json").write_text(json.dumps(summary))
+    with pytest.raises(DataError, match="before column directions were recorded"):
+        load_run(old)
 
 
 @pytest.mark.parametrize("case, message", [
@@ -148,3 +155,26 @@ def test_from_dict_rejects_rows_with_undescribed_columns(static_run):
         row.append(1.0)
     with pytest.raises(DataError, match="mystery"):
         RunRecord.from_dict(data, "x.json")
+
+
+def test_weights_used_names_the_detector_file_and_its_hash(tmp_path):
+    from types import SimpleNamespace
+
+    from ewmbench.files import sha256_file
+    from ewmbench.metrics.base import metric_registry
+    from ewmbench.perception.detector_weights import DetectorChoice
+    from ewmbench.runner import weights_used
+
+    weights = tmp_path / "my-gripper.pt"
+    weights.write_bytes(b"not really a checkpoint")
+    episode = SimpleNamespace(video_path=lambda: tmp_path / "gt.mp4", traj_path=tmp_path / "missing" / "traj.npy")
+    trial = SimpleNamespace(traj_path=tmp_path / "missing" / "traj.npy")
+    metric = metric_registry()["trajectory_consistency"]()
+    found = weights_used([metric], load_protocol("ewmbench-v1"), {}, [(episode, trial)], DetectorChoice(weights=weights))
+    assert [(w.id, w.sha256) for w in found] == [("detector:my-gripper.pt", sha256_file(weights))]
+    # a skipped metric used no weights; tracks already on disk need no detector
+    assert weights_used([metric], load_protocol("ewmbench-v1"), {"trajectory_consistency": {}}, [(episode, trial)], DetectorChoice(weights=weights)) == ()
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "traj.npy").write_bytes(b"")
+    tracked = SimpleNamespace(video_path=lambda: tmp_path / "gt.mp4", traj_path=tmp_path / "t" / "traj.npy")
+    assert weights_used([metric], load_protocol("ewmbench-v1"), {}, [(tracked, tracked)], DetectorChoice(weights=weights)) == ()

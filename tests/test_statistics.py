@@ -83,3 +83,9 @@ def test_bad_arguments_are_refused():
         bootstrap_ci(rows([[1.0]]), "x", overall="median")
     with pytest.raises(ValueError):
         bootstrap_ci(rows([[1.0]]), "x", level=1.5)
+
+
+def test_infinite_values_give_an_infinite_interval_not_nan():
+    # PSNR of identical frames is infinite under ewmbench-v1: the interval must say so.
+    ci = bootstrap_ci(rows([[float("inf")], [float("inf")], [float("inf")]]), "x", resamples=200)
+    assert (ci.estimate, ci.low, ci.high) == (float("inf"), float("inf"), float("inf"))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import shlex
 import tempfile
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -23,16 +22,24 @@ def submit_command(
     run: Path = typer.Argument(..., help="Run folder (from `ewmbench run` or `ewmbench evaluate`)."),
     readme: Path = typer.Option(..., "--readme", help="model_readme.md with YAML front matter (model_name, version, ...)."),
     output: Path = typer.Option(..., "--output", "-o", help="Bundle to write (.tar.gz)."),
-    videos: Optional[Path] = typer.Option(None, "--videos", help="Folder of the generated trials, if not found from the run."),
+    videos: Path | None = typer.Option(None, "--videos", help="Folder of the generated trials, if not found from the run."),
     fps: float = typer.Option(10.0, "--fps", help="Frame rate written into the mp4 files."),
+    lossy: bool = typer.Option(False, "--lossy", help="Smaller, lossy H.264 videos (a re-scoring board then measures the encoder too)."),
 ) -> None:
     """Write a submission bundle: model_readme.md, videos/*.mp4, the run record and its rows."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     from ewmbench.leaderboard.bundle import write_bundle
-    from ewmbench.runner import _progress
 
     try:
-        with _progress() as progress:
-            path = write_bundle(run, readme, output, videos_root=videos, fps=fps, progress=progress)
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()) as progress:
+            path = write_bundle(run, readme, output, videos_root=videos, fps=fps, lossless=not lossy, progress=progress)
     except EwmbenchError as exc:
         fail(exc)
     console.print(f"[green]bundle written:[/] {path}")
@@ -66,9 +73,9 @@ def add_command(
     bundle: Path = typer.Argument(..., help="Bundle (.tar.gz), or a folder holding exactly one."),
     board: Path = BoardOption,
     rescore: bool = typer.Option(False, "--rescore", help="Score the bundle's videos here: the entry becomes verified."),
-    gt: Optional[Path] = typer.Option(None, "--gt", help="Ground truth of the benchmark (needed with --rescore); 'sample' for the sample."),
-    detector_weights: Optional[Path] = typer.Option(None, "--detector-weights", help="Gripper detector weights for re-scoring."),
-    device: Optional[str] = typer.Option(None, "--device", help="Device for re-scoring."),
+    gt: Path | None = typer.Option(None, "--gt", help="Ground truth of the benchmark (needed with --rescore); 'sample' for the sample."),
+    detector_weights: Path | None = typer.Option(None, "--detector-weights", help="Gripper detector weights for re-scoring."),
+    device: str | None = typer.Option(None, "--device", help="Device for re-scoring."),
 ) -> None:
     """Check a bundle and add it to a board: self-reported from its record, or verified with --rescore."""
     from ewmbench.leaderboard.intake import admit, check_admissible, open_bundle

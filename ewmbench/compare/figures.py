@@ -20,8 +20,9 @@ TRACK_COLOURS = {"gt": "#00c853", "generated": "#ff1744"}
 
 
 def _pyplot():
-    import matplotlib
+    from ewmbench.errors import require
 
+    matplotlib = require("matplotlib", "report", "report figures (or pass --no-figures)")
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
@@ -190,22 +191,26 @@ def _episode_videos(comparison: Comparison, case: WorstCase) -> tuple[Path | Non
 
 
 def _tracks(comparison: Comparison, case: WorstCase, gt: Path, trial_dir: Path) -> tuple[np.ndarray, np.ndarray] | None:
-    """GT and generated gripper tracks (T, 2, 2), normalised; from the official files or the
-    detector's cache (the run computed them). None when they cannot be had here."""
+    """GT and generated gripper tracks (T, 2, 2), normalised: the official ``traj/traj.npy`` files
+    or the tracks the run cached, with the run's tracking settings and detector. None when they
+    cannot be had here (no detector installed, no weights)."""
     from ewmbench.data.layout import _video_path
     from ewmbench.errors import EwmbenchError
 
     run = comparison.run(case.run)
     try:
-        from ewmbench.preprocess import Preprocessor, trajectory_of
+        from ewmbench.data.video_cache import VideoCache
+        from ewmbench.perception.detector import TrackingSettings
+        from ewmbench.perception.detector_weights import DetectorChoice
+        from ewmbench.perception.trajectories import trajectory_of
+        from ewmbench.protocols import load_protocol
 
-        preprocessor = Preprocessor(run.cache_dir)
-        preprocessor.options["protocol"] = run.protocol
-        if run.detector_weights:
-            preprocessor.options["detector_weights"] = run.detector_weights
+        tracking = TrackingSettings.from_metric_settings(load_protocol(run.protocol).settings("trajectory_consistency"))
+        videos = VideoCache(run.cache_dir)
+        choice = DetectorChoice(weights=run.detector_weights)
         episode_dir = run.gt_root / case.task_id / case.episode_id
-        gt_track = trajectory_of(episode_dir / "traj" / "traj.npy", gt, preprocessor)
-        generated = trajectory_of(trial_dir / "traj" / "traj.npy", _video_path(trial_dir), preprocessor, gt_video=gt)
+        gt_track = trajectory_of(episode_dir / "traj" / "traj.npy", gt, videos, tracking, choice, device="cpu")
+        generated = trajectory_of(trial_dir / "traj" / "traj.npy", _video_path(trial_dir), videos, tracking, choice, device="cpu", gt_video=gt)
         return np.asarray(gt_track, dtype=float), np.asarray(generated, dtype=float)
     except (EwmbenchError, ImportError, OSError, ValueError):
         return None

@@ -1,7 +1,8 @@
 """The comparison of runs: comparability checks, per-metric CIs, paired differences, agreement.
 
 :func:`compare_runs` turns run folders into a :class:`Comparison` (numbers only, no files);
-:func:`write_report` writes ``report.json``, ``report.csv``, the figures and ``report.html``.
+:func:`to_dict` and :func:`to_table` are ``report.json`` and ``report.csv``;
+:func:`ewmbench.compare.writer.write_report` writes them with the figures and ``report.html``.
 
 Definitions (also written into ``report.json`` under ``settings``):
 
@@ -180,7 +181,7 @@ def _selected_rows(run: RunData, episodes: set[tuple[str, str]]) -> tuple[pd.Dat
 
     protocol = load_protocol(run.protocol)
     rows = run.rows[[(t, e) in episodes for t, e in zip(run.rows.task_id, run.rows.episode_id)]]
-    selected = select_trials(round_rows(rows, protocol), protocol)
+    selected = select_trials(round_rows(rows, protocol), protocol, lambda column: run.directions.get(column, "higher") == "higher")
     return selected.reset_index(drop=True), protocol.aggregation.get("overall", "mean_of_rows")
 
 
@@ -432,26 +433,4 @@ def to_table(comparison: Comparison) -> pd.DataFrame:
     return pd.DataFrame.from_records(records)
 
 
-def write_report(comparison: Comparison, output: Path | str, figures: bool = True) -> Path:
-    """Write ``report.json``, ``report.csv``, ``figures/`` and ``report.html`` into ``output``."""
-    import json
-
-    from ewmbench.results import json_safe, write_text
-
-    output = Path(output)
-    output.mkdir(parents=True, exist_ok=True)
-    figure_files: dict[str, object] = {}
-    if figures:
-        from ewmbench.compare.figures import draw_all
-
-        figure_files = draw_all(comparison, output)
-    data = to_dict(comparison, figure_files)
-    write_text(output / "report.json", json.dumps(json_safe(data), indent=2) + "\n")
-    write_text(output / "report.csv", to_table(comparison).to_csv(index=False, float_format="%.10g"))
-    from ewmbench.compare.html import render_html
-
-    write_text(output / "report.html", render_html(comparison, data, output))
-    return output
-
-
-__all__ = ["Comparison", "Settings", "compare_runs", "to_dict", "to_table", "write_report", "ID_COLUMNS"]
+__all__ = ["Comparison", "Settings", "compare_runs", "to_dict", "to_table", "ID_COLUMNS"]

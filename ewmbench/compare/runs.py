@@ -7,13 +7,13 @@ and where its frames lie, for the pictures.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from ewmbench.errors import DataError
+from ewmbench.files import read_json
 
 ID_COLUMNS = ("task_id", "episode_id", "trial_id")
 
@@ -54,8 +54,8 @@ def _config(folder: Path) -> dict:
     if not path.is_file():
         return {}
     try:
-        return json.loads(path.read_text(encoding="utf-8")).get("config", {})
-    except (OSError, json.JSONDecodeError) as exc:
+        return read_json(path).get("config", {})
+    except (OSError, ValueError, AttributeError) as exc:
         raise DataError(path, f"not readable JSON ({exc})") from None
 
 

@@ -205,6 +205,11 @@ def _percentile_interval(estimates: np.ndarray, level: float) -> tuple[float, fl
     tail = (1.0 - level) / 2.0
     with np.errstate(invalid="ignore"):
         low, high = np.quantile(estimates, [tail, 1.0 - tail], method="linear")
+        if np.isnan(low) or np.isnan(high):
+            # Interpolating between two infinite neighbours gives inf - inf = NaN; the bound is
+            # then the neighbour itself (no interpolation), so an infinite interval stays infinite.
+            plain = np.quantile(estimates, [tail, 1.0 - tail], method="inverted_cdf")
+            low, high = (plain[0] if np.isnan(low) else low), (plain[1] if np.isnan(high) else high)
     return float(low), float(high)
 
 

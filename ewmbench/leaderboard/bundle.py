@@ -99,8 +99,12 @@ def trial_videos(run_folder: Path, record, videos_root: Path | None = None) -> d
 
 
 def write_bundle(run_folder: Path | str, readme: Path | str, output: Path | str, videos_root: Path | None = None,
-                 fps: float = 10.0, progress=None) -> Path:
-    """Write a submission bundle from a run folder and a model readme (checked first)."""
+                 fps: float = 10.0, lossless: bool = True, progress=None) -> Path:
+    """Write a submission bundle from a run folder and a model readme (checked first).
+
+    Videos are lossless by default (RGB H.264, CRF 0), so a board that re-scores them measures
+    the model and not the encoder; ``lossless=False`` writes smaller, lossy H.264.
+    """
     from ewmbench.data.video import read_video, write_mp4
     from ewmbench.leaderboard.entries import MetadataError, check_metadata
     from ewmbench.record import load_run
@@ -127,7 +131,7 @@ def write_bundle(run_folder: Path | str, readme: Path | str, output: Path | str,
         encoded = []
         for (t, e, r), source in sorted(videos.items()):
             target = tmp_path / video_name(t, e, r)
-            write_mp4(read_video(source), target, fps=fps, quality=10)  # near-lossless: a rescore measures the model, not the encoder
+            write_mp4(read_video(source), target, fps=fps, lossless=lossless)
             encoded.append(target)
             if progress:
                 progress.advance(task)

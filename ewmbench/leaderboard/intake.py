@@ -38,7 +38,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ewmbench.errors import EwmbenchError
-from ewmbench.leaderboard.bundle import README, RECORD, ROWS, VIDEOS, parse_video_name, split_front_matter
+from ewmbench.leaderboard.bundle import (
+    README,
+    RECORD,
+    ROWS,
+    VIDEOS,
+    parse_video_name,
+    split_front_matter,
+)
 
 CHUNK = 1 << 20
 
@@ -59,6 +66,9 @@ class Limits:
     max_file_bytes: int = 2 * 2**30
     max_ratio: float = 200.0  # decompressed / compressed bytes
     ratio_floor: int = 64 * 2**20  # the ratio is judged once this many bytes are declared (tar padding compresses well)
+
+
+DEFAULT_LIMITS = Limits()
 
 
 @dataclass
@@ -108,9 +118,11 @@ def _expected(name: str, is_dir: bool) -> bool:
     return folder == VIDEOS and base.endswith(".mp4") and "/" not in base
 
 
-def unpack(archive: Path, workdir: Path, limits: Limits = Limits()) -> list[str]:
+def unpack(archive: Path, workdir: Path, limits: Limits = DEFAULT_LIMITS) -> list[str]:
     """Check and unpack ``archive`` into ``workdir`` (which must be empty); returns the file names."""
     workdir = Path(workdir).resolve()
+    if not workdir.is_dir() or any(workdir.iterdir()):
+        raise ValueError(f"{workdir}: unpack needs an existing, empty private folder")
     compressed = max(archive.stat().st_size, 1)
     seen: set[str] = set()
     files: list[str] = []
@@ -132,6 +144,8 @@ def unpack(archive: Path, workdir: Path, limits: Limits = Limits()) -> list[str]
                 if not _expected(name, member.isdir()):
                     raise IntakeError("unexpected_file", f"{name!r} is not part of a bundle (model_readme.md, videos/*.mp4, ewmbench/record.json, ewmbench/rows.csv)")
                 if member.isdir():
+                    if name:
+                        (workdir / name).mkdir(parents=True, exist_ok=True)  # an expected name: videos/ or ewmbench/
                     continue
                 declared += member.size
                 if member.size > limits.max_file_bytes or declared > limits.max_bytes:
@@ -157,7 +171,7 @@ def unpack(archive: Path, workdir: Path, limits: Limits = Limits()) -> list[str]
     return files
 
 
-def open_bundle(path: Path | str, workdir: Path | str, limits: Limits = Limits(), need_record: bool = False) -> Bundle:
+def open_bundle(path: Path | str, workdir: Path | str, limits: Limits = DEFAULT_LIMITS, need_record: bool = False) -> Bundle:
     """Find, unpack and check a bundle into ``workdir`` (a private temporary folder)."""
     from ewmbench.leaderboard.entries import MetadataError, check_metadata
     from ewmbench.record import RunRecord, sha256_file
@@ -231,10 +245,15 @@ def check_admissible(bundle: Bundle, board: Path | str, kind: str) -> str:
     entry_id = f"{slug(bundle.metadata['model_name'])}-{slug(bundle.metadata['version'])}-{bundle.sha256[:10]}{suffix}"
     if any(e.id == entry_id for e in existing):
         raise IntakeError("duplicate_submission", f"this bundle is already on the board as {entry_id}")
+    if kind == "self-reported" and bundle.record is not None:
+        record_sha = bundle.record.sha256()
+        twin = next((e for e in existing if e.kind == kind and e.provenance.get("record_sha256") == record_sha), None)
+        if twin is not None:
+            raise IntakeError("duplicate_submission", f"this run record is already on the board as {twin.id}")
     return entry_id
 
 
-def admit(bundle: Bundle, board: Path | str, rescored=None, command: str | None = None) -> "Entry":  # noqa: F821
+def admit(bundle: Bundle, board: Path | str, rescored=None, command: str | None = None) -> Entry:  # noqa: F821
     """Turn a checked bundle into a board entry and write it.
 
     ``rescored``: the run record of the board's own scoring of the bundle's videos (verified);

@@ -61,6 +61,11 @@ def fmt(value: float | None) -> str:
     return f"{value:.2f}" if abs(value) >= 10 else f"{value:.4f}"
 
 
+def fmt_score(value: float | None) -> str:
+    """Aggregate and group scores (0-100): two decimals."""
+    return "n/r" if value is None else f"{value:.2f}"
+
+
 def _sort_value(value: float | None) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
@@ -114,7 +119,7 @@ def board_csv(rule: Rule, data: dict) -> str:
     for benchmark in data["benchmarks"]:
         for e in benchmark["entries"]:
             m = e["model"]
-            number = lambda v: "" if v is None else repr(float(v))  # noqa: E731
+            number = lambda v: "" if v is None else repr(float(v))
             writer.writerow([benchmark["id"], e["rank"] or "", e["id"], m["model_name"], m["version"], m["organization"],
                              m["release_year"], m["source_type"], m["control_type"], e["kind"], number(e["aggregate"]),
                              e["covered"], e["total"], *[number(e["groups"][g]) for g in rule.groups],
@@ -176,15 +181,15 @@ def _table(rule: Rule, benchmark: dict) -> str:
         m = e["model"]
         cells = [
             f'<td data-v="{e["rank"] if e["rank"] is not None else ""}">{e["rank"] if e["rank"] is not None else "–"}</td>',
-            f'<th scope="row" data-v="{escape(m["model_name"].lower())}"><a href="entries/{escape(e["id"])}.html">{escape(m["model_name"])}</a>'
-            f'<span class="version">{escape(str(m["version"]))}</span><span class="org">{escape(m["organization"])}</span></th>',
+            (f'<th scope="row" data-v="{escape(m["model_name"].lower())}"><a href="entries/{escape(e["id"])}.html">{escape(m["model_name"])}</a>'
+             f'<span class="version">{escape(str(m["version"]))}</span><span class="org">{escape(m["organization"])}</span></th>'),
             f'<td data-v="{escape(e["kind"])}">{_kind_badge(e["kind"])}</td>',
-            f'<td data-v="{_sort_value(e["aggregate"])}" class="score">{fmt(e["aggregate"])}'
-            f'<span class="covered" title="columns in this score">{e["covered"]}/{e["total"]} cols</span></td>',
+            (f'<td data-v="{_sort_value(e["aggregate"])}" class="score">{fmt_score(e["aggregate"])}'
+             f'<span class="covered" title="columns in this score">{e["covered"]}/{e["total"]} cols</span></td>'),
         ]
         for group in groups:
             value = e["groups"][group]
-            cells.append(f'<td data-v="{_sort_value(value)}" class="group">{fmt(value)}</td>')
+            cells.append(f'<td data-v="{_sort_value(value)}" class="group">{fmt_score(value)}</td>')
         for name in rule.columns:
             value = e["values"][name]
             ci = e["ci"].get(name)
@@ -221,17 +226,18 @@ def index_page(rule: Rule, data: dict) -> str:
     return _page(rule.title, body)
 
 
-def radar_svg(groups: dict[str, float | None], size: int = 300) -> str:
+def radar_svg(groups: dict[str, float | None], size: int = 340) -> str:
     """An inline SVG radar of group scores (0-100); groups without a value are drawn as gaps."""
     names = list(groups)
     n = len(names)
-    centre, radius = size / 2, size / 2 - 48
+    centre, radius = size / 2, size / 2 - 78  # room for the labels outside the rings
     def point(i: int, r: float) -> tuple[float, float]:
         angle = -math.pi / 2 + 2 * math.pi * i / n
         return centre + r * math.cos(angle), centre + r * math.sin(angle)
-    parts = [f'<svg class="radar" viewBox="0 0 {size} {size}" width="{size}" height="{size}" role="img" '
+    margin = 40  # labels left and right of the chart
+    parts = [f'<svg class="radar" viewBox="{-margin} 0 {size + 2 * margin} {size}" width="{size + 2 * margin}" height="{size}" role="img" '
              f'aria-labelledby="radar-title"><title id="radar-title">Normalised group scores: '
-             + escape(", ".join(f"{g} {fmt(v)}" for g, v in groups.items())) + "</title>"]
+             + escape(", ".join(f"{g} {fmt_score(v)}" for g, v in groups.items())) + "</title>"]
     for level in (0.25, 0.5, 0.75, 1.0):
         ring = " ".join(f"{x:.1f},{y:.1f}" for x, y in (point(i, radius * level) for i in range(n)))
         parts.append(f'<polygon points="{ring}" class="ring"/>')
@@ -241,7 +247,7 @@ def radar_svg(groups: dict[str, float | None], size: int = 300) -> str:
         lx, ly = point(i, radius + 22)
         anchor = "middle" if abs(lx - centre) < 5 else ("start" if lx > centre else "end")
         value = groups[name]
-        parts.append(f'<text x="{lx:.1f}" y="{ly:.1f}" text-anchor="{anchor}" class="label">{escape(name)} {fmt(value) if value is not None else "n/r"}</text>')
+        parts.append(f'<text x="{lx:.1f}" y="{ly:.1f}" text-anchor="{anchor}" class="label">{escape(name)} {fmt_score(value)}</text>')
     values = [(i, v) for i, v in enumerate(groups.values()) if v is not None]
     if len(values) >= 3:
         shape = " ".join(f"{x:.1f},{y:.1f}" for x, y in (point(i, radius * v / 100) for i, v in values))
@@ -262,7 +268,7 @@ def entry_page(rule: Rule, benchmark: dict, e: dict, entry: Entry) -> str:
         norm = e["normalised"][name]
         metric_rows.append(f"<tr><th scope=\"row\">{escape(column.label)}</th><td>{escape(column.group)}</td><td>{escape(column.direction)}</td>"
                            f"<td>{fmt(value)}</td><td>{f'[{fmt(ci[0])}, {fmt(ci[1])}]' if ci else '–'}</td>"
-                           f"<td>{fmt(None if norm is None else norm * 100)}</td></tr>")
+                           f"<td>{fmt_score(None if norm is None else norm * 100)}</td></tr>")
     tasks = sorted({t for per in entry.per_task.values() for t in per})
     per_task = ""
     if tasks:
@@ -274,10 +280,10 @@ def entry_page(rule: Rule, benchmark: dict, e: dict, entry: Entry) -> str:
                     f'<table><thead><tr><th scope="col">column</th>{header}</tr></thead><tbody>{body}</tbody></table></div>')
     reported = ""
     if entry.reported:
-        body = "".join(f"<tr><th scope=\"row\">{escape(str(r['label']))}</th><td>{escape(str(r['value']))}</td><td>{escape(str(r.get('note', '')))}</td></tr>"
+        body = "".join(f"<tr><th scope=\"row\">{escape(str(r['label']))}</th><td>{escape(str(r['value']))}</td><td class=\"text\">{escape(str(r.get('note', '')))}</td></tr>"
                        for r in entry.reported)
         reported = (f'<h2>As printed in the source</h2><div class="table-wrap"><table><thead><tr><th scope="col">column</th><th scope="col">value</th>'
-                    f'<th scope="col">note</th></tr></thead><tbody>{body}</tbody></table></div>')
+                    f'<th scope="col" class="text">note</th></tr></thead><tbody>{body}</tbody></table></div>')
     provenance = "".join(f"<dt>{escape(str(k).replace('_', ' '))}</dt><dd>{_link_or_text(v)}</dd>" for k, v in entry.provenance.items() if k != "command")
     command = entry.provenance.get("command")
     reproduce = f'<h2>Reproduce</h2><pre><code>{escape(command)}</code></pre>' if command else ""
@@ -285,7 +291,7 @@ def entry_page(rule: Rule, benchmark: dict, e: dict, entry: Entry) -> str:
     body = (
         f'<header><p><a href="../index.html#{escape(benchmark["id"])}">← {escape(benchmark["title"])}</a></p>'
         f'<h1>{escape(m["model_name"])} <span class="version">{escape(str(m["version"]))}</span></h1>'
-        f'<p>{_kind_badge(e["kind"])} Score <strong>{fmt(e["aggregate"])}</strong> over {e["covered"]} of {e["total"]} columns, {rank}.</p></header>'
+        f'<p>{_kind_badge(e["kind"])} Score <strong>{fmt_score(e["aggregate"])}</strong> over {e["covered"]} of {e["total"]} columns, {rank}.</p></header>'
         f'<main><div class="entry-top"><section aria-labelledby="h-groups"><h2 id="h-groups">Groups (normalised, 0-100)</h2>{radar_svg(e["groups"])}</section>'
         f'<section aria-labelledby="h-model"><h2 id="h-model">Model</h2><dl>{meta}</dl></section></div>'
         f'<h2>Columns</h2><div class="table-wrap" tabindex="0" role="region" aria-label="Column values"><table><thead><tr>'

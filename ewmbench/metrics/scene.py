@@ -16,14 +16,17 @@ Only the generated video is scored (the ground truth is not used), as in the off
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from ewmbench.errors import ConfigError, DataError
 from ewmbench.metrics.base import Metric, TrialInputs, register_metric
-from ewmbench.metrics.neural_common import as_float_tensor, cache_kind, settings_of, uses_random_weights, weights_path
+from ewmbench.metrics.features import as_float_tensor, encoder_stage_key, uses_random_weights, weights_path
+from ewmbench.protocols import DEFAULT_PROTOCOL, ProtocolLike, metric_settings
+
+if TYPE_CHECKING:  # torch is imported where tensors are handled, so importing the metrics needs no torch
+    import torch
 
 COSINE_AXES = ("patch", "token")
 # Frames per similarity chunk when scoring precomputed tokens: bounds the (P, N, C) products.
@@ -32,6 +35,8 @@ _PAIR_CHUNK = 8
 
 def normalise_tokens(tokens: torch.Tensor) -> torch.Tensor:
     """Each token divided by its L2 norm over channels (last axis)."""
+    import torch.nn.functional as F
+
     return F.normalize(tokens.float(), dim=-1)
 
 
@@ -65,6 +70,8 @@ class PairAccumulator:
         self.to_first: list[torch.Tensor] = []
 
     def add(self, tokens: torch.Tensor) -> None:
+        import torch
+
         tokens = normalise_tokens(tokens)
         if self.first is None:
             self.first, self.last = tokens[:1], tokens[:1]
@@ -78,6 +85,8 @@ class PairAccumulator:
 
     def result(self) -> np.ndarray:
         """(2, T - 1): row 0 s(f_(i-1), f_i), row 1 s(f_0, f_i), for i = 1 .. T - 1 (unclamped)."""
+        import torch
+
         if not self.consecutive:
             raise DataError("<video>", "scene consistency needs at least 2 frames")
         return torch.stack([torch.cat(self.consecutive), torch.cat(self.to_first)]).cpu().numpy().astype(np.float64)
@@ -93,13 +102,13 @@ def score_from_similarities(similarities: np.ndarray, clamp_min: float | None = 
     return float(np.mean((sims[0] + sims[1]) / 2))
 
 
-def scene_consistency_from_tokens(tokens, protocol: str | Mapping = "ewmbench-v1") -> float:
+def scene_consistency_from_tokens(tokens, protocol: ProtocolLike | Mapping = DEFAULT_PROTOCOL) -> float:
     """Scene consistency of one video from its encoder tokens (T, N, C), before any normalisation.
 
     ``tokens`` may be a numpy array or a torch tensor (any device); ``protocol`` a protocol name,
     a protocol YAML path, or the ``scene_consistency`` settings mapping.
     """
-    settings = settings_of(protocol, "scene_consistency")
+    settings = metric_settings(protocol, "scene_consistency")
     tokens = as_float_tensor(tokens, "tokens")
     if tokens.ndim != 3:
         raise DataError("<tokens>", f"expected (T, N, C) tokens, got shape {tuple(tokens.shape)}")
@@ -135,17 +144,17 @@ def video_similarities(frames: np.ndarray, settings: Mapping, device: str) -> np
 @register_metric
 class SceneConsistency(Metric):
     name = "scene_consistency"
+    modules, extra = ("torch", "transformers"), "neural"
     group = "scene"
     columns = ("scene_consistency",)
     level = "trial"
     description = "DINOv2 patch-token similarity of each frame to the previous and the first frame (higher is steadier)."
 
     def score_trial(self, inputs: TrialInputs, settings: dict) -> dict[str, float]:
-        preprocessor = inputs.preprocessor
         video = inputs.trial.video_path()
-        kind = cache_kind(self.name, settings, preprocessor.device)
+        stage_key = encoder_stage_key(self.name, settings, inputs.device)
         try:
-            sims = preprocessor.cached_array(kind, video, lambda: video_similarities(preprocessor.frames(video), settings, preprocessor.device))
+            sims = inputs.videos.derived.array(stage_key, video, lambda: video_similarities(inputs.videos.frames(video), settings, inputs.device))
         except DataError as exc:
             raise DataError(video, exc.problem) from None
         return {"scene_consistency": score_from_similarities(sims, settings.get("clamp_min"))}

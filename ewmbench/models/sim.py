@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ewmbench.errors import ConfigError, DataError, Unavailable
+from ewmbench.errors import ConfigError, DataError, Unavailable, require
 from ewmbench.models.base import GenerationRequest, GenerationResult, WorldModel, fit_length, register_model
 
 SAMPLE_FIX = "use the simulated sample dataset: ewmbench data sample --output DIR (or --dataset sample)"
@@ -90,13 +90,12 @@ class SimModel(WorldModel):
     def config(self) -> dict:
         return {"action_noise": self.action_noise, "lag": self.lag, "drop_frames": self.drop_frames, "wrong_color": self.wrong_color}
 
-    def check_available(self, episode=None) -> None:
-        try:
-            import pybullet  # noqa: F401
-        except ImportError:
-            raise Unavailable("the sim model needs pybullet", "pip install pybullet") from None
-        if episode is not None:
-            self._scene_of(episode)
+    def check_available(self) -> None:
+        require("pybullet", "sim", "the sim model")
+
+    def check_episode(self, episode) -> None:
+        """Raise :class:`Unavailable` when ``episode`` holds no simulator state to replay."""
+        self._scene_of(episode)
 
     @staticmethod
     def _scene_of(episode):

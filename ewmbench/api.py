@@ -63,8 +63,8 @@ def compare(
     """Compare runs (folders, ``record.json`` files or loaded records) against ``baseline`` (a label
     or path; default the first run). With ``output`` the report is written there."""
     from ewmbench.compare.report import Settings, compare_runs
-    from ewmbench.compare.writer import write_report
     from ewmbench.compare.runs import RunData, read_run
+    from ewmbench.compare.writer import write_report
 
     loaded = []
     for run in runs:

@@ -16,7 +16,15 @@ import ewmbench
 from ewmbench.compare.report import OVERALL, Settings, compare_runs
 from ewmbench.compare.writer import write_report
 from ewmbench.errors import ConfigError
-from ewmbench.record import Column, Counts, DatasetRef, ModelRef, Provenance, ProtocolRef, RunRecord
+from ewmbench.record import (
+    Column,
+    Counts,
+    DatasetRef,
+    ModelRef,
+    ProtocolRef,
+    Provenance,
+    RunRecord,
+)
 
 FAST = Settings(resamples=300)
 COLUMNS = {
@@ -225,7 +233,7 @@ def test_html_is_self_contained(tiny_report):
 
 
 def test_python_api_returns_typed_results(tiny_runs, tmp_path):
-    root, gt, runs = tiny_runs
+    _, gt, runs = tiny_runs
     record = ewmbench.evaluate(gt=gt, generated=runs["static"] / "static_dataset", metrics=["psnr"], protocol="ewmbench-v2",
                                output=tmp_path / "evaluated")
     assert isinstance(record, RunRecord) and set(record.columns) == {"psnr"}
@@ -247,7 +255,7 @@ def test_single_run_report(tiny_runs, tmp_path):
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
     env = {**__import__("os").environ, "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "ewmbench", *args], capture_output=True, text=True, env=env, timeout=300)
+    return subprocess.run([sys.executable, "-m", "ewmbench", *args], check=False, capture_output=True, text=True, env=env, timeout=300)
 
 
 def test_cli_compare_prints_the_difference_table_and_refuses_mismatches(tiny_runs, tmp_path):

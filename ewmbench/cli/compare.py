@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -20,7 +19,7 @@ FiguresOption = typer.Option(True, "--figures/--no-figures", help="Draw the figu
 def compare_command(
     runs: list[Path] = typer.Argument(..., help="Run folders (or record.json files) to compare; the first is the baseline unless --baseline."),
     output: Path = typer.Option(..., "--output", help="Report folder: report.html, report.json, report.csv, figures/."),
-    baseline: Optional[str] = typer.Option(None, "--baseline", help="The run the others are compared with (its folder or label)."),
+    baseline: str | None = typer.Option(None, "--baseline", help="The run the others are compared with (its folder or label)."),
     allow_mismatch: bool = typer.Option(False, "--allow-mismatch", help="Compare runs of other protocols, datasets or episode sets on their common episodes (said at the top of the report)."),
     test: str = typer.Option("permutation", "--test", help="Paired test over episodes: permutation (sign-flip) or wilcoxon."),
     alpha: float = typer.Option(0.05, "--alpha", help="Significance level, after Holm correction across the metrics."),

@@ -158,7 +158,7 @@ def agreement(comparison: Comparison, path: Path) -> Path:
 def _even_indices(length: int, count: int) -> list[int]:
     if length <= count:
         return list(range(length))
-    return [int(round(i)) for i in np.linspace(0, length - 1, count)]
+    return [round(i) for i in np.linspace(0, length - 1, count)]
 
 
 def _frames_at(video: Path, count: int) -> tuple[list[int], list[np.ndarray]]:

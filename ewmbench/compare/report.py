@@ -126,12 +126,11 @@ def check_comparable(runs: list[RunData], allow_mismatch: bool) -> tuple[list[tu
         elif (run.protocol, run.protocol_version) != (first.protocol, first.protocol_version):
             problems.append(f"protocol differs: {first.label} used {first.protocol} {first.protocol_version}, "
                             f"{run.label} used {run.protocol} {run.protocol_version}")
-        if first.dataset_hash and run.dataset_hash:
-            if run.dataset_hash != first.dataset_hash:
-                problems.append(
-                    f"dataset differs: {first.label} has ground truth sha256 {first.dataset_hash[:12]}, "
-                    f"{run.label} has {run.dataset_hash[:12]}"
-                )
+        if first.dataset_hash and run.dataset_hash and run.dataset_hash != first.dataset_hash:
+            problems.append(
+                f"dataset differs: {first.label} has ground truth sha256 {first.dataset_hash[:12]}, "
+                f"{run.label} has {run.dataset_hash[:12]}"
+            )
         if run.episodes != first.episodes:
             only_first = sorted(first.episodes - run.episodes, key=_id_order)
             only_run = sorted(run.episodes - first.episodes, key=_id_order)
@@ -361,8 +360,8 @@ def to_dict(comparison: Comparison, figures: dict[str, object] | None = None) ->
         rows = comparison.selected_rows[run.label]
         runs.append({
             "label": run.label, "model": run.model, "protocol": run.protocol, "protocol_hash": run.protocol_hash,
-            "dataset_hash": run.dataset_hash, "episodes": int(len(rows.groupby(["task_id", "episode_id"]))),
-            "rows_counted": int(len(rows)), "skipped_metrics": run.skipped,
+            "dataset_hash": run.dataset_hash, "episodes": len(rows.groupby(["task_id", "episode_id"])),
+            "rows_counted": len(rows), "skipped_metrics": run.skipped,
             "missing_columns": [m.column for m in comparison.metrics if m.column not in run.metric_columns and m.column not in run.run_level],
         })
     values = []
@@ -433,4 +432,4 @@ def to_table(comparison: Comparison) -> pd.DataFrame:
     return pd.DataFrame.from_records(records)
 
 
-__all__ = ["Comparison", "Settings", "compare_runs", "to_dict", "to_table", "ID_COLUMNS"]
+__all__ = ["ID_COLUMNS", "Comparison", "Settings", "compare_runs", "to_dict", "to_table"]

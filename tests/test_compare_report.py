@@ -31,20 +31,22 @@ COLUMNS = {
     "psnr": Column("psnr", "psnr", "fidelity", "trial", "higher"),
     "hsd": Column("hsd", "trajectory_consistency", "motion", "trial", "higher"),
     "lpips": Column("lpips", "lpips", "fidelity", "trial", "lower"),
+    "fid": Column("fid", "fid", "fidelity", "dataset", "lower"),
 }
 
 
 def write_record(folder: Path, values: dict[tuple[str, str], dict[str, float]], *, protocol_sha: str = "p" * 64,
-                 dataset_sha: str = "d" * 64, protocol: str = "ewmbench-v2") -> Path:
-    """A run folder holding only a record: one trial per (task, episode) with the given columns."""
+                 dataset_sha: str = "d" * 64, protocol: str = "ewmbench-v2", run_level: dict | None = None) -> Path:
+    """A run folder holding only a record: one trial per (task, episode) with the given columns,
+    and ``run_level`` values of dataset-level columns (FID: one value per run)."""
     rows = [{"task_id": t, "episode_id": e, "trial_id": "1", **cols} for (t, e), cols in values.items()]
     names = [c for c in COLUMNS if any(c in r for r in rows)]
     record = RunRecord(
         protocol=ProtocolRef(protocol, "2.0" if protocol == "ewmbench-v2" else "1.0", "", protocol_sha),
         dataset=DatasetRef("synthetic", None, dataset_sha, len({t for t, _ in values}), len(values)),
         model=ModelRef(folder.name),
-        columns={c: COLUMNS[c] for c in names},
-        overall={c: float(pd.DataFrame(rows)[c].mean()) for c in names},
+        columns={c: COLUMNS[c] for c in names + list(run_level or {})},
+        overall={**{c: float(pd.DataFrame(rows)[c].mean()) for c in names}, **(run_level or {})},
         per_task={},
         counts=Counts(len({t for t, _ in values}), len(values), len(rows), len(rows)),
         skipped={},
@@ -158,6 +160,20 @@ def test_missing_metric_is_shown_as_missing(tmp_path):
     assert 'class="missing">missing</td>' in lpips_row
 
 
+def test_run_level_metrics_are_shown_without_an_interval(tmp_path):
+    a = write_record(tmp_path / "a", values(), run_level={"fid": 30.0})
+    b = write_record(tmp_path / "b", values())  # b has no FID
+    comparison = compare_runs([a, b], settings=FAST)
+    assert comparison.run_level == {("fid", "a"): 30.0, ("fid", "b"): None}
+    assert (OVERALL, "fid", "a") not in comparison.values and (OVERALL, "fid", "b") not in comparison.differences
+    assert next(m for m in comparison.metrics if m.column == "fid").direction == "lower"
+    out = write_report(comparison, tmp_path / "report", figures=False)
+    table = pd.read_csv(out / "report.csv")
+    fid = table[(table.scope == OVERALL) & (table.metric == "fid")].set_index("run")
+    assert fid.loc["a", "estimate"] == 30.0 and math.isnan(fid.loc["a", "low"]) and fid.loc["b", "verdict"] == "missing"
+    assert "(run-level, no CI)" in (out / "report.html").read_text()
+
+
 def test_baseline_must_be_a_compared_run(tmp_path):
     a = write_record(tmp_path / "a", values())
     with pytest.raises(ConfigError, match="baseline 'zzz' is none of the compared runs"):
@@ -175,10 +191,9 @@ def test_same_folder_name_gets_distinct_labels(tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny_runs(tmp_path_factory):
-    """Two runs of the conftest's tiny dataset (4 episodes, 6 frames): ground-truth and static."""
-    from conftest import make_ground_truth
-
+    """Two runs of the shared tiny dataset (4 episodes, 6 frames): ground-truth and static."""
     from ewmbench.runner import RunConfig, run
+    from tests.helpers.datasets import make_ground_truth
 
     root = tmp_path_factory.mktemp("compare")
     gt = make_ground_truth(root / "gt")

@@ -21,7 +21,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 
 def _sample(tmp: Path) -> Path:
     """The default sample when it is already generated; otherwise generated here (minutes)."""
-    from ewmbench.data.sample import MARKER, default_sample_path, generate_sample
+    from ewmbench.sim.sample import MARKER, default_sample_path, generate_sample
 
     shared = default_sample_path()
     marker = shared / MARKER

@@ -259,7 +259,8 @@ def compare_runs(
             value = run.run_level.get(column)
             comparison.run_level[(column, run.label)] = value if value is not None and math.isfinite(value) else None
 
-    pooled = pd.concat([selected[r.label] for r in runs], ignore_index=True)
+    # Agreement is a property of the metrics, not of the protocol's trial selection: every trial counts.
+    pooled = pd.concat([r.rows[[(t, e) in episode_set for t, e in zip(r.rows.task_id, r.rows.episode_id)]] for r in runs], ignore_index=True)
     shown = [c for c in columns if c in pooled.columns]
     comparison.agreement = st.kendall_agreement({c: pooled[c].astype(float).to_numpy() for c in shown}, {m.column: m.direction for m in metrics})
     comparison.agreement_items = len(pooled)

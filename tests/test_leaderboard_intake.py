@@ -289,3 +289,21 @@ def test_wrong_protocol_or_data_is_refused(tmp_path, board):
 
 def test_record_schema_is_in_the_bundle(tmp_path):
     assert json.loads(make_record().to_json())["schema"] == SCHEMA
+
+
+def test_verified_intervals_count_the_rows_the_protocol_counts(tmp_path):
+    # ewmbench-v2 keeps the best trial per episode by hsd: episodes (0.2, 0.8) and (0.6, 0.4)
+    # count as 0.8 and 0.6, so the overall is 0.7 and the interval is [0.6, 0.8]; over every trial
+    # both episode means would be 0.5 and the interval [0.5, 0.5].
+    from ewmbench.leaderboard.entries import entry_from_record
+
+    (tmp_path / "rule.yaml").write_text(RULE.replace('{name: ewmbench-v1, version: "1.0"}', '{name: ewmbench-v2, version: "2.0"}'))
+    rule = load_rule(tmp_path)
+    record = make_record(protocol=("ewmbench-v2", "2.0"))
+    record.rows = [{"task_id": "1", "episode_id": e, "trial_id": t, "hsd": v}
+                   for e, t, v in [("10", "1", 0.2), ("10", "2", 0.8), ("11", "1", 0.6), ("11", "2", 0.4)]]
+    record.overall = {"hsd": 0.7}
+    entry = entry_from_record(record, rule, {"model_name": "m", "version": "1", "organization": "o", "release_year": 2025,
+                                             "source_type": "open_source", "control_type": "hybrid"}, "verified", "m-1", {})
+    assert entry.overall == {"hsd": 0.7}
+    assert entry.ci["hsd"] == [pytest.approx(0.6), pytest.approx(0.8)]

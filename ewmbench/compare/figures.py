@@ -200,17 +200,16 @@ def _tracks(comparison: Comparison, case: WorstCase, gt: Path, trial_dir: Path) 
     run = comparison.run(case.run)
     try:
         from ewmbench.data.video_cache import VideoCache
-        from ewmbench.perception.detector import TrackingSettings
+        from ewmbench.perception.detector import tracking_settings
         from ewmbench.perception.detector_weights import DetectorChoice
         from ewmbench.perception.trajectories import trajectory_of
-        from ewmbench.protocols import load_protocol
 
-        tracking = TrackingSettings.from_metric_settings(load_protocol(run.protocol).settings("trajectory_consistency"))
         videos = VideoCache(run.cache_dir)
+        tracking = tracking_settings(run.protocol)
         choice = DetectorChoice(weights=run.detector_weights)
         episode_dir = run.gt_root / case.task_id / case.episode_id
-        gt_track = trajectory_of(episode_dir / "traj" / "traj.npy", gt, videos, tracking, choice, device="cpu")
-        generated = trajectory_of(trial_dir / "traj" / "traj.npy", _video_path(trial_dir), videos, tracking, choice, device="cpu", gt_video=gt)
+        gt_track = trajectory_of(episode_dir / "traj" / "traj.npy", gt, videos, tracking, choice)
+        generated = trajectory_of(trial_dir / "traj" / "traj.npy", _video_path(trial_dir), videos, tracking, choice, gt_video=gt)
         return np.asarray(gt_track, dtype=float), np.asarray(generated, dtype=float)
     except (EwmbenchError, ImportError, OSError, ValueError):
         return None

@@ -234,12 +234,11 @@ def entry_from_record(record, rule, model: dict, kind: str, entry_id: str, prove
                       dataset_sha256=record.dataset.sha256, ewmbench_version=record.provenance.ewmbench_version,
                       git_commit=record.provenance.git_commit)
     if kind == "verified":
-        protocol = _protocol_rules(record)
-        counted = _counted_rows(record, protocol)
+        counted, overall_rule = _counted_rows(record)
         for column in overall:
             if record.columns[column].level == "dataset":
                 continue  # one value per run: no episodes to resample
-            interval = bootstrap_ci(counted, column, overall=protocol["overall"], resamples=ci_resamples, level=ci_level, seed=ci_seed)
+            interval = bootstrap_ci(counted, column, overall=overall_rule, resamples=ci_resamples, level=ci_level, seed=ci_seed)
             if interval is not None:
                 ci[column] = interval.as_list()
         provenance["bootstrap"] = {"resamples": ci_resamples, "level": ci_level, "seed": ci_seed,
@@ -251,31 +250,13 @@ def entry_from_record(record, rule, model: dict, kind: str, entry_id: str, prove
     )
 
 
-def _protocol_rules(record) -> dict:
-    """Trial selection and overall rule of the record's protocol (the board's protocol is a built-in)."""
-    from ewmbench.protocols import load_protocol
+def _counted_rows(record) -> tuple[list[dict], str]:
+    """The rows the record's protocol counts (stored rounding, best-of-N in the selection column's
+    direction) and its overall rule, through the same functions the run's summary used."""
+    from ewmbench.protocols import resolve_protocol
+    from ewmbench.results import round_rows, select_trials
 
-    aggregation = load_protocol(record.protocol.name).aggregation
-    return {"overall": aggregation.get("overall", "mean_of_rows"), "selection": aggregation.get("trial_selection", "all"),
-            "selection_column": aggregation.get("selection_column"), "decimals": load_protocol(record.protocol.name).decimals}
-
-
-def _counted_rows(record, protocol: dict) -> list[dict]:
-    """The rows the protocol's aggregate counts: rounded as stored, best trial per episode under best-of-N."""
-    import numpy as np
-
-    rows = record.rows
-    if protocol["decimals"] is not None:  # as results.round_rows stores them (numpy rounding)
-        rows = [{k: (float(np.round(v, protocol["decimals"])) if isinstance(v, float) and math.isfinite(v) else v)
-                 for k, v in r.items()} for r in rows]
-    if protocol["selection"] != "best_of_n":
-        return rows
-    column = protocol["selection_column"]
-    best: dict[tuple[str, str], tuple[dict, float]] = {}
-    for row in rows:
-        key = (row["task_id"], row["episode_id"])
-        value = row.get(column, math.nan)
-        value = -math.inf if value is None or math.isnan(value) else value
-        if key not in best or value > best[key][1]:
-            best[key] = (row, value)
-    return [row for row, _ in best.values()]
+    protocol = resolve_protocol(record.protocol.name)
+    frame = record.rows_frame()
+    selected = select_trials(round_rows(frame, protocol), protocol, lambda column: record.columns[column].direction == "higher")
+    return selected.to_dict("records"), protocol.aggregation.get("overall", "mean_of_rows")

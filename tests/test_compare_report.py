@@ -285,3 +285,7 @@ def test_cli_compare_prints_the_difference_table_and_refuses_mismatches(tiny_run
     assert not (tmp_path / "r2").exists()
     single = _cli("report", str(runs["static"]), "--output", str(tmp_path / "r3"), "--resamples", "100", "--no-figures")
     assert single.returncode == 0 and (tmp_path / "r3" / "report.json").is_file()
+    # a folder that is not a run is named, without a traceback
+    (tmp_path / "empty").mkdir()
+    bad = _cli("compare", str(runs["static"]), str(tmp_path / "empty"), "--output", str(tmp_path / "r4"))
+    assert bad.returncode == 2 and "empty" in bad.stdout and "not a run folder" in bad.stdout and "Traceback" not in bad.stderr

@@ -44,7 +44,7 @@ def _number(value: float | None) -> str:
 def _p(value: float) -> str:
     if math.isnan(value):
         return "-"
-    return f"{value:.2g}" if value < 0.01 else f"{value:.2f}"
+    return f"{value:.2g}"
 
 
 def _inline_svg(path: Path) -> str:

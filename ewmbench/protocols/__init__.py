@@ -39,10 +39,10 @@ class Protocol:
     # official format, "logic_flags" (see ewmbench/official.py); without columns, every metric
     # column in sorted order
     official_table: dict = field(default_factory=dict)
-    sha256: str = ""  # of the whole file text: metric settings, aggregation and decimals alike
     # "official": ewmbm_final_table.csv and <name>_results.json as the official tool writes them
     # (ewmbench/official.py); "ewmbench": ours, at full precision (ewmbench/results.py).
     output_format: str = "ewmbench"
+    sha256: str = ""  # of the whole file text: metric settings, aggregation and decimals alike
 
     def settings(self, metric: str) -> dict:
         """The settings of one metric; a metric the protocol does not list cannot run under it."""

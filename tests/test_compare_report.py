@@ -24,6 +24,7 @@ from ewmbench.record import (
     ProtocolRef,
     Provenance,
     RunRecord,
+    Skipped,
 )
 
 FAST = Settings(resamples=300)
@@ -36,7 +37,8 @@ COLUMNS = {
 
 
 def write_record(folder: Path, values: dict[tuple[str, str], dict[str, float]], *, protocol_sha: str = "p" * 64,
-                 dataset_sha: str = "d" * 64, protocol: str = "ewmbench-v2", run_level: dict | None = None) -> Path:
+                 dataset_sha: str = "d" * 64, protocol: str = "ewmbench-v2", run_level: dict | None = None,
+                 skipped: dict | None = None) -> Path:
     """A run folder holding only a record: one trial per (task, episode) with the given columns,
     and ``run_level`` values of dataset-level columns (FID: one value per run)."""
     rows = [{"task_id": t, "episode_id": e, "trial_id": "1", **cols} for (t, e), cols in values.items()]
@@ -49,7 +51,7 @@ def write_record(folder: Path, values: dict[tuple[str, str], dict[str, float]], 
         overall={**{c: float(pd.DataFrame(rows)[c].mean()) for c in names}, **(run_level or {})},
         per_task={},
         counts=Counts(len({t for t, _ in values}), len(values), len(rows), len(rows)),
-        skipped={},
+        skipped=skipped or {},
         provenance=Provenance(ewmbench_version="test"),
         rows=rows,
     )
@@ -172,6 +174,15 @@ def test_run_level_metrics_are_shown_without_an_interval(tmp_path):
     fid = table[(table.scope == OVERALL) & (table.metric == "fid")].set_index("run")
     assert fid.loc["a", "estimate"] == 30.0 and math.isnan(fid.loc["a", "low"]) and fid.loc["b", "verdict"] == "missing"
     assert "(run-level, no CI)" in (out / "report.html").read_text()
+
+
+def test_report_json_names_no_local_path_of_a_skip_reason(tmp_path):
+    why = Skipped("weight 'x' is not in /home/someone/.cache/torch/hub/checkpoints", "ewmbench weights download x")
+    a = write_record(tmp_path / "a", values(), skipped={"lpips": why})
+    out = write_report(compare_runs([a], settings=FAST), tmp_path / "report", figures=False)
+    text = (out / "report.json").read_text()
+    assert "/home/someone" not in text
+    assert json.loads(text)["runs"][0]["skipped_metrics"] == {"lpips": "ewmbench weights download x"}
 
 
 def test_baseline_must_be_a_compared_run(tmp_path):

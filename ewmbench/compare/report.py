@@ -120,12 +120,12 @@ def check_comparable(runs: list[RunData], allow_mismatch: bool) -> tuple[list[tu
         if first.protocol_hash and run.protocol_hash:
             if run.protocol_hash != first.protocol_hash:
                 problems.append(
-                    f"protocol differs: {first.label} used {first.protocol} (sha256 {first.protocol_hash[:12]}), "
-                    f"{run.label} used {run.protocol} (sha256 {run.protocol_hash[:12]})"
+                    f"protocol differs: {first.label} used {first.protocol_name} (sha256 {first.protocol_hash[:12]}), "
+                    f"{run.label} used {run.protocol_name} (sha256 {run.protocol_hash[:12]})"
                 )
-        elif (run.protocol, run.protocol_version) != (first.protocol, first.protocol_version):
-            problems.append(f"protocol differs: {first.label} used {first.protocol} {first.protocol_version}, "
-                            f"{run.label} used {run.protocol} {run.protocol_version}")
+        elif (run.protocol_name, run.protocol_version) != (first.protocol_name, first.protocol_version):
+            problems.append(f"protocol differs: {first.label} used {first.protocol_name} {first.protocol_version}, "
+                            f"{run.label} used {run.protocol_name} {run.protocol_version}")
         if first.dataset_hash and run.dataset_hash and run.dataset_hash != first.dataset_hash:
             problems.append(
                 f"dataset differs: {first.label} has ground truth sha256 {first.dataset_hash[:12]}, "
@@ -360,9 +360,11 @@ def to_dict(comparison: Comparison, figures: dict[str, object] | None = None) ->
     for run in comparison.runs:
         rows = comparison.selected_rows[run.label]
         runs.append({
-            "label": run.label, "model": run.model, "protocol": run.protocol, "protocol_hash": run.protocol_hash,
-            "dataset_hash": run.dataset_hash, "episodes": len(rows.groupby(["task_id", "episode_id"])),
-            "rows_counted": len(rows), "skipped_metrics": run.skipped,
+            "label": run.label, "model": run.model, "protocol": run.protocol_name, "protocol_version": run.protocol_version,
+            "protocol_hash": run.protocol_hash, "dataset_hash": run.dataset_hash,
+            "episodes": len(rows.groupby(["task_id", "episode_id"])), "rows_counted": len(rows),
+            # the fix only: a skip reason can name a local path (a weights cache), the report must not
+            "skipped_metrics": {name: why.get("fix", "") for name, why in sorted(run.skipped.items())},
             "missing_columns": [m.column for m in comparison.metrics if m.column not in run.metric_columns and m.column not in run.run_level],
         })
     values = []

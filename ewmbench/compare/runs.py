@@ -25,7 +25,7 @@ class RunData:
     label: str
     path: Path
     model: str
-    protocol: str  # the protocol's name (or its file, for a custom one)
+    protocol: str  # what load_protocol takes: a built-in's name, or the file of a custom one
     protocol_hash: str  # "" when unknown (a run written before ewmbench-run/1)
     dataset_hash: str  # "" when unknown
     rows: pd.DataFrame
@@ -37,6 +37,7 @@ class RunData:
     generated_root: Path | None = None
     detector_weights: Path | None = None
     protocol_version: str = ""
+    protocol_name: str = ""  # the name inside the protocol file, for display
     cache_dir: Path | None = None  # where the run cached derived data (gripper tracks), if not the default
 
     @property
@@ -95,6 +96,7 @@ def read_run(path: Path | str, label: str | None = None) -> RunData:
         generated_root=generated_root,
         detector_weights=Path(config["detector_weights"]) if config.get("detector_weights") else None,
         protocol_version=record.protocol.version,
+        protocol_name=record.protocol.name,
         cache_dir=Path(config["cache_dir"]) if config.get("cache_dir") else None,
     )
 

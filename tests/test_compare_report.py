@@ -272,8 +272,12 @@ def test_python_api_returns_typed_results(tiny_runs, tmp_path):
 
 def test_single_run_report(tiny_runs, tmp_path):
     _, _, runs = tiny_runs
-    comparison = ewmbench.compare([runs["static"]], output=tmp_path / "r", resamples=200, figures=False)
+    comparison = ewmbench.compare([runs["static"]], output=tmp_path / "r", resamples=200, figures=False, worst=1)
     assert comparison.differences == {} and comparison.notes == []
+    # one worst case per metric column, the lowest psnr of the run's counted rows
+    assert sorted(w.metric for w in comparison.worst) == ["psnr", "ssim"]
+    rows = comparison.selected_rows["static"]
+    assert next(w for w in comparison.worst if w.metric == "psnr").value == rows["psnr"].min()
     interval = comparison.values[(OVERALL, "ssim", "static")]
     assert interval.estimate == pytest.approx(ewmbench.load_run(runs["static"]).overall["ssim"])
     assert interval.low <= interval.estimate <= interval.high

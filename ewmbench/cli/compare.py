@@ -13,6 +13,8 @@ LevelOption = typer.Option(0.95, "--level", help="Confidence level of the interv
 ResamplesOption = typer.Option(2000, "--resamples", help="Bootstrap resamples.")
 SeedOption = typer.Option(0, "--seed", help="Seed of the bootstrap and of sampled permutation tests.")
 FiguresOption = typer.Option(True, "--figures/--no-figures", help="Draw the figures (radar, per-task bars, agreement, worst episodes).")
+WorstOption = typer.Option(2, "--worst", min=1, help="Worst episodes shown per metric and run.")
+FramesOption = typer.Option(6, "--frames", min=2, help="Evenly spaced frames per strip.")
 
 
 @app.command("compare")
@@ -27,6 +29,8 @@ def compare_command(
     resamples: int = ResamplesOption,
     seed: int = SeedOption,
     figures: bool = FiguresOption,
+    worst: int = WorstOption,
+    frames: int = FramesOption,
 ) -> None:
     """Compare runs: CIs per metric and task, paired differences from the baseline, the report."""
     from ewmbench.api import compare
@@ -36,7 +40,7 @@ def compare_command(
     try:
         comparison = compare(
             runs, baseline, allow_mismatch=allow_mismatch, output=output, level=level, resamples=resamples, seed=seed,
-            test=test, alpha=alpha, figures=figures,
+            test=test, alpha=alpha, figures=figures, worst=worst, frames=frames,
         )
     except (EwmbenchError, ValueError) as exc:
         fail(exc)
@@ -52,12 +56,14 @@ def report_command(
     resamples: int = ResamplesOption,
     seed: int = SeedOption,
     figures: bool = FiguresOption,
+    worst: int = WorstOption,
+    frames: int = FramesOption,
 ) -> None:
     """The report of one run: values with CIs per metric and task, figures, worst episodes."""
     from ewmbench.api import compare
 
     try:
-        comparison = compare([run], output=output, level=level, resamples=resamples, seed=seed, figures=figures)
+        comparison = compare([run], output=output, level=level, resamples=resamples, seed=seed, figures=figures, worst=worst, frames=frames)
     except (EwmbenchError, ValueError) as exc:
         fail(exc)
     print_comparison(comparison)

@@ -37,6 +37,7 @@ REFUSED_EARLY = [
     ["run", "--model", "static", "--device", "tpu"],
     ["run", "--model", "static", "--protocol", "ewmbench-v9"],
     ["run", "--model", "static", "--split", "missing.json"],
+    ["run", "--model", "static", "--metrics", "psnr,ssmi"],
 ]
 
 
@@ -54,7 +55,7 @@ def test_refusals_come_before_heavy_imports(ws):
         "    try:\n"
         "        app(args + ['--dataset', sys.argv[2], '--output', sys.argv[3]], prog_name='ewmbench')\n"
         "    except SystemExit as exc:\n"
-        "        out.append([exc.code, sorted(m for m in ('torch', 'ultralytics', 'transformers', 'pandas') if m in sys.modules)])\n"
+        "        out.append([exc.code, sorted(m for m in ('torch', 'ultralytics', 'transformers', 'diffusers') if m in sys.modules)])\n"
         "print(json.dumps(out))\n"
     )
     done = subprocess.run(

@@ -11,6 +11,21 @@ ways, giving world models of known, graded quality that every metric should rank
 * ``drop_frames``: probability that a frame repeats the previous one (a stutter), drawn per
   frame from ``request.seed``;
 * ``wrong_color``: recolour the object the task is about.
+
+And, for closed-loop policy evaluation, world models that get physics or perception wrong against
+the reference simulator (the unperturbed one), so the agreement of their verdicts falls in a known
+way:
+
+* ``friction``, ``mass``: scale every movable object's friction and mass (1 = reference);
+* ``gripper_slip``: the grasp holds at most ``(1 - gripper_slip) * 300`` N; at 1 nothing can be
+  lifted: every grasped object slips out of the hand, while pushing is unaffected;
+* ``render_offset``: shift every rendered frame right by this many pixels (a perception error that
+  leaves the physics, and so the returned state, exact).
+
+Besides frames, :meth:`SimModel.generate` returns the simulator's state per frame in
+``result.info["state"]``: ``eef_pose`` (T, 14), ``object_poses`` (name -> (T, 7)), ``held`` (per
+frame, arm -> object). Chunked calls (the same episode, each request's actions extending the
+previous one's) continue the live simulation instead of replaying the history, with the same result.
 """
 
 from __future__ import annotations
@@ -70,6 +85,30 @@ def drop_frames(frames: dict[str, np.ndarray], probability: float, seed: int) ->
     return out
 
 
+def shift_frames(frames: np.ndarray, pixels: int) -> np.ndarray:
+    """Frames (T, H, W, 3) moved right by ``pixels``, the left edge column repeated into the gap."""
+    if pixels <= 0:
+        return frames
+    pixels = min(pixels, frames.shape[2])
+    out = np.empty_like(frames)
+    out[:, :, pixels:] = frames[:, :, : frames.shape[2] - pixels]
+    out[:, :, :pixels] = frames[:, :, :1]
+    return out
+
+
+class _Session:
+    """A live simulation with everything it produced so far, for the next chunk to continue."""
+
+    def __init__(self, key: tuple, sim, actions: np.ndarray):
+        self.key = key
+        self.sim = sim
+        self.actions = actions  # the (degraded) actions executed so far, row 0 the initial pose
+        self.frames: dict[str, list] = {}
+        self.eef: list = []
+        self.objects: dict[str, list] = {}
+        self.held: list = []
+
+
 @register_model
 class SimModel(WorldModel):
     name = "sim"
@@ -79,16 +118,35 @@ class SimModel(WorldModel):
     )
     conditioning = frozenset({"image", "actions"})
 
-    def __init__(self, action_noise: float = 0.0, lag: int = 0, drop_frames: float = 0.0, wrong_color: bool = False, **options):
+    def __init__(
+        self, action_noise: float = 0.0, lag: int = 0, drop_frames: float = 0.0, wrong_color: bool = False,
+        friction: float = 1.0, mass: float = 1.0, gripper_slip: float = 0.0, render_offset: int = 0, **options,
+    ):
         if options:
-            raise ConfigError(f"unknown sim option(s) {sorted(options)}; known: action_noise, lag, drop_frames, wrong_color")
+            raise ConfigError(
+                f"unknown sim option(s) {sorted(options)}; known: action_noise, lag, drop_frames, wrong_color, "
+                "friction, mass, gripper_slip, render_offset"
+            )
         self.action_noise = _number(action_noise, "action_noise", 0.0, 0.5)
         self.lag = int(_number(lag, "lag", 0, 1000, integer=True))
         self.drop_frames = _number(drop_frames, "drop_frames", 0.0, 1.0)
         self.wrong_color = _flag(wrong_color, "wrong_color")
+        self.friction = _number(friction, "friction", 0.01, 100.0)
+        self.mass = _number(mass, "mass", 0.01, 100.0)
+        self.gripper_slip = _number(gripper_slip, "gripper_slip", 0.0, 1.0)
+        self.render_offset = int(_number(render_offset, "render_offset", 0, 10_000, integer=True))
+        self._session: _Session | None = None
 
     def config(self) -> dict:
-        return {"action_noise": self.action_noise, "lag": self.lag, "drop_frames": self.drop_frames, "wrong_color": self.wrong_color}
+        return {
+            "action_noise": self.action_noise, "lag": self.lag, "drop_frames": self.drop_frames, "wrong_color": self.wrong_color,
+            "friction": self.friction, "mass": self.mass, "gripper_slip": self.gripper_slip, "render_offset": self.render_offset,
+        }
+
+    def physics(self):
+        from ewmbench.sim.execute import REFERENCE_PHYSICS, Physics
+
+        return Physics(friction=self.friction, mass=self.mass, grasp_force=REFERENCE_PHYSICS.grasp_force * (1.0 - self.gripper_slip))
 
     def check_available(self, episode=None) -> None:
         try:
@@ -106,7 +164,7 @@ class SimModel(WorldModel):
         return sidecar
 
     def generate(self, request: GenerationRequest) -> GenerationResult:
-        from ewmbench.sim.execute import VIEWS, execute
+        from ewmbench.sim.execute import VIEWS
         from ewmbench.sim.scene import COLOURS, SceneSpec
 
         sidecar = self._scene_of(request.episode)
@@ -131,6 +189,52 @@ class SimModel(WorldModel):
         fps = request.fps or sidecar.fps
         if not fps:
             raise DataError(request.episode.path, "no frame rate in the request or the sidecar")
-        recording = execute(spec, actions, float(fps), views=tuple(request.views), width=request.width, height=request.height)
-        frames = drop_frames(recording.frames, self.drop_frames, request.seed)
-        return GenerationResult(frames, info={"eef_pose": recording.eef_pose, **self.config()})
+        frames, state = self._simulate(request, spec, actions, float(fps))
+        frames = drop_frames(frames, self.drop_frames, request.seed)
+        frames = {view: shift_frames(f, self.render_offset) for view, f in frames.items()}
+        return GenerationResult(frames, info={"eef_pose": state["eef_pose"], "state": state, **self.config()})
+
+    def _simulate(self, request: GenerationRequest, spec, actions: np.ndarray, fps: float) -> tuple[dict, dict]:
+        """Run ``actions``, continuing the live session when they extend what it already ran."""
+        import json
+
+        from ewmbench.sim.execute import Simulation, cameras, unwrap_rpy
+
+        key = (str(request.episode.path), json.dumps(spec.to_json(), sort_keys=True), fps, tuple(request.views), request.width, request.height)
+        session = self._session
+        done = len(session.actions) if session is not None else 0
+        if session is None or session.key != key or done > len(actions) or not np.array_equal(session.actions, actions[:done]):
+            self.close()
+            session = _Session(key, Simulation(spec, actions[0], fps, self.physics()), actions[:0])
+            self._session = session
+        cams = cameras(request.width, request.height)
+        for t in range(len(session.actions), len(actions)):
+            if t > 0:
+                session.sim.advance(actions[t])
+            pose_row, _, poses = session.sim.observe()
+            session.eef.append(pose_row)
+            session.held.append(session.sim.held_objects())
+            for name, pose in session.sim.object_poses().items():
+                session.objects.setdefault(name, []).append(pose)
+            for view in request.views:
+                session.frames.setdefault(view, []).append(session.sim.render(cams[view], poses[view])[0])
+        session.actions = actions.copy()
+        length = len(actions)
+        frames = {view: np.stack(session.frames[view][:length]) for view in request.views}
+        state = {
+            "eef_pose": unwrap_rpy(np.array(session.eef[:length])),
+            "object_poses": {name: np.array(rows[:length]) for name, rows in session.objects.items()},
+            "held": list(session.held[:length]),
+        }
+        return frames, state
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.sim.close()
+            self._session = None
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: pybullet may already be gone
+            pass

@@ -73,7 +73,7 @@ def degrade_actions(actions: np.ndarray, action_noise: float, lag: int, seed: in
 
 def drop_frames(frames: dict[str, np.ndarray], probability: float, seed: int) -> dict[str, np.ndarray]:
     """Each frame after the first repeats its predecessor with ``probability`` (same for every view)."""
-    if probability <= 0:
+    if probability <= 0 or not frames:
         return frames
     length = len(next(iter(frames.values())))
     dropped = np.random.default_rng([seed, 1]).random(length) < probability

@@ -181,6 +181,7 @@ def summarise(config: LoopConfig, records: list[dict], judge: str) -> dict:
         "world_model": config.world_model,
         "world_model_options": config.world_model_options,
         "judge": judge,
+        "output": str(config.output),
         "counts": {"episodes": len(records), "judged": len(ok), "failed": len(failed), "succeeded": len(succeeded)},
         "success_rate": len(succeeded) / len(ok) if ok else None,
         "failures": [{"task": r["task"], "episode": r["episode"], "reason": r["reason"]} for r in failed],

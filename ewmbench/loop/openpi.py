@@ -1,0 +1,152 @@
+"""``openpi``: a client for openpi-style websocket policy servers (how GE-Act is served).
+
+The wire protocol: one websocket connection; the server first sends its metadata; then each
+request is one binary message and each reply one binary message, both msgpack with numpy arrays
+encoded as ``{"__ndarray__": True, "data": bytes, "dtype": str, "shape": list}`` (openpi's
+``msgpack_numpy``). A reply that is a text string is the server's error report.
+
+Request keys (GE-Act's server): ``obs`` (views, H, W, 3) uint8 in ``views`` order, ``state`` (14,)
+float, ``prompt`` (the instruction; prefixed with ``<reset>`` on an episode's first request, which
+clears the server's memory), ``execution_step`` (the index of the observed frame). The reply's
+``actions`` must be (K, 14) in the sidecar's end-effector layout; anything else fails the episode
+with the reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+
+from ewmbench.errors import ConfigError, Unavailable
+from ewmbench.loop.policies import Observation, Policy, PolicyError
+
+RESET_PREFIX = "<reset>"
+
+
+def _encode(value):
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind in "OVU":
+            raise TypeError(f"cannot send arrays of dtype {value.dtype}")
+        return {b"__ndarray__": True, b"data": value.tobytes(), b"dtype": value.dtype.str, b"shape": list(value.shape)}
+    if isinstance(value, np.generic):
+        return {b"__npgeneric__": True, b"data": value.item(), b"dtype": value.dtype.str}
+    return value
+
+
+def _decode(obj):
+    if b"__ndarray__" in obj or "__ndarray__" in obj:
+        get = (lambda k: obj[k.encode()]) if b"__ndarray__" in obj else (lambda k: obj[k])
+        dtype = np.dtype(get("dtype").decode() if isinstance(get("dtype"), bytes) else get("dtype"))
+        if dtype.kind in "OV":
+            raise ValueError(f"refusing to decode arrays of dtype {dtype}")
+        return np.frombuffer(get("data"), dtype=dtype).reshape(get("shape"))
+    if b"__npgeneric__" in obj or "__npgeneric__" in obj:
+        get = (lambda k: obj[k.encode()]) if b"__npgeneric__" in obj else (lambda k: obj[k])
+        dtype = get("dtype")
+        return np.dtype(dtype.decode() if isinstance(dtype, bytes) else dtype).type(get("data"))
+    return obj
+
+
+def pack(value) -> bytes:
+    import msgpack
+
+    return msgpack.packb(value, default=_encode, use_bin_type=True)
+
+
+def unpack(data: bytes):
+    import msgpack
+
+    return msgpack.unpackb(data, object_hook=_decode, raw=False, strict_map_key=False)
+
+
+class OpenPIPolicy(Policy):
+    name = "openpi"
+    description = "openpi-style websocket policy server"
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 8000, timeout: float = 60.0, views: str = "head,hand_left,hand_right", action_key: str = "actions", **options):
+        if options:
+            raise ConfigError(f"unknown openpi policy option(s) {sorted(options)}; known: host, port, timeout, views, action_key")
+        try:
+            self.port = int(port)
+            self.timeout = float(timeout)
+        except (TypeError, ValueError):
+            raise ConfigError(f"openpi port must be an integer and timeout a number, got {port!r}, {timeout!r}") from None
+        if not 0 < self.port < 65536 or self.timeout <= 0:
+            raise ConfigError(f"openpi port must be 1-65535 and timeout positive, got {port!r}, {timeout!r}")
+        self.host = str(host)
+        self.views = tuple(v.strip() for v in str(views).split(",") if v.strip())
+        self.action_key = str(action_key)
+        self.metadata: dict | None = None
+        self._socket = None
+        self._instruction = ""
+        self._first = True
+
+    def config(self) -> dict:
+        return {"host": self.host, "port": self.port, "timeout": self.timeout, "views": list(self.views), "server_metadata": self.metadata}
+
+    def _connect(self):
+        try:
+            from websockets.sync.client import connect
+        except ImportError:
+            raise Unavailable("the openpi policy needs websockets and msgpack", "pip install 'ewmbench[loop]'") from None
+        url = f"ws://{self.host}:{self.port}"
+        try:
+            self._stack = contextlib.ExitStack()
+            self._socket = self._stack.enter_context(connect(url, open_timeout=self.timeout, close_timeout=1.0, max_size=None, compression=None))
+            self.metadata = unpack(self._socket.recv(timeout=self.timeout))
+        except TimeoutError:
+            self.close()
+            raise PolicyError(f"openpi server at {url} sent no metadata within {self.timeout} s") from None
+        except (OSError, Exception) as exc:  # refused, reset, handshake errors
+            self.close()
+            raise PolicyError(f"cannot connect to the openpi server at {url}: {type(exc).__name__}: {exc}") from None
+
+    def reset(self, instruction: str, observation: Observation) -> None:
+        self._instruction = instruction
+        self._first = True
+        if self._socket is None:
+            self._connect()
+
+    def act(self, observation: Observation) -> np.ndarray:
+        from websockets.exceptions import ConnectionClosed
+
+        if self._socket is None:
+            self._connect()
+        missing = [v for v in self.views if v not in observation.frames]
+        if missing:
+            raise PolicyError(f"the openpi policy sends views {list(self.views)}; the rollout renders {sorted(observation.frames)} (set the policy's views option or --views)")
+        prompt = (RESET_PREFIX + self._instruction) if self._first else self._instruction
+        request = {
+            "obs": np.stack([observation.frames[v] for v in self.views]).astype(np.uint8),
+            "state": np.asarray(observation.state, dtype=np.float32),
+            "prompt": prompt,
+            "execution_step": int(observation.step),
+        }
+        try:
+            self._socket.send(pack(request))
+            reply = self._socket.recv(timeout=self.timeout)
+        except TimeoutError:
+            self.close()
+            raise PolicyError(f"openpi server did not answer within {self.timeout} s") from None
+        except ConnectionClosed as exc:
+            self.close()
+            raise PolicyError(f"openpi server closed the connection ({exc})") from None
+        self._first = False
+        if isinstance(reply, str):
+            raise PolicyError(f"openpi server reported an error: {reply[:500]}")
+        try:
+            answer = unpack(reply)
+        except Exception as exc:
+            raise PolicyError(f"openpi server sent an unreadable reply ({type(exc).__name__}: {exc})") from None
+        if not isinstance(answer, dict) or self.action_key not in answer:
+            raise PolicyError(f"openpi reply has no {self.action_key!r} (keys: {sorted(answer) if isinstance(answer, dict) else type(answer).__name__})")
+        return np.asarray(answer[self.action_key])
+
+    def close(self) -> None:
+        if self._socket is not None:
+            try:
+                self._stack.close()
+            except Exception:  # the server may already be gone; nothing more to release
+                pass
+            self._socket = None

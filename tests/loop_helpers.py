@@ -14,7 +14,12 @@ SEED = 0
 def write_sim_dataset(root: Path, tasks=("pick_place", "push", "stack", "handover"), index: int = 0) -> Path:
     """One successful episode per task, rendered small (the physics is the sample's own)."""
     from ewmbench.sim.execute import execute
-    from ewmbench.sim.record import FPS, RecordedEpisode, episode_sidecar, plan_successful
+    from ewmbench.sim.record import (
+        FPS,
+        RecordedEpisode,
+        episode_sidecar,
+        plan_successful,
+    )
     from ewmbench.sim.tasks import TASKS
 
     for name in tasks:

@@ -12,7 +12,13 @@ import numpy as np
 import pytest
 
 from ewmbench.errors import ConfigError
-from ewmbench.loop.agreement import agreement, calibration, cohen_kappa, pearson, spearman
+from ewmbench.loop.agreement import (
+    agreement,
+    calibration,
+    cohen_kappa,
+    pearson,
+    spearman,
+)
 from ewmbench.loop.policies import LADDER, parse_policies, parse_policy_spec
 from ewmbench.loop.rollout import LoopConfig, evaluate_policy
 from tests.loop_helpers import HEIGHT, WIDTH, write_sim_dataset
@@ -134,8 +140,8 @@ def test_rollouts_are_written_in_the_generated_layout_and_resume(world_exact, da
 def test_chunked_calls_equal_one_call(dataset):
     """Stateless chunks carrying their history give what one call over the whole sequence gives."""
     from ewmbench.data.layout import GroundTruth
-    from ewmbench.models.sim import SimModel
     from ewmbench.models.base import GenerationRequest
+    from ewmbench.models.sim import SimModel
 
     episode = GroundTruth(dataset).episodes[0]
     actions = episode.sidecar.actions[:7]

@@ -70,7 +70,7 @@ def test_openpi_client_speaks_the_protocol(server):
     first = policy.act(observation(0))
     second = policy.act(observation(3))
     policy.close()
-    assert first.shape == (3, 14) and np.allclose(first[1], STATE + 0.01, atol=1e-6)
+    assert first.shape == (3, 14) and np.allclose(first[1], STATE + 0.01, atol=1e-6) and np.allclose(second, first)
     one, two = server.requests
     assert one["prompt"] == "<reset>pick up the cube" and two["prompt"] == "pick up the cube"
     assert one["obs"].shape == (2, 6, 8, 3) and one["obs"].dtype == np.uint8 and one["obs"][1].max() == 40

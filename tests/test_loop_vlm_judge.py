@@ -10,7 +10,12 @@ import pytest
 
 from ewmbench.errors import ConfigError
 from ewmbench.loop.judges import JudgeError, Rollout
-from ewmbench.loop.vlm_judge import VLMJudge, load_judge_prompt, parse_verdict, render_prompt
+from ewmbench.loop.vlm_judge import (
+    VLMJudge,
+    load_judge_prompt,
+    parse_verdict,
+    render_prompt,
+)
 from ewmbench.perception.captioner import FrameSampling, VideoCaptioner, parse_caption
 
 SUBSTEPS = ["Move above the cube.", "Grasp the cube.", "Place it in the tray."]

@@ -26,7 +26,14 @@ import numpy as np
 from ewmbench.data.layout import HEAD_VIEW, Episode, GroundTruth, Sidecar, write_trial
 from ewmbench.errors import ConfigError, DataError, EwmbenchError
 from ewmbench.loop.judges import Judge, JudgeError, Rollout, Verdict, make_judge
-from ewmbench.loop.policies import Observation, Policy, PolicyError, PolicySpec, check_chunk, make_policy
+from ewmbench.loop.policies import (
+    Observation,
+    Policy,
+    PolicyError,
+    PolicySpec,
+    check_chunk,
+    make_policy,
+)
 from ewmbench.loop.world import WorldModelError, step_world
 from ewmbench.models.base import WorldModel, model_registry
 from ewmbench.results import write_json

@@ -33,7 +33,13 @@ from __future__ import annotations
 import numpy as np
 
 from ewmbench.errors import ConfigError, DataError, Unavailable
-from ewmbench.models.base import GenerationRequest, GenerationResult, WorldModel, fit_length, register_model
+from ewmbench.models.base import (
+    GenerationRequest,
+    GenerationResult,
+    WorldModel,
+    fit_length,
+    register_model,
+)
 
 SAMPLE_FIX = "use the simulated sample dataset: ewmbench data sample --output DIR (or --dataset sample)"
 

@@ -28,7 +28,14 @@ from functools import lru_cache
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from ewmbench.sim.cameras import CameraSpec, HEAD_FOV_Y_DEG, WRIST_FOV_Y_DEG, head_extrinsics, render, wrist_extrinsics
+from ewmbench.sim.cameras import (
+    HEAD_FOV_Y_DEG,
+    WRIST_FOV_Y_DEG,
+    CameraSpec,
+    head_extrinsics,
+    render,
+    wrist_extrinsics,
+)
 from ewmbench.sim.scene import ARM_OFFSET_Y, FINGER_OPEN, SceneSpec, build_scene
 
 ARMS = ("left", "right")

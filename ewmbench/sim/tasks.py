@@ -17,13 +17,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation, Slerp
 
 from ewmbench.sim.execute import ARMS, Recording, home_eef_pose
-from ewmbench.sim.scene import (
-    COLOURS,
-    ContainerSpec,
-    MarkerSpec,
-    SceneSpec,
-    random_object,
-)
+from ewmbench.sim.scene import COLOURS, ContainerSpec, MarkerSpec, SceneSpec, random_object
 
 TOP_DOWN_ROLL = math.pi
 # Right hand pointing along +y (toward the left arm), tilted 15 degrees down (which also keeps

@@ -16,7 +16,7 @@ import time
 import numpy as np
 import torch
 
-from ewmbench.perception import replay_features as rf
+from ewmbench.perception import replay_networks as rf
 from ewmbench.perception.captioner import FrameSampling, sample_frame_count, smart_resize, video_max_pixels
 
 

@@ -13,15 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 
 def main() -> None:
@@ -33,16 +30,10 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     args = parser.parse_args()
 
-    from detector_helpers import draw_frames, synthetic_poses, untrained_detector
+    from tests.helpers.detector import draw_frames, synthetic_poses, untrained_detector
 
-    from ewmbench.perception.detector import (
-        load_detector,
-        predict_options,
-        prepare_frame,
-        shipped_detector,
-        track_frames,
-        tracking_settings,
-    )
+    from ewmbench.perception.detector import load_detector, predict_options, prepare_frame, track_frames, tracking_settings
+    from ewmbench.perception.detector_weights import shipped_detector
 
     settings = tracking_settings(args.protocol)
     weights = args.weights or shipped_detector("ewmbench.sim/1")

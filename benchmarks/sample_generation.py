@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ewmbench.data.sample import DEFAULT_EPISODES_PER_TASK, DEFAULT_FRAMES, generate_sample, task_names
+from ewmbench.sim.sample import DEFAULT_EPISODES_PER_TASK, DEFAULT_FRAMES, generate_sample, task_names
 
 
 def _cpu_seconds() -> float:

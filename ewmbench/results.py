@@ -8,23 +8,17 @@ official table shows it on trial ``1`` only.
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
+from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
+from ewmbench.files import atomic_path, write_text
 from ewmbench.protocols import Protocol
 
 ID_COLUMNS = ["task_id", "episode_id", "trial_id"]
 OFFICIAL_TABLE = "ewmbm_final_table.csv"
-# Columns the official tool can write, in the order it writes them (sorted by name).
-OFFICIAL_COLUMNS = sorted(
-    ["BLEUScore", "CLIPScore", "diversity", "dyn", "hsd", "logic_constraints", "ndtw", "psnr", "scene_consistency", "ssim"]
-)
 
 
 def round_rows(rows: pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
@@ -41,8 +35,30 @@ def metric_columns(rows: pd.DataFrame) -> list[str]:
     return [c for c in rows.columns if c not in ID_COLUMNS and not c.startswith("_")]
 
 
-def select_trials(rows: pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
-    """The rows that count for the summary: all trials, or the best trial per episode."""
+def best_of_n_positions(episodes: Sequence[Hashable], values: Sequence[float], higher_is_better: bool) -> list[int]:
+    """Best-of-N, the one implementation: per episode key, the position of its best value.
+
+    "Best" follows the column's direction (``higher_is_better``). Ties go to the first position;
+    NaN is never chosen unless every value of the episode is NaN (then the first). Episodes come
+    in the order of their first appearance.
+    """
+    best: dict[Hashable, int] = {}
+    for position, (episode, value) in enumerate(zip(episodes, values)):
+        value = float(value)
+        if episode not in best:
+            best[episode] = position
+            continue
+        current = float(values[best[episode]])
+        if math.isnan(value):
+            continue
+        if math.isnan(current) or (value > current if higher_is_better else value < current):
+            best[episode] = position
+    return list(best.values())
+
+
+def select_trials(rows: pd.DataFrame, protocol: Protocol, higher_is_better: Callable[[str], bool]) -> pd.DataFrame:
+    """The rows that count for the summary: all trials, or the best trial per episode by the
+    protocol's selection column, in that column's direction (``higher_is_better(column)``)."""
     selection = protocol.aggregation.get("trial_selection", "all")
     if selection == "all":
         return rows
@@ -50,16 +66,16 @@ def select_trials(rows: pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
         column = protocol.aggregation["selection_column"]
         if column not in rows.columns or rows[column].isna().all():
             return rows  # selection column not computed: nothing to select by (reported in summary)
-        # Higher normalised scores are better; ties keep the first trial in id order.
-        ordered = rows.assign(_order=range(len(rows))).sort_values(["task_id", "episode_id", "_order"])
-        best = ordered.loc[ordered[column].fillna(-np.inf).groupby([ordered.task_id, ordered.episode_id], sort=False).idxmax()]
-        return best.drop(columns="_order").sort_index()
+        episodes = list(zip(rows["task_id"], rows["episode_id"]))
+        positions = best_of_n_positions(episodes, rows[column].astype(float).tolist(), higher_is_better(column))
+        return rows.iloc[sorted(positions)]
     raise ValueError(f"protocol {protocol.name}: unknown trial_selection {selection!r}")
 
 
-def aggregate(rows: pd.DataFrame, protocol: Protocol) -> dict:
-    """Overall and per-task means of every metric column under the protocol's rules."""
-    selected = select_trials(round_rows(rows, protocol), protocol)
+def aggregate(rows: pd.DataFrame, protocol: Protocol, higher_is_better: Callable[[str], bool]) -> dict:
+    """Overall and per-task means of every metric column under the protocol's rules;
+    ``higher_is_better(column)`` is each column's direction (best-of-N selection reads it)."""
+    selected = select_trials(round_rows(rows, protocol), protocol, higher_is_better)
     overall_rule = protocol.aggregation.get("overall", "mean_of_rows")
     overall, per_task = {}, {}
     for column in metric_columns(rows):
@@ -78,18 +94,22 @@ def aggregate(rows: pd.DataFrame, protocol: Protocol) -> dict:
 
 
 def official_table(rows: pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
-    """``ewmbm_final_table.csv`` as the official tool writes it: ids, sorted metric columns, MEAN.
+    """``ewmbm_final_table.csv`` as the official tool writes it: ids, metric columns, MEAN.
 
-    Values are stored rounded (3 decimals in v1) and the MEAN row averages the stored values;
-    diversity is shown on trial ``1`` rows only ('-' elsewhere).
+    The columns and their order, and the columns shown on trial ``1`` rows only ('-' elsewhere;
+    diversity, an episode value), are the protocol's ``official_table`` data. Values are stored
+    rounded (3 decimals in v1) and the MEAN row averages the stored values.
     """
     rounded = round_rows(rows, protocol)
     decimals = protocol.decimals if protocol.decimals is not None else 6
+    layout = protocol.official_table
+    columns = layout.get("columns") or sorted(metric_columns(rows))
+    first_trial_only = set(layout.get("first_trial_only", ()))
     table = rounded[ID_COLUMNS].astype(str).copy()
     mean_row = {"task_id": "MEAN", "episode_id": "", "trial_id": ""}
-    for column in (c for c in OFFICIAL_COLUMNS if c in rows.columns and rows[c].notna().any()):
+    for column in (c for c in columns if c in rows.columns and rows[c].notna().any()):
         values = rounded[column].astype(float)
-        if column == "diversity":
+        if column in first_trial_only:
             values = values.where(rounded["trial_id"].astype(str) == "1")
         table[column] = [_format(v, decimals) for v in values]
         counted = values.dropna()
@@ -105,43 +125,8 @@ def _format(value: float, decimals: int) -> str:
     return f"{value:.{decimals}f}"
 
 
-def json_safe(value):
-    """JSON without NaN/Infinity tokens: NaN -> null, +-inf -> "inf"/"-inf"."""
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    if isinstance(value, (np.floating, float)):
-        value = float(value)
-        if math.isnan(value):
-            return None
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return value
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
-def write_json(path: Path, data) -> None:
-    write_text(path, json.dumps(json_safe(data), indent=2, sort_keys=False) + "\n")
-
-
-def write_text(path: Path, text: str) -> None:
-    """Write atomically: a temporary file in the same folder, then a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-
-
 def write_tables(output: Path, rows: pd.DataFrame, protocol: Protocol) -> None:
     write_text(output / "rows.csv", rows.to_csv(index=False))
-    tmp = output / ".tmp-rows.parquet"
-    rows.to_parquet(tmp, index=False)
-    os.replace(tmp, output / "rows.parquet")
+    with atomic_path(output / "rows.parquet") as tmp:
+        rows.to_parquet(tmp, index=False)
     write_text(output / OFFICIAL_TABLE, official_table(rows, protocol).to_csv(index=False))

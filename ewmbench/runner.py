@@ -31,13 +31,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 import ewmbench
 from ewmbench.data.layout import HEAD_VIEW, Episode, Generated, GroundTruth, Problem, Trial, pairing_problems, write_trial
 from ewmbench.data.video import list_frames, video_size
+from ewmbench.data.video_cache import VideoCache
 from ewmbench.errors import ConfigError, DataError, Unavailable
-from ewmbench.metrics.base import EpisodeInputs, Metric, TrialInputs, metric_registry
+from ewmbench.metrics.base import EpisodeInputs, Metric, TrialInputs, column_directions, higher_is_better, metric_registry
 from ewmbench.models.base import GenerationRequest, model_registry
-from ewmbench.models.baselines import initial_frame
-from ewmbench.preprocess import Preprocessor, default_device
-from ewmbench.protocols import DEFAULT_PROTOCOL, Protocol, load_protocol
-from ewmbench.results import ID_COLUMNS, aggregate, write_json, write_tables
+from ewmbench.perception.detector_weights import DetectorChoice
+from ewmbench.perception.device import default_device
+from ewmbench.protocols import DEFAULT_PROTOCOL, Protocol, resolve_protocol
+from ewmbench.files import write_json
+from ewmbench.results import ID_COLUMNS, aggregate, write_tables
 
 SCORES_DIR = "scores"
 
@@ -144,7 +146,7 @@ def build_request(episode: Episode, trial: str, seed: int) -> GenerationRequest:
         episode=episode, trial=trial, seed=seed, num_frames=num_frames,
         fps=sidecar.fps if sidecar else None, height=height, width=width,
         instruction=episode.instruction, substeps=list(sidecar.substeps) if sidecar else [],
-        memory_frames={HEAD_VIEW: initial_frame(episode, HEAD_VIEW)[None]},
+        memory_frames={HEAD_VIEW: episode.initial_frame(HEAD_VIEW)[None]},
     )
     if sidecar:
         request.actions = sidecar.actions
@@ -174,10 +176,12 @@ def _hash_settings(protocol: Protocol, metric: Metric) -> str:
 class Scorer:
     """Scores every (metric, trial or episode), reusing stored results whose inputs are unchanged."""
 
-    def __init__(self, output: Path, protocol: Protocol, preprocessor: Preprocessor):
+    def __init__(self, output: Path, protocol: Protocol, videos: VideoCache, device: str, detector: DetectorChoice = DetectorChoice()):
         self.output = Path(output)
         self.protocol = protocol
-        self.preprocessor = preprocessor
+        self.videos = videos
+        self.device = device
+        self.detector = detector
         self.computed = 0  # items scored in this process (0 when everything was reused)
 
     def _stored(self, path: Path, key: dict) -> dict | None:
@@ -194,7 +198,6 @@ class Scorer:
         record = self._stored(path, key)
         if record is not None:
             return record
-        caught: list[warnings.WarningMessage] = []
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
@@ -212,40 +215,38 @@ class Scorer:
     def score_trial(self, metric: Metric, episode: Episode, trial: Trial) -> dict:
         key = {
             "settings": _hash_settings(self.protocol, metric),
-            "gt": self.preprocessor.content_hash(episode.video_path()),
-            "generated": self.preprocessor.content_hash(trial.video_path()),
+            "gt": self.videos.content_hash(episode.video_path()),
+            "generated": self.videos.content_hash(trial.video_path()),
         }
         path = self.output / SCORES_DIR / metric.name / trial.task / trial.episode / f"{trial.trial}.json"
-        inputs = TrialInputs(episode, trial, self.preprocessor)
+        inputs = TrialInputs(episode, trial, self.videos, self.device, self.detector)
         return self._score(path, key, lambda: metric.score_trial(inputs, self.protocol.settings(metric.name)))
 
     def score_dataset(self, metric: Metric, pairs: list[tuple[Episode, Trial]]) -> dict:
         key = {
             "settings": _hash_settings(self.protocol, metric),
-            "gt": sorted({self.preprocessor.content_hash(e.video_path()) for e, _ in pairs}),
-            "generated": sorted(self.preprocessor.content_hash(t.video_path()) for _, t in pairs),
+            "gt": sorted({self.videos.content_hash(e.video_path()) for e, _ in pairs}),
+            "generated": sorted(self.videos.content_hash(t.video_path()) for _, t in pairs),
         }
         path = self.output / SCORES_DIR / metric.name / "dataset.json"
-        inputs = [TrialInputs(e, t, self.preprocessor) for e, t in pairs]
+        inputs = [TrialInputs(e, t, self.videos, self.device, self.detector) for e, t in pairs]
         return self._score(path, key, lambda: metric.score_dataset(inputs, self.protocol.settings(metric.name)))
 
     def score_episode(self, metric: Metric, episode: Episode, trials: list[Trial]) -> dict:
         key = {
             "settings": _hash_settings(self.protocol, metric),
-            "generated": {t.trial: self.preprocessor.content_hash(t.video_path()) for t in trials},
+            "generated": {t.trial: self.videos.content_hash(t.video_path()) for t in trials},
         }
         path = self.output / SCORES_DIR / metric.name / episode.task / episode.episode / "episode.json"
-        inputs = EpisodeInputs(episode, trials, self.preprocessor)
+        inputs = EpisodeInputs(episode, trials, self.videos, self.device)
         return self._score(path, key, lambda: metric.score_episode(inputs, self.protocol.settings(metric.name)))
 
 
 def score(config: RunConfig, gt: GroundTruth, generated: Generated, progress: Progress | None = None) -> RunResult:
-    protocol = load_protocol(config.protocol)
+    protocol = resolve_protocol(config.protocol)  # once; each metric then receives its own settings
     metrics = resolve_metrics(config.metrics, protocol)
-    preprocessor = Preprocessor(config.cache_dir, device=config.device)
-    preprocessor.options["protocol"] = config.protocol  # preprocessing stages (tracking) follow it too
-    if config.detector_weights:
-        preprocessor.options["detector_weights"] = Path(config.detector_weights)
+    videos = VideoCache(config.cache_dir)
+    detector = DetectorChoice(weights=Path(config.detector_weights) if config.detector_weights else None)
 
     problems: list[Problem] = gt.problems() + generated.problems() + pairing_problems(gt, generated)
     bad_videos = {p.path for p in problems if p.severity == "error"}
@@ -260,7 +261,7 @@ def score(config: RunConfig, gt: GroundTruth, generated: Generated, progress: Pr
     for episode, trial in pairs:
         episodes.setdefault(episode.key, []).append(trial)
 
-    scorer = Scorer(config.output, protocol, preprocessor)
+    scorer = Scorer(config.output, protocol, videos, config.device or default_device(), detector)
     columns = {m.name: m.columns_for(protocol.settings(m.name)) for m in metrics}
     skipped: dict[str, dict] = {}
     run_values: dict[str, float] = {}  # dataset-level metrics: one value per column for the run
@@ -269,7 +270,7 @@ def score(config: RunConfig, gt: GroundTruth, generated: Generated, progress: Pr
     for metric in metrics:
         settings = protocol.settings(metric.name)
         try:
-            metric.check_available(preprocessor, settings)
+            metric.check_available(settings)
         except Unavailable as exc:
             skipped[metric.name] = {"reason": exc.reason, "fix": exc.fix}
             continue
@@ -318,13 +319,15 @@ def score(config: RunConfig, gt: GroundTruth, generated: Generated, progress: Pr
         [{"task_id": k[0], "episode_id": k[1], "trial_id": k[2], **{c: v.get(c, float("nan")) for c in row_columns}} for k, v in values.items()],
         columns=ID_COLUMNS + row_columns,
     )
-    aggregated = aggregate(rows, protocol)
+    registry = metric_registry()
+    aggregated = aggregate(rows, protocol, lambda column: higher_is_better(column, registry))
     aggregated["overall"].update(run_values)
     summary = {
         "model": config.model or generated.name,
         "protocol": {"name": protocol.name, "version": protocol.version, "source": protocol.source},
         "counts": {"episodes": len(episodes), "trials": len(pairs)},
         **aggregated,
+        "directions": column_directions(list(aggregated["overall"]), registry),
         "skipped_metrics": skipped,
         "notes": row_notes,
         "problems": [{"path": str(p.path), "message": p.message, "severity": p.severity} for p in problems],
@@ -338,22 +341,28 @@ def score(config: RunConfig, gt: GroundTruth, generated: Generated, progress: Pr
 
 
 def provenance(config: RunConfig, device: str) -> dict:
-    protocol = load_protocol(config.protocol)
-    import numpy
-    import torch
-
+    protocol = resolve_protocol(config.protocol)
     return {
         "ewmbench_version": ewmbench.__version__,
         "git_commit": _git_commit(),
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "numpy": numpy.__version__,
-        "torch": torch.__version__,
+        "numpy": _installed_version("numpy"),
+        "torch": _installed_version("torch"),  # read from the installed metadata: no torch import
         "device": device,
         "seed": config.seed,
         "protocol": {"name": protocol.name, "version": protocol.version, "source": protocol.source,
                      "sha256": hashlib.sha256(json.dumps(protocol.metrics, sort_keys=True, default=str).encode()).hexdigest()},
     }
+
+
+def _installed_version(distribution: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return None
 
 
 def _git_commit() -> str | None:
@@ -369,7 +378,7 @@ def resolve_ground_truth(dataset: str) -> Path:
     """A dataset folder, or a named dataset (``sample``) generated on first use."""
     if Path(dataset).is_dir():
         return Path(dataset)
-    from ewmbench.data.sample import resolve_dataset
+    from ewmbench.sim.sample import resolve_dataset
 
     return resolve_dataset(dataset)
 

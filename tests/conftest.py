@@ -1,37 +1,13 @@
-"""Shared fixtures: tiny synthetic datasets in the official layout, written through our writers."""
+"""Shared fixtures. Shared code (datasets, tiny models, the reference oracle) lives in
+``tests/helpers/`` and is imported as ``tests.helpers.<module>``."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from ewmbench.data.layout import Sidecar, write_episode
-
-
-def moving_square_frames(num_frames: int, height: int = 48, width: int = 64, seed: int = 0) -> np.ndarray:
-    """A deterministic clip: a textured background and a square moving left to right."""
-    rng = np.random.default_rng(seed)
-    background = rng.integers(40, 200, size=(height, width, 3), dtype=np.uint8)
-    frames = np.repeat(background[None], num_frames, axis=0).copy()
-    for t in range(num_frames):
-        x = 4 + t * 4
-        frames[t, 10:22, x : x + 12] = (250, 30, 30)
-    return frames
-
-
-def make_ground_truth(root: Path, tasks=("1", "2"), episodes=("10", "11"), num_frames: int = 6) -> Path:
-    for task_index, task in enumerate(tasks):
-        for episode_index, episode in enumerate(episodes):
-            frames = moving_square_frames(num_frames, seed=task_index * 10 + episode_index)
-            eef = np.zeros((num_frames, 14))
-            eef[:, 0] = np.linspace(0.1, 0.3, num_frames)
-            write_episode(
-                root, task, episode, frames, instruction=f"move the red block (task {task})",
-                sidecar=Sidecar(fps=10, substeps=["reach", "push"], eef_pose=eef, meta={"task_name": f"task{task}"}),
-            )
-    return root
+from tests.helpers.datasets import make_ground_truth
 
 
 @pytest.fixture

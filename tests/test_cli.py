@@ -55,7 +55,7 @@ def test_evaluate_from_the_official_preprocessed_layout(tmp_path, monkeypatch):
     import numpy as np
     import pandas as pd
 
-    from conftest import make_ground_truth, moving_square_frames
+    from tests.helpers.datasets import make_ground_truth, moving_square_frames
     from ewmbench.data.layout import write_trial
     from ewmbench.metrics import trajectory_scores
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from detector_helpers import K, RADIUS_M, make_episode
+from tests.helpers.detector import K, RADIUS_M, make_episode
 
 from ewmbench.data.layout import Sidecar, write_episode
 from ewmbench.errors import DataError

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from detector_helpers import make_episode, untrained_detector
+from tests.helpers.detector import make_episode, untrained_detector
 from typer.testing import CliRunner
 
 from ewmbench.cli import app

@@ -7,8 +7,10 @@ import pytest
 
 from ewmbench.data.layout import GroundTruth
 from ewmbench.perception.autolabel import episode_grippers
-from ewmbench.perception.detector import shipped_detector, track_video
-from ewmbench.preprocess import Preprocessor
+from ewmbench.data.video_cache import VideoCache
+from ewmbench.perception.detector import tracking_settings
+from ewmbench.perception.detector_weights import shipped_detector
+from ewmbench.perception.trajectories import track_video
 
 # Seeds never used for training the shipped detector (see docs/detector.md).
 HELD_OUT_SEED = 9001
@@ -18,7 +20,7 @@ HELD_OUT_SEED = 9001
 def sample_episode(tmp_path_factory):
     if shipped_detector("ewmbench.sim/1") is None:
         pytest.skip("the shipped detector ewmbench/assets/detector/sample-gripper-yolov8n.pt is not in this checkout")
-    sample = pytest.importorskip("ewmbench.data.sample", reason="the simulated sample generator is not installed")
+    sample = pytest.importorskip("ewmbench.sim.sample", reason="the simulated sample generator is not installed")
     root = tmp_path_factory.mktemp("sim") / "sample"
     sample.generate_sample(root, seed=HELD_OUT_SEED, tasks=["pick_place"], episodes_per_task=1, num_frames=24, progress=False)
     from ewmbench.perception.track_dataset import find_datasets
@@ -30,9 +32,9 @@ def sample_episode(tmp_path_factory):
 
 @pytest.mark.slow
 def test_shipped_detector_tracks_close_to_projected_gt(sample_episode, tmp_path):
-    pre = Preprocessor(cache_dir=tmp_path / "cache", device="cpu")
+    pre = VideoCache(tmp_path / "cache")
     # No weights given: the sidecar meta names the simulator, which selects the shipped detector.
-    trajectory = track_video(sample_episode.video_path(), pre)
+    trajectory = track_video(sample_episode.video_path(), pre, tracking_settings(), device="cpu")
     frames = pre.frames(sample_episode.video_path())
     gt = episode_grippers(sample_episode, len(frames), frames.shape[2], frames.shape[1])
     found = ~np.all(trajectory == -1, axis=-1)

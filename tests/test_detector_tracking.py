@@ -9,22 +9,22 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from detector_helpers import make_episode, untrained_detector
+from tests.helpers.detector import make_episode, untrained_detector
 
 from ewmbench.data.layout import write_trial
+from ewmbench.data.video_cache import VideoCache
 from ewmbench.errors import ConfigError, Unavailable
-from ewmbench.perception import detector
+from ewmbench.perception import detector_weights
 from ewmbench.perception.detector import (
     _record_of_result,
-    choose_weights,
     load_detector,
     prepare_frame,
     select_grippers,
-    track_video,
     tracking_settings,
 )
+from ewmbench.perception.detector_weights import DetectorChoice, choose_weights
 from ewmbench.perception.track_dataset import track_dataset
-from ewmbench.preprocess import Preprocessor
+from ewmbench.perception.trajectories import track_video
 
 V1 = tracking_settings("ewmbench-v1")
 V2 = tracking_settings("ewmbench-v2")
@@ -129,20 +129,20 @@ def test_prepare_frame_resizes_and_keeps_v1_channel_quirk():
 
 def test_untrained_detector_full_code_path(tmp_path, untrained):
     episode = make_episode(tmp_path / "gt", "1", "1", frames=3)
-    pre = Preprocessor(cache_dir=tmp_path / "cache", device="cpu")
-    pre.options["detector_weights"] = str(untrained)
-    trajectory = track_video(episode.video_path(), pre)
+    pre = VideoCache(tmp_path / "cache")
+    choice = DetectorChoice(weights=untrained)
+    trajectory = track_video(episode.video_path(), pre, V1, choice, "cpu")
     assert trajectory.shape == (3, 2, 2) and trajectory.dtype == np.float32
     # An untrained network never reaches confidence 0.8: every point missing, no crash.
     assert (trajectory == -1).all()
     cached = list((tmp_path / "cache").rglob("*.npy"))
     assert len(cached) == 1 and cached[0].parent.parent.name == "eef-track"
-    np.testing.assert_array_equal(track_video(episode.video_path(), pre), trajectory)
+    np.testing.assert_array_equal(track_video(episode.video_path(), pre, V1, choice, "cpu"), trajectory)
 
 
 def test_weights_that_do_not_exist_are_unavailable(tmp_path):
     with pytest.raises(Unavailable, match="do not exist"):
-        choose_weights(None, {"detector_weights": str(tmp_path / "missing.pt")})
+        choose_weights(None, DetectorChoice(weights=tmp_path / "missing.pt"))
 
 
 def test_no_weights_anywhere_is_unavailable(tmp_path, monkeypatch):
@@ -153,21 +153,21 @@ def test_no_weights_anywhere_is_unavailable(tmp_path, monkeypatch):
 
     monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(tmp_path / "empty-hub"))
     with pytest.raises(Unavailable) as info:
-        choose_weights(None, {"embodiment": "some-real-robot"})
+        choose_weights(None, DetectorChoice(embodiment="some-real-robot"))
     assert "some-real-robot" in info.value.reason
     assert "ewmbench weights download ewmbench-yoloworld-gripper" in info.value.fix
 
 
 def test_shipped_detector_is_chosen_by_embodiment(tmp_path, monkeypatch, untrained):
-    monkeypatch.setattr(detector, "shipped_detector", lambda name: untrained if name == "ewmbench.sim/1" else None)
+    monkeypatch.setattr(detector_weights, "shipped_detector", lambda name: untrained if name == "ewmbench.sim/1" else None)
     episode = make_episode(tmp_path, "1", "1", frames=2, embodiment="ewmbench.sim/1")
-    assert choose_weights(episode.video_path(), {}) == untrained
+    assert choose_weights(episode.video_path(), DetectorChoice()) == untrained
     # A simulator that names itself as the generator (no embodiment key) selects it too.
     generated = make_episode(tmp_path, "1", "2", frames=2, meta={"generator": "ewmbench.sim/1"})
-    assert choose_weights(generated.video_path(), {}) == untrained
+    assert choose_weights(generated.video_path(), DetectorChoice()) == untrained
     # A path the user gave wins over the shipped detector.
     other = untrained_detector(tmp_path / "other.pt")
-    assert choose_weights(episode.video_path(), {"detector_weights": str(other)}) == other
+    assert choose_weights(episode.video_path(), DetectorChoice(weights=other)) == other
 
 
 def test_wrong_class_count_is_rejected(tmp_path):
@@ -197,36 +197,36 @@ def test_track_dataset_writes_missing_outputs_and_never_overwrites(tmp_path, unt
     existing = second.path / "traj" / "traj.npy"
     existing.parent.mkdir()
     existing.write_bytes(b"user file")
-    pre = Preprocessor(cache_dir=tmp_path / "cache", device="cpu")
-    report = track_dataset(tmp_path / "data", pre, weights=untrained)
+    pre = VideoCache(tmp_path / "cache")
+    report = track_dataset(tmp_path / "data", pre, V1, DetectorChoice(weights=untrained), "cpu")
     assert sorted(report.written) == sorted(map(str, (first.path, second.path, trial.path)))
     assert existing.read_bytes() == b"user file"
     for folder in (first.path, second.path, trial.path):
         assert (folder / "gripper_detection" / "video.mp4").stat().st_size > 0
     assert np.load(first.path / "traj" / "traj.npy").shape == (2, 2, 2)
-    again = track_dataset(tmp_path / "data", pre, weights=untrained)
+    again = track_dataset(tmp_path / "data", pre, V1, DetectorChoice(weights=untrained), "cpu")
     assert again.written == [] and len(again.skipped) == 3
 
 
 def test_generated_trials_are_tracked_with_their_episodes_embodiment(tmp_path, monkeypatch):
     """A generated trial has no sidecar: the detector is chosen by its GT episode's embodiment."""
-    from conftest import moving_square_frames
+    from tests.helpers.datasets import moving_square_frames
     from ewmbench.data.layout import GroundTruth, Sidecar, write_episode, write_trial
     from ewmbench.errors import Unavailable
     from ewmbench.metrics.base import TrialInputs
-    from ewmbench.perception import detector
+    from ewmbench.perception import trajectories
 
     seen = []
 
-    def record_choice(video, options):
-        seen.append(options.get("embodiment"))
+    def record_choice(video, choice):
+        seen.append(choice.embodiment)
         raise Unavailable("stop here", "")
 
-    monkeypatch.setattr(detector, "choose_weights", record_choice)
+    monkeypatch.setattr(trajectories, "choose_weights", record_choice)
     write_episode(tmp_path / "gt", "1", "1", moving_square_frames(3), "x", sidecar=Sidecar(meta={"generator": "ewmbench.sim/1"}))
     trial = write_trial(tmp_path / "m_dataset", "1", "1", "1", moving_square_frames(3))
-    inputs = TrialInputs(GroundTruth(tmp_path / "gt").episodes[0], trial, Preprocessor(cache_dir=tmp_path / "cache"))
+    inputs = TrialInputs(GroundTruth(tmp_path / "gt").episodes[0], trial, VideoCache(tmp_path / "cache"))
     for track in (inputs.trajectory, inputs.gt_trajectory):
         with pytest.raises(Unavailable):
-            track()
+            track(V1)
     assert seen == ["ewmbench.sim/1", "ewmbench.sim/1"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from detector_helpers import K, make_episode
+from tests.helpers.detector import K, make_episode
 
 from ewmbench.errors import ConfigError, DataError
 from ewmbench.perception.autolabel import project_grippers

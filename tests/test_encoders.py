@@ -14,9 +14,10 @@ from ewmbench.metrics.scene import SceneConsistency
 from ewmbench.perception import encoders
 from ewmbench.perception.encoders import CheckpointMismatch, ClipImageEncoder, DinoTokenEncoder, load_official_dino
 from ewmbench.perception.image_prep import prepare
-from ewmbench.preprocess import Preprocessor
+from ewmbench.data.video_cache import VideoCache
+from ewmbench.perception.model_cache import free_models
 from ewmbench.protocols import load_protocol
-from tiny_dinov2 import GRID, HIDDEN, PATCH, official_backbone, reference_tokens, teacher_checkpoint
+from tests.helpers.tiny_dinov2 import GRID, HIDDEN, PATCH, official_backbone, reference_tokens, teacher_checkpoint
 
 TINY_DINO = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "mlp_ratio": 2, "patch_size": 14, "image_size": 28}
 TINY_CLIP = {
@@ -29,9 +30,9 @@ TINY_CLIP = {
 
 @pytest.fixture(autouse=True)
 def fresh_encoder_cache():
-    encoders.clear_cache()
+    free_models()
     yield
-    encoders.clear_cache()
+    free_models()
 
 
 def test_official_checkpoint_maps_onto_transformers_exactly():
@@ -110,20 +111,20 @@ def test_metrics_end_to_end_on_random_weights(tmp_path):
     """Through the real video reader, preprocessing, batching and feature cache."""
     root = tmp_path / "toy_dataset"
     trials = [write_trial(root, "1", "1", str(i), _frames(i, 3 + i), extra_views=None) for i in (1, 2, 3)]
-    preprocessor = Preprocessor(cache_dir=tmp_path / "cache", device="cpu")
+    preprocessor = VideoCache(tmp_path / "cache")
     scene_settings = dict(load_protocol("ewmbench-v1").settings("scene_consistency"), image_size=28, random_init=TINY_DINO, batch_size=2)
-    row = SceneConsistency().score_trial(TrialInputs(episode=None, trial=trials[0], preprocessor=preprocessor), scene_settings)
+    row = SceneConsistency().score_trial(TrialInputs(episode=None, trial=trials[0], videos=preprocessor), scene_settings)
     frames = preprocessor.frames(trials[0].video_path())
     dino = DinoTokenEncoder.from_config(TINY_DINO, "cpu", torch.float32)
     tokens = dino.encode(prepare(frames, 28, "bilinear", scene_settings["mean"], scene_settings["std"]))
     assert row["scene_consistency"] == pytest.approx(scene_consistency_from_tokens(tokens, scene_settings), abs=1e-6)
     assert len(list((tmp_path / "cache" / "scene_consistency").rglob("*.npy"))) == 1
     # a second call reads the cached similarities and gives the same number
-    again = SceneConsistency().score_trial(TrialInputs(episode=None, trial=trials[0], preprocessor=preprocessor), scene_settings)
+    again = SceneConsistency().score_trial(TrialInputs(episode=None, trial=trials[0], videos=preprocessor), scene_settings)
     assert again == row
 
     div_settings = dict(load_protocol("ewmbench-v1").settings("diversity"), image_size=32, random_init=TINY_CLIP)
-    value = Diversity().score_episode(EpisodeInputs(episode=None, trials=trials, preprocessor=preprocessor), div_settings)
+    value = Diversity().score_episode(EpisodeInputs(episode=None, trials=trials, videos=preprocessor), div_settings)
     clip = ClipImageEncoder.from_config(TINY_CLIP, "cpu", torch.float32)
     embeddings = [clip.encode(prepare(preprocessor.frames(t.video_path()), 32, "bicubic", div_settings["mean"], div_settings["std"]))
                   for t in trials]
@@ -135,7 +136,7 @@ def test_single_frame_video_is_a_data_error_naming_the_video(tmp_path):
     trial = write_trial(tmp_path / "toy_dataset", "1", "1", "1", _frames(0, 1))
     settings = dict(load_protocol("ewmbench-v1").settings("scene_consistency"), image_size=28, random_init=TINY_DINO)
     with pytest.raises(DataError, match="at least 2 frames") as info:
-        SceneConsistency().score_trial(TrialInputs(None, trial, Preprocessor(cache_dir=tmp_path / "c", device="cpu")), settings)
+        SceneConsistency().score_trial(TrialInputs(None, trial, VideoCache(tmp_path / "c")), settings)
     assert "toy_dataset" in str(info.value.path)
 
 

@@ -1,10 +1,8 @@
-from pathlib import Path
-
 import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import make_ground_truth, moving_square_frames
+from tests.helpers.datasets import make_ground_truth, moving_square_frames
 from ewmbench.data.layout import Generated, GroundTruth, Sidecar, pairing_problems, write_episode, write_trial
 from ewmbench.data.summary import summarise
 from ewmbench.data.video import read_video, write_mp4

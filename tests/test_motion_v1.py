@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import importlib
-import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,16 +16,15 @@ from ewmbench.metrics import OfficialCrashWarning, metric_registry, trajectory_s
 from ewmbench.metrics.base import TrialInputs
 from ewmbench.metrics.dtw import expand_window, fastdtw_batch
 from ewmbench.metrics.motion import DegenerateTrajectoryWarning, scores_with_settings
-from ewmbench.preprocess import Preprocessor
+from ewmbench.data.video_cache import VideoCache
 from ewmbench.protocols import load_protocol
+from tests.helpers import official_motion as reference
+from tests.helpers.motion_trials import make_trials
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-reference = importlib.import_module("official_style_motion")
-motion_speed = importlib.import_module("motion_speed")
 
 
 def test_v1_equals_official_style_reference_on_realistic_trials():
-    pairs = motion_speed.make_trials(25, seed=7)  # 75 trials with dropouts, warps, failures
+    pairs = make_trials(25, seed=7)  # 75 trials with dropouts, warps, failures
     ours = trajectory_scores_batch(pairs, "ewmbench-v1")
     for (pred, gt), got in zip(pairs, ours):
         want = reference.score_trial(pred, gt)
@@ -42,7 +39,7 @@ def test_v1_equals_official_style_reference_on_realistic_trials():
 def test_v1_equals_reference_when_lengths_differ():
     rng = np.random.default_rng(8)
     pairs = []
-    for pred, gt in motion_speed.make_trials(10, seed=9):
+    for pred, gt in make_trials(10, seed=9):
         keep = np.sort(rng.choice(len(pred), int(rng.integers(3, len(pred))), replace=False))
         pairs.append((pred[keep], gt))  # a generated video with fewer frames than its GT
     for (pred, gt), got in zip(pairs, trajectory_scores_batch(pairs)):
@@ -52,7 +49,7 @@ def test_v1_equals_reference_when_lengths_differ():
 
 
 def test_single_and_batched_scores_agree():
-    pairs = motion_speed.make_trials(4, seed=3)
+    pairs = make_trials(4, seed=3)
     batched = trajectory_scores_batch(pairs)
     for (p, g), together in zip(pairs, batched):
         alone = trajectory_scores(p, g)
@@ -255,7 +252,7 @@ def test_metric_scores_official_traj_files(tmp_path):
     metric = metric_registry()["trajectory_consistency"]()
     assert (metric.group, metric.columns, metric.level) == ("motion", ("dyn", "hsd", "ndtw"), "trial")
     settings = load_protocol("ewmbench-v1").settings("trajectory_consistency")
-    scores = metric.score_trial(TrialInputs(episode, trial, Preprocessor(cache_dir=tmp_path / "cache")), settings)
+    scores = metric.score_trial(TrialInputs(episode, trial, VideoCache(tmp_path / "cache")), settings)
     assert scores == reference.score_trial(pred, gt)
 
 

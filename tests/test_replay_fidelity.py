@@ -3,6 +3,8 @@ random-weight networks (no downloads), the dataset-level metrics and their weigh
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -13,8 +15,9 @@ from ewmbench.errors import ConfigError, Unavailable
 from ewmbench.metrics import feature_statistics, frechet_distance, frechet_distance_of_features
 from ewmbench.metrics.base import TrialInputs, metric_registry
 from ewmbench.metrics.fidelity import FID, FVD, distinct_gt_videos, lpips
-from ewmbench.perception import replay_features as rf
-from ewmbench.preprocess import Preprocessor
+from ewmbench.data.video_cache import VideoCache
+from ewmbench.perception import replay_networks as rf
+from ewmbench.perception.model_cache import free_models
 from ewmbench.protocols import load_protocol
 
 # ---------------------------------------------------------------- Frechet distance
@@ -169,9 +172,9 @@ class _ProbeI3D(torch.nn.Module):
 def probe_i3d(tmp_path):
     path = tmp_path / "i3d_probe.pt"
     torch.jit.script(_ProbeI3D()).save(str(path))
-    rf.load_i3d.cache_clear()
-    yield rf.load_i3d("cpu", str(path))
-    rf.load_i3d.cache_clear()
+    free_models()
+    yield rf.load_i3d(path, "cpu")
+    free_models()
 
 
 def test_video_clips_hand_worked():
@@ -208,9 +211,20 @@ def test_i3d_clip_features_call_convention(probe_i3d):
 # ---------------------------------------------------------------- the metrics
 
 
+@pytest.fixture()
+def stand_in_weights(tmp_path, monkeypatch):
+    """The replay metrics resolve the weights their settings name (and key their caches by the
+    file); the networks themselves are replaced by probes in these tests."""
+    for weight_id in ("lpips-alexnet", "fid-inception", "fvd-i3d"):
+        path = tmp_path / "weights" / f"{weight_id}.pt"
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(weight_id.encode())
+        monkeypatch.setenv("EWMBENCH_WEIGHTS_" + weight_id.upper().replace("-", "_"), str(path))
+
+
 def _run(tmp_path, n_episodes=2, frames=20):
     rng = np.random.default_rng(0)
-    preprocessor = Preprocessor(cache_dir=tmp_path / "cache", device="cpu")
+    preprocessor = VideoCache(tmp_path / "cache")
     inputs = []
     for e in range(n_episodes):
         episode = write_episode(tmp_path / "gt", "1", str(e), rng.integers(0, 255, (frames, 40, 48, 3), dtype=np.uint8), "task")
@@ -220,10 +234,10 @@ def _run(tmp_path, n_episodes=2, frames=20):
     return inputs
 
 
-def test_lpips_metric_scores_a_trial(tmp_path, lpips_model, monkeypatch):
+def test_lpips_metric_scores_a_trial(tmp_path, stand_in_weights, lpips_model, monkeypatch):
     from ewmbench.metrics.fidelity import LPIPS
 
-    monkeypatch.setattr(rf, "load_lpips", lambda device: lpips_model)
+    monkeypatch.setattr(rf, "load_lpips", lambda path, device: lpips_model)
     item = _run(tmp_path, n_episodes=1)[0]
     settings = load_protocol("ewmbench-v1").settings("lpips")
     row = LPIPS().score_trial(item, settings)
@@ -237,31 +251,31 @@ def test_dataset_level_metrics_are_registered():
     assert load_protocol("ewmbench-v1").settings("fvd") == load_protocol("ewmbench-v2").settings("fvd")
 
 
-def test_fvd_metric_pools_clips_and_uses_each_gt_episode_once(tmp_path, probe_i3d, monkeypatch):
-    monkeypatch.setattr(rf, "load_i3d", lambda device, path=None: probe_i3d)
+def test_fvd_metric_pools_clips_and_uses_each_gt_episode_once(tmp_path, stand_in_weights, probe_i3d, monkeypatch):
+    monkeypatch.setattr(rf, "load_i3d", lambda path, device: probe_i3d)
     inputs = _run(tmp_path)
     assert len(distinct_gt_videos(inputs)) == 2  # 4 trials, 2 episodes
     settings = {**load_protocol("ewmbench-v2").settings("fvd"), "clip_frames": 8}
     value = FVD().score_dataset(inputs, settings)["fvd"]
     # recompute by hand: 20 frames -> clips [0, 8), [8, 16); 4 trials -> 8 generated clips, 2 episodes -> 4 GT clips
-    pre = inputs[0].preprocessor
+    pre = inputs[0].videos
     gen = np.concatenate([rf.i3d_clip_features(probe_i3d, pre.frames(i.trial.video_path()), 8) for i in inputs])
     gt = np.concatenate([rf.i3d_clip_features(probe_i3d, pre.frames(v), 8) for v in distinct_gt_videos(inputs)])
     assert gen.shape[0] == 8 and gt.shape[0] == 4
     assert value == pytest.approx(frechet_distance_of_features(gen, gt), rel=1e-9)
     # features are cached by video content: a second run needs no network at all
-    monkeypatch.setattr(rf, "load_i3d", lambda device, path=None: (_ for _ in ()).throw(AssertionError("not cached")))
+    monkeypatch.setattr(rf, "load_i3d", lambda path, device: (_ for _ in ()).throw(AssertionError("not cached")))
     assert FVD().score_dataset(inputs, settings)["fvd"] == pytest.approx(value, rel=1e-12)
 
 
-def test_fvd_metric_needs_enough_clips(tmp_path, probe_i3d, monkeypatch):
-    monkeypatch.setattr(rf, "load_i3d", lambda device, path=None: probe_i3d)
+def test_fvd_metric_needs_enough_clips(tmp_path, stand_in_weights, probe_i3d, monkeypatch):
+    monkeypatch.setattr(rf, "load_i3d", lambda path, device: probe_i3d)
     inputs = _run(tmp_path, n_episodes=1)
     with pytest.raises(Unavailable, match="ground-truth side has 1"):
         FVD().score_dataset(inputs, {**load_protocol("ewmbench-v2").settings("fvd"), "clip_frames": 16})
 
 
-def test_fid_metric_pools_frames(tmp_path, monkeypatch):
+def test_fid_metric_pools_frames(tmp_path, stand_in_weights, monkeypatch):
     class MeanColour(torch.nn.Module):  # stands in for the Inception: features = mean RGB of each image
         def __init__(self):
             super().__init__()
@@ -270,11 +284,11 @@ def test_fid_metric_pools_frames(tmp_path, monkeypatch):
         def forward(self, images):
             return images.mean((2, 3)) * self.w
 
-    monkeypatch.setattr(rf, "load_fid_inception", lambda device: MeanColour())
+    monkeypatch.setattr(rf, "load_fid_inception", lambda path, device: MeanColour())
     inputs = _run(tmp_path)
     settings = {**load_protocol("ewmbench-v1").settings("fid"), "frame_stride": 2}
     value = FID().score_dataset(inputs, settings)["fid"]
-    pre = inputs[0].preprocessor
+    pre = inputs[0].videos
     gen = np.concatenate([pre.frames(i.trial.video_path())[::2].mean((1, 2)) / 255 for i in inputs])
     gt = np.concatenate([pre.frames(v)[::2].mean((1, 2)) / 255 for v in distinct_gt_videos(inputs)])
     assert gen.shape == (40, 3) and gt.shape == (20, 3)  # 4 trials x 10 frames, 2 episodes x 10 frames
@@ -305,17 +319,45 @@ def test_fvd_weights_resolve_through_the_manager(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.delenv("EWMBENCH_WEIGHTS_FVD_I3D", raising=False)
     with pytest.raises(Unavailable) as info:
-        FVD().check_available(Preprocessor(cache_dir=tmp_path), load_protocol("ewmbench-v1").settings("fvd"))
+        FVD().check_available(load_protocol("ewmbench-v1").settings("fvd"))
     assert info.value.fix == "ewmbench weights download fvd-i3d"
 
 
 @pytest.mark.weights
 def test_real_lpips_weights_give_the_published_scale():
     try:
-        model = rf.load_lpips("cpu")
+        from ewmbench.perception.weights import resolve
+
+        model = rf.load_lpips(resolve("lpips-alexnet"), "cpu")
     except Unavailable as exc:
         pytest.skip(f"LPIPS weights not available: {exc}")
     rng = np.random.default_rng(0)
     a = rng.integers(0, 255, (1, 64, 64, 3), dtype=np.uint8)
     assert lpips(model, a, a) == pytest.approx(0.0, abs=1e-6)
     assert 0.2 < lpips(model, a, 255 - a) < 1.5  # inverted noise is perceptually far on LPIPS's calibrated scale
+
+
+def test_fid_features_are_cached_per_weights_file(tmp_path, stand_in_weights, monkeypatch):
+    """Features computed with one weights file are never reused for another (EWMBENCH_WEIGHTS_*)."""
+
+    class ScaledMeanColour(torch.nn.Module):  # features = mean RGB, scaled by a number read from the weights file
+        def __init__(self, scale: float):
+            super().__init__()
+            self.scale = torch.nn.Parameter(torch.tensor(scale))
+
+        def forward(self, images):
+            return images.mean((2, 3)) * self.scale
+
+    monkeypatch.setattr(rf, "load_fid_inception", lambda path, device: ScaledMeanColour(float(Path(path).read_text())))
+    inputs = _run(tmp_path)
+    # Both sides' features scale with the weights, so the FID of scale s is s^2 times that of scale 1.
+    settings = load_protocol("ewmbench-v1").settings("fid")
+    first, second = tmp_path / "first.pth", tmp_path / "second.pth"
+    first.write_text("1.0")
+    second.write_text("3.0")
+    monkeypatch.setenv("EWMBENCH_WEIGHTS_FID_INCEPTION", str(first))
+    with_first = FID().score_dataset(inputs, settings)["fid"]
+    monkeypatch.setenv("EWMBENCH_WEIGHTS_FID_INCEPTION", str(second))
+    with_second = FID().score_dataset(inputs, settings)["fid"]
+    assert with_first > 0
+    assert with_second == pytest.approx(9 * with_first, rel=1e-5)

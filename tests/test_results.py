@@ -7,7 +7,9 @@ import pytest
 
 from ewmbench.errors import ConfigError
 from ewmbench.protocols import Protocol, available_protocols, load_protocol
-from ewmbench.results import aggregate, json_safe, official_table, select_trials
+from ewmbench.files import json_safe
+from ewmbench.metrics.base import higher_is_better
+from ewmbench.results import aggregate, best_of_n_positions, official_table, select_trials
 
 V1 = load_protocol("ewmbench-v1")
 
@@ -34,10 +36,10 @@ def test_official_table_rounds_rows_and_averages_the_stored_values():
 
 
 def test_v1_aggregation_is_the_mean_of_rows_v2_the_mean_of_task_means():
-    v1 = aggregate(rows_frame(), V1)
+    v1 = aggregate(rows_frame(), V1, higher_is_better)
     assert v1["overall"]["hsd"] == pytest.approx((0.2 + 0.6 + 0.4 + 0.8) / 4)
     v2 = Protocol("x", "1", "", None, {"trial_selection": "all", "overall": "mean_of_task_means"}, {})
-    result = aggregate(rows_frame(), v2)
+    result = aggregate(rows_frame(), v2, higher_is_better)
     assert result["per_task"]["hsd"] == {"1": pytest.approx((0.2004 + 0.6 + 0.4) / 3), "2": 0.8}
     assert result["overall"]["hsd"] == pytest.approx(((0.2004 + 0.6 + 0.4) / 3 + 0.8) / 2)
 
@@ -48,7 +50,7 @@ def test_best_of_n_keeps_the_best_trial_per_episode_first_on_ties():
     rows.loc[3, "episode_id"] = "6"
     rows.loc[3, "task_id"] = "1"
     rows.loc[3, "hsd"] = 0.4  # tie with trial 1 of episode 6
-    selected = select_trials(rows, protocol)
+    selected = select_trials(rows, protocol, higher_is_better)
     assert selected[["episode_id", "trial_id"]].values.tolist() == [["5", "2"], ["6", "1"]]
 
 
@@ -69,3 +71,33 @@ def test_protocols_are_data(tmp_path):
     bad.write_text("name: bad\n")
     with pytest.raises(ConfigError, match="lacks metrics, version"):
         load_protocol(str(bad))
+
+
+def test_best_of_n_follows_the_direction_of_the_selection_column():
+    protocol = Protocol("x", "1", "", None, {"trial_selection": "best_of_n", "selection_column": "lpips"}, {})
+    rows = pd.DataFrame({
+        "task_id": ["1", "1", "1", "1"], "episode_id": ["5", "5", "5", "6"], "trial_id": ["1", "2", "3", "1"],
+        "lpips": [0.30, 0.10, np.nan, 0.5],
+    })
+    # lpips is a distance: the best trial of episode 5 is the one with the smallest value (trial 2).
+    assert higher_is_better("lpips") is False and higher_is_better("hsd") is True
+    assert select_trials(rows, protocol, higher_is_better)["trial_id"].tolist() == ["2", "1"]
+    assert aggregate(rows, protocol, higher_is_better)["overall"]["lpips"] == pytest.approx((0.10 + 0.5) / 2)
+
+
+def test_best_of_n_positions_hand_worked():
+    episodes = ["a", "a", "b", "a", "b", "c", "c"]
+    values = [0.2, 0.9, np.nan, 0.9, 0.1, np.nan, np.nan]
+    assert best_of_n_positions(episodes, values, higher_is_better=True) == [1, 4, 5]  # tie: first; all-NaN: first
+    assert best_of_n_positions(episodes, values, higher_is_better=False) == [0, 4, 5]
+
+
+def test_every_column_has_one_direction():
+    from ewmbench.metrics import metric_registry
+
+    for name, cls in metric_registry().items():
+        assert cls.lower_is_better <= set(cls.columns), name
+    assert [higher_is_better(c) for c in ("fid", "fvd", "lpips", "logic_violation")] == [False] * 4
+    assert all(higher_is_better(c) for c in ("psnr", "ssim", "hsd", "ndtw", "dyn", "scene_consistency", "diversity", "CLIPScore"))
+    with pytest.raises(ConfigError, match="no metric writes a column 'nope'"):
+        higher_is_better("nope")

@@ -1,6 +1,9 @@
 import hashlib
 import json
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +12,7 @@ import pytest
 
 import ewmbench.metrics.fidelity as fidelity
 import ewmbench.runner as runner
-from conftest import make_ground_truth, moving_square_frames
+from tests.helpers.datasets import make_ground_truth, moving_square_frames
 from ewmbench.data.layout import write_trial
 from ewmbench.errors import ConfigError
 from ewmbench.runner import RunConfig, evaluate, run, trial_seed
@@ -118,6 +121,33 @@ def test_trial_seeds_are_stable_and_distinct():
     seeds = {trial_seed(0, "1", "10", t) for t in ("1", "2", "3")}
     assert len(seeds) == 3 and trial_seed(0, "1", "10", "1") == trial_seed(0, "1", "10", "1")
     assert trial_seed(1, "1", "10", "1") != trial_seed(0, "1", "10", "1")
+    # Pinned: a change here changes every generated video of every user's run.
+    # crc32(b"1/10/1") = 306941821; (0 * 1_000_003 + 306941821) % 2**31
+    assert trial_seed(0, "1", "10", "1") == 306941821
+    assert trial_seed(2, "1", "10", "1") == 2 * 1_000_003 + 306941821
+
+
+def _seeded_run(gt: Path, output: Path, seed: int, hash_seed: str) -> dict:
+    """A run of the seeded model in a fresh interpreter (its own PYTHONHASHSEED)."""
+    env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.helpers.seeded_run", str(gt), str(output), str(seed)],
+        capture_output=True, text=True, env=env, cwd=Path(__file__).resolve().parents[1], timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_generated_trials_are_identical_across_processes_of_the_same_seed(tmp_path, gt_dataset):
+    first = _seeded_run(gt_dataset, tmp_path / "first", seed=5, hash_seed="1")
+    second = _seeded_run(gt_dataset, tmp_path / "second", seed=5, hash_seed="2")
+    other = _seeded_run(gt_dataset, tmp_path / "other", seed=6, hash_seed="1")
+    assert len(first["frames"]) == 4 * 2 * 6  # 4 episodes x 2 trials x 6 frames
+    assert first == second  # same seed, another process: the same bytes and rows
+    assert other["frames"].keys() == first["frames"].keys()
+    assert all(other["frames"][k] != first["frames"][k] for k in first["frames"])  # another seed: other videos
+    assert other["rows"] != first["rows"]
 
 
 def test_evaluate_scores_what_pairs_and_reports_the_rest(tmp_path):
@@ -188,3 +218,26 @@ def test_a_dataset_level_metric_that_cannot_score_is_reported_as_skipped(tmp_pat
     result = run(config(tmp_path, gt_dataset, protocol=str(protocol)), show_progress=False)
     assert result.summary["overall"] == {}
     assert result.summary["skipped_metrics"] == {"needs_more": {"reason": "12 videos are too few", "fix": "score more videos"}}
+
+
+def test_best_of_n_on_a_lower_is_better_column_keeps_the_lowest_trial(tmp_path, gt_dataset, monkeypatch):
+    """A protocol that selects trials by a distance must keep the closest trial, not the farthest."""
+    from ewmbench.metrics.base import Metric
+
+    class TrialDistance(Metric):
+        name, group, columns = "trial_distance", "fidelity", ("trial_distance",)
+        lower_is_better = frozenset(columns)
+
+        def score_trial(self, inputs, settings):
+            return {"trial_distance": float(inputs.trial.trial)}  # trial 1 is the closest
+
+    monkeypatch.setattr(runner, "metric_registry", lambda: {"trial_distance": TrialDistance})
+    protocol = tmp_path / "p.yaml"
+    protocol.write_text(
+        "name: p\nversion: 1\naggregation: {trial_selection: best_of_n, selection_column: trial_distance}\n"
+        "metrics:\n  trial_distance: {}\n"
+    )
+    result = run(config(tmp_path, gt_dataset, protocol=str(protocol)), show_progress=False)
+    assert result.summary["rows_counted"] == 4  # one trial per episode
+    assert result.summary["overall"]["trial_distance"] == 1.0
+    assert result.summary["directions"] == {"trial_distance": "lower"}

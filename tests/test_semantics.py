@@ -14,7 +14,7 @@ from ewmbench.metrics.semantics import (
     as_flag, caption_text, clip_text_similarity, events_score, logic_flag, ordered_match_score, semantic_scores, violation_rate,
 )
 from ewmbench.protocols import load_protocol
-from tiny_clip import tiny_clip_model, tiny_clip_tokenizer
+from tests.helpers.tiny_clip import tiny_clip_model, tiny_clip_tokenizer
 
 # ---------------------------------------------------------------- BLEU
 

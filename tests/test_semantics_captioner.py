@@ -13,7 +13,7 @@ from ewmbench.perception.captioner import (
     CAPTION_KEYS, FrameSampling, VideoCaptioner, build_messages, cached_captions, load_prompt, parse_caption, prepare_video,
     sample_frame_count, sample_indices, smart_resize, video_max_pixels,
 )
-from ewmbench.preprocess import Preprocessor
+from ewmbench.data.video_cache import VideoCache
 from ewmbench.protocols import load_protocol
 
 V1 = FrameSampling()  # the v1 defaults, identical to the protocol file (checked below)
@@ -106,7 +106,7 @@ def test_parse_caption_is_lenient():
 
 @pytest.fixture(scope="module")
 def tiny_captioner():
-    from tiny_vlm import tiny_model, tiny_processor
+    from tests.helpers.tiny_vlm import tiny_model, tiny_processor
 
     processor = tiny_processor()
     return VideoCaptioner(tiny_model(processor), processor, "Describe the video.", "You are a helpful assistant in analyzing videos.",
@@ -140,7 +140,7 @@ def test_batched_greedy_generation_matches_one_at_a_time(tiny_captioner):
 def test_cached_captions_generate_only_what_is_missing(tmp_path, tiny_captioner):
     episode = write_episode(tmp_path / "gt", "1", "1", _videos()[0], "open the drawer")
     trial = write_trial(tmp_path / "gen_dataset", "1", "1", "1", _videos()[1])
-    preprocessor = Preprocessor(cache_dir=tmp_path / "cache", device="cpu")
+    preprocessor = VideoCache(tmp_path / "cache")
     built = []
 
     def factory():
@@ -177,7 +177,7 @@ def test_load_captioner_from_a_saved_model_folder(tmp_path, tiny_captioner):
 
 def test_load_clip_text_from_a_saved_model_folder(tmp_path):
     from ewmbench.metrics.semantics import clip_text_similarity, load_clip_text
-    from tiny_clip import tiny_clip_model, tiny_clip_tokenizer
+    from tests.helpers.tiny_clip import tiny_clip_model, tiny_clip_tokenizer
 
     tokenizer = tiny_clip_tokenizer()
     model = tiny_clip_model(tokenizer)
@@ -193,16 +193,16 @@ def test_load_clip_text_from_a_saved_model_folder(tmp_path):
 
 def test_semantics_metric_scores_from_cached_captions(tmp_path, monkeypatch):
     import ewmbench.metrics.semantics as semantics
-    from tiny_clip import tiny_clip_model, tiny_clip_tokenizer
+    from tests.helpers.tiny_clip import tiny_clip_model, tiny_clip_tokenizer
 
     rng = np.random.default_rng(1)
     episode = write_episode(tmp_path / "gt", "1", "1", rng.integers(0, 255, (8, 32, 32, 3), dtype=np.uint8), "open")
     trial = write_trial(tmp_path / "gen_dataset", "1", "1", "1", rng.integers(0, 255, (8, 32, 32, 3), dtype=np.uint8))
-    preprocessor = Preprocessor(cache_dir=tmp_path / "cache", device="cpu")
+    preprocessor = VideoCache(tmp_path / "cache")
     settings = load_protocol("ewmbench-v1").settings("semantics")
-    kind = semantics.caption_kind(settings)
-    preprocessor.cached_text(kind, episode.video_path(), lambda: '{"General": "the robot opens the top drawer", "Overall_Constraints": true}')
-    preprocessor.cached_text(kind, trial.video_path(), lambda: '```json\n{"General": "the robot opens the drawer", "Overall_Constraints": "false"}\n```')
+    kind = semantics.caption_stage_key(settings)
+    preprocessor.derived.text(kind, episode.video_path(), lambda: '{"General": "the robot opens the top drawer", "Overall_Constraints": true}')
+    preprocessor.derived.text(kind, trial.video_path(), lambda: '```json\n{"General": "the robot opens the drawer", "Overall_Constraints": "false"}\n```')
     tokenizer = tiny_clip_tokenizer()
     monkeypatch.setattr(semantics, "load_clip_text", lambda source, device: (tiny_clip_model(tokenizer), tokenizer))
 
@@ -222,17 +222,17 @@ def test_semantics_metric_scores_from_cached_captions(tmp_path, monkeypatch):
     assert set(row) == {"BLEUScore", "CLIPScore", "logic_constraints"}
 
 
-def test_caption_kind_changes_with_every_setting():
+def test_caption_stage_key_changes_with_every_setting():
     settings = load_protocol("ewmbench-v1").settings("semantics")
-    from ewmbench.metrics.semantics import caption_kind
+    from ewmbench.metrics.semantics import caption_stage_key
 
-    base = caption_kind(settings)
+    base = caption_stage_key(settings)
     assert "/" not in settings["captioner"] or "--" in base
-    assert caption_kind({**settings, "max_new_tokens": 512}) != base
-    assert caption_kind({**settings, "system_message": "Be brief."}) != base
-    assert caption_kind({**settings, "sampling": {**settings["sampling"], "fps": 1}}) != base
-    assert caption_kind({**settings, "captioner": "Qwen/Qwen2.5-VL-3B-Instruct"}) != base
-    assert caption_kind({**settings, "frame_size": None}) != base
+    assert caption_stage_key({**settings, "max_new_tokens": 512}) != base
+    assert caption_stage_key({**settings, "system_message": "Be brief."}) != base
+    assert caption_stage_key({**settings, "sampling": {**settings["sampling"], "fps": 1}}) != base
+    assert caption_stage_key({**settings, "captioner": "Qwen/Qwen2.5-VL-3B-Instruct"}) != base
+    assert caption_stage_key({**settings, "frame_size": None}) != base
 
 
 def test_resize_frames_to_the_benchmark_size():
@@ -251,8 +251,8 @@ def test_check_available_names_the_fetch_command(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     settings = load_protocol("ewmbench-v1").settings("semantics")
     with pytest.raises(Unavailable) as info:
-        Semantics().check_available(Preprocessor(cache_dir=tmp_path), settings)
+        Semantics().check_available(settings)
     assert info.value.fix == "ewmbench weights download qwen2.5-vl-7b-instruct"
     with pytest.raises(Unavailable) as info:
-        Semantics().check_available(Preprocessor(cache_dir=tmp_path), {**settings, "captioner": "some-org/some-vlm"})
+        Semantics().check_available({**settings, "captioner": "some-org/some-vlm"})
     assert "some-org/some-vlm" in info.value.reason

@@ -130,7 +130,7 @@ def test_real_episodes_are_unavailable(tmp_path):
     frames = np.zeros((3, 8, 8, 3), dtype=np.uint8)
     episode = write_episode(tmp_path, "1", "0", frames, "do something")
     with pytest.raises(Unavailable, match="no simulator state") as info:
-        SimModel().check_available(episode)
+        SimModel().check_episode(episode)
     assert "ewmbench data sample" in info.value.fix
     with pytest.raises(Unavailable):
         SimModel().generate(request(episode))

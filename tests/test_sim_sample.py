@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ewmbench.data import sample as sample_module
+from ewmbench.sim import sample as sample_module
 from ewmbench.data.layout import GroundTruth
-from ewmbench.data.sample import MARKER, generate_sample, parse_tasks, resolve_dataset
+from ewmbench.sim.sample import MARKER, generate_sample, parse_tasks, resolve_dataset
 from ewmbench.data.summary import summarise
 from ewmbench.data.video import read_image, read_video
 from ewmbench.errors import ConfigError, DataError

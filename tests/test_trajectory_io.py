@@ -7,7 +7,9 @@ import pytest
 
 from ewmbench.data.trajectory import load_traj, missing_mask, validate_traj
 from ewmbench.errors import DataError
-from ewmbench.preprocess import Preprocessor, trajectory_of
+from ewmbench.data.video_cache import VideoCache
+from ewmbench.perception.detector import tracking_settings
+from ewmbench.perception.trajectories import trajectory_of
 
 
 def _save(tmp_path, array, name="traj.npy"):
@@ -81,5 +83,5 @@ def test_preprocessor_uses_official_traj_when_present(tmp_path):
     track = np.full((4, 2, 2), 0.25, dtype=np.float32)
     (tmp_path / "traj").mkdir()
     path = _save(tmp_path / "traj", track)
-    got = trajectory_of(path, tmp_path / "video", Preprocessor(cache_dir=tmp_path / "cache"))
+    got = trajectory_of(path, tmp_path / "video", VideoCache(tmp_path / "cache"), tracking_settings())
     np.testing.assert_array_equal(got, track)

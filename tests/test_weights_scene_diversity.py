@@ -12,7 +12,7 @@ from ewmbench.cli import app
 from ewmbench.errors import Unavailable
 from ewmbench.metrics.diversity import Diversity
 from ewmbench.metrics.scene import SceneConsistency
-from ewmbench.perception import weights
+from ewmbench.perception import verify, weights
 from ewmbench.protocols import load_protocol
 
 OURS = ("dinov2-vitb14", "ewmbench-dinov2-vitb14", "clip-vitb32-openai")
@@ -72,35 +72,35 @@ def test_verify_checks_sha_and_loadability(offline, monkeypatch):
     fake = offline / "clip.safetensors"
     save_file({"w": torch.zeros(2)}, str(fake))
     monkeypatch.setenv(weights.spec("clip-vitb32-openai").env_var, str(fake))
-    result = weights.verify("clip-vitb32-openai")
+    result = verify.verify("clip-vitb32-openai")
     assert not result.ok and any("MISMATCH" in line for line in result.checks)
 
     broken = offline / "dino.pth"
     broken.write_bytes(b"not a checkpoint")
     monkeypatch.setenv(weights.spec("ewmbench-dinov2-vitb14").env_var, str(broken))
-    result = weights.verify("ewmbench-dinov2-vitb14")
+    result = verify.verify("ewmbench-dinov2-vitb14")
     assert not result.ok and any(line.startswith("not loadable") for line in result.checks)
 
     torch.save({"teacher.backbone.cls_token": torch.zeros(1, 1, 4)}, broken)
-    result = weights.verify("ewmbench-dinov2-vitb14")
+    result = verify.verify("ewmbench-dinov2-vitb14")
     assert not result.ok and "loadable: 1 tensors" in result.checks
     assert any(line.startswith("does not load as dinov2-original") for line in result.checks)
 
 
 def test_verify_loads_the_dinov2_checkpoint_strictly(offline, monkeypatch):
-    from tiny_dinov2 import official_backbone, teacher_checkpoint
+    from tests.helpers.tiny_dinov2 import official_backbone, teacher_checkpoint
 
     good = offline / "dino.pth"
     torch.save(teacher_checkpoint(official_backbone()), good)
     monkeypatch.setenv(weights.spec("ewmbench-dinov2-vitb14").env_var, str(good))
-    result = weights.verify("ewmbench-dinov2-vitb14")
+    result = verify.verify("ewmbench-dinov2-vitb14")
     assert result.ok, result.checks
     assert any("every key matched" in line for line in result.checks)
 
     bad = teacher_checkpoint(official_backbone())
     del bad["teacher.backbone.norm.bias"]
     torch.save(bad, good)
-    result = weights.verify("ewmbench-dinov2-vitb14")
+    result = verify.verify("ewmbench-dinov2-vitb14")
     assert not result.ok and any("layernorm.bias" in line for line in result.checks)
 
 
@@ -120,7 +120,7 @@ def test_metrics_report_missing_weights_with_the_command(offline):
         (Diversity(), "diversity", "ewmbench-v1", "clip-vitb32-openai"),
     ):
         with pytest.raises(Unavailable) as info:
-            metric.check_available(None, load_protocol(protocol).settings(name))
+            metric.check_available(load_protocol(protocol).settings(name))
         assert info.value.fix == f"ewmbench weights download {weight_id}"
 
 

@@ -47,21 +47,19 @@ def metrics_command(
 ) -> None:
     """List metrics: group, level, the columns they write under a protocol, and whether they can run here."""
     from ewmbench.metrics import metric_registry
-    from ewmbench.preprocess import Preprocessor
-    from ewmbench.protocols import load_protocol
+    from ewmbench.protocols import resolve_protocol
 
     try:
-        loaded = load_protocol(protocol)
+        loaded = resolve_protocol(protocol)
     except EwmbenchError as exc:
         fail(exc)
-    preprocessor = Preprocessor()
     rows = []
     for name, cls in metric_registry().items():
         if name not in loaded.metrics:
             continue
         metric, settings = cls(), loaded.settings(name)
         try:
-            metric.check_available(preprocessor, settings)
+            metric.check_available(settings)
             status = "ready"
         except EwmbenchError as exc:
             status = getattr(exc, "fix", "") or str(exc)

@@ -8,6 +8,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ewmbench.protocols import DEFAULT_PROTOCOL
+
 app = typer.Typer(help="Benchmark and evaluation toolkit for embodied world models (EWMBench).", no_args_is_help=True)
 console = Console()
 
@@ -65,7 +67,7 @@ def fmt(value) -> str:
 
 
 MetricsOption = typer.Option(None, "--metrics", help="Comma-separated metric names (default: every metric of the protocol).")
-ProtocolOption = typer.Option("ewmbench-v1", "--protocol", help="ewmbench-v1 (official numbers), ewmbench-v2 (corrected), or a protocol .yaml.")
+ProtocolOption = typer.Option(DEFAULT_PROTOCOL, "--protocol", help="ewmbench-v1 (official numbers), ewmbench-v2 (corrected), or a protocol .yaml.")
 
 
 def metric_list(metrics: Optional[str]) -> Optional[list[str]]:

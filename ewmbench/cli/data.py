@@ -57,7 +57,7 @@ def data_sample_command(
     workers: Optional[int] = typer.Option(None, "--workers", help="Parallel processes (default: one per core, at most 4); files do not depend on it."),
 ) -> None:
     """Generate a physics-simulated sample dataset with exact ground truth (offline, CPU)."""
-    from ewmbench.data.sample import generate_sample, parse_tasks
+    from ewmbench.sim.sample import generate_sample, parse_tasks
 
     try:
         path = generate_sample(output, seed=seed, tasks=parse_tasks(tasks), episodes_per_task=episodes_per_task, num_frames=frames, workers=workers)

@@ -10,26 +10,28 @@ import typer
 
 from ewmbench.cli.common import app, console, fail
 from ewmbench.errors import EwmbenchError
+from ewmbench.protocols import DEFAULT_PROTOCOL
 
 detector_app = typer.Typer(help="End-effector detection and tracking.", no_args_is_help=True)
 app.add_typer(detector_app, name="detector")
 
 
-def _detector_preprocessor(cache_dir: Optional[Path], protocol: str, embodiment: Optional[str], device: Optional[str]):
-    from ewmbench.preprocess import Preprocessor
+def _tracking(protocol: str, weights: Optional[Path], embodiment: Optional[str], cache_dir: Optional[Path], device: Optional[str]):
+    """What tracking a dataset needs: the video cache, the protocol's tracking settings, the
+    detector choice and the device."""
+    from ewmbench.data.video_cache import VideoCache
+    from ewmbench.perception.detector import tracking_settings
+    from ewmbench.perception.detector_weights import DetectorChoice
+    from ewmbench.perception.device import default_device
 
-    preprocessor = Preprocessor(cache_dir=cache_dir, device=device)
-    preprocessor.options["protocol"] = protocol
-    if embodiment:
-        preprocessor.options["embodiment"] = embodiment
-    return preprocessor
+    return VideoCache(cache_dir), tracking_settings(protocol), DetectorChoice(weights, embodiment), device or default_device()
 
 
 @detector_app.command("track")
 def detector_track_command(
     dataset: Path = typer.Option(..., "--dataset", help="A GT dataset, a <name>_dataset folder, or a folder holding both."),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Detector checkpoint (.pt); default: chosen by embodiment."),
-    protocol: str = typer.Option("ewmbench-v1", "--protocol", help="Tracking settings of this protocol."),
+    protocol: str = typer.Option(DEFAULT_PROTOCOL, "--protocol", help="Tracking settings of this protocol."),
     embodiment: Optional[str] = typer.Option(None, "--embodiment", help="Embodiment name (default: from the GT sidecar meta)."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Preprocessing cache folder."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:0 ... (default: cuda when available)."),
@@ -40,12 +42,12 @@ def detector_track_command(
     from ewmbench.perception.track_dataset import find_datasets, track_dataset
 
     try:
-        preprocessor = _detector_preprocessor(cache_dir, protocol, embodiment, device)
+        videos, tracking, choice, device = _tracking(protocol, weights, embodiment, cache_dir, device)
         gts, gens = find_datasets(dataset)
         total = sum(len(gt.episodes) for gt in gts) + sum(len(gen.trials) for gen in gens)
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task("tracking grippers", total=total)
-            report = track_dataset(dataset, preprocessor, weights, progress=lambda: progress.advance(task))
+            report = track_dataset(dataset, videos, tracking, choice, device, progress=lambda: progress.advance(task))
     except EwmbenchError as exc:
         fail(exc)
     console.print(f"wrote tracks for {len(report.written)} videos; {len(report.skipped)} already had them")
@@ -91,7 +93,7 @@ def detector_train_command(
 def detector_validate_command(
     dataset: Path = typer.Option(..., "--dataset", help="GT dataset with sidecar poses and head-camera calibration."),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Detector checkpoint (.pt); default: chosen by embodiment."),
-    protocol: str = typer.Option("ewmbench-v1", "--protocol", help="Tracking settings of this protocol."),
+    protocol: str = typer.Option(DEFAULT_PROTOCOL, "--protocol", help="Tracking settings of this protocol."),
     embodiment: Optional[str] = typer.Option(None, "--embodiment"),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir"),
     device: Optional[str] = typer.Option(None, "--device"),
@@ -103,12 +105,12 @@ def detector_validate_command(
     from ewmbench.perception.validation import validate_episodes
 
     try:
-        preprocessor = _detector_preprocessor(cache_dir, protocol, embodiment, device)
+        videos, tracking, choice, device = _tracking(protocol, weights, embodiment, cache_dir, device)
         gts, _ = find_datasets(dataset)
         episodes = [e for gt in gts for e in gt.episodes]
         if not episodes:
             raise DataError(dataset, "no GT episodes to validate on (validation needs GT poses and calibration)")
-        report = validate_episodes(episodes, preprocessor, weights)
+        report = validate_episodes(episodes, videos, tracking, choice, device)
     except EwmbenchError as exc:
         fail(exc)
     if as_json:

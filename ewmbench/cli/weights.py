@@ -69,7 +69,8 @@ def weights_verify_command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Check weights are present, match their published SHA-256 and load (exit 1 if any fails)."""
-    from ewmbench.perception.weights import verify, weight_specs
+    from ewmbench.perception.verify import verify
+    from ewmbench.perception.weights import weight_specs
 
     try:
         results = [verify(item) for item in ([weight_id] if weight_id else sorted(weight_specs()))]

@@ -19,15 +19,13 @@ index. With k >= N every index is returned, in pick order.
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from ewmbench.errors import ConfigError, DataError
+from ewmbench.files import write_json
 
 DEFAULT_VOXEL_SIZE = 0.02  # metres: about a gripper's width, so distinct approach paths do not merge
 SPLIT_FORMAT = "ewmbench-split/1"
@@ -210,10 +208,5 @@ def curate_split(source: Path, per_task: int, voxel_size: float = DEFAULT_VOXEL_
 def write_split(split: dict, output: Path) -> Path:
     """Write a split file atomically (JSON, sorted keys)."""
     output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=".tmp-", suffix=".json")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(split, fh, indent=2, sort_keys=True)
-        fh.write("\n")
-    os.replace(tmp, output)
+    write_json(output, split, sort_keys=True)
     return output

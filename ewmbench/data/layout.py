@@ -25,8 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ewmbench.data.video import VIDEO_SUFFIXES, list_frames, save_image, write_frames
+from ewmbench.data.video import VIDEO_SUFFIXES, list_frames, read_image, read_video, save_image, write_frames
 from ewmbench.errors import DataError
+from ewmbench.files import atomic_path, write_json, write_text
 
 HEAD_VIEW = "head"
 SIDECAR_DIR = "ewmbench"
@@ -137,12 +138,9 @@ class Sidecar:
         arrays.update({f"intrinsics/{v}": np.asarray(k) for v, k in self.intrinsics.items()})
         arrays.update({f"extrinsics/{v}": np.asarray(e) for v, e in self.extrinsics.items()})
         if arrays:
-            tmp = folder / ".tmp-arrays.npz"
-            _save_npz_reproducibly(tmp, arrays)
-            os.replace(tmp, folder / "arrays.npz")
-        tmp = folder / ".tmp-meta.json"
-        tmp.write_text(json.dumps(meta, indent=2, sort_keys=True, default=_json_default) + "\n")
-        os.replace(tmp, folder / "meta.json")
+            with atomic_path(folder / "arrays.npz") as tmp:
+                _save_npz_reproducibly(tmp, arrays)
+        write_json(folder / "meta.json", meta, sort_keys=True)
 
 
 def _save_npz_reproducibly(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -159,14 +157,6 @@ def _save_npz_reproducibly(path: Path, arrays: dict[str, np.ndarray]) -> None:
             info.compress_type = zipfile.ZIP_STORED
             with archive.open(info, "w", force_zip64=True) as member:
                 np.lib.format.write_array(member, np.asarray(arrays[name]), allow_pickle=False)
-
-
-def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"not JSON serialisable: {type(value)}")
 
 
 @dataclass(frozen=True)
@@ -189,6 +179,13 @@ class Episode:
     @property
     def init_frame_path(self) -> Path:
         return self.path / "prompt" / "init_frame.png"
+
+    def initial_frame(self, view: str = HEAD_VIEW) -> np.ndarray:
+        """The conditioning frame (H, W, 3): ``prompt/init_frame.png`` for the head view when
+        present, else the view's first frame."""
+        if view == HEAD_VIEW and self.init_frame_path.is_file():
+            return read_image(self.init_frame_path)
+        return read_video(self.video_path(view), max_frames=1)[0]
 
     @property
     def instruction_path(self) -> Path:
@@ -335,6 +332,20 @@ class Generated:
         return problems
 
 
+def looks_generated(root: Path) -> bool:
+    """Whether a dataset folder is a generated one: named ``<name>_dataset``, or holding trial
+    folders with ``video/`` one level below its episodes (a GT episode holds ``video/`` itself)."""
+    root = Path(root)
+    if root.name.endswith(GENERATED_SUFFIX):
+        return True
+    for task in (p for p in root.iterdir() if p.is_dir()):
+        for episode in (p for p in task.iterdir() if p.is_dir()):
+            if (episode / "video").exists() or (episode / "prompt").exists():
+                return False
+            return any((t / "video").exists() for t in episode.iterdir() if t.is_dir())
+    return False
+
+
 def _video_problems(video: Path) -> list[Problem]:
     if video.is_file():
         return []
@@ -391,7 +402,7 @@ def write_episode(
     write_frames(frames, tmp / "video")
     (tmp / "prompt").mkdir(parents=True, exist_ok=True)
     save_image(frames[0] if init_frame is None else init_frame, tmp / "prompt" / "init_frame.png")
-    (tmp / "prompt" / "introduction.txt").write_text(instruction + "\n", encoding="utf-8")
+    write_text(tmp / "prompt" / "introduction.txt", instruction + "\n")
     for view, view_frames in (extra_views or {}).items():
         write_frames(view_frames, tmp / SIDECAR_DIR / "views" / view)
     if sidecar is not None:

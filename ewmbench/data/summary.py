@@ -5,28 +5,16 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from ewmbench.data.layout import GENERATED_SUFFIX, Generated, GroundTruth
+from ewmbench.data.layout import Generated, GroundTruth, looks_generated
 from ewmbench.data.video import video_size
 from ewmbench.errors import DataError
-
-
-def _looks_generated(root: Path) -> bool:
-    """A generated dataset has trial folders holding ``video/`` one level below episodes."""
-    if root.name.endswith(GENERATED_SUFFIX):
-        return True
-    for task in (p for p in root.iterdir() if p.is_dir()):
-        for episode in (p for p in task.iterdir() if p.is_dir()):
-            if (episode / "video").exists() or (episode / "prompt").exists():
-                return False
-            return any((t / "video").exists() for t in episode.iterdir() if t.is_dir())
-    return False
 
 
 def summarise(path: Path) -> dict:
     root = Path(path)
     if not root.is_dir():
         raise DataError(root, "dataset folder does not exist")
-    if _looks_generated(root):
+    if looks_generated(root):
         dataset = Generated(root)
         videos = [t.video_path() for t in dataset.trials]
         summary = {

@@ -6,14 +6,13 @@ Frames are always ``uint8`` arrays of shape (T, H, W, 3) in RGB order.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from ewmbench.errors import DataError
+from ewmbench.files import atomic_path, update_with_file
 
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
@@ -138,32 +137,20 @@ def write_frames(frames: np.ndarray, folder: Path, suffix: str = ".jpg", quality
 
 def save_image(frame: np.ndarray, target: Path, quality: int = 95) -> None:
     """Save one RGB uint8 image atomically (temporary file, then rename)."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fmt = "PNG" if target.suffix.lower() == ".png" else "JPEG"
+    fmt = "PNG" if Path(target).suffix.lower() == ".png" else "JPEG"
     # PNG at zlib level 1: several times faster to write than the default 6, still lossless.
     options = {"quality": quality, "subsampling": 0} if fmt == "JPEG" else {"compress_level": 1}
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.suffix)
-    os.close(fd)
-    try:
+    with atomic_path(target) as tmp:
         Image.fromarray(frame).save(tmp, format=fmt, **options)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_mp4(frames: np.ndarray, target: Path, fps: float = 5.0) -> None:
     """Write RGB frames as an H.264 mp4 (for people to look at; metrics read frame folders)."""
     import imageio.v2 as imageio
 
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".tmp-{target.name}")
-    with imageio.get_writer(tmp, fps=fps, codec="libx264", macro_block_size=1, format="FFMPEG") as writer:
+    with atomic_path(target) as tmp, imageio.get_writer(tmp, fps=fps, codec="libx264", macro_block_size=1, format="FFMPEG") as writer:
         for frame in frames:
             writer.append_data(np.asarray(frame))
-    os.replace(tmp, target)
 
 
 def content_hash(path: Path) -> str:
@@ -173,5 +160,5 @@ def content_hash(path: Path) -> str:
     files = [source] if source.is_file() else list_frames(source)
     for file in files:
         digest.update(file.name.encode())
-        digest.update(file.read_bytes())
+        update_with_file(digest, file)
     return digest.hexdigest()

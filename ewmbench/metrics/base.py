@@ -4,23 +4,33 @@ A metric scores either one generated trial against its ground-truth episode (``l
 all trials of an episode together (``level = "episode"``, e.g. diversity), or the whole run at
 once (``level = "dataset"``: distribution metrics such as FID and FVD compare the set of all
 generated videos with the set of all GT videos; ``score_dataset`` receives every trial's inputs
-and returns one value per column for the run, with per-video features cached). Models and
-preprocessing are reached through ``inputs.preprocessor``; a metric that cannot run raises
-:class:`ewmbench.errors.Unavailable` with the reason and the fixing command, and is reported as
-skipped, never as zero.
+and returns one value per column for the run, with per-video features cached). Frames, content
+hashes and derived data are reached through ``inputs.videos`` (a
+:class:`~ewmbench.data.video_cache.VideoCache`), the compute device is ``inputs.device``; a
+metric receives its protocol settings and never loads a protocol itself. A metric that cannot
+run raises :class:`ewmbench.errors.Unavailable` with the reason and the fixing command, and is
+reported as skipped, never as zero.
+
+Each metric states the direction of its columns once, in ``lower_is_better``;
+:func:`higher_is_better` is what every consumer (best-of-N selection, reports, leaderboards)
+reads.
 """
 
 from __future__ import annotations
 
 from abc import ABC
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
 
 from ewmbench.data.layout import Episode, Trial
-from ewmbench.preprocess import Preprocessor, trajectory_of
+from ewmbench.data.video_cache import VideoCache
+from ewmbench.errors import ConfigError
+from ewmbench.perception.detector import TrackingSettings
+from ewmbench.perception.detector_weights import DetectorChoice
+from ewmbench.perception.trajectories import trajectory_of
 
 GROUPS = ("fidelity", "scene", "motion", "semantics", "diversity")
 LEVELS = ("trial", "episode", "dataset")
@@ -28,28 +38,40 @@ LEVELS = ("trial", "episode", "dataset")
 
 @dataclass
 class TrialInputs:
+    """One generated trial and its ground-truth episode, with what scoring shares."""
+
     episode: Episode
     trial: Trial
-    preprocessor: Preprocessor
+    videos: VideoCache
+    device: str = "cpu"
+    detector: DetectorChoice = field(default_factory=DetectorChoice)  # the user's detector choice
 
     def gt_frames(self) -> np.ndarray:
-        return self.preprocessor.frames(self.episode.video_path())
+        return self.videos.frames(self.episode.video_path())
 
     def frames(self) -> np.ndarray:
-        return self.preprocessor.frames(self.trial.video_path())
+        return self.videos.frames(self.trial.video_path())
 
-    def gt_trajectory(self) -> np.ndarray:
-        return trajectory_of(self.episode.traj_path, self.episode.video_path(), self.preprocessor)
+    def gt_trajectory(self, tracking: TrackingSettings) -> np.ndarray:
+        """The GT end-effector track: ``traj/traj.npy``, else tracked with ``tracking``."""
+        return trajectory_of(self.episode.traj_path, self.episode.video_path(), self.videos, tracking, self.detector, self.device)
 
-    def trajectory(self) -> np.ndarray:
-        return trajectory_of(self.trial.traj_path, self.trial.video_path(), self.preprocessor, gt_video=self.episode.video_path())
+    def trajectory(self, tracking: TrackingSettings) -> np.ndarray:
+        """The generated trial's track, tracked with ``tracking`` and the episode's embodiment."""
+        return trajectory_of(
+            self.trial.traj_path, self.trial.video_path(), self.videos, tracking, self.detector, self.device,
+            gt_video=self.episode.video_path(),
+        )
 
 
 @dataclass
 class EpisodeInputs:
+    """All generated trials of one episode (episode-level metrics such as diversity)."""
+
     episode: Episode
     trials: list[Trial]
-    preprocessor: Preprocessor
+    videos: VideoCache
+    device: str = "cpu"
 
 
 class Metric(ABC):
@@ -64,7 +86,7 @@ class Metric(ABC):
         """The columns this metric fills under a protocol's settings (some are optional)."""
         return self.columns
 
-    def check_available(self, preprocessor: Preprocessor, settings: dict) -> None:
+    def check_available(self, settings: dict) -> None:
         """Raise :class:`Unavailable` when this metric cannot run here (before any scoring).
 
         By default: the weight its protocol settings name under ``weights`` must resolve (tests
@@ -105,3 +127,17 @@ def metric_registry() -> dict[str, type[Metric]]:
     import ewmbench.metrics  # noqa: F401  (importing the package registers every metric module)
 
     return dict(_REGISTRY)
+
+
+def higher_is_better(column: str, registry: Mapping[str, type[Metric]] | None = None) -> bool:
+    """The direction of a result column, as the metric that writes it declares it
+    (``lower_is_better``); every consumer (best-of-N, reports, leaderboards) reads it here."""
+    for cls in (registry if registry is not None else metric_registry()).values():
+        if column in cls.columns:
+            return column not in cls.lower_is_better
+    raise ConfigError(f"no metric writes a column {column!r}, so its direction is unknown (see `ewmbench metrics`)")
+
+
+def column_directions(columns: Sequence[str], registry: Mapping[str, type[Metric]] | None = None) -> dict[str, str]:
+    """``{"column": "higher" | "lower"}`` of the given columns (for result files)."""
+    return {c: "higher" if higher_is_better(c, registry) else "lower" for c in columns}

@@ -18,7 +18,8 @@ import torch.nn.functional as F
 
 from ewmbench.errors import DataError
 from ewmbench.metrics.base import EpisodeInputs, Metric, register_metric
-from ewmbench.metrics.neural_common import as_float_tensor, cache_kind, settings_of, uses_random_weights, weights_path
+from ewmbench.metrics.features import as_float_tensor, encoder_stage_key, uses_random_weights, weights_path
+from ewmbench.protocols import DEFAULT_PROTOCOL, ProtocolLike, metric_settings
 
 
 def trial_embedding(frame_embeddings: torch.Tensor) -> torch.Tensor:
@@ -35,13 +36,13 @@ def diversity_from_trial_embeddings(vectors: Sequence[torch.Tensor], eps: float 
     return float(np.mean(distances))
 
 
-def diversity_from_embeddings(trials, protocol: str | Mapping = "ewmbench-v1") -> float:
+def diversity_from_embeddings(trials, protocol: ProtocolLike | Mapping = DEFAULT_PROTOCOL) -> float:
     """Diversity of one episode from a list of per-trial (T_i, D) raw frame embeddings.
 
     Each element may be a numpy array or a torch tensor; ``protocol`` a protocol name, a protocol
     YAML path, or the ``diversity`` settings mapping.
     """
-    settings = settings_of(protocol, "diversity")
+    settings = metric_settings(protocol, "diversity")
     vectors = []
     for index, trial in enumerate(trials):
         embeddings = as_float_tensor(trial, f"trial {index} embeddings")
@@ -78,14 +79,13 @@ class Diversity(Metric):
     description = "Mean CLIP distance between the trials of an episode (higher is more varied)."
 
     def score_episode(self, inputs: EpisodeInputs, settings: dict) -> dict[str, float]:
-        preprocessor = inputs.preprocessor
-        kind = cache_kind(self.name, settings, preprocessor.device)
+        stage_key = encoder_stage_key(self.name, settings, inputs.device)
         per_trial = []
         for trial in inputs.trials:
             video = trial.video_path()
             try:
                 per_trial.append(
-                    preprocessor.cached_array(kind, video, lambda v=video: video_embeddings(preprocessor.frames(v), settings, preprocessor.device))
+                    inputs.videos.derived.array(stage_key, video, lambda v=video: video_embeddings(inputs.videos.frames(v), settings, inputs.device))
                 )
             except DataError as exc:
                 raise DataError(video, exc.problem) from None

@@ -13,14 +13,14 @@ them, so both protocols share one definition. FID and FVD compare distributions:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
 
-from collections.abc import Sequence
-
 from ewmbench.errors import ConfigError, DataError, Unavailable
 from ewmbench.metrics.base import Metric, TrialInputs, register_metric
+from ewmbench.metrics.features import feature_stage_key, weights_path
 
 
 def match_size(frame: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -166,7 +166,7 @@ def frechet_distance_of_features(generated: np.ndarray, reference: np.ndarray) -
 def lpips(model, pred: np.ndarray, gt: np.ndarray, frame_matching: str = "mean_over_matched", batch_size: int = 16) -> float:
     """Video LPIPS (lower is more similar) of (T, H, W, 3) uint8 frames against ground truth,
     with a loaded LPIPS network; generated frames are resized to the GT size (bicubic)."""
-    from ewmbench.perception.replay_features import lpips_frames
+    from ewmbench.perception.replay_networks import lpips_frames
 
     count = min(len(pred), len(gt))
     if count == 0:
@@ -189,9 +189,9 @@ class LPIPS(Metric):
     description = "Learned perceptual distance (LPIPS v0.1, AlexNet) to the GT video, mean over frames (lower is better)."
 
     def score_trial(self, inputs: TrialInputs, settings: dict) -> dict[str, float]:
-        from ewmbench.perception.replay_features import load_lpips
+        from ewmbench.perception.replay_networks import load_lpips
 
-        model = load_lpips(inputs.preprocessor.device)
+        model = load_lpips(weights_path(settings), inputs.device)
         return {"lpips": lpips(model, inputs.frames(), inputs.gt_frames(), settings["frame_matching"], settings["batch_size"])}
 
 
@@ -222,19 +222,20 @@ class FID(Metric):
     description = "Frechet Inception distance between all generated and all GT frames of a run (lower is better)."
 
     def score_dataset(self, inputs: Sequence[TrialInputs], settings: dict) -> dict[str, float]:
-        from ewmbench.perception.replay_features import fid_frame_features, load_fid_inception
+        from ewmbench.perception.replay_networks import fid_frame_features, load_fid_inception
 
         if not inputs:
             raise ConfigError("fid: no trials to score")
-        preprocessor = inputs[0].preprocessor
+        videos, device = inputs[0].videos, inputs[0].device
         stride = settings["frame_stride"]
+        stage_key = feature_stage_key("fid-inception-pool3", settings)  # names the weights file: other weights, other features
 
         def features(video) -> np.ndarray:
             def compute() -> np.ndarray:
-                model = load_fid_inception(preprocessor.device)
-                return fid_frame_features(model, preprocessor.frames(video)[::stride], settings["batch_size"])
+                model = load_fid_inception(weights_path(settings), device)
+                return fid_frame_features(model, videos.frames(video)[::stride], settings["batch_size"])
 
-            return preprocessor.cached_array(f"fid-inception-pool3/stride{stride}", video, compute)
+            return videos.derived.array(stage_key, video, compute)
 
         generated = _pooled([features(item.trial.video_path()) for item in inputs], "generated", 2)
         reference = _pooled([features(video) for video in distinct_gt_videos(inputs)], "ground-truth", 2)
@@ -251,22 +252,23 @@ class FVD(Metric):
     description = "Frechet video distance (Kinetics-400 I3D) between the clips of all generated and all GT videos (lower is better)."
 
     def score_dataset(self, inputs: Sequence[TrialInputs], settings: dict) -> dict[str, float]:
-        from ewmbench.perception.replay_features import i3d_clip_features, load_i3d
+        from ewmbench.perception.replay_networks import i3d_clip_features, load_i3d
 
         if not inputs:
             raise ConfigError("fvd: no trials to score")
-        preprocessor = inputs[0].preprocessor
+        videos, device = inputs[0].videos, inputs[0].device
         clip_frames, clips, resolution = settings["clip_frames"], settings["clips"], settings["resolution"]
+        stage_key = feature_stage_key("fvd-i3d", settings)  # names the weights file: other weights, other features
 
         def features(video) -> np.ndarray:
             def compute() -> np.ndarray:
-                frames = preprocessor.frames(video)
+                frames = videos.frames(video)
                 if len(frames) < clip_frames:
                     raise DataError(video, f"{len(frames)} frames: FVD clips need {clip_frames}")
-                model = load_i3d(preprocessor.device)
+                model = load_i3d(weights_path(settings), device)
                 return i3d_clip_features(model, frames, clip_frames, clips, resolution, settings["batch_size"])
 
-            return preprocessor.cached_array(f"fvd-i3d/{clips}{clip_frames}-r{resolution}", video, compute)
+            return videos.derived.array(stage_key, video, compute)
 
         generated = _pooled([features(item.trial.video_path()) for item in inputs], "generated", 2)
         reference = _pooled([features(video) for video in distinct_gt_videos(inputs)], "ground-truth", 2)

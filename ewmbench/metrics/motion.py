@@ -33,6 +33,9 @@ from ewmbench.data.trajectory import validate_traj
 from ewmbench.errors import ConfigError
 from ewmbench.metrics.base import Metric, TrialInputs, register_metric
 from ewmbench.metrics.dtw import dtw_batch, fastdtw_batch
+from ewmbench.perception.detector import TrackingSettings
+from ewmbench.protocols import DEFAULT_PROTOCOL, ProtocolLike, metric_settings
+from ewmbench.results import best_of_n_positions
 
 METRIC_NAME = "trajectory_consistency"
 SCORE_KEYS = ("hsd", "ndtw", "dyn")
@@ -412,16 +415,8 @@ def scores_with_settings(
     return results
 
 
-def _settings_of(protocol) -> MotionSettings:
-    from ewmbench.protocols import Protocol, load_protocol
-
-    if not isinstance(protocol, Protocol):
-        protocol = load_protocol(str(protocol))
-    return MotionSettings.from_dict(protocol.settings(METRIC_NAME))
-
-
 def trajectory_scores_batch(
-    pairs: Iterable[tuple[np.ndarray, np.ndarray]], protocol="ewmbench-v1"
+    pairs: Iterable[tuple[np.ndarray, np.ndarray]], protocol: ProtocolLike | Mapping = DEFAULT_PROTOCOL
 ) -> list[dict[str, float]]:
     """:func:`trajectory_scores` of many (pred, gt) pairs at once: the DTW of all pairs runs
     vectorised together, which is where the time goes. Pairs sharing the same GT array object
@@ -431,15 +426,15 @@ def trajectory_scores_batch(
     for k, (_, g) in enumerate(checked):
         if id(g) not in gts:
             gts[id(g)] = validate_traj(g, f"gt[{k}]")
-    return scores_with_settings([(p, gts[id(g)]) for p, g in checked], _settings_of(protocol))
+    return scores_with_settings([(p, gts[id(g)]) for p, g in checked], metric_settings(protocol, METRIC_NAME))
 
 
-def trajectory_scores(pred: np.ndarray, gt: np.ndarray, protocol="ewmbench-v1") -> dict[str, float]:
+def trajectory_scores(pred: np.ndarray, gt: np.ndarray, protocol: ProtocolLike | Mapping = DEFAULT_PROTOCOL) -> dict[str, float]:
     """Trajectory consistency of one generated track against its GT track.
 
     ``pred`` and ``gt``: (T, 2, 2) arrays (frames x [left, right] x (x, y)) in normalised image
     coordinates, (-1, -1) marking a missing detection; lengths may differ. ``protocol``: a
-    protocol name, a protocol YAML path or a loaded protocol. Returns {"hsd", "ndtw", "dyn"},
+    protocol name, a protocol YAML path, a loaded protocol, or the metric's settings mapping. Returns {"hsd", "ndtw", "dyn"},
     normalised as the protocol defines and not rounded. Pure: no file is read or written.
     """
     return trajectory_scores_batch([(pred, gt)], protocol)[0]
@@ -451,20 +446,12 @@ def select_best_trials(rows: Sequence[Mapping], column: str = "hsd", higher_is_b
     With ``hsd`` (a normalised reciprocal Hausdorff distance) the best row is the trial with the
     lowest Hausdorff distance, as the EWMBench paper describes. Ties (e.g. several trials capped
     at 1) go to the first row in input order; rows whose value is NaN are never selected unless
-    all are NaN. Output keeps the order in which episodes first appear.
+    all are NaN. Output keeps the order in which episodes first appear. The selection itself is
+    :func:`ewmbench.results.best_of_n_positions`, which the runner's aggregation uses too.
     """
-    best: dict[tuple, Mapping] = {}
-    for row in rows:
-        key = (row["task_id"], row["episode_id"])
-        value = float(row[column])
-        if key not in best:
-            best[key] = row
-            continue
-        current = float(best[key][column])
-        better = value > current if higher_is_better else value < current
-        if math.isnan(current) and not math.isnan(value) or better:
-            best[key] = row
-    return list(best.values())
+    rows = list(rows)
+    episodes = [(row["task_id"], row["episode_id"]) for row in rows]
+    return [rows[i] for i in best_of_n_positions(episodes, [float(row[column]) for row in rows], higher_is_better)]
 
 
 @register_metric
@@ -476,4 +463,5 @@ class TrajectoryConsistency(Metric):
     description = "End-effector trajectory consistency: Hausdorff (hsd), normalised DTW (ndtw), dynamics (dyn); higher is better."
 
     def score_trial(self, inputs: TrialInputs, settings: dict) -> dict[str, float]:
-        return scores_with_settings([(inputs.trajectory(), inputs.gt_trajectory())], settings)[0]
+        tracking = TrackingSettings.from_metric_settings(settings)  # tracks follow this metric's own settings
+        return scores_with_settings([(inputs.trajectory(tracking), inputs.gt_trajectory(tracking))], settings)[0]

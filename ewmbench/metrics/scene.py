@@ -23,7 +23,8 @@ import torch.nn.functional as F
 
 from ewmbench.errors import ConfigError, DataError
 from ewmbench.metrics.base import Metric, TrialInputs, register_metric
-from ewmbench.metrics.neural_common import as_float_tensor, cache_kind, settings_of, uses_random_weights, weights_path
+from ewmbench.metrics.features import as_float_tensor, encoder_stage_key, uses_random_weights, weights_path
+from ewmbench.protocols import DEFAULT_PROTOCOL, ProtocolLike, metric_settings
 
 COSINE_AXES = ("patch", "token")
 # Frames per similarity chunk when scoring precomputed tokens: bounds the (P, N, C) products.
@@ -93,13 +94,13 @@ def score_from_similarities(similarities: np.ndarray, clamp_min: float | None = 
     return float(np.mean((sims[0] + sims[1]) / 2))
 
 
-def scene_consistency_from_tokens(tokens, protocol: str | Mapping = "ewmbench-v1") -> float:
+def scene_consistency_from_tokens(tokens, protocol: ProtocolLike | Mapping = DEFAULT_PROTOCOL) -> float:
     """Scene consistency of one video from its encoder tokens (T, N, C), before any normalisation.
 
     ``tokens`` may be a numpy array or a torch tensor (any device); ``protocol`` a protocol name,
     a protocol YAML path, or the ``scene_consistency`` settings mapping.
     """
-    settings = settings_of(protocol, "scene_consistency")
+    settings = metric_settings(protocol, "scene_consistency")
     tokens = as_float_tensor(tokens, "tokens")
     if tokens.ndim != 3:
         raise DataError("<tokens>", f"expected (T, N, C) tokens, got shape {tuple(tokens.shape)}")
@@ -141,11 +142,10 @@ class SceneConsistency(Metric):
     description = "DINOv2 patch-token similarity of each frame to the previous and the first frame (higher is steadier)."
 
     def score_trial(self, inputs: TrialInputs, settings: dict) -> dict[str, float]:
-        preprocessor = inputs.preprocessor
         video = inputs.trial.video_path()
-        kind = cache_kind(self.name, settings, preprocessor.device)
+        stage_key = encoder_stage_key(self.name, settings, inputs.device)
         try:
-            sims = preprocessor.cached_array(kind, video, lambda: video_similarities(preprocessor.frames(video), settings, preprocessor.device))
+            sims = inputs.videos.derived.array(stage_key, video, lambda: video_similarities(inputs.videos.frames(video), settings, inputs.device))
         except DataError as exc:
             raise DataError(video, exc.problem) from None
         return {"scene_consistency": score_from_similarities(sims, settings.get("clamp_min"))}

@@ -14,7 +14,6 @@ import hashlib
 import logging
 import math
 from collections.abc import Callable, Sequence
-from functools import cache
 from typing import Any
 
 import numpy as np
@@ -252,7 +251,7 @@ def _strict_logic_flag(caption: dict, key: str, on_error: str) -> float:
 # ---------------------------------------------------------------- models, cached per process
 
 
-def caption_kind(settings: dict) -> str:
+def caption_stage_key(settings: dict) -> str:
     """Cache key of captions: model, prompt text, system message, sampling and generation settings."""
     from ewmbench.perception.captioner import FrameSampling, load_prompt
 
@@ -278,15 +277,19 @@ def captioner_factory(settings: dict, device: str):
     return build
 
 
-@cache
 def load_clip_text(source: str, device: str):
     """(model, tokenizer) of a CLIP text encoder from a weights id, a local folder or a cached hub id."""
-    from transformers import AutoTokenizer, CLIPModel
-
     from ewmbench.perception.captioner import resolve_model_path
+    from ewmbench.perception.model_cache import loaded
 
     path = resolve_model_path(source)
-    return CLIPModel.from_pretrained(str(path)).to(device).eval(), AutoTokenizer.from_pretrained(str(path))
+
+    def build():
+        from transformers import AutoTokenizer, CLIPModel
+
+        return CLIPModel.from_pretrained(str(path)).to(device).eval(), AutoTokenizer.from_pretrained(str(path))
+
+    return loaded(("clip-text", str(path), str(device)), build)
 
 
 def clip_similarity_function(settings: dict, device: str) -> TextSimilarity:
@@ -316,7 +319,7 @@ class Semantics(Metric):
         optional = tuple(name for name in ("events_score", "logic_violation") if settings.get(name, False))
         return ("BLEUScore", "CLIPScore", "logic_constraints") + optional
 
-    def check_available(self, preprocessor, settings: dict) -> None:
+    def check_available(self, settings: dict) -> None:
         from ewmbench.perception.captioner import resolve_model_path
 
         for key in ("captioner", "text_encoder"):
@@ -325,21 +328,12 @@ class Semantics(Metric):
     def score_trial(self, inputs: TrialInputs, settings: dict) -> dict[str, float]:
         from ewmbench.perception.captioner import cached_captions, parse_caption
 
-        preprocessor = inputs.preprocessor
         videos = [inputs.trial.video_path(), inputs.episode.video_path()]
         answers = cached_captions(
-            videos, preprocessor, caption_kind(settings), captioner_factory(settings, preprocessor.device), settings.get("frame_size")
+            videos, inputs.videos, caption_stage_key(settings), captioner_factory(settings, inputs.device), settings.get("frame_size")
         )
         generated, reference = (parse_caption(text) for text in answers)
-        return semantic_scores(generated, reference, clip_similarity_function(settings, preprocessor.device), settings)
-
-    def prepare(self, videos: Sequence, preprocessor, settings: dict) -> None:
-        """Caption many videos in batches ahead of scoring (optional: scoring captions what is missing)."""
-        from ewmbench.perception.captioner import cached_captions
-
-        cached_captions(
-            list(videos), preprocessor, caption_kind(settings), captioner_factory(settings, preprocessor.device), settings.get("frame_size")
-        )
+        return semantic_scores(generated, reference, clip_similarity_function(settings, inputs.device), settings)
 
 
 __all__ = [

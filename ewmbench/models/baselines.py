@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ewmbench.data.video import read_image, read_video
+from ewmbench.data.video import read_video
 from ewmbench.errors import DataError
 from ewmbench.models.base import GenerationRequest, GenerationResult, WorldModel, fit_length, register_model
 
@@ -34,10 +34,3 @@ class StaticModel(WorldModel):
                 raise DataError(request.episode.path, f"no initial frame for view {view!r}")
             frames[view] = np.repeat(memory[-1:], request.num_frames, axis=0)
         return GenerationResult(frames)
-
-
-def initial_frame(episode, view: str) -> np.ndarray:
-    """The conditioning frame: ``prompt/init_frame.png`` for the head view, else the first frame."""
-    if view == "head" and episode.init_frame_path.is_file():
-        return read_image(episode.init_frame_path)
-    return read_video(episode.video_path(view), max_frames=1)[0]

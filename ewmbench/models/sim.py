@@ -154,13 +154,15 @@ class SimModel(WorldModel):
 
         return Physics(friction=self.friction, mass=self.mass, grasp_force=REFERENCE_PHYSICS.grasp_force * (1.0 - self.gripper_slip))
 
-    def check_available(self, episode=None) -> None:
+    def check_available(self) -> None:
         try:
             import pybullet  # noqa: F401
         except ImportError:
-            raise Unavailable("the sim model needs pybullet", "pip install pybullet") from None
-        if episode is not None:
-            self._scene_of(episode)
+            raise Unavailable("the sim model needs pybullet", 'pip install "ewmbench[sim]"') from None
+
+    def check_episode(self, episode) -> None:
+        """Raise :class:`Unavailable` when ``episode`` holds no simulator state to replay."""
+        self._scene_of(episode)
 
     @staticmethod
     def _scene_of(episode):

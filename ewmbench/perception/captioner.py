@@ -15,14 +15,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ewmbench.data.video_cache import VideoCache
 from ewmbench.errors import ConfigError, DataError, Unavailable
+from ewmbench.perception.model_cache import loaded
 
 
 @dataclass(frozen=True)
@@ -258,22 +259,23 @@ def resolve_model_path(source: str) -> Path:
         ) from None
 
 
-@cache
 def _load_model_and_processor(path: str, device: str, dtype: str):
-    import torch
-    from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
-
     if dtype not in ("bfloat16", "float16", "float32"):
         raise ConfigError(f"semantics.captioner_dtype must be bfloat16, float16 or float32, got {dtype!r}")
-    torch_dtype = getattr(torch, dtype)
-    config = AutoConfig.from_pretrained(path)
-    if config.model_type == "qwen2_5_vl":
-        from transformers import Qwen2_5_VLForConditionalGeneration as model_class
-    else:
-        model_class = AutoModelForImageTextToText
-    model = model_class.from_pretrained(path, dtype=torch_dtype).to(device).eval()
-    processor = AutoProcessor.from_pretrained(path)
-    return model, processor
+
+    def build():
+        import torch
+        from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
+
+        config = AutoConfig.from_pretrained(path)
+        if config.model_type == "qwen2_5_vl":
+            from transformers import Qwen2_5_VLForConditionalGeneration as model_class
+        else:
+            model_class = AutoModelForImageTextToText
+        model = model_class.from_pretrained(path, dtype=getattr(torch, dtype)).to(device).eval()
+        return model, AutoProcessor.from_pretrained(path)
+
+    return loaded(("captioner", path, str(device), dtype), build)
 
 
 # ---------------------------------------------------------------- cached, batched captions
@@ -295,19 +297,19 @@ def resize_frames(frames: np.ndarray, size: Sequence[int] | None) -> np.ndarray:
     return np.stack([cv2.resize(frame, (width, height), interpolation=cv2.INTER_CUBIC) for frame in frames])
 
 
-def cached_captions(videos: Sequence[Path], preprocessor, kind: str, captioner_factory: Callable[[], VideoCaptioner],
+def cached_captions(videos: Sequence[Path], video_cache: VideoCache, stage_key: str, captioner_factory: Callable[[], VideoCaptioner],
                     frame_size: Sequence[int] | None = None) -> list[str]:
     """Captions of ``videos`` (raw model answers), generated in batches for those not yet cached.
 
-    ``kind`` names the model, prompt, sampling and ``frame_size`` (frames are first resized to
-    it when given), so a change of any gives new captions. The captioner is built only when some
-    caption is missing.
+    ``stage_key`` names the model, prompt, sampling and ``frame_size`` (frames are first resized
+    to it when given), so a change of any gives new captions. The captioner is built only when
+    some caption is missing.
     """
     answers: dict[Path, str] = {}
     missing: list[Path] = []
     for video in videos:
         try:
-            answers[video] = preprocessor.cached_text(kind, video, _raise_not_cached)
+            answers[video] = video_cache.derived.text(stage_key, video, _raise_not_cached)
         except _NotCached:
             if video not in missing:
                 missing.append(video)
@@ -315,12 +317,12 @@ def cached_captions(videos: Sequence[Path], preprocessor, kind: str, captioner_f
         captioner = captioner_factory()
         decoded = []
         for video in missing:
-            frames = preprocessor.frames(video)
+            frames = video_cache.frames(video)
             if len(frames) < captioner.sampling.frame_factor:
                 raise DataError(video, f"{len(frames)} frame(s): the captioner needs at least {captioner.sampling.frame_factor}")
             decoded.append(resize_frames(frames, frame_size))
         for video, text in zip(missing, captioner.caption(decoded)):
-            answers[video] = preprocessor.cached_text(kind, video, lambda text=text: text)
+            answers[video] = video_cache.derived.text(stage_key, video, lambda text=text: text)
     return [answers[video] for video in videos]
 
 

@@ -4,7 +4,10 @@ Per video, as the official tool does: a fresh ultralytics model (so the tracker 
 every frame resized to 640x480 (bilinear) and passed to ``model.track(persist=True)`` with
 BoT-SORT and confidence 0.8; per frame and class (0 left, 1 right) the highest-confidence box is
 kept and its centre, divided by the frame size, is the trajectory point; a class without a box,
-or a frame without any track id, gives (-1, -1). All settings live in ``detector.yaml``.
+or a frame without any track id, gives (-1, -1). The settings are protocol data (``metrics:
+trajectory_consistency: tracking:``); which checkpoint a video gets is decided in
+:mod:`ewmbench.perception.detector_weights`, and cached tracks come from
+:mod:`ewmbench.perception.trajectories`.
 """
 
 from __future__ import annotations
@@ -12,20 +15,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
-from ewmbench.errors import ConfigError, DataError, Unavailable
-from ewmbench.preprocess import Preprocessor
+from ewmbench.errors import ConfigError
+from ewmbench.protocols import DEFAULT_PROTOCOL, ProtocolLike, resolve_protocol
 
 MISSING = -1.0
-DEFAULT_PROTOCOL = "ewmbench-v1"
 # Columns of the cached per-frame record of each gripper: centre x, y (normalised), box x1, y1,
 # x2, y2 (pixels of the resized frame), confidence. Missing grippers hold -1 everywhere.
 RECORD_FIELDS = ("cx", "cy", "x1", "y1", "x2", "y2", "conf")
@@ -33,7 +33,7 @@ RECORD_FIELDS = ("cx", "cy", "x1", "y1", "x2", "y2", "conf")
 
 @dataclass(frozen=True)
 class TrackingSettings:
-    protocol: str
+    protocol: str  # a label (the protocol these settings came from); not part of the cache key
     tracker: str
     conf: float
     imgsz: int | None  # None: the checkpoint's training size
@@ -45,105 +45,29 @@ class TrackingSettings:
     require_track_ids: bool
 
     def key(self) -> str:
-        """A short stable name of every setting, for cache keys."""
-        text = json.dumps(self.__dict__, sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:10]
+        """A short stable name of every setting that changes a track, for cache keys."""
+        values = {k: v for k, v in self.__dict__.items() if k != "protocol"}
+        return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:10]
+
+    @classmethod
+    def from_metric_settings(cls, settings: Mapping, protocol: str = "", source: str = "") -> TrackingSettings:
+        """From the ``trajectory_consistency`` settings of a protocol (its ``tracking:`` block)."""
+        where = source or protocol or "trajectory_consistency settings"
+        values = settings.get("tracking")
+        if not values:
+            raise ConfigError(f"{where}: no tracking settings (metrics: trajectory_consistency: tracking:)")
+        if values.get("channel_order") not in ("swapped", "correct"):
+            raise ConfigError(f"{where}: tracking channel_order must be 'swapped' or 'correct', got {values.get('channel_order')!r}")
+        try:
+            return cls(protocol=protocol, **values)
+        except TypeError as exc:
+            raise ConfigError(f"{where}: tracking settings: {exc}") from None
 
 
-@cache
-def detector_config() -> dict[str, Any]:
-    text = (resources.files(__package__) / "detector.yaml").read_text()
-    return yaml.safe_load(text)
-
-
-def tracking_settings(protocol: str | None = None) -> TrackingSettings:
-    """Tracking settings of a protocol (a built-in name or a protocol file; ``ewmbench-v1`` when
-    None): its ``metrics: trajectory_consistency: tracking:`` block."""
-    from ewmbench.protocols import load_protocol
-
-    loaded = load_protocol(protocol or DEFAULT_PROTOCOL)
-    values = loaded.settings("trajectory_consistency").get("tracking")
-    if not values:
-        raise ConfigError(f"{loaded.source}: no tracking settings (metrics: trajectory_consistency: tracking:)")
-    if values["channel_order"] not in ("swapped", "correct"):
-        raise ConfigError(f"{loaded.source}: tracking channel_order must be 'swapped' or 'correct', got {values['channel_order']!r}")
-    return TrackingSettings(protocol=loaded.name, **values)
-
-
-# ---------------------------------------------------------------- weights
-
-
-def shipped_detector(embodiment: str) -> Path | None:
-    """The detector shipped with the package for an embodiment, if there is one."""
-    relative = detector_config().get("shipped", {}).get(embodiment)
-    if not relative:
-        return None
-    path = Path(str(resources.files("ewmbench") / relative))
-    return path if path.is_file() else None
-
-
-def embodiment_of(video: Path) -> str | None:
-    """The embodiment of the GT episode holding ``video``: its sidecar meta ``embodiment``, else
-    ``generator`` (a simulator names itself there); None without a sidecar."""
-    from ewmbench.data.layout import Sidecar
-
-    video = Path(video)
-    for folder in (video.parent, video.parent.parent):
-        meta = folder / "ewmbench" / "meta.json"
-        if meta.is_file():
-            sidecar = Sidecar.load(folder)
-            value = (sidecar.meta.get("embodiment") or sidecar.meta.get("generator")) if sidecar else None
-            return str(value) if value else None
-    return None
-
-
-def choose_weights(video: Path | None, options: dict) -> Path:
-    """Which detector a run uses, in this order:
-
-    1. ``options["detector_weights"]``: a path the user gave (``--detector-weights``);
-    2. the detector shipped for the embodiment named by ``options["embodiment"]`` or by the
-       episode's sidecar meta (``embodiment``);
-    3. the official AgiBot checkpoint through the weights manager (real AgiBot data).
-
-    Raises Unavailable with the fetch command when none is available.
-    """
-    given = options.get("detector_weights")
-    if given:
-        path = Path(given).expanduser()
-        if not path.is_file():
-            raise Unavailable(f"detector weights {path} do not exist", "give an existing .pt file with --detector-weights")
-        return path
-    embodiment = options.get("embodiment") or (embodiment_of(video) if video is not None else None)
-    if embodiment:
-        shipped = shipped_detector(str(embodiment))
-        if shipped is not None:
-            return shipped
-    from ewmbench.perception.weights import resolve, spec
-
-    weight_id = detector_config()["official_weight"]
-    try:
-        return resolve(weight_id)
-    except Unavailable as exc:
-        known = ", ".join(sorted(detector_config().get("shipped", {})))
-        raise Unavailable(
-            f"no gripper detector for embodiment {embodiment or '(not named)'!r}: {exc.reason}. "
-            f"Shipped detectors cover: {known}",
-            f"{spec(weight_id).fetch_command}, or train one with `ewmbench detector train` and pass it with --detector-weights",
-        ) from None
-
-
-@cache
-def _file_sha256(path: Path, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def weights_hash(path: Path) -> str:
-    stat = Path(path).stat()
-    return _file_sha256(Path(path).resolve(), stat.st_size, stat.st_mtime_ns)
+def tracking_settings(protocol: ProtocolLike = DEFAULT_PROTOCOL) -> TrackingSettings:
+    """Tracking settings of a protocol (a built-in name, a protocol file or a loaded protocol)."""
+    loaded = resolve_protocol(protocol)
+    return TrackingSettings.from_metric_settings(loaded.settings("trajectory_consistency"), loaded.name, loaded.source)
 
 
 def yolo_class() -> type:
@@ -255,35 +179,6 @@ def track_frames(frames: np.ndarray, weights: Path, settings: TrackingSettings, 
 def records_to_trajectory(records: np.ndarray) -> np.ndarray:
     """(T, 2, 2) float32 normalised centres from records, (-1, -1) where missing."""
     return np.ascontiguousarray(records[..., :2], dtype=np.float32)
-
-
-def track_records(video: Path, preprocessor: Preprocessor, weights: Path | None = None, embodiment: str | None = None) -> np.ndarray:
-    """Cached per-frame records (T, 2, 7) of a video (see RECORD_FIELDS).
-
-    ``embodiment`` names the robot when the video's own folder has no sidecar (a generated trial
-    takes its episode's); an ``embodiment`` preprocessing option given by the user wins.
-    """
-    settings = tracking_settings(preprocessor.options.get("protocol"))
-    options = dict(preprocessor.options)
-    if weights is not None:
-        options["detector_weights"] = weights
-    if embodiment and not options.get("embodiment"):
-        options["embodiment"] = embodiment
-    weights = choose_weights(video, options)
-    kind = f"eef-track/{settings.protocol}-{settings.key()}-{weights_hash(weights)[:16]}"
-
-    def compute() -> np.ndarray:
-        frames = preprocessor.frames(video)
-        if len(frames) == 0:
-            raise DataError(video, "video has no frames")
-        return track_frames(frames, weights, settings, device=preprocessor.device)
-
-    return preprocessor.cached_array(kind, video, compute)
-
-
-def track_video(video: Path, preprocessor: Preprocessor, embodiment: str | None = None) -> np.ndarray:
-    """End-effector trajectory (T, 2, 2) float32 of a video: normalised centres, (-1, -1) missing."""
-    return records_to_trajectory(track_records(video, preprocessor, embodiment=embodiment))
 
 
 # ---------------------------------------------------------------- annotation

@@ -1,6 +1,7 @@
 """Image encoders for scene consistency (DINOv2 ViT-B/14) and diversity (CLIP ViT-B/32).
 
-Each encoder is loaded once per process (cached by weights path, device and dtype), runs frames in
+Each encoder is loaded once per process (:mod:`ewmbench.perception.model_cache`, keyed by weights
+path, device and dtype), runs frames in
 batches under ``torch.inference_mode``, in half precision on a GPU and float32 on the CPU (the
 protocol's ``gpu_dtype`` decides). Preprocessing always runs in float32 (see ``image_prep``).
 
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import math
 import re
-import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -25,12 +25,11 @@ import torch
 
 from ewmbench.errors import ConfigError, DataError
 from ewmbench.perception import image_prep
+from ewmbench.perception.model_cache import loaded
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 # Checkpoint parts that are not the backbone: dropped on purpose, reported, never an error.
 DINO_HEAD_PREFIXES = ("dino_head.", "ibot_head.")
-_CACHE: dict[tuple, object] = {}
-_CACHE_LOCK = threading.Lock()
 
 
 class CheckpointMismatch(ConfigError):
@@ -52,13 +51,6 @@ def torch_dtype(device: str, gpu_dtype: str) -> torch.dtype:
     if gpu_dtype not in DTYPES:
         raise ConfigError(f"unknown gpu_dtype {gpu_dtype!r}; use one of {', '.join(DTYPES)}")
     return DTYPES[gpu_dtype] if str(device).startswith("cuda") else torch.float32
-
-
-def _cached(key: tuple, build):
-    with _CACHE_LOCK:
-        if key not in _CACHE:
-            _CACHE[key] = build()
-        return _CACHE[key]
 
 
 # ---------------------------------------------------------------- DINOv2
@@ -216,7 +208,7 @@ class DinoTokenEncoder:
                 return cls(Dinov2Model.from_pretrained(str(path)), device, dtype)
             return cls(load_official_dino(Path(path)), device, dtype)
 
-        return _cached(("dino", str(Path(path).resolve()), str(device), str(dtype)), build)
+        return loaded(("dino", str(Path(path).resolve()), str(device), str(dtype)), build)
 
     @classmethod
     def from_config(cls, config: Mapping, device: str, dtype: torch.dtype, seed: int = 0) -> DinoTokenEncoder:
@@ -227,7 +219,7 @@ class DinoTokenEncoder:
             torch.manual_seed(seed)
             return cls(Dinov2Model(Dinov2Config(**config)), device, dtype)
 
-        return _cached(("dino-random", repr(sorted(config.items())), seed, str(device), str(dtype)), build)
+        return loaded(("dino-random", repr(sorted(config.items())), seed, str(device), str(dtype)), build)
 
     @property
     def num_register_tokens(self) -> int:
@@ -262,7 +254,7 @@ class ClipImageEncoder:
             model = open_clip.create_model(architecture, pretrained=str(path), force_quick_gelu=quick_gelu, device="cpu")
             return cls(model, device, dtype)
 
-        return _cached(("clip", str(Path(path).resolve()), architecture, quick_gelu, str(device), str(dtype)), build)
+        return loaded(("clip", str(Path(path).resolve()), architecture, quick_gelu, str(device), str(dtype)), build)
 
     @classmethod
     def from_config(cls, config: Mapping, device: str, dtype: torch.dtype, seed: int = 0) -> ClipImageEncoder:
@@ -279,7 +271,7 @@ class ClipImageEncoder:
                 model = CLIP(**config)
             return cls(model, device, dtype)
 
-        return _cached(("clip-random", repr(sorted(config.items())), seed, str(device), str(dtype)), build)
+        return loaded(("clip-random", repr(sorted(config.items())), seed, str(device), str(dtype)), build)
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
@@ -302,9 +294,3 @@ def _batched(frames: np.ndarray, batch_size: int, run) -> torch.Tensor:
     if batch_size < 1:
         raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
     return torch.cat([run(frames[start:start + batch_size]) for start in range(0, len(frames), batch_size)])
-
-
-def clear_cache() -> None:
-    """Forget loaded encoders (tests; freeing GPU memory between runs)."""
-    with _CACHE_LOCK:
-        _CACHE.clear()

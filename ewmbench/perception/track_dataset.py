@@ -5,24 +5,17 @@ preprocessing output). Existing files are never overwritten or modified.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 
-from ewmbench.data.layout import GENERATED_SUFFIX, Generated, GroundTruth
+from ewmbench.data.layout import GENERATED_SUFFIX, Generated, GroundTruth, looks_generated
 from ewmbench.errors import DataError
-from ewmbench.perception.detector import (
-    annotate,
-    detector_config,
-    embodiment_of,
-    records_to_trajectory,
-    track_records,
-    tracking_settings,
-)
-from ewmbench.preprocess import Preprocessor
+from ewmbench.files import save_array
+from ewmbench.data.video_cache import VideoCache
+from ewmbench.perception.detector import TrackingSettings, annotate, records_to_trajectory
+from ewmbench.perception.detector_weights import DetectorChoice, detector_config, embodiment_of
+from ewmbench.perception.trajectories import track_records
 
 TRAJ_FILE = Path("traj") / "traj.npy"
 ANNOTATED_FILE = Path("gripper_detection") / "video.mp4"
@@ -49,9 +42,7 @@ def find_datasets(root: Path) -> tuple[list[GroundTruth], list[Generated]]:
         gts = [GroundTruth(p) for p in container if p.name == "gt_dataset"]
         gens = [Generated(p) for p in container if p.name != "gt_dataset"]
         return gts, gens
-    from ewmbench.data.summary import _looks_generated
-
-    if _looks_generated(root):
+    if looks_generated(root):
         return [], [Generated(root)]
     return [GroundTruth(root)], []
 
@@ -65,43 +56,40 @@ def _dataset_embodiment(gts: list[GroundTruth]) -> str | None:
     return None
 
 
-def _save_npy_new(array: np.ndarray, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".npy")
-    with os.fdopen(fd, "wb") as fh:
-        np.save(fh, array, allow_pickle=False)
-    os.replace(tmp, target)
-
-
-def track_item(folder: Path, video: Path, preprocessor: Preprocessor, weights: Path | None) -> bool:
+def track_item(
+    folder: Path, video: Path, videos: VideoCache, tracking: TrackingSettings, choice: DetectorChoice, device: str | None = None
+) -> bool:
     """Write the missing tracking outputs of one episode or trial; False when none was missing."""
     from ewmbench.data.video import write_mp4
 
     traj_path, video_out = folder / TRAJ_FILE, folder / ANNOTATED_FILE
     if traj_path.exists() and video_out.exists():
         return False
-    records = track_records(video, preprocessor, weights)
+    records = track_records(video, videos, tracking, choice, device)
     if not traj_path.exists():
-        _save_npy_new(records_to_trajectory(records), traj_path)
+        save_array(traj_path, records_to_trajectory(records))
     if not video_out.exists():
-        settings = tracking_settings(preprocessor.options.get("protocol"))
-        frames = annotate(preprocessor.frames(video), records, settings)
+        frames = annotate(videos.frames(video), records, tracking)
         write_mp4(frames, video_out, fps=float(detector_config()["annotation_fps"]))
     return True
 
 
-def track_dataset(root: Path, preprocessor: Preprocessor, weights: Path | None = None, progress=None) -> TrackReport:
-    """Track every GT episode and generated trial under ``root`` that lacks its outputs."""
+def track_dataset(
+    root: Path, videos: VideoCache, tracking: TrackingSettings, choice: DetectorChoice = DetectorChoice(),
+    device: str | None = None, progress=None,
+) -> TrackReport:
+    """Track every GT episode and generated trial under ``root`` that lacks its outputs.
+
+    Generated trials have no sidecar: without an embodiment in ``choice``, the first GT
+    episode's embodiment picks the detector for all.
+    """
     gts, gens = find_datasets(root)
-    if "embodiment" not in preprocessor.options:
-        embodiment = _dataset_embodiment(gts)
-        if embodiment:
-            preprocessor.options["embodiment"] = embodiment
+    choice = choice.with_embodiment(_dataset_embodiment(gts))
     items = [(e.path, e.video_path()) for gt in gts for e in gt.episodes]
     items += [(t.path, t.video_path()) for gen in gens for t in gen.trials]
     report = TrackReport()
     for folder, video in items:
-        (report.written if track_item(folder, video, preprocessor, weights) else report.skipped).append(str(folder))
+        (report.written if track_item(folder, video, videos, tracking, choice, device) else report.skipped).append(str(folder))
         if progress is not None:
             progress()
     return report

@@ -20,6 +20,7 @@ import numpy as np
 from ewmbench.data.layout import Episode
 from ewmbench.data.video import read_video, save_image
 from ewmbench.errors import ConfigError, DataError
+from ewmbench.files import write_json
 from ewmbench.perception.autolabel import episode_grippers
 
 CLASS_NAMES = {0: "left_gripper", 1: "right_gripper"}
@@ -166,8 +167,10 @@ def train_detector(episodes: list[Episode], output: Path, settings: TrainSetting
 
     Returns the report (also written next to the checkpoint as ``<output>.json``).
     """
+    from ewmbench.data.video_cache import VideoCache
+    from ewmbench.perception.detector import tracking_settings
+    from ewmbench.perception.detector_weights import DetectorChoice
     from ewmbench.perception.validation import validate_episodes
-    from ewmbench.preprocess import Preprocessor
 
     output = Path(output)
     if output.exists():
@@ -178,8 +181,9 @@ def train_detector(episodes: list[Episode], output: Path, settings: TrainSetting
     output.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(best, output)
     val_episodes = [e for e in episodes if episode_label(e) in set(dataset.val_episodes)]
-    preprocessor = Preprocessor(cache_dir=work_dir / "cache", device=settings.device)
-    tracking = validate_episodes(val_episodes, preprocessor, weights=output)
+    tracking = validate_episodes(
+        val_episodes, VideoCache(work_dir / "cache"), tracking_settings(), DetectorChoice(weights=output), settings.device
+    )
     report = {
         "weights": str(output),
         "train_episodes": dataset.train_episodes,
@@ -192,5 +196,5 @@ def train_detector(episodes: list[Episode], output: Path, settings: TrainSetting
         "val_median_error_frac": tracking["median_error_frac"],
         "val_tracking": tracking,
     }
-    output.with_suffix(output.suffix + ".json").write_text(json.dumps(report, indent=2) + "\n")
+    write_json(output.with_suffix(output.suffix + ".json"), report)
     return report

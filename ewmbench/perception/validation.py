@@ -14,11 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ewmbench.data.layout import Episode, GroundTruth
+from ewmbench.data.layout import Episode
+from ewmbench.data.video_cache import VideoCache
 from ewmbench.errors import DataError
 from ewmbench.perception.autolabel import ProjectedGrippers, episode_grippers
-from ewmbench.perception.detector import MISSING, track_records
-from ewmbench.preprocess import Preprocessor
+from ewmbench.perception.detector import MISSING, TrackingSettings
+from ewmbench.perception.detector_weights import DetectorChoice
+from ewmbench.perception.trajectories import track_records
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,10 @@ def summarise(comparisons: dict[str, EpisodeComparison], width: int) -> dict:
     }
 
 
-def validate_episodes(episodes: list[Episode], preprocessor: Preprocessor, weights: Path | None = None, progress=None) -> dict:
+def validate_episodes(
+    episodes: list[Episode], videos: VideoCache, tracking: TrackingSettings, choice: DetectorChoice = DetectorChoice(),
+    device: str | None = None, progress=None,
+) -> dict:
     """Recall and centre error of the detector on GT episodes (see module doc)."""
     if not episodes:
         raise DataError(Path("."), "no GT episodes to validate on")
@@ -79,20 +84,16 @@ def validate_episodes(episodes: list[Episode], preprocessor: Preprocessor, weigh
     widths = set()
     for episode in episodes:
         video = episode.video_path()
-        frames = preprocessor.frames(video)
+        frames = videos.frames(video)
         height, width = frames.shape[1:3]
         widths.add(width)
         gt = episode_grippers(episode, len(frames), width, height)
-        trajectory = track_records(video, preprocessor, weights)[..., :2]
+        trajectory = track_records(video, videos, tracking, choice, device)[..., :2]
         comparisons[f"{episode.path.parent.parent.name}/{episode.task}/{episode.episode}"] = compare_tracks(trajectory, gt)
         if progress is not None:
             progress()
     if len(widths) > 1:
         raise DataError(episodes[0].path.parent.parent, f"episodes have different image widths {sorted(widths)}")
     report = summarise(comparisons, widths.pop())
-    report["protocol"] = preprocessor.options.get("protocol") or "ewmbench-v1"
+    report["protocol"] = tracking.protocol
     return report
-
-
-def validate_dataset(root: Path, preprocessor: Preprocessor, weights: Path | None = None, progress=None) -> dict:
-    return validate_episodes(GroundTruth(root).episodes, preprocessor, weights, progress)

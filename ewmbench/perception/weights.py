@@ -28,8 +28,8 @@ class WeightSpec:
     repo_type: str = "model"
     description: str = ""
     used_by: tuple[str, ...] = field(default_factory=tuple)
-    sha256: str | None = None  # of ``filename``, where published; checked by :func:`verify`
-    format: str | None = None  # a known layout :func:`verify` can load strictly (see FORMAT_CHECKS)
+    sha256: str | None = None  # of ``filename``, where published; checked by ``ewmbench weights verify``
+    format: str | None = None  # a known layout ``ewmbench weights verify`` loads strictly (see ``ewmbench.perception.verify.FORMAT_CHECKS``)
     url: str | None = None  # where a weight with no Hugging Face home is downloaded from
 
     @property
@@ -172,72 +172,6 @@ def weight_status(weight_id: str) -> WeightStatus:
         return WeightStatus(item, None, exc.reason)
 
 
-@dataclass(frozen=True)
-class Verification:
-    """The outcome of :func:`verify`: ``ok`` only when present, hash-matching and loadable."""
-
-    id: str
-    ok: bool
-    path: Path | None
-    checks: tuple[str, ...]  # what passed or failed, one line each
-
-    def as_dict(self) -> dict:
-        return {"id": self.id, "ok": self.ok, "path": str(self.path) if self.path else None, "checks": list(self.checks)}
-
-
-def verify(weight_id: str) -> Verification:
-    """Check that a weight is present, matches its published SHA-256 (where known) and loads.
-
-    "Loads" means the file opens as a state dict (safetensors header or ``torch.load`` with
-    ``weights_only``); a snapshot folder must hold a ``config.json`` and a weights file.
-    """
-    item = spec(weight_id)
-    try:
-        path = resolve(weight_id)
-    except Unavailable as exc:
-        return Verification(weight_id, False, None, (f"missing: {exc.reason}; fetch with `{exc.fix}`",))
-    checks: list[str] = [f"present: {path}"]
-    ok = True
-    file = path
-    if path.is_dir():
-        weights = sorted(p for p in path.iterdir() if p.suffix in {".safetensors", ".bin", ".pth", ".pt"})
-        if not (path / "config.json").is_file() or not weights:
-            return Verification(weight_id, False, path, (*checks, "broken: snapshot lacks config.json or a weights file"))
-        file = weights[0]
-    if item.sha256 and path.is_file():
-        digest = _sha256(file)
-        if digest == item.sha256:
-            checks.append("sha256: matches the published hash")
-        else:
-            ok = False
-            checks.append(f"sha256: MISMATCH (expected {item.sha256}, found {digest}); delete it and download again")
-    elif not item.sha256:
-        checks.append("sha256: no published hash to compare (skipped)")
-    try:
-        state = load_state_dict(file)
-        checks.append(f"loadable: {len(state)} tensors")
-    except Exception as exc:  # any reader failure means a corrupt or foreign file
-        return Verification(weight_id, False, path, (*checks, f"not loadable: {type(exc).__name__}: {exc}"))
-    if item.format in FORMAT_CHECKS:
-        try:
-            checks.append(FORMAT_CHECKS[item.format](file, state))
-        except Exception as exc:  # a mismatch lists its keys in the message
-            ok = False
-            checks.append(f"does not load as {item.format}: {exc}")
-    return Verification(weight_id, ok, path, tuple(checks))
-
-
-def _check_dinov2_original(file: Path, state: dict) -> str:
-    from ewmbench.perception.encoders import load_official_dino
-
-    model = load_official_dino(file, state)
-    return f"loads strictly as DINOv2 ({model.config.num_hidden_layers} layers, width {model.config.hidden_size}), every key matched"
-
-
-# Layouts whose full, strict load `verify` runs (beyond opening the file).
-FORMAT_CHECKS = {"dinov2-original": _check_dinov2_original}
-
-
 def load_state_dict(file: Path) -> dict:
     """Tensors of a weights file (safetensors, or a torch pickle read with ``weights_only``)."""
     file = Path(file)
@@ -251,16 +185,6 @@ def load_state_dict(file: Path) -> dict:
         return torch.load(file, map_location="cpu", weights_only=True, mmap=True)
     except RuntimeError:
         return torch.load(file, map_location="cpu", weights_only=True)
-
-
-def _sha256(file: Path) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(file, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)

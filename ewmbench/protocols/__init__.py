@@ -7,16 +7,18 @@ path to a YAML file of the same shape, so users can pin their own variants.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import Union
 
 import yaml
 
 from ewmbench.errors import ConfigError
 
-DEFAULT_PROTOCOL = "ewmbench-v1"
+DEFAULT_PROTOCOL = "ewmbench-v1"  # the official tool's numbers; the one place this name is the default
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,9 @@ class Protocol:
     aggregation: dict
     metrics: dict[str, dict] = field(default_factory=dict)
     source: str = ""
+    # ewmbm_final_table.csv: {"columns": [...], "first_trial_only": [...]}; without it, every
+    # metric column in sorted order
+    official_table: dict = field(default_factory=dict)
 
     def settings(self, metric: str) -> dict:
         """The settings of one metric; a metric the protocol does not list cannot run under it."""
@@ -35,9 +40,9 @@ class Protocol:
             raise ConfigError(f"protocol {self.name!r} has no settings for metric {metric!r}")
         return self.metrics[metric] or {}
 
-    @property
-    def is_official(self) -> bool:
-        return self.name == "ewmbench-v1"
+
+# A protocol as callers give it: a built-in name, the path of a protocol file, or a loaded one.
+ProtocolLike = Union[str, Path, Protocol]
 
 
 def available_protocols() -> list[str]:
@@ -74,4 +79,20 @@ def load_protocol(name_or_path: str) -> Protocol:
         aggregation=data.get("aggregation", {}),
         metrics=data["metrics"],
         source=source,
+        official_table=data.get("official_table") or {},
     )
+
+
+def resolve_protocol(protocol: ProtocolLike = DEFAULT_PROTOCOL) -> Protocol:
+    """The one resolver: a loaded protocol from a name, a path or a loaded protocol."""
+    if isinstance(protocol, Protocol):
+        return protocol
+    return load_protocol(str(protocol))
+
+
+def metric_settings(protocol: ProtocolLike | Mapping, metric: str) -> dict:
+    """One metric's settings, for the public pure functions that take ``protocol=``: a protocol
+    (name, path or loaded) is resolved, a mapping is taken as the settings themselves."""
+    if isinstance(protocol, Mapping):
+        return dict(protocol)
+    return dict(resolve_protocol(protocol).settings(metric))

@@ -7,11 +7,11 @@ into an existing path.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from ewmbench.errors import ConfigError, DataError
+from ewmbench.files import cache_root, read_json, write_json
 
 MARKER = "ewmbench_sample.json"
 MARKER_FORMAT = "ewmbench-sample/1"
@@ -168,8 +168,8 @@ def _read_marker(folder: Path) -> dict | None:
     if not path.is_file():
         return None
     try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+        data = read_json(path)
+    except (OSError, ValueError) as exc:  # json.JSONDecodeError is a ValueError
         raise DataError(path, f"sample marker is not valid JSON ({exc})") from None
     if not isinstance(data, dict) or data.get("format") != MARKER_FORMAT:
         raise DataError(path, f"not a sample marker of format {MARKER_FORMAT!r}")
@@ -177,9 +177,7 @@ def _read_marker(folder: Path) -> dict | None:
 
 
 def _write_marker(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".tmp-{path.name}")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    write_json(path, data, sort_keys=True)
 
 
 def _describe(parameters: dict) -> str:
@@ -187,15 +185,8 @@ def _describe(parameters: dict) -> str:
     return ", ".join(f"{k}={parameters.get(k)}" for k in keys)
 
 
-def cache_dir() -> Path:
-    """``$EWMBENCH_CACHE`` when set (read now, so it can change within a process), else the default."""
-    from ewmbench.preprocess import DEFAULT_CACHE
-
-    return Path(os.environ["EWMBENCH_CACHE"]) if os.environ.get("EWMBENCH_CACHE") else DEFAULT_CACHE
-
-
 def default_sample_path() -> Path:
-    return cache_dir() / "datasets" / DEFAULT_SAMPLE_NAME
+    return cache_root() / "datasets" / DEFAULT_SAMPLE_NAME
 
 
 def resolve_dataset(name_or_path: str, progress: bool = True, workers: int | None = None) -> Path:

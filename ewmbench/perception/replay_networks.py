@@ -1,20 +1,20 @@
 """Feature networks of the replay-fidelity metrics: LPIPS (AlexNet), the FID InceptionV3 and the
-FVD I3D. Each is built without any download; its weights come from the weights manager (or, for
-the two weights without a Hugging Face home, from ``EWMBENCH_WEIGHTS_<ID>`` or the torch hub
-cache). Networks are loaded once per process.
+FVD I3D. Each is built without any download from the weights file its metric's protocol settings
+name (resolved by the weights manager: ``EWMBENCH_WEIGHTS_<ID>``, the Hugging Face cache, or the
+torch hub cache for the two weights without a Hugging Face home). Networks are loaded once per
+process through :mod:`ewmbench.perception.model_cache`.
 """
 
 from __future__ import annotations
 
 import math
-from functools import cache
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ewmbench.errors import Unavailable
-from ewmbench.perception.weights import resolve
+from ewmbench.perception.model_cache import loaded
 
 
 # ---------------------------------------------------------------- weights
@@ -66,9 +66,9 @@ def build_lpips(alexnet_state: dict | None = None):
     return model.eval()
 
 
-@cache
-def load_lpips(device: str):
-    return build_lpips(_load_state_dict(resolve("lpips-alexnet"))).to(device)
+def load_lpips(path: Path, device: str):
+    """LPIPS with the AlexNet backbone of ``path`` (torchvision's ImageNet state dict)."""
+    return loaded(("lpips", str(Path(path).resolve()), str(device)), lambda: build_lpips(_load_state_dict(Path(path))).to(device))
 
 
 def lpips_frames(model, pred: np.ndarray, gt: np.ndarray, batch_size: int = 16) -> np.ndarray:
@@ -143,9 +143,9 @@ class FIDInceptionFeatures(torch.nn.Module):
         return F.adaptive_avg_pool2d(x, 1).flatten(1)
 
 
-@cache
-def load_fid_inception(device: str):
-    return build_fid_inception(_load_state_dict(resolve("fid-inception"))).to(device)
+def load_fid_inception(path: Path, device: str):
+    """The FID InceptionV3 with the weights of ``path`` (pytorch-fid's state dict)."""
+    return loaded(("fid-inception", str(Path(path).resolve()), str(device)), lambda: build_fid_inception(_load_state_dict(Path(path))).to(device))
 
 
 def fid_frame_features(model, frames: np.ndarray, batch_size: int = 32) -> np.ndarray:
@@ -164,19 +164,19 @@ def fid_frame_features(model, frames: np.ndarray, batch_size: int = 32) -> np.nd
 # ---------------------------------------------------------------- FVD I3D
 
 
-@cache
-def load_i3d(device: str, path: str | None = None):
-    """The Kinetics-400 I3D TorchScript (StyleGAN-V's export): called as
+def load_i3d(path: Path, device: str):
+    """The Kinetics-400 I3D TorchScript (StyleGAN-V's export) at ``path``: called as
     ``model(videos, rescale=False, resize=False, return_features=True)`` on (B, 3, T, 224, 224)
     in [-1, 1], it returns (B, 400) features."""
-    import torch
 
-    file = Path(path) if path else resolve("fvd-i3d")
-    try:
-        model = torch.jit.load(str(file), map_location=device)
-    except Exception as exc:
-        raise Unavailable(f"cannot load the I3D TorchScript {file} ({type(exc).__name__}: {exc})", "ewmbench weights download fvd-i3d") from None
-    return model.eval()
+    def build():
+        try:
+            model = torch.jit.load(str(path), map_location=device)
+        except Exception as exc:
+            raise Unavailable(f"cannot load the I3D TorchScript {path} ({type(exc).__name__}: {exc})", "ewmbench weights download fvd-i3d") from None
+        return model.eval()
+
+    return loaded(("fvd-i3d", str(Path(path).resolve()), str(device)), build)
 
 
 def video_clips(n_frames: int, clip_frames: int, clips: str) -> list[tuple[int, int]]:

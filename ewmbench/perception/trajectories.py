@@ -1,0 +1,69 @@
+"""End-effector tracks of videos: the official ``traj/traj.npy`` when present, otherwise the
+gripper detector and tracker, cached by video content.
+
+Tracking settings are always passed in (a protocol's ``metrics: trajectory_consistency:
+tracking:`` block, as :class:`~ewmbench.perception.detector.TrackingSettings`), so a track is
+computed with the settings of the metric that asked for it, never with a default protocol.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ewmbench.data.trajectory import load_traj
+from ewmbench.data.video_cache import VideoCache
+from ewmbench.errors import DataError
+from ewmbench.files import sha256_file
+from ewmbench.perception.detector import TrackingSettings, records_to_trajectory, track_frames
+from ewmbench.perception.detector_weights import DetectorChoice, choose_weights, embodiment_of
+
+
+def track_stage_key(tracking: TrackingSettings, weights: Path) -> str:
+    """Cache folder of tracks: every tracking setting and the detector file's content."""
+    return f"eef-track/{tracking.key()}-{sha256_file(weights)[:16]}"
+
+
+def track_records(
+    video: Path, videos: VideoCache, tracking: TrackingSettings, choice: DetectorChoice = DetectorChoice(), device: str | None = None
+) -> np.ndarray:
+    """Cached per-frame gripper records (T, 2, 7) of a video (see ``detector.RECORD_FIELDS``)."""
+    weights = choose_weights(video, choice)
+
+    def compute() -> np.ndarray:
+        frames = videos.frames(video)
+        if len(frames) == 0:
+            raise DataError(video, "video has no frames")
+        return track_frames(frames, weights, tracking, device=device)
+
+    return videos.derived.array(track_stage_key(tracking, weights), video, compute)
+
+
+def track_video(
+    video: Path, videos: VideoCache, tracking: TrackingSettings, choice: DetectorChoice = DetectorChoice(), device: str | None = None
+) -> np.ndarray:
+    """End-effector trajectory (T, 2, 2) float32 of a video: normalised centres, (-1, -1) missing."""
+    return records_to_trajectory(track_records(video, videos, tracking, choice, device))
+
+
+def trajectory_of(
+    traj_path: Path,
+    video: Path,
+    videos: VideoCache,
+    tracking: TrackingSettings,
+    choice: DetectorChoice = DetectorChoice(),
+    device: str | None = None,
+    gt_video: Path | None = None,
+) -> np.ndarray:
+    """End-effector track (T, 2, 2) of a video: the official ``traj/traj.npy`` when present
+    (validated), otherwise tracked with ``tracking`` (cached by video content).
+
+    ``gt_video`` is the ground-truth video of the episode: its sidecar names the embodiment, which
+    picks the detector (a generated trial has no sidecar of its own); an embodiment the user
+    named in ``choice`` wins.
+    """
+    if Path(traj_path).is_file():
+        return load_traj(traj_path)
+    choice = choice.with_embodiment(embodiment_of(gt_video or video))
+    return track_video(video, videos, tracking, choice, device)

@@ -21,7 +21,7 @@ from ewmbench.loop.agreement import (
 )
 from ewmbench.loop.policies import LADDER, parse_policies, parse_policy_spec
 from ewmbench.loop.rollout import LoopConfig, evaluate_policy
-from tests.loop_helpers import HEIGHT, WIDTH, write_sim_dataset
+from tests.helpers.sim_loop import HEIGHT, WIDTH, write_sim_dataset
 
 LADDER4 = ["expert", "late-release", "offset-3cm", "wrong-order"]
 

@@ -12,7 +12,7 @@ from ewmbench.loop.judges import Judge, Verdict
 from ewmbench.loop.policies import Policy, PolicyError, PolicySpec, check_chunk
 from ewmbench.loop.rollout import LoopConfig, evaluate_policy
 from ewmbench.models.base import GenerationResult, WorldModel
-from tests.conftest import make_ground_truth
+from tests.helpers.datasets import make_ground_truth
 
 
 class EchoWorld(WorldModel):

@@ -96,7 +96,7 @@ def test_unparseable_answer_is_a_judge_error_quoting_it():
 
 
 def test_real_generation_through_a_tiny_random_qwen():
-    from tiny_vlm import tiny_model, tiny_processor
+    from tests.helpers.tiny_vlm import tiny_model, tiny_processor
 
     processor = tiny_processor()
     seen = []

@@ -25,7 +25,7 @@ import numpy as np
 from ewmbench.errors import ConfigError
 from ewmbench.loop.policies import PolicySpec
 from ewmbench.loop.rollout import LoopConfig, evaluate_policy
-from ewmbench.results import write_json
+from ewmbench.files import write_json
 
 AGREEMENT_FORMAT = "ewmbench-agreement/1"
 CALIBRATION_BINS = 5

@@ -36,7 +36,7 @@ from ewmbench.loop.policies import (
 )
 from ewmbench.loop.world import WorldModelError, step_world
 from ewmbench.models.base import WorldModel, model_registry
-from ewmbench.results import write_json
+from ewmbench.files import write_json
 
 ROLLOUTS = "rollouts_dataset"
 STATES = "states"
@@ -89,7 +89,7 @@ def select_episodes(gt: GroundTruth, count: int | None) -> list[Episode]:
 
 
 def resolve_dataset(dataset: str) -> Path:
-    from ewmbench.data.sample import resolve_dataset as resolve
+    from ewmbench.sim.sample import resolve_dataset as resolve
 
     return resolve(str(dataset))
 
@@ -198,11 +198,9 @@ def summarise(config: LoopConfig, records: list[dict], judge: str) -> dict:
 
 def _initial_observation(episode: Episode, views: tuple[str, ...], height: int, width: int) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """The dataset's initial frames (at the rollout's size), state and first action row."""
-    from ewmbench.models.baselines import initial_frame
-
     frames = {}
     for view in views:
-        frame = initial_frame(episode, view)
+        frame = episode.initial_frame(view)
         if frame.shape[:2] != (height, width):
             from PIL import Image
 
@@ -288,23 +286,12 @@ def run_episode(config: LoopConfig, episode: Episode, policy: Policy, model: Wor
         trial_path = output / STATES / episode.task / episode.episode / TRIAL
     trial_sidecar.save(trial_path)
     if world_state:
-        write_json(trial_path / "ewmbench" / "world_state.json", _plain(world_state))
+        write_json(trial_path / "ewmbench" / "world_state.json", world_state)
     return {
         **base, "status": "ok", "reason": "", "verdict": verdict.to_json(), "state_source": state_source,
         "steps": int(len(actions)), "policy_calls": calls, "seconds": time.perf_counter() - started,
         "rollout": str(trial_path.relative_to(output)),
     }
-
-
-def _plain(value):
-    """Arrays to lists, recursively, for JSON."""
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
 
 
 def load_summary(output: Path) -> dict:

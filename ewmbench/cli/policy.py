@@ -129,3 +129,29 @@ def agreement_command(
         f"{len(result['disagreements'])} disagreements, {len(result['excluded'])} excluded"
     )
     console.print(f"results in [bold]{output / 'agreement.json'}[/]")
+
+
+@policy_app.command("list")
+def list_command() -> None:
+    """Policies, the scripted ladder and the judges."""
+    from ewmbench.loop.judges import JUDGES
+    from ewmbench.loop.policies import LADDER, POLICIES
+
+    table = Table(title="policies (--policy NAME:key=value,...)")
+    table.add_column("name")
+    table.add_column("what it is")
+    for name, (_, description) in POLICIES.items():
+        table.add_row(name, description)
+    console.print(table)
+    ladder = Table(title="scripted-ladder (--policies scripted-ladder)")
+    ladder.add_column("label")
+    ladder.add_column("policy")
+    for label, spec in LADDER.items():
+        ladder.add_row(label, spec)
+    console.print(ladder)
+    judges = Table(title="judges (--judge NAME)")
+    judges.add_column("name")
+    judges.add_column("what it checks")
+    for name, (_, description) in JUDGES.items():
+        judges.add_row(name, description)
+    console.print(judges)

@@ -104,7 +104,7 @@ def parse_policy_spec(text: str, label: str | None = None, extra_options: dict |
     text = text.strip()
     name, _, rest = text.partition(":")
     if name not in POLICIES:
-        raise ConfigError(f"unknown policy {name!r}; available: {', '.join(sorted(POLICIES))}, or scripted-ladder (see `ewmbench policy-eval policies`)")
+        raise ConfigError(f"unknown policy {name!r}; available: {', '.join(sorted(POLICIES))}, or scripted-ladder (see `ewmbench policy-eval list`)")
     options: dict = {}
     for pair in filter(None, (p.strip() for p in rest.split(","))):
         if "=" not in pair:

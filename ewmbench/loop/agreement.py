@@ -149,13 +149,15 @@ def run_agreement(
     world_summaries, reference_summaries = {}, {}
     for spec, folder in zip(policies, folders):
         needs_frames = policy_class(spec.name).needs_frames
-        world_summaries[spec.label] = evaluate_policy(replace(world, policy=spec, output=output / "policies" / folder / "world_model"), progress)
+        world_summaries[spec.label] = evaluate_policy(
+            replace(world, policy=spec, output=output / "policies" / folder / "world_model"), progress, f"{spec.label} in the world model ({world.world_model})"
+        )
         ref_config = replace(
             world, policy=spec, output=output / "policies" / folder / "reference", world_model=reference,
             world_model_options=dict(reference_options or {}), judge="state", judge_options={},
             views=world.views if needs_frames else (),
         )
-        reference_summaries[spec.label] = evaluate_policy(ref_config, progress)
+        reference_summaries[spec.label] = evaluate_policy(ref_config, progress, f"{spec.label} in the reference ({reference})")
     result = agreement(world_summaries, reference_summaries)
     result["world_model"] = {"name": world.world_model, "options": world.world_model_options, "judge": world_summaries[policies[0].label]["judge"]}
     result["reference"] = {"name": reference, "options": dict(reference_options or {}), "judge": "state"}

@@ -125,8 +125,11 @@ def default_judge(model: WorldModel) -> str:
     return "state" if getattr(model, "name", "") == "sim" else "vlm"
 
 
-def evaluate_policy(config: LoopConfig, progress: bool = True) -> dict:
-    """Run ``config.policy`` in ``config.world_model`` over the episodes; returns the summary."""
+def evaluate_policy(config: LoopConfig, progress: bool = True, label: str | None = None) -> dict:
+    """Run ``config.policy`` in ``config.world_model`` over the episodes; returns the summary.
+
+    ``label`` names the run in progress lines (default: the policy in the world model).
+    """
     gt = GroundTruth(resolve_dataset(config.dataset))
     episodes = select_episodes(gt, config.episodes)
     if config.horizon is not None and config.horizon < 2:
@@ -151,7 +154,7 @@ def evaluate_policy(config: LoopConfig, progress: bool = True) -> dict:
             write_json(verdict_path, record)
             records.append(record)
             if progress:
-                _print_progress(index + 1, len(episodes), record)
+                _print_progress(label or f"{config.policy.label} in {config.world_model}", index + 1, len(episodes), record)
     finally:
         policy.close()
         if hasattr(model, "close"):
@@ -161,11 +164,12 @@ def evaluate_policy(config: LoopConfig, progress: bool = True) -> dict:
     return summary
 
 
-def _print_progress(done: int, total: int, record: dict) -> None:
+def _print_progress(label: str, done: int, total: int, record: dict) -> None:
     from rich.console import Console
+    from rich.markup import escape
 
-    outcome = record["reason"] if record["status"] != "ok" else ("success" if record["verdict"]["success"] else "no success")
-    Console(stderr=True).print(f"[{done}/{total}] task {record['task']} episode {record['episode']}: {outcome}", soft_wrap=True)
+    outcome = f"failed: {record['reason']}" if record["status"] != "ok" else ("success" if record["verdict"]["success"] else "no success")
+    Console(stderr=True).print(escape(f"{label} [{done}/{total}] task {record['task']} episode {record['episode']}: {outcome}"), soft_wrap=True)
 
 
 def _read_record(path: Path) -> dict | None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
+from types import ModuleType
 
 
 class EwmbenchError(Exception):
@@ -33,3 +35,26 @@ class Unavailable(EwmbenchError):
         self.reason = reason
         self.fix = fix
         super().__init__(reason + (f" (fix: {fix})" if fix else ""))
+
+
+class MissingExtra(Unavailable):
+    """An optional dependency is not installed; ``fix`` is the install command of its extra."""
+
+    def __init__(self, module: str, extra: str, purpose: str = ""):
+        self.module, self.extra = module, extra
+        what = f"{purpose} needs" if purpose else "needs"
+        super().__init__(f"{what} the Python package {module!r}, which is not installed", f'pip install "ewmbench[{extra}]"')
+
+
+def require(module: str, extra: str, purpose: str = "") -> ModuleType:
+    """Import an optional dependency, or raise :class:`MissingExtra` naming the extra that installs it.
+
+    The extras follow the capabilities (pyproject.toml): ``detect``, ``neural``, ``sim``,
+    ``generate``, ``serve``, ``report``, ``leaderboard``, ``scale``; ``all`` installs every one.
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        if exc.name and exc.name.split(".")[0] != module.split(".")[0]:
+            raise  # the package is installed but something it imports is broken: show that
+        raise MissingExtra(module, extra, purpose) from None

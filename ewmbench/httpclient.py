@@ -10,7 +10,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from ewmbench.errors import ConfigError, EwmbenchError
+from ewmbench.errors import ConfigError, EwmbenchError, require
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
@@ -35,7 +35,7 @@ class HTTPClient:
     """``post_json(path, payload) -> dict`` against one base URL."""
 
     def __init__(self, base_url: str, settings: HTTPSettings | None = None, headers: dict | None = None):
-        import httpx
+        httpx = require("httpx", "loop", "the HTTP client")
 
         if not base_url.startswith(("http://", "https://")):
             raise ConfigError(f"URL must start with http:// or https://, got {base_url!r}")

@@ -18,7 +18,7 @@ import contextlib
 
 import numpy as np
 
-from ewmbench.errors import ConfigError, Unavailable
+from ewmbench.errors import ConfigError, require
 from ewmbench.loop.policies import Observation, Policy, PolicyError
 
 RESET_PREFIX = "<reset>"
@@ -86,10 +86,8 @@ class OpenPIPolicy(Policy):
         return {"host": self.host, "port": self.port, "timeout": self.timeout, "views": list(self.views), "server_metadata": self.metadata}
 
     def _connect(self):
-        try:
-            from websockets.sync.client import connect
-        except ImportError:
-            raise Unavailable("the openpi policy needs websockets and msgpack", "pip install 'ewmbench[loop]'") from None
+        require("msgpack", "loop", "the openpi policy")
+        connect = require("websockets.sync.client", "loop", "the openpi policy").connect
         url = f"ws://{self.host}:{self.port}"
         try:
             self._stack = contextlib.ExitStack()

@@ -27,7 +27,7 @@ import numpy as np
 
 from ewmbench.data.layout import Episode, Trial
 from ewmbench.data.video_cache import VideoCache
-from ewmbench.errors import ConfigError
+from ewmbench.errors import ConfigError, require
 from ewmbench.perception.detector import TrackingSettings
 from ewmbench.perception.detector_weights import DetectorChoice
 from ewmbench.perception.trajectories import trajectory_of
@@ -81,6 +81,9 @@ class Metric(ABC):
     level: ClassVar[str] = "trial"
     description: ClassVar[str] = ""
     lower_is_better: ClassVar[frozenset[str]] = frozenset()  # columns where smaller is better (distances)
+    # Optional packages the metric runs on, and the extra that installs them (pyproject.toml).
+    modules: ClassVar[tuple[str, ...]] = ()
+    extra: ClassVar[str | None] = None
 
     def columns_for(self, settings: dict) -> tuple[str, ...]:
         """The columns this metric fills under a protocol's settings (some are optional)."""
@@ -89,9 +92,12 @@ class Metric(ABC):
     def check_available(self, settings: dict) -> None:
         """Raise :class:`Unavailable` when this metric cannot run here (before any scoring).
 
-        By default: the weight its protocol settings name under ``weights`` must resolve (tests
-        build random-weight encoders instead with ``random_init``).
+        By default: its optional packages must be installed (else the extra is named), and the
+        weight its protocol settings name under ``weights`` must resolve (tests build
+        random-weight encoders instead with ``random_init``).
         """
+        for module in self.modules:
+            require(module, self.extra or "all", f"metric {self.name!r}")
         if "weights" in settings and not settings.get("random_init"):
             from ewmbench.perception.weights import resolve
 

@@ -12,23 +12,30 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from itertools import combinations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from ewmbench.errors import DataError
 from ewmbench.metrics.base import EpisodeInputs, Metric, register_metric
 from ewmbench.metrics.features import as_float_tensor, encoder_stage_key, uses_random_weights, weights_path
 from ewmbench.protocols import DEFAULT_PROTOCOL, ProtocolLike, metric_settings
 
+if TYPE_CHECKING:  # torch is imported where tensors are handled, so importing the metrics needs no torch
+    import torch
+
 
 def trial_embedding(frame_embeddings: torch.Tensor) -> torch.Tensor:
     """(T, D) raw frame embeddings -> (D,) mean of the L2-normalised rows."""
+    import torch.nn.functional as F
+
     return F.normalize(frame_embeddings.float(), dim=-1).mean(dim=0)
 
 
 def diversity_from_trial_embeddings(vectors: Sequence[torch.Tensor], eps: float = 1e-8) -> float:
     """Mean over unordered pairs of 1 - cosine of per-trial vectors; 0 with fewer than 2."""
+    import torch.nn.functional as F
+
     pairs = list(combinations(range(len(vectors)), 2))
     if not pairs:
         return 0.0
@@ -73,6 +80,7 @@ def video_embeddings(frames: np.ndarray, settings: Mapping, device: str) -> np.n
 @register_metric
 class Diversity(Metric):
     name = "diversity"
+    modules, extra = ("torch", "open_clip"), "neural"
     group = "diversity"
     columns = ("diversity",)
     level = "episode"

@@ -183,6 +183,7 @@ def lpips(model, pred: np.ndarray, gt: np.ndarray, frame_matching: str = "mean_o
 @register_metric
 class LPIPS(Metric):
     name = "lpips"
+    modules, extra = ("torch", "torchvision", "lpips"), "neural"
     group = "fidelity"
     columns = ("lpips",)
     lower_is_better = frozenset(columns)
@@ -215,6 +216,7 @@ def _pooled(features: list[np.ndarray], side: str, minimum: int) -> np.ndarray:
 @register_metric
 class FID(Metric):
     name = "fid"
+    modules, extra = ("torch", "torchvision", "pytorch_fid"), "neural"
     group = "fidelity"
     level = "dataset"
     columns = ("fid",)
@@ -245,6 +247,7 @@ class FID(Metric):
 @register_metric
 class FVD(Metric):
     name = "fvd"
+    modules, extra = ("torch",), "neural"
     group = "fidelity"
     level = "dataset"
     columns = ("fvd",)

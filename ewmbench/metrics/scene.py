@@ -16,15 +16,17 @@ Only the generated video is scored (the ground truth is not used), as in the off
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from ewmbench.errors import ConfigError, DataError
 from ewmbench.metrics.base import Metric, TrialInputs, register_metric
 from ewmbench.metrics.features import as_float_tensor, encoder_stage_key, uses_random_weights, weights_path
 from ewmbench.protocols import DEFAULT_PROTOCOL, ProtocolLike, metric_settings
+
+if TYPE_CHECKING:  # torch is imported where tensors are handled, so importing the metrics needs no torch
+    import torch
 
 COSINE_AXES = ("patch", "token")
 # Frames per similarity chunk when scoring precomputed tokens: bounds the (P, N, C) products.
@@ -33,6 +35,8 @@ _PAIR_CHUNK = 8
 
 def normalise_tokens(tokens: torch.Tensor) -> torch.Tensor:
     """Each token divided by its L2 norm over channels (last axis)."""
+    import torch.nn.functional as F
+
     return F.normalize(tokens.float(), dim=-1)
 
 
@@ -66,6 +70,8 @@ class PairAccumulator:
         self.to_first: list[torch.Tensor] = []
 
     def add(self, tokens: torch.Tensor) -> None:
+        import torch
+
         tokens = normalise_tokens(tokens)
         if self.first is None:
             self.first, self.last = tokens[:1], tokens[:1]
@@ -79,6 +85,8 @@ class PairAccumulator:
 
     def result(self) -> np.ndarray:
         """(2, T - 1): row 0 s(f_(i-1), f_i), row 1 s(f_0, f_i), for i = 1 .. T - 1 (unclamped)."""
+        import torch
+
         if not self.consecutive:
             raise DataError("<video>", "scene consistency needs at least 2 frames")
         return torch.stack([torch.cat(self.consecutive), torch.cat(self.to_first)]).cpu().numpy().astype(np.float64)
@@ -136,6 +144,7 @@ def video_similarities(frames: np.ndarray, settings: Mapping, device: str) -> np
 @register_metric
 class SceneConsistency(Metric):
     name = "scene_consistency"
+    modules, extra = ("torch", "transformers"), "neural"
     group = "scene"
     columns = ("scene_consistency",)
     level = "trial"

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ewmbench.errors import ConfigError
+from ewmbench.errors import ConfigError, require
 from ewmbench.metrics.base import Metric, TrialInputs, register_metric
 
 log = logging.getLogger(__name__)
@@ -307,6 +307,7 @@ def clip_similarity_function(settings: dict, device: str) -> TextSimilarity:
 @register_metric
 class Semantics(Metric):
     name = "semantics"
+    modules, extra = ("torch", "transformers"), "neural"
     group = "semantics"
     columns = ("BLEUScore", "CLIPScore", "logic_constraints", "events_score", "logic_violation")
     lower_is_better = frozenset({"logic_violation"})  # a share of violated constraints
@@ -321,6 +322,9 @@ class Semantics(Metric):
 
     def check_available(self, settings: dict) -> None:
         from ewmbench.perception.captioner import resolve_model_path
+
+        for module in self.modules:
+            require(module, self.extra, "metric 'semantics'")
 
         for key in ("captioner", "text_encoder"):
             resolve_model_path(settings[key])  # raises Unavailable naming the fetch command

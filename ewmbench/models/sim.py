@@ -32,14 +32,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ewmbench.errors import ConfigError, DataError, Unavailable
-from ewmbench.models.base import (
-    GenerationRequest,
-    GenerationResult,
-    WorldModel,
-    fit_length,
-    register_model,
-)
+from ewmbench.errors import ConfigError, DataError, Unavailable, require
+from ewmbench.models.base import GenerationRequest, GenerationResult, WorldModel, fit_length, register_model
 
 SAMPLE_FIX = "use the simulated sample dataset: ewmbench data sample --output DIR (or --dataset sample)"
 
@@ -155,10 +149,7 @@ class SimModel(WorldModel):
         return Physics(friction=self.friction, mass=self.mass, grasp_force=REFERENCE_PHYSICS.grasp_force * (1.0 - self.gripper_slip))
 
     def check_available(self) -> None:
-        try:
-            import pybullet  # noqa: F401
-        except ImportError:
-            raise Unavailable("the sim model needs pybullet", 'pip install "ewmbench[sim]"') from None
+        require("pybullet", "sim", "the sim model")
 
     def check_episode(self, episode) -> None:
         """Raise :class:`Unavailable` when ``episode`` holds no simulator state to replay."""

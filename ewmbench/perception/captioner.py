@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ewmbench.data.video_cache import VideoCache
-from ewmbench.errors import ConfigError, DataError, Unavailable
+from ewmbench.errors import ConfigError, DataError, Unavailable, require
 from ewmbench.perception.model_cache import loaded
 
 
@@ -264,7 +264,8 @@ def _load_model_and_processor(path: str, device: str, dtype: str):
         raise ConfigError(f"semantics.captioner_dtype must be bfloat16, float16 or float32, got {dtype!r}")
 
     def build():
-        import torch
+        torch = require("torch", "neural", "the captioner")
+        require("transformers", "neural", "the captioner")
         from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
 
         config = AutoConfig.from_pretrained(path)

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ewmbench.errors import ConfigError
+from ewmbench.errors import ConfigError, require
 from ewmbench.protocols import DEFAULT_PROTOCOL, ProtocolLike, resolve_protocol
 
 MISSING = -1.0
@@ -75,9 +75,7 @@ def yolo_class() -> type:
     run time (it would otherwise pip-install plugins it lacks, e.g. on an unreadable image)."""
     os.environ.setdefault("YOLO_AUTOINSTALL", "false")
     os.environ.setdefault("YOLO_OFFLINE", "1")
-    from ultralytics import YOLO
-
-    return YOLO
+    return require("ultralytics", "detect", "gripper tracking").YOLO
 
 
 def load_detector(weights: Path, settings: TrackingSettings) -> Any:

@@ -21,9 +21,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from ewmbench.errors import ConfigError, DataError
+from ewmbench.errors import ConfigError, DataError, require
+
+torch = require("torch", "neural", "image encoders")
 from ewmbench.perception import image_prep
 from ewmbench.perception.model_cache import loaded
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
-from ewmbench.errors import ConfigError, DataError
+from ewmbench.errors import ConfigError, DataError, require
+
+torch = require("torch", "neural", "image preprocessing")
+F = torch.nn.functional
 
 INTERPOLATIONS = ("bilinear", "bicubic")
 

@@ -11,10 +11,11 @@ import math
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from ewmbench.errors import Unavailable
+from ewmbench.errors import Unavailable, require
 from ewmbench.perception.model_cache import loaded
+
+torch = require("torch", "neural", "the replay-fidelity networks")
 
 
 # ---------------------------------------------------------------- weights

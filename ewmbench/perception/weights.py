@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from ewmbench.errors import ConfigError, Unavailable
+from ewmbench.errors import ConfigError, Unavailable, require
 
 
 @dataclass(frozen=True)
@@ -110,10 +110,16 @@ def download(weight_id: str) -> Path:
 
 def url_cache_dir() -> Path:
     """Where weights fetched from a URL live: the torch hub cache, shared with torchvision and
-    pytorch-fid, so files they already downloaded are found."""
-    import torch
+    pytorch-fid, so files they already downloaded are found. Worked out as torch does
+    (``$TORCH_HOME``, else ``$XDG_CACHE_HOME/torch``, else ``~/.cache/torch``; then ``hub``), so
+    listing weights needs no torch; a hub folder set in this process with torch wins."""
+    import sys
 
-    return Path(torch.hub.get_dir()) / "checkpoints"
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        return Path(torch.hub.get_dir()) / "checkpoints"
+    home = os.environ.get("TORCH_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME", "~/.cache"), "torch")
+    return Path(home).expanduser() / "hub" / "checkpoints"
 
 
 def _hub_fetch(item: WeightSpec, local_files_only: bool) -> Path:
@@ -124,8 +130,7 @@ def _hub_fetch(item: WeightSpec, local_files_only: bool) -> Path:
         if not target.is_file():
             if local_files_only:
                 raise FileNotFoundError(target)
-            import torch
-
+            torch = require("torch", "neural", "downloading this weight")
             target.parent.mkdir(parents=True, exist_ok=True)
             torch.hub.download_url_to_file(item.url, str(target), hash_prefix=None, progress=True)
         return target

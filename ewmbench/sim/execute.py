@@ -84,7 +84,9 @@ def quat_to_rpy(quat: np.ndarray) -> np.ndarray:
 
 
 def _connect() -> int:
-    import pybullet as p
+    from ewmbench.errors import require
+
+    p = require("pybullet", "sim", "the simulator (sample dataset, sim model)")
     import pybullet_data
 
     client = p.connect(p.DIRECT)

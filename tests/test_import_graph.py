@@ -1,0 +1,83 @@
+"""The import graph: layers as design.md draws them (import-linter contracts in pyproject.toml),
+and no modules that import each other in a circle."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_import_linter_contracts_hold():
+    # In a process of its own: import-linter puts the working folder on sys.path.
+    code = "import sys; from importlinter.cli import lint_imports; sys.exit(lint_imports(config_filename='pyproject.toml', no_cache=True, no_logo=True))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def import_cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """Groups of modules that import each other in a circle (strongly connected components of
+    more than one module), each sorted; Tarjan's algorithm, iteratively."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+    counter = 0
+    for root in sorted(edges):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(edges.get(root, ()))))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(edges.get(child, ())))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                group = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    group.append(member)
+                    if member == node:
+                        break
+                if len(group) > 1:
+                    cycles.append(sorted(group))
+    return cycles
+
+
+def test_cycle_finder_hand_worked():
+    edges = {"a": {"b"}, "b": {"c"}, "c": {"a", "d"}, "d": set(), "e": {"e", "d"}}
+    assert import_cycles(edges) == [["a", "b", "c"]]
+    assert import_cycles({"x": {"y"}, "y": set()}) == []
+
+
+def test_no_modules_import_each_other_in_a_circle():
+    import grimp
+
+    graph = grimp.build_graph("ewmbench", cache_dir=None)
+    edges: dict[str, set[str]] = {}
+    for module in graph.modules:
+        imported = graph.find_modules_directly_imported_by(module)
+        # A package importing its own submodules (its __init__ re-exporting them, or a registry
+        # importing the package to register every member) is how a package shows its members,
+        # not a dependency between two modules.
+        edges[module] = {m for m in imported if not m.startswith(module + ".") and not module.startswith(m + ".")}
+    assert import_cycles(edges) == []

@@ -62,10 +62,12 @@ def replay_versus_session(config: LoopConfig, chunk: int) -> None:
     episode = GroundTruth(resolve_dataset(config.dataset)).episodes[0]
     actions = episode.sidecar.actions
     ends = list(range(1 + chunk, len(actions) + 1, chunk)) or [len(actions)]
+    scene = {"scene": episode.sidecar.meta["scene"]}
 
     def request(n):
-        return GenerationRequest(episode=episode, trial="1", seed=0, num_frames=n, fps=episode.sidecar.fps, height=config.height,
-                                 width=config.width, actions=actions[:n])
+        start = max(0, n - chunk - 1)
+        return GenerationRequest(task=episode.task, episode=episode.episode, trial="1", seed=0, num_frames=n - start, start_frame=start,
+                                 fps=episode.sidecar.fps, height=config.height, width=config.width, actions=actions[:n], scene=scene)
 
     timings = {}
     for label, fresh in (("live session", False), ("replay each chunk", True)):
@@ -77,7 +79,7 @@ def replay_versus_session(config: LoopConfig, chunk: int) -> None:
             result = model.generate(request(n))
         timings[label] = (time.perf_counter() - started, result)
         model.close()
-    same = np.array_equal(timings["live session"][1].frames["head"], timings["replay each chunk"][1].frames["head"])
+    same = np.array_equal(timings["live session"][1].frames["head"], timings["replay each chunk"][1].frames["head"])  # the last chunk
     print(f"one episode, {len(ends)} chunks: live session {timings['live session'][0]:.2f} s, "
           f"replaying the history each chunk {timings['replay each chunk'][0]:.2f} s; identical frames: {same}")
 

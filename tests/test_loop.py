@@ -145,19 +145,25 @@ def test_chunked_calls_equal_one_call(dataset):
 
     episode = GroundTruth(dataset).episodes[0]
     actions = episode.sidecar.actions[:7]
+    scene = {"scene": episode.sidecar.meta["scene"]}
 
-    def request(n):
-        return GenerationRequest(episode=episode, trial="1", seed=0, num_frames=n, fps=10.0, height=HEIGHT, width=WIDTH, actions=actions[:n])
+    def request(start, count):
+        return GenerationRequest(task=episode.task, episode=episode.episode, trial="1", seed=0, num_frames=count, fps=10.0,
+                                 height=HEIGHT, width=WIDTH, start_frame=start, actions=actions[: start + count], scene=scene)
 
-    whole = SimModel().generate(request(7))
+    whole = SimModel().generate(request(0, 7))
     model = SimModel()
-    model.generate(request(3))
-    chunked = model.generate(request(7))
-    assert np.array_equal(whole.frames["head"], chunked.frames["head"])
-    assert np.array_equal(whole.info["state"]["eef_pose"], chunked.info["state"]["eef_pose"])
-    shifted = SimModel(render_offset=3).generate(request(7))
+    first = model.generate(request(0, 3))  # frames 0-2
+    second = model.generate(request(2, 5))  # frames 2-6: frame 0 of a chunk is the current frame
+    assert np.array_equal(np.concatenate([first.frames["head"], second.frames["head"][1:]]), whole.frames["head"])
+    assert np.array_equal(second.state["eef_pose"], whole.state["eef_pose"][2:])
+    assert np.array_equal(second.state["object_pose/target"], whole.state["object_pose/target"][2:])
+    assert second.info["held"] == whole.info["held"][2:]
+    fresh = SimModel().generate(request(2, 5))  # no live session: the history is replayed
+    assert np.array_equal(fresh.frames["head"], second.frames["head"])
+    shifted = SimModel(render_offset=3).generate(request(0, 7))
     assert np.array_equal(shifted.frames["head"][:, :, 3:], whole.frames["head"][:, :, :-3])
-    assert np.array_equal(shifted.info["state"]["eef_pose"], whole.info["state"]["eef_pose"])  # perception only
+    assert np.array_equal(shifted.state["eef_pose"], whole.state["eef_pose"])  # perception only
 
 
 def test_agreement_figures_by_hand():

@@ -11,7 +11,7 @@ from ewmbench.loop import rollout as rollout_module
 from ewmbench.loop.judges import Judge, Verdict
 from ewmbench.loop.policies import Policy, PolicyError, PolicySpec, check_chunk
 from ewmbench.loop.rollout import LoopConfig, evaluate_policy
-from ewmbench.models.base import GenerationResult, WorldModel
+from ewmbench.models.base import Capabilities, GenerationResult, WorldModel
 from tests.helpers.datasets import make_ground_truth
 
 
@@ -20,15 +20,17 @@ class EchoWorld(WorldModel):
     (task, episode) for which it returns one frame too few."""
 
     name = "echo"
-    conditioning = frozenset({"image", "actions"})
+    capabilities = Capabilities(conditioning=frozenset({"image", "actions"}))
 
     def __init__(self, short_on=None):
+        super().__init__()
         self.short_on = short_on
 
     def generate(self, request):
-        count = request.num_frames - (1 if request.episode.key == self.short_on else 0)
+        count = request.num_frames - (1 if (request.task, request.episode) == self.short_on else 0)
         frames = {v: np.repeat(m[-1:], count, axis=0) for v, m in request.memory_frames.items()}
-        return GenerationResult(frames, info={"state": {"eef_pose": np.asarray(request.actions)}})
+        rows = np.asarray(request.actions)[request.start_frame : request.start_frame + request.num_frames]
+        return GenerationResult(frames, state={"eef_pose": rows})
 
 
 class FinalXJudge(Judge):
@@ -71,7 +73,7 @@ def dataset(tmp_path) -> Path:
 
 
 def _evaluate(monkeypatch, dataset, tmp_path, policy, world, horizon=None):
-    monkeypatch.setattr(rollout_module, "make_world_model", lambda name, options: world)
+    monkeypatch.setattr(rollout_module, "make_world_model", lambda name, options, device=None: world)
     monkeypatch.setattr(rollout_module, "make_judge", lambda name, options: FinalXJudge())
     monkeypatch.setattr(rollout_module, "make_policy", lambda spec: policy)
     config = LoopConfig(PolicySpec("step", "scripted", {}), "echo", tmp_path / "out", dataset=str(dataset), horizon=horizon)
@@ -84,7 +86,8 @@ def test_each_broken_episode_fails_with_its_reason_and_the_rest_continue(monkeyp
     summary = _evaluate(monkeypatch, dataset, tmp_path, policy, EchoWorld(short_on=("2", "10")))
     by_key = {(r["task"], r["episode"]): r for r in summary["episodes"]}
     assert "shape (2, 13)" in by_key[("1", "10")]["reason"] and by_key[("1", "10")]["status"] == "failed"
-    assert "returned frames of shape (2, 48, 64, 3)" in by_key[("2", "10")]["reason"]  # 2 frames for 3 action rows
+    # the current frame and 2 actions ask for 3 frames; it returned 2
+    assert "returned frames of shape (2, 48, 64, 3)" in by_key[("2", "10")]["reason"] and "expected 3 frames" in by_key[("2", "10")]["reason"]
     assert "non-finite" in by_key[("1", "11")]["reason"]
     ok = by_key[("2", "11")]
     assert ok["status"] == "ok" and ok["verdict"]["success"] is True and ok["steps"] == 6
@@ -107,7 +110,7 @@ def test_horizon_is_respected_and_commanded_state_is_recorded(monkeypatch, datas
     class NoStateWorld(EchoWorld):
         def generate(self, request):
             result = super().generate(request)
-            result.info = {}
+            result.state = {}
             return result
 
     summary = _evaluate(monkeypatch, dataset, tmp_path, StepPolicy({}), NoStateWorld(), horizon=4)

@@ -47,6 +47,7 @@ def policy_eval(
     views: Optional[str] = typer.Option(None, "--views", help="Comma-separated views to render (default: the episode's)."),
     size: Optional[str] = typer.Option(None, "--size", help="Rendered size WIDTHxHEIGHT (default: the dataset's)."),
     seed: int = typer.Option(0, "--seed", help="Base seed of the world model's randomness."),
+    device: Optional[str] = typer.Option(None, "--device", help="Where the world model loads: cpu, cuda, cuda:1 ... (default: cuda when available)."),
 ) -> None:
     """Run a policy in a world model over a dataset's episodes, judge each rollout, write the rollouts."""
     if ctx.invoked_subcommand is not None:
@@ -63,7 +64,7 @@ def policy_eval(
         config = LoopConfig(
             spec, world_model, output, dataset=dataset, world_model_options=parse_options(world_model_option), judge=judge,
             judge_options=parse_options(judge_option), episodes=episodes, horizon=horizon, views=_views(views),
-            height=height, width=width, seed=seed,
+            height=height, width=width, seed=seed, device=device,
         )
         summary = evaluate_policy(config)
     except EwmbenchError as exc:
@@ -99,6 +100,7 @@ def agreement_command(
     views: Optional[str] = typer.Option(None, "--views", help="Comma-separated views the world model renders (default: the episode's)."),
     size: Optional[str] = typer.Option(None, "--size", help="Rendered size WIDTHxHEIGHT (default: the dataset's)."),
     seed: int = typer.Option(0, "--seed", help="Base seed of the world model's randomness."),
+    device: Optional[str] = typer.Option(None, "--device", help="Where the world model loads (default: cuda when available)."),
 ) -> None:
     """Run each policy in the world model and in the reference simulator; report how well the verdicts agree."""
     from ewmbench.loop.agreement import run_agreement
@@ -111,7 +113,7 @@ def agreement_command(
         config = LoopConfig(
             specs[0], world_model, output, dataset=dataset, world_model_options=parse_options(world_model_option), judge=judge,
             judge_options=parse_options(judge_option), episodes=episodes, horizon=horizon, views=_views(views),
-            height=height, width=width, seed=seed,
+            height=height, width=width, seed=seed, device=device,
         )
         result = run_agreement(specs, config, reference=reference)
     except EwmbenchError as exc:

@@ -35,7 +35,7 @@ from ewmbench.loop.policies import (
     make_policy,
 )
 from ewmbench.loop.world import WorldModelError, step_world
-from ewmbench.models.base import WorldModel, model_registry
+from ewmbench.models.base import WorldModel, check_device, check_request_fits, load_model_class
 from ewmbench.files import write_json
 
 ROLLOUTS = "rollouts_dataset"
@@ -61,6 +61,7 @@ class LoopConfig:
     height: int | None = None  # None: the dataset's size
     width: int | None = None
     seed: int = 0
+    device: str | None = None  # where the world model loads (default: cuda when available); not part of the identity
 
     def identity(self) -> dict:
         return {
@@ -109,20 +110,35 @@ def prepare_output(config: LoopConfig) -> None:
     write_json(path, {"format": ROLLOUT_FORMAT, "identity": identity})
 
 
-def make_world_model(name: str, options: dict) -> WorldModel:
-    models = model_registry()
-    if name not in models:
-        raise ConfigError(f"unknown world model {name!r}; available: {', '.join(sorted(models))} (see `ewmbench models`)")
-    model = models[name](**options)
-    if "actions" not in model.conditioning:
-        raise ConfigError(f"world model {name!r} is not action-conditioned (conditioned on {sorted(model.conditioning)}); a policy cannot act in it")
+def make_world_model(name: str, options: dict, device: str | None = None) -> WorldModel:
+    """The adapter with validated options, checked to take actions, loaded on ``device``."""
+    from ewmbench.perception.device import default_device
+
+    model = load_model_class(name)(**options)
+    conditioning = model.capabilities_now().conditioning
+    if "actions" not in conditioning:
+        raise ConfigError(f"world model {name!r} is not action-conditioned (conditioned on {sorted(conditioning)}); a policy cannot act in it")
+    chosen = check_device(model, device, default_device().startswith("cuda"))
     model.check_available()
+    model.load(chosen)
     return model
+
+
+def check_episodes(model: WorldModel, episodes: list[Episode]) -> None:
+    """Refuse, before any rollout, episodes lacking what the world model is conditioned on
+    (the actions come from the policy, so only the rest is checked)."""
+    for episode in episodes:
+        sidecar = episode.sidecar
+        present = {"actions": True, "instruction": bool(episode.instruction), "scene": bool(sidecar and "scene" in sidecar.meta)}
+        if sidecar is not None:
+            present.update({f"intrinsics/{v}": True for v in sidecar.intrinsics})
+            present.update({f"extrinsics/{v}": True for v in sidecar.extrinsics})
+        check_request_fits(model, episode.views, present, episode.path)
 
 
 def default_judge(model: WorldModel) -> str:
     """``state`` for world models that return object state (the simulator), else ``vlm``."""
-    return "state" if getattr(model, "name", "") == "sim" else "vlm"
+    return "state" if model.name == "sim" else "vlm"
 
 
 def evaluate_policy(config: LoopConfig, progress: bool = True, label: str | None = None) -> dict:
@@ -134,7 +150,8 @@ def evaluate_policy(config: LoopConfig, progress: bool = True, label: str | None
     episodes = select_episodes(gt, config.episodes)
     if config.horizon is not None and config.horizon < 2:
         raise ConfigError(f"--horizon must be at least 2 frames (the initial one and one action), got {config.horizon}")
-    model = make_world_model(config.world_model, config.world_model_options)
+    model = make_world_model(config.world_model, config.world_model_options, config.device)
+    check_episodes(model, episodes)
     judge = make_judge(config.judge or default_judge(model), config.judge_options)
     prepare_output(config)
     policy = make_policy(config.policy)
@@ -262,7 +279,7 @@ def run_episode(config: LoopConfig, episode: Episode, policy: Policy, model: Wor
             )
             frames = {v: np.concatenate([frames[v], step.frames[v]]) for v in views}
             states = np.concatenate([states, step.state])
-            world_state = step.world_state
+            world_state = _extend_world_state(world_state, step.world_state, first=calls == 1)
             if step.state_source != "world-model":
                 state_source = step.state_source
             observation = Observation({v: f[-1] for v, f in frames.items()}, states[-1], len(actions) - 1, instruction, meta, fps)
@@ -296,6 +313,20 @@ def run_episode(config: LoopConfig, episode: Episode, policy: Policy, model: Wor
         "steps": int(len(actions)), "policy_calls": calls, "seconds": time.perf_counter() - started,
         "rollout": str(trial_path.relative_to(output)),
     }
+
+
+def _extend_world_state(so_far: dict, chunk: dict, first: bool) -> dict:
+    """Append a chunk's world state (its row 0 is the current frame, already held unless first)."""
+    skip = 0 if first else 1
+    out = dict(so_far)
+    if "object_poses" in chunk:
+        old = so_far.get("object_poses", {})
+        out["object_poses"] = {
+            name: np.concatenate([old[name], rows[skip:]]) if name in old else np.asarray(rows[skip:]) for name, rows in chunk["object_poses"].items()
+        }
+    if "held" in chunk:
+        out["held"] = list(so_far.get("held", [])) + list(chunk["held"][skip:])
+    return out
 
 
 def load_summary(output: Path) -> dict:

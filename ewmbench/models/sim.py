@@ -17,15 +17,17 @@ the reference simulator (the unperturbed one), so the agreement of their verdict
 way:
 
 * ``friction``, ``mass``: scale every movable object's friction and mass (1 = reference);
-* ``gripper_slip``: the grasp holds at most ``(1 - gripper_slip) * 300`` N; at 1 nothing can be
-  lifted: every grasped object slips out of the hand, while pushing is unaffected;
+* ``gripper_slip``: the grasp constraint holds at most ``(1 - gripper_slip) * 300`` N (the fingers'
+  own friction may still hold a light object; combine with ``mass`` to make objects slip);
 * ``render_offset``: shift every rendered frame right by this many pixels (a perception error that
   leaves the physics, and so the returned state, exact).
 
-Besides frames, :meth:`SimModel.generate` returns the simulator's state per frame in
-``result.info["state"]``: ``eef_pose`` (T, 14), ``object_poses`` (name -> (T, 7)), ``held`` (per
-frame, arm -> object). Chunked calls (the same episode, each request's actions extending the
-previous one's) continue the live simulation instead of replaying the history, with the same result.
+Besides frames, a result carries the simulator's state per frame: ``state["eef_pose"]`` (T, 14),
+``state["object_pose/<name>"]`` (T, 7: xyz and quaternion x, y, z, w) and ``info["held"]`` (per
+frame, arm -> the object it holds). A request with ``start_frame`` s > 0 (a chunk) returns episode
+frames s .. s + num_frames - 1; the model keeps the live simulation between the chunks of one
+rollout (each request's actions extending the last), so a chunk costs only its own frames, and a
+fresh model gives the same answer by replaying the history.
 """
 
 from __future__ import annotations
@@ -33,30 +35,16 @@ from __future__ import annotations
 import numpy as np
 
 from ewmbench.errors import ConfigError, DataError, Unavailable, require
-from ewmbench.models.base import GenerationRequest, GenerationResult, WorldModel, fit_length, register_model
+from ewmbench.models.base import (
+    Capabilities,
+    GenerationRequest,
+    GenerationResult,
+    Option,
+    WorldModel,
+    fit_length,
+)
 
 SAMPLE_FIX = "use the simulated sample dataset: ewmbench data sample --output DIR (or --dataset sample)"
-
-
-def _flag(value: object, name: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, (int, float)) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.lower() in {"true", "false", "1", "0", "yes", "no"}:
-        return value.lower() in {"true", "1", "yes"}
-    raise ConfigError(f"sim option {name} must be true or false, got {value!r}")
-
-
-def _number(value: object, name: str, low: float, high: float, integer: bool = False) -> float:
-    try:
-        number = float(value)  # CLI options arrive as text
-    except (TypeError, ValueError):
-        raise ConfigError(f"sim option {name} must be a number, got {value!r}") from None
-    if not low <= number <= high or (integer and number != int(number)):
-        kind = "an integer" if integer else "a number"
-        raise ConfigError(f"sim option {name} must be {kind} from {low} to {high}, got {value!r}")
-    return int(number) if integer else number
 
 
 def degrade_actions(actions: np.ndarray, action_noise: float, lag: int, seed: int) -> np.ndarray:
@@ -97,115 +85,114 @@ def shift_frames(frames: np.ndarray, pixels: int) -> np.ndarray:
 
 
 class _Session:
-    """A live simulation with everything it produced so far, for the next chunk to continue."""
+    """A live simulation and everything it produced so far, for the next chunk to continue."""
 
-    def __init__(self, key: tuple, sim, actions: np.ndarray):
+    def __init__(self, key: tuple, sim):
         self.key = key
         self.sim = sim
-        self.actions = actions  # the (degraded) actions executed so far, row 0 the initial pose
+        self.actions = np.zeros((0, 14))  # the (degraded) actions executed so far, row 0 the initial pose
         self.frames: dict[str, list] = {}
         self.eef: list = []
         self.objects: dict[str, list] = {}
         self.held: list = []
 
 
-@register_model
 class SimModel(WorldModel):
     name = "sim"
     description = (
-        "Action-conditioned oracle for the simulated sample dataset: re-executes the actions in the "
-        "physics simulator; options action_noise, lag, drop_frames, wrong_color degrade it."
+        "Action-conditioned oracle for the simulated sample dataset: re-executes the actions from the "
+        "episode's exact initial simulator state; options action_noise, lag, drop_frames, wrong_color degrade it."
     )
-    conditioning = frozenset({"image", "actions"})
+    # An oracle: it is given the episode's exact initial simulator state (`scene`), which no learnt
+    # world model has, so undegraded it reproduces the ground truth.
+    oracle = True
+    capabilities = Capabilities(
+        conditioning=frozenset({"image", "actions", "scene"}),
+        views=("head", "hand_left", "hand_right"),
+        action_space="eef14-euler",
+    )
+    options = (
+        Option("action_noise", float, 0.0, "std (m) of Gaussian noise on both hands' target positions", 0.0, 0.5),
+        Option("lag", int, 0, "frames the first action is held before the sequence starts", 0, 1000),
+        Option("drop_frames", float, 0.0, "probability that a frame repeats the previous one", 0.0, 1.0),
+        Option("wrong_color", bool, False, "recolour the object the task is about"),
+        Option("friction", float, 1.0, "scale of every object's friction against the reference (physics error)", 0.01, 100.0),
+        Option("mass", float, 1.0, "scale of every object's mass against the reference (physics error)", 0.01, 100.0),
+        Option("gripper_slip", float, 0.0, "share of the grasp force lost: the grasp holds (1 - slip) x 300 N", 0.0, 1.0),
+        Option("render_offset", int, 0, "pixels every frame is shifted right (perception error; state stays exact)", 0, 10_000),
+    )
+    status = "exact replay checked against the ground truth; CPU (pybullet)"
 
-    def __init__(
-        self, action_noise: float = 0.0, lag: int = 0, drop_frames: float = 0.0, wrong_color: bool = False,
-        friction: float = 1.0, mass: float = 1.0, gripper_slip: float = 0.0, render_offset: int = 0, **options,
-    ):
-        if options:
-            raise ConfigError(
-                f"unknown sim option(s) {sorted(options)}; known: action_noise, lag, drop_frames, wrong_color, "
-                "friction, mass, gripper_slip, render_offset"
-            )
-        self.action_noise = _number(action_noise, "action_noise", 0.0, 0.5)
-        self.lag = int(_number(lag, "lag", 0, 1000, integer=True))
-        self.drop_frames = _number(drop_frames, "drop_frames", 0.0, 1.0)
-        self.wrong_color = _flag(wrong_color, "wrong_color")
-        self.friction = _number(friction, "friction", 0.01, 100.0)
-        self.mass = _number(mass, "mass", 0.01, 100.0)
-        self.gripper_slip = _number(gripper_slip, "gripper_slip", 0.0, 1.0)
-        self.render_offset = int(_number(render_offset, "render_offset", 0, 10_000, integer=True))
+    def __init__(self, **options):
+        super().__init__(**options)
+        self.action_noise = self.settings["action_noise"]
+        self.lag = self.settings["lag"]
+        self.drop_frames = self.settings["drop_frames"]
+        self.wrong_color = self.settings["wrong_color"]
+        self.render_offset = self.settings["render_offset"]
         self._session: _Session | None = None
-
-    def config(self) -> dict:
-        return {
-            "action_noise": self.action_noise, "lag": self.lag, "drop_frames": self.drop_frames, "wrong_color": self.wrong_color,
-            "friction": self.friction, "mass": self.mass, "gripper_slip": self.gripper_slip, "render_offset": self.render_offset,
-        }
 
     def physics(self):
         from ewmbench.sim.execute import REFERENCE_PHYSICS, Physics
 
-        return Physics(friction=self.friction, mass=self.mass, grasp_force=REFERENCE_PHYSICS.grasp_force * (1.0 - self.gripper_slip))
+        slip = self.settings["gripper_slip"]
+        return Physics(friction=self.settings["friction"], mass=self.settings["mass"], grasp_force=REFERENCE_PHYSICS.grasp_force * (1.0 - slip))
 
     def check_available(self) -> None:
         require("pybullet", "sim", "the sim model")
 
-    def check_episode(self, episode) -> None:
-        """Raise :class:`Unavailable` when ``episode`` holds no simulator state to replay."""
-        self._scene_of(episode)
-
-    @staticmethod
-    def _scene_of(episode):
-        sidecar = episode.sidecar
-        if sidecar is None or sidecar.actions is None or "scene" not in sidecar.meta:
-            raise Unavailable(f"episode {episode.path} has no simulator state (sidecar actions and scene); the sim model replays simulated episodes only", SAMPLE_FIX)
-        return sidecar
+    def generate_oracle(self, request: GenerationRequest, episode) -> GenerationResult:
+        return self.generate(request)
 
     def generate(self, request: GenerationRequest) -> GenerationResult:
         from ewmbench.sim.execute import VIEWS
         from ewmbench.sim.scene import COLOURS, SceneSpec
 
-        sidecar = self._scene_of(request.episode)
+        where = f"{request.task}/{request.episode}"
+        if not request.scene or "scene" not in request.scene or request.actions is None:
+            raise Unavailable(f"episode {where} has no simulator state (sidecar actions and scene); the sim model replays simulated episodes only", SAMPLE_FIX)
         unknown = [v for v in request.views if v not in VIEWS]
         if unknown:
-            raise DataError(request.episode.path, f"the sim model renders views {list(VIEWS)}, not {unknown}")
+            raise DataError(where, f"the sim model renders views {list(VIEWS)}, not {unknown}")
         if request.num_frames < 1:
             raise ConfigError(f"num_frames must be at least 1, got {request.num_frames}")
         try:
-            spec = SceneSpec.from_json(sidecar.meta["scene"])
+            spec = SceneSpec.from_json(request.scene["scene"])
         except (KeyError, TypeError, ValueError) as exc:
-            raise DataError(request.episode.path, f"sidecar scene description is malformed ({exc})") from None
+            raise DataError(where, f"sidecar scene description is malformed ({exc})") from None
         if self.wrong_color:
-            subject = spec.object(sidecar.meta.get("subject", spec.objects[0].name))
+            subject = spec.object(request.scene.get("subject") or spec.objects[0].name)
             taken = {o.colour for o in spec.objects} | {f.colour for f in (spec.container, spec.marker) if f is not None}
             spec.colour_overrides[subject.name] = next(c for c in COLOURS if c not in taken)
-        actions = request.actions if request.actions is not None else sidecar.actions
-        actions = np.asarray(actions, dtype=np.float64)
+        actions = np.asarray(request.actions, dtype=np.float64)
         if actions.ndim != 2 or actions.shape[1] != 14:
-            raise DataError(request.episode.path, f"actions must be (T, 14), got {actions.shape}")
-        actions = degrade_actions(fit_length(actions, request.num_frames), self.action_noise, self.lag, request.seed)
-        fps = request.fps or sidecar.fps
-        if not fps:
-            raise DataError(request.episode.path, "no frame rate in the request or the sidecar")
-        frames, state = self._simulate(request, spec, actions, float(fps))
+            raise DataError(where, f"actions must be (T, 14), got {actions.shape}")
+        # The simulator starts from the episode's initial state, so it runs from frame 0 to the
+        # chunk's last frame and returns the chunk's frames.
+        end = request.start_frame + request.num_frames
+        actions = degrade_actions(fit_length(actions, end), self.action_noise, self.lag, request.seed)
+        if not request.fps:
+            raise DataError(where, "no frame rate in the request (sidecar `fps`)")
+        frames, state, held = self._simulate(request, spec, actions, float(request.fps))
         frames = drop_frames(frames, self.drop_frames, request.seed)
-        frames = {view: shift_frames(f, self.render_offset) for view, f in frames.items()}
-        return GenerationResult(frames, info={"eef_pose": state["eef_pose"], "state": state, **self.config()})
+        start = request.start_frame
+        frames = {view: shift_frames(f[start:], self.render_offset) for view, f in frames.items()}
+        state = {key: value[start:] for key, value in state.items()}
+        return GenerationResult(frames, state=state, info={**self.config(), "held": held[start:]})
 
-    def _simulate(self, request: GenerationRequest, spec, actions: np.ndarray, fps: float) -> tuple[dict, dict]:
-        """Run ``actions``, continuing the live session when they extend what it already ran."""
+    def _simulate(self, request: GenerationRequest, spec, actions: np.ndarray, fps: float) -> tuple[dict, dict, list]:
+        """Frames, state and holds of frames 0 .. len(actions) - 1, continuing the live session
+        when ``actions`` extend what it already ran."""
         import json
 
         from ewmbench.sim.execute import Simulation, cameras, unwrap_rpy
 
-        key = (str(request.episode.path), json.dumps(spec.to_json(), sort_keys=True), fps, tuple(request.views), request.width, request.height)
+        key = (request.task, request.episode, json.dumps(spec.to_json(), sort_keys=True), fps, tuple(request.views), request.width, request.height)
         session = self._session
         done = len(session.actions) if session is not None else 0
         if session is None or session.key != key or done > len(actions) or not np.array_equal(session.actions, actions[:done]):
             self.close()
-            session = _Session(key, Simulation(spec, actions[0], fps, self.physics()), actions[:0])
-            self._session = session
+            session = self._session = _Session(key, Simulation(spec, actions[0], fps, self.physics()))
         cams = cameras(request.width, request.height)
         for t in range(len(session.actions), len(actions)):
             if t > 0:
@@ -220,14 +207,12 @@ class SimModel(WorldModel):
         session.actions = actions.copy()
         length = len(actions)
         frames = {view: np.stack(session.frames[view][:length]) for view in request.views}
-        state = {
-            "eef_pose": unwrap_rpy(np.array(session.eef[:length])),
-            "object_poses": {name: np.array(rows[:length]) for name, rows in session.objects.items()},
-            "held": list(session.held[:length]),
-        }
-        return frames, state
+        state = {"eef_pose": unwrap_rpy(np.array(session.eef[:length]))}
+        state.update({f"object_pose/{name}": np.array(rows[:length]) for name, rows in session.objects.items()})
+        return frames, state, list(session.held[:length])
 
     def close(self) -> None:
+        """End the live simulation (the next request starts a fresh one)."""
         if self._session is not None:
             self._session.sim.close()
             self._session = None

@@ -230,3 +230,22 @@ def test_agreement_command_end_to_end(dataset, tmp_path):
     assert data["policies"]["scripted"]["reference_success"] == 1.0
     assert data["policies"]["scripted:give_up=0.5"]["reference_success"] == 0.0
     assert "pearson" in result.stdout and "scripted:give_up=0.5" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [({"give_up": 2}, "give_up must be from"), ({"wrong_order": "maybe"}, "true or false"), ({"grasp_offset": "x"}, "must be a number"), ({"speed": 1}, "unknown scripted policy option")],
+)
+def test_scripted_options_are_checked(options, message):
+    from ewmbench.loop.scripted import ScriptedPolicy
+
+    with pytest.raises(ConfigError, match=message):
+        ScriptedPolicy(**options)
+
+
+def test_scripted_policy_needs_a_simulated_layout():
+    from ewmbench.loop.policies import Observation, PolicyError
+    from ewmbench.loop.scripted import ScriptedPolicy
+
+    with pytest.raises(PolicyError, match="simulated episode's layout"):
+        ScriptedPolicy().reset("x", Observation({}, np.zeros(14), 0, "x", episode_meta={"task_name": "push"}))

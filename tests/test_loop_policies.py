@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
+from ewmbench.errors import ConfigError
 from ewmbench.loop.openpi import OpenPIPolicy, pack, unpack
 from ewmbench.loop.policies import Observation, PolicyError
 
@@ -47,8 +48,10 @@ class OpenPIServer:
             if self.mode == "error":
                 websocket.send("Traceback: model exploded")
                 continue
-            width = 13 if self.mode == "narrow" else 14
-            actions = np.tile(request["state"][:width].astype(np.float64), (3, 1)) + np.arange(3)[:, None] * 0.01
+            width = 13 if self.mode == "narrow" else len(request["state"])
+            actions = np.tile(request["state"][:width].astype(np.float64), (3, 1))
+            if width == 14:
+                actions += np.arange(3)[:, None] * 0.01
             websocket.send(pack({"actions": actions}))
 
     def stop(self):
@@ -76,6 +79,26 @@ def test_openpi_client_speaks_the_protocol(server):
     assert one["obs"].shape == (2, 6, 8, 3) and one["obs"].dtype == np.uint8 and one["obs"][1].max() == 40
     assert one["state"].dtype == np.float32 and np.allclose(one["state"], STATE)
     assert (one["execution_step"], two["execution_step"]) == (0, 3)
+
+
+def test_openpi_quaternion_action_space_round_trips(server):
+    """GE-style servers speak 16-D: [xyz, quaternion x y z w, gripper 0..120] per arm."""
+    from scipy.spatial.transform import Rotation
+
+    state = STATE.copy()
+    state[[6, 13]] = (0.25, 1.0)
+    policy = OpenPIPolicy(port=server.port, views="head", timeout=5, action_space="eef16-quat", gripper_max=120)
+    obs = observation(0)
+    obs.state = state
+    policy.reset("x", obs)
+    actions = policy.act(obs)  # the server echoes the state it was sent, three times
+    policy.close()
+    sent = server.requests[0]["state"]
+    assert sent.shape == (16,) and np.allclose(sent[3:7], Rotation.from_euler("xyz", state[3:6]).as_quat(), atol=1e-6)
+    assert sent[7] == pytest.approx(30.0) and sent[15] == pytest.approx(120.0)
+    assert actions.shape == (3, 14) and np.allclose(actions[0], state, atol=1e-5)
+    with pytest.raises(ConfigError):
+        OpenPIPolicy(action_space="eef15")
 
 
 @pytest.mark.parametrize("server, message", [("hang", "did not answer within"), ("close", "closed the connection"), ("error", "model exploded")], indirect=["server"])

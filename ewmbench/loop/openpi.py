@@ -5,11 +5,13 @@ request is one binary message and each reply one binary message, both msgpack wi
 encoded as ``{"__ndarray__": True, "data": bytes, "dtype": str, "shape": list}`` (openpi's
 ``msgpack_numpy``). A reply that is a text string is the server's error report.
 
-Request keys (GE-Act's server): ``obs`` (views, H, W, 3) uint8 in ``views`` order, ``state`` (14,)
-float, ``prompt`` (the instruction; prefixed with ``<reset>`` on an episode's first request, which
-clears the server's memory), ``execution_step`` (the index of the observed frame). The reply's
-``actions`` must be (K, 14) in the sidecar's end-effector layout; anything else fails the episode
-with the reason.
+Request keys (GE-Act's server): ``obs`` (views, H, W, 3) uint8 in ``views`` order, ``state``
+float32 in the server's action space, ``prompt`` (the instruction; prefixed with ``<reset>`` on an
+episode's first request, which clears the server's memory), ``execution_step`` (the index of the
+observed frame). The reply's ``actions`` are (K, D) in the server's action space, named by the
+``action_space`` option: ``eef14-euler`` (the sidecar's layout, as is) or ``eef16-quat`` (per arm
+xyz, quaternion x y z w, gripper in ``0 .. gripper_max``), converted both ways here. A reply of
+another width fails the episode with the reason; the layouts are never guessed.
 """
 
 from __future__ import annotations
@@ -64,9 +66,23 @@ class OpenPIPolicy(Policy):
     name = "openpi"
     description = "openpi-style websocket policy server"
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 8000, timeout: float = 60.0, views: str = "head,hand_left,hand_right", action_key: str = "actions", **options):
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 8000, timeout: float = 60.0, views: str = "head,hand_left,hand_right",
+        action_key: str = "actions", action_space: str = "eef14-euler", gripper_max: float = 1.0, **options,
+    ):
         if options:
-            raise ConfigError(f"unknown openpi policy option(s) {sorted(options)}; known: host, port, timeout, views, action_key")
+            raise ConfigError(
+                f"unknown openpi policy option(s) {sorted(options)}; known: host, port, timeout, views, action_key, action_space, gripper_max"
+            )
+        if action_space not in ("eef14-euler", "eef16-quat"):
+            raise ConfigError(f"openpi action_space must be eef14-euler or eef16-quat, got {action_space!r}")
+        self.action_space = action_space
+        try:
+            self.gripper_max = float(gripper_max)
+        except (TypeError, ValueError):
+            raise ConfigError(f"openpi gripper_max must be a number, got {gripper_max!r}") from None
+        if not self.gripper_max > 0:
+            raise ConfigError(f"openpi gripper_max must be positive, got {gripper_max!r}")
         try:
             self.port = int(port)
             self.timeout = float(timeout)
@@ -83,7 +99,10 @@ class OpenPIPolicy(Policy):
         self._first = True
 
     def config(self) -> dict:
-        return {"host": self.host, "port": self.port, "timeout": self.timeout, "views": list(self.views), "server_metadata": self.metadata}
+        return {
+            "host": self.host, "port": self.port, "timeout": self.timeout, "views": list(self.views), "action_space": self.action_space,
+            "gripper_max": self.gripper_max, "server_metadata": self.metadata,
+        }
 
     def _connect(self):
         require("msgpack", "loop", "the openpi policy")
@@ -117,7 +136,7 @@ class OpenPIPolicy(Policy):
         prompt = (RESET_PREFIX + self._instruction) if self._first else self._instruction
         request = {
             "obs": np.stack([observation.frames[v] for v in self.views]).astype(np.uint8),
-            "state": np.asarray(observation.state, dtype=np.float32),
+            "state": self._to_server(np.asarray(observation.state, dtype=np.float64)).astype(np.float32),
             "prompt": prompt,
             "execution_step": int(observation.step),
         }
@@ -139,7 +158,29 @@ class OpenPIPolicy(Policy):
             raise PolicyError(f"openpi server sent an unreadable reply ({type(exc).__name__}: {exc})") from None
         if not isinstance(answer, dict) or self.action_key not in answer:
             raise PolicyError(f"openpi reply has no {self.action_key!r} (keys: {sorted(answer) if isinstance(answer, dict) else type(answer).__name__})")
-        return np.asarray(answer[self.action_key])
+        return self._from_server(answer[self.action_key])
+
+    def _to_server(self, state: np.ndarray) -> np.ndarray:
+        if self.action_space == "eef14-euler":
+            return state
+        from ewmbench.models.conditioning import euler14_to_quat16
+
+        return euler14_to_quat16(state[None], (0.0, self.gripper_max))[0]
+
+    def _from_server(self, actions) -> np.ndarray:
+        if self.action_space == "eef14-euler":
+            return np.asarray(actions)
+        from ewmbench.models.conditioning import quat16_to_euler14
+
+        try:
+            chunk = np.asarray(actions, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise PolicyError(f"openpi reply's actions are not numbers ({exc})") from None
+        if chunk.ndim != 2 or chunk.shape[1] != 16:
+            raise PolicyError(f"openpi reply's actions have shape {chunk.shape}; action_space eef16-quat expects (K, 16)")
+        if not np.isfinite(chunk).all():
+            raise PolicyError("openpi reply holds non-finite actions (NaN or inf)")
+        return quat16_to_euler14(chunk, (0.0, self.gripper_max))
 
     def close(self) -> None:
         if self._socket is not None:

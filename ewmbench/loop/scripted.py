@@ -43,14 +43,22 @@ def _number(options: dict, name: str, default: float, low: float, high: float) -
     return number
 
 
+def _flag(value: object, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.lower() in {"true", "false", "1", "0", "yes", "no"}:
+        return value.lower() in {"true", "1", "yes"}
+    raise ConfigError(f"scripted policy option {name} must be true or false, got {value!r}")
+
+
 class ScriptedPolicy(Policy):
     name = "scripted"
     description = "the sample's task plans as closed-loop controllers"
     needs_frames = False
 
     def __init__(self, **options):
-        from ewmbench.models.sim import _flag
-
         self.grasp_offset = _number(options, "grasp_offset", 0.0, -0.5, 0.5)
         self.action_noise = _number(options, "action_noise", 0.0, 0.0, 0.5)
         self.give_up = _number(options, "give_up", 1.0, 0.0, 1.0)

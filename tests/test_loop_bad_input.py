@@ -72,9 +72,9 @@ def dataset(tmp_path) -> Path:
     return make_ground_truth(tmp_path / "gt")  # tasks 1, 2 x episodes 10, 11; 6 frames of 48x64
 
 
-def _evaluate(monkeypatch, dataset, tmp_path, policy, world, horizon=None):
+def _evaluate(monkeypatch, dataset, tmp_path, policy, world, horizon=None, judge=None):
     monkeypatch.setattr(rollout_module, "make_world_model", lambda name, options, device=None: world)
-    monkeypatch.setattr(rollout_module, "make_judge", lambda name, options: FinalXJudge())
+    monkeypatch.setattr(rollout_module, "make_judge", lambda name, options: judge or FinalXJudge())
     monkeypatch.setattr(rollout_module, "make_policy", lambda spec: policy)
     config = LoopConfig(PolicySpec("step", "scripted", {}), "echo", tmp_path / "out", dataset=str(dataset), horizon=horizon)
     return evaluate_policy(config, progress=False)
@@ -143,3 +143,24 @@ def test_check_chunk(actions, message):
     else:
         with pytest.raises(PolicyError, match=message):
             check_chunk(actions)
+
+
+def test_a_judge_may_stop_a_rollout_early(monkeypatch, dataset, tmp_path):
+    class StopWhenPast(FinalXJudge):
+        def should_stop(self, rollout):
+            return float(rollout.state[-1, 0]) > 0.25
+
+    summary = _evaluate(monkeypatch, dataset, tmp_path, StepPolicy({}), EchoWorld(), judge=StopWhenPast())
+    record = summary["episodes"][0]
+    # x: 0.1 at frame 0, then +0.05, +0.10 per chunk of 2: 0.15, 0.2 | 0.25, 0.3 -> stop after the second chunk
+    assert record["stopped_early"] is True and record["steps"] == 5 and record["policy_calls"] == 2
+    assert record["verdict"]["success"] is True
+
+
+def test_state_judge_early_stop_option_is_checked():
+    from ewmbench.errors import ConfigError
+    from ewmbench.loop.judges import StateJudge
+
+    assert StateJudge(early_stop="true").early_stop is True and StateJudge().early_stop is False
+    with pytest.raises(ConfigError, match="early_stop"):
+        StateJudge(early_stop="sometimes")

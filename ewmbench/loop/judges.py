@@ -61,6 +61,10 @@ class Judge(ABC):
     @abstractmethod
     def judge(self, rollout: Rollout) -> Verdict: ...
 
+    def should_stop(self, rollout: Rollout) -> bool:
+        """Asked after every chunk: end the rollout before the horizon? (Never, unless a judge says.)"""
+        return False
+
     def config(self) -> dict:
         return {}
 
@@ -79,8 +83,25 @@ def make_judge(name: str, options: dict | None = None) -> Judge:
 
 
 class StateJudge(Judge):
+    """``early_stop=true`` ends a rollout as soon as the condition holds (the verdict is then taken
+    there); by default every rollout runs to the horizon and is judged on its final state."""
+
     name = "state"
     needs_world_state = True
+
+    def __init__(self, early_stop: bool | str = False, **options):
+        super().__init__(**options)
+        if isinstance(early_stop, str):
+            if early_stop.lower() not in {"true", "false", "yes", "no", "1", "0"}:
+                raise ConfigError(f"state judge option early_stop must be true or false, got {early_stop!r}")
+            early_stop = early_stop.lower() in {"true", "yes", "1"}
+        self.early_stop = bool(early_stop)
+
+    def config(self) -> dict:
+        return {"early_stop": self.early_stop}
+
+    def should_stop(self, rollout: Rollout) -> bool:
+        return self.early_stop and self.judge(rollout).success
 
     def judge(self, rollout: Rollout) -> Verdict:
         from ewmbench.sim.execute import Recording

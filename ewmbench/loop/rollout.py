@@ -267,6 +267,7 @@ def run_episode(config: LoopConfig, episode: Episode, policy: Policy, model: Wor
     state_source = "world-model"
     observation = Observation(frames0, state0, 0, instruction, meta, fps)
     calls = 0
+    stopped_early = False
     try:
         policy.reset(instruction, observation)
         while len(actions) < horizon:
@@ -283,6 +284,9 @@ def run_episode(config: LoopConfig, episode: Episode, policy: Policy, model: Wor
             if step.state_source != "world-model":
                 state_source = step.state_source
             observation = Observation({v: f[-1] for v, f in frames.items()}, states[-1], len(actions) - 1, instruction, meta, fps)
+            if len(actions) < horizon and judge.should_stop(Rollout(instruction, substeps, frames, states, actions, world_state, meta, fps)):
+                stopped_early = True
+                break
         rollout = Rollout(instruction, substeps, frames, states, actions, world_state, meta, fps)
         verdict = judge.judge(rollout)
     except (PolicyError, WorldModelError, JudgeError) as exc:
@@ -310,7 +314,7 @@ def run_episode(config: LoopConfig, episode: Episode, policy: Policy, model: Wor
         write_json(trial_path / "ewmbench" / "world_state.json", world_state)
     return {
         **base, "status": "ok", "reason": "", "verdict": verdict.to_json(), "state_source": state_source,
-        "steps": int(len(actions)), "policy_calls": calls, "seconds": time.perf_counter() - started,
+        "steps": int(len(actions)), "policy_calls": calls, "stopped_early": stopped_early, "seconds": time.perf_counter() - started,
         "rollout": str(trial_path.relative_to(output)),
     }
 

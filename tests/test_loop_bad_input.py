@@ -164,3 +164,14 @@ def test_state_judge_early_stop_option_is_checked():
     assert StateJudge(early_stop="true").early_stop is True and StateJudge().early_stop is False
     with pytest.raises(ConfigError, match="early_stop"):
         StateJudge(early_stop="sometimes")
+
+
+def test_bad_policy_options_are_refused_before_anything_is_written(monkeypatch, dataset, tmp_path):
+    from ewmbench.errors import ConfigError
+    from ewmbench.loop.policies import parse_policy_spec
+
+    monkeypatch.setattr(rollout_module, "make_world_model", lambda name, options, device=None: EchoWorld())
+    config = LoopConfig(parse_policy_spec("scripted:give_up=7"), "echo", tmp_path / "out", dataset=str(dataset))
+    with pytest.raises(ConfigError, match="give_up must be from 0.0 to 1.0"):
+        evaluate_policy(config, progress=False)
+    assert not (tmp_path / "out").exists()

@@ -72,9 +72,10 @@ POLICIES: dict[str, tuple[str, str]] = {
     ),
     "openpi": (
         "ewmbench.loop.openpi:OpenPIPolicy",
-        "client of an openpi-style websocket policy server (how GE-Act is served); options host, port, timeout, views",
+        "client of an openpi-style websocket policy server (how GE-Act is served); options host, port, timeout, views, "
+        "action_key, action_space (eef14-euler or eef16-quat), gripper_max",
     ),
-    "http": ("ewmbench.loop.http_policy:HTTPPolicy", "JSON over HTTP: POST /reset and /act; options url, timeout, retries"),
+    "http": ("ewmbench.loop.http_policy:HTTPPolicy", "JSON over HTTP: POST /reset and /act; options url, timeout, retries, backoff, send_frames"),
 }
 
 # The built-in ladder: scripted policies whose success rates on the sample differ by construction.

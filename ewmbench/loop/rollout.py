@@ -153,11 +153,15 @@ def evaluate_policy(config: LoopConfig, progress: bool = True, label: str | None
     model = make_world_model(config.world_model, config.world_model_options, config.device)
     check_episodes(model, episodes)
     judge = make_judge(config.judge or default_judge(model), config.judge_options)
-    prepare_output(config)
-    policy = make_policy(config.policy)
+    policy = make_policy(config.policy)  # options checked before anything is written
     if config.views == () and policy.needs_frames:
         policy.close()
         raise ConfigError(f"policy {config.policy.text()!r} acts on camera frames; it cannot run without rendered views")
+    try:
+        prepare_output(config)
+    except EwmbenchError:
+        policy.close()
+        raise
     output = Path(config.output)
     records = []
     try:

@@ -3,7 +3,10 @@
 ``rows`` is one pandas table: one row per generated trial with ``task_id, episode_id, trial_id``
 and one column per metric output (NaN where a metric was skipped or failed for that trial).
 Episode-level metrics (diversity) carry their value on every trial row of the episode; the
-official table shows it on trial ``1`` only.
+table shows a protocol's ``first_trial_only`` columns on trial ``1`` rows only.
+
+The files written here are ours (``output_format: ewmbench``); the official tool's table and
+results JSON are written by ``ewmbench.official``.
 """
 
 from __future__ import annotations
@@ -14,20 +17,27 @@ from pathlib import Path
 
 import pandas as pd
 
-from ewmbench.files import atomic_path, write_text
+from ewmbench.files import atomic_path, write_json, write_text
 from ewmbench.protocols import Protocol
 
 ID_COLUMNS = ["task_id", "episode_id", "trial_id"]
-OFFICIAL_TABLE = "ewmbm_final_table.csv"
+# The table every run writes: ours under `output_format: ewmbench`, the official tool's under
+# `output_format: official` (ewmbench/official.py).
+TABLE_FILE = "ewmbm_final_table.csv"
+FIRST_TRIAL = "1"  # the trial whose rows show the protocol's first_trial_only columns
+
+
+def results_file(name: str) -> str:
+    """``<name>_results.json``: overall values (ours) or the official nested results."""
+    return f"{name}_results.json"
 
 
 def round_rows(rows: pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
-    """Round metric values as the protocol stores them (v1: 3 decimals, as the official strings)."""
-    if protocol.decimals is None:
-        return rows
+    """Round the columns the protocol stores rounded (v1: the 3-decimal trajectory strings)."""
     rounded = rows.copy()
-    for column in metric_columns(rows):
-        rounded[column] = rounded[column].astype(float).round(protocol.decimals)
+    for column, decimals in protocol.decimals.items():
+        if column in rounded.columns:
+            rounded[column] = rounded[column].astype(float).round(decimals)
     return rounded
 
 
@@ -93,40 +103,50 @@ def aggregate(rows: pd.DataFrame, protocol: Protocol, higher_is_better: Callable
     return {"overall": overall, "per_task": per_task, "rows_counted": int(len(selected))}
 
 
-def official_table(rows: pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
-    """``ewmbm_final_table.csv`` as the official tool writes it: ids, metric columns, MEAN.
+def table_columns(rows: pd.DataFrame, protocol: Protocol) -> list[str]:
+    """The table's metric columns: the protocol's ``official_table`` columns (in its order) that
+    the run computed, or every metric column in sorted order."""
+    columns = protocol.official_table.get("columns") or sorted(metric_columns(rows))
+    return [c for c in columns if c in rows.columns and rows[c].notna().any()]
 
-    The columns and their order, and the columns shown on trial ``1`` rows only ('-' elsewhere;
-    diversity, an episode value), are the protocol's ``official_table`` data. Values are stored
-    rounded (3 decimals in v1) and the MEAN row averages the stored values.
+
+def table(rows: pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
+    """Our ``ewmbm_final_table.csv``: ids, the protocol's table columns, a MEAN row.
+
+    Cells hold the row values at full precision (Python's shortest round-trip form); a missing
+    value is '-'. The protocol's ``first_trial_only`` columns (diversity, an episode value) are
+    shown on trial ``1`` rows only. MEAN is the plain mean of the cells shown in the column;
+    the protocol's overall values are in ``summary.json``.
     """
-    rounded = round_rows(rows, protocol)
-    decimals = protocol.decimals if protocol.decimals is not None else 6
-    layout = protocol.official_table
-    columns = layout.get("columns") or sorted(metric_columns(rows))
-    first_trial_only = set(layout.get("first_trial_only", ()))
-    table = rounded[ID_COLUMNS].astype(str).copy()
+    first_trial_only = set(protocol.official_table.get("first_trial_only", ()))
+    shown = rows[ID_COLUMNS].astype(str).copy()
     mean_row = {"task_id": "MEAN", "episode_id": "", "trial_id": ""}
-    for column in (c for c in columns if c in rows.columns and rows[c].notna().any()):
-        values = rounded[column].astype(float)
+    for column in table_columns(rows, protocol):
+        values = rows[column].astype(float)
         if column in first_trial_only:
-            values = values.where(rounded["trial_id"].astype(str) == "1")
-        table[column] = [_format(v, decimals) for v in values]
+            values = values.where(shown["trial_id"] == FIRST_TRIAL)
+        shown[column] = [_full_precision(v) for v in values]
         counted = values.dropna()
-        mean_row[column] = _format(float(counted.mean()), decimals) if len(counted) else "-"
-    return pd.concat([table, pd.DataFrame([mean_row])], ignore_index=True)
+        mean_row[column] = _full_precision(float(counted.mean())) if len(counted) else "-"
+    return pd.concat([shown, pd.DataFrame([mean_row])], ignore_index=True)
 
 
-def _format(value: float, decimals: int) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+def _full_precision(value: float) -> str:
+    if math.isnan(value):
         return "-"
     if math.isinf(value):
         return "inf" if value > 0 else "-inf"
-    return f"{value:.{decimals}f}"
+    return repr(float(value))
 
 
-def write_tables(output: Path, rows: pd.DataFrame, protocol: Protocol) -> None:
+def write_rows(output: Path, rows: pd.DataFrame) -> None:
+    """``rows.csv`` and ``rows.parquet``: every row value at full precision, under every protocol."""
     write_text(output / "rows.csv", rows.to_csv(index=False))
     with atomic_path(output / "rows.parquet") as tmp:
         rows.to_parquet(tmp, index=False)
-    write_text(output / OFFICIAL_TABLE, official_table(rows, protocol).to_csv(index=False))
+
+
+def write_own_files(output: Path, rows: pd.DataFrame, summary: dict, protocol: Protocol, name: str) -> None:
+    """Our table and ``<name>_results.json`` (the overall values), for ``output_format: ewmbench``."""
+    write_text(output / TABLE_FILE, table(rows, protocol).to_csv(index=False))
+    write_json(output / results_file(name), summary["overall"])

@@ -8,7 +8,8 @@ A run folder::
     OUTPUT/scores/<metric>/...     one JSON per scored trial (or episode): the resumable state
     OUTPUT/rows.csv, rows.parquet  one row per trial, one column per metric output
     OUTPUT/summary.json            overall and per-task results, skipped metrics with the fix
-    OUTPUT/ewmbm_final_table.csv   the official table (ids, sorted metric columns, MEAN row)
+    OUTPUT/ewmbm_final_table.csv   the table: the official tool's (``output_format: official``,
+    OUTPUT/<name>_results.json     ewmbench/official.py) or ours (``ewmbench``, results.py)
 
 Every stage is idempotent: a finished item is recognised by its stored input hashes and not
 redone, so a killed run resumes and a finished run does no work when started again.
@@ -64,11 +65,12 @@ from ewmbench.models.base import (
     load_model_class,
     validate_result,
 )
+from ewmbench.official import write_official_files
 from ewmbench.perception.detector_weights import DetectorChoice
 from ewmbench.perception.device import default_device
 from ewmbench.protocols import DEFAULT_PROTOCOL, Protocol, resolve_protocol
 from ewmbench.files import write_json
-from ewmbench.results import ID_COLUMNS, aggregate, write_tables
+from ewmbench.results import ID_COLUMNS, aggregate, write_own_files, write_rows
 
 SCORES_DIR = "scores"
 
@@ -465,9 +467,12 @@ def score(config: RunConfig, gt: GroundTruth, generated: Generated, progress: Pr
         "scored_now": scorer.computed,
     }
     output = Path(config.output)
-    write_tables(output, rows, protocol)
+    write_rows(output, rows)
     write_json(output / "summary.json", summary)
-    write_json(output / f"{generated.name}_results.json", summary["overall"])
+    if protocol.output_format == "official":
+        write_official_files(output, rows, generated.name, generated.root, protocol)
+    else:
+        write_own_files(output, rows, summary, protocol, generated.name)
     return RunResult(output, rows, summary)
 
 
@@ -506,9 +511,7 @@ def _git_commit() -> str | None:
 
 
 def resolve_ground_truth(dataset: str) -> Path:
-    """A dataset folder, or a named dataset (``sample``) generated on first use."""
-    if Path(dataset).is_dir():
-        return Path(dataset)
+    """A dataset folder, or a named dataset (``sample`` generated on first use, ``ewmbench`` downloaded)."""
     from ewmbench.sim.sample import resolve_dataset
 
     return resolve_dataset(dataset)

@@ -9,7 +9,7 @@ from ewmbench.errors import ConfigError
 from ewmbench.protocols import Protocol, available_protocols, load_protocol
 from ewmbench.files import json_safe
 from ewmbench.metrics.base import higher_is_better
-from ewmbench.results import aggregate, best_of_n_positions, official_table, select_trials
+from ewmbench.results import aggregate, best_of_n_positions, select_trials, table
 
 V1 = load_protocol("ewmbench-v1")
 
@@ -26,26 +26,34 @@ def rows_frame():
     )
 
 
-def test_official_table_rounds_rows_and_averages_the_stored_values():
-    table = official_table(rows_frame(), V1)
-    assert list(table.columns) == ["task_id", "episode_id", "trial_id", "diversity", "hsd"]
-    assert table["hsd"].tolist() == ["0.200", "0.600", "0.400", "0.800", "0.500"]  # (0.2+0.6+0.4+0.8)/4
-    # diversity only on trial 1 rows; '-' elsewhere; MEAN over the shown values (0.1 + 0.3) / 2
-    assert table["diversity"].tolist() == ["0.100", "-", "0.300", "-", "0.200"]
-    assert table.iloc[-1][["task_id", "episode_id", "trial_id"]].tolist() == ["MEAN", "", ""]
+def test_our_table_has_full_precision_and_the_protocols_layout():
+    v2 = load_protocol("ewmbench-v2")
+    rows = rows_frame().assign(lpips=0.5)  # not in v2's table columns: rows.csv and summary only
+    shown = table(rows, v2)
+    assert list(shown.columns) == ["task_id", "episode_id", "trial_id", "diversity", "hsd"]
+    assert shown["hsd"].tolist() == ["0.2004", "0.6", "0.4", "0.8", repr((0.2004 + 0.6 + 0.4 + 0.8) / 4)]
+    # diversity (first_trial_only) on trial 1 rows, '-' elsewhere; MEAN over the shown values
+    assert shown["diversity"].tolist() == ["0.1", "-", "0.3", "-", "0.2"]
+    assert shown.iloc[-1][["task_id", "episode_id", "trial_id"]].tolist() == ["MEAN", "", ""]
+    # Without a layout: every metric column, sorted, each on every row; a missing value is '-'.
+    plain = Protocol("x", "1", "", {}, {}, {})
+    every_row = table(rows, plain)
+    assert list(every_row.columns)[3:] == ["diversity", "hsd", "lpips"]
+    assert every_row["diversity"].tolist() == ["0.1", "0.1", "0.3", "-", repr((0.1 + 0.1 + 0.3) / 3)]
 
 
 def test_v1_aggregation_is_the_mean_of_rows_v2_the_mean_of_task_means():
     v1 = aggregate(rows_frame(), V1, higher_is_better)
-    assert v1["overall"]["hsd"] == pytest.approx((0.2 + 0.6 + 0.4 + 0.8) / 4)
-    v2 = Protocol("x", "1", "", None, {"trial_selection": "all", "overall": "mean_of_task_means"}, {})
+    assert v1["overall"]["hsd"] == pytest.approx((0.2 + 0.6 + 0.4 + 0.8) / 4)  # hsd stored as 3 decimals
+    assert v1["overall"]["diversity"] == pytest.approx((0.1 + 0.1 + 0.3) / 3)  # others at full precision
+    v2 = Protocol("x", "1", "", {}, {"trial_selection": "all", "overall": "mean_of_task_means"}, {})
     result = aggregate(rows_frame(), v2, higher_is_better)
     assert result["per_task"]["hsd"] == {"1": pytest.approx((0.2004 + 0.6 + 0.4) / 3), "2": 0.8}
     assert result["overall"]["hsd"] == pytest.approx(((0.2004 + 0.6 + 0.4) / 3 + 0.8) / 2)
 
 
 def test_best_of_n_keeps_the_best_trial_per_episode_first_on_ties():
-    protocol = Protocol("x", "1", "", None, {"trial_selection": "best_of_n", "selection_column": "hsd"}, {})
+    protocol = Protocol("x", "1", "", {}, {"trial_selection": "best_of_n", "selection_column": "hsd"}, {})
     rows = rows_frame()
     rows.loc[3, "episode_id"] = "6"
     rows.loc[3, "task_id"] = "1"
@@ -61,7 +69,7 @@ def test_json_safe_has_no_nan_or_infinity_tokens():
 
 def test_protocols_are_data(tmp_path):
     assert {"ewmbench-v1", "ewmbench-v2"} <= set(available_protocols())
-    assert V1.decimals == 3 and V1.settings("psnr")["frame_matching"] == "zip_divide_by_gt"
+    assert V1.decimals == {"dyn": 3, "hsd": 3, "ndtw": 3} and V1.settings("psnr")["frame_matching"] == "zip_divide_by_gt"
     custom = tmp_path / "mine.yaml"
     custom.write_text("name: mine\nversion: 1\nmetrics:\n  psnr: {data_range: 1}\n")
     assert load_protocol(str(custom)).settings("psnr") == {"data_range": 1}
@@ -74,7 +82,7 @@ def test_protocols_are_data(tmp_path):
 
 
 def test_best_of_n_follows_the_direction_of_the_selection_column():
-    protocol = Protocol("x", "1", "", None, {"trial_selection": "best_of_n", "selection_column": "lpips"}, {})
+    protocol = Protocol("x", "1", "", {}, {"trial_selection": "best_of_n", "selection_column": "lpips"}, {})
     rows = pd.DataFrame({
         "task_id": ["1", "1", "1", "1"], "episode_id": ["5", "5", "5", "6"], "trial_id": ["1", "2", "3", "1"],
         "lpips": [0.30, 0.10, np.nan, 0.5],

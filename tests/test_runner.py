@@ -43,7 +43,7 @@ def test_static_run_writes_the_run_folder(tmp_path, gt_dataset):
     assert len(rows) == 4 * 3 and list(rows.columns) == ["task_id", "episode_id", "trial_id", "psnr", "ssim"]
     table = pd.read_csv(out / "ewmbm_final_table.csv", dtype=str, keep_default_na=False)
     assert list(table.columns) == ["task_id", "episode_id", "trial_id", "psnr", "ssim"]
-    assert table.iloc[-1]["task_id"] == "MEAN"
+    assert table.iloc[-3]["task_id"] == "MEAN"  # then the official empty row and comment row
     # No trajectories and no detector weights for this embodiment: skipped as a whole, with the fix.
     skipped = result.summary["skipped_metrics"]["trajectory_consistency"]
     assert "weights download" in skipped["fix"] and skipped["reason"]

@@ -19,6 +19,9 @@ import yaml
 from ewmbench.errors import ConfigError
 
 DEFAULT_PROTOCOL = "ewmbench-v1"  # the official tool's numbers; the one place this name is the default
+# What `output_format` may name: the files written beside rows and summary (README, "The run folder").
+OUTPUT_FORMATS = ("official", "ewmbench")
+LOGIC_FLAGS = ("official_writer", "per_trial")  # where the official table puts logic flags (ewmbench/official.py)
 
 
 @dataclass(frozen=True)
@@ -26,13 +29,18 @@ class Protocol:
     name: str
     version: str
     description: str
-    decimals: int | None
+    # Stored precision per column, {column: decimals}: values are rounded so before any mean.
+    decimals: dict[str, int]
     aggregation: dict
     metrics: dict[str, dict] = field(default_factory=dict)
     source: str = ""
-    # ewmbm_final_table.csv: {"columns": [...], "first_trial_only": [...]}; without it, every
-    # metric column in sorted order
+    # ewmbm_final_table.csv's layout: {"columns": [...], "first_trial_only": [...]} and, for the
+    # official format, "logic_flags" (see ewmbench/official.py); without columns, every metric
+    # column in sorted order
     official_table: dict = field(default_factory=dict)
+    # "official": ewmbm_final_table.csv and <name>_results.json as the official tool writes them
+    # (ewmbench/official.py); "ewmbench": ours, at full precision (ewmbench/results.py).
+    output_format: str = "ewmbench"
 
     def settings(self, metric: str) -> dict:
         """The settings of one metric; a metric the protocol does not list cannot run under it."""
@@ -71,15 +79,30 @@ def load_protocol(name_or_path: str) -> Protocol:
     missing = {"name", "version", "metrics"} - set(data or {})
     if missing:
         raise ConfigError(f"{source}: protocol file lacks {', '.join(sorted(missing))}")
+    output_format = data.get("output_format", "ewmbench")
+    if output_format not in OUTPUT_FORMATS:
+        raise ConfigError(f"{source}: output_format {output_format!r} is not one of {', '.join(OUTPUT_FORMATS)}")
+    decimals = data.get("decimals") or {}
+    if not isinstance(decimals, dict) or not all(isinstance(v, int) and not isinstance(v, bool) for v in decimals.values()):
+        raise ConfigError(f"{source}: decimals must map column names to a number of decimals, e.g. {{hsd: 3}}")
+    table = data.get("official_table") or {}
+    if not isinstance(table, dict) or not all(
+        isinstance(table.get(key, []), list) and all(isinstance(c, str) for c in table.get(key, []))
+        for key in ("columns", "first_trial_only")
+    ):
+        raise ConfigError(f"{source}: official_table must hold lists of column names under columns and first_trial_only")
+    if table.get("logic_flags", "per_trial") not in LOGIC_FLAGS:
+        raise ConfigError(f"{source}: official_table logic_flags {table['logic_flags']!r} is not one of {', '.join(LOGIC_FLAGS)}")
     return Protocol(
         name=data["name"],
         version=str(data["version"]),
         description=data.get("description", ""),
-        decimals=data.get("decimals"),
+        decimals={str(k): v for k, v in decimals.items()},
         aggregation=data.get("aggregation", {}),
         metrics=data["metrics"],
         source=source,
-        official_table=data.get("official_table") or {},
+        official_table=table,
+        output_format=output_format,
     )
 
 

@@ -67,7 +67,7 @@ class LoopConfig:
         return {
             "policy": self.policy.text(), "world_model": self.world_model, "world_model_options": self.world_model_options,
             "judge": self.judge, "judge_options": self.judge_options, "dataset": str(self.dataset), "episodes": self.episodes,
-            "horizon": self.horizon, "views": list(self.views) if self.views else None, "height": self.height,
+            "horizon": self.horizon, "views": list(self.views) if self.views is not None else None, "height": self.height,
             "width": self.width, "seed": self.seed,
         }
 

@@ -77,17 +77,17 @@ def test_exact_world_model_with_state_judge_agrees_perfectly(world_exact, refere
 
 def _replayed_outcome(folder: Path, dataset: Path, task: str, episode: str, physics) -> bool:
     """Independently of the loop: re-execute a stored rollout's actions and check the task's condition."""
-    from ewmbench.data.layout import Sidecar
+    from ewmbench.loop.rollout import read_rollout
     from ewmbench.sim.execute import execute
     from ewmbench.sim.tasks import plan_episode
 
     trial = folder / "rollouts_dataset" / task / episode / "1"
     if not trial.is_dir():
         trial = folder / "states" / task / episode / "1"
-    sidecar = Sidecar.load(trial)
+    _, arrays = read_rollout(trial)
     gt_meta = json.loads((dataset / task / episode / "ewmbench" / "meta.json").read_text())
     plan = plan_episode(gt_meta["seed"], gt_meta["task_name"], gt_meta["episode_index"], gt_meta["layout_attempt"])
-    recording = execute(plan.spec, sidecar.actions, gt_meta["fps"], views=(), physics=physics)
+    recording = execute(plan.spec, arrays["actions"], gt_meta["fps"], views=(), physics=physics)
     return bool(plan.check(recording, plan.spec)[0])
 
 
@@ -114,7 +114,7 @@ def test_physics_perturbed_world_model_disagrees_exactly_where_the_outcome_chang
 
 
 def test_rollouts_are_written_in_the_generated_layout_and_resume(world_exact, dataset, monkeypatch):
-    from ewmbench.data.layout import Generated, Sidecar
+    from ewmbench.data.layout import Generated
     from ewmbench.loop import rollout
 
     summary = world_exact["expert"]
@@ -122,9 +122,11 @@ def test_rollouts_are_written_in_the_generated_layout_and_resume(world_exact, da
     generated = Generated(folder / "rollouts_dataset")
     assert generated.problems() == [] and len(generated.trials) == 4
     trial = generated.trials[0]
-    sidecar = Sidecar.load(trial.path)
-    assert sidecar.actions.shape == (24, 14) and sidecar.eef_pose.shape == (24, 14)
-    assert sidecar.meta["state_source"] == "world-model"
+    meta, arrays = rollout.read_rollout(trial.path)
+    assert arrays["actions"].shape == (24, 14) and arrays["eef_pose"].shape == (24, 14)
+    assert arrays["object_pose/target"].shape == (24, 7) and len(meta["held"]) == 24
+    assert meta["state_source"] == "world-model" and meta["model"] == "sim" and meta["policy"] == "scripted"
+    assert meta["embodiment"] == "ewmbench.sim/1"  # the detector picks the sample's shipped gripper detector from it
     from ewmbench.data.video import read_video
 
     assert read_video(trial.video_path()).shape == (24, HEIGHT, WIDTH, 3)

@@ -8,12 +8,12 @@ import json
 import numpy as np
 import pytest
 
-from ewmbench.data.layout import Generated, Sidecar, write_episode
+from ewmbench.data.layout import Generated, write_episode
 from ewmbench.data.video import read_video
 from ewmbench.loop import rollout as rollout_module
 from ewmbench.loop.judges import Judge, Verdict
 from ewmbench.loop.policies import parse_policy_spec
-from ewmbench.loop.rollout import LoopConfig, evaluate_policy
+from ewmbench.loop.rollout import LoopConfig, evaluate_policy, read_rollout
 from tests.helpers.ge_standin import write_checkout
 
 W, H, FRAMES, CHUNK_ACTIONS = 64, 48, 24, 4
@@ -56,8 +56,9 @@ def test_scripted_policy_in_ge_sim_chunk_by_chunk(simulated, tmp_path, monkeypat
     assert read_video(trial.video_path()).shape == (10, H, W, 3)  # conformed back from GE's 32x48
     for view in ("hand_left", "hand_right"):
         assert read_video(trial.video_path(view)).shape == (10, H, W, 3)
-    sidecar = Sidecar.load(trial.path)
-    assert sidecar.actions.shape == (10, 14) and sidecar.meta["state_source"] == "commanded"
+    meta, arrays = read_rollout(trial.path)
+    assert arrays["actions"].shape == (10, 14) and meta["state_source"] == "commanded" and meta["model"] == "ge-sim"
+    actions = arrays["actions"]
     calls = [json.loads(line) for line in record.read_text().splitlines()]
     assert len(calls) == 3  # one stateless request per policy chunk, each within GE's 9-frame window
     # Each request holds 4 memory rows, then the window; the actions are the policy's, in 16-D.
@@ -68,11 +69,11 @@ def test_scripted_policy_in_ge_sim_chunk_by_chunk(simulated, tmp_path, monkeypat
     # chunk's frames, the last action held to fill GE's window.
     def frames_of(call):
         rows = np.array(call["actions_values"][0])[:, 8:11]
-        return [int(np.argmin(np.abs(sidecar.actions[:, 7:10] - r).sum(1))) for r in rows]
+        return [int(np.argmin(np.abs(actions[:, 7:10] - r).sum(1))) for r in rows]
 
     assert [frames_of(c) for c in calls] == [
         [0, 0, 0, 0, 1, 2, 3, 4, 4, 4, 4, 4, 4],  # current frame 0; memory = the initial frame
         [0, 1, 3, 4, 5, 6, 7, 8, 8, 8, 8, 8, 8],  # current frame 4; memory over frames 0-4
         [0, 3, 5, 8, 9, 9, 9, 9, 9, 9, 9, 9, 9],  # current frame 8; one action left to the horizon
     ]
-    assert len(np.unique(sidecar.actions[:, 8])) > 5  # the right hand moves, so the matching means something
+    assert len(np.unique(actions[:, 8])) > 5  # the right hand moves, so the matching means something

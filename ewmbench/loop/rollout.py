@@ -3,8 +3,10 @@
 ``evaluate_policy`` runs one policy in one world model over a dataset's episodes and writes::
 
     OUTPUT/config.json                          the settings the folder is bound to (resuming with others is refused)
-    OUTPUT/rollouts_dataset/<task>/<episode>/1/ the rollout in the generated layout (head view in video/,
-                                                other views and the sidecar in ewmbench/: actions, state, meta)
+    OUTPUT/rollouts_dataset/<task>/<episode>/1/ the rollout in the generated layout: head view in video/,
+                                                other views in ewmbench/views/, the trial sidecar in
+                                                ewmbench/ (meta.json: policy, world model, state source,
+                                                holds; arrays.npz: actions, eef_pose, object_pose/<name>)
     OUTPUT/states/<task>/<episode>/1/ewmbench/  the same sidecar when nothing was rendered (views=())
     OUTPUT/verdicts/<task>/<episode>.json       status (ok / failed with the reason), verdict and its evidence
     OUTPUT/summary.json                         per-episode results, counts, success rate
@@ -23,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ewmbench.data.layout import HEAD_VIEW, Episode, GroundTruth, Sidecar, write_trial
+from ewmbench.data.layout import HEAD_VIEW, Episode, GroundTruth, write_trial
 from ewmbench.errors import ConfigError, DataError, EwmbenchError
 from ewmbench.loop.judges import Judge, JudgeError, Rollout, Verdict, make_judge
 from ewmbench.loop.policies import (
@@ -299,28 +301,51 @@ def run_episode(config: LoopConfig, episode: Episode, policy: Policy, model: Wor
         return {**base, "status": "failed", "reason": f"{type(exc).__name__}: {exc}", "steps": int(len(actions)), "seconds": time.perf_counter() - started}
     except Exception as exc:  # a policy's or adapter's own bug must not end the whole evaluation
         return {**base, "status": "failed", "reason": f"{type(exc).__name__} in the loop: {exc}", "steps": int(len(actions)), "seconds": time.perf_counter() - started}
-    trial_sidecar = Sidecar(
-        fps=fps, views=list(views), substeps=substeps, eef_pose=states, actions=actions,
-        meta={
-            "rollout": ROLLOUT_FORMAT, "policy": config.policy.text(), "world_model": config.world_model,
-            "world_model_options": config.world_model_options, "state_source": state_source, "seed": seed,
-            "task_name": meta.get("task_name"), "embodiment": meta.get("embodiment"),
-        },
-    )
+    # The trial sidecar (format ewmbench-trial/1, as `ewmbench run` writes it): who acted in which
+    # world model, and the per-frame arrays: actions, the state the policy saw, object poses.
+    arrays = {"actions": actions, "eef_pose": states}
+    arrays.update({f"object_pose/{name}": rows for name, rows in world_state.get("object_poses", {}).items()})
+    meta_out = {
+        "rollout": ROLLOUT_FORMAT, "model": model.name, "oracle": model.oracle, "model_config": model.config(), "seed": seed,
+        "policy": config.policy.text(), "policy_config": policy.config(), "judge": judge.name, "state_source": state_source,
+        "embodiment": meta.get("embodiment") or meta.get("generator"), "views": list(views), "fps": fps,
+        "horizon": horizon, "held": world_state.get("held"), "state": sorted(arrays),
+    }
     if views:
         trial_path = write_trial(
-            output / ROLLOUTS, episode.task, episode.episode, TRIAL, frames[HEAD_VIEW], extra_views={v: f for v, f in frames.items() if v != HEAD_VIEW}
+            output / ROLLOUTS, episode.task, episode.episode, TRIAL, frames[HEAD_VIEW],
+            extra_views={v: f for v, f in frames.items() if v != HEAD_VIEW}, meta=meta_out, arrays=arrays,
         ).path
-    else:  # nothing rendered: actions and states only, outside the generated layout
+    else:  # nothing rendered: the same sidecar, outside the generated layout
         trial_path = output / STATES / episode.task / episode.episode / TRIAL
-    trial_sidecar.save(trial_path)
-    if world_state:
-        write_json(trial_path / "ewmbench" / "world_state.json", world_state)
+        write_state_only(trial_path, meta_out, arrays)
     return {
         **base, "status": "ok", "reason": "", "verdict": verdict.to_json(), "state_source": state_source,
         "steps": int(len(actions)), "policy_calls": calls, "stopped_early": stopped_early, "seconds": time.perf_counter() - started,
         "rollout": str(trial_path.relative_to(output)),
     }
+
+
+def write_state_only(trial_path: Path, meta: dict, arrays: dict[str, np.ndarray]) -> None:
+    """A trial sidecar without frames: ``<trial>/ewmbench/meta.json`` and ``arrays.npz``."""
+    from ewmbench.data.layout import SIDECAR_DIR, TRIAL_SIDECAR_FORMAT
+    from ewmbench.files import atomic_path
+
+    folder = trial_path / SIDECAR_DIR
+    with atomic_path(folder / "arrays.npz") as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, **{k: np.asarray(v) for k, v in arrays.items()})
+    write_json(folder / "meta.json", {"format": TRIAL_SIDECAR_FORMAT, **meta}, sort_keys=True)
+
+
+def read_rollout(trial_path: Path) -> tuple[dict, dict[str, np.ndarray]]:
+    """A stored rollout's sidecar: its meta and its arrays (actions, eef_pose, object poses)."""
+    from ewmbench.data.layout import SIDECAR_DIR, read_trial_meta
+
+    meta = read_trial_meta(trial_path)
+    if meta is None or meta.get("rollout") != ROLLOUT_FORMAT:
+        raise DataError(Path(trial_path) / SIDECAR_DIR / "meta.json", "not a rollout's sidecar")
+    with np.load(Path(trial_path) / SIDECAR_DIR / "arrays.npz", allow_pickle=False) as data:
+        return meta, {key: data[key] for key in data.files}
 
 
 def _extend_world_state(so_far: dict, chunk: dict, first: bool) -> dict:

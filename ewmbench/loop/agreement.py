@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from ewmbench.errors import ConfigError
+from ewmbench.files import write_json
 from ewmbench.loop.policies import PolicySpec
 from ewmbench.loop.rollout import LoopConfig, evaluate_policy
-from ewmbench.files import write_json
 
 AGREEMENT_FORMAT = "ewmbench-agreement/1"
 CALIBRATION_BINS = 5

@@ -27,6 +27,7 @@ import numpy as np
 
 from ewmbench.data.layout import HEAD_VIEW, Episode, GroundTruth, write_trial
 from ewmbench.errors import ConfigError, DataError, EwmbenchError
+from ewmbench.files import write_json
 from ewmbench.loop.judges import Judge, JudgeError, Rollout, Verdict, make_judge
 from ewmbench.loop.policies import (
     Observation,
@@ -37,8 +38,12 @@ from ewmbench.loop.policies import (
     make_policy,
 )
 from ewmbench.loop.world import WorldModelError, step_world
-from ewmbench.models.base import WorldModel, check_device, check_request_fits, load_model_class
-from ewmbench.files import write_json
+from ewmbench.models.base import (
+    WorldModel,
+    check_device,
+    check_request_fits,
+    load_model_class,
+)
 
 ROLLOUTS = "rollouts_dataset"
 STATES = "states"

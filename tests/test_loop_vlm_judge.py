@@ -117,3 +117,16 @@ def test_real_generation_through_a_tiny_random_qwen():
     system, user = seen[0][0]["content"][0]["text"], seen[0][1]["content"][0]["text"]
     assert system == judge.system and "Pick up the red cube" in user and "2. Grasp the cube." in user
     assert seen[0][1]["content"][1] == {"type": "video"}
+
+
+def test_judge_loads_a_model_folder_by_path(tmp_path):
+    """The `model=PATH` option goes through the captioner's loader (weights manager, local folder)."""
+    from tests.helpers.tiny_vlm import tiny_model, tiny_processor
+
+    processor = tiny_processor()
+    tiny_model(processor).save_pretrained(tmp_path)
+    processor.save_pretrained(tmp_path)
+    judge = VLMJudge(model=str(tmp_path), dtype="float32", device="cpu", max_new_tokens=4)
+    with pytest.raises(JudgeError, match="holds no verdict"):  # a random model answers gibberish
+        judge.judge(rollout(8))
+    assert judge._captioner is not None and judge._captioner.model.dtype.is_floating_point

@@ -124,7 +124,7 @@ class VLMJudge(Judge):
     def _load(self):
         if self._captioner is None:
             from ewmbench.perception.captioner import FrameSampling, load_captioner
-            from ewmbench.preprocess import default_device
+            from ewmbench.perception.device import default_device
 
             self._captioner = load_captioner(
                 self.model_source, instruction="", system_message=self.system, sampling=FrameSampling(),

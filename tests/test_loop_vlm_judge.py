@@ -130,3 +130,45 @@ def test_judge_loads_a_model_folder_by_path(tmp_path):
     with pytest.raises(JudgeError, match="holds no verdict"):  # a random model answers gibberish
         judge.judge(rollout(8))
     assert judge._captioner is not None and judge._captioner.model.dtype.is_floating_point
+
+
+def test_openai_compatible_backend_against_a_loopback_server(monkeypatch):
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    received = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append((self.path, self.headers.get("Authorization"), json.loads(self.rfile.read(int(self.headers["Content-Length"])))))
+            answer = '```json\\n{"substeps": [true, true, false], "success": false, "reward": 0.5}\\n```'
+            body = json.dumps({"choices": [{"message": {"role": "assistant", "content": answer}}]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("JUDGE_KEY", "secret")
+    try:
+        judge = VLMJudge(backend="openai", url=f"http://127.0.0.1:{server.server_address[1]}/v1", model="qwen2.5-vl", frames=4, api_key_env="JUDGE_KEY")
+        verdict = judge.judge(rollout(12))
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+    assert (verdict.success, verdict.score, verdict.substeps) == (False, 0.5, [True, True, False])
+    assert verdict.evidence["frames_seen"] == [0, 4, 7, 11] and "secret" not in json.dumps(judge.config())
+    path, auth, payload = received[0]
+    assert path == "/v1/chat/completions" and auth == "Bearer secret" and payload["model"] == "qwen2.5-vl"
+    user = payload["messages"][1]["content"]
+    assert "Pick up the red cube" in user[0]["text"] and len(user) == 5
+    assert all(part["image_url"]["url"].startswith("data:image/jpeg;base64,") for part in user[1:])
+    with pytest.raises(ConfigError, match="needs url"):
+        VLMJudge(backend="openai")

@@ -98,9 +98,21 @@ class VLMJudge(Judge):
     name = "vlm"
 
     def __init__(self, model: str = DEFAULT_MODEL, prompt: str = DEFAULT_PROMPT, device: str | None = None, dtype: str = "bfloat16",
-                 max_new_tokens: int = 512, view: str = "head", captioner=None, **options):
+                 max_new_tokens: int = 512, view: str = "head", backend: str = "transformers", url: str | None = None,
+                 api_key_env: str = "OPENAI_API_KEY", frames: int = 8, timeout: float = 120.0, captioner=None, **options):
         if options:
-            raise ConfigError(f"unknown vlm judge option(s) {sorted(options)}; known: model, prompt, device, dtype, max_new_tokens, view")
+            raise ConfigError(
+                f"unknown vlm judge option(s) {sorted(options)}; known: model, prompt, device, dtype, max_new_tokens, view, "
+                "backend, url, api_key_env, frames, timeout"
+            )
+        if backend not in ("transformers", "openai"):
+            raise ConfigError(f"vlm judge backend must be transformers or openai, got {backend!r}")
+        if backend == "openai" and not url:
+            raise ConfigError("the openai backend needs url=http://HOST:PORT/v1 (any OpenAI-compatible chat completions server)")
+        self.backend, self.url, self.api_key_env = backend, url, str(api_key_env)
+        self.frames, self.timeout = int(frames), float(timeout)
+        if self.frames < 1:
+            raise ConfigError(f"vlm judge frames must be at least 1, got {frames!r}")
         self.model_source = str(model)
         self.prompt_name = str(prompt)
         self.system, self.template = load_judge_prompt(self.prompt_name)
@@ -118,8 +130,9 @@ class VLMJudge(Judge):
         judge._captioner = VideoCaptioner(model, processor, "", judge.system, FrameSampling(), max_new_tokens, batch_size=1)
         return judge
 
-    def config(self) -> dict:
-        return {"model": self.model_source, "prompt": self.prompt_name, "max_new_tokens": self.max_new_tokens, "view": self.view}
+    def config(self) -> dict:  # the API key is read from the environment at each call and never recorded
+        return {"model": self.model_source, "prompt": self.prompt_name, "max_new_tokens": self.max_new_tokens, "view": self.view,
+                "backend": self.backend, "url": self.url, "frames": self.frames}
 
     def _load(self):
         if self._captioner is None:
@@ -140,9 +153,13 @@ class VLMJudge(Judge):
         frames = rollout.frames.get(self.view)
         if frames is None or len(frames) == 0:
             raise JudgeError(f"the vlm judge reads the {self.view!r} view; the rollout has {sorted(rollout.frames)}")
-        captioner = self._load()
         prompt = render_prompt(self.template, rollout.instruction, rollout.substeps)
-        answer_text = replace(captioner, instruction=prompt).caption([frames])[0]
+        if self.backend == "openai":
+            answer_text, seen = self._ask_server(prompt, frames)
+        else:
+            captioner = self._load()
+            answer_text = replace(captioner, instruction=prompt).caption([frames])[0]
+            seen = [int(i) for i in sample_indices(len(frames), captioner.sampling)]
         parsed = parse_caption(answer_text)
         success, reward, steps = parse_verdict(parsed, len(rollout.substeps))
         if success is None and all(s is None for s in steps):
@@ -154,6 +171,45 @@ class VLMJudge(Judge):
             reward = sum(judged) / len(judged) if judged else float(success)
         evidence = {
             "judge": "vlm", "model": self.model_source, "prompt": prompt, "answer": answer_text,
-            "frames_seen": [int(i) for i in sample_indices(len(frames), captioner.sampling)], "view": self.view,
+            "frames_seen": seen, "view": self.view, "backend": self.backend,
         }
         return Verdict(bool(success), float(reward), steps, evidence)
+
+    def _ask_server(self, prompt: str, frames) -> tuple[str, list[int]]:
+        """Ask an OpenAI-compatible chat completions server; the frames travel as JPEG data URLs."""
+        import base64
+        import io
+        import os
+
+        import numpy as np
+        from PIL import Image
+
+        from ewmbench.httpclient import HTTPClient, HTTPSettings, RemoteError
+
+        seen = sorted({int(round(i)) for i in np.linspace(0, len(frames) - 1, min(self.frames, len(frames)))})
+        content: list[dict] = [{"type": "text", "text": prompt}]
+        for index in seen:
+            buffer = io.BytesIO()
+            Image.fromarray(np.asarray(frames[index], dtype=np.uint8)).save(buffer, format="JPEG", quality=90)
+            url = "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+            content.append({"type": "image_url", "image_url": {"url": url}})
+        key = os.environ.get(self.api_key_env)
+        client = HTTPClient(self.url, HTTPSettings(timeout=self.timeout, retries=2, max_concurrency=1),
+                            headers={"Authorization": f"Bearer {key}"} if key else None)
+        payload = {
+            "model": self.model_source, "temperature": 0, "max_tokens": self.max_new_tokens,
+            "messages": [{"role": "system", "content": self.system}, {"role": "user", "content": content}],
+        }
+        try:
+            answer = client.post_json("chat/completions", payload)
+        except RemoteError as exc:
+            raise JudgeError(f"the vlm judge's server failed: {exc}") from None
+        finally:
+            client.close()
+        try:
+            text = answer["choices"][0]["message"]["content"]
+        except (KeyError, IndexError, TypeError):
+            raise JudgeError(f"the vlm judge's server answered without choices[0].message.content: {str(answer)[:300]}") from None
+        if not isinstance(text, str):
+            raise JudgeError("the vlm judge's server answered with a non-text message")
+        return text, seen

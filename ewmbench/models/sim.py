@@ -121,6 +121,7 @@ class SimModel(WorldModel):
         Option("gripper_slip", float, 0.0, "share of the grasp force lost: the grasp holds (1 - slip) x 300 N", 0.0, 1.0),
         Option("render_offset", int, 0, "pixels every frame is shifted right (perception error; state stays exact)", 0, 10_000),
     )
+    needs_also = ("pybullet", "a simulated dataset (the sample)")
     status = "exact replay checked against the ground truth; CPU (pybullet)"
 
     def __init__(self, **options):

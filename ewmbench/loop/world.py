@@ -78,6 +78,11 @@ def step_world(
         model, episode, trial, seed, actions, history, chunk, fps=fps, height=height, width=width, instruction=instruction, substeps=substeps
     )
     try:
+        if request.views:  # a request with no views is the simulator's state-only mode (the reference)
+            request.validate()
+    except EwmbenchError as exc:
+        raise WorldModelError(f"the request for world model {model.name!r} is not valid: {exc}") from None
+    try:
         result = model.generate_oracle(request, episode) if model.oracle else model.generate(request)
     except EwmbenchError as exc:
         raise WorldModelError(f"world model {model.name!r} failed: {exc}") from None

@@ -5,7 +5,7 @@ rendered); a policy call covers ``chunk`` steps. Three settings run side by side
 machine load affects them alike: the world model rendering the head view at the given size, all
 three views, and nothing (the reference simulator's state-only mode). Also shown: the same rollout
 through one live simulation versus replaying the history at every chunk (what a world model
-without a session would cost).
+without a live simulation would cost).
 
     PYTHONPATH=. python benchmarks/closed_loop_speed.py --episodes 4 --size 160x120
 """
@@ -47,11 +47,11 @@ def main() -> None:
         steps = sum(r["steps"] - 1 for r in summary["episodes"])
         calls = sum(r.get("policy_calls", 0) for r in summary["episodes"])
         print(f"{label:40s} {steps:6d} {seconds:8.2f} {steps / seconds:8.1f} {calls / seconds:15.2f}")
-    replay_versus_session(config, args.chunk)
+    replay_versus_live(config, args.chunk)
 
 
-def replay_versus_session(config: LoopConfig, chunk: int) -> None:
-    """One episode's actions, chunk by chunk: a live session versus a fresh model per chunk."""
+def replay_versus_live(config: LoopConfig, chunk: int) -> None:
+    """One episode's actions, chunk by chunk: a live simulation versus a fresh model per chunk."""
     import numpy as np
 
     from ewmbench.data.layout import GroundTruth
@@ -70,7 +70,7 @@ def replay_versus_session(config: LoopConfig, chunk: int) -> None:
                                  fps=episode.sidecar.fps, height=config.height, width=config.width, actions=actions[:n], scene=scene)
 
     timings = {}
-    for label, fresh in (("live session", False), ("replay each chunk", True)):
+    for label, fresh in (("live simulation", False), ("replay each chunk", True)):
         model = SimModel()
         started = time.perf_counter()
         for n in ends:
@@ -79,8 +79,8 @@ def replay_versus_session(config: LoopConfig, chunk: int) -> None:
             result = model.generate(request(n))
         timings[label] = (time.perf_counter() - started, result)
         model.close()
-    same = np.array_equal(timings["live session"][1].frames["head"], timings["replay each chunk"][1].frames["head"])  # the last chunk
-    print(f"one episode, {len(ends)} chunks: live session {timings['live session'][0]:.2f} s, "
+    same = np.array_equal(timings["live simulation"][1].frames["head"], timings["replay each chunk"][1].frames["head"])  # the last chunk
+    print(f"one episode, {len(ends)} chunks: live simulation {timings['live simulation'][0]:.2f} s, "
           f"replaying the history each chunk {timings['replay each chunk'][0]:.2f} s; identical frames: {same}")
 
 

@@ -5,7 +5,7 @@ history: frame 0 of the request is the current frame (episode frame ``start_fram
 is the model's share of the frames so far (re-sampled evenly, as chunked generation does), and the
 actions cover every frame from the episode's start to the chunk's end. The model returns the
 current frame and the chunk's frames; the loop keeps the new ones. An adapter may keep a live
-session to avoid re-simulating the history (the ``sim`` model does); the answer is the same.
+simulation to avoid re-simulating the history (the ``sim`` model does); the answer is the same.
 A model that generates at its own frame rate or size is conformed to the rollout's.
 """
 

@@ -84,7 +84,7 @@ def shift_frames(frames: np.ndarray, pixels: int) -> np.ndarray:
     return out
 
 
-class _Session:
+class _LiveRun:
     """A live simulation and everything it produced so far, for the next chunk to continue."""
 
     def __init__(self, key: tuple, sim):
@@ -131,7 +131,7 @@ class SimModel(WorldModel):
         self.drop_frames = self.settings["drop_frames"]
         self.wrong_color = self.settings["wrong_color"]
         self.render_offset = self.settings["render_offset"]
-        self._session: _Session | None = None
+        self._live: _LiveRun | None = None
 
     def physics(self):
         from ewmbench.sim.execute import REFERENCE_PHYSICS, Physics
@@ -182,41 +182,41 @@ class SimModel(WorldModel):
         return GenerationResult(frames, state=state, info={**self.config(), "held": held[start:]})
 
     def _simulate(self, request: GenerationRequest, spec, actions: np.ndarray, fps: float) -> tuple[dict, dict, list]:
-        """Frames, state and holds of frames 0 .. len(actions) - 1, continuing the live session
+        """Frames, state and holds of frames 0 .. len(actions) - 1, continuing the live simulation
         when ``actions`` extend what it already ran."""
         import json
 
         from ewmbench.sim.execute import Simulation, cameras, unwrap_rpy
 
         key = (request.task, request.episode, json.dumps(spec.to_json(), sort_keys=True), fps, tuple(request.views), request.width, request.height)
-        session = self._session
-        done = len(session.actions) if session is not None else 0
-        if session is None or session.key != key or done > len(actions) or not np.array_equal(session.actions, actions[:done]):
+        live = self._live
+        done = len(live.actions) if live is not None else 0
+        if live is None or live.key != key or done > len(actions) or not np.array_equal(live.actions, actions[:done]):
             self.close()
-            session = self._session = _Session(key, Simulation(spec, actions[0], fps, self.physics()))
+            live = self._live = _LiveRun(key, Simulation(spec, actions[0], fps, self.physics()))
         cams = cameras(request.width, request.height)
-        for t in range(len(session.actions), len(actions)):
+        for t in range(len(live.actions), len(actions)):
             if t > 0:
-                session.sim.advance(actions[t])
-            pose_row, _, poses = session.sim.observe()
-            session.eef.append(pose_row)
-            session.held.append(session.sim.held_objects())
-            for name, pose in session.sim.object_poses().items():
-                session.objects.setdefault(name, []).append(pose)
+                live.sim.advance(actions[t])
+            pose_row, _, poses = live.sim.observe()
+            live.eef.append(pose_row)
+            live.held.append(live.sim.held_objects())
+            for name, pose in live.sim.object_poses().items():
+                live.objects.setdefault(name, []).append(pose)
             for view in request.views:
-                session.frames.setdefault(view, []).append(session.sim.render(cams[view], poses[view])[0])
-        session.actions = actions.copy()
+                live.frames.setdefault(view, []).append(live.sim.render(cams[view], poses[view])[0])
+        live.actions = actions.copy()
         length = len(actions)
-        frames = {view: np.stack(session.frames[view][:length]) for view in request.views}
-        state = {"eef_pose": unwrap_rpy(np.array(session.eef[:length]))}
-        state.update({f"object_pose/{name}": np.array(rows[:length]) for name, rows in session.objects.items()})
-        return frames, state, list(session.held[:length])
+        frames = {view: np.stack(live.frames[view][:length]) for view in request.views}
+        state = {"eef_pose": unwrap_rpy(np.array(live.eef[:length]))}
+        state.update({f"object_pose/{name}": np.array(rows[:length]) for name, rows in live.objects.items()})
+        return frames, state, list(live.held[:length])
 
     def close(self) -> None:
         """End the live simulation (the next request starts a fresh one)."""
-        if self._session is not None:
-            self._session.sim.close()
-            self._session = None
+        if self._live is not None:
+            self._live.sim.close()
+            self._live = None
 
     def __del__(self):
         try:

@@ -26,16 +26,45 @@ import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 import ewmbench
-from ewmbench.data.layout import HEAD_VIEW, Episode, Generated, GroundTruth, Problem, Trial, pairing_problems, write_trial
+from ewmbench.data.conform import conform_video
+from ewmbench.data.layout import (
+    HEAD_VIEW,
+    Episode,
+    Generated,
+    GroundTruth,
+    Problem,
+    Trial,
+    pairing_problems,
+    write_trial,
+)
 from ewmbench.data.video import list_frames, video_size
 from ewmbench.data.video_cache import VideoCache
 from ewmbench.errors import ConfigError, DataError, Unavailable
 from ewmbench.metrics.base import EpisodeInputs, Metric, TrialInputs, column_directions, higher_is_better, metric_registry
-from ewmbench.models.base import GenerationRequest, model_registry
+from ewmbench.models.base import (
+    CONDITIONING,
+    Capabilities,
+    GenerationRequest,
+    WorldModel,
+    check_device,
+    check_request_fits,
+    fit_length,
+    json_safe,
+    load_model_class,
+    validate_result,
+)
 from ewmbench.official import write_official_files
 from ewmbench.perception.detector_weights import DetectorChoice
 from ewmbench.perception.device import default_device
@@ -113,27 +142,114 @@ def prepare_output(config: RunConfig) -> None:
     write_json(config_path, {"identity": config.identity(), "config": {k: _plain(v) for k, v in asdict(config).items()}})
 
 
-def generate(config: RunConfig, gt: GroundTruth, generated_root: Path, progress: Progress | None = None) -> Generated:
-    """Generate ``config.trials`` trials per episode; trials already written are kept."""
-    models = model_registry()
-    if config.model not in models:
-        raise ConfigError(f"unknown model {config.model!r}; available: {', '.join(sorted(models))} (see `ewmbench models`)")
-    model = models[config.model](**config.model_options)
+@dataclass
+class PreparedModel:
+    """An adapter checked against the dataset and loaded, with what provenance records of it."""
+
+    model: WorldModel
+    source: str  # "module:Class"
+    device: str
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    def record(self) -> dict:
+        return {
+            "name": self.model.name, "source": self.source, "oracle": self.model.oracle, "device": self.device,
+            "config": self.model.config(), "capabilities": self.model.capabilities_now().describe(), "status": self.model.status,
+        }
+
+
+def check_model(config: RunConfig, gt: GroundTruth) -> tuple[WorldModel, str]:
+    """Resolve the adapter, validate its options, the device and what the dataset offers; load nothing.
+
+    Everything that can be refused without weights is refused here (pre-flight checks call it).
+    """
+    cls = load_model_class(config.model)
+    model = cls(**config.model_options)  # options validated, nothing loaded
+    device = check_device(model, config.device, default_device().startswith("cuda"))
+    for episode in gt.episodes:
+        check_request_fits(model, episode.views, sidecar_fields(episode), episode.path)
     model.check_available()
+    return model, device
+
+
+def prepare_model(config: RunConfig, gt: GroundTruth) -> PreparedModel:
+    """:func:`check_model`, then load the weights, before the run folder is touched."""
+    model, device = check_model(config, gt)
+    model.load(device)
+    cls = type(model)
+    return PreparedModel(model, f"{cls.__module__}:{cls.__qualname__}", device)
+
+
+def sidecar_fields(episode: Episode) -> dict[str, bool]:
+    sidecar = episode.sidecar
+    present = {"instruction": episode.instruction_path.is_file()}
+    if sidecar is None:
+        return present
+    present["actions"] = sidecar.actions is not None
+    present["scene"] = "scene" in sidecar.meta
+    for view in sidecar.views:
+        present[f"intrinsics/{view}"] = view in sidecar.intrinsics
+        present[f"extrinsics/{view}"] = view in sidecar.extrinsics
+    return present
+
+
+def generate(config: RunConfig, gt: GroundTruth, generated_root: Path, prepared: PreparedModel, progress: Progress | None = None) -> Generated:
+    """Generate ``config.trials`` trials per episode; trials already written are kept."""
+    model = prepared.model
     trial_ids = [str(i) for i in range(1, config.trials + 1)]
     todo = [(e, t) for e in gt.episodes for t in trial_ids if not _trial_complete(generated_root / e.task / e.episode / t)]
-    task = progress.add_task(f"generate ({config.model})", total=len(todo)) if progress else None
-    for episode, trial in todo:
-        request = build_request(episode, trial, trial_seed(config.seed, episode.task, episode.episode, trial))
-        result = model.generate(request)
-        frames = result.frames.get(HEAD_VIEW)
-        if frames is None or len(frames) == 0:
-            raise ConfigError(f"model {config.model!r} returned no {HEAD_VIEW!r} frames for {episode.path}")
-        extra = {v: f for v, f in result.frames.items() if v != HEAD_VIEW}
-        write_trial(generated_root, episode.task, episode.episode, trial, frames, extra_views=extra)
-        if progress:
-            progress.advance(task)
+    task = progress.add_task(f"generate ({model.name})", total=len(todo)) if progress else None
+    batch_size = 1 if model.oracle else max(1, model.capabilities_now().max_batch)
+    for start in range(0, len(todo), batch_size):
+        batch = todo[start : start + batch_size]
+        requests = [build_request(e, t, trial_seed(config.seed, e.task, e.episode, t), model) for e, t in batch]
+        if model.oracle:
+            results = [model.generate_oracle(requests[0], batch[0][0])]
+        elif batch_size > 1:
+            results = model.generate_batch(requests)
+        else:
+            results = [model.generate(requests[0])]
+        for (episode, trial), request, result in zip(batch, requests, results):
+            validate_result(model, request, result)
+            write_generated_trial(generated_root, episode, trial, request, result, prepared)
+            if progress:
+                progress.advance(task)
     return Generated(generated_root)
+
+
+def write_generated_trial(root: Path, episode: Episode, trial: str, request: GenerationRequest, result, prepared: PreparedModel) -> None:
+    """Conform every view to the GT's frame count and size, and write the trial with its sidecar."""
+    frames, reports = {}, {}
+    source_fps = result.info.get("fps")
+    for view in request.views:
+        height, width = request.height, request.width
+        if view != HEAD_VIEW:
+            try:
+                _, height, width = video_size(episode.video_path(view))
+            except DataError:
+                pass  # no GT for this view: the head view's size
+        frames[view], reports[view] = conform_video(result.frames[view], request.num_frames, height, width, source_fps, request.fps)
+    state = {}
+    for key, value in result.state.items():
+        value = np.asarray(value)
+        state[key] = fit_length(value, request.num_frames) if value.ndim >= 1 and len(value) else value
+    meta = {
+        "model": prepared.name, "oracle": prepared.model.oracle, "model_config": prepared.model.config(), "seed": request.seed,
+        "embodiment": _embodiment(episode),
+        "views": list(request.views), "conform": reports, "info": json_safe(result.info),
+        "state": sorted(state),
+    }
+    extra = {v: f for v, f in frames.items() if v != HEAD_VIEW}
+    write_trial(root, episode.task, episode.episode, trial, frames[HEAD_VIEW], extra_views=extra, meta=meta, arrays=state)
+
+
+def _embodiment(episode: Episode) -> str | None:
+    sidecar = episode.sidecar
+    value = (sidecar.meta.get("embodiment") or sidecar.meta.get("generator")) if sidecar else None
+    return str(value) if value else None
 
 
 def _trial_complete(path: Path) -> bool:
@@ -141,19 +257,33 @@ def _trial_complete(path: Path) -> bool:
     return (path / "video").is_dir() and bool(list_frames(path / "video"))
 
 
-def build_request(episode: Episode, trial: str, seed: int) -> GenerationRequest:
+def build_request(episode: Episode, trial: str, seed: int, model: WorldModel | None = None) -> GenerationRequest:
+    """The request for one trial: only the conditioning the adapter declares, as plain data."""
     num_frames, height, width = video_size(episode.video_path())
     sidecar = episode.sidecar
+    caps = model.capabilities_now() if model is not None else Capabilities(conditioning=frozenset(CONDITIONING))
+    conditioning = caps.conditioning
+    views = tuple(v for v in caps.required_views if v in episode.views) or (HEAD_VIEW,)
     request = GenerationRequest(
-        episode=episode, trial=trial, seed=seed, num_frames=num_frames,
-        fps=sidecar.fps if sidecar else None, height=height, width=width,
-        instruction=episode.instruction, substeps=list(sidecar.substeps) if sidecar else [],
-        memory_frames={HEAD_VIEW: episode.initial_frame(HEAD_VIEW)[None]},
+        task=episode.task, episode=episode.episode, trial=trial, seed=seed, num_frames=num_frames,
+        fps=sidecar.fps if sidecar else None, height=height, width=width, views=views,
+        embodiment=_embodiment(episode),
     )
-    if sidecar:
-        request.actions = sidecar.actions
-        request.intrinsics = dict(sidecar.intrinsics)
-        request.extrinsics = dict(sidecar.extrinsics)
+    if "text" in conditioning:
+        request.instruction = episode.instruction
+        request.substeps = list(sidecar.substeps) if sidecar else []
+    if "image" in conditioning:
+        request.memory_frames = {view: episode.initial_frame(view)[None] for view in views}
+    if sidecar is None:
+        return request
+    if "actions" in conditioning and sidecar.actions is not None:
+        request.actions = np.asarray(sidecar.actions)[:num_frames]
+        request.action_space = "eef14-euler"
+    if "calibration" in conditioning:
+        request.intrinsics = {v: np.asarray(k) for v, k in sidecar.intrinsics.items() if v in views}
+        request.extrinsics = {v: np.asarray(e)[:num_frames] for v, e in sidecar.extrinsics.items() if v in views}
+    if "scene" in conditioning and "scene" in sidecar.meta:
+        request.scene = {k: sidecar.meta[k] for k in ("scene", "subject") if k in sidecar.meta}
     return request
 
 
@@ -325,7 +455,8 @@ def score(config: RunConfig, gt: GroundTruth, generated: Generated, progress: Pr
     aggregated = aggregate(rows, protocol, lambda column: higher_is_better(column, registry))
     aggregated["overall"].update(run_values)
     summary = {
-        "model": config.model or generated.name,
+        "model": generated.name,
+        "oracle": None if config.model is None else load_model_class(config.model).oracle,
         "protocol": {"name": protocol.name, "version": protocol.version, "source": protocol.source},
         "counts": {"episodes": len(episodes), "trials": len(pairs)},
         **aggregated,
@@ -393,10 +524,13 @@ def run(config: RunConfig, show_progress: bool = True) -> RunResult:
     if config.trials < 1:
         raise ConfigError("--trials must be at least 1")
     gt = GroundTruth(resolve_ground_truth(config.dataset or "sample"))
+    prepared = prepare_model(config, gt)
     prepare_output(config)
-    write_json(Path(config.output) / "provenance.json", provenance(config, config.device or default_device()))
+    record = provenance(config, config.device or default_device())
+    record["model"] = prepared.record()
+    write_json(Path(config.output) / "provenance.json", record)
     with _progress() if show_progress else _NoProgress() as progress:
-        generated = generate(config, gt, Path(config.output) / f"{config.model}_dataset", progress)
+        generated = generate(config, gt, Path(config.output) / f"{prepared.name}_dataset", prepared, progress)
         return score(config, gt, generated, progress)
 
 

@@ -32,6 +32,7 @@ from ewmbench.files import atomic_path, write_json, write_text
 HEAD_VIEW = "head"
 SIDECAR_DIR = "ewmbench"
 SIDECAR_FORMAT = "ewmbench-sidecar/1"
+TRIAL_SIDECAR_FORMAT = "ewmbench-trial/1"
 GENERATED_SUFFIX = "_dataset"
 # Entries of an episode folder that the official tool does not treat as trials.
 NON_TRIAL_SUFFIXES = (".png", ".json")
@@ -141,6 +142,18 @@ class Sidecar:
             with atomic_path(folder / "arrays.npz") as tmp:
                 _save_npz_reproducibly(tmp, arrays)
         write_json(folder / "meta.json", meta, sort_keys=True)
+
+
+def read_trial_meta(trial_dir: Path) -> dict | None:
+    """A generated trial's ``ewmbench/meta.json`` (format ``ewmbench-trial/1``), or None."""
+    path = Path(trial_dir) / SIDECAR_DIR / "meta.json"
+    if not path.is_file():
+        return None
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise DataError(path, f"trial sidecar is not valid JSON ({exc})") from None
+    return meta if isinstance(meta, dict) and meta.get("format") == TRIAL_SIDECAR_FORMAT else None
 
 
 def _save_npz_reproducibly(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -418,10 +431,15 @@ def write_trial(
     trial: str,
     frames: np.ndarray,
     extra_views: dict[str, np.ndarray] | None = None,
+    meta: dict | None = None,
+    arrays: dict[str, np.ndarray] | None = None,
 ) -> Trial:
     """Write one generated trial atomically; an existing trial is replaced only as a whole.
 
-    Frames are written as lossless PNG so that scores measure the model, not our encoder.
+    Frames are written as lossless PNG so that scores measure the model, not our encoder. The
+    trial's sidecar ``<trial>/ewmbench/`` holds ``meta.json`` (format ``ewmbench-trial/1``: the
+    model, its settings, what the resampling did, the result's info), ``arrays.npz`` (per-frame
+    state the model returned, e.g. ``eef_pose``) and the extra views in ``views/<view>/``.
     """
     final = Path(root) / task / episode / trial
     tmp = final.with_name(f".tmp-{trial}")
@@ -429,6 +447,13 @@ def write_trial(
     write_frames(frames, tmp / "video", suffix=".png")
     for view, view_frames in (extra_views or {}).items():
         write_frames(view_frames, tmp / SIDECAR_DIR / "views" / view, suffix=".png")
+    if meta is not None or arrays:
+        folder = tmp / SIDECAR_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        if arrays:
+            _save_npz_reproducibly(folder / "arrays.npz", arrays)
+        payload = {"format": TRIAL_SIDECAR_FORMAT, **(meta or {})}
+        write_json(folder / "meta.json", payload, sort_keys=True)
     if final.exists():
         shutil.rmtree(final)
     os.replace(tmp, final)

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from ewmbench.data.layout import SIDECAR_DIR, Sidecar
+from ewmbench.data.layout import SIDECAR_DIR, Sidecar, read_trial_meta
 from ewmbench.errors import Unavailable
 from ewmbench.perception.weights import resolve, spec
 
@@ -53,6 +53,9 @@ def embodiment_of(video: Path) -> str | None:
     for folder in (video.parent, video.parent.parent):
         meta = folder / SIDECAR_DIR / "meta.json"
         if meta.is_file():
+            trial_meta = read_trial_meta(folder)
+            if trial_meta is not None:  # a generated trial's sidecar names its episode's embodiment
+                return trial_meta.get("embodiment")
             sidecar = Sidecar.load(folder)
             value = (sidecar.meta.get("embodiment") or sidecar.meta.get("generator")) if sidecar else None
             return str(value) if value else None

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import copy
 import io
-import json
 import struct
 import subprocess
 import sys
@@ -32,7 +31,15 @@ from ewmbench.models.wire import (
     request_to_sample,
     sample_to_request,
 )
-from ewmbench.serve.app import AnswerStore, BackgroundServer, ServeConfig, Service, is_loopback, scrub, serve
+from ewmbench.serve.app import (
+    AnswerStore,
+    BackgroundServer,
+    ServeConfig,
+    Service,
+    is_loopback,
+    scrub,
+    serve,
+)
 from ewmbench.serve.check import make_sample, run_check
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -33,7 +33,15 @@ from ewmbench.models.base import (
     fit_length,
     generate_chunked,
 )
-from ewmbench.models.wire import API_VERSION, ApiError, Limits, Profile, decode_image, parse_capabilities, request_to_sample
+from ewmbench.models.wire import (
+    API_VERSION,
+    ApiError,
+    Limits,
+    Profile,
+    decode_image,
+    parse_capabilities,
+    request_to_sample,
+)
 
 DEFAULT_TOKEN_ENV = "EWMBENCH_REMOTE_TOKEN"
 

@@ -27,7 +27,13 @@ from pathlib import Path
 import numpy as np
 
 from ewmbench.errors import ConfigError, EwmbenchError
-from ewmbench.models.base import HEAD_VIEW, GenerationResult, WorldModel, check_device, load_model_class
+from ewmbench.models.base import (
+    HEAD_VIEW,
+    GenerationResult,
+    WorldModel,
+    check_device,
+    load_model_class,
+)
 from ewmbench.models.wire import (
     API_VERSION,
     MAX_SEED,
@@ -425,7 +431,7 @@ def create_app(service: Service, load_in_background: bool = True):
         start = time.perf_counter()
         try:
             response = await call_next(request)
-        except Exception as exc:  # noqa: BLE001: never a traceback to the client or the log
+        except Exception as exc:  # noqa: BLE001  (never a traceback to the client or the log)
             log.error("%s %s failed: %s", request.method, request.url.path, type(exc).__name__)
             response = error(ApiError("INTERNAL", "internal error"))
         log.info("%s %s %d %.1f ms", request.method, request.url.path[:64], response.status_code, 1000 * (time.perf_counter() - start))

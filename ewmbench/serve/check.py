@@ -19,7 +19,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ewmbench.httpclient import HTTPClient, HTTPSettings, RemoteError
-from ewmbench.models.wire import API_VERSION, Limits, Profile, encode_image, parse_capabilities
+from ewmbench.models.wire import (
+    API_VERSION,
+    Limits,
+    Profile,
+    encode_image,
+    parse_capabilities,
+)
 
 
 @dataclass

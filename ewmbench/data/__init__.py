@@ -1,4 +1,4 @@
-"""Datasets in the official EWMBench layout, our sidecar, the sample dataset and curation."""
+"""Datasets in the official EWMBench layout, our sidecar, the one video reader and its caches, curation."""
 
 from ewmbench.data.curate import select_diverse
 from ewmbench.data.layout import Episode, Generated, GroundTruth, Sidecar, Trial

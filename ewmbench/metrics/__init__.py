@@ -1,7 +1,9 @@
 """Metrics: one module per group, each registering its metrics; pure scoring functions exported."""
 
 from ewmbench.metrics import diversity, fidelity, motion, scene, semantics  # noqa: F401  (importing registers each metric)
-from ewmbench.metrics.base import EpisodeInputs, Metric, TrialInputs, metric_registry, register_metric
+from ewmbench.metrics.base import (
+    EpisodeInputs, Metric, TrialInputs, column_directions, higher_is_better, metric_registry, register_metric,
+)
 from ewmbench.metrics.diversity import diversity_from_embeddings
 from ewmbench.metrics.fidelity import feature_statistics, frechet_distance, frechet_distance_of_features
 from ewmbench.metrics.motion import OfficialCrashWarning, select_best_trials, trajectory_scores, trajectory_scores_batch
@@ -10,7 +12,7 @@ from ewmbench.metrics.semantics import bleu, clip_text_similarity
 
 __all__ = [
     "EpisodeInputs", "Metric", "OfficialCrashWarning", "TrialInputs", "bleu", "clip_text_similarity",
-    "diversity_from_embeddings", "feature_statistics", "frechet_distance", "frechet_distance_of_features",
-    "metric_registry", "register_metric", "scene_consistency_from_tokens", "select_best_trials",
+    "column_directions", "diversity_from_embeddings", "feature_statistics", "frechet_distance",
+    "frechet_distance_of_features", "higher_is_better", "metric_registry", "register_metric", "scene_consistency_from_tokens", "select_best_trials",
     "trajectory_scores", "trajectory_scores_batch",
 ]

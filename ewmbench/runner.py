@@ -511,9 +511,7 @@ def _git_commit() -> str | None:
 
 
 def resolve_ground_truth(dataset: str) -> Path:
-    """A dataset folder, or a named dataset (``sample``) generated on first use."""
-    if Path(dataset).is_dir():
-        return Path(dataset)
+    """A dataset folder, or a named dataset (``sample`` generated on first use, ``ewmbench`` downloaded)."""
     from ewmbench.sim.sample import resolve_dataset
 
     return resolve_dataset(dataset)

@@ -33,6 +33,7 @@ HEAD_VIEW = "head"
 SIDECAR_DIR = "ewmbench"
 SIDECAR_FORMAT = "ewmbench-sidecar/1"
 TRIAL_SIDECAR_FORMAT = "ewmbench-trial/1"
+SOURCE_PREFIX = "source/"  # sidecar arrays holding a converted dataset's own arrays
 GENERATED_SUFFIX = "_dataset"
 # Entries of an episode folder that the official tool does not treat as trials.
 NON_TRIAL_SUFFIXES = (".png", ".json")
@@ -67,8 +68,9 @@ class Sidecar:
     Arrays (all optional): ``eef_pose`` (T, 14) per frame, [left xyz, rpy, gripper, right xyz,
     rpy, gripper] in the robot base frame, gripper openness in [0, 1]; ``joint_positions`` (T, J);
     ``actions`` (T, 14) in the same layout as ``eef_pose``; per view ``intrinsics`` (3, 3) in
-    pixels and ``extrinsics`` (T, 4, 4) camera-to-base (OpenCV camera axes). Extra views' frames
-    live in ``ewmbench/views/<view>/``; the head view is the official ``video/``.
+    pixels and ``extrinsics`` (T, 4, 4) camera-to-base (OpenCV camera axes); ``source/<name>``:
+    arrays of a converted dataset kept exactly as the source stored them, under its own names.
+    Extra views' frames live in ``ewmbench/views/<view>/``; the head view is the official ``video/``.
     """
 
     fps: float | None = None
@@ -79,6 +81,7 @@ class Sidecar:
     actions: np.ndarray | None = None
     intrinsics: dict[str, np.ndarray] = field(default_factory=dict)
     extrinsics: dict[str, np.ndarray] = field(default_factory=dict)
+    source: dict[str, np.ndarray] = field(default_factory=dict)  # a converted dataset's own arrays, by its names
     meta: dict = field(default_factory=dict)  # anything else: task type, seed, success, ...
 
     @classmethod
@@ -110,6 +113,7 @@ class Sidecar:
             actions=arrays.get("actions"),
             intrinsics={k.removeprefix("intrinsics/"): v for k, v in arrays.items() if k.startswith("intrinsics/")},
             extrinsics={k.removeprefix("extrinsics/"): v for k, v in arrays.items() if k.startswith("extrinsics/")},
+            source={k.removeprefix(SOURCE_PREFIX): v for k, v in arrays.items() if k.startswith(SOURCE_PREFIX)},
             meta={k: v for k, v in meta.items() if k not in {"format", "fps", "views", "substeps"}},
         )
         sidecar.validate(folder)
@@ -138,6 +142,7 @@ class Sidecar:
                 arrays[name] = np.asarray(getattr(self, name))
         arrays.update({f"intrinsics/{v}": np.asarray(k) for v, k in self.intrinsics.items()})
         arrays.update({f"extrinsics/{v}": np.asarray(e) for v, e in self.extrinsics.items()})
+        arrays.update({f"{SOURCE_PREFIX}{name}": np.asarray(a) for name, a in self.source.items()})
         if arrays:
             with atomic_path(folder / "arrays.npz") as tmp:
                 _save_npz_reproducibly(tmp, arrays)
@@ -405,21 +410,36 @@ def write_episode(
     init_frame: np.ndarray | None = None,
     sidecar: Sidecar | None = None,
     extra_views: dict[str, np.ndarray] | None = None,
+    frame_suffix: str = ".jpg",
 ) -> Episode:
-    """Write one ground-truth episode atomically (built in a temporary folder, then renamed)."""
+    """Write one ground-truth episode atomically (built in a temporary folder, then renamed).
+
+    ``frames`` and the extra views may be arrays or iterables of (H, W, 3) frames: an iterable is
+    written as it is produced, so a long episode never has to fit in memory.
+    """
     final = Path(root) / task / episode
     if final.exists():
         raise DataError(final, "episode already exists; refusing to overwrite it")
     tmp = final.with_name(f".tmp-{episode}")
     shutil.rmtree(tmp, ignore_errors=True)
-    write_frames(frames, tmp / "video")
-    (tmp / "prompt").mkdir(parents=True, exist_ok=True)
-    save_image(frames[0] if init_frame is None else init_frame, tmp / "prompt" / "init_frame.png")
-    write_text(tmp / "prompt" / "introduction.txt", instruction + "\n")
-    for view, view_frames in (extra_views or {}).items():
-        write_frames(view_frames, tmp / SIDECAR_DIR / "views" / view)
-    if sidecar is not None:
-        sidecar.save(tmp)
+    try:
+        written = write_frames(frames, tmp / "video", suffix=frame_suffix)
+        if not written:
+            raise DataError(final, "episode has no frames")
+        (tmp / "prompt").mkdir(parents=True, exist_ok=True)
+        if init_frame is None:  # the first frame, as written (read back: ``frames`` may be a spent iterator)
+            from ewmbench.data.video import read_image
+
+            init_frame = read_image(written[0])
+        save_image(init_frame, tmp / "prompt" / "init_frame.png")
+        write_text(tmp / "prompt" / "introduction.txt", instruction + "\n")
+        for view, view_frames in (extra_views or {}).items():
+            write_frames(view_frames, tmp / SIDECAR_DIR / "views" / view, suffix=frame_suffix)
+        if sidecar is not None:
+            sidecar.save(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # a failed episode leaves nothing behind
+        raise
     os.replace(tmp, final)
     return Episode(task, episode, final)
 

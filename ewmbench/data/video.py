@@ -6,6 +6,7 @@ Frames are always ``uint8`` arrays of shape (T, H, W, 3) in RGB order.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -131,19 +132,21 @@ def video_fps(path: Path) -> float | None:
     return fps if fps > 0 and fps == fps and fps < 1000 else None
 
 
-def write_frames(frames: np.ndarray, folder: Path, suffix: str = ".jpg", quality: int = 95) -> list[Path]:
-    """Write (T, H, W, 3) uint8 RGB frames as ``frame_00000<suffix>`` ... into ``folder``.
+def write_frames(frames: np.ndarray | Iterable[np.ndarray], folder: Path, suffix: str = ".jpg", quality: int = 95) -> list[Path]:
+    """Write uint8 RGB frames ((T, H, W, 3), or an iterable of (H, W, 3)) as ``frame_00000<suffix>`` ...
 
     Files are written under a temporary name and renamed, so a killed writer never leaves a
-    half-written frame behind under a final name.
+    half-written frame behind under a final name. An iterable is consumed one frame at a time.
     """
-    frames = np.asarray(frames)
-    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+    if isinstance(frames, np.ndarray) and (frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8):
         raise ValueError(f"frames must be uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for index, frame in enumerate(frames):
+        frame = np.asarray(frame)
+        if frame.ndim != 3 or frame.shape[-1] != 3 or frame.dtype != np.uint8:
+            raise ValueError(f"frame {index} must be uint8 (H, W, 3), got {frame.dtype} {frame.shape}")
         target = folder / f"frame_{index:05d}{suffix}"
         save_image(frame, target, quality=quality)
         paths.append(target)

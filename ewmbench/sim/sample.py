@@ -1,8 +1,9 @@
 """The ``sample`` dataset: physics-simulated episodes with exact ground truth, generated offline.
 
 ``generate_sample`` writes episodes in the official layout plus our sidecar; ``resolve_dataset``
-turns ``"sample"`` into the default sample (generated once into the cache) and any other string
-into an existing path.
+turns ``"sample"`` into the default sample (generated once into the cache), the name of a
+downloaded dataset (``"ewmbench"``, see :mod:`ewmbench.data.download`) into its folder, and any
+other string into an existing path.
 """
 
 from __future__ import annotations
@@ -204,7 +205,13 @@ def resolve_dataset(name_or_path: str, progress: bool = True, workers: int | Non
         generate_sample(tmp, progress=progress, workers=workers)
         os.replace(tmp, final)
         return final
+    from ewmbench.data.download import dataset_specs, resolve
+
+    if name_or_path in dataset_specs():  # a downloaded dataset, e.g. "ewmbench" (a folder of that name: "./ewmbench")
+        return resolve(name_or_path)
     path = Path(name_or_path).expanduser()
     if not path.is_dir():
-        raise DataError(path, "dataset folder does not exist (use 'sample' for the built-in sample dataset)")
+        raise DataError(
+            path, f"dataset folder does not exist (use 'sample' for the built-in sample dataset, or a downloaded one: {', '.join(sorted(dataset_specs()))})"
+        )
     return path

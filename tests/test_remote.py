@@ -52,7 +52,10 @@ def test_remote_sim_gives_the_in_process_rows(tmp_path):
 
     gt = tmp_path / "gt"
     recorded = record_episode(3, "pick_place", 0, 12, width=96, height=72)
-    write_episode(gt, "1", "0", recorded.recording.frames["head"], recorded.plan.instruction, sidecar=episode_sidecar(recorded, 3))
+    head = recorded.recording.frames["head"]
+    # The trial's frame 0 is the context frame the service was given: the episode's initial frame,
+    # stored losslessly as the sample stores it (an in-process sim renders its own frame 0).
+    write_episode(gt, "1", "0", head, recorded.plan.instruction, init_frame=head[0], sidecar=episode_sidecar(recorded, 3))
     options = {"action_noise": 0.02}
     local = rows(tmp_path, "local", gt, "sim", options)
     with BackgroundServer(Service(ServeConfig(model="sim", model_options=options, dataset=str(gt)))) as server:

@@ -369,3 +369,34 @@ def test_serve_remote_and_check_import_no_heavy_library():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_an_internal_failure_answers_500_without_paths_and_logs_only_its_type(caplog):
+    service = Service(ServeConfig(model="static", size=(H, W)))
+
+    def broken(request):
+        raise RuntimeError("cannot open /home/someone/secret/weights.bin on host gpu-7.internal")
+
+    service.model.generate = broken
+    with BackgroundServer(service) as running, httpx.Client(base_url=running.url) as c, caplog.at_level("INFO", logger="ewmbench.serve"):
+        response = c.post("/v1/predict", json=body(c, [make_sample(profile_of(c), "a/b/1", 0, 2, 0)]))
+        assert_error(response, 500, "INTERNAL")
+        assert "secret" not in response.text and "gpu-7" not in response.text
+        assert c.get("/v1/health").json()["status"] == "ready"  # and it keeps serving
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "RuntimeError" in logged and "secret" not in logged and "gpu-7" not in logged
+
+
+def test_the_token_comes_from_a_file_or_the_environment(tmp_path, monkeypatch):
+    from ewmbench.serve.app import TOKEN_ENV, read_token
+
+    monkeypatch.setenv(TOKEN_ENV, "from-env")
+    assert read_token() == "from-env"
+    token_file = tmp_path / "token"
+    token_file.write_text("from-file\n")
+    assert read_token(token_file) == "from-file"
+    token_file.write_text("  \n")
+    with pytest.raises(ConfigError, match="empty"):
+        read_token(token_file)
+    monkeypatch.delenv(TOKEN_ENV)
+    assert read_token() is None

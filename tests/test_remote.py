@@ -198,3 +198,22 @@ def test_an_unreachable_service_and_a_missing_url_are_clear_errors():
         RemoteModel()
     with pytest.raises(Unavailable, match="cannot be reached"):
         RemoteModel(url="http://127.0.0.1:9", retries=0, timeout=2).check_available()
+
+
+def test_frames_go_at_the_profile_size_and_come_back_at_the_benchmark_size(tmp_path):
+    from ewmbench.data.video import read_video
+
+    gt = make_ground_truth(tmp_path / "gt", tasks=("1",), episodes=("10",))  # 48x64
+    with BackgroundServer(Service(ServeConfig(model="static", size=(24, 32)))) as server:
+        rows(tmp_path, "small", gt, "remote", {"url": server.url}, trials=1)
+    trial = tmp_path / "small" / "remote_dataset" / "1" / "10" / "1"
+    video = read_video(trial / "video")
+    assert video.shape == (6, 48, 64, 3)
+    conform = json.loads((trial / "ewmbench" / "meta.json").read_text())["conform"]["head"]
+    assert conform["resized"] is True and (conform["source"]["height"], conform["source"]["width"]) == (24, 32)
+    # the initial frame, down to 24x32 for the service and back up to 48x64 by the runner
+    from ewmbench.data.conform import resize_frames
+    from ewmbench.data.layout import GroundTruth
+
+    initial = GroundTruth(gt).episode("1", "10").initial_frame()[None]
+    np.testing.assert_array_equal(video, np.repeat(resize_frames(resize_frames(initial, 24, 32), 48, 64), 6, axis=0))

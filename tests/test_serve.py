@@ -393,8 +393,9 @@ def test_an_internal_failure_answers_500_without_paths_and_logs_only_its_type(ca
 
     service.model.generate = broken
     with BackgroundServer(service) as running, httpx.Client(base_url=running.url) as c, caplog.at_level("INFO", logger="ewmbench.serve"):
-        response = c.post("/v1/predict", json=body(c, [make_sample(profile_of(c), "a/b/1", 0, 2, 0)]))
-        assert_error(response, 500, "INTERNAL")
+        payload = body(c, [make_sample(profile_of(c), "a/b/1", 0, 2, 0)])
+        response = c.post("/v1/predict", json=payload)
+        assert_error(response, 500, "INTERNAL", payload["request_id"])
         assert "secret" not in response.text and "gpu-7" not in response.text
         assert c.get("/v1/health").json()["status"] == "ready"  # and it keeps serving
     logged = "\n".join(r.getMessage() for r in caplog.records)

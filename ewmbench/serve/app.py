@@ -497,6 +497,9 @@ def create_app(service: Service, load_in_background: bool = True):
             return Response(body, media_type="application/json")
         except ApiError as exc:
             return error(exc, request_id)
+        except Exception as exc:  # noqa: BLE001  (the type goes to the log; nothing else leaves)
+            log.error("POST /v1/predict failed: %s", type(exc).__name__)
+            return error(ApiError("INTERNAL", "internal error"), request_id)
         finally:
             service.leave()
 

@@ -415,3 +415,29 @@ def test_the_token_comes_from_a_file_or_the_environment(tmp_path, monkeypatch):
         read_token(token_file)
     monkeypatch.delenv(TOKEN_ENV)
     assert read_token() is None
+
+
+def test_past_the_deadline_504_then_the_stored_answer_under_the_same_request_id():
+    import threading
+    import time as clock
+
+    service = Service(ServeConfig(model="static", size=(H, W), limits=Limits(max_concurrency=1, recommended_timeout_ms=300)))
+    release = threading.Event()
+    generate = service.model.generate
+
+    def slow(request):
+        release.wait(10)
+        return generate(request)
+
+    service.model.generate = slow
+    with BackgroundServer(service) as running, httpx.Client(base_url=running.url, timeout=30) as c:
+        payload = body(c, [make_sample(profile_of(c), "a/b/1", 0, 2, 0)])
+        assert_error(c.post("/v1/predict", json=payload), 504, "DEADLINE_EXCEEDED", payload["request_id"])
+        assert_error(c.post("/v1/predict", json=payload), 429, "OVERLOADED", None)  # the generation still holds its slot
+        release.set()
+        for _ in range(100):
+            retry = c.post("/v1/predict", json=payload)
+            if retry.status_code != 429:
+                break
+            clock.sleep(0.05)
+        assert retry.status_code == 200 and retry.json()["request_id"] == payload["request_id"]

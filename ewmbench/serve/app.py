@@ -396,6 +396,7 @@ def json_depth_ok(value, limit: int = MAX_JSON_DEPTH) -> bool:
 
 def create_app(service: Service, load_in_background: bool = True):
     """The FastAPI application over ``service``; the model loads when the server starts."""
+    import asyncio
     from contextlib import asynccontextmanager
 
     from fastapi import FastAPI, Request
@@ -474,7 +475,7 @@ def create_app(service: Service, load_in_background: bool = True):
         check_auth(request)
         if not service.enter():
             return error(ApiError("OVERLOADED", f"more than {limits.max_concurrency} requests in flight; retry later"), headers={"Retry-After": "1"})
-        request_id = None
+        request_id, held = None, False
         try:
             declared = request.headers.get("content-length")
             if declared is not None and (not declared.isdigit() or int(declared) > limits.max_request_bytes):
@@ -493,7 +494,15 @@ def create_app(service: Service, load_in_background: bool = True):
                 raise invalid(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
             if isinstance(payload, dict) and isinstance(payload.get("request_id"), str):
                 request_id = payload["request_id"][:64]
-            body = await run_in_threadpool(service.predict, payload)
+            work = asyncio.ensure_future(run_in_threadpool(service.predict, payload))
+            try:
+                body = await asyncio.wait_for(asyncio.shield(work), limits.recommended_timeout_ms / 1000)
+            except asyncio.TimeoutError:
+                # A running generation cannot be interrupted: it keeps its slot until it ends, and
+                # its answer is stored, so a retry with the same request_id gets it.
+                held = True
+                work.add_done_callback(lambda _: service.leave())
+                raise ApiError("DEADLINE_EXCEEDED", f"no answer within {limits.recommended_timeout_ms} ms; retry with the same request_id") from None
             return Response(body, media_type="application/json")
         except ApiError as exc:
             return error(exc, request_id)
@@ -501,7 +510,8 @@ def create_app(service: Service, load_in_background: bool = True):
             log.error("POST /v1/predict failed: %s", type(exc).__name__)
             return error(ApiError("INTERNAL", "internal error"), request_id)
         finally:
-            service.leave()
+            if not held:
+                service.leave()
 
     return app
 

@@ -441,3 +441,28 @@ def test_past_the_deadline_504_then_the_stored_answer_under_the_same_request_id(
                 break
             clock.sleep(0.05)
         assert retry.status_code == 200 and retry.json()["request_id"] == payload["request_id"]
+
+
+def test_a_retry_while_the_first_request_runs_waits_for_its_answer_and_a_changed_payload_409():
+    import threading
+
+    service = Service(ServeConfig(model="static", size=(H, W), limits=Limits(max_concurrency=3, recommended_timeout_ms=300)))
+    release, calls = threading.Event(), []
+    generate = service.model.generate
+
+    def slow(request):
+        calls.append(request.seed)
+        release.wait(10)
+        return generate(request)
+
+    service.model.generate = slow
+    with BackgroundServer(service) as running, httpx.Client(base_url=running.url, timeout=30) as c:
+        payload = body(c, [make_sample(profile_of(c), "a/b/1", 0, 2, 0)])
+        assert_error(c.post("/v1/predict", json=payload), 504, "DEADLINE_EXCEEDED", payload["request_id"])
+        changed = copy.deepcopy(payload)
+        changed["samples"][0]["seed"] = 1
+        assert_error(c.post("/v1/predict", json=changed), 409, "REQUEST_ID_CONFLICT", payload["request_id"])
+        threading.Timer(0.1, release.set).start()
+        retry = c.post("/v1/predict", json=payload)  # waits for the first computation instead of a second
+        assert retry.status_code == 200
+    assert calls == [0]  # generated once

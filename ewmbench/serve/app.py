@@ -186,6 +186,8 @@ class Service:
         cfg = json.dumps(self.model.config(), sort_keys=True, default=str)
         self.model_version = f"{self.model.name}-{hashlib.sha256(cfg.encode()).hexdigest()[:12]}"
         self.store = AnswerStore()
+        self._pending: dict[str, tuple[str, threading.Event]] = {}
+        self._pending_lock = threading.Lock()
         self.status = "starting"
         self._model_lock = threading.Lock()
         self._gate = threading.Lock()
@@ -238,14 +240,32 @@ class Service:
         request_id = validate_head(payload, self.model_version, self.profile.profile_id)
         samples = self.validate_samples(payload["samples"])
         digest = hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-        stored = self.store.get(request_id)
-        if stored is not None:
-            if stored[0] != digest:
+        # One computation per request_id: a retry of a request still running waits for its answer.
+        with self._pending_lock:
+            stored = self.store.get(request_id)
+            running = self._pending.get(request_id)
+            if stored is None and running is None:
+                done = threading.Event()
+                self._pending[request_id] = (digest, done)
+        for known, _ in [x for x in (stored, running) if x is not None]:
+            if known != digest:
                 raise ApiError("REQUEST_ID_CONFLICT", "request_id was already used with a different payload")
+        if stored is not None:
             return stored[1]
-        predictions = [{"sample_id": s.sample_id, "frames": [encode_image(f) for f in self.run_sample(s)]} for s in samples]
-        body = json.dumps({"api_version": API_VERSION, "request_id": request_id, "model_version": self.model_version, "predictions": predictions}).encode()
-        self.store.put(request_id, digest, body)
+        if running is not None:
+            running[1].wait(self.config.limits.recommended_timeout_ms / 1000)
+            again = self.store.get(request_id)
+            if again is None:
+                raise ApiError("DEADLINE_EXCEEDED", "the first request with this request_id has not finished; retry later")
+            return again[1]
+        try:
+            predictions = [{"sample_id": s.sample_id, "frames": [encode_image(f) for f in self.run_sample(s)]} for s in samples]
+            body = json.dumps({"api_version": API_VERSION, "request_id": request_id, "model_version": self.model_version, "predictions": predictions}).encode()
+            self.store.put(request_id, digest, body)
+        finally:
+            with self._pending_lock:
+                self._pending.pop(request_id, None)
+            done.set()
         return body
 
     def validate_samples(self, samples) -> list[Sample]:

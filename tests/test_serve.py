@@ -466,3 +466,16 @@ def test_a_retry_while_the_first_request_runs_waits_for_its_answer_and_a_changed
         retry = c.post("/v1/predict", json=payload)  # waits for the first computation instead of a second
         assert retry.status_code == 200
     assert calls == [0]  # generated once
+
+
+def test_adapters_needing_what_the_api_does_not_carry_are_refused_at_start(monkeypatch):
+    from ewmbench.models import base
+    from ewmbench.models.base import Capabilities, WorldModel
+
+    class Calibrated(WorldModel):
+        name = "calibrated-test"
+        capabilities = Capabilities(conditioning=frozenset({"image", "calibration"}), required_views=("head", "hand_left"))
+
+    monkeypatch.setitem(base._REGISTERED, "calibrated-test", Calibrated)  # registered for this test only
+    with pytest.raises(ConfigError, match="calibration, view 'hand_left'"):
+        Service(ServeConfig(model="calibrated-test"))

@@ -163,6 +163,12 @@ class Service:
                 f"model {config.model!r} reads the ground-truth episode; give the dataset it serves: --model-option dataset=NAME_OR_DIR"
             )
         caps = self.model.capabilities_now()
+        # The API carries one image stream (the head view), actions, states and an instruction.
+        unsupported = sorted(caps.conditioning & {"calibration"} | ({"scene"} & caps.conditioning if not self.model.oracle else set()))
+        other_views = [v for v in caps.required_views if v != HEAD_VIEW]
+        if unsupported or other_views:
+            what = ", ".join([*unsupported, *(f"view {v!r}" for v in other_views)])
+            raise ConfigError(f"model {config.model!r} needs {what}, which the Track 2 API does not carry (one head view, actions, states, instruction)")
         if config.size is not None:
             height, width = config.size
         elif self.gt is not None and self.gt.episodes:

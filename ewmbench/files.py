@@ -26,6 +26,16 @@ CACHE_ENV = "EWMBENCH_CACHE"
 TEMPORARY_PREFIX = ".tmp-"  # readers skip names starting with "." (never a task, episode or trial)
 
 
+def _process_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# Temporary files are created private (0600); a finished file gets the mode open() would give it.
+_FILE_MODE = 0o666 & ~_process_umask()
+
+
 def cache_root() -> Path:
     """Where derived data (tracks, features, captions, the sample dataset) is cached:
     ``$EWMBENCH_CACHE`` when set, read at each call, else ``~/.cache/ewmbench``."""
@@ -71,6 +81,7 @@ def atomic_path(target: Path) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -17,6 +17,20 @@ def test_import_linter_contracts_hold():
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def test_every_top_level_module_has_a_layer():
+    """A new module or package must be placed in the layers contract, so the graph stays checked."""
+    import re
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    (layers,) = [c["layers"] for c in config["contracts"] if c["type"] == "layers"]
+    placed = set(re.findall(r"ewmbench\.(\w+)", " ".join(layers)))
+    package = ROOT / "ewmbench"
+    present = {p.stem for p in package.glob("*.py") if p.stem not in ("__init__", "__main__")}
+    present |= {p.name for p in package.iterdir() if (p / "__init__.py").is_file()}
+    assert present - placed == set(), "add these to the layers in pyproject.toml"
+
+
 def import_cycles(edges: dict[str, set[str]]) -> list[list[str]]:
     """Groups of modules that import each other in a circle (strongly connected components of
     more than one module), each sorted; Tarjan's algorithm, iteratively."""

@@ -23,52 +23,35 @@ import platform
 import subprocess
 import warnings
 import zlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 import ewmbench
 from ewmbench.data.layout import HEAD_VIEW, Episode, Generated, GroundTruth, Problem, Trial, pairing_problems, write_trial
+from ewmbench.data.split import provenance as split_provenance
 from ewmbench.data.video import list_frames, video_size
 from ewmbench.data.video_cache import VideoCache
-from ewmbench.errors import ConfigError, DataError, Unavailable
+from ewmbench.errors import DataError, EwmbenchError, Unavailable
+from ewmbench.files import write_json
 from ewmbench.metrics.base import EpisodeInputs, Metric, TrialInputs, column_directions, higher_is_better, metric_registry
-from ewmbench.models.base import GenerationRequest, model_registry
+from ewmbench.data.conform import conform_video
+from ewmbench.models.base import (
+    CONDITIONING, Capabilities, GenerationRequest, WorldModel, check_device, check_request_fits, fit_length, json_safe,
+    load_model_class, validate_result,
+)
 from ewmbench.official import write_official_files
 from ewmbench.perception.detector_weights import DetectorChoice
 from ewmbench.perception.device import default_device
-from ewmbench.protocols import DEFAULT_PROTOCOL, Protocol, resolve_protocol
-from ewmbench.files import write_json
+from ewmbench.perception.trajectories import trajectory_identity
+from ewmbench.preflight import SCORES_DIR, Plan, RunConfig, _plain, apply_split, preflight, resolve_metric_names, sidecar_fields
+from ewmbench.protocols import Protocol, resolve_protocol
 from ewmbench.results import ID_COLUMNS, aggregate, write_own_files, write_rows
 
-SCORES_DIR = "scores"
-
-
-@dataclass
-class RunConfig:
-    output: Path
-    protocol: str = DEFAULT_PROTOCOL
-    metrics: list[str] | None = None  # None: every metric the protocol defines
-    # ewmbench run: generate with a model on a ground-truth dataset
-    model: str | None = None
-    model_options: dict = field(default_factory=dict)
-    dataset: str | None = None
-    trials: int = 3
-    seed: int = 0
-    # ewmbench evaluate: score videos generated elsewhere
-    gt: Path | None = None
-    generated: Path | None = None
-    # preprocessing
-    cache_dir: Path | None = None
-    detector_weights: Path | None = None
-    device: str | None = None
-
-    def identity(self) -> dict:
-        """The settings a run folder is bound to: resuming with other values is refused."""
-        keys = ("protocol", "model", "model_options", "dataset", "trials", "seed", "gt", "generated")
-        return {k: _plain(getattr(self, k)) for k in keys}
+__all__ = ["RunConfig", "RunResult", "evaluate", "run", "score"]
 
 
 @dataclass
@@ -76,12 +59,6 @@ class RunResult:
     output: Path
     rows: pd.DataFrame
     summary: dict
-
-
-def _plain(value):
-    if isinstance(value, Path):
-        return str(value.resolve())
-    return value
 
 
 def trial_seed(base_seed: int, task: str, episode: str, trial: str) -> int:
@@ -96,44 +73,112 @@ def _progress() -> Progress:
     )
 
 
-def prepare_output(config: RunConfig) -> None:
+def prepare_output(config: RunConfig, plan: Plan) -> None:
+    """Write the run's configuration; :func:`ewmbench.preflight.preflight` has checked the folder."""
     output = Path(config.output)
-    config_path = output / "config.json"
-    if config_path.is_file():
-        stored = json.loads(config_path.read_text()).get("identity", {})
-        if stored != config.identity():
-            changed = sorted(k for k in config.identity() if stored.get(k) != config.identity()[k])
-            raise ConfigError(
-                f"{output} holds a run with other settings ({', '.join(changed)} differ); "
-                "use a new --output folder, or the same settings to resume"
-            )
-    elif output.exists() and any(output.iterdir()):
-        raise ConfigError(f"{output} exists, is not empty and is not a run folder; choose a new --output folder")
     output.mkdir(parents=True, exist_ok=True)
-    write_json(config_path, {"identity": config.identity(), "config": {k: _plain(v) for k, v in asdict(config).items()}})
+    written = {"identity": config.identity(), "config": {k: _plain(v) for k, v in asdict(config).items()}}
+    written["config"]["metrics_resolved"] = plan.metrics
+    if plan.split:
+        written["split"] = split_provenance(plan.split)
+    write_json(output / "config.json", written)
 
 
-def generate(config: RunConfig, gt: GroundTruth, generated_root: Path, progress: Progress | None = None) -> Generated:
-    """Generate ``config.trials`` trials per episode; trials already written are kept."""
-    models = model_registry()
-    if config.model not in models:
-        raise ConfigError(f"unknown model {config.model!r}; available: {', '.join(sorted(models))} (see `ewmbench models`)")
-    model = models[config.model](**config.model_options)
+@dataclass
+class PreparedModel:
+    """An adapter checked against the dataset and loaded, with what provenance records of it."""
+
+    model: WorldModel
+    source: str  # "module:Class"
+    device: str
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    def record(self) -> dict:
+        return {
+            "name": self.model.name, "source": self.source, "oracle": self.model.oracle, "device": self.device,
+            "config": self.model.config(), "capabilities": self.model.capabilities_now().describe(), "status": self.model.status,
+        }
+
+
+def check_model(config: RunConfig, gt: GroundTruth) -> tuple[WorldModel, str]:
+    """Resolve the adapter, validate its options, the device and what the dataset offers; load nothing.
+
+    Everything that can be refused without weights is refused here (pre-flight checks call it).
+    """
+    cls = load_model_class(config.model)
+    model = cls(**config.model_options)  # options validated, nothing loaded
+    device = check_device(model, config.device, default_device().startswith("cuda"))
+    for episode in gt.episodes:
+        check_request_fits(model, episode.views, sidecar_fields(episode), episode.path)
     model.check_available()
+    return model, device
+
+
+def prepare_model(config: RunConfig, gt: GroundTruth) -> PreparedModel:
+    """:func:`check_model`, then load the weights, before the run folder is touched."""
+    model, device = check_model(config, gt)
+    model.load(device)
+    cls = type(model)
+    return PreparedModel(model, f"{cls.__module__}:{cls.__qualname__}", device)
+
+
+def generate(config: RunConfig, gt: GroundTruth, generated_root: Path, prepared: PreparedModel, progress: Progress | None = None) -> Generated:
+    """Generate ``config.trials`` trials per episode; trials already written are kept."""
+    model = prepared.model
     trial_ids = [str(i) for i in range(1, config.trials + 1)]
     todo = [(e, t) for e in gt.episodes for t in trial_ids if not _trial_complete(generated_root / e.task / e.episode / t)]
-    task = progress.add_task(f"generate ({config.model})", total=len(todo)) if progress else None
-    for episode, trial in todo:
-        request = build_request(episode, trial, trial_seed(config.seed, episode.task, episode.episode, trial))
-        result = model.generate(request)
-        frames = result.frames.get(HEAD_VIEW)
-        if frames is None or len(frames) == 0:
-            raise ConfigError(f"model {config.model!r} returned no {HEAD_VIEW!r} frames for {episode.path}")
-        extra = {v: f for v, f in result.frames.items() if v != HEAD_VIEW}
-        write_trial(generated_root, episode.task, episode.episode, trial, frames, extra_views=extra)
-        if progress:
-            progress.advance(task)
+    task = progress.add_task(f"generate ({model.name})", total=len(todo)) if progress else None
+    batch_size = 1 if model.oracle else max(1, model.capabilities_now().max_batch)
+    for start in range(0, len(todo), batch_size):
+        batch = todo[start : start + batch_size]
+        requests = [build_request(e, t, trial_seed(config.seed, e.task, e.episode, t), model) for e, t in batch]
+        if model.oracle:
+            results = [model.generate_oracle(requests[0], batch[0][0])]
+        elif batch_size > 1:
+            results = model.generate_batch(requests)
+        else:
+            results = [model.generate(requests[0])]
+        for (episode, trial), request, result in zip(batch, requests, results):
+            validate_result(model, request, result)
+            write_generated_trial(generated_root, episode, trial, request, result, prepared)
+            if progress:
+                progress.advance(task)
     return Generated(generated_root)
+
+
+def write_generated_trial(root: Path, episode: Episode, trial: str, request: GenerationRequest, result, prepared: PreparedModel) -> None:
+    """Conform every view to the GT's frame count and size, and write the trial with its sidecar."""
+    frames, reports = {}, {}
+    source_fps = result.info.get("fps")
+    for view in request.views:
+        height, width = request.height, request.width
+        if view != HEAD_VIEW:
+            try:
+                _, height, width = video_size(episode.video_path(view))
+            except DataError:
+                pass  # no GT for this view: the head view's size
+        frames[view], reports[view] = conform_video(result.frames[view], request.num_frames, height, width, source_fps, request.fps)
+    state = {}
+    for key, value in result.state.items():
+        value = np.asarray(value)
+        state[key] = fit_length(value, request.num_frames) if value.ndim >= 1 and len(value) else value
+    meta = {
+        "model": prepared.name, "oracle": prepared.model.oracle, "model_config": prepared.model.config(), "seed": request.seed,
+        "embodiment": _embodiment(episode),
+        "views": list(request.views), "conform": reports, "info": json_safe(result.info),
+        "state": sorted(state),
+    }
+    extra = {v: f for v, f in frames.items() if v != HEAD_VIEW}
+    write_trial(root, episode.task, episode.episode, trial, frames[HEAD_VIEW], extra_views=extra, meta=meta, arrays=state)
+
+
+def _embodiment(episode: Episode) -> str | None:
+    sidecar = episode.sidecar
+    value = (sidecar.meta.get("embodiment") or sidecar.meta.get("generator")) if sidecar else None
+    return str(value) if value else None
 
 
 def _trial_complete(path: Path) -> bool:
@@ -141,33 +186,48 @@ def _trial_complete(path: Path) -> bool:
     return (path / "video").is_dir() and bool(list_frames(path / "video"))
 
 
-def build_request(episode: Episode, trial: str, seed: int) -> GenerationRequest:
+def build_request(episode: Episode, trial: str, seed: int, model: WorldModel | None = None) -> GenerationRequest:
+    """The request for one trial: only the conditioning the adapter declares, as plain data."""
     num_frames, height, width = video_size(episode.video_path())
     sidecar = episode.sidecar
+    caps = model.capabilities_now() if model is not None else Capabilities(conditioning=frozenset(CONDITIONING))
+    conditioning = caps.conditioning
+    views = tuple(v for v in caps.required_views if v in episode.views) or (HEAD_VIEW,)
     request = GenerationRequest(
-        episode=episode, trial=trial, seed=seed, num_frames=num_frames,
-        fps=sidecar.fps if sidecar else None, height=height, width=width,
-        instruction=episode.instruction, substeps=list(sidecar.substeps) if sidecar else [],
-        memory_frames={HEAD_VIEW: episode.initial_frame(HEAD_VIEW)[None]},
+        task=episode.task, episode=episode.episode, trial=trial, seed=seed, num_frames=num_frames,
+        fps=sidecar.fps if sidecar else None, height=height, width=width, views=views,
+        embodiment=_embodiment(episode),
     )
-    if sidecar:
-        request.actions = sidecar.actions
-        request.intrinsics = dict(sidecar.intrinsics)
-        request.extrinsics = dict(sidecar.extrinsics)
+    if "text" in conditioning:
+        request.instruction = episode.instruction
+        request.substeps = list(sidecar.substeps) if sidecar else []
+    if "image" in conditioning:
+        request.memory_frames = {view: episode.initial_frame(view)[None] for view in views}
+    if sidecar is None:
+        return request
+    if "actions" in conditioning and sidecar.actions is not None:
+        request.actions = np.asarray(sidecar.actions)[:num_frames]
+        request.action_space = "eef14-euler"
+    if "calibration" in conditioning:
+        request.intrinsics = {v: np.asarray(k) for v, k in sidecar.intrinsics.items() if v in views}
+        request.extrinsics = {v: np.asarray(e)[:num_frames] for v, e in sidecar.extrinsics.items() if v in views}
+    if "scene" in conditioning and "scene" in sidecar.meta:
+        request.scene = {k: sidecar.meta[k] for k in ("scene", "subject") if k in sidecar.meta}
     return request
 
 
 def resolve_metrics(names: list[str] | None, protocol: Protocol) -> list[Metric]:
     registry = metric_registry()
-    if names is None:
-        names = [n for n in protocol.metrics if n in registry]
-    unknown = [n for n in names if n not in registry]
-    if unknown:
-        raise ConfigError(f"unknown metric(s) {', '.join(unknown)}; available: {', '.join(sorted(registry))}")
-    missing = [n for n in names if n not in protocol.metrics]
-    if missing:
-        raise ConfigError(f"protocol {protocol.name!r} does not define metric(s) {', '.join(missing)}")
-    return [registry[n]() for n in names]
+    return [registry[n]() for n in resolve_metric_names(names, protocol, registry)]
+
+
+def store_name(name: str) -> str:
+    """A folder or file name for the score store: the id itself, or for an id too long for a
+    file name (255 bytes), its start and a hash of the whole, so that two long ids never collide."""
+    encoded = name.encode("utf-8", "surrogateescape")
+    if len(encoded) <= 120:
+        return name
+    return encoded[:60].decode("utf-8", "ignore") + "-" + hashlib.sha256(encoded).hexdigest()[:16]
 
 
 def _hash_settings(protocol: Protocol, metric: Metric) -> str:
@@ -214,13 +274,36 @@ class Scorer:
         self.computed += 1
         return record
 
-    def score_trial(self, metric: Metric, episode: Episode, trial: Trial) -> dict:
-        key = {
+    def _computed_with(self, metric: Metric, pairs: list[tuple[Episode, Trial]]) -> dict:
+        """What besides the videos and the protocol settings changes the metric's numbers: the
+        compute device's type (float16 on CUDA, float32 elsewhere; detector on the device) and,
+        for metrics on trajectories, where each trajectory comes from."""
+        extra: dict = {}
+        if not metric.device_free:
+            extra["device"] = str(self.device).split(":")[0]
+        if "trajectories" in metric.needs:
+            try:
+                extra["trajectories"] = sorted({
+                    trajectory_identity(e.traj_path, e.video_path(), self.detector) for e, _ in pairs
+                } | {
+                    trajectory_identity(t.traj_path, t.video_path(), self.detector, gt_video=e.video_path()) for e, t in pairs
+                })
+            except EwmbenchError as exc:  # the same error fails the scoring itself, with its path
+                extra["trajectories"] = f"error: {exc}"
+        return extra
+
+    def trial_key(self, metric: Metric, episode: Episode, trial: Trial) -> dict:
+        """What a stored trial score is keyed by: every input and setting that changes its numbers."""
+        return {
             "settings": _hash_settings(self.protocol, metric),
             "gt": self.videos.content_hash(episode.video_path()),
             "generated": self.videos.content_hash(trial.video_path()),
+            **self._computed_with(metric, [(episode, trial)]),
         }
-        path = self.output / SCORES_DIR / metric.name / trial.task / trial.episode / f"{trial.trial}.json"
+
+    def score_trial(self, metric: Metric, episode: Episode, trial: Trial) -> dict:
+        key = self.trial_key(metric, episode, trial)
+        path = self.output / SCORES_DIR / metric.name / store_name(trial.task) / store_name(trial.episode) / f"{store_name(trial.trial)}.json"
         inputs = TrialInputs(episode, trial, self.videos, self.device, self.detector)
         return self._score(path, key, lambda: metric.score_trial(inputs, self.protocol.settings(metric.name)))
 
@@ -229,6 +312,7 @@ class Scorer:
             "settings": _hash_settings(self.protocol, metric),
             "gt": sorted({self.videos.content_hash(e.video_path()) for e, _ in pairs}),
             "generated": sorted(self.videos.content_hash(t.video_path()) for _, t in pairs),
+            **self._computed_with(metric, pairs),
         }
         path = self.output / SCORES_DIR / metric.name / "dataset.json"
         inputs = [TrialInputs(e, t, self.videos, self.device, self.detector) for e, t in pairs]
@@ -238,30 +322,38 @@ class Scorer:
         key = {
             "settings": _hash_settings(self.protocol, metric),
             "generated": {t.trial: self.videos.content_hash(t.video_path()) for t in trials},
+            **self._computed_with(metric, [(episode, t) for t in trials]),
         }
-        path = self.output / SCORES_DIR / metric.name / episode.task / episode.episode / "episode.json"
+        path = self.output / SCORES_DIR / metric.name / store_name(episode.task) / store_name(episode.episode) / "episode.json"
         inputs = EpisodeInputs(episode, trials, self.videos, self.device)
         return self._score(path, key, lambda: metric.score_episode(inputs, self.protocol.settings(metric.name)))
 
 
-def score(config: RunConfig, gt: GroundTruth, generated: Generated, progress: Progress | None = None) -> RunResult:
+def score(config: RunConfig, gt: GroundTruth, generated: Generated, progress: Progress | None = None, plan: Plan | None = None) -> RunResult:
     protocol = resolve_protocol(config.protocol)  # once; each metric then receives its own settings
-    metrics = resolve_metrics(config.metrics, protocol)
+    metrics = resolve_metrics(plan.metrics if plan else config.metrics, protocol)
     videos = VideoCache(config.cache_dir)
     detector = DetectorChoice(weights=Path(config.detector_weights) if config.detector_weights else None)
 
     problems: list[Problem] = gt.problems() + generated.problems() + pairing_problems(gt, generated)
-    bad_videos = {p.path for p in problems if p.severity == "error"}
+    if plan is not None and plan.split:
+        # Generated episodes outside the split are left out on purpose, not for want of ground truth.
+        outside = [p for p in problems if p.message.startswith("generated episode has no ground truth")]
+        problems = [p for p in problems if p not in outside]
+        if outside:
+            problems.append(Problem(generated.root, f"{len(outside)} generated episode(s) outside the split are not scored", "warning"))
+    bad_paths = [p.path for p in problems if p.severity == "error"]
     gt_by_key = {e.key: e for e in gt.episodes}
     pairs = [
         (gt_by_key[(t.task, t.episode)], t)
         for t in generated.trials
-        if (t.task, t.episode) in gt_by_key and t.video_path() not in bad_videos
-        and gt_by_key[(t.task, t.episode)].video_path() not in bad_videos
+        if (t.task, t.episode) in gt_by_key and not _has_problem(t.video_path(), bad_paths)
+        and not _has_problem(gt_by_key[(t.task, t.episode)].video_path(), bad_paths)
     ]
     episodes: dict[tuple[str, str], list[Trial]] = {}
     for episode, trial in pairs:
         episodes.setdefault(episode.key, []).append(trial)
+    trial_warnings = size_mismatches(pairs)
 
     scorer = Scorer(config.output, protocol, videos, config.device or default_device(), detector)
     columns = {m.name: m.columns_for(protocol.settings(m.name)) for m in metrics}
@@ -324,15 +416,24 @@ def score(config: RunConfig, gt: GroundTruth, generated: Generated, progress: Pr
     registry = metric_registry()
     aggregated = aggregate(rows, protocol, lambda column: higher_is_better(column, registry))
     aggregated["overall"].update(run_values)
+    scored = rows[row_columns].notna().any(axis=1) if row_columns else pd.Series(bool(run_values), index=rows.index)
+    scored_episodes = {(r.task_id, r.episode_id) for r, ok in zip(rows.itertuples(), scored) if ok}
     summary = {
-        "model": config.model or generated.name,
+        "model": generated.name,
+        "oracle": None if config.model is None else load_model_class(config.model).oracle,
         "protocol": {"name": protocol.name, "version": protocol.version, "source": protocol.source},
-        "counts": {"episodes": len(episodes), "trials": len(pairs)},
+        "counts": {
+            "episodes": len(episodes), "trials": len(pairs),
+            "gt_episodes": len(gt.episodes), "generated_trials": len(generated.trials),
+            "episodes_scored": len(scored_episodes), "trials_scored": int(scored.sum()),
+        },
+        "scored": f"{len(scored_episodes)} of {len(gt.episodes)} episodes ({int(scored.sum())} of {len(generated.trials)} generated trials)",
         **aggregated,
         "directions": column_directions(list(aggregated["overall"]), registry),
         "skipped_metrics": skipped,
         "notes": row_notes,
         "problems": [{"path": str(p.path), "message": p.message, "severity": p.severity} for p in problems],
+        "trial_warnings": trial_warnings,
         "scored_now": scorer.computed,
     }
     output = Path(config.output)
@@ -345,9 +446,33 @@ def score(config: RunConfig, gt: GroundTruth, generated: Generated, progress: Pr
     return RunResult(output, rows, summary)
 
 
-def provenance(config: RunConfig, device: str) -> dict:
+def _has_problem(video: Path, bad_paths: list[Path]) -> bool:
+    """An error was reported for the video, a file in it, or a folder holding it (a bad name)."""
+    return any(p == video or video in p.parents or p in video.parents for p in bad_paths)
+
+
+def size_mismatches(pairs: list[tuple[Episode, Trial]]) -> list[dict]:
+    """Trials whose video differs from its ground truth in frame count or size: scored as the
+    protocol says (frames matched, resized), and recorded, since the numbers then mean less."""
+    found = []
+    for episode, trial in pairs:
+        try:
+            gt_size, size = video_size(episode.video_path()), video_size(trial.video_path())
+        except DataError:
+            continue  # reported among the problems
+        if gt_size != size:
+            found.append({
+                "task_id": trial.task, "episode_id": trial.episode, "trial_id": trial.trial,
+                "frames": size[0], "size": [size[2], size[1]], "gt_frames": gt_size[0], "gt_size": [gt_size[2], gt_size[1]],
+                "message": f"generated video has {size[0]} frames of {size[2]}x{size[1]}, its ground truth {gt_size[0]} of "
+                           f"{gt_size[2]}x{gt_size[1]}; frames are matched and resized as the protocol says",
+            })  # fmt: skip
+    return found
+
+
+def provenance(config: RunConfig, device: str, plan: Plan | None = None) -> dict:
     protocol = resolve_protocol(config.protocol)
-    return {
+    record = {
         "ewmbench_version": ewmbench.__version__,
         "git_commit": _git_commit(),
         "python": platform.python_version(),
@@ -359,6 +484,11 @@ def provenance(config: RunConfig, device: str) -> dict:
         "protocol": {"name": protocol.name, "version": protocol.version, "source": protocol.source,
                      "sha256": hashlib.sha256(json.dumps(protocol.metrics, sort_keys=True, default=str).encode()).hexdigest()},
     }
+    if plan is not None and plan.model_config:
+        record["model"] = {"name": config.model, "config": plan.model_config}
+    if plan is not None and plan.split:
+        record["split"] = split_provenance(plan.split)
+    return record
 
 
 def _installed_version(distribution: str) -> str | None:
@@ -380,33 +510,37 @@ def _git_commit() -> str | None:
 
 
 def resolve_ground_truth(dataset: str) -> Path:
-    """A dataset folder, or a named dataset (``sample`` generated on first use, ``ewmbench`` downloaded)."""
-    from ewmbench.sim.sample import resolve_dataset
+    """A dataset folder, or a named dataset (``sample``) generated on first use."""
+    from ewmbench.preflight import resolve_dataset_argument
 
-    return resolve_dataset(dataset)
+    return resolve_dataset_argument(dataset)
 
 
-def run(config: RunConfig, show_progress: bool = True) -> RunResult:
-    """``ewmbench run``: generate with ``config.model`` on ``config.dataset``, then score."""
-    if config.trials < 1:
-        raise ConfigError("--trials must be at least 1")
+def run(config: RunConfig, show_progress: bool = True, plan: Plan | None = None) -> RunResult:
+    """``ewmbench run``: generate with ``config.model`` on ``config.dataset``, then score.
+
+    Every check runs before anything is written (see :mod:`ewmbench.preflight`)."""
+    plan = plan or preflight(config, "run", registry=lambda: metric_registry())
     gt = GroundTruth(resolve_ground_truth(config.dataset or "sample"))
-    prepare_output(config)
-    write_json(Path(config.output) / "provenance.json", provenance(config, config.device or default_device()))
+    if plan.split:
+        gt = apply_split(gt, plan.split)
+    prepared = prepare_model(config, gt)
+    prepare_output(config, plan)
+    record = provenance(config, prepared.device, plan)
+    record["model"] = prepared.record()
+    write_json(Path(config.output) / "provenance.json", record)
     with _progress() if show_progress else _NoProgress() as progress:
-        generated = generate(config, gt, Path(config.output) / f"{config.model}_dataset", progress)
-        return score(config, gt, generated, progress)
+        generated = generate(config, gt, Path(config.output) / f"{prepared.name}_dataset", prepared, progress)
+        return score(config, gt, generated, progress, plan)
 
 
-def evaluate(config: RunConfig, show_progress: bool = True) -> RunResult:
+def evaluate(config: RunConfig, show_progress: bool = True, plan: Plan | None = None) -> RunResult:
     """``ewmbench evaluate``: score a generated dataset against its ground truth."""
-    if config.gt is None or config.generated is None:
-        raise ConfigError("evaluate needs --gt and --generated")
-    gt, generated = GroundTruth(config.gt), Generated(config.generated)
-    prepare_output(config)
-    write_json(Path(config.output) / "provenance.json", provenance(config, config.device or default_device()))
+    plan = plan or preflight(config, "evaluate", registry=lambda: metric_registry())
+    prepare_output(config, plan)
+    write_json(Path(config.output) / "provenance.json", provenance(config, config.device or default_device(), plan))
     with _progress() if show_progress else _NoProgress() as progress:
-        return score(config, gt, generated, progress)
+        return score(config, plan.gt, plan.generated, progress, plan)
 
 
 class _NoProgress:

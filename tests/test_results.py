@@ -71,13 +71,13 @@ def test_protocols_are_data(tmp_path):
     assert {"ewmbench-v1", "ewmbench-v2"} <= set(available_protocols())
     assert V1.decimals == {"dyn": 3, "hsd": 3, "ndtw": 3} and V1.settings("psnr")["frame_matching"] == "zip_divide_by_gt"
     custom = tmp_path / "mine.yaml"
-    custom.write_text("name: mine\nversion: 1\nmetrics:\n  psnr: {data_range: 1}\n")
-    assert load_protocol(str(custom)).settings("psnr") == {"data_range": 1}
+    custom.write_text("name: mine\nversion: 1\nmetrics:\n  psnr: {data_range: 1, frame_matching: mean_over_matched}\n")
+    assert load_protocol(str(custom)).settings("psnr") == {"data_range": 1, "frame_matching": "mean_over_matched"}
     with pytest.raises(ConfigError, match="no settings for metric 'ssim'"):
         load_protocol(str(custom)).settings("ssim")
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: bad\n")
-    with pytest.raises(ConfigError, match="lacks metrics, version"):
+    with pytest.raises(ConfigError, match=r"version: required key is missing\n.*metrics: required key is missing"):
         load_protocol(str(bad))
 
 

@@ -9,10 +9,11 @@ import pytest
 
 from ewmbench.data.layout import GroundTruth, write_episode, write_trial
 from ewmbench.data.video import read_video
-from ewmbench.errors import ConfigError, Unavailable
-from ewmbench.models import GenerationRequest, model_registry
-from ewmbench.models.base import fit_length
+from ewmbench.errors import ConfigError, DataError, Unavailable
+from ewmbench.models import GenerationRequest, load_model_class
+from ewmbench.models.base import check_request_fits, fit_length
 from ewmbench.models.sim import SimModel, degrade_actions, drop_frames
+from ewmbench.runner import build_request, sidecar_fields
 from ewmbench.sim.record import episode_sidecar, record_episode
 
 W, H, FRAMES = 160, 120, 12  # small renders keep the suite fast; the geometry is the same
@@ -37,13 +38,19 @@ def simulated(tmp_path_factory):
 
 
 def request(episode, views=("head",), seed=0, num_frames=FRAMES, actions=None) -> GenerationRequest:
-    return GenerationRequest(episode=episode, trial="0", seed=seed, num_frames=num_frames, fps=10.0, height=H, width=W, views=views, actions=actions)
+    """The runner's request for the sim model, with the test's views, length and actions."""
+    built = build_request(episode, "0", seed, SimModel())
+    built.views, built.num_frames, built.fps, built.height, built.width = views, num_frames, 10.0, H, W
+    if actions is not None:
+        built.actions = actions
+    return built
 
 
 def test_registered_as_action_conditioned():
-    cls = model_registry()["sim"]
+    cls = load_model_class("sim")
     assert cls is SimModel
-    assert cls.conditioning == frozenset({"image", "actions"})
+    assert cls.capabilities.conditioning == frozenset({"image", "actions", "scene"})
+    assert cls.oracle  # it is handed the exact initial simulator state
 
 
 def test_undegraded_replay_reproduces_the_ground_truth_exactly(simulated, tmp_path):
@@ -129,11 +136,11 @@ def test_drop_frames_and_fit_length_hand_worked():
 def test_real_episodes_are_unavailable(tmp_path):
     frames = np.zeros((3, 8, 8, 3), dtype=np.uint8)
     episode = write_episode(tmp_path, "1", "0", frames, "do something")
+    with pytest.raises(DataError, match="lacks `actions`.*`scene`"):
+        check_request_fits(SimModel(), episode.views, sidecar_fields(episode), episode.path)
     with pytest.raises(Unavailable, match="no simulator state") as info:
-        SimModel().check_episode(episode)
-    assert "ewmbench data sample" in info.value.fix
-    with pytest.raises(Unavailable):
         SimModel().generate(request(episode))
+    assert "ewmbench data sample" in info.value.fix
 
 
 @pytest.mark.parametrize(
@@ -145,7 +152,8 @@ def test_real_episodes_are_unavailable(tmp_path):
         ({"lag": -1}, "lag"),
         ({"drop_frames": 2}, "drop_frames"),
         ({"wrong_color": "maybe"}, "true or false"),
-        ({"blur": 1}, "unknown sim option"),
+        ({"blur": 1}, "has no option 'blur'; it accepts: action_noise, drop_frames, lag, wrong_color"),
+        ({"lagg": 1}, "did you mean 'lag'"),
     ],
 )
 def test_bad_options(options, message):
@@ -159,8 +167,6 @@ def test_cli_style_options_are_parsed():
 
 
 def test_unknown_view_is_refused(simulated):
-    from ewmbench.errors import DataError
-
     episode, _ = simulated
     with pytest.raises(DataError, match="renders views"):
         SimModel().generate(request(episode, views=("top",)))

@@ -13,30 +13,36 @@ from ewmbench.errors import EwmbenchError
 
 @app.command("models")
 def models_command(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
-    """List world-model adapters, what each is conditioned on and what it needs."""
-    from ewmbench.models import model_registry
+    """List world-model adapters: conditioning, views, needs, options, and how each has been tested."""
+    from ewmbench.models import model_sources
+    from ewmbench.models.base import load_model_class
 
-    rows = [
-        {
-            "name": name,
-            "conditioning": sorted(cls.conditioning),
-            "needs_weights": cls.needs_weights,
-            "needs_gpu": cls.needs_gpu,
-            "description": cls.description,
-        }
-        for name, cls in sorted(model_registry().items())
-    ]
+    rows = []
+    try:
+        for name, source in sorted(model_sources().items()):
+            cls = load_model_class(name)
+            rows.append({
+                "name": name, "source": source, "description": cls.description,
+                **cls.capabilities.describe(),
+                "needs_weights": cls.needs_weights, "needs_gpu": cls.needs_gpu, "oracle": cls.oracle,
+                "options": [o.describe() for o in cls.options], "status": cls.status,
+            })
+    except EwmbenchError as exc:
+        fail(exc)
     if as_json:
         print(json.dumps(rows, indent=2))
         return
     table = Table(title="World models")
-    for column in ("name", "conditioned on", "weights", "GPU", "description"):
+    for column in ("name", "conditioned on", "views", "frames", "needs", "options", "status"):
         table.add_column(column)
     for row in rows:
-        table.add_row(
-            row["name"], ", ".join(row["conditioning"]) or "-", "yes" if row["needs_weights"] else "no",
-            "yes" if row["needs_gpu"] else "no", row["description"],
-        )
+        needs = [n for n, flag in (("weights", row["needs_weights"]), ("GPU", row["needs_gpu"])) if flag]
+        frames = row["frame_rule"] + (f", chunks of {row['chunk_frames']}" if row["chunk_frames"] else "")
+        views = ", ".join(row["views"]) if isinstance(row["views"], list) else row["views"]
+        if row["oracle"]:
+            needs.append("the GT episode (oracle)")
+        options = ", ".join(o["name"] for o in row["options"]) or "-"
+        table.add_row(row["name"], ", ".join(row["conditioning"]) or "-", views, frames, ", ".join(needs) or "-", options, row["status"])
     console.print(table)
 
 

@@ -1,22 +1,97 @@
-"""What every command module shares: the application, the console, option parsing and printing."""
+"""What every command module shares: the application, the console, option parsing and printing.
+
+Exit statuses (README, "When something is wrong"): 0 everything asked for was done; 1 the command
+ran but found problems in the input (items not scored, listed with their paths); 2 refused before
+any work: an option, a configuration or an input is invalid, nothing was written; 3 the machine
+stopped it (disk full, read-only, permission): what was written is kept and a rerun resumes;
+130 interrupted (Ctrl-C): a rerun of the same command resumes.
+"""
 
 from __future__ import annotations
 
-from typing import Optional
+import errno
+from typing import Any, Optional
 
+import click
 import typer
 from rich.console import Console
+from rich.markup import escape as _escape_markup
 from rich.table import Table
 
+from ewmbench.errors import EwmbenchError
 from ewmbench.protocols import DEFAULT_PROTOCOL
 
-app = typer.Typer(help="Benchmark and evaluation toolkit for embodied world models (EWMBench).", no_args_is_help=True)
+
+def escape(text: str) -> str:
+    """User text (paths, names, messages) made safe to print: rich markup escaped, and bytes of a
+    name that is not UTF-8 shown as escapes instead of failing the print."""
+    return _escape_markup(str(text).encode("utf-8", "backslashreplace").decode("utf-8"))
+
+
+EXIT_PROBLEMS, EXIT_REFUSED, EXIT_MACHINE, EXIT_INTERRUPTED = 1, 2, 3, 130
+
+
+class GuardedGroup(typer.core.TyperGroup):
+    """Turns what reaches the top of any command into a one-line message and an exit status."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            err_console.print("[yellow]interrupted[/]; rerun the same command to resume")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except EwmbenchError as exc:
+            fail(exc)
+        except OSError as exc:
+            machine_failure(exc)
+        except MemoryError:
+            err_console.print("[bold red]error:[/] out of memory; use fewer or smaller inputs (--trials, frame sizes)")
+            raise typer.Exit(EXIT_MACHINE) from None
+
+
+def machine_failure(exc: OSError) -> None:
+    """Disk full, read-only or forbidden: say where, keep what was written, exit 3."""
+    where = escape(str(exc.filename or "the output folder"))
+    if exc.errno == errno.ENOSPC or exc.errno == errno.EDQUOT:
+        message = f"no space left on {where}; what was written is kept: free space and rerun the same command to resume"
+    elif exc.errno == errno.EROFS:
+        message = f"{where} is on a read-only file system; give --output a writable folder (or work on a writable copy)"
+    elif exc.errno in (errno.EACCES, errno.EPERM):
+        message = f"permission denied: {where}; give --output a folder you can write (or work on a writable copy)"
+    else:
+        raise exc
+    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    raise typer.Exit(EXIT_MACHINE) from None
+
+
+app = typer.Typer(
+    help="Benchmark and evaluation toolkit for embodied world models (EWMBench).",
+    no_args_is_help=True,
+    cls=GuardedGroup,
+    pretty_exceptions_show_locals=False,
+)
 console = Console()
+err_console = Console(stderr=True)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        import ewmbench
+
+        print(f"ewmbench {ewmbench.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """Benchmark and evaluation toolkit for embodied world models (EWMBench)."""
 
 
 def fail(exc: Exception) -> None:
-    console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
-    raise typer.Exit(2)
+    err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
+    raise typer.Exit(EXIT_REFUSED)
 
 
 # ---------------------------------------------------------------- run, evaluate
@@ -30,32 +105,65 @@ def parse_options(pairs: list[str]) -> dict:
         if "=" not in pair:
             raise typer.BadParameter(f"expected key=value, got {pair!r}", param_hint="--model-option")
         key, value = pair.split("=", 1)
-        options[key.strip().replace("-", "_")] = yaml.safe_load(value)
+        if not key.strip():
+            raise typer.BadParameter(f"expected key=value, got {pair!r} (no key)", param_hint="--model-option")
+        try:
+            options[key.strip().replace("-", "_")] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise typer.BadParameter(f"{key.strip()}: value {value!r} is not valid YAML ({' '.join(str(exc).split())})", param_hint="--model-option") from None
     return options
 
 
 def print_result(result) -> None:
     summary = result.summary
-    table = Table(title=f"{summary['model']} under {summary['protocol']['name']} ({summary['counts']['trials']} trials)")
+    table = Table(title=escape(f"{summary['model']} under {summary['protocol']['name']} ({summary['counts']['trials']} trials)"))
     table.add_column("metric")
     table.add_column("overall", justify="right")
     for task in sorted({t for per in summary["per_task"].values() for t in per}):
-        table.add_column(f"task {task}", justify="right")
+        table.add_column(escape(f"task {task}"), justify="right")
     tasks = sorted({t for per in summary["per_task"].values() for t in per})
     for column, value in summary["overall"].items():
         per_task = summary["per_task"].get(column, {})
         table.add_row(column, fmt(value), *(fmt(per_task.get(t)) for t in tasks))
     console.print(table)
     for name, why in summary["skipped_metrics"].items():
-        fix = f" -> run: [bold]{why['fix']}[/]" if why["fix"] else ""
-        console.print(f"[yellow]skipped[/] {name}: {why['reason']}{fix}", soft_wrap=True)
+        fix = f" -> run: [bold]{escape(why['fix'])}[/]" if why["fix"] else ""
+        console.print(f"[yellow]skipped[/] {name}: {escape(why['reason'])}{fix}", soft_wrap=True)
     failed = [n for n in summary["notes"] if n["status"] != "ok"]
     if failed:
-        console.print(f"[yellow]{len(failed)} item(s) not scored[/]; see {result.output / 'summary.json'} (notes)")
-    for problem in summary["problems"]:
+        console.print(f"[yellow]{len(failed)} item(s) not scored[/]; see {escape(str(result.output / 'summary.json'))} (notes)")
+        for note in failed[:5]:
+            console.print(f"  {note['metric']}: {escape(str(note.get('reason') or note['status']))}", soft_wrap=True)
+    print_problems(summary["problems"])
+    mismatched = summary.get("trial_warnings", [])
+    if mismatched:
+        first = mismatched[0]
+        console.print(
+            f"[yellow]warning[/] {len(mismatched)} generated trial(s) differ from their ground truth in length or size "
+            f"(e.g. {escape(first['task_id'])}/{escape(first['episode_id'])}/{escape(first['trial_id'])}: {escape(first['message'])}); "
+            "listed in summary.json (trial_warnings)",
+            soft_wrap=True,
+        )
+    console.print(f"scored {escape(summary.get('scored', ''))}")
+    console.print(f"results in [bold]{escape(str(result.output))}[/]")
+
+
+def print_problems(problems: list[dict]) -> None:
+    for problem in problems:
         style = "red" if problem["severity"] == "error" else "yellow"
-        console.print(f"[{style}]{problem['severity']}[/] {problem['path']}: {problem['message']}", soft_wrap=True)
-    console.print(f"results in [bold]{result.output}[/]")
+        console.print(f"[{style}]{problem['severity']}[/] {escape(problem['path'])}: {escape(problem['message'])}", soft_wrap=True)
+
+
+def result_exit_status(result) -> int:
+    """0 when everything paired was scored; 1 when nothing was, or an input had an error."""
+    summary = result.summary
+    counts = summary["counts"]
+    if counts.get("trials_scored", 0) == 0:
+        err_console.print(f"[bold red]error:[/] nothing was scored ({escape(summary.get('scored', ''))}); see the problems and skipped metrics above")
+        return EXIT_PROBLEMS
+    errors = any(p["severity"] == "error" for p in summary["problems"])
+    failed = any(n["status"] == "failed" for n in summary["notes"])
+    return EXIT_PROBLEMS if errors or failed else 0
 
 
 def fmt(value) -> str:
@@ -71,4 +179,19 @@ ProtocolOption = typer.Option(DEFAULT_PROTOCOL, "--protocol", help="ewmbench-v1 
 
 
 def metric_list(metrics: Optional[str]) -> Optional[list[str]]:
-    return [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
+    """``None`` (the protocol's metrics) when the option is absent; ``[]`` (refused later, naming
+    --metrics) when it is given but names nothing, e.g. ``--metrics ,``."""
+    return None if metrics is None else [m.strip() for m in metrics.split(",") if m.strip()]
+
+
+SplitOption = typer.Option(None, "--split", help="Split file (`ewmbench data curate`): only its episodes are run and scored.")
+DryRunOption = typer.Option(False, "--dry-run", help="Check everything (options, protocol, metrics, device, datasets, output) and stop; writes nothing.")
+DeviceOption = typer.Option(None, "--device", help="cpu, cuda, cuda:1, mps (default: cuda when available).")
+
+
+def print_plan(plan) -> None:
+    console.print("[green]all checks passed[/]; the command would:")
+    for line in plan.describe():
+        console.print(f"  {escape(line)}", soft_wrap=True)
+    for warning in plan.warnings:
+        console.print(f"[yellow]warning[/] {escape(warning)}", soft_wrap=True)

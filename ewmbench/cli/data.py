@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Optional
 
 import typer
 from rich.table import Table
 
-from ewmbench.cli.common import app, console, fail
+from ewmbench.cli.common import app, console, escape, fail, print_problems
 from ewmbench.errors import EwmbenchError
 
 data_app = typer.Typer(help="Inspect, generate and curate datasets.", no_args_is_help=True)
@@ -18,29 +19,29 @@ app.add_typer(data_app, name="data")
 
 @data_app.command("info")
 def data_info_command(
-    path: Path = typer.Argument(..., help="A ground-truth dataset or a <name>_dataset folder."),
+    path: Path = typer.Argument(..., help="A ground-truth dataset, a <name>_dataset folder, or 'sample'."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
 ) -> None:
     """Summarise a dataset and list layout problems with their paths (exit 1 if any error)."""
     from ewmbench.data.summary import summarise
+    from ewmbench.preflight import resolve_dataset_argument
 
     try:
+        path = resolve_dataset_argument(path)
         summary = summarise(path)
     except EwmbenchError as exc:
         fail(exc)
     if as_json:
         print(json.dumps(summary, indent=2, default=str))
     else:
-        table = Table(title=f"{summary['kind']} dataset {path}")
+        table = Table(title=escape(f"{summary['kind']} dataset {path}"))
         table.add_column("field")
         table.add_column("value")
         for key, value in summary.items():
             if key != "problems":
-                table.add_row(key, json.dumps(value, default=str) if not isinstance(value, str) else value)
+                table.add_row(key, escape(json.dumps(value, default=str) if not isinstance(value, str) else value))
         console.print(table)
-        for problem in summary["problems"]:
-            style = "red" if problem["severity"] == "error" else "yellow"
-            console.print(f"[{style}]{problem['severity']}[/] {problem['path']}: {problem['message']}", soft_wrap=True)
+        print_problems(summary["problems"])
         if not summary["problems"]:
             console.print("[green]no problems found[/]")
     if any(p["severity"] == "error" for p in summary["problems"]):
@@ -63,27 +64,36 @@ def data_sample_command(
         path = generate_sample(output, seed=seed, tasks=parse_tasks(tasks), episodes_per_task=episodes_per_task, num_frames=frames, workers=workers)
     except EwmbenchError as exc:
         fail(exc)
-    console.print(f"[green]sample dataset ready:[/] {path}")
+    console.print(f"[green]sample dataset ready:[/] {escape(str(path))}")
 
 
 @data_app.command("curate")
 def data_curate_command(
-    source: Path = typer.Option(..., "--source", help="Ground-truth dataset (official layout, sidecars with eef_pose)."),
+    source: Path = typer.Option(..., "--source", help="Ground-truth dataset (official layout, sidecars with eef_pose), or 'sample'."),
     per_task: int = typer.Option(..., "--per-task", help="Episodes to keep per task (100 in the official benchmark)."),
     output: Path = typer.Option(..., "--output", help="Split file to write (JSON), e.g. datasets/splits/mine.json."),
     voxel_size: Optional[float] = typer.Option(None, "--voxel-size", help="Voxel edge in metres for the 3-D IoU (default 0.02)."),
 ) -> None:
     """Pick IoU-diverse episodes per task from 3-D end-effector trajectories; write a split file."""
     from ewmbench.data.curate import DEFAULT_VOXEL_SIZE, curate_split, write_split
+    from ewmbench.errors import ConfigError
+    from ewmbench.preflight import resolve_dataset_argument
 
     try:
+        if voxel_size is not None and not (math.isfinite(voxel_size) and voxel_size > 0):
+            raise ConfigError(f"--voxel-size must be a positive number of metres, got {voxel_size}")
+        if output.is_dir():
+            raise ConfigError(f"--output {output} is a folder; give the path of the split file to write (e.g. {output / 'split.json'})")
+        source = resolve_dataset_argument(source)
+        if source.resolve() in output.resolve().parents:
+            raise ConfigError(f"--output {output} is inside the source dataset {source}; inputs are never written to: write the split elsewhere")
         split = curate_split(source, per_task, DEFAULT_VOXEL_SIZE if voxel_size is None else voxel_size)
         write_split(split, output)
     except EwmbenchError as exc:
         fail(exc)
     for task, entry in sorted(split["tasks"].items()):
         console.print(
-            f"task {task}: kept {len(entry['episodes'])} of {entry['available']} episodes "
-            f"(mean pairwise IoU {entry['mean_pairwise_iou']:.3f}, all episodes {entry['mean_pairwise_iou_all']:.3f})"
+            escape(f"task {task}: kept {len(entry['episodes'])} of {entry['available']} episodes")
+            + f" (mean pairwise IoU {entry['mean_pairwise_iou']:.3f}, all episodes {entry['mean_pairwise_iou_all']:.3f})"
         )
-    console.print(f"[green]wrote[/] {output}")
+    console.print(f"[green]wrote[/] {escape(str(output))}")

@@ -27,6 +27,16 @@ def _tracking(protocol: str, weights: Optional[Path], embodiment: Optional[str],
     return VideoCache(cache_dir), tracking_settings(protocol), DetectorChoice(weights, embodiment), device or default_device()
 
 
+def _check_writable(dataset: Path) -> None:
+    """``detector track`` writes traj/traj.npy into the dataset it reads: say so before any work."""
+    import os
+
+    from ewmbench.errors import ConfigError
+
+    if not os.access(dataset, os.W_OK | os.X_OK):
+        raise ConfigError(f"{dataset} is not writable; `detector track` writes traj/traj.npy into the dataset: track a writable copy")
+
+
 @detector_app.command("track")
 def detector_track_command(
     dataset: Path = typer.Option(..., "--dataset", help="A GT dataset, a <name>_dataset folder, or a folder holding both."),
@@ -40,8 +50,12 @@ def detector_track_command(
     from rich.progress import Progress
 
     from ewmbench.perception.track_dataset import find_datasets, track_dataset
+    from ewmbench.preflight import check_device_name, resolve_dataset_argument
 
     try:
+        check_device_name(device)
+        dataset = resolve_dataset_argument(dataset)
+        _check_writable(dataset)
         videos, tracking, choice, device = _tracking(protocol, weights, embodiment, cache_dir, device)
         gts, gens = find_datasets(dataset)
         total = sum(len(gt.episodes) for gt in gts) + sum(len(gen.trials) for gen in gens)
@@ -103,8 +117,11 @@ def detector_validate_command(
     from ewmbench.errors import DataError
     from ewmbench.perception.track_dataset import find_datasets
     from ewmbench.perception.validation import validate_episodes
+    from ewmbench.preflight import check_device_name, resolve_dataset_argument
 
     try:
+        check_device_name(device)
+        dataset = resolve_dataset_argument(dataset)
         videos, tracking, choice, device = _tracking(protocol, weights, embodiment, cache_dir, device)
         gts, _ = find_datasets(dataset)
         episodes = [e for gt in gts for e in gt.episodes]

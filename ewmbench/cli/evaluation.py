@@ -8,15 +8,18 @@ from typing import Optional
 import typer
 
 from ewmbench.cli.common import (
+    DeviceOption,
+    DryRunOption,
     MetricsOption,
     ProtocolOption,
+    SplitOption,
     app,
-    fail,
     metric_list,
     parse_options,
+    print_plan,
     print_result,
+    result_exit_status,
 )
-from ewmbench.errors import EwmbenchError
 
 
 @app.command("run")
@@ -24,47 +27,60 @@ def run_command(
     model: str = typer.Option(..., "--model", help="World-model adapter (see `ewmbench models`)."),
     dataset: str = typer.Option("sample", "--dataset", help="'sample', a downloaded dataset ('ewmbench'), or a ground-truth dataset folder."),
     output: Path = typer.Option(Path("runs/latest"), "--output", help="Run folder (created; an existing run folder resumes)."),
-    trials: int = typer.Option(3, "--trials", help="Generated trials per episode."),
+    trials: int = typer.Option(3, "--trials", help="Generated trials per episode (1 to 1000)."),
     seed: int = typer.Option(0, "--seed", help="Base seed; each trial's seed derives from it and the trial's ids."),
     model_option: list[str] = typer.Option([], "--model-option", help="Adapter option key=value (repeatable)."),
     metrics: Optional[str] = MetricsOption,
     protocol: str = ProtocolOption,
     detector_weights: Optional[Path] = typer.Option(None, "--detector-weights", help="Gripper detector weights for trajectory extraction."),
-    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)."),
+    device: Optional[str] = DeviceOption,
+    split: Optional[Path] = SplitOption,
+    dry_run: bool = DryRunOption,
 ) -> None:
     """Generate trials with a world model on a dataset, score them and write the run folder."""
-    from ewmbench.runner import RunConfig, run
+    from ewmbench.preflight import RunConfig
 
     config = RunConfig(
         output=output, protocol=protocol, metrics=metric_list(metrics), model=model, model_options=parse_options(model_option),
-        dataset=dataset, trials=trials, seed=seed, detector_weights=detector_weights, device=device,
+        dataset=dataset, trials=trials, seed=seed, detector_weights=detector_weights, device=device, split=split,
     )
-    try:
-        result = run(config)
-    except EwmbenchError as exc:
-        fail(exc)
-    print_result(result)
+    _execute(config, "run", dry_run)
 
 
 @app.command("evaluate")
 def evaluate_command(
-    gt: Path = typer.Option(..., "--gt", help="Ground-truth dataset folder."),
+    gt: Path = typer.Option(..., "--gt", help="Ground-truth dataset folder (or 'sample')."),
     generated: Path = typer.Option(..., "--generated", help="Generated dataset folder (<name>_dataset)."),
     output: Path = typer.Option(..., "--output", help="Run folder (created; an existing run folder resumes)."),
     metrics: Optional[str] = MetricsOption,
     protocol: str = ProtocolOption,
     detector_weights: Optional[Path] = typer.Option(None, "--detector-weights", help="Gripper detector weights for trajectory extraction."),
-    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)."),
+    device: Optional[str] = DeviceOption,
+    split: Optional[Path] = SplitOption,
+    dry_run: bool = DryRunOption,
 ) -> None:
     """Score videos generated elsewhere against their ground truth."""
-    from ewmbench.runner import RunConfig, evaluate
+    from ewmbench.preflight import RunConfig
 
     config = RunConfig(
         output=output, protocol=protocol, metrics=metric_list(metrics), gt=gt, generated=generated,
-        detector_weights=detector_weights, device=device,
+        detector_weights=detector_weights, device=device, split=split,
     )
-    try:
-        result = evaluate(config)
-    except EwmbenchError as exc:
-        fail(exc)
+    _execute(config, "evaluate", dry_run)
+
+
+def _execute(config, kind: str, dry_run: bool) -> None:
+    """Pre-flight, then (unless a dry run) the run itself; errors reach the group's handler."""
+    from ewmbench.preflight import preflight
+
+    plan = preflight(config, kind)
+    if dry_run:
+        print_plan(plan)
+        return
+    from ewmbench import runner
+
+    result = runner.run(config, plan=plan) if kind == "run" else runner.evaluate(config, plan=plan)
     print_result(result)
+    status = result_exit_status(result)
+    if status:
+        raise typer.Exit(status)

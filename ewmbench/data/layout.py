@@ -19,13 +19,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import zipfile
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
-from ewmbench.data.video import VIDEO_SUFFIXES, list_frames, read_image, read_video, save_image, write_frames
+from ewmbench.data.schema import SIDECAR_FORMAT, check_arrays, read_meta
+from ewmbench.data.video import VIDEO_SUFFIXES, list_frames, read_image, read_video, save_image, video_size, write_frames
 from ewmbench.errors import DataError
 from ewmbench.files import atomic_path, write_json, write_text
 
@@ -33,6 +35,7 @@ HEAD_VIEW = "head"
 SIDECAR_DIR = "ewmbench"
 SIDECAR_FORMAT = "ewmbench-sidecar/1"
 SOURCE_PREFIX = "source/"  # sidecar arrays holding a converted dataset's own arrays
+TRIAL_SIDECAR_FORMAT = "ewmbench-trial/1"
 GENERATED_SUFFIX = "_dataset"
 # Entries of an episode folder that the official tool does not treat as trials.
 NON_TRIAL_SUFFIXES = (".png", ".json")
@@ -88,23 +91,24 @@ class Sidecar:
         folder = Path(episode_dir) / SIDECAR_DIR
         meta_path = folder / "meta.json"
         if not meta_path.is_file():
+            if meta_path.is_symlink() or meta_path.exists():
+                raise DataError(meta_path, "sidecar is not a readable file (a dangling link or a folder)")
             return None
-        try:
-            meta = json.loads(meta_path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise DataError(meta_path, f"sidecar is not valid JSON ({exc})") from None
-        if meta.get("format") != SIDECAR_FORMAT:
-            raise DataError(meta_path, f"unknown sidecar format {meta.get('format')!r} (expected {SIDECAR_FORMAT!r})")
+        meta = read_meta(meta_path)
         arrays: dict[str, np.ndarray] = {}
         arrays_path = folder / "arrays.npz"
         if arrays_path.is_file():
             try:
-                with np.load(arrays_path, allow_pickle=False) as data:
+                data = np.load(arrays_path, allow_pickle=False)
+                if not isinstance(data, np.lib.npyio.NpzFile):
+                    raise DataError(arrays_path, "sidecar arrays must be an .npz archive, not a single array")
+                with data:
                     arrays = {key: data[key] for key in data.files}
-            except (OSError, ValueError) as exc:
-                raise DataError(arrays_path, f"unreadable sidecar arrays ({exc})") from None
+            except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, NotImplementedError) as exc:
+                raise DataError(arrays_path, f"unreadable sidecar arrays ({type(exc).__name__}: {exc})") from None
+        check_arrays(arrays, list(meta.get("views", [HEAD_VIEW])), arrays_path)
         sidecar = cls(
-            fps=meta.get("fps"),
+            fps=None if meta.get("fps") is None else float(meta["fps"]),
             views=list(meta.get("views", [HEAD_VIEW])),
             substeps=list(meta.get("substeps", [])),
             eef_pose=arrays.get("eef_pose"),
@@ -146,6 +150,18 @@ class Sidecar:
             with atomic_path(folder / "arrays.npz") as tmp:
                 _save_npz_reproducibly(tmp, arrays)
         write_json(folder / "meta.json", meta, sort_keys=True)
+
+
+def read_trial_meta(trial_dir: Path) -> dict | None:
+    """A generated trial's ``ewmbench/meta.json`` (format ``ewmbench-trial/1``), or None."""
+    path = Path(trial_dir) / SIDECAR_DIR / "meta.json"
+    if not path.is_file():
+        return None
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:  # ValueError: bad JSON or not UTF-8
+        raise DataError(path, f"trial sidecar is not valid JSON ({exc})") from None
+    return meta if isinstance(meta, dict) and meta.get("format") == TRIAL_SIDECAR_FORMAT else None
 
 
 def _save_npz_reproducibly(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -266,6 +282,12 @@ class GroundTruth:
             for episode in _subdirs(task)
         ]
 
+    def restricted_to(self, keys: set[tuple[str, str]]) -> GroundTruth:
+        """The same dataset holding only the episodes whose (task, episode) is in ``keys``."""
+        subset = GroundTruth(self.root)
+        subset.episodes = [e for e in self.episodes if e.key in keys]
+        return subset
+
     def episode(self, task: str, episode: str) -> Episode:
         for item in self.episodes:
             if item.key == (task, episode):
@@ -280,6 +302,9 @@ class GroundTruth:
             if not _subdirs(task):
                 problems.append(Problem(task, "task folder has no episodes"))
         for episode in self.episodes:
+            if not (_is_text(episode.task) and _is_text(episode.episode)):
+                problems.append(Problem(episode.path, "folder name is not UTF-8 text; rename it (ids are written to CSV and JSON)"))
+                continue
             problems.extend(_video_problems(episode.video_path()))
             for name in (episode.task, episode.episode):
                 if not name.isdigit():
@@ -333,8 +358,20 @@ class Generated:
         if not self.trials:
             problems.append(Problem(self.root, "no trials found (expected <task>/<episode>/<trial>/video/)"))
         for trial in self.trials:
+            if not all(_is_text(n) for n in (trial.task, trial.episode, trial.trial)):
+                problems.append(Problem(trial.path, "folder name is not UTF-8 text; rename it (ids are written to CSV and JSON)"))
+                continue
             problems.extend(_video_problems(trial.video_path()))
         return problems
+
+
+def _is_text(name: str) -> bool:
+    """False for a file name that is not valid UTF-8 (Python keeps its bytes as surrogates)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def looks_generated(root: Path) -> bool:
@@ -356,7 +393,10 @@ def _video_problems(video: Path) -> list[Problem]:
         return []
     if not video.is_dir():
         return [Problem(video, "missing video (expected a frame folder or video.mp4)")]
-    frames = list_frames(video)
+    try:
+        frames = list_frames(video)
+    except DataError as exc:
+        return [Problem(exc.path, exc.problem)]
     if frames:
         return []
     videos = [p for p in video.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES]
@@ -367,8 +407,6 @@ def _video_problems(video: Path) -> list[Problem]:
 
 def pairing_problems(gt: GroundTruth, generated: Generated) -> list[Problem]:
     """Episodes present on one side only, and episodes whose trials differ in frame count."""
-    from ewmbench.data.video import video_size
-
     problems = []
     gt_keys = {e.key for e in gt.episodes}
     gen_keys = {(t.task, t.episode) for t in generated.trials}
@@ -438,10 +476,15 @@ def write_trial(
     trial: str,
     frames: np.ndarray,
     extra_views: dict[str, np.ndarray] | None = None,
+    meta: dict | None = None,
+    arrays: dict[str, np.ndarray] | None = None,
 ) -> Trial:
     """Write one generated trial atomically; an existing trial is replaced only as a whole.
 
-    Frames are written as lossless PNG so that scores measure the model, not our encoder.
+    Frames are written as lossless PNG so that scores measure the model, not our encoder. The
+    trial's sidecar ``<trial>/ewmbench/`` holds ``meta.json`` (format ``ewmbench-trial/1``: the
+    model, its settings, what the resampling did, the result's info), ``arrays.npz`` (per-frame
+    state the model returned, e.g. ``eef_pose``) and the extra views in ``views/<view>/``.
     """
     final = Path(root) / task / episode / trial
     tmp = final.with_name(f".tmp-{trial}")
@@ -449,6 +492,13 @@ def write_trial(
     write_frames(frames, tmp / "video", suffix=".png")
     for view, view_frames in (extra_views or {}).items():
         write_frames(view_frames, tmp / SIDECAR_DIR / "views" / view, suffix=".png")
+    if meta is not None or arrays:
+        folder = tmp / SIDECAR_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        if arrays:
+            _save_npz_reproducibly(folder / "arrays.npz", arrays)
+        payload = {"format": TRIAL_SIDECAR_FORMAT, **(meta or {})}
+        write_json(folder / "meta.json", payload, sort_keys=True)
     if final.exists():
         shutil.rmtree(final)
     os.replace(tmp, final)

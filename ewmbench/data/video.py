@@ -6,6 +6,8 @@ Frames are always ``uint8`` arrays of shape (T, H, W, 3) in RGB order.
 from __future__ import annotations
 
 import hashlib
+import os
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -17,14 +19,36 @@ from ewmbench.files import atomic_path, update_with_file
 
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
+# Largest frame read (width x height): 8K UHD. A header claiming more is refused before any pixel
+# is decoded, so a crafted file cannot exhaust memory; override with EWMBENCH_MAX_FRAME_PIXELS.
+MAX_FRAME_PIXELS = 7680 * 4320
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def max_frame_pixels() -> int:
+    value = os.environ.get("EWMBENCH_MAX_FRAME_PIXELS", "")
+    return int(value) if value.isdigit() and int(value) > 0 else MAX_FRAME_PIXELS
 
 
 def list_frames(folder: Path) -> list[Path]:
-    """Frame files of ``folder`` sorted by name, as the official tool orders them."""
+    """Frame files of ``folder`` sorted by name, as the official tool orders them.
+
+    A frame name that does not lead to a file (a dangling link, a link loop, a folder) is an error:
+    skipping it would shift every later frame and change the scores in silence.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(folder, "frame folder does not exist")
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in FRAME_SUFFIXES)
+    frames = []
+    for path in folder.iterdir():
+        if path.suffix.lower() not in FRAME_SUFFIXES or path.name.startswith(".tmp-"):
+            continue
+        if not path.is_file():
+            if path.is_symlink():
+                raise DataError(path, "frame is a broken symbolic link (its target is missing, or the link loops)")
+            raise DataError(path, "frame name holds a folder, not an image file")
+        frames.append(path)
+    return sorted(frames)
 
 
 def video_source(path: Path) -> Path:
@@ -44,15 +68,67 @@ def video_source(path: Path) -> Path:
     raise DataError(path, "no such video, frame folder or file")
 
 
-def read_image(path: Path) -> np.ndarray:
-    """One image as RGB uint8 (H, W, 3)."""
+def _open_image(path: Path) -> Image.Image:
+    """``Image.open`` with its failures as :class:`DataError` and the size limit checked."""
     try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
-    except (OSError, ValueError, ImportError) as exc:
+        with warnings.catch_warnings():
+            # Our own limit (below PIL's) applies; PIL's warning would only repeat it.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)
+    except Image.DecompressionBombError as exc:
+        raise DataError(path, f"image is too large to read safely ({exc})") from None
+    except (OSError, ValueError, ImportError, SyntaxError) as exc:
         # PIL reports truncated or corrupt files as OSError; ImportError comes from plugins that
         # other libraries (ultralytics) hook into Image.open for formats PIL cannot identify.
         raise DataError(path, f"unreadable image ({type(exc).__name__}: {exc})") from None
+    width, height = image.size
+    if width < 1 or height < 1 or width * height > max_frame_pixels():
+        image.close()
+        raise DataError(
+            path,
+            f"image header claims {width}x{height} pixels, outside the readable range (1 to {max_frame_pixels()} "
+            "pixels; set EWMBENCH_MAX_FRAME_PIXELS to raise the limit)",
+        )
+    return image
+
+
+def read_image(path: Path) -> np.ndarray:
+    """One image as RGB uint8 (H, W, 3).
+
+    16-bit PNG frames are scaled to 8 bits exactly (value / 257, rounded: 65535 -> 255), not
+    clipped or truncated; an alpha channel is dropped, as for 8-bit images.
+    """
+    image = _open_image(path)
+    try:
+        with image:
+            if _is_16_bit_png(path):
+                return _read_16_bit_png(path)
+            return np.asarray(image.convert("RGB"))
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise DataError(path, f"unreadable image ({type(exc).__name__}: {exc})") from None
+
+
+def _is_16_bit_png(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        head = fh.read(25)
+    return head[:8] == _PNG_SIGNATURE and head[12:16] == b"IHDR" and head[24] == 16
+
+
+def _read_16_bit_png(path: Path) -> np.ndarray:
+    import cv2
+
+    array = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if array is None or array.dtype != np.uint16:
+        raise DataError(path, "unreadable 16-bit PNG")
+    if array.ndim == 2:
+        array = np.repeat(array[..., None], 3, axis=2)
+    elif array.shape[2] == 4:
+        array = cv2.cvtColor(array, cv2.COLOR_BGRA2RGB)
+    elif array.shape[2] == 3:
+        array = cv2.cvtColor(array, cv2.COLOR_BGR2RGB)
+    else:
+        array = np.repeat(array[..., :1], 3, axis=2)  # grey + alpha
+    return ((array.astype(np.uint32) * 2 + 257) // 514).astype(np.uint8)  # round(v / 257)
 
 
 def read_video(path: Path, max_frames: int | None = None) -> np.ndarray:
@@ -109,11 +185,8 @@ def video_size(path: Path) -> tuple[int, int, int]:
     files = list_frames(source)
     if not files:
         raise DataError(source, "video has no frames")
-    try:
-        with Image.open(files[0]) as image:
-            width, height = image.size
-    except (OSError, ValueError, ImportError) as exc:  # see read_image
-        raise DataError(files[0], f"unreadable image ({exc})") from None
+    with _open_image(files[0]) as image:
+        width, height = image.size
     return len(files), height, width
 
 

@@ -81,6 +81,11 @@ class Metric(ABC):
     level: ClassVar[str] = "trial"
     description: ClassVar[str] = ""
     lower_is_better: ClassVar[frozenset[str]] = frozenset()  # columns where smaller is better (distances)
+    # Inputs beyond the frames that change the numbers, so a stored score is keyed by them too:
+    # "trajectories" (traj/traj.npy, or the detector and tracking settings that make them).
+    needs: ClassVar[frozenset[str]] = frozenset()
+    # True when the numbers do not depend on the compute device (no network runs on it).
+    device_free: ClassVar[bool] = False
     # Optional packages the metric runs on, and the extra that installs them (pyproject.toml).
     modules: ClassVar[tuple[str, ...]] = ()
     extra: ClassVar[str | None] = None

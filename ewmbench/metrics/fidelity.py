@@ -95,6 +95,7 @@ def ssim(pred: np.ndarray, gt: np.ndarray, frame_matching: str = "zip_divide_by_
 @register_metric
 class PSNR(Metric):
     name = "psnr"
+    device_free = True
     group = "fidelity"
     columns = ("psnr",)
     description = "Peak signal-to-noise ratio against the GT video (dB; higher is better)."
@@ -107,6 +108,7 @@ class PSNR(Metric):
 @register_metric
 class SSIM(Metric):
     name = "ssim"
+    device_free = True
     group = "fidelity"
     columns = ("ssim",)
     description = "Structural similarity against the GT video (7x7 uniform window; higher is better)."

@@ -457,6 +457,7 @@ def select_best_trials(rows: Sequence[Mapping], column: str = "hsd", higher_is_b
 @register_metric
 class TrajectoryConsistency(Metric):
     name = METRIC_NAME
+    needs = frozenset({"trajectories"})
     group = "motion"
     columns = ("dyn", "hsd", "ndtw")
     level = "trial"

@@ -1,7 +1,28 @@
-"""World-model adapters and their registry (``ewmbench models`` lists them)."""
+"""World-model adapters and their lazy registry (``ewmbench models`` lists them).
 
-from ewmbench.models import baselines  # noqa: F401  (registers ground-truth, static)
-from ewmbench.models import sim  # noqa: F401  (registers sim)
-from ewmbench.models.base import GenerationRequest, GenerationResult, WorldModel, model_registry, register_model
+Adapters are looked up by name through ``"module:Class"`` strings (:data:`BUILTIN_MODELS`, the
+``ewmbench.models`` entry-point group, :func:`register_model`), so importing this package imports
+no adapter module, and adapter modules import torch or diffusers only inside their functions.
+"""
 
-__all__ = ["GenerationRequest", "GenerationResult", "WorldModel", "model_registry", "register_model"]
+from ewmbench.models.base import (
+    ACTION_SPACES,
+    BUILTIN_MODELS,
+    CONDITIONING,
+    Capabilities,
+    FrameRule,
+    GenerationRequest,
+    GenerationResult,
+    Option,
+    WorldModel,
+    generate_chunked,
+    load_model_class,
+    model_registry,
+    model_sources,
+    register_model,
+)
+
+__all__ = [
+    "ACTION_SPACES", "BUILTIN_MODELS", "CONDITIONING", "Capabilities", "FrameRule", "GenerationRequest", "GenerationResult",
+    "Option", "WorldModel", "generate_chunked", "load_model_class", "model_registry", "model_sources", "register_model",
+]

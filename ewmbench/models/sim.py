@@ -18,30 +18,9 @@ from __future__ import annotations
 import numpy as np
 
 from ewmbench.errors import ConfigError, DataError, Unavailable, require
-from ewmbench.models.base import GenerationRequest, GenerationResult, WorldModel, fit_length, register_model
+from ewmbench.models.base import Capabilities, GenerationRequest, GenerationResult, Option, WorldModel, fit_length
 
 SAMPLE_FIX = "use the simulated sample dataset: ewmbench data sample --output DIR (or --dataset sample)"
-
-
-def _flag(value: object, name: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, (int, float)) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.lower() in {"true", "false", "1", "0", "yes", "no"}:
-        return value.lower() in {"true", "1", "yes"}
-    raise ConfigError(f"sim option {name} must be true or false, got {value!r}")
-
-
-def _number(value: object, name: str, low: float, high: float, integer: bool = False) -> float:
-    try:
-        number = float(value)  # CLI options arrive as text
-    except (TypeError, ValueError):
-        raise ConfigError(f"sim option {name} must be a number, got {value!r}") from None
-    if not low <= number <= high or (integer and number != int(number)):
-        kind = "an integer" if integer else "a number"
-        raise ConfigError(f"sim option {name} must be {kind} from {low} to {high}, got {value!r}")
-    return int(number) if integer else number
 
 
 def degrade_actions(actions: np.ndarray, action_noise: float, lag: int, seed: int) -> np.ndarray:
@@ -70,66 +49,68 @@ def drop_frames(frames: dict[str, np.ndarray], probability: float, seed: int) ->
     return out
 
 
-@register_model
 class SimModel(WorldModel):
     name = "sim"
     description = (
-        "Action-conditioned oracle for the simulated sample dataset: re-executes the actions in the "
-        "physics simulator; options action_noise, lag, drop_frames, wrong_color degrade it."
+        "Action-conditioned oracle for the simulated sample dataset: re-executes the actions from the "
+        "episode's exact initial simulator state; options action_noise, lag, drop_frames, wrong_color degrade it."
     )
-    conditioning = frozenset({"image", "actions"})
+    # An oracle: it is given the episode's exact initial simulator state (`scene`), which no learnt
+    # world model has, so undegraded it reproduces the ground truth.
+    oracle = True
+    capabilities = Capabilities(
+        conditioning=frozenset({"image", "actions", "scene"}),
+        views=("head", "hand_left", "hand_right"),
+        action_space="eef14-euler",
+    )
+    options = (
+        Option("action_noise", float, 0.0, "std (m) of Gaussian noise on both hands' target positions", 0.0, 0.5),
+        Option("lag", int, 0, "frames the first action is held before the sequence starts", 0, 1000),
+        Option("drop_frames", float, 0.0, "probability that a frame repeats the previous one", 0.0, 1.0),
+        Option("wrong_color", bool, False, "recolour the object the task is about"),
+    )
+    status = "exact replay checked against the ground truth; CPU (pybullet)"
 
-    def __init__(self, action_noise: float = 0.0, lag: int = 0, drop_frames: float = 0.0, wrong_color: bool = False, **options):
-        if options:
-            raise ConfigError(f"unknown sim option(s) {sorted(options)}; known: action_noise, lag, drop_frames, wrong_color")
-        self.action_noise = _number(action_noise, "action_noise", 0.0, 0.5)
-        self.lag = int(_number(lag, "lag", 0, 1000, integer=True))
-        self.drop_frames = _number(drop_frames, "drop_frames", 0.0, 1.0)
-        self.wrong_color = _flag(wrong_color, "wrong_color")
-
-    def config(self) -> dict:
-        return {"action_noise": self.action_noise, "lag": self.lag, "drop_frames": self.drop_frames, "wrong_color": self.wrong_color}
+    def __init__(self, **options):
+        super().__init__(**options)
+        self.action_noise = self.settings["action_noise"]
+        self.lag = self.settings["lag"]
+        self.drop_frames = self.settings["drop_frames"]
+        self.wrong_color = self.settings["wrong_color"]
 
     def check_available(self) -> None:
         require("pybullet", "sim", "the sim model")
 
-    def check_episode(self, episode) -> None:
-        """Raise :class:`Unavailable` when ``episode`` holds no simulator state to replay."""
-        self._scene_of(episode)
-
-    @staticmethod
-    def _scene_of(episode):
-        sidecar = episode.sidecar
-        if sidecar is None or sidecar.actions is None or "scene" not in sidecar.meta:
-            raise Unavailable(f"episode {episode.path} has no simulator state (sidecar actions and scene); the sim model replays simulated episodes only", SAMPLE_FIX)
-        return sidecar
+    def generate_oracle(self, request: GenerationRequest, episode) -> GenerationResult:
+        return self.generate(request)
 
     def generate(self, request: GenerationRequest) -> GenerationResult:
         from ewmbench.sim.execute import VIEWS, execute
         from ewmbench.sim.scene import COLOURS, SceneSpec
 
-        sidecar = self._scene_of(request.episode)
+        where = f"{request.task}/{request.episode}"
+        if not request.scene or "scene" not in request.scene or request.actions is None:
+            raise Unavailable(f"episode {where} has no simulator state (sidecar actions and scene); the sim model replays simulated episodes only", SAMPLE_FIX)
         unknown = [v for v in request.views if v not in VIEWS]
         if unknown:
-            raise DataError(request.episode.path, f"the sim model renders views {list(VIEWS)}, not {unknown}")
+            raise DataError(where, f"the sim model renders views {list(VIEWS)}, not {unknown}")
         if request.num_frames < 1:
             raise ConfigError(f"num_frames must be at least 1, got {request.num_frames}")
         try:
-            spec = SceneSpec.from_json(sidecar.meta["scene"])
+            spec = SceneSpec.from_json(request.scene["scene"])
         except (KeyError, TypeError, ValueError) as exc:
-            raise DataError(request.episode.path, f"sidecar scene description is malformed ({exc})") from None
+            raise DataError(where, f"sidecar scene description is malformed ({exc})") from None
         if self.wrong_color:
-            subject = spec.object(sidecar.meta.get("subject", spec.objects[0].name))
+            subject = spec.object(request.scene.get("subject") or spec.objects[0].name)
             taken = {o.colour for o in spec.objects} | {f.colour for f in (spec.container, spec.marker) if f is not None}
             spec.colour_overrides[subject.name] = next(c for c in COLOURS if c not in taken)
-        actions = request.actions if request.actions is not None else sidecar.actions
-        actions = np.asarray(actions, dtype=np.float64)
+        actions = np.asarray(request.actions, dtype=np.float64)
         if actions.ndim != 2 or actions.shape[1] != 14:
-            raise DataError(request.episode.path, f"actions must be (T, 14), got {actions.shape}")
+            raise DataError(where, f"actions must be (T, 14), got {actions.shape}")
+        # The simulator starts from the episode's initial state, so it replays from frame 0.
         actions = degrade_actions(fit_length(actions, request.num_frames), self.action_noise, self.lag, request.seed)
-        fps = request.fps or sidecar.fps
-        if not fps:
-            raise DataError(request.episode.path, "no frame rate in the request or the sidecar")
-        recording = execute(spec, actions, float(fps), views=tuple(request.views), width=request.width, height=request.height)
+        if not request.fps:
+            raise DataError(where, "no frame rate in the request (sidecar `fps`)")
+        recording = execute(spec, actions, float(request.fps), views=tuple(request.views), width=request.width, height=request.height)
         frames = drop_frames(recording.frames, self.drop_frames, request.seed)
-        return GenerationResult(frames, info={"eef_pose": recording.eef_pose, **self.config()})
+        return GenerationResult(frames, state={"eef_pose": recording.eef_pose}, info=self.config())

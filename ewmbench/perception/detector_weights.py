@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from ewmbench.data.layout import SIDECAR_DIR, Sidecar
+from ewmbench.data.layout import SIDECAR_DIR, Sidecar, read_trial_meta
 from ewmbench.errors import Unavailable
 from ewmbench.perception.weights import resolve, spec
 
@@ -53,6 +53,9 @@ def embodiment_of(video: Path) -> str | None:
     for folder in (video.parent, video.parent.parent):
         meta = folder / SIDECAR_DIR / "meta.json"
         if meta.is_file():
+            trial_meta = read_trial_meta(folder)
+            if trial_meta is not None:  # a generated trial's sidecar names its episode's embodiment
+                return trial_meta.get("embodiment")
             sidecar = Sidecar.load(folder)
             value = (sidecar.meta.get("embodiment") or sidecar.meta.get("generator")) if sidecar else None
             return str(value) if value else None
@@ -73,7 +76,7 @@ def choose_weights(video: Path | None, choice: DetectorChoice = DetectorChoice()
     if given:
         path = Path(given).expanduser()
         if not path.is_file():
-            raise Unavailable(f"detector weights {path} do not exist", "give an existing .pt file with --detector-weights")
+            raise Unavailable(f"detector weights {path} do not exist", "give an existing .pt file with --detector-weights (--weights in `ewmbench detector ...`)")
         return path
     embodiment = choice.embodiment or (embodiment_of(video) if video is not None else None)
     if embodiment:
@@ -88,5 +91,5 @@ def choose_weights(video: Path | None, choice: DetectorChoice = DetectorChoice()
         raise Unavailable(
             f"no gripper detector for embodiment {embodiment or '(not named)'!r}: {exc.reason}. "
             f"Shipped detectors cover: {known}",
-            f"{spec(weight_id).fetch_command}, or train one with `ewmbench detector train` and pass it with --detector-weights",
+            f"{spec(weight_id).fetch_command}, or train one with `ewmbench detector train` and pass it with --detector-weights (--weights in `ewmbench detector ...`)",
         ) from None

@@ -14,7 +14,7 @@ import numpy as np
 
 from ewmbench.data.trajectory import load_traj
 from ewmbench.data.video_cache import VideoCache
-from ewmbench.errors import DataError
+from ewmbench.errors import DataError, Unavailable
 from ewmbench.files import sha256_file
 from ewmbench.perception.detector import TrackingSettings, records_to_trajectory, track_frames
 from ewmbench.perception.detector_weights import DetectorChoice, choose_weights, embodiment_of
@@ -67,3 +67,17 @@ def trajectory_of(
         return load_traj(traj_path)
     choice = choice.with_embodiment(embodiment_of(gt_video or video))
     return track_video(video, videos, tracking, choice, device)
+
+
+def trajectory_identity(traj_path: Path, video: Path, choice: DetectorChoice = DetectorChoice(), gt_video: Path | None = None) -> str:
+    """Where :func:`trajectory_of` takes a video's track from, as a short stable string: the
+    ``traj.npy`` file's content, or the content of the detector checkpoint it would pick. A stored
+    score keyed by it is recomputed when either changes (tracking settings are part of the
+    metric's settings, the device type is keyed by the caller)."""
+    if Path(traj_path).is_file():
+        return "traj:" + sha256_file(traj_path)[:16]
+    choice = choice.with_embodiment(embodiment_of(gt_video or video))
+    try:
+        return "detector:" + sha256_file(choose_weights(video, choice))[:16]
+    except Unavailable:
+        return "detector:unavailable"

@@ -31,6 +31,7 @@ class WeightSpec:
     sha256: str | None = None  # of ``filename``, where published; checked by ``ewmbench weights verify``
     format: str | None = None  # a known layout ``ewmbench weights verify`` loads strictly (see ``ewmbench.perception.verify.FORMAT_CHECKS``)
     url: str | None = None  # where a weight with no Hugging Face home is downloaded from
+    include: tuple[str, ...] | None = None  # for a whole-repository snapshot: only these patterns
 
     @property
     def source(self) -> str:
@@ -63,6 +64,7 @@ def weight_specs() -> dict[str, WeightSpec]:
             sha256=value.get("sha256"),
             format=value.get("format"),
             url=value.get("url"),
+            include=tuple(value["include"]) if value.get("include") else None,
         )
         for key, value in data.items()
     }
@@ -140,7 +142,12 @@ def _hub_fetch(item: WeightSpec, local_files_only: bool) -> Path:
         return Path(
             hf_hub_download(item.repo, item.filename, revision=item.revision, repo_type=item.repo_type, local_files_only=local_files_only)
         )
-    return Path(snapshot_download(item.repo, revision=item.revision, repo_type=item.repo_type, local_files_only=local_files_only))
+    return Path(
+        snapshot_download(
+            item.repo, revision=item.revision, repo_type=item.repo_type, local_files_only=local_files_only,
+            allow_patterns=list(item.include) if item.include else None,
+        )
+    )
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from typing import Union
 import yaml
 
 from ewmbench.errors import ConfigError
+from ewmbench.protocols.schema import validate_protocol
 
 DEFAULT_PROTOCOL = "ewmbench-v1"  # the official tool's numbers; the one place this name is the default
 # What `output_format` may name: the files written beside rows and summary (README, "The run folder").
@@ -63,7 +64,15 @@ def load_protocol(name_or_path: str) -> Protocol:
     """Load a built-in protocol by name, or a protocol YAML file by path."""
     path = Path(name_or_path)
     if path.suffix in {".yaml", ".yml"} and path.is_file():
-        text, source = path.read_text(), str(path)
+        source = str(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{source}: not a text file (not UTF-8 at byte {exc.start})") from None
+        except OSError as exc:
+            raise ConfigError(f"{source}: cannot read the protocol file ({exc.strerror or exc})") from None
+    elif path.suffix in {".yaml", ".yml"} or path.exists():
+        raise ConfigError(f"protocol file {name_or_path} does not exist or is not a file")
     else:
         resource = resources.files(__package__) / f"{name_or_path}.yaml"
         if not resource.is_file():
@@ -75,7 +84,8 @@ def load_protocol(name_or_path: str) -> Protocol:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML ({exc})") from None
+        raise ConfigError(f"{source}: not valid YAML ({' '.join(str(exc).split())})") from None
+    validate_protocol(data, source)
     missing = {"name", "version", "metrics"} - set(data or {})
     if missing:
         raise ConfigError(f"{source}: protocol file lacks {', '.join(sorted(missing))}")

@@ -1,0 +1,388 @@
+"""Pre-flight: every check that needs no generation and no scoring, done before anything is written.
+
+``ewmbench run`` and ``ewmbench evaluate`` call :func:`preflight` first (``--dry-run`` stops after
+it): the model and its options, the protocol file, the metric names, the device, the datasets and
+how they pair, the split and the output folder are all checked, and each problem is raised as an
+:class:`ewmbench.errors.EwmbenchError` naming the option or file. The checks that need the metric
+registry or torch (metric names, CUDA devices) come after every lighter check, so a typo in an
+option is reported without waiting for torch to load.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ewmbench.data.layout import GENERATED_SUFFIX, Generated, GroundTruth
+from ewmbench.data.split import load_split, split_keys
+from ewmbench.errors import ConfigError, DataError
+from ewmbench.protocols import DEFAULT_PROTOCOL, Protocol, resolve_protocol
+
+MAX_TRIALS = 1000
+DEVICE_PATTERN = re.compile(r"^(cpu|cuda|cuda:\d{1,3}|mps)$")
+SCORES_DIR = "scores"
+
+
+@dataclass
+class RunConfig:
+    output: Path
+    protocol: str = DEFAULT_PROTOCOL
+    metrics: list[str] | None = None  # None: every metric the protocol defines
+    # ewmbench run: generate with a model on a ground-truth dataset
+    model: str | None = None
+    model_options: dict = field(default_factory=dict)
+    dataset: str | None = None
+    trials: int = 3
+    seed: int = 0
+    # ewmbench evaluate: score videos generated elsewhere
+    gt: Path | None = None
+    generated: Path | None = None
+    # preprocessing
+    cache_dir: Path | None = None
+    detector_weights: Path | None = None
+    device: str | None = None
+    # a split file (``ewmbench data curate``): only its episodes are generated and scored
+    split: Path | None = None
+
+    def identity(self) -> dict:
+        """The settings a run folder is bound to: resuming with other values is refused.
+
+        Settings that only change how a number is computed (detector weights, device) are not
+        here: they are part of each stored score's key, so a resume with other values recomputes
+        exactly the scores they change.
+        """
+        keys = ("protocol", "model", "model_options", "dataset", "trials", "seed", "gt", "generated", "split")
+        return {k: _plain(getattr(self, k)) for k in keys}
+
+
+def _plain(value):
+    if isinstance(value, Path):
+        return str(value.resolve())
+    return value
+
+
+@dataclass
+class Plan:
+    """What a run or an evaluation will do, once every check has passed."""
+
+    kind: str  # "run" or "evaluate"
+    output: Path
+    protocol: Protocol
+    metrics: list[str]
+    gt: GroundTruth | None  # None: the sample dataset is generated on first use
+    generated: Generated | None = None
+    split: dict | None = None
+    model_config: dict = field(default_factory=dict)
+    episodes: int = 0
+    trials: int = 0
+    resumes: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+    def describe(self) -> list[str]:
+        lines = []
+        scope = f"{self.episodes} episode(s)" if self.gt is not None else "the sample dataset (generated on first use)"
+        if self.split:
+            scope += f" of split {self.split['path']}"
+        if self.kind == "run":
+            lines.append(f"generate {self.trials} trial(s) per episode for {scope}")
+        else:
+            lines.append(f"score {self.trials} generated trial(s) of {scope}")
+        lines.append(f"metrics under {self.protocol.name}: {', '.join(self.metrics) or '(none)'}")
+        lines.append(("resume the run in " if self.resumes else "write the run to ") + str(self.output))
+        return lines
+
+
+def preflight(config: RunConfig, kind: str, registry: Callable[[], dict] | None = None) -> Plan:
+    """Check a run (``kind="run"``) or an evaluation (``"evaluate"``) without writing anything.
+
+    ``registry`` returns the metric registry (default: the package's), called only once every
+    lighter check has passed."""
+    check_device_name(config.device)
+    protocol = resolve_protocol(config.protocol)
+    split = load_split(config.split) if config.split else None
+    if config.detector_weights is not None and not Path(config.detector_weights).is_file():
+        raise ConfigError(f"--detector-weights {config.detector_weights}: no such file")
+    model_config: dict = {}
+    if kind == "run":
+        if not isinstance(config.trials, int) or not 1 <= config.trials <= MAX_TRIALS:
+            raise ConfigError(f"--trials must be from 1 to {MAX_TRIALS}, got {config.trials}")
+        gt = _run_ground_truth(config.dataset or "sample")
+        if gt is not None and split is not None:
+            gt = apply_split(gt, split)
+        model_config = check_model(config.model, config.model_options, gt)
+        inputs = {"--dataset": gt.root} if gt is not None else {}
+        generated = None
+    else:
+        if config.gt is None or config.generated is None:
+            raise ConfigError("evaluate needs --gt and --generated")
+        gt, generated = _evaluate_inputs(Path(config.gt), Path(config.generated))
+        inputs = {"--gt": gt.root, "--generated": generated.root}
+    if kind == "evaluate" and split is not None:
+        gt = apply_split(gt, split)
+    if gt is not None and not gt.episodes:
+        raise DataError(gt.root, "no episodes found (expected <task>/<episode>/video/ or video.mp4)")
+    plan = Plan(kind, Path(config.output), protocol, [], gt, generated, split, model_config)
+    if kind == "run":
+        plan.episodes = len(gt.episodes) if gt is not None else 0
+        plan.trials = config.trials
+    else:
+        pairs = paired_trials(gt, generated)
+        plan.episodes, plan.trials = len({(t.task, t.episode) for t in pairs}), len(pairs)
+        missing = len(gt.episodes) - plan.episodes
+        if missing:
+            plan.warnings.append(f"{missing} of {len(gt.episodes)} ground-truth episodes have no generated trials; they are not scored")
+    plan.resumes = check_output(config, inputs)
+    # The checks below load the metric registry (torch) or probe the accelerator: last.
+    plan.metrics = resolve_metric_names(config.metrics, protocol, registry() if registry else None)
+    check_device_available(config.device)
+    if kind == "run":
+        from ewmbench.models.base import check_device, load_model_class
+        from ewmbench.perception.device import default_device
+
+        # A GPU-only adapter on a machine without one is refused unless --device cpu was asked for.
+        check_device(load_model_class(config.model)(**config.model_options), config.device, default_device().startswith("cuda"))
+    return plan
+
+
+# ---------------------------------------------------------------- model, device
+
+
+def check_model(name: str | None, options: dict, gt: GroundTruth | None = None) -> dict:
+    """The adapter exists, takes these options (its typed ``options`` declarations) and can be
+    conditioned on what the dataset holds; returns its recorded configuration. Loads nothing."""
+    from ewmbench.models.base import check_request_fits, load_model_class
+
+    if not name:
+        raise ConfigError("--model: no model named (see `ewmbench models`)")
+    try:
+        cls = load_model_class(name)
+    except ConfigError as exc:
+        raise ConfigError(f"--model: {exc}") from None
+    try:
+        model = cls(**options)
+    except (ConfigError, TypeError) as exc:
+        raise ConfigError(f"--model-option: {exc}") from None
+    if gt is not None:
+        for episode in gt.episodes:
+            check_request_fits(model, episode.views, sidecar_fields(episode), episode.path)
+    model.check_available()  # its extra installed (Unavailable names the pip command)
+    return model.config()
+
+
+def sidecar_fields(episode) -> dict[str, bool]:
+    """What conditioning an episode offers (checked against an adapter's declared needs)."""
+    sidecar = episode.sidecar
+    present = {"instruction": episode.instruction_path.is_file()}
+    if sidecar is None:
+        return present
+    present["actions"] = sidecar.actions is not None
+    present["scene"] = "scene" in sidecar.meta
+    for view in sidecar.views:
+        present[f"intrinsics/{view}"] = view in sidecar.intrinsics
+        present[f"extrinsics/{view}"] = view in sidecar.extrinsics
+    return present
+
+
+def check_device_name(device: str | None) -> None:
+    if device is not None and not DEVICE_PATTERN.match(device):
+        raise ConfigError(f"--device {device!r}: not a device; use cpu, cuda, cuda:N or mps")
+
+
+def check_device_available(device: str | None) -> None:
+    """A CUDA or MPS device that this machine does not have is refused now, not mid-run."""
+    if device is None or device == "cpu":
+        return
+    import torch
+
+    if device.startswith("cuda"):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(device.split(":")[1]) if ":" in device else 0
+        if index >= count:
+            have = f"{count} CUDA device(s)" if count else "no CUDA device"
+            raise ConfigError(f"--device {device}: this machine has {have}; use --device cpu" + (f" or cuda:0..cuda:{count - 1}" if count else ""))
+    elif device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ConfigError("--device mps: not available on this machine; use --device cpu")
+
+
+# ---------------------------------------------------------------- metrics
+
+
+def resolve_metric_names(names: list[str] | None, protocol: Protocol, registry: dict | None = None) -> list[str]:
+    """Metric names to score: the protocol's (None), or the given ones, where a column name
+    (``hsd``) stands for the metric that writes it. Unknown names are refused with the choices."""
+    if registry is None:
+        from ewmbench.metrics.base import metric_registry
+
+        registry = metric_registry()
+    unknown_in_protocol = [n for n in protocol.metrics if n not in registry]
+    if unknown_in_protocol:
+        raise ConfigError(
+            f"{protocol.source}: metrics: unknown metric(s) {', '.join(unknown_in_protocol)}; "
+            f"known metrics: {', '.join(sorted(registry))}"
+        )
+    if names is None:
+        return list(protocol.metrics)
+    if not names:
+        raise ConfigError(f"--metrics: no metric named; choose from {', '.join(protocol.metrics)}")
+    owners: dict[str, str] = {}
+    for metric in protocol.metrics:
+        for column in registry[metric]().columns_for(protocol.settings(metric)):
+            owners.setdefault(column, metric)
+    resolved: list[str] = []
+    for name in names:
+        metric = name if name in registry else owners.get(name)
+        if metric is None:
+            close = difflib.get_close_matches(name, [*registry, *owners], n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(
+                f"--metrics: unknown metric {name!r}{hint}; metrics of {protocol.name}: {', '.join(protocol.metrics)}"
+                " (a column name such as hsd also selects the metric that writes it)"
+            )
+        if metric not in protocol.metrics:
+            raise ConfigError(f"--metrics: protocol {protocol.name!r} does not define metric {metric!r}")
+        if metric not in resolved:
+            resolved.append(metric)
+    return resolved
+
+
+# ---------------------------------------------------------------- datasets
+
+
+def _run_ground_truth(dataset: str) -> GroundTruth | None:
+    if Path(dataset).is_dir():
+        return GroundTruth(Path(dataset))
+    if dataset == "sample":
+        from ewmbench.sim.sample import _read_marker, default_sample_path
+
+        path = default_sample_path()
+        marker = _read_marker(path) if path.is_dir() else None
+        return GroundTruth(path) if marker and marker.get("complete") else None
+    from ewmbench.data.download import dataset_specs
+
+    if dataset in dataset_specs():  # a downloaded dataset by name: fetched (and checked) when the run starts
+        return None
+    raise DataError(dataset, "--dataset: no such folder (use 'sample' for the built-in sample dataset)")
+
+
+def resolve_dataset_argument(value: str | Path) -> Path:
+    """A dataset the user named: ``sample`` (generated on first use) or an existing folder."""
+    from ewmbench.sim.sample import resolve_dataset
+
+    path = Path(str(value)).expanduser()
+    if path.is_dir():
+        return path
+    if path.is_file():
+        raise DataError(path, "is a file, not a dataset folder")
+    return resolve_dataset(str(value))  # "sample", a downloaded dataset by name, or a clear error
+
+
+def _evaluate_inputs(gt_path: Path, generated_path: Path) -> tuple[GroundTruth, Generated]:
+    gt_root = resolve_dataset_argument(gt_path)
+    if not generated_path.exists():
+        raise DataError(generated_path, "--generated: no such folder")
+    if not generated_path.is_dir():
+        raise DataError(generated_path, "--generated: is a file, not a <name>_dataset folder")
+    if gt_root.resolve() == generated_path.resolve():
+        raise ConfigError(f"--gt and --generated are the same folder ({gt_root}); --generated takes the <name>_dataset folder of generated trials")
+    inner = sorted(p for p in generated_path.iterdir() if p.is_dir() and p.name.endswith(GENERATED_SUFFIX))
+    if inner and not generated_path.name.endswith(GENERATED_SUFFIX):
+        raise DataError(generated_path, f"--generated: this looks like a run folder (it holds {inner[0].name}); pass --generated {inner[0]}")
+    gt, generated = GroundTruth(gt_root), Generated(generated_path)
+    if not generated.trials:
+        raise DataError(generated_path, "--generated: no trials found (expected <task>/<episode>/<trial>/video/)" + _layout_hint(generated_path))
+    return gt, generated
+
+
+def _layout_hint(folder: Path) -> str:
+    """Why a folder meant as generated trials holds none: the two common mix-ups."""
+    inner = sorted(p for p in folder.iterdir() if p.is_dir() and p.name.endswith(GENERATED_SUFFIX))
+    if inner:
+        return f"; this looks like a run folder: pass --generated {inner[0]}"
+    for task in (p for p in folder.iterdir() if p.is_dir()):
+        for episode in (p for p in task.iterdir() if p.is_dir()):
+            if (episode / "video").exists() or any(episode.glob("video.*")):
+                return (
+                    f"; {episode} holds a video directly, the ground-truth layout: put each generated video in a "
+                    "trial folder, <task>/<episode>/<trial>/video/ (or video.mp4)"
+                )
+    return ""
+
+
+def paired_trials(gt: GroundTruth, generated: Generated) -> list:
+    """Generated trials whose episode is in the ground truth; none is an error naming both folders."""
+    keys = {e.key for e in gt.episodes}
+    pairs = [t for t in generated.trials if (t.task, t.episode) in keys]
+    if not pairs:
+        gen_keys = sorted({(t.task, t.episode) for t in generated.trials})
+        example = ", ".join(f"{a}/{b}" for a, b in gen_keys[:3])
+        raise DataError(
+            generated.root,
+            f"no generated episode has ground truth in {gt.root} (generated holds {example}{', ...' if len(gen_keys) > 3 else ''}; "
+            "task and episode folder names must match)",
+        )
+    return pairs
+
+
+def apply_split(gt: GroundTruth, split: dict) -> GroundTruth:
+    wanted = split_keys(split)
+    present = {e.key for e in gt.episodes}
+    absent = sorted(wanted - present)
+    if absent:
+        listed = ", ".join(f"{t}/{e}" for t, e in absent[:5])
+        raise DataError(split["path"], f"{len(absent)} episode(s) of the split are not in {gt.root}: {listed}{', ...' if len(absent) > 5 else ''}")
+    return gt.restricted_to(wanted)
+
+
+# ---------------------------------------------------------------- output folder
+
+
+def check_output(config: RunConfig, inputs: dict[str, Path]) -> bool:
+    """The output folder can hold this run; True when it resumes an earlier one."""
+    output = Path(config.output).expanduser()
+    if output.exists() and not output.is_dir():
+        raise ConfigError(f"--output {output} is a file; give a folder")
+    resolved = output.resolve()
+    for option, root in inputs.items():
+        root = Path(root).resolve()
+        if resolved == root or root in resolved.parents:
+            raise ConfigError(f"--output {output} is inside the input dataset {root} ({option}); inputs are never written to: choose a folder outside it")
+    existing = next(p for p in (resolved, *resolved.parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"--output {output}: {existing} is not writable (read-only or not yours); choose another --output folder")
+    if not output.is_dir():
+        return False
+    config_path = output / "config.json"
+    has_work = _has_work(output)
+    if config_path.is_file():
+        try:
+            stored = json.loads(config_path.read_text(encoding="utf-8")).get("identity", {})
+        except (OSError, ValueError, AttributeError) as exc:
+            if has_work:
+                raise ConfigError(f"{config_path} is unreadable ({exc}); this run folder cannot be resumed safely: use a new --output folder") from None
+            return False  # a run that wrote nothing else: its settings are rewritten
+        identity = config.identity()
+        if stored != identity:
+            if not has_work:
+                return False
+            changed = sorted(k for k in set(identity) | set(stored) if stored.get(k) != identity.get(k))
+            raise ConfigError(
+                f"{output} holds a run with other settings ({', '.join(changed)} differ); "
+                "use a new --output folder, or the same settings to resume"
+            )
+        return True
+    leftovers = [p.name for p in output.iterdir() if not p.name.startswith(".tmp-")]
+    if leftovers:
+        raise ConfigError(f"--output {output} exists, is not empty and is not a run folder (holds {', '.join(sorted(leftovers)[:3])}); choose a new folder")
+    return False
+
+
+def _has_work(output: Path) -> bool:
+    scores = output / SCORES_DIR
+    if scores.is_dir() and any(scores.rglob("*.json")):
+        return True
+    return any(p.is_dir() and p.name.endswith(GENERATED_SUFFIX) for p in output.iterdir())

@@ -1,0 +1,198 @@
+"""ltx-video and cosmos-predict2 end to end on tiny random-weight diffusers pipelines (CPU, offline)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tests.helpers.datasets import moving_square_frames
+from ewmbench.data.layout import Sidecar, write_episode
+from ewmbench.data.video import read_video
+from ewmbench.errors import ConfigError, Unavailable
+from ewmbench.runner import RunConfig, run
+from tests.helpers.tiny_video_pipelines import build_tiny_cosmos, build_tiny_ltx
+
+pytest.importorskip("diffusers")
+
+GT_FRAMES, GT_H, GT_W = 8, 480, 640
+TINY = ["steps=1", "height=32", "width=32", "max_frames=9"]
+
+
+@pytest.fixture(scope="module")
+def pipelines(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pipelines")
+    return {"ltx": build_tiny_ltx(root / "ltx"), "ltx-condition": build_tiny_ltx(root / "ltx-condition", condition=True), "cosmos": build_tiny_cosmos(root / "cosmos")}
+
+
+@pytest.fixture(scope="module")
+def gt640(tmp_path_factory):
+    """Two episodes of 8 frames at the benchmark's 640x480, 10 fps."""
+    root = tmp_path_factory.mktemp("gt640")
+    for episode in ("0", "1"):
+        frames = np.kron(moving_square_frames(GT_FRAMES, 48, 64, seed=int(episode)), np.ones((1, 10, 10, 1), np.uint8))
+        write_episode(root, "1", episode, frames, "pick the red cube", sidecar=Sidecar(fps=10.0, substeps=["reach", "grasp"]))
+    return root
+
+
+def options(folder, *extra) -> dict:
+    pairs = [f"pretrained={folder}", *TINY, *extra]
+    return {k: v for k, v in (p.split("=", 1) for p in pairs)}
+
+
+def run_config(tmp_path, gt, name, model, model_options, seed=0) -> RunConfig:
+    return RunConfig(output=tmp_path / name, dataset=str(gt), model=model, model_options=model_options, trials=1, seed=seed,
+                     metrics=["psnr"], device="cpu", cache_dir=tmp_path / "cache")
+
+
+def trial_frames(out, model, episode="0", trial="1"):
+    return read_video(out / f"{model}_dataset" / "1" / episode / trial / "video")
+
+
+@pytest.mark.slow
+def test_ltx_cli_run_end_to_end_resumes(pipelines, gt640, tmp_path):
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "ewmbench", "run", "--model", "ltx-video", "--dataset", str(gt640), "--trials", "1", "--device", "cpu",
+               "--metrics", "psnr", "--output", str(out)]
+    for pair in (f"pretrained={pipelines['ltx']}", *TINY):
+        command += ["--model-option", pair]
+    env = {**os.environ, "EWMBENCH_CACHE": str(tmp_path / "cache")}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for episode in ("0", "1"):
+        frames = trial_frames(out, "ltx-video", episode)
+        assert frames.shape == (GT_FRAMES, GT_H, GT_W, 3)  # the GT's frame count at 640x480
+    trial = out / "ltx-video_dataset" / "1" / "0" / "1"
+    meta = json.loads((trial / "ewmbench" / "meta.json").read_text())
+    assert meta["model"] == "ltx-video" and meta["oracle"] is False
+    assert meta["model_config"]["pipeline_class"] == "LTXImageToVideoPipeline" and meta["model_config"]["dtype"] == "float32"
+    assert meta["conform"]["head"]["source"] == {"frames": 9, "height": 32, "width": 32, "fps": 10.0}
+    assert meta["conform"]["head"]["dropped"] == 1 and meta["conform"]["head"]["resized"]
+    assert meta["info"]["window_frames"] == 9 and meta["info"]["steps"] == 1
+    provenance = json.loads((out / "provenance.json").read_text())
+    assert provenance["model"]["name"] == "ltx-video" and provenance["model"]["device"] == "cpu"
+    assert provenance["model"]["config"]["steps"] == 1 and provenance["model"]["capabilities"]["frame_rule"] == "8n+1"
+    # resume: a second run regenerates nothing and rescores nothing
+    stamps = {p: p.stat().st_mtime_ns for p in (out / "ltx-video_dataset").rglob("*.png")}
+    again = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert {p: p.stat().st_mtime_ns for p in (out / "ltx-video_dataset").rglob("*.png")} == stamps
+    assert json.loads((out / "summary.json").read_text())["scored_now"] == 0
+
+
+@pytest.mark.slow
+def test_seeds_reproduce_and_differ(pipelines, gt640, tmp_path):
+    first = run(run_config(tmp_path, gt640, "a", "ltx-video", options(pipelines["ltx"])), show_progress=False)
+    second = run(run_config(tmp_path, gt640, "b", "ltx-video", options(pipelines["ltx"])), show_progress=False)
+    other = run(run_config(tmp_path, gt640, "c", "ltx-video", options(pipelines["ltx"]), seed=5), show_progress=False)
+    a, b, c = (trial_frames(r.output, "ltx-video") for r in (first, second, other))
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    # frame 0 is the conditioning frame, resized through the model's 32x32 and back: close to the GT's first frame
+    gt0 = read_video(gt640 / "1" / "0" / "video")[0].astype(float)
+    assert np.abs(a[0].astype(float) - gt0).mean() < np.abs(a[-1].astype(float) - gt0).mean() + 40
+
+
+def test_ltx_condition_pipeline_and_chunks(pipelines, gt640, tmp_path):
+    """LTXConditionPipeline folders are accepted; episodes longer than a window are generated in chunks."""
+    from ewmbench.data.layout import GroundTruth
+    from ewmbench.models.ltx import LTXVideoModel
+    from ewmbench.runner import build_request
+
+    model = LTXVideoModel(**options(pipelines["ltx-condition"]))
+    model.check_available()
+    model.load("cpu")
+    episode = GroundTruth(gt640).episode("1", "0")
+    request = build_request(episode, "1", 3, model)
+    assert request.actions is None and request.instruction == "pick the red cube" and list(request.memory_frames) == ["head"]
+    result = model.generate(request)
+    assert model.config()["pipeline_class"] == "LTXConditionPipeline"
+    assert result.frames["head"].shape == (9, 32, 32, 3) and "chunks" not in result.info
+    request.num_frames = 12  # 12 frames at 10 fps in 9-frame windows: 2 chunks (9 + 8 new frames)
+    longer = model.generate(request)
+    assert longer.frames["head"].shape == (12, 32, 32, 3) and longer.info["chunks"] == 2
+
+
+def test_cosmos_tiny_pipeline_runs_without_guardrail_only_locally(pipelines, gt640, tmp_path):
+    result = run(run_config(tmp_path, gt640, "cosmos", "cosmos-predict2", options(pipelines["cosmos"], "guardrail=false")), show_progress=False)
+    frames = trial_frames(result.output, "cosmos-predict2")
+    assert frames.shape == (GT_FRAMES, GT_H, GT_W, 3)
+    meta = json.loads((result.output / "cosmos-predict2_dataset" / "1" / "0" / "1" / "ewmbench" / "meta.json").read_text())
+    assert meta["info"]["guardrail"] is False and meta["model_config"]["guardrail"] is False
+    with pytest.raises(ConfigError, match="guardrail=false is accepted only with a local pretrained"):
+        run(run_config(tmp_path, gt640, "cosmos-hub", "cosmos-predict2", {"guardrail": "false"}), show_progress=False)
+
+
+def test_cosmos_guardrail_missing_is_unavailable(pipelines, gt640, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "cosmos_guardrail", None)  # import fails as if not installed
+    with pytest.raises(Unavailable, match="cosmos_guardrail") as info:
+        run(run_config(tmp_path, gt640, "guarded", "cosmos-predict2", options(pipelines["cosmos"])), show_progress=False)
+    assert "pip install cosmos_guardrail" in info.value.fix
+    assert not (tmp_path / "guarded").exists()
+
+
+@pytest.mark.parametrize(
+    "which, message",
+    [
+        ("missing", "pretrained folder .* does not exist"),
+        ("empty", "is not a diffusers pipeline folder \\(no model_index.json"),
+        ("cosmos", "holds a Cosmos2VideoToWorldPipeline; ltx-video loads LTXImageToVideoPipeline or LTXConditionPipeline"),
+        ("broken", "cannot load the pipeline"),
+    ],
+)
+def test_bad_pretrained_folders_are_refused_before_anything_is_written(pipelines, gt640, tmp_path, which, message):
+    folders = {"missing": tmp_path / "nope", "empty": tmp_path / "empty", "cosmos": pipelines["cosmos"], "broken": tmp_path / "broken"}
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "model_index.json").write_text(json.dumps({"_class_name": "LTXImageToVideoPipeline", "vae": ["diffusers", "AutoencoderKLLTXVideo"]}))
+    with pytest.raises(ConfigError, match=message):
+        run(run_config(tmp_path, gt640, "bad", "ltx-video", options(folders[which])), show_progress=False)
+    assert not (tmp_path / "bad").exists()  # nothing a resume would trust
+
+
+def test_gpu_models_refuse_to_run_without_a_gpu_unless_asked(pipelines, gt640, tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    config = run_config(tmp_path, gt640, "nogpu", "ltx-video", options(pipelines["ltx"]))
+    config.device = None
+    with pytest.raises(ConfigError, match="needs a GPU.*--device cpu"):
+        run(config, show_progress=False)
+
+
+def test_option_checks_happen_before_loading():
+    from ewmbench.models.cosmos import CosmosPredict2Model
+    from ewmbench.models.ltx import LTXVideoModel
+
+    with pytest.raises(ConfigError, match="multiple of 32"):
+        LTXVideoModel(height=100)
+    with pytest.raises(ConfigError, match="'max_frames' must be 8n\\+1"):
+        LTXVideoModel(max_frames=10)
+    with pytest.raises(ConfigError, match="'max_frames' must be 4n\\+1"):
+        CosmosPredict2Model(max_frames=10, guardrail=True)
+    with pytest.raises(ConfigError, match="has no option 'step' \\(did you mean 'steps'\\?\\)"):
+        LTXVideoModel(step=3)
+    assert LTXVideoModel().config()["steps"] == 50 and CosmosPredict2Model().config()["guidance"] == 7.0
+
+
+def test_batched_trials_match_single_ones(pipelines, gt640):
+    from ewmbench.data.layout import GroundTruth
+    from ewmbench.models.ltx import LTXVideoModel
+    from ewmbench.runner import build_request
+
+    model = LTXVideoModel(**options(pipelines["ltx"], "batch=2"))
+    model.check_available()
+    model.load("cpu")
+    assert model.capabilities_now().max_batch == 2
+    gt = GroundTruth(gt640)
+    requests = [build_request(gt.episode("1", e), "1", 11 + int(e), model) for e in ("0", "1")]
+    batched = model.generate_batch(requests)
+    for request, result in zip(requests, batched):
+        alone = model.generate(request).frames["head"].astype(int)
+        assert np.abs(result.frames["head"].astype(int) - alone).max() <= 1
+    assert not np.array_equal(batched[0].frames["head"], batched[1].frames["head"])

@@ -45,23 +45,33 @@ def circle_centre(image: np.ndarray, colour) -> tuple[float, float] | None:
 
 
 def test_pose_map_circle_centre_is_the_projected_grasp_point_in_every_view(sample_episode):
+    """Every circle the map shows whole (not cut by the image edge, not under a nearer hand's
+    circle) is centred on the grasp point projected by the simulator's own camera code."""
     sidecar = sample_episode.sidecar
     assert embodiment(sidecar.meta["generator"]).tool_offset_m == 0.0  # the sample's poses sit at the grasp point
     checked = {view: 0 for view in sidecar.views}
     for view in sidecar.views:
+        k = sidecar.intrinsics[view]
+        focal = (k[0, 0] + k[1, 1]) / 2
         for t in range(FRAMES):
-            row = sidecar.eef_pose[t]
-            image = pose_map(row, sidecar.intrinsics[view], sidecar.extrinsics[view][t], H, W)
+            row, camera = sidecar.eef_pose[t], sidecar.extrinsics[view][t]
+            image = pose_map(row, k, camera, H, W)
+            projected = [sim_project(row[7 * i : 7 * i + 3], k, camera)[0] for i in (0, 1)]
             for arm, index in (("left", 0), ("right", 1)):
-                u, v, depth = sim_project(row[7 * index : 7 * index + 3], sidecar.intrinsics[view], sidecar.extrinsics[view][t])[0]
-                inside = depth > 0 and 12 <= u < W - 12 and 12 <= v < H - 12
-                centre = circle_centre(image, openness_colour(arm, row[7 * index + 6]))
-                if not inside:
+                u, v, depth = projected[index]
+                if depth <= 0:
                     continue
+                radius = 0.02 * focal / depth  # the default circle: 2 cm at the grasp point's depth
+                if not (radius + 1 <= u < W - radius - 1 and radius + 1 <= v < H - radius - 1):
+                    continue  # cut by the image edge
+                ou, ov, odepth = projected[1 - index]
+                if 0 < odepth < depth and np.hypot(ou - u, ov - v) < radius + 0.02 * focal / odepth + 2:
+                    continue  # under the nearer hand's circle
+                centre = circle_centre(image, openness_colour(arm, row[7 * index + 6]))
                 assert centre is not None, (view, t, arm)
                 assert abs(centre[0] - u) <= 1.0 and abs(centre[1] - v) <= 1.0, (view, t, arm, centre, (u, v))
                 checked[view] += 1
-    assert all(count >= FRAMES for count in checked.values()), checked  # each view saw at least one arm in every frame
+    assert all(count >= FRAMES // 2 for count in checked.values()), checked  # every view checked many times
 
 
 def test_pose_map_geometry_hand_worked():

@@ -195,3 +195,24 @@ def test_returned_shape_is_checked(simulated, checkout):
     with pytest.raises(ConfigError, match="returned video of shape"):
         model.generate(request)
 
+
+
+def test_a_chunk_request_from_a_closed_loop_is_timed_in_model_frames(simulated, checkout):
+    """A caller driving GE chunk by chunk sends history (memory at episode frames 0..3) and a start frame."""
+    repo, record = checkout
+    model = loaded(GESimModel, repo)
+    episode = GroundTruth(simulated).episode("1", "0")
+    request = build_request(episode, "1", 7, model)
+    memory = {v: np.repeat(f, 4, axis=0) for v, f in request.memory_frames.items()}
+    chunk = replace(request, start_frame=3, num_frames=4, memory_frames=memory, memory_indices=[0, 1, 2, 3],
+                    actions=request.actions[:7], extrinsics={v: e[:7] for v, e in request.extrinsics.items()})
+    timed = model.timed(chunk)
+    # 10 fps -> 30 fps: frame 3 is model frame 9; the history and the 4 frames span model frames 0..18
+    assert timed.start_frame == 9 and timed.memory_indices == [0, 3, 6, 9] and timed.num_frames == 10
+    assert len(timed.actions) == 19 and all(len(e) == 19 for e in timed.extrinsics.values())
+    result = model.generate(chunk)
+    assert len(result.frames["head"]) == CHUNK + 1 and len(calls(record)) == 1
+    actions = np.array(calls(record)[0]["actions_values"][0])
+    expected = euler14_to_quat16(episode.sidecar.actions[[1, 3]], (0.0, 120.0))
+    np.testing.assert_allclose(actions[1, :3], expected[0, :3], atol=1e-6)  # memory row 1: episode frame 1
+    np.testing.assert_allclose(actions[3, :3], expected[1, :3], atol=1e-6)  # memory row 3: the current frame 3

@@ -154,6 +154,8 @@ def test_chunked_generation_hand_worked():
     assert [len(c.actions) for c in Counter.calls] == [5, 9, 13]
     np.testing.assert_array_equal(Counter.calls[2].chunk_actions(), actions[[8, 9, 10, 11, 11]])
     assert result.info["chunks"] == [{"start": 0}, {"start": 4}, {"start": 8}]
+    # each chunk has its own seed, derived from the request's: 7, then (7 * 1000003 + start) mod 2^31
+    assert [c.seed for c in Counter.calls] == [7, 7 * 1_000_003 + 4, 7 * 1_000_003 + 8]
 
 
 def test_single_chunk_is_one_call():
@@ -286,3 +288,16 @@ def test_entry_point_group_registers_adapters_lazily(monkeypatch):
     monkeypatch.setattr(importlib.metadata, "entry_points", lambda **kw: [point] if kw.get("group") == "ewmbench.models" else real(**kw))
     assert model_sources()["typed-plugin"] == f"{Typed.__module__}:Typed"  # listed by name, not imported
     assert load_model_class("typed-plugin") is Typed
+
+
+def test_adapters_declaring_only_conditioning_keep_working():
+    class OldStyle(WorldModel):
+        name = "old-style"
+        conditioning = frozenset({"image", "actions"})
+
+        def __init__(self, noise: float = 0.0):  # options handled by hand, no super().__init__
+            self.noise = noise
+
+    assert OldStyle.capabilities.conditioning == frozenset({"image", "actions"}) == OldStyle.conditioning
+    assert Typed.conditioning == frozenset() and load_model_class("sim").conditioning == frozenset({"image", "actions", "scene"})
+    assert OldStyle(noise=0.1).config() == {}

@@ -196,3 +196,49 @@ def test_batched_trials_match_single_ones(pipelines, gt640):
         alone = model.generate(request).frames["head"].astype(int)
         assert np.abs(result.frames["head"].astype(int) - alone).max() <= 1
     assert not np.array_equal(batched[0].frames["head"], batched[1].frames["head"])
+
+
+class Recorder:
+    """Wraps a pipeline: records each call's arguments, then runs it."""
+
+    def __init__(self, pipe):
+        self.pipe, self.calls = pipe, []
+
+    def __call__(self, **kwargs):
+        self.calls.append(kwargs)
+        return self.pipe(**kwargs)
+
+
+def test_what_the_adapters_pass_to_the_pipelines(pipelines, gt640):
+    from ewmbench.data.layout import GroundTruth
+    from ewmbench.models.cosmos import CosmosPredict2Model
+    from ewmbench.models.ltx import LTXVideoModel
+    from ewmbench.runner import build_request
+
+    episode = GroundTruth(gt640).episode("1", "0")
+    ltx = LTXVideoModel(**options(pipelines["ltx"], "guidance=1.5", "fps=20"))
+    ltx.load("cpu")
+    ltx.pipe = Recorder(ltx.pipe)
+    request = build_request(episode, "1", 3, ltx)
+    result = ltx.generate(request)
+    call, second = ltx.pipe.calls
+    # 8 frames at 10 fps last 0.7 s: 15 frames at 20 fps, in windows of 9 (max_frames=9): 9 + 8 new frames
+    assert result.info["chunks"] == 2 and result.info["fps"] == 20.0 and result.frames["head"].shape == (15, 32, 32, 3)
+    assert second["generator"][0].initial_seed() == 3 * 1_000_003 + 8  # the second window starts at frame 8
+    assert call["num_frames"] == 9 and call["frame_rate"] == 20 and call["height"] == 32 and call["width"] == 32
+    assert call["guidance_scale"] == 1.5 and call["num_inference_steps"] == 1
+    assert call["decode_timestep"] == 0.05 and call["decode_noise_scale"] == 0.025
+    assert call["prompt"] == ["pick the red cube"] and call["negative_prompt"][0].startswith("worst quality")
+    assert call["image"][0].size == (32, 32) and call["generator"][0].initial_seed() == 3
+
+    cosmos = CosmosPredict2Model(**options(pipelines["cosmos"], "guardrail=false"))
+    cosmos.load("cpu")
+    cosmos.pipe = Recorder(cosmos.pipe)
+    request = build_request(episode, "1", 4, cosmos)
+    cosmos.generate(request)
+    first = cosmos.pipe.calls[0]
+    assert "image" in first and "video" not in first and first["fps"] == 10 and first["num_frames"] == 9
+    assert first["guidance_scale"] == 7.0 and first["negative_prompt"][0].startswith("The video captures")
+    request.memory_frames = {"head": np.repeat(request.memory_frames["head"], 3, axis=0)}  # several memory frames: a video
+    cosmos.generate(request)
+    assert len(cosmos.pipe.calls[-1]["video"][0]) == 3

@@ -24,7 +24,7 @@ from ewmbench.cli.common import (
 
 @app.command("run")
 def run_command(
-    model: str = typer.Option(..., "--model", help="World-model adapter (see `ewmbench models`)."),
+    model: str = typer.Option(..., "--model", help="World-model adapter (see `ewmbench models`), or package.module:Class."),
     dataset: str = typer.Option("sample", "--dataset", help="'sample', a downloaded dataset ('ewmbench'), or a ground-truth dataset folder."),
     output: Path = typer.Option(Path("runs/latest"), "--output", help="Run folder (created; an existing run folder resumes)."),
     trials: int = typer.Option(3, "--trials", help="Generated trials per episode (1 to 1000)."),

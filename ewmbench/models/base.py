@@ -327,6 +327,18 @@ class WorldModel(ABC):
     oracle: ClassVar[bool] = False  # receives the ground-truth episode (reference models only)
     status: ClassVar[str] = ""  # how this adapter has been exercised (real weights? device?)
 
+    conditioning: ClassVar[frozenset[str]] = frozenset()  # mirrors capabilities.conditioning
+    settings: dict = {}
+    device: str = "cpu"
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # `conditioning` stays readable on every adapter; a subclass written before capabilities
+        # existed (declaring only `conditioning`) gets capabilities with that conditioning.
+        if "capabilities" not in cls.__dict__ and "conditioning" in cls.__dict__:
+            cls.capabilities = replace(cls.capabilities, conditioning=frozenset(cls.conditioning))
+        cls.conditioning = cls.capabilities.conditioning
+
     def __init__(self, **options: Any):
         self.settings = self.validate_options(options)
         self.device = "cpu"
@@ -381,6 +393,11 @@ def even_indices(length: int, count: int) -> list[int]:
     return [int(round(i)) for i in np.linspace(0, length - 1, count)]
 
 
+def chunk_seed(seed: int, start_frame: int) -> int:
+    """The seed of the chunk starting at ``start_frame`` (the request's own seed for the first)."""
+    return int(seed) if start_frame == 0 else (int(seed) * 1_000_003 + int(start_frame)) % (2**31)
+
+
 def generate_chunked(
     step: Callable[[GenerationRequest], GenerationResult], request: GenerationRequest, chunk_frames: int, memory_frames: int
 ) -> GenerationResult:
@@ -388,8 +405,9 @@ def generate_chunked(
 
     Chunk k is a stateless request: frame 0 is the last frame produced so far (so each chunk adds
     ``chunk_frames - 1`` frames), its memory is ``memory_frames`` frames re-sampled evenly over
-    everything produced so far (the caller's memory for the first chunk), and its actions and
-    extrinsics are the history plus the chunk's frames. States are joined like frames; the info
+    everything produced so far (the caller's memory for the first chunk), its actions and
+    extrinsics are the history plus the chunk's frames, and its seed is derived from the
+    request's seed and its start frame (:func:`chunk_seed`), so chunks do not share their noise. States are joined like frames; the info
     of each chunk is kept under ``info["chunks"]``.
     """
     if chunk_frames < 2:
@@ -408,7 +426,7 @@ def generate_chunked(
             length = len(next(iter(produced.values())))
             picks = even_indices(length, memory_frames)
             chunk = replace(
-                request, num_frames=chunk_frames, start_frame=start,
+                request, num_frames=chunk_frames, start_frame=start, seed=chunk_seed(request.seed, start),
                 memory_frames={v: f[picks] for v, f in produced.items()},
                 memory_indices=[request.start_frame + i for i in picks],
             )

@@ -6,7 +6,8 @@ own (``ewmbench data render-conditions`` writes them as images):
 * :func:`pose_map`: per view, an image of both end effectors. For each arm the pose is moved
   ``tool_offset_m`` along its tool z axis (the embodiment's grasp point), the origin and one point
   ``axis_length_m`` along each tool axis are projected (OpenCV pinhole), and on a dark grey canvas
-  three axis segments are drawn (x red, y green, z blue) under a filled circle at the origin. The
+  three axis segments are drawn (x red, y green, z blue) under a filled circle at the origin (all
+  axes first, then the circles from far to near, so a nearer hand's circle covers a farther one's). The
   circle's radius is a fixed physical size (``circle_radius_m``) projected at the origin's depth,
   so it shrinks with distance; its colour encodes gripper openness on a continuous ramp, greens for
   the left arm and reds for the right (dark = closed, light = open). An arm whose origin is behind
@@ -231,21 +232,26 @@ def pose_map(
     row = np.asarray(eef14_row, dtype=np.float64)
     if row.shape != (14,):
         raise ConfigError(f"an end-effector row must have 14 values, got shape {row.shape}")
+    drawn = []  # (depth, arm, projected points) of the arms in view
     for index, arm in enumerate(ARMS):
         pose = pose_matrix(row, index, tool_offset_m)
         points = np.vstack([pose[:3, 3], pose[:3, 3] + axis_length_m * pose[:3, :3].T])  # origin, x, y, z tips
         projected = project(points, k, camera_to_base)
         u, v, depth = projected[0]
-        if not (depth > 0 and 0 <= u - pixel_centre + 0.5 < width and 0 <= v - pixel_centre + 0.5 < height):
-            continue
-        # cv2 puts pixel centres at integers; shift from the intrinsics' convention to it
-        def at(p):
-            return (int(round((p[0] - pixel_centre) * scale)), int(round((p[1] - pixel_centre) * scale)))
+        if depth > 0 and 0 <= u - pixel_centre + 0.5 < width and 0 <= v - pixel_centre + 0.5 < height:
+            drawn.append((depth, index, arm, projected))
 
+    def at(p):  # cv2 puts pixel centres at integers; shift from the intrinsics' convention to it
+        return (int(round((p[0] - pixel_centre) * scale)), int(round((p[1] - pixel_centre) * scale)))
+
+    # Every axis first, then the circles from far to near, so no axis hides a circle and a nearer
+    # hand's circle covers a farther one's, as the hands would.
+    for _, _, _, projected in drawn:
         for axis in range(3):
             tip = projected[1 + axis]
             if tip[2] > 0:
                 cv2.line(canvas, at(projected[0]), at(tip), AXIS_COLOURS[axis], 2, cv2.LINE_AA, shift)
+    for depth, index, arm, projected in sorted(drawn, key=lambda item: -item[0]):
         radius = max(1.0, circle_radius_m * focal / depth)
         cv2.circle(canvas, at(projected[0]), int(round(radius * scale)), openness_colour(arm, row[7 * index + 6]), -1, cv2.LINE_AA, shift)
     return canvas

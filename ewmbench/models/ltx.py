@@ -3,9 +3,9 @@
 Loads ``LTXImageToVideoPipeline`` (``Lightricks/LTX-Video``) or ``LTXConditionPipeline``
 (0.9.5 and later) from ``pretrained`` or the weights manager. Published defaults: 50 steps,
 guidance 3.0, 161-frame windows (8n+1), frame rate 25, sizes multiples of 32; decode timestep
-0.05 and image-conditioning noise 0.025 as advised from 0.9.1 on. By default it generates at the
-benchmark's size (640x480 is a multiple of 32) and the dataset's frame rate, so the runner's
-conforming only has to cut the window to the GT's frame count.
+0.05, decode noise 0.025 and image-conditioning noise 0.025 as advised from 0.9.1 on. By default
+it generates at the benchmark's size (640x480 is a multiple of 32) and the dataset's frame rate,
+so the runner's conforming only has to cut the window to the GT's frame count.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ class LTXVideoModel(DiffusersVideoModel):
     published_fps = 25.0
     options = SHARED_OPTIONS + (
         Option("decode_timestep", float, 0.05, "VAE decode timestep (0.9.1 and later)", 0.0, 1.0),
+        Option("decode_noise_scale", float, 0.025, "noise added before VAE decoding (0.9.1 and later)", 0.0, 1.0),
         Option("image_cond_noise_scale", float, 0.025, "noise on the conditioning image (LTXConditionPipeline)", 0.0, 1.0),
     )
     status = "tiny random-weight pipelines on CPU only (both pipeline classes); not run with real weights"
@@ -37,7 +38,7 @@ class LTXVideoModel(DiffusersVideoModel):
         kwargs = {
             "prompt": prompts, "negative_prompt": [self.settings["negative_prompt"]] * len(prompts), "height": height, "width": width,
             "num_frames": frames, "frame_rate": int(round(fps)), "decode_timestep": self.settings["decode_timestep"],
-            "decode_noise_scale": self.settings["decode_timestep"],
+            "decode_noise_scale": self.settings["decode_noise_scale"],
         }
         last = [frames_of[-1] for frames_of in images]  # image-to-video: the current frame
         if self.pipeline_class == "LTXConditionPipeline":

@@ -1,7 +1,8 @@
 """Tiny random-weight LTX-Video and Cosmos-Predict2 pipelines, built offline and saved with save_pretrained.
 
 Component sizes follow diffusers' own fast tests (1-2 layers, 8-16 channels). The T5 tokenizer is
-built from a word list with the ``tokenizers`` library, so nothing is downloaded.
+a unigram model over a short word list (transformers' ``T5TokenizerFast`` built from a vocabulary),
+so nothing is downloaded.
 """
 
 from __future__ import annotations

@@ -111,6 +111,12 @@ class Metric(ABC):
     def score_trial(self, inputs: TrialInputs, settings: dict) -> dict[str, float]:
         raise NotImplementedError(f"{self.name} scores episodes, not trials")
 
+    def score_trials(self, inputs: Sequence[TrialInputs], settings: dict) -> list[dict[str, float]]:
+        """:meth:`score_trial` of many trials, in order; a metric with a faster batched path
+        overrides it (the runner hands it the trials of one work chunk). Must give exactly the
+        values of :meth:`score_trial`."""
+        return [self.score_trial(item, settings) for item in inputs]
+
     def score_episode(self, inputs: EpisodeInputs, settings: dict) -> dict[str, float]:
         raise NotImplementedError(f"{self.name} scores trials, not episodes")
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -157,6 +158,54 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
     return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean))
 
 
+@dataclass
+class FeatureMoments:
+    """Mergeable statistics of a set of (N, D) feature vectors: count, sum and sum of outer
+    products (float64). Shards of a run (workers, machines, videos) each keep their own and are
+    combined by ``+``; the mean and the unbiased covariance follow from the merged sums, so a
+    sharded FID/FVD equals the whole-run one."""
+
+    count: int
+    total: np.ndarray  # (D,)
+    outer: np.ndarray  # (D, D)
+
+    @classmethod
+    def of(cls, features: np.ndarray) -> FeatureMoments:
+        features = np.asarray(features, dtype=np.float64)
+        if features.ndim != 2:
+            raise ValueError(f"need an (N, D) feature array, got shape {features.shape}")
+        return cls(len(features), features.sum(axis=0), features.T @ features)
+
+    def __add__(self, other: FeatureMoments) -> FeatureMoments:
+        if self.count == 0:
+            return other
+        if other.count == 0:
+            return self
+        if self.total.shape != other.total.shape:
+            raise ValueError(f"feature sizes differ: {self.total.shape[0]} and {other.total.shape[0]}")
+        return FeatureMoments(self.count + other.count, self.total + other.total, self.outer + other.outer)
+
+    @classmethod
+    def merged(cls, parts) -> FeatureMoments:
+        result = cls(0, np.zeros(0), np.zeros((0, 0)))
+        for part in parts:
+            result = result + part
+        return result
+
+    def statistics(self) -> tuple[np.ndarray, np.ndarray]:
+        """Mean (D,) and unbiased covariance (D, D), as :func:`feature_statistics` of the pooled set."""
+        if self.count < 2:
+            raise ValueError(f"need at least 2 feature vectors, got {self.count}")
+        mean = self.total / self.count
+        cov = (self.outer - self.count * np.outer(mean, mean)) / (self.count - 1)
+        return mean, (cov + cov.T) / 2  # symmetric to the last bit, as np.cov's is
+
+
+def frechet_distance_of_moments(generated: FeatureMoments, reference: FeatureMoments) -> float:
+    """Frechet distance between the Gaussians of two (merged) feature sets."""
+    return frechet_distance(*generated.statistics(), *reference.statistics())
+
+
 def frechet_distance_of_features(generated: np.ndarray, reference: np.ndarray) -> float:
     """Frechet distance between the Gaussians fitted to two (N, D) feature sets."""
     return frechet_distance(*feature_statistics(generated), *feature_statistics(reference))
@@ -206,13 +255,13 @@ def distinct_gt_videos(inputs: Sequence[TrialInputs]) -> list:
     return list(dict.fromkeys(item.episode.video_path() for item in inputs))
 
 
-def _pooled(features: list[np.ndarray], side: str, minimum: int) -> np.ndarray:
-    usable = [f for f in features if f.size]
-    pooled = np.concatenate(usable) if usable else np.zeros((0, 0))
-    if len(pooled) < minimum:
-        raise Unavailable(f"{side} side has {len(pooled)} feature vectors; a covariance needs at least {minimum}",
+def _pooled(features: list[np.ndarray], side: str, minimum: int) -> FeatureMoments:
+    """The merged moments of each video's features (one shard per video)."""
+    moments = FeatureMoments.merged(FeatureMoments.of(f) for f in features if f.size)
+    if moments.count < minimum:
+        raise Unavailable(f"{side} side has {moments.count} feature vectors; a covariance needs at least {minimum}",
                           "score more (or longer) videos")
-    return pooled
+    return moments
 
 
 @register_metric
@@ -232,7 +281,7 @@ class FID(Metric):
             raise ConfigError("fid: no trials to score")
         videos, device = inputs[0].videos, inputs[0].device
         stride = settings["frame_stride"]
-        stage_key = feature_stage_key("fid-inception-pool3", settings)  # names the weights file: other weights, other features
+        stage_key = feature_stage_key("fid-inception-pool3", settings)  # keyed by the weights' content
 
         def features(video) -> np.ndarray:
             def compute() -> np.ndarray:
@@ -243,7 +292,7 @@ class FID(Metric):
 
         generated = _pooled([features(item.trial.video_path()) for item in inputs], "generated", 2)
         reference = _pooled([features(video) for video in distinct_gt_videos(inputs)], "ground-truth", 2)
-        return {"fid": frechet_distance_of_features(generated, reference)}
+        return {"fid": frechet_distance_of_moments(generated, reference)}
 
 
 @register_metric
@@ -263,7 +312,7 @@ class FVD(Metric):
             raise ConfigError("fvd: no trials to score")
         videos, device = inputs[0].videos, inputs[0].device
         clip_frames, clips, resolution = settings["clip_frames"], settings["clips"], settings["resolution"]
-        stage_key = feature_stage_key("fvd-i3d", settings)  # names the weights file: other weights, other features
+        stage_key = feature_stage_key("fvd-i3d", settings)  # keyed by the weights' content
 
         def features(video) -> np.ndarray:
             def compute() -> np.ndarray:
@@ -277,4 +326,4 @@ class FVD(Metric):
 
         generated = _pooled([features(item.trial.video_path()) for item in inputs], "generated", 2)
         reference = _pooled([features(video) for video in distinct_gt_videos(inputs)], "ground-truth", 2)
-        return {"fvd": frechet_distance_of_features(generated, reference)}
+        return {"fvd": frechet_distance_of_moments(generated, reference)}

@@ -10,7 +10,6 @@ violated). Every setting lives under ``metrics: semantics:`` of the protocol.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 from collections.abc import Callable, Sequence
@@ -20,6 +19,7 @@ import numpy as np
 
 from ewmbench.errors import ConfigError, require
 from ewmbench.metrics.base import Metric, TrialInputs, register_metric
+from ewmbench.store import StageKey, stage_key
 
 log = logging.getLogger(__name__)
 
@@ -251,17 +251,18 @@ def _strict_logic_flag(caption: dict, key: str, on_error: str) -> float:
 # ---------------------------------------------------------------- models, cached per process
 
 
-def caption_stage_key(settings: dict) -> str:
-    """Cache key of captions: model, prompt text, system message, sampling and generation settings."""
+def caption_stage_key(settings: dict) -> StageKey:
+    """Feature-store key of captions: model, prompt text, system message, sampling, frame size and
+    generation settings (the batch size changes only the speed)."""
     from ewmbench.perception.captioner import FrameSampling, load_prompt
 
     sampling = FrameSampling.from_settings(settings.get("sampling", {}))
-    digest = hashlib.sha256(
-        "\n".join([load_prompt(settings["prompt"]), settings["system_message"], settings["captioner_dtype"]]).encode()
-    ).hexdigest()[:12]
-    model = settings["captioner"].replace("/", "--")
-    size = "x".join(str(v) for v in settings["frame_size"]) if settings.get("frame_size") else "native"
-    return f"captions/{model}/{settings['prompt']}-{digest}/{size}-{sampling.version()}-t{settings['max_new_tokens']}"
+    relevant = {
+        "prompt": settings["prompt"], "prompt_text": load_prompt(settings["prompt"]), "system_message": settings["system_message"],
+        "dtype": settings["captioner_dtype"], "frame_size": settings.get("frame_size"), "sampling": sampling.version(),
+        "max_new_tokens": settings["max_new_tokens"],
+    }
+    return stage_key("captions", relevant, "model:" + settings["captioner"])
 
 
 def captioner_factory(settings: dict, device: str):

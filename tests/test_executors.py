@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 
@@ -66,12 +67,39 @@ def test_serial_and_processes_give_the_same_rows_and_records(tmp_path, pair):
 
 
 @pytest.mark.slow
-def test_local_ray_gives_the_serial_rows(tmp_path, pair):
-    pytest.importorskip("ray")
+def test_local_ray_gives_the_serial_rows_even_when_a_worker_dies(tmp_path, pair, monkeypatch):
+    ray = pytest.importorskip("ray")
+    from ewmbench.run import EXECUTORS, run_chunk
+    from ewmbench.run.executors import run_ray
+
     serial = _evaluate(tmp_path, pair, "serial")
-    ray = _evaluate(tmp_path, pair, "ray", executor="ray", workers=2)
-    pd.testing.assert_frame_equal(ray.rows, serial.rows, check_exact=True)
-    assert _records(ray.output) == _records(serial.output)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)  # one local Ray for both runs
+    try:
+        with_ray = _evaluate(tmp_path, pair, "ray", executor="ray", workers=2)
+        pd.testing.assert_frame_equal(with_ray.rows, serial.rows, check_exact=True)
+        assert _records(with_ray.output) == _records(serial.output)
+
+        # A worker killed mid-chunk (after its first record): Ray retries the chunk elsewhere,
+        # the record written before the kill is reused, and the run completes with the same rows.
+        marker = tmp_path / "killed-once"
+
+        def dies_once(job, chunk):
+            import os
+
+            try:
+                os.close(os.open(marker, os.O_CREAT | os.O_EXCL))
+            except FileExistsError:
+                return run_chunk(job, chunk)
+            run_chunk(job, chunk[:1])
+            os._exit(1)
+
+        monkeypatch.setitem(EXECUTORS, "ray", functools.partial(run_ray, task=dies_once))
+        killed = _evaluate(tmp_path, pair, "killed", executor="ray", workers=2)
+        assert marker.exists()
+        pd.testing.assert_frame_equal(killed.rows, serial.rows, check_exact=True)
+        assert _records(killed.output) == _records(serial.output)
+    finally:
+        ray.shutdown()
 
 
 def test_batched_motion_records_equal_one_by_one(tmp_path, pair):

@@ -108,7 +108,12 @@ def run_processes(job: Job, items: list[WorkItem], advance: Callable[[int], None
     return computed
 
 
-def run_ray(job: Job, items: list[WorkItem], advance: Callable[[int], None], workers: int | None = None, num_gpus: float = 0.0, **_) -> int:
+def run_ray(
+    job: Job, items: list[WorkItem], advance: Callable[[int], None], workers: int | None = None, num_gpus: float = 0.0,
+    task: Callable[[Job, list[WorkItem]], int] = run_chunk, **_,
+) -> int:
+    """Ray tasks of ``task`` (a chunk each) on the cluster at ``RAY_ADDRESS``, or on a local Ray
+    started here and stopped after the run; a Ray already initialised in this process is used as is."""
     from ewmbench.errors import require
 
     ray = require("ray", "scale", "--executor ray")
@@ -122,7 +127,7 @@ def run_ray(job: Job, items: list[WorkItem], advance: Callable[[int], None], wor
     try:
         workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         # A task whose worker died is retried (max_retries); records written before are kept.
-        remote = ray.remote(num_cpus=1, num_gpus=num_gpus, max_retries=3)(run_chunk)
+        remote = ray.remote(num_cpus=1, num_gpus=num_gpus, max_retries=3)(task)
         job_ref = ray.put(job)
         pending = {remote.remote(job_ref, chunk): len(chunk) for chunk in chunked(items, _chunk_size(items, workers))}
         computed = 0

@@ -13,6 +13,7 @@ them, so both protocols share one definition. FID and FVD compare distributions:
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -43,36 +44,59 @@ def ssim_frame(pred: np.ndarray, gt: np.ndarray, data_range: float = 255, win_si
     """SSIM of one RGB frame pair exactly as scikit-image's ``structural_similarity`` with a
     uniform window, sample covariance and ``channel_axis=-1`` (the official call).
 
-    The local moments come from OpenCV's box filter instead of scipy's ``uniform_filter``; the
-    mean runs over the interior crop only (``(win_size - 1) // 2`` from each border), where both
-    filters see the same pixels, so border handling cannot change the result.
+    The mean runs over the interior crop only (``(win_size - 1) // 2`` from each border), where
+    every window lies inside the image, so border handling cannot change the result. The window
+    sums of x, y, x*x, y*y and x*y are computed by OpenCV's box filter in float32, which is exact
+    for 8-bit frames (integers whose every partial sum stays below 2**24); the moments then
+    follow in float64 from exact integers, with the formula rearranged to work on sums:
+
+        s = (2 Sx Sy + C1) (2 (n Sxy - Sx Sy) + C2) / ((Sx^2 + Sy^2 + C1) (n (Sxx + Syy) - Sx^2 - Sy^2 + C2))
+
+    with C1 = (k1 L)^2 n^2 and C2 = (k2 L)^2 n (n - 1): scikit-image's value to float64 round-off
+    (tested within 1e-12), at a third of the float64 filter's cost. Frames that are not 8-bit
+    integers take the float64 path.
     """
-    x, y = np.asarray(gt, np.float64), np.asarray(pred, np.float64)
-    if x.ndim == 2:
-        x, y = x[..., None], y[..., None]
+    gt, pred = np.asarray(gt), np.asarray(pred)
+    if gt.ndim == 2:
+        gt, pred = gt[..., None], pred[..., None]
+    n, pad = win_size * win_size, (win_size - 1) // 2
+    height, width = gt.shape[:2]
+    exact = gt.dtype == pred.dtype == np.uint8 and n * 255 * 255 < 2**24
+    dtype = np.float32 if exact else np.float64
+    x, y = gt.astype(dtype), pred.astype(dtype)
 
-    def local_mean(image: np.ndarray) -> np.ndarray:
-        out = cv2.boxFilter(image, -1, (win_size, win_size), normalize=True, borderType=cv2.BORDER_REFLECT)
-        return out.reshape(image.shape)  # OpenCV drops a trailing channel axis of size 1
+    def window_sum(image: np.ndarray) -> np.ndarray:
+        out = cv2.boxFilter(image, -1, (win_size, win_size), normalize=False, borderType=cv2.BORDER_REFLECT)
+        out = out.reshape(image.shape)  # OpenCV drops a trailing channel axis of size 1
+        return out[pad : height - pad, pad : width - pad].astype(np.float64)
 
-    ux, uy = local_mean(x), local_mean(y)
-    uxx, uyy, uxy = local_mean(x * x), local_mean(y * y), local_mean(x * y)
-    n = win_size * win_size
-    cov_norm = n / (n - 1)
-    vx, vy, vxy = cov_norm * (uxx - ux * ux), cov_norm * (uyy - uy * uy), cov_norm * (uxy - ux * uy)
-    c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
-    s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux**2 + uy**2 + c1) * (vx + vy + c2))
-    pad = (win_size - 1) // 2
-    interior = s[pad:-pad, pad:-pad]
-    return float(np.mean([interior[..., c].mean() for c in range(interior.shape[-1])]))
+    sx, sy = window_sum(x), window_sum(y)
+    sxx, syy, sxy = window_sum(x * x), window_sum(y * y), window_sum(x * y)
+    sx_sy, sx2, sy2 = sx * sy, sx * sx, sy * sy
+    c1, c2 = (k1 * data_range) ** 2 * n * n, (k2 * data_range) ** 2 * n * (n - 1)
+    s = ((2 * sx_sy + c1) * (2 * (n * sxy - sx_sy) + c2)) / ((sx2 + sy2 + c1) * (n * (sxx + syy) - sx2 - sy2 + c2))
+    return float(np.mean([s[..., c].mean() for c in range(s.shape[-1])]))
 
 
-def video_score(pred: np.ndarray, gt: np.ndarray, frame_score, frame_matching: str) -> float:
-    """Combine per-frame scores over a video pair as the protocol says."""
+def video_score(pred: np.ndarray, gt: np.ndarray, frame_score, frame_matching: str, threads: int | None = None) -> float:
+    """Combine per-frame scores over a video pair as the protocol says. Frames are scored on
+    ``threads`` threads (default: the CPU count, at most 8; OpenCV and numpy release the GIL);
+    the scores are combined in frame order, so the value does not depend on the thread count."""
     pairs = list(zip(pred, gt))
     if not pairs:
         raise ValueError("empty video")
-    scores = [frame_score(match_size(p, g.shape), g) for p, g in pairs]
+    threads = threads or min(8, os.cpu_count() or 1)
+
+    def one(pair) -> float:
+        return frame_score(match_size(pair[0], pair[1].shape), pair[1])
+
+    if threads > 1 and len(pairs) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(threads) as pool:
+            scores = list(pool.map(one, pairs))
+    else:
+        scores = [one(p) for p in pairs]
     if frame_matching == "zip_divide_by_gt":
         return float(np.sum(scores) / len(gt))
     if frame_matching == "mean_over_matched":
@@ -102,6 +126,8 @@ class PSNR(Metric):
     description = "Peak signal-to-noise ratio against the GT video (dB; higher is better)."
 
     def score_trial(self, inputs: TrialInputs, settings: dict) -> dict[str, float]:
+        if _on_gpu(inputs.device):
+            return {"psnr": _device_scores(inputs, settings)[0]}
         value = psnr(inputs.frames(), inputs.gt_frames(), settings["frame_matching"], settings["data_range"], settings.get("max_db"))
         return {"psnr": value}
 
@@ -115,11 +141,28 @@ class SSIM(Metric):
     description = "Structural similarity against the GT video (7x7 uniform window; higher is better)."
 
     def score_trial(self, inputs: TrialInputs, settings: dict) -> dict[str, float]:
+        if _on_gpu(inputs.device):
+            return {"ssim": _device_scores(inputs, settings)[1]}
         value = ssim(
             inputs.frames(), inputs.gt_frames(), settings["frame_matching"], settings["data_range"],
             settings["win_size"], settings["k1"], settings["k2"],
         )
         return {"ssim": value}
+
+
+def _on_gpu(device: str) -> bool:
+    return str(device).startswith("cuda")
+
+
+def _device_scores(inputs: TrialInputs, settings: dict) -> tuple[float, float]:
+    """PSNR and SSIM on the GPU (:mod:`ewmbench.metrics.pixels_torch`): the CPU values to float64
+    round-off, so the metrics stay ``device_free`` and their stored scores are shared."""
+    from ewmbench.metrics.pixels_torch import psnr_ssim
+
+    return psnr_ssim(
+        inputs.frames(), inputs.gt_frames(), inputs.device, settings["frame_matching"], settings["data_range"], settings.get("max_db"),
+        settings.get("win_size", 7), settings.get("k1", 0.01), settings.get("k2", 0.03),
+    )
 
 
 # ---------------------------------------------------------------- Frechet distance

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ewmbench.data.layout import GroundTruth, Generated, write_episode, write_trial
+from ewmbench.data.layout import Generated, GroundTruth, write_episode, write_trial
 from ewmbench.data.trajectory import load_traj
 from ewmbench.data.video import read_video
 from ewmbench.data.video_cache import VideoCache

@@ -17,12 +17,11 @@ redone, so a killed run resumes and a finished run does no work when started aga
 
 from __future__ import annotations
 
-import hashlib
-import json
 import platform
 import subprocess
 import zlib
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +54,19 @@ from ewmbench.perception.detector_weights import DetectorChoice
 from ewmbench.perception.device import default_device
 from ewmbench.preflight import Plan, RunConfig, _plain, apply_split, preflight, resolve_metric_names, sidecar_fields
 from ewmbench.protocols import Protocol, resolve_protocol
+from ewmbench.files import sha256_file
+from ewmbench.record import (
+    Column,
+    Counts,
+    DatasetRef,
+    ModelRef,
+    ProtocolRef,
+    Provenance,
+    RunRecord,
+    Skipped,
+    Weight,
+    dataset_hash,
+)
 from ewmbench.results import ID_COLUMNS, aggregate, write_own_files, write_rows
 from ewmbench.run import Job, Scorer, build_plan, execute, store_name  # noqa: F401  (store_name: re-exported)
 
@@ -228,7 +240,8 @@ def resolve_metrics(names: list[str] | None, protocol: Protocol) -> list[Metric]
     return [registry[n]() for n in resolve_metric_names(names, protocol, registry)]
 
 
-def score(config: RunConfig, gt: GroundTruth, generated: Generated, progress: Progress | None = None, plan: Plan | None = None) -> RunResult:
+def score(config: RunConfig, gt: GroundTruth, generated: Generated, progress: Progress | None = None, plan: Plan | None = None,
+          model_config: dict | None = None) -> RunResult:
     protocol = resolve_protocol(config.protocol)  # once; each metric then receives its own settings
     metrics = resolve_metrics(plan.metrics if plan else config.metrics, protocol)
     videos = VideoCache(config.cache_dir)
@@ -349,6 +362,8 @@ def score(config: RunConfig, gt: GroundTruth, generated: Generated, progress: Pr
         write_official_files(output, rows, generated.name, generated.root, protocol)
     else:
         write_own_files(output, rows, summary, protocol, generated.name)
+    build_record(config, protocol, metrics, columns, skipped, aggregated, summary, gt, rows, pairs, videos, detector,
+                 device, model_config).save(output)
     return RunResult(output, rows, summary)
 
 
@@ -376,6 +391,89 @@ def size_mismatches(pairs: list[tuple[Episode, Trial]]) -> list[dict]:
     return found
 
 
+
+
+def build_record(config: RunConfig, protocol: Protocol, metrics: list[Metric], columns: dict[str, tuple[str, ...]],
+                 skipped: dict[str, dict], aggregated: dict, summary: dict, gt: GroundTruth, rows: pd.DataFrame,
+                 pairs: list[tuple[Episode, Trial]], videos: VideoCache, detector: DetectorChoice, device: str,
+                 model_config: dict | None) -> RunRecord:
+    """The typed run record (``ewmbench-run/1``) of a scored run."""
+    by_column = {c: m for m in metrics if m.name not in skipped for c in columns[m.name]}
+    scored = [c for c in summary["overall"] if c in by_column]
+    dataset_items = [(e.task, e.episode, videos.content_hash(e.video_path())) for e in gt.episodes]
+    prov = provenance(config, device)
+    return RunRecord(
+        protocol=ProtocolRef(name=protocol.name, version=protocol.version, source=protocol.source, sha256=protocol.sha256),
+        dataset=DatasetRef(
+            name=_dataset_name(config, gt), path=str(Path(gt.root).resolve()), sha256=dataset_hash(dataset_items),
+            tasks=len({e.task for e in gt.episodes}), episodes=len(gt.episodes),
+        ),
+        model=ModelRef(name=summary["model"], options=dict(config.model_options), config=model_config),
+        columns={c: Column(name=c, metric=by_column[c].name, group=by_column[c].group, level=by_column[c].level,
+                           direction=summary["directions"][c]) for c in scored},
+        overall={c: summary["overall"][c] for c in scored},
+        per_task={c: aggregated["per_task"].get(c, {}) for c in scored},
+        counts=Counts(tasks=len({t.task for _, t in pairs}), episodes=summary["counts"]["episodes"],
+                      trials=summary["counts"]["trials"], rows_counted=aggregated["rows_counted"]),
+        skipped={name: Skipped(reason=why["reason"], fix=why.get("fix", "") or "") for name, why in skipped.items()},
+        provenance=Provenance(
+            ewmbench_version=prov["ewmbench_version"], git_commit=prov["git_commit"], python=prov["python"],
+            platform=prov["platform"], numpy=prov["numpy"], torch=prov["torch"], device=device, seed=config.seed,
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
+            weights=weights_used(metrics, protocol, skipped, pairs, detector),
+        ),
+        rows=[{k: (str(v) if k in ID_COLUMNS else float(v)) for k, v in row.items()} for row in rows.to_dict("records")],
+    )
+
+
+def _dataset_name(config: RunConfig, gt: GroundTruth) -> str:
+    if config.dataset and not Path(config.dataset).is_dir():
+        return config.dataset  # a named dataset, e.g. "sample"
+    return Path(gt.root).resolve().name
+
+
+WEIGHT_HASH_LIMIT = 512 * 2**20  # hash weight files up to this size at the end of a run; larger ones keep their published hash
+
+
+def weights_used(metrics: list[Metric], protocol: Protocol, skipped: dict, pairs: list[tuple[Episode, Trial]],
+                 detector: DetectorChoice) -> tuple[Weight, ...]:
+    """Every pretrained weight the scored metrics named in their settings, and the gripper detector(s)."""
+    from ewmbench.perception.detector_weights import choose_weights
+    from ewmbench.perception.weights import resolve, weight_specs
+
+    specs = weight_specs()
+    found: dict[str, Weight] = {}
+    for metric in metrics:
+        if metric.name in skipped:
+            continue
+        for value in protocol.settings(metric.name).values():
+            if not isinstance(value, str) or value not in specs:
+                continue
+            item = specs[value]
+            digest = item.sha256
+            try:
+                path = resolve(value)
+                if path.is_file() and path.stat().st_size <= WEIGHT_HASH_LIMIT:
+                    digest = sha256_file(path)
+            except Unavailable:
+                pass
+            previous = found.get(value)
+            used_by = f"{previous.used_by}, {metric.name}" if previous else metric.name
+            found[value] = Weight(id=value, source=item.source, sha256=digest, used_by=used_by)
+    if "trajectory_consistency" in {m.name for m in metrics} - set(skipped):
+        # The detector runs only where a video has no traj/traj.npy.
+        needs_tracks = {e.video_path() for e, t in pairs if not e.traj_path.is_file() or not t.traj_path.is_file()}
+        for video in sorted(needs_tracks):
+            try:
+                path = Path(choose_weights(video, detector))
+            except Unavailable:
+                continue
+            key = f"detector:{path.name}"
+            if key not in found:
+                found[key] = Weight(id=key, source=str(path), sha256=sha256_file(path), used_by="trajectory_consistency (gripper tracking)")
+    return tuple(found[k] for k in sorted(found))
+
+
 def provenance(config: RunConfig, device: str, plan: Plan | None = None) -> dict:
     protocol = resolve_protocol(config.protocol)
     record = {
@@ -388,7 +486,7 @@ def provenance(config: RunConfig, device: str, plan: Plan | None = None) -> dict
         "device": device,
         "seed": config.seed,
         "protocol": {"name": protocol.name, "version": protocol.version, "source": protocol.source,
-                     "sha256": hashlib.sha256(json.dumps(protocol.metrics, sort_keys=True, default=str).encode()).hexdigest()},
+                     "sha256": protocol.sha256},  # the whole file: settings, aggregation and decimals
     }
     if plan is not None and plan.model_config:
         record["model"] = {"name": config.model, "config": plan.model_config}
@@ -437,7 +535,7 @@ def run(config: RunConfig, show_progress: bool = True, plan: Plan | None = None)
     write_json(Path(config.output) / "provenance.json", record)
     with _progress() if show_progress else _NoProgress() as progress:
         generated = generate(config, gt, Path(config.output) / f"{prepared.name}_dataset", prepared, progress)
-        return score(config, gt, generated, progress, plan)
+        return score(config, gt, generated, progress, plan, model_config=prepared.model.config())
 
 
 def evaluate(config: RunConfig, show_progress: bool = True, plan: Plan | None = None) -> RunResult:

@@ -7,6 +7,7 @@ path to a YAML file of the same shape, so users can pin their own variants.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -42,6 +43,7 @@ class Protocol:
     # "official": ewmbm_final_table.csv and <name>_results.json as the official tool writes them
     # (ewmbench/official.py); "ewmbench": ours, at full precision (ewmbench/results.py).
     output_format: str = "ewmbench"
+    sha256: str = ""  # of the whole file text: metric settings, aggregation and decimals alike
 
     def settings(self, metric: str) -> dict:
         """The settings of one metric; a metric the protocol does not list cannot run under it."""
@@ -113,6 +115,7 @@ def load_protocol(name_or_path: str) -> Protocol:
         source=source,
         official_table=table,
         output_format=output_format,
+        sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
     )
 
 

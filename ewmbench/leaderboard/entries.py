@@ -1,0 +1,262 @@
+"""Leaderboard entries: one JSON file per submission, with model metadata and provenance.
+
+``entries/<id>.json`` (format ``ewmbench-entry/1``)::
+
+    id            the file stem
+    model         WorldArena 2.0 front matter: model_name, version, organization, release_year,
+                  source_type (open_source | closed_source), control_type (text_driven |
+                  action_driven | hybrid); optional license, paper_url, code_url
+    benchmark     the benchmark id of the board's rule the numbers were measured on
+    protocol      {name, version, sha256} the numbers were computed under (null sha256 for papers)
+    metrics       {overall: {column: value}, per_task: {column: {task: value}}}; only the rule's
+                  columns; a column not reported is absent (never 0)
+    ci            {column: [low, high]}: bootstrap intervals (verified entries)
+    reported      [{label, value, note}]: a paper's own columns kept as printed (e.g. group sums)
+    counts        {tasks, episodes, trials} where known
+    provenance    kind: reported | verified | self-reported, and what backs it:
+                  reported: source, arxiv, table, url, note
+                  verified: ewmbench_version, git_commit, protocol_sha256, dataset_sha256,
+                            record_sha256, bootstrap {resamples, level, seed}, command
+                  self-reported: record_sha256, bundle_sha256, ewmbench_version
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ewmbench.errors import ConfigError, DataError
+
+ENTRY_FORMAT = "ewmbench-entry/1"
+KINDS = ("reported", "verified", "self-reported")
+SOURCE_TYPES = ("open_source", "closed_source")
+CONTROL_TYPES = ("text_driven", "action_driven", "hybrid")
+REQUIRED_FIELDS = ("model_name", "version", "organization", "release_year", "source_type", "control_type")
+OPTIONAL_FIELDS = ("license", "paper_url", "code_url")
+ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
+
+
+class MetadataError(ValueError):
+    """A model's front matter misses or mistypes a field (intake code ``metadata_invalid``)."""
+
+
+def check_metadata(data: Any) -> dict:
+    """The model metadata with types checked; raises :class:`MetadataError` naming the field."""
+    if not isinstance(data, dict):
+        raise MetadataError(f"the front matter must be a mapping of fields, got {type(data).__name__}")
+    missing = [f for f in REQUIRED_FIELDS if data.get(f) in (None, "")]
+    if missing:
+        raise MetadataError(f"missing required field(s): {', '.join(missing)}")
+    clean: dict[str, Any] = {}
+    for name in ("model_name", "organization"):
+        if not isinstance(data[name], str) or not data[name].strip() or len(data[name]) > 200:
+            raise MetadataError(f"{name} must be a non-empty text of at most 200 characters, got {data[name]!r}")
+        clean[name] = data[name].strip()
+    version = data["version"]
+    if isinstance(version, bool) or not isinstance(version, (str, int, float)) or len(str(version)) > 100:
+        raise MetadataError(f"version must be a text such as \"1.0\", got {version!r}")
+    clean["version"] = str(version).strip()
+    year = data["release_year"]
+    if isinstance(year, bool) or not isinstance(year, int) or not 1990 <= year <= 2100:
+        raise MetadataError(f"release_year must be a year such as 2025, got {year!r}")
+    clean["release_year"] = year
+    if data["source_type"] not in SOURCE_TYPES:
+        raise MetadataError(f"source_type must be one of {', '.join(SOURCE_TYPES)}, got {data['source_type']!r}")
+    if data["control_type"] not in CONTROL_TYPES:
+        raise MetadataError(f"control_type must be one of {', '.join(CONTROL_TYPES)}, got {data['control_type']!r}")
+    clean["source_type"], clean["control_type"] = data["source_type"], data["control_type"]
+    for name in OPTIONAL_FIELDS:
+        value = data.get(name)
+        if value in (None, ""):
+            continue
+        if not isinstance(value, str) or len(value) > 500:
+            raise MetadataError(f"{name} must be a text, got {value!r}")
+        if name.endswith("_url") and not re.match(r"^https?://[^\s<>\"']+$", value):
+            raise MetadataError(f"{name} must be an http(s) address, got {value!r}")
+        clean[name] = value
+    return clean
+
+
+@dataclass
+class Entry:
+    id: str
+    model: dict
+    benchmark: str
+    provenance: dict
+    overall: dict[str, float | None]
+    per_task: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    ci: dict[str, list[float]] = field(default_factory=dict)
+    reported: list[dict] = field(default_factory=list)
+    protocol: dict = field(default_factory=dict)
+    counts: dict = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def kind(self) -> str:
+        return self.provenance["kind"]
+
+    def to_dict(self) -> dict:
+        return {
+            "format": ENTRY_FORMAT, "id": self.id, "model": self.model, "benchmark": self.benchmark,
+            "protocol": self.protocol, "counts": self.counts,
+            "metrics": {"overall": {k: _encode(v) for k, v in self.overall.items()},
+                        "per_task": {k: {t: _encode(v) for t, v in per.items()} for k, per in self.per_task.items()}},
+            "ci": {k: [_encode(v) for v in pair] for k, pair in self.ci.items()},
+            "reported": self.reported, "provenance": self.provenance,
+        }
+
+
+def _encode(value):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, float) and math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return value
+
+
+def _decode(value, where: str, source) -> float | None:
+    if value is None:
+        return None
+    if value in ("inf", "-inf"):
+        return float(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise DataError(source, f"{where}: expected a number, null, 'inf' or '-inf', got {value!r}")
+    return float(value)
+
+
+def entry_from_dict(data: Any, rule, source: Path | str = "<entry>") -> Entry:
+    """Parse and check one entry against the board's rule."""
+    if not isinstance(data, dict) or data.get("format") != ENTRY_FORMAT:
+        raise DataError(source, f"not a leaderboard entry (expected format: {ENTRY_FORMAT})")
+    entry_id = data.get("id")
+    if not isinstance(entry_id, str) or not ID_PATTERN.match(entry_id):
+        raise DataError(source, f"id must be lower-case letters, digits, '.', '_' or '-', got {entry_id!r}")
+    try:
+        model = check_metadata(data.get("model"))
+    except MetadataError as exc:
+        raise DataError(source, f"model: {exc}") from None
+    if data.get("benchmark") not in rule.benchmarks:
+        raise DataError(source, f"benchmark {data.get('benchmark')!r} is not one of the board's: {', '.join(rule.benchmarks)}")
+    provenance = data.get("provenance")
+    if not isinstance(provenance, dict) or provenance.get("kind") not in KINDS:
+        raise DataError(source, f"provenance.kind must be one of {', '.join(KINDS)}")
+    needs = {"reported": ("source", "table"), "verified": ("ewmbench_version", "protocol_sha256", "dataset_sha256", "record_sha256"),
+             "self-reported": ("record_sha256",)}[provenance["kind"]]
+    lacking = [k for k in needs if not provenance.get(k)]
+    if lacking:
+        raise DataError(source, f"a {provenance['kind']} entry's provenance needs {', '.join(lacking)}")
+    metrics = data.get("metrics") or {}
+    overall_raw = metrics.get("overall") or {}
+    unknown = [c for c in overall_raw if c not in rule.columns]
+    if unknown:
+        raise DataError(source, f"metrics for column(s) the rule does not have: {', '.join(unknown)} (keep a paper's own columns under 'reported')")
+    overall = {c: _decode(v, f"metrics.overall.{c}", source) for c, v in overall_raw.items()}
+    per_task = {c: {str(t): _decode(v, f"metrics.per_task.{c}.{t}", source) for t, v in per.items()}
+                for c, per in (metrics.get("per_task") or {}).items() if c in rule.columns}
+    ci = {}
+    for column, pair in (data.get("ci") or {}).items():
+        if column not in rule.columns or not isinstance(pair, list) or len(pair) != 2:
+            raise DataError(source, f"ci.{column} must be [low, high] for a rule column")
+        ci[column] = [_decode(v, f"ci.{column}", source) for v in pair]
+    if provenance["kind"] != "verified" and ci:
+        raise DataError(source, "only verified entries carry bootstrap intervals")
+    reported = data.get("reported") or []
+    if not isinstance(reported, list) or not all(isinstance(r, dict) and "label" in r and "value" in r for r in reported):
+        raise DataError(source, "reported must be a list of {label, value, note}")
+    return Entry(id=entry_id, model=model, benchmark=data["benchmark"], provenance=provenance, overall=overall,
+                 per_task=per_task, ci=ci, reported=reported, protocol=data.get("protocol") or {},
+                 counts=data.get("counts") or {}, path=Path(source) if not isinstance(source, Path) else source)
+
+
+def load_entries(board: Path | str, rule) -> list[Entry]:
+    """Every entry of a board, checked; a bad file is an error naming it."""
+    folder = Path(board) / "entries"
+    entries = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise DataError(path, f"not valid JSON ({exc})") from None
+        entry = entry_from_dict(data, rule, path)
+        if entry.id != path.stem:
+            raise DataError(path, f"id {entry.id!r} differs from the file name")
+        entries.append(entry)
+    return entries
+
+
+def write_entry(board: Path | str, entry: Entry) -> Path:
+    """Write ``entries/<id>.json`` atomically; an existing entry is never overwritten."""
+    folder = Path(board) / "entries"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{entry.id}.json"
+    if target.exists():
+        raise ConfigError(f"{target} already exists; an entry is never overwritten")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(json.dumps(entry.to_dict(), indent=2, allow_nan=False) + "\n")
+    os.replace(tmp, target)
+    entry.path = target
+    return target
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or "model"
+
+
+def entry_from_record(record, rule, model: dict, kind: str, entry_id: str, provenance: dict,
+                      ci_resamples: int = 2000, ci_level: float = 0.95, ci_seed: int = 0) -> Entry:
+    """An entry computed by ewmbench: values from a run record, intervals for verified entries.
+
+    The record must be scored under the rule's protocol and on one of its benchmarks (by dataset
+    hash); its columns outside the rule are left out.
+    """
+    from ewmbench.compare.statistics import bootstrap_ci
+
+    where = record.path or "<record>"
+    if (record.protocol.name, record.protocol.version) != (rule.protocol, rule.protocol_version):
+        raise DataError(where, f"scored under {record.protocol.name} {record.protocol.version}; this board takes "
+                               f"{rule.protocol} {rule.protocol_version} (score again with --protocol {rule.protocol})")
+    benchmark = rule.benchmark_for_dataset(record.dataset.sha256)
+    if benchmark is None:
+        raise DataError(where, f"dataset {record.dataset.name!r} (sha256 {str(record.dataset.sha256)[:12]}...) is not a benchmark "
+                               f"of this board; its benchmarks: {', '.join(rule.benchmarks)}")
+    columns = [c for c in record.columns if c in rule.columns]
+    overall = {c: record.overall.get(c) for c in columns if record.overall.get(c) is not None}
+    per_task = {c: dict(record.per_task.get(c, {})) for c in overall}
+    ci = {}
+    provenance = dict(provenance, kind=kind, record_sha256=record.sha256(), protocol_sha256=record.protocol.sha256,
+                      dataset_sha256=record.dataset.sha256, ewmbench_version=record.provenance.ewmbench_version,
+                      git_commit=record.provenance.git_commit)
+    if kind == "verified":
+        counted, overall_rule = _counted_rows(record)
+        for column in overall:
+            if record.columns[column].level == "dataset":
+                continue  # one value per run: no episodes to resample
+            interval = bootstrap_ci(counted, column, overall=overall_rule, resamples=ci_resamples, level=ci_level, seed=ci_seed)
+            if interval is not None:
+                ci[column] = interval.as_list()
+        provenance["bootstrap"] = {"resamples": ci_resamples, "level": ci_level, "seed": ci_seed,
+                                   "unit": "episodes within tasks, trials nested"}
+    return Entry(
+        id=entry_id, model=model, benchmark=benchmark.id, provenance=provenance, overall=overall, per_task=per_task, ci=ci,
+        protocol={"name": record.protocol.name, "version": record.protocol.version, "sha256": record.protocol.sha256},
+        counts={"tasks": record.counts.tasks, "episodes": record.counts.episodes, "trials": record.counts.trials},
+    )
+
+
+def _counted_rows(record) -> tuple[list[dict], str]:
+    """The rows the record's protocol counts (stored rounding, best-of-N in the selection column's
+    direction) and its overall rule, through the same functions the run's summary used."""
+    from ewmbench.protocols import resolve_protocol
+    from ewmbench.results import round_rows, select_trials
+
+    protocol = resolve_protocol(record.protocol.name)
+    frame = record.rows_frame()
+    selected = select_trials(round_rows(frame, protocol), protocol, lambda column: record.columns[column].direction == "higher")
+    return selected.to_dict("records"), protocol.aggregation.get("overall", "mean_of_rows")

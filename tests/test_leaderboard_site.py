@@ -1,0 +1,144 @@
+"""The static site in a real browser: Debian's chromium driven by Playwright, opened from file://.
+
+Screenshots at 1280 and 390 px are saved under ``test-artifacts/leaderboard/`` (git-ignored; CI
+can keep the folder as an artefact), or under $EWMBENCH_TEST_ARTIFACTS.
+"""
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ewmbench.leaderboard.site import build_site, radar_svg
+
+ROOT = Path(__file__).resolve().parents[1]
+BOARD = ROOT / "leaderboards" / "ewmbench"
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
+
+
+def artifacts() -> Path:
+    folder = Path(os.environ.get("EWMBENCH_TEST_ARTIFACTS", ROOT / "test-artifacts")) / "leaderboard"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    board = tmp_path_factory.mktemp("board") / "ewmbench"
+    shutil.copytree(BOARD, board, ignore=shutil.ignore_patterns("*.py"))
+    # a self-reported entry beside the reported and verified ones, so every filter value is present
+    entry = {"format": "ewmbench-entry/1", "id": "zeta-model-1", "benchmark": "ewmbench-sample-v1",
+             "model": {"model_name": "Zeta <b>model</b>", "version": "1", "organization": "Lab & Co", "release_year": 2026,
+                       "source_type": "closed_source", "control_type": "action_driven"},
+             "protocol": {"name": "ewmbench-v1", "version": "1.0", "sha256": "x"},
+             "metrics": {"overall": {"psnr": 30.0, "ssim": 0.9, "hsd": 0.7, "ndtw": 0.6, "dyn": 0.3},
+                         "per_task": {"psnr": {"1": 29.0, "2": 31.0}}},
+             "provenance": {"kind": "self-reported", "record_sha256": "abc", "bundle_sha256": "def"}}
+    (board / "entries" / "zeta-model-1.json").write_text(json.dumps(entry))
+    out = tmp_path_factory.mktemp("site")
+    build_site(board, out)
+    return out
+
+
+def test_site_files_and_data(site):
+    for name in ("index.html", "style.css", "app.js", "leaderboard.csv", "leaderboard.json", "entries/zeta-model-1.html"):
+        assert (site / name).is_file(), name
+    html = (site / "index.html").read_text()
+    assert "http://" not in html.replace('href="http', "") and "<script src=\"app.js\"></script>" in html  # no CDN
+    assert "Zeta &lt;b&gt;model&lt;/b&gt;" in html and "<b>model</b>" not in html  # submitted text is escaped
+    data = json.loads((site / "leaderboard.json").read_text())
+    sample = next(b for b in data["benchmarks"] if b["id"] == "ewmbench-sample-v1")
+    official = next(b for b in data["benchmarks"] if b["id"] == "ewmbench-official")
+    assert {e["id"] for e in official["entries"]} >= {"ewmbench-paper-enerverse-ft", "ge-paper-ge-base"}
+    assert all(e["kind"] != "reported" for e in sample["entries"])  # never ranked with data measured elsewhere
+    csv_lines = (site / "leaderboard.csv").read_text().splitlines()
+    assert len(csv_lines) == 1 + sum(len(b["entries"]) for b in data["benchmarks"])
+
+
+def test_radar_draws_reported_groups_and_gaps():
+    svg = radar_svg({"scene": 100.0, "motion": 50.0, "semantics": None, "diversity": 0.0, "fidelity": 25.0})
+    assert svg.count("<circle") == 4 and "semantics n/r" in svg and 'class="shape"' in svg
+    assert 'class="shape"' not in radar_svg({"scene": 94.0, "motion": None, "semantics": None})
+
+
+def _numbers(page, table, col):
+    return page.eval_on_selector_all(
+        f"{table} tbody tr", f"rows => rows.map(r => r.children[{col}].getAttribute('data-v'))")
+
+
+@pytest.mark.slow
+def test_site_in_a_real_browser(site):
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    errors: list[str] = []
+    out = artifacts()
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("requestfailed", lambda r: errors.append(f"failed {r.url}"))
+            page.goto((site / "index.html").as_uri())
+            official = "#ewmbench-official table"
+            names = page.eval_on_selector_all(f"{official} tbody th a", "links => links.map(a => a.textContent)")
+            assert "EnerVerse" in names and "GE-Base" in names and "Kling" in names
+            # the first ranked row is the best aggregate
+            assert page.inner_text(f"{official} tbody tr:first-child th") .startswith("EnerVerse")
+            # click "Score": highest first; click again: lowest first (unranked GE-Base has a score too)
+            page.click(f"{official} thead button:has-text('Score')")
+            scores = [float(v) for v in _numbers(page, official, 3) if v]
+            assert scores == sorted(scores, reverse=True)
+            assert page.get_attribute(f"{official} thead th:nth-child(4)", "aria-sort") == "descending"
+            page.click(f"{official} thead button:has-text('Score')")
+            scores = [float(v) for v in _numbers(page, official, 3) if v]
+            assert scores == sorted(scores)
+            # keyboard: the header buttons sort with Enter too
+            page.focus(f"{official} thead button:has-text('Model')")
+            page.keyboard.press("Enter")
+            models = page.eval_on_selector_all(f"{official} tbody th", "c => c.map(x => x.getAttribute('data-v'))")
+            assert models == sorted(models)
+            # not reported values sort last whatever the direction
+            psnr_col = page.eval_on_selector_all(f"{official} thead th", "ths => ths.findIndex(t => t.textContent.startsWith('PSNR'))")
+            page.click(f"{official} thead th:nth-child({psnr_col + 1}) button")
+            assert all(v == "" for v in _numbers(page, official, psnr_col))
+            # filters hide rows
+            total = page.locator("table.ranking tbody tr").count()
+            page.select_option("select[data-filter=kind]", "verified")
+            visible = page.locator("table.ranking tbody tr:visible")
+            assert 0 < visible.count() < total
+            assert set(visible.evaluate_all("rows => rows.map(r => r.dataset.kind)")) == {"verified"}
+            page.select_option("select[data-filter=kind]", "")
+            page.select_option("select[data-filter=control]", "action_driven")
+            assert set(page.locator("table.ranking tbody tr:visible").evaluate_all("r => r.map(x => x.dataset.control)")) == {"action_driven"}
+            assert "entries shown" in page.inner_text(".shown")
+            page.select_option("select[data-filter=control]", "")
+            page.evaluate("document.querySelectorAll('.table-wrap').forEach(w => { w.scrollLeft = 0; })")
+            page.evaluate("window.scrollTo(0, 0)")
+            page.screenshot(path=str(out / "index-1280.png"), full_page=True)
+            # an entry page opens, with its radar and provenance
+            page.click("a:has-text('EnerVerse')")
+            page.wait_for_load_state()
+            assert page.url.endswith("entries/ewmbench-paper-enerverse-ft.html")
+            assert page.locator("svg.radar polygon.shape").count() == 1
+            assert "2505.09694v2" in page.inner_text("main")
+            page.screenshot(path=str(out / "entry-1280.png"), full_page=True)
+            # a phone: the table scrolls inside its box, the page does not
+            phone = browser.new_page(viewport={"width": 390, "height": 844})
+            phone.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            phone.on("pageerror", lambda e: errors.append(str(e)))
+            phone.goto((site / "index.html").as_uri())
+            assert phone.evaluate("document.documentElement.scrollWidth") <= 390 + 1
+            phone.screenshot(path=str(out / "index-390.png"), full_page=False)
+            phone.goto((site / "entries" / "zeta-model-1.html").as_uri())
+            assert phone.evaluate("document.documentElement.scrollWidth") <= 390 + 1
+            phone.screenshot(path=str(out / "entry-390.png"), full_page=True)
+        finally:
+            browser.close()
+    assert errors == []
+    for name in ("index-1280.png", "index-390.png", "entry-1280.png", "entry-390.png"):
+        assert (out / name).stat().st_size > 5000

@@ -34,7 +34,7 @@ def test_missing_weights_file_is_a_clear_cli_error(tmp_path):
     make_episode(tmp_path / "gt", "1", "1", frames=1)
     result = runner.invoke(app, ["detector", "track", "--dataset", str(tmp_path / "gt"), "--weights", str(tmp_path / "none.pt"), "--cache-dir", str(tmp_path / "c")])
     assert result.exit_code == 2
-    assert "none.pt do not exist" in " ".join(result.output.split())
+    assert "none.pt: no such file" in " ".join(result.output.split())
 
 
 def test_train_command_tiny_run(tmp_path):

@@ -27,6 +27,13 @@ def _tracking(protocol: str, weights: Optional[Path], embodiment: Optional[str],
     return VideoCache(cache_dir), tracking_settings(protocol), DetectorChoice(weights, embodiment), device or default_device()
 
 
+def _check_weights(weights: Optional[Path]) -> None:
+    from ewmbench.errors import ConfigError
+
+    if weights is not None and not weights.is_file():
+        raise ConfigError(f"--weights {weights}: no such file (a detector checkpoint, .pt)")
+
+
 def _check_writable(dataset: Path) -> None:
     """``detector track`` writes traj/traj.npy into the dataset it reads: say so before any work."""
     import os
@@ -54,6 +61,7 @@ def detector_track_command(
 
     try:
         check_device_name(device)
+        _check_weights(weights)
         dataset = resolve_dataset_argument(dataset)
         _check_writable(dataset)
         videos, tracking, choice, device = _tracking(protocol, weights, embodiment, cache_dir, device)
@@ -121,6 +129,7 @@ def detector_validate_command(
 
     try:
         check_device_name(device)
+        _check_weights(weights)
         dataset = resolve_dataset_argument(dataset)
         videos, tracking, choice, device = _tracking(protocol, weights, embodiment, cache_dir, device)
         gts, _ = find_datasets(dataset)

@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import zipfile
+from tokenize import TokenError
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -104,7 +105,8 @@ class Sidecar:
                     raise DataError(arrays_path, "sidecar arrays must be an .npz archive, not a single array")
                 with data:
                     arrays = {key: data[key] for key in data.files}
-            except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, NotImplementedError) as exc:
+            except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, NotImplementedError, RuntimeError, SyntaxError, TokenError) as exc:
+                # RuntimeError: an encrypted zip member; SyntaxError/TokenError: a mangled .npy header
                 raise DataError(arrays_path, f"unreadable sidecar arrays ({type(exc).__name__}: {exc})") from None
         check_arrays(arrays, list(meta.get("views", [HEAD_VIEW])), arrays_path)
         sidecar = cls(

@@ -10,6 +10,7 @@ naming the file, so that no malformed track reaches the metrics.
 from __future__ import annotations
 
 from pathlib import Path
+from tokenize import TokenError
 
 import numpy as np
 
@@ -58,6 +59,10 @@ def load_traj(path: Path | str) -> np.ndarray:
         raise DataError(path, "trajectory file not found (run gripper tracking first)")
     try:
         array = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        raise DataError(path, f"not a readable .npy array ({exc})") from None
+    except (OSError, ValueError, EOFError, SyntaxError, TokenError, RuntimeError) as exc:
+        # numpy parses the header as a Python literal: a mangled one raises SyntaxError or TokenError
+        raise DataError(path, f"not a readable .npy array ({type(exc).__name__}: {exc})") from None
+    if isinstance(array, np.lib.npyio.NpzFile):
+        array.close()
+        raise DataError(path, "not a .npy array (an .npz archive)")
     return validate_traj(array, path)

@@ -458,3 +458,15 @@ def test_a_curated_split_can_be_run(ws):
 def test_a_cuda_device_this_machine_lacks(ws):
     outcome = run_cli(ws.evaluate("--device", "cuda:7"), ws.inputs())
     assert outcome.code == 2 and outcome.says("--device cuda:7", "no CUDA device") and not ws.out.exists()
+
+
+def test_tracking_a_read_only_dataset_is_refused_before_work(ws, monkeypatch):
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: False if str(path) == str(ws.gt) and mode & os.W_OK else real(path, mode))
+    outcome = run_cli(["detector", "track", "--dataset", str(ws.gt)], ws.inputs())
+    assert outcome.code == 2 and outcome.says(str(ws.gt), "is not writable", "writable copy"), outcome.output
+
+
+def test_detector_commands_name_their_own_weights_option(ws):
+    outcome = run_cli(["detector", "validate", "--dataset", str(ws.gt), "--weights", str(ws.root / "missing.pt")], ws.inputs())
+    assert outcome.code == 2 and outcome.says("--weights", "missing.pt", "no such file"), outcome.output

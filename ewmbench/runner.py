@@ -29,7 +29,7 @@ import pandas as pd
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 import ewmbench
-from ewmbench.data.conform import conform_video
+from ewmbench.data.conform import conform_video, time_indices
 from ewmbench.data.layout import HEAD_VIEW, Episode, Generated, GroundTruth, Problem, Trial, pairing_problems, write_trial
 from ewmbench.data.split import provenance as split_provenance
 from ewmbench.data.video import list_frames, video_size
@@ -44,7 +44,6 @@ from ewmbench.models.base import (
     WorldModel,
     check_device,
     check_request_fits,
-    fit_length,
     json_safe,
     load_model_class,
     validate_result,
@@ -153,7 +152,7 @@ def generate(config: RunConfig, gt: GroundTruth, generated_root: Path, prepared:
     batch_size = 1 if model.oracle else max(1, model.capabilities_now().max_batch)
     for start in range(0, len(todo), batch_size):
         batch = todo[start : start + batch_size]
-        requests = [build_request(e, t, trial_seed(config.seed, e.task, e.episode, t), model) for e, t in batch]
+        requests = [build_request(e, t, trial_seed(config.seed, e.task, e.episode, t), model).validate() for e, t in batch]
         if model.oracle:
             results = [model.generate_oracle(requests[0], batch[0][0])]
         elif batch_size > 1:
@@ -180,10 +179,12 @@ def write_generated_trial(root: Path, episode: Episode, trial: str, request: Gen
             except DataError:
                 pass  # no GT for this view: the head view's size
         frames[view], reports[view] = conform_video(result.frames[view], request.num_frames, height, width, source_fps, request.fps)
-    state = {}
+    state = {}  # per-frame state is resampled in time exactly as the frames were
     for key, value in result.state.items():
         value = np.asarray(value)
-        state[key] = fit_length(value, request.num_frames) if value.ndim >= 1 and len(value) else value
+        if value.ndim >= 1 and len(value):
+            value = value[np.minimum(time_indices(len(value), request.num_frames, source_fps, request.fps), len(value) - 1)]
+        state[key] = value
     meta = {
         "model": prepared.name, "oracle": prepared.model.oracle, "model_config": prepared.model.config(), "seed": request.seed,
         "embodiment": _embodiment(episode),

@@ -70,6 +70,7 @@ def test_ge_base_run_writes_three_views_and_feeds_ge_its_conventions(simulated, 
     assert all(np.allclose(slots, slots[0]) for slots in first["memory_slot_means"])
     assert first["guidance_scale"] == 1.0 and first["n_view"] == 3 and first["n_prev"] == 4 and first["negative_prompt"] == ""
     assert first["chunk"] == (CHUNK - 1) // 8 + 1 and first["noise_seed"] != 0 and first["num_inference_steps"] == 50
+    assert first["decode_timestep"] == 0.03 and first["decode_noise_scale"] == 0.025 and first["history_action_state"] is None
     instruction = GroundTruth(simulated).episode("1", "0").instruction
     assert first["prompt"] == [ge_prompt(instruction, GroundTruth(simulated).episode("1", "0").sidecar.substeps)]
     assert " the " not in first["prompt"][0]

@@ -301,3 +301,64 @@ def test_adapters_declaring_only_conditioning_keep_working():
     assert OldStyle.capabilities.conditioning == frozenset({"image", "actions"}) == OldStyle.conditioning
     assert Typed.conditioning == frozenset() and load_model_class("sim").conditioning == frozenset({"image", "actions", "scene"})
     assert OldStyle(noise=0.1).config() == {}
+
+
+class TwentyFps(WorldModel):
+    """Generates at 20 fps: frame t shows grey level 10 t, and returns a per-frame state t."""
+
+    name = "twenty-fps"
+    capabilities = Capabilities(conditioning=frozenset({"image"}), fps=20.0)
+
+    def generate(self, request):
+        count = 2 * (request.num_frames - 1) + 1  # the same duration at twice the rate
+        frames = np.broadcast_to((np.arange(count, dtype=np.uint8) * 10)[:, None, None, None], (count, 6, 8, 3)).copy()
+        return GenerationResult({"head": frames}, {"step": np.arange(count, dtype=float)}, {"fps": 20.0})
+
+
+def test_frames_and_state_are_resampled_alike_to_the_benchmark(tmp_path):
+    from ewmbench.data.video import read_video
+    from ewmbench.models.base import _REGISTERED
+
+    gt = make_ground_truth(tmp_path / "gt", tasks=("1",), episodes=("10",), num_frames=4)  # 10 fps
+    _REGISTERED["twenty-fps"] = TwentyFps
+    try:
+        result = run(RunConfig(output=tmp_path / "run", dataset=str(gt), model="twenty-fps", trials=1, metrics=["psnr"],
+                               cache_dir=tmp_path / "c"), show_progress=False)
+    finally:
+        _REGISTERED.pop("twenty-fps")
+    trial = result.output / "twenty-fps_dataset" / "1" / "10" / "1"
+    frames = read_video(trial / "video")
+    assert frames.shape == (4, 48, 64, 3) and [int(f[0, 0, 0]) for f in frames] == [0, 20, 40, 60]  # every other frame
+    with np.load(trial / "ewmbench" / "arrays.npz") as arrays:
+        assert arrays["step"].tolist() == [0.0, 2.0, 4.0, 6.0]
+    meta = json.loads((trial / "ewmbench" / "meta.json").read_text())
+    assert meta["conform"]["head"]["time"] == "by frame rate" and meta["conform"]["head"]["dropped"] == 3 and meta["state"] == ["step"]
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"num_frames": 0}, "num_frames must be an integer >= 1"),
+        ({"seed": -1}, "seed must be an integer >= 0"),
+        ({"fps": -1.0}, "fps must be a positive number"),
+        ({"views": ()}, "views must name at least one view"),
+        ({"memory_frames": {"head": np.zeros((1, 6, 8, 3), np.float32)}}, "memory_frames/head must be \\(M >= 1, H, W, 3\\) uint8"),
+        ({"memory_indices": [0, 1]}, "memory_indices must give one episode frame per memory frame"),
+        ({"actions": np.zeros((5, 12))}, "actions must be finite \\(T, 14\\) numbers for eef14-euler"),
+        ({"actions": np.full((5, 14), np.inf)}, "actions must be finite"),
+        ({"actions": np.zeros((9, 14))}, "actions reach beyond this call's last frame"),
+        ({"action_space": "joints"}, "action_space must be one of eef14-euler, eef16-quat"),
+        ({"intrinsics": {"head": np.eye(4)}}, "intrinsics/head must be \\(3, 3\\)"),
+        ({"extrinsics": {"head": np.eye(4)}}, "extrinsics/head must be \\(T, 4, 4\\)"),
+    ],
+)
+def test_requests_read_from_bytes_are_validated(change, message):
+    request = make_request(**change)
+    with pytest.raises(ConfigError, match=message):
+        GenerationRequest.from_bytes(request.to_bytes())
+
+
+def test_a_valid_request_validates():
+    assert make_request().validate().num_frames == 5
+    with pytest.raises(ConfigError, match="incomplete"):
+        GenerationRequest.from_parts({"format": "ewmbench-request/1", "task": "1"}, {})

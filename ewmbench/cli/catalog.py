@@ -24,7 +24,7 @@ def models_command(as_json: bool = typer.Option(False, "--json", help="Print JSO
             rows.append({
                 "name": name, "source": source, "description": cls.description,
                 **cls.capabilities.describe(),
-                "needs_weights": cls.needs_weights, "needs_gpu": cls.needs_gpu, "oracle": cls.oracle,
+                "needs_weights": cls.needs_weights, "needs_gpu": cls.needs_gpu, "oracle": cls.oracle, "needs_also": list(cls.needs_also),
                 "options": [o.describe() for o in cls.options], "status": cls.status,
             })
     except EwmbenchError as exc:
@@ -39,6 +39,7 @@ def models_command(as_json: bool = typer.Option(False, "--json", help="Print JSO
         needs = [n for n, flag in (("weights", row["needs_weights"]), ("GPU", row["needs_gpu"])) if flag]
         frames = row["frame_rule"] + (f", chunks of {row['chunk_frames']}" if row["chunk_frames"] else "")
         views = ", ".join(row["views"]) if isinstance(row["views"], list) else row["views"]
+        needs += row["needs_also"]
         if row["oracle"]:
             needs.append("the GT episode (oracle)")
         options = ", ".join(o["name"] for o in row["options"]) or "-"

@@ -33,10 +33,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ewmbench.data.layout import HEAD_VIEW
 from ewmbench.errors import ConfigError, DataError
 from ewmbench.files import json_safe
 
-HEAD_VIEW = "head"  # the scored view (kept equal to ewmbench.data.layout.HEAD_VIEW)
 REQUEST_FORMAT = "ewmbench-request/1"
 RESULT_FORMAT = "ewmbench-result/1"
 
@@ -114,6 +114,53 @@ class GenerationRequest:
             return None
         return self.actions[np.minimum(self.memory_indices, len(self.actions) - 1)]
 
+    def validate(self) -> GenerationRequest:
+        """Check types and shapes (a request read from a file or the network); ConfigError naming the field."""
+        def bad(name: str, problem: str):
+            raise ConfigError(f"generation request {'/'.join(map(str, self.ids))}: {name} {problem}")
+
+        for name in ("task", "episode", "trial", "instruction"):
+            if not isinstance(getattr(self, name), str):
+                bad(name, "must be text")
+        for name, low in (("seed", 0), ("num_frames", 1), ("start_frame", 0), ("height", 1), ("width", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+                bad(name, f"must be an integer >= {low}, got {value!r}")
+        if self.fps is not None and (isinstance(self.fps, bool) or not isinstance(self.fps, (int, float)) or not 0 < self.fps < 10_000):
+            bad("fps", f"must be a positive number, got {self.fps!r}")
+        if not isinstance(self.substeps, list) or not all(isinstance(x, str) for x in self.substeps):
+            bad("substeps", "must be a list of text")
+        if not self.views or not all(isinstance(v, str) and v for v in self.views):
+            bad("views", "must name at least one view")
+        for view, frames in self.memory_frames.items():
+            frames = np.asarray(frames)
+            if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) == 0:
+                bad(f"memory_frames/{view}", f"must be (M >= 1, H, W, 3) uint8, got {frames.shape} {frames.dtype}")
+        if self.memory_frames and any(len(f) != len(self.memory_indices) for f in self.memory_frames.values()):
+            bad("memory_indices", "must give one episode frame per memory frame")
+        if any(not isinstance(i, (int, np.integer)) or not 0 <= i <= self.start_frame for i in self.memory_indices):
+            bad("memory_indices", f"must be frames 0 .. start_frame ({self.start_frame}), got {self.memory_indices}")
+        rows = self.start_frame + self.num_frames
+        if self.actions is not None:
+            actions = np.asarray(self.actions)
+            if self.action_space not in ACTION_SPACES:
+                bad("action_space", f"must be one of {', '.join(ACTION_SPACES)}, got {self.action_space!r}")
+            width = ACTION_SPACES[self.action_space][0]
+            if actions.ndim != 2 or actions.shape[1] != width or not np.issubdtype(actions.dtype, np.number) or not np.all(np.isfinite(actions)):
+                bad("actions", f"must be finite (T, {width}) numbers for {self.action_space}, got {actions.shape} {actions.dtype}")
+            if len(actions) > rows:
+                bad("actions", f"reach beyond this call's last frame ({len(actions)} rows for frames 0 .. {rows - 1})")
+        for view, k in self.intrinsics.items():
+            if np.asarray(k).shape != (3, 3):
+                bad(f"intrinsics/{view}", f"must be (3, 3), got {np.asarray(k).shape}")
+        for view, e in self.extrinsics.items():
+            e = np.asarray(e)
+            if e.ndim != 3 or e.shape[1:] != (4, 4):
+                bad(f"extrinsics/{view}", f"must be (T, 4, 4), got {e.shape}")
+            if len(e) > rows:
+                bad(f"extrinsics/{view}", f"reach beyond this call's last frame ({len(e)} rows for frames 0 .. {rows - 1})")
+        return self
+
     def to_parts(self) -> tuple[dict, dict[str, np.ndarray]]:
         """JSON-safe metadata and named arrays: what a service or a file carries."""
         meta: dict[str, Any] = {"format": REQUEST_FORMAT}
@@ -146,7 +193,11 @@ class GenerationRequest:
                 kwargs[name] = arrays[name]
             elif name in ("memory_frames", "intrinsics", "extrinsics"):
                 kwargs[name] = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
-        return cls(**kwargs)
+        try:
+            request = cls(**kwargs)
+        except TypeError as exc:
+            raise ConfigError(f"generation request is incomplete ({exc})") from None
+        return request.validate()
 
     def to_bytes(self) -> bytes:
         return _pack(*self.to_parts())
@@ -325,6 +376,7 @@ class WorldModel(ABC):
     needs_weights: ClassVar[bool] = False
     needs_gpu: ClassVar[bool] = False
     oracle: ClassVar[bool] = False  # receives the ground-truth episode (reference models only)
+    needs_also: ClassVar[tuple[str, ...]] = ()  # anything else it needs, in words (`ewmbench models`)
     status: ClassVar[str] = ""  # how this adapter has been exercised (real weights? device?)
 
     conditioning: ClassVar[frozenset[str]] = frozenset()  # mirrors capabilities.conditioning

@@ -62,6 +62,7 @@ class CosmosPredict2Model(DiffusersVideoModel):
     options = SHARED_OPTIONS + (
         Option("guardrail", bool, True, "run NVIDIA's cosmos_guardrail checker; false only for a local non-NVIDIA pipeline folder"),
     )
+    needs_also = ("diffusers", "cosmos_guardrail (unless guardrail=false with a local pipeline)")
     status = "tiny random-weight pipeline on CPU only (guardrail=false); not run with real weights or the guardrail"
 
     def __init__(self, **options):

@@ -60,6 +60,7 @@ class DiffusersVideoModel(WorldModel):
     memory_frames: int = 1
     needs_weights = True
     needs_gpu = True
+    needs_also = ("diffusers",)
     options = SHARED_OPTIONS
 
     def __init__(self, **options):

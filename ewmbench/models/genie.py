@@ -66,10 +66,11 @@ def ge_prompt(instruction: str, substeps: list[str]) -> str:
 
 
 def to_model_input(frames: np.ndarray, height: int, width: int) -> np.ndarray:
-    """(M, h, w, 3) uint8 -> (3, M, height, width) float32 in [-1, 1]."""
-    from PIL import Image
+    """(M, h, w, 3) uint8 -> (3, M, height, width) float32 in [-1, 1], resized as GE's own
+    ``load_images`` does (OpenCV's default bilinear)."""
+    import cv2
 
-    resized = np.stack([np.asarray(Image.fromarray(f).resize((width, height), Image.Resampling.BICUBIC)) for f in frames])
+    resized = np.stack([cv2.resize(np.ascontiguousarray(f), (width, height)) for f in frames])
     return (resized.astype(np.float32) / 255.0 * 2.0 - 1.0).transpose(3, 0, 1, 2)
 
 
@@ -87,6 +88,7 @@ class GECheckoutModel(WorldModel):
     default_steps: int = 50
     needs_weights = True
     needs_gpu = True
+    needs_also = ("your Genie-Envisioner checkout (repo=DIR) with its requirements",)
 
     @classmethod
     def shared_options(cls) -> tuple[Option, ...]:
@@ -258,6 +260,14 @@ class GEBaseModel(GECheckoutModel):
         frame_rule=FrameRule(8, 1), chunk_frames=58, memory_frames=4,
     )
     status = "contract-tested against a stand-in of GE's entry points on CPU; not run with GE's code or weights"
+
+    def window_conditioning(self, request: GenerationRequest) -> dict:
+        # the remaining arguments of GE's own call in video_gen_examples/infer.py (video only, no state)
+        train = self.args.data["train"]
+        return {
+            "decode_timestep": 0.03, "decode_noise_scale": 0.025, "action_chunk": train.get("action_chunk"),
+            "history_action_state": None, "pixel_wise_timestep": getattr(self.args, "pixel_wise_timestep", False),
+        }
 
 
 GEBaseModel.options = GEBaseModel.shared_options()

@@ -69,6 +69,7 @@ class SimModel(WorldModel):
         Option("drop_frames", float, 0.0, "probability that a frame repeats the previous one", 0.0, 1.0),
         Option("wrong_color", bool, False, "recolour the object the task is about"),
     )
+    needs_also = ("pybullet", "a simulated dataset (the sample)")
     status = "exact replay checked against the ground truth; CPU (pybullet)"
 
     def __init__(self, **options):

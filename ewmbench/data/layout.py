@@ -34,7 +34,6 @@ from ewmbench.files import atomic_path, write_json, write_text
 
 HEAD_VIEW = "head"
 SIDECAR_DIR = "ewmbench"
-SIDECAR_FORMAT = "ewmbench-sidecar/1"
 SOURCE_PREFIX = "source/"  # sidecar arrays holding a converted dataset's own arrays
 TRIAL_SIDECAR_FORMAT = "ewmbench-trial/1"
 GENERATED_SUFFIX = "_dataset"

@@ -84,6 +84,9 @@ class Metric(ABC):
     # Inputs beyond the frames that change the numbers, so a stored score is keyed by them too:
     # "trajectories" (traj/traj.npy, or the detector and tracking settings that make them).
     needs: ClassVar[frozenset[str]] = frozenset()
+    # False for metrics computed from trajectories alone (the motion metrics): their stored scores
+    # are keyed by the tracks' identities, and by a video's content only where it is tracked.
+    uses_frames: ClassVar[bool] = True
     # True when the numbers do not depend on the compute device (no network runs on it).
     device_free: ClassVar[bool] = False
     # Optional packages the metric runs on, and the extra that installs them (pyproject.toml).

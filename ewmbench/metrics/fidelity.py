@@ -23,13 +23,7 @@ import numpy as np
 from ewmbench.errors import ConfigError, DataError, Unavailable
 from ewmbench.metrics.base import Metric, TrialInputs, register_metric
 from ewmbench.metrics.features import feature_stage_key, weights_path
-
-
-def match_size(frame: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Resize ``frame`` to ``shape`` (H, W, C) with bicubic interpolation, as the official tool."""
-    if frame.shape == tuple(shape):
-        return frame
-    return cv2.resize(frame, (shape[1], shape[0]), interpolation=cv2.INTER_CUBIC)
+from ewmbench.metrics.frames import match_size
 
 
 def psnr_frame(pred: np.ndarray, gt: np.ndarray, data_range: float = 255, max_db: float | None = None) -> float:

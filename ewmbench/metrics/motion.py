@@ -458,6 +458,7 @@ def select_best_trials(rows: Sequence[Mapping], column: str = "hsd", higher_is_b
 class TrajectoryConsistency(Metric):
     name = METRIC_NAME
     needs = frozenset({"trajectories"})
+    uses_frames = False  # tracks from traj.npy, or from the video (then keyed by its content)
     group = "motion"
     columns = ("dyn", "hsd", "ndtw")
     level = "trial"

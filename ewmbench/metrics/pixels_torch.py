@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from ewmbench.errors import ConfigError
-from ewmbench.metrics.fidelity import match_size
+from ewmbench.metrics.frames import match_size
 
 
 def _frames(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -19,7 +19,6 @@ from collections.abc import Callable
 
 from ewmbench.data.video_cache import VideoCache
 from ewmbench.errors import ConfigError
-from ewmbench.metrics.base import metric_registry
 from ewmbench.run.plan import Job, WorkItem, chunked
 from ewmbench.run.scoring import Scorer
 
@@ -55,17 +54,13 @@ def run_chunk(job: Job, chunk: list[WorkItem]) -> int:
     """Score a chunk of work items, writing each record; returns how many were computed (not reused)."""
     scorer = scorer_for(job)
     before = scorer.computed
-    registry = metric_registry()
-    metric = registry[chunk[0].metric]()
-    if chunk[0].level == "trial":
-        scorer.score_trials(metric, [item.pairs[0] for item in chunk])
+    if chunk[0].level == "trial":  # one metric per trial chunk (plan.chunked)
+        scorer.score_trials(chunk[0].metric, [item.pairs[0] for item in chunk])
     for item in chunk:
-        if item.metric != metric.name:
-            metric = registry[item.metric]()
         if item.level == "episode":
-            scorer.score_episode(metric, item.episode, [t for _, t in item.pairs])
+            scorer.score_episode(item.metric, item.episode, [t for _, t in item.pairs])
         elif item.level == "dataset":
-            scorer.score_dataset(metric, list(item.pairs))
+            scorer.score_dataset(item.metric, list(item.pairs))
     return scorer.computed - before
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ewmbench.data.layout import Episode, Trial
+from ewmbench.metrics.base import Metric
 from ewmbench.perception.detector_weights import DetectorChoice
 from ewmbench.protocols import Protocol
 
@@ -27,32 +28,36 @@ class Job:
     detector: DetectorChoice
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class WorkItem:
-    metric: str
+    metric: Metric  # the metric object itself: what the run resolved is what every worker runs
     level: str  # trial, episode or dataset
     pairs: tuple[tuple[Episode, Trial], ...]
+
+    @property
+    def metric_name(self) -> str:
+        return self.metric.name
 
     @property
     def episode(self) -> Episode:
         return self.pairs[0][0]
 
 
-def build_plan(metrics: list, pairs: list[tuple[Episode, Trial]]) -> list[WorkItem]:
+def build_plan(metrics: list[Metric], pairs: list[tuple[Episode, Trial]]) -> list[WorkItem]:
     """Work items of ``metrics`` (checked available) over the scored (episode, trial) pairs, in the
     order the rows are built: metric by metric, trials (or episodes) in the pairs' order."""
     items: list[WorkItem] = []
     for metric in metrics:
         if metric.level == "dataset":
             if pairs:
-                items.append(WorkItem(metric.name, "dataset", tuple(pairs)))
+                items.append(WorkItem(metric, "dataset", tuple(pairs)))
         elif metric.level == "trial":
-            items.extend(WorkItem(metric.name, "trial", (pair,)) for pair in pairs)
+            items.extend(WorkItem(metric, "trial", (pair,)) for pair in pairs)
         else:
             episodes: dict[tuple[str, str], list[tuple[Episode, Trial]]] = {}
             for episode, trial in pairs:
                 episodes.setdefault(episode.key, []).append((episode, trial))
-            items.extend(WorkItem(metric.name, "episode", tuple(group)) for group in episodes.values())
+            items.extend(WorkItem(metric, "episode", tuple(group)) for group in episodes.values())
     return items
 
 
@@ -62,7 +67,7 @@ def chunked(items: list[WorkItem], chunk_size: int) -> list[list[WorkItem]]:
     chunks: list[list[WorkItem]] = []
     for item in items:
         last = chunks[-1] if chunks else None
-        if last and item.level == "trial" and last[0].level == "trial" and last[0].metric == item.metric and len(last) < chunk_size:
+        if last and item.level == "trial" and last[0].level == "trial" and last[0].metric is item.metric and len(last) < chunk_size:
             last.append(item)
         else:
             chunks.append([item])

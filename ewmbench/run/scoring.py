@@ -97,22 +97,29 @@ class Scorer:
         if "trajectories" in metric.needs:
             try:
                 extra["trajectories"] = sorted({
-                    trajectory_identity(e.traj_path, e.video_path(), self.detector) for e, _ in pairs
+                    self._track_identity(e.traj_path, e.video_path(), None) for e, _ in pairs
                 } | {
-                    trajectory_identity(t.traj_path, t.video_path(), self.detector, gt_video=e.video_path()) for e, t in pairs
+                    self._track_identity(t.traj_path, t.video_path(), e.video_path()) for e, t in pairs
                 })
             except EwmbenchError as exc:  # the same error fails the scoring itself, with its path
                 extra["trajectories"] = f"error: {exc}"
         return extra
 
+    def _track_identity(self, traj_path: Path, video: Path, gt_video: Path | None) -> str:
+        """Where a track comes from: its traj.npy's content, or the detector's and the video's
+        content (a tracked video's track changes with its frames)."""
+        identity = trajectory_identity(traj_path, video, self.detector, gt_video=gt_video)
+        if identity.startswith("detector:"):
+            identity += ":" + self.videos.content_hash(video)
+        return identity
+
     def trial_key(self, metric: Metric, episode: Episode, trial: Trial) -> dict:
-        """What a stored trial score is keyed by: every input and setting that changes its numbers."""
-        return {
-            "settings": hash_settings(self.protocol, metric),
-            "gt": self.videos.content_hash(episode.video_path()),
-            "generated": self.videos.content_hash(trial.video_path()),
-            **self._computed_with(metric, [(episode, trial)]),
-        }
+        """What a stored trial score is keyed by: every input and setting that changes its numbers
+        (for a metric on tracks alone, the tracks' identities stand for the videos)."""
+        key = {"settings": hash_settings(self.protocol, metric)}
+        if metric.uses_frames:
+            key |= {"gt": self.videos.content_hash(episode.video_path()), "generated": self.videos.content_hash(trial.video_path())}
+        return key | self._computed_with(metric, [(episode, trial)])
 
     def trial_path(self, metric: Metric, trial: Trial) -> Path:
         return self.output / SCORES_DIR / metric.name / store_name(trial.task) / store_name(trial.episode) / f"{store_name(trial.trial)}.json"

@@ -4,7 +4,7 @@ The modules stay thin: they parse options, call the package and print. Heavy imp
 the commands, so ``ewmbench --help`` and ``ewmbench models`` start fast.
 """
 
-from ewmbench.cli import catalog, compare, convert, data, detector, evaluation, generate, leaderboard, weights  # noqa: F401  (registration)
+from ewmbench.cli import catalog, compare, convert, data, detector, evaluation, generate, importing, leaderboard, serve, weights  # noqa: F401  (registration)
 from ewmbench.cli.common import app
 
 __all__ = ["app", "main"]

@@ -190,6 +190,21 @@ def video_size(path: Path) -> tuple[int, int, int]:
     return len(files), height, width
 
 
+def video_fps(path: Path) -> float | None:
+    """The frame rate a video file declares (None for frame folders or when it declares none)."""
+    source = video_source(path)
+    if not source.is_file():
+        return None
+    import cv2
+
+    capture = cv2.VideoCapture(str(source))
+    try:
+        fps = float(capture.get(cv2.CAP_PROP_FPS)) if capture.isOpened() else 0.0
+    finally:
+        capture.release()
+    return fps if fps > 0 and fps == fps and fps < 1000 else None
+
+
 def write_frames(frames: np.ndarray | Iterable[np.ndarray], folder: Path, suffix: str = ".jpg", quality: int = 95) -> list[Path]:
     """Write uint8 RGB frames ((T, H, W, 3), or an iterable of (H, W, 3)) as ``frame_00000<suffix>`` ...
 

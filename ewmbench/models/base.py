@@ -576,6 +576,7 @@ BUILTIN_MODELS: dict[str, str] = {
     "cosmos-predict2": "ewmbench.models.cosmos:CosmosPredict2Model",
     "ge-base": "ewmbench.models.genie:GEBaseModel",
     "ge-sim": "ewmbench.models.genie:GESimModel",
+    "remote": "ewmbench.models.remote:RemoteModel",
 }
 ENTRY_POINT_GROUP = "ewmbench.models"
 _REGISTERED: dict[str, type[WorldModel]] = {}

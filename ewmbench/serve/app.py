@@ -1,0 +1,553 @@
+"""``ewmbench serve``: any registered adapter as a WorldArena 2.0 Track 2 world-model service (API 1.0).
+
+The request path, in order: authentication (bearer token; none on loopback without a token), the
+concurrency gate (429 OVERLOADED with Retry-After past ``max_concurrency``), the body read with its
+byte limit (413 before anything is decoded), JSON with a depth limit, then the whole request
+validated (versions, profile, ids, every sample, every image) before any sample runs; the
+idempotency store; then each sample generated on its own (its pixels never depend on the batch).
+Every error answers ``{"error": {code, message, request_id, retryable}}``; messages never carry
+paths, host names or tracebacks, and log lines never carry tokens or payloads.
+"""
+
+
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import math
+import re
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ewmbench.errors import ConfigError, EwmbenchError
+from ewmbench.models.base import (
+    HEAD_VIEW,
+    GenerationResult,
+    WorldModel,
+    check_device,
+    load_model_class,
+)
+from ewmbench.models.wire import (
+    API_VERSION,
+    MAX_SEED,
+    ApiError,
+    Limits,
+    Profile,
+    Sample,
+    decode_image,
+    encode_image,
+    invalid,
+    parse_sample_id,
+    sample_to_request,
+)
+
+log = logging.getLogger("ewmbench.serve")
+TOKEN_ENV = "EWMBENCH_SERVE_TOKEN"
+PROFILE_ID = "default"
+MAX_JSON_DEPTH = 12
+MAX_ID_CHARS = 256
+MAX_INSTRUCTION_CHARS = 4096
+MAX_IMAGE_SIDE = 4096
+_PATHLIKE = re.compile(r"(?:[A-Za-z]:)?(?:[/\\][\w.\-~]+){2,}[/\\]?")
+
+
+def scrub(message: str) -> str:
+    """A message safe to send: file paths replaced, length capped."""
+    return _PATHLIKE.sub("<path>", message)[:500]
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def read_token(token_file: Path | None = None) -> str | None:
+    """The bearer token: from ``token_file`` when given, else the EWMBENCH_SERVE_TOKEN variable."""
+    import os
+
+    if token_file is not None:
+        try:
+            token = Path(token_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot read the token file {token_file} ({exc.strerror})") from None
+        if not token:
+            raise ConfigError(f"token file {token_file} is empty")
+        return token
+    return os.environ.get(TOKEN_ENV) or None
+
+
+# ---------------------------------------------------------------------------- the idempotency store
+
+
+class AnswerStore:
+    """Answers by request_id, bounded by count, total bytes and age (oldest dropped first)."""
+
+    def __init__(self, max_entries: int = 256, max_bytes: int = 256 * 2**20, max_age_s: float = 3600.0):
+        self.max_entries, self.max_bytes, self.max_age_s = max_entries, max_bytes, max_age_s
+        self._items: OrderedDict[str, tuple[str, bytes, float]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, request_id: str) -> tuple[str, bytes] | None:
+        with self._lock:
+            self._expire(time.monotonic())
+            item = self._items.get(request_id)
+            return (item[0], item[1]) if item else None
+
+    def put(self, request_id: str, digest: str, body: bytes) -> None:
+        with self._lock:
+            if request_id in self._items:
+                self._bytes -= len(self._items.pop(request_id)[1])
+            self._items[request_id] = (digest, body, time.monotonic())
+            self._bytes += len(body)
+            self._expire(time.monotonic())
+
+    def _expire(self, now: float) -> None:
+        while self._items:
+            oldest_id, (_, body, stamp) = next(iter(self._items.items()))
+            if len(self._items) > self.max_entries or self._bytes > self.max_bytes or now - stamp > self.max_age_s:
+                self._items.pop(oldest_id)
+                self._bytes -= len(body)
+            else:
+                break
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def bytes(self) -> int:
+        return self._bytes
+
+
+# ---------------------------------------------------------------------------- the service
+
+
+@dataclass
+class ServeConfig:
+    model: str
+    model_options: dict = field(default_factory=dict)
+    dataset: str | None = None  # a ground-truth dataset for oracles (sim, ground-truth), found by sample_id
+    size: tuple[int, int] | None = None  # (height, width) of the profile; default: the dataset's, the model's, or 480x640
+    limits: Limits = field(default_factory=Limits)
+    max_prediction_frames: int = 256
+    device: str | None = None
+    token: str | None = None
+
+
+class Service:
+    """The model behind the API: loads in the background, validates and answers predictions."""
+
+    def __init__(self, config: ServeConfig):
+        self.config = config
+        cls = load_model_class(config.model)
+        self.model: WorldModel = cls(**config.model_options)  # options checked before anything loads
+        self.gt = None
+        if config.dataset is not None:
+            from ewmbench.data.layout import GroundTruth
+            from ewmbench.runner import resolve_ground_truth
+
+            self.gt = GroundTruth(resolve_ground_truth(config.dataset))
+        elif self.model.oracle:
+            raise ConfigError(
+                f"model {config.model!r} reads the ground-truth episode; give the dataset it serves: --model-option dataset=NAME_OR_DIR"
+            )
+        caps = self.model.capabilities_now()
+        if config.size is not None:
+            height, width = config.size
+        elif self.gt is not None and self.gt.episodes:
+            from ewmbench.data.video import video_size
+
+            _, height, width = video_size(self.gt.episodes[0].video_path())
+        elif caps.native_size is not None:
+            height, width = caps.native_size
+        else:
+            height, width = 480, 640
+        if not (1 <= height <= MAX_IMAGE_SIDE and 1 <= width <= MAX_IMAGE_SIDE):
+            raise ConfigError(f"profile size {height}x{width} is outside 1..{MAX_IMAGE_SIDE}")
+        actions = "actions" in caps.conditioning
+        self.profile = Profile(
+            profile_id=PROFILE_ID, height=height, width=width, context_min=1, context_max=max(1, caps.memory_frames),
+            prediction_min=1, prediction_max=config.max_prediction_frames,
+            action_dim=14 if actions else 0,
+            action_representation="eef14-euler: [L xyz, L rpy, L gripper, R xyz, R rpy, R gripper], absolute target pose per frame" if actions else "none: rows are empty, their count is the number of frames to predict",
+            state_supported=actions, state_dim=14 if actions else 0, instruction_supported="text" in caps.conditioning,
+        )
+        cfg = json.dumps(self.model.config(), sort_keys=True, default=str)
+        self.model_version = f"{self.model.name}-{hashlib.sha256(cfg.encode()).hexdigest()[:12]}"
+        self.store = AnswerStore()
+        self.status = "starting"
+        self._model_lock = threading.Lock()
+        self._gate = threading.Lock()
+        self._in_flight = 0
+
+    # -- lifecycle
+    def load(self) -> None:
+        try:
+            self.model.check_available()
+            if self.config.device is None and not (self.model.needs_gpu or self.model.needs_weights):
+                device = "cpu"  # a weight-free model: no reason to import torch to look for a GPU
+            else:
+                from ewmbench.perception.device import default_device
+
+                device = check_device(self.model, self.config.device, default_device().startswith("cuda"))
+            self.model.load(device)
+            self.status = "ready"
+            log.info("model %s loaded (%s), version %s", self.model.name, device, self.model_version)
+        except Exception as exc:  # the service stays up and says so; the reason goes to the operator's log
+            self.status = "degraded"
+            log.error("model %s failed to load: %s", self.model.name, scrub(str(exc)))
+
+    def health(self) -> dict:
+        return {"status": self.status, "api_version": API_VERSION, "model_version": self.model_version}
+
+    def capabilities(self) -> dict:
+        return {
+            "api_version": API_VERSION, "model_version": self.model_version, "profiles": [self.profile.to_json()],
+            "limits": self.config.limits.to_json(),
+            "determinism": {"seed_supported": True, "same_seed_same_pixels": True},
+        }
+
+    # -- the concurrency gate
+    def enter(self) -> bool:
+        with self._gate:
+            if self._in_flight >= self.config.limits.max_concurrency:
+                return False
+            self._in_flight += 1
+            return True
+
+    def leave(self) -> None:
+        with self._gate:
+            self._in_flight -= 1
+
+    # -- predict
+    def predict(self, payload) -> bytes:
+        """The response body for a decoded request; ApiError for every refusal."""
+        if self.status != "ready":
+            raise ApiError("NOT_READY", f"the model is {self.status}")
+        request_id = validate_head(payload, self.model_version, self.profile.profile_id)
+        samples = self.validate_samples(payload["samples"])
+        digest = hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+        stored = self.store.get(request_id)
+        if stored is not None:
+            if stored[0] != digest:
+                raise ApiError("REQUEST_ID_CONFLICT", "request_id was already used with a different payload")
+            return stored[1]
+        predictions = [{"sample_id": s.sample_id, "frames": [encode_image(f) for f in self.run_sample(s)]} for s in samples]
+        body = json.dumps({"api_version": API_VERSION, "request_id": request_id, "model_version": self.model_version, "predictions": predictions}).encode()
+        self.store.put(request_id, digest, body)
+        return body
+
+    def validate_samples(self, samples) -> list[Sample]:
+        limit = self.config.limits.max_batch_size
+        if not isinstance(samples, list) or not 1 <= len(samples) <= limit:
+            raise invalid(f"samples must be a list of 1 to {limit} samples")
+        parsed, seen = [], set()
+        for index, sample in enumerate(samples):
+            item = parse_sample(sample, f"samples[{index}]", self.profile, self.config.limits.max_request_bytes)
+            if item.sample_id in seen:
+                raise invalid(f"samples[{index}].sample_id {item.sample_id!r} repeats an earlier sample")
+            seen.add(item.sample_id)
+            if self.gt is not None:
+                self.episode_of(item.sample_id, f"samples[{index}]")
+            parsed.append(item)
+        return parsed
+
+    def episode_of(self, sample_id: str, where: str):
+        ids = parse_sample_id(sample_id)
+        if ids is None:
+            raise invalid(f"{where}.sample_id {sample_id!r} is not <task>/<episode>/<trial>, which this served dataset needs")
+        for episode in self.gt.episodes:
+            if episode.key == ids[:2]:
+                return episode
+        raise invalid(f"{where}.sample_id {sample_id!r}: no episode {ids[0]}/{ids[1]} in the served dataset")
+
+    def run_sample(self, sample: Sample) -> np.ndarray:
+        from ewmbench.data.conform import conform_video
+
+        request = sample_to_request(sample, self.profile)
+        with self._model_lock:  # adapters are not written for concurrent calls
+            try:
+                if self.model.oracle:
+                    episode = self.episode_of(sample.sample_id, "sample")
+                    sidecar = episode.sidecar
+                    request.fps = sidecar.fps if sidecar else None
+                    if sidecar is not None and "scene" in sidecar.meta:
+                        request.scene = {k: sidecar.meta[k] for k in ("scene", "subject") if k in sidecar.meta}
+                    result = self.model.generate_oracle(request, episode)
+                else:
+                    result = self.model.generate(request)
+            except ApiError:
+                raise
+            except EwmbenchError as exc:
+                raise invalid(f"the model refused sample {sample.sample_id!r}: {scrub(getattr(exc, 'problem', None) or str(exc))}") from None
+        if not isinstance(result, GenerationResult) or HEAD_VIEW not in result.frames:
+            raise ApiError("INTERNAL", "the model returned no frames")
+        frames = np.asarray(result.frames[HEAD_VIEW])
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or len(frames) == 0:
+            raise ApiError("INTERNAL", "the model returned frames of the wrong shape or type")
+        # Frame 0 is the current (last context) frame; the API never returns it.
+        frames, _ = conform_video(frames, request.num_frames, self.profile.height, self.profile.width, result.info.get("fps"), request.fps)
+        return frames[1:]
+
+
+def validate_head(payload, model_version: str, profile_id: str) -> str:
+    """The request_id of a request whose top level is valid; ApiError otherwise."""
+    if not isinstance(payload, dict):
+        raise invalid("the request must be a JSON object")
+    for key in ("api_version", "request_id", "model_version", "profile_id", "samples"):
+        if key not in payload:
+            raise invalid(f"missing field {key!r}")
+    if payload["api_version"] != API_VERSION:
+        raise ApiError("UNSUPPORTED_VERSION", f"api_version {str(payload['api_version'])[:20]!r} is not supported; this service speaks {API_VERSION!r}")
+    request_id = payload["request_id"]
+    if not isinstance(request_id, str) or len(request_id) > 64:
+        raise invalid("request_id must be a UUID string")
+    try:
+        uuid.UUID(request_id)
+    except ValueError:
+        raise invalid("request_id must be a UUID string") from None
+    if payload["model_version"] != model_version:
+        raise ApiError("UNSUPPORTED_VERSION", f"model_version {str(payload['model_version'])[:80]!r} is not served; this service serves {model_version!r}")
+    if payload["profile_id"] != profile_id:
+        raise ApiError("UNSUPPORTED_VERSION", f"profile_id {str(payload['profile_id'])[:80]!r} is not served; profiles: [{profile_id!r}]")
+    return request_id
+
+
+def parse_sample(sample, where: str, profile: Profile, max_png_bytes: int) -> Sample:
+    if not isinstance(sample, dict):
+        raise invalid(f"{where} must be an object")
+    for key in ("sample_id", "seed", "context", "actions"):
+        if key not in sample:
+            raise invalid(f"{where}: missing field {key!r}")
+    sample_id = sample["sample_id"]
+    if not isinstance(sample_id, str) or not 1 <= len(sample_id) <= MAX_ID_CHARS:
+        raise invalid(f"{where}.sample_id must be a string of 1 to {MAX_ID_CHARS} characters")
+    seed = sample["seed"]
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise invalid(f"{where}.seed must be an integer from 0 to 2^63-1")
+    context = sample["context"]
+    if not isinstance(context, dict):
+        raise invalid(f"{where}.context must be an object")
+    for key in ("frames", "actions"):
+        if key not in context:
+            raise invalid(f"{where}.context: missing field {key!r}")
+    frames = context["frames"]
+    if not isinstance(frames, list) or not profile.context_min <= len(frames) <= profile.context_max:
+        raise invalid(f"{where}.context.frames must be a list of {profile.context_min} to {profile.context_max} images")
+    decoded = np.stack([decode_image(f, profile.height, profile.width, f"{where}.context.frames[{i}]", max_png_bytes) for i, f in enumerate(frames)])
+    context_actions = _rows(context["actions"], len(frames) - 1, profile.action_dim, f"{where}.context.actions")
+    future = sample["actions"]
+    if not isinstance(future, list) or not profile.prediction_min <= len(future) <= profile.prediction_max:
+        raise invalid(f"{where}.actions must be a list of {profile.prediction_min} to {profile.prediction_max} actions (one per predicted frame)")
+    actions = _rows(future, len(future), profile.action_dim, f"{where}.actions")
+    states = context.get("states")
+    if states is not None and profile.state_supported:
+        states = _rows(states, len(frames), profile.state_dim, f"{where}.context.states")
+    else:
+        states = None  # not used by this profile: ignored
+    instruction = context.get("instruction")
+    if instruction is not None and (not isinstance(instruction, str) or len(instruction) > MAX_INSTRUCTION_CHARS):
+        raise invalid(f"{where}.context.instruction must be null or a string of at most {MAX_INSTRUCTION_CHARS} characters")
+    return Sample(sample_id, seed, decoded, context_actions, states, instruction if profile.instruction_supported else None, actions)
+
+
+def _rows(value, count: int, dim: int, where: str) -> np.ndarray:
+    if not isinstance(value, list) or len(value) != count:
+        raise invalid(f"{where} must be a list of {count} rows")
+    for i, row in enumerate(value):
+        if not isinstance(row, list) or len(row) != dim:
+            raise invalid(f"{where}[{i}] must be a list of {dim} numbers")
+        for x in row:
+            if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
+                raise invalid(f"{where}[{i}] must hold finite numbers")
+    return np.asarray(value, dtype=np.float64).reshape(count, dim)
+
+
+def json_depth_ok(value, limit: int = MAX_JSON_DEPTH) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return False
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return True
+
+
+# ---------------------------------------------------------------------------- the ASGI application
+
+
+def create_app(service: Service, load_in_background: bool = True):
+    """The FastAPI application over ``service``; the model loads when the server starts."""
+    from contextlib import asynccontextmanager
+
+    from fastapi import FastAPI, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse, Response
+    from starlette.concurrency import run_in_threadpool
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    @asynccontextmanager
+    async def lifespan(app):
+        if service.status == "starting":
+            if load_in_background:
+                threading.Thread(target=service.load, name="ewmbench-load", daemon=True).start()
+            else:
+                service.load()
+        yield
+        log.info("shutting down")
+
+    app = FastAPI(title="ewmbench world-model service", version=API_VERSION, lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    token = service.config.token
+    limits = service.config.limits
+
+    def error(exc: ApiError, request_id: str | None = None, headers: dict | None = None) -> JSONResponse:
+        return JSONResponse(exc.body(request_id), status_code=exc.status, headers=headers)
+
+    def check_auth(request: Request) -> None:
+        if token is None:
+            return
+        header = request.headers.get("authorization", "")
+        if not header.lower().startswith("bearer "):
+            raise ApiError("UNAUTHENTICATED", "missing bearer token (Authorization: Bearer <token>)")
+        if not hmac.compare_digest(header[7:].strip().encode(), token.encode()):
+            raise ApiError("PERMISSION_DENIED", "the token is not valid for this service")
+
+    @app.middleware("http")
+    async def access_log(request: Request, call_next):
+        start = time.perf_counter()
+        try:
+            response = await call_next(request)
+        except Exception as exc:  # noqa: BLE001  (never a traceback to the client or the log)
+            log.error("%s %s failed: %s", request.method, request.url.path, type(exc).__name__)
+            response = error(ApiError("INTERNAL", "internal error"))
+        log.info("%s %s %d %.1f ms", request.method, request.url.path[:64], response.status_code, 1000 * (time.perf_counter() - start))
+        return response
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError):
+        return error(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        code = {404: "NOT_FOUND", 413: "PAYLOAD_TOO_LARGE"}.get(exc.status_code, "INVALID_ARGUMENT")
+        message = "no such endpoint" if exc.status_code == 404 else "method not allowed" if exc.status_code == 405 else "bad request"
+        return JSONResponse({"error": {"code": code, "message": message, "request_id": None, "retryable": False}}, status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError):
+        return error(invalid("malformed request"))
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception):
+        log.error("%s %s failed: %s", request.method, request.url.path, type(exc).__name__)
+        return error(ApiError("INTERNAL", "internal error"))
+
+    @app.get("/v1/health")
+    async def health():
+        return service.health()
+
+    @app.get("/v1/capabilities")
+    async def capabilities(request: Request):
+        check_auth(request)
+        return service.capabilities()
+
+    @app.post("/v1/predict")
+    async def predict(request: Request):
+        check_auth(request)
+        if not service.enter():
+            return error(ApiError("OVERLOADED", f"more than {limits.max_concurrency} requests in flight; retry later"), headers={"Retry-After": "1"})
+        request_id = None
+        try:
+            declared = request.headers.get("content-length")
+            if declared is not None and (not declared.isdigit() or int(declared) > limits.max_request_bytes):
+                raise ApiError("PAYLOAD_TOO_LARGE", f"the body exceeds {limits.max_request_bytes} bytes")
+            chunks, size = [], 0
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limits.max_request_bytes:
+                    raise ApiError("PAYLOAD_TOO_LARGE", f"the body exceeds {limits.max_request_bytes} bytes")
+                chunks.append(chunk)
+            try:
+                payload = json.loads(b"".join(chunks))
+            except (ValueError, RecursionError):
+                raise invalid("the body is not valid JSON") from None
+            if not json_depth_ok(payload):
+                raise invalid(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+            if isinstance(payload, dict) and isinstance(payload.get("request_id"), str):
+                request_id = payload["request_id"][:64]
+            body = await run_in_threadpool(service.predict, payload)
+            return Response(body, media_type="application/json")
+        except ApiError as exc:
+            return error(exc, request_id)
+        finally:
+            service.leave()
+
+    return app
+
+
+# ---------------------------------------------------------------------------- running it
+
+
+def uvicorn_config(app, host: str, port: int, log_level: str = "info"):
+    uvicorn = _uvicorn()
+    # The access log names client addresses; our own middleware logs method, path, status, time.
+    return uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False, timeout_graceful_shutdown=10, server_header=False, date_header=True)
+
+
+def _uvicorn():
+    from ewmbench.errors import require
+
+    require("fastapi", "serve", "ewmbench serve")
+    return require("uvicorn", "serve", "ewmbench serve")
+
+
+def serve(config: ServeConfig, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Run the service until interrupted (Ctrl-C or SIGTERM stop it gracefully)."""
+    if config.token is None and not is_loopback(host):
+        raise ConfigError(f"refusing to listen on {host} without a token: set {TOKEN_ENV} or pass --token-file (no token is allowed on loopback only)")
+    _uvicorn()
+    service = Service(config)
+    server = _uvicorn().Server(uvicorn_config(create_app(service), host, port))
+    server.run()
+
+
+class BackgroundServer:
+    """A service on a free 127.0.0.1 port in a thread of this process (tests, benchmarks, checks)."""
+
+    def __init__(self, service: Service, load_in_background: bool = False):
+        import socket
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.service = service
+        self._server = _uvicorn().Server(uvicorn_config(create_app(service, load_in_background), "127.0.0.1", self.port, "warning"))
+        self._thread = threading.Thread(target=self._server.run, name="ewmbench-serve", daemon=True)
+
+    def __enter__(self) -> "BackgroundServer":
+        self._thread.start()
+        deadline = time.monotonic() + 30
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the service did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=15)

@@ -111,6 +111,11 @@ class Metric(ABC):
 
             resolve(settings["weights"])  # raises Unavailable naming `ewmbench weights download ID`
 
+    def computed_with(self, settings: dict) -> dict:
+        """What else changes this metric's numbers besides its inputs, settings and device type
+        (e.g. the captioner backend), for the key of a stored score."""
+        return {}
+
     def score_trial(self, inputs: TrialInputs, settings: dict) -> dict[str, float]:
         raise NotImplementedError(f"{self.name} scores episodes, not trials")
 

@@ -262,13 +262,27 @@ def caption_stage_key(settings: dict) -> StageKey:
         "dtype": settings["captioner_dtype"], "frame_size": settings.get("frame_size"), "sampling": sampling.version(),
         "max_new_tokens": settings["max_new_tokens"],
     }
-    return stage_key("captions", relevant, "model:" + settings["captioner"])
+    from ewmbench.perception.captioner_openai import backend_identity
+
+    backend = backend_identity(settings["captioner"])
+    weights = "model:" + settings["captioner"] if backend == "transformers" else backend  # a server's answers are its own
+    return stage_key("captions", relevant, weights)
 
 
 def captioner_factory(settings: dict, device: str):
+    """Builds the captioner when a caption is missing: the in-process model, or the
+    OpenAI-compatible server that ``EWMBENCH_CAPTIONER_URL`` names (``captioner_openai``)."""
     from ewmbench.perception.captioner import FrameSampling, load_captioner, load_prompt
+    from ewmbench.perception.captioner_openai import load_openai_captioner, server_from_env
 
     def build():
+        server = server_from_env()
+        if server is not None:
+            return load_openai_captioner(
+                server[0], server[1] or settings["captioner"], instruction=load_prompt(settings["prompt"]),
+                system_message=settings["system_message"], sampling=FrameSampling.from_settings(settings.get("sampling", {})),
+                max_new_tokens=settings["max_new_tokens"],
+            )
         return load_captioner(
             settings["captioner"], instruction=load_prompt(settings["prompt"]), system_message=settings["system_message"],
             sampling=FrameSampling.from_settings(settings.get("sampling", {})), max_new_tokens=settings["max_new_tokens"],
@@ -327,8 +341,16 @@ class Semantics(Metric):
         for module in self.modules:
             require(module, self.extra, "metric 'semantics'")
 
-        for key in ("captioner", "text_encoder"):
+        from ewmbench.perception.captioner_openai import server_from_env
+
+        keys = ("text_encoder",) if server_from_env() else ("captioner", "text_encoder")  # a server holds its own captioner
+        for key in keys:
             resolve_model_path(settings[key])  # raises Unavailable naming the fetch command
+
+    def computed_with(self, settings: dict) -> dict:
+        from ewmbench.perception.captioner_openai import backend_identity
+
+        return {"captioner_backend": backend_identity(settings["captioner"])}
 
     def score_trial(self, inputs: TrialInputs, settings: dict) -> dict[str, float]:
         from ewmbench.perception.captioner import cached_captions, parse_caption

@@ -91,7 +91,7 @@ class Scorer:
         """What besides the videos and the protocol settings changes the metric's numbers: the
         compute device's type (float16 on CUDA, float32 elsewhere; detector on the device) and,
         for metrics on trajectories, where each trajectory comes from."""
-        extra: dict = {}
+        extra: dict = dict(metric.computed_with(self.protocol.settings(metric.name)))
         if not metric.device_free:
             extra["device"] = str(self.device).split(":")[0]
         if "trajectories" in metric.needs:

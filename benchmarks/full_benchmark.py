@@ -11,8 +11,9 @@ approach side by side in one run (so machine load affects both alike):
   pair per call, and the official approach (``tests/helpers/official_motion.py``: per-trial
   loops, fastdtw per trial; ``--reference-trials`` of them). The rounded v1 numbers must be
   identical (asserted).
-- **motion through the runner**: the scorer's batched path over trials on disk (tracks read from
-  ``traj/traj.npy``, each record keyed by its videos' content hashes and written), per trial.
+- **motion through the runner**: the scorer's batched path over ``--runner-episodes`` x 3 trials on
+  disk (tracks read from ``traj/traj.npy``, each record keyed and written), per trial, beside the
+  official approach timed again in the same run.
 - **decode**, **tracks from traj.npy** and **PSNR/SSIM** on ``--video-episodes`` episodes written to
   disk at full size (GT + 3 trials each); PSNR/SSIM on ``--pixel-trials`` of those trials, against
   scikit-image per frame (the official calls). We decode each video once for every stage; the
@@ -139,6 +140,37 @@ def official_pixels(pred: np.ndarray, gt: np.ndarray) -> tuple[float, float]:
     return s, q
 
 
+def motion_through_runner(episodes: int, frames_range: tuple[int, int], reference_trials: int, seed: int) -> list[dict]:
+    """The scorer's path for the motion metrics: per trial, its key (settings, traj.npy content),
+    the tracks read from traj.npy, the batched scores and one stored record each, on trials
+    whose videos are 2 frames (motion scores read no frames when every track has a traj.npy)."""
+    label = f"{frames_range[0]}-{frames_range[1] - 1} frames"
+    tracks = make_trials(episodes, seed, frames_range)
+    frame = np.zeros((2, 8, 8, 3), np.uint8)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        for e in range(episodes):
+            episode = write_episode(root / "gt", "1", str(e), frame, "x")
+            episode.traj_path.parent.mkdir(parents=True, exist_ok=True)
+            np.save(episode.traj_path, tracks[TRIALS * e][1].astype(np.float32))
+            for t in range(TRIALS):
+                trial = write_trial(root / "m_dataset", "1", str(e), str(t + 1), frame)
+                trial.traj_path.parent.mkdir(parents=True, exist_ok=True)
+                np.save(trial.traj_path, tracks[TRIALS * e + t][0].astype(np.float32))
+        gt = {e.key: e for e in GroundTruth(root / "gt").episodes}
+        pairs = [(gt[(t.task, t.episode)], t) for t in Generated(root / "m_dataset").trials]
+        metric = metric_registry()["trajectory_consistency"]()
+        scorer = Scorer(root / "out", resolve_protocol("ewmbench-v1"), VideoCache(root / "cache"), "cpu")
+        _, runner_s = timed(scorer.score_trials, metric, pairs)
+    reference = tracks[:reference_trials]
+    _, official_s = timed(lambda: [official_motion.score_trial(pred, gt) for pred, gt in reference])
+    print(f"motion through the runner {label}: {official_s / len(reference) / (runner_s / len(pairs)):.1f}x the official approach per trial")
+    return [
+        row(f"motion through the runner ({label})", len(pairs), runner_s, FULL_EPISODES * TRIALS, None, False),
+        row(f"motion, official approach ({label}, same run)", len(reference), official_s, FULL_EPISODES * TRIALS, None, False),
+    ]
+
+
 def video_stages(episodes: int, pixel_trials: int, seed: int) -> list[dict]:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -157,13 +189,6 @@ def video_stages(episodes: int, pixel_trials: int, seed: int) -> list[dict]:
         tracks = [e.traj_path for e, _ in pairs[:: TRIALS]] + [t.traj_path for _, t in pairs]
         _, load_s = timed(lambda: [load_traj(p) for p in tracks])
         rows.append(row("tracks from traj.npy (read, validated)", len(tracks), load_s, full_videos, None, False))
-
-        protocol = resolve_protocol("ewmbench-v1")
-        metric = metric_registry()["trajectory_consistency"]()
-        with tempfile.TemporaryDirectory() as out:
-            scorer = Scorer(Path(out), protocol, VideoCache(Path(out) / "cache"), "cpu")
-            _, runner_s = timed(scorer.score_trials, metric, pairs)
-        rows.append(row("motion through the runner (keys, tracks, batched, records)", len(pairs), runner_s, FULL_EPISODES * TRIALS, None, False))
 
         chosen = pairs[:pixel_trials]
         decoded = [(read_video(t.video_path()), read_video(e.video_path())) for e, t in chosen]
@@ -184,6 +209,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--episodes", type=int, default=FULL_EPISODES, help="episodes for the motion stage (3 trials each)")
     parser.add_argument("--reference-trials", type=int, default=300, help="trials timed with the official approach")
+    parser.add_argument("--runner-episodes", type=int, default=200, help="episodes scored through the runner's motion path")
     parser.add_argument("--video-episodes", type=int, default=4, help="episodes written to disk for decode, tracks, pixels")
     parser.add_argument("--pixel-trials", type=int, default=4, help="trials scored for PSNR/SSIM on both sides")
     parser.add_argument("--seed", type=int, default=0)
@@ -191,7 +217,11 @@ def main() -> None:
 
     rows = motion(args.episodes, (20, 121), args.reference_trials, args.seed)
     rows += motion(args.episodes, (60, 150), args.reference_trials, args.seed + 1)
-    rows += video_stages(args.video_episodes, args.pixel_trials, args.seed)
+    runner_episodes = min(args.episodes, args.runner_episodes)
+    rows += motion_through_runner(runner_episodes, (20, 121), args.reference_trials, args.seed)
+    rows += motion_through_runner(runner_episodes, (60, 150), args.reference_trials, args.seed + 1)
+    if args.video_episodes:
+        rows += video_stages(args.video_episodes, args.pixel_trials, args.seed)
     print_table(rows)
     print(f"\nfull benchmark: {FULL_EPISODES} episodes x {TRIALS} trials; 'projected' rows scale the measured rate to it.")
 

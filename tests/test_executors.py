@@ -15,7 +15,7 @@ from ewmbench.data.video import read_video
 from ewmbench.errors import ConfigError
 from ewmbench.metrics.base import metric_registry
 from ewmbench.run import NotScored, build_plan, chunked
-from ewmbench.runner import RunConfig, evaluate
+from ewmbench.runner import RunConfig, evaluate, run
 from tests.helpers.datasets import make_ground_truth
 from tests.helpers.motion_trials import generated_track, gt_track
 
@@ -162,3 +162,29 @@ def test_bad_executor_settings_are_refused_before_anything_runs(tmp_path, pair):
         with pytest.raises(ConfigError, match=message):
             evaluate(RunConfig(output=tmp_path / "x", gt=gt, generated=generated, metrics=METRICS, **kwargs), show_progress=False)
         assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.slow
+def test_command_line_executors_give_the_serial_rows_on_the_sample(tmp_path):
+    """`ewmbench run ... --executor processes` on two episodes of the sample: the serial rows."""
+    import os
+    import subprocess
+    import sys
+
+    from ewmbench.sim.sample import default_sample_path
+
+    sample = default_sample_path()
+    if not (sample / "1" / "0").is_dir():
+        pytest.skip("the sample dataset is not generated here (ewmbench data sample)")
+    gt = tmp_path / "gt"
+    for episode in ("0", "1"):
+        shutil.copytree(sample / "1" / episode, gt / "1" / episode)
+    serial = run(RunConfig(output=tmp_path / "serial", model="static", dataset=str(gt), trials=1, metrics=["psnr", "ssim"],
+                           cache_dir=tmp_path / "cache"), show_progress=False)
+    assert len(serial.rows) == 2 and serial.rows[["psnr", "ssim"]].notna().all().all()
+    out = tmp_path / "processes"
+    command = [sys.executable, "-m", "ewmbench", "run", "--model", "static", "--dataset", str(gt), "--trials", "1",
+               "--metrics", "psnr,ssim", "--output", str(out), "--executor", "processes", "--workers", "2"]
+    done = subprocess.run(command, env={**os.environ, "EWMBENCH_CACHE": str(tmp_path / "cache")}, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "rows.parquet"), pd.read_parquet(serial.output / "rows.parquet"), check_exact=True)

@@ -247,8 +247,22 @@ def resolve_metric_names(names: list[str] | None, protocol: Protocol, registry: 
             f"{protocol.source}: metrics: unknown metric(s) {', '.join(unknown_in_protocol)}; "
             f"known metrics: {', '.join(sorted(registry))}"
         )
-    if names is None:
-        return list(protocol.metrics)
+    resolved = list(protocol.metrics) if names is None else _resolve_names(names, protocol, registry)
+    for name in resolved:
+        _check_has_settings(name, protocol, registry)
+    return resolved
+
+
+def _check_has_settings(name: str, protocol: Protocol, registry: dict) -> None:
+    """A metric of this package named with no settings would fail mid-run for want of a key."""
+    from ewmbench.protocols.schema import METRIC_SETTINGS
+
+    cls = registry.get(name)
+    if name in METRIC_SETTINGS and not protocol.metrics.get(name) and cls is not None and cls.__module__.startswith("ewmbench."):
+        raise ConfigError(f"{protocol.source}: metrics.{name}: no settings; copy its block from ewmbench-v1.yaml or ewmbench-v2.yaml")
+
+
+def _resolve_names(names: list[str], protocol: Protocol, registry: dict) -> list[str]:
     if not names:
         raise ConfigError(f"--metrics: no metric named; choose from {', '.join(protocol.metrics)}")
     owners: dict[str, str] = {}
@@ -276,6 +290,7 @@ def resolve_metric_names(names: list[str] | None, protocol: Protocol, registry: 
 
 
 def _run_ground_truth(dataset: str) -> GroundTruth | None:
+    """The run's GT when it is here already; None when ``sample`` is still to be generated."""
     if Path(dataset).is_dir():
         return GroundTruth(Path(dataset))
     if dataset == "sample":
@@ -284,23 +299,24 @@ def _run_ground_truth(dataset: str) -> GroundTruth | None:
         path = default_sample_path()
         marker = _read_marker(path) if path.is_dir() else None
         return GroundTruth(path) if marker and marker.get("complete") else None
-    from ewmbench.data.download import dataset_specs
-
-    if dataset in dataset_specs():  # a downloaded dataset by name: fetched (and checked) when the run starts
-        return None
-    raise DataError(dataset, "--dataset: no such folder (use 'sample' for the built-in sample dataset)")
+    try:
+        return GroundTruth(resolve_dataset_argument(dataset))
+    except DataError as exc:
+        raise DataError(exc.path, f"--dataset: {exc.problem}") from None
 
 
 def resolve_dataset_argument(value: str | Path) -> Path:
-    """A dataset the user named: ``sample`` (generated on first use) or an existing folder."""
+    """A dataset the user named: an existing folder, ``sample`` (generated on first use) or a
+    downloadable dataset's name (``ewmbench``); a folder of that name in the working folder wins."""
     from ewmbench.sim.sample import resolve_dataset
 
-    path = Path(str(value)).expanduser()
+    text = str(value)
+    path = Path(text).expanduser()
     if path.is_dir():
         return path
-    if path.is_file():
+    if path.exists():
         raise DataError(path, "is a file, not a dataset folder")
-    return resolve_dataset(str(value))  # "sample", a downloaded dataset by name, or a clear error
+    return resolve_dataset(text)  # 'sample', a downloadable name, or a DataError naming both
 
 
 def _evaluate_inputs(gt_path: Path, generated_path: Path) -> tuple[GroundTruth, Generated]:

@@ -515,7 +515,7 @@ def _git_commit() -> str | None:
 
 
 def resolve_ground_truth(dataset: str) -> Path:
-    """A dataset folder, or a named dataset (``sample``) generated on first use."""
+    """A dataset folder, or a named dataset (``sample`` generated on first use, ``ewmbench`` downloaded)."""
     from ewmbench.preflight import resolve_dataset_argument
 
     return resolve_dataset_argument(dataset)

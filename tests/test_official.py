@@ -301,10 +301,10 @@ def test_output_format_is_a_protocol_setting(tmp_path):
         write_official_files(tmp_path, GOLDEN_ROWS, "m", "m_dataset", load_protocol(str(mine)))
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: bad\nversion: 1\noutput_format: vbench\nmetrics:\n  psnr: {}\n")
-    with pytest.raises(ConfigError, match="bad.yaml: output_format 'vbench'"):
+    with pytest.raises(ConfigError, match="bad.yaml: output_format: Input should be 'official' or 'ewmbench' \\(got 'vbench'\\)"):
         load_protocol(str(bad))
     bad.write_text("name: bad\nversion: 1\nofficial_table: {logic_flags: sometimes}\nmetrics:\n  psnr: {}\n")
-    with pytest.raises(ConfigError, match="bad.yaml: official_table logic_flags 'sometimes'"):
+    with pytest.raises(ConfigError, match="bad.yaml: official_table.logic_flags: Input should be 'official_writer' or 'per_trial'"):
         load_protocol(str(bad))
 
 

@@ -101,7 +101,10 @@ def detector_train_command(
     )  # fmt: skip
     try:
         episodes = []
+        from ewmbench.preflight import resolve_dataset_argument
+
         for dataset in datasets:
+            dataset = resolve_dataset_argument(dataset)
             gts, _ = find_datasets(dataset)
             episodes += [e for gt in gts for e in gt.episodes] if gts else GroundTruth(dataset).episodes
         report = train_detector(episodes, output, settings, work_dir)

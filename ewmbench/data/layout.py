@@ -27,14 +27,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ewmbench.data.schema import SIDECAR_FORMAT, check_arrays, read_meta
+from ewmbench.data.schema import SIDECAR_FORMAT, SOURCE_PREFIX, check_arrays, read_meta
 from ewmbench.data.video import VIDEO_SUFFIXES, list_frames, read_image, read_video, save_image, video_size, write_frames
 from ewmbench.errors import DataError
 from ewmbench.files import atomic_path, write_json, write_text
 
 HEAD_VIEW = "head"
 SIDECAR_DIR = "ewmbench"
-SOURCE_PREFIX = "source/"  # sidecar arrays holding a converted dataset's own arrays
 TRIAL_SIDECAR_FORMAT = "ewmbench-trial/1"
 GENERATED_SUFFIX = "_dataset"
 # Entries of an episode folder that the official tool does not treat as trials.

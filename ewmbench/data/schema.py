@@ -20,6 +20,7 @@ from ewmbench.errors import DataError
 SIDECAR_FORMAT = "ewmbench-sidecar/1"
 ARRAY_NAMES = ("eef_pose", "joint_positions", "actions")
 VIEW_ARRAY_PREFIXES = ("intrinsics/", "extrinsics/")
+SOURCE_PREFIX = "source/"  # a converted dataset's own arrays, kept exactly: any name, shape and plain dtype
 ViewName = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.-]+$")]
 
 
@@ -63,9 +64,11 @@ def check_arrays(arrays: dict[str, np.ndarray], views: list[str], path: Path) ->
     """Every array of ``arrays.npz`` known, numeric, finite and of its documented shape."""
     problems = []
     for key, array in arrays.items():
+        if key.startswith(SOURCE_PREFIX) and key != SOURCE_PREFIX:
+            continue  # numpy refuses object arrays at load (allow_pickle=False), so these are plain data
         known = key in ARRAY_NAMES or (key.startswith(VIEW_ARRAY_PREFIXES) and key.split("/", 1)[1])
         if not known:
-            problems.append(f"{key}: unknown array (known: {', '.join(ARRAY_NAMES)}, intrinsics/<view>, extrinsics/<view>)")
+            problems.append(f"{key}: unknown array (known: {', '.join(ARRAY_NAMES)}, intrinsics/<view>, extrinsics/<view>, source/<name>)")
             continue
         if array.dtype.kind not in "fiu":
             problems.append(f"{key}: must be numeric, got dtype {array.dtype}")

@@ -18,12 +18,10 @@ from typing import Union
 import yaml
 
 from ewmbench.errors import ConfigError
-from ewmbench.protocols.schema import validate_protocol
+from ewmbench.protocols.schema import LOGIC_FLAGS, OUTPUT_FORMATS, validate_protocol  # noqa: F401  (re-exported)
 
 DEFAULT_PROTOCOL = "ewmbench-v1"  # the official tool's numbers; the one place this name is the default
 # What `output_format` may name: the files written beside rows and summary (README, "The run folder").
-OUTPUT_FORMATS = ("official", "ewmbench")
-LOGIC_FLAGS = ("official_writer", "per_trial")  # where the official table puts logic flags (ewmbench/official.py)
 
 
 @dataclass(frozen=True)
@@ -87,31 +85,17 @@ def load_protocol(name_or_path: str) -> Protocol:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: not valid YAML ({' '.join(str(exc).split())})") from None
-    validate_protocol(data, source)
-    missing = {"name", "version", "metrics"} - set(data or {})
-    if missing:
-        raise ConfigError(f"{source}: protocol file lacks {', '.join(sorted(missing))}")
-    output_format = data.get("output_format", "ewmbench")
-    if output_format not in OUTPUT_FORMATS:
-        raise ConfigError(f"{source}: output_format {output_format!r} is not one of {', '.join(OUTPUT_FORMATS)}")
+    validate_protocol(data, source)  # every key, its type and range
     decimals = data.get("decimals") or {}
-    if not isinstance(decimals, dict) or not all(isinstance(v, int) and not isinstance(v, bool) for v in decimals.values()):
-        raise ConfigError(f"{source}: decimals must map column names to a number of decimals, e.g. {{hsd: 3}}")
     table = data.get("official_table") or {}
-    if not isinstance(table, dict) or not all(
-        isinstance(table.get(key, []), list) and all(isinstance(c, str) for c in table.get(key, []))
-        for key in ("columns", "first_trial_only")
-    ):
-        raise ConfigError(f"{source}: official_table must hold lists of column names under columns and first_trial_only")
-    if table.get("logic_flags", "per_trial") not in LOGIC_FLAGS:
-        raise ConfigError(f"{source}: official_table logic_flags {table['logic_flags']!r} is not one of {', '.join(LOGIC_FLAGS)}")
+    output_format = data.get("output_format", "ewmbench")
     return Protocol(
         name=data["name"],
         version=str(data["version"]),
         description=data.get("description", ""),
         decimals={str(k): v for k, v in decimals.items()},
-        aggregation=data.get("aggregation", {}),
-        metrics=data["metrics"],
+        aggregation=data.get("aggregation") or {},
+        metrics={str(k): v or {} for k, v in data["metrics"].items()},
         source=source,
         official_table=table,
         output_format=output_format,

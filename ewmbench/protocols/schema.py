@@ -23,6 +23,8 @@ Count = Annotated[int, Field(ge=1)]
 Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 Dtype = Literal["float16", "bfloat16", "float32"]
 FrameMatching = Literal["zip_divide_by_gt", "mean_over_matched"]
+OUTPUT_FORMATS = ("official", "ewmbench")  # the files a run writes: the official tool's, or ours
+LOGIC_FLAGS = ("official_writer", "per_trial")  # where the official table puts logic flags (ewmbench/official.py)
 
 
 class _Strict(BaseModel):
@@ -189,17 +191,18 @@ class Aggregation(_Strict):
 class OfficialTable(_Strict):
     """The layout of ``ewmbm_final_table.csv``: its metric columns, and those shown on trial 1 only."""
 
-    columns: list[Annotated[str, Field(min_length=1)]]
+    columns: list[Annotated[str, Field(min_length=1)]] = []
     first_trial_only: list[str] = []
-    logic_flags: Literal["official_writer", "per_trial"] = "per_trial"
+    logic_flags: Literal[LOGIC_FLAGS] = "per_trial"
 
 
 class ProtocolFile(_Strict):
     name: Annotated[str, Field(min_length=1)]
     version: str | int | float
     description: str = ""
+    # Stored precision per column ({hsd: 3}); columns not named keep full precision.
     decimals: dict[str, Annotated[int, Field(ge=0, le=12)]] | None = None
-    output_format: Literal["official", "ewmbench"] = "ewmbench"
+    output_format: Literal[OUTPUT_FORMATS] = "ewmbench"
     aggregation: Aggregation = Aggregation()
     official_table: OfficialTable | None = None
     metrics: dict[str, dict[str, Any] | None]
@@ -222,8 +225,8 @@ def validate_protocol(data: object, source: str) -> dict:
     if isinstance(metrics, dict):
         for name, settings in metrics.items():
             schema = METRIC_SETTINGS.get(str(name))
-            if schema is None or settings is None:
-                continue
+            if schema is None or not settings:
+                continue  # an empty block: checked where the metric registry is known (pre-flight)
             if not isinstance(settings, dict):
                 continue  # reported above
             try:

@@ -50,6 +50,13 @@ def misspelled_metric(ws):
     return ws.evaluate(metrics="psnr,ssmi")
 
 
+@case(2, "p.yaml", "metrics.psnr: no settings")
+def protocol_naming_a_metric_without_settings(ws):
+    protocol = ws.root / "p.yaml"
+    protocol.write_text("name: p\nversion: 1\nmetrics:\n  psnr: {}\n")
+    return ws.evaluate("--protocol", str(protocol), metrics=None)
+
+
 @case(2, "p.yaml", "unknown metric(s) psnrr")
 def protocol_naming_an_unknown_metric(ws):
     protocol = ws.root / "p.yaml"

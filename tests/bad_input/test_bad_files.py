@@ -234,9 +234,19 @@ def protocol_empty(ws):
     return with_protocol(ws, "")
 
 
-@protocol_case(2, "p.yaml", "decimals", "valid integer", "'three'")
+@protocol_case(2, "p.yaml", "decimals.hsd", "valid integer", "'three'")
 def decimals_three(ws):
-    return v2_edited(ws, lambda d: d.update(decimals="three"))
+    return v2_edited(ws, lambda d: d.update(decimals={"hsd": "three"}))
+
+
+@protocol_case(2, "p.yaml", "decimals", "valid dictionary", "3")
+def decimals_one_number_for_all(ws):
+    return v2_edited(ws, lambda d: d.update(decimals=3))
+
+
+@protocol_case(2, "p.yaml", "output_format", "'official' or 'ewmbench'")
+def unknown_output_format(ws):
+    return v2_edited(ws, lambda d: d.update(output_format="csv"))
 
 
 @protocol_case(2, "p.yaml", "metrics.trajectory_consistency.cap", "finite number")

@@ -91,7 +91,7 @@ def misspelled_metric_before_generation(ws):
     return args
 
 
-@case(2, "--dataset", "no such folder")
+@case(2, "--dataset", "dataset folder does not exist")
 def dataset_missing(ws):
     args = run(ws)
     args[args.index(str(ws.gt))] = str(ws.root / "nowhere")
@@ -392,7 +392,7 @@ def test_the_machine_stopping_a_run_says_where_and_keeps_it_resumable(ws, monkey
     def full(output, *args, **kwargs):
         raise OSError(error, os.strerror(error), str(output / "rows.csv"))
 
-    monkeypatch.setattr(runner, "write_tables", full)
+    monkeypatch.setattr(runner, "write_rows", full)
     outcome = run_cli(ws.evaluate(), ws.inputs())
     assert outcome.code == 3 and outcome.says(words, "rows.csv"), outcome.output
     scores = sorted(p.name for p in (ws.out / "scores" / "psnr" / "1").iterdir())

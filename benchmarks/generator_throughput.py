@@ -34,20 +34,13 @@ def ltx_pipeline(size: str, dtype):
     import torch
     from diffusers import AutoencoderKLLTXVideo, FlowMatchEulerDiscreteScheduler, LTXImageToVideoPipeline, LTXVideoTransformer3DModel
 
+    from tests.helpers.tiny_video_pipelines import tiny_ltx_components
+
     torch.manual_seed(0)
     if size == "full":
         transformer, vae, text_dim = LTXVideoTransformer3DModel(), AutoencoderKLLTXVideo(), 4096
     else:
-        transformer = LTXVideoTransformer3DModel(in_channels=8, out_channels=8, patch_size=1, patch_size_t=1, num_attention_heads=4,
-                                                 attention_head_dim=8, cross_attention_dim=32, num_layers=1, caption_channels=32)
-        vae = AutoencoderKLLTXVideo(
-            in_channels=3, out_channels=3, latent_channels=8, block_out_channels=(8, 8, 8, 8), decoder_block_out_channels=(8, 8, 8, 8),
-            layers_per_block=(1, 1, 1, 1, 1), decoder_layers_per_block=(1, 1, 1, 1, 1),
-            spatio_temporal_scaling=(True, True, False, False), decoder_spatio_temporal_scaling=(True, True, False, False),
-            decoder_inject_noise=(False, False, False, False, False), upsample_residual=(False, False, False, False),
-            upsample_factor=(1, 1, 1, 1), timestep_conditioning=False, patch_size=1, patch_size_t=1, encoder_causal=True, decoder_causal=False,
-        )
-        text_dim = 32
+        (transformer, vae), text_dim = tiny_ltx_components(), 32
     pipe = LTXImageToVideoPipeline(scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, text_encoder=None, tokenizer=None, transformer=transformer)
     return (pipe if dtype == torch.float32 else pipe.to(dtype=dtype)), text_dim, 128
 
@@ -57,19 +50,16 @@ def cosmos_pipeline(size: str, dtype):
     from diffusers import AutoencoderKLWan, Cosmos2VideoToWorldPipeline, CosmosTransformer3DModel, FlowMatchEulerDiscreteScheduler
 
     from ewmbench.models.cosmos import PassThroughChecker
+    from tests.helpers.tiny_video_pipelines import tiny_cosmos_components
 
     torch.manual_seed(0)
-    if size == "full":
+    if size == "full":  # Cosmos-Predict2-2B-shaped: hidden 16 x 128 = 2048, 28 layers
         transformer = CosmosTransformer3DModel(in_channels=17, out_channels=16, num_attention_heads=16, attention_head_dim=128, num_layers=28,
                                                mlp_ratio=4.0, text_embed_dim=1024, adaln_lora_dim=256, max_size=(128, 240, 240),
                                                patch_size=(1, 2, 2), rope_scale=(1.0, 3.0, 3.0), concat_padding_mask=True, extra_pos_embed_type=None)
         vae, text_dim = AutoencoderKLWan(), 1024
     else:
-        transformer = CosmosTransformer3DModel(in_channels=17, out_channels=16, num_attention_heads=2, attention_head_dim=16, num_layers=1, mlp_ratio=2,
-                                               text_embed_dim=32, adaln_lora_dim=4, max_size=(4, 32, 32), patch_size=(1, 2, 2),
-                                               rope_scale=(2.0, 1.0, 1.0), concat_padding_mask=True, extra_pos_embed_type="learnable")
-        vae = AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True])
-        text_dim = 32
+        (transformer, vae), text_dim = tiny_cosmos_components(), 32
     pipe = Cosmos2VideoToWorldPipeline(text_encoder=None, tokenizer=None, transformer=transformer, vae=vae,
                                        scheduler=FlowMatchEulerDiscreteScheduler(use_karras_sigmas=True), safety_checker=PassThroughChecker())
     return (pipe if dtype == torch.float32 else pipe.to(dtype=dtype)), text_dim, 512

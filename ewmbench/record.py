@@ -8,7 +8,8 @@ re-reading the videos:
   aggregated the same way;
 * ``dataset``: its name, the folder it was read from, the number of tasks and episodes, and a
   content hash over every ground-truth video (task id, episode id, video content hash);
-* ``model``: the adapter's name, the options it was given and its ``config()``;
+* ``model``: the adapter's name, the options it was given, its ``config()`` and whether it is an
+  oracle (was handed the ground truth);
 * ``columns``: every metric column with its metric, group, level and direction
   (``higher`` or ``lower`` is better);
 * ``overall`` and ``per_task`` values per column, as the protocol aggregates them;
@@ -75,6 +76,7 @@ class ModelRef:
     name: str
     options: dict = field(default_factory=dict)
     config: dict | None = None  # the adapter's config(); None when videos were generated elsewhere (or legacy)
+    oracle: bool | None = None  # the adapter was handed the ground truth (ground-truth, sim); None when unknown
 
 
 @dataclass(frozen=True)

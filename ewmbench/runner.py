@@ -409,7 +409,7 @@ def build_record(config: RunConfig, protocol: Protocol, metrics: list[Metric], c
             name=_dataset_name(config, gt), path=str(Path(gt.root).resolve()), sha256=dataset_hash(dataset_items),
             tasks=len({e.task for e in gt.episodes}), episodes=len(gt.episodes),
         ),
-        model=ModelRef(name=summary["model"], options=dict(config.model_options), config=model_config),
+        model=ModelRef(name=summary["model"], options=dict(config.model_options), config=model_config, oracle=summary.get("oracle")),
         columns={c: Column(name=c, metric=by_column[c].name, group=by_column[c].group, level=by_column[c].level,
                            direction=summary["directions"][c]) for c in scored},
         overall={c: summary["overall"][c] for c in scored},

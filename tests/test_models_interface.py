@@ -221,6 +221,7 @@ def test_unknown_model_names_the_alternatives():
         load_model_class("ewmbench.models.base:Option")
 
 
+@pytest.mark.slow
 def test_model_named_as_module_class_runs_from_the_command_line(tmp_path):
     """An adapter in a user's own module, named on the command line as package.module:Class."""
     gt = make_ground_truth(tmp_path / "gt", tasks=("1",), episodes=("10",), num_frames=4)
@@ -261,6 +262,8 @@ def test_oracle_and_provenance_recorded(tmp_path):
     provenance = json.loads((result.output / "provenance.json").read_text())
     assert provenance["model"]["oracle"] is True and provenance["model"]["name"] == "ground-truth"
     assert result.summary["oracle"] is True
+    record = json.loads((result.output / "record.json").read_text())
+    assert record["model"]["oracle"] is True and record["model"]["name"] == "ground-truth"
 
 
 def test_listing_models_imports_no_heavy_library():

@@ -24,12 +24,11 @@ def tiny_t5(folder: Path | None = None):
     return T5EncoderModel(config), tokenizer
 
 
-def build_tiny_ltx(folder: Path, condition: bool = False) -> Path:
-    """LTXImageToVideoPipeline (or LTXConditionPipeline) with random tiny components, saved to ``folder``."""
+def tiny_ltx_components():
+    """A 1-layer LTX transformer and a tiny LTX VAE (8 latent channels), random weights."""
     import torch
-    from diffusers import AutoencoderKLLTXVideo, FlowMatchEulerDiscreteScheduler, LTXConditionPipeline, LTXImageToVideoPipeline, LTXVideoTransformer3DModel
+    from diffusers import AutoencoderKLLTXVideo, LTXVideoTransformer3DModel
 
-    text_encoder, tokenizer = tiny_t5()
     torch.manual_seed(0)
     transformer = LTXVideoTransformer3DModel(
         in_channels=8, out_channels=8, patch_size=1, patch_size_t=1, num_attention_heads=4, attention_head_dim=8,
@@ -43,18 +42,14 @@ def build_tiny_ltx(folder: Path, condition: bool = False) -> Path:
         decoder_inject_noise=(False, False, False, False, False), upsample_residual=(False, False, False, False),
         upsample_factor=(1, 1, 1, 1), timestep_conditioning=False, patch_size=1, patch_size_t=1, encoder_causal=True, decoder_causal=False,
     )
-    cls = LTXConditionPipeline if condition else LTXImageToVideoPipeline
-    pipe = cls(scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, transformer=transformer)
-    pipe.save_pretrained(folder)
-    return folder
+    return transformer, vae
 
 
-def build_tiny_cosmos(folder: Path) -> Path:
-    """Cosmos2VideoToWorldPipeline with random tiny components (no safety checker saved), saved to ``folder``."""
+def tiny_cosmos_components():
+    """A 1-layer Cosmos transformer and a tiny Wan VAE (16 latent channels), random weights."""
     import torch
-    from diffusers import AutoencoderKLWan, Cosmos2VideoToWorldPipeline, CosmosTransformer3DModel, FlowMatchEulerDiscreteScheduler
+    from diffusers import AutoencoderKLWan, CosmosTransformer3DModel
 
-    text_encoder, tokenizer = tiny_t5()
     torch.manual_seed(0)
     transformer = CosmosTransformer3DModel(
         in_channels=16 + 1, out_channels=16, num_attention_heads=2, attention_head_dim=16, num_layers=1, mlp_ratio=2,
@@ -63,14 +58,32 @@ def build_tiny_cosmos(folder: Path) -> Path:
     )
     torch.manual_seed(0)
     vae = AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True])
+    return transformer, vae
 
-    class NoGuardrail:  # only to construct and save; the adapter supplies its own at load time
-        def to(self, *args, **kwargs):
-            return self
 
+def build_tiny_ltx(folder: Path, condition: bool = False) -> Path:
+    """LTXImageToVideoPipeline (or LTXConditionPipeline) with random tiny components, saved to ``folder``."""
+    from diffusers import FlowMatchEulerDiscreteScheduler, LTXConditionPipeline, LTXImageToVideoPipeline
+
+    text_encoder, tokenizer = tiny_t5()
+    transformer, vae = tiny_ltx_components()
+    cls = LTXConditionPipeline if condition else LTXImageToVideoPipeline
+    pipe = cls(scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, transformer=transformer)
+    pipe.save_pretrained(folder)
+    return folder
+
+
+def build_tiny_cosmos(folder: Path) -> Path:
+    """Cosmos2VideoToWorldPipeline with random tiny components (no safety checker saved), saved to ``folder``."""
+    from diffusers import Cosmos2VideoToWorldPipeline, FlowMatchEulerDiscreteScheduler
+
+    from ewmbench.models.cosmos import PassThroughChecker
+
+    text_encoder, tokenizer = tiny_t5()
+    transformer, vae = tiny_cosmos_components()
     pipe = Cosmos2VideoToWorldPipeline(
         text_encoder=text_encoder, tokenizer=tokenizer, transformer=transformer, vae=vae,
-        scheduler=FlowMatchEulerDiscreteScheduler(use_karras_sigmas=True), safety_checker=NoGuardrail(),
+        scheduler=FlowMatchEulerDiscreteScheduler(use_karras_sigmas=True), safety_checker=PassThroughChecker(),
     )
     pipe.safety_checker = None  # not saved: the folder holds no guardrail, as NVIDIA's does not
     pipe.register_to_config(safety_checker=(None, None))

@@ -260,6 +260,10 @@ class Service:
             seen.add(item.sample_id)
             if self.gt is not None:
                 self.episode_of(item.sample_id, f"samples[{index}]")
+            try:
+                sample_to_request(item, self.profile).validate()  # what the adapter will receive
+            except EwmbenchError as exc:
+                raise invalid(f"samples[{index}]: {scrub(str(exc))}") from None
             parsed.append(item)
         return parsed
 

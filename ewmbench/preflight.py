@@ -291,8 +291,6 @@ def _resolve_names(names: list[str], protocol: Protocol, registry: dict) -> list
 
 def _run_ground_truth(dataset: str) -> GroundTruth | None:
     """The run's GT when it is here already; None when ``sample`` is still to be generated."""
-    if Path(dataset).is_dir():
-        return GroundTruth(Path(dataset))
     if dataset == "sample":
         from ewmbench.sim.sample import _read_marker, default_sample_path
 
@@ -306,17 +304,21 @@ def _run_ground_truth(dataset: str) -> GroundTruth | None:
 
 
 def resolve_dataset_argument(value: str | Path) -> Path:
-    """A dataset the user named: an existing folder, ``sample`` (generated on first use) or a
-    downloadable dataset's name (``ewmbench``); a folder of that name in the working folder wins."""
+    """A dataset the user named: ``sample`` (generated on first use), a downloadable dataset's
+    name (``ewmbench``), or an existing folder. A name wins over a folder of that name, as in
+    :func:`ewmbench.sim.sample.resolve_dataset` (write ``./ewmbench`` for the folder)."""
+    from ewmbench.data.download import dataset_specs
     from ewmbench.sim.sample import resolve_dataset
 
     text = str(value)
+    if text == "sample" or text in dataset_specs():
+        return resolve_dataset(text)
     path = Path(text).expanduser()
     if path.is_dir():
         return path
     if path.exists():
         raise DataError(path, "is a file, not a dataset folder")
-    return resolve_dataset(text)  # 'sample', a downloadable name, or a DataError naming both
+    return resolve_dataset(text)  # a DataError naming the built-in and downloadable names
 
 
 def _evaluate_inputs(gt_path: Path, generated_path: Path) -> tuple[GroundTruth, Generated]:

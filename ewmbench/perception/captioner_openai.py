@@ -57,8 +57,10 @@ class OpenAICaptioner:
 
     def request(self, frames: np.ndarray) -> dict:
         """The chat-completions payload of one decoded (T, H, W, 3) uint8 video."""
-        resized, _ = prepare_video(frames, self.sampling)
-        images = resized.round().clamp(0, 255).to(dtype=__import__("torch").uint8).permute(0, 2, 3, 1).numpy()
+        import torch
+
+        resized, _ = prepare_video(frames, self.sampling)  # float32 in 0..255, as the in-process model gets them
+        images = resized.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
         content = [{"type": "image_url", "image_url": {"url": png_data_url(image)}} for image in images]
         content.append({"type": "text", "text": self.instruction})
         return {

@@ -6,13 +6,13 @@ vLLM is not our dependency: it runs in its own environment, for example::
     vllm serve Qwen/Qwen2.5-VL-7B-Instruct --limit-mm-per-prompt '{"image": 64}'
     EWMBENCH_CAPTIONER_URL=http://127.0.0.1:8000 ewmbench evaluate ...
 
-Frames are sampled and resized exactly as for the in-process captioner (:func:`prepare_video`),
-then sent as PNG images in one user message (lossless, so the server sees the frames the
-in-process model would), with the instruction after them and the system message first. Answers
+Frames are sampled and resized as for the in-process captioner (:func:`prepare_video`), rounded
+to 8 bits and sent as PNG images (lossless) in one user message, with the instruction after them
+and the system message first; the server's own processor then sees them as images, not as one
+video, so its answers are not assumed equal to the in-process model's. Answers
 are greedy (``temperature`` 0). Requests go through :class:`ewmbench.httpclient.HTTPClient`:
 bounded concurrency, timeouts, retries with backoff. Captions are cached like the in-process
-ones, under a key naming the backend and the served model (a server's answers are not assumed
-equal to the in-process model's).
+ones, under a key naming the backend and the served model.
 """
 
 from __future__ import annotations

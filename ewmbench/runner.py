@@ -17,6 +17,7 @@ redone, so a killed run resumes and a finished run does no work when started aga
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import zlib
@@ -35,7 +36,7 @@ from ewmbench.data.split import provenance as split_provenance
 from ewmbench.data.video import list_frames, video_size
 from ewmbench.data.video_cache import VideoCache
 from ewmbench.errors import DataError, Unavailable
-from ewmbench.files import write_json
+from ewmbench.files import sha256_file, write_json
 from ewmbench.metrics.base import Metric, column_directions, higher_is_better, metric_registry
 from ewmbench.models.base import (
     CONDITIONING,
@@ -53,7 +54,6 @@ from ewmbench.perception.detector_weights import DetectorChoice
 from ewmbench.perception.device import default_device
 from ewmbench.preflight import Plan, RunConfig, _plain, apply_split, preflight, resolve_metric_names, sidecar_fields
 from ewmbench.protocols import Protocol, resolve_protocol
-from ewmbench.files import sha256_file
 from ewmbench.record import (
     Column,
     Counts,
@@ -392,8 +392,6 @@ def size_mismatches(pairs: list[tuple[Episode, Trial]]) -> list[dict]:
     return found
 
 
-
-
 def build_record(config: RunConfig, protocol: Protocol, metrics: list[Metric], columns: dict[str, tuple[str, ...]],
                  skipped: dict[str, dict], aggregated: dict, summary: dict, gt: GroundTruth, rows: pd.DataFrame,
                  pairs: list[tuple[Episode, Trial]], videos: VideoCache, detector: DetectorChoice, device: str,
@@ -401,7 +399,7 @@ def build_record(config: RunConfig, protocol: Protocol, metrics: list[Metric], c
     """The typed run record (``ewmbench-run/1``) of a scored run."""
     by_column = {c: m for m in metrics if m.name not in skipped for c in columns[m.name]}
     scored = [c for c in summary["overall"] if c in by_column]
-    dataset_items = [(e.task, e.episode, videos.content_hash(e.video_path())) for e in gt.episodes]
+    dataset_items = _dataset_items(gt, videos)
     prov = provenance(config, device)
     return RunRecord(
         protocol=ProtocolRef(name=protocol.name, version=protocol.version, source=protocol.source, sha256=protocol.sha256),
@@ -425,6 +423,21 @@ def build_record(config: RunConfig, protocol: Protocol, metrics: list[Metric], c
         ),
         rows=[{k: (str(v) if k in ID_COLUMNS else float(v)) for k, v in row.items()} for row in rows.to_dict("records")],
     )
+
+
+def _dataset_items(gt: GroundTruth, videos: VideoCache) -> list[tuple[str, str, str]]:
+    """(task, episode, content hash) of every GT episode, for the record's dataset hash. An episode
+    that could not be read (reported among the problems) still counts, as unreadable; a name that
+    is not UTF-8 is hashed by its bytes."""
+    items = []
+    for episode in gt.episodes:
+        try:
+            digest = videos.content_hash(episode.video_path())
+        except DataError:
+            digest = "unreadable"
+        task, name = (os.fsencode(n).decode("utf-8", "backslashreplace") for n in (episode.task, episode.episode))
+        items.append((task, name, digest))
+    return items
 
 
 def _dataset_name(config: RunConfig, gt: GroundTruth) -> str:

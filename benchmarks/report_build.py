@@ -47,7 +47,8 @@ def main() -> None:
 
     folders = make_runs(args.output, args.metrics.split(","))
     from ewmbench.compare.figures import draw_all
-    from ewmbench.compare.report import compare_runs, write_report
+    from ewmbench.compare.report import compare_runs
+    from ewmbench.compare.writer import write_report
 
     print("| build | read + statistics (s) | figures (s) | files (s) | total wall (s) | total CPU (s) |")
     print("|---|---|---|---|---|---|")
@@ -55,9 +56,9 @@ def main() -> None:
         target = args.output / f"report-{index}"
         shutil.rmtree(target, ignore_errors=True)
         comparison, wall_stats, cpu_stats = timed(lambda: compare_runs(folders))
-        _, wall_figures, cpu_figures = timed(lambda: draw_all(comparison, target))
+        _, wall_figures, cpu_figures = timed(lambda c=comparison, t=target: draw_all(c, t))
         # write_report draws the figures again; time the files alone by turning them off
-        _, wall_files, cpu_files = timed(lambda: write_report(comparison, target, figures=False))
+        _, wall_files, cpu_files = timed(lambda c=comparison, t=target: write_report(c, t, figures=False))
         total_wall = wall_stats + wall_figures + wall_files
         total_cpu = cpu_stats + cpu_figures + cpu_files
         print(f"| {index + 1} | {wall_stats:.1f} | {wall_figures:.1f} | {wall_files:.1f} | {total_wall:.1f} | {total_cpu:.1f} |", flush=True)

@@ -59,11 +59,15 @@ def compare(
     test: str = "permutation",
     alpha: float = 0.05,
     figures: bool = True,
+    worst: int = 2,
+    frames: int = 6,
 ) -> Comparison:
     """Compare runs (folders, ``record.json`` files or loaded records) against ``baseline`` (a label
-    or path; default the first run). With ``output`` the report is written there."""
-    from ewmbench.compare.report import Settings, compare_runs, write_report
+    or path; default the first run). With ``output`` the report is written there; ``worst`` episodes
+    per metric and run are drawn as strips of ``frames`` frames."""
+    from ewmbench.compare.report import Settings, compare_runs
     from ewmbench.compare.runs import RunData, read_run
+    from ewmbench.compare.writer import write_report
 
     loaded = []
     for run in runs:
@@ -75,7 +79,7 @@ def compare(
             loaded.append(read_run(run.path))
         else:
             raise TypeError(f"compare takes run folders, record files or loaded records, not {type(run).__name__}")
-    settings = Settings(level=level, resamples=resamples, seed=seed, test=test, alpha=alpha)
+    settings = Settings(level=level, resamples=resamples, seed=seed, test=test, alpha=alpha, worst=worst, frames=frames)
     comparison = compare_runs(loaded, baseline, allow_mismatch=allow_mismatch, settings=settings)
     if output is not None:
         write_report(comparison, output, figures=figures)

@@ -13,32 +13,45 @@ import pandas as pd
 import pytest
 
 import ewmbench
-from ewmbench.compare.report import OVERALL, Settings, compare_runs, to_dict, write_report
+from ewmbench.compare.report import OVERALL, Settings, compare_runs
+from ewmbench.compare.writer import write_report
 from ewmbench.errors import ConfigError
-from ewmbench.record import Column, Counts, DatasetRef, ModelRef, Provenance, ProtocolRef, RunRecord
+from ewmbench.record import (
+    Column,
+    Counts,
+    DatasetRef,
+    ModelRef,
+    ProtocolRef,
+    Provenance,
+    RunRecord,
+    Skipped,
+)
 
 FAST = Settings(resamples=300)
 COLUMNS = {
     "psnr": Column("psnr", "psnr", "fidelity", "trial", "higher"),
     "hsd": Column("hsd", "trajectory_consistency", "motion", "trial", "higher"),
     "lpips": Column("lpips", "lpips", "fidelity", "trial", "lower"),
+    "fid": Column("fid", "fid", "fidelity", "dataset", "lower"),
 }
 
 
 def write_record(folder: Path, values: dict[tuple[str, str], dict[str, float]], *, protocol_sha: str = "p" * 64,
-                 dataset_sha: str = "d" * 64, protocol: str = "ewmbench-v2") -> Path:
-    """A run folder holding only a record: one trial per (task, episode) with the given columns."""
+                 dataset_sha: str = "d" * 64, protocol: str = "ewmbench-v2", run_level: dict | None = None,
+                 skipped: dict | None = None) -> Path:
+    """A run folder holding only a record: one trial per (task, episode) with the given columns,
+    and ``run_level`` values of dataset-level columns (FID: one value per run)."""
     rows = [{"task_id": t, "episode_id": e, "trial_id": "1", **cols} for (t, e), cols in values.items()]
     names = [c for c in COLUMNS if any(c in r for r in rows)]
     record = RunRecord(
         protocol=ProtocolRef(protocol, "2.0" if protocol == "ewmbench-v2" else "1.0", "", protocol_sha),
         dataset=DatasetRef("synthetic", None, dataset_sha, len({t for t, _ in values}), len(values)),
         model=ModelRef(folder.name),
-        columns={c: COLUMNS[c] for c in names},
-        overall={c: float(pd.DataFrame(rows)[c].mean()) for c in names},
+        columns={c: COLUMNS[c] for c in names + list(run_level or {})},
+        overall={**{c: float(pd.DataFrame(rows)[c].mean()) for c in names}, **(run_level or {})},
         per_task={},
         counts=Counts(len({t for t, _ in values}), len(values), len(rows), len(rows)),
-        skipped={},
+        skipped=skipped or {},
         provenance=Provenance(ewmbench_version="test"),
         rows=rows,
     )
@@ -149,6 +162,29 @@ def test_missing_metric_is_shown_as_missing(tmp_path):
     assert 'class="missing">missing</td>' in lpips_row
 
 
+def test_run_level_metrics_are_shown_without_an_interval(tmp_path):
+    a = write_record(tmp_path / "a", values(), run_level={"fid": 30.0})
+    b = write_record(tmp_path / "b", values())  # b has no FID
+    comparison = compare_runs([a, b], settings=FAST)
+    assert comparison.run_level == {("fid", "a"): 30.0, ("fid", "b"): None}
+    assert (OVERALL, "fid", "a") not in comparison.values and (OVERALL, "fid", "b") not in comparison.differences
+    assert next(m for m in comparison.metrics if m.column == "fid").direction == "lower"
+    out = write_report(comparison, tmp_path / "report", figures=False)
+    table = pd.read_csv(out / "report.csv")
+    fid = table[(table.scope == OVERALL) & (table.metric == "fid")].set_index("run")
+    assert fid.loc["a", "estimate"] == 30.0 and math.isnan(fid.loc["a", "low"]) and fid.loc["b", "verdict"] == "missing"
+    assert "(run-level, no CI)" in (out / "report.html").read_text()
+
+
+def test_report_json_names_no_local_path_of_a_skip_reason(tmp_path):
+    why = Skipped("weight 'x' is not in /home/someone/.cache/torch/hub/checkpoints", "ewmbench weights download x")
+    a = write_record(tmp_path / "a", values(), skipped={"lpips": why})
+    out = write_report(compare_runs([a], settings=FAST), tmp_path / "report", figures=False)
+    text = (out / "report.json").read_text()
+    assert "/home/someone" not in text
+    assert json.loads(text)["runs"][0]["skipped_metrics"] == {"lpips": "ewmbench weights download x"}
+
+
 def test_baseline_must_be_a_compared_run(tmp_path):
     a = write_record(tmp_path / "a", values())
     with pytest.raises(ConfigError, match="baseline 'zzz' is none of the compared runs"):
@@ -166,10 +202,9 @@ def test_same_folder_name_gets_distinct_labels(tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny_runs(tmp_path_factory):
-    """Two runs of the conftest's tiny dataset (4 episodes, 6 frames): ground-truth and static."""
-    from conftest import make_ground_truth
-
+    """Two runs of the shared tiny dataset (4 episodes, 6 frames): ground-truth and static."""
     from ewmbench.runner import RunConfig, run
+    from tests.helpers.datasets import make_ground_truth
 
     root = tmp_path_factory.mktemp("compare")
     gt = make_ground_truth(root / "gt")
@@ -224,7 +259,7 @@ def test_html_is_self_contained(tiny_report):
 
 
 def test_python_api_returns_typed_results(tiny_runs, tmp_path):
-    root, gt, runs = tiny_runs
+    _, gt, runs = tiny_runs
     record = ewmbench.evaluate(gt=gt, generated=runs["static"] / "static_dataset", metrics=["psnr"], protocol="ewmbench-v2",
                                output=tmp_path / "evaluated")
     assert isinstance(record, RunRecord) and set(record.columns) == {"psnr"}
@@ -237,8 +272,12 @@ def test_python_api_returns_typed_results(tiny_runs, tmp_path):
 
 def test_single_run_report(tiny_runs, tmp_path):
     _, _, runs = tiny_runs
-    comparison = ewmbench.compare([runs["static"]], output=tmp_path / "r", resamples=200, figures=False)
+    comparison = ewmbench.compare([runs["static"]], output=tmp_path / "r", resamples=200, figures=False, worst=1)
     assert comparison.differences == {} and comparison.notes == []
+    # one worst case per metric column, the lowest psnr of the run's counted rows
+    assert sorted(w.metric for w in comparison.worst) == ["psnr", "ssim"]
+    rows = comparison.selected_rows["static"]
+    assert next(w for w in comparison.worst if w.metric == "psnr").value == rows["psnr"].min()
     interval = comparison.values[(OVERALL, "ssim", "static")]
     assert interval.estimate == pytest.approx(ewmbench.load_run(runs["static"]).overall["ssim"])
     assert interval.low <= interval.estimate <= interval.high
@@ -246,7 +285,7 @@ def test_single_run_report(tiny_runs, tmp_path):
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
     env = {**__import__("os").environ, "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "ewmbench", *args], capture_output=True, text=True, env=env, timeout=300)
+    return subprocess.run([sys.executable, "-m", "ewmbench", *args], check=False, capture_output=True, text=True, env=env, timeout=300)
 
 
 def test_cli_compare_prints_the_difference_table_and_refuses_mismatches(tiny_runs, tmp_path):
@@ -261,3 +300,7 @@ def test_cli_compare_prints_the_difference_table_and_refuses_mismatches(tiny_run
     assert not (tmp_path / "r2").exists()
     single = _cli("report", str(runs["static"]), "--output", str(tmp_path / "r3"), "--resamples", "100", "--no-figures")
     assert single.returncode == 0 and (tmp_path / "r3" / "report.json").is_file()
+    # a folder that is not a run is named, without a traceback
+    (tmp_path / "empty").mkdir()
+    bad = _cli("compare", str(runs["static"]), str(tmp_path / "empty"), "--output", str(tmp_path / "r4"))
+    assert bad.returncode == 2 and "empty" in bad.stdout and "not a run folder" in bad.stdout and "Traceback" not in bad.stderr

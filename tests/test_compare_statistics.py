@@ -85,7 +85,12 @@ def test_trials_travel_with_their_episode_or_are_redrawn():
 
 def test_bootstrap_spread_matches_the_plug_in_variance():
     # Episodes 0..3, one trial each: the bootstrap mean has variance var_pop / n = 1.25 / 4.
-    from ewmbench.compare.statistics import _clusters, _episode_values, _resample_episodes, _resampled_statistic
+    from ewmbench.compare.statistics import (
+        _clusters,
+        _episode_values,
+        _resample_episodes,
+        _resampled_statistic,
+    )
 
     clusters = _clusters(_episode_values(rows({str(i): [float(i)] for i in range(4)}), "x"))
     picks = _resample_episodes(clusters.strata, 40000, np.random.default_rng(0))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -14,13 +13,15 @@ LevelOption = typer.Option(0.95, "--level", help="Confidence level of the interv
 ResamplesOption = typer.Option(2000, "--resamples", help="Bootstrap resamples.")
 SeedOption = typer.Option(0, "--seed", help="Seed of the bootstrap and of sampled permutation tests.")
 FiguresOption = typer.Option(True, "--figures/--no-figures", help="Draw the figures (radar, per-task bars, agreement, worst episodes).")
+WorstOption = typer.Option(2, "--worst", min=1, help="Worst episodes shown per metric and run.")
+FramesOption = typer.Option(6, "--frames", min=2, help="Evenly spaced frames per strip.")
 
 
 @app.command("compare")
 def compare_command(
     runs: list[Path] = typer.Argument(..., help="Run folders (or record.json files) to compare; the first is the baseline unless --baseline."),
     output: Path = typer.Option(..., "--output", help="Report folder: report.html, report.json, report.csv, figures/."),
-    baseline: Optional[str] = typer.Option(None, "--baseline", help="The run the others are compared with (its folder or label)."),
+    baseline: str | None = typer.Option(None, "--baseline", help="The run the others are compared with (its folder or label)."),
     allow_mismatch: bool = typer.Option(False, "--allow-mismatch", help="Compare runs of other protocols, datasets or episode sets on their common episodes (said at the top of the report)."),
     test: str = typer.Option("permutation", "--test", help="Paired test over episodes: permutation (sign-flip) or wilcoxon."),
     alpha: float = typer.Option(0.05, "--alpha", help="Significance level, after Holm correction across the metrics."),
@@ -28,6 +29,8 @@ def compare_command(
     resamples: int = ResamplesOption,
     seed: int = SeedOption,
     figures: bool = FiguresOption,
+    worst: int = WorstOption,
+    frames: int = FramesOption,
 ) -> None:
     """Compare runs: CIs per metric and task, paired differences from the baseline, the report."""
     from ewmbench.api import compare
@@ -37,7 +40,7 @@ def compare_command(
     try:
         comparison = compare(
             runs, baseline, allow_mismatch=allow_mismatch, output=output, level=level, resamples=resamples, seed=seed,
-            test=test, alpha=alpha, figures=figures,
+            test=test, alpha=alpha, figures=figures, worst=worst, frames=frames,
         )
     except (EwmbenchError, ValueError) as exc:
         fail(exc)
@@ -53,12 +56,14 @@ def report_command(
     resamples: int = ResamplesOption,
     seed: int = SeedOption,
     figures: bool = FiguresOption,
+    worst: int = WorstOption,
+    frames: int = FramesOption,
 ) -> None:
     """The report of one run: values with CIs per metric and task, figures, worst episodes."""
     from ewmbench.api import compare
 
     try:
-        comparison = compare([run], output=output, level=level, resamples=resamples, seed=seed, figures=figures)
+        comparison = compare([run], output=output, level=level, resamples=resamples, seed=seed, figures=figures, worst=worst, frames=frames)
     except (EwmbenchError, ValueError) as exc:
         fail(exc)
     print_comparison(comparison)

@@ -20,8 +20,9 @@ TRACK_COLOURS = {"gt": "#00c853", "generated": "#ff1744"}
 
 
 def _pyplot():
-    import matplotlib
+    from ewmbench.errors import require
 
+    matplotlib = require("matplotlib", "report", "report figures (or pass --no-figures)")
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
@@ -157,7 +158,7 @@ def agreement(comparison: Comparison, path: Path) -> Path:
 def _even_indices(length: int, count: int) -> list[int]:
     if length <= count:
         return list(range(length))
-    return [int(round(i)) for i in np.linspace(0, length - 1, count)]
+    return [round(i) for i in np.linspace(0, length - 1, count)]
 
 
 def _frames_at(video: Path, count: int) -> tuple[list[int], list[np.ndarray]]:
@@ -190,8 +191,9 @@ def _episode_videos(comparison: Comparison, case: WorstCase) -> tuple[Path | Non
 
 
 def _tracks(comparison: Comparison, case: WorstCase, gt: Path, trial_dir: Path) -> tuple[np.ndarray, np.ndarray] | None:
-    """GT and generated gripper tracks (T, 2, 2), normalised; from the official files or the
-    detector's cache (the run computed them). None when they cannot be had here."""
+    """GT and generated gripper tracks (T, 2, 2), normalised: the official ``traj/traj.npy`` files
+    or the tracks the run cached, with the run's tracking settings and detector. None when they
+    cannot be had here (no detector installed, no weights)."""
     from ewmbench.data.layout import _video_path
     from ewmbench.errors import EwmbenchError
 

@@ -44,7 +44,7 @@ def _number(value: float | None) -> str:
 def _p(value: float) -> str:
     if math.isnan(value):
         return "-"
-    return f"{value:.2g}" if value < 0.01 else f"{value:.2f}"
+    return f"{value:.2g}"
 
 
 def _inline_svg(path: Path) -> str:
@@ -87,6 +87,8 @@ def _table(comparison: Comparison, scope: str) -> str:
                 cells.append(f'<td>{_number(interval.estimate)} <span class="ci">[{_number(interval.low)}, {_number(interval.high)}]</span></td>')
             elif run_value is not None:
                 cells.append(f'<td>{_number(run_value)} <span class="ci">(run-level, no CI)</span></td>')
+            elif scope != OVERALL and (metric.column, label) in comparison.run_level:
+                cells.append('<td class="missing">run-level only</td>')
             else:
                 cells.append('<td class="missing">missing</td>')
             if label == comparison.baseline:

@@ -1,7 +1,8 @@
 """The comparison of runs: comparability checks, per-metric CIs, paired differences, agreement.
 
 :func:`compare_runs` turns run folders into a :class:`Comparison` (numbers only, no files);
-:func:`write_report` writes ``report.json``, ``report.csv``, the figures and ``report.html``.
+:func:`to_dict` and :func:`to_table` are ``report.json`` and ``report.csv``;
+:func:`ewmbench.compare.writer.write_report` writes them with the figures and ``report.html``.
 
 Definitions (also written into ``report.json`` under ``settings``):
 
@@ -119,18 +120,17 @@ def check_comparable(runs: list[RunData], allow_mismatch: bool) -> tuple[list[tu
         if first.protocol_hash and run.protocol_hash:
             if run.protocol_hash != first.protocol_hash:
                 problems.append(
-                    f"protocol differs: {first.label} used {first.protocol} (sha256 {first.protocol_hash[:12]}), "
-                    f"{run.label} used {run.protocol} (sha256 {run.protocol_hash[:12]})"
+                    f"protocol differs: {first.label} used {first.protocol_name} (sha256 {first.protocol_hash[:12]}), "
+                    f"{run.label} used {run.protocol_name} (sha256 {run.protocol_hash[:12]})"
                 )
-        elif (run.protocol, run.protocol_version) != (first.protocol, first.protocol_version):
-            problems.append(f"protocol differs: {first.label} used {first.protocol} {first.protocol_version}, "
-                            f"{run.label} used {run.protocol} {run.protocol_version}")
-        if first.dataset_hash and run.dataset_hash:
-            if run.dataset_hash != first.dataset_hash:
-                problems.append(
-                    f"dataset differs: {first.label} has ground truth sha256 {first.dataset_hash[:12]}, "
-                    f"{run.label} has {run.dataset_hash[:12]}"
-                )
+        elif (run.protocol_name, run.protocol_version) != (first.protocol_name, first.protocol_version):
+            problems.append(f"protocol differs: {first.label} used {first.protocol_name} {first.protocol_version}, "
+                            f"{run.label} used {run.protocol_name} {run.protocol_version}")
+        if first.dataset_hash and run.dataset_hash and run.dataset_hash != first.dataset_hash:
+            problems.append(
+                f"dataset differs: {first.label} has ground truth sha256 {first.dataset_hash[:12]}, "
+                f"{run.label} has {run.dataset_hash[:12]}"
+            )
         if run.episodes != first.episodes:
             only_first = sorted(first.episodes - run.episodes, key=_id_order)
             only_run = sorted(run.episodes - first.episodes, key=_id_order)
@@ -259,7 +259,8 @@ def compare_runs(
             value = run.run_level.get(column)
             comparison.run_level[(column, run.label)] = value if value is not None and math.isfinite(value) else None
 
-    pooled = pd.concat([selected[r.label] for r in runs], ignore_index=True)
+    # Agreement is a property of the metrics, not of the protocol's trial selection: every trial counts.
+    pooled = pd.concat([r.rows[[(t, e) in episode_set for t, e in zip(r.rows.task_id, r.rows.episode_id)]] for r in runs], ignore_index=True)
     shown = [c for c in columns if c in pooled.columns]
     comparison.agreement = st.kendall_agreement({c: pooled[c].astype(float).to_numpy() for c in shown}, {m.column: m.direction for m in metrics})
     comparison.agreement_items = len(pooled)
@@ -359,9 +360,11 @@ def to_dict(comparison: Comparison, figures: dict[str, object] | None = None) ->
     for run in comparison.runs:
         rows = comparison.selected_rows[run.label]
         runs.append({
-            "label": run.label, "model": run.model, "protocol": run.protocol, "protocol_hash": run.protocol_hash,
-            "dataset_hash": run.dataset_hash, "episodes": int(len(rows.groupby(["task_id", "episode_id"]))),
-            "rows_counted": int(len(rows)), "skipped_metrics": run.skipped,
+            "label": run.label, "model": run.model, "protocol": run.protocol_name, "protocol_version": run.protocol_version,
+            "protocol_hash": run.protocol_hash, "dataset_hash": run.dataset_hash,
+            "episodes": len(rows.groupby(["task_id", "episode_id"])), "rows_counted": len(rows),
+            # the fix only: a skip reason can name a local path (a weights cache), the report must not
+            "skipped_metrics": {name: why.get("fix", "") for name, why in sorted(run.skipped.items())},
             "missing_columns": [m.column for m in comparison.metrics if m.column not in run.metric_columns and m.column not in run.run_level],
         })
     values = []
@@ -432,26 +435,4 @@ def to_table(comparison: Comparison) -> pd.DataFrame:
     return pd.DataFrame.from_records(records)
 
 
-def write_report(comparison: Comparison, output: Path | str, figures: bool = True) -> Path:
-    """Write ``report.json``, ``report.csv``, ``figures/`` and ``report.html`` into ``output``."""
-    import json
-
-    from ewmbench.files import json_safe, write_text
-
-    output = Path(output)
-    output.mkdir(parents=True, exist_ok=True)
-    figure_files: dict[str, object] = {}
-    if figures:
-        from ewmbench.compare.figures import draw_all
-
-        figure_files = draw_all(comparison, output)
-    data = to_dict(comparison, figure_files)
-    write_text(output / "report.json", json.dumps(json_safe(data), indent=2) + "\n")
-    write_text(output / "report.csv", to_table(comparison).to_csv(index=False, float_format="%.10g"))
-    from ewmbench.compare.html import render_html
-
-    write_text(output / "report.html", render_html(comparison, data, output))
-    return output
-
-
-__all__ = ["Comparison", "Settings", "compare_runs", "to_dict", "to_table", "write_report", "ID_COLUMNS"]
+__all__ = ["ID_COLUMNS", "Comparison", "Settings", "compare_runs", "to_dict", "to_table"]

@@ -7,13 +7,13 @@ and where its frames lie, for the pictures.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from ewmbench.errors import DataError
+from ewmbench.files import read_json
 
 ID_COLUMNS = ("task_id", "episode_id", "trial_id")
 
@@ -25,7 +25,7 @@ class RunData:
     label: str
     path: Path
     model: str
-    protocol: str  # the protocol's name (or its file, for a custom one)
+    protocol: str  # what load_protocol takes: a built-in's name, or the file of a custom one
     protocol_hash: str  # "" when unknown (a run written before ewmbench-run/1)
     dataset_hash: str  # "" when unknown
     rows: pd.DataFrame
@@ -37,6 +37,7 @@ class RunData:
     generated_root: Path | None = None
     detector_weights: Path | None = None
     protocol_version: str = ""
+    protocol_name: str = ""  # the name inside the protocol file, for display
     cache_dir: Path | None = None  # where the run cached derived data (gripper tracks), if not the default
 
     @property
@@ -54,8 +55,8 @@ def _config(folder: Path) -> dict:
     if not path.is_file():
         return {}
     try:
-        return json.loads(path.read_text(encoding="utf-8")).get("config", {})
-    except (OSError, json.JSONDecodeError) as exc:
+        return read_json(path).get("config", {})
+    except (OSError, ValueError, AttributeError) as exc:
         raise DataError(path, f"not readable JSON ({exc})") from None
 
 
@@ -95,6 +96,7 @@ def read_run(path: Path | str, label: str | None = None) -> RunData:
         generated_root=generated_root,
         detector_weights=Path(config["detector_weights"]) if config.get("detector_weights") else None,
         protocol_version=record.protocol.version,
+        protocol_name=record.protocol.name,
         cache_dir=Path(config["cache_dir"]) if config.get("cache_dir") else None,
     )
 

@@ -393,8 +393,9 @@ def test_an_internal_failure_answers_500_without_paths_and_logs_only_its_type(ca
 
     service.model.generate = broken
     with BackgroundServer(service) as running, httpx.Client(base_url=running.url) as c, caplog.at_level("INFO", logger="ewmbench.serve"):
-        response = c.post("/v1/predict", json=body(c, [make_sample(profile_of(c), "a/b/1", 0, 2, 0)]))
-        assert_error(response, 500, "INTERNAL")
+        payload = body(c, [make_sample(profile_of(c), "a/b/1", 0, 2, 0)])
+        response = c.post("/v1/predict", json=payload)
+        assert_error(response, 500, "INTERNAL", payload["request_id"])
         assert "secret" not in response.text and "gpu-7" not in response.text
         assert c.get("/v1/health").json()["status"] == "ready"  # and it keeps serving
     logged = "\n".join(r.getMessage() for r in caplog.records)
@@ -414,3 +415,67 @@ def test_the_token_comes_from_a_file_or_the_environment(tmp_path, monkeypatch):
         read_token(token_file)
     monkeypatch.delenv(TOKEN_ENV)
     assert read_token() is None
+
+
+def test_past_the_deadline_504_then_the_stored_answer_under_the_same_request_id():
+    import threading
+    import time as clock
+
+    service = Service(ServeConfig(model="static", size=(H, W), limits=Limits(max_concurrency=1, recommended_timeout_ms=300)))
+    release = threading.Event()
+    generate = service.model.generate
+
+    def slow(request):
+        release.wait(10)
+        return generate(request)
+
+    service.model.generate = slow
+    with BackgroundServer(service) as running, httpx.Client(base_url=running.url, timeout=30) as c:
+        payload = body(c, [make_sample(profile_of(c), "a/b/1", 0, 2, 0)])
+        assert_error(c.post("/v1/predict", json=payload), 504, "DEADLINE_EXCEEDED", payload["request_id"])
+        assert_error(c.post("/v1/predict", json=payload), 429, "OVERLOADED", None)  # the generation still holds its slot
+        release.set()
+        for _ in range(100):
+            retry = c.post("/v1/predict", json=payload)
+            if retry.status_code != 429:
+                break
+            clock.sleep(0.05)
+        assert retry.status_code == 200 and retry.json()["request_id"] == payload["request_id"]
+
+
+def test_a_retry_while_the_first_request_runs_waits_for_its_answer_and_a_changed_payload_409():
+    import threading
+
+    service = Service(ServeConfig(model="static", size=(H, W), limits=Limits(max_concurrency=3, recommended_timeout_ms=300)))
+    release, calls = threading.Event(), []
+    generate = service.model.generate
+
+    def slow(request):
+        calls.append(request.seed)
+        release.wait(10)
+        return generate(request)
+
+    service.model.generate = slow
+    with BackgroundServer(service) as running, httpx.Client(base_url=running.url, timeout=30) as c:
+        payload = body(c, [make_sample(profile_of(c), "a/b/1", 0, 2, 0)])
+        assert_error(c.post("/v1/predict", json=payload), 504, "DEADLINE_EXCEEDED", payload["request_id"])
+        changed = copy.deepcopy(payload)
+        changed["samples"][0]["seed"] = 1
+        assert_error(c.post("/v1/predict", json=changed), 409, "REQUEST_ID_CONFLICT", payload["request_id"])
+        threading.Timer(0.1, release.set).start()
+        retry = c.post("/v1/predict", json=payload)  # waits for the first computation instead of a second
+        assert retry.status_code == 200
+    assert calls == [0]  # generated once
+
+
+def test_adapters_needing_what_the_api_does_not_carry_are_refused_at_start(monkeypatch):
+    from ewmbench.models import base
+    from ewmbench.models.base import Capabilities, WorldModel
+
+    class Calibrated(WorldModel):
+        name = "calibrated-test"
+        capabilities = Capabilities(conditioning=frozenset({"image", "calibration"}), required_views=("head", "hand_left"))
+
+    monkeypatch.setitem(base._REGISTERED, "calibrated-test", Calibrated)  # registered for this test only
+    with pytest.raises(ConfigError, match="calibration, view 'hand_left'"):
+        Service(ServeConfig(model="calibrated-test"))

@@ -163,6 +163,12 @@ class Service:
                 f"model {config.model!r} reads the ground-truth episode; give the dataset it serves: --model-option dataset=NAME_OR_DIR"
             )
         caps = self.model.capabilities_now()
+        # The API carries one image stream (the head view), actions, states and an instruction.
+        unsupported = sorted(caps.conditioning & {"calibration"} | ({"scene"} & caps.conditioning if not self.model.oracle else set()))
+        other_views = [v for v in caps.required_views if v != HEAD_VIEW]
+        if unsupported or other_views:
+            what = ", ".join([*unsupported, *(f"view {v!r}" for v in other_views)])
+            raise ConfigError(f"model {config.model!r} needs {what}, which the Track 2 API does not carry (one head view, actions, states, instruction)")
         if config.size is not None:
             height, width = config.size
         elif self.gt is not None and self.gt.episodes:
@@ -186,6 +192,8 @@ class Service:
         cfg = json.dumps(self.model.config(), sort_keys=True, default=str)
         self.model_version = f"{self.model.name}-{hashlib.sha256(cfg.encode()).hexdigest()[:12]}"
         self.store = AnswerStore()
+        self._pending: dict[str, tuple[str, threading.Event]] = {}
+        self._pending_lock = threading.Lock()
         self.status = "starting"
         self._model_lock = threading.Lock()
         self._gate = threading.Lock()
@@ -238,14 +246,32 @@ class Service:
         request_id = validate_head(payload, self.model_version, self.profile.profile_id)
         samples = self.validate_samples(payload["samples"])
         digest = hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-        stored = self.store.get(request_id)
-        if stored is not None:
-            if stored[0] != digest:
+        # One computation per request_id: a retry of a request still running waits for its answer.
+        with self._pending_lock:
+            stored = self.store.get(request_id)
+            running = self._pending.get(request_id)
+            if stored is None and running is None:
+                done = threading.Event()
+                self._pending[request_id] = (digest, done)
+        for known, _ in [x for x in (stored, running) if x is not None]:
+            if known != digest:
                 raise ApiError("REQUEST_ID_CONFLICT", "request_id was already used with a different payload")
+        if stored is not None:
             return stored[1]
-        predictions = [{"sample_id": s.sample_id, "frames": [encode_image(f) for f in self.run_sample(s)]} for s in samples]
-        body = json.dumps({"api_version": API_VERSION, "request_id": request_id, "model_version": self.model_version, "predictions": predictions}).encode()
-        self.store.put(request_id, digest, body)
+        if running is not None:
+            running[1].wait(self.config.limits.recommended_timeout_ms / 1000)
+            again = self.store.get(request_id)
+            if again is None:
+                raise ApiError("DEADLINE_EXCEEDED", "the first request with this request_id has not finished; retry later")
+            return again[1]
+        try:
+            predictions = [{"sample_id": s.sample_id, "frames": [encode_image(f) for f in self.run_sample(s)]} for s in samples]
+            body = json.dumps({"api_version": API_VERSION, "request_id": request_id, "model_version": self.model_version, "predictions": predictions}).encode()
+            self.store.put(request_id, digest, body)
+        finally:
+            with self._pending_lock:
+                self._pending.pop(request_id, None)
+            done.set()
         return body
 
     def validate_samples(self, samples) -> list[Sample]:
@@ -396,6 +422,7 @@ def json_depth_ok(value, limit: int = MAX_JSON_DEPTH) -> bool:
 
 def create_app(service: Service, load_in_background: bool = True):
     """The FastAPI application over ``service``; the model loads when the server starts."""
+    import asyncio
     from contextlib import asynccontextmanager
 
     from fastapi import FastAPI, Request
@@ -474,7 +501,7 @@ def create_app(service: Service, load_in_background: bool = True):
         check_auth(request)
         if not service.enter():
             return error(ApiError("OVERLOADED", f"more than {limits.max_concurrency} requests in flight; retry later"), headers={"Retry-After": "1"})
-        request_id = None
+        request_id, held = None, False
         try:
             declared = request.headers.get("content-length")
             if declared is not None and (not declared.isdigit() or int(declared) > limits.max_request_bytes):
@@ -493,12 +520,24 @@ def create_app(service: Service, load_in_background: bool = True):
                 raise invalid(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
             if isinstance(payload, dict) and isinstance(payload.get("request_id"), str):
                 request_id = payload["request_id"][:64]
-            body = await run_in_threadpool(service.predict, payload)
+            work = asyncio.ensure_future(run_in_threadpool(service.predict, payload))
+            try:
+                body = await asyncio.wait_for(asyncio.shield(work), limits.recommended_timeout_ms / 1000)
+            except asyncio.TimeoutError:
+                # A running generation cannot be interrupted: it keeps its slot until it ends, and
+                # its answer is stored, so a retry with the same request_id gets it.
+                held = True
+                work.add_done_callback(lambda _: service.leave())
+                raise ApiError("DEADLINE_EXCEEDED", f"no answer within {limits.recommended_timeout_ms} ms; retry with the same request_id") from None
             return Response(body, media_type="application/json")
         except ApiError as exc:
             return error(exc, request_id)
+        except Exception as exc:  # noqa: BLE001  (the type goes to the log; nothing else leaves)
+            log.error("POST /v1/predict failed: %s", type(exc).__name__)
+            return error(ApiError("INTERNAL", "internal error"), request_id)
         finally:
-            service.leave()
+            if not held:
+                service.leave()
 
     return app
 

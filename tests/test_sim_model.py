@@ -152,7 +152,7 @@ def test_real_episodes_are_unavailable(tmp_path):
         ({"lag": -1}, "lag"),
         ({"drop_frames": 2}, "drop_frames"),
         ({"wrong_color": "maybe"}, "true or false"),
-        ({"blur": 1}, "has no option 'blur'; it accepts: action_noise, drop_frames, lag, wrong_color"),
+        ({"blur": 1}, "has no option 'blur'; it accepts: action_noise, drop_frames, friction, gripper_slip, lag, mass, render_offset, wrong_color"),
         ({"lagg": 1}, "did you mean 'lag'"),
     ],
 )
@@ -162,8 +162,11 @@ def test_bad_options(options, message):
 
 
 def test_cli_style_options_are_parsed():
-    model = SimModel(action_noise="0.02", lag="3", drop_frames="0.1", wrong_color="true")
-    assert model.config() == {"action_noise": 0.02, "lag": 3, "drop_frames": 0.1, "wrong_color": True}
+    model = SimModel(action_noise="0.02", lag="3", drop_frames="0.1", wrong_color="true", friction="0.5", gripper_slip="1", render_offset="4")
+    assert model.config() == {
+        "action_noise": 0.02, "lag": 3, "drop_frames": 0.1, "wrong_color": True,
+        "friction": 0.5, "mass": 1.0, "gripper_slip": 1.0, "render_offset": 4,
+    }
 
 
 def test_unknown_view_is_refused(simulated):

@@ -4,7 +4,9 @@ The modules stay thin: they parse options, call the package and print. Heavy imp
 the commands, so ``ewmbench --help`` and ``ewmbench models`` start fast.
 """
 
-from ewmbench.cli import catalog, compare, convert, data, detector, evaluation, generate, importing, leaderboard, serve, weights  # noqa: F401  (registration)
+from ewmbench.cli import (  # noqa: F401  (registration)
+    catalog, compare, convert, data, detector, evaluation, generate, importing, leaderboard, policy, serve, weights,
+)
 from ewmbench.cli.common import app
 
 __all__ = ["app", "main"]

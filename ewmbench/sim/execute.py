@@ -28,7 +28,14 @@ from functools import lru_cache
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from ewmbench.sim.cameras import CameraSpec, HEAD_FOV_Y_DEG, WRIST_FOV_Y_DEG, head_extrinsics, render, wrist_extrinsics
+from ewmbench.sim.cameras import (
+    HEAD_FOV_Y_DEG,
+    WRIST_FOV_Y_DEG,
+    CameraSpec,
+    head_extrinsics,
+    render,
+    wrist_extrinsics,
+)
 from ewmbench.sim.scene import ARM_OFFSET_Y, FINGER_OPEN, SceneSpec, build_scene
 
 ARMS = ("left", "right")
@@ -146,6 +153,91 @@ def _ik_limits(client: int, body: int, home_joints: tuple[float, ...]) -> tuple[
     return lower, upper, ranges, rest
 
 
+@dataclass(frozen=True)
+class Physics:
+    """Physical settings a world model may get wrong, as departures from the reference simulator.
+
+    The defaults are the reference (the settings every sample episode was recorded with).
+    ``friction`` and ``mass`` scale every movable object's lateral friction and mass;
+    ``grasp_force`` is the most force (N) the grasp constraint transmits before the object slips
+    out of the hand (gripper slip).
+    """
+
+    friction: float = 1.0
+    mass: float = 1.0
+    grasp_force: float = 300.0
+
+
+REFERENCE_PHYSICS = Physics()
+
+
+class Simulation:
+    """One live episode: build the scene, then advance it frame by frame and read its state.
+
+    :func:`execute` runs a whole action sequence through it; the ``sim`` world model keeps one
+    alive between the chunks of a closed-loop rollout, so a chunk costs only its own frames.
+    """
+
+    def __init__(self, spec: SceneSpec, first_action: np.ndarray, fps: float, physics: Physics = REFERENCE_PHYSICS):
+        first_action = np.asarray(first_action, dtype=np.float64)
+        self.spec = spec
+        self.physics = physics
+        self.substeps = max(1, int(round(SUBSTEPS_PER_SECOND / fps)))
+        self.client = _connect()
+        self.robots = _load_arms(self.client, tuple(spec.home_joints), (float(first_action[6]), float(first_action[13])))
+        self.bodies = build_scene(self.client, spec, friction_scale=physics.friction, mass_scale=physics.mass)
+        self.limits = {arm: _ik_limits(self.client, self.robots[arm], tuple(spec.home_joints)) for arm in ARMS}
+        self.held: dict[str, tuple[str, int] | None] = {arm: None for arm in ARMS}
+        self.previous_action = first_action
+        self.frame = 0  # index of the frame the current state belongs to
+
+    def advance(self, action: np.ndarray) -> None:
+        """Command ``action`` and simulate one frame interval."""
+        import pybullet as p
+
+        action = np.asarray(action, dtype=np.float64)
+        _command(self.client, self.robots, self.limits, action)
+        for _ in range(self.substeps):
+            p.stepSimulation(physicsClientId=self.client)
+        _update_grasps(self.client, self.robots, self.bodies, self.spec, self.held, self.previous_action, action, self.physics.grasp_force)
+        self.previous_action = action
+        self.frame += 1
+
+    def observe(self) -> tuple[list[float], list[float], dict[str, np.ndarray]]:
+        """The current 14-D end-effector pose, the joint positions, and each camera's pose."""
+        import pybullet as p
+
+        pose_row, joint_row, hand_poses = [], [], {}
+        for arm in ARMS:
+            body = self.robots[arm]
+            position, quat = _grasp_pose(self.client, body)
+            hand_poses[arm] = (position, Rotation.from_quat(quat).as_matrix())
+            fingers = [p.getJointState(body, j, physicsClientId=self.client)[0] for j in FINGER_JOINTS]
+            openness = float(np.clip(sum(fingers) / (2 * FINGER_OPEN), 0.0, 1.0))
+            pose_row += [*position, *quat_to_rpy(quat), openness]
+            joint_row += [p.getJointState(body, j, physicsClientId=self.client)[0] for j in ARM_JOINTS] + fingers
+        poses = {"head": head_extrinsics(), "hand_left": wrist_extrinsics(*hand_poses["left"]), "hand_right": wrist_extrinsics(*hand_poses["right"])}
+        return pose_row, joint_row, poses
+
+    def held_objects(self) -> dict[str, str | None]:
+        return {arm: (self.held[arm][0] if self.held[arm] else None) for arm in ARMS}
+
+    def object_poses(self) -> dict[str, list[float]]:
+        import pybullet as p
+
+        return {name: [*position, *quat] for name, body in self.bodies.items() for position, quat in [p.getBasePositionAndOrientation(body, physicsClientId=self.client)]}
+
+    def render(self, camera: CameraSpec, camera_to_base: np.ndarray, segmentation: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+        return render(self.client, camera, camera_to_base, segmentation)
+
+    def close(self) -> None:
+        import pybullet as p
+
+        if self.client is not None:
+            p.disconnect(self.client)
+            self.client = None
+
+
 def execute(
     spec: SceneSpec,
     actions: np.ndarray,
@@ -154,75 +246,61 @@ def execute(
     width: int = 640,
     height: int = 480,
     segmentation: bool = False,
+    physics: Physics = REFERENCE_PHYSICS,
 ) -> Recording:
     """Build ``spec``, run ``actions`` (T, 14) and render ``views`` every frame."""
-    import pybullet as p
-
     actions = np.asarray(actions, dtype=np.float64)
     if actions.ndim != 2 or actions.shape[1] != 14 or len(actions) < 1:
         raise ValueError(f"actions must be (T, 14) with T >= 1, got {actions.shape}")
     unknown = set(views) - set(VIEWS)
     if unknown:
         raise ValueError(f"unknown views {sorted(unknown)}; known: {list(VIEWS)}")
-    substeps = max(1, int(round(SUBSTEPS_PER_SECOND / fps)))
     cams = cameras(width, height)
-    client = _connect()
+    sim = Simulation(spec, actions[0], fps, physics)
     try:
-        robots = _load_arms(client, tuple(spec.home_joints), (float(actions[0, 6]), float(actions[0, 13])))
-        bodies = build_scene(client, spec)
-        limits = {arm: _ik_limits(client, robots[arm], tuple(spec.home_joints)) for arm in ARMS}
-        held: dict[str, tuple[str, int] | None] = {arm: None for arm in ARMS}
         frames: dict[str, list] = {v: [] for v in views}
         masks: dict[str, list] = {v: [] for v in views}
         eef, joints, held_log = [], [], []
         extrinsics: dict[str, list] = {v: [] for v in VIEWS}
-        object_poses: dict[str, list] = {name: [] for name in bodies}
+        object_poses: dict[str, list] = {name: [] for name in sim.bodies}
         for t in range(len(actions)):
             if t > 0:
-                _command(client, robots, limits, actions[t])
-                for _ in range(substeps):
-                    p.stepSimulation(physicsClientId=client)
-                _update_grasps(client, robots, bodies, spec, held, actions[t - 1], actions[t])
-            pose_row, joint_row, hand_poses = [], [], {}
-            for arm in ARMS:
-                body = robots[arm]
-                position, quat = _grasp_pose(client, body)
-                hand_poses[arm] = (position, Rotation.from_quat(quat).as_matrix())
-                fingers = [p.getJointState(body, j, physicsClientId=client)[0] for j in FINGER_JOINTS]
-                openness = float(np.clip(sum(fingers) / (2 * FINGER_OPEN), 0.0, 1.0))
-                pose_row += [*position, *quat_to_rpy(quat), openness]
-                joint_row += [p.getJointState(body, j, physicsClientId=client)[0] for j in ARM_JOINTS] + fingers
+                sim.advance(actions[t])
+            pose_row, joint_row, poses = sim.observe()
             eef.append(pose_row)
             joints.append(joint_row)
-            held_log.append({arm: (held[arm][0] if held[arm] else None) for arm in ARMS})
-            for name, body in bodies.items():
-                position, quat = p.getBasePositionAndOrientation(body, physicsClientId=client)
-                object_poses[name].append([*position, *quat])
-            poses = {"head": head_extrinsics(), "hand_left": wrist_extrinsics(*hand_poses["left"]), "hand_right": wrist_extrinsics(*hand_poses["right"])}
+            held_log.append(sim.held_objects())
+            for name, pose in sim.object_poses().items():
+                object_poses[name].append(pose)
             for view in VIEWS:
                 extrinsics[view].append(poses[view])
             for view in views:
-                rgb, mask = render(client, cams[view], poses[view], segmentation)
+                rgb, mask = sim.render(cams[view], poses[view], segmentation)
                 frames[view].append(rgb)
                 if segmentation:
                     masks[view].append(mask)
-        eef_pose = np.array(eef)
-        for offset in (3, 10):  # rpy of each arm, continuous over time
-            eef_pose[:, offset : offset + 3] = np.unwrap(eef_pose[:, offset : offset + 3], axis=0)
         return Recording(
             frames={v: np.stack(f) for v, f in frames.items()},
-            eef_pose=eef_pose,
+            eef_pose=unwrap_rpy(np.array(eef)),
             joint_positions=np.array(joints),
             extrinsics={v: np.stack(e) for v, e in extrinsics.items()},
             intrinsics={v: cams[v].intrinsics() for v in VIEWS},
             object_poses={n: np.array(v) for n, v in object_poses.items()},
             held=held_log,
             segmentation={v: np.stack(m) for v, m in masks.items()} if segmentation else {},
-            robot_body_ids=dict(robots),
-            object_body_ids=dict(bodies),
+            robot_body_ids=dict(sim.robots),
+            object_body_ids=dict(sim.bodies),
         )
     finally:
-        p.disconnect(client)
+        sim.close()
+
+
+def unwrap_rpy(eef_pose: np.ndarray) -> np.ndarray:
+    """The rpy of each arm made continuous over time (no 2 pi jumps)."""
+    eef_pose = np.array(eef_pose, dtype=np.float64)
+    for offset in (3, 10):
+        eef_pose[:, offset : offset + 3] = np.unwrap(eef_pose[:, offset : offset + 3], axis=0)
+    return eef_pose
 
 
 def _command(client: int, robots: dict[str, int], limits: dict, action: np.ndarray) -> None:
@@ -248,7 +326,8 @@ def _command(client: int, robots: dict[str, int], limits: dict, action: np.ndarr
 
 
 def _update_grasps(
-    client: int, robots: dict[str, int], bodies: dict[str, int], spec: SceneSpec, held: dict, previous: np.ndarray, action: np.ndarray
+    client: int, robots: dict[str, int], bodies: dict[str, int], spec: SceneSpec, held: dict, previous: np.ndarray, action: np.ndarray,
+    grasp_force: float = 300.0,
 ) -> None:
     import pybullet as p
 
@@ -272,6 +351,6 @@ def _update_grasps(
                     robots[arm], GRASP_LINK, body, -1, p.JOINT_FIXED, (0.0, 0.0, 0.0), rel_position, (0.0, 0.0, 0.0),
                     parentFrameOrientation=rel_quat, physicsClientId=client,
                 )
-                p.changeConstraint(constraint, maxForce=300.0, physicsClientId=client)
+                p.changeConstraint(constraint, maxForce=grasp_force, physicsClientId=client)
                 held[arm] = (obj.name, constraint)
                 break

@@ -117,8 +117,12 @@ def random_object(rng: np.random.Generator, name: str, colour: str, position_xy:
     return ObjectSpec(name, shape, colour, size, (position_xy[0], position_xy[1], size[2] / 2), yaw)
 
 
-def build_scene(client: int, spec: SceneSpec) -> dict[str, int]:
-    """Create table, floor, fixtures and objects in a pybullet client; returns object name -> body id."""
+def build_scene(client: int, spec: SceneSpec, friction_scale: float = 1.0, mass_scale: float = 1.0) -> dict[str, int]:
+    """Create table, floor, fixtures and objects in a pybullet client; returns object name -> body id.
+
+    ``friction_scale`` and ``mass_scale`` multiply every movable object's friction and mass (1 is
+    the reference scene).
+    """
     import pybullet as p
 
     half = TABLE_HALF_EXTENTS
@@ -144,8 +148,11 @@ def build_scene(client: int, spec: SceneSpec) -> dict[str, int]:
             col = p.createCollisionShape(p.GEOM_BOX, halfExtents=half_size, physicsClientId=client)
             vis = p.createVisualShape(p.GEOM_BOX, halfExtents=half_size, rgbaColor=colour, physicsClientId=client)
         orientation = p.getQuaternionFromEuler((0.0, 0.0, obj.yaw))
-        body = p.createMultiBody(obj.mass, col, vis, basePosition=obj.position, baseOrientation=orientation, physicsClientId=client)
-        p.changeDynamics(body, -1, lateralFriction=0.8, spinningFriction=0.001, rollingFriction=0.0005, physicsClientId=client)
+        body = p.createMultiBody(obj.mass * mass_scale, col, vis, basePosition=obj.position, baseOrientation=orientation, physicsClientId=client)
+        p.changeDynamics(
+            body, -1, lateralFriction=0.8 * friction_scale, spinningFriction=0.001 * friction_scale,
+            rollingFriction=0.0005 * friction_scale, physicsClientId=client,
+        )
         bodies[obj.name] = body
     return bodies
 

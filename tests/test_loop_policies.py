@@ -1,0 +1,189 @@
+"""Remote policies against servers written here: openpi's websocket protocol and JSON over HTTP."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+import pytest
+
+from ewmbench.errors import ConfigError
+from ewmbench.loop.openpi import OpenPIPolicy, pack, unpack
+from ewmbench.loop.policies import Observation, PolicyError
+
+STATE = np.arange(14, dtype=np.float64) / 10
+
+
+def observation(step=0, views=("head", "hand_left")):
+    frames = {v: np.full((6, 8, 3), i * 40, dtype=np.uint8) for i, v in enumerate(views)}
+    return Observation(frames, STATE.copy(), step, "pick up the cube")
+
+
+class OpenPIServer:
+    """A loopback openpi-style server: metadata first, then one reply per request."""
+
+    def __init__(self, mode: str = "ok"):
+        from websockets.sync.server import serve
+
+        self.mode = mode
+        self.requests: list[dict] = []
+        self.server = serve(self.handle, "127.0.0.1", 0, max_size=None, compression=None)
+        self.port = self.server.socket.getsockname()[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def handle(self, websocket):
+        websocket.send(pack({"action_dim": 14, "chunk": 3}))
+        if self.mode == "close":
+            websocket.close()
+            return
+        for message in websocket:
+            request = unpack(message)
+            self.requests.append(request)
+            if self.mode == "hang":
+                threading.Event().wait(1.5)
+                return
+            if self.mode == "error":
+                websocket.send("Traceback: model exploded")
+                continue
+            width = 13 if self.mode == "narrow" else len(request["state"])
+            actions = np.tile(request["state"][:width].astype(np.float64), (3, 1))
+            if width == 14:
+                actions += np.arange(3)[:, None] * 0.01
+            websocket.send(pack({"actions": actions}))
+
+    def stop(self):
+        self.server.shutdown()
+        self.thread.join(timeout=5)
+
+
+@pytest.fixture
+def server(request):
+    srv = OpenPIServer(getattr(request, "param", "ok"))
+    yield srv
+    srv.stop()
+
+
+def test_openpi_client_speaks_the_protocol(server):
+    policy = OpenPIPolicy(port=server.port, views="head,hand_left", timeout=5)
+    policy.reset("pick up the cube", observation())
+    assert policy.metadata == {"action_dim": 14, "chunk": 3}
+    first = policy.act(observation(0))
+    second = policy.act(observation(3))
+    policy.close()
+    assert first.shape == (3, 14) and np.allclose(first[1], STATE + 0.01, atol=1e-6) and np.allclose(second, first)
+    one, two = server.requests
+    assert one["prompt"] == "<reset>pick up the cube" and two["prompt"] == "pick up the cube"
+    assert one["obs"].shape == (2, 6, 8, 3) and one["obs"].dtype == np.uint8 and one["obs"][1].max() == 40
+    assert one["state"].dtype == np.float32 and np.allclose(one["state"], STATE)
+    assert (one["execution_step"], two["execution_step"]) == (0, 3)
+
+
+def test_openpi_quaternion_action_space_round_trips(server):
+    """GE-style servers speak 16-D: [xyz, quaternion x y z w, gripper 0..120] per arm."""
+    from scipy.spatial.transform import Rotation
+
+    state = STATE.copy()
+    state[[6, 13]] = (0.25, 1.0)
+    policy = OpenPIPolicy(port=server.port, views="head", timeout=5, action_space="eef16-quat", gripper_max=120)
+    obs = observation(0)
+    obs.state = state
+    policy.reset("x", obs)
+    actions = policy.act(obs)  # the server echoes the state it was sent, three times
+    policy.close()
+    sent = server.requests[0]["state"]
+    assert sent.shape == (16,) and np.allclose(sent[3:7], Rotation.from_euler("xyz", state[3:6]).as_quat(), atol=1e-6)
+    assert sent[7] == pytest.approx(30.0) and sent[15] == pytest.approx(120.0)
+    assert actions.shape == (3, 14) and np.allclose(actions[0], state, atol=1e-5)
+    with pytest.raises(ConfigError):
+        OpenPIPolicy(action_space="eef15")
+
+
+@pytest.mark.parametrize("server, message", [("hang", "did not answer within"), ("close", "closed the connection"), ("error", "model exploded")], indirect=["server"])
+def test_openpi_failures_become_policy_errors(server, message):
+    policy = OpenPIPolicy(port=server.port, views="head", timeout=0.5)
+    policy.reset("x", observation())
+    with pytest.raises(PolicyError, match=message):
+        policy.act(observation())
+    policy.close()
+
+
+def test_openpi_unreachable_server_is_a_policy_error():
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(PolicyError, match="cannot connect"):
+        OpenPIPolicy(port=port, timeout=1).reset("x", observation())
+
+
+def test_msgpack_numpy_round_trip_and_refusals():
+    data = {"a": np.arange(6, dtype=np.int16).reshape(2, 3), "b": np.float32(1.5), "c": "text"}
+    back = unpack(pack(data))
+    assert np.array_equal(back["a"], data["a"]) and back["a"].dtype == np.int16 and back["b"] == np.float32(1.5) and back["c"] == "text"
+    with pytest.raises(TypeError):
+        pack({"x": np.array([object()])})
+    evil = pack({"x": {"__ndarray__": True, "data": b"", "dtype": "|O", "shape": [0]}})
+    with pytest.raises(ValueError, match="refusing"):
+        unpack(evil)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    calls: list = []
+    fail_first = 0
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        type(self).calls.append((self.path, body))
+        if type(self).fail_first > 0:
+            type(self).fail_first -= 1
+            self.send_response(503)
+            self.end_headers()
+            return
+        answer = {"ok": True} if self.path == "/reset" else {"actions": [[v + 0.5 for v in body["state"]]] * 2}
+        payload = json.dumps(answer).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def http_server():
+    _Handler.calls, _Handler.fail_first = [], 0
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    thread.join(timeout=5)
+
+
+def test_http_policy_with_a_retry(http_server):
+    from ewmbench.loop.http_policy import HTTPPolicy
+
+    policy = HTTPPolicy(url=f"http://127.0.0.1:{http_server.server_address[1]}", timeout=5, backoff=0.01)
+    policy.reset("push it", observation())
+    _Handler.fail_first = 1  # one 503, retried
+    actions = np.asarray(policy.act(observation(2)))
+    policy.close()
+    assert actions.shape == (2, 14) and np.allclose(actions[0], STATE + 0.5)
+    paths = [p for p, _ in _Handler.calls]
+    assert paths == ["/reset", "/act", "/act"]
+    body = _Handler.calls[-1][1]
+    assert body["instruction"] == "push it" and body["step"] == 2 and np.array(body["frames"]["head"]).shape == (6, 8, 3)
+
+
+def test_http_policy_unreachable_is_a_policy_error():
+    from ewmbench.loop.http_policy import HTTPPolicy
+
+    policy = HTTPPolicy(url="http://127.0.0.1:9", timeout=0.5, retries=1, backoff=0.01)
+    with pytest.raises(PolicyError, match="failed after 2 attempt"):
+        policy.reset("x", observation())

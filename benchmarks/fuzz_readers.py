@@ -117,12 +117,12 @@ def _read(target: str, work: Path, data: bytes) -> None:
 def fuzz(target: str, seconds: int, corpus: Path) -> int:
     import atheris
 
-    with atheris.instrument_imports():
-        import ewmbench.data.layout  # noqa: F401
-        import ewmbench.data.split  # noqa: F401
-        import ewmbench.data.trajectory  # noqa: F401
-        import ewmbench.data.video  # noqa: F401
-        import ewmbench.protocols  # noqa: F401
+    with atheris.instrument_imports():  # imported here so that their code is instrumented for coverage
+        import ewmbench.data.layout
+        import ewmbench.data.split
+        import ewmbench.data.trajectory
+        import ewmbench.data.video
+        import ewmbench.protocols
     corpus.mkdir(parents=True, exist_ok=True)
     for index, seed in enumerate(seeds(target)):
         (corpus / f"seed-{index}").write_bytes(seed)

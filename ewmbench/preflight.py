@@ -3,9 +3,9 @@
 ``ewmbench run`` and ``ewmbench evaluate`` call :func:`preflight` first (``--dry-run`` stops after
 it): the model and its options, the protocol file, the metric names, the device, the datasets and
 how they pair, the split and the output folder are all checked, and each problem is raised as an
-:class:`ewmbench.errors.EwmbenchError` naming the option or file. The checks that need the metric
-registry or torch (metric names, CUDA devices) come after every lighter check, so a typo in an
-option is reported without waiting for torch to load.
+:class:`ewmbench.errors.EwmbenchError` naming the option or file. The checks that import more
+(the metric registry: pandas and scipy; a CUDA or MPS device probe: torch) come after every
+lighter check, so a typo in an option is reported at once.
 """
 
 from __future__ import annotations

@@ -296,11 +296,13 @@ def test_cli_compare_prints_the_difference_table_and_refuses_mismatches(tiny_run
     assert (tmp_path / "r" / "report.html").is_file() and (tmp_path / "r" / "report.csv").is_file()
     other = write_record(tmp_path / "other", values())
     refused = _cli("compare", str(runs["static"]), str(other), "--output", str(tmp_path / "r2"))
-    assert refused.returncode == 2 and "runs are not comparable" in refused.stdout and "protocol differs" in refused.stdout
+    refusal = refused.stdout + refused.stderr  # errors are printed on stderr
+    assert refused.returncode == 2 and "runs are not comparable" in refusal and "protocol differs" in refusal
     assert not (tmp_path / "r2").exists()
     single = _cli("report", str(runs["static"]), "--output", str(tmp_path / "r3"), "--resamples", "100", "--no-figures")
     assert single.returncode == 0 and (tmp_path / "r3" / "report.json").is_file()
     # a folder that is not a run is named, without a traceback
     (tmp_path / "empty").mkdir()
     bad = _cli("compare", str(runs["static"]), str(tmp_path / "empty"), "--output", str(tmp_path / "r4"))
-    assert bad.returncode == 2 and "empty" in bad.stdout and "not a run folder" in bad.stdout and "Traceback" not in bad.stderr
+    message = bad.stdout + bad.stderr
+    assert bad.returncode == 2 and "empty" in message and "not a run folder" in message and "Traceback" not in message

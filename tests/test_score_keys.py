@@ -155,7 +155,7 @@ class Level(WorldModel):
 
 
 def test_model_options_are_part_of_the_run_identity(tmp_path, monkeypatch):
-    import ewmbench.models.base as base
+    from ewmbench.models import base
 
     monkeypatch.setattr(base, "_REGISTERED", dict(base._REGISTERED))  # registered for this test only
     register_model(Level)

@@ -361,7 +361,7 @@ def test_sample_is_a_dataset_name_wherever_one_is_asked_for(ws):
 
 
 def test_output_not_writable_is_refused(ws, monkeypatch):
-    import ewmbench.preflight as preflight
+    from ewmbench import preflight
 
     real = os.access
     monkeypatch.setattr(preflight.os, "access", lambda path, mode: False if str(path) == str(ws.root) else real(path, mode))
@@ -387,7 +387,7 @@ def test_read_only_output_folder_for_real(ws):
     ],
 )
 def test_the_machine_stopping_a_run_says_where_and_keeps_it_resumable(ws, monkeypatch, error, words):
-    import ewmbench.runner as runner
+    from ewmbench import runner
 
     def full(output, *args, **kwargs):
         raise OSError(error, os.strerror(error), str(output / "rows.csv"))
@@ -404,7 +404,7 @@ def test_the_machine_stopping_a_run_says_where_and_keeps_it_resumable(ws, monkey
 
 
 def test_ctrl_c_says_how_to_resume(ws, monkeypatch):
-    import ewmbench.runner as runner
+    from ewmbench import runner
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
@@ -415,7 +415,7 @@ def test_ctrl_c_says_how_to_resume(ws, monkeypatch):
 
 
 def test_running_out_of_memory_is_a_message(ws, monkeypatch):
-    import ewmbench.runner as runner
+    from ewmbench import runner
 
     def too_big(*args, **kwargs):
         raise MemoryError

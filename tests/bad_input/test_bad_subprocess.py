@@ -37,6 +37,7 @@ REFUSED_EARLY = [
     ["run", "--model", "static", "--device", "tpu"],
     ["run", "--model", "static", "--protocol", "ewmbench-v9"],
     ["run", "--model", "static", "--split", "missing.json"],
+    ["run", "--model", "static", "--metrics", "psnr,ssmi"],
 ]
 
 
@@ -54,7 +55,7 @@ def test_refusals_come_before_heavy_imports(ws):
         "    try:\n"
         "        app(args + ['--dataset', sys.argv[2], '--output', sys.argv[3]], prog_name='ewmbench')\n"
         "    except SystemExit as exc:\n"
-        "        out.append([exc.code, sorted(m for m in ('torch', 'ultralytics', 'transformers', 'pandas') if m in sys.modules)])\n"
+        "        out.append([exc.code, sorted(m for m in ('torch', 'ultralytics', 'transformers', 'diffusers') if m in sys.modules)])\n"
         "print(json.dumps(out))\n"
     )
     done = subprocess.run(
@@ -63,3 +64,34 @@ def test_refusals_come_before_heavy_imports(ws):
     results = json.loads(done.stdout.strip().splitlines()[-1])
     assert results == [[2, []]] * len(REFUSED_EARLY), done.stdout + done.stderr
     assert not ws.out.exists()
+
+
+@pytest.mark.slow
+def test_a_real_ctrl_c_says_how_to_resume(ws):
+    """SIGINT to a running evaluation: one line, exit 130, and what was written stays resumable."""
+    import signal
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, time\n"
+        "import ewmbench.runner as runner\n"
+        "def slow(*args, **kwargs):\n"
+        "    print('scoring', flush=True)\n"
+        "    time.sleep(120)\n"
+        "runner.score = slow\n"
+        "from ewmbench.cli import app\n"
+        "app(sys.argv[1:], prog_name='ewmbench')\n"
+    )
+    process = subprocess.Popen([sys.executable, "-c", script, *ws.evaluate()], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in process.stdout:
+            if "scoring" in line:
+                break
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 130, err
+    assert "interrupted; rerun the same command to resume" in err and "Traceback" not in err
+    assert (ws.out / "config.json").is_file()  # the run folder is there to resume

@@ -48,6 +48,10 @@ class RunConfig:
     device: str | None = None
     # a split file (``ewmbench data curate``): only its episodes are generated and scored
     split: Path | None = None
+    # how scoring runs (ewmbench.run): never changes a number, so not part of the identity
+    executor: str = "serial"  # serial, processes, ray
+    workers: int | None = None  # processes / local Ray: worker count (default: the CPU count)
+    num_gpus: float = 0.0  # ray: GPUs per worker
 
     def identity(self) -> dict:
         """The settings a run folder is bound to: resuming with other values is refused.
@@ -97,12 +101,30 @@ class Plan:
         return lines
 
 
+EXECUTORS = ("serial", "processes", "ray")
+
+
+def check_executor(config: RunConfig) -> None:
+    """--executor, --workers and --num-gpus, refused before anything runs."""
+    if config.executor not in EXECUTORS:
+        raise ConfigError(f"--executor {config.executor!r} is not one of {', '.join(EXECUTORS)}")
+    if config.workers is not None and (not isinstance(config.workers, int) or not 1 <= config.workers <= 1024):
+        raise ConfigError(f"--workers must be from 1 to 1024, got {config.workers}")
+    if not 0 <= float(config.num_gpus) <= 64:
+        raise ConfigError(f"--num-gpus must be from 0 to 64 (GPUs per worker), got {config.num_gpus}")
+    if config.executor == "ray":
+        from ewmbench.errors import require
+
+        require("ray", "scale")
+
+
 def preflight(config: RunConfig, kind: str, registry: Callable[[], dict] | None = None) -> Plan:
     """Check a run (``kind="run"``) or an evaluation (``"evaluate"``) without writing anything.
 
     ``registry`` returns the metric registry (default: the package's), called only once every
     lighter check has passed."""
     check_device_name(config.device)
+    check_executor(config)
     protocol = resolve_protocol(config.protocol)
     split = load_split(config.split) if config.split else None
     if config.detector_weights is not None and not Path(config.detector_weights).is_file():

@@ -17,12 +17,9 @@ redone, so a killed run resumes and a finished run does no work when started aga
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import platform
 import subprocess
-import warnings
 import zlib
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -38,21 +35,39 @@ from ewmbench.data.layout import HEAD_VIEW, Episode, Generated, GroundTruth, Pro
 from ewmbench.data.split import provenance as split_provenance
 from ewmbench.data.video import list_frames, video_size
 from ewmbench.data.video_cache import VideoCache
-from ewmbench.errors import DataError, EwmbenchError, Unavailable
+from ewmbench.errors import DataError, Unavailable
 from ewmbench.files import sha256_file, write_json
-from ewmbench.metrics.base import EpisodeInputs, Metric, TrialInputs, column_directions, higher_is_better, metric_registry
+from ewmbench.metrics.base import Metric, column_directions, higher_is_better, metric_registry
 from ewmbench.models.base import (
-    CONDITIONING, Capabilities, GenerationRequest, WorldModel, check_device, check_request_fits, json_safe, load_model_class,
+    CONDITIONING,
+    Capabilities,
+    GenerationRequest,
+    WorldModel,
+    check_device,
+    check_request_fits,
+    json_safe,
+    load_model_class,
     validate_result,
 )
 from ewmbench.official import write_official_files
 from ewmbench.perception.detector_weights import DetectorChoice
 from ewmbench.perception.device import default_device
-from ewmbench.perception.trajectories import trajectory_identity
-from ewmbench.preflight import SCORES_DIR, Plan, RunConfig, _plain, apply_split, preflight, resolve_metric_names, sidecar_fields
+from ewmbench.preflight import Plan, RunConfig, _plain, apply_split, preflight, resolve_metric_names, sidecar_fields
 from ewmbench.protocols import Protocol, resolve_protocol
-from ewmbench.record import Column, Counts, DatasetRef, ModelRef, ProtocolRef, Provenance, RunRecord, Skipped, Weight, dataset_hash
+from ewmbench.record import (
+    Column,
+    Counts,
+    DatasetRef,
+    ModelRef,
+    ProtocolRef,
+    Provenance,
+    RunRecord,
+    Skipped,
+    Weight,
+    dataset_hash,
+)
 from ewmbench.results import ID_COLUMNS, aggregate, write_own_files, write_rows
+from ewmbench.run import Job, Scorer, build_plan, execute, store_name  # noqa: F401  (store_name: re-exported)
 
 __all__ = ["RunConfig", "RunResult", "evaluate", "run", "score"]
 
@@ -226,114 +241,6 @@ def resolve_metrics(names: list[str] | None, protocol: Protocol) -> list[Metric]
     return [registry[n]() for n in resolve_metric_names(names, protocol, registry)]
 
 
-def store_name(name: str) -> str:
-    """A folder or file name for the score store: the id itself, or for an id too long for a
-    file name (255 bytes), its start and a hash of the whole, so that two long ids never collide."""
-    encoded = name.encode("utf-8", "surrogateescape")
-    if len(encoded) <= 120:
-        return name
-    return encoded[:60].decode("utf-8", "ignore") + "-" + hashlib.sha256(encoded).hexdigest()[:16]
-
-
-def _hash_settings(protocol: Protocol, metric: Metric) -> str:
-    text = json.dumps({"protocol": protocol.name, "version": protocol.version, "settings": protocol.settings(metric.name)}, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-class Scorer:
-    """Scores every (metric, trial or episode), reusing stored results whose inputs are unchanged."""
-
-    def __init__(self, output: Path, protocol: Protocol, videos: VideoCache, device: str, detector: DetectorChoice = DetectorChoice()):
-        self.output = Path(output)
-        self.protocol = protocol
-        self.videos = videos
-        self.device = device
-        self.detector = detector
-        self.computed = 0  # items scored in this process (0 when everything was reused)
-
-    def _stored(self, path: Path, key: dict) -> dict | None:
-        if path.is_file():
-            try:
-                record = json.loads(path.read_text())
-            except json.JSONDecodeError:
-                return None  # a torn write from a killed run: score again
-            if record.get("key") == key:
-                return record
-        return None
-
-    def _score(self, path: Path, key: dict, compute) -> dict:
-        record = self._stored(path, key)
-        if record is not None:
-            return record
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                record = {"status": "ok", "values": compute()}
-            except Unavailable as exc:
-                record = {"status": "skipped", "values": {}, "reason": exc.reason, "fix": exc.fix}
-            except DataError as exc:
-                record = {"status": "failed", "values": {}, "reason": str(exc)}
-        record["key"] = key
-        record["warnings"] = sorted({str(w.message) for w in caught})
-        write_json(path, record)
-        self.computed += 1
-        return record
-
-    def _computed_with(self, metric: Metric, pairs: list[tuple[Episode, Trial]]) -> dict:
-        """What besides the videos and the protocol settings changes the metric's numbers: the
-        compute device's type (float16 on CUDA, float32 elsewhere; detector on the device) and,
-        for metrics on trajectories, where each trajectory comes from."""
-        extra: dict = {}
-        if not metric.device_free:
-            extra["device"] = str(self.device).split(":")[0]
-        if "trajectories" in metric.needs:
-            try:
-                extra["trajectories"] = sorted({
-                    trajectory_identity(e.traj_path, e.video_path(), self.detector) for e, _ in pairs
-                } | {
-                    trajectory_identity(t.traj_path, t.video_path(), self.detector, gt_video=e.video_path()) for e, t in pairs
-                })
-            except EwmbenchError as exc:  # the same error fails the scoring itself, with its path
-                extra["trajectories"] = f"error: {exc}"
-        return extra
-
-    def trial_key(self, metric: Metric, episode: Episode, trial: Trial) -> dict:
-        """What a stored trial score is keyed by: every input and setting that changes its numbers."""
-        return {
-            "settings": _hash_settings(self.protocol, metric),
-            "gt": self.videos.content_hash(episode.video_path()),
-            "generated": self.videos.content_hash(trial.video_path()),
-            **self._computed_with(metric, [(episode, trial)]),
-        }
-
-    def score_trial(self, metric: Metric, episode: Episode, trial: Trial) -> dict:
-        key = self.trial_key(metric, episode, trial)
-        path = self.output / SCORES_DIR / metric.name / store_name(trial.task) / store_name(trial.episode) / f"{store_name(trial.trial)}.json"
-        inputs = TrialInputs(episode, trial, self.videos, self.device, self.detector)
-        return self._score(path, key, lambda: metric.score_trial(inputs, self.protocol.settings(metric.name)))
-
-    def score_dataset(self, metric: Metric, pairs: list[tuple[Episode, Trial]]) -> dict:
-        key = {
-            "settings": _hash_settings(self.protocol, metric),
-            "gt": sorted({self.videos.content_hash(e.video_path()) for e, _ in pairs}),
-            "generated": sorted(self.videos.content_hash(t.video_path()) for _, t in pairs),
-            **self._computed_with(metric, pairs),
-        }
-        path = self.output / SCORES_DIR / metric.name / "dataset.json"
-        inputs = [TrialInputs(e, t, self.videos, self.device, self.detector) for e, t in pairs]
-        return self._score(path, key, lambda: metric.score_dataset(inputs, self.protocol.settings(metric.name)))
-
-    def score_episode(self, metric: Metric, episode: Episode, trials: list[Trial]) -> dict:
-        key = {
-            "settings": _hash_settings(self.protocol, metric),
-            "generated": {t.trial: self.videos.content_hash(t.video_path()) for t in trials},
-            **self._computed_with(metric, [(episode, t) for t in trials]),
-        }
-        path = self.output / SCORES_DIR / metric.name / store_name(episode.task) / store_name(episode.episode) / "episode.json"
-        inputs = EpisodeInputs(episode, trials, self.videos, self.device)
-        return self._score(path, key, lambda: metric.score_episode(inputs, self.protocol.settings(metric.name)))
-
-
 def score(config: RunConfig, gt: GroundTruth, generated: Generated, progress: Progress | None = None, plan: Plan | None = None,
           model_config: dict | None = None) -> RunResult:
     protocol = resolve_protocol(config.protocol)  # once; each metric then receives its own settings
@@ -361,18 +268,28 @@ def score(config: RunConfig, gt: GroundTruth, generated: Generated, progress: Pr
         episodes.setdefault(episode.key, []).append(trial)
     trial_warnings = size_mismatches(pairs)
 
-    scorer = Scorer(config.output, protocol, videos, config.device or default_device(), detector)
+    device = config.device or default_device()
     columns = {m.name: m.columns_for(protocol.settings(m.name)) for m in metrics}
     skipped: dict[str, dict] = {}
+    for metric in metrics:
+        try:
+            metric.check_available(protocol.settings(metric.name))
+        except Unavailable as exc:
+            skipped[metric.name] = {"reason": exc.reason, "fix": exc.fix}
+    # plan -> execute: every work item's record is written by the executor ...
+    items = build_plan([m for m in metrics if m.name not in skipped], pairs)
+    task = progress.add_task(f"score ({config.executor})", total=len(items)) if progress else None
+    computed = execute(
+        config.executor, Job(Path(config.output), protocol, config.cache_dir, device, detector), items,
+        (lambda n: progress.advance(task, n)) if progress else (lambda n: None), config.workers, config.num_gpus,
+    )
+    # ... and collect reads only the stored records (a missing one is an error, never recomputed).
+    scorer = Scorer(config.output, protocol, videos, device, detector, read_only=True)
     run_values: dict[str, float] = {}  # dataset-level metrics: one value per column for the run
     values: dict[tuple[str, str, str], dict] = {t.key: {} for _, t in pairs}
     row_notes: list[dict] = []
     for metric in metrics:
-        settings = protocol.settings(metric.name)
-        try:
-            metric.check_available(settings)
-        except Unavailable as exc:
-            skipped[metric.name] = {"reason": exc.reason, "fix": exc.fix}
+        if metric.name in skipped:
             continue
         if metric.level == "dataset":
             record = scorer.score_dataset(metric, pairs) if pairs else {"status": "skipped", "reason": "no scored trials", "fix": "", "warnings": []}
@@ -388,7 +305,6 @@ def score(config: RunConfig, gt: GroundTruth, generated: Generated, progress: Pr
             items = [(e, [t]) for e, t in pairs]
         else:
             items = [(gt_by_key[k], trials) for k, trials in episodes.items()]
-        task = progress.add_task(f"score {metric.name}", total=len(items)) if progress else None
         notes, statuses = [], set()
         for episode, trials in items:
             if metric.level == "trial":
@@ -405,8 +321,6 @@ def score(config: RunConfig, gt: GroundTruth, generated: Generated, progress: Pr
                     "status": record["status"], "reason": record.get("reason"), "fix": record.get("fix"),
                     "warnings": record["warnings"],
                 })
-            if progress:
-                progress.advance(task)
         if statuses == {"skipped"}:
             # Nothing could be scored (e.g. no trajectories and no detector): the metric is skipped.
             skipped[metric.name] = {"reason": notes[0]["reason"], "fix": notes[0]["fix"]}
@@ -440,7 +354,7 @@ def score(config: RunConfig, gt: GroundTruth, generated: Generated, progress: Pr
         "notes": row_notes,
         "problems": [{"path": str(p.path), "message": p.message, "severity": p.severity} for p in problems],
         "trial_warnings": trial_warnings,
-        "scored_now": scorer.computed,
+        "scored_now": computed,
     }
     output = Path(config.output)
     write_rows(output, rows)
@@ -449,7 +363,6 @@ def score(config: RunConfig, gt: GroundTruth, generated: Generated, progress: Pr
         write_official_files(output, rows, generated.name, generated.root, protocol)
     else:
         write_own_files(output, rows, summary, protocol, generated.name)
-    device = config.device or default_device()
     build_record(config, protocol, metrics, columns, skipped, aggregated, summary, gt, rows, pairs, videos, detector,
                  device, model_config).save(output)
     return RunResult(output, rows, summary)

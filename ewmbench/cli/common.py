@@ -187,6 +187,11 @@ def metric_list(metrics: Optional[str]) -> Optional[list[str]]:
 SplitOption = typer.Option(None, "--split", help="Split file (`ewmbench data curate`): only its episodes are run and scored.")
 DryRunOption = typer.Option(False, "--dry-run", help="Check everything (options, protocol, metrics, device, datasets, output) and stop; writes nothing.")
 DeviceOption = typer.Option(None, "--device", help="cpu, cuda, cuda:1, mps (default: cuda when available).")
+ExecutorOption = typer.Option(
+    "serial", "--executor", help="How scoring runs: serial, processes (--workers N) or ray (RAY_ADDRESS, else a local Ray). Same rows from each."
+)
+WorkersOption = typer.Option(None, "--workers", help="Worker processes for --executor processes or a local Ray (default: the CPU count).")
+NumGpusOption = typer.Option(0.0, "--num-gpus", help="GPUs per Ray worker (--executor ray).")
 
 
 def print_plan(plan) -> None:

@@ -10,7 +10,9 @@ import typer
 from ewmbench.cli.common import (
     DeviceOption,
     DryRunOption,
+    ExecutorOption,
     MetricsOption,
+    NumGpusOption,
     ProtocolOption,
     SplitOption,
     app,
@@ -19,6 +21,7 @@ from ewmbench.cli.common import (
     print_plan,
     print_result,
     result_exit_status,
+    WorkersOption,
 )
 
 
@@ -35,6 +38,9 @@ def run_command(
     detector_weights: Optional[Path] = typer.Option(None, "--detector-weights", help="Gripper detector weights for trajectory extraction."),
     device: Optional[str] = DeviceOption,
     split: Optional[Path] = SplitOption,
+    executor: str = ExecutorOption,
+    workers: Optional[int] = WorkersOption,
+    num_gpus: float = NumGpusOption,
     dry_run: bool = DryRunOption,
 ) -> None:
     """Generate trials with a world model on a dataset, score them and write the run folder."""
@@ -43,6 +49,7 @@ def run_command(
     config = RunConfig(
         output=output, protocol=protocol, metrics=metric_list(metrics), model=model, model_options=parse_options(model_option),
         dataset=dataset, trials=trials, seed=seed, detector_weights=detector_weights, device=device, split=split,
+        executor=executor, workers=workers, num_gpus=num_gpus,
     )
     _execute(config, "run", dry_run)
 
@@ -57,6 +64,9 @@ def evaluate_command(
     detector_weights: Optional[Path] = typer.Option(None, "--detector-weights", help="Gripper detector weights for trajectory extraction."),
     device: Optional[str] = DeviceOption,
     split: Optional[Path] = SplitOption,
+    executor: str = ExecutorOption,
+    workers: Optional[int] = WorkersOption,
+    num_gpus: float = NumGpusOption,
     dry_run: bool = DryRunOption,
 ) -> None:
     """Score videos generated elsewhere against their ground truth."""
@@ -64,7 +74,7 @@ def evaluate_command(
 
     config = RunConfig(
         output=output, protocol=protocol, metrics=metric_list(metrics), gt=gt, generated=generated,
-        detector_weights=detector_weights, device=device, split=split,
+        detector_weights=detector_weights, device=device, split=split, executor=executor, workers=workers, num_gpus=num_gpus,
     )
     _execute(config, "evaluate", dry_run)
 

@@ -2,13 +2,14 @@
 
 - :class:`DecodedFrames`: the decoded frames of the last few videos, in memory;
 - :class:`ContentHashes`: each video's content hash, computed once per process;
-- :class:`DerivedCache`: arrays and texts computed from a video (tracks, features, captions), on
-  disk under ``<root>/<stage key>/<content hash>``, so a killed run resumes without recomputing
-  and two runs over the same videos share the work.
+- :class:`DerivedCache`: arrays and texts computed from a video (tracks, features, captions), in
+  the feature store (:mod:`ewmbench.store`) by (stage key, video content hash), so a killed run
+  resumes without recomputing and two runs, workers or machines over the same videos share the
+  work.
 
-A stage key names the stage and every setting its output depends on (model, weights identity,
-dtype, ...): two computations share a file exactly when they would give the same array. Inputs
-are only read, never written.
+A stage key (:func:`ewmbench.store.stage_key`) names the stage, every setting its output depends
+on and the weights' content hash: two computations share a file exactly when they would give the
+same array. Inputs are only read, never written.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ewmbench.data.video import content_hash, read_video
-from ewmbench.files import cache_root, load_array, save_array, write_text
+from ewmbench.store import FeatureStore, StageKey
 
 
 class DecodedFrames:
@@ -57,38 +58,32 @@ class ContentHashes:
 
 
 class DerivedCache:
-    """Arrays and texts derived from videos, stored on disk by (stage key, video content)."""
+    """Arrays and texts derived from videos: the feature store, addressed by video path."""
 
     def __init__(self, root: Path | None = None, hashes: ContentHashes | None = None):
-        self.root = Path(root) if root else cache_root()
+        self.store = FeatureStore(root)
         self.hashes = hashes or ContentHashes()
 
-    def path(self, stage_key: str, video: Path, suffix: str) -> Path:
-        return self.root / stage_key / f"{self.hashes.of(video)}{suffix}"
+    @property
+    def root(self) -> Path:
+        return self.store.root
 
-    def array(self, stage_key: str, video: Path, compute: Callable[[], np.ndarray]) -> np.ndarray:
+    def path(self, stage_key: StageKey | str, video: Path, suffix: str) -> Path:
+        return self.store.path(stage_key, self.hashes.of(video), suffix)
+
+    def array(self, stage_key: StageKey | str, video: Path, compute: Callable[[], np.ndarray]) -> np.ndarray:
         """``compute()`` once per (stage key, video content)."""
-        path = self.path(stage_key, video, ".npy")
-        if path.is_file():
-            return load_array(path)
-        value = np.asarray(compute())
-        save_array(path, value)
-        return value
+        return self.store.array(stage_key, self.hashes.of(video), compute)
 
-    def text(self, stage_key: str, video: Path, compute: Callable[[], str]) -> str:
+    def text(self, stage_key: StageKey | str, video: Path, compute: Callable[[], str]) -> str:
         """Like :meth:`array`, for text (captions)."""
-        path = self.path(stage_key, video, ".txt")
-        if path.is_file():
-            return path.read_text(encoding="utf-8")
-        value = compute()
-        write_text(path, value)
-        return value
+        return self.store.text(stage_key, self.hashes.of(video), compute)
 
 
 class VideoCache:
     """The three caches scoring shares: ``decoded`` frames, content ``hashes``, ``derived`` data.
 
-    ``cache_dir`` is the root of the derived data (default: :func:`ewmbench.files.cache_root`).
+    ``cache_dir`` is the root of the feature store (default: ``<cache root>/features``).
     """
 
     def __init__(self, cache_dir: Path | None = None, frames_in_memory: int = 8):

@@ -84,6 +84,9 @@ class Metric(ABC):
     # Inputs beyond the frames that change the numbers, so a stored score is keyed by them too:
     # "trajectories" (traj/traj.npy, or the detector and tracking settings that make them).
     needs: ClassVar[frozenset[str]] = frozenset()
+    # False for metrics computed from trajectories alone (the motion metrics): their stored scores
+    # are keyed by the tracks' identities, and by a video's content only where it is tracked.
+    uses_frames: ClassVar[bool] = True
     # True when the numbers do not depend on the compute device (no network runs on it).
     device_free: ClassVar[bool] = False
     # Optional packages the metric runs on, and the extra that installs them (pyproject.toml).
@@ -108,8 +111,19 @@ class Metric(ABC):
 
             resolve(settings["weights"])  # raises Unavailable naming `ewmbench weights download ID`
 
+    def computed_with(self, settings: dict) -> dict:
+        """What else changes this metric's numbers besides its inputs, settings and device type
+        (e.g. the captioner backend), for the key of a stored score."""
+        return {}
+
     def score_trial(self, inputs: TrialInputs, settings: dict) -> dict[str, float]:
         raise NotImplementedError(f"{self.name} scores episodes, not trials")
+
+    def score_trials(self, inputs: Sequence[TrialInputs], settings: dict) -> list[dict[str, float]]:
+        """:meth:`score_trial` of many trials, in order; a metric with a faster batched path
+        overrides it (the runner hands it the trials of one work chunk). Must give exactly the
+        values of :meth:`score_trial`."""
+        return [self.score_trial(item, settings) for item in inputs]
 
     def score_episode(self, inputs: EpisodeInputs, settings: dict) -> dict[str, float]:
         raise NotImplementedError(f"{self.name} scores trials, not episodes")

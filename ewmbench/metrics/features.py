@@ -1,15 +1,14 @@
 """What the metrics that run a pretrained network share: their weights and the keys of their
 cached per-video features (scene consistency, diversity, FID, FVD).
 
-A feature stage key names the metric, the weights' identity (the resolved file: path, size and
-modification time; or the random-init config of a test model), every setting that changes a
-feature and the compute dtype, so features computed with other weights or settings are never
-reused.
+A feature stage key (:func:`ewmbench.store.stage_key`) names the metric, the weights' content
+hash (from the weights manager; or the random-init config of a test model), every setting that
+changes a feature and the compute dtype, so features computed with other weights or settings are
+never reused, and a copy of the same weights elsewhere reuses them.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Mapping
@@ -18,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ewmbench.errors import ConfigError, DataError
+from ewmbench.store import StageKey, stage_key
 
 _log = logging.getLogger(__name__)
 
@@ -58,26 +58,24 @@ def uses_random_weights(settings: Mapping) -> bool:
 
 
 def weights_identity(settings: Mapping) -> str:
-    """Which weights features come from: the resolved file (path, size, modification time), so
-    ``EWMBENCH_WEIGHTS_<ID>`` pointing elsewhere gives other features; or the random-init config."""
+    """Which weights features come from: the resolved weights' content hash (the weights
+    manager's), so ``EWMBENCH_WEIGHTS_<ID>`` pointing at other bytes gives other features; or the
+    random-init config of a test model."""
+    from ewmbench.perception.weights import content_hash
+
     if uses_random_weights(settings):
         return "random:" + json.dumps(settings["random_init"], sort_keys=True, default=str)
-    path = weights_path(settings)
-    stat = path.stat()
-    return f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+    return "sha256:" + content_hash(weights_path(settings))
 
 
-def feature_stage_key(metric: str, settings: Mapping, dtype: str = "torch.float32") -> str:
-    """Cache folder of a metric's per-video features: the metric, the weights' identity, every
-    setting that changes a feature and the compute ``dtype``, so a change to any computes afresh."""
+def feature_stage_key(metric: str, settings: Mapping, dtype: str = "torch.float32") -> StageKey:
+    """Feature-store key of a metric's per-video features: the metric, the weights' content hash,
+    every setting that changes a feature and the compute ``dtype``, so a change to any computes afresh."""
     relevant = {k: v for k, v in settings.items() if k not in _SPEED_ONLY}
-    blob = json.dumps([weights_identity(settings), relevant, str(dtype), FEATURE_VERSION], sort_keys=True, default=str)
-    digest = hashlib.sha256(blob.encode()).hexdigest()[:16]
-    name = "random" if uses_random_weights(settings) else settings.get("weights", "random")
-    return f"{metric}/{name}-v{FEATURE_VERSION}-{digest}"
+    return stage_key(metric, {**relevant, "dtype": str(dtype)}, weights_identity(settings), FEATURE_VERSION)
 
 
-def encoder_stage_key(metric: str, settings: Mapping, device: str) -> str:
+def encoder_stage_key(metric: str, settings: Mapping, device: str) -> StageKey:
     """:func:`feature_stage_key` of an image encoder, whose dtype follows ``gpu_dtype`` on a GPU."""
     from ewmbench.perception.encoders import torch_dtype
 

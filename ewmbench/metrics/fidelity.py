@@ -13,7 +13,9 @@ them, so both protocols share one definition. FID and FVD compare distributions:
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -21,13 +23,7 @@ import numpy as np
 from ewmbench.errors import ConfigError, DataError, Unavailable
 from ewmbench.metrics.base import Metric, TrialInputs, register_metric
 from ewmbench.metrics.features import feature_stage_key, weights_path
-
-
-def match_size(frame: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Resize ``frame`` to ``shape`` (H, W, C) with bicubic interpolation, as the official tool."""
-    if frame.shape == tuple(shape):
-        return frame
-    return cv2.resize(frame, (shape[1], shape[0]), interpolation=cv2.INTER_CUBIC)
+from ewmbench.metrics.frames import match_size
 
 
 def psnr_frame(pred: np.ndarray, gt: np.ndarray, data_range: float = 255, max_db: float | None = None) -> float:
@@ -42,36 +38,59 @@ def ssim_frame(pred: np.ndarray, gt: np.ndarray, data_range: float = 255, win_si
     """SSIM of one RGB frame pair exactly as scikit-image's ``structural_similarity`` with a
     uniform window, sample covariance and ``channel_axis=-1`` (the official call).
 
-    The local moments come from OpenCV's box filter instead of scipy's ``uniform_filter``; the
-    mean runs over the interior crop only (``(win_size - 1) // 2`` from each border), where both
-    filters see the same pixels, so border handling cannot change the result.
+    The mean runs over the interior crop only (``(win_size - 1) // 2`` from each border), where
+    every window lies inside the image, so border handling cannot change the result. The window
+    sums of x, y, x*x, y*y and x*y are computed by OpenCV's box filter in float32, which is exact
+    for 8-bit frames (integers whose every partial sum stays below 2**24); the moments then
+    follow in float64 from exact integers, with the formula rearranged to work on sums:
+
+        s = (2 Sx Sy + C1) (2 (n Sxy - Sx Sy) + C2) / ((Sx^2 + Sy^2 + C1) (n (Sxx + Syy) - Sx^2 - Sy^2 + C2))
+
+    with C1 = (k1 L)^2 n^2 and C2 = (k2 L)^2 n (n - 1): scikit-image's value to float64 round-off
+    (tested within 1e-12), at a third of the float64 filter's cost. Frames that are not 8-bit
+    integers take the float64 path.
     """
-    x, y = np.asarray(gt, np.float64), np.asarray(pred, np.float64)
-    if x.ndim == 2:
-        x, y = x[..., None], y[..., None]
+    gt, pred = np.asarray(gt), np.asarray(pred)
+    if gt.ndim == 2:
+        gt, pred = gt[..., None], pred[..., None]
+    n, pad = win_size * win_size, (win_size - 1) // 2
+    height, width = gt.shape[:2]
+    exact = gt.dtype == pred.dtype == np.uint8 and n * 255 * 255 < 2**24
+    dtype = np.float32 if exact else np.float64
+    x, y = gt.astype(dtype), pred.astype(dtype)
 
-    def local_mean(image: np.ndarray) -> np.ndarray:
-        out = cv2.boxFilter(image, -1, (win_size, win_size), normalize=True, borderType=cv2.BORDER_REFLECT)
-        return out.reshape(image.shape)  # OpenCV drops a trailing channel axis of size 1
+    def window_sum(image: np.ndarray) -> np.ndarray:
+        out = cv2.boxFilter(image, -1, (win_size, win_size), normalize=False, borderType=cv2.BORDER_REFLECT)
+        out = out.reshape(image.shape)  # OpenCV drops a trailing channel axis of size 1
+        return out[pad : height - pad, pad : width - pad].astype(np.float64)
 
-    ux, uy = local_mean(x), local_mean(y)
-    uxx, uyy, uxy = local_mean(x * x), local_mean(y * y), local_mean(x * y)
-    n = win_size * win_size
-    cov_norm = n / (n - 1)
-    vx, vy, vxy = cov_norm * (uxx - ux * ux), cov_norm * (uyy - uy * uy), cov_norm * (uxy - ux * uy)
-    c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
-    s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux**2 + uy**2 + c1) * (vx + vy + c2))
-    pad = (win_size - 1) // 2
-    interior = s[pad:-pad, pad:-pad]
-    return float(np.mean([interior[..., c].mean() for c in range(interior.shape[-1])]))
+    sx, sy = window_sum(x), window_sum(y)
+    sxx, syy, sxy = window_sum(x * x), window_sum(y * y), window_sum(x * y)
+    sx_sy, sx2, sy2 = sx * sy, sx * sx, sy * sy
+    c1, c2 = (k1 * data_range) ** 2 * n * n, (k2 * data_range) ** 2 * n * (n - 1)
+    s = ((2 * sx_sy + c1) * (2 * (n * sxy - sx_sy) + c2)) / ((sx2 + sy2 + c1) * (n * (sxx + syy) - sx2 - sy2 + c2))
+    return float(np.mean([s[..., c].mean() for c in range(s.shape[-1])]))
 
 
-def video_score(pred: np.ndarray, gt: np.ndarray, frame_score, frame_matching: str) -> float:
-    """Combine per-frame scores over a video pair as the protocol says."""
+def video_score(pred: np.ndarray, gt: np.ndarray, frame_score, frame_matching: str, threads: int | None = None) -> float:
+    """Combine per-frame scores over a video pair as the protocol says. Frames are scored on
+    ``threads`` threads (default: the CPU count, at most 8; OpenCV and numpy release the GIL);
+    the scores are combined in frame order, so the value does not depend on the thread count."""
     pairs = list(zip(pred, gt))
     if not pairs:
         raise ValueError("empty video")
-    scores = [frame_score(match_size(p, g.shape), g) for p, g in pairs]
+    threads = threads or min(8, os.cpu_count() or 1)
+
+    def one(pair) -> float:
+        return frame_score(match_size(pair[0], pair[1].shape), pair[1])
+
+    if threads > 1 and len(pairs) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(threads) as pool:
+            scores = list(pool.map(one, pairs))
+    else:
+        scores = [one(p) for p in pairs]
     if frame_matching == "zip_divide_by_gt":
         return float(np.sum(scores) / len(gt))
     if frame_matching == "mean_over_matched":
@@ -101,6 +120,8 @@ class PSNR(Metric):
     description = "Peak signal-to-noise ratio against the GT video (dB; higher is better)."
 
     def score_trial(self, inputs: TrialInputs, settings: dict) -> dict[str, float]:
+        if _on_gpu(inputs.device):
+            return {"psnr": _device_scores(inputs, settings)[0]}
         value = psnr(inputs.frames(), inputs.gt_frames(), settings["frame_matching"], settings["data_range"], settings.get("max_db"))
         return {"psnr": value}
 
@@ -114,11 +135,28 @@ class SSIM(Metric):
     description = "Structural similarity against the GT video (7x7 uniform window; higher is better)."
 
     def score_trial(self, inputs: TrialInputs, settings: dict) -> dict[str, float]:
+        if _on_gpu(inputs.device):
+            return {"ssim": _device_scores(inputs, settings)[1]}
         value = ssim(
             inputs.frames(), inputs.gt_frames(), settings["frame_matching"], settings["data_range"],
             settings["win_size"], settings["k1"], settings["k2"],
         )
         return {"ssim": value}
+
+
+def _on_gpu(device: str) -> bool:
+    return str(device).startswith("cuda")
+
+
+def _device_scores(inputs: TrialInputs, settings: dict) -> tuple[float, float]:
+    """PSNR and SSIM on the GPU (:mod:`ewmbench.metrics.pixels_torch`): the CPU values to float64
+    round-off, so the metrics stay ``device_free`` and their stored scores are shared."""
+    from ewmbench.metrics.pixels_torch import psnr_ssim
+
+    return psnr_ssim(
+        inputs.frames(), inputs.gt_frames(), inputs.device, settings["frame_matching"], settings["data_range"], settings.get("max_db"),
+        settings.get("win_size", 7), settings.get("k1", 0.01), settings.get("k2", 0.03),
+    )
 
 
 # ---------------------------------------------------------------- Frechet distance
@@ -155,6 +193,54 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
             raise ValueError(f"matrix square root has a large imaginary part ({np.max(np.abs(covmean.imag)):.3g})")
         covmean = covmean.real
     return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean))
+
+
+@dataclass
+class FeatureMoments:
+    """Mergeable statistics of a set of (N, D) feature vectors: count, sum and sum of outer
+    products (float64). Shards of a run (workers, machines, videos) each keep their own and are
+    combined by ``+``; the mean and the unbiased covariance follow from the merged sums, so a
+    sharded FID/FVD equals the whole-run one."""
+
+    count: int
+    total: np.ndarray  # (D,)
+    outer: np.ndarray  # (D, D)
+
+    @classmethod
+    def of(cls, features: np.ndarray) -> FeatureMoments:
+        features = np.asarray(features, dtype=np.float64)
+        if features.ndim != 2:
+            raise ValueError(f"need an (N, D) feature array, got shape {features.shape}")
+        return cls(len(features), features.sum(axis=0), features.T @ features)
+
+    def __add__(self, other: FeatureMoments) -> FeatureMoments:
+        if self.count == 0:
+            return other
+        if other.count == 0:
+            return self
+        if self.total.shape != other.total.shape:
+            raise ValueError(f"feature sizes differ: {self.total.shape[0]} and {other.total.shape[0]}")
+        return FeatureMoments(self.count + other.count, self.total + other.total, self.outer + other.outer)
+
+    @classmethod
+    def merged(cls, parts) -> FeatureMoments:
+        result = cls(0, np.zeros(0), np.zeros((0, 0)))
+        for part in parts:
+            result = result + part
+        return result
+
+    def statistics(self) -> tuple[np.ndarray, np.ndarray]:
+        """Mean (D,) and unbiased covariance (D, D), as :func:`feature_statistics` of the pooled set."""
+        if self.count < 2:
+            raise ValueError(f"need at least 2 feature vectors, got {self.count}")
+        mean = self.total / self.count
+        cov = (self.outer - self.count * np.outer(mean, mean)) / (self.count - 1)
+        return mean, (cov + cov.T) / 2  # symmetric to the last bit, as np.cov's is
+
+
+def frechet_distance_of_moments(generated: FeatureMoments, reference: FeatureMoments) -> float:
+    """Frechet distance between the Gaussians of two (merged) feature sets."""
+    return frechet_distance(*generated.statistics(), *reference.statistics())
 
 
 def frechet_distance_of_features(generated: np.ndarray, reference: np.ndarray) -> float:
@@ -206,13 +292,13 @@ def distinct_gt_videos(inputs: Sequence[TrialInputs]) -> list:
     return list(dict.fromkeys(item.episode.video_path() for item in inputs))
 
 
-def _pooled(features: list[np.ndarray], side: str, minimum: int) -> np.ndarray:
-    usable = [f for f in features if f.size]
-    pooled = np.concatenate(usable) if usable else np.zeros((0, 0))
-    if len(pooled) < minimum:
-        raise Unavailable(f"{side} side has {len(pooled)} feature vectors; a covariance needs at least {minimum}",
+def _pooled(features: list[np.ndarray], side: str, minimum: int) -> FeatureMoments:
+    """The merged moments of each video's features (one shard per video)."""
+    moments = FeatureMoments.merged(FeatureMoments.of(f) for f in features if f.size)
+    if moments.count < minimum:
+        raise Unavailable(f"{side} side has {moments.count} feature vectors; a covariance needs at least {minimum}",
                           "score more (or longer) videos")
-    return pooled
+    return moments
 
 
 @register_metric
@@ -232,7 +318,7 @@ class FID(Metric):
             raise ConfigError("fid: no trials to score")
         videos, device = inputs[0].videos, inputs[0].device
         stride = settings["frame_stride"]
-        stage_key = feature_stage_key("fid-inception-pool3", settings)  # names the weights file: other weights, other features
+        stage_key = feature_stage_key("fid-inception-pool3", settings)  # keyed by the weights' content
 
         def features(video) -> np.ndarray:
             def compute() -> np.ndarray:
@@ -243,7 +329,7 @@ class FID(Metric):
 
         generated = _pooled([features(item.trial.video_path()) for item in inputs], "generated", 2)
         reference = _pooled([features(video) for video in distinct_gt_videos(inputs)], "ground-truth", 2)
-        return {"fid": frechet_distance_of_features(generated, reference)}
+        return {"fid": frechet_distance_of_moments(generated, reference)}
 
 
 @register_metric
@@ -263,7 +349,7 @@ class FVD(Metric):
             raise ConfigError("fvd: no trials to score")
         videos, device = inputs[0].videos, inputs[0].device
         clip_frames, clips, resolution = settings["clip_frames"], settings["clips"], settings["resolution"]
-        stage_key = feature_stage_key("fvd-i3d", settings)  # names the weights file: other weights, other features
+        stage_key = feature_stage_key("fvd-i3d", settings)  # keyed by the weights' content
 
         def features(video) -> np.ndarray:
             def compute() -> np.ndarray:
@@ -277,4 +363,4 @@ class FVD(Metric):
 
         generated = _pooled([features(item.trial.video_path()) for item in inputs], "generated", 2)
         reference = _pooled([features(video) for video in distinct_gt_videos(inputs)], "ground-truth", 2)
-        return {"fvd": frechet_distance_of_features(generated, reference)}
+        return {"fvd": frechet_distance_of_moments(generated, reference)}

@@ -458,6 +458,7 @@ def select_best_trials(rows: Sequence[Mapping], column: str = "hsd", higher_is_b
 class TrajectoryConsistency(Metric):
     name = METRIC_NAME
     needs = frozenset({"trajectories"})
+    uses_frames = False  # tracks from traj.npy, or from the video (then keyed by its content)
     group = "motion"
     columns = ("dyn", "hsd", "ndtw")
     level = "trial"
@@ -466,3 +467,16 @@ class TrajectoryConsistency(Metric):
     def score_trial(self, inputs: TrialInputs, settings: dict) -> dict[str, float]:
         tracking = TrackingSettings.from_metric_settings(settings)  # tracks follow this metric's own settings
         return scores_with_settings([(inputs.trajectory(tracking), inputs.gt_trajectory(tracking))], settings)[0]
+
+    def score_trials(self, inputs: Sequence[TrialInputs], settings: dict) -> list[dict[str, float]]:
+        """Many trials through the batched path (the DTW of every pair vectorised together); the
+        trials of one episode share its GT track array, whose gripper choice is then made once."""
+        tracking = TrackingSettings.from_metric_settings(settings)
+        gt_tracks: dict = {}
+        pairs = []
+        for item in inputs:
+            video = item.episode.video_path()
+            if video not in gt_tracks:
+                gt_tracks[video] = item.gt_trajectory(tracking)
+            pairs.append((item.trajectory(tracking), gt_tracks[video]))
+        return scores_with_settings(pairs, settings)

@@ -10,7 +10,6 @@ violated). Every setting lives under ``metrics: semantics:`` of the protocol.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 from collections.abc import Callable, Sequence
@@ -20,6 +19,7 @@ import numpy as np
 
 from ewmbench.errors import ConfigError, require
 from ewmbench.metrics.base import Metric, TrialInputs, register_metric
+from ewmbench.store import StageKey, stage_key
 
 log = logging.getLogger(__name__)
 
@@ -251,23 +251,38 @@ def _strict_logic_flag(caption: dict, key: str, on_error: str) -> float:
 # ---------------------------------------------------------------- models, cached per process
 
 
-def caption_stage_key(settings: dict) -> str:
-    """Cache key of captions: model, prompt text, system message, sampling and generation settings."""
+def caption_stage_key(settings: dict) -> StageKey:
+    """Feature-store key of captions: model, prompt text, system message, sampling, frame size and
+    generation settings (the batch size changes only the speed)."""
     from ewmbench.perception.captioner import FrameSampling, load_prompt
 
     sampling = FrameSampling.from_settings(settings.get("sampling", {}))
-    digest = hashlib.sha256(
-        "\n".join([load_prompt(settings["prompt"]), settings["system_message"], settings["captioner_dtype"]]).encode()
-    ).hexdigest()[:12]
-    model = settings["captioner"].replace("/", "--")
-    size = "x".join(str(v) for v in settings["frame_size"]) if settings.get("frame_size") else "native"
-    return f"captions/{model}/{settings['prompt']}-{digest}/{size}-{sampling.version()}-t{settings['max_new_tokens']}"
+    relevant = {
+        "prompt": settings["prompt"], "prompt_text": load_prompt(settings["prompt"]), "system_message": settings["system_message"],
+        "dtype": settings["captioner_dtype"], "frame_size": settings.get("frame_size"), "sampling": sampling.version(),
+        "max_new_tokens": settings["max_new_tokens"],
+    }
+    from ewmbench.perception.captioner_openai import backend_identity
+
+    backend = backend_identity(settings["captioner"])
+    weights = "model:" + settings["captioner"] if backend == "transformers" else backend  # a server's answers are its own
+    return stage_key("captions", relevant, weights)
 
 
 def captioner_factory(settings: dict, device: str):
+    """Builds the captioner when a caption is missing: the in-process model, or the
+    OpenAI-compatible server that ``EWMBENCH_CAPTIONER_URL`` names (``captioner_openai``)."""
     from ewmbench.perception.captioner import FrameSampling, load_captioner, load_prompt
+    from ewmbench.perception.captioner_openai import load_openai_captioner, server_from_env
 
     def build():
+        server = server_from_env()
+        if server is not None:
+            return load_openai_captioner(
+                server[0], server[1] or settings["captioner"], instruction=load_prompt(settings["prompt"]),
+                system_message=settings["system_message"], sampling=FrameSampling.from_settings(settings.get("sampling", {})),
+                max_new_tokens=settings["max_new_tokens"],
+            )
         return load_captioner(
             settings["captioner"], instruction=load_prompt(settings["prompt"]), system_message=settings["system_message"],
             sampling=FrameSampling.from_settings(settings.get("sampling", {})), max_new_tokens=settings["max_new_tokens"],
@@ -326,8 +341,16 @@ class Semantics(Metric):
         for module in self.modules:
             require(module, self.extra, "metric 'semantics'")
 
-        for key in ("captioner", "text_encoder"):
+        from ewmbench.perception.captioner_openai import server_from_env
+
+        keys = ("text_encoder",) if server_from_env() else ("captioner", "text_encoder")  # a server holds its own captioner
+        for key in keys:
             resolve_model_path(settings[key])  # raises Unavailable naming the fetch command
+
+    def computed_with(self, settings: dict) -> dict:
+        from ewmbench.perception.captioner_openai import backend_identity
+
+        return {"captioner_backend": backend_identity(settings["captioner"])}
 
     def score_trial(self, inputs: TrialInputs, settings: dict) -> dict[str, float]:
         from ewmbench.perception.captioner import cached_captions, parse_caption

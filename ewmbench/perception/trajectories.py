@@ -18,11 +18,13 @@ from ewmbench.errors import DataError, Unavailable
 from ewmbench.files import sha256_file
 from ewmbench.perception.detector import TrackingSettings, records_to_trajectory, track_frames
 from ewmbench.perception.detector_weights import DetectorChoice, choose_weights, embodiment_of
+from ewmbench.store import StageKey, stage_key
 
 
-def track_stage_key(tracking: TrackingSettings, weights: Path) -> str:
-    """Cache folder of tracks: every tracking setting and the detector file's content."""
-    return f"eef-track/{tracking.key()}-{sha256_file(weights)[:16]}"
+def track_stage_key(tracking: TrackingSettings, weights: Path) -> StageKey:
+    """Feature-store key of tracks: every tracking setting and the detector file's content."""
+    settings = {k: v for k, v in tracking.__dict__.items() if k != "protocol"}
+    return stage_key("eef-track", settings, "sha256:" + sha256_file(weights)[:16])
 
 
 def track_records(

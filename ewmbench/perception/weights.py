@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from ewmbench.errors import ConfigError, Unavailable, require
+from ewmbench.files import sha256_file
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,21 @@ def resolve(weight_id: str, local_path: str | Path | None = None) -> Path:
             f"or set {item.env_var} to a local copy",
             item.fetch_command,
         ) from None
+
+
+def content_hash(path: str | Path) -> str:
+    """The content hash of resolved weights (a file, or a snapshot folder: every file's name and
+    bytes), the weights part of a feature-store key: a copy elsewhere keys the same, other bytes
+    under the same name key differently. File hashes are remembered by (path, size, mtime)."""
+    import hashlib
+
+    path = Path(path)
+    if path.is_file():
+        return sha256_file(path)[:16]
+    digest = hashlib.sha256()
+    for item in sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")):
+        digest.update(item.relative_to(path).as_posix().encode() + b"\0" + sha256_file(item).encode())
+    return digest.hexdigest()[:16]
 
 
 def is_available(weight_id: str) -> bool:

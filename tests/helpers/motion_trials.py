@@ -53,11 +53,13 @@ def drop_detections(rng: np.random.Generator, track: np.ndarray, rate: float) ->
     return track
 
 
-def make_trials(episodes: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def make_trials(episodes: int, seed: int, frames_range: tuple[int, int] = (60, 150)) -> list[tuple[np.ndarray, np.ndarray]]:
+    """3 generated tracks per episode against its GT track; episode lengths drawn from
+    ``frames_range`` (low inclusive, high exclusive)."""
     rng = np.random.default_rng(seed)
     pairs = []
     for _ in range(episodes):
-        frames = int(rng.integers(60, 150))
+        frames = int(rng.integers(*frames_range))
         gt = gt_track(rng, frames)
         clean = np.where(gt == -1, np.nan, gt)
         for arm in range(2):  # the generated tracks follow the GT motion, not its dropouts

@@ -1,0 +1,13 @@
+"""Frame pairing shared by the pixel metrics on the CPU (fidelity) and on a device (pixels_torch)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def match_size(frame: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Resize ``frame`` to ``shape`` (H, W, C) with bicubic interpolation, as the official tool."""
+    if frame.shape == tuple(shape):
+        return frame
+    return cv2.resize(frame, (shape[1], shape[0]), interpolation=cv2.INTER_CUBIC)

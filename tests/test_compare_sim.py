@@ -12,22 +12,12 @@ import pytest
 
 import ewmbench
 from ewmbench.compare.report import OVERALL
+from tests.helpers.datasets import sample_dataset
 
 pytestmark = pytest.mark.slow
 MOTION = ("hsd", "ndtw", "dyn")
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
-
-
-def _sample(tmp: Path) -> Path:
-    """The default sample when it is already generated; otherwise generated here (minutes)."""
-    from ewmbench.sim.sample import MARKER, default_sample_path, generate_sample
-
-    shared = default_sample_path()
-    marker = shared / MARKER
-    if marker.is_file() and json.loads(marker.read_text()).get("complete"):
-        return shared
-    return generate_sample(tmp / "sample", progress=False)
 
 
 @pytest.fixture(scope="session")
@@ -36,7 +26,7 @@ def sim_ladder(tmp_path_factory):
     from ewmbench.runner import RunConfig, run
 
     root = tmp_path_factory.mktemp("ladder")
-    gt = _sample(root)
+    gt = sample_dataset(root)
     runs = {}
     for name, options in (("exact", {}), ("noise0.08", {"action_noise": 0.08})):
         config = RunConfig(

@@ -31,3 +31,16 @@ def make_ground_truth(root: Path, tasks=("1", "2"), episodes=("10", "11"), num_f
                 sidecar=Sidecar(fps=10, substeps=["reach", "push"], eef_pose=eef, meta={"task_name": f"task{task}"}),
             )
     return root
+
+
+def sample_dataset(tmp: Path) -> Path:
+    """The default sample when it is already generated in the cache; otherwise generated under ``tmp`` (minutes)."""
+    import json
+
+    from ewmbench.sim.sample import MARKER, default_sample_path, generate_sample
+
+    shared = default_sample_path()
+    marker = shared / MARKER
+    if marker.is_file() and json.loads(marker.read_text()).get("complete"):
+        return shared
+    return generate_sample(tmp / "sample", progress=False)

@@ -15,13 +15,17 @@ import json
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ewmbench.data.layout import GENERATED_SUFFIX, Generated, GroundTruth
 from ewmbench.data.split import load_split, split_keys
 from ewmbench.errors import ConfigError, DataError
 from ewmbench.protocols import DEFAULT_PROTOCOL, Protocol, resolve_protocol
+
+if TYPE_CHECKING:
+    from ewmbench.models.base import WorldModel
 
 MAX_TRIALS = 1000
 DEVICE_PATTERN = re.compile(r"^(cpu|cuda|cuda:\d{1,3}|mps)$")
@@ -62,6 +66,10 @@ class RunConfig:
         """
         keys = ("protocol", "model", "model_options", "dataset", "trials", "seed", "gt", "generated", "split")
         return {k: _plain(getattr(self, k)) for k in keys}
+
+    def recorded(self) -> dict:
+        """Every setting as written to the run's ``config.json`` (paths resolved, as in :meth:`identity`)."""
+        return {k: _plain(v) for k, v in asdict(self).items()}
 
 
 def _plain(value):
@@ -136,7 +144,8 @@ def preflight(config: RunConfig, kind: str, registry: Callable[[], dict] | None 
         gt = _run_ground_truth(config.dataset or "sample")
         if gt is not None and split is not None:
             gt = apply_split(gt, split)
-        model_config = check_model(config.model, config.model_options, gt)
+        model = check_model(config.model, config.model_options, gt)
+        model_config = model.config()
         inputs = {"--dataset": gt.root} if gt is not None else {}
         generated = None
     else:
@@ -163,20 +172,17 @@ def preflight(config: RunConfig, kind: str, registry: Callable[[], dict] | None 
     plan.metrics = resolve_metric_names(config.metrics, protocol, registry() if registry else None)
     check_device_available(config.device)
     if kind == "run":
-        from ewmbench.models.base import check_device, load_model_class
-        from ewmbench.perception.device import default_device
-
-        # A GPU-only adapter on a machine without one is refused unless --device cpu was asked for.
-        check_device(load_model_class(config.model)(**config.model_options), config.device, default_device().startswith("cuda"))
+        model_device(model, config.device)
     return plan
 
 
 # ---------------------------------------------------------------- model, device
 
 
-def check_model(name: str | None, options: dict, gt: GroundTruth | None = None) -> dict:
-    """The adapter exists, takes these options (its typed ``options`` declarations) and can be
-    conditioned on what the dataset holds; returns its recorded configuration. Loads nothing."""
+def check_model(name: str | None, options: dict, gt: GroundTruth | None = None) -> WorldModel:
+    """The adapter exists, takes these options (its typed ``options`` declarations), can be
+    conditioned on what the dataset holds and has its extra installed: every refusal that needs no
+    weights and no device probe. Returns the adapter, options set, nothing loaded (the runner loads it)."""
     from ewmbench.models.base import check_request_fits, load_model_class
 
     if not name:
@@ -193,7 +199,17 @@ def check_model(name: str | None, options: dict, gt: GroundTruth | None = None) 
         for episode in gt.episodes:
             check_request_fits(model, episode.views, sidecar_fields(episode), episode.path)
     model.check_available()  # its extra installed (Unavailable names the pip command)
-    return model.config()
+    return model
+
+
+def model_device(model: WorldModel, device: str | None) -> str:
+    """The device ``model`` loads on. A GPU-only adapter on a machine without a CUDA device is
+    refused unless ``--device cpu`` was asked for. Probes CUDA (imports torch): run it after the
+    lighter checks."""
+    from ewmbench.models.base import check_device
+    from ewmbench.perception.device import default_device
+
+    return check_device(model, device, default_device().startswith("cuda"))
 
 
 def sidecar_fields(episode) -> dict[str, bool]:

@@ -21,7 +21,7 @@ import os
 import platform
 import subprocess
 import zlib
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -43,8 +43,6 @@ from ewmbench.models.base import (
     Capabilities,
     GenerationRequest,
     WorldModel,
-    check_device,
-    check_request_fits,
     json_safe,
     load_model_class,
     validate_result,
@@ -52,7 +50,9 @@ from ewmbench.models.base import (
 from ewmbench.official import write_official_files
 from ewmbench.perception.detector_weights import DetectorChoice
 from ewmbench.perception.device import default_device
-from ewmbench.preflight import Plan, RunConfig, _plain, apply_split, preflight, resolve_metric_names, sidecar_fields
+from ewmbench.preflight import (  # noqa: F401  (sidecar_fields: re-exported)
+    Plan, RunConfig, apply_split, check_model, model_device, preflight, resolve_metric_names, sidecar_fields,
+)
 from ewmbench.protocols import Protocol, resolve_protocol
 from ewmbench.record import (
     Column,
@@ -95,7 +95,7 @@ def prepare_output(config: RunConfig, plan: Plan) -> None:
     """Write the run's configuration; :func:`ewmbench.preflight.preflight` has checked the folder."""
     output = Path(config.output)
     output.mkdir(parents=True, exist_ok=True)
-    written = {"identity": config.identity(), "config": {k: _plain(v) for k, v in asdict(config).items()}}
+    written = {"identity": config.identity(), "config": config.recorded()}
     written["config"]["metrics_resolved"] = plan.metrics
     if plan.split:
         written["split"] = split_provenance(plan.split)
@@ -121,23 +121,11 @@ class PreparedModel:
         }
 
 
-def check_model(config: RunConfig, gt: GroundTruth) -> tuple[WorldModel, str]:
-    """Resolve the adapter, validate its options, the device and what the dataset offers; load nothing.
-
-    Everything that can be refused without weights is refused here (pre-flight checks call it).
-    """
-    cls = load_model_class(config.model)
-    model = cls(**config.model_options)  # options validated, nothing loaded
-    device = check_device(model, config.device, default_device().startswith("cuda"))
-    for episode in gt.episodes:
-        check_request_fits(model, episode.views, sidecar_fields(episode), episode.path)
-    model.check_available()
-    return model, device
-
-
 def prepare_model(config: RunConfig, gt: GroundTruth) -> PreparedModel:
-    """:func:`check_model`, then load the weights, before the run folder is touched."""
-    model, device = check_model(config, gt)
+    """Check the model (:func:`ewmbench.preflight.check_model`) and its device, then load the
+    weights, before the run folder is touched."""
+    model = check_model(config.model, config.model_options, gt)
+    device = model_device(model, config.device)
     model.load(device)
     cls = type(model)
     return PreparedModel(model, f"{cls.__module__}:{cls.__qualname__}", device)

@@ -79,7 +79,7 @@ def ssim_frame(pred: np.ndarray, gt: np.ndarray, data_range: float = 255, win_si
     pad = (win_size - 1) // 2
     height, width = gt.shape[:2]
     c1, c2 = (k1 * data_range) ** 2 * n * n, (k2 * data_range) ** 2 * n * (n - 1)
-    total = 0.0
+    ratio = space["ratio"]
     for top in range(pad, height - pad, _STRIP_ROWS):
         rows = slice(top, min(top + _STRIP_ROWS, height - pad))
         count = rows.stop - rows.start
@@ -89,26 +89,30 @@ def ssim_frame(pred: np.ndarray, gt: np.ndarray, data_range: float = 255, win_si
         np.copyto(cov, sxy[rows, pad : width - pad])
         np.copyto(var, sxx[rows, pad : width - pad])
         var += syy[rows, pad : width - pad]
-        # cov <- 2 (n Sxy - Sx Sy) + C2; a <- 2 Sx Sy + C1; b <- Sx^2 + Sy^2
-        b_squared = np.multiply(b, b, out=space["tmp"][:count])
-        b *= a
-        a *= a
-        a += b_squared  # a = Sx^2 + Sy^2, b = Sx Sy
+        # In place, in the order of the formula above (bit for bit the values of whole-frame
+        # arithmetic): b <- numerator, a <- denominator.
+        sy2 = np.multiply(b, b, out=space["tmp"][:count])
+        b *= a  # Sx Sy
+        a *= a  # Sx^2
         cov *= n
         cov -= b
         cov *= 2
         cov += c2
         b *= 2
         b += c1
-        b *= cov  # numerator
+        b *= cov
         var *= n
         var -= a
+        var -= sy2
         var += c2
+        a += sy2
         a += c1
-        a *= var  # denominator
-        b /= a
-        total += float(b.sum())
-    return total / ((height - 2 * pad) * (width - 2 * pad) * (gt.shape[2] if gt.ndim == 3 else 1))
+        a *= var
+        np.divide(b, a, out=ratio[top - pad : top - pad + count])
+    # Reduced as before the strips, channel by channel, so a score keeps its every bit.
+    if ratio.ndim == 2:
+        return float(ratio.mean())
+    return float(np.mean([ratio[..., c].mean() for c in range(ratio.shape[-1])]))
 
 
 _STRIP_ROWS = 16
@@ -117,13 +121,16 @@ _workspaces = threading.local()
 
 def _workspace(shape: tuple[int, ...], dtype, win_size: int) -> dict[str, np.ndarray]:
     """This thread's arrays for SSIM of frames of ``shape``: the inputs and window sums in
-    ``dtype``, and float64 strips of ``_STRIP_ROWS`` interior rows; kept for the next frame."""
+    ``dtype``, float64 strips of ``_STRIP_ROWS`` interior rows and the float64 interior map of
+    the ratio; kept for the next frame."""
     key = (tuple(shape), np.dtype(dtype), win_size)
     cached = getattr(_workspaces, "arrays", None)
     if cached is None or cached[0] != key:
-        strip = (_STRIP_ROWS, shape[1] - (win_size - 1) // 2 * 2, *shape[2:])
+        pad = (win_size - 1) // 2
+        strip = (_STRIP_ROWS, shape[1] - 2 * pad, *shape[2:])
         arrays = {name: np.empty(shape, dtype) for name in ("x", "y", "product", "sx", "sy", "sxx", "syy", "sxy")}
         arrays |= {name: np.empty(strip, np.float64) for name in ("a", "b", "cov", "var", "tmp")}
+        arrays["ratio"] = np.empty((shape[0] - 2 * pad, *strip[1:]), np.float64)
         _workspaces.arrays = cached = (key, arrays)
     return cached[1]
 

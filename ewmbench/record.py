@@ -36,14 +36,12 @@ import csv
 import hashlib
 import json
 import math
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ewmbench.errors import DataError
-from ewmbench.files import sha256_file  # noqa: F401  (part of this module's face: hashes of what a record names)
+from ewmbench.files import sha256_file, write_text  # noqa: F401  (sha256_file is part of this module's face: hashes of what a record names)
 
 SCHEMA = "ewmbench-run/1"
 RECORD_FILE = "record.json"
@@ -204,11 +202,7 @@ class RunRecord:
             raise ValueError("RunRecord.save needs a path: this record was not loaded from a file")
         if target.is_dir() or target.suffix != ".json":
             target = target / RECORD_FILE
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(self.to_json())
-        os.replace(tmp, target)
+        write_text(target, self.to_json())
         self.path = target
         return target
 

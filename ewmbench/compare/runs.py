@@ -14,8 +14,7 @@ import pandas as pd
 
 from ewmbench.errors import DataError
 from ewmbench.files import read_json
-
-ID_COLUMNS = ("task_id", "episode_id", "trial_id")
+from ewmbench.record import ID_COLUMNS
 
 
 @dataclass

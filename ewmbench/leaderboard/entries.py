@@ -24,14 +24,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ewmbench.errors import ConfigError, DataError
+from ewmbench.files import write_text
 
 ENTRY_FORMAT = "ewmbench-entry/1"
 KINDS = ("reported", "verified", "self-reported")
@@ -197,10 +196,7 @@ def write_entry(board: Path | str, entry: Entry) -> Path:
     target = folder / f"{entry.id}.json"
     if target.exists():
         raise ConfigError(f"{target} already exists; an entry is never overwritten")
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(json.dumps(entry.to_dict(), indent=2, allow_nan=False) + "\n")
-    os.replace(tmp, target)
+    write_text(target, json.dumps(entry.to_dict(), indent=2, allow_nan=False) + "\n")
     entry.path = target
     return target
 

@@ -17,9 +17,9 @@ from pathlib import Path
 import yaml
 
 from ewmbench.errors import ConfigError
+from ewmbench.record import DIRECTIONS
 
 RULE_FORMAT = "ewmbench-rule/1"
-DIRECTIONS = ("higher", "lower")
 
 
 @dataclass(frozen=True)

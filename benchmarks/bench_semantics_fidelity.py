@@ -28,9 +28,13 @@ def timed(fn, repeats: int) -> float:
     return (time.perf_counter() - start) / repeats
 
 
-def visual_tokens(n_frames: int, height: int = 480, width: int = 640, sampling: FrameSampling = FrameSampling()) -> tuple[int, tuple[int, int], int]:
+def visual_tokens(
+    n_frames: int, height: int = 480, width: int = 640, sampling: FrameSampling = FrameSampling()
+) -> tuple[int, tuple[int, int], int]:
     n = sample_frame_count(n_frames, sampling)
-    h, w = smart_resize(height, width, sampling.pixel_factor, sampling.min_pixels, video_max_pixels(n, sampling))
+    h, w = smart_resize(
+        height, width, sampling.pixel_factor, sampling.min_pixels, video_max_pixels(n, sampling)
+    )
     # patches of 14x14 over 2 frames, merged 2x2 into one token
     return n, (h, w), (n // 2) * (h // 14) * (w // 14) // 4
 
@@ -58,7 +62,9 @@ def main() -> None:
     print("captioner input (640x480 at 30 fps):")
     for n_frames in (60, 150, 300, 600):
         n, size, tokens = visual_tokens(n_frames)
-        print(f"  {n_frames:4d} frames ({n_frames / 30:4.1f} s): {n:3d} sampled, resized {size[0]}x{size[1]}, {tokens:6d} visual tokens")
+        print(
+            f"  {n_frames:4d} frames ({n_frames / 30:4.1f} s): {n:3d} sampled, resized {size[0]}x{size[1]}, {tokens:6d} visual tokens"
+        )
 
 
 if __name__ == "__main__":

@@ -23,7 +23,9 @@ from ewmbench.loop.rollout import LoopConfig, evaluate_policy
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--dataset", default="sample")
     parser.add_argument("--episodes", type=int, default=4)
     parser.add_argument("--size", default="160x120", help="WIDTHxHEIGHT of the rendered views")
@@ -32,13 +34,17 @@ def main() -> None:
     width, height = (int(v) for v in args.size.split("x"))
     spec = parse_policy_spec(f"scripted:chunk={args.chunk}")
     base = Path(tempfile.mkdtemp(prefix="closed-loop-"))
-    config = LoopConfig(spec, "sim", base, dataset=args.dataset, episodes=args.episodes, height=height, width=width)
+    config = LoopConfig(
+        spec, "sim", base, dataset=args.dataset, episodes=args.episodes, height=height, width=width
+    )
     settings = [
         ("sim, head view", dict(views=("head",))),
         ("sim, 3 views", dict(views=("head", "hand_left", "hand_right"))),
         ("sim, no rendering (reference mode)", dict(views=())),
     ]
-    print(f"scripted expert, chunk {args.chunk}, {args.episodes} episodes, {width}x{height}, shared 2-core CPU")
+    print(
+        f"scripted expert, chunk {args.chunk}, {args.episodes} episodes, {width}x{height}, shared 2-core CPU"
+    )
     print(f"{'setting':40s} {'steps':>6s} {'seconds':>8s} {'steps/s':>8s} {'policy calls/s':>15s}")
     for index, (label, change) in enumerate(settings):
         started = time.perf_counter()
@@ -66,8 +72,19 @@ def replay_versus_live(config: LoopConfig, chunk: int) -> None:
 
     def request(n):
         start = max(0, n - chunk - 1)
-        return GenerationRequest(task=episode.task, episode=episode.episode, trial="1", seed=0, num_frames=n - start, start_frame=start,
-                                 fps=episode.sidecar.fps, height=config.height, width=config.width, actions=actions[:n], scene=scene)
+        return GenerationRequest(
+            task=episode.task,
+            episode=episode.episode,
+            trial="1",
+            seed=0,
+            num_frames=n - start,
+            start_frame=start,
+            fps=episode.sidecar.fps,
+            height=config.height,
+            width=config.width,
+            actions=actions[:n],
+            scene=scene,
+        )
 
     timings = {}
     for label, fresh in (("live simulation", False), ("replay each chunk", True)):
@@ -79,9 +96,13 @@ def replay_versus_live(config: LoopConfig, chunk: int) -> None:
             result = model.generate(request(n))
         timings[label] = (time.perf_counter() - started, result)
         model.close()
-    same = np.array_equal(timings["live simulation"][1].frames["head"], timings["replay each chunk"][1].frames["head"])  # the last chunk
-    print(f"one episode, {len(ends)} chunks: live simulation {timings['live simulation'][0]:.2f} s, "
-          f"replaying the history each chunk {timings['replay each chunk'][0]:.2f} s; identical frames: {same}")
+    same = np.array_equal(
+        timings["live simulation"][1].frames["head"], timings["replay each chunk"][1].frames["head"]
+    )  # the last chunk
+    print(
+        f"one episode, {len(ends)} chunks: live simulation {timings['live simulation'][0]:.2f} s, "
+        f"replaying the history each chunk {timings['replay each chunk'][0]:.2f} s; identical frames: {same}"
+    )
 
 
 if __name__ == "__main__":

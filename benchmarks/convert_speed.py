@@ -78,12 +78,19 @@ print(json.dumps({"seconds": elapsed, "episodes": len(report.written), "frames":
 
 
 def run_case(source: Path, output: Path, image_format: str) -> dict:
-    result = subprocess.run([sys.executable, "-c", CHILD, str(source), str(output), image_format], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", CHILD, str(source), str(output), image_format],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--episodes", type=int, default=100)
     parser.add_argument("--frames", type=int, default=30)
     parser.add_argument("--size", default="320x240")
@@ -99,12 +106,16 @@ def main() -> None:
         ]
         sources = {}
         print(f"{args.episodes} episodes, 2 cameras at {width}x{height}, 10 fps; timings on this machine")
-        print("| layout | frames/episode | output | episodes/s | frames/s (head) | frames/s (all views) | peak memory (MB) |")
+        print(
+            "| layout | frames/episode | output | episodes/s | frames/s (head) | frames/s (all views) | peak memory (MB) |"
+        )
         print("|---|---|---|---|---|---|---|")
         for version, frames, image_format in cases:
             key = (version, frames)
             if key not in sources:
-                sources[key] = synthetic_lerobot(tmp / f"src-{version}-{frames}", version, args.episodes, frames, width, height)
+                sources[key] = synthetic_lerobot(
+                    tmp / f"src-{version}-{frames}", version, args.episodes, frames, width, height
+                )
             result = run_case(sources[key], tmp / f"out-{version}-{frames}-{image_format}", image_format)
             seconds = result["seconds"]
             print(

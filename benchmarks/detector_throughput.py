@@ -20,7 +20,6 @@ from pathlib import Path
 import torch
 
 
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", type=Path)
@@ -30,10 +29,15 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     args = parser.parse_args()
 
-    from tests.helpers.detector import draw_frames, synthetic_poses, untrained_detector
-
-    from ewmbench.perception.detector import load_detector, predict_options, prepare_frame, track_frames, tracking_settings
+    from ewmbench.perception.detector import (
+        load_detector,
+        predict_options,
+        prepare_frame,
+        track_frames,
+        tracking_settings,
+    )
     from ewmbench.perception.detector_weights import shipped_detector
+    from tests.helpers.detector import draw_frames, synthetic_poses, untrained_detector
 
     settings = tracking_settings(args.protocol)
     weights = args.weights or shipped_detector("ewmbench.sim/1")

@@ -24,7 +24,14 @@ from ewmbench.perception.encoders import ClipImageEncoder, DinoTokenEncoder, tor
 from ewmbench.perception.image_prep import prepare
 from ewmbench.protocols import load_protocol
 
-DINO_VITB14 = {"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12, "mlp_ratio": 4, "patch_size": 14, "image_size": 518}
+DINO_VITB14 = {
+    "hidden_size": 768,
+    "num_hidden_layers": 12,
+    "num_attention_heads": 12,
+    "mlp_ratio": 4,
+    "patch_size": 14,
+    "image_size": 518,
+}
 
 
 def dino_flops_per_frame(tokens: int = 1370, width: int = 768, layers: int = 12) -> float:
@@ -51,7 +58,14 @@ def official_style(model: torch.nn.Module, frames: np.ndarray, settings: dict, e
     outputs = []
     with torch.no_grad():
         for frame in frames:
-            image = prepare(frame[None], int(settings["image_size"]), settings["interpolation"], settings["mean"], settings["std"], "cpu")
+            image = prepare(
+                frame[None],
+                int(settings["image_size"]),
+                settings["interpolation"],
+                settings["mean"],
+                settings["std"],
+                "cpu",
+            )
             outputs.append(encode(model, image))
     return torch.cat(outputs)
 
@@ -68,18 +82,33 @@ def bench_dino(frames: np.ndarray, device: str, batch: int, repeats: int) -> dic
     ours.encode_frames(frames[:1], settings, 1)
     t_official = timed(lambda: official_style(reference, frames, settings, encode), repeats)
     t_ours = timed(lambda: ours.encode_frames(frames, settings, batch), repeats)
-    diff = (official_style(reference, frames[:2], settings, encode) - ours.encode_frames(frames[:2], settings, batch).float().cpu()).abs().max()
+    diff = (
+        (
+            official_style(reference, frames[:2], settings, encode)
+            - ours.encode_frames(frames[:2], settings, batch).float().cpu()
+        )
+        .abs()
+        .max()
+    )
     return {
-        "encoder": "DINOv2 ViT-B/14 @518", "frames": len(frames), "batch": batch, "dtype": str(ours.dtype),
-        "official_fps": len(frames) / t_official, "ours_fps": len(frames) / t_ours, "speedup": t_official / t_ours,
-        "max_abs_token_diff": float(diff), "gflop_per_frame": dino_flops_per_frame() / 1e9,
+        "encoder": "DINOv2 ViT-B/14 @518",
+        "frames": len(frames),
+        "batch": batch,
+        "dtype": str(ours.dtype),
+        "official_fps": len(frames) / t_official,
+        "ours_fps": len(frames) / t_ours,
+        "speedup": t_official / t_ours,
+        "max_abs_token_diff": float(diff),
+        "gflop_per_frame": dino_flops_per_frame() / 1e9,
         "ours_tflops": dino_flops_per_frame() * len(frames) / t_ours / 1e12,
     }
 
 
 def bench_clip(frames: np.ndarray, device: str, batch: int, repeats: int) -> dict:
     settings = dict(load_protocol("ewmbench-v1").settings("diversity"))
-    ours = ClipImageEncoder.from_config({"architecture": "ViT-B-32", "quick_gelu": True}, device, torch_dtype(device, settings["gpu_dtype"]))
+    ours = ClipImageEncoder.from_config(
+        {"architecture": "ViT-B-32", "quick_gelu": True}, device, torch_dtype(device, settings["gpu_dtype"])
+    )
     import open_clip
 
     reference = open_clip.create_model("ViT-B-32", pretrained=None, force_quick_gelu=True).eval()
@@ -89,10 +118,22 @@ def bench_clip(frames: np.ndarray, device: str, batch: int, repeats: int) -> dic
     ours.encode_frames(frames[:2], settings, 2)
     t_official = timed(lambda: official_style(reference, frames, settings, encode), repeats)
     t_ours = timed(lambda: ours.encode_frames(frames, settings, batch), repeats)
-    diff = (official_style(reference, frames[:4], settings, encode) - ours.encode_frames(frames[:4], settings, batch).float().cpu()).abs().max()
+    diff = (
+        (
+            official_style(reference, frames[:4], settings, encode)
+            - ours.encode_frames(frames[:4], settings, batch).float().cpu()
+        )
+        .abs()
+        .max()
+    )
     return {
-        "encoder": "CLIP ViT-B/32 @224", "frames": len(frames), "batch": batch, "dtype": str(ours.dtype),
-        "official_fps": len(frames) / t_official, "ours_fps": len(frames) / t_ours, "speedup": t_official / t_ours,
+        "encoder": "CLIP ViT-B/32 @224",
+        "frames": len(frames),
+        "batch": batch,
+        "dtype": str(ours.dtype),
+        "official_fps": len(frames) / t_official,
+        "ours_fps": len(frames) / t_ours,
+        "speedup": t_official / t_ours,
         "max_abs_embedding_diff": float(diff),
     }
 
@@ -103,15 +144,23 @@ def dino_ablation(frames: np.ndarray, batch: int) -> dict:
     from transformers import Dinov2Config, Dinov2Model
 
     settings = dict(load_protocol("ewmbench-v1").settings("scene_consistency"))
-    models = {impl: Dinov2Model(Dinov2Config(**DINO_VITB14, attn_implementation=impl)).eval() for impl in ("eager", "sdpa")}
+    models = {
+        impl: Dinov2Model(Dinov2Config(**DINO_VITB14, attn_implementation=impl)).eval()
+        for impl in ("eager", "sdpa")
+    }
     models["sdpa"].load_state_dict(models["eager"].state_dict())
-    images = prepare(frames, int(settings["image_size"]), settings["interpolation"], settings["mean"], settings["std"])
+    images = prepare(
+        frames, int(settings["image_size"]), settings["interpolation"], settings["mean"], settings["std"]
+    )
     out = {}
     with torch.inference_mode():
         models["sdpa"](pixel_values=images[:1])  # warm-up
         for impl, model in models.items():
             for size in (1, batch):
-                run = lambda: [model(pixel_values=images[i:i + size]) for i in range(0, len(images), size)]  # noqa: E731
+
+                def run(model=model, size=size):
+                    return [model(pixel_values=images[i : i + size]) for i in range(0, len(images), size)]
+
                 out[f"{impl}_batch{size}_fps"] = len(images) / timed(run)
     return out
 
@@ -126,7 +175,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--skip", choices=("dino", "clip"), action="append", default=[])
-    parser.add_argument("--dino-ablation", action="store_true", help="also time eager/SDPA x batch 1/--dino-batch")
+    parser.add_argument(
+        "--dino-ablation", action="store_true", help="also time eager/SDPA x batch 1/--dino-batch"
+    )
     parser.add_argument("--json", dest="json_path", help="also write the results to this file")
     args = parser.parse_args()
     if args.threads:
@@ -134,15 +185,26 @@ def main() -> None:
     rng = np.random.default_rng(0)
     # Video-like 640x480 frames: a fixed scene plus small changes.
     base = rng.integers(0, 256, size=(1, 480, 640, 3))
-    frames = np.clip(base + rng.integers(-8, 8, size=(max(args.dino_frames, args.clip_frames), 480, 640, 3)), 0, 255).astype(np.uint8)
-    results = {"device": args.device if args.device == "cpu" else torch.cuda.get_device_name(0), "torch": torch.__version__,
-               "threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine(), "runs": []}
+    frames = np.clip(
+        base + rng.integers(-8, 8, size=(max(args.dino_frames, args.clip_frames), 480, 640, 3)), 0, 255
+    ).astype(np.uint8)
+    results = {
+        "device": args.device if args.device == "cpu" else torch.cuda.get_device_name(0),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "cpu": platform.processor() or platform.machine(),
+        "runs": [],
+    }
     if "dino" not in args.skip:
-        results["runs"].append(bench_dino(frames[: args.dino_frames], args.device, args.dino_batch, args.repeats))
+        results["runs"].append(
+            bench_dino(frames[: args.dino_frames], args.device, args.dino_batch, args.repeats)
+        )
     if args.dino_ablation:
         results["dino_ablation"] = dino_ablation(frames[: args.dino_frames], args.dino_batch)
     if "clip" not in args.skip:
-        results["runs"].append(bench_clip(frames[: args.clip_frames], args.device, args.clip_batch, args.repeats))
+        results["runs"].append(
+            bench_clip(frames[: args.clip_frames], args.device, args.clip_batch, args.repeats)
+        )
     text = json.dumps(results, indent=2)
     print(text)
     if args.json_path:

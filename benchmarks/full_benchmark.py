@@ -66,19 +66,30 @@ def peak_mb(function, *args) -> float:
         tracemalloc.stop()
 
 
-def row(stage: str, items: int, seconds: float, full_items: int, memory: float | None, measured_full: bool) -> dict:
+def row(
+    stage: str, items: int, seconds: float, full_items: int, memory: float | None, measured_full: bool
+) -> dict:
     rate = items / seconds if seconds else float("inf")
     return {
-        "stage": stage, "items": items, "seconds": seconds, "rate": rate, "peak_mb": memory,
-        "projected_s": full_items / rate, "basis": "measured at full size" if measured_full else f"projected from {items}",
+        "stage": stage,
+        "items": items,
+        "seconds": seconds,
+        "rate": rate,
+        "peak_mb": memory,
+        "projected_s": full_items / rate,
+        "basis": "measured at full size" if measured_full else f"projected from {items}",
     }
 
 
 def print_table(rows: list[dict]) -> None:
-    print(f"\n{'stage':52s} {'items':>6s} {'wall s':>8s} {'items/s':>9s} {'peak MB':>8s} {'full benchmark':>15s}  basis")
+    print(
+        f"\n{'stage':52s} {'items':>6s} {'wall s':>8s} {'items/s':>9s} {'peak MB':>8s} {'full benchmark':>15s}  basis"
+    )
     for r in rows:
         memory = f"{r['peak_mb']:.0f}" if r["peak_mb"] is not None else "-"
-        print(f"{r['stage']:52s} {r['items']:6d} {r['seconds']:8.2f} {r['rate']:9.1f} {memory:>8s} {r['projected_s'] / 60:12.1f} min  {r['basis']}")
+        print(
+            f"{r['stage']:52s} {r['items']:6d} {r['seconds']:8.2f} {r['rate']:9.1f} {memory:>8s} {r['projected_s'] / 60:12.1f} min  {r['basis']}"
+        )
 
 
 def motion(episodes: int, frames_range: tuple[int, int], reference_trials: int, seed: int) -> list[dict]:
@@ -92,13 +103,28 @@ def motion(episodes: int, frames_range: tuple[int, int], reference_trials: int, 
         assert all(round(r[k], 3) == round(o[k], 3) for k in r), (r, o)
     full = FULL_EPISODES * TRIALS
     rows = [
-        row(f"motion, batched ({label})", len(pairs), ours_s, full, peak_mb(trajectory_scores_batch, pairs, "ewmbench-v1"), episodes >= FULL_EPISODES),
+        row(
+            f"motion, batched ({label})",
+            len(pairs),
+            ours_s,
+            full,
+            peak_mb(trajectory_scores_batch, pairs, "ewmbench-v1"),
+            episodes >= FULL_EPISODES,
+        ),
         row(f"motion, one pair per call ({label})", len(reference), single_s, full, None, False),
-        row(f"motion, official approach ({label})", len(reference), official_s, full,
-            peak_mb(lambda: [official_motion.score_trial(p, g) for p, g in reference[:50]]), False),
+        row(
+            f"motion, official approach ({label})",
+            len(reference),
+            official_s,
+            full,
+            peak_mb(lambda: [official_motion.score_trial(p, g) for p, g in reference[:50]]),
+            False,
+        ),
     ]
-    print(f"motion {label}: v1 rows identical on {len(reference)} trials; batched {official_s / len(reference) / (ours_s / len(pairs)):.1f}x "
-          f"and one pair per call {official_s / single_s:.1f}x the official approach per trial")
+    print(
+        f"motion {label}: v1 rows identical on {len(reference)} trials; batched {official_s / len(reference) / (ours_s / len(pairs)):.1f}x "
+        f"and one pair per call {official_s / single_s:.1f}x the official approach per trial"
+    )
     return rows
 
 
@@ -124,7 +150,9 @@ def build_videos(root: Path, episodes: int, seed: int) -> tuple[Path, Path]:
         np.save(episode.traj_path, track.astype(np.float32))
         clean = np.where(track == -1, track.mean(), track)
         for t in range(1, TRIALS + 1):
-            noisy = np.clip(video.astype(np.int16) + rng.integers(-12, 13, video.shape, dtype=np.int16), 0, 255).astype(np.uint8)
+            noisy = np.clip(
+                video.astype(np.int16) + rng.integers(-12, 13, video.shape, dtype=np.int16), 0, 255
+            ).astype(np.uint8)
             trial = write_trial(generated_root, "1", str(e), str(t), noisy)
             trial.traj_path.parent.mkdir(parents=True, exist_ok=True)
             np.save(trial.traj_path, generated_track(rng, clean).astype(np.float32))
@@ -140,7 +168,9 @@ def official_pixels(pred: np.ndarray, gt: np.ndarray) -> tuple[float, float]:
     return s, q
 
 
-def motion_through_runner(episodes: int, frames_range: tuple[int, int], reference_trials: int, seed: int) -> list[dict]:
+def motion_through_runner(
+    episodes: int, frames_range: tuple[int, int], reference_trials: int, seed: int
+) -> list[dict]:
     """The scorer's path for the motion metrics: per trial, its key (settings, traj.npy content),
     the tracks read from traj.npy, the batched scores and one stored record each, on trials
     whose videos are 2 frames (motion scores read no frames when every track has a traj.npy)."""
@@ -164,10 +194,21 @@ def motion_through_runner(episodes: int, frames_range: tuple[int, int], referenc
         _, runner_s = timed(scorer.score_trials, metric, pairs)
     reference = tracks[:reference_trials]
     _, official_s = timed(lambda: [official_motion.score_trial(pred, gt) for pred, gt in reference])
-    print(f"motion through the runner {label}: {official_s / len(reference) / (runner_s / len(pairs)):.1f}x the official approach per trial")
+    print(
+        f"motion through the runner {label}: {official_s / len(reference) / (runner_s / len(pairs)):.1f}x the official approach per trial"
+    )
     return [
-        row(f"motion through the runner ({label})", len(pairs), runner_s, FULL_EPISODES * TRIALS, None, False),
-        row(f"motion, official approach ({label}, same run)", len(reference), official_s, FULL_EPISODES * TRIALS, None, False),
+        row(
+            f"motion through the runner ({label})", len(pairs), runner_s, FULL_EPISODES * TRIALS, None, False
+        ),
+        row(
+            f"motion, official approach ({label}, same run)",
+            len(reference),
+            official_s,
+            FULL_EPISODES * TRIALS,
+            None,
+            False,
+        ),
     ]
 
 
@@ -184,11 +225,31 @@ def video_stages(episodes: int, pixel_trials: int, seed: int) -> list[dict]:
         full_videos = FULL_EPISODES * (TRIALS + 1)
 
         _, decode_s = timed(lambda: [read_video(v) for v in videos])
-        rows.append(row("decode, once per video (ours)", len(videos), decode_s, full_videos, peak_mb(read_video, videos[0]), False))
-        rows.append(row("decode, once per pixel metric (official approach: 2x)", len(videos), 2 * decode_s, full_videos, None, False))
-        tracks = [e.traj_path for e, _ in pairs[:: TRIALS]] + [t.traj_path for _, t in pairs]
+        rows.append(
+            row(
+                "decode, once per video (ours)",
+                len(videos),
+                decode_s,
+                full_videos,
+                peak_mb(read_video, videos[0]),
+                False,
+            )
+        )
+        rows.append(
+            row(
+                "decode, once per pixel metric (official approach: 2x)",
+                len(videos),
+                2 * decode_s,
+                full_videos,
+                None,
+                False,
+            )
+        )
+        tracks = [e.traj_path for e, _ in pairs[::TRIALS]] + [t.traj_path for _, t in pairs]
         _, load_s = timed(lambda: [load_traj(p) for p in tracks])
-        rows.append(row("tracks from traj.npy (read, validated)", len(tracks), load_s, full_videos, None, False))
+        rows.append(
+            row("tracks from traj.npy (read, validated)", len(tracks), load_s, full_videos, None, False)
+        )
 
         chosen = pairs[:pixel_trials]
         decoded = [(read_video(t.video_path()), read_video(e.video_path())) for e, t in chosen]
@@ -198,20 +259,50 @@ def video_stages(episodes: int, pixel_trials: int, seed: int) -> list[dict]:
         worst = max(abs(a[0] - b[0]) for a, b in zip(ours, official))
         assert worst < 1e-6, worst
         full_frames = int(FULL_EPISODES * TRIALS * mean_frames)
-        rows.append(row("PSNR + SSIM per frame pair (ours)", frames, ours_s, full_frames, peak_mb(lambda: ssim(*decoded[0])), False))
-        rows.append(row("PSNR + SSIM per frame pair (scikit-image, official)", frames, official_s, full_frames, None, False))
-        print(f"PSNR/SSIM: {frames} frame pairs, SSIM equal to scikit-image within {worst:.1e}; "
-              f"ours {official_s / ours_s:.1f}x scikit-image; mean {mean_frames:.0f} frames per video")
+        rows.append(
+            row(
+                "PSNR + SSIM per frame pair (ours)",
+                frames,
+                ours_s,
+                full_frames,
+                peak_mb(lambda: ssim(*decoded[0])),
+                False,
+            )
+        )
+        rows.append(
+            row(
+                "PSNR + SSIM per frame pair (scikit-image, official)",
+                frames,
+                official_s,
+                full_frames,
+                None,
+                False,
+            )
+        )
+        print(
+            f"PSNR/SSIM: {frames} frame pairs, SSIM equal to scikit-image within {worst:.1e}; "
+            f"ours {official_s / ours_s:.1f}x scikit-image; mean {mean_frames:.0f} frames per video"
+        )
     return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--episodes", type=int, default=FULL_EPISODES, help="episodes for the motion stage (3 trials each)")
-    parser.add_argument("--reference-trials", type=int, default=300, help="trials timed with the official approach")
-    parser.add_argument("--runner-episodes", type=int, default=200, help="episodes scored through the runner's motion path")
-    parser.add_argument("--video-episodes", type=int, default=4, help="episodes written to disk for decode, tracks, pixels")
-    parser.add_argument("--pixel-trials", type=int, default=4, help="trials scored for PSNR/SSIM on both sides")
+    parser.add_argument(
+        "--episodes", type=int, default=FULL_EPISODES, help="episodes for the motion stage (3 trials each)"
+    )
+    parser.add_argument(
+        "--reference-trials", type=int, default=300, help="trials timed with the official approach"
+    )
+    parser.add_argument(
+        "--runner-episodes", type=int, default=200, help="episodes scored through the runner's motion path"
+    )
+    parser.add_argument(
+        "--video-episodes", type=int, default=4, help="episodes written to disk for decode, tracks, pixels"
+    )
+    parser.add_argument(
+        "--pixel-trials", type=int, default=4, help="trials scored for PSNR/SSIM on both sides"
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
@@ -223,7 +314,9 @@ def main() -> None:
     if args.video_episodes:
         rows += video_stages(args.video_episodes, args.pixel_trials, args.seed)
     print_table(rows)
-    print(f"\nfull benchmark: {FULL_EPISODES} episodes x {TRIALS} trials; 'projected' rows scale the measured rate to it.")
+    print(
+        f"\nfull benchmark: {FULL_EPISODES} episodes x {TRIALS} trials; 'projected' rows scale the measured rate to it."
+    )
 
 
 if __name__ == "__main__":

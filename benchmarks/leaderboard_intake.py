@@ -31,7 +31,9 @@ control_type: text_driven
 
 def step(label: str, *args: str) -> float:
     start = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "ewmbench", *args], capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "ewmbench", *args], capture_output=True, text=True, check=False
+    )
     elapsed = time.perf_counter() - start
     if result.returncode != 0:
         raise SystemExit(f"{label} failed:\n{result.stdout}\n{result.stderr}")
@@ -40,7 +42,9 @@ def step(label: str, *args: str) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", default="static")
     parser.add_argument("--trials", default="1")
     args = parser.parse_args()
@@ -49,13 +53,44 @@ def main() -> None:
         board = tmp / "board"
         shutil.copytree(ROOT / "leaderboards" / "ewmbench", board, ignore=shutil.ignore_patterns("*.py"))
         (tmp / "model_readme.md").write_text(README)
-        step(f"run ({args.model}, sample)", "run", "--model", args.model, "--dataset", "sample", "--trials", args.trials, "--output", str(tmp / "run"))
-        step("submit", "submit", str(tmp / "run"), "--readme", str(tmp / "model_readme.md"), "--output", str(tmp / "bundle.tar.gz"))
+        step(
+            f"run ({args.model}, sample)",
+            "run",
+            "--model",
+            args.model,
+            "--dataset",
+            "sample",
+            "--trials",
+            args.trials,
+            "--output",
+            str(tmp / "run"),
+        )
+        step(
+            "submit",
+            "submit",
+            str(tmp / "run"),
+            "--readme",
+            str(tmp / "model_readme.md"),
+            "--output",
+            str(tmp / "bundle.tar.gz"),
+        )
         print(f"{'bundle size':<28} {os.path.getsize(tmp / 'bundle.tar.gz') / 2**20:7.1f} MiB")
         step("leaderboard validate", "leaderboard", "validate", str(tmp / "bundle.tar.gz"))
         step("leaderboard add", "leaderboard", "add", str(tmp / "bundle.tar.gz"), "--board", str(board))
-        step("leaderboard add --rescore", "leaderboard", "add", str(tmp / "bundle.tar.gz"), "--board", str(board), "--rescore", "--gt", "sample")
-        step("leaderboard build", "leaderboard", "build", "--board", str(board), "--output", str(tmp / "site"))
+        step(
+            "leaderboard add --rescore",
+            "leaderboard",
+            "add",
+            str(tmp / "bundle.tar.gz"),
+            "--board",
+            str(board),
+            "--rescore",
+            "--gt",
+            "sample",
+        )
+        step(
+            "leaderboard build", "leaderboard", "build", "--board", str(board), "--output", str(tmp / "site")
+        )
 
 
 if __name__ == "__main__":

@@ -50,8 +50,13 @@ def main() -> None:
         start = time.perf_counter()
         result = run(
             RunConfig(
-                output=args.output / f"{index}-{model}", model=model, model_options=options, dataset=args.dataset,
-                protocol=args.protocol, trials=args.trials, metrics=args.metrics.split(",") if args.metrics else None,
+                output=args.output / f"{index}-{model}",
+                model=model,
+                model_options=options,
+                dataset=args.dataset,
+                protocol=args.protocol,
+                trials=args.trials,
+                metrics=args.metrics.split(",") if args.metrics else None,
             ),
             show_progress=False,
         )
@@ -67,7 +72,10 @@ def main() -> None:
     lower_is_better = {c for m in metric_registry().values() for c in m.lower_is_better}
     orders = []
     for column in columns:
-        values = [_num(s["overall"][column]) if s["overall"].get(column) is not None else None for _, s, _ in results[: len(LADDER)]]
+        values = [
+            _num(s["overall"][column]) if s["overall"].get(column) is not None else None
+            for _, s, _ in results[: len(LADDER)]
+        ]
         sign = -1 if column in lower_is_better else 1
         # Best to worst down the ladder; ties (equal values) are allowed.
         ok = all(a is not None and b is not None and sign * a >= sign * b for a, b in zip(values, values[1:]))

@@ -27,7 +27,9 @@ from tests.helpers.motion_trials import make_trials, smooth_path
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--episodes", type=int, default=1000, help="GT episodes (3 trials each)")
-    parser.add_argument("--reference-trials", type=int, default=300, help="trials timed with the official-style code")
+    parser.add_argument(
+        "--reference-trials", type=int, default=300, help="trials timed with the official-style code"
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
@@ -47,7 +49,9 @@ def main() -> None:
     for r, o in zip(reference, ours):
         assert all(round(r[key], 3) == round(o[key], 3) for key in r), (r, o)
     assert worst < 1e-9, worst
-    print(f"v1 numbers: identical after rounding on {len(reference)} trials (largest raw difference {worst:.1e})")
+    print(
+        f"v1 numbers: identical after rounding on {len(reference)} trials (largest raw difference {worst:.1e})"
+    )
     print(f"official-style: {reference_time * 1e3:.2f} ms per trial (over {len(reference_pairs)} trials)")
     print(f"ewmbench v1:    {ours_time * 1e3:.3f} ms per trial (over {len(pairs)} trials, batched)")
     print(f"speed-up:       {reference_time / ours_time:.1f}x")
@@ -55,7 +59,9 @@ def main() -> None:
     start = time.perf_counter()
     for pred, gt in reference_pairs:
         trajectory_scores_batch([(pred, gt)], "ewmbench-v1")
-    print(f"ewmbench v1, one pair per call: {(time.perf_counter() - start) / len(reference_pairs) * 1e3:.2f} ms per trial")
+    print(
+        f"ewmbench v1, one pair per call: {(time.perf_counter() - start) / len(reference_pairs) * 1e3:.2f} ms per trial"
+    )
 
     start = time.perf_counter()
     trajectory_scores_batch(pairs, "ewmbench-v2")
@@ -65,7 +71,9 @@ def main() -> None:
     trajectories = []
     for _ in range(1000):
         frames = int(rng.integers(100, 300))
-        arms = [smooth_path(rng, frames, 5, -0.25, 0.25, dims=3) + [0.45, 0.25 * side, 0.2] for side in (1, -1)]
+        arms = [
+            smooth_path(rng, frames, 5, -0.25, 0.25, dims=3) + [0.45, 0.25 * side, 0.2] for side in (1, -1)
+        ]
         trajectories.append(np.stack(arms, axis=1))
     start = time.perf_counter()
     picked = select_diverse(trajectories, 100)

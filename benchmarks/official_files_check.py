@@ -64,7 +64,9 @@ def random_case(rng: np.random.Generator) -> pd.DataFrame:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--official", type=Path, required=True, help="a checkout of the official EWMBench code")
+    parser.add_argument(
+        "--official", type=Path, required=True, help="a checkout of the official EWMBench code"
+    )
     parser.add_argument("--cases", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -85,7 +87,9 @@ def main() -> None:
             if ours == theirs:
                 identical += 1
             else:
-                print(f"case {case}: tables differ\n--- ours\n{ours.decode()}\n--- official writer\n{theirs.decode()}")
+                print(
+                    f"case {case}: tables differ\n--- ours\n{ours.decode()}\n--- official writer\n{theirs.decode()}"
+                )
     print(f"{identical} of {args.cases} cases byte-identical ({cells} cells written)")
 
 

@@ -26,8 +26,18 @@ def make_runs(output: Path, metrics: list[str]) -> list[Path]:
         folder = output / name
         if not (folder / "record.json").is_file():
             print(f"running {name} ...", flush=True)
-            run(RunConfig(output=folder, dataset="sample", model="sim", model_options=options, trials=1,
-                          protocol="ewmbench-v2", metrics=metrics), show_progress=False)
+            run(
+                RunConfig(
+                    output=folder,
+                    dataset="sample",
+                    model="sim",
+                    model_options=options,
+                    trials=1,
+                    protocol="ewmbench-v2",
+                    metrics=metrics,
+                ),
+                show_progress=False,
+            )
         folders.append(folder)
     return folders
 
@@ -61,9 +71,14 @@ def main() -> None:
         _, wall_files, cpu_files = timed(lambda c=comparison, t=target: write_report(c, t, figures=False))
         total_wall = wall_stats + wall_figures + wall_files
         total_cpu = cpu_stats + cpu_figures + cpu_files
-        print(f"| {index + 1} | {wall_stats:.1f} | {wall_figures:.1f} | {wall_files:.1f} | {total_wall:.1f} | {total_cpu:.1f} |", flush=True)
+        print(
+            f"| {index + 1} | {wall_stats:.1f} | {wall_figures:.1f} | {wall_files:.1f} | {total_wall:.1f} | {total_cpu:.1f} |",
+            flush=True,
+        )
     _, wall, cpu = timed(lambda: write_report(compare_runs(folders), args.output / "report"))
-    print(f"\nend to end (compare_runs + write_report with figures): {wall:.1f} s wall, {cpu:.1f} s CPU -> {args.output / 'report'}")
+    print(
+        f"\nend to end (compare_runs + write_report with figures): {wall:.1f} s wall, {cpu:.1f} s CPU -> {args.output / 'report'}"
+    )
 
 
 if __name__ == "__main__":

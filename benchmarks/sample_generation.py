@@ -33,14 +33,20 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         wall, cpu = time.perf_counter(), _cpu_seconds()
         out = generate_sample(
-            Path(tmp) / "sample", episodes_per_task=args.episodes_per_task, num_frames=args.frames, progress=False, workers=args.workers
+            Path(tmp) / "sample",
+            episodes_per_task=args.episodes_per_task,
+            num_frames=args.frames,
+            progress=False,
+            workers=args.workers,
         )
         wall, cpu = time.perf_counter() - wall, _cpu_seconds() - cpu
         size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     episodes = len(task_names()) * args.episodes_per_task
     frames = episodes * args.frames
     print(f"{episodes} episodes x {args.frames} frames x 3 views at 640x480")
-    print(f"wall {wall:.1f} s, cpu {cpu:.1f} s, {1000 * cpu / frames:.0f} ms cpu per frame (3 views), {size / 1e6:.1f} MB")
+    print(
+        f"wall {wall:.1f} s, cpu {cpu:.1f} s, {1000 * cpu / frames:.0f} ms cpu per frame (3 views), {size / 1e6:.1f} MB"
+    )
 
 
 if __name__ == "__main__":

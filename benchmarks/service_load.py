@@ -42,14 +42,18 @@ def rss_mib(pid: int) -> float:
 def frame(height: int, width: int, seed: int) -> np.ndarray:
     """A smooth gradient with a square: compressible like a camera frame, different per seed."""
     y, x = np.mgrid[0:height, 0:width]
-    out = np.stack([(x * 255 // max(1, width - 1)), (y * 255 // max(1, height - 1)), np.full_like(x, seed % 256)], -1).astype(np.uint8)
+    out = np.stack(
+        [(x * 255 // max(1, width - 1)), (y * 255 // max(1, height - 1)), np.full_like(x, seed % 256)], -1
+    ).astype(np.uint8)
     top, left = (seed * 7) % max(1, height - 16), (seed * 13) % max(1, width - 16)
     out[top : top + 16, left : left + 16] = 255
     return out
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--size", default="240x320", help="HEIGHTxWIDTH of the profile")
@@ -64,9 +68,26 @@ def main() -> int:
     url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if k != "EWMBENCH_SERVE_TOKEN"}
     server = subprocess.Popen(
-        [sys.executable, "-m", "ewmbench", "serve", "--model", "static", "--port", str(port), "--size", args.size,
-         "--max-concurrency", str(args.clients), "--max-batch-size", "1"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "ewmbench",
+            "serve",
+            "--model",
+            "static",
+            "--port",
+            str(port),
+            "--size",
+            args.size,
+            "--max-concurrency",
+            str(args.clients),
+            "--max-batch-size",
+            "1",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         for _ in range(300):
@@ -92,9 +113,25 @@ def main() -> int:
                         index = next(counter, None)
                     if index is None:
                         return
-                    payload = {"api_version": "1.0", "request_id": str(uuid.uuid4()), "model_version": version, "profile_id": "default",
-                               "samples": [{"sample_id": f"load/{index}/1", "seed": index, "context": {"frames": [images[index % 16]], "actions": [], "states": None, "instruction": None},
-                                            "actions": [[] for _ in range(args.predictions)]}]}
+                    payload = {
+                        "api_version": "1.0",
+                        "request_id": str(uuid.uuid4()),
+                        "model_version": version,
+                        "profile_id": "default",
+                        "samples": [
+                            {
+                                "sample_id": f"load/{index}/1",
+                                "seed": index,
+                                "context": {
+                                    "frames": [images[index % 16]],
+                                    "actions": [],
+                                    "states": None,
+                                    "instruction": None,
+                                },
+                                "actions": [[] for _ in range(args.predictions)],
+                            }
+                        ],
+                    }
                     start = time.perf_counter()
                     try:
                         status = http.post("/v1/predict", json=payload).status_code
@@ -121,11 +158,21 @@ def main() -> int:
     done = len(latencies)
     errors = {str(k): v for k, v in statuses.items() if k != 200}
     report = {
-        "requests": done, "clients": args.clients, "size": args.size, "predictions_per_request": args.predictions,
-        "seconds": round(wall, 2), "requests_per_s": round(done / wall, 1), "frames_per_s": round(done * args.predictions / wall, 1),
-        "latency_ms": {f"p{q}": round(float(np.percentile(latencies, q)), 1) for q in (50, 95, 99)} if latencies else {},
+        "requests": done,
+        "clients": args.clients,
+        "size": args.size,
+        "predictions_per_request": args.predictions,
+        "seconds": round(wall, 2),
+        "requests_per_s": round(done / wall, 1),
+        "frames_per_s": round(done * args.predictions / wall, 1),
+        "latency_ms": {f"p{q}": round(float(np.percentile(latencies, q)), 1) for q in (50, 95, 99)}
+        if latencies
+        else {},
         "errors": errors,
-        "server_rss_mib": {"after_warmup": round(warm_rss[0], 1) if warm_rss else None, "end": round(end_rss, 1)},
+        "server_rss_mib": {
+            "after_warmup": round(warm_rss[0], 1) if warm_rss else None,
+            "end": round(end_rss, 1),
+        },
     }
     print(json.dumps(report, indent=2))
     return 0 if not errors and done == args.requests else 1

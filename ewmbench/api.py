@@ -40,8 +40,13 @@ def evaluate(
 
     folder = Path(output) if output is not None else Path(tempfile.mkdtemp(prefix="ewmbench-evaluate-"))
     config = RunConfig(
-        output=folder, protocol=protocol, metrics=list(metrics) if metrics else None, gt=Path(gt), generated=Path(generated),
-        detector_weights=Path(detector_weights) if detector_weights else None, device=device,
+        output=folder,
+        protocol=protocol,
+        metrics=list(metrics) if metrics else None,
+        gt=Path(gt),
+        generated=Path(generated),
+        detector_weights=Path(detector_weights) if detector_weights else None,
+        device=device,
     )
     run_evaluate(config, show_progress=progress)
     return load_run(folder)
@@ -78,8 +83,12 @@ def compare(
         elif getattr(run, "path", None) is not None:  # a RunRecord loaded from disk
             loaded.append(read_run(run.path))
         else:
-            raise TypeError(f"compare takes run folders, record files or loaded records, not {type(run).__name__}")
-    settings = Settings(level=level, resamples=resamples, seed=seed, test=test, alpha=alpha, worst=worst, frames=frames)
+            raise TypeError(
+                f"compare takes run folders, record files or loaded records, not {type(run).__name__}"
+            )
+    settings = Settings(
+        level=level, resamples=resamples, seed=seed, test=test, alpha=alpha, worst=worst, frames=frames
+    )
     comparison = compare_runs(loaded, baseline, allow_mismatch=allow_mismatch, settings=settings)
     if output is not None:
         write_report(comparison, output, figures=figures)

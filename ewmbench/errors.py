@@ -43,7 +43,10 @@ class MissingExtra(Unavailable):
     def __init__(self, module: str, extra: str, purpose: str = ""):
         self.module, self.extra = module, extra
         what = f"{purpose} needs" if purpose else "needs"
-        super().__init__(f"{what} the Python package {module!r}, which is not installed", f'pip install "ewmbench[{extra}]"')
+        super().__init__(
+            f"{what} the Python package {module!r}, which is not installed",
+            f'pip install "ewmbench[{extra}]"',
+        )
 
 
 def require(module: str, extra: str, purpose: str = "") -> ModuleType:

@@ -43,7 +43,9 @@ class HTTPSettings:
 
     def __post_init__(self):
         if self.timeout <= 0 or self.retries < 0 or self.backoff < 0 or self.max_concurrency < 1:
-            raise ConfigError(f"invalid HTTP settings {self}: timeout > 0, retries >= 0, backoff >= 0, max_concurrency >= 1")
+            raise ConfigError(
+                f"invalid HTTP settings {self}: timeout > 0, retries >= 0, backoff >= 0, max_concurrency >= 1"
+            )
 
 
 def error_text(response) -> tuple[str, str | None]:
@@ -54,7 +56,9 @@ def error_text(response) -> tuple[str, str | None]:
         return f"HTTP {response.status_code}: {response.text[:200]!r}", None
     error = body.get("error") if isinstance(body, dict) else None
     if isinstance(error, dict) and isinstance(error.get("code"), str):
-        return f"HTTP {response.status_code} {error['code']}: {str(error.get('message', ''))[:300]}", error["code"]
+        return f"HTTP {response.status_code} {error['code']}: {str(error.get('message', ''))[:300]}", error[
+            "code"
+        ]
     return f"HTTP {response.status_code}: {str(body)[:200]}", None
 
 
@@ -69,7 +73,13 @@ def _retry_after(response) -> float | None:
 class HTTPClient:
     """``get_json(path)`` / ``post_json(path, payload)`` against one base URL."""
 
-    def __init__(self, base_url: str, settings: HTTPSettings | None = None, headers: dict | None = None, extra: str = "serve"):
+    def __init__(
+        self,
+        base_url: str,
+        settings: HTTPSettings | None = None,
+        headers: dict | None = None,
+        extra: str = "serve",
+    ):
         httpx = require("httpx", extra, "the HTTP client")
 
         if not base_url.startswith(("http://", "https://")):
@@ -78,7 +88,9 @@ class HTTPClient:
         self.settings = settings or HTTPSettings()
         self._slots = threading.BoundedSemaphore(self.settings.max_concurrency)
         self._client = httpx.Client(
-            base_url=self.base_url, timeout=self.settings.timeout, headers=headers or {},
+            base_url=self.base_url,
+            timeout=self.settings.timeout,
+            headers=headers or {},
             limits=httpx.Limits(max_connections=self.settings.max_concurrency),
         )
 
@@ -132,7 +144,9 @@ class HTTPClient:
         try:
             data = response.json()
         except ValueError:
-            raise RemoteError(f"{url} answered with something that is not JSON: {response.text[:200]!r}") from None
+            raise RemoteError(
+                f"{url} answered with something that is not JSON: {response.text[:200]!r}"
+            ) from None
         if not isinstance(data, dict):
             raise RemoteError(f"{url} answered with JSON that is not an object")
         return data

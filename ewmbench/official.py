@@ -50,8 +50,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ewmbench.files import write_bytes
 from ewmbench.errors import ConfigError
+from ewmbench.files import write_bytes
 from ewmbench.protocols import LOGIC_FLAGS, Protocol
 from ewmbench.results import FIRST_TRIAL, ID_COLUMNS, TABLE_FILE, results_file
 
@@ -101,14 +101,18 @@ class OfficialValues:
 
     trials: dict[TrialKey, dict[str, object]]  # (task, episode, trial) -> {column: stored value}
     episodes: dict[tuple[str, str], float]  # (task, episode) -> diversity
-    columns: tuple[str, ...]  # official columns computed in the run, in table order (even where every value is missing)
+    columns: tuple[
+        str, ...
+    ]  # official columns computed in the run, in table order (even where every value is missing)
 
     @classmethod
     def from_rows(cls, rows: pd.DataFrame, columns: Sequence[str] = OFFICIAL_COLUMNS) -> OfficialValues:
         """The stored values of ``columns`` (official columns) that ``rows`` has."""
         unknown = sorted(set(columns) - set(CELL_STORAGE))
         if unknown:
-            raise ValueError(f"no official storage rule for column(s) {', '.join(unknown)}; official columns: {', '.join(OFFICIAL_COLUMNS)}")
+            raise ValueError(
+                f"no official storage rule for column(s) {', '.join(unknown)}; official columns: {', '.join(OFFICIAL_COLUMNS)}"
+            )
         columns = tuple(c for c in columns if c in rows.columns)
         ids = rows[ID_COLUMNS].astype(str)
         arrays = {column: rows[column].to_numpy(dtype=float) for column in columns}
@@ -129,7 +133,9 @@ class OfficialValues:
         return cls({k: v for k, v in trials.items() if v}, episodes, columns)
 
 
-def results_json(values: OfficialValues, name: str, generated_root: Path | str, logic_flags: str = "official_writer") -> dict:
+def results_json(
+    values: OfficialValues, name: str, generated_root: Path | str, logic_flags: str = "official_writer"
+) -> dict:
     """``<name>_results.json`` as a dict, dimensions in the official default order."""
     flag = bool if logic_flags == "official_writer" else int
     ordered = sorted(values.trials.items())
@@ -153,8 +159,12 @@ def results_json(values: OfficialValues, name: str, generated_root: Path | str, 
         results["diversity"] = diversity
     if "scene_consistency" in values.columns:
         videos = [
-            {"video_path": os.path.join(str(generated_root), task, episode, trial, "video"), "video_results": cells["scene_consistency"]}
-            for (task, episode, trial), cells in ordered if "scene_consistency" in cells
+            {
+                "video_path": os.path.join(str(generated_root), task, episode, trial, "video"),
+                "video_results": cells["scene_consistency"],
+            }
+            for (task, episode, trial), cells in ordered
+            if "scene_consistency" in cells
         ]
         scores = [v["video_results"] for v in videos]
         # The mean over videos (the official multi-process value; one process weighs videos by
@@ -165,7 +175,8 @@ def results_json(values: OfficialValues, name: str, generated_root: Path | str, 
     if "logic_constraints" in values.columns:
         results["logics"] = {
             f"{name}_dataset_{task}_{episode}_{trial}": flag(cells["logic_constraints"])
-            for (task, episode, trial), cells in ordered if "logic_constraints" in cells
+            for (task, episode, trial), cells in ordered
+            if "logic_constraints" in cells
         }
     if set(values.columns) & set(SEMANTICS_KEYS):
         results["semantics"] = nested(only(SEMANTICS_KEYS))
@@ -192,7 +203,11 @@ def _counted(cell: object) -> float | int | None:
 
 def _placed_logic_flags(values: OfficialValues, logic_flags: str) -> dict[TrialKey, object]:
     """Which table row shows which logic flag (see the module's docstring)."""
-    flags = {key: cells["logic_constraints"] for key, cells in sorted(values.trials.items()) if "logic_constraints" in cells}
+    flags = {
+        key: cells["logic_constraints"]
+        for key, cells in sorted(values.trials.items())
+        if "logic_constraints" in cells
+    }
     if logic_flags == "per_trial":
         return flags
     if logic_flags != "official_writer":
@@ -207,11 +222,17 @@ def _placed_logic_flags(values: OfficialValues, logic_flags: str) -> dict[TrialK
     return placed
 
 
-def table_text(values: OfficialValues, first_trial_only: Collection[str] = (EPISODE_COLUMN,),
-               logic_flags: str = "official_writer") -> str:
+def table_text(
+    values: OfficialValues,
+    first_trial_only: Collection[str] = (EPISODE_COLUMN,),
+    logic_flags: str = "official_writer",
+) -> str:
     """``ewmbm_final_table.csv``, byte for byte as the official writer produces it."""
     logic = _placed_logic_flags(values, logic_flags)
-    cells_of = {key: {c: v for c, v in cells.items() if c != "logic_constraints"} for key, cells in values.trials.items()}
+    cells_of = {
+        key: {c: v for c, v in cells.items() if c != "logic_constraints"}
+        for key, cells in values.trials.items()
+    }
     keys = {key for key, cells in cells_of.items() if cells} | set(logic)
     episode_on_first_trial = EPISODE_COLUMN in values.columns and EPISODE_COLUMN in first_trial_only
     if episode_on_first_trial:
@@ -220,7 +241,11 @@ def table_text(values: OfficialValues, first_trial_only: Collection[str] = (EPIS
 
     rows: list[dict[str, object]] = []
     for task, episode, trial in sorted(keys):
-        row: dict[str, object] = {"task_id": _as_written(task), "episode_id": episode, "trial_id": _as_written(trial)}
+        row: dict[str, object] = {
+            "task_id": _as_written(task),
+            "episode_id": episode,
+            "trial_id": _as_written(trial),
+        }
         row.update(cells_of.get((task, episode, trial), {}))
         if (task, episode, trial) in logic:
             row["logic_constraints"] = logic[(task, episode, trial)]
@@ -234,7 +259,7 @@ def table_text(values: OfficialValues, first_trial_only: Collection[str] = (EPIS
     # A column appears when at least one of its cells is not empty.
     fields = ID_COLUMNS + [c for c in values.columns if any(c in row for row in rows)]
     mean_row: dict[str, object] = {"task_id": "MEAN"}
-    for column in fields[len(ID_COLUMNS):]:
+    for column in fields[len(ID_COLUMNS) :]:
         counted = [v for v in (_counted(row.get(column, "")) for row in rows) if v is not None]
         if counted:
             mean_row[column] = round(sum(counted) / len(counted), 6)
@@ -249,7 +274,9 @@ def table_text(values: OfficialValues, first_trial_only: Collection[str] = (EPIS
     return buffer.getvalue()
 
 
-def write_official_files(output: Path, rows: pd.DataFrame, name: str, generated_root: Path | str, protocol: Protocol) -> None:
+def write_official_files(
+    output: Path, rows: pd.DataFrame, name: str, generated_root: Path | str, protocol: Protocol
+) -> None:
     """Write ``ewmbm_final_table.csv`` and ``<name>_results.json`` in the official format."""
     layout = protocol.official_table
     columns = layout.get("columns") or OFFICIAL_COLUMNS

@@ -97,7 +97,11 @@ class Plan:
 
     def describe(self) -> list[str]:
         lines = []
-        scope = f"{self.episodes} episode(s)" if self.gt is not None else "the sample dataset (generated on first use)"
+        scope = (
+            f"{self.episodes} episode(s)"
+            if self.gt is not None
+            else "the sample dataset (generated on first use)"
+        )
         if self.split:
             scope += f" of split {self.split['path']}"
         if self.kind == "run":
@@ -116,7 +120,9 @@ def check_executor(config: RunConfig) -> None:
     """--executor, --workers and --num-gpus, refused before anything runs."""
     if config.executor not in EXECUTORS:
         raise ConfigError(f"--executor {config.executor!r} is not one of {', '.join(EXECUTORS)}")
-    if config.workers is not None and (not isinstance(config.workers, int) or not 1 <= config.workers <= 1024):
+    if config.workers is not None and (
+        not isinstance(config.workers, int) or not 1 <= config.workers <= 1024
+    ):
         raise ConfigError(f"--workers must be from 1 to 1024, got {config.workers}")
     if not 0 <= float(config.num_gpus) <= 64:
         raise ConfigError(f"--num-gpus must be from 0 to 64 (GPUs per worker), got {config.num_gpus}")
@@ -166,7 +172,9 @@ def preflight(config: RunConfig, kind: str, registry: Callable[[], dict] | None 
         plan.episodes, plan.trials = len({(t.task, t.episode) for t in pairs}), len(pairs)
         missing = len(gt.episodes) - plan.episodes
         if missing:
-            plan.warnings.append(f"{missing} of {len(gt.episodes)} ground-truth episodes have no generated trials; they are not scored")
+            plan.warnings.append(
+                f"{missing} of {len(gt.episodes)} ground-truth episodes have no generated trials; they are not scored"
+            )
     plan.resumes = check_output(config, inputs)
     # The checks below load the metric registry (torch) or probe the accelerator: last.
     plan.metrics = resolve_metric_names(config.metrics, protocol, registry() if registry else None)
@@ -242,7 +250,10 @@ def check_device_available(device: str | None) -> None:
         index = int(device.split(":")[1]) if ":" in device else 0
         if index >= count:
             have = f"{count} CUDA device(s)" if count else "no CUDA device"
-            raise ConfigError(f"--device {device}: this machine has {have}; use --device cpu" + (f" or cuda:0..cuda:{count - 1}" if count else ""))
+            raise ConfigError(
+                f"--device {device}: this machine has {have}; use --device cpu"
+                + (f" or cuda:0..cuda:{count - 1}" if count else "")
+            )
     elif device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise ConfigError("--device mps: not available on this machine; use --device cpu")
 
@@ -250,7 +261,9 @@ def check_device_available(device: str | None) -> None:
 # ---------------------------------------------------------------- metrics
 
 
-def resolve_metric_names(names: list[str] | None, protocol: Protocol, registry: dict | None = None) -> list[str]:
+def resolve_metric_names(
+    names: list[str] | None, protocol: Protocol, registry: dict | None = None
+) -> list[str]:
     """Metric names to score: the protocol's (None), or the given ones, where a column name
     (``hsd``) stands for the metric that writes it. Unknown names are refused with the choices."""
     if registry is None:
@@ -274,8 +287,15 @@ def _check_has_settings(name: str, protocol: Protocol, registry: dict) -> None:
     from ewmbench.protocols.schema import METRIC_SETTINGS
 
     cls = registry.get(name)
-    if name in METRIC_SETTINGS and not protocol.metrics.get(name) and cls is not None and cls.__module__.startswith("ewmbench."):
-        raise ConfigError(f"{protocol.source}: metrics.{name}: no settings; copy its block from ewmbench-v1.yaml or ewmbench-v2.yaml")
+    if (
+        name in METRIC_SETTINGS
+        and not protocol.metrics.get(name)
+        and cls is not None
+        and cls.__module__.startswith("ewmbench.")
+    ):
+        raise ConfigError(
+            f"{protocol.source}: metrics.{name}: no settings; copy its block from ewmbench-v1.yaml or ewmbench-v2.yaml"
+        )
 
 
 def _resolve_names(names: list[str], protocol: Protocol, registry: dict) -> list[str]:
@@ -344,13 +364,22 @@ def _evaluate_inputs(gt_path: Path, generated_path: Path) -> tuple[GroundTruth, 
     if not generated_path.is_dir():
         raise DataError(generated_path, "--generated: is a file, not a <name>_dataset folder")
     if gt_root.resolve() == generated_path.resolve():
-        raise ConfigError(f"--gt and --generated are the same folder ({gt_root}); --generated takes the <name>_dataset folder of generated trials")
+        raise ConfigError(
+            f"--gt and --generated are the same folder ({gt_root}); --generated takes the <name>_dataset folder of generated trials"
+        )
     inner = sorted(p for p in generated_path.iterdir() if p.is_dir() and p.name.endswith(GENERATED_SUFFIX))
     if inner and not generated_path.name.endswith(GENERATED_SUFFIX):
-        raise DataError(generated_path, f"--generated: this looks like a run folder (it holds {inner[0].name}); pass --generated {inner[0]}")
+        raise DataError(
+            generated_path,
+            f"--generated: this looks like a run folder (it holds {inner[0].name}); pass --generated {inner[0]}",
+        )
     gt, generated = GroundTruth(gt_root), Generated(generated_path)
     if not generated.trials:
-        raise DataError(generated_path, "--generated: no trials found (expected <task>/<episode>/<trial>/video/)" + _layout_hint(generated_path))
+        raise DataError(
+            generated_path,
+            "--generated: no trials found (expected <task>/<episode>/<trial>/video/)"
+            + _layout_hint(generated_path),
+        )
     return gt, generated
 
 
@@ -390,7 +419,10 @@ def apply_split(gt: GroundTruth, split: dict) -> GroundTruth:
     absent = sorted(wanted - present)
     if absent:
         listed = ", ".join(f"{t}/{e}" for t, e in absent[:5])
-        raise DataError(split["path"], f"{len(absent)} episode(s) of the split are not in {gt.root}: {listed}{', ...' if len(absent) > 5 else ''}")
+        raise DataError(
+            split["path"],
+            f"{len(absent)} episode(s) of the split are not in {gt.root}: {listed}{', ...' if len(absent) > 5 else ''}",
+        )
     return gt.restricted_to(wanted)
 
 
@@ -406,10 +438,14 @@ def check_output(config: RunConfig, inputs: dict[str, Path]) -> bool:
     for option, root in inputs.items():
         root = Path(root).resolve()
         if resolved == root or root in resolved.parents:
-            raise ConfigError(f"--output {output} is inside the input dataset {root} ({option}); inputs are never written to: choose a folder outside it")
+            raise ConfigError(
+                f"--output {output} is inside the input dataset {root} ({option}); inputs are never written to: choose a folder outside it"
+            )
     existing = next(p for p in (resolved, *resolved.parents) if p.exists())
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise ConfigError(f"--output {output}: {existing} is not writable (read-only or not yours); choose another --output folder")
+        raise ConfigError(
+            f"--output {output}: {existing} is not writable (read-only or not yours); choose another --output folder"
+        )
     if not output.is_dir():
         return False
     config_path = output / "config.json"
@@ -419,7 +455,9 @@ def check_output(config: RunConfig, inputs: dict[str, Path]) -> bool:
             stored = json.loads(config_path.read_text(encoding="utf-8")).get("identity", {})
         except (OSError, ValueError, AttributeError) as exc:
             if has_work:
-                raise ConfigError(f"{config_path} is unreadable ({exc}); this run folder cannot be resumed safely: use a new --output folder") from None
+                raise ConfigError(
+                    f"{config_path} is unreadable ({exc}); this run folder cannot be resumed safely: use a new --output folder"
+                ) from None
             return False  # a run that wrote nothing else: its settings are rewritten
         identity = config.identity()
         if stored != identity:
@@ -433,7 +471,9 @@ def check_output(config: RunConfig, inputs: dict[str, Path]) -> bool:
         return True
     leftovers = [p.name for p in output.iterdir() if not p.name.startswith(".tmp-")]
     if leftovers:
-        raise ConfigError(f"--output {output} exists, is not empty and is not a run folder (holds {', '.join(sorted(leftovers)[:3])}); choose a new folder")
+        raise ConfigError(
+            f"--output {output} exists, is not empty and is not a run folder (holds {', '.join(sorted(leftovers)[:3])}); choose a new folder"
+        )
     return False
 
 

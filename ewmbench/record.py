@@ -73,8 +73,12 @@ class DatasetRef:
 class ModelRef:
     name: str
     options: dict = field(default_factory=dict)
-    config: dict | None = None  # the adapter's config(); None when videos were generated elsewhere (or legacy)
-    oracle: bool | None = None  # the adapter was handed the ground truth (ground-truth, sim); None when unknown
+    config: dict | None = (
+        None  # the adapter's config(); None when videos were generated elsewhere (or legacy)
+    )
+    oracle: bool | None = (
+        None  # the adapter was handed the ground truth (ground-truth, sim); None when unknown
+    )
 
 
 @dataclass(frozen=True)
@@ -140,7 +144,9 @@ class RunRecord:
     counts: Counts
     skipped: dict[str, Skipped]
     provenance: Provenance
-    rows: list[dict[str, Any]]  # one per trial: task_id, episode_id, trial_id (str), then column values (float, NaN = missing)
+    rows: list[
+        dict[str, Any]
+    ]  # one per trial: task_id, episode_id, trial_id (str), then column values (float, NaN = missing)
     legacy: bool = False  # read from a folder written before ewmbench-run/1
     path: Path | None = field(default=None, compare=False)  # where it was loaded from or saved to
 
@@ -150,7 +156,9 @@ class RunRecord:
 
     @property
     def tasks(self) -> list[str]:
-        return sorted({str(row["task_id"]) for row in self.rows} | {t for per in self.per_task.values() for t in per})
+        return sorted(
+            {str(row["task_id"]) for row in self.rows} | {t for per in self.per_task.values() for t in per}
+        )
 
     def direction(self, column: str) -> str:
         return self.columns[column].direction
@@ -175,15 +183,23 @@ class RunRecord:
             "protocol": asdict(self.protocol),
             "dataset": asdict(self.dataset),
             "model": asdict(self.model),
-            "columns": {name: {k: v for k, v in asdict(c).items() if k != "name"} for name, c in self.columns.items()},
+            "columns": {
+                name: {k: v for k, v in asdict(c).items() if k != "name"} for name, c in self.columns.items()
+            },
             "overall": {k: _encode(v) for k, v in self.overall.items()},
             "per_task": {k: {t: _encode(v) for t, v in per.items()} for k, per in self.per_task.items()},
             "counts": asdict(self.counts),
             "skipped": {k: asdict(v) for k, v in self.skipped.items()},
-            "provenance": {**asdict(self.provenance), "weights": [asdict(w) for w in self.provenance.weights]},
+            "provenance": {
+                **asdict(self.provenance),
+                "weights": [asdict(w) for w in self.provenance.weights],
+            },
             "rows": {
                 "columns": row_columns,
-                "data": [[_encode(row.get(c)) if c not in ID_COLUMNS else str(row[c]) for c in row_columns] for row in self.rows],
+                "data": [
+                    [_encode(row.get(c)) if c not in ID_COLUMNS else str(row[c]) for c in row_columns]
+                    for row in self.rows
+                ],
             },
         }
 
@@ -192,7 +208,9 @@ class RunRecord:
 
     def sha256(self) -> str:
         """Hash of the record's canonical content (independent of where it lies)."""
-        canonical = json.dumps(_plain_json(self.to_dict()), sort_keys=True, separators=(",", ":"), allow_nan=False)
+        canonical = json.dumps(
+            _plain_json(self.to_dict()), sort_keys=True, separators=(",", ":"), allow_nan=False
+        )
         return hashlib.sha256(canonical.encode()).hexdigest()
 
     def save(self, path: Path | str | None = None) -> Path:
@@ -214,29 +232,50 @@ class RunRecord:
         schema = data.get("schema")
         if schema != SCHEMA:
             if isinstance(schema, str) and schema.startswith("ewmbench-run/"):
-                raise DataError(source, f"run record schema {schema!r} is not one this version reads ({SCHEMA}); upgrade ewmbench")
+                raise DataError(
+                    source,
+                    f"run record schema {schema!r} is not one this version reads ({SCHEMA}); upgrade ewmbench",
+                )
             raise DataError(source, f"not an ewmbench run record (schema {schema!r}, expected {SCHEMA!r})")
         try:
             columns = {
-                name: Column(name=name, metric=c["metric"], group=c["group"], level=c["level"], direction=str(c["direction"]))
+                name: Column(
+                    name=name,
+                    metric=c["metric"],
+                    group=c["group"],
+                    level=c["level"],
+                    direction=str(c["direction"]),
+                )
                 for name, c in _mapping(data, "columns").items()
             }
             for column in columns.values():
                 if column.direction not in DIRECTIONS:
-                    raise DataError(source, f"column {column.name!r}: direction must be 'higher' or 'lower', got {column.direction!r}")
+                    raise DataError(
+                        source,
+                        f"column {column.name!r}: direction must be 'higher' or 'lower', got {column.direction!r}",
+                    )
             rows_block = _mapping(data, "rows")
             row_columns = list(rows_block["columns"])
             if row_columns[:3] != list(ID_COLUMNS):
                 raise DataError(source, f"rows must start with the columns {', '.join(ID_COLUMNS)}")
             unknown = [c for c in row_columns[3:] if c not in columns]
             if unknown:
-                raise DataError(source, f"rows have column(s) not described under 'columns': {', '.join(unknown)}")
+                raise DataError(
+                    source, f"rows have column(s) not described under 'columns': {', '.join(unknown)}"
+                )
             rows = []
             for index, values in enumerate(rows_block["data"]):
                 if len(values) != len(row_columns):
-                    raise DataError(source, f"row {index} has {len(values)} values for {len(row_columns)} columns")
+                    raise DataError(
+                        source, f"row {index} has {len(values)} values for {len(row_columns)} columns"
+                    )
                 row = {c: str(v) for c, v in zip(ID_COLUMNS, values[:3])}
-                row.update({c: _decode_float(v, source, f"row {index}, {c}") for c, v in zip(row_columns[3:], values[3:])})
+                row.update(
+                    {
+                        c: _decode_float(v, source, f"row {index}, {c}")
+                        for c, v in zip(row_columns[3:], values[3:])
+                    }
+                )
                 rows.append(row)
             provenance = dict(_mapping(data, "provenance"))
             weights = tuple(Weight(**w) for w in provenance.pop("weights", []) or [])
@@ -246,7 +285,10 @@ class RunRecord:
                 model=ModelRef(**_mapping(data, "model")),
                 columns=columns,
                 overall={k: _decode(v, source, f"overall {k}") for k, v in _mapping(data, "overall").items()},
-                per_task={k: {str(t): _decode(v, source, f"per_task {k}/{t}") for t, v in per.items()} for k, per in _mapping(data, "per_task").items()},
+                per_task={
+                    k: {str(t): _decode(v, source, f"per_task {k}/{t}") for t, v in per.items()}
+                    for k, per in _mapping(data, "per_task").items()
+                },
                 counts=Counts(**_mapping(data, "counts")),
                 skipped={k: Skipped(**v) for k, v in _mapping(data, "skipped").items()},
                 provenance=Provenance(**provenance, weights=weights),
@@ -259,7 +301,9 @@ class RunRecord:
             raise DataError(source, f"run record is malformed ({type(exc).__name__}: {exc})") from None
         missing = [c for c in record.overall if c not in columns]
         if missing:
-            raise DataError(source, f"overall values for column(s) not described under 'columns': {', '.join(missing)}")
+            raise DataError(
+                source, f"overall values for column(s) not described under 'columns': {', '.join(missing)}"
+            )
         return record
 
 
@@ -344,7 +388,10 @@ def load_run(path: Path | str) -> RunRecord:
         return _read_record_file(path / RECORD_FILE)
     if (path / "summary.json").is_file():
         return _read_legacy(path)
-    raise DataError(path, f"not a run folder: it has neither {RECORD_FILE} nor summary.json (run `ewmbench run` or `ewmbench evaluate` first)")
+    raise DataError(
+        path,
+        f"not a run folder: it has neither {RECORD_FILE} nor summary.json (run `ewmbench run` or `ewmbench evaluate` first)",
+    )
 
 
 def _read_record_file(path: Path) -> RunRecord:
@@ -369,10 +416,16 @@ def _read_legacy(folder: Path) -> RunRecord:
         raise DataError(summary_path, f"not valid JSON ({exc})") from None
     missing = [k for k in LEGACY_SUMMARY_KEYS if not isinstance(summary, dict) or k not in summary]
     if missing:
-        raise DataError(summary_path, f"cannot be read as a run: it lacks {', '.join(missing)}; score the videos again with `ewmbench evaluate`")
+        raise DataError(
+            summary_path,
+            f"cannot be read as a run: it lacks {', '.join(missing)}; score the videos again with `ewmbench evaluate`",
+        )
     rows_path = folder / "rows.csv"
     if not rows_path.is_file():
-        raise DataError(folder, "old run folder without rows.csv: its per-trial rows are lost; score the videos again with `ewmbench evaluate`")
+        raise DataError(
+            folder,
+            "old run folder without rows.csv: its per-trial rows are lost; score the videos again with `ewmbench evaluate`",
+        )
     with open(rows_path, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         header = list(reader.fieldnames or [])
@@ -390,19 +443,41 @@ def _read_legacy(folder: Path) -> RunRecord:
     counts = summary["counts"]
     tasks = {r["task_id"] for r in rows}
     return RunRecord(
-        protocol=ProtocolRef(name=protocol["name"], version=str(protocol["version"]), source=protocol.get("source", ""), sha256=None),
-        dataset=DatasetRef(name="unknown", path=None, sha256=None, tasks=len(tasks), episodes=int(counts["episodes"])),
+        protocol=ProtocolRef(
+            name=protocol["name"],
+            version=str(protocol["version"]),
+            source=protocol.get("source", ""),
+            sha256=None,
+        ),
+        dataset=DatasetRef(
+            name="unknown", path=None, sha256=None, tasks=len(tasks), episodes=int(counts["episodes"])
+        ),
         model=ModelRef(name=str(summary["model"]), options={}, config=None),
         columns=columns,
         overall={k: _decode(v, summary_path, f"overall {k}") for k, v in summary["overall"].items()},
-        per_task={k: {t: _decode(v, summary_path, f"per_task {k}/{t}") for t, v in per.items()} for k, per in summary["per_task"].items()},
-        counts=Counts(tasks=len(tasks), episodes=int(counts["episodes"]), trials=int(counts["trials"]),
-                      rows_counted=int(summary.get("rows_counted", counts["trials"]))),
-        skipped={k: Skipped(reason=v.get("reason", ""), fix=v.get("fix", "")) for k, v in summary["skipped_metrics"].items()},
+        per_task={
+            k: {t: _decode(v, summary_path, f"per_task {k}/{t}") for t, v in per.items()}
+            for k, per in summary["per_task"].items()
+        },
+        counts=Counts(
+            tasks=len(tasks),
+            episodes=int(counts["episodes"]),
+            trials=int(counts["trials"]),
+            rows_counted=int(summary.get("rows_counted", counts["trials"])),
+        ),
+        skipped={
+            k: Skipped(reason=v.get("reason", ""), fix=v.get("fix", ""))
+            for k, v in summary["skipped_metrics"].items()
+        },
         provenance=Provenance(
-            ewmbench_version=str(prov.get("ewmbench_version", "unknown")), git_commit=prov.get("git_commit"),
-            python=prov.get("python"), platform=prov.get("platform"), numpy=prov.get("numpy"), torch=prov.get("torch"),
-            device=prov.get("device"), seed=prov.get("seed"),
+            ewmbench_version=str(prov.get("ewmbench_version", "unknown")),
+            git_commit=prov.get("git_commit"),
+            python=prov.get("python"),
+            platform=prov.get("platform"),
+            numpy=prov.get("numpy"),
+            torch=prov.get("torch"),
+            device=prov.get("device"),
+            seed=prov.get("seed"),
         ),
         rows=rows,
         legacy=True,
@@ -424,8 +499,14 @@ def _describe_columns(names: list[str], summary: dict, source: Path) -> dict[str
     is not in the old files, so ``metric``, ``group`` and ``level`` stay unknown (None)."""
     directions = summary.get("directions")
     if not isinstance(directions, dict):
-        raise DataError(source, "written before column directions were recorded; score the videos again with `ewmbench evaluate`")
+        raise DataError(
+            source,
+            "written before column directions were recorded; score the videos again with `ewmbench evaluate`",
+        )
     missing = [n for n in names if directions.get(n) not in DIRECTIONS]
     if missing:
-        raise DataError(source, f"no direction recorded for column(s) {', '.join(missing)}; score the videos again with `ewmbench evaluate`")
+        raise DataError(
+            source,
+            f"no direction recorded for column(s) {', '.join(missing)}; score the videos again with `ewmbench evaluate`",
+        )
     return {n: Column(name=n, metric=None, group=None, level=None, direction=directions[n]) for n in names}

@@ -45,7 +45,9 @@ def metric_columns(rows: pd.DataFrame) -> list[str]:
     return [c for c in rows.columns if c not in ID_COLUMNS and not c.startswith("_")]
 
 
-def best_of_n_positions(episodes: Sequence[Hashable], values: Sequence[float], higher_is_better: bool) -> list[int]:
+def best_of_n_positions(
+    episodes: Sequence[Hashable], values: Sequence[float], higher_is_better: bool
+) -> list[int]:
     """Best-of-N, the one implementation: per episode key, the position of its best value.
 
     "Best" follows the column's direction (``higher_is_better``). Ties go to the first position;
@@ -66,7 +68,9 @@ def best_of_n_positions(episodes: Sequence[Hashable], values: Sequence[float], h
     return list(best.values())
 
 
-def select_trials(rows: pd.DataFrame, protocol: Protocol, higher_is_better: Callable[[str], bool]) -> pd.DataFrame:
+def select_trials(
+    rows: pd.DataFrame, protocol: Protocol, higher_is_better: Callable[[str], bool]
+) -> pd.DataFrame:
     """The rows that count for the summary: all trials, or the best trial per episode by the
     protocol's selection column, in that column's direction (``higher_is_better(column)``)."""
     selection = protocol.aggregation.get("trial_selection", "all")
@@ -77,7 +81,9 @@ def select_trials(rows: pd.DataFrame, protocol: Protocol, higher_is_better: Call
         if column not in rows.columns or rows[column].isna().all():
             return rows  # selection column not computed: nothing to select by (reported in summary)
         episodes = list(zip(rows["task_id"], rows["episode_id"]))
-        positions = best_of_n_positions(episodes, rows[column].astype(float).tolist(), higher_is_better(column))
+        positions = best_of_n_positions(
+            episodes, rows[column].astype(float).tolist(), higher_is_better(column)
+        )
         return rows.iloc[sorted(positions)]
     raise ValueError(f"protocol {protocol.name}: unknown trial_selection {selection!r}")
 

@@ -27,11 +27,27 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 import ewmbench
 from ewmbench.data.conform import conform_video, time_indices
-from ewmbench.data.layout import HEAD_VIEW, Episode, Generated, GroundTruth, Problem, Trial, pairing_problems, write_trial
+from ewmbench.data.layout import (
+    HEAD_VIEW,
+    Episode,
+    Generated,
+    GroundTruth,
+    Problem,
+    Trial,
+    pairing_problems,
+    write_trial,
+)
 from ewmbench.data.split import provenance as split_provenance
 from ewmbench.data.video import list_frames, video_size
 from ewmbench.data.video_cache import VideoCache
@@ -51,7 +67,14 @@ from ewmbench.official import write_official_files
 from ewmbench.perception.detector_weights import DetectorChoice
 from ewmbench.perception.device import default_device
 from ewmbench.preflight import (  # noqa: F401  (sidecar_fields: re-exported)
-    Plan, RunConfig, apply_split, check_model, model_device, preflight, resolve_metric_names, sidecar_fields,
+    Plan,
+    RunConfig,
+    apply_split,
+    check_model,
+    model_device,
+    preflight,
+    resolve_metric_names,
+    sidecar_fields,
 )
 from ewmbench.protocols import Protocol, resolve_protocol
 from ewmbench.record import (
@@ -86,7 +109,11 @@ def trial_seed(base_seed: int, task: str, episode: str, trial: str) -> int:
 
 def _progress() -> Progress:
     return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
         transient=False,
     )
 
@@ -116,8 +143,13 @@ class PreparedModel:
 
     def record(self) -> dict:
         return {
-            "name": self.model.name, "source": self.source, "oracle": self.model.oracle, "device": self.device,
-            "config": self.model.config(), "capabilities": self.model.capabilities_now().describe(), "status": self.model.status,
+            "name": self.model.name,
+            "source": self.source,
+            "oracle": self.model.oracle,
+            "device": self.device,
+            "config": self.model.config(),
+            "capabilities": self.model.capabilities_now().describe(),
+            "status": self.model.status,
         }
 
 
@@ -131,16 +163,30 @@ def prepare_model(config: RunConfig, gt: GroundTruth) -> PreparedModel:
     return PreparedModel(model, f"{cls.__module__}:{cls.__qualname__}", device)
 
 
-def generate(config: RunConfig, gt: GroundTruth, generated_root: Path, prepared: PreparedModel, progress: Progress | None = None) -> Generated:
+def generate(
+    config: RunConfig,
+    gt: GroundTruth,
+    generated_root: Path,
+    prepared: PreparedModel,
+    progress: Progress | None = None,
+) -> Generated:
     """Generate ``config.trials`` trials per episode; trials already written are kept."""
     model = prepared.model
     trial_ids = [str(i) for i in range(1, config.trials + 1)]
-    todo = [(e, t) for e in gt.episodes for t in trial_ids if not _trial_complete(generated_root / e.task / e.episode / t)]
+    todo = [
+        (e, t)
+        for e in gt.episodes
+        for t in trial_ids
+        if not _trial_complete(generated_root / e.task / e.episode / t)
+    ]
     task = progress.add_task(f"generate ({model.name})", total=len(todo)) if progress else None
     batch_size = 1 if model.oracle else max(1, model.capabilities_now().max_batch)
     for start in range(0, len(todo), batch_size):
         batch = todo[start : start + batch_size]
-        requests = [build_request(e, t, trial_seed(config.seed, e.task, e.episode, t), model).validate() for e, t in batch]
+        requests = [
+            build_request(e, t, trial_seed(config.seed, e.task, e.episode, t), model).validate()
+            for e, t in batch
+        ]
         if model.oracle:
             results = [model.generate_oracle(requests[0], batch[0][0])]
         elif batch_size > 1:
@@ -155,7 +201,9 @@ def generate(config: RunConfig, gt: GroundTruth, generated_root: Path, prepared:
     return Generated(generated_root)
 
 
-def write_generated_trial(root: Path, episode: Episode, trial: str, request: GenerationRequest, result, prepared: PreparedModel) -> None:
+def write_generated_trial(
+    root: Path, episode: Episode, trial: str, request: GenerationRequest, result, prepared: PreparedModel
+) -> None:
     """Conform every view to the GT's frame count and size, and write the trial with its sidecar."""
     frames, reports = {}, {}
     source_fps = result.info.get("fps")
@@ -166,21 +214,41 @@ def write_generated_trial(root: Path, episode: Episode, trial: str, request: Gen
                 _, height, width = video_size(episode.video_path(view))
             except DataError:
                 pass  # no GT for this view: the head view's size
-        frames[view], reports[view] = conform_video(result.frames[view], request.num_frames, height, width, source_fps, request.fps)
+        frames[view], reports[view] = conform_video(
+            result.frames[view], request.num_frames, height, width, source_fps, request.fps
+        )
     state = {}  # per-frame state is resampled in time exactly as the frames were
     for key, value in result.state.items():
         value = np.asarray(value)
         if value.ndim >= 1 and len(value):
-            value = value[np.minimum(time_indices(len(value), request.num_frames, source_fps, request.fps), len(value) - 1)]
+            value = value[
+                np.minimum(
+                    time_indices(len(value), request.num_frames, source_fps, request.fps), len(value) - 1
+                )
+            ]
         state[key] = value
     meta = {
-        "model": prepared.name, "oracle": prepared.model.oracle, "model_config": prepared.model.config(), "seed": request.seed,
+        "model": prepared.name,
+        "oracle": prepared.model.oracle,
+        "model_config": prepared.model.config(),
+        "seed": request.seed,
         "embodiment": _embodiment(episode),
-        "views": list(request.views), "conform": reports, "info": json_safe(result.info),
+        "views": list(request.views),
+        "conform": reports,
+        "info": json_safe(result.info),
         "state": sorted(state),
     }
     extra = {v: f for v, f in frames.items() if v != HEAD_VIEW}
-    write_trial(root, episode.task, episode.episode, trial, frames[HEAD_VIEW], extra_views=extra, meta=meta, arrays=state)
+    write_trial(
+        root,
+        episode.task,
+        episode.episode,
+        trial,
+        frames[HEAD_VIEW],
+        extra_views=extra,
+        meta=meta,
+        arrays=state,
+    )
 
 
 def _embodiment(episode: Episode) -> str | None:
@@ -194,16 +262,27 @@ def _trial_complete(path: Path) -> bool:
     return (path / "video").is_dir() and bool(list_frames(path / "video"))
 
 
-def build_request(episode: Episode, trial: str, seed: int, model: WorldModel | None = None) -> GenerationRequest:
+def build_request(
+    episode: Episode, trial: str, seed: int, model: WorldModel | None = None
+) -> GenerationRequest:
     """The request for one trial: only the conditioning the adapter declares, as plain data."""
     num_frames, height, width = video_size(episode.video_path())
     sidecar = episode.sidecar
-    caps = model.capabilities_now() if model is not None else Capabilities(conditioning=frozenset(CONDITIONING))
+    caps = (
+        model.capabilities_now() if model is not None else Capabilities(conditioning=frozenset(CONDITIONING))
+    )
     conditioning = caps.conditioning
     views = tuple(v for v in caps.required_views if v in episode.views) or (HEAD_VIEW,)
     request = GenerationRequest(
-        task=episode.task, episode=episode.episode, trial=trial, seed=seed, num_frames=num_frames,
-        fps=sidecar.fps if sidecar else None, height=height, width=width, views=views,
+        task=episode.task,
+        episode=episode.episode,
+        trial=trial,
+        seed=seed,
+        num_frames=num_frames,
+        fps=sidecar.fps if sidecar else None,
+        height=height,
+        width=width,
+        views=views,
         embodiment=_embodiment(episode),
     )
     if "text" in conditioning:
@@ -218,7 +297,9 @@ def build_request(episode: Episode, trial: str, seed: int, model: WorldModel | N
         request.action_space = "eef14-euler"
     if "calibration" in conditioning:
         request.intrinsics = {v: np.asarray(k) for v, k in sidecar.intrinsics.items() if v in views}
-        request.extrinsics = {v: np.asarray(e)[:num_frames] for v, e in sidecar.extrinsics.items() if v in views}
+        request.extrinsics = {
+            v: np.asarray(e)[:num_frames] for v, e in sidecar.extrinsics.items() if v in views
+        }
     if "scene" in conditioning and "scene" in sidecar.meta:
         request.scene = {k: sidecar.meta[k] for k in ("scene", "subject") if k in sidecar.meta}
     return request
@@ -229,8 +310,14 @@ def resolve_metrics(names: list[str] | None, protocol: Protocol) -> list[Metric]
     return [registry[n]() for n in resolve_metric_names(names, protocol, registry)]
 
 
-def score(config: RunConfig, gt: GroundTruth, generated: Generated, progress: Progress | None = None, plan: Plan | None = None,
-          model_config: dict | None = None) -> RunResult:
+def score(
+    config: RunConfig,
+    gt: GroundTruth,
+    generated: Generated,
+    progress: Progress | None = None,
+    plan: Plan | None = None,
+    model_config: dict | None = None,
+) -> RunResult:
     protocol = resolve_protocol(config.protocol)  # once; each metric then receives its own settings
     metrics = resolve_metrics(plan.metrics if plan else config.metrics, protocol)
     videos = VideoCache(config.cache_dir)
@@ -242,13 +329,20 @@ def score(config: RunConfig, gt: GroundTruth, generated: Generated, progress: Pr
         outside = [p for p in problems if p.message.startswith("generated episode has no ground truth")]
         problems = [p for p in problems if p not in outside]
         if outside:
-            problems.append(Problem(generated.root, f"{len(outside)} generated episode(s) outside the split are not scored", "warning"))
+            problems.append(
+                Problem(
+                    generated.root,
+                    f"{len(outside)} generated episode(s) outside the split are not scored",
+                    "warning",
+                )
+            )
     bad_paths = [p.path for p in problems if p.severity == "error"]
     gt_by_key = {e.key: e for e in gt.episodes}
     pairs = [
         (gt_by_key[(t.task, t.episode)], t)
         for t in generated.trials
-        if (t.task, t.episode) in gt_by_key and not _has_problem(t.video_path(), bad_paths)
+        if (t.task, t.episode) in gt_by_key
+        and not _has_problem(t.video_path(), bad_paths)
         and not _has_problem(gt_by_key[(t.task, t.episode)].video_path(), bad_paths)
     ]
     episodes: dict[tuple[str, str], list[Trial]] = {}
@@ -268,8 +362,12 @@ def score(config: RunConfig, gt: GroundTruth, generated: Generated, progress: Pr
     items = build_plan([m for m in metrics if m.name not in skipped], pairs)
     task = progress.add_task(f"score ({config.executor})", total=len(items)) if progress else None
     computed = execute(
-        config.executor, Job(Path(config.output), protocol, config.cache_dir, device, detector), items,
-        (lambda n: progress.advance(task, n)) if progress else (lambda n: None), config.workers, config.num_gpus,
+        config.executor,
+        Job(Path(config.output), protocol, config.cache_dir, device, detector),
+        items,
+        (lambda n: progress.advance(task, n)) if progress else (lambda n: None),
+        config.workers,
+        config.num_gpus,
     )
     # ... and collect reads only the stored records (a missing one is an error, never recomputed).
     scorer = Scorer(config.output, protocol, videos, device, detector, read_only=True)
@@ -280,14 +378,25 @@ def score(config: RunConfig, gt: GroundTruth, generated: Generated, progress: Pr
         if metric.name in skipped:
             continue
         if metric.level == "dataset":
-            record = scorer.score_dataset(metric, pairs) if pairs else {"status": "skipped", "reason": "no scored trials", "fix": "", "warnings": []}
+            record = (
+                scorer.score_dataset(metric, pairs)
+                if pairs
+                else {"status": "skipped", "reason": "no scored trials", "fix": "", "warnings": []}
+            )
             if record["status"] == "skipped":
                 skipped[metric.name] = {"reason": record["reason"], "fix": record.get("fix", "")}
                 continue
             run_values.update({c: float(record["values"].get(c, float("nan"))) for c in columns[metric.name]})
             if record["status"] != "ok" or record["warnings"]:
-                row_notes.append({"metric": metric.name, "status": record["status"], "reason": record.get("reason"),
-                                  "fix": record.get("fix"), "warnings": record["warnings"]})
+                row_notes.append(
+                    {
+                        "metric": metric.name,
+                        "status": record["status"],
+                        "reason": record.get("reason"),
+                        "fix": record.get("fix"),
+                        "warnings": record["warnings"],
+                    }
+                )
             continue
         if metric.level == "trial":
             items = [(e, [t]) for e, t in pairs]
@@ -301,14 +410,22 @@ def score(config: RunConfig, gt: GroundTruth, generated: Generated, progress: Pr
                 record = scorer.score_episode(metric, episode, trials)
             statuses.add(record["status"])
             for trial in trials:
-                values[trial.key].update({c: float(record["values"].get(c, float("nan"))) for c in columns[metric.name]})
+                values[trial.key].update(
+                    {c: float(record["values"].get(c, float("nan"))) for c in columns[metric.name]}
+                )
             if record["status"] != "ok" or record["warnings"]:
-                notes.append({
-                    "metric": metric.name, "task_id": episode.task, "episode_id": episode.episode,
-                    "trial_id": trials[0].trial if metric.level == "trial" else None,
-                    "status": record["status"], "reason": record.get("reason"), "fix": record.get("fix"),
-                    "warnings": record["warnings"],
-                })
+                notes.append(
+                    {
+                        "metric": metric.name,
+                        "task_id": episode.task,
+                        "episode_id": episode.episode,
+                        "trial_id": trials[0].trial if metric.level == "trial" else None,
+                        "status": record["status"],
+                        "reason": record.get("reason"),
+                        "fix": record.get("fix"),
+                        "warnings": record["warnings"],
+                    }
+                )
         if statuses == {"skipped"}:
             # Nothing could be scored (e.g. no trajectories and no detector): the metric is skipped.
             skipped[metric.name] = {"reason": notes[0]["reason"], "fix": notes[0]["fix"]}
@@ -316,24 +433,41 @@ def score(config: RunConfig, gt: GroundTruth, generated: Generated, progress: Pr
             row_notes.extend(notes)
 
     # Skipped metrics get no columns: summary.json lists them with the reason and the fix.
-    row_columns = [c for m in metrics if m.level != "dataset" and m.name not in skipped for c in columns[m.name]]
+    row_columns = [
+        c for m in metrics if m.level != "dataset" and m.name not in skipped for c in columns[m.name]
+    ]
     rows = pd.DataFrame(
-        [{"task_id": k[0], "episode_id": k[1], "trial_id": k[2], **{c: v.get(c, float("nan")) for c in row_columns}} for k, v in values.items()],
+        [
+            {
+                "task_id": k[0],
+                "episode_id": k[1],
+                "trial_id": k[2],
+                **{c: v.get(c, float("nan")) for c in row_columns},
+            }
+            for k, v in values.items()
+        ],
         columns=ID_COLUMNS + row_columns,
     )
     registry = metric_registry()
     aggregated = aggregate(rows, protocol, lambda column: higher_is_better(column, registry))
     aggregated["overall"].update(run_values)
-    scored = rows[row_columns].notna().any(axis=1) if row_columns else pd.Series(bool(run_values), index=rows.index)
+    scored = (
+        rows[row_columns].notna().any(axis=1)
+        if row_columns
+        else pd.Series(bool(run_values), index=rows.index)
+    )
     scored_episodes = {(r.task_id, r.episode_id) for r, ok in zip(rows.itertuples(), scored) if ok}
     summary = {
         "model": generated.name,
         "oracle": None if config.model is None else load_model_class(config.model).oracle,
         "protocol": {"name": protocol.name, "version": protocol.version, "source": protocol.source},
         "counts": {
-            "episodes": len(episodes), "trials": len(pairs),
-            "gt_episodes": len(gt.episodes), "generated_trials": len(generated.trials),
-            "episodes_scored": len(scored_episodes), "trials_scored": int(scored.sum()),
+            "episodes": len(episodes),
+            "trials": len(pairs),
+            "gt_episodes": len(gt.episodes),
+            "generated_trials": len(generated.trials),
+            "episodes_scored": len(scored_episodes),
+            "trials_scored": int(scored.sum()),
         },
         "scored": f"{len(scored_episodes)} of {len(gt.episodes)} episodes ({int(scored.sum())} of {len(generated.trials)} generated trials)",
         **aggregated,
@@ -351,8 +485,22 @@ def score(config: RunConfig, gt: GroundTruth, generated: Generated, progress: Pr
         write_official_files(output, rows, generated.name, generated.root, protocol)
     else:
         write_own_files(output, rows, summary, protocol, generated.name)
-    build_record(config, protocol, metrics, columns, skipped, aggregated, summary, gt, rows, pairs, videos, detector,
-                 device, model_config).save(output)
+    build_record(
+        config,
+        protocol,
+        metrics,
+        columns,
+        skipped,
+        aggregated,
+        summary,
+        gt,
+        rows,
+        pairs,
+        videos,
+        detector,
+        device,
+        model_config,
+    ).save(output)
     return RunResult(output, rows, summary)
 
 
@@ -380,36 +528,81 @@ def size_mismatches(pairs: list[tuple[Episode, Trial]]) -> list[dict]:
     return found
 
 
-def build_record(config: RunConfig, protocol: Protocol, metrics: list[Metric], columns: dict[str, tuple[str, ...]],
-                 skipped: dict[str, dict], aggregated: dict, summary: dict, gt: GroundTruth, rows: pd.DataFrame,
-                 pairs: list[tuple[Episode, Trial]], videos: VideoCache, detector: DetectorChoice, device: str,
-                 model_config: dict | None) -> RunRecord:
+def build_record(
+    config: RunConfig,
+    protocol: Protocol,
+    metrics: list[Metric],
+    columns: dict[str, tuple[str, ...]],
+    skipped: dict[str, dict],
+    aggregated: dict,
+    summary: dict,
+    gt: GroundTruth,
+    rows: pd.DataFrame,
+    pairs: list[tuple[Episode, Trial]],
+    videos: VideoCache,
+    detector: DetectorChoice,
+    device: str,
+    model_config: dict | None,
+) -> RunRecord:
     """The typed run record (``ewmbench-run/1``) of a scored run."""
     by_column = {c: m for m in metrics if m.name not in skipped for c in columns[m.name]}
     scored = [c for c in summary["overall"] if c in by_column]
     dataset_items = _dataset_items(gt, videos)
     prov = provenance(config, device)
     return RunRecord(
-        protocol=ProtocolRef(name=protocol.name, version=protocol.version, source=protocol.source, sha256=protocol.sha256),
-        dataset=DatasetRef(
-            name=_dataset_name(config, gt), path=str(Path(gt.root).resolve()), sha256=dataset_hash(dataset_items),
-            tasks=len({e.task for e in gt.episodes}), episodes=len(gt.episodes),
+        protocol=ProtocolRef(
+            name=protocol.name, version=protocol.version, source=protocol.source, sha256=protocol.sha256
         ),
-        model=ModelRef(name=summary["model"], options=dict(config.model_options), config=model_config, oracle=summary.get("oracle")),
-        columns={c: Column(name=c, metric=by_column[c].name, group=by_column[c].group, level=by_column[c].level,
-                           direction=summary["directions"][c]) for c in scored},
+        dataset=DatasetRef(
+            name=_dataset_name(config, gt),
+            path=str(Path(gt.root).resolve()),
+            sha256=dataset_hash(dataset_items),
+            tasks=len({e.task for e in gt.episodes}),
+            episodes=len(gt.episodes),
+        ),
+        model=ModelRef(
+            name=summary["model"],
+            options=dict(config.model_options),
+            config=model_config,
+            oracle=summary.get("oracle"),
+        ),
+        columns={
+            c: Column(
+                name=c,
+                metric=by_column[c].name,
+                group=by_column[c].group,
+                level=by_column[c].level,
+                direction=summary["directions"][c],
+            )
+            for c in scored
+        },
         overall={c: summary["overall"][c] for c in scored},
         per_task={c: aggregated["per_task"].get(c, {}) for c in scored},
-        counts=Counts(tasks=len({t.task for _, t in pairs}), episodes=summary["counts"]["episodes"],
-                      trials=summary["counts"]["trials"], rows_counted=aggregated["rows_counted"]),
-        skipped={name: Skipped(reason=why["reason"], fix=why.get("fix", "") or "") for name, why in skipped.items()},
+        counts=Counts(
+            tasks=len({t.task for _, t in pairs}),
+            episodes=summary["counts"]["episodes"],
+            trials=summary["counts"]["trials"],
+            rows_counted=aggregated["rows_counted"],
+        ),
+        skipped={
+            name: Skipped(reason=why["reason"], fix=why.get("fix", "") or "") for name, why in skipped.items()
+        },
         provenance=Provenance(
-            ewmbench_version=prov["ewmbench_version"], git_commit=prov["git_commit"], python=prov["python"],
-            platform=prov["platform"], numpy=prov["numpy"], torch=prov["torch"], device=device, seed=config.seed,
+            ewmbench_version=prov["ewmbench_version"],
+            git_commit=prov["git_commit"],
+            python=prov["python"],
+            platform=prov["platform"],
+            numpy=prov["numpy"],
+            torch=prov["torch"],
+            device=device,
+            seed=config.seed,
             created=datetime.now(UTC).isoformat(timespec="seconds"),
             weights=weights_used(metrics, protocol, skipped, pairs, detector),
         ),
-        rows=[{k: (str(v) if k in ID_COLUMNS else float(v)) for k, v in row.items()} for row in rows.to_dict("records")],
+        rows=[
+            {k: (str(v) if k in ID_COLUMNS else float(v)) for k, v in row.items()}
+            for row in rows.to_dict("records")
+        ],
     )
 
 
@@ -423,7 +616,9 @@ def _dataset_items(gt: GroundTruth, videos: VideoCache) -> list[tuple[str, str, 
             digest = videos.content_hash(episode.video_path())
         except DataError:
             digest = "unreadable"
-        task, name = (os.fsencode(n).decode("utf-8", "backslashreplace") for n in (episode.task, episode.episode))
+        task, name = (
+            os.fsencode(n).decode("utf-8", "backslashreplace") for n in (episode.task, episode.episode)
+        )
         items.append((task, name, digest))
     return items
 
@@ -434,11 +629,18 @@ def _dataset_name(config: RunConfig, gt: GroundTruth) -> str:
     return Path(gt.root).resolve().name
 
 
-WEIGHT_HASH_LIMIT = 512 * 2**20  # hash weight files up to this size at the end of a run; larger ones keep their published hash
+WEIGHT_HASH_LIMIT = (
+    512 * 2**20
+)  # hash weight files up to this size at the end of a run; larger ones keep their published hash
 
 
-def weights_used(metrics: list[Metric], protocol: Protocol, skipped: dict, pairs: list[tuple[Episode, Trial]],
-                 detector: DetectorChoice) -> tuple[Weight, ...]:
+def weights_used(
+    metrics: list[Metric],
+    protocol: Protocol,
+    skipped: dict,
+    pairs: list[tuple[Episode, Trial]],
+    detector: DetectorChoice,
+) -> tuple[Weight, ...]:
     """Every pretrained weight the scored metrics named in their settings, and the gripper detector(s)."""
     from ewmbench.perception.detector_weights import choose_weights
     from ewmbench.perception.weights import resolve, weight_specs
@@ -464,7 +666,9 @@ def weights_used(metrics: list[Metric], protocol: Protocol, skipped: dict, pairs
             found[value] = Weight(id=value, source=item.source, sha256=digest, used_by=used_by)
     if "trajectory_consistency" in {m.name for m in metrics} - set(skipped):
         # The detector runs only where a video has no traj/traj.npy.
-        needs_tracks = {e.video_path() for e, t in pairs if not e.traj_path.is_file() or not t.traj_path.is_file()}
+        needs_tracks = {
+            e.video_path() for e, t in pairs if not e.traj_path.is_file() or not t.traj_path.is_file()
+        }
         for video in sorted(needs_tracks):
             try:
                 path = Path(choose_weights(video, detector))
@@ -472,7 +676,12 @@ def weights_used(metrics: list[Metric], protocol: Protocol, skipped: dict, pairs
                 continue
             key = f"detector:{path.name}"
             if key not in found:
-                found[key] = Weight(id=key, source=str(path), sha256=sha256_file(path), used_by="trajectory_consistency (gripper tracking)")
+                found[key] = Weight(
+                    id=key,
+                    source=str(path),
+                    sha256=sha256_file(path),
+                    used_by="trajectory_consistency (gripper tracking)",
+                )
     return tuple(found[k] for k in sorted(found))
 
 
@@ -487,8 +696,12 @@ def provenance(config: RunConfig, device: str, plan: Plan | None = None) -> dict
         "torch": _installed_version("torch"),  # read from the installed metadata: no torch import
         "device": device,
         "seed": config.seed,
-        "protocol": {"name": protocol.name, "version": protocol.version, "source": protocol.source,
-                     "sha256": protocol.sha256},  # the whole file: settings, aggregation and decimals
+        "protocol": {
+            "name": protocol.name,
+            "version": protocol.version,
+            "source": protocol.source,
+            "sha256": protocol.sha256,
+        },  # the whole file: settings, aggregation and decimals
     }
     if plan is not None and plan.model_config:
         record["model"] = {"name": config.model, "config": plan.model_config}
@@ -509,7 +722,9 @@ def _installed_version(distribution: str) -> str | None:
 def _git_commit() -> str | None:
     root = Path(ewmbench.__file__).resolve().parent.parent
     try:
-        result = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        result = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return result.stdout.strip() or None if result.returncode == 0 else None
@@ -544,7 +759,9 @@ def evaluate(config: RunConfig, show_progress: bool = True, plan: Plan | None = 
     """``ewmbench evaluate``: score a generated dataset against its ground truth."""
     plan = plan or preflight(config, "evaluate", registry=lambda: metric_registry())
     prepare_output(config, plan)
-    write_json(Path(config.output) / "provenance.json", provenance(config, config.device or default_device(), plan))
+    write_json(
+        Path(config.output) / "provenance.json", provenance(config, config.device or default_device(), plan)
+    )
     with _progress() if show_progress else _NoProgress() as progress:
         return score(config, plan.gt, plan.generated, progress, plan)
 

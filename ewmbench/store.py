@@ -47,7 +47,12 @@ class StageKey:
     version: int = 1
 
     def described(self) -> dict:
-        return {"stage": self.stage, "settings": _plain(self.settings), "weights": self.weights, "version": self.version}
+        return {
+            "stage": self.stage,
+            "settings": _plain(self.settings),
+            "weights": self.weights,
+            "version": self.version,
+        }
 
     @property
     def digest(self) -> str:
@@ -63,7 +68,9 @@ class StageKey:
         return self.folder
 
 
-def stage_key(stage: str, settings: Mapping | None = None, weights: str | None = None, version: int = 1) -> StageKey:
+def stage_key(
+    stage: str, settings: Mapping | None = None, weights: str | None = None, version: int = 1
+) -> StageKey:
     """The one way a stage key is built (tracks, encoder features, captions, FID/FVD features)."""
     if not stage or "/" in stage or stage.startswith("."):
         raise ValueError(f"stage names one stage, e.g. 'fid-inception-pool3', got {stage!r}")

@@ -52,9 +52,13 @@ class ChatServer:
                     images = [c for c in body["messages"][1]["content"] if c["type"] == "image_url"]
                     from PIL import Image
 
-                    first_image = Image.open(io.BytesIO(base64.b64decode(images[0]["image_url"]["url"].split(",", 1)[1])))
+                    first_image = Image.open(
+                        io.BytesIO(base64.b64decode(images[0]["image_url"]["url"].split(",", 1)[1]))
+                    )
                     text = f"{len(images)} images, first pixel {np.asarray(first_image)[0, 0].tolist()}"
-                    answer = json.dumps({"choices": [{"message": {"role": "assistant", "content": text}}]}).encode()
+                    answer = json.dumps(
+                        {"choices": [{"message": {"role": "assistant", "content": text}}]}
+                    ).encode()
                     self.send_response(200)
                     self.send_header("content-type", "application/json")
                     self.send_header("content-length", str(len(answer)))
@@ -82,8 +86,13 @@ def test_captions_in_order_with_bounded_concurrency_and_a_retry():
     videos = [np.full((24, 56, 84, 3), 10 * k, dtype=np.uint8) for k in range(6)]
     with ChatServer() as server:
         captioner = load_openai_captioner(
-            server.url, "Qwen/Qwen2.5-VL-7B-Instruct", instruction="Describe the video.", system_message="You are helpful.",
-            sampling=sampling, max_new_tokens=64, settings=HTTPSettings(timeout=10, retries=2, backoff=0.01, max_concurrency=2),
+            server.url,
+            "Qwen/Qwen2.5-VL-7B-Instruct",
+            instruction="Describe the video.",
+            system_message="You are helpful.",
+            sampling=sampling,
+            max_new_tokens=64,
+            settings=HTTPSettings(timeout=10, retries=2, backoff=0.01, max_concurrency=2),
         )
         answers = captioner.caption(videos)
     expected_images = sample_frame_count(24, sampling)
@@ -91,7 +100,11 @@ def test_captions_in_order_with_bounded_concurrency_and_a_retry():
     assert len(server.requests) == 7  # one refused with 503, retried
     assert 1 <= server.most_in_flight <= 2
     body = server.requests[-1]
-    assert body["model"] == "Qwen/Qwen2.5-VL-7B-Instruct" and body["max_tokens"] == 64 and body["temperature"] == 0
+    assert (
+        body["model"] == "Qwen/Qwen2.5-VL-7B-Instruct"
+        and body["max_tokens"] == 64
+        and body["temperature"] == 0
+    )
     assert body["messages"][0] == {"role": "system", "content": "You are helpful."}
     assert body["messages"][1]["content"][-1] == {"type": "text", "text": "Describe the video."}
 
@@ -99,11 +112,18 @@ def test_captions_in_order_with_bounded_concurrency_and_a_retry():
 def test_a_refused_request_without_retries_is_an_error_naming_the_server():
     with ChatServer(delay=0) as server:
         captioner = load_openai_captioner(
-            server.url, "m", instruction="x", system_message="y", sampling=FrameSampling(), max_new_tokens=8,
+            server.url,
+            "m",
+            instruction="x",
+            system_message="y",
+            sampling=FrameSampling(),
+            max_new_tokens=8,
             settings=HTTPSettings(timeout=5, retries=0, max_concurrency=1),
         )
         with pytest.raises(RemoteError, match="busy") as info:
-            captioner.caption([np.zeros((8, 28, 28, 3), np.uint8)])  # the first answer is the 503, not retried
+            captioner.caption(
+                [np.zeros((8, 28, 28, 3), np.uint8)]
+            )  # the first answer is the 503, not retried
         assert server.url in str(info.value) and info.value.status == 503
 
 

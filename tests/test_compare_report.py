@@ -36,9 +36,16 @@ COLUMNS = {
 }
 
 
-def write_record(folder: Path, values: dict[tuple[str, str], dict[str, float]], *, protocol_sha: str = "p" * 64,
-                 dataset_sha: str = "d" * 64, protocol: str = "ewmbench-v2", run_level: dict | None = None,
-                 skipped: dict | None = None) -> Path:
+def write_record(
+    folder: Path,
+    values: dict[tuple[str, str], dict[str, float]],
+    *,
+    protocol_sha: str = "p" * 64,
+    dataset_sha: str = "d" * 64,
+    protocol: str = "ewmbench-v2",
+    run_level: dict | None = None,
+    skipped: dict | None = None,
+) -> Path:
     """A run folder holding only a record: one trial per (task, episode) with the given columns,
     and ``run_level`` values of dataset-level columns (FID: one value per run)."""
     rows = [{"task_id": t, "episode_id": e, "trial_id": "1", **cols} for (t, e), cols in values.items()]
@@ -62,7 +69,9 @@ def write_record(folder: Path, values: dict[tuple[str, str], dict[str, float]], 
 EPISODES = [(t, e) for t in ("1", "2") for e in ("0", "1", "2", "3")]
 
 
-def values(psnr_shift: float = 0.0, hsd_shift: float = 0.0, lpips_shift: float | None = 0.0, episodes=EPISODES) -> dict:
+def values(
+    psnr_shift: float = 0.0, hsd_shift: float = 0.0, lpips_shift: float | None = 0.0, episodes=EPISODES
+) -> dict:
     out = {}
     for i, key in enumerate(episodes):
         cols = {"psnr": 20.0 + i + psnr_shift, "hsd": 0.5 + 0.05 * i + hsd_shift}
@@ -80,7 +89,13 @@ def test_identical_runs_differ_by_exactly_zero(tmp_path):
     for scope in comparison.scopes:
         for column in ("psnr", "hsd", "lpips"):
             diff = comparison.differences[(scope, column, "b")]
-            assert (diff.difference, diff.low, diff.high, diff.p_value, diff.p_adjusted) == (0.0, 0.0, 0.0, 1.0, 1.0)
+            assert (diff.difference, diff.low, diff.high, diff.p_value, diff.p_adjusted) == (
+                0.0,
+                0.0,
+                0.0,
+                1.0,
+                1.0,
+            )
             assert comparison.significant(scope, column, "b") == "n.s."
 
 
@@ -110,20 +125,27 @@ def test_values_are_the_protocol_overall(tmp_path):
     interval = compare_runs([run], settings=FAST).values[(OVERALL, "psnr", "a")]
     assert interval.estimate == pytest.approx((21.5 + 40.0) / 2)
     v1 = write_record(tmp_path / "b", few, protocol="ewmbench-v1")
-    assert compare_runs([v1], settings=FAST).values[(OVERALL, "psnr", "b")].estimate == pytest.approx((86 + 40) / 5)
+    assert compare_runs([v1], settings=FAST).values[(OVERALL, "psnr", "b")].estimate == pytest.approx(
+        (86 + 40) / 5
+    )
 
 
 def test_protocol_mismatch_is_refused_with_the_difference_named(tmp_path):
     a = write_record(tmp_path / "a", values())
     b = write_record(tmp_path / "b", values(), protocol_sha="q" * 64)
-    with pytest.raises(ConfigError, match=r"protocol differs: a used ewmbench-v2 \(sha256 pppppppppppp\), b used ewmbench-v2 \(sha256 qqqqqqqqqqqq\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"protocol differs: a used ewmbench-v2 \(sha256 pppppppppppp\), b used ewmbench-v2 \(sha256 qqqqqqqqqqqq\)",
+    ):
         compare_runs([a, b], settings=FAST)
 
 
 def test_dataset_mismatch_is_refused(tmp_path):
     a = write_record(tmp_path / "a", values())
     b = write_record(tmp_path / "b", values(), dataset_sha="e" * 64)
-    with pytest.raises(ConfigError, match=r"dataset differs: a has ground truth sha256 dddddddddddd, b has eeeeeeeeeeee"):
+    with pytest.raises(
+        ConfigError, match=r"dataset differs: a has ground truth sha256 dddddddddddd, b has eeeeeeeeeeee"
+    ):
         compare_runs([a, b], settings=FAST)
 
 
@@ -167,17 +189,27 @@ def test_run_level_metrics_are_shown_without_an_interval(tmp_path):
     b = write_record(tmp_path / "b", values())  # b has no FID
     comparison = compare_runs([a, b], settings=FAST)
     assert comparison.run_level == {("fid", "a"): 30.0, ("fid", "b"): None}
-    assert (OVERALL, "fid", "a") not in comparison.values and (OVERALL, "fid", "b") not in comparison.differences
+    assert (OVERALL, "fid", "a") not in comparison.values and (
+        OVERALL,
+        "fid",
+        "b",
+    ) not in comparison.differences
     assert next(m for m in comparison.metrics if m.column == "fid").direction == "lower"
     out = write_report(comparison, tmp_path / "report", figures=False)
     table = pd.read_csv(out / "report.csv")
     fid = table[(table.scope == OVERALL) & (table.metric == "fid")].set_index("run")
-    assert fid.loc["a", "estimate"] == 30.0 and math.isnan(fid.loc["a", "low"]) and fid.loc["b", "verdict"] == "missing"
+    assert (
+        fid.loc["a", "estimate"] == 30.0
+        and math.isnan(fid.loc["a", "low"])
+        and fid.loc["b", "verdict"] == "missing"
+    )
     assert "(run-level, no CI)" in (out / "report.html").read_text()
 
 
 def test_report_json_names_no_local_path_of_a_skip_reason(tmp_path):
-    why = Skipped("weight 'x' is not in /home/someone/.cache/torch/hub/checkpoints", "ewmbench weights download x")
+    why = Skipped(
+        "weight 'x' is not in /home/someone/.cache/torch/hub/checkpoints", "ewmbench weights download x"
+    )
     a = write_record(tmp_path / "a", values(), skipped={"lpips": why})
     out = write_report(compare_runs([a], settings=FAST), tmp_path / "report", figures=False)
     text = (out / "report.json").read_text()
@@ -210,8 +242,15 @@ def tiny_runs(tmp_path_factory):
     gt = make_ground_truth(root / "gt")
     runs = {}
     for model in ("ground-truth", "static"):
-        config = RunConfig(output=root / model, dataset=str(gt), model=model, trials=2, protocol="ewmbench-v2",
-                           cache_dir=root / "cache", metrics=["psnr", "ssim"])
+        config = RunConfig(
+            output=root / model,
+            dataset=str(gt),
+            model=model,
+            trials=2,
+            protocol="ewmbench-v2",
+            cache_dir=root / "cache",
+            metrics=["psnr", "ssim"],
+        )
         runs[model] = run(config, show_progress=False).output
     return root, gt, runs
 
@@ -227,12 +266,19 @@ def tiny_report(tiny_runs, tmp_path_factory):
 def test_report_files_are_identical_wherever_written(tiny_runs, tiny_report, tmp_path):
     _, _, runs = tiny_runs
     first, out = tiny_report
-    ewmbench.compare([runs["ground-truth"], runs["static"]], output=tmp_path / "deeper" / "two", resamples=300)
+    ewmbench.compare(
+        [runs["ground-truth"], runs["static"]], output=tmp_path / "deeper" / "two", resamples=300
+    )
     one, two = (out / "report.json").read_bytes(), (tmp_path / "deeper" / "two" / "report.json").read_bytes()
     assert one == two
     assert (out / "report.csv").read_bytes() == (tmp_path / "deeper" / "two" / "report.csv").read_bytes()
     text = one.decode()
-    assert str(out) not in text and str(tmp_path) not in text and "/tmp" not in text and str(runs["static"].parent) not in text
+    assert (
+        str(out) not in text
+        and str(tmp_path) not in text
+        and "/tmp" not in text
+        and str(runs["static"].parent) not in text
+    )
     assert not re.search(r"\d{4}-\d{2}-\d{2}T", text)  # no times
     data = json.loads(text)
     assert data["format"] == "ewmbench-report/1"
@@ -244,7 +290,9 @@ def test_report_files_are_identical_wherever_written(tiny_runs, tiny_report, tmp
     assert strips and all((out / p).is_file() for p in strips)
     # every number in the overall table is in report.json
     assert first.values[(OVERALL, "psnr", "static")].estimate == next(
-        v["estimate"] for v in data["values"] if (v["scope"], v["metric"], v["run"]) == (OVERALL, "psnr", "static")
+        v["estimate"]
+        for v in data["values"]
+        if (v["scope"], v["metric"], v["run"]) == (OVERALL, "psnr", "static")
     )
 
 
@@ -260,8 +308,13 @@ def test_html_is_self_contained(tiny_report):
 
 def test_python_api_returns_typed_results(tiny_runs, tmp_path):
     _, gt, runs = tiny_runs
-    record = ewmbench.evaluate(gt=gt, generated=runs["static"] / "static_dataset", metrics=["psnr"], protocol="ewmbench-v2",
-                               output=tmp_path / "evaluated")
+    record = ewmbench.evaluate(
+        gt=gt,
+        generated=runs["static"] / "static_dataset",
+        metrics=["psnr"],
+        protocol="ewmbench-v2",
+        output=tmp_path / "evaluated",
+    )
     assert isinstance(record, RunRecord) and set(record.columns) == {"psnr"}
     assert record.overall["psnr"] == pytest.approx(ewmbench.load_run(runs["static"]).overall["psnr"])
     comparison = ewmbench.compare([runs["static"], record], baseline="static", resamples=200, figures=False)
@@ -272,7 +325,9 @@ def test_python_api_returns_typed_results(tiny_runs, tmp_path):
 
 def test_single_run_report(tiny_runs, tmp_path):
     _, _, runs = tiny_runs
-    comparison = ewmbench.compare([runs["static"]], output=tmp_path / "r", resamples=200, figures=False, worst=1)
+    comparison = ewmbench.compare(
+        [runs["static"]], output=tmp_path / "r", resamples=200, figures=False, worst=1
+    )
     assert comparison.differences == {} and comparison.notes == []
     # one worst case per metric column, the lowest psnr of the run's counted rows
     assert sorted(w.metric for w in comparison.worst) == ["psnr", "ssim"]
@@ -285,12 +340,28 @@ def test_single_run_report(tiny_runs, tmp_path):
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
     env = {**__import__("os").environ, "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "ewmbench", *args], check=False, capture_output=True, text=True, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "ewmbench", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
 
 
 def test_cli_compare_prints_the_difference_table_and_refuses_mismatches(tiny_runs, tmp_path):
     _, _, runs = tiny_runs
-    done = _cli("compare", str(runs["ground-truth"]), str(runs["static"]), "--output", str(tmp_path / "r"), "--resamples", "200", "--no-figures")
+    done = _cli(
+        "compare",
+        str(runs["ground-truth"]),
+        str(runs["static"]),
+        "--output",
+        str(tmp_path / "r"),
+        "--resamples",
+        "200",
+        "--no-figures",
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "static - ground-truth" in done.stdout and "▼" in done.stdout and "psnr ↑" in done.stdout
     assert (tmp_path / "r" / "report.html").is_file() and (tmp_path / "r" / "report.csv").is_file()
@@ -299,10 +370,17 @@ def test_cli_compare_prints_the_difference_table_and_refuses_mismatches(tiny_run
     refusal = refused.stdout + refused.stderr  # errors are printed on stderr
     assert refused.returncode == 2 and "runs are not comparable" in refusal and "protocol differs" in refusal
     assert not (tmp_path / "r2").exists()
-    single = _cli("report", str(runs["static"]), "--output", str(tmp_path / "r3"), "--resamples", "100", "--no-figures")
+    single = _cli(
+        "report", str(runs["static"]), "--output", str(tmp_path / "r3"), "--resamples", "100", "--no-figures"
+    )
     assert single.returncode == 0 and (tmp_path / "r3" / "report.json").is_file()
     # a folder that is not a run is named, without a traceback
     (tmp_path / "empty").mkdir()
     bad = _cli("compare", str(runs["static"]), str(tmp_path / "empty"), "--output", str(tmp_path / "r4"))
     message = bad.stdout + bad.stderr
-    assert bad.returncode == 2 and "empty" in message and "not a run folder" in message and "Traceback" not in message
+    assert (
+        bad.returncode == 2
+        and "empty" in message
+        and "not a run folder" in message
+        and "Traceback" not in message
+    )

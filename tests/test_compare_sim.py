@@ -17,7 +17,14 @@ from tests.helpers.datasets import sample_dataset
 pytestmark = pytest.mark.slow
 MOTION = ("hsd", "ndtw", "dyn")
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 
 
 @pytest.fixture(scope="session")
@@ -30,8 +37,14 @@ def sim_ladder(tmp_path_factory):
     runs = {}
     for name, options in (("exact", {}), ("noise0.08", {"action_noise": 0.08})):
         config = RunConfig(
-            output=root / name, dataset=str(gt), model="sim", model_options=options, trials=1, protocol="ewmbench-v2",
-            metrics=["psnr", "trajectory_consistency"], cache_dir=root / "cache",
+            output=root / name,
+            dataset=str(gt),
+            model="sim",
+            model_options=options,
+            trials=1,
+            protocol="ewmbench-v2",
+            metrics=["psnr", "trajectory_consistency"],
+            cache_dir=root / "cache",
         )
         runs[name] = run(config, show_progress=False).output
     return runs
@@ -77,7 +90,9 @@ def test_html_renders_in_chromium_without_errors(ladder_report, tmp_path):
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+            page.on(
+                "console", lambda message: errors.append(message.text) if message.type == "error" else None
+            )
             page.on("pageerror", lambda error: errors.append(str(error)))
             page.on("request", lambda request: requests.append(request.url))
             page.goto((out / "report.html").resolve().as_uri())

@@ -26,7 +26,8 @@ def rows(by_episode: dict, tasks: dict | None = None, column: str = "x") -> list
     """Rows from {episode: [trial values]}; every episode in task "1" unless ``tasks`` says."""
     return [
         {"task_id": (tasks or {}).get(e, "1"), "episode_id": e, "trial_id": str(t + 1), column: v}
-        for e, values in by_episode.items() for t, v in enumerate(values)
+        for e, values in by_episode.items()
+        for t, v in enumerate(values)
     ]
 
 
@@ -56,7 +57,14 @@ def test_estimate_reads_a_pandas_table_and_leaves_missing_values_out():
 
 def test_single_value_gives_a_point_interval():
     ci = bootstrap_ci(rows({"a": [0.7]}), "x", seed=1)
-    assert (ci.estimate, ci.low, ci.high, ci.episodes, ci.trials, ci.as_list()) == (0.7, 0.7, 0.7, 1, 1, [0.7, 0.7])
+    assert (ci.estimate, ci.low, ci.high, ci.episodes, ci.trials, ci.as_list()) == (
+        0.7,
+        0.7,
+        0.7,
+        1,
+        1,
+        [0.7, 0.7],
+    )
 
 
 def test_two_episodes_zero_and_one():
@@ -76,10 +84,14 @@ def test_trials_travel_with_their_episode_or_are_redrawn():
     # Redrawn, two draws of a trial give the 0, 1/2, 1 distribution of the two-episode case.
     ci = bootstrap_ci(rows({"a": [0.0, 1.0]}), "x", resamples=4000, seed=5, resample_trials=True)
     assert (ci.estimate, ci.low, ci.high) == (0.5, 0.0, 1.0)
-    narrow = bootstrap_ci(rows({"a": [0.0, 1.0]}), "x", level=0.4, resamples=4000, seed=5, resample_trials=True)
+    narrow = bootstrap_ci(
+        rows({"a": [0.0, 1.0]}), "x", level=0.4, resamples=4000, seed=5, resample_trials=True
+    )
     assert (narrow.low, narrow.high) == (0.5, 0.5)
     # Episodes of unequal trial counts: only the first k uniforms of a k-trial episode are used.
-    mixed = bootstrap_ci(rows({"a": [0.0, 1.0, 2.0], "b": [4.0]}), "x", resamples=500, seed=1, resample_trials=True)
+    mixed = bootstrap_ci(
+        rows({"a": [0.0, 1.0, 2.0], "b": [4.0]}), "x", resamples=500, seed=1, resample_trials=True
+    )
     assert mixed.estimate == 1.75 and 0.0 <= mixed.low < 1.75 < mixed.high <= 4.0
 
 
@@ -170,7 +182,10 @@ def test_holm_by_hand():
 
 def _values(seed: int, n: int = 8, trials: int = 3) -> list[dict]:
     rng = np.random.default_rng(seed)
-    return rows({f"{i:02d}": list(rng.normal(loc=i * 0.1, size=trials)) for i in range(n)}, tasks={f"{i:02d}": str(i % 2) for i in range(n)})
+    return rows(
+        {f"{i:02d}": list(rng.normal(loc=i * 0.1, size=trials)) for i in range(n)},
+        tasks={f"{i:02d}": str(i % 2) for i in range(n)},
+    )
 
 
 def _shift(data: list[dict], by: float) -> list[dict]:
@@ -182,7 +197,15 @@ def _shift(data: list[dict], by: float) -> list[dict]:
 @pytest.mark.parametrize("overall", ["mean_of_rows", "mean_of_task_means"])
 def test_identical_runs_give_exactly_zero_and_p_one(test, resample_trials, overall):
     a = _values(0)
-    result = paired_comparison(a, [dict(r) for r in a], "x", direction="higher", test=test, resample_trials=resample_trials, overall=overall)
+    result = paired_comparison(
+        a,
+        [dict(r) for r in a],
+        "x",
+        direction="higher",
+        test=test,
+        resample_trials=resample_trials,
+        overall=overall,
+    )
     assert (result.difference, result.low, result.high, result.p_value) == (0.0, 0.0, 0.0, 1.0)
     assert result.verdict() == "n.s."
 
@@ -260,9 +283,16 @@ def test_paired_ci_coverage_and_test_size_on_synthetic_data():
         null = rows({f"{e:02d}": list(effect[e] + rng.normal(scale=0.5, size=2)) for e in range(30)})
         result = paired_comparison(a, b, "x", direction="higher", resamples=800, permutations=2000, seed=r)
         covered += result.low <= 0.3 <= result.high
-        two_stage = paired_comparison(a, b, "x", direction="higher", resamples=800, permutations=10, seed=r, resample_trials=True)
+        two_stage = paired_comparison(
+            a, b, "x", direction="higher", resamples=800, permutations=10, seed=r, resample_trials=True
+        )
         covered_two_stage += two_stage.low <= 0.3 <= two_stage.high
-        rejected_null += paired_comparison(a, null, "x", direction="higher", resamples=10, permutations=2000, seed=r).p_value < 0.05
+        rejected_null += (
+            paired_comparison(
+                a, null, "x", direction="higher", resamples=10, permutations=2000, seed=r
+            ).p_value
+            < 0.05
+        )
     assert 0.90 <= covered / repeats <= 0.975
     # redrawing trials counts their spread twice: wider intervals, over-coverage
     assert covered_two_stage > covered and covered_two_stage / repeats >= 0.97
@@ -274,8 +304,15 @@ def test_paired_ci_coverage_and_test_size_on_synthetic_data():
 
 def test_kendall_agreement_is_direction_aware():
     quality = [1.0, 2.0, 3.0, 4.0, 5.0]
-    columns = {"psnr": quality, "lpips": [-q for q in quality], "noise": [3.0, 1.0, 4.0, 1.5, 5.0], "flat": [1.0] * 5}
-    matrix = kendall_agreement(columns, {"psnr": "higher", "lpips": "lower", "noise": "higher", "flat": "higher"})
+    columns = {
+        "psnr": quality,
+        "lpips": [-q for q in quality],
+        "noise": [3.0, 1.0, 4.0, 1.5, 5.0],
+        "flat": [1.0] * 5,
+    }
+    matrix = kendall_agreement(
+        columns, {"psnr": "higher", "lpips": "lower", "noise": "higher", "flat": "higher"}
+    )
     assert matrix["psnr"]["lpips"] == pytest.approx(1.0)  # lower lpips where psnr is higher: agreement
     assert matrix["psnr"]["psnr"] == pytest.approx(1.0)
     # concordant pairs among the 10: 7, discordant 3 -> tau = 0.4

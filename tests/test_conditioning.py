@@ -33,8 +33,15 @@ def sample_episode(tmp_path_factory):
     root = tmp_path_factory.mktemp("gt")
     recorded = record_episode(5, "pick_place", 0, FRAMES, width=W, height=H)
     frames = recorded.recording.frames
-    write_episode(root, "1", "0", frames["head"], recorded.plan.instruction, sidecar=episode_sidecar(recorded, 5),
-                  extra_views={"hand_left": frames["hand_left"], "hand_right": frames["hand_right"]})
+    write_episode(
+        root,
+        "1",
+        "0",
+        frames["head"],
+        recorded.plan.instruction,
+        sidecar=episode_sidecar(recorded, 5),
+        extra_views={"hand_left": frames["hand_left"], "hand_right": frames["hand_right"]},
+    )
     return GroundTruth(root).episode("1", "0")
 
 
@@ -48,7 +55,9 @@ def test_pose_map_circle_centre_is_the_projected_grasp_point_in_every_view(sampl
     """Every circle the map shows whole (not cut by the image edge, not under a nearer hand's
     circle) is centred on the grasp point projected by the simulator's own camera code."""
     sidecar = sample_episode.sidecar
-    assert embodiment(sidecar.meta["generator"]).tool_offset_m == 0.0  # the sample's poses sit at the grasp point
+    assert (
+        embodiment(sidecar.meta["generator"]).tool_offset_m == 0.0
+    )  # the sample's poses sit at the grasp point
     checked = {view: 0 for view in sidecar.views}
     for view in sidecar.views:
         k = sidecar.intrinsics[view]
@@ -87,7 +96,11 @@ def test_pose_map_geometry_hand_worked():
     # radius 0.05 m at 1 m with f = 100 -> 5 px; at 2 m -> 2.5 px: area shrinks with depth
     near = np.all(image == np.array(openness_colour("left", 1.0), np.uint8), axis=-1).sum()
     row[2] = 2.0
-    far = np.all(pose_map(row, k, np.eye(4), 80, 100, circle_radius_m=0.05) == np.array(openness_colour("left", 1.0), np.uint8), axis=-1).sum()
+    far = np.all(
+        pose_map(row, k, np.eye(4), 80, 100, circle_radius_m=0.05)
+        == np.array(openness_colour("left", 1.0), np.uint8),
+        axis=-1,
+    ).sum()
     assert 60 < near < 90 and 10 < far < 25  # pi 5^2 = 78.5, pi 2.5^2 = 19.6 (interior pixels only)
     assert not np.any(np.all(image == np.array(openness_colour("right", 0.0), np.uint8), axis=-1))
     assert tuple(image[0, 0]) == BACKGROUND
@@ -97,7 +110,9 @@ def test_tool_offset_moves_the_origin_along_tool_z():
     row = np.zeros(14)
     row[3:6] = [0.0, np.pi / 2, 0.0]  # pitch 90 degrees: tool z points along base -x... Rotation decides
     pose = pose_matrix(row, 0, tool_offset_m=0.23)
-    np.testing.assert_allclose(pose[:3, 3], 0.23 * Rotation.from_euler("xyz", [0, np.pi / 2, 0]).as_matrix()[:, 2])
+    np.testing.assert_allclose(
+        pose[:3, 3], 0.23 * Rotation.from_euler("xyz", [0, np.pi / 2, 0]).as_matrix()[:, 2]
+    )
     np.testing.assert_allclose(pose[:3, 3], [0.23, 0, 0], atol=1e-12)
     assert embodiment("agibot-g1").tool_offset_m == 0.23 and embodiment("agibot-g1", 0.1).tool_offset_m == 0.1
 
@@ -127,7 +142,9 @@ def test_ray_map_in_the_corner_convention():
     k = np.array([[50.0, 0, 2.0], [0, 50.0, 1.5], [0, 0, 1]])  # 4x3 image, corner convention
     rays = ray_map(k, np.eye(4), 3, 4, pixel_centre=0.5)
     # pixel (u=1, v=1): centre (1.5, 1.5) -> direction (1.5 - 2, 0, 50) normalised
-    np.testing.assert_allclose(rays[3:, 1, 1], np.array([-0.5, 0, 50]) / np.linalg.norm([-0.5, 0, 50]), atol=1e-6)
+    np.testing.assert_allclose(
+        rays[3:, 1, 1], np.array([-0.5, 0, 50]) / np.linalg.norm([-0.5, 0, 50]), atol=1e-6
+    )
 
 
 def test_intrinsics_rescaling_and_conventions():
@@ -136,25 +153,44 @@ def test_intrinsics_rescaling_and_conventions():
     np.testing.assert_allclose(half, [[50, 0, 159.5], [0, 50, 119.5], [0, 0, 1]])
     corner = to_corner_convention(k)
     assert corner[0, 2] == 320 and corner[1, 2] == 240
-    np.testing.assert_allclose(rescale_intrinsics(corner, (480, 640), (192, 256), pixel_centre=0.5), [[40, 0, 128], [0, 40, 96], [0, 0, 1]])
+    np.testing.assert_allclose(
+        rescale_intrinsics(corner, (480, 640), (192, 256), pixel_centre=0.5),
+        [[40, 0, 128], [0, 40, 96], [0, 0, 1]],
+    )
 
 
 def test_euler_quat_round_trip_and_gripper_range():
     rng = np.random.default_rng(0)
-    actions = np.column_stack([rng.normal(size=(5, 3)), rng.uniform(-3, 3, (5, 3)), rng.uniform(0, 1, (5, 1)),
-                               rng.normal(size=(5, 3)), rng.uniform(-3, 3, (5, 3)), rng.uniform(0, 1, (5, 1))])
+    actions = np.column_stack(
+        [
+            rng.normal(size=(5, 3)),
+            rng.uniform(-3, 3, (5, 3)),
+            rng.uniform(0, 1, (5, 1)),
+            rng.normal(size=(5, 3)),
+            rng.uniform(-3, 3, (5, 3)),
+            rng.uniform(0, 1, (5, 1)),
+        ]
+    )
     quat = euler14_to_quat16(actions, (0.0, 120.0))
     assert quat.shape == (5, 16)
     np.testing.assert_allclose(np.linalg.norm(quat[:, 3:7], axis=1), 1.0)
     np.testing.assert_allclose(quat[:, 7], actions[:, 6] * 120.0)
     np.testing.assert_allclose(quat[:, 15], actions[:, 13] * 120.0)
     back = quat16_to_euler14(quat, (0.0, 120.0))
-    np.testing.assert_allclose(Rotation.from_euler("xyz", back[:, 3:6]).as_matrix(), Rotation.from_euler("xyz", actions[:, 3:6]).as_matrix(), atol=1e-9)
-    np.testing.assert_allclose(back[:, [0, 1, 2, 6, 7, 8, 9, 13]], actions[:, [0, 1, 2, 6, 7, 8, 9, 13]], atol=1e-12)
+    np.testing.assert_allclose(
+        Rotation.from_euler("xyz", back[:, 3:6]).as_matrix(),
+        Rotation.from_euler("xyz", actions[:, 3:6]).as_matrix(),
+        atol=1e-9,
+    )
+    np.testing.assert_allclose(
+        back[:, [0, 1, 2, 6, 7, 8, 9, 13]], actions[:, [0, 1, 2, 6, 7, 8, 9, 13]], atol=1e-12
+    )
     # hand-worked: yaw 90 degrees is the quaternion (0, 0, sin 45, cos 45); an inverted range maps open to 0
     row = np.zeros((1, 14))
     row[0, 5], row[0, 6] = np.pi / 2, 1.0
-    np.testing.assert_allclose(euler14_to_quat16(row, (120.0, 0.0))[0, 3:8], [0, 0, np.sqrt(0.5), np.sqrt(0.5), 0.0], atol=1e-12)
+    np.testing.assert_allclose(
+        euler14_to_quat16(row, (120.0, 0.0))[0, 3:8], [0, 0, np.sqrt(0.5), np.sqrt(0.5), 0.0], atol=1e-12
+    )
     with pytest.raises(ConfigError, match="\\(T, 14\\)"):
         euler14_to_quat16(np.zeros((3, 16)))
     with pytest.raises(ConfigError, match="\\(T, 16\\)"):
@@ -180,11 +216,31 @@ def test_render_conditions_command(sample_episode, tmp_path):
     from ewmbench.data.video import read_video
 
     out = tmp_path / "conditions"
-    result = CliRunner().invoke(app, ["data", "render-conditions", "--dataset", str(sample_episode.path.parent.parent), "--output", str(out)])
+    result = CliRunner().invoke(
+        app,
+        [
+            "data",
+            "render-conditions",
+            "--dataset",
+            str(sample_episode.path.parent.parent),
+            "--output",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     for view in ("head", "hand_left", "hand_right"):
         maps = read_video(out / "1" / "0" / "pose_map" / view)
         assert maps.shape == (FRAMES, H, W, 3) and np.any(maps != np.array(BACKGROUND, np.uint8))
         assert read_video(out / "1" / "0" / "ray_map" / view).shape == (FRAMES, H, W, 3)
-    again = CliRunner().invoke(app, ["data", "render-conditions", "--dataset", str(sample_episode.path.parent.parent), "--output", str(out)])
+    again = CliRunner().invoke(
+        app,
+        [
+            "data",
+            "render-conditions",
+            "--dataset",
+            str(sample_episode.path.parent.parent),
+            "--output",
+            str(out),
+        ],
+    )
     assert again.exit_code == 2 and "not empty" in again.output

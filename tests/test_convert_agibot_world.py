@@ -49,7 +49,9 @@ def test_poses_actions_calibration_and_frames_survive(agibot_source, tmp_path):
     assert sidecar.meta["init_scene_text"].startswith("The robot stands")
     # frame 3, worked by hand: left at (0.33, 0.2, 0.1) turned 0.3 rad about z, gripper 36 mm of 120;
     # right at (0.3, -0.23, 0.5) turned 0.15 rad about x, gripper 102 mm of 120
-    assert np.allclose(sidecar.eef_pose[3], [0.33, 0.2, 0.1, 0, 0, 0.3, 0.3, 0.3, -0.23, 0.5, 0.15, 0, 0, 0.85])
+    assert np.allclose(
+        sidecar.eef_pose[3], [0.33, 0.2, 0.1, 0, 0, 0.3, 0.3, 0.3, -0.23, 0.5, 0.15, 0, 0, 0.85]
+    )
     # actions at frame 1: orientation of frame 2, effector [0 (open), 1 (closed)] -> openness [1, 0]
     assert np.allclose(sidecar.actions[1], [0.32, 0.2, 0, 0, 0, 0.2, 1, 0.31, -0.2, 0.5, 0.1, 0, 0, 0])
     assert np.allclose(sidecar.actions[0, [6, 13]], [0.75, 0.25])
@@ -60,7 +62,10 @@ def test_poses_actions_calibration_and_frames_survive(agibot_source, tmp_path):
     # every HDF5 dataset, exactly, under its own path (also the empty and the non-per-frame ones)
     assert sidecar.source["state/effector/position"][3].tolist() == [36.0, 102.0]
     assert sidecar.source["action/end/index"].tolist() == list(range(0, LENGTH, 2))
-    assert sidecar.source["state/joint/effort"].shape == (0,) and sidecar.source["state/joint/effort"].dtype == np.float32
+    assert (
+        sidecar.source["state/joint/effort"].shape == (0,)
+        and sidecar.source["state/joint/effort"].dtype == np.float32
+    )
     assert sidecar.source["timestamp"].dtype == np.int64
     assert sidecar.meta["mapping_notes"] == []
     assert summarise(tmp_path / "gt")["problems"] == []
@@ -68,17 +73,25 @@ def test_poses_actions_calibration_and_frames_survive(agibot_source, tmp_path):
 
 def test_rpy_from_quaternions_is_unwrapped():
     angles = np.linspace(0, 4 * np.pi, 9)  # about z, past +-pi twice
-    quaternions = np.stack([np.zeros_like(angles), np.zeros_like(angles), np.sin(angles / 2), np.cos(angles / 2)], axis=1)
+    quaternions = np.stack(
+        [np.zeros_like(angles), np.zeros_like(angles), np.sin(angles / 2), np.cos(angles / 2)], axis=1
+    )
     assert np.allclose(quaternions_to_rpy(quaternions)[:, 2], angles)
 
 
 def test_resampling_keeps_non_per_frame_arrays_whole(agibot_source, tmp_path):
-    convert_agibot_world(agibot_source, tmp_path / "gt", episodes={"648642"}, settings=ConvertSettings(fps=15), progress=False)
+    convert_agibot_world(
+        agibot_source, tmp_path / "gt", episodes={"648642"}, settings=ConvertSettings(fps=15), progress=False
+    )
     item = GroundTruth(tmp_path / "gt").episode("327", "648642")
     frames = read_video(item.video_path())
     assert len(frames) == 6 and np.array_equal(frames[4], frame_pixels(0, 8, 0))
     sidecar = item.sidecar
-    assert sidecar.fps == 15 and sidecar.eef_pose.shape == (6, 14) and sidecar.extrinsics["head"].shape == (6, 4, 4)
+    assert (
+        sidecar.fps == 15
+        and sidecar.eef_pose.shape == (6, 14)
+        and sidecar.extrinsics["head"].shape == (6, 4, 4)
+    )
     assert np.allclose(sidecar.eef_pose[4, 0], 0.38)
     assert sidecar.source["action/end/index"].tolist() == list(range(0, LENGTH, 2))  # not per frame: whole
     assert sidecar.source["timestamp"].tolist() == [f * 33333333 for f in range(0, LENGTH, 2)]
@@ -98,13 +111,42 @@ def test_missing_camera_and_truncated_video_name_the_episode(tmp_path):
 
 def test_command_line_with_view_choice(agibot_source, tmp_path):
     cli = CliRunner()
-    result = cli.invoke(app, ["data", "convert", "agibot-world", "--source", str(agibot_source), "--output", str(tmp_path / "gt"),
-                              "--views", "head=head_color", "--episodes", "648642", "--image-format", "jpg"])
+    result = cli.invoke(
+        app,
+        [
+            "data",
+            "convert",
+            "agibot-world",
+            "--source",
+            str(agibot_source),
+            "--output",
+            str(tmp_path / "gt"),
+            "--views",
+            "head=head_color",
+            "--episodes",
+            "648642",
+            "--image-format",
+            "jpg",
+        ],
+    )
     assert result.exit_code == 0, result.output
     item = GroundTruth(tmp_path / "gt").episode("327", "648642")
     assert item.sidecar.views == ["head"] and (item.path / "video" / "frame_00000.jpg").is_file()
     assert list(item.sidecar.intrinsics) == ["head"]
-    missing = cli.invoke(app, ["data", "convert", "agibot-world", "--source", str(agibot_source), "--output", str(tmp_path / "x"), "--episodes", "1"])
+    missing = cli.invoke(
+        app,
+        [
+            "data",
+            "convert",
+            "agibot-world",
+            "--source",
+            str(agibot_source),
+            "--output",
+            str(tmp_path / "x"),
+            "--episodes",
+            "1",
+        ],
+    )
     assert missing.exit_code == 2 and "no episode 1" in missing.output
 
 

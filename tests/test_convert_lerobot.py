@@ -50,7 +50,9 @@ def full_mapping() -> LeRobotMapping:
 
 @pytest.fixture(scope="module", params=["v2.1", "v3.0"])
 def lerobot_source(request, tmp_path_factory):
-    return write_lerobot(tmp_path_factory.mktemp(request.param) / "src", request.param, LENGTHS, tasks_of=TASKS_OF)
+    return write_lerobot(
+        tmp_path_factory.mktemp(request.param) / "src", request.param, LENGTHS, tasks_of=TASKS_OF
+    )
 
 
 def test_everything_survives_exactly_and_the_source_is_untouched(lerobot_source, tmp_path):
@@ -79,21 +81,32 @@ def test_everything_survives_exactly_and_the_source_is_untouched(lerobot_source,
         assert list(sidecar.source["frame_index"]) == list(range(length))
         # the 14-D arrays through the mapping asked for, nothing else
         assert np.array_equal(sidecar.actions, sidecar.source["action"].astype(np.float64))
-        assert np.array_equal(sidecar.eef_pose, sidecar.source["observation.state"][:, :14].astype(np.float64))
+        assert np.array_equal(
+            sidecar.eef_pose, sidecar.source["observation.state"][:, :14].astype(np.float64)
+        )
         assert sidecar.joint_positions is None
         assert np.array_equal(sidecar.intrinsics["head"], [[20, 0, 15.5], [0, 21, 11.5], [0, 0, 1]])
         assert sidecar.extrinsics["head"].shape == (length, 4, 4)
-        assert np.allclose(sidecar.extrinsics["head"][3, :3, 3], [0.3, 0.2, 1.5]) and sidecar.extrinsics["head"][3, 3, 3] == 1
-        assert sidecar.meta["source"]["format"] == "lerobot" and sidecar.meta["source_episode"] == str(episode)
+        assert (
+            np.allclose(sidecar.extrinsics["head"][3, :3, 3], [0.3, 0.2, 1.5])
+            and sidecar.extrinsics["head"][3, 3, 3] == 1
+        )
+        assert sidecar.meta["source"]["format"] == "lerobot" and sidecar.meta["source_episode"] == str(
+            episode
+        )
     assert summarise(out)["problems"] == []
 
 
 def test_views_map_as_asked_and_episodes_are_selected(lerobot_source, tmp_path):
     mapping = LeRobotMapping(views={"head": WRIST})
-    report = convert_lerobot(lerobot_source, tmp_path / "gt", mapping, episodes=parse_id_list("1-2"), progress=False)
+    report = convert_lerobot(
+        lerobot_source, tmp_path / "gt", mapping, episodes=parse_id_list("1-2"), progress=False
+    )
     assert report.written == [("1", "1"), ("0", "2")]
     item = GroundTruth(tmp_path / "gt").episode("0", "2")
-    assert np.array_equal(read_video(item.video_path())[5], frame_pixels(2, 5, 1))  # the wrist camera is now head
+    assert np.array_equal(
+        read_video(item.video_path())[5], frame_pixels(2, 5, 1)
+    )  # the wrist camera is now head
     assert item.sidecar.views == ["head"] and item.sidecar.eef_pose is None and item.sidecar.actions is None
 
 
@@ -105,13 +118,22 @@ def test_resampling_and_resizing_follow_the_stated_rules(lerobot_source, tmp_pat
     k = np.array([[20.0, 0, 15.5], [0, 21.0, 11.5], [0, 0, 1]])
     assert np.allclose(scale_intrinsics(k, (32, 24), (16, 12)), [[10, 0, 7.5], [0, 10.5, 5.5], [0, 0, 1]])
     out = tmp_path / "gt"
-    convert_lerobot(lerobot_source, out, full_mapping(), episodes={"1"}, settings=ConvertSettings(fps=5, size=(16, 12)), progress=False)
+    convert_lerobot(
+        lerobot_source,
+        out,
+        full_mapping(),
+        episodes={"1"},
+        settings=ConvertSettings(fps=5, size=(16, 12)),
+        progress=False,
+    )
     item = GroundTruth(out).episode("1", "1")
     frames = read_video(item.video_path())
     assert frames.shape == (3, 12, 16, 3)
     import cv2
 
-    assert np.array_equal(frames[2], cv2.resize(frame_pixels(1, 4, 0), (16, 12), interpolation=cv2.INTER_AREA))
+    assert np.array_equal(
+        frames[2], cv2.resize(frame_pixels(1, 4, 0), (16, 12), interpolation=cv2.INTER_AREA)
+    )
     sidecar = item.sidecar
     assert sidecar.fps == 5 and sidecar.meta["source_frame_indices"] == [0, 2, 4]
     assert list(sidecar.source["frame_index"]) == [0, 2, 4]
@@ -124,19 +146,37 @@ def test_cameras_stored_as_images_in_the_rows(tmp_path):
     from tests.helpers.source_formats import add_image_camera
 
     for version in ("v2.1", "v3.0"):
-        source = add_image_camera(write_lerobot(tmp_path / f"src{version}", version, LENGTHS, tasks_of=TASKS_OF))
+        source = add_image_camera(
+            write_lerobot(tmp_path / f"src{version}", version, LENGTHS, tasks_of=TASKS_OF)
+        )
         mapping = LeRobotMapping(views={"head": "observation.image", "hand_left": TOP})
-        convert_lerobot(source, tmp_path / f"gt{version}", mapping, episodes={"1", "2"}, settings=ConvertSettings(fps=5), progress=False)
+        convert_lerobot(
+            source,
+            tmp_path / f"gt{version}",
+            mapping,
+            episodes={"1", "2"},
+            settings=ConvertSettings(fps=5),
+            progress=False,
+        )
         item = GroundTruth(tmp_path / f"gt{version}").episode("1", "1")
         head, wrist = read_video(item.video_path()), read_video(item.video_path("hand_left"))
         assert len(head) == len(wrist) == 3
         for k, f in enumerate([0, 2, 4]):
-            assert np.array_equal(head[k], frame_pixels(1, f, 2)) and np.array_equal(wrist[k], frame_pixels(1, f, 0))
+            assert np.array_equal(head[k], frame_pixels(1, f, 2)) and np.array_equal(
+                wrist[k], frame_pixels(1, f, 0)
+            )
         assert "observation.image" not in item.sidecar.source  # images are frames, not arrays
 
 
 def test_a_higher_rate_repeats_frames_and_rows_alike(lerobot_source, tmp_path):
-    convert_lerobot(lerobot_source, tmp_path / "gt", full_mapping(), episodes={"0"}, settings=ConvertSettings(fps=20), progress=False)
+    convert_lerobot(
+        lerobot_source,
+        tmp_path / "gt",
+        full_mapping(),
+        episodes={"0"},
+        settings=ConvertSettings(fps=20),
+        progress=False,
+    )
     item = GroundTruth(tmp_path / "gt").episode("0", "0")
     frames = read_video(item.video_path())
     keep = [0, 1, 1, 2, 2, 3, 3, 4, 4, 4]
@@ -149,7 +189,12 @@ def test_a_higher_rate_repeats_frames_and_rows_alike(lerobot_source, tmp_path):
 def test_forward_kinematics_hook_fills_eef_pose_from_joints(lerobot_source, tmp_path):
     from tests.helpers.source_formats import doubled_first_14
 
-    mapping = LeRobotMapping(views={"head": TOP}, joints="observation.state", fk=doubled_first_14, fk_name="tests.helpers.source_formats:doubled_first_14")
+    mapping = LeRobotMapping(
+        views={"head": TOP},
+        joints="observation.state",
+        fk=doubled_first_14,
+        fk_name="tests.helpers.source_formats:doubled_first_14",
+    )
     convert_lerobot(lerobot_source, tmp_path / "gt", mapping, episodes={"0"}, progress=False)
     sidecar = GroundTruth(tmp_path / "gt").episode("0", "0").sidecar
     assert sidecar.joint_positions.shape == (5, 16)
@@ -162,11 +207,21 @@ def test_mapping_mistakes_are_refused_before_anything_is_written(lerobot_source,
     with pytest.raises(ConfigError, match="head"):
         parse_views("hand_left=x")
     with pytest.raises(ConfigError, match="no camera 'observation.images.nope'"):
-        convert_lerobot(lerobot_source, tmp_path / "gt", LeRobotMapping(views={"head": "observation.images.nope"}), progress=False)
+        convert_lerobot(
+            lerobot_source,
+            tmp_path / "gt",
+            LeRobotMapping(views={"head": "observation.images.nope"}),
+            progress=False,
+        )
     with pytest.raises(ConfigError, match="2 cameras"):  # two cameras and no mapping: no guessing
         convert_lerobot(lerobot_source, tmp_path / "gt2", progress=False)
     with pytest.raises(DataError, match="gives 16 columns"):
-        convert_lerobot(lerobot_source, tmp_path / "gt3", LeRobotMapping(views={"head": TOP}, eef_pose=parse_selection("observation.state", "x")), progress=False)
+        convert_lerobot(
+            lerobot_source,
+            tmp_path / "gt3",
+            LeRobotMapping(views={"head": TOP}, eef_pose=parse_selection("observation.state", "x")),
+            progress=False,
+        )
     assert not (tmp_path / "gt" / "0").exists()
 
 
@@ -202,7 +257,9 @@ def test_v3_truncated_shared_video_names_the_episode(tmp_path):
     source = write_lerobot(tmp_path / "src", "v3.0", LENGTHS, tasks_of=TASKS_OF)
     # file-001 holds episodes 1 and 2 (7 + 6 frames); keep only 10 of its 13 frames
     video = source / f"videos/{TOP}/chunk-000/file-001.mp4"
-    write_lossless_mp4([frame_pixels(1, f, 0) for f in range(7)] + [frame_pixels(2, f, 0) for f in range(3)], video, 10)
+    write_lossless_mp4(
+        [frame_pixels(1, f, 0) for f in range(7)] + [frame_pixels(2, f, 0) for f in range(3)], video, 10
+    )
     with pytest.raises(DataError, match="episode 2 .*ends after 3 of the episode's 6 frames"):
         convert_lerobot(source, tmp_path / "gt", LeRobotMapping(views={"head": TOP}), progress=False)
     assert (tmp_path / "gt" / "1" / "1").is_dir()
@@ -231,25 +288,70 @@ def test_command_line_convert_then_info_and_curate(tmp_path, monkeypatch):
     source = write_lerobot(tmp_path / "src", "v2.1", LENGTHS, tasks_of=TASKS_OF)
     out = tmp_path / "gt"
     cli = CliRunner()
-    result = cli.invoke(app, [
-        "data", "convert", "lerobot", "--source", str(source), "--output", str(out),
-        "--views", f"head={TOP},hand_left={WRIST}", "--eef-pose", "observation.state[0:14]", "--actions", "action",
-        "--intrinsics", "head=observation.intrinsics.top", "--extrinsics", "head=observation.extrinsics.top",
-    ])
+    result = cli.invoke(
+        app,
+        [
+            "data",
+            "convert",
+            "lerobot",
+            "--source",
+            str(source),
+            "--output",
+            str(out),
+            "--views",
+            f"head={TOP},hand_left={WRIST}",
+            "--eef-pose",
+            "observation.state[0:14]",
+            "--actions",
+            "action",
+            "--intrinsics",
+            "head=observation.intrinsics.top",
+            "--extrinsics",
+            "head=observation.extrinsics.top",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "converted 3 episode(s), 18 frames" in result.output
     info = cli.invoke(app, ["data", "info", str(out)])
     assert info.exit_code == 0 and "no problems found" in info.output, info.output
     split = tmp_path / "split.json"
-    curated = cli.invoke(app, ["data", "curate", "--source", str(out), "--per-task", "1", "--output", str(split)])
+    curated = cli.invoke(
+        app, ["data", "curate", "--source", str(out), "--per-task", "1", "--output", str(split)]
+    )
     assert curated.exit_code == 0, curated.output
     tasks = json.loads(split.read_text())["tasks"]
     assert sorted(tasks) == ["0", "1"] and tasks["0"]["available"] == 2 and len(tasks["0"]["episodes"]) == 1
     # then the benchmark runs on it, as the README says
-    run = cli.invoke(app, ["run", "--model", "static", "--dataset", str(out), "--output", str(tmp_path / "run"), "--trials", "1", "--metrics", "psnr,ssim"])
+    run = cli.invoke(
+        app,
+        [
+            "run",
+            "--model",
+            "static",
+            "--dataset",
+            str(out),
+            "--output",
+            str(tmp_path / "run"),
+            "--trials",
+            "1",
+            "--metrics",
+            "psnr,ssim",
+        ],
+    )
     assert run.exit_code == 0, run.output
     assert len((tmp_path / "run" / "rows.csv").read_text().splitlines()) == 1 + 3
-    bad = cli.invoke(app, ["data", "convert", "lerobot", "--source", str(tmp_path / "nowhere"), "--output", str(tmp_path / "x")])
+    bad = cli.invoke(
+        app,
+        [
+            "data",
+            "convert",
+            "lerobot",
+            "--source",
+            str(tmp_path / "nowhere"),
+            "--output",
+            str(tmp_path / "x"),
+        ],
+    )
     assert bad.exit_code == 2 and "does not exist" in bad.output
 
 
@@ -262,7 +364,10 @@ def test_a_repo_id_that_is_not_here_offline_names_the_fix(tmp_path, monkeypatch)
     monkeypatch.chdir(tmp_path)
     with pytest.raises(Unavailable) as caught:
         resolve_source("someone/robot_data")
-    assert caught.value.fix == "hf download someone/robot_data --repo-type dataset --local-dir DIR, then --source DIR"
+    assert (
+        caught.value.fix
+        == "hf download someone/robot_data --repo-type dataset --local-dir DIR, then --source DIR"
+    )
 
 
 def test_converting_and_downloading_import_no_heavy_library(tmp_path):
@@ -278,7 +383,14 @@ def test_converting_and_downloading_import_no_heavy_library(tmp_path):
         f"convert_lerobot(Path({str(source)!r}), Path({str(tmp_path / 'gt')!r}), LeRobotMapping(views={{'head': {TOP!r}}}), progress=False)\n"
         "print(sorted(m for m in ('torch', 'torchvision', 'transformers', 'ultralytics', 'pybullet', 'diffusers') if m in sys.modules))"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=Path(__file__).parents[1], check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).parents[1],
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
 
@@ -290,8 +402,15 @@ def test_a_view_with_the_wrong_number_of_frames_fails_the_episode_atomically(tmp
         return lambda keep: (frame_pixels(0, f, 0) for f in range(count))
 
     for count, message in ((2, "gave 2 frames where 3"), (4, "gave 4 frames where 3")):
-        episode = SourceEpisode(task="0", episode="0", where="episode 0 of test", instruction="x", num_frames=3, fps=10,
-                                views={"head": stream(3), "hand_left": stream(count)})
+        episode = SourceEpisode(
+            task="0",
+            episode="0",
+            where="episode 0 of test",
+            instruction="x",
+            num_frames=3,
+            fps=10,
+            views={"head": stream(3), "hand_left": stream(count)},
+        )
         with pytest.raises(DataError, match=message):
             write_converted(episode, tmp_path, ConvertSettings(), {})
         assert not (tmp_path / "0" / "0").exists() and not list(tmp_path.rglob(".tmp-*"))

@@ -84,7 +84,9 @@ def test_k_at_least_n_returns_all_in_pick_order():
 
 def test_selection_is_deterministic_and_lengths_may_differ():
     rng = np.random.default_rng(0)
-    trajectories = [_traj(np.cumsum(rng.normal(0, 0.01, (int(rng.integers(5, 40)), 3)), axis=0)) for _ in range(12)]
+    trajectories = [
+        _traj(np.cumsum(rng.normal(0, 0.01, (int(rng.integers(5, 40)), 3)), axis=0)) for _ in range(12)
+    ]
     assert select_diverse(trajectories, 5) == select_diverse(trajectories, 5)
     assert len(set(select_diverse(trajectories, 5))) == 5
 
@@ -96,7 +98,9 @@ def test_curated_subset_overlaps_less_than_random_subsets():
     trajectories = []
     for k in range(40):
         start = centres[k % 4] + rng.normal(0, 0.01, 3)
-        trajectories.append(_traj(_segment(start, start + [0.2, 0.1, 0.05], 30) + rng.normal(0, 0.003, (30, 3))))
+        trajectories.append(
+            _traj(_segment(start, start + [0.2, 0.1, 0.05], 30) + rng.normal(0, 0.003, (30, 3)))
+        )
     iou = pairwise_iou(trajectories, 0.02)
     picked = select_diverse(trajectories, 8, voxel_size=0.02)
     curated = mean_pairwise_iou(iou, picked)
@@ -141,7 +145,9 @@ def test_cli_writes_a_split_file(tmp_path):
     }
     _dataset(tmp_path / "gt", poses)
     output = tmp_path / "datasets" / "splits" / "split.json"
-    result = CliRunner().invoke(app, ["data", "curate", "--source", str(tmp_path / "gt"), "--per-task", "2", "--output", str(output)])
+    result = CliRunner().invoke(
+        app, ["data", "curate", "--source", str(tmp_path / "gt"), "--per-task", "2", "--output", str(output)]
+    )
     assert result.exit_code == 0, result.output
     split = json.loads(output.read_text())
     assert split["format"] == "ewmbench-split/1"
@@ -158,6 +164,18 @@ def test_missing_poses_name_the_episode(tmp_path):
     with pytest.raises(DataError, match="1/9") as info:
         curate_split(tmp_path / "gt", 1)
     assert info.value.path.name == "9"
-    result = CliRunner().invoke(app, ["data", "curate", "--source", str(tmp_path / "gt"), "--per-task", "1", "--output", str(tmp_path / "s.json")])
+    result = CliRunner().invoke(
+        app,
+        [
+            "data",
+            "curate",
+            "--source",
+            str(tmp_path / "gt"),
+            "--per-task",
+            "1",
+            "--output",
+            str(tmp_path / "s.json"),
+        ],
+    )
     assert result.exit_code == 2 and "eef_pose" in result.output
     assert not (tmp_path / "s.json").exists()

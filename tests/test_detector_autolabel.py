@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.helpers.detector import K, RADIUS_M, make_episode
 
 from ewmbench.data.layout import Sidecar, write_episode
 from ewmbench.errors import DataError
 from ewmbench.perception.autolabel import episode_grippers, project_grippers, project_points
+from tests.helpers.detector import RADIUS_M, K, make_episode
 
 # Camera 2 m above the base origin looking straight down: camera x = base x, camera y = -base y,
 # camera z (forward) = -base z.
@@ -56,7 +56,9 @@ def test_box_is_gripper_radius_projected_at_depth():
 def test_boxes_are_clipped_and_outside_points_skipped():
     # Left: x = (5 - 320) / 500 = -0.63 at depth 1 -> u = 5, box x from 5 - 20 = -15, clipped to 0.
     # Right: x = 0.7 -> u = 670, outside a 640-wide image: no box. Frame 2: right behind camera.
-    poses = np.stack([pose_row([-0.63, 0.0, 1.0], [0.7, 0.0, 1.0]), pose_row([0.0, 0.0, 1.0], [0.0, 0.0, -1.0])])
+    poses = np.stack(
+        [pose_row([-0.63, 0.0, 1.0], [0.7, 0.0, 1.0]), pose_row([0.0, 0.0, 1.0], [0.0, 0.0, -1.0])]
+    )
     gt = project_grippers(poses, K, np.eye(4), RADIUS_M, 640, 480)
     np.testing.assert_allclose(gt.boxes[0, 0], [0, 220, 25, 260])
     assert gt.visible.tolist() == [[True, False], [True, False]]
@@ -68,7 +70,9 @@ def test_episode_grippers_reads_the_sidecar(tmp_path):
     gt = episode_grippers(episode, 4, 640, 480)
     poses = episode.sidecar.eef_pose
     # Identity extrinsics: u = 500 x / z + 320, v = 500 y / z + 240.
-    expected_left = np.stack([500 * poses[:, 0] / poses[:, 2] + 320, 500 * poses[:, 1] / poses[:, 2] + 240], axis=1)
+    expected_left = np.stack(
+        [500 * poses[:, 0] / poses[:, 2] + 320, 500 * poses[:, 1] / poses[:, 2] + 240], axis=1
+    )
     np.testing.assert_allclose(gt.centres[:, 0], expected_left)
     assert gt.visible.all()
 
@@ -82,7 +86,9 @@ def _episode_with(tmp_path, **changes):
         meta={"gripper_radius_m": RADIUS_M},
     )
     fields.update(changes)
-    return write_episode(tmp_path, "1", "1", np.zeros((frames, 480, 640, 3), np.uint8), "x", sidecar=Sidecar(**fields))
+    return write_episode(
+        tmp_path, "1", "1", np.zeros((frames, 480, 640, 3), np.uint8), "x", sidecar=Sidecar(**fields)
+    )
 
 
 @pytest.mark.parametrize(

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from tests.helpers.detector import make_episode, untrained_detector
 from typer.testing import CliRunner
 
 from ewmbench.cli import app
 from ewmbench.perception.detector import load_detector, tracking_settings
+from tests.helpers.detector import make_episode, untrained_detector
 
 runner = CliRunner()
 
@@ -19,20 +19,66 @@ def test_track_and_validate_commands(tmp_path):
     episode = make_episode(gt, "1", "1", frames=2)
     weights = untrained_detector(tmp_path / "untrained.pt")
     cache = tmp_path / "cache"
-    result = runner.invoke(app, ["detector", "track", "--dataset", str(gt), "--weights", str(weights), "--cache-dir", str(cache), "--device", "cpu"])
+    result = runner.invoke(
+        app,
+        [
+            "detector",
+            "track",
+            "--dataset",
+            str(gt),
+            "--weights",
+            str(weights),
+            "--cache-dir",
+            str(cache),
+            "--device",
+            "cpu",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert (np.load(episode.traj_path) == -1).all()
     assert (episode.path / "gripper_detection" / "video.mp4").is_file()
-    result = runner.invoke(app, ["detector", "validate", "--dataset", str(gt), "--weights", str(weights), "--cache-dir", str(cache), "--device", "cpu", "--json"])
+    result = runner.invoke(
+        app,
+        [
+            "detector",
+            "validate",
+            "--dataset",
+            str(gt),
+            "--weights",
+            str(weights),
+            "--cache-dir",
+            str(cache),
+            "--device",
+            "cpu",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     # Both grippers visible in both frames (4 points), none detected by an untrained network.
-    assert (report["visible"], report["detected"], report["recall"], report["median_error_frac"]) == (4, 0, 0.0, None)
+    assert (report["visible"], report["detected"], report["recall"], report["median_error_frac"]) == (
+        4,
+        0,
+        0.0,
+        None,
+    )
 
 
 def test_missing_weights_file_is_a_clear_cli_error(tmp_path):
     make_episode(tmp_path / "gt", "1", "1", frames=1)
-    result = runner.invoke(app, ["detector", "track", "--dataset", str(tmp_path / "gt"), "--weights", str(tmp_path / "none.pt"), "--cache-dir", str(tmp_path / "c")])
+    result = runner.invoke(
+        app,
+        [
+            "detector",
+            "track",
+            "--dataset",
+            str(tmp_path / "gt"),
+            "--weights",
+            str(tmp_path / "none.pt"),
+            "--cache-dir",
+            str(tmp_path / "c"),
+        ],
+    )
     assert result.exit_code == 2
     assert "none.pt: no such file" in " ".join(result.output.split())
 
@@ -47,7 +93,7 @@ def test_train_command_tiny_run(tmp_path):
         "--batch", "4", "--workers", "0", "--val-fraction", "0.3",
     ])  # fmt: skip
     assert result.exit_code == 0, result.output
-    summary = json.loads(result.stdout[result.stdout.index("{"):])
+    summary = json.loads(result.stdout[result.stdout.index("{") :])
     assert summary["val_episodes"] and 0.0 <= summary["val_map50"] <= 1.0
     model = load_detector(output, tracking_settings())
     assert model.names == {0: "left_gripper", 1: "right_gripper"}

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from ewmbench.data.layout import GroundTruth
-from ewmbench.perception.autolabel import episode_grippers
 from ewmbench.data.video_cache import VideoCache
+from ewmbench.perception.autolabel import episode_grippers
 from ewmbench.perception.detector import tracking_settings
 from ewmbench.perception.detector_weights import shipped_detector
 from ewmbench.perception.trajectories import track_video
@@ -19,10 +19,16 @@ HELD_OUT_SEED = 9001
 @pytest.fixture(scope="module")
 def sample_episode(tmp_path_factory):
     if shipped_detector("ewmbench.sim/1") is None:
-        pytest.skip("the shipped detector ewmbench/assets/detector/sample-gripper-yolov8n.pt is not in this checkout")
-    sample = pytest.importorskip("ewmbench.sim.sample", reason="the simulated sample generator is not installed")
+        pytest.skip(
+            "the shipped detector ewmbench/assets/detector/sample-gripper-yolov8n.pt is not in this checkout"
+        )
+    sample = pytest.importorskip(
+        "ewmbench.sim.sample", reason="the simulated sample generator is not installed"
+    )
     root = tmp_path_factory.mktemp("sim") / "sample"
-    sample.generate_sample(root, seed=HELD_OUT_SEED, tasks=["pick_place"], episodes_per_task=1, num_frames=24, progress=False)
+    sample.generate_sample(
+        root, seed=HELD_OUT_SEED, tasks=["pick_place"], episodes_per_task=1, num_frames=24, progress=False
+    )
     from ewmbench.perception.track_dataset import find_datasets
 
     gts, _ = find_datasets(root)

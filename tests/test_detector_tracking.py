@@ -9,7 +9,6 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from tests.helpers.detector import make_episode, untrained_detector
 
 from ewmbench.data.layout import write_trial
 from ewmbench.data.video_cache import VideoCache
@@ -25,6 +24,7 @@ from ewmbench.perception.detector import (
 from ewmbench.perception.detector_weights import DetectorChoice, choose_weights
 from ewmbench.perception.track_dataset import track_dataset
 from ewmbench.perception.trajectories import track_video
+from tests.helpers.detector import make_episode, untrained_detector
 
 V1 = tracking_settings("ewmbench-v1")
 V2 = tracking_settings("ewmbench-v2")
@@ -37,7 +37,13 @@ def untrained(tmp_path_factory) -> Path:
 
 def test_v1_settings_are_the_official_ones():
     # imgsz None: the checkpoint's own size, as ultralytics does when the caller passes none.
-    assert (V1.tracker, V1.conf, V1.imgsz, V1.frame_width, V1.frame_height) == ("botsort.yaml", 0.8, None, 640, 480)
+    assert (V1.tracker, V1.conf, V1.imgsz, V1.frame_width, V1.frame_height) == (
+        "botsort.yaml",
+        0.8,
+        None,
+        640,
+        480,
+    )
     assert (V1.left_class, V1.right_class, V1.channel_order) == (0, 1, "swapped")
     assert V2.channel_order == "correct"
 
@@ -67,7 +73,9 @@ def test_a_custom_protocol_file_carries_its_own_tracking_settings(tmp_path):
 def test_highest_confidence_box_per_class():
     classes = np.array([0, 1, 0, 1, 2])
     conf = np.array([0.85, 0.9, 0.95, 0.81, 0.99])
-    boxes = np.array([[0, 0, 10, 10], [100, 100, 120, 140], [64, 48, 128, 96], [0, 0, 1, 1], [5, 5, 6, 6]], float)
+    boxes = np.array(
+        [[0, 0, 10, 10], [100, 100, 120, 140], [64, 48, 128, 96], [0, 0, 1, 1], [5, 5, 6, 6]], float
+    )
     record = select_grippers(classes, conf, boxes, np.arange(5), V1)
     # Left: box 2 (0.95 > 0.85): centre ((64 + 128) / 2 / 640, (48 + 96) / 2 / 480) = (0.15, 0.15).
     # Right: box 1 (0.9 > 0.81): centre (110 / 640, 120 / 480) = (0.171875, 0.25). Class 2 ignored.
@@ -76,7 +84,13 @@ def test_highest_confidence_box_per_class():
 
 
 def test_ties_keep_the_first_box_and_missing_class_is_minus_one():
-    record = select_grippers(np.array([0, 0]), np.array([0.9, 0.9]), np.array([[0, 0, 64, 48], [640, 480, 640, 480]], float), np.array([1, 2]), V1)
+    record = select_grippers(
+        np.array([0, 0]),
+        np.array([0.9, 0.9]),
+        np.array([[0, 0, 64, 48], [640, 480, 640, 480]], float),
+        np.array([1, 2]),
+        V1,
+    )
     np.testing.assert_allclose(record[0, :2], [32 / 640, 24 / 480])
     assert (record[1] == -1).all()
 
@@ -90,7 +104,9 @@ def fake_result(cls, conf, xyxy, ids):
     def tensor(values):
         return torch.tensor(values, dtype=torch.float32)
 
-    boxes = SimpleNamespace(cls=tensor(cls), conf=tensor(conf), xyxy=tensor(xyxy), id=None if ids is None else tensor(ids))
+    boxes = SimpleNamespace(
+        cls=tensor(cls), conf=tensor(conf), xyxy=tensor(xyxy), id=None if ids is None else tensor(ids)
+    )
     return SimpleNamespace(boxes=_Sized(boxes, len(cls)))
 
 
@@ -159,7 +175,9 @@ def test_no_weights_anywhere_is_unavailable(tmp_path, monkeypatch):
 
 
 def test_shipped_detector_is_chosen_by_embodiment(tmp_path, monkeypatch, untrained):
-    monkeypatch.setattr(detector_weights, "shipped_detector", lambda name: untrained if name == "ewmbench.sim/1" else None)
+    monkeypatch.setattr(
+        detector_weights, "shipped_detector", lambda name: untrained if name == "ewmbench.sim/1" else None
+    )
     episode = make_episode(tmp_path, "1", "1", frames=2, embodiment="ewmbench.sim/1")
     assert choose_weights(episode.video_path(), DetectorChoice()) == untrained
     # A simulator that names itself as the generator (no embodiment key) selects it too.
@@ -180,7 +198,13 @@ def test_checkpoint_that_is_not_a_detector_is_rejected(tmp_path):
     from ultralytics.nn.tasks import ClassificationModel
 
     path = tmp_path / "cls.pt"
-    torch.save({"model": ClassificationModel("yolov8n-cls.yaml", nc=2, verbose=False), "train_args": {"task": "classify"}}, path)
+    torch.save(
+        {
+            "model": ClassificationModel("yolov8n-cls.yaml", nc=2, verbose=False),
+            "train_args": {"task": "classify"},
+        },
+        path,
+    )
     with pytest.raises(ConfigError, match="not a detector"):
         load_detector(path, V1)
     garbage = tmp_path / "garbage.pt"
@@ -193,7 +217,9 @@ def test_track_dataset_writes_missing_outputs_and_never_overwrites(tmp_path, unt
     gt_root = tmp_path / "data" / "gt_dataset"
     first = make_episode(gt_root, "1", "1", frames=2)
     second = make_episode(gt_root, "1", "2", frames=2, seed=1)
-    trial = write_trial(tmp_path / "data" / "static_dataset", "1", "1", "1", np.zeros((2, 480, 640, 3), np.uint8))
+    trial = write_trial(
+        tmp_path / "data" / "static_dataset", "1", "1", "1", np.zeros((2, 480, 640, 3), np.uint8)
+    )
     existing = second.path / "traj" / "traj.npy"
     existing.parent.mkdir()
     existing.write_bytes(b"user file")
@@ -210,11 +236,11 @@ def test_track_dataset_writes_missing_outputs_and_never_overwrites(tmp_path, unt
 
 def test_generated_trials_are_tracked_with_their_episodes_embodiment(tmp_path, monkeypatch):
     """A generated trial has no sidecar: the detector is chosen by its GT episode's embodiment."""
-    from tests.helpers.datasets import moving_square_frames
     from ewmbench.data.layout import GroundTruth, Sidecar, write_episode, write_trial
     from ewmbench.errors import Unavailable
     from ewmbench.metrics.base import TrialInputs
     from ewmbench.perception import trajectories
+    from tests.helpers.datasets import moving_square_frames
 
     seen = []
 
@@ -223,7 +249,14 @@ def test_generated_trials_are_tracked_with_their_episodes_embodiment(tmp_path, m
         raise Unavailable("stop here", "")
 
     monkeypatch.setattr(trajectories, "choose_weights", record_choice)
-    write_episode(tmp_path / "gt", "1", "1", moving_square_frames(3), "x", sidecar=Sidecar(meta={"generator": "ewmbench.sim/1"}))
+    write_episode(
+        tmp_path / "gt",
+        "1",
+        "1",
+        moving_square_frames(3),
+        "x",
+        sidecar=Sidecar(meta={"generator": "ewmbench.sim/1"}),
+    )
     trial = write_trial(tmp_path / "m_dataset", "1", "1", "1", moving_square_frames(3))
     inputs = TrialInputs(GroundTruth(tmp_path / "gt").episodes[0], trial, VideoCache(tmp_path / "cache"))
     for track in (inputs.trajectory, inputs.gt_trajectory):

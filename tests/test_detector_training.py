@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.helpers.detector import K, make_episode
 
 from ewmbench.errors import ConfigError, DataError
 from ewmbench.perception.autolabel import project_grippers
 from ewmbench.perception.training import label_lines, split_by_episode, write_yolo_dataset
 from ewmbench.perception.validation import compare_tracks, summarise
+from tests.helpers.detector import K, make_episode
 
 
 def test_label_lines_by_hand():
@@ -57,7 +57,9 @@ def test_yolo_dataset_writer(tmp_path):
     cls, cx, cy, w, h = lines[0].split()
     assert cls == "0"
     np.testing.assert_allclose([float(cx) * 640, float(cy) * 480], gt.centres[1, 0], atol=1e-3)
-    np.testing.assert_allclose([float(w) * 640, float(h) * 480], gt.boxes[1, 0, 2:] - gt.boxes[1, 0, :2], atol=1e-3)
+    np.testing.assert_allclose(
+        [float(w) * 640, float(h) * 480], gt.boxes[1, 0, 2:] - gt.boxes[1, 0, :2], atol=1e-3
+    )
     assert lines[1].startswith("1 ")
     with pytest.raises(DataError, match="not empty"):
         write_yolo_dataset(episodes, tmp_path / "yolo")

@@ -47,7 +47,9 @@ def test_opposite_trials_score_two_and_v2_agrees():
 def test_torch_tensors_and_numpy_agree():
     rng = np.random.default_rng(2)
     trials = [rng.normal(size=(n, 16)).astype(np.float32) for n in (3, 5, 4)]
-    assert diversity_from_embeddings([torch.from_numpy(t) for t in trials]) == pytest.approx(diversity_from_embeddings(trials))
+    assert diversity_from_embeddings([torch.from_numpy(t) for t in trials]) == pytest.approx(
+        diversity_from_embeddings(trials)
+    )
 
 
 def test_bad_embeddings_are_reported():

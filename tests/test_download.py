@@ -44,7 +44,10 @@ def test_download_from_a_local_snapshot_verifies_and_resolves(tmp_path):
     before = {p: p.stat().st_mtime_ns for p in snapshot.rglob("*")}
     root = download("ewmbench", output=tmp_path / "data", from_dir=snapshot, progress=False)
     assert root == tmp_path / "data" / "gt_dataset"
-    assert sorted(p.name for p in root.iterdir()) == ["1", "2"] and (root / "2" / "1" / "video" / "frame_00002.jpg").is_file()
+    assert (
+        sorted(p.name for p in root.iterdir()) == ["1", "2"]
+        and (root / "2" / "1" / "video" / "frame_00002.jpg").is_file()
+    )
     marker = json.loads((tmp_path / "data" / "ewmbench_dataset.json").read_text())
     expected = hashlib.sha256((snapshot / "gt_dataset.tar").read_bytes()).hexdigest()
     assert marker["sha256"] == {"gt_dataset.tar": expected} and marker["episodes"] == 3 and marker["complete"]
@@ -60,7 +63,9 @@ def test_download_from_a_local_snapshot_verifies_and_resolves(tmp_path):
 def test_download_through_the_hub_path_records_the_commit(tmp_path, monkeypatch):
     snapshot = make_snapshot(tmp_path / "hub" / "snapshots" / ("a" * 40))
     calls = []
-    monkeypatch.setattr(dl, "_hub_snapshot", lambda item: calls.append(item.source) or (snapshot, snapshot.name))
+    monkeypatch.setattr(
+        dl, "_hub_snapshot", lambda item: calls.append(item.source) or (snapshot, snapshot.name)
+    )
     root = download("ewmbench", progress=False)
     assert calls == ["agibot-world/EWMBench@main"]
     assert root == tmp_path / "cache" / "datasets" / "ewmbench" / "gt_dataset"
@@ -128,7 +133,9 @@ def test_offline_says_what_to_run(tmp_path, monkeypatch):
     cli = CliRunner()
     result = cli.invoke(app, ["data", "download", "ewmbench"])
     assert result.exit_code == 2 and "--from SNAPSHOT" in result.output
-    run = cli.invoke(app, ["run", "--model", "static", "--dataset", "ewmbench", "--output", str(tmp_path / "run")])
+    run = cli.invoke(
+        app, ["run", "--model", "static", "--dataset", "ewmbench", "--output", str(tmp_path / "run")]
+    )
     assert run.exit_code == 2 and "ewmbench data download ewmbench" in run.output
     unknown = cli.invoke(app, ["data", "download", "imagenet"])
     assert unknown.exit_code == 2 and "unknown dataset 'imagenet'" in unknown.output
@@ -138,4 +145,7 @@ def test_cli_download_from_a_copy(tmp_path):
     snapshot = make_snapshot(tmp_path / "snap")
     result = CliRunner().invoke(app, ["data", "download", "ewmbench", "--from", str(snapshot)])
     assert result.exit_code == 0, result.output
-    assert "3 episodes" in result.output and resolve("ewmbench") == tmp_path / "cache" / "datasets" / "ewmbench" / "gt_dataset"
+    assert (
+        "3 episodes" in result.output
+        and resolve("ewmbench") == tmp_path / "cache" / "datasets" / "ewmbench" / "gt_dataset"
+    )

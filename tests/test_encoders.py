@@ -6,20 +6,39 @@ import pytest
 import torch
 
 from ewmbench.data.layout import write_trial
+from ewmbench.data.video_cache import VideoCache
 from ewmbench.errors import DataError
 from ewmbench.metrics import diversity_from_embeddings, scene_consistency_from_tokens
 from ewmbench.metrics.base import EpisodeInputs, TrialInputs
 from ewmbench.metrics.diversity import Diversity
 from ewmbench.metrics.scene import SceneConsistency
 from ewmbench.perception import encoders
-from ewmbench.perception.encoders import CheckpointMismatch, ClipImageEncoder, DinoTokenEncoder, load_official_dino
+from ewmbench.perception.encoders import (
+    CheckpointMismatch,
+    ClipImageEncoder,
+    DinoTokenEncoder,
+    load_official_dino,
+)
 from ewmbench.perception.image_prep import prepare
-from ewmbench.data.video_cache import VideoCache
 from ewmbench.perception.model_cache import free_models
 from ewmbench.protocols import load_protocol
-from tests.helpers.tiny_dinov2 import GRID, HIDDEN, PATCH, official_backbone, reference_tokens, teacher_checkpoint
+from tests.helpers.tiny_dinov2 import (
+    GRID,
+    HIDDEN,
+    PATCH,
+    official_backbone,
+    reference_tokens,
+    teacher_checkpoint,
+)
 
-TINY_DINO = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "mlp_ratio": 2, "patch_size": 14, "image_size": 28}
+TINY_DINO = {
+    "hidden_size": 32,
+    "num_hidden_layers": 1,
+    "num_attention_heads": 2,
+    "mlp_ratio": 2,
+    "patch_size": 14,
+    "image_size": 28,
+}
 TINY_CLIP = {
     "embed_dim": 16,
     "vision_cfg": {"layers": 1, "width": 32, "head_width": 16, "patch_size": 8, "image_size": 32},
@@ -48,13 +67,20 @@ def test_official_checkpoint_maps_onto_transformers_exactly():
 def test_chunked_blocks_nested_teacher_and_student_copy_load_the_same():
     state = official_backbone()
     images = torch.randn(1, 3, 28, 28)
-    chunked = {k.replace(f"blocks.{i}.", f"blocks.0.{i}.") if k.startswith("blocks.") else k: v
-               for k, v in state.items() for i in [k.split(".")[1] if k.startswith("blocks.") else 0]}
+    chunked = {
+        k.replace(f"blocks.{i}.", f"blocks.0.{i}.") if k.startswith("blocks.") else k: v
+        for k, v in state.items()
+        for i in [k.split(".")[1] if k.startswith("blocks.") else 0]
+    }
     nested = {"teacher": {f"backbone.{k}": v for k, v in chunked.items()}}
-    with_student = teacher_checkpoint(state) | {f"student.backbone.{k}": torch.zeros_like(v) for k, v in state.items()}
+    with_student = teacher_checkpoint(state) | {
+        f"student.backbone.{k}": torch.zeros_like(v) for k, v in state.items()
+    }
     expected = reference_tokens(state, images)
     for ckpt in (nested, with_student):
-        tokens = DinoTokenEncoder(load_official_dino("ckpt.pth", ckpt, head_dim=16), "cpu", torch.float32).encode(images)
+        tokens = DinoTokenEncoder(
+            load_official_dino("ckpt.pth", ckpt, head_dim=16), "cpu", torch.float32
+        ).encode(images)
         assert torch.allclose(tokens, expected, atol=1e-5)
 
 
@@ -62,7 +88,9 @@ def test_missing_unexpected_and_misshapen_keys_are_listed():
     state = official_backbone()
     missing = teacher_checkpoint(state)
     del missing["teacher.backbone.blocks.1.ls2.gamma"]
-    with pytest.raises(CheckpointMismatch, match=r"no checkpoint tensor: encoder\.layer\.1\.layer_scale2\.lambda1"):
+    with pytest.raises(
+        CheckpointMismatch, match=r"no checkpoint tensor: encoder\.layer\.1\.layer_scale2\.lambda1"
+    ):
         load_official_dino("ckpt.pth", missing, head_dim=16)
     extra = teacher_checkpoint(state) | {"teacher.backbone.blocks.0.attn.rope.freqs": torch.zeros(4)}
     with pytest.raises(CheckpointMismatch, match=r"does not have: blocks\.0\.attn\.rope\.freqs"):
@@ -112,29 +140,52 @@ def test_metrics_end_to_end_on_random_weights(tmp_path):
     root = tmp_path / "toy_dataset"
     trials = [write_trial(root, "1", "1", str(i), _frames(i, 3 + i), extra_views=None) for i in (1, 2, 3)]
     preprocessor = VideoCache(tmp_path / "cache")
-    scene_settings = dict(load_protocol("ewmbench-v1").settings("scene_consistency"), image_size=28, random_init=TINY_DINO, batch_size=2)
-    row = SceneConsistency().score_trial(TrialInputs(episode=None, trial=trials[0], videos=preprocessor), scene_settings)
+    scene_settings = dict(
+        load_protocol("ewmbench-v1").settings("scene_consistency"),
+        image_size=28,
+        random_init=TINY_DINO,
+        batch_size=2,
+    )
+    row = SceneConsistency().score_trial(
+        TrialInputs(episode=None, trial=trials[0], videos=preprocessor), scene_settings
+    )
     frames = preprocessor.frames(trials[0].video_path())
     dino = DinoTokenEncoder.from_config(TINY_DINO, "cpu", torch.float32)
     tokens = dino.encode(prepare(frames, 28, "bilinear", scene_settings["mean"], scene_settings["std"]))
-    assert row["scene_consistency"] == pytest.approx(scene_consistency_from_tokens(tokens, scene_settings), abs=1e-6)
+    assert row["scene_consistency"] == pytest.approx(
+        scene_consistency_from_tokens(tokens, scene_settings), abs=1e-6
+    )
     assert len(list((tmp_path / "cache" / "scene_consistency").rglob("*.npy"))) == 1
     # a second call reads the cached similarities and gives the same number
-    again = SceneConsistency().score_trial(TrialInputs(episode=None, trial=trials[0], videos=preprocessor), scene_settings)
+    again = SceneConsistency().score_trial(
+        TrialInputs(episode=None, trial=trials[0], videos=preprocessor), scene_settings
+    )
     assert again == row
 
-    div_settings = dict(load_protocol("ewmbench-v1").settings("diversity"), image_size=32, random_init=TINY_CLIP)
-    value = Diversity().score_episode(EpisodeInputs(episode=None, trials=trials, videos=preprocessor), div_settings)
+    div_settings = dict(
+        load_protocol("ewmbench-v1").settings("diversity"), image_size=32, random_init=TINY_CLIP
+    )
+    value = Diversity().score_episode(
+        EpisodeInputs(episode=None, trials=trials, videos=preprocessor), div_settings
+    )
     clip = ClipImageEncoder.from_config(TINY_CLIP, "cpu", torch.float32)
-    embeddings = [clip.encode(prepare(preprocessor.frames(t.video_path()), 32, "bicubic", div_settings["mean"], div_settings["std"]))
-                  for t in trials]
+    embeddings = [
+        clip.encode(
+            prepare(
+                preprocessor.frames(t.video_path()), 32, "bicubic", div_settings["mean"], div_settings["std"]
+            )
+        )
+        for t in trials
+    ]
     assert value["diversity"] == pytest.approx(diversity_from_embeddings(embeddings), abs=1e-6)
     assert value["diversity"] > 0
 
 
 def test_single_frame_video_is_a_data_error_naming_the_video(tmp_path):
     trial = write_trial(tmp_path / "toy_dataset", "1", "1", "1", _frames(0, 1))
-    settings = dict(load_protocol("ewmbench-v1").settings("scene_consistency"), image_size=28, random_init=TINY_DINO)
+    settings = dict(
+        load_protocol("ewmbench-v1").settings("scene_consistency"), image_size=28, random_init=TINY_DINO
+    )
     with pytest.raises(DataError, match="at least 2 frames") as info:
         SceneConsistency().score_trial(TrialInputs(None, trial, VideoCache(tmp_path / "c")), settings)
     assert "toy_dataset" in str(info.value.path)

@@ -43,17 +43,36 @@ def pair(tmp_path_factory):
 
 def _evaluate(tmp_path, pair, name, **kwargs):
     gt, generated = pair
-    config = RunConfig(output=tmp_path / name, gt=gt, generated=generated, metrics=METRICS, cache_dir=tmp_path / "cache", **kwargs)
+    config = RunConfig(
+        output=tmp_path / name,
+        gt=gt,
+        generated=generated,
+        metrics=METRICS,
+        cache_dir=tmp_path / "cache",
+        **kwargs,
+    )
     return evaluate(config, show_progress=False)
 
 
 def _records(output):
-    return {p.relative_to(output).as_posix(): json.loads(p.read_text())["values"] for p in sorted((output / "scores").rglob("*.json"))}
+    return {
+        p.relative_to(output).as_posix(): json.loads(p.read_text())["values"]
+        for p in sorted((output / "scores").rglob("*.json"))
+    }
 
 
 def test_serial_and_processes_give_the_same_rows_and_records(tmp_path, pair):
     serial = _evaluate(tmp_path, pair, "serial")
-    assert list(serial.rows.columns) == ["task_id", "episode_id", "trial_id", "psnr", "ssim", "dyn", "hsd", "ndtw"]
+    assert list(serial.rows.columns) == [
+        "task_id",
+        "episode_id",
+        "trial_id",
+        "psnr",
+        "ssim",
+        "dyn",
+        "hsd",
+        "ndtw",
+    ]
     assert len(serial.rows) == 8 and serial.rows[["psnr", "ssim", "hsd", "ndtw", "dyn"]].notna().all().all()
     assert serial.summary["scored_now"] == 3 * 8
     processes = _evaluate(tmp_path, pair, "processes", executor="processes", workers=2)
@@ -114,8 +133,12 @@ def test_batched_motion_records_equal_one_by_one(tmp_path, pair):
     pairs = [(episodes[(t.task, t.episode)], t) for t in Generated(generated).trials]
     metric = metric_registry()["trajectory_consistency"]()
     for protocol in ("ewmbench-v1", "ewmbench-v2"):
-        batched = Scorer(tmp_path / f"b-{protocol}", resolve_protocol(protocol), VideoCache(tmp_path / "c"), "cpu").score_trials(metric, pairs)
-        one = Scorer(tmp_path / f"o-{protocol}", resolve_protocol(protocol), VideoCache(tmp_path / "c"), "cpu")
+        batched = Scorer(
+            tmp_path / f"b-{protocol}", resolve_protocol(protocol), VideoCache(tmp_path / "c"), "cpu"
+        ).score_trials(metric, pairs)
+        one = Scorer(
+            tmp_path / f"o-{protocol}", resolve_protocol(protocol), VideoCache(tmp_path / "c"), "cpu"
+        )
         single = [one.score_trial(metric, e, t) for e, t in pairs]
         assert [r["values"] for r in batched] == [r["values"] for r in single]
         assert all(r["status"] == "ok" for r in batched)
@@ -129,7 +152,9 @@ def test_collect_reads_only_stored_records(tmp_path, pair):
     result = _evaluate(tmp_path, pair, "run")
     gt, _ = pair
     episode = GroundTruth(gt).episodes[0]
-    reader = Scorer(result.output, resolve_protocol("ewmbench-v1"), VideoCache(tmp_path / "cache"), "cpu", read_only=True)
+    reader = Scorer(
+        result.output, resolve_protocol("ewmbench-v1"), VideoCache(tmp_path / "cache"), "cpu", read_only=True
+    )
     psnr = metric_registry()["psnr"]()
     from ewmbench.data.layout import Generated
 
@@ -158,9 +183,15 @@ def test_plan_items_and_chunks(pair):
 
 def test_bad_executor_settings_are_refused_before_anything_runs(tmp_path, pair):
     gt, generated = pair
-    for kwargs, message in (({"executor": "threads"}, "not one of serial, processes, ray"), ({"executor": "processes", "workers": 0}, "--workers")):
+    for kwargs, message in (
+        ({"executor": "threads"}, "not one of serial, processes, ray"),
+        ({"executor": "processes", "workers": 0}, "--workers"),
+    ):
         with pytest.raises(ConfigError, match=message):
-            evaluate(RunConfig(output=tmp_path / "x", gt=gt, generated=generated, metrics=METRICS, **kwargs), show_progress=False)
+            evaluate(
+                RunConfig(output=tmp_path / "x", gt=gt, generated=generated, metrics=METRICS, **kwargs),
+                show_progress=False,
+            )
         assert not (tmp_path / "x").exists()
 
 
@@ -179,12 +210,49 @@ def test_command_line_executors_give_the_serial_rows_on_the_sample(tmp_path):
     gt = tmp_path / "gt"
     for episode in ("0", "1"):
         shutil.copytree(sample / "1" / episode, gt / "1" / episode)
-    serial = run(RunConfig(output=tmp_path / "serial", model="static", dataset=str(gt), trials=1, metrics=["psnr", "ssim"],
-                           cache_dir=tmp_path / "cache"), show_progress=False)
+    serial = run(
+        RunConfig(
+            output=tmp_path / "serial",
+            model="static",
+            dataset=str(gt),
+            trials=1,
+            metrics=["psnr", "ssim"],
+            cache_dir=tmp_path / "cache",
+        ),
+        show_progress=False,
+    )
     assert len(serial.rows) == 2 and serial.rows[["psnr", "ssim"]].notna().all().all()
     out = tmp_path / "processes"
-    command = [sys.executable, "-m", "ewmbench", "run", "--model", "static", "--dataset", str(gt), "--trials", "1",
-               "--metrics", "psnr,ssim", "--output", str(out), "--executor", "processes", "--workers", "2"]
-    done = subprocess.run(command, env={**os.environ, "EWMBENCH_CACHE": str(tmp_path / "cache")}, capture_output=True, text=True, timeout=300)
+    command = [
+        sys.executable,
+        "-m",
+        "ewmbench",
+        "run",
+        "--model",
+        "static",
+        "--dataset",
+        str(gt),
+        "--trials",
+        "1",
+        "--metrics",
+        "psnr,ssim",
+        "--output",
+        str(out),
+        "--executor",
+        "processes",
+        "--workers",
+        "2",
+    ]
+    done = subprocess.run(
+        command,
+        env={**os.environ, "EWMBENCH_CACHE": str(tmp_path / "cache")},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
-    pd.testing.assert_frame_equal(pd.read_parquet(out / "rows.parquet"), pd.read_parquet(serial.output / "rows.parquet"), check_exact=True)
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(out / "rows.parquet"),
+        pd.read_parquet(serial.output / "rows.parquet"),
+        check_exact=True,
+    )

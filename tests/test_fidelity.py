@@ -40,7 +40,9 @@ def test_ssim_matches_scikit_image_uniform_window(shape):
     expected = structural_similarity(gt, pred, data_range=255, win_size=7, channel_axis=-1)
     assert ssim_frame(pred, gt) == pytest.approx(expected, rel=1e-12)
     assert ssim_frame(gt, gt) == pytest.approx(1.0)
-    assert ssim(np.stack([pred, gt]), np.stack([gt, gt]), "mean_over_matched") == pytest.approx((expected + 1) / 2)
+    assert ssim(np.stack([pred, gt]), np.stack([gt, gt]), "mean_over_matched") == pytest.approx(
+        (expected + 1) / 2
+    )
 
 
 def test_ssim_of_a_constant_pair_is_hand_worked():

@@ -61,7 +61,14 @@ def test_arrays_round_trip_without_pickle(tmp_path):
 
 
 def test_json_has_no_nan_or_infinity_tokens_and_takes_numpy_values():
-    value = {"nan": math.nan, "inf": -math.inf, "arr": np.array([1.5, np.nan]), "i": np.int64(3), "p": Path("x"), 2: (True,)}
+    value = {
+        "nan": math.nan,
+        "inf": -math.inf,
+        "arr": np.array([1.5, np.nan]),
+        "i": np.int64(3),
+        "p": Path("x"),
+        2: (True,),
+    }
     text = files.json_text(value, sort_keys=True)
     assert json.loads(text) == {"2": [True], "arr": [1.5, None], "i": 3, "inf": "-inf", "nan": None, "p": "x"}
     assert "NaN" not in text and "Infinity" not in text and text.endswith("}\n")

@@ -40,7 +40,9 @@ def test_640x480_pads_80_rows_each_side():
 
 def test_bilinear_halving_averages_two_by_two_blocks():
     # Half-pixel centres, no antialias: output (0, 0) samples source (0.5, 0.5) = mean of the 2x2 block.
-    image = torch.tensor([[0, 2, 4, 6], [2, 4, 6, 8], [10, 10, 0, 0], [10, 10, 0, 4]], dtype=torch.float32).view(1, 1, 4, 4)
+    image = torch.tensor(
+        [[0, 2, 4, 6], [2, 4, 6, 8], [10, 10, 0, 0], [10, 10, 0, 4]], dtype=torch.float32
+    ).view(1, 1, 4, 4)
     out = resize_square(image, 2, "bilinear")[0, 0]
     # blocks: (0+2+2+4)/4 = 2, (4+6+6+8)/4 = 6, (10*4)/4 = 10, (0+0+0+4)/4 = 1
     assert out.tolist() == [[2.0, 6.0], [10.0, 1.0]]

@@ -93,5 +93,7 @@ def test_no_modules_import_each_other_in_a_circle():
         # A package importing its own submodules (its __init__ re-exporting them, or a registry
         # importing the package to register every member) is how a package shows its members,
         # not a dependency between two modules.
-        edges[module] = {m for m in imported if not m.startswith(module + ".") and not module.startswith(m + ".")}
+        edges[module] = {
+            m for m in imported if not m.startswith(module + ".") and not module.startswith(m + ".")
+        }
     assert import_cycles(edges) == []

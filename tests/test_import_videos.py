@@ -29,7 +29,9 @@ def clip(frames: int, height: int, width: int, value: int) -> np.ndarray:
 
 @pytest.fixture
 def folder(tmp_path):
-    gt = make_ground_truth(tmp_path / "gt", tasks=("1", "2"), episodes=("10", "11"), num_frames=6)  # 6 frames, 48x64, 10 fps
+    gt = make_ground_truth(
+        tmp_path / "gt", tasks=("1", "2"), episodes=("10", "11"), num_frames=6
+    )  # 6 frames, 48x64, 10 fps
     videos = tmp_path / "videos"
     videos.mkdir()
     write_mp4(clip(12, 96, 128, 40), videos / "1_episode_10.mp4", fps=20)  # twice the rate, twice the size
@@ -47,9 +49,16 @@ def test_import_by_worldarena_names(folder, tmp_path):
     gt, videos = folder
     before = {p.name: sha256_file(p) for p in videos.iterdir()}
     report = import_videos(videos, gt, "closed", tmp_path / "out")
-    assert {(i["task"], i["episode"], i["trial"]) for i in report.imported} == {("1", "10", "1"), ("1", "10", "2")}
+    assert {(i["task"], i["episode"], i["trial"]) for i in report.imported} == {
+        ("1", "10", "1"),
+        ("1", "10", "2"),
+    }
     assert [d["sources"] for d in report.duplicates] == [["2_episode_011.mp4", "2_episode_11.mp4"]]
-    assert {u["source"] for u in report.unmatched} == {"9_episode_1.mp4", "broken_episode_10.mp4", "notes.txt"}
+    assert {u["source"] for u in report.unmatched} == {
+        "9_episode_1.mp4",
+        "broken_episode_10.mp4",
+        "notes.txt",
+    }
     assert [u["source"] for u in report.unreadable] == ["1_episode_11.mp4"]
     assert report.missing == ["1/11", "2/10", "2/11"]
     assert {p.name: sha256_file(p) for p in videos.iterdir()} == before  # sources untouched
@@ -58,9 +67,19 @@ def test_import_by_worldarena_names(folder, tmp_path):
     first = read_video(dataset / "1" / "10" / "1" / "video")
     assert first.shape == (6, 48, 64, 3)
     meta = json.loads((dataset / "1" / "10" / "1" / "ewmbench" / "meta.json").read_text())
-    assert meta["source"]["file"] == "1_episode_10.mp4" and meta["source"]["sha256"] == before["1_episode_10.mp4"]
-    assert (meta["source"]["frames"], meta["source"]["height"], meta["source"]["width"], meta["source"]["fps"]) == (12, 96, 128, 20.0)
-    assert meta["conform"]["head"]["time"] == "by frame rate" and meta["conform"]["head"]["dropped"] == 6  # every other frame
+    assert (
+        meta["source"]["file"] == "1_episode_10.mp4"
+        and meta["source"]["sha256"] == before["1_episode_10.mp4"]
+    )
+    assert (
+        meta["source"]["frames"],
+        meta["source"]["height"],
+        meta["source"]["width"],
+        meta["source"]["fps"],
+    ) == (12, 96, 128, 20.0)
+    assert (
+        meta["conform"]["head"]["time"] == "by frame rate" and meta["conform"]["head"]["dropped"] == 6
+    )  # every other frame
     second = json.loads((dataset / "1" / "10" / "2" / "ewmbench" / "meta.json").read_text())
     assert second["conform"]["head"]["held"] == 3  # 3 frames long: the last one held for 3 more
     assert read_video(dataset / "1" / "10" / "2" / "video").shape == (6, 48, 64, 3)
@@ -79,13 +98,31 @@ def test_import_by_manifest_and_then_evaluate(folder, tmp_path):
         "1,10,1,missing.mp4\n"
     )
     report = import_videos(videos, gt, "m", tmp_path / "out", manifest=manifest)
-    assert [(i["task"], i["episode"], i["trial"]) for i in report.imported] == [("2", "11", "1"), ("2", "11", "2")]
+    assert [(i["task"], i["episode"], i["trial"]) for i in report.imported] == [
+        ("2", "11", "1"),
+        ("2", "11", "2"),
+    ]
     assert "no episode 2/12" in report.unmatched[0]["reason"]
     assert report.unreadable[0]["source"] == "missing.mp4"
     done = subprocess.run(
-        [sys.executable, "-m", "ewmbench", "evaluate", "--gt", str(gt), "--generated", str(tmp_path / "out" / "m_dataset"),
-         "--output", str(tmp_path / "scores"), "--metrics", "psnr"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "ewmbench",
+            "evaluate",
+            "--gt",
+            str(gt),
+            "--generated",
+            str(tmp_path / "out" / "m_dataset"),
+            "--output",
+            str(tmp_path / "scores"),
+            "--metrics",
+            "psnr",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert (tmp_path / "scores" / "rows.csv").is_file()

@@ -12,13 +12,27 @@ import pytest
 from ewmbench.errors import MissingExtra, Unavailable, require
 
 ROOT = Path(__file__).resolve().parents[1]
-HEAVY = ("torch", "torchvision", "transformers", "ultralytics", "pybullet", "open_clip", "lpips", "diffusers", "ray", "fastapi", "matplotlib")
+HEAVY = (
+    "torch",
+    "torchvision",
+    "transformers",
+    "ultralytics",
+    "pybullet",
+    "open_clip",
+    "lpips",
+    "diffusers",
+    "ray",
+    "fastapi",
+    "matplotlib",
+)
 
 
 def _heavy_modules_after(code: str) -> list[str]:
     """Heavy modules loaded after running ``code`` in a fresh interpreter."""
     script = code + f"\nimport json, sys\nprint(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))"
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -61,12 +75,26 @@ def test_every_extra_is_declared_and_dev_installs_everything():
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     extras = project["optional-dependencies"]
-    assert {"detect", "neural", "sim", "generate", "serve", "report", "leaderboard", "scale", "all", "dev"} <= set(extras)
+    assert {
+        "detect",
+        "neural",
+        "sim",
+        "generate",
+        "serve",
+        "report",
+        "leaderboard",
+        "scale",
+        "all",
+        "dev",
+    } <= set(extras)
     assert "ewmbench[all]" in extras["dev"] and {"torch==2.14.1", "torchvision==0.29.1"} <= set(extras["dev"])
     core = " ".join(project["dependencies"])
     assert not any(name in core for name in ("torch", "ultralytics", "pybullet", "transformers"))
     (everything,) = extras["all"]
-    assert set(everything.removeprefix("ewmbench[").removesuffix("]").split(",")) == set(extras) - {"all", "dev"}
+    assert set(everything.removeprefix("ewmbench[").removesuffix("]").split(",")) == set(extras) - {
+        "all",
+        "dev",
+    }
 
 
 BLOCK_HEAVY = f'''
@@ -83,14 +111,16 @@ sys.meta_path.insert(0, _NotInstalled())
 
 @pytest.mark.slow
 def test_a_core_install_scores_the_weight_free_metrics_and_names_the_missing_extras(tmp_path):
-    from tests.helpers.datasets import make_ground_truth, moving_square_frames
     from ewmbench.data.layout import write_trial
+    from tests.helpers.datasets import make_ground_truth, moving_square_frames
 
     gt = make_ground_truth(tmp_path / "gt", tasks=("1",), episodes=("10",), num_frames=4)
     write_trial(tmp_path / "mine_dataset", "1", "10", "1", moving_square_frames(4, seed=1))
     detector = tmp_path / "detector.pt"
     detector.write_bytes(b"a checkpoint")
-    code = BLOCK_HEAVY + f'''
+    code = (
+        BLOCK_HEAVY
+        + f"""
 import json
 from pathlib import Path
 from ewmbench.runner import RunConfig, evaluate
@@ -100,7 +130,8 @@ config = RunConfig(output=Path({str(tmp_path / "out")!r}), gt=Path({str(gt)!r}),
 result = evaluate(config, show_progress=False)
 print(json.dumps({{"overall": result.summary["overall"], "skipped": result.summary["skipped_metrics"],
                   "heavy": sorted(m for m in {HEAVY!r} if m in sys.modules)}}))
-'''
+"""
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])

@@ -2,11 +2,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.helpers.datasets import make_ground_truth, moving_square_frames
 from ewmbench.data.layout import Generated, GroundTruth, Sidecar, pairing_problems, write_episode, write_trial
 from ewmbench.data.summary import summarise
 from ewmbench.data.video import read_video, write_mp4
 from ewmbench.errors import DataError
+from tests.helpers.datasets import make_ground_truth, moving_square_frames
 
 
 def test_ground_truth_round_trip(gt_dataset):
@@ -85,18 +85,26 @@ def test_write_episode_refuses_to_overwrite(gt_dataset):
 
 def test_sidecar_validation(tmp_path):
     with pytest.raises(DataError, match="eef_pose must be"):
-        write_episode(tmp_path, "1", "1", moving_square_frames(2), "x", sidecar=Sidecar(eef_pose=np.zeros((2, 7))))
+        write_episode(
+            tmp_path, "1", "1", moving_square_frames(2), "x", sidecar=Sidecar(eef_pose=np.zeros((2, 7)))
+        )
     episode_dir = tmp_path / "1" / "2"
     write_episode(tmp_path, "1", "2", moving_square_frames(2), "x", sidecar=Sidecar(fps=5))
     (episode_dir / "ewmbench" / "meta.json").write_text("{not json")
     with pytest.raises(DataError, match="meta.json: sidecar is not valid JSON"):
-        GroundTruth(tmp_path).episode("1", "2").sidecar
+        _ = GroundTruth(tmp_path).episode("1", "2").sidecar
 
 
 def test_sidecar_round_trip_with_calibration(tmp_path):
     k = np.array([[500.0, 0, 320], [0, 500, 240], [0, 0, 1]])
     extrinsics = np.repeat(np.eye(4)[None], 2, axis=0)
-    sidecar = Sidecar(fps=10, views=["head", "hand_left"], intrinsics={"head": k}, extrinsics={"head": extrinsics}, meta={"seed": 3})
+    sidecar = Sidecar(
+        fps=10,
+        views=["head", "hand_left"],
+        intrinsics={"head": k},
+        extrinsics={"head": extrinsics},
+        meta={"seed": 3},
+    )
     frames = moving_square_frames(2)
     write_episode(tmp_path, "1", "1", frames, "x", sidecar=sidecar, extra_views={"hand_left": frames})
     loaded = GroundTruth(tmp_path).episodes[0].sidecar

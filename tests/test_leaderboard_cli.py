@@ -25,7 +25,13 @@ Repeats the initial frame.
 
 
 def cli(*args, env=None, check=True):
-    result = subprocess.run([sys.executable, "-m", "ewmbench", *map(str, args)], capture_output=True, text=True, env=env, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "ewmbench", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
     if check and result.returncode != 0:
         raise AssertionError(f"{args} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result
@@ -38,17 +44,42 @@ def submitted(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli")
     env = {**os.environ, "EWMBENCH_CACHE": str(root / "cache")}
     gt = make_ground_truth(root / "gt")
-    cli("run", "--model", "static", "--dataset", gt, "--trials", "2", "--metrics", "psnr,ssim", "--output", root / "run", env=env)
+    cli(
+        "run",
+        "--model",
+        "static",
+        "--dataset",
+        gt,
+        "--trials",
+        "2",
+        "--metrics",
+        "psnr,ssim",
+        "--output",
+        root / "run",
+        env=env,
+    )
     record = json.loads((root / "run" / "record.json").read_text())
     board = root / "board"
     (board / "entries").mkdir(parents=True)
     rule = (ROOT / "leaderboards" / "ewmbench" / "rule.yaml").read_text()
-    rule = rule.replace("dataset_sha256: 35850e055d8113465852085ed983c365a137eefec758b60f124ba166a237beba",
-                        f"dataset_sha256: {record['dataset']['sha256']}")
+    rule = rule.replace(
+        "dataset_sha256: 35850e055d8113465852085ed983c365a137eefec758b60f124ba166a237beba",
+        f"dataset_sha256: {record['dataset']['sha256']}",
+    )
     (board / "rule.yaml").write_text(rule)
-    shutil.copy(ROOT / "leaderboards" / "ewmbench" / "entries" / "ewmbench-paper-enerverse-ft.json", board / "entries")
+    shutil.copy(
+        ROOT / "leaderboards" / "ewmbench" / "entries" / "ewmbench-paper-enerverse-ft.json", board / "entries"
+    )
     (root / "model_readme.md").write_text(README)
-    cli("submit", root / "run", "--readme", root / "model_readme.md", "--output", root / "bundle.tar.gz", env=env)
+    cli(
+        "submit",
+        root / "run",
+        "--readme",
+        root / "model_readme.md",
+        "--output",
+        root / "bundle.tar.gz",
+        env=env,
+    )
     return root, board, gt, env
 
 
@@ -59,7 +90,9 @@ def test_submit_writes_a_worldarena_shaped_bundle(submitted):
     with tarfile.open(root / "bundle.tar.gz") as tar:
         names = sorted(tar.getnames())
     assert names[:3] == ["ewmbench/record.json", "ewmbench/rows.csv", "model_readme.md"]
-    assert names[3:] == sorted(f"videos/{t}__{e}__{r}.mp4" for t in ("1", "2") for e in ("10", "11") for r in ("1", "2"))
+    assert names[3:] == sorted(
+        f"videos/{t}__{e}__{r}.mp4" for t in ("1", "2") for e in ("10", "11") for r in ("1", "2")
+    )
     assert "valid" in cli("leaderboard", "validate", root / "bundle.tar.gz").stdout
 
 
@@ -68,7 +101,9 @@ def test_add_self_reported_then_verified_then_build(submitted, tmp_path):
     root, board, gt, env = submitted
     added = cli("leaderboard", "add", root / "bundle.tar.gz", "--board", board, env=env)
     assert "self-reported" in added.stdout
-    rescored = cli("leaderboard", "add", root / "bundle.tar.gz", "--board", board, "--rescore", "--gt", gt, env=env)
+    rescored = cli(
+        "leaderboard", "add", root / "bundle.tar.gz", "--board", board, "--rescore", "--gt", gt, env=env
+    )
     assert "verified" in rescored.stdout
     entries = {p.stem: json.loads(p.read_text()) for p in (board / "entries").glob("*.json")}
     verified = next(e for e in entries.values() if e["provenance"]["kind"] == "verified")
@@ -114,8 +149,12 @@ def test_leaderboard_runs_without_torch(submitted, tmp_path):
         "        assert exit.code in (0, None), (args, exit.code)\n"
         "print(sorted(m for m in ('torch', 'pandas') if sys.modules.get(m) is not None))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code, str(root / "bundle.tar.gz"), str(copy), str(tmp_path / "site")],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(root / "bundle.tar.gz"), str(copy), str(tmp_path / "site")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
     assert len(list((copy / "entries").glob("*.json"))) == 1 and (tmp_path / "site" / "index.html").is_file()

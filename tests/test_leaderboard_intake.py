@@ -51,34 +51,48 @@ benchmarks:
 KEYS = [("1", "10", "1"), ("1", "11", "1"), ("2", "20", "1")]
 
 
-def make_record(protocol=("ewmbench-v1", "1.0"), dataset_sha=DATASET_SHA, values=(0.2, 0.4, 0.9)) -> RunRecord:
+def make_record(
+    protocol=("ewmbench-v1", "1.0"), dataset_sha=DATASET_SHA, values=(0.2, 0.4, 0.9)
+) -> RunRecord:
     rows = [{"task_id": t, "episode_id": e, "trial_id": r, "hsd": v} for (t, e, r), v in zip(KEYS, values)]
     return RunRecord(
         protocol=ProtocolRef(*protocol, source="ewmbench/protocols/x.yaml", sha256="cd" * 32),
         dataset=DatasetRef(name="t", path=None, sha256=dataset_sha, tasks=2, episodes=3),
         model=ModelRef(name="test", options={}, config={"steps": 4}),
         columns={"hsd": Column("hsd", "trajectory_consistency", "motion", "trial", "higher")},
-        overall={"hsd": sum(values) / 3}, per_task={"hsd": {"1": (values[0] + values[1]) / 2, "2": values[2]}},
-        counts=Counts(tasks=2, episodes=3, trials=3, rows_counted=3), skipped={},
-        provenance=Provenance(ewmbench_version="0.1.0"), rows=rows,
+        overall={"hsd": sum(values) / 3},
+        per_task={"hsd": {"1": (values[0] + values[1]) / 2, "2": values[2]}},
+        counts=Counts(tasks=2, episodes=3, trials=3, rows_counted=3),
+        skipped={},
+        provenance=Provenance(ewmbench_version="0.1.0"),
+        rows=rows,
     )
 
 
 def rows_csv(record):
-    return "task_id,episode_id,trial_id,hsd\n" + "".join(f"{r['task_id']},{r['episode_id']},{r['trial_id']},{r['hsd']}\n" for r in record.rows)
+    return "task_id,episode_id,trial_id,hsd\n" + "".join(
+        f"{r['task_id']},{r['episode_id']},{r['trial_id']},{r['hsd']}\n" for r in record.rows
+    )
 
 
 def standard_members(record=None, readme=README):
     record = record or make_record()
-    members = [("model_readme.md", readme.encode()), ("ewmbench/record.json", record.to_json().encode()),
-               ("ewmbench/rows.csv", rows_csv(record).encode())]
+    members = [
+        ("model_readme.md", readme.encode()),
+        ("ewmbench/record.json", record.to_json().encode()),
+        ("ewmbench/rows.csv", rows_csv(record).encode()),
+    ]
     members += [(f"videos/{t}__{e}__{r}.mp4", b"\x00\x00\x00\x18ftypmp42" + bytes(64)) for t, e, r in KEYS]
     return members
 
 
 def write_tar(path: Path, members, level: int = 6) -> Path:
     """members: (name, bytes) for files, or a TarInfo (with optional bytes) for anything else."""
-    with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=level) as gz, tarfile.open(fileobj=gz, mode="w") as tar:
+    with (
+        open(path, "wb") as raw,
+        gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=level) as gz,
+        tarfile.open(fileobj=gz, mode="w") as tar,
+    ):
         for member in members:
             if isinstance(member, tarfile.TarInfo):
                 tar.addfile(member)
@@ -130,7 +144,9 @@ def test_a_valid_bundle_is_unpacked_into_the_private_folder_only(tmp_path):
     work.mkdir()
     bundle = open_bundle(archive, work)
     assert bundle.metadata["model_name"] == "Test Model" and bundle.metadata["release_year"] == 2025
-    assert sorted(bundle.videos) == sorted(KEYS) and all(p.parent == work / "videos" for p in bundle.videos.values())
+    assert sorted(bundle.videos) == sorted(KEYS) and all(
+        p.parent == work / "videos" for p in bundle.videos.values()
+    )
     assert bundle.record.model.config == {"steps": 4} and len(bundle.sha256) == 64
     assert tree(tmp_path) == {"ok.tar.gz", "work"} | {f"work/{p}" for p in tree(work)}
     # a folder holding exactly one bundle is accepted (WorldArena's repository shape)
@@ -160,13 +176,21 @@ def test_unreadable_archives(tmp_path):
     refused(tmp_path, tmp_path / "cut.tar.gz", "extract_failed")
 
 
-@pytest.mark.parametrize("member", [
-    ("/tmp/ewmbench-escape-{id}", b"x"),
-    ("../ewmbench-escape-{id}", b"x"),
-    ("videos/../../ewmbench-escape-{id}", b"x"),
-    ("videos\\..\\escape.mp4", b"x"),
-    "symlink", "hardlink", "chardev", "blockdev", "fifo", "duplicate",
-])
+@pytest.mark.parametrize(
+    "member",
+    [
+        ("/tmp/ewmbench-escape-{id}", b"x"),
+        ("../ewmbench-escape-{id}", b"x"),
+        ("videos/../../ewmbench-escape-{id}", b"x"),
+        ("videos\\..\\escape.mp4", b"x"),
+        "symlink",
+        "hardlink",
+        "chardev",
+        "blockdev",
+        "fifo",
+        "duplicate",
+    ],
+)
 def test_unsafe_members_are_refused_and_nothing_escapes(tmp_path, member):
     tag = uuid.uuid4().hex
     if member == "symlink":
@@ -174,19 +198,29 @@ def test_unsafe_members_are_refused_and_nothing_escapes(tmp_path, member):
     elif member == "hardlink":
         extra = [special("videos/hard.mp4", tarfile.LNKTYPE, "model_readme.md")]
     elif member in ("chardev", "blockdev", "fifo"):
-        extra = [special("videos/dev.mp4", {"chardev": tarfile.CHRTYPE, "blockdev": tarfile.BLKTYPE, "fifo": tarfile.FIFOTYPE}[member])]
+        extra = [
+            special(
+                "videos/dev.mp4",
+                {"chardev": tarfile.CHRTYPE, "blockdev": tarfile.BLKTYPE, "fifo": tarfile.FIFOTYPE}[member],
+            )
+        ]
     elif member == "duplicate":
         extra = [("model_readme.md", README.encode())]
     else:
         extra = [(member[0].format(id=tag), member[1])]
     archive = write_tar(tmp_path / "bad.tar.gz", standard_members() + extra)
     refused(tmp_path, archive, "unsafe_tar_path")
-    assert not Path(f"/tmp/ewmbench-escape-{tag}").exists() and not (tmp_path.parent / f"ewmbench-escape-{tag}").exists()
+    assert (
+        not Path(f"/tmp/ewmbench-escape-{tag}").exists()
+        and not (tmp_path.parent / f"ewmbench-escape-{tag}").exists()
+    )
 
 
 def test_too_many_entries(tmp_path):
     members = standard_members() + [(f"videos/9__{i}__1.mp4", b"v") for i in range(30)]
-    refused(tmp_path, write_tar(tmp_path / "many.tar.gz", members), "too_many_entries", Limits(max_entries=20))
+    refused(
+        tmp_path, write_tar(tmp_path / "many.tar.gz", members), "too_many_entries", Limits(max_entries=20)
+    )
 
 
 def test_a_decompression_bomb_is_stopped_before_it_is_written(tmp_path):
@@ -211,15 +245,17 @@ def test_unexpected_files(tmp_path):
 def test_readme_and_metadata_refusals(tmp_path):
     without = [m for m in standard_members() if m[0] != "model_readme.md"]
     refused(tmp_path, write_tar(tmp_path / "a.tar.gz", without), "missing_model_readme")
-    for i, readme in enumerate([
-        "no front matter\n",
-        "---\n- a list\n- not a mapping\n---\n",
-        README.replace("organization: Lab\n", ""),
-        README.replace("release_year: 2025", "release_year: soon"),
-        README.replace("control_type: action_driven", "control_type: telepathy"),
-        README.replace("paper_url: https://example.org/paper", "paper_url: javascript:alert(1)"),
-        "---\nmodel_name: [unclosed\n---\n",
-    ]):
+    for i, readme in enumerate(
+        [
+            "no front matter\n",
+            "---\n- a list\n- not a mapping\n---\n",
+            README.replace("organization: Lab\n", ""),
+            README.replace("release_year: 2025", "release_year: soon"),
+            README.replace("control_type: action_driven", "control_type: telepathy"),
+            README.replace("paper_url: https://example.org/paper", "paper_url: javascript:alert(1)"),
+            "---\nmodel_name: [unclosed\n---\n",
+        ]
+    ):
         members = [("model_readme.md", readme.encode())] + without
         error = refused(tmp_path, write_tar(tmp_path / f"m{i}.tar.gz", members), "metadata_invalid")
         assert "model_readme.md" in error.message
@@ -230,7 +266,11 @@ def test_video_refusals(tmp_path):
     refused(tmp_path, write_tar(tmp_path / "a.tar.gz", no_videos), "missing_videos")
     empty_dir = special("videos", tarfile.DIRTYPE)
     refused(tmp_path, write_tar(tmp_path / "b.tar.gz", no_videos + [empty_dir]), "empty_video_dir")
-    refused(tmp_path, write_tar(tmp_path / "c.tar.gz", no_videos + [("videos/clip.mp4", b"v")]), "video_name_invalid")
+    refused(
+        tmp_path,
+        write_tar(tmp_path / "c.tar.gz", no_videos + [("videos/clip.mp4", b"v")]),
+        "video_name_invalid",
+    )
 
 
 def test_record_refusals(tmp_path):
@@ -261,7 +301,12 @@ def test_admit_writes_a_self_reported_entry(tmp_path, board):
 
 
 def test_admit_verified_carries_bootstrap_intervals(tmp_path, board):
-    entry = admit(open_ok(tmp_path, "v"), board, rescored=make_record(values=(0.2, 0.2, 0.2)), command="ewmbench leaderboard add ...")
+    entry = admit(
+        open_ok(tmp_path, "v"),
+        board,
+        rescored=make_record(values=(0.2, 0.2, 0.2)),
+        command="ewmbench leaderboard add ...",
+    )
     assert entry.kind == "verified" and entry.ci == {"hsd": [pytest.approx(0.2), pytest.approx(0.2)]}
     assert entry.provenance["bootstrap"]["resamples"] == 2000 and entry.provenance["command"]
     assert load_entries(board, load_rule(board))[0].ci["hsd"][0] == pytest.approx(0.2)
@@ -297,13 +342,30 @@ def test_verified_intervals_count_the_rows_the_protocol_counts(tmp_path):
     # both episode means would be 0.5 and the interval [0.5, 0.5].
     from ewmbench.leaderboard.entries import entry_from_record
 
-    (tmp_path / "rule.yaml").write_text(RULE.replace('{name: ewmbench-v1, version: "1.0"}', '{name: ewmbench-v2, version: "2.0"}'))
+    (tmp_path / "rule.yaml").write_text(
+        RULE.replace('{name: ewmbench-v1, version: "1.0"}', '{name: ewmbench-v2, version: "2.0"}')
+    )
     rule = load_rule(tmp_path)
     record = make_record(protocol=("ewmbench-v2", "2.0"))
-    record.rows = [{"task_id": "1", "episode_id": e, "trial_id": t, "hsd": v}
-                   for e, t, v in [("10", "1", 0.2), ("10", "2", 0.8), ("11", "1", 0.6), ("11", "2", 0.4)]]
+    record.rows = [
+        {"task_id": "1", "episode_id": e, "trial_id": t, "hsd": v}
+        for e, t, v in [("10", "1", 0.2), ("10", "2", 0.8), ("11", "1", 0.6), ("11", "2", 0.4)]
+    ]
     record.overall = {"hsd": 0.7}
-    entry = entry_from_record(record, rule, {"model_name": "m", "version": "1", "organization": "o", "release_year": 2025,
-                                             "source_type": "open_source", "control_type": "hybrid"}, "verified", "m-1", {})
+    entry = entry_from_record(
+        record,
+        rule,
+        {
+            "model_name": "m",
+            "version": "1",
+            "organization": "o",
+            "release_year": 2025,
+            "source_type": "open_source",
+            "control_type": "hybrid",
+        },
+        "verified",
+        "m-1",
+        {},
+    )
     assert entry.overall == {"hsd": 0.7}
     assert entry.ci["hsd"] == [pytest.approx(0.6), pytest.approx(0.8)]

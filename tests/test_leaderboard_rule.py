@@ -58,19 +58,54 @@ def test_a_missing_column_is_left_out_not_zero(rule):
     assert score.groups == {"motion": pytest.approx(50.0), "fidelity": pytest.approx(100.0)}
     assert (score.covered, score.total) == (2, 4)
     nothing = rule.score({})
-    assert nothing.aggregate is None and nothing.groups == {"motion": None, "fidelity": None} and nothing.covered == 0
+    assert (
+        nothing.aggregate is None
+        and nothing.groups == {"motion": None, "fidelity": None}
+        and nothing.covered == 0
+    )
 
 
 def test_ranking_ties_and_too_few_columns(rule):
     def entry(i, values, kind="reported"):
-        provenance = {"kind": kind, "source": "s", "table": "t"} if kind == "reported" else {
-            "kind": kind, "ewmbench_version": "x", "protocol_sha256": "p", "dataset_sha256": "d", "record_sha256": "r"}
-        return entry_from_dict({"format": "ewmbench-entry/1", "id": f"e{i}", "benchmark": "b", "provenance": provenance,
-                                "model": {"model_name": f"m{i}", "version": "1", "organization": "o", "release_year": 2025,
-                                          "source_type": "open_source", "control_type": "hybrid"},
-                                "metrics": {"overall": values}}, rule)
-    ranked = rank_benchmark(rule, [entry(1, {"hsd": 0.5, "ndtw": 0.5}), entry(2, {"hsd": 1.0}), entry(3, {"hsd": 0.5, "ndtw": 0.5}, "verified"),
-                                   entry(4, {"hsd": 0.9, "ndtw": 0.9})])
+        provenance = (
+            {"kind": kind, "source": "s", "table": "t"}
+            if kind == "reported"
+            else {
+                "kind": kind,
+                "ewmbench_version": "x",
+                "protocol_sha256": "p",
+                "dataset_sha256": "d",
+                "record_sha256": "r",
+            }
+        )
+        return entry_from_dict(
+            {
+                "format": "ewmbench-entry/1",
+                "id": f"e{i}",
+                "benchmark": "b",
+                "provenance": provenance,
+                "model": {
+                    "model_name": f"m{i}",
+                    "version": "1",
+                    "organization": "o",
+                    "release_year": 2025,
+                    "source_type": "open_source",
+                    "control_type": "hybrid",
+                },
+                "metrics": {"overall": values},
+            },
+            rule,
+        )
+
+    ranked = rank_benchmark(
+        rule,
+        [
+            entry(1, {"hsd": 0.5, "ndtw": 0.5}),
+            entry(2, {"hsd": 1.0}),
+            entry(3, {"hsd": 0.5, "ndtw": 0.5}, "verified"),
+            entry(4, {"hsd": 0.9, "ndtw": 0.9}),
+        ],
+    )
     assert [(r.entry.id, r.rank) for r in ranked] == [("e4", 1), ("e1", 2), ("e3", 2), ("e2", None)]
     # reported and verified entries are kept apart by their kind, never merged
     assert [r.entry.kind for r in ranked[1:3]] == ["reported", "verified"]
@@ -80,7 +115,10 @@ def test_bad_rules_are_refused(tmp_path):
     for bad, message in [
         (RULE.replace("direction: lower", "direction: down"), "direction must be higher or lower"),
         (RULE.replace("bounds: [10, 40]", "bounds: [40, 10]"), "high > low"),
-        (RULE.replace("group: fidelity, direction: lower", "group: style, direction: lower"), "group 'style'"),
+        (
+            RULE.replace("group: fidelity, direction: lower", "group: style, direction: lower"),
+            "group 'style'",
+        ),
         (RULE.replace("format: ewmbench-rule/1", "format: other"), "not a board rule"),
     ]:
         (tmp_path / "rule.yaml").write_text(bad)
@@ -89,11 +127,21 @@ def test_bad_rules_are_refused(tmp_path):
 
 
 def test_entries_are_checked(rule):
-    good = {"format": "ewmbench-entry/1", "id": "x", "benchmark": "b",
-            "provenance": {"kind": "reported", "source": "paper", "table": "Table 1"},
-            "model": {"model_name": "m", "version": "1", "organization": "o", "release_year": 2025,
-                      "source_type": "open_source", "control_type": "hybrid"},
-            "metrics": {"overall": {"hsd": 0.5}}}
+    good = {
+        "format": "ewmbench-entry/1",
+        "id": "x",
+        "benchmark": "b",
+        "provenance": {"kind": "reported", "source": "paper", "table": "Table 1"},
+        "model": {
+            "model_name": "m",
+            "version": "1",
+            "organization": "o",
+            "release_year": 2025,
+            "source_type": "open_source",
+            "control_type": "hybrid",
+        },
+        "metrics": {"overall": {"hsd": 0.5}},
+    }
     assert entry_from_dict(good, rule).overall == {"hsd": 0.5}
     cases = [
         ({"metrics": {"overall": {"Motion": 1.6}}}, "keep a paper's own columns under 'reported'"),
@@ -116,7 +164,9 @@ def test_the_shipped_board_loads_and_keeps_papers_in_their_own_columns(tmp_path)
     assert enerverse.kind == "reported" and enerverse.provenance["arxiv"] == "2505.09694v2"
     # Table 2 as printed: the paper's Overall is the sum of SceneC and the two group sums
     printed = {r["label"]: r["value"] for r in enerverse.reported}
-    assert printed["Overall"] == pytest.approx(printed["SceneC"] + printed["Motion Avg."] + printed["Semantics Avg."], abs=1e-4)
+    assert printed["Overall"] == pytest.approx(
+        printed["SceneC"] + printed["Motion Avg."] + printed["Semantics Avg."], abs=1e-4
+    )
     for entry in entries.values():
         if entry.kind == "reported":
             assert not entry.ci and not entry.per_task
@@ -129,7 +179,10 @@ def test_the_shipped_board_loads_and_keeps_papers_in_their_own_columns(tmp_path)
     for entry in entries.values():
         if entry.kind == "verified":
             assert entry.provenance["dataset_sha256"] == rule.benchmarks[entry.benchmark].dataset_sha256
-            assert (entry.protocol["name"], entry.protocol["version"]) == (rule.protocol, rule.protocol_version)
+            assert (entry.protocol["name"], entry.protocol["version"]) == (
+                rule.protocol,
+                rule.protocol_version,
+            )
     # an entry whose file name and id differ is refused
     copy = tmp_path / "board"
     shutil.copytree(BOARD, copy, ignore=shutil.ignore_patterns("*.py"))

@@ -16,7 +16,14 @@ from ewmbench.leaderboard.site import build_site, radar_svg
 ROOT = Path(__file__).resolve().parents[1]
 BOARD = ROOT / "leaderboards" / "ewmbench"
 CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 
 
 def artifacts() -> Path:
@@ -30,13 +37,25 @@ def site(tmp_path_factory):
     board = tmp_path_factory.mktemp("board") / "ewmbench"
     shutil.copytree(BOARD, board, ignore=shutil.ignore_patterns("*.py"))
     # a self-reported entry beside the reported and verified ones, so every filter value is present
-    entry = {"format": "ewmbench-entry/1", "id": "zeta-model-1", "benchmark": "ewmbench-sample-v1",
-             "model": {"model_name": "Zeta <b>model</b>", "version": "1", "organization": "Lab & Co", "release_year": 2026,
-                       "source_type": "closed_source", "control_type": "action_driven"},
-             "protocol": {"name": "ewmbench-v1", "version": "1.0", "sha256": "x"},
-             "metrics": {"overall": {"psnr": 30.0, "ssim": 0.9, "hsd": 0.7, "ndtw": 0.6, "dyn": 0.3},
-                         "per_task": {"psnr": {"1": 29.0, "2": 31.0}}},
-             "provenance": {"kind": "self-reported", "record_sha256": "abc", "bundle_sha256": "def"}}
+    entry = {
+        "format": "ewmbench-entry/1",
+        "id": "zeta-model-1",
+        "benchmark": "ewmbench-sample-v1",
+        "model": {
+            "model_name": "Zeta <b>model</b>",
+            "version": "1",
+            "organization": "Lab & Co",
+            "release_year": 2026,
+            "source_type": "closed_source",
+            "control_type": "action_driven",
+        },
+        "protocol": {"name": "ewmbench-v1", "version": "1.0", "sha256": "x"},
+        "metrics": {
+            "overall": {"psnr": 30.0, "ssim": 0.9, "hsd": 0.7, "ndtw": 0.6, "dyn": 0.3},
+            "per_task": {"psnr": {"1": 29.0, "2": 31.0}},
+        },
+        "provenance": {"kind": "self-reported", "record_sha256": "abc", "bundle_sha256": "def"},
+    }
     (board / "entries" / "zeta-model-1.json").write_text(json.dumps(entry))
     out = tmp_path_factory.mktemp("site")
     build_site(board, out)
@@ -44,16 +63,27 @@ def site(tmp_path_factory):
 
 
 def test_site_files_and_data(site):
-    for name in ("index.html", "style.css", "app.js", "leaderboard.csv", "leaderboard.json", "entries/zeta-model-1.html"):
+    for name in (
+        "index.html",
+        "style.css",
+        "app.js",
+        "leaderboard.csv",
+        "leaderboard.json",
+        "entries/zeta-model-1.html",
+    ):
         assert (site / name).is_file(), name
     html = (site / "index.html").read_text()
-    assert "http://" not in html.replace('href="http', "") and "<script src=\"app.js\"></script>" in html  # no CDN
+    assert (
+        "http://" not in html.replace('href="http', "") and '<script src="app.js"></script>' in html
+    )  # no CDN
     assert "Zeta &lt;b&gt;model&lt;/b&gt;" in html and "<b>model</b>" not in html  # submitted text is escaped
     data = json.loads((site / "leaderboard.json").read_text())
     sample = next(b for b in data["benchmarks"] if b["id"] == "ewmbench-sample-v1")
     official = next(b for b in data["benchmarks"] if b["id"] == "ewmbench-official")
     assert {e["id"] for e in official["entries"]} >= {"ewmbench-paper-enerverse-ft", "ge-paper-ge-base"}
-    assert all(e["kind"] != "reported" for e in sample["entries"])  # never ranked with data measured elsewhere
+    assert all(
+        e["kind"] != "reported" for e in sample["entries"]
+    )  # never ranked with data measured elsewhere
     csv_lines = (site / "leaderboard.csv").read_text().splitlines()
     assert len(csv_lines) == 1 + sum(len(b["entries"]) for b in data["benchmarks"])
 
@@ -66,7 +96,8 @@ def test_radar_draws_reported_groups_and_gaps():
 
 def _numbers(page, table, col):
     return page.eval_on_selector_all(
-        f"{table} tbody tr", f"rows => rows.map(r => r.children[{col}].getAttribute('data-v'))")
+        f"{table} tbody tr", f"rows => rows.map(r => r.children[{col}].getAttribute('data-v'))"
+    )
 
 
 @pytest.mark.slow
@@ -85,10 +116,12 @@ def test_site_in_a_real_browser(site):
             page.on("requestfailed", lambda r: errors.append(f"failed {r.url}"))
             page.goto((site / "index.html").as_uri())
             official = "#ewmbench-official table"
-            names = page.eval_on_selector_all(f"{official} tbody th a", "links => links.map(a => a.textContent)")
+            names = page.eval_on_selector_all(
+                f"{official} tbody th a", "links => links.map(a => a.textContent)"
+            )
             assert "EnerVerse" in names and "GE-Base" in names and "Kling" in names
             # the first ranked row is the best aggregate
-            assert page.inner_text(f"{official} tbody tr:first-child th") .startswith("EnerVerse")
+            assert page.inner_text(f"{official} tbody tr:first-child th").startswith("EnerVerse")
             # click "Score": highest first; click again: lowest first (unranked GE-Base has a score too)
             page.click(f"{official} thead button:has-text('Score')")
             scores = [float(v) for v in _numbers(page, official, 3) if v]
@@ -100,10 +133,14 @@ def test_site_in_a_real_browser(site):
             # keyboard: the header buttons sort with Enter too
             page.focus(f"{official} thead button:has-text('Model')")
             page.keyboard.press("Enter")
-            models = page.eval_on_selector_all(f"{official} tbody th", "c => c.map(x => x.getAttribute('data-v'))")
+            models = page.eval_on_selector_all(
+                f"{official} tbody th", "c => c.map(x => x.getAttribute('data-v'))"
+            )
             assert models == sorted(models)
             # not reported values sort last whatever the direction
-            psnr_col = page.eval_on_selector_all(f"{official} thead th", "ths => ths.findIndex(t => t.textContent.startsWith('PSNR'))")
+            psnr_col = page.eval_on_selector_all(
+                f"{official} thead th", "ths => ths.findIndex(t => t.textContent.startsWith('PSNR'))"
+            )
             page.click(f"{official} thead th:nth-child({psnr_col + 1}) button")
             assert all(v == "" for v in _numbers(page, official, psnr_col))
             # filters hide rows
@@ -114,7 +151,11 @@ def test_site_in_a_real_browser(site):
             assert set(visible.evaluate_all("rows => rows.map(r => r.dataset.kind)")) == {"verified"}
             page.select_option("select[data-filter=kind]", "")
             page.select_option("select[data-filter=control]", "action_driven")
-            assert set(page.locator("table.ranking tbody tr:visible").evaluate_all("r => r.map(x => x.dataset.control)")) == {"action_driven"}
+            assert set(
+                page.locator("table.ranking tbody tr:visible").evaluate_all(
+                    "r => r.map(x => x.dataset.control)"
+                )
+            ) == {"action_driven"}
             assert "entries shown" in page.inner_text(".shown")
             page.select_option("select[data-filter=control]", "")
             page.evaluate("document.querySelectorAll('.table-wrap').forEach(w => { w.scrollLeft = 0; })")

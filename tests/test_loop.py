@@ -38,7 +38,10 @@ def ladder():
 
 def _run_all(specs, base: Path, dataset: Path, **changes) -> dict:
     config = LoopConfig(specs[0], "sim", base, dataset=str(dataset), **changes)
-    return {s.label: evaluate_policy(replace(config, policy=s, output=base / s.label), progress=False) for s in specs}
+    return {
+        s.label: evaluate_policy(replace(config, policy=s, output=base / s.label), progress=False)
+        for s in specs
+    }
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +57,9 @@ def world_exact(ladder, dataset, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def world_slippery(ladder, dataset, tmp_path_factory):
-    return _run_all(ladder, tmp_path_factory.mktemp("wm-friction"), dataset, world_model_options={"friction": 0.1})
+    return _run_all(
+        ladder, tmp_path_factory.mktemp("wm-friction"), dataset, world_model_options={"friction": 0.1}
+    )
 
 
 def test_ladder_true_success_rates_differ_by_design(reference):
@@ -62,7 +67,12 @@ def test_ladder_true_success_rates_differ_by_design(reference):
     assert rates[0] == 1.0  # the expert solves every task
     assert rates == sorted(rates, reverse=True) and len(set(rates)) == len(rates), rates
     for summary in reference.values():
-        assert summary["counts"] == {"episodes": 4, "judged": 4, "failed": 0, "succeeded": summary["counts"]["succeeded"]}
+        assert summary["counts"] == {
+            "episodes": 4,
+            "judged": 4,
+            "failed": 0,
+            "succeeded": summary["counts"]["succeeded"],
+        }
 
 
 def test_exact_world_model_with_state_judge_agrees_perfectly(world_exact, reference):
@@ -72,7 +82,9 @@ def test_exact_world_model_with_state_judge_agrees_perfectly(world_exact, refere
     assert result["disagreements"] == [] and result["episodes_compared"] == 16
     assert result["calibration"]["brier"] == 0.0
     for label in LADDER4:
-        assert result["policies"][label]["world_model_success"] == result["policies"][label]["reference_success"]
+        assert (
+            result["policies"][label]["world_model_success"] == result["policies"][label]["reference_success"]
+        )
 
 
 def _replayed_outcome(folder: Path, dataset: Path, task: str, episode: str, physics) -> bool:
@@ -86,19 +98,25 @@ def _replayed_outcome(folder: Path, dataset: Path, task: str, episode: str, phys
         trial = folder / "states" / task / episode / "1"
     _, arrays = read_rollout(trial)
     gt_meta = json.loads((dataset / task / episode / "ewmbench" / "meta.json").read_text())
-    plan = plan_episode(gt_meta["seed"], gt_meta["task_name"], gt_meta["episode_index"], gt_meta["layout_attempt"])
+    plan = plan_episode(
+        gt_meta["seed"], gt_meta["task_name"], gt_meta["episode_index"], gt_meta["layout_attempt"]
+    )
     recording = execute(plan.spec, arrays["actions"], gt_meta["fps"], views=(), physics=physics)
     return bool(plan.check(recording, plan.spec)[0])
 
 
-def test_physics_perturbed_world_model_disagrees_exactly_where_the_outcome_changed(world_slippery, reference, dataset):
+def test_physics_perturbed_world_model_disagrees_exactly_where_the_outcome_changed(
+    world_slippery, reference, dataset
+):
     from ewmbench.sim.execute import REFERENCE_PHYSICS, Physics
 
     result = agreement(world_slippery, reference)
     assert result["accuracy"] < 1.0 and result["kappa"] < 1.0 and result["pearson"] < 1.0
     # Low friction lets the pushed object slide past the target: the expert's push fails in the
     # world model although it succeeds in the reference.
-    assert {"policy": "expert", "task": "2", "episode": "0"} in [{k: d[k] for k in ("policy", "task", "episode")} for d in result["disagreements"]]
+    assert {"policy": "expert", "task": "2", "episode": "0"} in [
+        {k: d[k] for k in ("policy", "task", "episode")} for d in result["disagreements"]
+    ]
     changed = set()
     for label in LADDER4:
         for record in world_slippery[label]["episodes"]:
@@ -126,12 +144,16 @@ def test_rollouts_are_written_in_the_generated_layout_and_resume(world_exact, da
     assert arrays["actions"].shape == (24, 14) and arrays["eef_pose"].shape == (24, 14)
     assert arrays["object_pose/target"].shape == (24, 7) and len(meta["held"]) == 24
     assert meta["state_source"] == "world-model" and meta["model"] == "sim" and meta["policy"] == "scripted"
-    assert meta["embodiment"] == "ewmbench.sim/1"  # the detector picks the sample's shipped gripper detector from it
+    assert (
+        meta["embodiment"] == "ewmbench.sim/1"
+    )  # the detector picks the sample's shipped gripper detector from it
     from ewmbench.data.video import read_video
 
     assert read_video(trial.video_path()).shape == (24, HEIGHT, WIDTH, 3)
     # Resuming with the same settings redoes nothing and gives the same summary.
-    monkeypatch.setattr(rollout, "run_episode", lambda *a, **k: pytest.fail("a finished rollout was run again"))
+    monkeypatch.setattr(
+        rollout, "run_episode", lambda *a, **k: pytest.fail("a finished rollout was run again")
+    )
     config = LoopConfig(parse_policy_spec(LADDER["expert"], "expert"), "sim", folder, dataset=str(dataset))
     again = evaluate_policy(config, progress=False)
     assert again["episodes"] == summary["episodes"]
@@ -150,14 +172,27 @@ def test_chunked_calls_equal_one_call(dataset):
     scene = {"scene": episode.sidecar.meta["scene"]}
 
     def request(start, count):
-        return GenerationRequest(task=episode.task, episode=episode.episode, trial="1", seed=0, num_frames=count, fps=10.0,
-                                 height=HEIGHT, width=WIDTH, start_frame=start, actions=actions[: start + count], scene=scene)
+        return GenerationRequest(
+            task=episode.task,
+            episode=episode.episode,
+            trial="1",
+            seed=0,
+            num_frames=count,
+            fps=10.0,
+            height=HEIGHT,
+            width=WIDTH,
+            start_frame=start,
+            actions=actions[: start + count],
+            scene=scene,
+        )
 
     whole = SimModel().generate(request(0, 7))
     model = SimModel()
     first = model.generate(request(0, 3))  # frames 0-2
     second = model.generate(request(2, 5))  # frames 2-6: frame 0 of a chunk is the current frame
-    assert np.array_equal(np.concatenate([first.frames["head"], second.frames["head"][1:]]), whole.frames["head"])
+    assert np.array_equal(
+        np.concatenate([first.frames["head"], second.frames["head"][1:]]), whole.frames["head"]
+    )
     assert np.array_equal(second.state["eef_pose"], whole.state["eef_pose"][2:])
     assert np.array_equal(second.state["object_pose/target"], whole.state["object_pose/target"][2:])
     assert second.info["held"] == whole.info["held"][2:]
@@ -185,13 +220,22 @@ def test_agreement_figures_by_hand():
 
 def _summary(label, outcomes, failed=()):
     episodes = [
-        {"task": str(i), "episode": "0", "status": "failed" if i in failed else "ok", "reason": "boom" if i in failed else "",
-         "verdict": {"success": o, "score": float(o)}}
+        {
+            "task": str(i),
+            "episode": "0",
+            "status": "failed" if i in failed else "ok",
+            "reason": "boom" if i in failed else "",
+            "verdict": {"success": o, "score": float(o)},
+        }
         for i, o in enumerate(outcomes)
     ]
     ok = [e for e in episodes if e["status"] == "ok"]
-    return {"policy": label, "episodes": episodes, "counts": {"failed": len(failed)},
-            "success_rate": sum(e["verdict"]["success"] for e in ok) / len(ok)}
+    return {
+        "policy": label,
+        "episodes": episodes,
+        "counts": {"failed": len(failed)},
+        "success_rate": sum(e["verdict"]["success"] for e in ok) / len(ok),
+    }
 
 
 def test_failed_episodes_are_left_out_with_their_reason():
@@ -199,15 +243,21 @@ def test_failed_episodes_are_left_out_with_their_reason():
     ref = {"a": _summary("a", [True, False, True]), "b": _summary("b", [False, True, False])}
     result = agreement(world, ref)
     assert result["episodes_compared"] == 5
-    assert result["excluded"] == [{"policy": "a", "task": "1", "episode": "0", "reasons": {"world_model": "boom"}}]
+    assert result["excluded"] == [
+        {"policy": "a", "task": "1", "episode": "0", "reasons": {"world_model": "boom"}}
+    ]
     assert result["accuracy"] == pytest.approx(3 / 5)
     assert {(d["policy"], d["task"]) for d in result["disagreements"]} == {("a", "2"), ("b", "1")}
 
 
 def test_policy_lists_parse():
-    specs = parse_policies("scripted,scripted:give_up=0.5,wrong_order=true,http:url=http://127.0.0.1:9/p,timeout=2")
+    specs = parse_policies(
+        "scripted,scripted:give_up=0.5,wrong_order=true,http:url=http://127.0.0.1:9/p,timeout=2"
+    )
     assert [(s.name, s.options) for s in specs] == [
-        ("scripted", {}), ("scripted", {"give_up": 0.5, "wrong_order": True}), ("http", {"url": "http://127.0.0.1:9/p", "timeout": 2}),
+        ("scripted", {}),
+        ("scripted", {"give_up": 0.5, "wrong_order": True}),
+        ("http", {"url": "http://127.0.0.1:9/p", "timeout": 2}),
     ]
     assert [s.label for s in parse_policies("scripted-ladder")] == list(LADDER)
     with pytest.raises(ConfigError, match="unknown policy"):
@@ -220,9 +270,23 @@ def test_policy_lists_parse():
 def test_agreement_command_end_to_end(dataset, tmp_path):
     out = tmp_path / "agree"
     command = [
-        sys.executable, "-m", "ewmbench", "policy-eval", "agreement", "--policies", "scripted,scripted:give_up=0.5",
-        "--world-model", "sim", "--world-model-option", "friction=0.1", "--dataset", str(dataset), "--episodes", "2",
-        "--output", str(out),
+        sys.executable,
+        "-m",
+        "ewmbench",
+        "policy-eval",
+        "agreement",
+        "--policies",
+        "scripted,scripted:give_up=0.5",
+        "--world-model",
+        "sim",
+        "--world-model-option",
+        "friction=0.1",
+        "--dataset",
+        str(dataset),
+        "--episodes",
+        "2",
+        "--output",
+        str(out),
     ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -236,7 +300,12 @@ def test_agreement_command_end_to_end(dataset, tmp_path):
 
 @pytest.mark.parametrize(
     "options, message",
-    [({"give_up": 2}, "give_up must be from"), ({"wrong_order": "maybe"}, "true or false"), ({"grasp_offset": "x"}, "must be a number"), ({"speed": 1}, "unknown scripted policy option")],
+    [
+        ({"give_up": 2}, "give_up must be from"),
+        ({"wrong_order": "maybe"}, "true or false"),
+        ({"grasp_offset": "x"}, "must be a number"),
+        ({"speed": 1}, "unknown scripted policy option"),
+    ],
 )
 def test_scripted_options_are_checked(options, message):
     from ewmbench.loop.scripted import ScriptedPolicy

@@ -76,7 +76,9 @@ def _evaluate(monkeypatch, dataset, tmp_path, policy, world, horizon=None, judge
     monkeypatch.setattr(rollout_module, "make_world_model", lambda name, options, device=None: world)
     monkeypatch.setattr(rollout_module, "make_judge", lambda name, options: judge or FinalXJudge())
     monkeypatch.setattr(rollout_module, "make_policy", lambda spec: policy)
-    config = LoopConfig(PolicySpec("step", "scripted", {}), "echo", tmp_path / "out", dataset=str(dataset), horizon=horizon)
+    config = LoopConfig(
+        PolicySpec("step", "scripted", {}), "echo", tmp_path / "out", dataset=str(dataset), horizon=horizon
+    )
     return evaluate_policy(config, progress=False)
 
 
@@ -87,14 +89,20 @@ def test_each_broken_episode_fails_with_its_reason_and_the_rest_continue(monkeyp
     by_key = {(r["task"], r["episode"]): r for r in summary["episodes"]}
     assert "shape (2, 13)" in by_key[("1", "10")]["reason"] and by_key[("1", "10")]["status"] == "failed"
     # the current frame and 2 actions ask for 3 frames; it returned 2
-    assert "returned frames of shape (2, 48, 64, 3)" in by_key[("2", "10")]["reason"] and "expected 3 frames" in by_key[("2", "10")]["reason"]
+    assert (
+        "returned frames of shape (2, 48, 64, 3)" in by_key[("2", "10")]["reason"]
+        and "expected 3 frames" in by_key[("2", "10")]["reason"]
+    )
     assert "non-finite" in by_key[("1", "11")]["reason"]
     ok = by_key[("2", "11")]
     assert ok["status"] == "ok" and ok["verdict"]["success"] is True and ok["steps"] == 6
     assert summary["counts"] == {"episodes": 4, "judged": 1, "failed": 3, "succeeded": 1}
     assert summary["success_rate"] == 1.0 and len(summary["failures"]) == 3
     # Failed episodes left nothing half-written in the generated layout.
-    trials = sorted(p.relative_to(tmp_path / "out" / "rollouts_dataset").as_posix() for p in (tmp_path / "out" / "rollouts_dataset").glob("*/*/*"))
+    trials = sorted(
+        p.relative_to(tmp_path / "out" / "rollouts_dataset").as_posix()
+        for p in (tmp_path / "out" / "rollouts_dataset").glob("*/*/*")
+    )
     assert trials == ["2/11/1"]
 
 
@@ -116,7 +124,9 @@ def test_horizon_is_respected_and_commanded_state_is_recorded(monkeypatch, datas
     summary = _evaluate(monkeypatch, dataset, tmp_path, StepPolicy({}), NoStateWorld(), horizon=4)
     record = summary["episodes"][0]
     assert record["steps"] == 4 and record["state_source"] == "commanded" and record["policy_calls"] == 2
-    assert record["verdict"]["evidence"]["final_x"] == pytest.approx(0.1 + 0.10 + 0.05)  # x0 = 0.1, +0.10, then +0.05 (chunk cut to the horizon)
+    assert record["verdict"]["evidence"]["final_x"] == pytest.approx(
+        0.1 + 0.10 + 0.05
+    )  # x0 = 0.1, +0.10, then +0.05 (chunk cut to the horizon)
 
 
 def test_hanging_and_closing_servers_fail_episodes_not_the_run(monkeypatch, dataset, tmp_path):
@@ -126,7 +136,13 @@ def test_hanging_and_closing_servers_fail_episodes_not_the_run(monkeypatch, data
     for mode, reason in (("hang", "did not answer within"), ("close", "closed the connection")):
         server = OpenPIServer(mode)
         try:
-            summary = _evaluate(monkeypatch, dataset, tmp_path / mode, OpenPIPolicy(port=server.port, views="head", timeout=0.3), EchoWorld())
+            summary = _evaluate(
+                monkeypatch,
+                dataset,
+                tmp_path / mode,
+                OpenPIPolicy(port=server.port, views="head", timeout=0.3),
+                EchoWorld(),
+            )
         finally:
             server.stop()
         assert summary["counts"]["failed"] == 4 and summary["counts"]["judged"] == 0
@@ -135,7 +151,13 @@ def test_hanging_and_closing_servers_fail_episodes_not_the_run(monkeypatch, data
 
 @pytest.mark.parametrize(
     "actions, message",
-    [([[0.0] * 14], None), ([[0.0] * 15], "shape"), ([], "shape"), ([[0.0] * 13 + [float("inf")]], "non-finite"), ([["a"] * 14], "not numbers")],
+    [
+        ([[0.0] * 14], None),
+        ([[0.0] * 15], "shape"),
+        ([], "shape"),
+        ([[0.0] * 13 + [float("inf")]], "non-finite"),
+        ([["a"] * 14], "not numbers"),
+    ],
 )
 def test_check_chunk(actions, message):
     if message is None:
@@ -171,7 +193,9 @@ def test_bad_policy_options_are_refused_before_anything_is_written(monkeypatch, 
     from ewmbench.loop.policies import parse_policy_spec
 
     monkeypatch.setattr(rollout_module, "make_world_model", lambda name, options, device=None: EchoWorld())
-    config = LoopConfig(parse_policy_spec("scripted:give_up=7"), "echo", tmp_path / "out", dataset=str(dataset))
+    config = LoopConfig(
+        parse_policy_spec("scripted:give_up=7"), "echo", tmp_path / "out", dataset=str(dataset)
+    )
     with pytest.raises(ConfigError, match="give_up must be from 0.0 to 1.0"):
         evaluate_policy(config, progress=False)
     assert not (tmp_path / "out").exists()

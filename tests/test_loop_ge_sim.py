@@ -34,8 +34,15 @@ def simulated(tmp_path_factory):
     root = tmp_path_factory.mktemp("gt")
     recorded = record_episode(0, "push", 0, FRAMES, width=W, height=H)
     frames = recorded.recording.frames
-    write_episode(root, "2", "0", frames["head"], recorded.plan.instruction, sidecar=episode_sidecar(recorded, 0),
-                  extra_views={"hand_left": frames["hand_left"], "hand_right": frames["hand_right"]})
+    write_episode(
+        root,
+        "2",
+        "0",
+        frames["head"],
+        recorded.plan.instruction,
+        sidecar=episode_sidecar(recorded, 0),
+        extra_views={"hand_left": frames["hand_left"], "hand_right": frames["hand_right"]},
+    )
     return root
 
 
@@ -44,8 +51,13 @@ def test_scripted_policy_in_ge_sim_chunk_by_chunk(simulated, tmp_path, monkeypat
     repo = write_checkout(tmp_path / "Genie-Envisioner", record, GE_CHUNK, GE_SIZE)
     monkeypatch.setattr(rollout_module, "make_judge", lambda name, options: AlwaysJudge())
     config = LoopConfig(
-        parse_policy_spec(f"scripted:chunk={CHUNK_ACTIONS}"), "ge-sim", tmp_path / "out", dataset=str(simulated),
-        world_model_options={"repo": str(repo), "fps": 10.0}, horizon=10, device="cpu",
+        parse_policy_spec(f"scripted:chunk={CHUNK_ACTIONS}"),
+        "ge-sim",
+        tmp_path / "out",
+        dataset=str(simulated),
+        world_model_options={"repo": str(repo), "fps": 10.0},
+        horizon=10,
+        device="cpu",
     )
     summary = evaluate_policy(config, progress=False)
     record_ = summary["episodes"][0]
@@ -57,13 +69,18 @@ def test_scripted_policy_in_ge_sim_chunk_by_chunk(simulated, tmp_path, monkeypat
     for view in ("hand_left", "hand_right"):
         assert read_video(trial.video_path(view)).shape == (10, H, W, 3)
     meta, arrays = read_rollout(trial.path)
-    assert arrays["actions"].shape == (10, 14) and meta["state_source"] == "commanded" and meta["model"] == "ge-sim"
+    assert (
+        arrays["actions"].shape == (10, 14)
+        and meta["state_source"] == "commanded"
+        and meta["model"] == "ge-sim"
+    )
     actions = arrays["actions"]
     calls = [json.loads(line) for line in record.read_text().splitlines()]
     assert len(calls) == 3  # one stateless request per policy chunk, each within GE's 9-frame window
     # Each request holds 4 memory rows, then the window; the actions are the policy's, in 16-D.
     for call in calls:
         assert call["actions"]["shape"] == [1, 4 + GE_CHUNK, 16]
+
     # Which rollout frame each of GE's action rows belongs to (matched on the acting right hand):
     # 4 memory rows spread evenly over the frames so far (the last is the current frame), then the
     # chunk's frames, the last action held to fill GE's window.

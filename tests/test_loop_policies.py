@@ -73,7 +73,11 @@ def test_openpi_client_speaks_the_protocol(server):
     first = policy.act(observation(0))
     second = policy.act(observation(3))
     policy.close()
-    assert first.shape == (3, 14) and np.allclose(first[1], STATE + 0.01, atol=1e-6) and np.allclose(second, first)
+    assert (
+        first.shape == (3, 14)
+        and np.allclose(first[1], STATE + 0.01, atol=1e-6)
+        and np.allclose(second, first)
+    )
     one, two = server.requests
     assert one["prompt"] == "<reset>pick up the cube" and two["prompt"] == "pick up the cube"
     assert one["obs"].shape == (2, 6, 8, 3) and one["obs"].dtype == np.uint8 and one["obs"][1].max() == 40
@@ -87,21 +91,29 @@ def test_openpi_quaternion_action_space_round_trips(server):
 
     state = STATE.copy()
     state[[6, 13]] = (0.25, 1.0)
-    policy = OpenPIPolicy(port=server.port, views="head", timeout=5, action_space="eef16-quat", gripper_max=120)
+    policy = OpenPIPolicy(
+        port=server.port, views="head", timeout=5, action_space="eef16-quat", gripper_max=120
+    )
     obs = observation(0)
     obs.state = state
     policy.reset("x", obs)
     actions = policy.act(obs)  # the server echoes the state it was sent, three times
     policy.close()
     sent = server.requests[0]["state"]
-    assert sent.shape == (16,) and np.allclose(sent[3:7], Rotation.from_euler("xyz", state[3:6]).as_quat(), atol=1e-6)
+    assert sent.shape == (16,) and np.allclose(
+        sent[3:7], Rotation.from_euler("xyz", state[3:6]).as_quat(), atol=1e-6
+    )
     assert sent[7] == pytest.approx(30.0) and sent[15] == pytest.approx(120.0)
     assert actions.shape == (3, 14) and np.allclose(actions[0], state, atol=1e-5)
     with pytest.raises(ConfigError):
         OpenPIPolicy(action_space="eef15")
 
 
-@pytest.mark.parametrize("server, message", [("hang", "did not answer within"), ("close", "closed the connection"), ("error", "model exploded")], indirect=["server"])
+@pytest.mark.parametrize(
+    "server, message",
+    [("hang", "did not answer within"), ("close", "closed the connection"), ("error", "model exploded")],
+    indirect=["server"],
+)
 def test_openpi_failures_become_policy_errors(server, message):
     policy = OpenPIPolicy(port=server.port, views="head", timeout=0.5)
     policy.reset("x", observation())
@@ -123,7 +135,12 @@ def test_openpi_unreachable_server_is_a_policy_error():
 def test_msgpack_numpy_round_trip_and_refusals():
     data = {"a": np.arange(6, dtype=np.int16).reshape(2, 3), "b": np.float32(1.5), "c": "text"}
     back = unpack(pack(data))
-    assert np.array_equal(back["a"], data["a"]) and back["a"].dtype == np.int16 and back["b"] == np.float32(1.5) and back["c"] == "text"
+    assert (
+        np.array_equal(back["a"], data["a"])
+        and back["a"].dtype == np.int16
+        and back["b"] == np.float32(1.5)
+        and back["c"] == "text"
+    )
     with pytest.raises(TypeError):
         pack({"x": np.array([object()])})
     evil = pack({"x": {"__ndarray__": True, "data": b"", "dtype": "|O", "shape": [0]}})
@@ -143,7 +160,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_response(503)
             self.end_headers()
             return
-        answer = {"ok": True} if self.path == "/reset" else {"actions": [[v + 0.5 for v in body["state"]]] * 2}
+        answer = (
+            {"ok": True} if self.path == "/reset" else {"actions": [[v + 0.5 for v in body["state"]]] * 2}
+        )
         payload = json.dumps(answer).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -178,7 +197,11 @@ def test_http_policy_with_a_retry(http_server):
     paths = [p for p, _ in _Handler.calls]
     assert paths == ["/reset", "/act", "/act"]
     body = _Handler.calls[-1][1]
-    assert body["instruction"] == "push it" and body["step"] == 2 and np.array(body["frames"]["head"]).shape == (6, 8, 3)
+    assert (
+        body["instruction"] == "push it"
+        and body["step"] == 2
+        and np.array(body["frames"]["head"]).shape == (6, 8, 3)
+    )
 
 
 def test_http_policy_unreachable_is_a_policy_error():

@@ -24,7 +24,13 @@ SUBSTEPS = ["Move above the cube.", "Grasp the cube.", "Place it in the tray."]
 def rollout(frames: int = 12) -> Rollout:
     rng = np.random.default_rng(0)
     video = rng.integers(0, 255, (frames, 56, 84, 3), dtype=np.uint8)
-    return Rollout("Pick up the red cube and place it in the tray.", SUBSTEPS, {"head": video}, np.zeros((frames, 14)), np.zeros((frames, 14)))
+    return Rollout(
+        "Pick up the red cube and place it in the tray.",
+        SUBSTEPS,
+        {"head": video},
+        np.zeros((frames, 14)),
+        np.zeros((frames, 14)),
+    )
 
 
 @dataclass
@@ -42,7 +48,9 @@ class CannedCaptioner(VideoCaptioner):
 def canned_judge(answer: str) -> tuple[VLMJudge, list]:
     prompts: list = []
     judge = VLMJudge()
-    judge._captioner = CannedCaptioner(None, None, "", judge.system, FrameSampling(), answer=answer, prompts=prompts)
+    judge._captioner = CannedCaptioner(
+        None, None, "", judge.system, FrameSampling(), answer=answer, prompts=prompts
+    )
     return judge, prompts
 
 
@@ -65,8 +73,14 @@ def test_custom_prompt_file_must_have_both_parts(tmp_path):
 @pytest.mark.parametrize(
     "text, expected",
     [
-        ('{"substeps": [{"step": 1, "done": true}, {"step": 2, "done": false}], "success": false, "reward": 0.4}', (False, 0.4, [True, False, None])),
-        ('```json\n{"substeps": [true, "yes", "no"], "success": "yes", "reward": 7}\n```', (True, 1.0, [True, True, False])),
+        (
+            '{"substeps": [{"step": 1, "done": true}, {"step": 2, "done": false}], "success": false, "reward": 0.4}',
+            (False, 0.4, [True, False, None]),
+        ),
+        (
+            '```json\n{"substeps": [true, "yes", "no"], "success": "yes", "reward": 7}\n```',
+            (True, 1.0, [True, True, False]),
+        ),
         ('{"substeps": [{"step": 3, "done": "done"}], "reward": "NaN"}', (None, None, [None, None, True])),
         ('{"success": true, "reward": 0.9,', (True, 0.9, [None, None, None])),  # truncated output is repaired
         ("the robot did fine", (None, None, [None, None, None])),
@@ -76,11 +90,15 @@ def test_custom_prompt_file_must_have_both_parts(tmp_path):
 def test_answers_are_parsed_leniently(text, expected):
     success, reward, steps = parse_verdict(parse_caption(text), 3)
     assert (success, steps) == (expected[0], expected[2])
-    assert reward == expected[1] or (reward is not None and expected[1] is not None and math.isclose(reward, expected[1]))
+    assert reward == expected[1] or (
+        reward is not None and expected[1] is not None and math.isclose(reward, expected[1])
+    )
 
 
 def test_verdict_keeps_its_evidence():
-    judge, prompts = canned_judge('{"substeps": [{"step": 1, "done": true}, {"step": 2, "done": true}, {"step": 3, "done": false}], "success": false}')
+    judge, prompts = canned_judge(
+        '{"substeps": [{"step": 1, "done": true}, {"step": 2, "done": true}, {"step": 3, "done": false}], "success": false}'
+    )
     verdict = judge.judge(rollout())
     assert verdict.success is False and verdict.substeps == [True, True, False]
     assert verdict.score == pytest.approx(2 / 3)  # no reward given: the share of sub-steps done
@@ -141,7 +159,13 @@ def test_openai_compatible_backend_against_a_loopback_server(monkeypatch):
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):
-            received.append((self.path, self.headers.get("Authorization"), json.loads(self.rfile.read(int(self.headers["Content-Length"])))))
+            received.append(
+                (
+                    self.path,
+                    self.headers.get("Authorization"),
+                    json.loads(self.rfile.read(int(self.headers["Content-Length"]))),
+                )
+            )
             answer = '```json\\n{"substeps": [true, true, false], "success": false, "reward": 0.5}\\n```'
             body = json.dumps({"choices": [{"message": {"role": "assistant", "content": answer}}]}).encode()
             self.send_response(200)
@@ -158,7 +182,13 @@ def test_openai_compatible_backend_against_a_loopback_server(monkeypatch):
     thread.start()
     monkeypatch.setenv("JUDGE_KEY", "secret")
     try:
-        judge = VLMJudge(backend="openai", url=f"http://127.0.0.1:{server.server_address[1]}/v1", model="qwen2.5-vl", frames=4, api_key_env="JUDGE_KEY")
+        judge = VLMJudge(
+            backend="openai",
+            url=f"http://127.0.0.1:{server.server_address[1]}/v1",
+            model="qwen2.5-vl",
+            frames=4,
+            api_key_env="JUDGE_KEY",
+        )
         verdict = judge.judge(rollout(12))
     finally:
         server.shutdown()

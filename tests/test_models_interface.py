@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.helpers.datasets import make_ground_truth
 
 from ewmbench.data.conform import conform_video, crop_box, time_indices
 from ewmbench.errors import ConfigError, DataError
@@ -29,16 +28,33 @@ from ewmbench.models.base import (
     model_sources,
 )
 from ewmbench.runner import RunConfig, run
+from tests.helpers.datasets import make_ground_truth
 
 
 def make_request(**overrides) -> GenerationRequest:
     rng = np.random.default_rng(0)
     request = GenerationRequest(
-        task="1", episode="10", trial="2", seed=7, num_frames=5, fps=10.0, height=6, width=8, views=("head", "hand_left"),
-        instruction="pick up the cup", substeps=["reach", "grasp"],
-        memory_frames={"head": rng.integers(0, 255, (1, 6, 8, 3), dtype=np.uint8), "hand_left": rng.integers(0, 255, (1, 6, 8, 3), dtype=np.uint8)},
-        actions=rng.normal(size=(5, 14)), intrinsics={"head": np.eye(3)}, extrinsics={"head": np.tile(np.eye(4), (5, 1, 1))},
-        scene={"scene": {"objects": [1, 2]}, "subject": "cup"}, embodiment="sample-dual-panda", extra={"note": 1},
+        task="1",
+        episode="10",
+        trial="2",
+        seed=7,
+        num_frames=5,
+        fps=10.0,
+        height=6,
+        width=8,
+        views=("head", "hand_left"),
+        instruction="pick up the cup",
+        substeps=["reach", "grasp"],
+        memory_frames={
+            "head": rng.integers(0, 255, (1, 6, 8, 3), dtype=np.uint8),
+            "hand_left": rng.integers(0, 255, (1, 6, 8, 3), dtype=np.uint8),
+        },
+        actions=rng.normal(size=(5, 14)),
+        intrinsics={"head": np.eye(3)},
+        extrinsics={"head": np.tile(np.eye(4), (5, 1, 1))},
+        scene={"scene": {"objects": [1, 2]}, "subject": "cup"},
+        embodiment="sample-dual-panda",
+        extra={"note": 1},
     )
     return replace(request, **overrides)
 
@@ -48,8 +64,28 @@ def test_request_round_trips_through_bytes():
     back = GenerationRequest.from_bytes(request.to_bytes())
     meta, arrays = request.to_parts()
     json.dumps(meta)  # the metadata is plain JSON
-    assert sorted(arrays) == ["actions", "extrinsics/head", "intrinsics/head", "memory_frames/hand_left", "memory_frames/head"]
-    for name in ("task", "episode", "trial", "seed", "num_frames", "fps", "views", "instruction", "substeps", "scene", "embodiment", "extra", "memory_indices"):
+    assert sorted(arrays) == [
+        "actions",
+        "extrinsics/head",
+        "intrinsics/head",
+        "memory_frames/hand_left",
+        "memory_frames/head",
+    ]
+    for name in (
+        "task",
+        "episode",
+        "trial",
+        "seed",
+        "num_frames",
+        "fps",
+        "views",
+        "instruction",
+        "substeps",
+        "scene",
+        "embodiment",
+        "extra",
+        "memory_indices",
+    ):
         assert getattr(back, name) == getattr(request, name), name
     np.testing.assert_array_equal(back.actions, request.actions)
     np.testing.assert_array_equal(back.memory_frames["hand_left"], request.memory_frames["hand_left"])
@@ -57,7 +93,11 @@ def test_request_round_trips_through_bytes():
 
 
 def test_result_round_trips_and_malformed_payloads_are_refused():
-    result = GenerationResult({"head": np.zeros((2, 3, 4, 3), np.uint8)}, {"eef_pose": np.ones((2, 14))}, {"fps": 30.0, "nan": float("nan")})
+    result = GenerationResult(
+        {"head": np.zeros((2, 3, 4, 3), np.uint8)},
+        {"eef_pose": np.ones((2, 14))},
+        {"fps": 30.0, "nan": float("nan")},
+    )
     back = GenerationResult.from_bytes(result.to_bytes())
     assert back.info == {"fps": 30.0, "nan": None}
     np.testing.assert_array_equal(back.state["eef_pose"], np.ones((2, 14)))
@@ -87,14 +127,29 @@ class Typed(WorldModel):
 
 def test_options_are_typed_with_defaults():
     model = Typed(steps="8", guidance="2.5", fast="yes", pretrained="~/x")
-    assert model.settings == {"steps": 8, "guidance": 2.5, "fast": True, "variant": "slow", "pretrained": Path("~/x").expanduser()}
-    assert Typed().config() == {"steps": 4, "guidance": 1.0, "fast": False, "variant": "slow", "pretrained": None}
+    assert model.settings == {
+        "steps": 8,
+        "guidance": 2.5,
+        "fast": True,
+        "variant": "slow",
+        "pretrained": Path("~/x").expanduser(),
+    }
+    assert Typed().config() == {
+        "steps": 4,
+        "guidance": 1.0,
+        "fast": False,
+        "variant": "slow",
+        "pretrained": None,
+    }
 
 
 @pytest.mark.parametrize(
     "options, message",
     [
-        ({"step": 3}, "model 'typed' has no option 'step' \\(did you mean 'steps'\\?\\); it accepts: fast, guidance, pretrained, steps, variant"),
+        (
+            {"step": 3},
+            "model 'typed' has no option 'step' \\(did you mean 'steps'\\?\\); it accepts: fast, guidance, pretrained, steps, variant",
+        ),
         ({"steps": 2.5}, "option 'steps' must be an integer"),
         ({"steps": 0}, "option 'steps' must be from 1 to 100"),
         ({"guidance": "high"}, "option 'guidance' must be a number"),
@@ -132,14 +187,22 @@ class Counter(WorldModel):
         Counter.calls.append(request)
         values = np.arange(request.start_frame, request.start_frame + request.num_frames, dtype=np.uint8)
         frames = np.broadcast_to(values[:, None, None, None], (request.num_frames, 2, 2, 3)).copy()
-        return GenerationResult({"head": frames}, {"step": values.astype(float)[:, None]}, {"start": request.start_frame})
+        return GenerationResult(
+            {"head": frames}, {"step": values.astype(float)[:, None]}, {"start": request.start_frame}
+        )
 
 
 def test_chunked_generation_hand_worked():
     Counter.calls = []
     memory = {"head": np.zeros((1, 2, 2, 3), np.uint8)}
     actions = np.arange(12 * 14, dtype=float).reshape(12, 14)
-    request = make_request(num_frames=12, views=("head",), memory_frames=memory, actions=actions, extrinsics={"head": np.tile(np.eye(4), (12, 1, 1))})
+    request = make_request(
+        num_frames=12,
+        views=("head",),
+        memory_frames=memory,
+        actions=actions,
+        extrinsics={"head": np.tile(np.eye(4), (12, 1, 1))},
+    )
     result = generate_chunked(Counter().generate, request, chunk_frames=5, memory_frames=4)
     # chunks start at 0, 4, 8 (each adds 4 new frames; frame 0 of a chunk is the last frame so far)
     assert [c.start_frame for c in Counter.calls] == [0, 4, 8]
@@ -162,12 +225,16 @@ def test_single_chunk_is_one_call():
     Counter.calls = []
     request = make_request(num_frames=3, views=("head",))
     result = generate_chunked(Counter().generate, request, chunk_frames=5, memory_frames=4)
-    assert len(Counter.calls) == 1 and len(result.frames["head"]) == 5  # the window's length; the runner conforms it
+    assert (
+        len(Counter.calls) == 1 and len(result.frames["head"]) == 5
+    )  # the window's length; the runner conforms it
 
 
 class NeedsEverything(WorldModel):
     name = "needs-everything"
-    capabilities = Capabilities(conditioning=frozenset({"actions", "calibration"}), required_views=("head", "hand_left"))
+    capabilities = Capabilities(
+        conditioning=frozenset({"actions", "calibration"}), required_views=("head", "hand_left")
+    )
     needs_gpu = True
 
 
@@ -176,7 +243,12 @@ def test_capabilities_checked_against_the_dataset():
     with pytest.raises(DataError, match="needs view\\(s\\) \\['hand_left'\\]"):
         check_request_fits(model, ["head"], {}, "ep")
     with pytest.raises(DataError, match="lacks `actions` \\(sidecar arrays.npz\\), `extrinsics/hand_left`"):
-        check_request_fits(model, ["head", "hand_left"], {"intrinsics/head": True, "extrinsics/head": True, "intrinsics/hand_left": True}, "ep")
+        check_request_fits(
+            model,
+            ["head", "hand_left"],
+            {"intrinsics/head": True, "extrinsics/head": True, "intrinsics/hand_left": True},
+            "ep",
+        )
 
 
 def test_gpu_models_need_a_gpu_unless_cpu_is_asked_for():
@@ -197,7 +269,12 @@ def test_conform_hand_worked():
     # 30 fps source to 10 fps target: every third frame
     assert time_indices(9, 3, 30.0, 10.0).tolist() == [0, 3, 6]
     out, report = conform_video(frames, 2, 4, 6, source_fps=30.0, target_fps=10.0)
-    assert out.shape == (2, 4, 6, 3) and out[:, 0, 0, 0].tolist() == [0, 3] and report["dropped"] == 2 and report["resized"]
+    assert (
+        out.shape == (2, 4, 6, 3)
+        and out[:, 0, 0, 0].tolist() == [0, 3]
+        and report["dropped"] == 2
+        and report["resized"]
+    )
     # 5 fps source to 10 fps target: each source frame shown twice (round half up)
     assert time_indices(3, 6, 5.0, 10.0).tolist() == [0, 1, 1, 2, 2, 3]
     assert crop_box(480, 704, 480, 640) == (32, 0, 672, 480)
@@ -236,29 +313,76 @@ def test_model_named_as_module_class_runs_from_the_command_line(tmp_path):
         "        assert request.instruction and not request.memory_frames and request.actions is None\n"
         "        return GenerationResult({'head': np.full((3, 8, 8, 3), self.settings['level'], np.uint8)}, info={'note': 'grey'})\n"
     )
-    env = {**__import__("os").environ, "PYTHONPATH": f"{tmp_path}:{__import__('os').environ.get('PYTHONPATH', '')}", "EWMBENCH_CACHE": str(tmp_path / "cache")}
+    env = {
+        **__import__("os").environ,
+        "PYTHONPATH": f"{tmp_path}:{__import__('os').environ.get('PYTHONPATH', '')}",
+        "EWMBENCH_CACHE": str(tmp_path / "cache"),
+    }
     out = tmp_path / "run"
-    command = [sys.executable, "-m", "ewmbench", "run", "--model", "mymodels:Grey", "--model-option", "level=100", "--dataset", str(gt),
-               "--trials", "1", "--metrics", "psnr", "--output", str(out), "--device", "cpu"]
+    command = [
+        sys.executable,
+        "-m",
+        "ewmbench",
+        "run",
+        "--model",
+        "mymodels:Grey",
+        "--model-option",
+        "level=100",
+        "--dataset",
+        str(gt),
+        "--trials",
+        "1",
+        "--metrics",
+        "psnr",
+        "--output",
+        str(out),
+        "--device",
+        "cpu",
+    ]
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     trial = out / "grey_dataset" / "1" / "10" / "1"
     meta = json.loads((trial / "ewmbench" / "meta.json").read_text())
-    assert meta["format"] == "ewmbench-trial/1" and meta["model"] == "grey" and meta["model_config"] == {"level": 100}
+    assert (
+        meta["format"] == "ewmbench-trial/1"
+        and meta["model"] == "grey"
+        and meta["model_config"] == {"level": 100}
+    )
     assert meta["info"] == {"note": "grey"} and meta["oracle"] is False
     # 3 frames of 8x8 conformed to the GT's 4 frames of 48x64 (last frame held)
-    assert meta["conform"]["head"]["held"] == 1 and meta["conform"]["head"]["target"] == {"frames": 4, "height": 48, "width": 64, "fps": 10}
+    assert meta["conform"]["head"]["held"] == 1 and meta["conform"]["head"]["target"] == {
+        "frames": 4,
+        "height": 48,
+        "width": 64,
+        "fps": 10,
+    }
     assert len(list((trial / "video").glob("*.png"))) == 4
     provenance = json.loads((out / "provenance.json").read_text())
-    assert provenance["model"]["source"] == "mymodels:Grey" and provenance["model"]["config"] == {"level": 100}
+    assert provenance["model"]["source"] == "mymodels:Grey" and provenance["model"]["config"] == {
+        "level": 100
+    }
     bad_command = [a.replace("level=100", "levl=1").replace(str(out), str(tmp_path / "bad")) for a in command]
     bad = subprocess.run(bad_command, capture_output=True, text=True, env=env, timeout=300)
-    assert bad.returncode == 2 and "did you mean 'level'" in bad.stdout + bad.stderr and not (tmp_path / "bad").exists()
+    assert (
+        bad.returncode == 2
+        and "did you mean 'level'" in bad.stdout + bad.stderr
+        and not (tmp_path / "bad").exists()
+    )
 
 
 def test_oracle_and_provenance_recorded(tmp_path):
     gt = make_ground_truth(tmp_path / "gt", tasks=("1",), episodes=("10",), num_frames=4)
-    result = run(RunConfig(output=tmp_path / "run", dataset=str(gt), model="ground-truth", trials=1, metrics=["psnr"], cache_dir=tmp_path / "c"), show_progress=False)
+    result = run(
+        RunConfig(
+            output=tmp_path / "run",
+            dataset=str(gt),
+            model="ground-truth",
+            trials=1,
+            metrics=["psnr"],
+            cache_dir=tmp_path / "c",
+        ),
+        show_progress=False,
+    )
     provenance = json.loads((result.output / "provenance.json").read_text())
     assert provenance["model"]["oracle"] is True and provenance["model"]["name"] == "ground-truth"
     assert result.summary["oracle"] is True
@@ -288,7 +412,11 @@ def test_entry_point_group_registers_adapters_lazily(monkeypatch):
 
     point = importlib.metadata.EntryPoint("typed-plugin", f"{Typed.__module__}:Typed", "ewmbench.models")
     real = importlib.metadata.entry_points
-    monkeypatch.setattr(importlib.metadata, "entry_points", lambda **kw: [point] if kw.get("group") == "ewmbench.models" else real(**kw))
+    monkeypatch.setattr(
+        importlib.metadata,
+        "entry_points",
+        lambda **kw: [point] if kw.get("group") == "ewmbench.models" else real(**kw),
+    )
     assert model_sources()["typed-plugin"] == f"{Typed.__module__}:Typed"  # listed by name, not imported
     assert load_model_class("typed-plugin") is Typed
 
@@ -302,7 +430,9 @@ def test_adapters_declaring_only_conditioning_keep_working():
             self.noise = noise
 
     assert OldStyle.capabilities.conditioning == frozenset({"image", "actions"}) == OldStyle.conditioning
-    assert Typed.conditioning == frozenset() and load_model_class("sim").conditioning == frozenset({"image", "actions", "scene"})
+    assert Typed.conditioning == frozenset() and load_model_class("sim").conditioning == frozenset(
+        {"image", "actions", "scene"}
+    )
     assert OldStyle(noise=0.1).config() == {}
 
 
@@ -314,7 +444,9 @@ class TwentyFps(WorldModel):
 
     def generate(self, request):
         count = 2 * (request.num_frames - 1) + 1  # the same duration at twice the rate
-        frames = np.broadcast_to((np.arange(count, dtype=np.uint8) * 10)[:, None, None, None], (count, 6, 8, 3)).copy()
+        frames = np.broadcast_to(
+            (np.arange(count, dtype=np.uint8) * 10)[:, None, None, None], (count, 6, 8, 3)
+        ).copy()
         return GenerationResult({"head": frames}, {"step": np.arange(count, dtype=float)}, {"fps": 20.0})
 
 
@@ -325,17 +457,35 @@ def test_frames_and_state_are_resampled_alike_to_the_benchmark(tmp_path):
     gt = make_ground_truth(tmp_path / "gt", tasks=("1",), episodes=("10",), num_frames=4)  # 10 fps
     _REGISTERED["twenty-fps"] = TwentyFps
     try:
-        result = run(RunConfig(output=tmp_path / "run", dataset=str(gt), model="twenty-fps", trials=1, metrics=["psnr"],
-                               cache_dir=tmp_path / "c"), show_progress=False)
+        result = run(
+            RunConfig(
+                output=tmp_path / "run",
+                dataset=str(gt),
+                model="twenty-fps",
+                trials=1,
+                metrics=["psnr"],
+                cache_dir=tmp_path / "c",
+            ),
+            show_progress=False,
+        )
     finally:
         _REGISTERED.pop("twenty-fps")
     trial = result.output / "twenty-fps_dataset" / "1" / "10" / "1"
     frames = read_video(trial / "video")
-    assert frames.shape == (4, 48, 64, 3) and [int(f[0, 0, 0]) for f in frames] == [0, 20, 40, 60]  # every other frame
+    assert frames.shape == (4, 48, 64, 3) and [int(f[0, 0, 0]) for f in frames] == [
+        0,
+        20,
+        40,
+        60,
+    ]  # every other frame
     with np.load(trial / "ewmbench" / "arrays.npz") as arrays:
         assert arrays["step"].tolist() == [0.0, 2.0, 4.0, 6.0]
     meta = json.loads((trial / "ewmbench" / "meta.json").read_text())
-    assert meta["conform"]["head"]["time"] == "by frame rate" and meta["conform"]["head"]["dropped"] == 3 and meta["state"] == ["step"]
+    assert (
+        meta["conform"]["head"]["time"] == "by frame rate"
+        and meta["conform"]["head"]["dropped"] == 3
+        and meta["state"] == ["step"]
+    )
 
 
 @pytest.mark.parametrize(
@@ -345,7 +495,10 @@ def test_frames_and_state_are_resampled_alike_to_the_benchmark(tmp_path):
         ({"seed": -1}, "seed must be an integer >= 0"),
         ({"fps": -1.0}, "fps must be a positive number"),
         ({"views": ()}, "views must name at least one view"),
-        ({"memory_frames": {"head": np.zeros((1, 6, 8, 3), np.float32)}}, "memory_frames/head must be \\(M >= 1, H, W, 3\\) uint8"),
+        (
+            {"memory_frames": {"head": np.zeros((1, 6, 8, 3), np.float32)}},
+            "memory_frames/head must be \\(M >= 1, H, W, 3\\) uint8",
+        ),
         ({"memory_indices": [0, 1]}, "memory_indices must give one episode frame per memory frame"),
         ({"actions": np.zeros((5, 12))}, "actions must be finite \\(T, 14\\) numbers for eef14-euler"),
         ({"actions": np.full((5, 14), np.inf)}, "actions must be finite"),

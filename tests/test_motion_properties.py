@@ -27,25 +27,32 @@ def tracks(min_size=3, max_size=25):
 def test_hausdorff_is_symmetric_and_order_free(p, g):
     h = symmetric_hausdorff(p, g)
     assert h == symmetric_hausdorff(g, p)
-    assert h == symmetric_hausdorff(p[::-1], np.roll(g, 3, axis=0))  # a set distance: frame order is irrelevant
+    assert h == symmetric_hausdorff(
+        p[::-1], np.roll(g, 3, axis=0)
+    )  # a set distance: frame order is irrelevant
     assert symmetric_hausdorff(p, p) == 0.0
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.floats(-1, 1, allow_nan=False), min_size=1, max_size=20), st.lists(st.floats(-1, 1, allow_nan=False), min_size=1, max_size=20))
+@given(
+    st.lists(st.floats(-1, 1, allow_nan=False), min_size=1, max_size=20),
+    st.lists(st.floats(-1, 1, allow_nan=False), min_size=1, max_size=20),
+)
 def test_wasserstein_is_symmetric_nonnegative_and_shift_equivariant(u, v):
     w = wasserstein_1d(u, v)
     assert w >= 0 and np.isclose(w, wasserstein_1d(v, u), rtol=1e-12, atol=1e-15)
-    assert np.isclose(wasserstein_1d(np.add(u, 0.5), v), wasserstein_1d(u, np.subtract(v, 0.5)), rtol=1e-9, atol=1e-12)
+    assert np.isclose(
+        wasserstein_1d(np.add(u, 0.5), v), wasserstein_1d(u, np.subtract(v, 0.5)), rtol=1e-9, atol=1e-12
+    )
 
 
 @settings(max_examples=30, deadline=None)
 @given(points(), points())
 def test_exact_dtw_never_exceeds_fastdtw_and_is_symmetric(x, y):
-    (exact, length), = dtw_batch([(x, y)])
-    (approx, _), = fastdtw_batch([(x, y)])
+    ((exact, length),) = dtw_batch([(x, y)])
+    ((approx, _),) = fastdtw_batch([(x, y)])
     assert exact <= approx + 1e-12
-    (swapped, _), = dtw_batch([(y, x)])
+    ((swapped, _),) = dtw_batch([(y, x)])
     assert np.isclose(exact, swapped, rtol=1e-12, atol=1e-15)
     assert max(len(x), len(y)) <= length <= len(x) + len(y) - 1
 
@@ -102,7 +109,12 @@ def test_best_of_n_skips_nan_and_supports_lower_is_better():
 def test_batched_dynamics_and_wasserstein_equal_the_per_pair_functions(pairs):
     import warnings
 
-    from ewmbench.metrics.motion import MotionSettings, dynamics_raw, dynamics_raw_batch, wasserstein_1d_segments
+    from ewmbench.metrics.motion import (
+        MotionSettings,
+        dynamics_raw,
+        dynamics_raw_batch,
+        wasserstein_1d_segments,
+    )
     from ewmbench.protocols import load_protocol
 
     v1 = MotionSettings.from_dict(load_protocol("ewmbench-v1").settings("trajectory_consistency"))
@@ -114,7 +126,9 @@ def test_batched_dynamics_and_wasserstein_equal_the_per_pair_functions(pairs):
     np.testing.assert_allclose(batched, single, rtol=1e-9, atol=1e-12)
     u = [p[:, 0].astype(np.float64) for p in preds]
     v = [g[:, 1].astype(np.float64) for g in gts]
-    together = wasserstein_1d_segments(np.concatenate(u), np.array([len(a) for a in u]), np.concatenate(v), np.array([len(b) for b in v]))
+    together = wasserstein_1d_segments(
+        np.concatenate(u), np.array([len(a) for a in u]), np.concatenate(v), np.array([len(b) for b in v])
+    )
     np.testing.assert_allclose(together, [wasserstein_1d(a, b) for a, b in zip(u, v)], rtol=1e-12, atol=1e-15)
 
 

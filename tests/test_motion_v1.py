@@ -11,16 +11,15 @@ from fastdtw import fastdtw
 from scipy.spatial.distance import euclidean
 
 from ewmbench.data.layout import Episode, Trial
+from ewmbench.data.video_cache import VideoCache
 from ewmbench.errors import ConfigError, DataError
 from ewmbench.metrics import OfficialCrashWarning, metric_registry, trajectory_scores, trajectory_scores_batch
 from ewmbench.metrics.base import TrialInputs
 from ewmbench.metrics.dtw import expand_window, fastdtw_batch
 from ewmbench.metrics.motion import DegenerateTrajectoryWarning, scores_with_settings
-from ewmbench.data.video_cache import VideoCache
 from ewmbench.protocols import load_protocol
 from tests.helpers import official_motion as reference
 from tests.helpers.motion_trials import make_trials
-
 
 
 def test_v1_equals_official_style_reference_on_realistic_trials():
@@ -140,7 +139,9 @@ def test_static_or_collinear_gt_gripper(shape):
     # v1 spread of the degenerate gripper = its diameter (0 static; 0.6 - 0.2 = 0.4 collinear);
     # the arc of radius 0.05 spans 0.1: the static case scores the arc, the collinear case the line.
     expected_gripper = 1 if shape == "static" else 0
-    direct = scores_with_settings([(pred[:, [expected_gripper] * 2], gt[:, [expected_gripper] * 2])], _v1_with_diameter_spread())
+    direct = scores_with_settings(
+        [(pred[:, [expected_gripper] * 2], gt[:, [expected_gripper] * 2])], _v1_with_diameter_spread()
+    )
     assert scores["hsd"] == pytest.approx(direct[0]["hsd"])
     assert all(0 <= v <= 1 for v in scores.values())
 
@@ -156,7 +157,7 @@ def _v1_with_diameter_spread():
 def test_fewer_than_three_frames(frames):
     gt = _track(_arc(frames), _arc(frames, centre=(0.3, 0.3), radius=0.1))
     pred = _track(_arc(frames) + 0.05, _arc(frames, centre=(0.3, 0.3), radius=0.1) + 0.02)
-    with pytest.raises(Exception):
+    with pytest.raises(RuntimeError):  # the official tool's scipy QhullError
         reference.score_trial(pred, gt)
     scores, caught = _scores_and_warnings(pred, gt)
     assert caught and all(w.category is OfficialCrashWarning for w in caught)
@@ -256,7 +257,9 @@ def test_metric_scores_official_traj_files(tmp_path):
     assert scores == reference.score_trial(pred, gt)
 
 
-@pytest.mark.skipif(np.finfo(np.longdouble).nmant < 63, reason="bit-exactness with BLAS dnrm2 needs x87 extended precision")
+@pytest.mark.skipif(
+    np.finfo(np.longdouble).nmant < 63, reason="bit-exactness with BLAS dnrm2 needs x87 extended precision"
+)
 def test_point_distance_is_scipy_euclidean_bit_for_bit():
     from ewmbench.metrics.dtw import euclidean_distances
 

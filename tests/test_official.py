@@ -40,11 +40,38 @@ GOLDEN_ROWS = pd.DataFrame(
         ("2", "0007", "1", 0.1234567, 70.25, 2e-05, 0.1, 0.1234, 1.0, 0.2, 21.25, 0.95, 0.8),
         ("2", "0007", "2", 0.125, 77.75, 2e-05, 0.25, 0.5, 1.0, 0.4, 22.0, 0.75, 0.5),
         ("2", "0007", "10", 0.0, 80.0, 2e-05, 0.0, 0.0004, 1.0, 0.3, 18.0, 0.8, 0.9),
-        ("10", "0003", "1", 0.5, 85.0, 0.0001, 0.02849, 0.78812, 1.0, 0.6394, 19.664908821639646, 0.9123456789012345, 0.6),
+        (
+            "10",
+            "0003",
+            "1",
+            0.5,
+            85.0,
+            0.0001,
+            0.02849,
+            0.78812,
+            1.0,
+            0.6394,
+            19.664908821639646,
+            0.9123456789012345,
+            0.6,
+        ),
         ("10", "0003", "2", 0.25, 90.5, 0.0001, 0.5, 0.9999, 0.0, 0.6386, 20.5, 0.85, 0.7),
     ],
-    columns=["task_id", "episode_id", "trial_id", "BLEUScore", "CLIPScore", "diversity", "dyn", "hsd",
-             "logic_constraints", "ndtw", "psnr", "scene_consistency", "ssim"],
+    columns=[
+        "task_id",
+        "episode_id",
+        "trial_id",
+        "BLEUScore",
+        "CLIPScore",
+        "diversity",
+        "dyn",
+        "hsd",
+        "logic_constraints",
+        "ndtw",
+        "psnr",
+        "scene_consistency",
+        "ssim",
+    ],
 )
 
 
@@ -128,7 +155,9 @@ def read_results(path: Path, name: str) -> tuple[dict, dict, float | None]:
 def test_golden_table_byte_for_byte(tmp_path):
     write_official_files(tmp_path, GOLDEN_ROWS, "mine", tmp_path / "mine_dataset", V1)
     written, expected = (tmp_path / "ewmbm_final_table.csv").read_bytes(), GOLDEN.read_bytes()
-    for number, (ours, theirs) in enumerate(zip(written.split(b"\r\n"), expected.split(b"\r\n"), strict=True)):
+    for number, (ours, theirs) in enumerate(
+        zip(written.split(b"\r\n"), expected.split(b"\r\n"), strict=True)
+    ):
         assert ours == theirs, f"line {number + 1}"
     assert written == expected
 
@@ -136,7 +165,9 @@ def test_golden_table_byte_for_byte(tmp_path):
 def test_golden_results_json_is_the_official_nested_shape(tmp_path):
     write_official_files(tmp_path, GOLDEN_ROWS, "mine", "out/mine_dataset", V1)
     text = (tmp_path / "mine_results.json").read_text()
-    assert not text.endswith("\n") and text.startswith('{\n  "diversity": {\n    "10": {\n      "0003": 0.0001')
+    assert not text.endswith("\n") and text.startswith(
+        '{\n  "diversity": {\n    "10": {\n      "0003": 0.0001'
+    )
     f32 = 0.12345699965953827  # float32 nearest 0.123457
     assert json.loads(text) == {
         "diversity": {"10": {"0003": 0.0001}, "2": {"0007": 2e-05}},
@@ -151,20 +182,46 @@ def test_golden_results_json_is_the_official_nested_shape(tmp_path):
             ],
         ],
         "trajectory_consistency": {
-            "10": {"0003": {"1": {"hsd": "0.788", "dyn": "0.028", "ndtw": "0.639"},
-                            "2": {"hsd": "1.000", "dyn": "0.500", "ndtw": "0.639"}}},
-            "2": {"0007": {"1": {"hsd": "0.123", "dyn": "0.100", "ndtw": "0.200"},
-                           "10": {"hsd": "0.000", "dyn": "0.000", "ndtw": "0.300"},
-                           "2": {"hsd": "0.500", "dyn": "0.250", "ndtw": "0.400"}}},
+            "10": {
+                "0003": {
+                    "1": {"hsd": "0.788", "dyn": "0.028", "ndtw": "0.639"},
+                    "2": {"hsd": "1.000", "dyn": "0.500", "ndtw": "0.639"},
+                }
+            },
+            "2": {
+                "0007": {
+                    "1": {"hsd": "0.123", "dyn": "0.100", "ndtw": "0.200"},
+                    "10": {"hsd": "0.000", "dyn": "0.000", "ndtw": "0.300"},
+                    "2": {"hsd": "0.500", "dyn": "0.250", "ndtw": "0.400"},
+                }
+            },
         },
-        "logics": {"mine_dataset_10_0003_1": True, "mine_dataset_10_0003_2": False, "mine_dataset_2_0007_1": True,
-                   "mine_dataset_2_0007_10": True, "mine_dataset_2_0007_2": True},
+        "logics": {
+            "mine_dataset_10_0003_1": True,
+            "mine_dataset_10_0003_2": False,
+            "mine_dataset_2_0007_1": True,
+            "mine_dataset_2_0007_10": True,
+            "mine_dataset_2_0007_2": True,
+        },
         "semantics": {
-            "10": {"0003": {"1": {"BLEUScore": 0.5, "CLIPScore": 85.0}, "2": {"BLEUScore": 0.25, "CLIPScore": 90.5}}},
-            "2": {"0007": {"1": {"BLEUScore": f32, "CLIPScore": 70.25}, "10": {"BLEUScore": 0.0, "CLIPScore": 80.0},
-                           "2": {"BLEUScore": 0.125, "CLIPScore": 77.75}}},
+            "10": {
+                "0003": {
+                    "1": {"BLEUScore": 0.5, "CLIPScore": 85.0},
+                    "2": {"BLEUScore": 0.25, "CLIPScore": 90.5},
+                }
+            },
+            "2": {
+                "0007": {
+                    "1": {"BLEUScore": f32, "CLIPScore": 70.25},
+                    "10": {"BLEUScore": 0.0, "CLIPScore": 80.0},
+                    "2": {"BLEUScore": 0.125, "CLIPScore": 77.75},
+                }
+            },
         },
-        "psnr": {"10": {"0003": {"1": 19.664908821639646, "2": 20.5}}, "2": {"0007": {"1": 21.25, "10": 18.0, "2": 22.0}}},
+        "psnr": {
+            "10": {"0003": {"1": 19.664908821639646, "2": 20.5}},
+            "2": {"0007": {"1": 21.25, "10": 18.0, "2": 22.0}},
+        },
         "ssim": {"10": {"0003": {"1": 0.6, "2": 0.7}}, "2": {"0007": {"1": 0.8, "10": 0.9, "2": 0.5}}},
     }
 
@@ -200,7 +257,10 @@ def test_round_trip_through_a_reference_reader(tmp_path):
         cells, stored = table[key], results[key]
         for column in TRAJECTORY:
             value = getattr(row, column)
-            assert cells[column] == stored[column] == float(f"{value:.3f}") and abs(cells[column] - value) <= 0.0005
+            assert (
+                cells[column] == stored[column] == float(f"{value:.3f}")
+                and abs(cells[column] - value) <= 0.0005
+            )
         for column in ("psnr", "ssim", "scene_consistency"):
             value = getattr(row, column)
             if math.isnan(value):
@@ -219,17 +279,27 @@ def test_round_trip_through_a_reference_reader(tmp_path):
     assert mean["psnr"] == math.inf
     flags = [c["logic_constraints"] for c in table.values() if c["logic_constraints"] is not None]
     assert len(flags) == 6 and mean["logic_constraints"] == round(sum(flags) / 6, 6)
-    assert mean["ssim"] == round(rows["ssim"].dropna().sum() / 17, 6) == pytest.approx(rows["ssim"].mean(), abs=1e-6)
+    assert (
+        mean["ssim"]
+        == round(rows["ssim"].dropna().sum() / 17, 6)
+        == pytest.approx(rows["ssim"].mean(), abs=1e-6)
+    )
     assert mean["diversity"] == pytest.approx(np.mean(list(diversity.values())), abs=1e-6)
     assert mean["hsd"] == pytest.approx(np.mean([c["hsd"] for c in table.values()]), abs=1e-6)
     assert scene_mean == pytest.approx(rows["scene_consistency"].mean(), rel=1e-12)
 
 
 def test_missing_values_odd_ids_and_episode_rows():
-    rows = pd.DataFrame({
-        "task_id": ["a", "a", "a"], "episode_id": ["e_1", "e_1", "e_2"], "trial_id": ["2", "3", "2"],
-        "hsd": [0.5, math.nan, 0.25], "psnr": [math.nan, math.nan, math.nan], "diversity": [0.5, 0.5, math.nan],
-    })
+    rows = pd.DataFrame(
+        {
+            "task_id": ["a", "a", "a"],
+            "episode_id": ["e_1", "e_1", "e_2"],
+            "trial_id": ["2", "3", "2"],
+            "hsd": [0.5, math.nan, 0.25],
+            "psnr": [math.nan, math.nan, math.nan],
+            "diversity": [0.5, 0.5, math.nan],
+        }
+    )
     text = table_text(OfficialValues.from_rows(rows), ["diversity"])
     lines = text.split("\r\n")
     # psnr never scored: no column. Diversity of e_1 gets a trial-1 row although no trial 1 exists,
@@ -248,25 +318,40 @@ def test_missing_values_odd_ids_and_episode_rows():
 
 
 def test_logic_flags_as_the_official_writer_places_them_or_per_trial():
-    rows = pd.DataFrame({
-        "task_id": ["1"] * 4, "episode_id": ["5", "5", "5", "6"], "trial_id": ["1", "2", "3", "1"],
-        "logic_constraints": [1.0, 1.0, 0.0, 1.0], "scene_consistency": [0.5, 0.5, 0.5, 0.5],
-    })
+    rows = pd.DataFrame(
+        {
+            "task_id": ["1"] * 4,
+            "episode_id": ["5", "5", "5", "6"],
+            "trial_id": ["1", "2", "3", "1"],
+            "logic_constraints": [1.0, 1.0, 0.0, 1.0],
+            "scene_consistency": [0.5, 0.5, 0.5, 0.5],
+        }
+    )
     values = OfficialValues.from_rows(rows)
     lines = table_text(values, ["diversity"], "official_writer").split("\r\n")
     # Last scene video: (1, 6, 1), so flags go to trial-1 rows: episode 5's last flag (trial 3,
     # False) on its trial-1 row; episode 6's own flag on its trial-1 row.
     assert lines[:6] == [
         "task_id,episode_id,trial_id,logic_constraints,scene_consistency",
-        "1,5,1,False,0.5", "1,5,2,,0.5", "1,5,3,,0.5", "1,6,1,True,0.5",
+        "1,5,1,False,0.5",
+        "1,5,2,,0.5",
+        "1,5,3,,0.5",
+        "1,6,1,True,0.5",
         "MEAN,,,0.5,0.5",
     ]
     assert table_text(values, ["diversity"], "per_trial").split("\r\n")[1:6] == [
-        "1,5,1,1,0.5", "1,5,2,1,0.5", "1,5,3,0,0.5", "1,6,1,1,0.5", "MEAN,,,0.75,0.5",
+        "1,5,1,1,0.5",
+        "1,5,2,1,0.5",
+        "1,5,3,0,0.5",
+        "1,6,1,1,0.5",
+        "MEAN,,,0.75,0.5",
     ]
     # Without scene consistency the official writer drops every flag: no logic column.
     no_scene = OfficialValues.from_rows(rows.drop(columns="scene_consistency"))
-    assert table_text(no_scene, ["diversity"], "official_writer").split("\r\n")[:2] == ["task_id,episode_id,trial_id", "MEAN,,"]
+    assert table_text(no_scene, ["diversity"], "official_writer").split("\r\n")[:2] == [
+        "task_id,episode_id,trial_id",
+        "MEAN,,",
+    ]
     assert results_json(no_scene, "m", "m_dataset", "per_trial")["logics"]["m_dataset_1_5_3"] == 0
 
 
@@ -289,22 +374,33 @@ def test_numpy_floats_are_written_as_python_floats():
 
 def test_output_format_is_a_protocol_setting(tmp_path):
     assert V1.output_format == "official" and V2.output_format == "ewmbench"
-    assert V1.official_table["first_trial_only"] == ["diversity"] and V1.official_table["logic_flags"] == "official_writer"
+    assert (
+        V1.official_table["first_trial_only"] == ["diversity"]
+        and V1.official_table["logic_flags"] == "official_writer"
+    )
     assert V1.decimals == {"dyn": 3, "hsd": 3, "ndtw": 3} and V2.decimals == {}
     plain = tmp_path / "plain.yaml"
     plain.write_text("name: plain\nversion: 1\nmetrics:\n  psnr: {}\n")
     assert load_protocol(str(plain)).output_format == "ewmbench"
     mine = tmp_path / "mine.yaml"
-    mine.write_text("name: ewmbench-v1\nversion: 1\noutput_format: official\nofficial_table: {columns: [psnr, lpips]}\n"
-                    "metrics:\n  psnr: {}\n")
+    mine.write_text(
+        "name: ewmbench-v1\nversion: 1\noutput_format: official\nofficial_table: {columns: [psnr, lpips]}\n"
+        "metrics:\n  psnr: {}\n"
+    )
     with pytest.raises(ConfigError, match="mine.yaml: official_table columns lpips are not official columns"):
         write_official_files(tmp_path, GOLDEN_ROWS, "m", "m_dataset", load_protocol(str(mine)))
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: bad\nversion: 1\noutput_format: vbench\nmetrics:\n  psnr: {}\n")
-    with pytest.raises(ConfigError, match="bad.yaml: output_format: Input should be 'official' or 'ewmbench' \\(got 'vbench'\\)"):
+    with pytest.raises(
+        ConfigError,
+        match="bad.yaml: output_format: Input should be 'official' or 'ewmbench' \\(got 'vbench'\\)",
+    ):
         load_protocol(str(bad))
     bad.write_text("name: bad\nversion: 1\nofficial_table: {logic_flags: sometimes}\nmetrics:\n  psnr: {}\n")
-    with pytest.raises(ConfigError, match="bad.yaml: official_table.logic_flags: Input should be 'official_writer' or 'per_trial'"):
+    with pytest.raises(
+        ConfigError,
+        match="bad.yaml: official_table.logic_flags: Input should be 'official_writer' or 'per_trial'",
+    ):
         load_protocol(str(bad))
 
 
@@ -314,8 +410,18 @@ def test_output_format_is_a_protocol_setting(tmp_path):
 def test_runner_writes_the_official_files_under_v1_and_ours_under_v2(tmp_path, gt_dataset):
     for protocol in ("ewmbench-v1", "ewmbench-v2"):
         out = tmp_path / protocol
-        result = run(RunConfig(output=out, dataset=str(gt_dataset), model="static", protocol=protocol, trials=2,
-                               metrics=["psnr", "ssim"], cache_dir=tmp_path / "cache"), show_progress=False)
+        result = run(
+            RunConfig(
+                output=out,
+                dataset=str(gt_dataset),
+                model="static",
+                protocol=protocol,
+                trials=2,
+                metrics=["psnr", "ssim"],
+                cache_dir=tmp_path / "cache",
+            ),
+            show_progress=False,
+        )
         rows = result.rows
         if protocol == "ewmbench-v1":
             table, mean = read_table(out / "ewmbm_final_table.csv")
@@ -348,16 +454,31 @@ class FakeDiversity(Metric):
 
 
 def test_runner_writes_episode_and_scene_values_in_the_official_shapes(tmp_path, gt_dataset, monkeypatch):
-    monkeypatch.setattr(runner, "metric_registry", lambda: {"scene_consistency": FakeScene, "diversity": FakeDiversity})
+    monkeypatch.setattr(
+        runner, "metric_registry", lambda: {"scene_consistency": FakeScene, "diversity": FakeDiversity}
+    )
     protocol = tmp_path / "p.yaml"
-    protocol.write_text("name: p\nversion: 1\noutput_format: official\nofficial_table: {first_trial_only: [diversity]}\n"
-                        "metrics:\n  scene_consistency: {}\n  diversity: {}\n")
+    protocol.write_text(
+        "name: p\nversion: 1\noutput_format: official\nofficial_table: {first_trial_only: [diversity]}\n"
+        "metrics:\n  scene_consistency: {}\n  diversity: {}\n"
+    )
     out = tmp_path / "run"
-    run(RunConfig(output=out, dataset=str(gt_dataset), model="static", protocol=str(protocol), trials=3,
-                  cache_dir=tmp_path / "cache"), show_progress=False)
+    run(
+        RunConfig(
+            output=out,
+            dataset=str(gt_dataset),
+            model="static",
+            protocol=str(protocol),
+            trials=3,
+            cache_dir=tmp_path / "cache",
+        ),
+        show_progress=False,
+    )
     table, mean = read_table(out / "ewmbm_final_table.csv")
     results, diversity, scene_mean = read_results(out / "static_results.json", "static")
-    assert {k: v["scene_consistency"] for k, v in results.items()} == {k: v["scene_consistency"] for k, v in table.items()}
+    assert {k: v["scene_consistency"] for k, v in results.items()} == {
+        k: v["scene_consistency"] for k, v in table.items()
+    }
     assert list(table)[:4] == [("1", "10", "1"), ("1", "10", "2"), ("1", "10", "3"), ("1", "11", "1")]
     assert table[("1", "10", "1")] == {"diversity": 3 / 100 + 10 / 1000, "scene_consistency": 0.125}
     assert table[("1", "10", "2")] == {"diversity": None, "scene_consistency": 0.25}

@@ -52,7 +52,9 @@ def _whole_frame_ssim(pred: np.ndarray, gt: np.ndarray, data_range: float, win_s
 
     sx, sy, sxx, syy, sxy = (window_sum(a) for a in (x, y, x * x, y * y, x * y))
     c1, c2 = (0.01 * data_range) ** 2 * n * n, (0.03 * data_range) ** 2 * n * (n - 1)
-    s = ((2 * sx * sy + c1) * (2 * (n * sxy - sx * sy) + c2)) / ((sx * sx + sy * sy + c1) * (n * (sxx + syy) - sx * sx - sy * sy + c2))
+    s = ((2 * sx * sy + c1) * (2 * (n * sxy - sx * sy) + c2)) / (
+        (sx * sx + sy * sy + c1) * (n * (sxx + syy) - sx * sx - sy * sy + c2)
+    )
     s = s.reshape(*s.shape[:2], -1)
     return float(np.mean([s[..., c].mean() for c in range(s.shape[-1])]))
 
@@ -61,12 +63,21 @@ def test_strips_and_reused_workspaces_give_the_whole_frame_value_bit_for_bit():
     # Shapes alternate so each call finds the previous frame's workspace of another shape, and
     # strips cover the interior exactly (16 rows: 40 interior rows = 16 + 16 + 8).
     rng = np.random.default_rng(3)
-    for shape, win_size in [((46, 53, 3), 7), ((9, 9), 3), ((46, 53, 3), 7), ((21, 30, 1), 5), ((40, 17, 4), 7), ((46, 53, 3), 3)]:
+    for shape, win_size in [
+        ((46, 53, 3), 7),
+        ((9, 9), 3),
+        ((46, 53, 3), 7),
+        ((21, 30, 1), 5),
+        ((40, 17, 4), 7),
+        ((46, 53, 3), 3),
+    ]:
         gt = rng.integers(0, 256, shape, dtype=np.uint8)
         pred = np.clip(gt.astype(int) + rng.integers(-70, 71, shape), 0, 255).astype(np.uint8)
         assert ssim_frame(pred, gt, win_size=win_size) == _whole_frame_ssim(pred, gt, 255, win_size), shape
         unit = (pred / 255.0, gt / 255.0)  # the float64 path
-        assert ssim_frame(*unit, data_range=1, win_size=win_size) == _whole_frame_ssim(*unit, 1, win_size), shape
+        assert ssim_frame(*unit, data_range=1, win_size=win_size) == _whole_frame_ssim(*unit, 1, win_size), (
+            shape
+        )
     with pytest.raises(ValueError, match="win_size"):
         ssim_frame(gt[:5, :5], gt[:5, :5], win_size=7)
     with pytest.raises(ValueError, match="shapes differ"):

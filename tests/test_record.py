@@ -21,8 +21,15 @@ def static_run(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("record")
     gt = make_ground_truth(root / "gt")
-    config = RunConfig(output=root / "run", dataset=str(gt), model="static", trials=2, protocol="ewmbench-v2",
-                       cache_dir=root / "cache", metrics=["psnr", "ssim", "trajectory_consistency"])
+    config = RunConfig(
+        output=root / "run",
+        dataset=str(gt),
+        model="static",
+        trials=2,
+        protocol="ewmbench-v2",
+        cache_dir=root / "cache",
+        metrics=["psnr", "ssim", "trajectory_consistency"],
+    )
     return run(config, show_progress=False)
 
 
@@ -34,11 +41,17 @@ def test_runner_writes_a_record_that_matches_the_summary_and_rows(static_run):
     # the whole protocol file is hashed, not only its metric settings
     protocol = load_protocol("ewmbench-v2")
     from importlib import resources
+
     text = (resources.files("ewmbench.protocols") / "ewmbench-v2.yaml").read_text()
     assert record.protocol.sha256 == sha256_text(text) == protocol.sha256
     assert (record.protocol.name, record.protocol.version) == ("ewmbench-v2", "2.0")
     assert record.model.name == "static" and record.model.config == {} and record.model.options == {}
-    assert (record.counts.tasks, record.counts.episodes, record.counts.trials, record.counts.rows_counted) == (2, 4, 8, 8)  # no hsd: best-of-N keeps every row
+    assert (
+        record.counts.tasks,
+        record.counts.episodes,
+        record.counts.trials,
+        record.counts.rows_counted,
+    ) == (2, 4, 8, 8)  # no hsd: best-of-N keeps every row
     assert record.dataset.tasks == 2 and record.dataset.episodes == 4 and len(record.dataset.sha256) == 64
     assert set(record.columns) == {"psnr", "ssim"}
     assert record.columns["psnr"].direction == "higher" and record.columns["psnr"].group == "fidelity"
@@ -90,9 +103,16 @@ def test_old_run_folders_are_read_with_unknown_hashes(static_run, tmp_path):
     import shutil
 
     old = tmp_path / "old"
-    shutil.copytree(static_run.output, old, ignore=shutil.ignore_patterns("record.json", "*_dataset", "scores"))
+    shutil.copytree(
+        static_run.output, old, ignore=shutil.ignore_patterns("record.json", "*_dataset", "scores")
+    )
     record = load_run(old)
-    assert record.legacy and record.protocol.sha256 is None and record.dataset.sha256 is None and record.model.config is None
+    assert (
+        record.legacy
+        and record.protocol.sha256 is None
+        and record.dataset.sha256 is None
+        and record.model.config is None
+    )
     assert record.overall == pytest.approx(static_run.summary["overall"])
     assert record.columns["ssim"].direction == "higher" and len(record.rows) == 8
     assert record.columns["ssim"].metric is None  # old files do not say which metric wrote a column
@@ -104,16 +124,19 @@ def test_old_run_folders_are_read_with_unknown_hashes(static_run, tmp_path):
         load_run(old)
 
 
-@pytest.mark.parametrize("case, message", [
-    ("empty", "neither record.json nor summary.json"),
-    ("summary_without_keys", "lacks model, protocol"),
-    ("no_rows", "without rows.csv"),
-    ("newer_schema", "'ewmbench-run/9' is not one this version reads"),
-    ("foreign_json", "must be a JSON object"),
-    ("other_schema", "not an ewmbench run record"),
-    ("bad_direction", "direction must be 'higher' or 'lower'"),
-    ("bad_value", "expected a number"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("empty", "neither record.json nor summary.json"),
+        ("summary_without_keys", "lacks model, protocol"),
+        ("no_rows", "without rows.csv"),
+        ("newer_schema", "'ewmbench-run/9' is not one this version reads"),
+        ("foreign_json", "must be a JSON object"),
+        ("other_schema", "not an ewmbench run record"),
+        ("bad_direction", "direction must be 'higher' or 'lower'"),
+        ("bad_value", "expected a number"),
+    ],
+)
 def test_what_is_not_a_run_is_refused_with_the_reason(static_run, tmp_path, case, message):
     folder = tmp_path / case
     folder.mkdir()
@@ -144,7 +167,9 @@ def test_load_run_imports_neither_torch_nor_pandas(static_run):
         "import sys, ewmbench; r = ewmbench.load_run(sys.argv[1]); "
         "assert r.overall; print(sorted(m for m in ('torch', 'pandas') if m in sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-c", code, str(static_run.output)], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(static_run.output)], capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == "[]"
 
 
@@ -167,14 +192,32 @@ def test_weights_used_names_the_detector_file_and_its_hash(tmp_path):
 
     weights = tmp_path / "my-gripper.pt"
     weights.write_bytes(b"not really a checkpoint")
-    episode = SimpleNamespace(video_path=lambda: tmp_path / "gt.mp4", traj_path=tmp_path / "missing" / "traj.npy")
+    episode = SimpleNamespace(
+        video_path=lambda: tmp_path / "gt.mp4", traj_path=tmp_path / "missing" / "traj.npy"
+    )
     trial = SimpleNamespace(traj_path=tmp_path / "missing" / "traj.npy")
     metric = metric_registry()["trajectory_consistency"]()
-    found = weights_used([metric], load_protocol("ewmbench-v1"), {}, [(episode, trial)], DetectorChoice(weights=weights))
+    found = weights_used(
+        [metric], load_protocol("ewmbench-v1"), {}, [(episode, trial)], DetectorChoice(weights=weights)
+    )
     assert [(w.id, w.sha256) for w in found] == [("detector:my-gripper.pt", sha256_file(weights))]
     # a skipped metric used no weights; tracks already on disk need no detector
-    assert weights_used([metric], load_protocol("ewmbench-v1"), {"trajectory_consistency": {}}, [(episode, trial)], DetectorChoice(weights=weights)) == ()
+    assert (
+        weights_used(
+            [metric],
+            load_protocol("ewmbench-v1"),
+            {"trajectory_consistency": {}},
+            [(episode, trial)],
+            DetectorChoice(weights=weights),
+        )
+        == ()
+    )
     (tmp_path / "t").mkdir()
     (tmp_path / "t" / "traj.npy").write_bytes(b"")
     tracked = SimpleNamespace(video_path=lambda: tmp_path / "gt.mp4", traj_path=tmp_path / "t" / "traj.npy")
-    assert weights_used([metric], load_protocol("ewmbench-v1"), {}, [(tracked, tracked)], DetectorChoice(weights=weights)) == ()
+    assert (
+        weights_used(
+            [metric], load_protocol("ewmbench-v1"), {}, [(tracked, tracked)], DetectorChoice(weights=weights)
+        )
+        == ()
+    )

@@ -28,8 +28,16 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def rows(tmp_path: Path, name: str, gt: Path, model: str, options: dict, trials: int = 2) -> pd.DataFrame:
-    config = RunConfig(output=tmp_path / name, dataset=str(gt), cache_dir=tmp_path / "cache", model=model, model_options=options,
-                       metrics=["psnr", "ssim"], trials=trials, seed=3)
+    config = RunConfig(
+        output=tmp_path / name,
+        dataset=str(gt),
+        cache_dir=tmp_path / "cache",
+        model=model,
+        model_options=options,
+        metrics=["psnr", "ssim"],
+        trials=trials,
+        seed=3,
+    )
     return run(config, show_progress=False).rows
 
 
@@ -39,7 +47,9 @@ def test_remote_static_gives_the_in_process_rows(tmp_path):
     with BackgroundServer(Service(ServeConfig(model="static", size=(48, 64)))) as server:
         remote = rows(tmp_path, "remote", gt, "remote", {"url": server.url})
     pd.testing.assert_frame_equal(local, remote)
-    meta = json.loads((tmp_path / "remote" / "remote_dataset" / "1" / "10" / "1" / "ewmbench" / "meta.json").read_text())
+    meta = json.loads(
+        (tmp_path / "remote" / "remote_dataset" / "1" / "10" / "1" / "ewmbench" / "meta.json").read_text()
+    )
     assert meta["info"]["remote"]["model_version"].startswith("static-") and meta["model"] == "remote"
 
 
@@ -55,13 +65,25 @@ def test_remote_sim_gives_the_in_process_rows(tmp_path):
     head = recorded.recording.frames["head"]
     # The trial's frame 0 is the context frame the service was given: the episode's initial frame,
     # stored losslessly as the sample stores it (an in-process sim renders its own frame 0).
-    write_episode(gt, "1", "0", head, recorded.plan.instruction, init_frame=head[0], sidecar=episode_sidecar(recorded, 3))
+    write_episode(
+        gt,
+        "1",
+        "0",
+        head,
+        recorded.plan.instruction,
+        init_frame=head[0],
+        sidecar=episode_sidecar(recorded, 3),
+    )
     options = {"action_noise": 0.02}
     local = rows(tmp_path, "local", gt, "sim", options)
-    with BackgroundServer(Service(ServeConfig(model="sim", model_options=options, dataset=str(gt)))) as server:
+    with BackgroundServer(
+        Service(ServeConfig(model="sim", model_options=options, dataset=str(gt)))
+    ) as server:
         remote = rows(tmp_path, "remote", gt, "remote", {"url": server.url})
     pd.testing.assert_frame_equal(local, remote)
-    assert local["psnr"].iloc[0] != local["psnr"].iloc[1]  # the two trials' seeds differ and both sides used them
+    assert (
+        local["psnr"].iloc[0] != local["psnr"].iloc[1]
+    )  # the two trials' seeds differ and both sides used them
 
 
 @pytest.mark.slow
@@ -73,8 +95,25 @@ def test_cli_serve_and_run_remote_in_two_processes(tmp_path):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     env = {**os.environ, "EWMBENCH_CACHE": str(tmp_path / "cache")}
-    server = subprocess.Popen([sys.executable, "-m", "ewmbench", "serve", "--model", "static", "--port", str(port), "--size", "48x64"],
-                              cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ewmbench",
+            "serve",
+            "--model",
+            "static",
+            "--port",
+            str(port),
+            "--size",
+            "48x64",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         url = f"http://127.0.0.1:{port}"
         for _ in range(200):
@@ -84,10 +123,35 @@ def test_cli_serve_and_run_remote_in_two_processes(tmp_path):
             except httpx.TransportError:
                 time.sleep(0.1)
         common = ["--dataset", str(gt), "--metrics", "psnr", "--trials", "1"]
-        done = subprocess.run([sys.executable, "-m", "ewmbench", "run", "--model", "remote", "--model-option", f"url={url}", "--output", str(tmp_path / "r"), *common],
-                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "ewmbench",
+                "run",
+                "--model",
+                "remote",
+                "--model-option",
+                f"url={url}",
+                "--output",
+                str(tmp_path / "r"),
+                *common,
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert done.returncode == 0, done.stdout + done.stderr
-        check = subprocess.run([sys.executable, "-m", "ewmbench", "serve", "check", url, "--requests", "2", "--json"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        check = subprocess.run(
+            [sys.executable, "-m", "ewmbench", "serve", "check", url, "--requests", "2", "--json"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert check.returncode == 0, check.stdout + check.stderr
         assert json.loads(check.stdout)["ok"] is True
     finally:
@@ -96,9 +160,21 @@ def test_cli_serve_and_run_remote_in_two_processes(tmp_path):
     # SIGTERM: a graceful shutdown (uvicorn re-raises the signal once it has shut down)
     assert server.returncode in (0, -15) and "Application shutdown complete" in log, log
     assert "Traceback" not in log and "POST /v1/predict 200" in log
-    local = run(RunConfig(output=tmp_path / "local", dataset=str(gt), cache_dir=tmp_path / "cache", model="static", metrics=["psnr"], trials=1), show_progress=False).rows
+    local = run(
+        RunConfig(
+            output=tmp_path / "local",
+            dataset=str(gt),
+            cache_dir=tmp_path / "cache",
+            model="static",
+            metrics=["psnr"],
+            trials=1,
+        ),
+        show_progress=False,
+    ).rows
     remote = pd.read_parquet(tmp_path / "r" / "rows.parquet")
-    pd.testing.assert_frame_equal(local.reset_index(drop=True), remote.reset_index(drop=True), check_dtype=False)
+    pd.testing.assert_frame_equal(
+        local.reset_index(drop=True), remote.reset_index(drop=True), check_dtype=False
+    )
 
 
 # ---------------------------------------------------------------------------- chunks, batches, retries
@@ -106,8 +182,16 @@ def test_cli_serve_and_run_remote_in_two_processes(tmp_path):
 
 def _request(num_frames: int, seed: int = 0, trial: str = "1") -> GenerationRequest:
     frame = moving_square_frames(1)[0]
-    return GenerationRequest(task="1", episode="10", trial=trial, seed=seed, num_frames=num_frames, height=48, width=64,
-                             memory_frames={"head": frame[None]})
+    return GenerationRequest(
+        task="1",
+        episode="10",
+        trial=trial,
+        seed=seed,
+        num_frames=num_frames,
+        height=48,
+        width=64,
+        memory_frames={"head": frame[None]},
+    )
 
 
 class Recording(Service):
@@ -133,7 +217,10 @@ class Recording(Service):
 
 
 def serve_static(**kwargs) -> tuple[Recording, BackgroundServer]:
-    service = Recording(ServeConfig(model="static", size=(48, 64), max_prediction_frames=4, limits=Limits(max_batch_size=2)), **kwargs)
+    service = Recording(
+        ServeConfig(model="static", size=(48, 64), max_prediction_frames=4, limits=Limits(max_batch_size=2)),
+        **kwargs,
+    )
     service.load()
     return service, BackgroundServer(service)
 
@@ -143,8 +230,12 @@ def test_long_trials_are_chunked_and_batches_respect_the_limit():
     with server:
         model = RemoteModel(url=server.url, concurrency=1)
         caps = model.capabilities_now()
-        assert caps.native_size == (48, 64) and caps.conditioning == frozenset({"image"}) and caps.max_batch == 2
-        results = model.generate_batch([_request(10), _request(3, trial="2"), _request(4, trial="3"), _request(2, trial="4")])
+        assert (
+            caps.native_size == (48, 64) and caps.conditioning == frozenset({"image"}) and caps.max_batch == 2
+        )
+        results = model.generate_batch(
+            [_request(10), _request(3, trial="2"), _request(4, trial="3"), _request(2, trial="4")]
+        )
     assert [len(r.frames["head"]) for r in results] == [10, 3, 4, 2]
     expected = np.repeat(moving_square_frames(1), 10, axis=0)
     np.testing.assert_array_equal(results[0].frames["head"], expected)
@@ -210,10 +301,15 @@ def test_frames_go_at_the_profile_size_and_come_back_at_the_benchmark_size(tmp_p
     video = read_video(trial / "video")
     assert video.shape == (6, 48, 64, 3)
     conform = json.loads((trial / "ewmbench" / "meta.json").read_text())["conform"]["head"]
-    assert conform["resized"] is True and (conform["source"]["height"], conform["source"]["width"]) == (24, 32)
+    assert conform["resized"] is True and (conform["source"]["height"], conform["source"]["width"]) == (
+        24,
+        32,
+    )
     # the initial frame, down to 24x32 for the service and back up to 48x64 by the runner
     from ewmbench.data.conform import resize_frames
     from ewmbench.data.layout import GroundTruth
 
     initial = GroundTruth(gt).episode("1", "10").initial_frame()[None]
-    np.testing.assert_array_equal(video, np.repeat(resize_frames(resize_frames(initial, 24, 32), 48, 64), 6, axis=0))
+    np.testing.assert_array_equal(
+        video, np.repeat(resize_frames(resize_frames(initial, 24, 32), 48, 64), 6, axis=0)
+    )

@@ -8,14 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from ewmbench.data.layout import write_episode, write_trial
+from ewmbench.data.video_cache import VideoCache
 from ewmbench.errors import ConfigError, Unavailable
 from ewmbench.metrics import feature_statistics, frechet_distance, frechet_distance_of_features
 from ewmbench.metrics.base import TrialInputs, metric_registry
 from ewmbench.metrics.fidelity import FID, FVD, distinct_gt_videos, lpips
-from ewmbench.data.video_cache import VideoCache
 from ewmbench.perception import replay_networks as rf
 from ewmbench.perception.model_cache import free_models
 from ewmbench.protocols import load_protocol
@@ -25,13 +27,17 @@ from ewmbench.protocols import load_protocol
 
 def test_frechet_distance_one_dimension():
     # |0 - 3|^2 + 1 + 4 - 2 sqrt(1 * 4) = 9 + 5 - 4 = 10
-    assert frechet_distance(np.array([0.0]), np.array([[1.0]]), np.array([3.0]), np.array([[4.0]])) == pytest.approx(10.0)
+    assert frechet_distance(
+        np.array([0.0]), np.array([[1.0]]), np.array([3.0]), np.array([[4.0]])
+    ) == pytest.approx(10.0)
 
 
 def test_frechet_distance_diagonal_two_dimensions():
     # mu diff (1, 2): 1 + 4 = 5; traces 1 + 4 = 5 and 9 + 16 = 25; sqrt(S1 S2) = diag(3, 8): -2 * 11
     # 5 + 5 + 25 - 22 = 13
-    value = frechet_distance(np.array([0.0, 0.0]), np.diag([1.0, 4.0]), np.array([1.0, 2.0]), np.diag([9.0, 16.0]))
+    value = frechet_distance(
+        np.array([0.0, 0.0]), np.diag([1.0, 4.0]), np.array([1.0, 2.0]), np.diag([9.0, 16.0])
+    )
     assert value == pytest.approx(13.0)
 
 
@@ -60,14 +66,22 @@ def test_feature_statistics_hand_worked():
 
 
 @hsettings(max_examples=30, deadline=None)
-@given(st.lists(st.floats(-5, 5), min_size=3, max_size=3), st.lists(st.floats(0.1, 9), min_size=3, max_size=3),
-       st.lists(st.floats(-5, 5), min_size=3, max_size=3), st.lists(st.floats(0.1, 9), min_size=3, max_size=3))
+@given(
+    st.lists(st.floats(-5, 5), min_size=3, max_size=3),
+    st.lists(st.floats(0.1, 9), min_size=3, max_size=3),
+    st.lists(st.floats(-5, 5), min_size=3, max_size=3),
+    st.lists(st.floats(0.1, 9), min_size=3, max_size=3),
+)
 def test_frechet_distance_diagonal_closed_form(mu1, var1, mu2, var2):
     # diagonal Gaussians: sum (mu1 - mu2)^2 + sum (sqrt(v1) - sqrt(v2))^2
-    expected = sum((a - b) ** 2 for a, b in zip(mu1, mu2)) + sum((np.sqrt(a) - np.sqrt(b)) ** 2 for a, b in zip(var1, var2))
+    expected = sum((a - b) ** 2 for a, b in zip(mu1, mu2)) + sum(
+        (np.sqrt(a) - np.sqrt(b)) ** 2 for a, b in zip(var1, var2)
+    )
     value = frechet_distance(np.array(mu1), np.diag(var1), np.array(mu2), np.diag(var2))
     assert value == pytest.approx(expected, abs=1e-7)
-    assert value == pytest.approx(frechet_distance(np.array(mu2), np.diag(var2), np.array(mu1), np.diag(var1)), abs=1e-7)
+    assert value == pytest.approx(
+        frechet_distance(np.array(mu2), np.diag(var2), np.array(mu1), np.diag(var1)), abs=1e-7
+    )
 
 
 def test_frechet_distance_of_shifted_samples():
@@ -110,7 +124,9 @@ def test_lpips_resizes_prediction_and_batches_consistently(lpips_model):
     rng = np.random.default_rng(2)
     gt = rng.integers(0, 255, (5, 48, 64, 3), dtype=np.uint8)
     pred = rng.integers(0, 255, (5, 24, 32, 3), dtype=np.uint8)  # half size: resized to 48x64
-    assert lpips(lpips_model, pred, gt, batch_size=2) == pytest.approx(lpips(lpips_model, pred, gt, batch_size=16), rel=1e-5)
+    assert lpips(lpips_model, pred, gt, batch_size=2) == pytest.approx(
+        lpips(lpips_model, pred, gt, batch_size=16), rel=1e-5
+    )
 
 
 def test_lpips_backbone_state_is_loaded(lpips_model):
@@ -160,10 +176,14 @@ class _ProbeI3D(torch.nn.Module):
         super().__init__()
         self.scale = torch.nn.Parameter(torch.ones(1))
 
-    def forward(self, x: torch.Tensor, rescale: bool = False, resize: bool = False, return_features: bool = False) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, rescale: bool = False, resize: bool = False, return_features: bool = False
+    ) -> torch.Tensor:
         b = x.shape[0]
         flat = x.reshape(b, -1)
-        shape = torch.tensor([float(x.shape[1]), float(x.shape[2]), float(x.shape[3]), float(x.shape[4])]).repeat(b, 1)
+        shape = torch.tensor(
+            [float(x.shape[1]), float(x.shape[2]), float(x.shape[3]), float(x.shape[4])]
+        ).repeat(b, 1)
         stats = torch.stack([flat.mean(1), flat.amin(1), flat.amax(1)], dim=1) * self.scale
         return torch.cat([shape, stats], dim=1)
 
@@ -193,14 +213,20 @@ def test_i3d_input_resize_crop_and_range():
     # shorter side 48 -> 24 (scale 0.5), 64 -> 32; centre crop of 24 drops 4 columns on each side
     assert tuple(video.shape) == (3, 2, 24, 24)
     assert video.min().item() == -1.0 and video.max().item() == 1.0
-    assert video[0, 0, 0, 0].item() == 1.0 and video[0, 0, 0, -1].item() == -1.0  # left still white, right black
-    assert video[0, 0, 0, 11].item() == 1.0 and video[0, 0, 0, 12].item() == -1.0  # the edge stays at the centre
+    assert (
+        video[0, 0, 0, 0].item() == 1.0 and video[0, 0, 0, -1].item() == -1.0
+    )  # left still white, right black
+    assert (
+        video[0, 0, 0, 11].item() == 1.0 and video[0, 0, 0, 12].item() == -1.0
+    )  # the edge stays at the centre
 
 
 def test_i3d_clip_features_call_convention(probe_i3d):
     rng = np.random.default_rng(0)
     frames = rng.integers(0, 255, (40, 60, 80, 3), dtype=np.uint8)
-    features = rf.i3d_clip_features(probe_i3d, frames, clip_frames=16, clips="all", resolution=224, batch_size=1)
+    features = rf.i3d_clip_features(
+        probe_i3d, frames, clip_frames=16, clips="all", resolution=224, batch_size=1
+    )
     # two clips, each (3, 16, 224, 224) in [-1, 1]
     assert features.shape == (2, 7)
     assert features[:, :4].tolist() == [[3, 16, 224, 224]] * 2
@@ -227,9 +253,17 @@ def _run(tmp_path, n_episodes=2, frames=20):
     preprocessor = VideoCache(tmp_path / "cache")
     inputs = []
     for e in range(n_episodes):
-        episode = write_episode(tmp_path / "gt", "1", str(e), rng.integers(0, 255, (frames, 40, 48, 3), dtype=np.uint8), "task")
+        episode = write_episode(
+            tmp_path / "gt", "1", str(e), rng.integers(0, 255, (frames, 40, 48, 3), dtype=np.uint8), "task"
+        )
         for t in ("1", "2"):
-            trial = write_trial(tmp_path / "gen_dataset", "1", str(e), t, rng.integers(0, 255, (frames, 40, 48, 3), dtype=np.uint8))
+            trial = write_trial(
+                tmp_path / "gen_dataset",
+                "1",
+                str(e),
+                t,
+                rng.integers(0, 255, (frames, 40, 48, 3), dtype=np.uint8),
+            )
             inputs.append(TrialInputs(episode, trial, preprocessor))
     return inputs
 
@@ -251,7 +285,9 @@ def test_dataset_level_metrics_are_registered():
     assert load_protocol("ewmbench-v1").settings("fvd") == load_protocol("ewmbench-v2").settings("fvd")
 
 
-def test_fvd_metric_pools_clips_and_uses_each_gt_episode_once(tmp_path, stand_in_weights, probe_i3d, monkeypatch):
+def test_fvd_metric_pools_clips_and_uses_each_gt_episode_once(
+    tmp_path, stand_in_weights, probe_i3d, monkeypatch
+):
     monkeypatch.setattr(rf, "load_i3d", lambda path, device: probe_i3d)
     inputs = _run(tmp_path)
     assert len(distinct_gt_videos(inputs)) == 2  # 4 trials, 2 episodes
@@ -259,12 +295,18 @@ def test_fvd_metric_pools_clips_and_uses_each_gt_episode_once(tmp_path, stand_in
     value = FVD().score_dataset(inputs, settings)["fvd"]
     # recompute by hand: 20 frames -> clips [0, 8), [8, 16); 4 trials -> 8 generated clips, 2 episodes -> 4 GT clips
     pre = inputs[0].videos
-    gen = np.concatenate([rf.i3d_clip_features(probe_i3d, pre.frames(i.trial.video_path()), 8) for i in inputs])
-    gt = np.concatenate([rf.i3d_clip_features(probe_i3d, pre.frames(v), 8) for v in distinct_gt_videos(inputs)])
+    gen = np.concatenate(
+        [rf.i3d_clip_features(probe_i3d, pre.frames(i.trial.video_path()), 8) for i in inputs]
+    )
+    gt = np.concatenate(
+        [rf.i3d_clip_features(probe_i3d, pre.frames(v), 8) for v in distinct_gt_videos(inputs)]
+    )
     assert gen.shape[0] == 8 and gt.shape[0] == 4
     assert value == pytest.approx(frechet_distance_of_features(gen, gt), rel=1e-9)
     # features are cached by video content: a second run needs no network at all
-    monkeypatch.setattr(rf, "load_i3d", lambda path, device: (_ for _ in ()).throw(AssertionError("not cached")))
+    monkeypatch.setattr(
+        rf, "load_i3d", lambda path, device: (_ for _ in ()).throw(AssertionError("not cached"))
+    )
     assert FVD().score_dataset(inputs, settings)["fvd"] == pytest.approx(value, rel=1e-12)
 
 
@@ -334,13 +376,17 @@ def test_real_lpips_weights_give_the_published_scale():
     rng = np.random.default_rng(0)
     a = rng.integers(0, 255, (1, 64, 64, 3), dtype=np.uint8)
     assert lpips(model, a, a) == pytest.approx(0.0, abs=1e-6)
-    assert 0.2 < lpips(model, a, 255 - a) < 1.5  # inverted noise is perceptually far on LPIPS's calibrated scale
+    assert (
+        0.2 < lpips(model, a, 255 - a) < 1.5
+    )  # inverted noise is perceptually far on LPIPS's calibrated scale
 
 
 def test_fid_features_are_cached_per_weights_file(tmp_path, stand_in_weights, monkeypatch):
     """Features computed with one weights file are never reused for another (EWMBENCH_WEIGHTS_*)."""
 
-    class ScaledMeanColour(torch.nn.Module):  # features = mean RGB, scaled by a number read from the weights file
+    class ScaledMeanColour(
+        torch.nn.Module
+    ):  # features = mean RGB, scaled by a number read from the weights file
         def __init__(self, scale: float):
             super().__init__()
             self.scale = torch.nn.Parameter(torch.tensor(scale))
@@ -348,7 +394,9 @@ def test_fid_features_are_cached_per_weights_file(tmp_path, stand_in_weights, mo
         def forward(self, images):
             return images.mean((2, 3)) * self.scale
 
-    monkeypatch.setattr(rf, "load_fid_inception", lambda path, device: ScaledMeanColour(float(Path(path).read_text())))
+    monkeypatch.setattr(
+        rf, "load_fid_inception", lambda path, device: ScaledMeanColour(float(Path(path).read_text()))
+    )
     inputs = _run(tmp_path)
     # Both sides' features scale with the weights, so the FID of scale s is s^2 times that of scale 1.
     settings = load_protocol("ewmbench-v1").settings("fid")

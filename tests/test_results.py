@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 
 from ewmbench.errors import ConfigError
-from ewmbench.protocols import Protocol, available_protocols, load_protocol
 from ewmbench.files import json_safe
 from ewmbench.metrics.base import higher_is_better
+from ewmbench.protocols import Protocol, available_protocols, load_protocol
 from ewmbench.results import aggregate, best_of_n_positions, select_trials, table
 
 V1 = load_protocol("ewmbench-v1")
@@ -69,24 +69,38 @@ def test_json_safe_has_no_nan_or_infinity_tokens():
 
 def test_protocols_are_data(tmp_path):
     assert {"ewmbench-v1", "ewmbench-v2"} <= set(available_protocols())
-    assert V1.decimals == {"dyn": 3, "hsd": 3, "ndtw": 3} and V1.settings("psnr")["frame_matching"] == "zip_divide_by_gt"
+    assert (
+        V1.decimals == {"dyn": 3, "hsd": 3, "ndtw": 3}
+        and V1.settings("psnr")["frame_matching"] == "zip_divide_by_gt"
+    )
     custom = tmp_path / "mine.yaml"
-    custom.write_text("name: mine\nversion: 1\nmetrics:\n  psnr: {data_range: 1, frame_matching: mean_over_matched}\n")
-    assert load_protocol(str(custom)).settings("psnr") == {"data_range": 1, "frame_matching": "mean_over_matched"}
+    custom.write_text(
+        "name: mine\nversion: 1\nmetrics:\n  psnr: {data_range: 1, frame_matching: mean_over_matched}\n"
+    )
+    assert load_protocol(str(custom)).settings("psnr") == {
+        "data_range": 1,
+        "frame_matching": "mean_over_matched",
+    }
     with pytest.raises(ConfigError, match="no settings for metric 'ssim'"):
         load_protocol(str(custom)).settings("ssim")
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: bad\n")
-    with pytest.raises(ConfigError, match=r"version: required key is missing\n.*metrics: required key is missing"):
+    with pytest.raises(
+        ConfigError, match=r"version: required key is missing\n.*metrics: required key is missing"
+    ):
         load_protocol(str(bad))
 
 
 def test_best_of_n_follows_the_direction_of_the_selection_column():
     protocol = Protocol("x", "1", "", {}, {"trial_selection": "best_of_n", "selection_column": "lpips"}, {})
-    rows = pd.DataFrame({
-        "task_id": ["1", "1", "1", "1"], "episode_id": ["5", "5", "5", "6"], "trial_id": ["1", "2", "3", "1"],
-        "lpips": [0.30, 0.10, np.nan, 0.5],
-    })
+    rows = pd.DataFrame(
+        {
+            "task_id": ["1", "1", "1", "1"],
+            "episode_id": ["5", "5", "5", "6"],
+            "trial_id": ["1", "2", "3", "1"],
+            "lpips": [0.30, 0.10, np.nan, 0.5],
+        }
+    )
     # lpips is a distance: the best trial of episode 5 is the one with the smallest value (trial 2).
     assert higher_is_better("lpips") is False and higher_is_better("hsd") is True
     assert select_trials(rows, protocol, higher_is_better)["trial_id"].tolist() == ["2", "1"]
@@ -96,7 +110,11 @@ def test_best_of_n_follows_the_direction_of_the_selection_column():
 def test_best_of_n_positions_hand_worked():
     episodes = ["a", "a", "b", "a", "b", "c", "c"]
     values = [0.2, 0.9, np.nan, 0.9, 0.1, np.nan, np.nan]
-    assert best_of_n_positions(episodes, values, higher_is_better=True) == [1, 4, 5]  # tie: first; all-NaN: first
+    assert best_of_n_positions(episodes, values, higher_is_better=True) == [
+        1,
+        4,
+        5,
+    ]  # tie: first; all-NaN: first
     assert best_of_n_positions(episodes, values, higher_is_better=False) == [0, 4, 5]
 
 
@@ -106,6 +124,9 @@ def test_every_column_has_one_direction():
     for name, cls in metric_registry().items():
         assert cls.lower_is_better <= set(cls.columns), name
     assert [higher_is_better(c) for c in ("fid", "fvd", "lpips", "logic_violation")] == [False] * 4
-    assert all(higher_is_better(c) for c in ("psnr", "ssim", "hsd", "ndtw", "dyn", "scene_consistency", "diversity", "CLIPScore"))
+    assert all(
+        higher_is_better(c)
+        for c in ("psnr", "ssim", "hsd", "ndtw", "dyn", "scene_consistency", "diversity", "CLIPScore")
+    )
     with pytest.raises(ConfigError, match="no metric writes a column 'nope'"):
         higher_is_better("nope")

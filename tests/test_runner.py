@@ -12,10 +12,10 @@ import pytest
 
 import ewmbench.metrics.fidelity as fidelity
 import ewmbench.runner as runner
-from tests.helpers.datasets import make_ground_truth, moving_square_frames
 from ewmbench.data.layout import write_trial
 from ewmbench.errors import ConfigError
 from ewmbench.runner import RunConfig, evaluate, run, trial_seed
+from tests.helpers.datasets import make_ground_truth, moving_square_frames
 
 
 def tree_digest(root: Path) -> str:
@@ -37,7 +37,15 @@ def test_static_run_writes_the_run_folder(tmp_path, gt_dataset):
     result = run(config(tmp_path, gt_dataset), show_progress=False)
     assert tree_digest(gt_dataset) == before  # inputs never modified
     out = result.output
-    for name in ("config.json", "provenance.json", "rows.csv", "rows.parquet", "summary.json", "ewmbm_final_table.csv", "static_results.json"):
+    for name in (
+        "config.json",
+        "provenance.json",
+        "rows.csv",
+        "rows.parquet",
+        "summary.json",
+        "ewmbm_final_table.csv",
+        "static_results.json",
+    ):
         assert (out / name).is_file(), name
     rows = pd.read_parquet(out / "rows.parquet")
     assert len(rows) == 4 * 3 and list(rows.columns) == ["task_id", "episode_id", "trial_id", "psnr", "ssim"]
@@ -56,8 +64,13 @@ def test_static_run_writes_the_run_folder(tmp_path, gt_dataset):
 
 def test_ground_truth_tops_static(tmp_path, gt_dataset):
     for protocol in ("ewmbench-v1", "ewmbench-v2"):
-        best = run(config(tmp_path, gt_dataset, f"gt-{protocol}", model="ground-truth", protocol=protocol), show_progress=False)
-        worst = run(config(tmp_path, gt_dataset, f"static-{protocol}", protocol=protocol), show_progress=False)
+        best = run(
+            config(tmp_path, gt_dataset, f"gt-{protocol}", model="ground-truth", protocol=protocol),
+            show_progress=False,
+        )
+        worst = run(
+            config(tmp_path, gt_dataset, f"static-{protocol}", protocol=protocol), show_progress=False
+        )
         for metric, value in best.summary["overall"].items():
             assert value >= worst.summary["overall"][metric], (protocol, metric)
     assert best.summary["overall"]["psnr"] == 100  # v2 caps identical frames at 100 dB
@@ -90,10 +103,14 @@ def test_killed_run_resumes_to_the_same_table(tmp_path, gt_dataset, monkeypatch,
     with pytest.raises(KeyboardInterrupt):
         run(config(tmp_path, gt_dataset, "killed"), show_progress=False)
     counter["n"] = 0
-    monkeypatch.setattr(*target, lambda *a, **k: (counter.__setitem__("n", counter["n"] + 1), original(*a, **k))[1])
+    monkeypatch.setattr(
+        *target, lambda *a, **k: (counter.__setitem__("n", counter["n"] + 1), original(*a, **k))[1]
+    )
     resumed = run(config(tmp_path, gt_dataset, "killed"), show_progress=False)
     pd.testing.assert_frame_equal(resumed.rows, reference.rows)
-    assert (tmp_path / "killed" / "ewmbm_final_table.csv").read_text() == (tmp_path / "reference" / "ewmbm_final_table.csv").read_text()
+    assert (tmp_path / "killed" / "ewmbm_final_table.csv").read_text() == (
+        tmp_path / "reference" / "ewmbm_final_table.csv"
+    ).read_text()
     # Only what was missing is redone: 4 of 12 trials were generated, or 4 of 12 SSIM rows scored.
     assert counter["n"] == 12 - 4
 
@@ -132,7 +149,11 @@ def _seeded_run(gt: Path, output: Path, seed: int, hash_seed: str) -> dict:
     env = {**os.environ, "PYTHONHASHSEED": hash_seed}
     done = subprocess.run(
         [sys.executable, "-m", "tests.helpers.seeded_run", str(gt), str(output), str(seed)],
-        capture_output=True, text=True, env=env, cwd=Path(__file__).resolve().parents[1], timeout=300,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parents[1],
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -146,7 +167,9 @@ def test_generated_trials_are_identical_across_processes_of_the_same_seed(tmp_pa
     assert len(first["frames"]) == 4 * 2 * 6  # 4 episodes x 2 trials x 6 frames
     assert first == second  # same seed, another process: the same bytes and rows
     assert other["frames"].keys() == first["frames"].keys()
-    assert all(other["frames"][k] != first["frames"][k] for k in first["frames"])  # another seed: other videos
+    assert all(
+        other["frames"][k] != first["frames"][k] for k in first["frames"]
+    )  # another seed: other videos
     assert other["rows"] != first["rows"]
 
 
@@ -161,7 +184,10 @@ def test_evaluate_scores_what_pairs_and_reports_the_rest(tmp_path):
     broken.mkdir(parents=True)
     (broken / "frame_00000.jpg").write_bytes(b"not an image")
     before = tree_digest(generated)
-    result = evaluate(RunConfig(output=tmp_path / "out", gt=gt, generated=generated, cache_dir=tmp_path / "cache"), show_progress=False)
+    result = evaluate(
+        RunConfig(output=tmp_path / "out", gt=gt, generated=generated, cache_dir=tmp_path / "cache"),
+        show_progress=False,
+    )
     assert tree_digest(generated) == before
     rows = result.rows.set_index("trial_id")
     assert list(rows.index) == ["1", "2", "3"]
@@ -217,7 +243,9 @@ def test_a_dataset_level_metric_that_cannot_score_is_reported_as_skipped(tmp_pat
     protocol.write_text("name: p\nversion: 1\nmetrics:\n  needs_more: {}\n")
     result = run(config(tmp_path, gt_dataset, protocol=str(protocol)), show_progress=False)
     assert result.summary["overall"] == {}
-    assert result.summary["skipped_metrics"] == {"needs_more": {"reason": "12 videos are too few", "fix": "score more videos"}}
+    assert result.summary["skipped_metrics"] == {
+        "needs_more": {"reason": "12 videos are too few", "fix": "score more videos"}
+    }
 
 
 def test_best_of_n_on_a_lower_is_better_column_keeps_the_lowest_trial(tmp_path, gt_dataset, monkeypatch):

@@ -5,7 +5,9 @@ import math
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from ewmbench.errors import DataError
@@ -72,7 +74,9 @@ def naive_v1(tokens: np.ndarray) -> float:
         cosines = []
         for c in range(a.shape[1]):
             x, y = a[:, c], b[:, c]
-            cosines.append(float(x @ y) / (max(float(np.linalg.norm(x)), 1e-8) * max(float(np.linalg.norm(y)), 1e-8)))
+            cosines.append(
+                float(x @ y) / (max(float(np.linalg.norm(x)), 1e-8) * max(float(np.linalg.norm(y)), 1e-8))
+            )
         return max(0.0, sum(cosines) / len(cosines))
 
     terms = [(s(unit[i - 1], unit[i]) + s(unit[0], unit[i])) / 2 for i in range(1, len(unit))]
@@ -90,7 +94,9 @@ def naive_v2(tokens: np.ndarray) -> float:
 
 
 token_arrays = st.tuples(st.integers(2, 11), st.integers(1, 6), st.integers(1, 5)).flatmap(
-    lambda shape: arrays(np.float64, shape, elements=st.floats(-3, 3, allow_nan=False).filter(lambda v: abs(v) > 1e-3))
+    lambda shape: arrays(
+        np.float64, shape, elements=st.floats(-3, 3, allow_nan=False).filter(lambda v: abs(v) > 1e-3)
+    )
 )
 
 
@@ -114,7 +120,9 @@ def test_streaming_in_uneven_batches_equals_one_pass():
 
 def test_torch_and_numpy_inputs_agree():
     tokens = np.random.default_rng(1).normal(size=(4, 9, 8)).astype(np.float32)
-    assert scene_consistency_from_tokens(torch.from_numpy(tokens), V1) == pytest.approx(scene_consistency_from_tokens(tokens, V1))
+    assert scene_consistency_from_tokens(torch.from_numpy(tokens), V1) == pytest.approx(
+        scene_consistency_from_tokens(tokens, V1)
+    )
 
 
 def test_bad_tokens_are_reported():

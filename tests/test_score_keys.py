@@ -33,8 +33,18 @@ def pair(tmp_path):
     return tmp_path, episode, trial
 
 
-def key(tmp_path, episode, trial, metric="trajectory_consistency", protocol="ewmbench-v1", device="cpu", detector=DetectorChoice()):
-    scorer = Scorer(tmp_path / "out", load_protocol(protocol), VideoCache(tmp_path / "cache"), device, detector)
+def key(
+    tmp_path,
+    episode,
+    trial,
+    metric="trajectory_consistency",
+    protocol="ewmbench-v1",
+    device="cpu",
+    detector=DetectorChoice(),
+):
+    scorer = Scorer(
+        tmp_path / "out", load_protocol(protocol), VideoCache(tmp_path / "cache"), device, detector
+    )
     return scorer.trial_key(metric_registry()[metric](), episode, trial)
 
 
@@ -51,7 +61,9 @@ def test_detector_weights_are_keyed_by_content_not_path(pair):
     a.write_bytes(b"detector A, retrained")  # same path, other content
     assert with_a != key(tmp_path, episode, trial, detector=DetectorChoice(weights=a))
     # A metric that reads no trajectories does not depend on the detector.
-    assert key(tmp_path, episode, trial, "psnr", detector=DetectorChoice(weights=a)) == key(tmp_path, episode, trial, "psnr", detector=DetectorChoice(weights=b))
+    assert key(tmp_path, episode, trial, "psnr", detector=DetectorChoice(weights=a)) == key(
+        tmp_path, episode, trial, "psnr", detector=DetectorChoice(weights=b)
+    )
 
 
 def test_trajectory_files_are_keyed_by_content(pair):
@@ -73,18 +85,28 @@ def test_tracking_settings_are_keyed(pair, tmp_path):
     for name, conf in (("a.yaml", 0.8), ("b.yaml", 0.5)):
         data["metrics"]["trajectory_consistency"]["tracking"]["conf"] = conf
         (tmp_path / name).write_text(yaml.safe_dump({**data, "name": "custom"}))
-    assert key(tmp_path, episode, trial, protocol=str(tmp_path / "a.yaml")) != key(tmp_path, episode, trial, protocol=str(tmp_path / "b.yaml"))
+    assert key(tmp_path, episode, trial, protocol=str(tmp_path / "a.yaml")) != key(
+        tmp_path, episode, trial, protocol=str(tmp_path / "b.yaml")
+    )
     # ... and a tracking setting does not touch PSNR's key.
-    assert key(tmp_path, episode, trial, "psnr", protocol=str(tmp_path / "a.yaml")) == key(tmp_path, episode, trial, "psnr", protocol=str(tmp_path / "b.yaml"))
+    assert key(tmp_path, episode, trial, "psnr", protocol=str(tmp_path / "a.yaml")) == key(
+        tmp_path, episode, trial, "psnr", protocol=str(tmp_path / "b.yaml")
+    )
 
 
 def test_device_precision_is_keyed_where_a_network_runs(pair):
     tmp_path, episode, trial = pair
     for metric in ("scene_consistency", "trajectory_consistency", "lpips"):
-        assert key(tmp_path, episode, trial, metric, device="cpu") != key(tmp_path, episode, trial, metric, device="cuda"), metric
-        assert key(tmp_path, episode, trial, metric, device="cuda:0") == key(tmp_path, episode, trial, metric, device="cuda:1"), metric
+        assert key(tmp_path, episode, trial, metric, device="cpu") != key(
+            tmp_path, episode, trial, metric, device="cuda"
+        ), metric
+        assert key(tmp_path, episode, trial, metric, device="cuda:0") == key(
+            tmp_path, episode, trial, metric, device="cuda:1"
+        ), metric
     for metric in ("psnr", "ssim"):  # exact arithmetic on the CPU whatever the device
-        assert key(tmp_path, episode, trial, metric, device="cpu") == key(tmp_path, episode, trial, metric, device="cuda"), metric
+        assert key(tmp_path, episode, trial, metric, device="cpu") == key(
+            tmp_path, episode, trial, metric, device="cuda"
+        ), metric
 
 
 def test_protocol_settings_of_that_metric_only(pair):
@@ -98,8 +120,12 @@ def test_protocol_settings_of_that_metric_only(pair):
     data["metrics"]["psnr"]["max_db"] = 60
     (tmp_path / "b.yaml").write_text(yaml.safe_dump({**data, "name": "custom"}))
     a, b = str(tmp_path / "a.yaml"), str(tmp_path / "b.yaml")
-    assert key(tmp_path, episode, trial, "psnr", protocol=a) != key(tmp_path, episode, trial, "psnr", protocol=b)
-    assert key(tmp_path, episode, trial, "ssim", protocol=a) == key(tmp_path, episode, trial, "ssim", protocol=b)
+    assert key(tmp_path, episode, trial, "psnr", protocol=a) != key(
+        tmp_path, episode, trial, "psnr", protocol=b
+    )
+    assert key(tmp_path, episode, trial, "ssim", protocol=a) == key(
+        tmp_path, episode, trial, "ssim", protocol=b
+    )
 
 
 def test_resume_with_a_changed_trajectory_file_rescores_it(tmp_path):
@@ -112,7 +138,13 @@ def test_resume_with_a_changed_trajectory_file_rescores_it(tmp_path):
     for folder, values in ((gt / "1" / "10", track), (generated / "1" / "10" / "1", track)):
         (folder / "traj").mkdir()
         np.save(folder / "traj" / "traj.npy", values)
-    config = RunConfig(output=tmp_path / "out", gt=gt, generated=generated, metrics=["trajectory_consistency"], cache_dir=tmp_path / "cache")
+    config = RunConfig(
+        output=tmp_path / "out",
+        gt=gt,
+        generated=generated,
+        metrics=["trajectory_consistency"],
+        cache_dir=tmp_path / "cache",
+    )
     first = evaluate(config, show_progress=False)
     np.save(generated / "1" / "10" / "1" / "traj" / "traj.npy", (track * 0.5 + 0.2).astype(np.float32))
     second = evaluate(config, show_progress=False)
@@ -136,7 +168,13 @@ def test_edited_protocol_rescores_only_the_metric_it_changes(tmp_path):
     data["metrics"] = {"psnr": data["metrics"]["psnr"], "ssim": data["metrics"]["ssim"]}
     protocol = tmp_path / "mine.yaml"
     protocol.write_text(yaml.safe_dump(data))
-    config = RunConfig(output=tmp_path / "out", gt=gt, generated=generated, protocol=str(protocol), cache_dir=tmp_path / "cache")
+    config = RunConfig(
+        output=tmp_path / "out",
+        gt=gt,
+        generated=generated,
+        protocol=str(protocol),
+        cache_dir=tmp_path / "cache",
+    )
     first = evaluate(config, show_progress=False)
     assert first.rows["psnr"].iloc[0] == 100  # identical frames: the cap
     data["metrics"]["psnr"]["max_db"] = 60
@@ -151,7 +189,13 @@ class Level(WorldModel):
     options = (Option("level", int, 100, "grey level", 0, 255),)
 
     def generate(self, request):
-        return GenerationResult({"head": np.full((request.num_frames, request.height, request.width, 3), self.settings["level"], np.uint8)})
+        return GenerationResult(
+            {
+                "head": np.full(
+                    (request.num_frames, request.height, request.width, 3), self.settings["level"], np.uint8
+                )
+            }
+        )
 
 
 def test_model_options_are_part_of_the_run_identity(tmp_path, monkeypatch):
@@ -162,8 +206,16 @@ def test_model_options_are_part_of_the_run_identity(tmp_path, monkeypatch):
     gt = make_ground_truth(tmp_path / "gt", tasks=("1",), episodes=("10",), num_frames=FRAMES)
 
     def config(level: int) -> RunConfig:
-        return RunConfig(output=tmp_path / "out", model="level-test", model_options={"level": level}, dataset=str(gt), trials=1,
-                         metrics=["psnr"], cache_dir=tmp_path / "cache", device="cpu")
+        return RunConfig(
+            output=tmp_path / "out",
+            model="level-test",
+            model_options={"level": level},
+            dataset=str(gt),
+            trials=1,
+            metrics=["psnr"],
+            cache_dir=tmp_path / "cache",
+            device="cpu",
+        )
 
     first = run(config(50), show_progress=False)
     with pytest.raises(ConfigError, match=r"other settings \(model_options differ\)"):

@@ -6,12 +6,21 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from ewmbench.errors import ConfigError
 from ewmbench.metrics import bleu
 from ewmbench.metrics.semantics import (
-    as_flag, caption_text, clip_text_similarity, events_score, logic_flag, ordered_match_score, semantic_scores, violation_rate,
+    as_flag,
+    caption_text,
+    clip_text_similarity,
+    events_score,
+    logic_flag,
+    ordered_match_score,
+    semantic_scores,
+    violation_rate,
 )
 from ewmbench.protocols import load_protocol
 from tests.helpers.tiny_clip import tiny_clip_model, tiny_clip_tokenizer
@@ -22,7 +31,9 @@ from tests.helpers.tiny_clip import tiny_clip_model, tiny_clip_tokenizer
 def test_bleu_longer_candidate_no_brevity_penalty():
     # cand: the cat sat on the mat today (c = 7), ref: the cat sat on the mat (r = 6)
     # p1 = 6/7, p2 = 5/6, p3 = 4/5, p4 = 3/4; product = 3/7; c > r so BP = 1
-    assert bleu("the cat sat on the mat today", "the cat sat on the mat") == pytest.approx((3 / 7) ** 0.25, rel=1e-12)
+    assert bleu("the cat sat on the mat today", "the cat sat on the mat") == pytest.approx(
+        (3 / 7) ** 0.25, rel=1e-12
+    )
 
 
 def test_bleu_shorter_candidate_brevity_penalty():
@@ -32,7 +43,9 @@ def test_bleu_shorter_candidate_brevity_penalty():
 
 def test_bleu_is_case_sensitive():
     # "The" does not match "the": p1 = 5/6, p2 = 4/5, p3 = 3/4, p4 = 2/3; product = 1/3; c = r so BP = 1
-    assert bleu("The cat sat on the mat", "the cat sat on the mat") == pytest.approx((1 / 3) ** 0.25, rel=1e-12)
+    assert bleu("The cat sat on the mat", "the cat sat on the mat") == pytest.approx(
+        (1 / 3) ** 0.25, rel=1e-12
+    )
 
 
 def test_bleu_clips_repeated_words_and_is_zero_when_a_precision_is_zero():
@@ -94,19 +107,27 @@ def _embed(model, tokenizer, text: str, cut: int | None = None):
 
 def test_clip_identical_texts_score_100(clip):
     model, tokenizer = clip
-    scores = clip_text_similarity(model, tokenizer, ["a robot opens the drawer"], ["a robot opens the drawer"])
+    scores = clip_text_similarity(
+        model, tokenizer, ["a robot opens the drawer"], ["a robot opens the drawer"]
+    )
     assert scores.shape == (1,)
     assert scores[0] == pytest.approx(100.0, abs=1e-3)
 
 
 def test_clip_score_is_100_times_cosine_floored_at_zero(clip):
     model, tokenizer = clip
-    pairs = [("pick up the cup", "put down the red block"), ("open", "close the door slowly"), ("x", "zzzz qqqq")]
+    pairs = [
+        ("pick up the cup", "put down the red block"),
+        ("open", "close the door slowly"),
+        ("x", "zzzz qqqq"),
+    ]
     scores = clip_text_similarity(model, tokenizer, [a for a, _ in pairs], [b for _, b in pairs])
     for (a, b), score in zip(pairs, scores):
         u, v = _embed(model, tokenizer, a), _embed(model, tokenizer, b)
         cosine = u @ v / np.linalg.norm(u) / np.linalg.norm(v)
-        assert score == pytest.approx(max(100 * cosine, 0.0), abs=1e-3)  # padding in the batch must not change it
+        assert score == pytest.approx(
+            max(100 * cosine, 0.0), abs=1e-3
+        )  # padding in the batch must not change it
     assert np.all(scores >= 0)
 
 
@@ -138,7 +159,12 @@ def test_clip_length_mismatch_and_empty(clip):
 
 
 def test_flags():
-    assert as_flag(True) is True and as_flag("false") is False and as_flag(" Yes.") is True and as_flag(0) is False
+    assert (
+        as_flag(True) is True
+        and as_flag("false") is False
+        and as_flag(" Yes.") is True
+        and as_flag(0) is False
+    )
     assert as_flag("maybe") is None and as_flag(None) is None and as_flag(2) is None
     assert logic_flag({"Overall_Constraints": "True"}) == 1.0
     assert logic_flag({"Overall_Constraints": False}) == 0.0
@@ -155,8 +181,12 @@ def test_caption_text_joins_lists():
 
 
 def test_violation_rate():
-    items = [{"event": "open", "satisfied": True}, {"event": "take", "satisfied": "false"},
-             {"event": "close", "violated": False}, {"event": "?", "note": "no verdict"}]
+    items = [
+        {"event": "open", "satisfied": True},
+        {"event": "take", "satisfied": "false"},
+        {"event": "close", "violated": False},
+        {"event": "?", "note": "no verdict"},
+    ]
     # three judged items, one not satisfied: 1/3
     assert violation_rate({"Logical_Constraints": items}) == pytest.approx(1 / 3)
     assert violation_rate({"Logical_Constraints": "free text", "Overall_Constraints": False}) == 1.0
@@ -178,7 +208,12 @@ def test_ordered_match_score_hand_worked():
 
 def _word_overlap(candidates, references):
     """A stand-in text similarity: 100 x Jaccard overlap of the word sets."""
-    return np.array([100 * len(set(a.split()) & set(b.split())) / len(set(a.split()) | set(b.split())) for a, b in zip(candidates, references)])
+    return np.array(
+        [
+            100 * len(set(a.split()) & set(b.split())) / len(set(a.split()) | set(b.split()))
+            for a, b in zip(candidates, references)
+        ]
+    )
 
 
 def test_events_score_uses_the_similarity_matrix():
@@ -205,12 +240,24 @@ def test_semantic_scores_v1_columns_and_zero_on_failure():
 
 def test_semantic_scores_v2_adds_columns_and_nan_on_failure():
     gt = {"General": "a b c d", "Events": ["open drawer"], "Overall_Constraints": True}
-    gen = {"General": "a b c d", "Events": ["open drawer"], "Overall_Constraints": False,
-           "Logical_Constraints": [{"satisfied": False}, {"satisfied": True}]}
+    gen = {
+        "General": "a b c d",
+        "Events": ["open drawer"],
+        "Overall_Constraints": False,
+        "Logical_Constraints": [{"satisfied": False}, {"satisfied": True}],
+    }
     scores = semantic_scores(gen, gt, _word_overlap, V2)
-    assert scores == {"BLEUScore": 1.0, "CLIPScore": 100.0, "logic_constraints": 0.0, "events_score": 100.0, "logic_violation": 0.5}
+    assert scores == {
+        "BLEUScore": 1.0,
+        "CLIPScore": 100.0,
+        "logic_constraints": 0.0,
+        "events_score": 100.0,
+        "logic_violation": 0.5,
+    }
     broken = semantic_scores({}, gt, _word_overlap, V2)
-    assert all(math.isnan(broken[k]) for k in ("BLEUScore", "CLIPScore", "logic_constraints", "logic_violation"))
+    assert all(
+        math.isnan(broken[k]) for k in ("BLEUScore", "CLIPScore", "logic_constraints", "logic_violation")
+    )
     assert broken["events_score"] == 0.0  # GT lists steps, the generated caption none
 
 
@@ -232,7 +279,9 @@ def test_real_clip_text_similarity_orders_related_texts_first():
     except Unavailable as exc:
         pytest.skip(f"CLIP ViT-B/16 not available: {exc}")
     reference = "The robot arm opens the top drawer of the cabinet."
-    scores = clip_text_similarity(model, tokenizer, [reference, "The robot opens a drawer.", "A dog runs on a beach."], [reference] * 3)
+    scores = clip_text_similarity(
+        model, tokenizer, [reference, "The robot opens a drawer.", "A dog runs on a beach."], [reference] * 3
+    )
     assert scores[0] == pytest.approx(100.0, abs=1e-3)
     assert scores[1] > scores[2]
 
@@ -244,17 +293,29 @@ def test_real_qwen_captioner_answers_in_json():
     if not torch.cuda.is_available():
         pytest.skip("Qwen2.5-VL-7B captioning needs a CUDA device")
     from ewmbench.errors import Unavailable
-    from ewmbench.perception.captioner import CAPTION_KEYS, FrameSampling, load_captioner, load_prompt, parse_caption
+    from ewmbench.perception.captioner import (
+        CAPTION_KEYS,
+        FrameSampling,
+        load_captioner,
+        load_prompt,
+        parse_caption,
+    )
 
     try:
-        captioner = load_captioner("qwen2.5-vl-7b-instruct", instruction=load_prompt("ewmbench-v1"),
-                                   system_message=V1["system_message"], sampling=FrameSampling(), max_new_tokens=512,
-                                   batch_size=2, device="cuda")
+        captioner = load_captioner(
+            "qwen2.5-vl-7b-instruct",
+            instruction=load_prompt("ewmbench-v1"),
+            system_message=V1["system_message"],
+            sampling=FrameSampling(),
+            max_new_tokens=512,
+            batch_size=2,
+            device="cuda",
+        )
     except Unavailable as exc:
         pytest.skip(f"Qwen2.5-VL-7B-Instruct not available: {exc}")
     frames = np.zeros((60, 480, 640, 3), np.uint8)
     for t in range(60):
-        frames[t, 200:280, 100 + 6 * t:180 + 6 * t] = (200, 30, 30)  # a red block sliding right
+        frames[t, 200:280, 100 + 6 * t : 180 + 6 * t] = (200, 30, 30)  # a red block sliding right
     caption = parse_caption(captioner.caption([frames])[0])
     assert set(CAPTION_KEYS) <= set(caption)
 
@@ -263,5 +324,11 @@ def test_columns_follow_the_protocol():
     from ewmbench.metrics.semantics import Semantics
 
     assert Semantics().columns_for(V1) == ("BLEUScore", "CLIPScore", "logic_constraints")
-    assert Semantics().columns_for(V2) == ("BLEUScore", "CLIPScore", "logic_constraints", "events_score", "logic_violation")
+    assert Semantics().columns_for(V2) == (
+        "BLEUScore",
+        "CLIPScore",
+        "logic_constraints",
+        "events_score",
+        "logic_violation",
+    )
     assert set(Semantics().columns_for(V2)) == set(Semantics.columns)

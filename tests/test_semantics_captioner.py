@@ -7,13 +7,23 @@ import numpy as np
 import pytest
 
 from ewmbench.data.layout import write_episode, write_trial
+from ewmbench.data.video_cache import VideoCache
 from ewmbench.errors import ConfigError, Unavailable
 from ewmbench.metrics.base import TrialInputs
 from ewmbench.perception.captioner import (
-    CAPTION_KEYS, FrameSampling, VideoCaptioner, build_messages, cached_captions, load_prompt, parse_caption, prepare_video,
-    sample_frame_count, sample_indices, smart_resize, video_max_pixels,
+    CAPTION_KEYS,
+    FrameSampling,
+    VideoCaptioner,
+    build_messages,
+    cached_captions,
+    load_prompt,
+    parse_caption,
+    prepare_video,
+    sample_frame_count,
+    sample_indices,
+    smart_resize,
+    video_max_pixels,
 )
-from ewmbench.data.video_cache import VideoCache
 from ewmbench.protocols import load_protocol
 
 V1 = FrameSampling()  # the v1 defaults, identical to the protocol file (checked below)
@@ -86,17 +96,26 @@ def test_prompt_and_messages():
     assert "human hand" in prompt.lower() and "overhead camera" in prompt.lower()
     messages = build_messages("You are a helpful assistant in analyzing videos.", prompt)
     assert messages[0]["role"] == "system"
-    assert [part["type"] for part in messages[1]["content"]] == ["text", "video"]  # instruction first, then the video
+    assert [part["type"] for part in messages[1]["content"]] == [
+        "text",
+        "video",
+    ]  # instruction first, then the video
     with pytest.raises(ConfigError):
         load_prompt("no-such-prompt")
 
 
 def test_parse_caption_is_lenient():
     fenced = '```json\n{"General": "open the drawer", "Events": ["reach", "pull",], "Overall_Constraints": true,}\n```'
-    assert parse_caption(fenced) == {"General": "open the drawer", "Events": ["reach", "pull"], "Overall_Constraints": True}
+    assert parse_caption(fenced) == {
+        "General": "open the drawer",
+        "Events": ["reach", "pull"],
+        "Overall_Constraints": True,
+    }
     truncated = '{"General": "pick the cup", "Events": ["reach", "gra'
     assert parse_caption(truncated)["General"] == "pick the cup"
-    assert parse_caption("Sure! Here is the JSON: {'General': 'wipe the table'}")["General"] == "wipe the table"
+    assert (
+        parse_caption("Sure! Here is the JSON: {'General': 'wipe the table'}")["General"] == "wipe the table"
+    )
     assert parse_caption("no json here") == {}
     assert parse_caption('[{"General": "x"}]') == {"General": "x"}
 
@@ -109,14 +128,24 @@ def tiny_captioner():
     from tests.helpers.tiny_vlm import tiny_model, tiny_processor
 
     processor = tiny_processor()
-    return VideoCaptioner(tiny_model(processor), processor, "Describe the video.", "You are a helpful assistant in analyzing videos.",
-                          FrameSampling(), max_new_tokens=6, batch_size=2)
+    return VideoCaptioner(
+        tiny_model(processor),
+        processor,
+        "Describe the video.",
+        "You are a helpful assistant in analyzing videos.",
+        FrameSampling(),
+        max_new_tokens=6,
+        batch_size=2,
+    )
 
 
 def _videos():
     rng = np.random.default_rng(0)
-    return [rng.integers(0, 255, (40, 56, 84, 3), dtype=np.uint8), rng.integers(0, 255, (60, 56, 84, 3), dtype=np.uint8),
-            rng.integers(0, 255, (40, 56, 84, 3), dtype=np.uint8)]
+    return [
+        rng.integers(0, 255, (40, 56, 84, 3), dtype=np.uint8),
+        rng.integers(0, 255, (60, 56, 84, 3), dtype=np.uint8),
+        rng.integers(0, 255, (40, 56, 84, 3), dtype=np.uint8),
+    ]
 
 
 def test_processor_inputs_follow_the_sampling(tiny_captioner):
@@ -156,7 +185,9 @@ def test_cached_captions_generate_only_what_is_missing(tmp_path, tiny_captioner)
     resized = cached_captions(videos, preprocessor, "captions/test-112x168", factory, frame_size=(112, 168))
     from ewmbench.perception.captioner import resize_frames
 
-    assert resized == tiny_captioner.caption([resize_frames(preprocessor.frames(v), (112, 168)) for v in videos])
+    assert resized == tiny_captioner.caption(
+        [resize_frames(preprocessor.frames(v), (112, 168)) for v in videos]
+    )
 
 
 def test_load_captioner_from_a_saved_model_folder(tmp_path, tiny_captioner):
@@ -165,14 +196,30 @@ def test_load_captioner_from_a_saved_model_folder(tmp_path, tiny_captioner):
     folder = tmp_path / "tiny-vlm"
     tiny_captioner.model.save_pretrained(folder)
     tiny_captioner.processor.save_pretrained(folder)
-    loaded = load_captioner(str(folder), instruction=tiny_captioner.instruction, system_message=tiny_captioner.system_message,
-                            sampling=FrameSampling(), max_new_tokens=6, batch_size=2, device="cpu", dtype="float32")
+    loaded = load_captioner(
+        str(folder),
+        instruction=tiny_captioner.instruction,
+        system_message=tiny_captioner.system_message,
+        sampling=FrameSampling(),
+        max_new_tokens=6,
+        batch_size=2,
+        device="cpu",
+        dtype="float32",
+    )
     assert type(loaded.model).__name__ == "Qwen2_5_VLForConditionalGeneration"
     video = _videos()[0]
     assert loaded.caption([video]) == tiny_captioner.caption([video])  # same weights, same greedy answer
     with pytest.raises(ConfigError):
-        load_captioner(str(folder), instruction="x", system_message="y", sampling=FrameSampling(), max_new_tokens=1,
-                       batch_size=1, device="cpu", dtype="int8")
+        load_captioner(
+            str(folder),
+            instruction="x",
+            system_message="y",
+            sampling=FrameSampling(),
+            max_new_tokens=1,
+            batch_size=1,
+            device="cpu",
+            dtype="int8",
+        )
 
 
 def test_load_clip_text_from_a_saved_model_folder(tmp_path):
@@ -185,7 +232,9 @@ def test_load_clip_text_from_a_saved_model_folder(tmp_path):
     tokenizer.save_pretrained(tmp_path / "tiny-clip")
     loaded, loaded_tokenizer = load_clip_text(str(tmp_path / "tiny-clip"), "cpu")
     expected = clip_text_similarity(model, tokenizer, ["a robot arm"], ["the red cup"])
-    assert clip_text_similarity(loaded, loaded_tokenizer, ["a robot arm"], ["the red cup"]) == pytest.approx(expected, abs=1e-4)
+    assert clip_text_similarity(loaded, loaded_tokenizer, ["a robot arm"], ["the red cup"]) == pytest.approx(
+        expected, abs=1e-4
+    )
 
 
 # ---------------------------------------------------------------- the metric
@@ -196,15 +245,29 @@ def test_semantics_metric_scores_from_cached_captions(tmp_path, monkeypatch):
     from tests.helpers.tiny_clip import tiny_clip_model, tiny_clip_tokenizer
 
     rng = np.random.default_rng(1)
-    episode = write_episode(tmp_path / "gt", "1", "1", rng.integers(0, 255, (8, 32, 32, 3), dtype=np.uint8), "open")
-    trial = write_trial(tmp_path / "gen_dataset", "1", "1", "1", rng.integers(0, 255, (8, 32, 32, 3), dtype=np.uint8))
+    episode = write_episode(
+        tmp_path / "gt", "1", "1", rng.integers(0, 255, (8, 32, 32, 3), dtype=np.uint8), "open"
+    )
+    trial = write_trial(
+        tmp_path / "gen_dataset", "1", "1", "1", rng.integers(0, 255, (8, 32, 32, 3), dtype=np.uint8)
+    )
     preprocessor = VideoCache(tmp_path / "cache")
     settings = load_protocol("ewmbench-v1").settings("semantics")
     kind = semantics.caption_stage_key(settings)
-    preprocessor.derived.text(kind, episode.video_path(), lambda: '{"General": "the robot opens the top drawer", "Overall_Constraints": true}')
-    preprocessor.derived.text(kind, trial.video_path(), lambda: '```json\n{"General": "the robot opens the drawer", "Overall_Constraints": "false"}\n```')
+    preprocessor.derived.text(
+        kind,
+        episode.video_path(),
+        lambda: '{"General": "the robot opens the top drawer", "Overall_Constraints": true}',
+    )
+    preprocessor.derived.text(
+        kind,
+        trial.video_path(),
+        lambda: '```json\n{"General": "the robot opens the drawer", "Overall_Constraints": "false"}\n```',
+    )
     tokenizer = tiny_clip_tokenizer()
-    monkeypatch.setattr(semantics, "load_clip_text", lambda source, device: (tiny_clip_model(tokenizer), tokenizer))
+    monkeypatch.setattr(
+        semantics, "load_clip_text", lambda source, device: (tiny_clip_model(tokenizer), tokenizer)
+    )
 
     def no_captioner(settings, device):
         def build():
@@ -216,7 +279,7 @@ def test_semantics_metric_scores_from_cached_captions(tmp_path, monkeypatch):
     row = semantics.Semantics().score_trial(TrialInputs(episode, trial, preprocessor), settings)
     # BLEU: cand "the robot opens the drawer" (5) vs ref "the robot opens the top drawer" (6):
     # p1 = 5/5, p2 = 3/4 (the robot, robot opens, opens the), p3 = 2/3, p4 = 1/2; product 1/4; BP = exp(1 - 6/5)
-    assert row["BLEUScore"] == pytest.approx(0.25 ** 0.25 * np.exp(-0.2), rel=1e-12)
+    assert row["BLEUScore"] == pytest.approx(0.25**0.25 * np.exp(-0.2), rel=1e-12)
     assert 0 <= row["CLIPScore"] <= 100
     assert row["logic_constraints"] == 0.0
     assert set(row) == {"BLEUScore", "CLIPScore", "logic_constraints"}

@@ -48,7 +48,13 @@ H, W = 24, 32
 
 @pytest.fixture(scope="module")
 def server():
-    service = Service(ServeConfig(model="static", size=(H, W), limits=Limits(max_batch_size=3, max_request_bytes=200_000, max_concurrency=2)))
+    service = Service(
+        ServeConfig(
+            model="static",
+            size=(H, W),
+            limits=Limits(max_batch_size=3, max_request_bytes=200_000, max_concurrency=2),
+        )
+    )
     with BackgroundServer(service) as running:
         yield running
 
@@ -61,7 +67,13 @@ def client(server):
 
 def body(client, samples, request_id=None) -> dict:
     version = client.get("/v1/capabilities").json()["model_version"]
-    return {"api_version": "1.0", "request_id": request_id or str(uuid.uuid4()), "model_version": version, "profile_id": "default", "samples": samples}
+    return {
+        "api_version": "1.0",
+        "request_id": request_id or str(uuid.uuid4()),
+        "model_version": version,
+        "profile_id": "default",
+        "samples": samples,
+    }
 
 
 def profile_of(client) -> Profile:
@@ -69,7 +81,10 @@ def profile_of(client) -> Profile:
 
 
 def frames_of(response) -> list[np.ndarray]:
-    return [np.stack([decode_image(f, H, W, "answer", 10**7) for f in p["frames"]]) for p in response.json()["predictions"]]
+    return [
+        np.stack([decode_image(f, H, W, "answer", 10**7) for f in p["frames"]])
+        for p in response.json()["predictions"]
+    ]
 
 
 def png_bytes(array: np.ndarray, mode: str | None = None) -> bytes:
@@ -97,13 +112,28 @@ def still_serving(client) -> None:
 
 def test_health_and_capabilities(client):
     health = client.get("/v1/health").json()
-    assert health["status"] == "ready" and health["api_version"] == "1.0" and health["model_version"].startswith("static-")
+    assert (
+        health["status"] == "ready"
+        and health["api_version"] == "1.0"
+        and health["model_version"].startswith("static-")
+    )
     caps = client.get("/v1/capabilities").json()
     profile = caps["profiles"][0]
-    assert profile["image"] == {"encoding": "png_base64", "color_space": "RGB", "height": H, "width": W, "channels": 3}
+    assert profile["image"] == {
+        "encoding": "png_base64",
+        "color_space": "RGB",
+        "height": H,
+        "width": W,
+        "channels": 3,
+    }
     # static is image-only: it declares no actions, so a sample carries empty rows, one per frame
     assert profile["action"]["dimension"] == 0 and profile["state"]["supported"] is False
-    assert caps["limits"] == {"max_batch_size": 3, "max_request_bytes": 200_000, "max_concurrency": 2, "recommended_timeout_ms": 120_000}
+    assert caps["limits"] == {
+        "max_batch_size": 3,
+        "max_request_bytes": 200_000,
+        "max_concurrency": 2,
+        "recommended_timeout_ms": 120_000,
+    }
 
 
 def test_predict_returns_one_frame_per_action_never_the_context(client):
@@ -114,11 +144,15 @@ def test_predict_returns_one_frame_per_action_never_the_context(client):
     response = client.post("/v1/predict", json=payload)
     assert response.status_code == 200
     answer = response.json()
-    assert answer["request_id"] == payload["request_id"] and answer["model_version"] == payload["model_version"]
+    assert (
+        answer["request_id"] == payload["request_id"] and answer["model_version"] == payload["model_version"]
+    )
     assert [p["sample_id"] for p in answer["predictions"]] == ["x/y/1"]
     (frames,) = frames_of(response)
     assert frames.shape == (4, H, W, 3)
-    np.testing.assert_array_equal(frames, np.repeat(context[None], 4, axis=0))  # static: the current frame, held
+    np.testing.assert_array_equal(
+        frames, np.repeat(context[None], 4, axis=0)
+    )  # static: the current frame, held
 
 
 def test_samples_come_back_in_request_order_and_independent_of_the_batch(client):
@@ -167,15 +201,47 @@ def _bad(client, mutate) -> tuple[dict, httpx.Response]:
         ("unknown profile", lambda p: p.update(profile_id="hd"), 422, "UNSUPPORTED_VERSION"),
         ("missing samples", lambda p: p.pop("samples"), 400, "INVALID_ARGUMENT"),
         ("missing future actions", lambda p: p["samples"][0].pop("actions"), 400, "INVALID_ARGUMENT"),
-        ("missing context frames", lambda p: p["samples"][0]["context"].pop("frames"), 400, "INVALID_ARGUMENT"),
+        (
+            "missing context frames",
+            lambda p: p["samples"][0]["context"].pop("frames"),
+            400,
+            "INVALID_ARGUMENT",
+        ),
         ("request_id not a UUID", lambda p: p.update(request_id="abc"), 400, "INVALID_ARGUMENT"),
         ("negative seed", lambda p: p["samples"][0].update(seed=-1), 400, "INVALID_ARGUMENT"),
         ("seed past 2^63-1", lambda p: p["samples"][0].update(seed=2**63), 400, "INVALID_ARGUMENT"),
-        ("bad base64", lambda p: p["samples"][0]["context"]["frames"][0].update(data="@@@not base64"), 400, "INVALID_ARGUMENT"),
-        ("data: prefix", lambda p: p["samples"][0]["context"]["frames"][0].update(data="data:image/png;base64," + p["samples"][0]["context"]["frames"][0]["data"]), 400, "INVALID_ARGUMENT"),
-        ("declared size wrong", lambda p: p["samples"][0]["context"]["frames"][0].update(height=H + 1), 400, "INVALID_ARGUMENT"),
-        ("too many context frames", lambda p: p["samples"][0]["context"]["frames"].append(p["samples"][0]["context"]["frames"][0]), 400, "INVALID_ARGUMENT"),
-        ("action row not empty", lambda p: p["samples"][0]["actions"].__setitem__(0, [0.1]), 400, "INVALID_ARGUMENT"),
+        (
+            "bad base64",
+            lambda p: p["samples"][0]["context"]["frames"][0].update(data="@@@not base64"),
+            400,
+            "INVALID_ARGUMENT",
+        ),
+        (
+            "data: prefix",
+            lambda p: p["samples"][0]["context"]["frames"][0].update(
+                data="data:image/png;base64," + p["samples"][0]["context"]["frames"][0]["data"]
+            ),
+            400,
+            "INVALID_ARGUMENT",
+        ),
+        (
+            "declared size wrong",
+            lambda p: p["samples"][0]["context"]["frames"][0].update(height=H + 1),
+            400,
+            "INVALID_ARGUMENT",
+        ),
+        (
+            "too many context frames",
+            lambda p: p["samples"][0]["context"]["frames"].append(p["samples"][0]["context"]["frames"][0]),
+            400,
+            "INVALID_ARGUMENT",
+        ),
+        (
+            "action row not empty",
+            lambda p: p["samples"][0]["actions"].__setitem__(0, [0.1]),
+            400,
+            "INVALID_ARGUMENT",
+        ),
         ("no future action", lambda p: p["samples"][0].update(actions=[]), 400, "INVALID_ARGUMENT"),
         ("too many samples", lambda p: p.update(samples=p["samples"] * 4), 400, "INVALID_ARGUMENT"),
         ("repeated sample_id", lambda p: p.update(samples=p["samples"] * 2), 400, "INVALID_ARGUMENT"),
@@ -256,12 +322,19 @@ def test_bearer_token_on_everything_but_health():
         assert c.get("/v1/health").status_code == 200
         assert_error(c.get("/v1/capabilities"), 401, "UNAUTHENTICATED")
         assert_error(c.post("/v1/predict", json={}), 401, "UNAUTHENTICATED")
-        assert_error(c.get("/v1/capabilities", headers={"Authorization": "Bearer nope"}), 403, "PERMISSION_DENIED")
+        assert_error(
+            c.get("/v1/capabilities", headers={"Authorization": "Bearer nope"}), 403, "PERMISSION_DENIED"
+        )
         assert c.get("/v1/capabilities", headers={"Authorization": "Bearer t0ken"}).status_code == 200
 
 
 def test_refuses_a_non_loopback_address_without_a_token():
-    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost") and not is_loopback("0.0.0.0")
+    assert (
+        is_loopback("127.0.0.1")
+        and is_loopback("::1")
+        and is_loopback("localhost")
+        and not is_loopback("0.0.0.0")
+    )
     with pytest.raises(ConfigError, match="without a token"):
         serve(ServeConfig(model="static"), host="0.0.0.0", port=1)
 
@@ -285,7 +358,9 @@ def test_not_ready_while_loading_and_degraded_when_loading_fails():
     with pytest.raises(ApiError) as info:
         service.predict({})
     assert info.value.status == 503 and info.value.retryable
-    service.model.check_available = lambda: (_ for _ in ()).throw(RuntimeError("/secret/path/weights.bin missing"))
+    service.model.check_available = lambda: (_ for _ in ()).throw(
+        RuntimeError("/secret/path/weights.bin missing")
+    )
     service.load()
     assert service.health()["status"] == "degraded"
 
@@ -330,21 +405,46 @@ def test_mapping_round_trip_hand_worked():
     """A trial of 4 frames from frame 0: context = frame 0, future actions = rows 1..3, state = row 0."""
     actions = np.arange(4 * 14, dtype=np.float64).reshape(4, 14) / 100
     frame = np.full((H, W, 3), 7, np.uint8)
-    request = GenerationRequest(task="3", episode="0", trial="2", seed=11, num_frames=4, height=H, width=W,
-                                memory_frames={"head": frame[None]}, actions=actions, instruction="stack")
-    profile = Profile("default", H, W, action_dim=14, state_supported=True, state_dim=14, instruction_supported=True)
+    request = GenerationRequest(
+        task="3",
+        episode="0",
+        trial="2",
+        seed=11,
+        num_frames=4,
+        height=H,
+        width=W,
+        memory_frames={"head": frame[None]},
+        actions=actions,
+        instruction="stack",
+    )
+    profile = Profile(
+        "default", H, W, action_dim=14, state_supported=True, state_dim=14, instruction_supported=True
+    )
     sample = request_to_sample(request, profile)
     assert sample["sample_id"] == "3/0/2" and sample["seed"] == 11
     assert sample["context"]["actions"] == [] and sample["context"]["states"] == [actions[0].tolist()]
     assert sample["actions"] == actions[1:].tolist() and sample["context"]["instruction"] == "stack"
     back = sample_to_request(
-        Sample("3/0/2", 11, frame[None], np.zeros((0, 14)), np.asarray(sample["context"]["states"]), "stack", np.asarray(sample["actions"])), profile
+        Sample(
+            "3/0/2",
+            11,
+            frame[None],
+            np.zeros((0, 14)),
+            np.asarray(sample["context"]["states"]),
+            "stack",
+            np.asarray(sample["actions"]),
+        ),
+        profile,
     )
     assert (back.task, back.episode, back.trial, back.num_frames, back.start_frame) == ("3", "0", "2", 4, 0)
     np.testing.assert_array_equal(back.actions, actions)
     # an image-only profile: empty rows, one per predicted frame
     blind = request_to_sample(request, Profile("default", H, W, action_dim=0))
-    assert blind["actions"] == [[], [], []] and blind["context"]["states"] is None and blind["context"]["instruction"] is None
+    assert (
+        blind["actions"] == [[], [], []]
+        and blind["context"]["states"] is None
+        and blind["context"]["instruction"] is None
+    )
 
 
 def test_scrub_removes_paths():
@@ -392,7 +492,11 @@ def test_an_internal_failure_answers_500_without_paths_and_logs_only_its_type(ca
         raise RuntimeError("cannot open /home/someone/secret/weights.bin on host gpu-7.internal")
 
     service.model.generate = broken
-    with BackgroundServer(service) as running, httpx.Client(base_url=running.url) as c, caplog.at_level("INFO", logger="ewmbench.serve"):
+    with (
+        BackgroundServer(service) as running,
+        httpx.Client(base_url=running.url) as c,
+        caplog.at_level("INFO", logger="ewmbench.serve"),
+    ):
         payload = body(c, [make_sample(profile_of(c), "a/b/1", 0, 2, 0)])
         response = c.post("/v1/predict", json=payload)
         assert_error(response, 500, "INTERNAL", payload["request_id"])
@@ -421,7 +525,9 @@ def test_past_the_deadline_504_then_the_stored_answer_under_the_same_request_id(
     import threading
     import time as clock
 
-    service = Service(ServeConfig(model="static", size=(H, W), limits=Limits(max_concurrency=1, recommended_timeout_ms=300)))
+    service = Service(
+        ServeConfig(model="static", size=(H, W), limits=Limits(max_concurrency=1, recommended_timeout_ms=300))
+    )
     release = threading.Event()
     generate = service.model.generate
 
@@ -433,7 +539,9 @@ def test_past_the_deadline_504_then_the_stored_answer_under_the_same_request_id(
     with BackgroundServer(service) as running, httpx.Client(base_url=running.url, timeout=30) as c:
         payload = body(c, [make_sample(profile_of(c), "a/b/1", 0, 2, 0)])
         assert_error(c.post("/v1/predict", json=payload), 504, "DEADLINE_EXCEEDED", payload["request_id"])
-        assert_error(c.post("/v1/predict", json=payload), 429, "OVERLOADED", None)  # the generation still holds its slot
+        assert_error(
+            c.post("/v1/predict", json=payload), 429, "OVERLOADED", None
+        )  # the generation still holds its slot
         release.set()
         for _ in range(100):
             retry = c.post("/v1/predict", json=payload)
@@ -446,7 +554,9 @@ def test_past_the_deadline_504_then_the_stored_answer_under_the_same_request_id(
 def test_a_retry_while_the_first_request_runs_waits_for_its_answer_and_a_changed_payload_409():
     import threading
 
-    service = Service(ServeConfig(model="static", size=(H, W), limits=Limits(max_concurrency=3, recommended_timeout_ms=300)))
+    service = Service(
+        ServeConfig(model="static", size=(H, W), limits=Limits(max_concurrency=3, recommended_timeout_ms=300))
+    )
     release, calls = threading.Event(), []
     generate = service.model.generate
 
@@ -474,7 +584,9 @@ def test_adapters_needing_what_the_api_does_not_carry_are_refused_at_start(monke
 
     class Calibrated(WorldModel):
         name = "calibrated-test"
-        capabilities = Capabilities(conditioning=frozenset({"image", "calibration"}), required_views=("head", "hand_left"))
+        capabilities = Capabilities(
+            conditioning=frozenset({"image", "calibration"}), required_views=("head", "hand_left")
+        )
 
     monkeypatch.setitem(base._REGISTERED, "calibrated-test", Calibrated)  # registered for this test only
     with pytest.raises(ConfigError, match="calibration, view 'hand_left'"):

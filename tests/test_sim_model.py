@@ -31,7 +31,12 @@ def simulated(tmp_path_factory):
     recorded = record_episode(3, "pick_place", 0, FRAMES, width=W, height=H)
     frames = recorded.recording.frames
     write_episode(
-        root, "1", "0", frames["head"], recorded.plan.instruction, sidecar=episode_sidecar(recorded, 3),
+        root,
+        "1",
+        "0",
+        frames["head"],
+        recorded.plan.instruction,
+        sidecar=episode_sidecar(recorded, 3),
         extra_views={"hand_left": frames["hand_left"], "hand_right": frames["hand_right"]},
     )
     return GroundTruth(root).episode("1", "0"), frames
@@ -76,19 +81,28 @@ def test_request_actions_override_the_sidecar(simulated):
 
 def test_more_action_noise_gives_lower_psnr(simulated):
     episode, frames = simulated
-    scores = [psnr_after_first(SimModel(action_noise=s).generate(request(episode)).frames["head"], frames["head"]) for s in (0.003, 0.015, 0.05)]
+    scores = [
+        psnr_after_first(SimModel(action_noise=s).generate(request(episode)).frames["head"], frames["head"])
+        for s in (0.003, 0.015, 0.05)
+    ]
     assert math.inf > scores[0] > scores[1] > scores[2], scores
 
 
 def test_more_lag_gives_lower_psnr(simulated):
     episode, frames = simulated
-    scores = [psnr_after_first(SimModel(lag=k).generate(request(episode)).frames["head"], frames["head"]) for k in (1, 3, 6)]
+    scores = [
+        psnr_after_first(SimModel(lag=k).generate(request(episode)).frames["head"], frames["head"])
+        for k in (1, 3, 6)
+    ]
     assert math.inf > scores[0] > scores[1] > scores[2], scores
 
 
 def test_more_dropped_frames_gives_lower_psnr(simulated):
     episode, frames = simulated
-    scores = [psnr_after_first(SimModel(drop_frames=p).generate(request(episode)).frames["head"], frames["head"]) for p in (0.2, 0.6)]
+    scores = [
+        psnr_after_first(SimModel(drop_frames=p).generate(request(episode)).frames["head"], frames["head"])
+        for p in (0.2, 0.6)
+    ]
     assert math.inf > scores[0] > scores[1], scores
 
 
@@ -116,7 +130,10 @@ def test_degrade_actions_hand_worked():
     lagged = degrade_actions(actions, 0.0, 2, seed=0)
     np.testing.assert_array_equal(lagged, actions[[0, 0, 0, 1, 2]])
     # noise touches only positions after the first frame, and scales linearly with its std
-    small, large = degrade_actions(actions, 0.01, 0, 0) - actions, degrade_actions(actions, 0.03, 0, 0) - actions
+    small, large = (
+        degrade_actions(actions, 0.01, 0, 0) - actions,
+        degrade_actions(actions, 0.03, 0, 0) - actions,
+    )
     np.testing.assert_allclose(large, 3 * small)
     assert np.all(small[0] == 0)
     assert np.all(small[:, [3, 4, 5, 6, 10, 11, 12, 13]] == 0)
@@ -152,7 +169,10 @@ def test_real_episodes_are_unavailable(tmp_path):
         ({"lag": -1}, "lag"),
         ({"drop_frames": 2}, "drop_frames"),
         ({"wrong_color": "maybe"}, "true or false"),
-        ({"blur": 1}, "has no option 'blur'; it accepts: action_noise, drop_frames, friction, gripper_slip, lag, mass, render_offset, wrong_color"),
+        (
+            {"blur": 1},
+            "has no option 'blur'; it accepts: action_noise, drop_frames, friction, gripper_slip, lag, mass, render_offset, wrong_color",
+        ),
         ({"lagg": 1}, "did you mean 'lag'"),
     ],
 )
@@ -162,10 +182,24 @@ def test_bad_options(options, message):
 
 
 def test_cli_style_options_are_parsed():
-    model = SimModel(action_noise="0.02", lag="3", drop_frames="0.1", wrong_color="true", friction="0.5", gripper_slip="1", render_offset="4")
+    model = SimModel(
+        action_noise="0.02",
+        lag="3",
+        drop_frames="0.1",
+        wrong_color="true",
+        friction="0.5",
+        gripper_slip="1",
+        render_offset="4",
+    )
     assert model.config() == {
-        "action_noise": 0.02, "lag": 3, "drop_frames": 0.1, "wrong_color": True,
-        "friction": 0.5, "mass": 1.0, "gripper_slip": 1.0, "render_offset": 4,
+        "action_noise": 0.02,
+        "lag": 3,
+        "drop_frames": 0.1,
+        "wrong_color": True,
+        "friction": 0.5,
+        "mass": 1.0,
+        "gripper_slip": 1.0,
+        "render_offset": 4,
     }
 
 

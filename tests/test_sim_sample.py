@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ewmbench.sim import sample as sample_module
 from ewmbench.data.layout import GroundTruth
-from ewmbench.sim.sample import MARKER, generate_sample, parse_tasks, resolve_dataset
 from ewmbench.data.summary import summarise
 from ewmbench.data.video import read_image, read_video
 from ewmbench.errors import ConfigError, DataError
+from ewmbench.sim import sample as sample_module
+from ewmbench.sim.sample import MARKER, generate_sample, parse_tasks, resolve_dataset
 
 # pick_place is the task that stays reliable on the shortest clips, so the byte-level tests use it.
 TASK = "pick_place"
@@ -29,8 +29,12 @@ def _files(root: Path) -> dict[str, bytes]:
 def two_runs(tmp_path_factory) -> tuple[Path, Path]:
     base = tmp_path_factory.mktemp("sample")
     # one run in this process, one in a worker process: the files must not depend on that
-    a = generate_sample(base / "a", seed=7, tasks=[TASK], episodes_per_task=1, num_frames=FRAMES, progress=False, workers=1)
-    b = generate_sample(base / "b", seed=7, tasks=[TASK], episodes_per_task=1, num_frames=FRAMES, progress=False, workers=2)
+    a = generate_sample(
+        base / "a", seed=7, tasks=[TASK], episodes_per_task=1, num_frames=FRAMES, progress=False, workers=1
+    )
+    b = generate_sample(
+        base / "b", seed=7, tasks=[TASK], episodes_per_task=1, num_frames=FRAMES, progress=False, workers=2
+    )
     return a, b
 
 
@@ -75,12 +79,16 @@ def test_sidecar_shapes_and_meta(two_runs):
         assert sidecar.extrinsics[view].shape == (FRAMES, 4, 4)
         # rotations are orthonormal with determinant +1
         rotations = sidecar.extrinsics[view][:, :3, :3]
-        np.testing.assert_allclose(rotations @ rotations.transpose(0, 2, 1), np.broadcast_to(np.eye(3), rotations.shape), atol=1e-9)
+        np.testing.assert_allclose(
+            rotations @ rotations.transpose(0, 2, 1), np.broadcast_to(np.eye(3), rotations.shape), atol=1e-9
+        )
         np.testing.assert_allclose(np.linalg.det(rotations), 1.0, atol=1e-9)
     # gripper openness within [0, 1], both arms
     assert np.all((sidecar.eef_pose[:, [6, 13]] >= 0) & (sidecar.eef_pose[:, [6, 13]] <= 1))
     # the first action is the initial pose, so position error at frame 0 is zero
-    np.testing.assert_allclose(sidecar.actions[0, [0, 1, 2, 7, 8, 9]], sidecar.eef_pose[0, [0, 1, 2, 7, 8, 9]], atol=1e-9)
+    np.testing.assert_allclose(
+        sidecar.actions[0, [0, 1, 2, 7, 8, 9]], sidecar.eef_pose[0, [0, 1, 2, 7, 8, 9]], atol=1e-9
+    )
     meta = sidecar.meta
     assert meta["task_name"] == TASK and meta["task_id"] == 1 and meta["seed"] == 7
     assert meta["success"] is True
@@ -104,7 +112,10 @@ def test_complete_sample_is_not_regenerated(two_runs, monkeypatch):
         raise AssertionError("a complete sample must not be regenerated")
 
     monkeypatch.setattr(sample_module, "_generate_episodes", boom)
-    assert generate_sample(root, seed=7, tasks=[TASK], episodes_per_task=1, num_frames=FRAMES, progress=False) == root
+    assert (
+        generate_sample(root, seed=7, tasks=[TASK], episodes_per_task=1, num_frames=FRAMES, progress=False)
+        == root
+    )
     assert _files(root) == before
 
 
@@ -117,19 +128,25 @@ def test_interrupted_sample_is_completed_without_redoing_finished_episodes(two_r
     (copy / MARKER).write_text(json.dumps({**marker, "complete": False}))
     written = []
     monkeypatch.setattr(sample_module, "write_sample_episode", lambda *args: written.append(args))
-    generate_sample(copy, seed=7, tasks=[TASK], episodes_per_task=1, num_frames=FRAMES, progress=False, workers=1)
+    generate_sample(
+        copy, seed=7, tasks=[TASK], episodes_per_task=1, num_frames=FRAMES, progress=False, workers=1
+    )
     assert written == []  # the one episode was already complete
     assert json.loads((copy / MARKER).read_text())["complete"] is True
     # a missing episode is the only one generated
     shutil.rmtree(copy / "1" / "0")
     (copy / MARKER).write_text(json.dumps({**marker, "complete": False}))
-    generate_sample(copy, seed=7, tasks=[TASK], episodes_per_task=1, num_frames=FRAMES, progress=False, workers=1)
+    generate_sample(
+        copy, seed=7, tasks=[TASK], episodes_per_task=1, num_frames=FRAMES, progress=False, workers=1
+    )
     assert written == [(copy, 7, TASK, 0, FRAMES)]
 
 
 def test_sample_with_other_parameters_is_refused(two_runs):
     with pytest.raises(DataError, match="other parameters"):
-        generate_sample(two_runs[0], seed=8, tasks=[TASK], episodes_per_task=1, num_frames=FRAMES, progress=False)
+        generate_sample(
+            two_runs[0], seed=8, tasks=[TASK], episodes_per_task=1, num_frames=FRAMES, progress=False
+        )
 
 
 def test_existing_user_folder_is_never_written(tmp_path):
@@ -220,7 +237,9 @@ def test_cli_reports_bad_input(tmp_path):
     result = CliRunner().invoke(app, ["data", "sample", "--output", str(tmp_path / "o"), "--tasks", "juggle"])
     assert result.exit_code == 2
     assert "unknown task" in result.output and "pick_place" in result.output
-    result = CliRunner().invoke(app, ["data", "sample", "--output", str(tmp_path / "o"), "--episodes-per-task", "0"])
+    result = CliRunner().invoke(
+        app, ["data", "sample", "--output", str(tmp_path / "o"), "--episodes-per-task", "0"]
+    )
     assert result.exit_code == 2
     assert "positive integer" in result.output
     assert not (tmp_path / "o").exists()

@@ -96,15 +96,25 @@ def test_hands_track_their_targets():
     recording = execute(plan.spec, actions, 10.0, views=())
     # frame 0 exactly; the moving hand lags its target by a few centimetres at most
     np.testing.assert_allclose(recording.eef_pose[0, :3], actions[0, :3], atol=1e-6)
-    error = np.linalg.norm(recording.eef_pose[:, [0, 1, 2, 7, 8, 9]].reshape(-1, 2, 3) - actions[:, [0, 1, 2, 7, 8, 9]].reshape(-1, 2, 3), axis=2)
+    error = np.linalg.norm(
+        recording.eef_pose[:, [0, 1, 2, 7, 8, 9]].reshape(-1, 2, 3)
+        - actions[:, [0, 1, 2, 7, 8, 9]].reshape(-1, 2, 3),
+        axis=2,
+    )
     assert error.max() < 0.05
     assert np.median(error) < 0.01
 
 
 def test_head_projection_lands_on_the_rendered_objects_and_grippers():
     plan, actions, _ = plan_successful(0, "stack", 0, 24)
-    recording = execute(plan.spec, actions[:4], 10.0, views=("head",), width=LOW_W, height=LOW_H, segmentation=True)
-    k, extrinsics, masks = recording.intrinsics["head"], recording.extrinsics["head"], recording.segmentation["head"]
+    recording = execute(
+        plan.spec, actions[:4], 10.0, views=("head",), width=LOW_W, height=LOW_H, segmentation=True
+    )
+    k, extrinsics, masks = (
+        recording.intrinsics["head"],
+        recording.extrinsics["head"],
+        recording.segmentation["head"],
+    )
     # intrinsics of the low-resolution render: f = (120 / 2) / tan(58 deg / 2)
     assert k[1, 1] == pytest.approx(60.0 / math.tan(math.radians(29.0)))
     for obj in plan.spec.objects:
@@ -128,10 +138,22 @@ def test_head_projection_lands_on_the_rendered_objects_and_grippers():
 
 def test_wrist_cameras_see_their_grasp_point():
     plan, actions, _ = plan_successful(0, "pick_place", 0, 24)
-    recording = execute(plan.spec, actions[:2], 10.0, views=("hand_left", "hand_right"), width=LOW_W, height=LOW_H, segmentation=True)
+    recording = execute(
+        plan.spec,
+        actions[:2],
+        10.0,
+        views=("hand_left", "hand_right"),
+        width=LOW_W,
+        height=LOW_H,
+        segmentation=True,
+    )
     for arm, offset in zip(ARMS, (0, 7)):
         view = f"hand_{arm}"
-        u, v, z = project(recording.eef_pose[0, offset : offset + 3], recording.intrinsics[view], recording.extrinsics[view][0])[0]
+        u, v, z = project(
+            recording.eef_pose[0, offset : offset + 3],
+            recording.intrinsics[view],
+            recording.extrinsics[view][0],
+        )[0]
         assert 0.05 < z < 0.3 and 0 <= u < LOW_W and 0 <= v < LOW_H
         # the camera moves with its hand: the hand's own body fills part of its view
         assert (recording.segmentation[view][0] == recording.robot_body_ids[arm]).mean() > 0.02

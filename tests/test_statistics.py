@@ -9,7 +9,8 @@ from ewmbench.compare.statistics import bootstrap_ci
 def rows(values_by_episode, task="1"):
     return [
         {"task_id": task, "episode_id": str(e), "trial_id": str(t + 1), "x": v}
-        for e, values in enumerate(values_by_episode) for t, v in enumerate(values)
+        for e, values in enumerate(values_by_episode)
+        for t, v in enumerate(values)
     ]
 
 

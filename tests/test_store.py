@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 
 from ewmbench.metrics.features import feature_stage_key
-from ewmbench.metrics.fidelity import FeatureMoments, feature_statistics, frechet_distance_of_features, frechet_distance_of_moments
+from ewmbench.metrics.fidelity import (
+    FeatureMoments,
+    feature_statistics,
+    frechet_distance_of_features,
+    frechet_distance_of_moments,
+)
 from ewmbench.store import FeatureStore, stage_key
 
 
@@ -60,16 +65,23 @@ def test_feature_keys_follow_the_weights_content_not_their_path(tmp_path, monkey
     key_a = feature_stage_key("fid-inception-pool3", settings)
     monkeypatch.setenv("EWMBENCH_WEIGHTS_FID_INCEPTION", str(b))
     assert feature_stage_key("fid-inception-pool3", settings).folder == key_a.folder
-    assert feature_stage_key("fid-inception-pool3", {**settings, "batch_size": 64}).folder == key_a.folder  # speed only
+    assert (
+        feature_stage_key("fid-inception-pool3", {**settings, "batch_size": 64}).folder == key_a.folder
+    )  # speed only
     b.write_bytes(b"weights two")
     assert feature_stage_key("fid-inception-pool3", settings).folder != key_a.folder
 
 
 def test_moments_hand_worked():
     m = FeatureMoments.of(np.array([[1.0, 2.0], [3.0, 6.0]]))
-    assert m.count == 2 and m.total.tolist() == [4.0, 8.0] and m.outer.tolist() == [[10.0, 20.0], [20.0, 40.0]]
+    assert (
+        m.count == 2 and m.total.tolist() == [4.0, 8.0] and m.outer.tolist() == [[10.0, 20.0], [20.0, 40.0]]
+    )
     mean, cov = m.statistics()
-    assert mean.tolist() == [2.0, 4.0] and cov.tolist() == [[2.0, 4.0], [4.0, 8.0]]  # unbiased: (1, 2) deviations
+    assert mean.tolist() == [2.0, 4.0] and cov.tolist() == [
+        [2.0, 4.0],
+        [4.0, 8.0],
+    ]  # unbiased: (1, 2) deviations
     with pytest.raises(ValueError, match="at least 2"):
         FeatureMoments.of(np.ones((1, 2))).statistics()
     with pytest.raises(ValueError, match="sizes differ"):
@@ -86,4 +98,6 @@ def test_sharded_moments_equal_the_whole():
     np.testing.assert_allclose(mean, whole_mean, rtol=0, atol=1e-12)
     np.testing.assert_allclose(cov, whole_cov, rtol=0, atol=1e-12)
     ref = FeatureMoments.of(reference[:50]) + FeatureMoments.of(reference[50:])
-    assert frechet_distance_of_moments(merged, ref) == pytest.approx(frechet_distance_of_features(generated, reference), rel=1e-10)
+    assert frechet_distance_of_moments(merged, ref) == pytest.approx(
+        frechet_distance_of_features(generated, reference), rel=1e-10
+    )

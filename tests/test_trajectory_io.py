@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from ewmbench.data.trajectory import load_traj, missing_mask, validate_traj
-from ewmbench.errors import DataError
 from ewmbench.data.video_cache import VideoCache
+from ewmbench.errors import DataError
 from ewmbench.perception.detector import tracking_settings
 from ewmbench.perception.trajectories import trajectory_of
 

@@ -34,7 +34,10 @@ def test_derived_data_is_computed_once_per_stage_key_and_video_content(tmp_path)
 
 
 def test_decoded_frames_keep_the_last_few_videos_read_only(tmp_path):
-    videos = [write_trial(tmp_path / "a_dataset", "1", "1", str(i), moving_square_frames(2, seed=i)).video_path() for i in range(3)]
+    videos = [
+        write_trial(tmp_path / "a_dataset", "1", "1", str(i), moving_square_frames(2, seed=i)).video_path()
+        for i in range(3)
+    ]
     decoded = DecodedFrames(capacity=2)
     first = decoded.get(videos[0])
     assert decoded.get(videos[0]) is first and not first.flags.writeable

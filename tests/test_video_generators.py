@@ -26,7 +26,11 @@ TINY = ["steps=1", "height=32", "width=32", "max_frames=9"]
 @pytest.fixture(scope="module")
 def pipelines(tmp_path_factory):
     root = tmp_path_factory.mktemp("pipelines")
-    return {"ltx": build_tiny_ltx(root / "ltx"), "ltx-condition": build_tiny_ltx(root / "ltx-condition", condition=True), "cosmos": build_tiny_cosmos(root / "cosmos")}
+    return {
+        "ltx": build_tiny_ltx(root / "ltx"),
+        "ltx-condition": build_tiny_ltx(root / "ltx-condition", condition=True),
+        "cosmos": build_tiny_cosmos(root / "cosmos"),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +38,17 @@ def gt640(tmp_path_factory):
     """Two episodes of 8 frames at the benchmark's 640x480, 10 fps."""
     root = tmp_path_factory.mktemp("gt640")
     for episode in ("0", "1"):
-        frames = np.kron(moving_square_frames(GT_FRAMES, 48, 64, seed=int(episode)), np.ones((1, 10, 10, 1), np.uint8))
-        write_episode(root, "1", episode, frames, "pick the red cube", sidecar=Sidecar(fps=10.0, substeps=["reach", "grasp"]))
+        frames = np.kron(
+            moving_square_frames(GT_FRAMES, 48, 64, seed=int(episode)), np.ones((1, 10, 10, 1), np.uint8)
+        )
+        write_episode(
+            root,
+            "1",
+            episode,
+            frames,
+            "pick the red cube",
+            sidecar=Sidecar(fps=10.0, substeps=["reach", "grasp"]),
+        )
     return root
 
 
@@ -45,8 +58,17 @@ def options(folder, *extra) -> dict:
 
 
 def run_config(tmp_path, gt, name, model, model_options, seed=0) -> RunConfig:
-    return RunConfig(output=tmp_path / name, dataset=str(gt), model=model, model_options=model_options, trials=1, seed=seed,
-                     metrics=["psnr"], device="cpu", cache_dir=tmp_path / "cache")
+    return RunConfig(
+        output=tmp_path / name,
+        dataset=str(gt),
+        model=model,
+        model_options=model_options,
+        trials=1,
+        seed=seed,
+        metrics=["psnr"],
+        device="cpu",
+        cache_dir=tmp_path / "cache",
+    )
 
 
 def trial_frames(out, model, episode="0", trial="1"):
@@ -64,8 +86,26 @@ def test_ltx_cli_run_on_the_sample_resumes_and_reproduces(pipelines, sample_cach
 
     def command(out):
         """The command as a user types it (default seed), plus the cheapest options: PSNR only, the tiny pipeline's least work."""
-        line = [sys.executable, "-m", "ewmbench", "run", "--model", "ltx-video", "--model-option", f"pretrained={pipelines['ltx']}",
-                "--dataset", "sample", "--trials", "1", "--device", "cpu", "--output", str(out), "--metrics", "psnr"]
+        line = [
+            sys.executable,
+            "-m",
+            "ewmbench",
+            "run",
+            "--model",
+            "ltx-video",
+            "--model-option",
+            f"pretrained={pipelines['ltx']}",
+            "--dataset",
+            "sample",
+            "--trials",
+            "1",
+            "--device",
+            "cpu",
+            "--output",
+            str(out),
+            "--metrics",
+            "psnr",
+        ]
         for pair in (*TINY, "fps=3"):
             line += ["--model-option", pair]
         return line
@@ -80,20 +120,35 @@ def test_ltx_cli_run_on_the_sample_resumes_and_reproduces(pipelines, sample_cach
         gt_frames = len(list((sample / episode / "video").glob("frame_*")))
         trial = out / "ltx-video_dataset" / episode / "1"
         frames = read_video(trial / "video")
-        assert gt_frames == 24 and frames.shape == (gt_frames, GT_H, GT_W, 3)  # the GT's frame count at 640x480
+        assert gt_frames == 24 and frames.shape == (
+            gt_frames,
+            GT_H,
+            GT_W,
+            3,
+        )  # the GT's frame count at 640x480
         meta = json.loads((trial / "ewmbench" / "meta.json").read_text())
         assert meta["model"] == "ltx-video" and meta["oracle"] is False
-        assert meta["model_config"]["pipeline_class"] == "LTXImageToVideoPipeline" and meta["model_config"]["dtype"] == "float32"
+        assert (
+            meta["model_config"]["pipeline_class"] == "LTXImageToVideoPipeline"
+            and meta["model_config"]["dtype"] == "float32"
+        )
         assert meta["conform"]["head"]["source"] == {"frames": 9, "height": 32, "width": 32, "fps": 3.0}
         assert meta["conform"]["head"]["resized"], meta["conform"]
-        assert meta["info"]["window_frames"] == 9 and meta["info"]["steps"] == 1 and "chunks" not in meta["info"]
+        assert (
+            meta["info"]["window_frames"] == 9 and meta["info"]["steps"] == 1 and "chunks" not in meta["info"]
+        )
         # the same (default) seed gives the same frames, byte for byte
         pngs = sorted(p.name for p in (trial / "video").glob("*.png"))
         assert len(pngs) == gt_frames
-        assert [(trial / "video" / n).read_bytes() for n in pngs] == [(twin / "ltx-video_dataset" / episode / "1" / "video" / n).read_bytes() for n in pngs]
+        assert [(trial / "video" / n).read_bytes() for n in pngs] == [
+            (twin / "ltx-video_dataset" / episode / "1" / "video" / n).read_bytes() for n in pngs
+        ]
     provenance = json.loads((out / "provenance.json").read_text())
     assert provenance["model"]["name"] == "ltx-video" and provenance["model"]["device"] == "cpu"
-    assert provenance["model"]["config"]["steps"] == 1 and provenance["model"]["capabilities"]["frame_rule"] == "8n+1"
+    assert (
+        provenance["model"]["config"]["steps"] == 1
+        and provenance["model"]["capabilities"]["frame_rule"] == "8n+1"
+    )
     # resume: a second run regenerates nothing and rescores nothing
     stamps = {p: p.stat().st_mtime_ns for p in (out / "ltx-video_dataset").rglob("*.png")}
     assert len(stamps) == 8 * 24
@@ -101,14 +156,18 @@ def test_ltx_cli_run_on_the_sample_resumes_and_reproduces(pipelines, sample_cach
     assert again.returncode == 0, again.stdout + again.stderr
     assert {p: p.stat().st_mtime_ns for p in (out / "ltx-video_dataset").rglob("*.png")} == stamps
     assert json.loads((out / "summary.json").read_text())["scored_now"] == 0
-    assert not (sample_cache / "datasets" / f".tmp-{DEFAULT_SAMPLE_NAME}").exists()  # the sample was not regenerated
+    assert not (
+        sample_cache / "datasets" / f".tmp-{DEFAULT_SAMPLE_NAME}"
+    ).exists()  # the sample was not regenerated
 
 
 @pytest.mark.slow
 def test_seeds_differ(pipelines, gt640, tmp_path):
     """Another seed gives other frames (the same seed's frames are compared byte for byte on the sample, above)."""
     first = run(run_config(tmp_path, gt640, "a", "ltx-video", options(pipelines["ltx"])), show_progress=False)
-    other = run(run_config(tmp_path, gt640, "c", "ltx-video", options(pipelines["ltx"]), seed=5), show_progress=False)
+    other = run(
+        run_config(tmp_path, gt640, "c", "ltx-video", options(pipelines["ltx"]), seed=5), show_progress=False
+    )
     a, c = (trial_frames(r.output, "ltx-video") for r in (first, other))
     assert not np.array_equal(a, c)
     # frame 0 is the conditioning frame, resized through the model's 32x32 and back: close to the GT's first frame
@@ -127,7 +186,11 @@ def test_ltx_condition_pipeline_and_chunks(pipelines, gt640, tmp_path):
     model.load("cpu")
     episode = GroundTruth(gt640).episode("1", "0")
     request = build_request(episode, "1", 3, model)
-    assert request.actions is None and request.instruction == "pick the red cube" and list(request.memory_frames) == ["head"]
+    assert (
+        request.actions is None
+        and request.instruction == "pick the red cube"
+        and list(request.memory_frames) == ["head"]
+    )
     result = model.generate(request)
     assert model.config()["pipeline_class"] == "LTXConditionPipeline"
     assert result.frames["head"].shape == (9, 32, 32, 3) and "chunks" not in result.info
@@ -137,19 +200,32 @@ def test_ltx_condition_pipeline_and_chunks(pipelines, gt640, tmp_path):
 
 
 def test_cosmos_tiny_pipeline_runs_without_guardrail_only_locally(pipelines, gt640, tmp_path):
-    result = run(run_config(tmp_path, gt640, "cosmos", "cosmos-predict2", options(pipelines["cosmos"], "guardrail=false")), show_progress=False)
+    result = run(
+        run_config(
+            tmp_path, gt640, "cosmos", "cosmos-predict2", options(pipelines["cosmos"], "guardrail=false")
+        ),
+        show_progress=False,
+    )
     frames = trial_frames(result.output, "cosmos-predict2")
     assert frames.shape == (GT_FRAMES, GT_H, GT_W, 3)
-    meta = json.loads((result.output / "cosmos-predict2_dataset" / "1" / "0" / "1" / "ewmbench" / "meta.json").read_text())
+    meta = json.loads(
+        (result.output / "cosmos-predict2_dataset" / "1" / "0" / "1" / "ewmbench" / "meta.json").read_text()
+    )
     assert meta["info"]["guardrail"] is False and meta["model_config"]["guardrail"] is False
     with pytest.raises(ConfigError, match="guardrail=false is accepted only with a local pretrained"):
-        run(run_config(tmp_path, gt640, "cosmos-hub", "cosmos-predict2", {"guardrail": "false"}), show_progress=False)
+        run(
+            run_config(tmp_path, gt640, "cosmos-hub", "cosmos-predict2", {"guardrail": "false"}),
+            show_progress=False,
+        )
 
 
 def test_cosmos_guardrail_missing_is_unavailable(pipelines, gt640, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "cosmos_guardrail", None)  # import fails as if not installed
     with pytest.raises(Unavailable, match="cosmos_guardrail") as info:
-        run(run_config(tmp_path, gt640, "guarded", "cosmos-predict2", options(pipelines["cosmos"])), show_progress=False)
+        run(
+            run_config(tmp_path, gt640, "guarded", "cosmos-predict2", options(pipelines["cosmos"])),
+            show_progress=False,
+        )
     assert "pip install cosmos_guardrail" in info.value.fix
     assert not (tmp_path / "guarded").exists()
 
@@ -159,15 +235,27 @@ def test_cosmos_guardrail_missing_is_unavailable(pipelines, gt640, tmp_path, mon
     [
         ("missing", "pretrained folder .* does not exist"),
         ("empty", "is not a diffusers pipeline folder \\(no model_index.json"),
-        ("cosmos", "holds a Cosmos2VideoToWorldPipeline; ltx-video loads LTXImageToVideoPipeline or LTXConditionPipeline"),
+        (
+            "cosmos",
+            "holds a Cosmos2VideoToWorldPipeline; ltx-video loads LTXImageToVideoPipeline or LTXConditionPipeline",
+        ),
         ("broken", "cannot load the pipeline"),
     ],
 )
-def test_bad_pretrained_folders_are_refused_before_anything_is_written(pipelines, gt640, tmp_path, which, message):
-    folders = {"missing": tmp_path / "nope", "empty": tmp_path / "empty", "cosmos": pipelines["cosmos"], "broken": tmp_path / "broken"}
+def test_bad_pretrained_folders_are_refused_before_anything_is_written(
+    pipelines, gt640, tmp_path, which, message
+):
+    folders = {
+        "missing": tmp_path / "nope",
+        "empty": tmp_path / "empty",
+        "cosmos": pipelines["cosmos"],
+        "broken": tmp_path / "broken",
+    }
     (tmp_path / "empty").mkdir()
     (tmp_path / "broken").mkdir()
-    (tmp_path / "broken" / "model_index.json").write_text(json.dumps({"_class_name": "LTXImageToVideoPipeline", "vae": ["diffusers", "AutoencoderKLLTXVideo"]}))
+    (tmp_path / "broken" / "model_index.json").write_text(
+        json.dumps({"_class_name": "LTXImageToVideoPipeline", "vae": ["diffusers", "AutoencoderKLLTXVideo"]})
+    )
     with pytest.raises(ConfigError, match=message):
         run(run_config(tmp_path, gt640, "bad", "ltx-video", options(folders[which])), show_progress=False)
     assert not (tmp_path / "bad").exists()  # nothing a resume would trust
@@ -242,9 +330,15 @@ def test_what_the_adapters_pass_to_the_pipelines(pipelines, gt640):
     result = ltx.generate(request)
     call, second = ltx.pipe.calls
     # 8 frames at 10 fps last 0.7 s: 15 frames at 20 fps, in windows of 9 (max_frames=9): 9 + 8 new frames
-    assert result.info["chunks"] == 2 and result.info["fps"] == 20.0 and result.frames["head"].shape == (15, 32, 32, 3)
+    assert (
+        result.info["chunks"] == 2
+        and result.info["fps"] == 20.0
+        and result.frames["head"].shape == (15, 32, 32, 3)
+    )
     assert second["generator"][0].initial_seed() == 3 * 1_000_003 + 8  # the second window starts at frame 8
-    assert call["num_frames"] == 9 and call["frame_rate"] == 20 and call["height"] == 32 and call["width"] == 32
+    assert (
+        call["num_frames"] == 9 and call["frame_rate"] == 20 and call["height"] == 32 and call["width"] == 32
+    )
     assert call["guidance_scale"] == 1.5 and call["num_inference_steps"] == 1
     assert call["decode_timestep"] == 0.05 and call["decode_noise_scale"] == 0.025
     assert call["prompt"] == ["pick the red cube"] and call["negative_prompt"][0].startswith("worst quality")
@@ -258,6 +352,8 @@ def test_what_the_adapters_pass_to_the_pipelines(pipelines, gt640):
     first = cosmos.pipe.calls[0]
     assert "image" in first and "video" not in first and first["fps"] == 10 and first["num_frames"] == 9
     assert first["guidance_scale"] == 7.0 and first["negative_prompt"][0].startswith("The video captures")
-    request.memory_frames = {"head": np.repeat(request.memory_frames["head"], 3, axis=0)}  # several memory frames: a video
+    request.memory_frames = {
+        "head": np.repeat(request.memory_frames["head"], 3, axis=0)
+    }  # several memory frames: a video
     cosmos.generate(request)
     assert len(cosmos.pipe.calls[-1]["video"][0]) == 3

@@ -56,7 +56,9 @@ def test_list_shows_a_local_override_as_cached(offline, monkeypatch):
     torch.save({"teacher.backbone.cls_token": torch.zeros(1, 1, 4)}, local)
     monkeypatch.setenv(weights.spec("ewmbench-dinov2-vitb14").env_var, str(local))
     rows = {row["id"]: row for row in json.loads(runner.invoke(app, ["weights", "list", "--json"]).output)}
-    assert rows["ewmbench-dinov2-vitb14"]["cached"] is True and rows["ewmbench-dinov2-vitb14"]["path"] == str(local)
+    assert rows["ewmbench-dinov2-vitb14"]["cached"] is True and rows["ewmbench-dinov2-vitb14"]["path"] == str(
+        local
+    )
 
 
 def test_verify_missing_gives_the_fetch_command_and_exit_1(offline):
@@ -152,7 +154,9 @@ def test_real_clip_matches_open_clip_reference_preprocessing_on_a_square_frame()
     settings = load_protocol("ewmbench-v1").settings("diversity")
     frame = np.random.default_rng(0).integers(0, 256, size=(1, 224, 224, 3), dtype=np.uint8)
     ours = clip_encoder(settings, "cpu").encode_frames(frame, settings, 1)
-    model, _, preprocess = open_clip.create_model_and_transforms("ViT-B-32", pretrained=str(path), force_quick_gelu=True)
+    model, _, preprocess = open_clip.create_model_and_transforms(
+        "ViT-B-32", pretrained=str(path), force_quick_gelu=True
+    )
     with torch.no_grad():
         theirs = model.encode_image(preprocess(Image.fromarray(frame[0])).unsqueeze(0))
     assert torch.allclose(ours, theirs, atol=1e-3)

@@ -5,7 +5,18 @@ the commands, so ``ewmbench --help`` and ``ewmbench models`` start fast.
 """
 
 from ewmbench.cli import (  # noqa: F401  (registration)
-    catalog, compare, convert, data, detector, evaluation, generate, importing, leaderboard, policy, serve, weights,
+    catalog,
+    compare,
+    convert,
+    data,
+    detector,
+    evaluation,
+    generate,
+    importing,
+    leaderboard,
+    policy,
+    serve,
+    weights,
 )
 from ewmbench.cli.common import app
 

@@ -12,7 +12,9 @@ from ewmbench.errors import EwmbenchError
 
 
 @app.command("models")
-def models_command(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
+def models_command(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
     """List world-model adapters: conditioning, views, needs, options, and how each has been tested."""
     from ewmbench.models import model_sources
     from ewmbench.models.base import load_model_class
@@ -21,12 +23,20 @@ def models_command(as_json: bool = typer.Option(False, "--json", help="Print JSO
     try:
         for name, source in sorted(model_sources().items()):
             cls = load_model_class(name)
-            rows.append({
-                "name": name, "source": source, "description": cls.description,
-                **cls.capabilities.describe(),
-                "needs_weights": cls.needs_weights, "needs_gpu": cls.needs_gpu, "oracle": cls.oracle, "needs_also": list(cls.needs_also),
-                "options": [o.describe() for o in cls.options], "status": cls.status,
-            })
+            rows.append(
+                {
+                    "name": name,
+                    "source": source,
+                    "description": cls.description,
+                    **cls.capabilities.describe(),
+                    "needs_weights": cls.needs_weights,
+                    "needs_gpu": cls.needs_gpu,
+                    "oracle": cls.oracle,
+                    "needs_also": list(cls.needs_also),
+                    "options": [o.describe() for o in cls.options],
+                    "status": cls.status,
+                }
+            )
     except EwmbenchError as exc:
         fail(exc)
     if as_json:
@@ -43,7 +53,15 @@ def models_command(as_json: bool = typer.Option(False, "--json", help="Print JSO
         if row["oracle"]:
             needs.append("the GT episode (oracle)")
         options = ", ".join(o["name"] for o in row["options"]) or "-"
-        table.add_row(row["name"], ", ".join(row["conditioning"]) or "-", views, frames, ", ".join(needs) or "-", options, row["status"])
+        table.add_row(
+            row["name"],
+            ", ".join(row["conditioning"]) or "-",
+            views,
+            frames,
+            ", ".join(needs) or "-",
+            options,
+            row["status"],
+        )
     console.print(table)
 
 
@@ -70,10 +88,17 @@ def metrics_command(
             status = "ready"
         except EwmbenchError as exc:
             status = getattr(exc, "fix", "") or str(exc)
-        rows.append({
-            "name": name, "group": cls.group, "level": cls.level, "columns": list(metric.columns_for(settings)),
-            "lower_is_better": sorted(cls.lower_is_better), "status": status, "description": cls.description,
-        })
+        rows.append(
+            {
+                "name": name,
+                "group": cls.group,
+                "level": cls.level,
+                "columns": list(metric.columns_for(settings)),
+                "lower_is_better": sorted(cls.lower_is_better),
+                "status": status,
+                "description": cls.description,
+            }
+        )
     if as_json:
         print(json.dumps(rows, indent=2))
         return

@@ -10,7 +10,7 @@ stopped it (disk full, read-only, permission): what was written is kept and a re
 from __future__ import annotations
 
 import errno
-from typing import Any, Optional
+from typing import Any
 
 import click
 import typer
@@ -45,7 +45,9 @@ class GuardedGroup(typer.core.TyperGroup):
         except OSError as exc:
             machine_failure(exc)
         except MemoryError:
-            err_console.print("[bold red]error:[/] out of memory; use fewer or smaller inputs (--trials, frame sizes)")
+            err_console.print(
+                "[bold red]error:[/] out of memory; use fewer or smaller inputs (--trials, frame sizes)"
+            )
             raise typer.Exit(EXIT_MACHINE) from None
 
 
@@ -57,7 +59,9 @@ def machine_failure(exc: OSError) -> None:
     elif exc.errno == errno.EROFS:
         message = f"{where} is on a read-only file system; give --output a writable folder (or work on a writable copy)"
     elif exc.errno in (errno.EACCES, errno.EPERM):
-        message = f"permission denied: {where}; give --output a folder you can write (or work on a writable copy)"
+        message = (
+            f"permission denied: {where}; give --output a folder you can write (or work on a writable copy)"
+        )
     else:
         raise exc
     err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
@@ -84,7 +88,9 @@ def _show_version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True, help="Print the version and exit."),
+    version: bool = typer.Option(
+        False, "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
+    ),
 ) -> None:
     """Benchmark and evaluation toolkit for embodied world models (EWMBench)."""
 
@@ -106,17 +112,26 @@ def parse_options(pairs: list[str]) -> dict:
             raise typer.BadParameter(f"expected key=value, got {pair!r}", param_hint="--model-option")
         key, value = pair.split("=", 1)
         if not key.strip():
-            raise typer.BadParameter(f"expected key=value, got {pair!r} (no key)", param_hint="--model-option")
+            raise typer.BadParameter(
+                f"expected key=value, got {pair!r} (no key)", param_hint="--model-option"
+            )
         try:
             options[key.strip().replace("-", "_")] = yaml.safe_load(value)
         except yaml.YAMLError as exc:
-            raise typer.BadParameter(f"{key.strip()}: value {value!r} is not valid YAML ({' '.join(str(exc).split())})", param_hint="--model-option") from None
+            raise typer.BadParameter(
+                f"{key.strip()}: value {value!r} is not valid YAML ({' '.join(str(exc).split())})",
+                param_hint="--model-option",
+            ) from None
     return options
 
 
 def print_result(result) -> None:
     summary = result.summary
-    table = Table(title=escape(f"{summary['model']} under {summary['protocol']['name']} ({summary['counts']['trials']} trials)"))
+    table = Table(
+        title=escape(
+            f"{summary['model']} under {summary['protocol']['name']} ({summary['counts']['trials']} trials)"
+        )
+    )
     table.add_column("metric")
     table.add_column("overall", justify="right")
     for task in sorted({t for per in summary["per_task"].values() for t in per}):
@@ -131,9 +146,13 @@ def print_result(result) -> None:
         console.print(f"[yellow]skipped[/] {name}: {escape(why['reason'])}{fix}", soft_wrap=True)
     failed = [n for n in summary["notes"] if n["status"] != "ok"]
     if failed:
-        console.print(f"[yellow]{len(failed)} item(s) not scored[/]; see {escape(str(result.output / 'summary.json'))} (notes)")
+        console.print(
+            f"[yellow]{len(failed)} item(s) not scored[/]; see {escape(str(result.output / 'summary.json'))} (notes)"
+        )
         for note in failed[:5]:
-            console.print(f"  {note['metric']}: {escape(str(note.get('reason') or note['status']))}", soft_wrap=True)
+            console.print(
+                f"  {note['metric']}: {escape(str(note.get('reason') or note['status']))}", soft_wrap=True
+            )
     print_problems(summary["problems"])
     mismatched = summary.get("trial_warnings", [])
     if mismatched:
@@ -151,7 +170,10 @@ def print_result(result) -> None:
 def print_problems(problems: list[dict]) -> None:
     for problem in problems:
         style = "red" if problem["severity"] == "error" else "yellow"
-        console.print(f"[{style}]{problem['severity']}[/] {escape(problem['path'])}: {escape(problem['message'])}", soft_wrap=True)
+        console.print(
+            f"[{style}]{problem['severity']}[/] {escape(problem['path'])}: {escape(problem['message'])}",
+            soft_wrap=True,
+        )
 
 
 def result_exit_status(result) -> int:
@@ -159,7 +181,9 @@ def result_exit_status(result) -> int:
     summary = result.summary
     counts = summary["counts"]
     if counts.get("trials_scored", 0) == 0:
-        err_console.print(f"[bold red]error:[/] nothing was scored ({escape(summary.get('scored', ''))}); see the problems and skipped metrics above")
+        err_console.print(
+            f"[bold red]error:[/] nothing was scored ({escape(summary.get('scored', ''))}); see the problems and skipped metrics above"
+        )
         return EXIT_PROBLEMS
     errors = any(p["severity"] == "error" for p in summary["problems"])
     failed = any(n["status"] == "failed" for n in summary["notes"])
@@ -174,23 +198,41 @@ def fmt(value) -> str:
     return f"{value:.4g}" if abs(value) >= 1000 else f"{value:.3f}"
 
 
-MetricsOption = typer.Option(None, "--metrics", help="Comma-separated metric names (default: every metric of the protocol).")
-ProtocolOption = typer.Option(DEFAULT_PROTOCOL, "--protocol", help="ewmbench-v1 (official numbers), ewmbench-v2 (corrected), or a protocol .yaml.")
+MetricsOption = typer.Option(
+    None, "--metrics", help="Comma-separated metric names (default: every metric of the protocol)."
+)
+ProtocolOption = typer.Option(
+    DEFAULT_PROTOCOL,
+    "--protocol",
+    help="ewmbench-v1 (official numbers), ewmbench-v2 (corrected), or a protocol .yaml.",
+)
 
 
-def metric_list(metrics: Optional[str]) -> Optional[list[str]]:
+def metric_list(metrics: str | None) -> list[str] | None:
     """``None`` (the protocol's metrics) when the option is absent; ``[]`` (refused later, naming
     --metrics) when it is given but names nothing, e.g. ``--metrics ,``."""
     return None if metrics is None else [m.strip() for m in metrics.split(",") if m.strip()]
 
 
-SplitOption = typer.Option(None, "--split", help="Split file (`ewmbench data curate`): only its episodes are run and scored.")
-DryRunOption = typer.Option(False, "--dry-run", help="Check everything (options, protocol, metrics, device, datasets, output) and stop; writes nothing.")
+SplitOption = typer.Option(
+    None, "--split", help="Split file (`ewmbench data curate`): only its episodes are run and scored."
+)
+DryRunOption = typer.Option(
+    False,
+    "--dry-run",
+    help="Check everything (options, protocol, metrics, device, datasets, output) and stop; writes nothing.",
+)
 DeviceOption = typer.Option(None, "--device", help="cpu, cuda, cuda:1, mps (default: cuda when available).")
 ExecutorOption = typer.Option(
-    "serial", "--executor", help="How scoring runs: serial, processes (--workers N) or ray (RAY_ADDRESS, else a local Ray). Same rows from each."
+    "serial",
+    "--executor",
+    help="How scoring runs: serial, processes (--workers N) or ray (RAY_ADDRESS, else a local Ray). Same rows from each.",
 )
-WorkersOption = typer.Option(None, "--workers", help="Worker processes for --executor processes or a local Ray (default: the CPU count).")
+WorkersOption = typer.Option(
+    None,
+    "--workers",
+    help="Worker processes for --executor processes or a local Ray (default: the CPU count).",
+)
 NumGpusOption = typer.Option(0.0, "--num-gpus", help="GPUs per Ray worker (--executor ray).")
 
 

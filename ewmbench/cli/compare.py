@@ -12,19 +12,36 @@ from ewmbench.errors import EwmbenchError
 LevelOption = typer.Option(0.95, "--level", help="Confidence level of the intervals.")
 ResamplesOption = typer.Option(2000, "--resamples", help="Bootstrap resamples.")
 SeedOption = typer.Option(0, "--seed", help="Seed of the bootstrap and of sampled permutation tests.")
-FiguresOption = typer.Option(True, "--figures/--no-figures", help="Draw the figures (radar, per-task bars, agreement, worst episodes).")
+FiguresOption = typer.Option(
+    True, "--figures/--no-figures", help="Draw the figures (radar, per-task bars, agreement, worst episodes)."
+)
 WorstOption = typer.Option(2, "--worst", min=1, help="Worst episodes shown per metric and run.")
 FramesOption = typer.Option(6, "--frames", min=2, help="Evenly spaced frames per strip.")
 
 
 @app.command("compare")
 def compare_command(
-    runs: list[Path] = typer.Argument(..., help="Run folders (or record.json files) to compare; the first is the baseline unless --baseline."),
-    output: Path = typer.Option(..., "--output", help="Report folder: report.html, report.json, report.csv, figures/."),
-    baseline: str | None = typer.Option(None, "--baseline", help="The run the others are compared with (its folder or label)."),
-    allow_mismatch: bool = typer.Option(False, "--allow-mismatch", help="Compare runs of other protocols, datasets or episode sets on their common episodes (said at the top of the report)."),
-    test: str = typer.Option("permutation", "--test", help="Paired test over episodes: permutation (sign-flip) or wilcoxon."),
-    alpha: float = typer.Option(0.05, "--alpha", help="Significance level, after Holm correction across the metrics."),
+    runs: list[Path] = typer.Argument(
+        ...,
+        help="Run folders (or record.json files) to compare; the first is the baseline unless --baseline.",
+    ),
+    output: Path = typer.Option(
+        ..., "--output", help="Report folder: report.html, report.json, report.csv, figures/."
+    ),
+    baseline: str | None = typer.Option(
+        None, "--baseline", help="The run the others are compared with (its folder or label)."
+    ),
+    allow_mismatch: bool = typer.Option(
+        False,
+        "--allow-mismatch",
+        help="Compare runs of other protocols, datasets or episode sets on their common episodes (said at the top of the report).",
+    ),
+    test: str = typer.Option(
+        "permutation", "--test", help="Paired test over episodes: permutation (sign-flip) or wilcoxon."
+    ),
+    alpha: float = typer.Option(
+        0.05, "--alpha", help="Significance level, after Holm correction across the metrics."
+    ),
     level: float = LevelOption,
     resamples: int = ResamplesOption,
     seed: int = SeedOption,
@@ -39,8 +56,18 @@ def compare_command(
         fail(typer.BadParameter("compare needs at least two runs; use `ewmbench report RUN` for one"))
     try:
         comparison = compare(
-            runs, baseline, allow_mismatch=allow_mismatch, output=output, level=level, resamples=resamples, seed=seed,
-            test=test, alpha=alpha, figures=figures, worst=worst, frames=frames,
+            runs,
+            baseline,
+            allow_mismatch=allow_mismatch,
+            output=output,
+            level=level,
+            resamples=resamples,
+            seed=seed,
+            test=test,
+            alpha=alpha,
+            figures=figures,
+            worst=worst,
+            frames=frames,
         )
     except (EwmbenchError, ValueError) as exc:
         fail(exc)
@@ -51,7 +78,9 @@ def compare_command(
 @app.command("report")
 def report_command(
     run: Path = typer.Argument(..., help="Run folder (or record.json file)."),
-    output: Path = typer.Option(..., "--output", help="Report folder: report.html, report.json, report.csv, figures/."),
+    output: Path = typer.Option(
+        ..., "--output", help="Report folder: report.html, report.json, report.csv, figures/."
+    ),
     level: float = LevelOption,
     resamples: int = ResamplesOption,
     seed: int = SeedOption,
@@ -63,7 +92,16 @@ def report_command(
     from ewmbench.api import compare
 
     try:
-        comparison = compare([run], output=output, level=level, resamples=resamples, seed=seed, figures=figures, worst=worst, frames=frames)
+        comparison = compare(
+            [run],
+            output=output,
+            level=level,
+            resamples=resamples,
+            seed=seed,
+            figures=figures,
+            worst=worst,
+            frames=frames,
+        )
     except (EwmbenchError, ValueError) as exc:
         fail(exc)
     print_comparison(comparison)
@@ -82,7 +120,10 @@ def print_comparison(comparison) -> None:
     table = Table(title=title)
     table.add_column("metric")
     for label in comparison.labels:
-        table.add_column(label + (" (baseline)" if label == comparison.baseline and len(comparison.labels) > 1 else ""), justify="right")
+        table.add_column(
+            label + (" (baseline)" if label == comparison.baseline and len(comparison.labels) > 1 else ""),
+            justify="right",
+        )
         if label != comparison.baseline:
             table.add_column(f"{label} - {comparison.baseline}", justify="right")
     for metric in comparison.metrics:
@@ -104,7 +145,9 @@ def print_comparison(comparison) -> None:
                 cells.append("[dim]-[/]")
                 continue
             verdict = diff.verdict(s.alpha)
-            text = f"{diff.difference:+.3g} [dim][{diff.low:+.3g}, {diff.high:+.3g}] p={diff.p_adjusted:.2g}[/]"
+            text = (
+                f"{diff.difference:+.3g} [dim][{diff.low:+.3g}, {diff.high:+.3g}] p={diff.p_adjusted:.2g}[/]"
+            )
             if verdict == "better":
                 text = f"[green]{text} ▲[/]"
             elif verdict == "worse":

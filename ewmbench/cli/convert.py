@@ -10,22 +10,51 @@ from ewmbench.cli.common import console, fail
 from ewmbench.cli.data import data_app
 from ewmbench.errors import EwmbenchError
 
-convert_app = typer.Typer(help="Convert robot datasets (LeRobot, AgiBot World) into the EWMBench ground-truth layout.", no_args_is_help=True)
+convert_app = typer.Typer(
+    help="Convert robot datasets (LeRobot, AgiBot World) into the EWMBench ground-truth layout.",
+    no_args_is_help=True,
+)
 data_app.add_typer(convert_app, name="convert")
 
-ViewsOption = typer.Option(None, "--views", help="VIEW=CAMERA,... e.g. head=observation.images.top,hand_left=observation.images.wrist_left (head is the scored view).")
-EpisodesOption = typer.Option(None, "--episodes", help="Source episode indices to convert, e.g. 0,3,10-19 (default: all).")
-FpsOption = typer.Option(None, "--fps", help="Resample to this frame rate (nearest source frame); default: the source's rate.")
-SizeOption = typer.Option(None, "--size", help="Resize frames to WIDTHxHEIGHT (intrinsics scaled to match); default: the source's size.")
-ImageFormatOption = typer.Option("png", "--image-format", help="png (lossless, default) or jpg (smaller; the official GT uses jpg).")
-OutputOption = typer.Option(..., "--output", "-o", help="Ground-truth root to write: OUTPUT/<task>/<episode>/ (resumable: rerun the same command).")
+ViewsOption = typer.Option(
+    None,
+    "--views",
+    help="VIEW=CAMERA,... e.g. head=observation.images.top,hand_left=observation.images.wrist_left (head is the scored view).",
+)
+EpisodesOption = typer.Option(
+    None, "--episodes", help="Source episode indices to convert, e.g. 0,3,10-19 (default: all)."
+)
+FpsOption = typer.Option(
+    None, "--fps", help="Resample to this frame rate (nearest source frame); default: the source's rate."
+)
+SizeOption = typer.Option(
+    None,
+    "--size",
+    help="Resize frames to WIDTHxHEIGHT (intrinsics scaled to match); default: the source's size.",
+)
+ImageFormatOption = typer.Option(
+    "png", "--image-format", help="png (lossless, default) or jpg (smaller; the official GT uses jpg)."
+)
+OutputOption = typer.Option(
+    ...,
+    "--output",
+    "-o",
+    help="Ground-truth root to write: OUTPUT/<task>/<episode>/ (resumable: rerun the same command).",
+)
 
 
 @data_app.command("download")
 def data_download_command(
     name: str = typer.Argument(..., help="Dataset to fetch: ewmbench (the official benchmark data)."),
-    output: Path | None = typer.Option(None, "--output", "-o", help="Where to put it (default: the cache; --dataset NAME finds it either way)."),
-    from_dir: Path | None = typer.Option(None, "--from", help="A copy of the hub snapshot fetched elsewhere, used instead of the network."),
+    output: Path | None = typer.Option(
+        None,
+        "--output",
+        "-o",
+        help="Where to put it (default: the cache; --dataset NAME finds it either way).",
+    ),
+    from_dir: Path | None = typer.Option(
+        None, "--from", help="A copy of the hub snapshot fetched elsewhere, used instead of the network."
+    ),
 ) -> None:
     """Fetch a benchmark dataset (resumable, verified) so that `--dataset NAME` uses it."""
     from ewmbench.data.download import download, read_marker
@@ -36,25 +65,53 @@ def data_download_command(
         fail(exc)
     marker = read_marker(root.parent) or {}
     commit = marker.get("commit") or "(local copy)"
-    console.print(f"[green]dataset {name} ready:[/] {root} ({marker.get('episodes')} episodes, {marker.get('repo')}@{marker.get('revision')}, commit {commit})")
+    console.print(
+        f"[green]dataset {name} ready:[/] {root} ({marker.get('episodes')} episodes, {marker.get('repo')}@{marker.get('revision')}, commit {commit})"
+    )
     console.print(f"use it with: ewmbench run --model MODEL --dataset {name} --output runs/MODEL")
 
 
 @convert_app.command("lerobot")
 def convert_lerobot_command(
-    source: str = typer.Option(..., "--source", help="A LeRobot dataset folder (v2.1 or v3.0), or a hub repo id (owner/name) already fetched or fetchable."),
+    source: str = typer.Option(
+        ...,
+        "--source",
+        help="A LeRobot dataset folder (v2.1 or v3.0), or a hub repo id (owner/name) already fetched or fetchable.",
+    ),
     output: Path = OutputOption,
     views: str | None = ViewsOption,
     episodes: str | None = EpisodesOption,
     fps: float | None = FpsOption,
     size: str | None = SizeOption,
     image_format: str = ImageFormatOption,
-    eef_pose: str | None = typer.Option(None, "--eef-pose", help="14-D end-effector poses from FEATURE or FEATURE[a:b] or FEATURE[i,j,...] (already in the sidecar's layout)."),
-    actions: str | None = typer.Option(None, "--actions", help="14-D actions from FEATURE or FEATURE[a:b] or FEATURE[i,j,...] (already in the sidecar's layout)."),
-    joints: str | None = typer.Option(None, "--joints", help="Feature holding joint positions (sidecar joint_positions; the input of --fk)."),
-    fk: str | None = typer.Option(None, "--fk", help="module:function mapping joints (T, J) to 14-D poses (T, 14), for datasets with joints only."),
-    intrinsics: str | None = typer.Option(None, "--intrinsics", help="VIEW=FEATURE,...: features with 9 values per frame (row-major 3x3, pixels)."),
-    extrinsics: str | None = typer.Option(None, "--extrinsics", help="VIEW=FEATURE,...: features with 16 values per frame (row-major 4x4, camera-to-base)."),
+    eef_pose: str | None = typer.Option(
+        None,
+        "--eef-pose",
+        help="14-D end-effector poses from FEATURE or FEATURE[a:b] or FEATURE[i,j,...] (already in the sidecar's layout).",
+    ),
+    actions: str | None = typer.Option(
+        None,
+        "--actions",
+        help="14-D actions from FEATURE or FEATURE[a:b] or FEATURE[i,j,...] (already in the sidecar's layout).",
+    ),
+    joints: str | None = typer.Option(
+        None, "--joints", help="Feature holding joint positions (sidecar joint_positions; the input of --fk)."
+    ),
+    fk: str | None = typer.Option(
+        None,
+        "--fk",
+        help="module:function mapping joints (T, J) to 14-D poses (T, 14), for datasets with joints only.",
+    ),
+    intrinsics: str | None = typer.Option(
+        None,
+        "--intrinsics",
+        help="VIEW=FEATURE,...: features with 9 values per frame (row-major 3x3, pixels).",
+    ),
+    extrinsics: str | None = typer.Option(
+        None,
+        "--extrinsics",
+        help="VIEW=FEATURE,...: features with 16 values per frame (row-major 4x4, camera-to-base).",
+    ),
     revision: str | None = typer.Option(None, "--revision", help="Hub revision when --source is a repo id."),
 ) -> None:
     """Convert a LeRobot dataset into the EWMBench GT layout plus sidecar (source untouched)."""
@@ -88,7 +145,9 @@ def convert_lerobot_command(
         if fk and eef_pose:
             raise typer.BadParameter("give either --eef-pose or --fk, not both")
         settings = ConvertSettings(fps=fps, size=parse_size(size), image_format=image_format)
-        report = convert_lerobot(resolve_source(source, revision), output, mapping, parse_id_list(episodes), settings)
+        report = convert_lerobot(
+            resolve_source(source, revision), output, mapping, parse_id_list(episodes), settings
+        )
     except EwmbenchError as exc:
         fail(exc)
     _print_report(report)
@@ -96,15 +155,29 @@ def convert_lerobot_command(
 
 @convert_app.command("agibot-world")
 def convert_agibot_command(
-    source: Path = typer.Option(..., "--source", help="An AgiBot World folder (task_info/, observations/, parameters/, proprio_stats/)."),
+    source: Path = typer.Option(
+        ...,
+        "--source",
+        help="An AgiBot World folder (task_info/, observations/, parameters/, proprio_stats/).",
+    ),
     output: Path = OutputOption,
-    views: str | None = typer.Option(None, "--views", help="VIEW=CAMERA,... (default head=head_color,hand_left=hand_left_color,hand_right=hand_right_color)."),
-    tasks: str | None = typer.Option(None, "--tasks", help="Task ids to convert, e.g. 327,352 (default: all)."),
-    episodes: str | None = typer.Option(None, "--episodes", help="Episode ids to convert, e.g. 648642,648649 (default: all)."),
+    views: str | None = typer.Option(
+        None,
+        "--views",
+        help="VIEW=CAMERA,... (default head=head_color,hand_left=hand_left_color,hand_right=hand_right_color).",
+    ),
+    tasks: str | None = typer.Option(
+        None, "--tasks", help="Task ids to convert, e.g. 327,352 (default: all)."
+    ),
+    episodes: str | None = typer.Option(
+        None, "--episodes", help="Episode ids to convert, e.g. 648642,648649 (default: all)."
+    ),
     fps: float | None = FpsOption,
     size: str | None = SizeOption,
     image_format: str = ImageFormatOption,
-    gripper_max_mm: float = typer.Option(120.0, "--gripper-max-mm", help="Gripper opening (mm) that counts as fully open in eef_pose."),
+    gripper_max_mm: float = typer.Option(
+        120.0, "--gripper-max-mm", help="Gripper opening (mm) that counts as fully open in eef_pose."
+    ),
 ) -> None:
     """Convert AgiBot World episodes (videos, proprioception, calibration) into the EWMBench GT layout."""
     from ewmbench.data.converters.agibot_world import convert_agibot_world
@@ -118,7 +191,13 @@ def convert_agibot_command(
     try:
         settings = ConvertSettings(fps=fps, size=parse_size(size), image_format=image_format)
         report = convert_agibot_world(
-            source, output, parse_views(views), parse_id_list(tasks, "--tasks"), parse_id_list(episodes), settings, gripper_max_mm,
+            source,
+            output,
+            parse_views(views),
+            parse_id_list(tasks, "--tasks"),
+            parse_id_list(episodes),
+            settings,
+            gripper_max_mm,
         )
     except EwmbenchError as exc:
         fail(exc)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.table import Table
@@ -39,7 +38,9 @@ def data_info_command(
         table.add_column("value")
         for key, value in summary.items():
             if key != "problems":
-                table.add_row(key, escape(json.dumps(value, default=str) if not isinstance(value, str) else value))
+                table.add_row(
+                    key, escape(json.dumps(value, default=str) if not isinstance(value, str) else value)
+                )
         console.print(table)
         print_problems(summary["problems"])
         if not summary["problems"]:
@@ -50,18 +51,33 @@ def data_info_command(
 
 @data_app.command("sample")
 def data_sample_command(
-    output: Path = typer.Option(..., "--output", "-o", help="Folder to create (must be absent, empty, or a sample folder)."),
+    output: Path = typer.Option(
+        ..., "--output", "-o", help="Folder to create (must be absent, empty, or a sample folder)."
+    ),
     seed: int = typer.Option(0, "--seed", help="0 <= seed < 2**31; the same seed gives identical files."),
-    tasks: Optional[str] = typer.Option(None, "--tasks", help="Comma-separated task names (default: all): pick_place,push,stack,handover."),
+    tasks: str | None = typer.Option(
+        None, "--tasks", help="Comma-separated task names (default: all): pick_place,push,stack,handover."
+    ),
     episodes_per_task: int = typer.Option(2, "--episodes-per-task", help="Episodes per task (>= 1)."),
     frames: int = typer.Option(24, "--frames", help="Frames per episode (at 10 fps)."),
-    workers: Optional[int] = typer.Option(None, "--workers", help="Parallel processes (default: one per core, at most 4); files do not depend on it."),
+    workers: int | None = typer.Option(
+        None,
+        "--workers",
+        help="Parallel processes (default: one per core, at most 4); files do not depend on it.",
+    ),
 ) -> None:
     """Generate a physics-simulated sample dataset with exact ground truth (offline, CPU)."""
     from ewmbench.sim.sample import generate_sample, parse_tasks
 
     try:
-        path = generate_sample(output, seed=seed, tasks=parse_tasks(tasks), episodes_per_task=episodes_per_task, num_frames=frames, workers=workers)
+        path = generate_sample(
+            output,
+            seed=seed,
+            tasks=parse_tasks(tasks),
+            episodes_per_task=episodes_per_task,
+            num_frames=frames,
+            workers=workers,
+        )
     except EwmbenchError as exc:
         fail(exc)
     console.print(f"[green]sample dataset ready:[/] {escape(str(path))}")
@@ -69,10 +85,18 @@ def data_sample_command(
 
 @data_app.command("curate")
 def data_curate_command(
-    source: Path = typer.Option(..., "--source", help="Ground-truth dataset (official layout, sidecars with eef_pose), or 'sample'."),
-    per_task: int = typer.Option(..., "--per-task", help="Episodes to keep per task (100 in the official benchmark)."),
-    output: Path = typer.Option(..., "--output", help="Split file to write (JSON), e.g. datasets/splits/mine.json."),
-    voxel_size: Optional[float] = typer.Option(None, "--voxel-size", help="Voxel edge in metres for the 3-D IoU (default 0.02)."),
+    source: Path = typer.Option(
+        ..., "--source", help="Ground-truth dataset (official layout, sidecars with eef_pose), or 'sample'."
+    ),
+    per_task: int = typer.Option(
+        ..., "--per-task", help="Episodes to keep per task (100 in the official benchmark)."
+    ),
+    output: Path = typer.Option(
+        ..., "--output", help="Split file to write (JSON), e.g. datasets/splits/mine.json."
+    ),
+    voxel_size: float | None = typer.Option(
+        None, "--voxel-size", help="Voxel edge in metres for the 3-D IoU (default 0.02)."
+    ),
 ) -> None:
     """Pick IoU-diverse episodes per task from 3-D end-effector trajectories; write a split file."""
     from ewmbench.data.curate import DEFAULT_VOXEL_SIZE, curate_split, write_split
@@ -83,10 +107,14 @@ def data_curate_command(
         if voxel_size is not None and not (math.isfinite(voxel_size) and voxel_size > 0):
             raise ConfigError(f"--voxel-size must be a positive number of metres, got {voxel_size}")
         if output.is_dir():
-            raise ConfigError(f"--output {output} is a folder; give the path of the split file to write (e.g. {output / 'split.json'})")
+            raise ConfigError(
+                f"--output {output} is a folder; give the path of the split file to write (e.g. {output / 'split.json'})"
+            )
         source = resolve_dataset_argument(source)
         if source.resolve() in output.resolve().parents:
-            raise ConfigError(f"--output {output} is inside the source dataset {source}; inputs are never written to: write the split elsewhere")
+            raise ConfigError(
+                f"--output {output} is inside the source dataset {source}; inputs are never written to: write the split elsewhere"
+            )
         split = curate_split(source, per_task, DEFAULT_VOXEL_SIZE if voxel_size is None else voxel_size)
         write_split(split, output)
     except EwmbenchError as exc:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -16,7 +15,9 @@ detector_app = typer.Typer(help="End-effector detection and tracking.", no_args_
 app.add_typer(detector_app, name="detector")
 
 
-def _tracking(protocol: str, weights: Optional[Path], embodiment: Optional[str], cache_dir: Optional[Path], device: Optional[str]):
+def _tracking(
+    protocol: str, weights: Path | None, embodiment: str | None, cache_dir: Path | None, device: str | None
+):
     """What tracking a dataset needs: the video cache, the protocol's tracking settings, the
     detector choice and the device."""
     from ewmbench.data.video_cache import VideoCache
@@ -24,10 +25,15 @@ def _tracking(protocol: str, weights: Optional[Path], embodiment: Optional[str],
     from ewmbench.perception.detector_weights import DetectorChoice
     from ewmbench.perception.device import default_device
 
-    return VideoCache(cache_dir), tracking_settings(protocol), DetectorChoice(weights, embodiment), device or default_device()
+    return (
+        VideoCache(cache_dir),
+        tracking_settings(protocol),
+        DetectorChoice(weights, embodiment),
+        device or default_device(),
+    )
 
 
-def _check_weights(weights: Optional[Path]) -> None:
+def _check_weights(weights: Path | None) -> None:
     from ewmbench.errors import ConfigError
 
     if weights is not None and not weights.is_file():
@@ -41,17 +47,27 @@ def _check_writable(dataset: Path) -> None:
     from ewmbench.errors import ConfigError
 
     if not os.access(dataset, os.W_OK | os.X_OK):
-        raise ConfigError(f"{dataset} is not writable; `detector track` writes traj/traj.npy into the dataset: track a writable copy")
+        raise ConfigError(
+            f"{dataset} is not writable; `detector track` writes traj/traj.npy into the dataset: track a writable copy"
+        )
 
 
 @detector_app.command("track")
 def detector_track_command(
-    dataset: Path = typer.Option(..., "--dataset", help="A GT dataset, a <name>_dataset folder, or a folder holding both."),
-    weights: Optional[Path] = typer.Option(None, "--weights", help="Detector checkpoint (.pt); default: chosen by embodiment."),
+    dataset: Path = typer.Option(
+        ..., "--dataset", help="A GT dataset, a <name>_dataset folder, or a folder holding both."
+    ),
+    weights: Path | None = typer.Option(
+        None, "--weights", help="Detector checkpoint (.pt); default: chosen by embodiment."
+    ),
     protocol: str = typer.Option(DEFAULT_PROTOCOL, "--protocol", help="Tracking settings of this protocol."),
-    embodiment: Optional[str] = typer.Option(None, "--embodiment", help="Embodiment name (default: from the GT sidecar meta)."),
-    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Preprocessing cache folder."),
-    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:0 ... (default: cuda when available)."),
+    embodiment: str | None = typer.Option(
+        None, "--embodiment", help="Embodiment name (default: from the GT sidecar meta)."
+    ),
+    cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Preprocessing cache folder."),
+    device: str | None = typer.Option(
+        None, "--device", help="cpu, cuda, cuda:0 ... (default: cuda when available)."
+    ),
 ) -> None:
     """Write traj/traj.npy and gripper_detection/video.mp4 for every episode and trial lacking them."""
     from rich.progress import Progress
@@ -69,7 +85,9 @@ def detector_track_command(
         total = sum(len(gt.episodes) for gt in gts) + sum(len(gen.trials) for gen in gens)
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task("tracking grippers", total=total)
-            report = track_dataset(dataset, videos, tracking, choice, device, progress=lambda: progress.advance(task))
+            report = track_dataset(
+                dataset, videos, tracking, choice, device, progress=lambda: progress.advance(task)
+            )
     except EwmbenchError as exc:
         fail(exc)
     console.print(f"wrote tracks for {len(report.written)} videos; {len(report.skipped)} already had them")
@@ -77,18 +95,28 @@ def detector_track_command(
 
 @detector_app.command("train")
 def detector_train_command(
-    datasets: list[Path] = typer.Option(..., "--dataset", help="GT dataset with sidecar poses and head-camera calibration (repeatable)."),
-    output: Path = typer.Option(..., "--output", help="Where to write the trained checkpoint (.pt); must not exist."),
+    datasets: list[Path] = typer.Option(
+        ..., "--dataset", help="GT dataset with sidecar poses and head-camera calibration (repeatable)."
+    ),
+    output: Path = typer.Option(
+        ..., "--output", help="Where to write the trained checkpoint (.pt); must not exist."
+    ),
     epochs: int = typer.Option(30, "--epochs"),
     imgsz: int = typer.Option(416, "--imgsz", help="Training image size."),
     batch: int = typer.Option(16, "--batch"),
-    val_fraction: float = typer.Option(0.2, "--val-fraction", help="Fraction of episodes held out for validation."),
+    val_fraction: float = typer.Option(
+        0.2, "--val-fraction", help="Fraction of episodes held out for validation."
+    ),
     seed: int = typer.Option(0, "--seed"),
     frame_stride: int = typer.Option(1, "--frame-stride", help="Use every n-th frame of each episode."),
     workers: int = typer.Option(2, "--workers", help="Data-loading workers."),
     device: str = typer.Option("cpu", "--device"),
-    work_dir: Optional[Path] = typer.Option(None, "--work-dir", help="Labels and training runs (default: next to --output)."),
-    time_hours: Optional[float] = typer.Option(None, "--time-hours", help="Training time budget; re-plans the number of epochs to fit."),
+    work_dir: Path | None = typer.Option(
+        None, "--work-dir", help="Labels and training runs (default: next to --output)."
+    ),
+    time_hours: float | None = typer.Option(
+        None, "--time-hours", help="Training time budget; re-plans the number of epochs to fit."
+    ),
 ) -> None:
     """Auto-label grippers from poses and calibration, train a detector, report held-out mAP50 and centre error."""
     from ewmbench.data.layout import GroundTruth
@@ -110,18 +138,25 @@ def detector_train_command(
         report = train_detector(episodes, output, settings, work_dir)
     except EwmbenchError as exc:
         fail(exc)
-    summary = {key: report[key] for key in ("weights", "val_episodes", "val_map50", "val_recall", "val_median_error_frac")}
+    summary = {
+        key: report[key]
+        for key in ("weights", "val_episodes", "val_map50", "val_recall", "val_median_error_frac")
+    }
     print(json.dumps(summary, indent=2))
 
 
 @detector_app.command("validate")
 def detector_validate_command(
-    dataset: Path = typer.Option(..., "--dataset", help="GT dataset with sidecar poses and head-camera calibration."),
-    weights: Optional[Path] = typer.Option(None, "--weights", help="Detector checkpoint (.pt); default: chosen by embodiment."),
+    dataset: Path = typer.Option(
+        ..., "--dataset", help="GT dataset with sidecar poses and head-camera calibration."
+    ),
+    weights: Path | None = typer.Option(
+        None, "--weights", help="Detector checkpoint (.pt); default: chosen by embodiment."
+    ),
     protocol: str = typer.Option(DEFAULT_PROTOCOL, "--protocol", help="Tracking settings of this protocol."),
-    embodiment: Optional[str] = typer.Option(None, "--embodiment"),
-    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir"),
-    device: Optional[str] = typer.Option(None, "--device"),
+    embodiment: str | None = typer.Option(None, "--embodiment"),
+    cache_dir: Path | None = typer.Option(None, "--cache-dir"),
+    device: str | None = typer.Option(None, "--device"),
     as_json: bool = typer.Option(False, "--json", help="Print the full JSON report."),
 ) -> None:
     """Recall and centre error of tracked grippers against projected GT end-effector positions."""
@@ -138,7 +173,9 @@ def detector_validate_command(
         gts, _ = find_datasets(dataset)
         episodes = [e for gt in gts for e in gt.episodes]
         if not episodes:
-            raise DataError(dataset, "no GT episodes to validate on (validation needs GT poses and calibration)")
+            raise DataError(
+                dataset, "no GT episodes to validate on (validation needs GT poses and calibration)"
+            )
         report = validate_episodes(episodes, videos, tracking, choice, device)
     except EwmbenchError as exc:
         fail(exc)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -14,10 +13,16 @@ from ewmbench.errors import EwmbenchError
 
 @data_app.command("render-conditions")
 def render_conditions_command(
-    dataset: Path = typer.Option(..., "--dataset", help="Ground-truth dataset with sidecar poses and calibration."),
-    output: Path = typer.Option(..., "--output", help="Folder for <task>/<episode>/{pose_map,ray_map}/<view>/frame_*.png."),
-    tool_offset: Optional[float] = typer.Option(
-        None, "--tool-offset", help="Metres along the tool z axis to the grasp point (default: the embodiment's; 0 for the sample, 0.23 for agibot-g1)."
+    dataset: Path = typer.Option(
+        ..., "--dataset", help="Ground-truth dataset with sidecar poses and calibration."
+    ),
+    output: Path = typer.Option(
+        ..., "--output", help="Folder for <task>/<episode>/{pose_map,ray_map}/<view>/frame_*.png."
+    ),
+    tool_offset: float | None = typer.Option(
+        None,
+        "--tool-offset",
+        help="Metres along the tool z axis to the grasp point (default: the embodiment's; 0 for the sample, 0.23 for agibot-g1).",
     ),
 ) -> None:
     """Render end-effector pose maps and ray maps per view and frame, as images to look at."""
@@ -30,5 +35,8 @@ def render_conditions_command(
     except EwmbenchError as exc:
         fail(exc)
     for item in report["skipped"]:
-        console.print(f"[yellow]skipped[/] {item['episode']}{' ' + item['view'] if 'view' in item else ''}: {item['reason']}", soft_wrap=True)
+        console.print(
+            f"[yellow]skipped[/] {item['episode']}{' ' + item['view'] if 'view' in item else ''}: {item['reason']}",
+            soft_wrap=True,
+        )
     console.print(f"[green]wrote[/] {len(report['written'])} view(s) of pose and ray maps to {output}")

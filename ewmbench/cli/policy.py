@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.table import Table
@@ -11,43 +10,75 @@ from rich.table import Table
 from ewmbench.cli.common import app, console, fail, fmt, parse_options
 from ewmbench.errors import EwmbenchError
 
-policy_app = typer.Typer(help="Closed-loop policy evaluation in a world model.", invoke_without_command=True, no_args_is_help=False)
+policy_app = typer.Typer(
+    help="Closed-loop policy evaluation in a world model.", invoke_without_command=True, no_args_is_help=False
+)
 app.add_typer(policy_app, name="policy-eval")
 
 
-def _size(size: Optional[str]) -> tuple[Optional[int], Optional[int]]:
+def _size(size: str | None) -> tuple[int | None, int | None]:
     if not size:
         return None, None
     try:
         width, height = (int(v) for v in size.lower().split("x"))
     except ValueError:
-        raise typer.BadParameter(f"expected WIDTHxHEIGHT, e.g. 320x240, got {size!r}", param_hint="--size") from None
+        raise typer.BadParameter(
+            f"expected WIDTHxHEIGHT, e.g. 320x240, got {size!r}", param_hint="--size"
+        ) from None
     if width < 8 or height < 8:
         raise typer.BadParameter(f"size must be at least 8x8, got {size!r}", param_hint="--size")
     return width, height
 
 
-def _views(views: Optional[str]) -> Optional[tuple[str, ...]]:
+def _views(views: str | None) -> tuple[str, ...] | None:
     return tuple(v.strip() for v in views.split(",") if v.strip()) if views else None
 
 
 @policy_app.callback()
 def policy_eval(
     ctx: typer.Context,
-    policy: Optional[str] = typer.Option(None, "--policy", help="Policy: scripted, openpi, http, with options as name:k=v,k=v."),
-    world_model: str = typer.Option("sim", "--world-model", help="Action-conditioned world model (see `ewmbench models`)."),
+    policy: str | None = typer.Option(
+        None, "--policy", help="Policy: scripted, openpi, http, with options as name:k=v,k=v."
+    ),
+    world_model: str = typer.Option(
+        "sim", "--world-model", help="Action-conditioned world model (see `ewmbench models`)."
+    ),
     dataset: str = typer.Option("sample", "--dataset", help="'sample' or a dataset folder with sidecars."),
-    episodes: Optional[int] = typer.Option(None, "--episodes", help="Episodes to run, taken round-robin over tasks (default: all)."),
-    horizon: Optional[int] = typer.Option(None, "--horizon", help="Frames per rollout, the initial one included (default: the episode's length)."),
-    output: Path = typer.Option(Path("runs/policy-eval"), "--output", help="Output folder (an existing one with the same settings resumes)."),
-    judge: Optional[str] = typer.Option(None, "--judge", help="state or vlm (default: state where the world model returns state, else vlm)."),
-    policy_option: list[str] = typer.Option([], "--policy-option", help="Policy option key=value (repeatable)."),
-    world_model_option: list[str] = typer.Option([], "--world-model-option", help="World-model option key=value (repeatable)."),
+    episodes: int | None = typer.Option(
+        None, "--episodes", help="Episodes to run, taken round-robin over tasks (default: all)."
+    ),
+    horizon: int | None = typer.Option(
+        None,
+        "--horizon",
+        help="Frames per rollout, the initial one included (default: the episode's length).",
+    ),
+    output: Path = typer.Option(
+        Path("runs/policy-eval"),
+        "--output",
+        help="Output folder (an existing one with the same settings resumes).",
+    ),
+    judge: str | None = typer.Option(
+        None, "--judge", help="state or vlm (default: state where the world model returns state, else vlm)."
+    ),
+    policy_option: list[str] = typer.Option(
+        [], "--policy-option", help="Policy option key=value (repeatable)."
+    ),
+    world_model_option: list[str] = typer.Option(
+        [], "--world-model-option", help="World-model option key=value (repeatable)."
+    ),
     judge_option: list[str] = typer.Option([], "--judge-option", help="Judge option key=value (repeatable)."),
-    views: Optional[str] = typer.Option(None, "--views", help="Comma-separated views to render (default: the episode's)."),
-    size: Optional[str] = typer.Option(None, "--size", help="Rendered size WIDTHxHEIGHT (default: the dataset's)."),
+    views: str | None = typer.Option(
+        None, "--views", help="Comma-separated views to render (default: the episode's)."
+    ),
+    size: str | None = typer.Option(
+        None, "--size", help="Rendered size WIDTHxHEIGHT (default: the dataset's)."
+    ),
     seed: int = typer.Option(0, "--seed", help="Base seed of the world model's randomness."),
-    device: Optional[str] = typer.Option(None, "--device", help="Where the world model loads: cpu, cuda, cuda:1 ... (default: cuda when available)."),
+    device: str | None = typer.Option(
+        None,
+        "--device",
+        help="Where the world model loads: cpu, cuda, cuda:1 ... (default: cuda when available).",
+    ),
 ) -> None:
     """Run a policy in a world model over a dataset's episodes, judge each rollout, write the rollouts."""
     if ctx.invoked_subcommand is not None:
@@ -62,9 +93,20 @@ def policy_eval(
     try:
         spec = parse_policy_spec(policy, extra_options=parse_options(policy_option))
         config = LoopConfig(
-            spec, world_model, output, dataset=dataset, world_model_options=parse_options(world_model_option), judge=judge,
-            judge_options=parse_options(judge_option), episodes=episodes, horizon=horizon, views=_views(views),
-            height=height, width=width, seed=seed, device=device,
+            spec,
+            world_model,
+            output,
+            dataset=dataset,
+            world_model_options=parse_options(world_model_option),
+            judge=judge,
+            judge_options=parse_options(judge_option),
+            episodes=episodes,
+            horizon=horizon,
+            views=_views(views),
+            height=height,
+            width=width,
+            seed=seed,
+            device=device,
         )
         summary = evaluate_policy(config)
     except EwmbenchError as exc:
@@ -74,8 +116,19 @@ def policy_eval(
         table.add_column(column)
     for r in summary["episodes"]:
         ok = r["status"] == "ok"
-        outcome = ("success" if r["verdict"]["success"] else "no success") if ok else f"[red]failed[/]: {r['reason']}"
-        table.add_row(r["task"], r["episode"], outcome, fmt(r["verdict"]["score"]) if ok else "-", r.get("state_source", "-"), f"{r['seconds']:.1f}")
+        outcome = (
+            ("success" if r["verdict"]["success"] else "no success")
+            if ok
+            else f"[red]failed[/]: {r['reason']}"
+        )
+        table.add_row(
+            r["task"],
+            r["episode"],
+            outcome,
+            fmt(r["verdict"]["score"]) if ok else "-",
+            r.get("state_source", "-"),
+            f"{r['seconds']:.1f}",
+        )
     console.print(table)
     counts = summary["counts"]
     console.print(
@@ -86,21 +139,39 @@ def policy_eval(
 
 @policy_app.command("agreement")
 def agreement_command(
-    policies: str = typer.Option(..., "--policies", help="Comma-separated policies (name:k=v,...), or scripted-ladder."),
+    policies: str = typer.Option(
+        ..., "--policies", help="Comma-separated policies (name:k=v,...), or scripted-ladder."
+    ),
     world_model: str = typer.Option(..., "--world-model", help="Action-conditioned world model to measure."),
-    reference: str = typer.Option("sim", "--reference", help="Reference environment whose outcome is exact (sim)."),
+    reference: str = typer.Option(
+        "sim", "--reference", help="Reference environment whose outcome is exact (sim)."
+    ),
     dataset: str = typer.Option("sample", "--dataset", help="'sample' or a simulated dataset folder."),
     output: Path = typer.Option(Path("runs/agreement"), "--output", help="Output folder (resumable)."),
-    judge: Optional[str] = typer.Option(None, "--judge", help="Judge in the world model: state or vlm."),
-    episodes: Optional[int] = typer.Option(None, "--episodes", help="Episodes per policy, round-robin over tasks (default: all)."),
-    horizon: Optional[int] = typer.Option(None, "--horizon", help="Frames per rollout (default: the episode's length)."),
-    world_model_option: list[str] = typer.Option([], "--world-model-option", help="World-model option key=value (repeatable)."),
-    policy_option: list[str] = typer.Option([], "--policy-option", help="Option key=value given to every policy (repeatable)."),
+    judge: str | None = typer.Option(None, "--judge", help="Judge in the world model: state or vlm."),
+    episodes: int | None = typer.Option(
+        None, "--episodes", help="Episodes per policy, round-robin over tasks (default: all)."
+    ),
+    horizon: int | None = typer.Option(
+        None, "--horizon", help="Frames per rollout (default: the episode's length)."
+    ),
+    world_model_option: list[str] = typer.Option(
+        [], "--world-model-option", help="World-model option key=value (repeatable)."
+    ),
+    policy_option: list[str] = typer.Option(
+        [], "--policy-option", help="Option key=value given to every policy (repeatable)."
+    ),
     judge_option: list[str] = typer.Option([], "--judge-option", help="Judge option key=value (repeatable)."),
-    views: Optional[str] = typer.Option(None, "--views", help="Comma-separated views the world model renders (default: the episode's)."),
-    size: Optional[str] = typer.Option(None, "--size", help="Rendered size WIDTHxHEIGHT (default: the dataset's)."),
+    views: str | None = typer.Option(
+        None, "--views", help="Comma-separated views the world model renders (default: the episode's)."
+    ),
+    size: str | None = typer.Option(
+        None, "--size", help="Rendered size WIDTHxHEIGHT (default: the dataset's)."
+    ),
     seed: int = typer.Option(0, "--seed", help="Base seed of the world model's randomness."),
-    device: Optional[str] = typer.Option(None, "--device", help="Where the world model loads (default: cuda when available)."),
+    device: str | None = typer.Option(
+        None, "--device", help="Where the world model loads (default: cuda when available)."
+    ),
 ) -> None:
     """Run each policy in the world model and in the reference simulator; report how well the verdicts agree."""
     from ewmbench.loop.agreement import run_agreement
@@ -111,14 +182,27 @@ def agreement_command(
     try:
         specs = parse_policies(policies, extra_options=parse_options(policy_option))
         config = LoopConfig(
-            specs[0], world_model, output, dataset=dataset, world_model_options=parse_options(world_model_option), judge=judge,
-            judge_options=parse_options(judge_option), episodes=episodes, horizon=horizon, views=_views(views),
-            height=height, width=width, seed=seed, device=device,
+            specs[0],
+            world_model,
+            output,
+            dataset=dataset,
+            world_model_options=parse_options(world_model_option),
+            judge=judge,
+            judge_options=parse_options(judge_option),
+            episodes=episodes,
+            horizon=horizon,
+            views=_views(views),
+            height=height,
+            width=width,
+            seed=seed,
+            device=device,
         )
         result = run_agreement(specs, config, reference=reference)
     except EwmbenchError as exc:
         fail(exc)
-    table = Table(title=f"{world_model} vs {reference}: success rate per policy (judge: {result['world_model']['judge']})")
+    table = Table(
+        title=f"{world_model} vs {reference}: success rate per policy (judge: {result['world_model']['judge']})"
+    )
     for column in ("policy", "world model", "reference", "failed episodes"):
         table.add_column(column, justify="right" if column != "policy" else "left")
     for label, p in result["policies"].items():

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -16,32 +15,52 @@ serve_app = typer.Typer(help="Serve a world model over the WorldArena 2.0 Track 
 app.add_typer(serve_app, name="serve")
 
 
-def _size(text: Optional[str]) -> Optional[tuple[int, int]]:
+def _size(text: str | None) -> tuple[int, int] | None:
     if text is None:
         return None
     try:
         height, width = (int(x) for x in text.lower().split("x"))
     except ValueError:
-        raise typer.BadParameter(f"expected HEIGHTxWIDTH such as 480x640, got {text!r}", param_hint="--size") from None
+        raise typer.BadParameter(
+            f"expected HEIGHTxWIDTH such as 480x640, got {text!r}", param_hint="--size"
+        ) from None
     return height, width
 
 
 @serve_app.callback(invoke_without_command=True)
 def serve_command(
     ctx: typer.Context,
-    model: Optional[str] = typer.Option(None, "--model", help="World-model adapter to serve (see `ewmbench models`)."),
-    model_option: list[str] = typer.Option(
-        [], "--model-option", help="Adapter option key=value (repeatable); dataset=NAME_OR_DIR gives oracles (sim, ground-truth) their episodes."
+    model: str | None = typer.Option(
+        None, "--model", help="World-model adapter to serve (see `ewmbench models`)."
     ),
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; anything but loopback needs a token."),
+    model_option: list[str] = typer.Option(
+        [],
+        "--model-option",
+        help="Adapter option key=value (repeatable); dataset=NAME_OR_DIR gives oracles (sim, ground-truth) their episodes.",
+    ),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Address to listen on; anything but loopback needs a token."
+    ),
     port: int = typer.Option(8000, "--port"),
-    size: Optional[str] = typer.Option(None, "--size", help="Profile image size HEIGHTxWIDTH (default: the dataset's, the model's native size, or 480x640)."),
-    token_file: Optional[Path] = typer.Option(None, "--token-file", help="File holding the bearer token (default: the EWMBENCH_SERVE_TOKEN variable)."),
+    size: str | None = typer.Option(
+        None,
+        "--size",
+        help="Profile image size HEIGHTxWIDTH (default: the dataset's, the model's native size, or 480x640).",
+    ),
+    token_file: Path | None = typer.Option(
+        None,
+        "--token-file",
+        help="File holding the bearer token (default: the EWMBENCH_SERVE_TOKEN variable).",
+    ),
     max_batch_size: int = typer.Option(4, "--max-batch-size", min=1, max=256),
     max_request_mb: float = typer.Option(64.0, "--max-request-mb", min=0.01, max=4096),
-    max_concurrency: int = typer.Option(2, "--max-concurrency", min=1, max=256, help="Requests in flight; more are answered 429 OVERLOADED."),
+    max_concurrency: int = typer.Option(
+        2, "--max-concurrency", min=1, max=256, help="Requests in flight; more are answered 429 OVERLOADED."
+    ),
     timeout_ms: int = typer.Option(120_000, "--recommended-timeout-ms", min=1),
-    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:1 ... (default: cuda when the model needs one)."),
+    device: str | None = typer.Option(
+        None, "--device", help="cpu, cuda, cuda:1 ... (default: cuda when the model needs one)."
+    ),
 ) -> None:
     """Serve a world-model adapter (health, capabilities, predict) until Ctrl-C."""
     if ctx.invoked_subcommand is not None:
@@ -56,8 +75,12 @@ def serve_command(
     dataset = options.pop("dataset", None)
     try:
         config = ServeConfig(
-            model=model, model_options=options, dataset=None if dataset is None else str(dataset), size=_size(size),
-            limits=Limits(max_batch_size, int(max_request_mb * 2**20), max_concurrency, timeout_ms), device=device,
+            model=model,
+            model_options=options,
+            dataset=None if dataset is None else str(dataset),
+            size=_size(size),
+            limits=Limits(max_batch_size, int(max_request_mb * 2**20), max_concurrency, timeout_ms),
+            device=device,
             token=read_token(token_file),
         )
         serve(config, host, port)
@@ -68,8 +91,14 @@ def serve_command(
 @serve_app.command("check")
 def check_command(
     url: str = typer.Argument(..., help="Base URL of the service, http(s)://HOST:PORT."),
-    token_env: str = typer.Option("EWMBENCH_REMOTE_TOKEN", "--token-env", help="Environment variable holding the bearer token (unset: none)."),
-    requests: int = typer.Option(20, "--requests", min=1, max=10_000, help="Predictions timed for the latency percentiles."),
+    token_env: str = typer.Option(
+        "EWMBENCH_REMOTE_TOKEN",
+        "--token-env",
+        help="Environment variable holding the bearer token (unset: none).",
+    ),
+    requests: int = typer.Option(
+        20, "--requests", min=1, max=10_000, help="Predictions timed for the latency percentiles."
+    ),
     timeout: float = typer.Option(120.0, "--timeout", help="Seconds per request."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
@@ -87,7 +116,11 @@ def check_command(
     else:
         for check in report.checks:
             mark = "[green]pass[/]" if check.ok else "[bold red]FAIL[/]"
-            console.print(f"{mark} {check.name}" + (f" [dim]({check.detail})[/]" if check.detail else ""), soft_wrap=True, highlight=False)
+            console.print(
+                f"{mark} {check.name}" + (f" [dim]({check.detail})[/]" if check.detail else ""),
+                soft_wrap=True,
+                highlight=False,
+            )
         if report.latency_ms:
             console.print("latency ms: " + ", ".join(f"{k} {v}" for k, v in report.latency_ms.items()))
         console.print("[green]conforms[/]" if report.ok else "[bold red]does not conform[/]")

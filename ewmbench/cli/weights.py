@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import Optional
 
 import typer
 from rich.table import Table
@@ -16,7 +15,9 @@ app.add_typer(weights_app, name="weights")
 
 
 @weights_app.command("list")
-def weights_list_command(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
+def weights_list_command(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
     """List every weight the toolkit uses: source, file, whether it is cached here and where."""
     from ewmbench.perception.weights import weight_specs, weight_status
 
@@ -29,17 +30,23 @@ def weights_list_command(as_json: bool = typer.Option(False, "--json", help="Pri
         table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(
-            row["id"], f"{row['repo']}@{row['revision']}", row["file"],
-            "[green]yes[/]" if row["cached"] else "[yellow]no[/]", row["path"] or "-", ", ".join(row["used_by"]),
+            row["id"],
+            f"{row['repo']}@{row['revision']}",
+            row["file"],
+            "[green]yes[/]" if row["cached"] else "[yellow]no[/]",
+            row["path"] or "-",
+            ", ".join(row["used_by"]),
         )
     console.print(table)
     if not all(row["cached"] for row in rows):
-        console.print("Fetch missing weights with [bold]ewmbench weights download ID[/] (or --all) on a connected machine.")
+        console.print(
+            "Fetch missing weights with [bold]ewmbench weights download ID[/] (or --all) on a connected machine."
+        )
 
 
 @weights_app.command("download")
 def weights_download_command(
-    weight_id: Optional[str] = typer.Argument(None, help="Weight id (see `ewmbench weights list`)."),
+    weight_id: str | None = typer.Argument(None, help="Weight id (see `ewmbench weights list`)."),
     all_weights: bool = typer.Option(False, "--all", help="Download every weight."),
 ) -> None:
     """Fetch weights into the Hugging Face cache (copy that cache to an offline machine)."""
@@ -65,7 +72,7 @@ def weights_download_command(
 
 @weights_app.command("verify")
 def weights_verify_command(
-    weight_id: Optional[str] = typer.Argument(None, help="Weight id; all weights when omitted."),
+    weight_id: str | None = typer.Argument(None, help="Weight id; all weights when omitted."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Check weights are present, match their published SHA-256 and load (exit 1 if any fails)."""

@@ -53,14 +53,20 @@ def draw_all(comparison: Comparison, output: Path) -> dict[str, object]:
         files["radar"] = radar(comparison, output / FIGURES_DIR / "radar.svg").relative_to(output).as_posix()
     files["tasks"] = task_bars(comparison, output / FIGURES_DIR / "tasks.svg").relative_to(output).as_posix()
     if len(comparison.agreement) >= 2:
-        files["agreement"] = agreement(comparison, output / FIGURES_DIR / "agreement.svg").relative_to(output).as_posix()
+        files["agreement"] = (
+            agreement(comparison, output / FIGURES_DIR / "agreement.svg").relative_to(output).as_posix()
+        )
     worst: dict[str, dict[str, str]] = {}
     for metric in comparison.metrics:
         for label in comparison.labels:
             cases = [w for w in comparison.worst if w.metric == metric.column and w.run == label]
             if not cases:
                 continue
-            path = output / FIGURES_DIR / f"worst-{_slug(metric.column)}-{comparison.labels.index(label) + 1}.png"
+            path = (
+                output
+                / FIGURES_DIR
+                / f"worst-{_slug(metric.column)}-{comparison.labels.index(label) + 1}.png"
+            )
             frame_strips(comparison, cases, metric.group == "motion", path)
             worst.setdefault(metric.column, {})[label] = path.relative_to(output).as_posix()
     files["worst"] = worst
@@ -98,7 +104,11 @@ def radar(comparison: Comparison, path: Path) -> Path:
 def task_bars(comparison: Comparison, path: Path) -> Path:
     """One panel per metric: grouped bars per task (and overall), one per run, with 95% CIs."""
     plt = _pyplot()
-    metrics = [m for m in comparison.metrics if any(comparison.values.get((OVERALL, m.column, r)) for r in comparison.labels)]
+    metrics = [
+        m
+        for m in comparison.metrics
+        if any(comparison.values.get((OVERALL, m.column, r)) for r in comparison.labels)
+    ]
     columns = min(3, max(1, len(metrics)))
     rows = max(1, math.ceil(len(metrics) / columns))
     fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 2.9 * rows), squeeze=False)
@@ -119,7 +129,16 @@ def task_bars(comparison: Comparison, path: Path) -> Path:
                 errors[0].append(max(0.0, interval.estimate - interval.low))
                 errors[1].append(max(0.0, interval.high - interval.estimate))
             x = np.arange(len(scopes)) + (r - (len(comparison.labels) - 1) / 2) * width
-            ax.bar(x, heights, width, yerr=errors, capsize=2, color=_colour(comparison, label), label=label, error_kw={"linewidth": 0.8})
+            ax.bar(
+                x,
+                heights,
+                width,
+                yerr=errors,
+                capsize=2,
+                color=_colour(comparison, label),
+                label=label,
+                error_kw={"linewidth": 0.8},
+            )
         arrow = "higher is better" if metric.direction == "higher" else "lower is better"
         ax.set_title(f"{metric.column} ({arrow})", fontsize=9)
         ax.set_xticks(np.arange(len(scopes)))
@@ -128,7 +147,9 @@ def task_bars(comparison: Comparison, path: Path) -> Path:
     for index in range(len(metrics), rows * columns):
         axes[index // columns][index % columns].axis("off")
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False, bbox_to_anchor=(0.5, -0.02))
+    fig.legend(
+        handles, labels, loc="lower center", ncol=len(labels), frameon=False, bbox_to_anchor=(0.5, -0.02)
+    )
     fig.tight_layout(rect=(0, 0.05, 1, 1))
     _save(fig, path)
     return path
@@ -148,7 +169,15 @@ def agreement(comparison: Comparison, path: Path) -> Path:
     for i in range(len(names)):
         for j in range(len(names)):
             text = "-" if not math.isfinite(matrix[i, j]) else f"{matrix[i, j]:.2f}"
-            ax.text(j, i, text, ha="center", va="center", fontsize=7, color="white" if abs(np.nan_to_num(matrix[i, j])) > 0.6 else "black")
+            ax.text(
+                j,
+                i,
+                text,
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if abs(np.nan_to_num(matrix[i, j])) > 0.6 else "black",
+            )
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="Kendall tau (positive: agree)")
     ax.set_title(f"metric agreement over {comparison.agreement_items} trials", fontsize=9)
     _save(fig, path)
@@ -190,7 +219,9 @@ def _episode_videos(comparison: Comparison, case: WorstCase) -> tuple[Path | Non
     return gt, trial, trial_dir
 
 
-def _tracks(comparison: Comparison, case: WorstCase, gt: Path, trial_dir: Path) -> tuple[np.ndarray, np.ndarray] | None:
+def _tracks(
+    comparison: Comparison, case: WorstCase, gt: Path, trial_dir: Path
+) -> tuple[np.ndarray, np.ndarray] | None:
     """GT and generated gripper tracks (T, 2, 2), normalised: the official ``traj/traj.npy`` files
     or the tracks the run cached, with the run's tracking settings and detector. None when they
     cannot be had here (no detector installed, no weights)."""
@@ -209,7 +240,9 @@ def _tracks(comparison: Comparison, case: WorstCase, gt: Path, trial_dir: Path) 
         choice = DetectorChoice(weights=run.detector_weights)
         episode_dir = run.gt_root / case.task_id / case.episode_id
         gt_track = trajectory_of(episode_dir / "traj" / "traj.npy", gt, videos, tracking, choice)
-        generated = trajectory_of(trial_dir / "traj" / "traj.npy", _video_path(trial_dir), videos, tracking, choice, gt_video=gt)
+        generated = trajectory_of(
+            trial_dir / "traj" / "traj.npy", _video_path(trial_dir), videos, tracking, choice, gt_video=gt
+        )
         return np.asarray(gt_track, dtype=float), np.asarray(generated, dtype=float)
     except (EwmbenchError, ImportError, OSError, ValueError):
         return None
@@ -242,8 +275,15 @@ def _case_mosaic(comparison: Comparison, case: WorstCase, motion: bool):
     for r, (_, frames) in enumerate(rows):
         for j, frame in enumerate(frames[:k]):
             small = _thumbnail(frame, THUMB_WIDTH)[:h, :w]
-            mosaic[r * (h + GAP) : r * (h + GAP) + small.shape[0], j * (w + GAP) : j * (w + GAP) + small.shape[1]] = small
-    layout = {"h": h, "w": w, "indices": rows[0][0] or rows[1][0], "missing": [name for name, (_, f) in zip(("GT", "generated"), rows) if not f]}
+            mosaic[
+                r * (h + GAP) : r * (h + GAP) + small.shape[0], j * (w + GAP) : j * (w + GAP) + small.shape[1]
+            ] = small
+    layout = {
+        "h": h,
+        "w": w,
+        "indices": rows[0][0] or rows[1][0],
+        "missing": [name for name, (_, f) in zip(("GT", "generated"), rows) if not f],
+    }
     if motion and rows[0][1]:
         first = rows[0][1][0]
         step = max(1, first.shape[1] // THUMB_WIDTH)
@@ -281,7 +321,9 @@ def frame_strips(comparison: Comparison, cases: list[WorstCase], motion: bool, p
     width = max((m[0].shape[1] for _, m in built if m is not None), default=800)
     height = sum((m[0].shape[0] if m is not None else 60) + 40 for _, m in built)
     dpi = 100
-    fig, axes = plt.subplots(len(built), 1, figsize=(width / dpi * 1.04, height / dpi), squeeze=False, dpi=dpi)
+    fig, axes = plt.subplots(
+        len(built), 1, figsize=(width / dpi * 1.04, height / dpi), squeeze=False, dpi=dpi
+    )
     for ax, (case, mosaic) in zip(axes[:, 0], built):
         ax.axis("off")
         title = f"task {case.task_id} / episode {case.episode_id} / trial {case.trial_id}: {case.metric} = {case.value:.4g}"
@@ -302,9 +344,18 @@ def frame_strips(comparison: Comparison, cases: list[WorstCase], motion: bool, p
             x0, pw, ph = layout["panel"]
             tracks = layout["tracks"]
             if tracks is None:
-                ax.text(x0 + pw / 2, -3, "gripper tracks unavailable here", fontsize=6, ha="center", va="bottom")
+                ax.text(
+                    x0 + pw / 2, -3, "gripper tracks unavailable here", fontsize=6, ha="center", va="bottom"
+                )
             else:
-                ax.text(x0 + pw / 2, -3, "gripper tracks: GT green, generated red", fontsize=6, ha="center", va="bottom")
+                ax.text(
+                    x0 + pw / 2,
+                    -3,
+                    "gripper tracks: GT green, generated red",
+                    fontsize=6,
+                    ha="center",
+                    va="bottom",
+                )
                 for track, colour in zip(tracks, (TRACK_COLOURS["gt"], TRACK_COLOURS["generated"])):
                     _draw_track(ax, track, pw, ph, colour, x0)
         ax.set_xlim(-1, image.shape[1])

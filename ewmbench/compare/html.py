@@ -79,12 +79,16 @@ def _table(comparison: Comparison, scope: str) -> str:
     body = []
     for metric in comparison.metrics:
         arrow = "&uarr;" if metric.direction == "higher" else "&darr;"
-        cells = [f'<td class="name">{escape(metric.column)} {arrow} <span class="muted">{escape(metric.group)}</span></td>']
+        cells = [
+            f'<td class="name">{escape(metric.column)} {arrow} <span class="muted">{escape(metric.group)}</span></td>'
+        ]
         for label in labels:
             interval = comparison.values.get((scope, metric.column, label))
             run_value = comparison.run_level.get((metric.column, label)) if scope == OVERALL else None
             if interval is not None:
-                cells.append(f'<td>{_number(interval.estimate)} <span class="ci">[{_number(interval.low)}, {_number(interval.high)}]</span></td>')
+                cells.append(
+                    f'<td>{_number(interval.estimate)} <span class="ci">[{_number(interval.low)}, {_number(interval.high)}]</span></td>'
+                )
             elif run_value is not None:
                 cells.append(f'<td>{_number(run_value)} <span class="ci">(run-level, no CI)</span></td>')
             elif scope != OVERALL and (metric.column, label) in comparison.run_level:
@@ -101,7 +105,7 @@ def _table(comparison: Comparison, scope: str) -> str:
             mark = {"better": " &#9650;", "worse": " &#9660;"}.get(verdict, "")
             css = f' class="{verdict}"' if verdict in ("better", "worse") else ""
             cells.append(
-                f"<td{css}>{diff.difference:+.3g}{mark} <span class=\"ci\">[{diff.low:+.3g}, {diff.high:+.3g}]</span> "
+                f'<td{css}>{diff.difference:+.3g}{mark} <span class="ci">[{diff.low:+.3g}, {diff.high:+.3g}]</span> '
                 f'<span class="p">p={_p(diff.p_adjusted)}</span></td>'
             )
         body.append("<tr>" + "".join(cells) + "</tr>")
@@ -151,13 +155,15 @@ def render_html(comparison: Comparison, data: dict, output: Path) -> str:
     worst = figures.get("worst", {})
     if worst:
         parts.append(
-            "<h2>Worst episodes</h2><p class=\"muted\">Per metric and run, the lowest-scoring episodes (highest for "
+            '<h2>Worst episodes</h2><p class="muted">Per metric and run, the lowest-scoring episodes (highest for '
             "lower-is-better metrics): ground truth above, generated below, evenly spaced frames; for motion metrics the "
             "last panel draws the GT (green) and generated (red) gripper tracks over the first frame.</p>"
         )
         for metric in comparison.metrics:
             for label, relative in worst.get(metric.column, {}).items():
-                parts.append(f'<div class="strip">{_figure(output, relative, f"{metric.column}: {label}")}</div>')
+                parts.append(
+                    f'<div class="strip">{_figure(output, relative, f"{metric.column}: {label}")}</div>'
+                )
     parts.append(
         f'<p class="muted">Episodes compared: {len(comparison.episodes)}. Every number on this page is in '
         "<code>report.json</code>; <code>report.csv</code> holds the tables.</p></body></html>"

@@ -124,8 +124,10 @@ def check_comparable(runs: list[RunData], allow_mismatch: bool) -> tuple[list[tu
                     f"{run.label} used {run.protocol_name} (sha256 {run.protocol_hash[:12]})"
                 )
         elif (run.protocol_name, run.protocol_version) != (first.protocol_name, first.protocol_version):
-            problems.append(f"protocol differs: {first.label} used {first.protocol_name} {first.protocol_version}, "
-                            f"{run.label} used {run.protocol_name} {run.protocol_version}")
+            problems.append(
+                f"protocol differs: {first.label} used {first.protocol_name} {first.protocol_version}, "
+                f"{run.label} used {run.protocol_name} {run.protocol_version}"
+            )
         if first.dataset_hash and run.dataset_hash and run.dataset_hash != first.dataset_hash:
             problems.append(
                 f"dataset differs: {first.label} has ground truth sha256 {first.dataset_hash[:12]}, "
@@ -144,7 +146,11 @@ def check_comparable(runs: list[RunData], allow_mismatch: bool) -> tuple[list[tu
     for run in runs[1:]:
         common &= run.episodes
     if problems and not allow_mismatch:
-        raise ConfigError("runs are not comparable: " + " | ".join(problems) + " (--allow-mismatch compares the common episodes)")
+        raise ConfigError(
+            "runs are not comparable: "
+            + " | ".join(problems)
+            + " (--allow-mismatch compares the common episodes)"
+        )
     notes = list(problems)
     if problems:
         notes.append(f"compared on the {len(common)} episode(s) every run has")
@@ -180,7 +186,9 @@ def _selected_rows(run: RunData, episodes: set[tuple[str, str]]) -> tuple[pd.Dat
 
     protocol = load_protocol(run.protocol)
     rows = run.rows[[(t, e) in episodes for t, e in zip(run.rows.task_id, run.rows.episode_id)]]
-    selected = select_trials(round_rows(rows, protocol), protocol, lambda column: run.directions.get(column, "higher") == "higher")
+    selected = select_trials(
+        round_rows(rows, protocol), protocol, lambda column: run.directions.get(column, "higher") == "higher"
+    )
     return selected.reset_index(drop=True), protocol.aggregation.get("overall", "mean_of_rows")
 
 
@@ -220,19 +228,36 @@ def compare_runs(
     run_level_columns: list[str] = []
     for run in runs:
         run_level_columns += [c for c in run.run_level if c not in run_level_columns and c not in columns]
-    metrics = [Metric(c, _fact(runs, "groups", c, "other"), _fact(runs, "directions", c, "higher")) for c in columns + run_level_columns]
+    metrics = [
+        Metric(c, _fact(runs, "groups", c, "other"), _fact(runs, "directions", c, "higher"))
+        for c in columns + run_level_columns
+    ]
     tasks = sorted({t for t, _ in episodes}, key=_id_order)
     comparison = Comparison(
-        runs=runs, baseline=base.label, metrics=metrics, scopes=[OVERALL, *tasks], episodes=episodes, notes=notes,
-        settings=settings, selected_rows=selected,
+        runs=runs,
+        baseline=base.label,
+        metrics=metrics,
+        scopes=[OVERALL, *tasks],
+        episodes=episodes,
+        notes=notes,
+        settings=settings,
+        selected_rows=selected,
     )
     overall_rule = rules[base.label]  # equal across runs once the protocols are (checked above)
 
     for scope in comparison.scopes:
         rule = overall_rule if scope == OVERALL else "mean_of_rows"  # within one task both rules agree
-        base_rows = selected[base.label] if scope == OVERALL else selected[base.label][selected[base.label].task_id == scope]
+        base_rows = (
+            selected[base.label]
+            if scope == OVERALL
+            else selected[base.label][selected[base.label].task_id == scope]
+        )
         for position, run in enumerate(runs):
-            rows = selected[run.label] if scope == OVERALL else selected[run.label][selected[run.label].task_id == scope]
+            rows = (
+                selected[run.label]
+                if scope == OVERALL
+                else selected[run.label][selected[run.label].task_id == scope]
+            )
             family = []
             for column in columns:
                 key = (scope, column, run.label)
@@ -240,14 +265,24 @@ def compare_runs(
                     comparison.values[key] = None
                     continue
                 comparison.values[key] = st.bootstrap_ci(
-                    rows, column, overall=rule, resamples=settings.resamples, level=settings.level,
+                    rows,
+                    column,
+                    overall=rule,
+                    resamples=settings.resamples,
+                    level=settings.level,
                     seed=_seed(settings.seed, scope, column, position),
                 )
                 if run is base or not _has_values(base_rows, column):
                     continue
                 diff = st.paired_comparison(
-                    base_rows, rows, column, direction=_fact(runs, "directions", column, "higher"), overall=rule,
-                    test=settings.test, resamples=settings.resamples, level=settings.level,
+                    base_rows,
+                    rows,
+                    column,
+                    direction=_fact(runs, "directions", column, "higher"),
+                    overall=rule,
+                    test=settings.test,
+                    resamples=settings.resamples,
+                    level=settings.level,
                     seed=_seed(settings.seed, "paired", scope, column, position),
                 )
                 if diff is not None:
@@ -257,12 +292,19 @@ def compare_runs(
     for column in run_level_columns:
         for run in runs:
             value = run.run_level.get(column)
-            comparison.run_level[(column, run.label)] = value if value is not None and math.isfinite(value) else None
+            comparison.run_level[(column, run.label)] = (
+                value if value is not None and math.isfinite(value) else None
+            )
 
     # Agreement is a property of the metrics, not of the protocol's trial selection: every trial counts.
-    pooled = pd.concat([r.rows[[(t, e) in episode_set for t, e in zip(r.rows.task_id, r.rows.episode_id)]] for r in runs], ignore_index=True)
+    pooled = pd.concat(
+        [r.rows[[(t, e) in episode_set for t, e in zip(r.rows.task_id, r.rows.episode_id)]] for r in runs],
+        ignore_index=True,
+    )
     shown = [c for c in columns if c in pooled.columns]
-    comparison.agreement = st.kendall_agreement({c: pooled[c].astype(float).to_numpy() for c in shown}, {m.column: m.direction for m in metrics})
+    comparison.agreement = st.kendall_agreement(
+        {c: pooled[c].astype(float).to_numpy() for c in shown}, {m.column: m.direction for m in metrics}
+    )
     comparison.agreement_items = len(pooled)
     comparison.worst = _worst_cases(comparison, columns)
     comparison.normalised = _normalised(comparison)
@@ -281,9 +323,13 @@ def _pick_baseline(runs: list[RunData], baseline: str | Path | None) -> RunData:
     if baseline is None:
         return runs[0]
     for run in runs:
-        if str(baseline) == run.label or (Path(baseline).exists() and Path(baseline).resolve() == run.path.resolve()):
+        if str(baseline) == run.label or (
+            Path(baseline).exists() and Path(baseline).resolve() == run.path.resolve()
+        ):
             return run
-    raise ConfigError(f"baseline {str(baseline)!r} is none of the compared runs ({', '.join(r.label for r in runs)})")
+    raise ConfigError(
+        f"baseline {str(baseline)!r} is none of the compared runs ({', '.join(r.label for r in runs)})"
+    )
 
 
 def _worst_cases(comparison: Comparison, columns: list[str]) -> list[WorstCase]:
@@ -302,14 +348,20 @@ def _worst_cases(comparison: Comparison, columns: list[str]) -> list[WorstCase]:
             kept = ordered.drop_duplicates(["task_id", "episode_id"]).head(comparison.settings.worst)
             cases += [
                 WorstCase(column, run.label, str(t), str(e), str(trial), float(v))
-                for t, e, trial, v in zip(kept.task_id, kept.episode_id, kept.trial_id, kept[column].astype(float))
+                for t, e, trial, v in zip(
+                    kept.task_id, kept.episode_id, kept.trial_id, kept[column].astype(float)
+                )
             ]
     return cases
 
 
 def radar_axes(comparison: Comparison) -> list[tuple[str, list[str]]]:
     """The radar's axes: metric groups when there are at least 3, otherwise the columns themselves."""
-    columns = [m for m in comparison.metrics if any(comparison.values.get((OVERALL, m.column, r)) for r in comparison.labels)]
+    columns = [
+        m
+        for m in comparison.metrics
+        if any(comparison.values.get((OVERALL, m.column, r)) for r in comparison.labels)
+    ]
     groups: dict[str, list[str]] = {}
     for m in columns:
         groups.setdefault(m.group, []).append(m.column)
@@ -359,49 +411,92 @@ def to_dict(comparison: Comparison, figures: dict[str, object] | None = None) ->
     runs = []
     for run in comparison.runs:
         rows = comparison.selected_rows[run.label]
-        runs.append({
-            "label": run.label, "model": run.model, "protocol": run.protocol_name, "protocol_version": run.protocol_version,
-            "protocol_hash": run.protocol_hash, "dataset_hash": run.dataset_hash,
-            "episodes": len(rows.groupby(["task_id", "episode_id"])), "rows_counted": len(rows),
-            # the fix only: a skip reason can name a local path (a weights cache), the report must not
-            "skipped_metrics": {name: why.get("fix", "") for name, why in sorted(run.skipped.items())},
-            "missing_columns": [m.column for m in comparison.metrics if m.column not in run.metric_columns and m.column not in run.run_level],
-        })
+        runs.append(
+            {
+                "label": run.label,
+                "model": run.model,
+                "protocol": run.protocol_name,
+                "protocol_version": run.protocol_version,
+                "protocol_hash": run.protocol_hash,
+                "dataset_hash": run.dataset_hash,
+                "episodes": len(rows.groupby(["task_id", "episode_id"])),
+                "rows_counted": len(rows),
+                # the fix only: a skip reason can name a local path (a weights cache), the report must not
+                "skipped_metrics": {name: why.get("fix", "") for name, why in sorted(run.skipped.items())},
+                "missing_columns": [
+                    m.column
+                    for m in comparison.metrics
+                    if m.column not in run.metric_columns and m.column not in run.run_level
+                ],
+            }
+        )
     values = []
     for (scope, column, label), interval in comparison.values.items():
         entry = {"scope": scope, "metric": column, "run": label}
-        entry.update({"missing": True} if interval is None else {
-            "missing": False, "estimate": interval.estimate, "low": interval.low, "high": interval.high,
-            "episodes": interval.episodes, "trials": interval.trials,
-        })
+        entry.update(
+            {"missing": True}
+            if interval is None
+            else {
+                "missing": False,
+                "estimate": interval.estimate,
+                "low": interval.low,
+                "high": interval.high,
+                "episodes": interval.episodes,
+                "trials": interval.trials,
+            }
+        )
         values.append(entry)
     differences = []
     for (scope, column, label), diff in comparison.differences.items():
-        differences.append({
-            "scope": scope, "metric": column, "run": label, "baseline": comparison.baseline,
-            "difference": diff.difference, "low": diff.low, "high": diff.high, "p_value": diff.p_value,
-            "p_adjusted": diff.p_adjusted, "improvement": diff.improvement, "verdict": diff.verdict(s.alpha),
-            "episodes": diff.episodes,
-        })
+        differences.append(
+            {
+                "scope": scope,
+                "metric": column,
+                "run": label,
+                "baseline": comparison.baseline,
+                "difference": diff.difference,
+                "low": diff.low,
+                "high": diff.high,
+                "p_value": diff.p_value,
+                "p_adjusted": diff.p_adjusted,
+                "improvement": diff.improvement,
+                "verdict": diff.verdict(s.alpha),
+                "episodes": diff.episodes,
+            }
+        )
     shown = list(comparison.agreement)
     return {
         "format": REPORT_FORMAT,
         "baseline": comparison.baseline,
         "runs": runs,
-        "comparability": {"notes": comparison.notes, "episodes": [f"{t}/{e}" for t, e in comparison.episodes]},
+        "comparability": {
+            "notes": comparison.notes,
+            "episodes": [f"{t}/{e}" for t, e in comparison.episodes],
+        },
         "settings": {
-            "level": s.level, "resamples": s.resamples, "test": s.test, "alpha": s.alpha, "seed": s.seed,
+            "level": s.level,
+            "resamples": s.resamples,
+            "test": s.test,
+            "alpha": s.alpha,
+            "seed": s.seed,
             "correction": "holm over the metrics of one run and one scope",
             "estimate": "the protocol's overall rule on the rows it counts (per task: the mean of the task's rows)",
             "interval": "percentile bootstrap over episodes within tasks, trials kept with their episode",
         },
-        "metrics": [{"column": m.column, "group": m.group, "direction": m.direction} for m in comparison.metrics],
+        "metrics": [
+            {"column": m.column, "group": m.group, "direction": m.direction} for m in comparison.metrics
+        ],
         "scopes": comparison.scopes,
         "values": values,
-        "run_level": [{"metric": c, "run": label, "value": v} for (c, label), v in comparison.run_level.items()],
+        "run_level": [
+            {"metric": c, "run": label, "value": v} for (c, label), v in comparison.run_level.items()
+        ],
         "differences": differences,
-        "agreement": {"metrics": shown, "items": comparison.agreement_items,
-                      "tau": [[comparison.agreement[a][b] for b in shown] for a in shown]},
+        "agreement": {
+            "metrics": shown,
+            "items": comparison.agreement_items,
+            "tau": [[comparison.agreement[a][b] for b in shown] for a in shown],
+        },
         "radar": {"axes": [axis for axis, _ in radar_axes(comparison)], "runs": comparison.normalised},
         "worst": [vars(w) for w in comparison.worst],
         "figures": figures or {},
@@ -417,18 +512,40 @@ def to_table(comparison: Comparison) -> pd.DataFrame:
                 interval = comparison.values.get((scope, metric.column, label))
                 diff = comparison.differences.get((scope, metric.column, label))
                 record = {
-                    "scope": scope, "metric": metric.column, "group": metric.group, "direction": metric.direction, "run": label,
-                    "estimate": None, "low": None, "high": None, "episodes": None,
-                    "difference": None, "difference_low": None, "difference_high": None,
-                    "p_value": None, "p_adjusted": None, "verdict": "",
+                    "scope": scope,
+                    "metric": metric.column,
+                    "group": metric.group,
+                    "direction": metric.direction,
+                    "run": label,
+                    "estimate": None,
+                    "low": None,
+                    "high": None,
+                    "episodes": None,
+                    "difference": None,
+                    "difference_low": None,
+                    "difference_high": None,
+                    "p_value": None,
+                    "p_adjusted": None,
+                    "verdict": "",
                 }
                 if scope == OVERALL and (metric.column, label) in comparison.run_level:
                     record["estimate"] = comparison.run_level[(metric.column, label)]
                 if interval is not None:
-                    record.update(estimate=interval.estimate, low=interval.low, high=interval.high, episodes=interval.episodes)
+                    record.update(
+                        estimate=interval.estimate,
+                        low=interval.low,
+                        high=interval.high,
+                        episodes=interval.episodes,
+                    )
                 if diff is not None:
-                    record.update(difference=diff.difference, difference_low=diff.low, difference_high=diff.high,
-                                  p_value=diff.p_value, p_adjusted=diff.p_adjusted, verdict=diff.verdict(comparison.settings.alpha))
+                    record.update(
+                        difference=diff.difference,
+                        difference_low=diff.low,
+                        difference_high=diff.high,
+                        p_value=diff.p_value,
+                        p_adjusted=diff.p_adjusted,
+                        verdict=diff.verdict(comparison.settings.alpha),
+                    )
                 if interval is None and record["estimate"] is None:
                     record["verdict"] = "missing"
                 records.append(record)

@@ -78,7 +78,9 @@ def read_run(path: Path | str, label: str | None = None) -> RunData:
         from ewmbench.sim.sample import default_sample_path
 
         gt_root = _existing(default_sample_path())  # never generated here: pictures only
-    generated_root = _existing(config.get("generated")) or _existing(folder / f"{config.get('model', record.model.name)}_dataset")
+    generated_root = _existing(config.get("generated")) or _existing(
+        folder / f"{config.get('model', record.model.name)}_dataset"
+    )
     return RunData(
         label=label or folder.resolve().name,
         path=folder,

@@ -133,7 +133,9 @@ def _episode_values(rows: Any, column: str) -> dict[tuple[str, str], list[float]
     return grouped
 
 
-def _clusters(grouped: Mapping[tuple[str, str], Sequence[float]], keys: Sequence[tuple[str, str]] | None = None) -> _Clusters:
+def _clusters(
+    grouped: Mapping[tuple[str, str], Sequence[float]], keys: Sequence[tuple[str, str]] | None = None
+) -> _Clusters:
     chosen = sorted(grouped) if keys is None else list(keys)
     width = max((len(grouped[k]) for k in chosen), default=0)
     values = np.full((len(chosen), max(width, 1)), np.nan)
@@ -154,7 +156,10 @@ def _statistic(sums: np.ndarray, counts: np.ndarray, strata: np.ndarray, overall
     with np.errstate(invalid="ignore"):  # inf - inf inside a mean is a legitimate NaN here
         if overall == "mean_of_rows":
             return sums.sum(axis=-1) / counts.sum(axis=-1)
-        task_means = [sums[..., strata == s].sum(axis=-1) / counts[..., strata == s].sum(axis=-1) for s in np.unique(strata)]
+        task_means = [
+            sums[..., strata == s].sum(axis=-1) / counts[..., strata == s].sum(axis=-1)
+            for s in np.unique(strata)
+        ]
         return np.mean(task_means, axis=0)
 
 
@@ -183,7 +188,9 @@ def _resample_episodes(strata: np.ndarray, resamples: int, rng: np.random.Genera
     return picks
 
 
-def _resampled_statistic(clusters: _Clusters, picks: np.ndarray, uniforms: np.ndarray | None, overall: str) -> np.ndarray:
+def _resampled_statistic(
+    clusters: _Clusters, picks: np.ndarray, uniforms: np.ndarray | None, overall: str
+) -> np.ndarray:
     """The statistic on each resample: episodes ``picks``; their trials kept, or drawn from ``uniforms``.
 
     With ``uniforms`` (in [0, 1)) a drawn episode with k trials takes trial ``floor(u * k)`` for each
@@ -194,7 +201,9 @@ def _resampled_statistic(clusters: _Clusters, picks: np.ndarray, uniforms: np.nd
     if uniforms is None:
         sums = clusters.sums[picks]
     else:
-        trial_index = np.minimum((uniforms * counts[..., None]).astype(int), counts[..., None] - 1)  # (B, E, K)
+        trial_index = np.minimum(
+            (uniforms * counts[..., None]).astype(int), counts[..., None] - 1
+        )  # (B, E, K)
         valid = np.arange(uniforms.shape[-1]) < counts[..., None]
         drawn = clusters.values[picks[..., None], trial_index]
         sums = np.where(valid, drawn, 0.0).sum(axis=-1)
@@ -254,7 +263,9 @@ def bootstrap_ci(
         return None
     rng = np.random.default_rng(seed)
     picks = _resample_episodes(clusters.strata, resamples, rng)
-    uniforms = rng.random((resamples, len(clusters.keys), clusters.values.shape[1])) if resample_trials else None
+    uniforms = (
+        rng.random((resamples, len(clusters.keys), clusters.values.shape[1])) if resample_trials else None
+    )
     low, high = _percentile_interval(_resampled_statistic(clusters, picks, uniforms, overall), level)
     point = float(_statistic(clusters.sums, clusters.counts, clusters.strata, overall))
     return Interval(point, low, high, level, resamples, seed, len(clusters.keys), int(clusters.counts.sum()))
@@ -304,8 +315,13 @@ def paired_comparison(
         uniforms = rng.random((resamples, len(keys), max(ca.values.shape[1], cb.values.shape[1])))
         ua, ub = uniforms[..., : ca.values.shape[1]], uniforms[..., : cb.values.shape[1]]
     with np.errstate(invalid="ignore"):
-        resampled = _resampled_statistic(cb, picks, ub, overall) - _resampled_statistic(ca, picks, ua, overall)
-        point = float(_statistic(cb.sums, cb.counts, cb.strata, overall) - _statistic(ca.sums, ca.counts, ca.strata, overall))
+        resampled = _resampled_statistic(cb, picks, ub, overall) - _resampled_statistic(
+            ca, picks, ua, overall
+        )
+        point = float(
+            _statistic(cb.sums, cb.counts, cb.strata, overall)
+            - _statistic(ca.sums, ca.counts, ca.strata, overall)
+        )
         differences = cb.episode_means - ca.episode_means
     low, high = _percentile_interval(resampled, level)
     weights = _episode_weights((ca.counts + cb.counts) / 2.0, ca.strata, overall)
@@ -391,7 +407,9 @@ def holm_adjust(comparisons: Sequence[PairedComparison]) -> list[PairedCompariso
     return [replace(c, p_adjusted=p) for c, p in zip(comparisons, adjusted)]
 
 
-def kendall_agreement(columns: Mapping[str, Sequence[float]], directions: Mapping[str, Direction]) -> dict[str, dict[str, float]]:
+def kendall_agreement(
+    columns: Mapping[str, Sequence[float]], directions: Mapping[str, Direction]
+) -> dict[str, dict[str, float]]:
     """Kendall's tau-b between every pair of metric columns over the items scored by both.
 
     Lower-is-better columns are negated first, so a positive tau always means the two metrics agree
@@ -400,7 +418,10 @@ def kendall_agreement(columns: Mapping[str, Sequence[float]], directions: Mappin
     from scipy.stats import kendalltau
 
     names = list(columns)
-    signed = {n: np.asarray(columns[n], dtype=float) * (-1.0 if directions.get(n) == "lower" else 1.0) for n in names}
+    signed = {
+        n: np.asarray(columns[n], dtype=float) * (-1.0 if directions.get(n) == "lower" else 1.0)
+        for n in names
+    }
     matrix: dict[str, dict[str, float]] = {n: {} for n in names}
     for i, first in enumerate(names):
         for second in names[i:]:

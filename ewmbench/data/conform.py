@@ -27,7 +27,9 @@ from ewmbench.errors import ConfigError
 FITS = ("stretch", "crop")
 
 
-def time_indices(source_frames: int, num_frames: int, source_fps: float | None = None, target_fps: float | None = None) -> np.ndarray:
+def time_indices(
+    source_frames: int, num_frames: int, source_fps: float | None = None, target_fps: float | None = None
+) -> np.ndarray:
     """Source frame index for each of ``num_frames`` output frames (may point past the end)."""
     if source_frames < 1 or num_frames < 1:
         raise ConfigError(f"cannot conform {source_frames} frames to {num_frames}")
@@ -77,16 +79,25 @@ def conform_video(
     """``frames`` (T, h, w, 3) uint8 brought to (num_frames, height, width, 3); and what was done."""
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-        raise ConfigError(f"frames must be (T, H, W, 3) uint8, got shape {frames.shape} and dtype {frames.dtype}")
+        raise ConfigError(
+            f"frames must be (T, H, W, 3) uint8, got shape {frames.shape} and dtype {frames.dtype}"
+        )
     indices = time_indices(len(frames), num_frames, source_fps, target_fps)
     held = int(np.sum(indices >= len(frames)))
     picked = frames[np.minimum(indices, len(frames) - 1)]
     used = set(np.minimum(indices, len(frames) - 1).tolist())
     resized = resize_frames(picked, height, width, fit)
     report = {
-        "source": {"frames": len(frames), "height": int(frames.shape[1]), "width": int(frames.shape[2]), "fps": source_fps},
+        "source": {
+            "frames": len(frames),
+            "height": int(frames.shape[1]),
+            "width": int(frames.shape[2]),
+            "fps": source_fps,
+        },
         "target": {"frames": int(num_frames), "height": int(height), "width": int(width), "fps": target_fps},
-        "time": "by frame rate" if source_fps and target_fps and not np.isclose(source_fps, target_fps) else "by index",
+        "time": "by frame rate"
+        if source_fps and target_fps and not np.isclose(source_fps, target_fps)
+        else "by index",
         "held": held,  # output frames past the source's end (its last frame held)
         "dropped": int(len(frames) - len(used)),  # source frames no output frame shows
         "resized": frames.shape[1:3] != (height, width),

@@ -36,7 +36,10 @@ RIGHT_ARM_XYZ = [7, 8, 9]
 def _check_trajectory(trajectory: np.ndarray, where: str) -> np.ndarray:
     array = np.asarray(trajectory)
     if array.dtype.kind not in "fiu" or array.ndim != 3 or array.shape[1:] != (2, 3):
-        raise DataError(where, f"trajectory must be a numeric (T, 2, 3) array (frames x arm x xyz), got shape {array.shape}")
+        raise DataError(
+            where,
+            f"trajectory must be a numeric (T, 2, 3) array (frames x arm x xyz), got shape {array.shape}",
+        )
     if len(array) == 0:
         raise DataError(where, "trajectory has no frames")
     if not np.isfinite(array).all():
@@ -67,7 +70,9 @@ def _packed_voxels(trajectory: np.ndarray, voxel_size: float, where: str) -> np.
     for arm in range(2):
         index = np.floor(densify(trajectory[:, arm], voxel_size / 2) / voxel_size) + _OFFSET
         if index.min() < 0 or index.max() >= 1 << _BITS:
-            raise DataError(where, f"positions too far from the origin for voxel size {voxel_size} (|index| >= {_OFFSET})")
+            raise DataError(
+                where, f"positions too far from the origin for voxel size {voxel_size} (|index| >= {_OFFSET})"
+            )
         index = index.astype(np.int64)
         packed.append((arm << 3 * _BITS) | (index[:, 0] << 2 * _BITS) | (index[:, 1] << _BITS) | index[:, 2])
     return np.unique(np.concatenate(packed))
@@ -78,7 +83,12 @@ def voxel_keys(trajectory: np.ndarray, voxel_size: float) -> np.ndarray:
     packed = _packed_voxels(_check_trajectory(trajectory, "trajectory"), voxel_size, "trajectory")
     mask = (1 << _BITS) - 1
     return np.column_stack(
-        [packed >> 3 * _BITS, (packed >> 2 * _BITS & mask) - _OFFSET, (packed >> _BITS & mask) - _OFFSET, (packed & mask) - _OFFSET]
+        [
+            packed >> 3 * _BITS,
+            (packed >> 2 * _BITS & mask) - _OFFSET,
+            (packed >> _BITS & mask) - _OFFSET,
+            (packed & mask) - _OFFSET,
+        ]
     )
 
 
@@ -126,7 +136,9 @@ def greedy_diverse(iou: np.ndarray, k: int) -> list[int]:
     return picked
 
 
-def select_diverse(trajectories: Sequence[np.ndarray], k: int, voxel_size: float = DEFAULT_VOXEL_SIZE) -> list[int]:
+def select_diverse(
+    trajectories: Sequence[np.ndarray], k: int, voxel_size: float = DEFAULT_VOXEL_SIZE
+) -> list[int]:
     """Indices of ``k`` mutually least-overlapping trajectories, in pick order.
 
     ``trajectories``: (T, 2, 3) arrays (frames x [left, right arm] x xyz, metres), lengths may
@@ -158,7 +170,10 @@ def episode_trajectory(episode) -> np.ndarray:
             "curation needs them",
         )
     pose = np.asarray(sidecar.eef_pose)
-    return _check_trajectory(np.stack([pose[:, LEFT_ARM_XYZ], pose[:, RIGHT_ARM_XYZ]], axis=1), str(episode.path / "ewmbench" / "arrays.npz"))
+    return _check_trajectory(
+        np.stack([pose[:, LEFT_ARM_XYZ], pose[:, RIGHT_ARM_XYZ]], axis=1),
+        str(episode.path / "ewmbench" / "arrays.npz"),
+    )
 
 
 def curate_split(source: Path, per_task: int, voxel_size: float = DEFAULT_VOXEL_SIZE) -> dict:

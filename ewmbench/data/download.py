@@ -94,7 +94,9 @@ def dataset_specs() -> dict[str, DatasetSpec]:
 def spec(name: str) -> DatasetSpec:
     specs = dataset_specs()
     if name not in specs:
-        raise ConfigError(f"unknown dataset {name!r}; datasets that can be downloaded: {', '.join(sorted(specs))}")
+        raise ConfigError(
+            f"unknown dataset {name!r}; datasets that can be downloaded: {', '.join(sorted(specs))}"
+        )
     return specs[name]
 
 
@@ -142,8 +144,13 @@ def resolve(name: str) -> Path:
         if marker and marker.get("complete") and marker.get("name") == name:
             return folder / item.root
         if origin == item.env_var:
-            raise Unavailable(f"dataset {name!r}: {item.env_var}={folder} holds no complete download", item.fetch_command)
-    raise Unavailable(f"dataset {name!r} ({item.source}) is not downloaded (looked in {candidates[-1][0]})", item.fetch_command)
+            raise Unavailable(
+                f"dataset {name!r}: {item.env_var}={folder} holds no complete download", item.fetch_command
+            )
+    raise Unavailable(
+        f"dataset {name!r} ({item.source}) is not downloaded (looked in {candidates[-1][0]})",
+        item.fetch_command,
+    )
 
 
 def is_available(name: str) -> bool:
@@ -154,7 +161,9 @@ def is_available(name: str) -> bool:
     return True
 
 
-def download(name: str, output: Path | None = None, from_dir: Path | None = None, progress: bool = True) -> Path:
+def download(
+    name: str, output: Path | None = None, from_dir: Path | None = None, progress: bool = True
+) -> Path:
     """Fetch (or take from ``from_dir``), verify and unpack dataset ``name``; returns its GT root."""
     item = spec(name)
     final = Path(output).expanduser() if output else default_path(name)
@@ -185,14 +194,24 @@ def download(name: str, output: Path | None = None, from_dir: Path | None = None
                 continue
             digest = sha256_file(path)
             if file.sha256 and digest != file.sha256:
-                raise DataError(path, f"SHA-256 mismatch (expected {file.sha256}, found {digest}); delete it and download again")
+                raise DataError(
+                    path,
+                    f"SHA-256 mismatch (expected {file.sha256}, found {digest}); delete it and download again",
+                )
             hashes[file.name] = digest
             _unpack(path, tmp, progress)
         root = tmp / item.root
         episodes = _check_layout(root, item)
         record = {
-            "format": MARKER_FORMAT, "name": name, "repo": item.repo, "revision": item.revision, "commit": commit,
-            "from": str(snapshot) if from_dir is not None else None, "sha256": hashes, "episodes": episodes, "complete": True,
+            "format": MARKER_FORMAT,
+            "name": name,
+            "repo": item.repo,
+            "revision": item.revision,
+            "commit": commit,
+            "from": str(snapshot) if from_dir is not None else None,
+            "sha256": hashes,
+            "episodes": episodes,
+            "complete": True,
         }
         write_json(tmp / MARKER, record, sort_keys=True)
         final.parent.mkdir(parents=True, exist_ok=True)
@@ -218,10 +237,16 @@ def _hub_snapshot(item: DatasetSpec) -> tuple[Path, str | None]:
     try:
         from huggingface_hub import snapshot_download
     except ImportError:
-        raise Unavailable(f"dataset {item.id!r}: huggingface_hub is not installed", "pip install huggingface-hub") from None
+        raise Unavailable(
+            f"dataset {item.id!r}: huggingface_hub is not installed", "pip install huggingface-hub"
+        ) from None
     patterns = [f.name for f in item.files] + [f"{f.name}/*" for f in item.files]
     try:
-        path = Path(snapshot_download(item.repo, repo_type=item.repo_type, revision=item.revision, allow_patterns=patterns))
+        path = Path(
+            snapshot_download(
+                item.repo, repo_type=item.repo_type, revision=item.revision, allow_patterns=patterns
+            )
+        )
     except Exception as exc:  # huggingface_hub raises many types: offline, DNS, 404, gated, disk full
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise Unavailable(
@@ -255,7 +280,10 @@ def _unpack(archive: Path, destination: Path, progress: bool) -> None:
     except (tarfile.TarError, EOFError, OSError) as exc:
         if isinstance(exc, tarfile.FilterError):
             raise DataError(archive, f"refused an unsafe archive member ({exc})") from None
-        raise DataError(archive, f"corrupt or truncated archive ({type(exc).__name__}: {exc}); delete it and download again") from None
+        raise DataError(
+            archive,
+            f"corrupt or truncated archive ({type(exc).__name__}: {exc}); delete it and download again",
+        ) from None
 
 
 def _progress(items: list, enabled: bool, label: str):
@@ -275,6 +303,9 @@ def _check_layout(root: Path, item: DatasetSpec) -> int:
     gt = GroundTruth(root)
     errors = [p for p in gt.problems() if p.severity == "error"]
     if errors:
-        listed = "; ".join(f"{p.path.relative_to(root.parent) if p.path.is_relative_to(root.parent) else p.path}: {p.message}" for p in errors[:5])
+        listed = "; ".join(
+            f"{p.path.relative_to(root.parent) if p.path.is_relative_to(root.parent) else p.path}: {p.message}"
+            for p in errors[:5]
+        )
         raise DataError(root, f"{len(errors)} layout problem(s) in the unpacked dataset: {listed}")
     return len(gt.episodes)

@@ -20,15 +20,23 @@ import json
 import os
 import shutil
 import zipfile
-from tokenize import TokenError
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from tokenize import TokenError
 
 import numpy as np
 
 from ewmbench.data.schema import SIDECAR_FORMAT, SOURCE_PREFIX, check_arrays, read_meta
-from ewmbench.data.video import VIDEO_SUFFIXES, list_frames, read_image, read_video, save_image, video_size, write_frames
+from ewmbench.data.video import (
+    VIDEO_SUFFIXES,
+    list_frames,
+    read_image,
+    read_video,
+    save_image,
+    video_size,
+    write_frames,
+)
 from ewmbench.errors import DataError
 from ewmbench.files import atomic_path, write_json, write_text
 
@@ -82,7 +90,9 @@ class Sidecar:
     actions: np.ndarray | None = None
     intrinsics: dict[str, np.ndarray] = field(default_factory=dict)
     extrinsics: dict[str, np.ndarray] = field(default_factory=dict)
-    source: dict[str, np.ndarray] = field(default_factory=dict)  # a converted dataset's own arrays, by its names
+    source: dict[str, np.ndarray] = field(
+        default_factory=dict
+    )  # a converted dataset's own arrays, by its names
     meta: dict = field(default_factory=dict)  # anything else: task type, seed, success, ...
 
     @classmethod
@@ -103,9 +113,21 @@ class Sidecar:
                     raise DataError(arrays_path, "sidecar arrays must be an .npz archive, not a single array")
                 with data:
                     arrays = {key: data[key] for key in data.files}
-            except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, NotImplementedError, RuntimeError, SyntaxError, TokenError) as exc:
+            except (
+                OSError,
+                ValueError,
+                EOFError,
+                KeyError,
+                zipfile.BadZipFile,
+                NotImplementedError,
+                RuntimeError,
+                SyntaxError,
+                TokenError,
+            ) as exc:
                 # RuntimeError: an encrypted zip member; SyntaxError/TokenError: a mangled .npy header
-                raise DataError(arrays_path, f"unreadable sidecar arrays ({type(exc).__name__}: {exc})") from None
+                raise DataError(
+                    arrays_path, f"unreadable sidecar arrays ({type(exc).__name__}: {exc})"
+                ) from None
         check_arrays(arrays, list(meta.get("views", [HEAD_VIEW])), arrays_path)
         sidecar = cls(
             fps=None if meta.get("fps") is None else float(meta["fps"]),
@@ -114,9 +136,15 @@ class Sidecar:
             eef_pose=arrays.get("eef_pose"),
             joint_positions=arrays.get("joint_positions"),
             actions=arrays.get("actions"),
-            intrinsics={k.removeprefix("intrinsics/"): v for k, v in arrays.items() if k.startswith("intrinsics/")},
-            extrinsics={k.removeprefix("extrinsics/"): v for k, v in arrays.items() if k.startswith("extrinsics/")},
-            source={k.removeprefix(SOURCE_PREFIX): v for k, v in arrays.items() if k.startswith(SOURCE_PREFIX)},
+            intrinsics={
+                k.removeprefix("intrinsics/"): v for k, v in arrays.items() if k.startswith("intrinsics/")
+            },
+            extrinsics={
+                k.removeprefix("extrinsics/"): v for k, v in arrays.items() if k.startswith("extrinsics/")
+            },
+            source={
+                k.removeprefix(SOURCE_PREFIX): v for k, v in arrays.items() if k.startswith(SOURCE_PREFIX)
+            },
             meta={k: v for k, v in meta.items() if k not in {"format", "fps", "views", "substeps"}},
         )
         sidecar.validate(folder)
@@ -138,7 +166,13 @@ class Sidecar:
         folder = Path(episode_dir) / SIDECAR_DIR
         self.validate(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        meta = {"format": SIDECAR_FORMAT, "fps": self.fps, "views": self.views, "substeps": self.substeps, **self.meta}
+        meta = {
+            "format": SIDECAR_FORMAT,
+            "fps": self.fps,
+            "views": self.views,
+            "substeps": self.substeps,
+            **self.meta,
+        }
         arrays = {}
         for name in ("eef_pose", "joint_positions", "actions"):
             if getattr(self, name) is not None:
@@ -303,16 +337,39 @@ class GroundTruth:
                 problems.append(Problem(task, "task folder has no episodes"))
         for episode in self.episodes:
             if not (_is_text(episode.task) and _is_text(episode.episode)):
-                problems.append(Problem(episode.path, "folder name is not UTF-8 text; rename it (ids are written to CSV and JSON)"))
+                problems.append(
+                    Problem(
+                        episode.path,
+                        "folder name is not UTF-8 text; rename it (ids are written to CSV and JSON)",
+                    )
+                )
                 continue
             problems.extend(_video_problems(episode.video_path()))
             for name in (episode.task, episode.episode):
                 if not name.isdigit():
-                    problems.append(Problem(episode.path, f"id {name!r} is not numeric (the official CSV casts ids to int)", "warning"))
+                    problems.append(
+                        Problem(
+                            episode.path,
+                            f"id {name!r} is not numeric (the official CSV casts ids to int)",
+                            "warning",
+                        )
+                    )
             if not episode.instruction_path.is_file():
-                problems.append(Problem(episode.instruction_path, "missing (generators that need the instruction will fail)", "warning"))
+                problems.append(
+                    Problem(
+                        episode.instruction_path,
+                        "missing (generators that need the instruction will fail)",
+                        "warning",
+                    )
+                )
             if not episode.init_frame_path.is_file():
-                problems.append(Problem(episode.init_frame_path, "missing (generators fall back to the first video frame)", "warning"))
+                problems.append(
+                    Problem(
+                        episode.init_frame_path,
+                        "missing (generators fall back to the first video frame)",
+                        "warning",
+                    )
+                )
             try:
                 sidecar = episode.sidecar
             except DataError as exc:
@@ -343,7 +400,11 @@ class Generated:
         for task in _subdirs(self.root):
             for episode in _subdirs(task):
                 for entry in sorted(episode.iterdir(), key=lambda p: id_sort_key(p.name)):
-                    if entry.name.startswith(".") or entry.suffix.lower() in NON_TRIAL_SUFFIXES or not entry.is_dir():
+                    if (
+                        entry.name.startswith(".")
+                        or entry.suffix.lower() in NON_TRIAL_SUFFIXES
+                        or not entry.is_dir()
+                    ):
                         continue
                     trials.append(Trial(task.name, episode.name, entry.name, entry))
         return trials
@@ -354,12 +415,23 @@ class Generated:
     def problems(self) -> list[Problem]:
         problems = []
         if not self.root.name.endswith(GENERATED_SUFFIX):
-            problems.append(Problem(self.root, f"folder name does not end in {GENERATED_SUFFIX!r}; the model name is taken as {self.name!r}", "warning"))
+            problems.append(
+                Problem(
+                    self.root,
+                    f"folder name does not end in {GENERATED_SUFFIX!r}; the model name is taken as {self.name!r}",
+                    "warning",
+                )
+            )
         if not self.trials:
             problems.append(Problem(self.root, "no trials found (expected <task>/<episode>/<trial>/video/)"))
         for trial in self.trials:
             if not all(_is_text(n) for n in (trial.task, trial.episode, trial.trial)):
-                problems.append(Problem(trial.path, "folder name is not UTF-8 text; rename it (ids are written to CSV and JSON)"))
+                problems.append(
+                    Problem(
+                        trial.path,
+                        "folder name is not UTF-8 text; rename it (ids are written to CSV and JSON)",
+                    )
+                )
                 continue
             problems.extend(_video_problems(trial.video_path()))
         return problems
@@ -411,9 +483,19 @@ def pairing_problems(gt: GroundTruth, generated: Generated) -> list[Problem]:
     gt_keys = {e.key for e in gt.episodes}
     gen_keys = {(t.task, t.episode) for t in generated.trials}
     for task, episode in sorted(gen_keys - gt_keys):
-        problems.append(Problem(generated.root / task / episode, "generated episode has no ground truth; it is not scored"))
+        problems.append(
+            Problem(
+                generated.root / task / episode, "generated episode has no ground truth; it is not scored"
+            )
+        )
     for task, episode in sorted(gt_keys - gen_keys):
-        problems.append(Problem(gt.root / task / episode, "ground-truth episode has no generated trials; it is not scored", "warning"))
+        problems.append(
+            Problem(
+                gt.root / task / episode,
+                "ground-truth episode has no generated trials; it is not scored",
+                "warning",
+            )
+        )
     for task, episode in sorted(gt_keys & gen_keys):
         counts = {}
         for trial in generated.trials_of(task, episode):
@@ -422,7 +504,13 @@ def pairing_problems(gt: GroundTruth, generated: Generated) -> list[Problem]:
             except DataError:
                 continue  # reported by Generated.problems()
         if len(set(counts.values())) > 1:
-            problems.append(Problem(generated.root / task / episode, f"trials have different frame counts: {counts}", "warning"))
+            problems.append(
+                Problem(
+                    generated.root / task / episode,
+                    f"trials have different frame counts: {counts}",
+                    "warning",
+                )
+            )
     return problems
 
 

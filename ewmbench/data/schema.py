@@ -49,13 +49,18 @@ def read_meta(path: Path) -> dict:
     except (json.JSONDecodeError, RecursionError) as exc:
         raise DataError(path, f"sidecar is not valid JSON ({exc})") from None
     if not isinstance(meta, dict):
-        raise DataError(path, f"sidecar must be a JSON object with a 'format' key, got a {type(meta).__name__}")
+        raise DataError(
+            path, f"sidecar must be a JSON object with a 'format' key, got a {type(meta).__name__}"
+        )
     if meta.get("format") != SIDECAR_FORMAT:
         raise DataError(path, f"unknown sidecar format {meta.get('format')!r} (expected {SIDECAR_FORMAT!r})")
     try:
         SidecarMeta.model_validate(meta)
     except ValidationError as exc:
-        problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']} (got {_shown(e.get('input'))})" for e in exc.errors()]
+        problems = [
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']} (got {_shown(e.get('input'))})"
+            for e in exc.errors()
+        ]
         raise DataError(path, "invalid sidecar: " + "; ".join(problems)) from None
     return meta
 
@@ -68,7 +73,9 @@ def check_arrays(arrays: dict[str, np.ndarray], views: list[str], path: Path) ->
             continue  # numpy refuses object arrays at load (allow_pickle=False), so these are plain data
         known = key in ARRAY_NAMES or (key.startswith(VIEW_ARRAY_PREFIXES) and key.split("/", 1)[1])
         if not known:
-            problems.append(f"{key}: unknown array (known: {', '.join(ARRAY_NAMES)}, intrinsics/<view>, extrinsics/<view>, source/<name>)")
+            problems.append(
+                f"{key}: unknown array (known: {', '.join(ARRAY_NAMES)}, intrinsics/<view>, extrinsics/<view>, source/<name>)"
+            )
             continue
         if array.dtype.kind not in "fiu":
             problems.append(f"{key}: must be numeric, got dtype {array.dtype}")
@@ -85,12 +92,18 @@ def check_arrays(arrays: dict[str, np.ndarray], views: list[str], path: Path) ->
 def _expected_shape(key: str, array: np.ndarray) -> str:
     """The documented shape when ``array`` does not have it, else ''."""
     if key in ("eef_pose", "actions"):
-        return "" if array.ndim == 2 and array.shape[1] == 14 and array.shape[0] > 0 else "(T, 14) with T >= 1"
+        return (
+            "" if array.ndim == 2 and array.shape[1] == 14 and array.shape[0] > 0 else "(T, 14) with T >= 1"
+        )
     if key == "joint_positions":
         return "" if array.ndim == 2 and array.shape[0] > 0 else "(T, J) with T >= 1"
     if key.startswith("intrinsics/"):
         return "" if array.shape == (3, 3) else "(3, 3)"
-    return "" if array.ndim == 3 and array.shape[1:] == (4, 4) and array.shape[0] > 0 else "(T, 4, 4) with T >= 1"
+    return (
+        ""
+        if array.ndim == 3 and array.shape[1:] == (4, 4) and array.shape[0] > 0
+        else "(T, 4, 4) with T >= 1"
+    )
 
 
 def _shown(value: object) -> str:

@@ -69,7 +69,11 @@ def split_keys(split: dict) -> set[tuple[str, str]]:
 def provenance(split: dict) -> dict:
     """What a run records about its split."""
     return {
-        "path": split["path"], "sha256": split["sha256"], "format": split["format"], "method": split.get("method", ""),
-        "parameters": split.get("parameters", {}), "source": split.get("source", {}),
+        "path": split["path"],
+        "sha256": split["sha256"],
+        "format": split["format"],
+        "method": split.get("method", ""),
+        "parameters": split.get("parameters", {}),
+        "source": split.get("source", {}),
         "episodes": sum(len(e["episodes"]) for e in split["tasks"].values()),
     }

@@ -30,7 +30,9 @@ def validate_traj(track: np.ndarray, where: Path | str) -> np.ndarray:
     if array.dtype.kind not in "fiu":
         raise DataError(where, f"trajectory must be numeric, got dtype {array.dtype}")
     if array.ndim != 3 or array.shape[1:] != (2, 2):
-        raise DataError(where, f"trajectory must have shape (T, 2, 2) (frames x grippers x xy), got {array.shape}")
+        raise DataError(
+            where, f"trajectory must have shape (T, 2, 2) (frames x grippers x xy), got {array.shape}"
+        )
     if array.shape[0] == 0:
         raise DataError(where, "trajectory is empty (0 frames)")
     # The official tool loads tracks as float32; validation runs on the same values it scores.

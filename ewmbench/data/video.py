@@ -45,7 +45,9 @@ def list_frames(folder: Path) -> list[Path]:
             continue
         if not path.is_file():
             if path.is_symlink():
-                raise DataError(path, "frame is a broken symbolic link (its target is missing, or the link loops)")
+                raise DataError(
+                    path, "frame is a broken symbolic link (its target is missing, or the link loops)"
+                )
             raise DataError(path, "frame name holds a folder, not an image file")
         frames.append(path)
     return sorted(frames)
@@ -205,13 +207,17 @@ def video_fps(path: Path) -> float | None:
     return fps if fps > 0 and fps == fps and fps < 1000 else None
 
 
-def write_frames(frames: np.ndarray | Iterable[np.ndarray], folder: Path, suffix: str = ".jpg", quality: int = 95) -> list[Path]:
+def write_frames(
+    frames: np.ndarray | Iterable[np.ndarray], folder: Path, suffix: str = ".jpg", quality: int = 95
+) -> list[Path]:
     """Write uint8 RGB frames ((T, H, W, 3), or an iterable of (H, W, 3)) as ``frame_00000<suffix>`` ...
 
     Files are written under a temporary name and renamed, so a killed writer never leaves a
     half-written frame behind under a final name. An iterable is consumed one frame at a time.
     """
-    if isinstance(frames, np.ndarray) and (frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8):
+    if isinstance(frames, np.ndarray) and (
+        frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8
+    ):
         raise ValueError(f"frames must be uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -243,8 +249,15 @@ def write_mp4(frames: np.ndarray, target: Path, fps: float = 5.0, lossless: bool
     """
     import imageio.v2 as imageio
 
-    options = {"codec": "libx264rgb", "pixelformat": "rgb24", "ffmpeg_params": ["-crf", "0"]} if lossless else {"codec": "libx264"}
-    with atomic_path(target) as tmp, imageio.get_writer(tmp, fps=fps, macro_block_size=1, format="FFMPEG", **options) as writer:
+    options = (
+        {"codec": "libx264rgb", "pixelformat": "rgb24", "ffmpeg_params": ["-crf", "0"]}
+        if lossless
+        else {"codec": "libx264"}
+    )
+    with (
+        atomic_path(target) as tmp,
+        imageio.get_writer(tmp, fps=fps, macro_block_size=1, format="FFMPEG", **options) as writer,
+    ):
         for frame in frames:
             writer.append_data(np.asarray(frame))
 

@@ -43,8 +43,14 @@ class ImportReport:
     missing: list[str] = field(default_factory=list)  # GT episodes "<task>/<episode>" with no video
 
     def to_json(self) -> dict:
-        return {"dataset": str(self.dataset), "imported": self.imported, "unmatched": self.unmatched, "duplicates": self.duplicates,
-                "unreadable": self.unreadable, "missing": self.missing}
+        return {
+            "dataset": str(self.dataset),
+            "imported": self.imported,
+            "unmatched": self.unmatched,
+            "duplicates": self.duplicates,
+            "unreadable": self.unreadable,
+            "missing": self.missing,
+        }
 
 
 def _episode_index(gt: GroundTruth) -> dict[tuple[str, str], tuple[str, str]]:
@@ -64,13 +70,17 @@ def _lookup(index: dict, task: str, episode: str) -> tuple[str, str] | None:
     return found
 
 
-def match_by_name(videos: Path, gt: GroundTruth, report: ImportReport) -> dict[tuple[str, str, str], list[Path]]:
+def match_by_name(
+    videos: Path, gt: GroundTruth, report: ImportReport
+) -> dict[tuple[str, str, str], list[Path]]:
     index = _episode_index(gt)
     matches: dict[tuple[str, str, str], list[Path]] = {}
     for path in sorted(p for p in videos.rglob("*") if p.is_file()):
         name = path.relative_to(videos).as_posix()
         if path.suffix.lower() not in VIDEO_SUFFIXES:
-            report.unmatched.append({"source": name, "reason": f"not a video file ({', '.join(VIDEO_SUFFIXES)})"})
+            report.unmatched.append(
+                {"source": name, "reason": f"not a video file ({', '.join(VIDEO_SUFFIXES)})"}
+            )
             continue
         parsed = WORLDARENA_NAME.match(path.stem)
         if parsed is None:
@@ -78,14 +88,21 @@ def match_by_name(videos: Path, gt: GroundTruth, report: ImportReport) -> dict[t
             continue
         key = _lookup(index, parsed["task"], parsed["episode"])
         if key is None:
-            report.unmatched.append({"source": name, "reason": f"no episode {parsed['task']}/{parsed['episode']} in the ground truth"})
+            report.unmatched.append(
+                {
+                    "source": name,
+                    "reason": f"no episode {parsed['task']}/{parsed['episode']} in the ground truth",
+                }
+            )
             continue
         trial = str(int(parsed["extra"]) + 1) if parsed["extra"] is not None else "1"
         matches.setdefault((*key, trial), []).append(path)
     return matches
 
 
-def match_by_manifest(videos: Path, manifest: Path, gt: GroundTruth, report: ImportReport) -> dict[tuple[str, str, str], list[Path]]:
+def match_by_manifest(
+    videos: Path, manifest: Path, gt: GroundTruth, report: ImportReport
+) -> dict[tuple[str, str, str], list[Path]]:
     index = _episode_index(gt)
     matches: dict[tuple[str, str, str], list[Path]] = {}
     try:
@@ -94,20 +111,34 @@ def match_by_manifest(videos: Path, manifest: Path, gt: GroundTruth, report: Imp
             columns = [c.strip() for c in reader.fieldnames or []]
             missing = [c for c in MANIFEST_COLUMNS if c not in columns]
             if missing:
-                raise DataError(manifest, f"manifest lacks column(s) {missing}; it needs {list(MANIFEST_COLUMNS)}")
+                raise DataError(
+                    manifest, f"manifest lacks column(s) {missing}; it needs {list(MANIFEST_COLUMNS)}"
+                )
             for line, row in enumerate(reader, start=2):
                 row = {k.strip(): (v or "").strip() for k, v in row.items() if k}
                 source = Path(row["path"])
                 source = source if source.is_absolute() else videos / source
                 if not all(row[c] for c in MANIFEST_COLUMNS):
-                    report.unmatched.append({"source": row.get("path", ""), "reason": f"manifest line {line} has an empty field"})
+                    report.unmatched.append(
+                        {"source": row.get("path", ""), "reason": f"manifest line {line} has an empty field"}
+                    )
                     continue
                 if "/" in row["trial_id"] or row["trial_id"] in (".", ".."):
-                    report.unmatched.append({"source": row["path"], "reason": f"manifest line {line}: trial_id {row['trial_id']!r} is not a folder name"})
+                    report.unmatched.append(
+                        {
+                            "source": row["path"],
+                            "reason": f"manifest line {line}: trial_id {row['trial_id']!r} is not a folder name",
+                        }
+                    )
                     continue
                 key = _lookup(index, row["task_id"], row["episode_id"])
                 if key is None:
-                    report.unmatched.append({"source": row["path"], "reason": f"manifest line {line}: no episode {row['task_id']}/{row['episode_id']} in the ground truth"})
+                    report.unmatched.append(
+                        {
+                            "source": row["path"],
+                            "reason": f"manifest line {line}: no episode {row['task_id']}/{row['episode_id']} in the ground truth",
+                        }
+                    )
                     continue
                 matches.setdefault((*key, row["trial_id"]), []).append(source)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
@@ -115,7 +146,9 @@ def match_by_manifest(videos: Path, manifest: Path, gt: GroundTruth, report: Imp
     return matches
 
 
-def import_videos(videos: Path, gt_root: Path, name: str, output: Path, manifest: Path | None = None, fit: str = "stretch") -> ImportReport:
+def import_videos(
+    videos: Path, gt_root: Path, name: str, output: Path, manifest: Path | None = None, fit: str = "stretch"
+) -> ImportReport:
     """Import the videos under ``videos`` as ``<output>/<name>_dataset`` and write ``import_report.json`` beside it."""
     videos, output = Path(videos), Path(output)
     if not videos.is_dir():
@@ -129,7 +162,9 @@ def import_videos(videos: Path, gt_root: Path, name: str, output: Path, manifest
     if dataset.exists() and any(dataset.iterdir()):
         raise ConfigError(f"{dataset} exists and is not empty; choose a new --output folder or --name")
     report = ImportReport(dataset)
-    matches = match_by_manifest(videos, manifest, gt, report) if manifest else match_by_name(videos, gt, report)
+    matches = (
+        match_by_manifest(videos, manifest, gt, report) if manifest else match_by_name(videos, gt, report)
+    )
     covered = set()
     for (task, episode_id, trial), sources in sorted(matches.items()):
         labels = [_label(s, videos) for s in sources]
@@ -148,11 +183,22 @@ def import_videos(videos: Path, gt_root: Path, name: str, output: Path, manifest
             continue
         num_frames, height, width = video_size(episode.video_path())
         sidecar = episode.sidecar
-        conformed, what = conform_video(frames, num_frames, height, width, fps, sidecar.fps if sidecar else None, fit)
+        conformed, what = conform_video(
+            frames, num_frames, height, width, fps, sidecar.fps if sidecar else None, fit
+        )
         meta = {
-            "model": name, "imported": True, "seed": None, "views": ["head"],
-            "source": {"file": label, "sha256": sha256_file(source), "frames": int(len(frames)), "height": int(frames.shape[1]),
-                       "width": int(frames.shape[2]), "fps": fps},
+            "model": name,
+            "imported": True,
+            "seed": None,
+            "views": ["head"],
+            "source": {
+                "file": label,
+                "sha256": sha256_file(source),
+                "frames": int(len(frames)),
+                "height": int(frames.shape[1]),
+                "width": int(frames.shape[2]),
+                "fps": fps,
+            },
             "conform": {"head": what},
         }
         write_trial(dataset, task, episode_id, trial, conformed, meta=meta)

@@ -32,13 +32,17 @@ VIDEOS = "videos"
 RECORD = "ewmbench/record.json"
 ROWS = "ewmbench/rows.csv"
 SEPARATOR = "__"
-VIDEO_NAME = re.compile(r"^(?P<task>[A-Za-z0-9.\-]+(?:_[A-Za-z0-9.\-]+)*)__(?P<episode>[A-Za-z0-9.\-]+(?:_[A-Za-z0-9.\-]+)*)__(?P<trial>[A-Za-z0-9.\-]+(?:_[A-Za-z0-9.\-]+)*)\.mp4$")
+VIDEO_NAME = re.compile(
+    r"^(?P<task>[A-Za-z0-9.\-]+(?:_[A-Za-z0-9.\-]+)*)__(?P<episode>[A-Za-z0-9.\-]+(?:_[A-Za-z0-9.\-]+)*)__(?P<trial>[A-Za-z0-9.\-]+(?:_[A-Za-z0-9.\-]+)*)\.mp4$"
+)
 
 
 def video_name(task: str, episode: str, trial: str) -> str:
     for part in (task, episode, trial):
         if SEPARATOR in part or not re.fullmatch(r"[A-Za-z0-9._\-]+", part):
-            raise ConfigError(f"id {part!r} cannot be written in a bundle video name (letters, digits, '.', '_', '-'; no '__')")
+            raise ConfigError(
+                f"id {part!r} cannot be written in a bundle video name (letters, digits, '.', '_', '-'; no '__')"
+            )
     return f"{task}{SEPARATOR}{episode}{SEPARATOR}{trial}.mp4"
 
 
@@ -58,13 +62,15 @@ def split_front_matter(text: str) -> tuple[object, str]:
                 data = yaml.safe_load("\n".join(lines[1:end]))
             except yaml.YAMLError as exc:
                 raise ValueError(f"the front matter is not valid YAML ({exc})") from None
-            return data, "\n".join(lines[end + 1:])
+            return data, "\n".join(lines[end + 1 :])
     raise ValueError("the front matter block is not closed by a '---' line")
 
 
 def rows_csv(record) -> str:
     buffer = io.StringIO()
-    frame_columns = ["task_id", "episode_id", "trial_id"] + [c for c in record.columns if any(c in r for r in record.rows)]
+    frame_columns = ["task_id", "episode_id", "trial_id"] + [
+        c for c in record.columns if any(c in r for r in record.rows)
+    ]
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(frame_columns)
     for row in record.rows:
@@ -72,7 +78,9 @@ def rows_csv(record) -> str:
     return buffer.getvalue()
 
 
-def trial_videos(run_folder: Path, record, videos_root: Path | None = None) -> dict[tuple[str, str, str], Path]:
+def trial_videos(
+    run_folder: Path, record, videos_root: Path | None = None
+) -> dict[tuple[str, str, str], Path]:
     """Each record row's generated video: ``<run>/<model>_dataset/<task>/<episode>/<trial>``
     (``ewmbench run``), the ``generated`` folder of ``ewmbench evaluate``, or ``videos_root``."""
     from ewmbench.data.video import video_source
@@ -86,7 +94,9 @@ def trial_videos(run_folder: Path, record, videos_root: Path | None = None) -> d
             candidates.append(Path(generated))
     root = next((c for c in candidates if c and Path(c).is_dir()), None)
     if root is None:
-        raise DataError(run_folder, "cannot find the generated videos of this run; give their folder with --videos")
+        raise DataError(
+            run_folder, "cannot find the generated videos of this run; give their folder with --videos"
+        )
     found = {}
     for row in record.rows:
         key = (row["task_id"], row["episode_id"], row["trial_id"])
@@ -98,8 +108,15 @@ def trial_videos(run_folder: Path, record, videos_root: Path | None = None) -> d
     return found
 
 
-def write_bundle(run_folder: Path | str, readme: Path | str, output: Path | str, videos_root: Path | None = None,
-                 fps: float = 10.0, lossless: bool = True, progress=None) -> Path:
+def write_bundle(
+    run_folder: Path | str,
+    readme: Path | str,
+    output: Path | str,
+    videos_root: Path | None = None,
+    fps: float = 10.0,
+    lossless: bool = True,
+    progress=None,
+) -> Path:
     """Write a submission bundle from a run folder and a model readme (checked first).
 
     Videos are lossless by default (RGB H.264, CRF 0), so a board that re-scores them measures
@@ -112,7 +129,10 @@ def write_bundle(run_folder: Path | str, readme: Path | str, output: Path | str,
     run_folder, readme, output = Path(run_folder), Path(readme), Path(output)
     record = load_run(run_folder)
     if record.legacy:
-        raise DataError(run_folder, "this run folder predates run records (ewmbench-run/1); score it again with `ewmbench evaluate` to submit it")
+        raise DataError(
+            run_folder,
+            "this run folder predates run records (ewmbench-run/1); score it again with `ewmbench evaluate` to submit it",
+        )
     if not readme.is_file():
         raise DataError(readme, "no such model readme")
     text = readme.read_text(encoding="utf-8")
@@ -136,7 +156,11 @@ def write_bundle(run_folder: Path | str, readme: Path | str, output: Path | str,
             if progress:
                 progress.advance(task)
         partial = tmp_path / "bundle.tar.gz"
-        with open(partial, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz, tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        with (
+            open(partial, "wb") as raw,
+            gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz,
+            tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
+        ):
             _add_bytes(tar, README, text.encode("utf-8"))
             _add_bytes(tar, RECORD, record.to_json().encode("utf-8"))
             _add_bytes(tar, ROWS, rows_csv(record).encode("utf-8"))
@@ -148,5 +172,13 @@ def write_bundle(run_folder: Path | str, readme: Path | str, output: Path | str,
 
 def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     info = tarfile.TarInfo(name)
-    info.size, info.mtime, info.mode, info.uid, info.gid, info.uname, info.gname = len(data), 0, 0o644, 0, 0, "", ""
+    info.size, info.mtime, info.mode, info.uid, info.gid, info.uname, info.gname = (
+        len(data),
+        0,
+        0o644,
+        0,
+        0,
+        "",
+        "",
+    )
     tar.addfile(info, io.BytesIO(data))

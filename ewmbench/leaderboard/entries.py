@@ -55,20 +55,26 @@ def check_metadata(data: Any) -> dict:
     clean: dict[str, Any] = {}
     for name in ("model_name", "organization"):
         if not isinstance(data[name], str) or not data[name].strip() or len(data[name]) > 200:
-            raise MetadataError(f"{name} must be a non-empty text of at most 200 characters, got {data[name]!r}")
+            raise MetadataError(
+                f"{name} must be a non-empty text of at most 200 characters, got {data[name]!r}"
+            )
         clean[name] = data[name].strip()
     version = data["version"]
     if isinstance(version, bool) or not isinstance(version, (str, int, float)) or len(str(version)) > 100:
-        raise MetadataError(f"version must be a text such as \"1.0\", got {version!r}")
+        raise MetadataError(f'version must be a text such as "1.0", got {version!r}')
     clean["version"] = str(version).strip()
     year = data["release_year"]
     if isinstance(year, bool) or not isinstance(year, int) or not 1990 <= year <= 2100:
         raise MetadataError(f"release_year must be a year such as 2025, got {year!r}")
     clean["release_year"] = year
     if data["source_type"] not in SOURCE_TYPES:
-        raise MetadataError(f"source_type must be one of {', '.join(SOURCE_TYPES)}, got {data['source_type']!r}")
+        raise MetadataError(
+            f"source_type must be one of {', '.join(SOURCE_TYPES)}, got {data['source_type']!r}"
+        )
     if data["control_type"] not in CONTROL_TYPES:
-        raise MetadataError(f"control_type must be one of {', '.join(CONTROL_TYPES)}, got {data['control_type']!r}")
+        raise MetadataError(
+            f"control_type must be one of {', '.join(CONTROL_TYPES)}, got {data['control_type']!r}"
+        )
     clean["source_type"], clean["control_type"] = data["source_type"], data["control_type"]
     for name in OPTIONAL_FIELDS:
         value = data.get(name)
@@ -102,12 +108,19 @@ class Entry:
 
     def to_dict(self) -> dict:
         return {
-            "format": ENTRY_FORMAT, "id": self.id, "model": self.model, "benchmark": self.benchmark,
-            "protocol": self.protocol, "counts": self.counts,
-            "metrics": {"overall": {k: _encode(v) for k, v in self.overall.items()},
-                        "per_task": {k: {t: _encode(v) for t, v in per.items()} for k, per in self.per_task.items()}},
+            "format": ENTRY_FORMAT,
+            "id": self.id,
+            "model": self.model,
+            "benchmark": self.benchmark,
+            "protocol": self.protocol,
+            "counts": self.counts,
+            "metrics": {
+                "overall": {k: _encode(v) for k, v in self.overall.items()},
+                "per_task": {k: {t: _encode(v) for t, v in per.items()} for k, per in self.per_task.items()},
+            },
             "ci": {k: [_encode(v) for v in pair] for k, pair in self.ci.items()},
-            "reported": self.reported, "provenance": self.provenance,
+            "reported": self.reported,
+            "provenance": self.provenance,
         }
 
 
@@ -141,12 +154,18 @@ def entry_from_dict(data: Any, rule, source: Path | str = "<entry>") -> Entry:
     except MetadataError as exc:
         raise DataError(source, f"model: {exc}") from None
     if data.get("benchmark") not in rule.benchmarks:
-        raise DataError(source, f"benchmark {data.get('benchmark')!r} is not one of the board's: {', '.join(rule.benchmarks)}")
+        raise DataError(
+            source,
+            f"benchmark {data.get('benchmark')!r} is not one of the board's: {', '.join(rule.benchmarks)}",
+        )
     provenance = data.get("provenance")
     if not isinstance(provenance, dict) or provenance.get("kind") not in KINDS:
         raise DataError(source, f"provenance.kind must be one of {', '.join(KINDS)}")
-    needs = {"reported": ("source", "table"), "verified": ("ewmbench_version", "protocol_sha256", "dataset_sha256", "record_sha256"),
-             "self-reported": ("record_sha256",)}[provenance["kind"]]
+    needs = {
+        "reported": ("source", "table"),
+        "verified": ("ewmbench_version", "protocol_sha256", "dataset_sha256", "record_sha256"),
+        "self-reported": ("record_sha256",),
+    }[provenance["kind"]]
     lacking = [k for k in needs if not provenance.get(k)]
     if lacking:
         raise DataError(source, f"a {provenance['kind']} entry's provenance needs {', '.join(lacking)}")
@@ -154,10 +173,16 @@ def entry_from_dict(data: Any, rule, source: Path | str = "<entry>") -> Entry:
     overall_raw = metrics.get("overall") or {}
     unknown = [c for c in overall_raw if c not in rule.columns]
     if unknown:
-        raise DataError(source, f"metrics for column(s) the rule does not have: {', '.join(unknown)} (keep a paper's own columns under 'reported')")
+        raise DataError(
+            source,
+            f"metrics for column(s) the rule does not have: {', '.join(unknown)} (keep a paper's own columns under 'reported')",
+        )
     overall = {c: _decode(v, f"metrics.overall.{c}", source) for c, v in overall_raw.items()}
-    per_task = {c: {str(t): _decode(v, f"metrics.per_task.{c}.{t}", source) for t, v in per.items()}
-                for c, per in (metrics.get("per_task") or {}).items() if c in rule.columns}
+    per_task = {
+        c: {str(t): _decode(v, f"metrics.per_task.{c}.{t}", source) for t, v in per.items()}
+        for c, per in (metrics.get("per_task") or {}).items()
+        if c in rule.columns
+    }
     ci = {}
     for column, pair in (data.get("ci") or {}).items():
         if column not in rule.columns or not isinstance(pair, list) or len(pair) != 2:
@@ -166,11 +191,23 @@ def entry_from_dict(data: Any, rule, source: Path | str = "<entry>") -> Entry:
     if provenance["kind"] != "verified" and ci:
         raise DataError(source, "only verified entries carry bootstrap intervals")
     reported = data.get("reported") or []
-    if not isinstance(reported, list) or not all(isinstance(r, dict) and "label" in r and "value" in r for r in reported):
+    if not isinstance(reported, list) or not all(
+        isinstance(r, dict) and "label" in r and "value" in r for r in reported
+    ):
         raise DataError(source, "reported must be a list of {label, value, note}")
-    return Entry(id=entry_id, model=model, benchmark=data["benchmark"], provenance=provenance, overall=overall,
-                 per_task=per_task, ci=ci, reported=reported, protocol=data.get("protocol") or {},
-                 counts=data.get("counts") or {}, path=Path(source) if not isinstance(source, Path) else source)
+    return Entry(
+        id=entry_id,
+        model=model,
+        benchmark=data["benchmark"],
+        provenance=provenance,
+        overall=overall,
+        per_task=per_task,
+        ci=ci,
+        reported=reported,
+        protocol=data.get("protocol") or {},
+        counts=data.get("counts") or {},
+        path=Path(source) if not isinstance(source, Path) else source,
+    )
 
 
 def load_entries(board: Path | str, rule) -> list[Entry]:
@@ -205,8 +242,17 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or "model"
 
 
-def entry_from_record(record, rule, model: dict, kind: str, entry_id: str, provenance: dict,
-                      ci_resamples: int = 2000, ci_level: float = 0.95, ci_seed: int = 0) -> Entry:
+def entry_from_record(
+    record,
+    rule,
+    model: dict,
+    kind: str,
+    entry_id: str,
+    provenance: dict,
+    ci_resamples: int = 2000,
+    ci_level: float = 0.95,
+    ci_seed: int = 0,
+) -> Entry:
     """An entry computed by ewmbench: values from a run record, intervals for verified entries.
 
     The record must be scored under the rule's protocol and on one of its benchmarks (by dataset
@@ -216,33 +262,65 @@ def entry_from_record(record, rule, model: dict, kind: str, entry_id: str, prove
 
     where = record.path or "<record>"
     if (record.protocol.name, record.protocol.version) != (rule.protocol, rule.protocol_version):
-        raise DataError(where, f"scored under {record.protocol.name} {record.protocol.version}; this board takes "
-                               f"{rule.protocol} {rule.protocol_version} (score again with --protocol {rule.protocol})")
+        raise DataError(
+            where,
+            f"scored under {record.protocol.name} {record.protocol.version}; this board takes "
+            f"{rule.protocol} {rule.protocol_version} (score again with --protocol {rule.protocol})",
+        )
     benchmark = rule.benchmark_for_dataset(record.dataset.sha256)
     if benchmark is None:
-        raise DataError(where, f"dataset {record.dataset.name!r} (sha256 {str(record.dataset.sha256)[:12]}...) is not a benchmark "
-                               f"of this board; its benchmarks: {', '.join(rule.benchmarks)}")
+        raise DataError(
+            where,
+            f"dataset {record.dataset.name!r} (sha256 {str(record.dataset.sha256)[:12]}...) is not a benchmark "
+            f"of this board; its benchmarks: {', '.join(rule.benchmarks)}",
+        )
     columns = [c for c in record.columns if c in rule.columns]
     overall = {c: record.overall.get(c) for c in columns if record.overall.get(c) is not None}
     per_task = {c: dict(record.per_task.get(c, {})) for c in overall}
     ci = {}
-    provenance = dict(provenance, kind=kind, record_sha256=record.sha256(), protocol_sha256=record.protocol.sha256,
-                      dataset_sha256=record.dataset.sha256, ewmbench_version=record.provenance.ewmbench_version,
-                      git_commit=record.provenance.git_commit)
+    provenance = dict(
+        provenance,
+        kind=kind,
+        record_sha256=record.sha256(),
+        protocol_sha256=record.protocol.sha256,
+        dataset_sha256=record.dataset.sha256,
+        ewmbench_version=record.provenance.ewmbench_version,
+        git_commit=record.provenance.git_commit,
+    )
     if kind == "verified":
         counted, overall_rule = _counted_rows(record)
         for column in overall:
             if record.columns[column].level == "dataset":
                 continue  # one value per run: no episodes to resample
-            interval = bootstrap_ci(counted, column, overall=overall_rule, resamples=ci_resamples, level=ci_level, seed=ci_seed)
+            interval = bootstrap_ci(
+                counted, column, overall=overall_rule, resamples=ci_resamples, level=ci_level, seed=ci_seed
+            )
             if interval is not None:
                 ci[column] = interval.as_list()
-        provenance["bootstrap"] = {"resamples": ci_resamples, "level": ci_level, "seed": ci_seed,
-                                   "unit": "episodes within tasks, trials nested"}
+        provenance["bootstrap"] = {
+            "resamples": ci_resamples,
+            "level": ci_level,
+            "seed": ci_seed,
+            "unit": "episodes within tasks, trials nested",
+        }
     return Entry(
-        id=entry_id, model=model, benchmark=benchmark.id, provenance=provenance, overall=overall, per_task=per_task, ci=ci,
-        protocol={"name": record.protocol.name, "version": record.protocol.version, "sha256": record.protocol.sha256},
-        counts={"tasks": record.counts.tasks, "episodes": record.counts.episodes, "trials": record.counts.trials},
+        id=entry_id,
+        model=model,
+        benchmark=benchmark.id,
+        provenance=provenance,
+        overall=overall,
+        per_task=per_task,
+        ci=ci,
+        protocol={
+            "name": record.protocol.name,
+            "version": record.protocol.version,
+            "sha256": record.protocol.sha256,
+        },
+        counts={
+            "tasks": record.counts.tasks,
+            "episodes": record.counts.episodes,
+            "trials": record.counts.trials,
+        },
     )
 
 
@@ -254,5 +332,7 @@ def _counted_rows(record) -> tuple[list[dict], str]:
 
     protocol = resolve_protocol(record.protocol.name)
     frame = record.rows_frame()
-    selected = select_trials(round_rows(frame, protocol), protocol, lambda column: record.columns[column].direction == "higher")
+    selected = select_trials(
+        round_rows(frame, protocol), protocol, lambda column: record.columns[column].direction == "higher"
+    )
     return selected.to_dict("records"), protocol.aggregation.get("overall", "mean_of_rows")

@@ -81,11 +81,18 @@ class Rule:
         present = [v for v in normalised.values() if v is not None]
         groups = {}
         for group in self.groups:
-            members = [normalised[c.name] for c in self.columns.values() if c.group == group and normalised[c.name] is not None]
+            members = [
+                normalised[c.name]
+                for c in self.columns.values()
+                if c.group == group and normalised[c.name] is not None
+            ]
             groups[group] = 100.0 * sum(members) / len(members) if members else None
         return Score(
             aggregate=100.0 * sum(present) / len(present) if present else None,
-            groups=groups, normalised=normalised, covered=len(present), total=len(self.columns),
+            groups=groups,
+            normalised=normalised,
+            covered=len(present),
+            total=len(self.columns),
         )
 
     def ranked(self, score: Score) -> bool:
@@ -118,25 +125,50 @@ def load_rule(path: Path | str) -> Rule:
             direction = spec["direction"]
             low, high = (float(b) for b in spec["bounds"])
             if direction not in DIRECTIONS:
-                raise ConfigError(f"{path}: column {name}: direction must be higher or lower, got {direction!r}")
+                raise ConfigError(
+                    f"{path}: column {name}: direction must be higher or lower, got {direction!r}"
+                )
             if not high > low:
-                raise ConfigError(f"{path}: column {name}: bounds must be [low, high] with high > low, got {spec['bounds']}")
+                raise ConfigError(
+                    f"{path}: column {name}: bounds must be [low, high] with high > low, got {spec['bounds']}"
+                )
             if spec["group"] not in groups:
-                raise ConfigError(f"{path}: column {name}: group {spec['group']!r} is not one of {', '.join(groups)}")
-            columns[name] = RuleColumn(name=name, label=str(spec.get("label", name)), group=spec["group"],
-                                       direction=direction, low=low, high=high)
+                raise ConfigError(
+                    f"{path}: column {name}: group {spec['group']!r} is not one of {', '.join(groups)}"
+                )
+            columns[name] = RuleColumn(
+                name=name,
+                label=str(spec.get("label", name)),
+                group=spec["group"],
+                direction=direction,
+                low=low,
+                high=high,
+            )
         benchmarks = {
-            key: Benchmark(id=key, title=str(b["title"]), description=str(b.get("description", "")),
-                           dataset_sha256=b.get("dataset_sha256"), dataset_name=b.get("dataset_name"))
+            key: Benchmark(
+                id=key,
+                title=str(b["title"]),
+                description=str(b.get("description", "")),
+                dataset_sha256=b.get("dataset_sha256"),
+                dataset_name=b.get("dataset_name"),
+            )
             for key, b in data["benchmarks"].items()
         }
         protocol = data["protocol"]
         return Rule(
-            name=str(data["name"]), title=str(data.get("title", data["name"])), version=str(data["version"]),
-            protocol=str(protocol["name"]), protocol_version=str(protocol["version"]), columns=columns, groups=groups,
-            benchmarks=benchmarks, max_submissions_per_model=int(data.get("max_submissions_per_model", 3)),
+            name=str(data["name"]),
+            title=str(data.get("title", data["name"])),
+            version=str(data["version"]),
+            protocol=str(protocol["name"]),
+            protocol_version=str(protocol["version"]),
+            columns=columns,
+            groups=groups,
+            benchmarks=benchmarks,
+            max_submissions_per_model=int(data.get("max_submissions_per_model", 3)),
             rank_min_columns=int(data.get("rank_min_columns", 1)),
-            source=str(path), description=str(data.get("description", "")), notes=tuple(data.get("notes", [])),
+            source=str(path),
+            description=str(data.get("description", "")),
+            notes=tuple(data.get("notes", [])),
         )
     except ConfigError:
         raise

@@ -64,7 +64,9 @@ def calibration(scores: list[float], outcomes: list[bool], bins: int = CALIBRATI
     if not scores:
         return {"brier": None, "ece": None, "bins": []}
     s, o = np.asarray(scores, dtype=np.float64), np.asarray(outcomes, dtype=np.float64)
-    index = np.minimum((s * bins).astype(int), bins - 1)  # equal-width bins over [0, 1]; 1.0 falls in the last
+    index = np.minimum(
+        (s * bins).astype(int), bins - 1
+    )  # equal-width bins over [0, 1]; 1.0 falls in the last
     table, ece = [], 0.0
     for b in range(bins):
         members = index == b
@@ -72,7 +74,15 @@ def calibration(scores: list[float], outcomes: list[bool], bins: int = CALIBRATI
             continue
         mean_score, frequency = float(s[members].mean()), float(o[members].mean())
         ece += members.mean() * abs(mean_score - frequency)
-        table.append({"low": b / bins, "high": (b + 1) / bins, "count": int(members.sum()), "mean_score": mean_score, "reference_success": frequency})
+        table.append(
+            {
+                "low": b / bins,
+                "high": (b + 1) / bins,
+                "count": int(members.sum()),
+                "mean_score": mean_score,
+                "reference_success": frequency,
+            }
+        )
     return {"brier": float(np.mean((s - o) ** 2)), "ece": float(ece), "bins": table}
 
 
@@ -88,14 +98,23 @@ def agreement(world: dict[str, dict], reference: dict[str, dict]) -> dict:
             if other is None:
                 continue
             if record["status"] != "ok" or other["status"] != "ok":
-                reasons = {side: r["reason"] for side, r in (("world_model", record), ("reference", other)) if r["status"] != "ok"}
+                reasons = {
+                    side: r["reason"]
+                    for side, r in (("world_model", record), ("reference", other))
+                    if r["status"] != "ok"
+                }
                 excluded.append({"policy": label, "task": key[0], "episode": key[1], "reasons": reasons})
                 continue
-            pairs.append({
-                "policy": label, "task": key[0], "episode": key[1],
-                "world_model": bool(record["verdict"]["success"]), "reference": bool(other["verdict"]["success"]),
-                "score": float(record["verdict"]["score"]),
-            })
+            pairs.append(
+                {
+                    "policy": label,
+                    "task": key[0],
+                    "episode": key[1],
+                    "world_model": bool(record["verdict"]["success"]),
+                    "reference": bool(other["verdict"]["success"]),
+                    "score": float(record["verdict"]["score"]),
+                }
+            )
         policies[label] = {
             "policy": world_summary["policy"],
             "world_model_success": world_summary["success_rate"],
@@ -103,7 +122,11 @@ def agreement(world: dict[str, dict], reference: dict[str, dict]) -> dict:
             "world_model_counts": world_summary["counts"],
             "reference_counts": ref_summary["counts"],
         }
-    rated = [p for p in policies.values() if p["world_model_success"] is not None and p["reference_success"] is not None]
+    rated = [
+        p
+        for p in policies.values()
+        if p["world_model_success"] is not None and p["reference_success"] is not None
+    ]
     x = [p["world_model_success"] for p in rated]
     y = [p["reference_success"] for p in rated]
     w = [p["world_model"] for p in pairs]
@@ -128,7 +151,11 @@ def folder_name(label: str) -> str:
 
 
 def run_agreement(
-    policies: list[PolicySpec], world: LoopConfig, reference: str = "sim", reference_options: dict | None = None, progress: bool = True,
+    policies: list[PolicySpec],
+    world: LoopConfig,
+    reference: str = "sim",
+    reference_options: dict | None = None,
+    progress: bool = True,
 ) -> dict:
     """Run every policy in ``world``'s world model and in the reference simulator; write ``agreement.json``.
 
@@ -139,7 +166,9 @@ def run_agreement(
     from ewmbench.loop.policies import policy_class
 
     if reference != "sim":
-        raise ConfigError(f"the reference environment must be the simulator ('sim'), whose outcome is exact; got {reference!r}")
+        raise ConfigError(
+            f"the reference environment must be the simulator ('sim'), whose outcome is exact; got {reference!r}"
+        )
     if not policies:
         raise ConfigError("no policies given")
     folders = [folder_name(p.label) for p in policies]
@@ -150,16 +179,29 @@ def run_agreement(
     for spec, folder in zip(policies, folders):
         needs_frames = policy_class(spec.name).needs_frames
         world_summaries[spec.label] = evaluate_policy(
-            replace(world, policy=spec, output=output / "policies" / folder / "world_model"), progress, f"{spec.label} in the world model ({world.world_model})"
+            replace(world, policy=spec, output=output / "policies" / folder / "world_model"),
+            progress,
+            f"{spec.label} in the world model ({world.world_model})",
         )
         ref_config = replace(
-            world, policy=spec, output=output / "policies" / folder / "reference", world_model=reference,
-            world_model_options=dict(reference_options or {}), judge="state", judge_options={},
+            world,
+            policy=spec,
+            output=output / "policies" / folder / "reference",
+            world_model=reference,
+            world_model_options=dict(reference_options or {}),
+            judge="state",
+            judge_options={},
             views=world.views if needs_frames else (),
         )
-        reference_summaries[spec.label] = evaluate_policy(ref_config, progress, f"{spec.label} in the reference ({reference})")
+        reference_summaries[spec.label] = evaluate_policy(
+            ref_config, progress, f"{spec.label} in the reference ({reference})"
+        )
     result = agreement(world_summaries, reference_summaries)
-    result["world_model"] = {"name": world.world_model, "options": world.world_model_options, "judge": world_summaries[policies[0].label]["judge"]}
+    result["world_model"] = {
+        "name": world.world_model,
+        "options": world.world_model_options,
+        "judge": world_summaries[policies[0].label]["judge"],
+    }
     result["reference"] = {"name": reference, "options": dict(reference_options or {}), "judge": "state"}
     write_json(output / "agreement.json", result)
     return result

@@ -19,24 +19,46 @@ class HTTPPolicy(Policy):
     name = "http"
     description = "JSON-over-HTTP policy service"
 
-    def __init__(self, url: str | None = None, timeout: float = 60.0, retries: int = 2, backoff: float = 0.5, send_frames: bool = True, **options):
+    def __init__(
+        self,
+        url: str | None = None,
+        timeout: float = 60.0,
+        retries: int = 2,
+        backoff: float = 0.5,
+        send_frames: bool = True,
+        **options,
+    ):
         if options:
-            raise ConfigError(f"unknown http policy option(s) {sorted(options)}; known: url, timeout, retries, backoff, send_frames")
+            raise ConfigError(
+                f"unknown http policy option(s) {sorted(options)}; known: url, timeout, retries, backoff, send_frames"
+            )
         if not url:
             raise ConfigError("the http policy needs url=http://HOST:PORT/PATH")
         try:
-            settings = HTTPSettings(timeout=float(timeout), retries=int(retries), backoff=float(backoff), max_concurrency=1)
+            settings = HTTPSettings(
+                timeout=float(timeout), retries=int(retries), backoff=float(backoff), max_concurrency=1
+            )
         except (TypeError, ValueError):
-            raise ConfigError(f"http policy timeout, retries and backoff must be numbers, got {timeout!r}, {retries!r}, {backoff!r}") from None
+            raise ConfigError(
+                f"http policy timeout, retries and backoff must be numbers, got {timeout!r}, {retries!r}, {backoff!r}"
+            ) from None
         self.client = HTTPClient(str(url), settings)
         self.send_frames = bool(send_frames)
         self._instruction = ""
 
     def config(self) -> dict:
-        return {"url": self.client.base_url, "timeout": self.client.settings.timeout, "retries": self.client.settings.retries}
+        return {
+            "url": self.client.base_url,
+            "timeout": self.client.settings.timeout,
+            "retries": self.client.settings.retries,
+        }
 
     def _payload(self, observation: Observation) -> dict:
-        payload = {"instruction": self._instruction, "state": [float(v) for v in observation.state], "step": int(observation.step)}
+        payload = {
+            "instruction": self._instruction,
+            "state": [float(v) for v in observation.state],
+            "step": int(observation.step),
+        }
         if self.send_frames:
             payload["frames"] = {view: frame.tolist() for view, frame in observation.frames.items()}
         return payload

@@ -47,7 +47,12 @@ class Verdict:
     evidence: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
-        return {"success": bool(self.success), "score": float(self.score), "substeps": list(self.substeps), "evidence": self.evidence}
+        return {
+            "success": bool(self.success),
+            "score": float(self.score),
+            "substeps": list(self.substeps),
+            "evidence": self.evidence,
+        }
 
 
 class Judge(ABC):
@@ -70,8 +75,14 @@ class Judge(ABC):
 
 
 JUDGES: dict[str, tuple[str, str]] = {
-    "state": ("ewmbench.loop.judges:StateJudge", "the task's success condition on the returned object and gripper state (world models that return it, like sim)"),
-    "vlm": ("ewmbench.loop.vlm_judge:VLMJudge", "a video-language model scores the rollout against the instruction and its sub-steps"),
+    "state": (
+        "ewmbench.loop.judges:StateJudge",
+        "the task's success condition on the returned object and gripper state (world models that return it, like sim)",
+    ),
+    "vlm": (
+        "ewmbench.loop.vlm_judge:VLMJudge",
+        "a video-language model scores the rollout against the instruction and its sub-steps",
+    ),
 }
 
 
@@ -109,21 +120,39 @@ class StateJudge(Judge):
 
         poses, held = rollout.world_state.get("object_poses"), rollout.world_state.get("held")
         if not poses or not held:
-            raise JudgeError("the state judge needs the world model to return object and gripper state (the sim model does); use --judge vlm")
+            raise JudgeError(
+                "the state judge needs the world model to return object and gripper state (the sim model does); use --judge vlm"
+            )
         meta = rollout.episode_meta
         try:
-            plan = plan_episode(int(meta["seed"]), str(meta["task_name"]), int(meta["episode_index"]), int(meta.get("layout_attempt", 0)))
+            plan = plan_episode(
+                int(meta["seed"]),
+                str(meta["task_name"]),
+                int(meta["episode_index"]),
+                int(meta.get("layout_attempt", 0)),
+            )
         except (KeyError, TypeError, ValueError) as exc:
-            raise JudgeError(f"the state judge needs a simulated episode's task and layout in the sidecar ({exc})") from None
+            raise JudgeError(
+                f"the state judge needs a simulated episode's task and layout in the sidecar ({exc})"
+            ) from None
         recording = Recording(
-            frames={}, eef_pose=np.asarray(rollout.state), joint_positions=np.zeros((len(rollout.state), 0)),
-            extrinsics={}, intrinsics={}, object_poses={k: np.asarray(v) for k, v in poses.items()}, held=list(held),
+            frames={},
+            eef_pose=np.asarray(rollout.state),
+            joint_positions=np.zeros((len(rollout.state), 0)),
+            extrinsics={},
+            intrinsics={},
+            object_poses={k: np.asarray(v) for k, v in poses.items()},
+            held=list(held),
         )
         try:
             success, details = plan.check(recording, plan.spec)
         except (KeyError, IndexError) as exc:
-            raise JudgeError(f"the returned state lacks what the {meta['task_name']} condition needs ({exc})") from None
+            raise JudgeError(
+                f"the returned state lacks what the {meta['task_name']} condition needs ({exc})"
+            ) from None
         return Verdict(
-            bool(success), float(bool(success)), [],
+            bool(success),
+            float(bool(success)),
+            [],
             evidence={"condition": plan.success_condition, "details": details, "final_held": held[-1]},
         )

@@ -30,7 +30,12 @@ def _encode(value):
     if isinstance(value, np.ndarray):
         if value.dtype.kind in "OVU":
             raise TypeError(f"cannot send arrays of dtype {value.dtype}")
-        return {b"__ndarray__": True, b"data": value.tobytes(), b"dtype": value.dtype.str, b"shape": list(value.shape)}
+        return {
+            b"__ndarray__": True,
+            b"data": value.tobytes(),
+            b"dtype": value.dtype.str,
+            b"shape": list(value.shape),
+        }
     if isinstance(value, np.generic):
         return {b"__npgeneric__": True, b"data": value.item(), b"dtype": value.dtype.str}
     return value
@@ -67,8 +72,15 @@ class OpenPIPolicy(Policy):
     description = "openpi-style websocket policy server"
 
     def __init__(
-        self, host: str = "127.0.0.1", port: int = 8000, timeout: float = 60.0, views: str = "head,hand_left,hand_right",
-        action_key: str = "actions", action_space: str = "eef14-euler", gripper_max: float = 1.0, **options,
+        self,
+        host: str = "127.0.0.1",
+        port: int = 8000,
+        timeout: float = 60.0,
+        views: str = "head,hand_left,hand_right",
+        action_key: str = "actions",
+        action_space: str = "eef14-euler",
+        gripper_max: float = 1.0,
+        **options,
     ):
         if options:
             raise ConfigError(
@@ -87,7 +99,9 @@ class OpenPIPolicy(Policy):
             self.port = int(port)
             self.timeout = float(timeout)
         except (TypeError, ValueError):
-            raise ConfigError(f"openpi port must be an integer and timeout a number, got {port!r}, {timeout!r}") from None
+            raise ConfigError(
+                f"openpi port must be an integer and timeout a number, got {port!r}, {timeout!r}"
+            ) from None
         if not 0 < self.port < 65536 or self.timeout <= 0:
             raise ConfigError(f"openpi port must be 1-65535 and timeout positive, got {port!r}, {timeout!r}")
         self.host = str(host)
@@ -100,8 +114,13 @@ class OpenPIPolicy(Policy):
 
     def config(self) -> dict:
         return {
-            "host": self.host, "port": self.port, "timeout": self.timeout, "views": list(self.views), "action_space": self.action_space,
-            "gripper_max": self.gripper_max, "server_metadata": self.metadata,
+            "host": self.host,
+            "port": self.port,
+            "timeout": self.timeout,
+            "views": list(self.views),
+            "action_space": self.action_space,
+            "gripper_max": self.gripper_max,
+            "server_metadata": self.metadata,
         }
 
     def _connect(self):
@@ -110,14 +129,18 @@ class OpenPIPolicy(Policy):
         url = f"ws://{self.host}:{self.port}"
         try:
             self._stack = contextlib.ExitStack()
-            self._socket = self._stack.enter_context(connect(url, open_timeout=self.timeout, close_timeout=1.0, max_size=None, compression=None))
+            self._socket = self._stack.enter_context(
+                connect(url, open_timeout=self.timeout, close_timeout=1.0, max_size=None, compression=None)
+            )
             self.metadata = unpack(self._socket.recv(timeout=self.timeout))
         except TimeoutError:
             self.close()
             raise PolicyError(f"openpi server at {url} sent no metadata within {self.timeout} s") from None
         except (OSError, Exception) as exc:  # refused, reset, handshake errors
             self.close()
-            raise PolicyError(f"cannot connect to the openpi server at {url}: {type(exc).__name__}: {exc}") from None
+            raise PolicyError(
+                f"cannot connect to the openpi server at {url}: {type(exc).__name__}: {exc}"
+            ) from None
 
     def reset(self, instruction: str, observation: Observation) -> None:
         self._instruction = instruction
@@ -132,7 +155,9 @@ class OpenPIPolicy(Policy):
             self._connect()
         missing = [v for v in self.views if v not in observation.frames]
         if missing:
-            raise PolicyError(f"the openpi policy sends views {list(self.views)}; the rollout renders {sorted(observation.frames)} (set the policy's views option or --views)")
+            raise PolicyError(
+                f"the openpi policy sends views {list(self.views)}; the rollout renders {sorted(observation.frames)} (set the policy's views option or --views)"
+            )
         prompt = (RESET_PREFIX + self._instruction) if self._first else self._instruction
         request = {
             "obs": np.stack([observation.frames[v] for v in self.views]).astype(np.uint8),
@@ -155,9 +180,13 @@ class OpenPIPolicy(Policy):
         try:
             answer = unpack(reply)
         except Exception as exc:
-            raise PolicyError(f"openpi server sent an unreadable reply ({type(exc).__name__}: {exc})") from None
+            raise PolicyError(
+                f"openpi server sent an unreadable reply ({type(exc).__name__}: {exc})"
+            ) from None
         if not isinstance(answer, dict) or self.action_key not in answer:
-            raise PolicyError(f"openpi reply has no {self.action_key!r} (keys: {sorted(answer) if isinstance(answer, dict) else type(answer).__name__})")
+            raise PolicyError(
+                f"openpi reply has no {self.action_key!r} (keys: {sorted(answer) if isinstance(answer, dict) else type(answer).__name__})"
+            )
         return self._from_server(answer[self.action_key])
 
     def _to_server(self, state: np.ndarray) -> np.ndarray:
@@ -177,7 +206,9 @@ class OpenPIPolicy(Policy):
         except (TypeError, ValueError) as exc:
             raise PolicyError(f"openpi reply's actions are not numbers ({exc})") from None
         if chunk.ndim != 2 or chunk.shape[1] != 16:
-            raise PolicyError(f"openpi reply's actions have shape {chunk.shape}; action_space eef16-quat expects (K, 16)")
+            raise PolicyError(
+                f"openpi reply's actions have shape {chunk.shape}; action_space eef16-quat expects (K, 16)"
+            )
         if not np.isfinite(chunk).all():
             raise PolicyError("openpi reply holds non-finite actions (NaN or inf)")
         return quat16_to_euler14(chunk, (0.0, self.gripper_max))

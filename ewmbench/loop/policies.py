@@ -75,7 +75,10 @@ POLICIES: dict[str, tuple[str, str]] = {
         "client of an openpi-style websocket policy server (how GE-Act is served); options host, port, timeout, views, "
         "action_key, action_space (eef14-euler or eef16-quat), gripper_max",
     ),
-    "http": ("ewmbench.loop.http_policy:HTTPPolicy", "JSON over HTTP: POST /reset and /act; options url, timeout, retries, backoff, send_frames"),
+    "http": (
+        "ewmbench.loop.http_policy:HTTPPolicy",
+        "JSON over HTTP: POST /reset and /act; options url, timeout, retries, backoff, send_frames",
+    ),
 }
 
 # The built-in ladder: scripted policies whose success rates on the sample differ by construction.
@@ -95,7 +98,9 @@ class PolicySpec:
     options: dict
 
     def text(self) -> str:
-        return self.name + (":" + ",".join(f"{k}={v}" for k, v in sorted(self.options.items())) if self.options else "")
+        return self.name + (
+            ":" + ",".join(f"{k}={v}" for k, v in sorted(self.options.items())) if self.options else ""
+        )
 
 
 def parse_policy_spec(text: str, label: str | None = None, extra_options: dict | None = None) -> PolicySpec:
@@ -105,7 +110,9 @@ def parse_policy_spec(text: str, label: str | None = None, extra_options: dict |
     text = text.strip()
     name, _, rest = text.partition(":")
     if name not in POLICIES:
-        raise ConfigError(f"unknown policy {name!r}; available: {', '.join(sorted(POLICIES))}, or scripted-ladder (see `ewmbench policy-eval list`)")
+        raise ConfigError(
+            f"unknown policy {name!r}; available: {', '.join(sorted(POLICIES))}, or scripted-ladder (see `ewmbench policy-eval list`)"
+        )
     options: dict = {}
     for pair in filter(None, (p.strip() for p in rest.split(","))):
         if "=" not in pair:
@@ -133,7 +140,9 @@ def parse_policies(text: str, extra_options: dict | None = None) -> list[PolicyS
         elif "=" in item and groups:
             groups[-1].append(item)
         else:
-            raise ConfigError(f"unknown policy {item!r}; available: {', '.join(sorted(POLICIES))}, or scripted-ladder")
+            raise ConfigError(
+                f"unknown policy {item!r}; available: {', '.join(sorted(POLICIES))}, or scripted-ladder"
+            )
     if not groups:
         raise ConfigError("no policy given")
     specs = [parse_policy_spec(",".join(g), extra_options=extra_options) for g in groups]
@@ -161,7 +170,9 @@ def check_chunk(actions: object) -> np.ndarray:
     except (TypeError, ValueError) as exc:
         raise PolicyError(f"policy returned actions that are not numbers ({exc})") from None
     if chunk.ndim != 2 or chunk.shape[1] != ACTION_WIDTH or len(chunk) < 1:
-        raise PolicyError(f"policy returned actions of shape {chunk.shape}; expected (K, {ACTION_WIDTH}) with K >= 1")
+        raise PolicyError(
+            f"policy returned actions of shape {chunk.shape}; expected (K, {ACTION_WIDTH}) with K >= 1"
+        )
     bad = ~np.isfinite(chunk)
     if bad.any():
         rows = sorted({int(r) for r in np.nonzero(bad)[0]})

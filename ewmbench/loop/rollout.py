@@ -68,14 +68,24 @@ class LoopConfig:
     height: int | None = None  # None: the dataset's size
     width: int | None = None
     seed: int = 0
-    device: str | None = None  # where the world model loads (default: cuda when available); not part of the identity
+    device: str | None = (
+        None  # where the world model loads (default: cuda when available); not part of the identity
+    )
 
     def identity(self) -> dict:
         return {
-            "policy": self.policy.text(), "world_model": self.world_model, "world_model_options": self.world_model_options,
-            "judge": self.judge, "judge_options": self.judge_options, "dataset": str(self.dataset), "episodes": self.episodes,
-            "horizon": self.horizon, "views": list(self.views) if self.views is not None else None, "height": self.height,
-            "width": self.width, "seed": self.seed,
+            "policy": self.policy.text(),
+            "world_model": self.world_model,
+            "world_model_options": self.world_model_options,
+            "judge": self.judge,
+            "judge_options": self.judge_options,
+            "dataset": str(self.dataset),
+            "episodes": self.episodes,
+            "horizon": self.horizon,
+            "views": list(self.views) if self.views is not None else None,
+            "height": self.height,
+            "width": self.width,
+            "seed": self.seed,
         }
 
 
@@ -88,7 +98,12 @@ def select_episodes(gt: GroundTruth, count: int | None) -> list[Episode]:
     by_task: dict[str, list[Episode]] = {}
     for episode in gt.episodes:
         by_task.setdefault(episode.task, []).append(episode)
-    ordered = [v[i] for i in range(max((len(v) for v in by_task.values()), default=0)) for v in by_task.values() if i < len(v)]
+    ordered = [
+        v[i]
+        for i in range(max((len(v) for v in by_task.values()), default=0))
+        for v in by_task.values()
+        if i < len(v)
+    ]
     if count is not None:
         if count < 1:
             raise ConfigError(f"--episodes must be at least 1, got {count}")
@@ -110,9 +125,13 @@ def prepare_output(config: LoopConfig) -> None:
         stored = json.loads(path.read_text()).get("identity", {})
         if stored != identity:
             changed = sorted(k for k in identity if stored.get(k) != identity[k])
-            raise ConfigError(f"{output} holds a policy evaluation with other settings ({', '.join(changed)} differ); use a new --output folder, or the same settings to resume")
+            raise ConfigError(
+                f"{output} holds a policy evaluation with other settings ({', '.join(changed)} differ); use a new --output folder, or the same settings to resume"
+            )
     elif output.exists() and any(output.iterdir()):
-        raise ConfigError(f"{output} exists, is not empty and is not a policy-evaluation folder; choose a new --output folder")
+        raise ConfigError(
+            f"{output} exists, is not empty and is not a policy-evaluation folder; choose a new --output folder"
+        )
     output.mkdir(parents=True, exist_ok=True)
     write_json(path, {"format": ROLLOUT_FORMAT, "identity": identity})
 
@@ -124,7 +143,9 @@ def make_world_model(name: str, options: dict, device: str | None = None) -> Wor
     model = load_model_class(name)(**options)
     conditioning = model.capabilities_now().conditioning
     if "actions" not in conditioning:
-        raise ConfigError(f"world model {name!r} is not action-conditioned (conditioned on {sorted(conditioning)}); a policy cannot act in it")
+        raise ConfigError(
+            f"world model {name!r} is not action-conditioned (conditioned on {sorted(conditioning)}); a policy cannot act in it"
+        )
     chosen = check_device(model, device, default_device().startswith("cuda"))
     model.check_available()
     model.load(chosen)
@@ -136,7 +157,11 @@ def check_episodes(model: WorldModel, episodes: list[Episode]) -> None:
     (the actions come from the policy, so only the rest is checked)."""
     for episode in episodes:
         sidecar = episode.sidecar
-        present = {"actions": True, "instruction": bool(episode.instruction), "scene": bool(sidecar and "scene" in sidecar.meta)}
+        present = {
+            "actions": True,
+            "instruction": bool(episode.instruction),
+            "scene": bool(sidecar and "scene" in sidecar.meta),
+        }
         if sidecar is not None:
             present.update({f"intrinsics/{v}": True for v in sidecar.intrinsics})
             present.update({f"extrinsics/{v}": True for v in sidecar.extrinsics})
@@ -156,14 +181,18 @@ def evaluate_policy(config: LoopConfig, progress: bool = True, label: str | None
     gt = GroundTruth(resolve_dataset(config.dataset))
     episodes = select_episodes(gt, config.episodes)
     if config.horizon is not None and config.horizon < 2:
-        raise ConfigError(f"--horizon must be at least 2 frames (the initial one and one action), got {config.horizon}")
+        raise ConfigError(
+            f"--horizon must be at least 2 frames (the initial one and one action), got {config.horizon}"
+        )
     model = make_world_model(config.world_model, config.world_model_options, config.device)
     check_episodes(model, episodes)
     judge = make_judge(config.judge or default_judge(model), config.judge_options)
     policy = make_policy(config.policy)  # options checked before anything is written
     if config.views == () and policy.needs_frames:
         policy.close()
-        raise ConfigError(f"policy {config.policy.text()!r} acts on camera frames; it cannot run without rendered views")
+        raise ConfigError(
+            f"policy {config.policy.text()!r} acts on camera frames; it cannot run without rendered views"
+        )
     try:
         prepare_output(config)
     except EwmbenchError:
@@ -182,7 +211,12 @@ def evaluate_policy(config: LoopConfig, progress: bool = True, label: str | None
             write_json(verdict_path, record)
             records.append(record)
             if progress:
-                _print_progress(label or f"{config.policy.label} in {config.world_model}", index + 1, len(episodes), record)
+                _print_progress(
+                    label or f"{config.policy.label} in {config.world_model}",
+                    index + 1,
+                    len(episodes),
+                    record,
+                )
     finally:
         policy.close()
         if hasattr(model, "close"):
@@ -196,8 +230,15 @@ def _print_progress(label: str, done: int, total: int, record: dict) -> None:
     from rich.console import Console
     from rich.markup import escape
 
-    outcome = f"failed: {record['reason']}" if record["status"] != "ok" else ("success" if record["verdict"]["success"] else "no success")
-    Console(stderr=True).print(escape(f"{label} [{done}/{total}] task {record['task']} episode {record['episode']}: {outcome}"), soft_wrap=True)
+    outcome = (
+        f"failed: {record['reason']}"
+        if record["status"] != "ok"
+        else ("success" if record["verdict"]["success"] else "no success")
+    )
+    Console(stderr=True).print(
+        escape(f"{label} [{done}/{total}] task {record['task']} episode {record['episode']}: {outcome}"),
+        soft_wrap=True,
+    )
 
 
 def _read_record(path: Path) -> dict | None:
@@ -221,14 +262,21 @@ def summarise(config: LoopConfig, records: list[dict], judge: str) -> dict:
         "world_model_options": config.world_model_options,
         "judge": judge,
         "output": str(config.output),
-        "counts": {"episodes": len(records), "judged": len(ok), "failed": len(failed), "succeeded": len(succeeded)},
+        "counts": {
+            "episodes": len(records),
+            "judged": len(ok),
+            "failed": len(failed),
+            "succeeded": len(succeeded),
+        },
         "success_rate": len(succeeded) / len(ok) if ok else None,
         "failures": [{"task": r["task"], "episode": r["episode"], "reason": r["reason"]} for r in failed],
         "episodes": records,
     }
 
 
-def _initial_observation(episode: Episode, views: tuple[str, ...], height: int, width: int) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+def _initial_observation(
+    episode: Episode, views: tuple[str, ...], height: int, width: int
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """The dataset's initial frames (at the rollout's size), state and first action row."""
     frames = {}
     for view in views:
@@ -243,12 +291,17 @@ def _initial_observation(episode: Episode, views: tuple[str, ...], height: int, 
     first = sidecar.actions[0] if sidecar is not None and sidecar.actions is not None else state
     if state is None:
         if first is None:
-            raise DataError(episode.path, "no initial end-effector state (sidecar eef_pose or actions); a policy needs proprioception")
+            raise DataError(
+                episode.path,
+                "no initial end-effector state (sidecar eef_pose or actions); a policy needs proprioception",
+            )
         state = first
     return frames, np.asarray(state, dtype=np.float64), np.asarray(first, dtype=np.float64)
 
 
-def run_episode(config: LoopConfig, episode: Episode, policy: Policy, model: WorldModel, judge: Judge, output: Path) -> dict:
+def run_episode(
+    config: LoopConfig, episode: Episode, policy: Policy, model: WorldModel, judge: Judge, output: Path
+) -> dict:
     """One rollout, written and judged; any failure is returned as a record with its reason."""
     from ewmbench.data.video import video_size
 
@@ -259,7 +312,11 @@ def run_episode(config: LoopConfig, episode: Episode, policy: Policy, model: Wor
         length, gt_height, gt_width = video_size(episode.video_path())
         horizon = config.horizon or length
         height, width = config.height or gt_height, config.width or gt_width
-        views = tuple(config.views) if config.views is not None else tuple(sidecar.views if sidecar else (HEAD_VIEW,))
+        views = (
+            tuple(config.views)
+            if config.views is not None
+            else tuple(sidecar.views if sidecar else (HEAD_VIEW,))
+        )
         if views and HEAD_VIEW not in views:
             raise ConfigError(f"views must include {HEAD_VIEW!r} (the scored view), got {list(views)}")
         fps = sidecar.fps if sidecar else None
@@ -269,7 +326,12 @@ def run_episode(config: LoopConfig, episode: Episode, policy: Policy, model: Wor
         seed = episode_seed(config.seed, episode)
         frames0, state0, first = _initial_observation(episode, views, height, width)
     except EwmbenchError as exc:
-        return {**base, "status": "failed", "reason": f"episode cannot be set up: {exc}", "seconds": time.perf_counter() - started}
+        return {
+            **base,
+            "status": "failed",
+            "reason": f"episode cannot be set up: {exc}",
+            "seconds": time.perf_counter() - started,
+        }
 
     actions = first[None].copy()
     states = state0[None].copy()
@@ -286,47 +348,103 @@ def run_episode(config: LoopConfig, episode: Episode, policy: Policy, model: Wor
             calls += 1
             actions = np.concatenate([actions, chunk])
             step = step_world(
-                model, episode, TRIAL, seed, actions, frames, len(chunk),
-                fps=fps, height=height, width=width, instruction=instruction, substeps=substeps,
+                model,
+                episode,
+                TRIAL,
+                seed,
+                actions,
+                frames,
+                len(chunk),
+                fps=fps,
+                height=height,
+                width=width,
+                instruction=instruction,
+                substeps=substeps,
             )
             frames = {v: np.concatenate([frames[v], step.frames[v]]) for v in views}
             states = np.concatenate([states, step.state])
             world_state = _extend_world_state(world_state, step.world_state, first=calls == 1)
             if step.state_source != "world-model":
                 state_source = step.state_source
-            observation = Observation({v: f[-1] for v, f in frames.items()}, states[-1], len(actions) - 1, instruction, meta, fps)
-            if len(actions) < horizon and judge.should_stop(Rollout(instruction, substeps, frames, states, actions, world_state, meta, fps)):
+            observation = Observation(
+                {v: f[-1] for v, f in frames.items()}, states[-1], len(actions) - 1, instruction, meta, fps
+            )
+            if len(actions) < horizon and judge.should_stop(
+                Rollout(instruction, substeps, frames, states, actions, world_state, meta, fps)
+            ):
                 stopped_early = True
                 break
         rollout = Rollout(instruction, substeps, frames, states, actions, world_state, meta, fps)
         verdict = judge.judge(rollout)
     except (PolicyError, WorldModelError, JudgeError) as exc:
-        return {**base, "status": "failed", "reason": str(exc), "steps": int(len(actions)), "seconds": time.perf_counter() - started}
+        return {
+            **base,
+            "status": "failed",
+            "reason": str(exc),
+            "steps": int(len(actions)),
+            "seconds": time.perf_counter() - started,
+        }
     except EwmbenchError as exc:
-        return {**base, "status": "failed", "reason": f"{type(exc).__name__}: {exc}", "steps": int(len(actions)), "seconds": time.perf_counter() - started}
+        return {
+            **base,
+            "status": "failed",
+            "reason": f"{type(exc).__name__}: {exc}",
+            "steps": int(len(actions)),
+            "seconds": time.perf_counter() - started,
+        }
     except Exception as exc:  # a policy's or adapter's own bug must not end the whole evaluation
-        return {**base, "status": "failed", "reason": f"{type(exc).__name__} in the loop: {exc}", "steps": int(len(actions)), "seconds": time.perf_counter() - started}
+        return {
+            **base,
+            "status": "failed",
+            "reason": f"{type(exc).__name__} in the loop: {exc}",
+            "steps": int(len(actions)),
+            "seconds": time.perf_counter() - started,
+        }
     # The trial sidecar (format ewmbench-trial/1, as `ewmbench run` writes it): who acted in which
     # world model, and the per-frame arrays: actions, the state the policy saw, object poses.
     arrays = {"actions": actions, "eef_pose": states}
     arrays.update({f"object_pose/{name}": rows for name, rows in world_state.get("object_poses", {}).items()})
     meta_out = {
-        "rollout": ROLLOUT_FORMAT, "model": model.name, "oracle": model.oracle, "model_config": model.config(), "seed": seed,
-        "policy": config.policy.text(), "policy_config": policy.config(), "judge": judge.name, "state_source": state_source,
-        "embodiment": meta.get("embodiment") or meta.get("generator"), "views": list(views), "fps": fps,
-        "horizon": horizon, "held": world_state.get("held"), "state": sorted(arrays),
+        "rollout": ROLLOUT_FORMAT,
+        "model": model.name,
+        "oracle": model.oracle,
+        "model_config": model.config(),
+        "seed": seed,
+        "policy": config.policy.text(),
+        "policy_config": policy.config(),
+        "judge": judge.name,
+        "state_source": state_source,
+        "embodiment": meta.get("embodiment") or meta.get("generator"),
+        "views": list(views),
+        "fps": fps,
+        "horizon": horizon,
+        "held": world_state.get("held"),
+        "state": sorted(arrays),
     }
     if views:
         trial_path = write_trial(
-            output / ROLLOUTS, episode.task, episode.episode, TRIAL, frames[HEAD_VIEW],
-            extra_views={v: f for v, f in frames.items() if v != HEAD_VIEW}, meta=meta_out, arrays=arrays,
+            output / ROLLOUTS,
+            episode.task,
+            episode.episode,
+            TRIAL,
+            frames[HEAD_VIEW],
+            extra_views={v: f for v, f in frames.items() if v != HEAD_VIEW},
+            meta=meta_out,
+            arrays=arrays,
         ).path
     else:  # nothing rendered: the same sidecar, outside the generated layout
         trial_path = output / STATES / episode.task / episode.episode / TRIAL
         write_state_only(trial_path, meta_out, arrays)
     return {
-        **base, "status": "ok", "reason": "", "verdict": verdict.to_json(), "state_source": state_source,
-        "steps": int(len(actions)), "policy_calls": calls, "stopped_early": stopped_early, "seconds": time.perf_counter() - started,
+        **base,
+        "status": "ok",
+        "reason": "",
+        "verdict": verdict.to_json(),
+        "state_source": state_source,
+        "steps": int(len(actions)),
+        "policy_calls": calls,
+        "stopped_early": stopped_early,
+        "seconds": time.perf_counter() - started,
         "rollout": str(trial_path.relative_to(output)),
     }
 
@@ -360,7 +478,8 @@ def _extend_world_state(so_far: dict, chunk: dict, first: bool) -> dict:
     if "object_poses" in chunk:
         old = so_far.get("object_poses", {})
         out["object_poses"] = {
-            name: np.concatenate([old[name], rows[skip:]]) if name in old else np.asarray(rows[skip:]) for name, rows in chunk["object_poses"].items()
+            name: np.concatenate([old[name], rows[skip:]]) if name in old else np.asarray(rows[skip:])
+            for name, rows in chunk["object_poses"].items()
         }
     if "held" in chunk:
         out["held"] = list(so_far.get("held", [])) + list(chunk["held"][skip:])
@@ -374,4 +493,12 @@ def load_summary(output: Path) -> dict:
     return json.loads(path.read_text())
 
 
-__all__ = ["LoopConfig", "Verdict", "evaluate_policy", "run_episode", "select_episodes", "summarise", "load_summary"]
+__all__ = [
+    "LoopConfig",
+    "Verdict",
+    "evaluate_policy",
+    "run_episode",
+    "select_episodes",
+    "summarise",
+    "load_summary",
+]

@@ -77,8 +77,14 @@ class ScriptedPolicy(Policy):
 
     def config(self) -> dict:
         return {
-            "grasp_offset": self.grasp_offset, "action_noise": self.action_noise, "wrong_order": self.wrong_order,
-            "give_up": self.give_up, "chunk": self.chunk, "tolerance": self.tolerance, "max_wait": self.max_wait, "seed": self.seed,
+            "grasp_offset": self.grasp_offset,
+            "action_noise": self.action_noise,
+            "wrong_order": self.wrong_order,
+            "give_up": self.give_up,
+            "chunk": self.chunk,
+            "tolerance": self.tolerance,
+            "max_wait": self.max_wait,
+            "seed": self.seed,
         }
 
     def reset(self, instruction: str, observation: Observation) -> None:
@@ -86,25 +92,47 @@ class ScriptedPolicy(Policy):
 
         meta = observation.episode_meta
         try:
-            plan = plan_episode(int(meta["seed"]), str(meta["task_name"]), int(meta["episode_index"]), int(meta.get("layout_attempt", 0)))
+            plan = plan_episode(
+                int(meta["seed"]),
+                str(meta["task_name"]),
+                int(meta["episode_index"]),
+                int(meta.get("layout_attempt", 0)),
+            )
             length = int(meta["num_frames"])
         except (KeyError, TypeError, ValueError) as exc:
-            raise PolicyError(f"the scripted policy needs a simulated episode's layout in the sidecar (task, seed, index): {exc}") from None
+            raise PolicyError(
+                f"the scripted policy needs a simulated episode's layout in the sidecar (task, seed, index): {exc}"
+            ) from None
         if "scene" in meta and json.loads(json.dumps(plan.spec.to_json())) != meta["scene"]:
-            raise PolicyError("the episode's scene differs from the layout its task plan gives; the scripted policy cannot act on it")
+            raise PolicyError(
+                "the episode's scene differs from the layout its task plan gives; the scripted policy cannot act on it"
+            )
         segments = list(plan.segments)
         if self.wrong_order and len(segments) > 2:
             segments[1], segments[2] = segments[2], segments[1]
         if self.grasp_offset:
             segments = [
-                Segment(s.weight, {arm: Target((t.position[0] + self.grasp_offset, t.position[1], t.position[2]), t.rotation, t.gripper) for arm, t in s.targets.items()})
+                Segment(
+                    s.weight,
+                    {
+                        arm: Target(
+                            (t.position[0] + self.grasp_offset, t.position[1], t.position[2]),
+                            t.rotation,
+                            t.gripper,
+                        )
+                        for arm, t in s.targets.items()
+                    },
+                )
                 for s in segments
             ]
         schedule = plan_actions(plan.spec, segments, length)
         self.arms = tuple(sorted({arm for s in segments for arm in s.targets}))
         if self.action_noise:
             episode = [int(meta["seed"]), int(meta.get("task_id", 0)), int(meta["episode_index"])]
-            noise = np.random.default_rng([self.seed, *episode]).standard_normal((len(schedule) - 1, 2, 3)) * self.action_noise
+            noise = (
+                np.random.default_rng([self.seed, *episode]).standard_normal((len(schedule) - 1, 2, 3))
+                * self.action_noise
+            )
             schedule[1:, 0:3] += noise[:, 0]
             schedule[1:, 7:10] += noise[:, 1]
         stop = max(1, int(round(self.give_up * (length - 1))))
@@ -117,7 +145,13 @@ class ScriptedPolicy(Policy):
         if self.schedule is None:
             raise PolicyError("act() before reset()")
         state = np.asarray(observation.state, dtype=np.float64)
-        error = max((float(np.linalg.norm(state[ARM_POSITIONS[a]] - self.schedule[self.cursor][ARM_POSITIONS[a]])) for a in self.arms), default=0.0)
+        error = max(
+            (
+                float(np.linalg.norm(state[ARM_POSITIONS[a]] - self.schedule[self.cursor][ARM_POSITIONS[a]]))
+                for a in self.arms
+            ),
+            default=0.0,
+        )
         if error > self.tolerance and self.waited < self.max_wait and self.cursor > 0:
             self.waited += 1
             return np.repeat(self.schedule[self.cursor][None], self.chunk, axis=0)

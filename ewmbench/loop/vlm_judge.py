@@ -34,10 +34,14 @@ def load_judge_prompt(name_or_path: str) -> tuple[str, str]:
     else:
         resource = resources.files(__package__) / "prompts" / f"{name_or_path}.txt"
         if not resource.is_file():
-            raise ConfigError(f"unknown judge prompt {name_or_path!r} (a name under ewmbench/loop/prompts/ or a .txt path)")
+            raise ConfigError(
+                f"unknown judge prompt {name_or_path!r} (a name under ewmbench/loop/prompts/ or a .txt path)"
+            )
         text = resource.read_text(encoding="utf-8")
     if "\n---\n" not in text:
-        raise ConfigError(f"judge prompt {name_or_path!r} must hold a system message, a line '---', then the user message")
+        raise ConfigError(
+            f"judge prompt {name_or_path!r} must hold a system message, a line '---', then the user message"
+        )
     system, user = text.split("\n---\n", 1)
     if "{instruction}" not in user:
         raise ConfigError(f"judge prompt {name_or_path!r} must mention {{instruction}} in its user message")
@@ -97,9 +101,22 @@ def parse_verdict(answer: dict, substeps: int) -> tuple[bool | None, float | Non
 class VLMJudge(Judge):
     name = "vlm"
 
-    def __init__(self, model: str = DEFAULT_MODEL, prompt: str = DEFAULT_PROMPT, device: str | None = None, dtype: str = "bfloat16",
-                 max_new_tokens: int = 512, view: str = "head", backend: str = "transformers", url: str | None = None,
-                 api_key_env: str = "OPENAI_API_KEY", frames: int = 8, timeout: float = 120.0, captioner=None, **options):
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL,
+        prompt: str = DEFAULT_PROMPT,
+        device: str | None = None,
+        dtype: str = "bfloat16",
+        max_new_tokens: int = 512,
+        view: str = "head",
+        backend: str = "transformers",
+        url: str | None = None,
+        api_key_env: str = "OPENAI_API_KEY",
+        frames: int = 8,
+        timeout: float = 120.0,
+        captioner=None,
+        **options,
+    ):
         if options:
             raise ConfigError(
                 f"unknown vlm judge option(s) {sorted(options)}; known: model, prompt, device, dtype, max_new_tokens, view, "
@@ -108,7 +125,9 @@ class VLMJudge(Judge):
         if backend not in ("transformers", "openai"):
             raise ConfigError(f"vlm judge backend must be transformers or openai, got {backend!r}")
         if backend == "openai" and not url:
-            raise ConfigError("the openai backend needs url=http://HOST:PORT/v1 (any OpenAI-compatible chat completions server)")
+            raise ConfigError(
+                "the openai backend needs url=http://HOST:PORT/v1 (any OpenAI-compatible chat completions server)"
+            )
         self.backend, self.url, self.api_key_env = backend, url, str(api_key_env)
         self.frames, self.timeout = int(frames), float(timeout)
         if self.frames < 1:
@@ -127,12 +146,21 @@ class VLMJudge(Judge):
         from ewmbench.perception.captioner import FrameSampling, VideoCaptioner
 
         judge = cls(max_new_tokens=max_new_tokens, **options)
-        judge._captioner = VideoCaptioner(model, processor, "", judge.system, FrameSampling(), max_new_tokens, batch_size=1)
+        judge._captioner = VideoCaptioner(
+            model, processor, "", judge.system, FrameSampling(), max_new_tokens, batch_size=1
+        )
         return judge
 
     def config(self) -> dict:  # the API key is read from the environment at each call and never recorded
-        return {"model": self.model_source, "prompt": self.prompt_name, "max_new_tokens": self.max_new_tokens, "view": self.view,
-                "backend": self.backend, "url": self.url, "frames": self.frames}
+        return {
+            "model": self.model_source,
+            "prompt": self.prompt_name,
+            "max_new_tokens": self.max_new_tokens,
+            "view": self.view,
+            "backend": self.backend,
+            "url": self.url,
+            "frames": self.frames,
+        }
 
     def _load(self):
         if self._captioner is None:
@@ -140,8 +168,14 @@ class VLMJudge(Judge):
             from ewmbench.perception.device import default_device
 
             self._captioner = load_captioner(
-                self.model_source, instruction="", system_message=self.system, sampling=FrameSampling(),
-                max_new_tokens=self.max_new_tokens, batch_size=1, device=self.device or default_device(), dtype=self.dtype,
+                self.model_source,
+                instruction="",
+                system_message=self.system,
+                sampling=FrameSampling(),
+                max_new_tokens=self.max_new_tokens,
+                batch_size=1,
+                device=self.device or default_device(),
+                dtype=self.dtype,
             )
         return self._captioner
 
@@ -152,7 +186,9 @@ class VLMJudge(Judge):
 
         frames = rollout.frames.get(self.view)
         if frames is None or len(frames) == 0:
-            raise JudgeError(f"the vlm judge reads the {self.view!r} view; the rollout has {sorted(rollout.frames)}")
+            raise JudgeError(
+                f"the vlm judge reads the {self.view!r} view; the rollout has {sorted(rollout.frames)}"
+            )
         prompt = render_prompt(self.template, rollout.instruction, rollout.substeps)
         if self.backend == "openai":
             answer_text, seen = self._ask_server(prompt, frames)
@@ -163,15 +199,22 @@ class VLMJudge(Judge):
         parsed = parse_caption(answer_text)
         success, reward, steps = parse_verdict(parsed, len(rollout.substeps))
         if success is None and all(s is None for s in steps):
-            raise JudgeError(f"the vlm judge's answer holds no verdict (no success, no sub-step): {answer_text[:300]!r}")
+            raise JudgeError(
+                f"the vlm judge's answer holds no verdict (no success, no sub-step): {answer_text[:300]!r}"
+            )
         if success is None:  # judged from the sub-steps alone: all done
             success = all(s is True for s in steps)
         if reward is None:
             judged = [s for s in steps if s is not None]
             reward = sum(judged) / len(judged) if judged else float(success)
         evidence = {
-            "judge": "vlm", "model": self.model_source, "prompt": prompt, "answer": answer_text,
-            "frames_seen": seen, "view": self.view, "backend": self.backend,
+            "judge": "vlm",
+            "model": self.model_source,
+            "prompt": prompt,
+            "answer": answer_text,
+            "frames_seen": seen,
+            "view": self.view,
+            "backend": self.backend,
         }
         return Verdict(bool(success), float(reward), steps, evidence)
 
@@ -194,10 +237,15 @@ class VLMJudge(Judge):
             url = "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
             content.append({"type": "image_url", "image_url": {"url": url}})
         key = os.environ.get(self.api_key_env)
-        client = HTTPClient(self.url, HTTPSettings(timeout=self.timeout, retries=2, max_concurrency=1),
-                            headers={"Authorization": f"Bearer {key}"} if key else None)
+        client = HTTPClient(
+            self.url,
+            HTTPSettings(timeout=self.timeout, retries=2, max_concurrency=1),
+            headers={"Authorization": f"Bearer {key}"} if key else None,
+        )
         payload = {
-            "model": self.model_source, "temperature": 0, "max_tokens": self.max_new_tokens,
+            "model": self.model_source,
+            "temperature": 0,
+            "max_tokens": self.max_new_tokens,
             "messages": [{"role": "system", "content": self.system}, {"role": "user", "content": content}],
         }
         try:
@@ -209,7 +257,9 @@ class VLMJudge(Judge):
         try:
             text = answer["choices"][0]["message"]["content"]
         except (KeyError, IndexError, TypeError):
-            raise JudgeError(f"the vlm judge's server answered without choices[0].message.content: {str(answer)[:300]}") from None
+            raise JudgeError(
+                f"the vlm judge's server answered without choices[0].message.content: {str(answer)[:300]}"
+            ) from None
         if not isinstance(text, str):
             raise JudgeError("the vlm judge's server answered with a non-text message")
         return text, seen

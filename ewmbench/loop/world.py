@@ -35,8 +35,19 @@ class Step:
 
 
 def build_step_request(
-    model: WorldModel, episode: Episode, trial: str, seed: int, actions: np.ndarray, history: dict[str, np.ndarray], chunk: int,
-    *, fps: float | None, height: int, width: int, instruction: str, substeps: list[str],
+    model: WorldModel,
+    episode: Episode,
+    trial: str,
+    seed: int,
+    actions: np.ndarray,
+    history: dict[str, np.ndarray],
+    chunk: int,
+    *,
+    fps: float | None,
+    height: int,
+    width: int,
+    instruction: str,
+    substeps: list[str],
 ) -> GenerationRequest:
     """The request for the chunk whose actions are the last ``chunk`` rows of ``actions``."""
     caps = model.capabilities_now()
@@ -44,8 +55,17 @@ def build_step_request(
     start = len(actions) - chunk - 1  # the current frame: the last one the policy saw
     views = tuple(history)
     request = GenerationRequest(
-        task=episode.task, episode=episode.episode, trial=trial, seed=seed, num_frames=chunk + 1, fps=fps,
-        height=height, width=width, views=views, start_frame=start, actions=np.asarray(actions, dtype=np.float64),
+        task=episode.task,
+        episode=episode.episode,
+        trial=trial,
+        seed=seed,
+        num_frames=chunk + 1,
+        fps=fps,
+        height=height,
+        width=width,
+        views=views,
+        start_frame=start,
+        actions=np.asarray(actions, dtype=np.float64),
         action_space="eef14-euler",
     )
     if "text" in conditioning:
@@ -68,14 +88,36 @@ def build_step_request(
 
 
 def step_world(
-    model: WorldModel, episode: Episode, trial: str, seed: int, actions: np.ndarray, history: dict[str, np.ndarray], chunk: int,
-    *, fps: float | None, height: int, width: int, instruction: str, substeps: list[str],
+    model: WorldModel,
+    episode: Episode,
+    trial: str,
+    seed: int,
+    actions: np.ndarray,
+    history: dict[str, np.ndarray],
+    chunk: int,
+    *,
+    fps: float | None,
+    height: int,
+    width: int,
+    instruction: str,
+    substeps: list[str],
 ) -> Step:
     """Run ``actions`` ((N, 14), the last ``chunk`` rows new) and return the new frames and state."""
     from ewmbench.data.conform import conform_video
 
     request = build_step_request(
-        model, episode, trial, seed, actions, history, chunk, fps=fps, height=height, width=width, instruction=instruction, substeps=substeps
+        model,
+        episode,
+        trial,
+        seed,
+        actions,
+        history,
+        chunk,
+        fps=fps,
+        height=height,
+        width=width,
+        instruction=instruction,
+        substeps=substeps,
     )
     try:
         if request.views:  # a request with no views is the simulator's state-only mode (the reference)
@@ -95,14 +137,23 @@ def step_world(
             raise WorldModelError(f"world model {model.name!r} returned no frames for view {view!r}")
         clip = np.asarray(clip)
         if clip.ndim != 4 or clip.shape[-1] != 3 or clip.dtype != np.uint8 or len(clip) == 0:
-            raise WorldModelError(f"world model {model.name!r} returned {view!r} frames of shape {clip.shape} and dtype {clip.dtype}; expected (T, H, W, 3) uint8")
+            raise WorldModelError(
+                f"world model {model.name!r} returned {view!r} frames of shape {clip.shape} and dtype {clip.dtype}; expected (T, H, W, 3) uint8"
+            )
         if not retimed and len(clip) != request.num_frames:
             raise WorldModelError(
                 f"world model {model.name!r} returned frames of shape {clip.shape} for view {view!r}; "
                 f"expected {request.num_frames} frames (the current one and one per action)"
             )
         if retimed or clip.shape[1:3] != (height, width):
-            clip, _ = conform_video(clip, request.num_frames, height, width, native_fps if retimed else None, fps if retimed else None)
+            clip, _ = conform_video(
+                clip,
+                request.num_frames,
+                height,
+                width,
+                native_fps if retimed else None,
+                fps if retimed else None,
+            )
         frames[view] = clip[1:]
     eef = result.state.get("eef_pose")
     if eef is not None and np.shape(eef) == (request.num_frames, 14) and np.isfinite(eef).all():
@@ -110,7 +161,11 @@ def step_world(
     else:
         state, source = np.asarray(actions, dtype=np.float64)[-chunk:], "commanded"
     world_state = {}
-    poses = {k.removeprefix("object_pose/"): np.asarray(v) for k, v in result.state.items() if k.startswith("object_pose/")}
+    poses = {
+        k.removeprefix("object_pose/"): np.asarray(v)
+        for k, v in result.state.items()
+        if k.startswith("object_pose/")
+    }
     if poses:
         world_state["object_poses"] = poses
     held = result.info.get("held")

@@ -2,17 +2,42 @@
 
 from ewmbench.metrics import diversity, fidelity, motion, scene, semantics  # noqa: F401  (importing registers each metric)
 from ewmbench.metrics.base import (
-    EpisodeInputs, Metric, TrialInputs, column_directions, higher_is_better, metric_registry, register_metric,
+    EpisodeInputs,
+    Metric,
+    TrialInputs,
+    column_directions,
+    higher_is_better,
+    metric_registry,
+    register_metric,
 )
 from ewmbench.metrics.diversity import diversity_from_embeddings
 from ewmbench.metrics.fidelity import feature_statistics, frechet_distance, frechet_distance_of_features
-from ewmbench.metrics.motion import OfficialCrashWarning, select_best_trials, trajectory_scores, trajectory_scores_batch
+from ewmbench.metrics.motion import (
+    OfficialCrashWarning,
+    select_best_trials,
+    trajectory_scores,
+    trajectory_scores_batch,
+)
 from ewmbench.metrics.scene import scene_consistency_from_tokens
 from ewmbench.metrics.semantics import bleu, clip_text_similarity
 
 __all__ = [
-    "EpisodeInputs", "Metric", "OfficialCrashWarning", "TrialInputs", "bleu", "clip_text_similarity",
-    "column_directions", "diversity_from_embeddings", "feature_statistics", "frechet_distance",
-    "frechet_distance_of_features", "higher_is_better", "metric_registry", "register_metric", "scene_consistency_from_tokens", "select_best_trials",
-    "trajectory_scores", "trajectory_scores_batch",
+    "EpisodeInputs",
+    "Metric",
+    "OfficialCrashWarning",
+    "TrialInputs",
+    "bleu",
+    "clip_text_similarity",
+    "column_directions",
+    "diversity_from_embeddings",
+    "feature_statistics",
+    "frechet_distance",
+    "frechet_distance_of_features",
+    "higher_is_better",
+    "metric_registry",
+    "register_metric",
+    "scene_consistency_from_tokens",
+    "select_best_trials",
+    "trajectory_scores",
+    "trajectory_scores_batch",
 ]

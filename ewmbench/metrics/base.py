@@ -54,12 +54,24 @@ class TrialInputs:
 
     def gt_trajectory(self, tracking: TrackingSettings) -> np.ndarray:
         """The GT end-effector track: ``traj/traj.npy``, else tracked with ``tracking``."""
-        return trajectory_of(self.episode.traj_path, self.episode.video_path(), self.videos, tracking, self.detector, self.device)
+        return trajectory_of(
+            self.episode.traj_path,
+            self.episode.video_path(),
+            self.videos,
+            tracking,
+            self.detector,
+            self.device,
+        )
 
     def trajectory(self, tracking: TrackingSettings) -> np.ndarray:
         """The generated trial's track, tracked with ``tracking`` and the episode's embodiment."""
         return trajectory_of(
-            self.trial.traj_path, self.trial.video_path(), self.videos, tracking, self.detector, self.device,
+            self.trial.traj_path,
+            self.trial.video_path(),
+            self.videos,
+            tracking,
+            self.detector,
+            self.device,
             gt_video=self.episode.video_path(),
         )
 
@@ -160,9 +172,13 @@ def higher_is_better(column: str, registry: Mapping[str, type[Metric]] | None = 
     for cls in (registry if registry is not None else metric_registry()).values():
         if column in cls.columns:
             return column not in cls.lower_is_better
-    raise ConfigError(f"no metric writes a column {column!r}, so its direction is unknown (see `ewmbench metrics`)")
+    raise ConfigError(
+        f"no metric writes a column {column!r}, so its direction is unknown (see `ewmbench metrics`)"
+    )
 
 
-def column_directions(columns: Sequence[str], registry: Mapping[str, type[Metric]] | None = None) -> dict[str, str]:
+def column_directions(
+    columns: Sequence[str], registry: Mapping[str, type[Metric]] | None = None
+) -> dict[str, str]:
     """``{"column": "higher" | "lower"}`` of the given columns (for result files)."""
     return {c: "higher" if higher_is_better(c, registry) else "lower" for c in columns}

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from itertools import combinations
-
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -54,10 +53,15 @@ def diversity_from_embeddings(trials, protocol: ProtocolLike | Mapping = DEFAULT
     for index, trial in enumerate(trials):
         embeddings = as_float_tensor(trial, f"trial {index} embeddings")
         if embeddings.ndim != 2 or embeddings.shape[0] == 0:
-            raise DataError(f"<trial {index} embeddings>", f"expected (T, D) with T >= 1, got shape {tuple(embeddings.shape)}")
+            raise DataError(
+                f"<trial {index} embeddings>",
+                f"expected (T, D) with T >= 1, got shape {tuple(embeddings.shape)}",
+            )
         vectors.append(trial_embedding(embeddings.cpu()))
     if len({v.shape[0] for v in vectors}) > 1:
-        raise DataError("<trials>", f"trials have different embedding sizes: {sorted({v.shape[0] for v in vectors})}")
+        raise DataError(
+            "<trials>", f"trials have different embedding sizes: {sorted({v.shape[0] for v in vectors})}"
+        )
     return diversity_from_trial_embeddings(vectors, float(settings["cosine_eps"]))
 
 
@@ -68,7 +72,9 @@ def clip_encoder(settings: Mapping, device: str):
     dtype = torch_dtype(device, settings["gpu_dtype"])
     if uses_random_weights(settings):
         return ClipImageEncoder.from_config(settings["random_init"], device, dtype)
-    return ClipImageEncoder.from_weights(weights_path(settings), settings["architecture"], bool(settings["quick_gelu"]), device, dtype)
+    return ClipImageEncoder.from_weights(
+        weights_path(settings), settings["architecture"], bool(settings["quick_gelu"]), device, dtype
+    )
 
 
 def video_embeddings(frames: np.ndarray, settings: Mapping, device: str) -> np.ndarray:
@@ -93,7 +99,11 @@ class Diversity(Metric):
             video = trial.video_path()
             try:
                 per_trial.append(
-                    inputs.videos.derived.array(stage_key, video, lambda v=video: video_embeddings(inputs.videos.frames(v), settings, inputs.device))
+                    inputs.videos.derived.array(
+                        stage_key,
+                        video,
+                        lambda v=video: video_embeddings(inputs.videos.frames(v), settings, inputs.device),
+                    )
                 )
             except DataError as exc:
                 raise DataError(video, exc.problem) from None

@@ -221,7 +221,9 @@ def _solve(jobs: list[_Job], need_extent: bool) -> None:
         while stop < len(order):
             k = order[stop]
             grown_rows, grown_band = max(rows, len(jobs[k].x)), max(band, widths[k])
-            if (stop - start + 1) * grown_rows * grown_band > _CHUNK_ELEMENTS or widths[k] > 1.5 * widths[order[start]] + 4:
+            if (stop - start + 1) * grown_rows * grown_band > _CHUNK_ELEMENTS or widths[k] > 1.5 * widths[
+                order[start]
+            ] + 4:
                 break
             rows, band, stop = grown_rows, grown_band, stop + 1
         _solve_chunk([jobs[k] for k in order[start:stop]], need_extent)
@@ -233,7 +235,10 @@ def _full_window(n: int, m: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def expand_windows(
-    row_mins: Sequence[np.ndarray], row_maxs: Sequence[np.ndarray], sizes: Sequence[tuple[int, int]], radius: int
+    row_mins: Sequence[np.ndarray],
+    row_maxs: Sequence[np.ndarray],
+    sizes: Sequence[tuple[int, int]],
+    radius: int,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """FastDTW's windows for (n, m) grids from the path extent per row of their half-size grids.
 
@@ -259,7 +264,9 @@ def expand_windows(
     return [(lo[a:b], hi[a:b]) for a, b in zip(starts, ends)]
 
 
-def expand_window(row_min: np.ndarray, row_max: np.ndarray, n: int, m: int, radius: int) -> tuple[np.ndarray, np.ndarray]:
+def expand_window(
+    row_min: np.ndarray, row_max: np.ndarray, n: int, m: int, radius: int
+) -> tuple[np.ndarray, np.ndarray]:
     """:func:`expand_windows` of one pair."""
     return expand_windows([row_min], [row_max], [(n, m)], radius)[0]
 
@@ -268,11 +275,15 @@ def _halve_all(points: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.
     """:func:`reduce_by_half` of every concatenated series at once (same arithmetic)."""
     halves = lengths // 2
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    first = np.repeat(starts, halves) + 2 * (np.arange(halves.sum()) - np.repeat(np.cumsum(halves) - halves, halves))
+    first = np.repeat(starts, halves) + 2 * (
+        np.arange(halves.sum()) - np.repeat(np.cumsum(halves) - halves, halves)
+    )
     return (points[first] + points[first + 1]) / 2, halves
 
 
-def _pyramids(pairs: Sequence[tuple[np.ndarray, np.ndarray]], radius: int) -> list[list[tuple[np.ndarray, np.ndarray]]]:
+def _pyramids(
+    pairs: Sequence[tuple[np.ndarray, np.ndarray]], radius: int
+) -> list[list[tuple[np.ndarray, np.ndarray]]]:
     """Per pair, its FastDTW levels: the series, then halved while both have >= radius + 2 points."""
     if not pairs:
         return []
@@ -310,8 +321,10 @@ def fastdtw_batch(pairs: Sequence[tuple[np.ndarray, np.ndarray]], radius: int = 
             windows = [_full_window(len(x), len(y)) for x, y in series]
         else:
             windows = expand_windows(
-                [previous[p].row_min for p in active], [previous[p].row_max for p in active],
-                [(len(x), len(y)) for x, y in series], radius,
+                [previous[p].row_min for p in active],
+                [previous[p].row_max for p in active],
+                [(len(x), len(y)) for x, y in series],
+                radius,
             )
         jobs = {p: _Job(x, y, lo, hi) for p, (x, y), (lo, hi) in zip(active, series, windows)}
         _solve(list(jobs.values()), need_extent=True)

@@ -27,7 +27,9 @@ from ewmbench.metrics.features import feature_stage_key, weights_path
 from ewmbench.metrics.frames import match_size
 
 
-def psnr_frame(pred: np.ndarray, gt: np.ndarray, data_range: float = 255, max_db: float | None = None) -> float:
+def psnr_frame(
+    pred: np.ndarray, gt: np.ndarray, data_range: float = 255, max_db: float | None = None
+) -> float:
     """PSNR in dB of one frame pair: infinite when identical, unless capped at ``max_db``."""
     pred, gt = np.asarray(pred, np.float64), np.asarray(gt, np.float64)
     mse = float(np.mean((pred - gt) ** 2))
@@ -35,7 +37,14 @@ def psnr_frame(pred: np.ndarray, gt: np.ndarray, data_range: float = 255, max_db
     return value if max_db is None else min(value, max_db)
 
 
-def ssim_frame(pred: np.ndarray, gt: np.ndarray, data_range: float = 255, win_size: int = 7, k1: float = 0.01, k2: float = 0.03) -> float:
+def ssim_frame(
+    pred: np.ndarray,
+    gt: np.ndarray,
+    data_range: float = 255,
+    win_size: int = 7,
+    k1: float = 0.01,
+    k2: float = 0.03,
+) -> float:
     """SSIM of one RGB frame pair exactly as scikit-image's ``structural_similarity`` with a
     uniform window, sample covariance and ``channel_axis=-1`` (the official call).
 
@@ -60,7 +69,9 @@ def ssim_frame(pred: np.ndarray, gt: np.ndarray, data_range: float = 255, win_si
     if gt.ndim == 3 and gt.shape[-1] == 1:  # OpenCV treats (H, W, 1) as (H, W)
         gt, pred = gt[..., 0], pred[..., 0]
     if win_size % 2 == 0 or win_size > min(gt.shape[:2]):
-        raise ValueError(f"win_size must be odd and at most the frame's smaller side, got {win_size} for {gt.shape[:2]}")
+        raise ValueError(
+            f"win_size must be odd and at most the frame's smaller side, got {win_size} for {gt.shape[:2]}"
+        )
     n = win_size * win_size
     exact = gt.dtype == pred.dtype == np.uint8 and n * 255 * 255 < 2**24
     space = _workspace(gt.shape, np.float32 if exact else np.float64, win_size)
@@ -70,7 +81,9 @@ def ssim_frame(pred: np.ndarray, gt: np.ndarray, data_range: float = 255, win_si
     kernel = (win_size, win_size)
 
     def window_sum(image: np.ndarray, name: str) -> np.ndarray:
-        return cv2.boxFilter(image, -1, kernel, dst=space[name], normalize=False, borderType=cv2.BORDER_REFLECT)
+        return cv2.boxFilter(
+            image, -1, kernel, dst=space[name], normalize=False, borderType=cv2.BORDER_REFLECT
+        )
 
     sx, sy = window_sum(x, "sx"), window_sum(y, "sy")
     sxx = window_sum(np.multiply(x, x, out=product), "sxx")
@@ -128,14 +141,18 @@ def _workspace(shape: tuple[int, ...], dtype, win_size: int) -> dict[str, np.nda
     if cached is None or cached[0] != key:
         pad = (win_size - 1) // 2
         strip = (_STRIP_ROWS, shape[1] - 2 * pad, *shape[2:])
-        arrays = {name: np.empty(shape, dtype) for name in ("x", "y", "product", "sx", "sy", "sxx", "syy", "sxy")}
+        arrays = {
+            name: np.empty(shape, dtype) for name in ("x", "y", "product", "sx", "sy", "sxx", "syy", "sxy")
+        }
         arrays |= {name: np.empty(strip, np.float64) for name in ("a", "b", "cov", "var", "tmp")}
         arrays["ratio"] = np.empty((shape[0] - 2 * pad, *strip[1:]), np.float64)
         _workspaces.arrays = cached = (key, arrays)
     return cached[1]
 
 
-def video_score(pred: np.ndarray, gt: np.ndarray, frame_score, frame_matching: str, threads: int | None = None) -> float:
+def video_score(
+    pred: np.ndarray, gt: np.ndarray, frame_score, frame_matching: str, threads: int | None = None
+) -> float:
     """Combine per-frame scores over a video pair as the protocol says. Frames are scored on
     ``threads`` threads (default: the CPU count, at most 8; OpenCV and numpy release the GIL);
     the scores are combined in frame order, so the value does not depend on the thread count."""
@@ -161,7 +178,13 @@ def video_score(pred: np.ndarray, gt: np.ndarray, frame_score, frame_matching: s
     raise ConfigError(f"unknown frame_matching {frame_matching!r} (zip_divide_by_gt or mean_over_matched)")
 
 
-def psnr(pred: np.ndarray, gt: np.ndarray, frame_matching: str = "zip_divide_by_gt", data_range: float = 255, max_db: float | None = None) -> float:
+def psnr(
+    pred: np.ndarray,
+    gt: np.ndarray,
+    frame_matching: str = "zip_divide_by_gt",
+    data_range: float = 255,
+    max_db: float | None = None,
+) -> float:
     """Video PSNR of (T, H, W, 3) uint8 frames against ground truth.
 
     Without ``max_db`` (v1) a single identical frame makes the video's PSNR infinite.
@@ -169,7 +192,15 @@ def psnr(pred: np.ndarray, gt: np.ndarray, frame_matching: str = "zip_divide_by_
     return video_score(pred, gt, lambda p, g: psnr_frame(p, g, data_range, max_db), frame_matching)
 
 
-def ssim(pred: np.ndarray, gt: np.ndarray, frame_matching: str = "zip_divide_by_gt", data_range: float = 255, win_size: int = 7, k1: float = 0.01, k2: float = 0.03) -> float:
+def ssim(
+    pred: np.ndarray,
+    gt: np.ndarray,
+    frame_matching: str = "zip_divide_by_gt",
+    data_range: float = 255,
+    win_size: int = 7,
+    k1: float = 0.01,
+    k2: float = 0.03,
+) -> float:
     """Video SSIM of (T, H, W, 3) uint8 frames against ground truth."""
     return video_score(pred, gt, lambda p, g: ssim_frame(p, g, data_range, win_size, k1, k2), frame_matching)
 
@@ -185,7 +216,13 @@ class PSNR(Metric):
     def score_trial(self, inputs: TrialInputs, settings: dict) -> dict[str, float]:
         if _on_gpu(inputs.device):
             return {"psnr": _device_scores(inputs, settings)[0]}
-        value = psnr(inputs.frames(), inputs.gt_frames(), settings["frame_matching"], settings["data_range"], settings.get("max_db"))
+        value = psnr(
+            inputs.frames(),
+            inputs.gt_frames(),
+            settings["frame_matching"],
+            settings["data_range"],
+            settings.get("max_db"),
+        )
         return {"psnr": value}
 
 
@@ -201,8 +238,13 @@ class SSIM(Metric):
         if _on_gpu(inputs.device):
             return {"ssim": _device_scores(inputs, settings)[1]}
         value = ssim(
-            inputs.frames(), inputs.gt_frames(), settings["frame_matching"], settings["data_range"],
-            settings["win_size"], settings["k1"], settings["k2"],
+            inputs.frames(),
+            inputs.gt_frames(),
+            settings["frame_matching"],
+            settings["data_range"],
+            settings["win_size"],
+            settings["k1"],
+            settings["k2"],
         )
         return {"ssim": value}
 
@@ -217,8 +259,15 @@ def _device_scores(inputs: TrialInputs, settings: dict) -> tuple[float, float]:
     from ewmbench.metrics.pixels_torch import psnr_ssim
 
     return psnr_ssim(
-        inputs.frames(), inputs.gt_frames(), inputs.device, settings["frame_matching"], settings["data_range"], settings.get("max_db"),
-        settings.get("win_size", 7), settings.get("k1", 0.01), settings.get("k2", 0.03),
+        inputs.frames(),
+        inputs.gt_frames(),
+        inputs.device,
+        settings["frame_matching"],
+        settings["data_range"],
+        settings.get("max_db"),
+        settings.get("win_size", 7),
+        settings.get("k1", 0.01),
+        settings.get("k2", 0.03),
     )
 
 
@@ -233,7 +282,9 @@ def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return features.mean(axis=0), np.atleast_2d(np.cov(features, rowvar=False))
 
 
-def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray, eps: float = 1e-6) -> float:
+def frechet_distance(
+    mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray, eps: float = 1e-6
+) -> float:
     """Frechet distance of two Gaussians: |mu1 - mu2|^2 + tr(S1) + tr(S2) - 2 tr((S1 S2)^(1/2)).
 
     When S1 S2 is singular (fewer samples than dimensions), ``eps`` is added to both diagonals
@@ -243,9 +294,14 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
     from scipy import linalg
 
     mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
-    sigma1, sigma2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
+    sigma1, sigma2 = (
+        np.atleast_2d(np.asarray(sigma1, np.float64)),
+        np.atleast_2d(np.asarray(sigma2, np.float64)),
+    )
     if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape or sigma1.shape != (mu1.size, mu1.size):
-        raise ValueError(f"shapes do not match: mu {mu1.shape} {mu2.shape}, sigma {sigma1.shape} {sigma2.shape}")
+        raise ValueError(
+            f"shapes do not match: mu {mu1.shape} {mu2.shape}, sigma {sigma1.shape} {sigma2.shape}"
+        )
     diff = mu1 - mu2
     covmean = linalg.sqrtm(sigma1 @ sigma2)
     if not np.isfinite(covmean).all():
@@ -253,7 +309,9 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
         covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
     if np.iscomplexobj(covmean):
         if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
-            raise ValueError(f"matrix square root has a large imaginary part ({np.max(np.abs(covmean.imag)):.3g})")
+            raise ValueError(
+                f"matrix square root has a large imaginary part ({np.max(np.abs(covmean.imag)):.3g})"
+            )
         covmean = covmean.real
     return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean))
 
@@ -314,7 +372,9 @@ def frechet_distance_of_features(generated: np.ndarray, reference: np.ndarray) -
 # ---------------------------------------------------------------- LPIPS
 
 
-def lpips(model, pred: np.ndarray, gt: np.ndarray, frame_matching: str = "mean_over_matched", batch_size: int = 16) -> float:
+def lpips(
+    model, pred: np.ndarray, gt: np.ndarray, frame_matching: str = "mean_over_matched", batch_size: int = 16
+) -> float:
     """Video LPIPS (lower is more similar) of (T, H, W, 3) uint8 frames against ground truth,
     with a loaded LPIPS network; generated frames are resized to the GT size (bicubic)."""
     from ewmbench.perception.replay_networks import lpips_frames
@@ -344,7 +404,11 @@ class LPIPS(Metric):
         from ewmbench.perception.replay_networks import load_lpips
 
         model = load_lpips(weights_path(settings), inputs.device)
-        return {"lpips": lpips(model, inputs.frames(), inputs.gt_frames(), settings["frame_matching"], settings["batch_size"])}
+        return {
+            "lpips": lpips(
+                model, inputs.frames(), inputs.gt_frames(), settings["frame_matching"], settings["batch_size"]
+            )
+        }
 
 
 # ---------------------------------------------------------------- FID and FVD (per run)
@@ -359,8 +423,10 @@ def _pooled(features: list[np.ndarray], side: str, minimum: int) -> FeatureMomen
     """The merged moments of each video's features (one shard per video)."""
     moments = FeatureMoments.merged(FeatureMoments.of(f) for f in features if f.size)
     if moments.count < minimum:
-        raise Unavailable(f"{side} side has {moments.count} feature vectors; a covariance needs at least {minimum}",
-                          "score more (or longer) videos")
+        raise Unavailable(
+            f"{side} side has {moments.count} feature vectors; a covariance needs at least {minimum}",
+            "score more (or longer) videos",
+        )
     return moments
 
 
@@ -372,7 +438,9 @@ class FID(Metric):
     level = "dataset"
     columns = ("fid",)
     lower_is_better = frozenset(columns)
-    description = "Frechet Inception distance between all generated and all GT frames of a run (lower is better)."
+    description = (
+        "Frechet Inception distance between all generated and all GT frames of a run (lower is better)."
+    )
 
     def score_dataset(self, inputs: Sequence[TrialInputs], settings: dict) -> dict[str, float]:
         from ewmbench.perception.replay_networks import fid_frame_features, load_fid_inception
@@ -420,7 +488,9 @@ class FVD(Metric):
                 if len(frames) < clip_frames:
                     raise DataError(video, f"{len(frames)} frames: FVD clips need {clip_frames}")
                 model = load_i3d(weights_path(settings), device)
-                return i3d_clip_features(model, frames, clip_frames, clips, resolution, settings["batch_size"])
+                return i3d_clip_features(
+                    model, frames, clip_frames, clips, resolution, settings["batch_size"]
+                )
 
             return videos.derived.array(stage_key, video, compute)
 

@@ -103,7 +103,9 @@ class MotionSettings:
             raise ConfigError(f"{METRIC_NAME} settings: {exc}") from None
         for name, allowed in cls._CHOICES.items():
             if getattr(parsed, name) not in allowed:
-                raise ConfigError(f"{METRIC_NAME} setting {name}={getattr(parsed, name)!r}; expected one of {allowed}")
+                raise ConfigError(
+                    f"{METRIC_NAME} setting {name}={getattr(parsed, name)!r}; expected one of {allowed}"
+                )
         if parsed.dtw_radius < 1:
             raise ConfigError(f"{METRIC_NAME} setting dtw_radius must be >= 1, got {parsed.dtw_radius}")
         return parsed
@@ -138,7 +140,9 @@ def fill_gaps(points: np.ndarray, invalid_missing_fraction: float = 0.8) -> tupl
     for axis in range(2):
         # np.interp holds the end values outside the known range: leading gaps copy the next
         # valid point, trailing gaps the previous one.
-        filled[missing, axis] = np.interp(frames[missing], frames[known], points[known, axis].astype(np.float64))
+        filled[missing, axis] = np.interp(
+            frames[missing], frames[known], points[known, axis].astype(np.float64)
+        )
     return filled, True
 
 
@@ -176,7 +180,10 @@ def gripper_spread(points: np.ndarray, settings: MotionSettings) -> float:
         return official_hull_spread(points)
     except (QhullError, ValueError, IndexError):
         value = diameter(points)
-        _degenerate(settings, f"GT gripper track is static, collinear or shorter than 3 frames (no 2-D convex hull); spread = its diameter {value:.6g}")
+        _degenerate(
+            settings,
+            f"GT gripper track is static, collinear or shorter than 3 frames (no 2-D convex hull); spread = its diameter {value:.6g}",
+        )
         return value
 
 
@@ -257,7 +264,9 @@ def _segment_diff(values: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, 
     return step[keep], lengths - 1
 
 
-def wasserstein_1d_segments(u: np.ndarray, u_lengths: np.ndarray, v: np.ndarray, v_lengths: np.ndarray) -> np.ndarray:
+def wasserstein_1d_segments(
+    u: np.ndarray, u_lengths: np.ndarray, v: np.ndarray, v_lengths: np.ndarray
+) -> np.ndarray:
     """:func:`wasserstein_1d` of each (u segment, v segment) pair of concatenated samples."""
     equal = u_lengths == v_lengths
     if equal.all():
@@ -282,7 +291,9 @@ def _wasserstein_equal_sizes(u: np.ndarray, v: np.ndarray, lengths: np.ndarray) 
     return gaps.sum(axis=1) / lengths
 
 
-def _wasserstein_merged(u: np.ndarray, u_lengths: np.ndarray, v: np.ndarray, v_lengths: np.ndarray) -> np.ndarray:
+def _wasserstein_merged(
+    u: np.ndarray, u_lengths: np.ndarray, v: np.ndarray, v_lengths: np.ndarray
+) -> np.ndarray:
     count = len(u_lengths)
     pair = np.concatenate([np.repeat(np.arange(count), u_lengths), np.repeat(np.arange(count), v_lengths)])
     values = np.concatenate([u, v])
@@ -304,7 +315,9 @@ def _wasserstein_merged(u: np.ndarray, u_lengths: np.ndarray, v: np.ndarray, v_l
     return np.bincount(pair[:-1][same], weights=area[same], minlength=count)
 
 
-def _dynamics_terms(p: np.ndarray, p_len: np.ndarray, g: np.ndarray, g_len: np.ndarray, settings: MotionSettings) -> np.ndarray:
+def _dynamics_terms(
+    p: np.ndarray, p_len: np.ndarray, g: np.ndarray, g_len: np.ndarray, settings: MotionSettings
+) -> np.ndarray:
     p_start = np.concatenate([[0], np.cumsum(p_len)[:-1]])
     g_start = np.concatenate([[0], np.cumsum(g_len)[:-1]])
     range_p = np.maximum.reduceat(p, p_start) - np.minimum.reduceat(p, p_start)
@@ -316,7 +329,9 @@ def _dynamics_terms(p: np.ndarray, p_len: np.ndarray, g: np.ndarray, g_len: np.n
         return np.where(distance == 0, 0.0, ratio / distance)
 
 
-def dynamics_raw_batch(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray], settings: MotionSettings) -> np.ndarray:
+def dynamics_raw_batch(
+    preds: Sequence[np.ndarray], gts: Sequence[np.ndarray], settings: MotionSettings
+) -> np.ndarray:
     """:func:`dynamics_raw` of many (pred, gt) pairs of (T, 2) tracks."""
     result = np.empty(len(preds))
     short = [k for k in range(len(preds)) if min(len(preds[k]), len(gts[k])) < 3]
@@ -339,7 +354,10 @@ def dynamics_raw_batch(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray], s
 
 def _reciprocal(value: float, eps: float, settings: MotionSettings, what: str) -> float:
     if value + eps == 0:
-        _degenerate(settings, f"{what} is 0 (identical tracks), its reciprocal is infinite; the score is capped at {settings.cap}")
+        _degenerate(
+            settings,
+            f"{what} is 0 (identical tracks), its reciprocal is infinite; the score is capped at {settings.cap}",
+        )
         return math.inf
     return 1.0 / (value + eps)
 
@@ -407,7 +425,9 @@ def scores_with_settings(
             n = where[k]
             cost, length = warped[n]
             raw = {
-                "hsd": _reciprocal(float(hausdorff[n]), settings.hsd_epsilon, settings, "the Hausdorff distance"),
+                "hsd": _reciprocal(
+                    float(hausdorff[n]), settings.hsd_epsilon, settings, "the Hausdorff distance"
+                ),
                 "ndtw": _reciprocal(cost / length, settings.ndtw_epsilon, settings, "the DTW cost"),
                 "dyn": float(dynamics[n]),
             }
@@ -429,7 +449,9 @@ def trajectory_scores_batch(
     return scores_with_settings([(p, gts[id(g)]) for p, g in checked], metric_settings(protocol, METRIC_NAME))
 
 
-def trajectory_scores(pred: np.ndarray, gt: np.ndarray, protocol: ProtocolLike | Mapping = DEFAULT_PROTOCOL) -> dict[str, float]:
+def trajectory_scores(
+    pred: np.ndarray, gt: np.ndarray, protocol: ProtocolLike | Mapping = DEFAULT_PROTOCOL
+) -> dict[str, float]:
     """Trajectory consistency of one generated track against its GT track.
 
     ``pred`` and ``gt``: (T, 2, 2) arrays (frames x [left, right] x (x, y)) in normalised image
@@ -440,7 +462,9 @@ def trajectory_scores(pred: np.ndarray, gt: np.ndarray, protocol: ProtocolLike |
     return trajectory_scores_batch([(pred, gt)], protocol)[0]
 
 
-def select_best_trials(rows: Sequence[Mapping], column: str = "hsd", higher_is_better: bool = True) -> list[Mapping]:
+def select_best_trials(
+    rows: Sequence[Mapping], column: str = "hsd", higher_is_better: bool = True
+) -> list[Mapping]:
     """Best-of-N trial selection: per (task_id, episode_id), the row with the best ``column``.
 
     With ``hsd`` (a normalised reciprocal Hausdorff distance) the best row is the trial with the
@@ -451,7 +475,9 @@ def select_best_trials(rows: Sequence[Mapping], column: str = "hsd", higher_is_b
     """
     rows = list(rows)
     episodes = [(row["task_id"], row["episode_id"]) for row in rows]
-    return [rows[i] for i in best_of_n_positions(episodes, [float(row[column]) for row in rows], higher_is_better)]
+    return [
+        rows[i] for i in best_of_n_positions(episodes, [float(row[column]) for row in rows], higher_is_better)
+    ]
 
 
 @register_metric
@@ -466,7 +492,9 @@ class TrajectoryConsistency(Metric):
 
     def score_trial(self, inputs: TrialInputs, settings: dict) -> dict[str, float]:
         tracking = TrackingSettings.from_metric_settings(settings)  # tracks follow this metric's own settings
-        return scores_with_settings([(inputs.trajectory(tracking), inputs.gt_trajectory(tracking))], settings)[0]
+        return scores_with_settings(
+            [(inputs.trajectory(tracking), inputs.gt_trajectory(tracking))], settings
+        )[0]
 
     def score_trials(self, inputs: Sequence[TrialInputs], settings: dict) -> list[dict[str, float]]:
         """Many trials through the batched path (the DTW of every pair vectorised together); the

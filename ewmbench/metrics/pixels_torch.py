@@ -28,8 +28,16 @@ def _frames(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return matched, np.asarray(gt[:count])
 
 
-def frame_scores(pred: np.ndarray, gt: np.ndarray, device: str = "cpu", win_size: int = 7, k1: float = 0.01, k2: float = 0.03,
-                 data_range: float = 255, batch_frames: int = 32) -> tuple[np.ndarray, np.ndarray]:
+def frame_scores(
+    pred: np.ndarray,
+    gt: np.ndarray,
+    device: str = "cpu",
+    win_size: int = 7,
+    k1: float = 0.01,
+    k2: float = 0.03,
+    data_range: float = 255,
+    batch_frames: int = 32,
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-frame (squared-error sum, SSIM) of the zipped frame pairs, as float64 arrays."""
     import torch
     import torch.nn.functional as F
@@ -51,7 +59,9 @@ def frame_scores(pred: np.ndarray, gt: np.ndarray, device: str = "cpu", win_size
         sx, sy = window_sum(xf), window_sum(yf)
         sxx, syy, sxy = window_sum(xf * xf), window_sum(yf * yf), window_sum(xf * yf)
         sx_sy, sx2, sy2 = sx * sy, sx * sx, sy * sy
-        s = ((2 * sx_sy + c1) * (2 * (n * sxy - sx_sy) + c2)) / ((sx2 + sy2 + c1) * (n * (sxx + syy) - sx2 - sy2 + c2))
+        s = ((2 * sx_sy + c1) * (2 * (n * sxy - sx_sy) + c2)) / (
+            (sx2 + sy2 + c1) * (n * (sxx + syy) - sx2 - sy2 + c2)
+        )
         ssims.append(s.mean(dim=(2, 3)).mean(dim=1).cpu())  # per channel, then over channels (scikit-image)
     return torch.cat(errors).numpy().astype(np.float64), torch.cat(ssims).numpy()
 
@@ -64,8 +74,17 @@ def _combine(scores: np.ndarray, gt_frames: int, frame_matching: str) -> float:
     raise ConfigError(f"unknown frame_matching {frame_matching!r} (zip_divide_by_gt or mean_over_matched)")
 
 
-def psnr_ssim(pred: np.ndarray, gt: np.ndarray, device: str = "cpu", frame_matching: str = "zip_divide_by_gt", data_range: float = 255,
-              max_db: float | None = None, win_size: int = 7, k1: float = 0.01, k2: float = 0.03) -> tuple[float, float]:
+def psnr_ssim(
+    pred: np.ndarray,
+    gt: np.ndarray,
+    device: str = "cpu",
+    frame_matching: str = "zip_divide_by_gt",
+    data_range: float = 255,
+    max_db: float | None = None,
+    win_size: int = 7,
+    k1: float = 0.01,
+    k2: float = 0.03,
+) -> tuple[float, float]:
     """Video PSNR and SSIM of (T, H, W, 3) uint8 frames against ground truth on ``device``: the
     values of :func:`ewmbench.metrics.fidelity.psnr` and :func:`~ewmbench.metrics.fidelity.ssim`."""
     errors, ssims = frame_scores(pred, gt, device, win_size, k1, k2, data_range)

@@ -49,7 +49,9 @@ def pair_similarity(a: torch.Tensor, b: torch.Tensor, cosine_axis: str, eps: flo
     if cosine_axis not in COSINE_AXES:
         raise ConfigError(f"unknown cosine_axis {cosine_axis!r}; use one of {', '.join(COSINE_AXES)}")
     a, b = a.float(), b.float()
-    reduce_dim = 1 if cosine_axis == "patch" else 2  # patch: along N (per channel); token: along C (per patch)
+    reduce_dim = (
+        1 if cosine_axis == "patch" else 2
+    )  # patch: along N (per channel); token: along C (per patch)
     dot = (a * b).sum(reduce_dim)
     norms = a.norm(dim=reduce_dim).clamp_min(eps) * b.norm(dim=reduce_dim).clamp_min(eps)
     return (dot / norms).mean(dim=1)
@@ -77,10 +79,12 @@ class PairAccumulator:
             self.first, self.last = tokens[:1], tokens[:1]
             tokens = tokens[1:]
         for start in range(0, len(tokens), _PAIR_CHUNK):
-            chunk = tokens[start:start + _PAIR_CHUNK]
+            chunk = tokens[start : start + _PAIR_CHUNK]
             previous = torch.cat([self.last, chunk[:-1]])
             self.consecutive.append(pair_similarity(previous, chunk, self.cosine_axis, self.eps))
-            self.to_first.append(pair_similarity(self.first.expand_as(chunk), chunk, self.cosine_axis, self.eps))
+            self.to_first.append(
+                pair_similarity(self.first.expand_as(chunk), chunk, self.cosine_axis, self.eps)
+            )
             self.last = chunk[-1:]
 
     def result(self) -> np.ndarray:
@@ -89,7 +93,12 @@ class PairAccumulator:
 
         if not self.consecutive:
             raise DataError("<video>", "scene consistency needs at least 2 frames")
-        return torch.stack([torch.cat(self.consecutive), torch.cat(self.to_first)]).cpu().numpy().astype(np.float64)
+        return (
+            torch.stack([torch.cat(self.consecutive), torch.cat(self.to_first)])
+            .cpu()
+            .numpy()
+            .astype(np.float64)
+        )
 
 
 def score_from_similarities(similarities: np.ndarray, clamp_min: float | None = 0.0) -> float:
@@ -137,7 +146,7 @@ def video_similarities(frames: np.ndarray, settings: Mapping, device: str) -> np
     accumulator = PairAccumulator(settings["cosine_axis"], float(settings["cosine_eps"]))
     batch = int(settings["batch_size"])
     for start in range(0, len(frames), batch):
-        accumulator.add(encoder.encode_frames(frames[start:start + batch], settings, batch))
+        accumulator.add(encoder.encode_frames(frames[start : start + batch], settings, batch))
     return accumulator.result()
 
 
@@ -154,7 +163,11 @@ class SceneConsistency(Metric):
         video = inputs.trial.video_path()
         stage_key = encoder_stage_key(self.name, settings, inputs.device)
         try:
-            sims = inputs.videos.derived.array(stage_key, video, lambda: video_similarities(inputs.videos.frames(video), settings, inputs.device))
+            sims = inputs.videos.derived.array(
+                stage_key,
+                video,
+                lambda: video_similarities(inputs.videos.frames(video), settings, inputs.device),
+            )
         except DataError as exc:
             raise DataError(video, exc.problem) from None
         return {"scene_consistency": score_from_similarities(sims, settings.get("clamp_min"))}

@@ -39,7 +39,9 @@ def bleu(candidate: str, reference: str, max_n: int = 4) -> float:
     from nltk.translate.bleu_score import brevity_penalty, modified_precision
 
     if not isinstance(candidate, str) or not isinstance(reference, str):
-        raise TypeError(f"bleu takes two strings, got {type(candidate).__name__} and {type(reference).__name__}")
+        raise TypeError(
+            f"bleu takes two strings, got {type(candidate).__name__} and {type(reference).__name__}"
+        )
     hypothesis, references = candidate.split(), [reference.split()]
     if not hypothesis:
         return 0.0
@@ -54,8 +56,16 @@ def bleu(candidate: str, reference: str, max_n: int = 4) -> float:
 # ---------------------------------------------------------------- CLIP text similarity
 
 
-def clip_text_similarity(model: Any, tokenizer: Any, candidates: Sequence[str], references: Sequence[str], *,
-                         max_tokens: int = 77, truncation: str = "cut", scale: float = 100.0) -> np.ndarray:
+def clip_text_similarity(
+    model: Any,
+    tokenizer: Any,
+    candidates: Sequence[str],
+    references: Sequence[str],
+    *,
+    max_tokens: int = 77,
+    truncation: str = "cut",
+    scale: float = 100.0,
+) -> np.ndarray:
     """max(scale * cos(E(candidate), E(reference)), 0) for each pair, E = CLIP text embedding.
 
     ``truncation="cut"`` (v1) tokenises in full and keeps the first ``max_tokens`` tokens, which
@@ -73,14 +83,18 @@ def clip_text_similarity(model: Any, tokenizer: Any, candidates: Sequence[str], 
         tokens = tokenizer(texts, padding=True, return_tensors="pt")
         tokens = {key: value[:, :max_tokens] for key, value in tokens.items()}
     elif truncation == "keep_end":
-        tokens = dict(tokenizer(texts, padding=True, truncation=True, max_length=max_tokens, return_tensors="pt"))
+        tokens = dict(
+            tokenizer(texts, padding=True, truncation=True, max_length=max_tokens, return_tensors="pt")
+        )
     else:
         raise ConfigError(f"semantics.clip_truncation must be 'cut' or 'keep_end', got {truncation!r}")
     device = next(model.parameters()).device
     with torch.inference_mode():
-        embeddings = _text_features(model, {k: v.to(device) for k, v in tokens.items() if k in ("input_ids", "attention_mask")})
+        embeddings = _text_features(
+            model, {k: v.to(device) for k, v in tokens.items() if k in ("input_ids", "attention_mask")}
+        )
     embeddings = torch.nn.functional.normalize(embeddings.float(), dim=-1)
-    first, second = embeddings[: len(candidates)], embeddings[len(candidates):]
+    first, second = embeddings[: len(candidates)], embeddings[len(candidates) :]
     return (scale * (first * second).sum(-1)).clamp(min=0).cpu().numpy().astype(np.float64)
 
 
@@ -134,14 +148,18 @@ def logic_flag(caption: dict, key: str = "Overall_Constraints") -> float:
     return 1.0 if as_flag(caption.get(key)) else 0.0
 
 
-def violation_rate(caption: dict, constraints_key: str = "Logical_Constraints", overall_key: str = "Overall_Constraints") -> float:
+def violation_rate(
+    caption: dict, constraints_key: str = "Logical_Constraints", overall_key: str = "Overall_Constraints"
+) -> float:
     """Share of the listed logical constraints reported as not satisfied (0 = none violated).
 
     Items are judged by a ``satisfied`` field (or ``violated``, inverted). With no judged item,
     the overall flag decides: 0.0 when it says satisfied, 1.0 when it says violated; NaN when the
     caption holds neither.
     """
-    verdicts = [v for v in (_item_verdict(item) for item in _as_list(caption.get(constraints_key))) if v is not None]
+    verdicts = [
+        v for v in (_item_verdict(item) for item in _as_list(caption.get(constraints_key))) if v is not None
+    ]
     if verdicts:
         return float(sum(not ok for ok in verdicts) / len(verdicts))
     overall = as_flag(caption.get(overall_key))
@@ -152,7 +170,11 @@ def _as_list(value: Any) -> list:
     if isinstance(value, list):
         return value
     if isinstance(value, dict):
-        return [value] if any("satisf" in k.lower() or "violat" in k.lower() for k in value) else list(value.values())
+        return (
+            [value]
+            if any("satisf" in k.lower() or "violat" in k.lower() for k in value)
+            else list(value.values())
+        )
     return []
 
 
@@ -211,7 +233,9 @@ def events_score(generated: dict, reference: dict, similarity: TextSimilarity, k
     return ordered_match_score(matrix)
 
 
-def semantic_scores(generated: dict, reference: dict, similarity: TextSimilarity, settings: dict) -> dict[str, float]:
+def semantic_scores(
+    generated: dict, reference: dict, similarity: TextSimilarity, settings: dict
+) -> dict[str, float]:
     """All semantics columns from two parsed captions (pure, given a text similarity function).
 
     ``settings["on_error"]``: ``"zero"`` (v1: a score that cannot be computed, e.g. a missing
@@ -231,14 +255,28 @@ def semantic_scores(generated: dict, reference: dict, similarity: TextSimilarity
             return fallback
 
     scores = {
-        "BLEUScore": guarded("BLEUScore", lambda: bleu(caption_text(generated, field), caption_text(reference, field), settings["bleu_max_n"])),
-        "CLIPScore": guarded("CLIPScore", lambda: similarity([caption_text(generated, field)], [caption_text(reference, field)])[0]),
-        "logic_constraints": guarded("logic_constraints", lambda: _strict_logic_flag(generated, logic_key, on_error)),
+        "BLEUScore": guarded(
+            "BLEUScore",
+            lambda: bleu(
+                caption_text(generated, field), caption_text(reference, field), settings["bleu_max_n"]
+            ),
+        ),
+        "CLIPScore": guarded(
+            "CLIPScore",
+            lambda: similarity([caption_text(generated, field)], [caption_text(reference, field)])[0],
+        ),
+        "logic_constraints": guarded(
+            "logic_constraints", lambda: _strict_logic_flag(generated, logic_key, on_error)
+        ),
     }
     if settings.get("events_score", False):
-        scores["events_score"] = guarded("events_score", lambda: events_score(generated, reference, similarity, settings["events_field"]))
+        scores["events_score"] = guarded(
+            "events_score", lambda: events_score(generated, reference, similarity, settings["events_field"])
+        )
     if settings.get("logic_violation", False):
-        scores["logic_violation"] = guarded("logic_violation", lambda: violation_rate(generated, settings["constraints_field"], logic_key))
+        scores["logic_violation"] = guarded(
+            "logic_violation", lambda: violation_rate(generated, settings["constraints_field"], logic_key)
+        )
     return scores
 
 
@@ -258,14 +296,20 @@ def caption_stage_key(settings: dict) -> StageKey:
 
     sampling = FrameSampling.from_settings(settings.get("sampling", {}))
     relevant = {
-        "prompt": settings["prompt"], "prompt_text": load_prompt(settings["prompt"]), "system_message": settings["system_message"],
-        "dtype": settings["captioner_dtype"], "frame_size": settings.get("frame_size"), "sampling": sampling.version(),
+        "prompt": settings["prompt"],
+        "prompt_text": load_prompt(settings["prompt"]),
+        "system_message": settings["system_message"],
+        "dtype": settings["captioner_dtype"],
+        "frame_size": settings.get("frame_size"),
+        "sampling": sampling.version(),
         "max_new_tokens": settings["max_new_tokens"],
     }
     from ewmbench.perception.captioner_openai import backend_identity
 
     backend = backend_identity(settings["captioner"])
-    weights = "model:" + settings["captioner"] if backend == "transformers" else backend  # a server's answers are its own
+    weights = (
+        "model:" + settings["captioner"] if backend == "transformers" else backend
+    )  # a server's answers are its own
     return stage_key("captions", relevant, weights)
 
 
@@ -279,14 +323,22 @@ def captioner_factory(settings: dict, device: str):
         server = server_from_env()
         if server is not None:
             return load_openai_captioner(
-                server[0], server[1] or settings["captioner"], instruction=load_prompt(settings["prompt"]),
-                system_message=settings["system_message"], sampling=FrameSampling.from_settings(settings.get("sampling", {})),
+                server[0],
+                server[1] or settings["captioner"],
+                instruction=load_prompt(settings["prompt"]),
+                system_message=settings["system_message"],
+                sampling=FrameSampling.from_settings(settings.get("sampling", {})),
                 max_new_tokens=settings["max_new_tokens"],
             )
         return load_captioner(
-            settings["captioner"], instruction=load_prompt(settings["prompt"]), system_message=settings["system_message"],
-            sampling=FrameSampling.from_settings(settings.get("sampling", {})), max_new_tokens=settings["max_new_tokens"],
-            batch_size=settings["batch_size"], device=device, dtype=settings["captioner_dtype"],
+            settings["captioner"],
+            instruction=load_prompt(settings["prompt"]),
+            system_message=settings["system_message"],
+            sampling=FrameSampling.from_settings(settings.get("sampling", {})),
+            max_new_tokens=settings["max_new_tokens"],
+            batch_size=settings["batch_size"],
+            device=device,
+            dtype=settings["captioner_dtype"],
         )
 
     return build
@@ -302,7 +354,9 @@ def load_clip_text(source: str, device: str):
     def build():
         from transformers import AutoTokenizer, CLIPModel
 
-        return CLIPModel.from_pretrained(str(path)).to(device).eval(), AutoTokenizer.from_pretrained(str(path))
+        return CLIPModel.from_pretrained(str(path)).to(device).eval(), AutoTokenizer.from_pretrained(
+            str(path)
+        )
 
     return loaded(("clip-text", str(path), str(device)), build)
 
@@ -312,8 +366,13 @@ def clip_similarity_function(settings: dict, device: str) -> TextSimilarity:
 
     def similarity(candidates: Sequence[str], references: Sequence[str]) -> np.ndarray:
         return clip_text_similarity(
-            model, tokenizer, candidates, references, max_tokens=settings["clip_max_tokens"],
-            truncation=settings["clip_truncation"], scale=settings["clip_scale"],
+            model,
+            tokenizer,
+            candidates,
+            references,
+            max_tokens=settings["clip_max_tokens"],
+            truncation=settings["clip_truncation"],
+            scale=settings["clip_scale"],
         )
 
     return similarity
@@ -343,7 +402,9 @@ class Semantics(Metric):
 
         from ewmbench.perception.captioner_openai import server_from_env
 
-        keys = ("text_encoder",) if server_from_env() else ("captioner", "text_encoder")  # a server holds its own captioner
+        keys = (
+            ("text_encoder",) if server_from_env() else ("captioner", "text_encoder")
+        )  # a server holds its own captioner
         for key in keys:
             resolve_model_path(settings[key])  # raises Unavailable naming the fetch command
 
@@ -357,13 +418,27 @@ class Semantics(Metric):
 
         videos = [inputs.trial.video_path(), inputs.episode.video_path()]
         answers = cached_captions(
-            videos, inputs.videos, caption_stage_key(settings), captioner_factory(settings, inputs.device), settings.get("frame_size")
+            videos,
+            inputs.videos,
+            caption_stage_key(settings),
+            captioner_factory(settings, inputs.device),
+            settings.get("frame_size"),
         )
         generated, reference = (parse_caption(text) for text in answers)
-        return semantic_scores(generated, reference, clip_similarity_function(settings, inputs.device), settings)
+        return semantic_scores(
+            generated, reference, clip_similarity_function(settings, inputs.device), settings
+        )
 
 
 __all__ = [
-    "Semantics", "as_flag", "bleu", "caption_text", "clip_text_similarity", "events_score", "logic_flag",
-    "ordered_match_score", "semantic_scores", "violation_rate",
+    "Semantics",
+    "as_flag",
+    "bleu",
+    "caption_text",
+    "clip_text_similarity",
+    "events_score",
+    "logic_flag",
+    "ordered_match_score",
+    "semantic_scores",
+    "violation_rate",
 ]

@@ -23,6 +23,18 @@ from ewmbench.models.base import (
 )
 
 __all__ = [
-    "ACTION_SPACES", "BUILTIN_MODELS", "CONDITIONING", "Capabilities", "FrameRule", "GenerationRequest", "GenerationResult",
-    "Option", "WorldModel", "generate_chunked", "load_model_class", "model_registry", "model_sources", "register_model",
+    "ACTION_SPACES",
+    "BUILTIN_MODELS",
+    "CONDITIONING",
+    "Capabilities",
+    "FrameRule",
+    "GenerationRequest",
+    "GenerationResult",
+    "Option",
+    "WorldModel",
+    "generate_chunked",
+    "load_model_class",
+    "model_registry",
+    "model_sources",
+    "register_model",
 ]

@@ -59,7 +59,9 @@ def fit_length(frames_or_rows: np.ndarray, length: int) -> np.ndarray:
     """Truncate to ``length`` rows, or hold the last row until ``length`` (frames or actions)."""
     if len(frames_or_rows) >= length:
         return frames_or_rows[:length]
-    return np.concatenate([frames_or_rows, np.repeat(frames_or_rows[-1:], length - len(frames_or_rows), axis=0)])
+    return np.concatenate(
+        [frames_or_rows, np.repeat(frames_or_rows[-1:], length - len(frames_or_rows), axis=0)]
+    )
 
 
 # ---------------------------------------------------------------------------- request and result
@@ -90,8 +92,12 @@ class GenerationRequest:
     memory_indices: list[int] = field(default_factory=lambda: [0])  # episode frame of each memory frame
     actions: np.ndarray | None = None  # (start_frame + num_frames, D) in `action_space`
     action_space: str = "eef14-euler"
-    intrinsics: dict[str, np.ndarray] = field(default_factory=dict)  # per view (3, 3), pixels at (height, width)
-    extrinsics: dict[str, np.ndarray] = field(default_factory=dict)  # per view (start_frame + num_frames, 4, 4) camera-to-base
+    intrinsics: dict[str, np.ndarray] = field(
+        default_factory=dict
+    )  # per view (3, 3), pixels at (height, width)
+    extrinsics: dict[str, np.ndarray] = field(
+        default_factory=dict
+    )  # per view (start_frame + num_frames, 4, 4) camera-to-base
     scene: dict | None = None  # initial simulator state (JSON), for simulator-backed models
     embodiment: str | None = None
     extra: dict = field(default_factory=dict)  # JSON-safe additions (other issues add keys here)
@@ -116,6 +122,7 @@ class GenerationRequest:
 
     def validate(self) -> GenerationRequest:
         """Check types and shapes (a request read from a file or the network); ConfigError naming the field."""
+
         def bad(name: str, problem: str):
             raise ConfigError(f"generation request {'/'.join(map(str, self.ids))}: {name} {problem}")
 
@@ -126,7 +133,9 @@ class GenerationRequest:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
                 bad(name, f"must be an integer >= {low}, got {value!r}")
-        if self.fps is not None and (isinstance(self.fps, bool) or not isinstance(self.fps, (int, float)) or not 0 < self.fps < 10_000):
+        if self.fps is not None and (
+            isinstance(self.fps, bool) or not isinstance(self.fps, (int, float)) or not 0 < self.fps < 10_000
+        ):
             bad("fps", f"must be a positive number, got {self.fps!r}")
         if not isinstance(self.substeps, list) or not all(isinstance(x, str) for x in self.substeps):
             bad("substeps", "must be a list of text")
@@ -135,21 +144,43 @@ class GenerationRequest:
         for view, frames in self.memory_frames.items():
             frames = np.asarray(frames)
             if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) == 0:
-                bad(f"memory_frames/{view}", f"must be (M >= 1, H, W, 3) uint8, got {frames.shape} {frames.dtype}")
-        if self.memory_frames and any(len(f) != len(self.memory_indices) for f in self.memory_frames.values()):
+                bad(
+                    f"memory_frames/{view}",
+                    f"must be (M >= 1, H, W, 3) uint8, got {frames.shape} {frames.dtype}",
+                )
+        if self.memory_frames and any(
+            len(f) != len(self.memory_indices) for f in self.memory_frames.values()
+        ):
             bad("memory_indices", "must give one episode frame per memory frame")
-        if any(not isinstance(i, (int, np.integer)) or not 0 <= i <= self.start_frame for i in self.memory_indices):
-            bad("memory_indices", f"must be frames 0 .. start_frame ({self.start_frame}), got {self.memory_indices}")
+        if any(
+            not isinstance(i, (int, np.integer)) or not 0 <= i <= self.start_frame
+            for i in self.memory_indices
+        ):
+            bad(
+                "memory_indices",
+                f"must be frames 0 .. start_frame ({self.start_frame}), got {self.memory_indices}",
+            )
         rows = self.start_frame + self.num_frames
         if self.actions is not None:
             actions = np.asarray(self.actions)
             if self.action_space not in ACTION_SPACES:
                 bad("action_space", f"must be one of {', '.join(ACTION_SPACES)}, got {self.action_space!r}")
             width = ACTION_SPACES[self.action_space][0]
-            if actions.ndim != 2 or actions.shape[1] != width or not np.issubdtype(actions.dtype, np.number) or not np.all(np.isfinite(actions)):
-                bad("actions", f"must be finite (T, {width}) numbers for {self.action_space}, got {actions.shape} {actions.dtype}")
+            if (
+                actions.ndim != 2
+                or actions.shape[1] != width
+                or not np.issubdtype(actions.dtype, np.number)
+                or not np.all(np.isfinite(actions))
+            ):
+                bad(
+                    "actions",
+                    f"must be finite (T, {width}) numbers for {self.action_space}, got {actions.shape} {actions.dtype}",
+                )
             if len(actions) > rows:
-                bad("actions", f"reach beyond this call's last frame ({len(actions)} rows for frames 0 .. {rows - 1})")
+                bad(
+                    "actions",
+                    f"reach beyond this call's last frame ({len(actions)} rows for frames 0 .. {rows - 1})",
+                )
         for view, k in self.intrinsics.items():
             if np.asarray(k).shape != (3, 3):
                 bad(f"intrinsics/{view}", f"must be (3, 3), got {np.asarray(k).shape}")
@@ -158,7 +189,10 @@ class GenerationRequest:
             if e.ndim != 3 or e.shape[1:] != (4, 4):
                 bad(f"extrinsics/{view}", f"must be (T, 4, 4), got {e.shape}")
             if len(e) > rows:
-                bad(f"extrinsics/{view}", f"reach beyond this call's last frame ({len(e)} rows for frames 0 .. {rows - 1})")
+                bad(
+                    f"extrinsics/{view}",
+                    f"reach beyond this call's last frame ({len(e)} rows for frames 0 .. {rows - 1})",
+                )
         return self
 
     def to_parts(self) -> tuple[dict, dict[str, np.ndarray]]:
@@ -179,7 +213,9 @@ class GenerationRequest:
     @classmethod
     def from_parts(cls, meta: dict, arrays: dict[str, np.ndarray]) -> GenerationRequest:
         if meta.get("format") != REQUEST_FORMAT:
-            raise ConfigError(f"not a generation request (format {meta.get('format')!r}, expected {REQUEST_FORMAT!r})")
+            raise ConfigError(
+                f"not a generation request (format {meta.get('format')!r}, expected {REQUEST_FORMAT!r})"
+            )
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(meta) - known - {"format"})
         if unknown:
@@ -210,7 +246,9 @@ class GenerationRequest:
 @dataclass
 class GenerationResult:
     frames: dict[str, np.ndarray]  # per view, (T, H, W, 3) uint8 RGB
-    state: dict[str, np.ndarray] = field(default_factory=dict)  # optional per-frame state, e.g. eef_pose (T, 14), joints (T, J)
+    state: dict[str, np.ndarray] = field(
+        default_factory=dict
+    )  # optional per-frame state, e.g. eef_pose (T, 14), joints (T, J)
     info: dict = field(default_factory=dict)  # JSON-safe; recorded in the trial's sidecar
 
     def to_parts(self) -> tuple[dict, dict[str, np.ndarray]]:
@@ -221,7 +259,9 @@ class GenerationResult:
     @classmethod
     def from_parts(cls, meta: dict, arrays: dict[str, np.ndarray]) -> GenerationResult:
         if meta.get("format") != RESULT_FORMAT:
-            raise ConfigError(f"not a generation result (format {meta.get('format')!r}, expected {RESULT_FORMAT!r})")
+            raise ConfigError(
+                f"not a generation result (format {meta.get('format')!r}, expected {RESULT_FORMAT!r})"
+            )
         frames = {k.removeprefix("frames/"): v for k, v in arrays.items() if k.startswith("frames/")}
         state = {k.removeprefix("state/"): v for k, v in arrays.items() if k.startswith("state/")}
         return cls(frames, state, dict(meta.get("info", {})))
@@ -312,8 +352,13 @@ class Option:
         return parsed
 
     def describe(self) -> dict:
-        return {"name": self.name, "type": self.type.__name__, "default": json_safe(self.default), "help": self.help,
-                **({"choices": list(self.choices)} if self.choices else {})}
+        return {
+            "name": self.name,
+            "type": self.type.__name__,
+            "default": json_safe(self.default),
+            "help": self.help,
+            **({"choices": list(self.choices)} if self.choices else {}),
+        }
 
 
 # ---------------------------------------------------------------------------- capabilities
@@ -356,10 +401,15 @@ class Capabilities:
 
     def describe(self) -> dict:
         return {
-            "conditioning": sorted(self.conditioning), "views": list(self.views) if self.views else "as requested",
-            "native_size": list(self.native_size) if self.native_size else "as requested", "fps": self.fps,
-            "frame_rule": str(self.frame_rule), "chunk_frames": self.chunk_frames, "memory_frames": self.memory_frames,
-            "action_space": self.action_space, "max_batch": self.max_batch,
+            "conditioning": sorted(self.conditioning),
+            "views": list(self.views) if self.views else "as requested",
+            "native_size": list(self.native_size) if self.native_size else "as requested",
+            "fps": self.fps,
+            "frame_rule": str(self.frame_rule),
+            "chunk_frames": self.chunk_frames,
+            "memory_frames": self.memory_frames,
+            "action_space": self.action_space,
+            "max_batch": self.max_batch,
         }
 
 
@@ -401,10 +451,18 @@ class WorldModel(ABC):
         known = {o.name: o for o in cls.options}
         unknown = [k for k in given if k not in known]
         if unknown:
-            hints = [f"{k!r} (did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(k, known, 1)) else repr(k) for k in unknown]
+            hints = [
+                f"{k!r} (did you mean {m[0]!r}?)"
+                if (m := difflib.get_close_matches(k, known, 1))
+                else repr(k)
+                for k in unknown
+            ]
             accepted = ", ".join(sorted(known)) or "none"
             raise ConfigError(f"model {cls.name!r} has no option {', '.join(hints)}; it accepts: {accepted}")
-        return {name: option.parse(given[name], cls.name) if name in given else option.default for name, option in known.items()}
+        return {
+            name: option.parse(given[name], cls.name) if name in given else option.default
+            for name, option in known.items()
+        }
 
     def capabilities_now(self) -> Capabilities:
         """Capabilities under the chosen options (e.g. a size option changes ``native_size``)."""
@@ -451,7 +509,10 @@ def chunk_seed(seed: int, start_frame: int) -> int:
 
 
 def generate_chunked(
-    step: Callable[[GenerationRequest], GenerationResult], request: GenerationRequest, chunk_frames: int, memory_frames: int
+    step: Callable[[GenerationRequest], GenerationResult],
+    request: GenerationRequest,
+    chunk_frames: int,
+    memory_frames: int,
 ) -> GenerationResult:
     """Produce ``request.num_frames`` frames with a model whose window is ``chunk_frames``.
 
@@ -478,7 +539,10 @@ def generate_chunked(
             length = len(next(iter(produced.values())))
             picks = even_indices(length, memory_frames)
             chunk = replace(
-                request, num_frames=chunk_frames, start_frame=start, seed=chunk_seed(request.seed, start),
+                request,
+                num_frames=chunk_frames,
+                start_frame=start,
+                seed=chunk_seed(request.seed, start),
                 memory_frames={v: f[picks] for v, f in produced.items()},
                 memory_indices=[request.start_frame + i for i in picks],
             )
@@ -509,7 +573,9 @@ def generate_chunked(
 # ---------------------------------------------------------------------------- checks the runner makes
 
 
-def check_request_fits(model: WorldModel, episode_views: list[str], fields_present: dict[str, bool], where: Path | str) -> None:
+def check_request_fits(
+    model: WorldModel, episode_views: list[str], fields_present: dict[str, bool], where: Path | str
+) -> None:
     """Refuse, before any generation, a dataset that lacks what the adapter is conditioned on.
 
     ``fields_present`` maps sidecar fields (``actions``, ``intrinsics/<view>``,
@@ -518,7 +584,10 @@ def check_request_fits(model: WorldModel, episode_views: list[str], fields_prese
     caps = model.capabilities_now()
     missing_views = [v for v in caps.required_views if v not in episode_views]
     if missing_views:
-        raise DataError(where, f"model {model.name!r} needs view(s) {missing_views}; the episode has {episode_views} (sidecar meta `views`)")
+        raise DataError(
+            where,
+            f"model {model.name!r} needs view(s) {missing_views}; the episode has {episode_views} (sidecar meta `views`)",
+        )
     need: list[str] = []
     if "actions" in caps.conditioning:
         need.append("actions")
@@ -531,7 +600,10 @@ def check_request_fits(model: WorldModel, episode_views: list[str], fields_prese
     if missing:
         where_text = {"scene": "sidecar meta.json `scene`"}
         names = ", ".join(f"`{m}` ({where_text.get(m, 'sidecar arrays.npz')})" for m in missing)
-        raise DataError(where, f"model {model.name!r} is conditioned on {sorted(caps.conditioning)} but the episode lacks {names}")
+        raise DataError(
+            where,
+            f"model {model.name!r} is conditioned on {sorted(caps.conditioning)} but the episode lacks {names}",
+        )
 
 
 def check_device(model: WorldModel, requested: str | None, cuda_available: bool) -> str:
@@ -559,9 +631,17 @@ def validate_result(model: WorldModel, request: GenerationRequest, result: Gener
         frames = result.frames.get(view)
         if frames is None:
             raise ConfigError(f"model {model.name!r} returned no {view!r} frames for {'/'.join(request.ids)}")
-        if not isinstance(frames, np.ndarray) or frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) == 0:
+        if (
+            not isinstance(frames, np.ndarray)
+            or frames.dtype != np.uint8
+            or frames.ndim != 4
+            or frames.shape[-1] != 3
+            or len(frames) == 0
+        ):
             shape = getattr(frames, "shape", None)
-            raise ConfigError(f"model {model.name!r} returned {view!r} frames of shape {shape} and dtype {getattr(frames, 'dtype', None)}; expected (T, H, W, 3) uint8")
+            raise ConfigError(
+                f"model {model.name!r} returned {view!r} frames of shape {shape} and dtype {getattr(frames, 'dtype', None)}; expected (T, H, W, 3) uint8"
+            )
 
 
 # ---------------------------------------------------------------------------- the registry

@@ -23,7 +23,10 @@ class GroundTruthModel(WorldModel):
     status = "exact; tested on CPU"
 
     def generate_oracle(self, request: GenerationRequest, episode) -> GenerationResult:
-        frames = {view: fit_length(read_video(episode.video_path(view)), request.num_frames) for view in request.views}
+        frames = {
+            view: fit_length(read_video(episode.video_path(view)), request.num_frames)
+            for view in request.views
+        }
         return GenerationResult(frames)
 
 

@@ -167,7 +167,9 @@ def to_corner_convention(intrinsics: np.ndarray) -> np.ndarray:
     return k
 
 
-def rescale_intrinsics(intrinsics: np.ndarray, from_size: tuple[int, int], to_size: tuple[int, int], pixel_centre: float = 0.0) -> np.ndarray:
+def rescale_intrinsics(
+    intrinsics: np.ndarray, from_size: tuple[int, int], to_size: tuple[int, int], pixel_centre: float = 0.0
+) -> np.ndarray:
     """Intrinsics for the image resized from (h, w) ``from_size`` to ``to_size`` (no crop)."""
     k = np.array(intrinsics, dtype=np.float64)
     sy, sx = to_size[0] / from_size[0], to_size[1] / from_size[1]
@@ -189,7 +191,9 @@ def project(points: np.ndarray, intrinsics: np.ndarray, camera_to_base: np.ndarr
         return np.column_stack([uv[:, 0] / uv[:, 2], uv[:, 1] / uv[:, 2], cam[:, 2]])
 
 
-def ray_map(intrinsics: np.ndarray, camera_to_base: np.ndarray, height: int, width: int, pixel_centre: float = 0.0) -> np.ndarray:
+def ray_map(
+    intrinsics: np.ndarray, camera_to_base: np.ndarray, height: int, width: int, pixel_centre: float = 0.0
+) -> np.ndarray:
     """(6, H, W) float32: camera centre (3) and unit ray direction (3) per pixel, base frame."""
     c2b = np.asarray(camera_to_base, dtype=np.float64)
     u, v = np.meshgrid(np.arange(width) + pixel_centre, np.arange(height) + pixel_centre)
@@ -235,7 +239,9 @@ def pose_map(
     drawn = []  # (depth, arm, projected points) of the arms in view
     for index, arm in enumerate(ARMS):
         pose = pose_matrix(row, index, tool_offset_m)
-        points = np.vstack([pose[:3, 3], pose[:3, 3] + axis_length_m * pose[:3, :3].T])  # origin, x, y, z tips
+        points = np.vstack(
+            [pose[:3, 3], pose[:3, 3] + axis_length_m * pose[:3, :3].T]
+        )  # origin, x, y, z tips
         projected = project(points, k, camera_to_base)
         u, v, depth = projected[0]
         if depth > 0 and 0 <= u - pixel_centre + 0.5 < width and 0 <= v - pixel_centre + 0.5 < height:
@@ -253,16 +259,28 @@ def pose_map(
                 cv2.line(canvas, at(projected[0]), at(tip), AXIS_COLOURS[axis], 2, cv2.LINE_AA, shift)
     for depth, index, arm, projected in sorted(drawn, key=lambda item: -item[0]):
         radius = max(1.0, circle_radius_m * focal / depth)
-        cv2.circle(canvas, at(projected[0]), int(round(radius * scale)), openness_colour(arm, row[7 * index + 6]), -1, cv2.LINE_AA, shift)
+        cv2.circle(
+            canvas,
+            at(projected[0]),
+            int(round(radius * scale)),
+            openness_colour(arm, row[7 * index + 6]),
+            -1,
+            cv2.LINE_AA,
+            shift,
+        )
     return canvas
 
 
-def pose_maps(eef: np.ndarray, intrinsics: np.ndarray, extrinsics: np.ndarray, height: int, width: int, **kwargs) -> np.ndarray:
+def pose_maps(
+    eef: np.ndarray, intrinsics: np.ndarray, extrinsics: np.ndarray, height: int, width: int, **kwargs
+) -> np.ndarray:
     """(T, H, W, 3) pose maps for (T, 14) poses and (T, 4, 4) camera-to-base extrinsics."""
     eef = np.asarray(eef)
     if len(extrinsics) < len(eef):
         raise ConfigError(f"extrinsics cover {len(extrinsics)} frames, the poses {len(eef)}")
-    return np.stack([pose_map(eef[t], intrinsics, extrinsics[t], height, width, **kwargs) for t in range(len(eef))])
+    return np.stack(
+        [pose_map(eef[t], intrinsics, extrinsics[t], height, width, **kwargs) for t in range(len(eef))]
+    )
 
 
 def ray_map_image(rays: np.ndarray) -> np.ndarray:
@@ -288,24 +306,48 @@ def render_dataset_conditions(dataset, output, tool_offset_m: float | None = Non
     for episode in gt.episodes:
         sidecar = episode.sidecar
         where = f"{episode.task}/{episode.episode}"
-        poses = None if sidecar is None else (sidecar.eef_pose if sidecar.eef_pose is not None else sidecar.actions)
+        poses = (
+            None
+            if sidecar is None
+            else (sidecar.eef_pose if sidecar.eef_pose is not None else sidecar.actions)
+        )
         if poses is None:
             report["skipped"].append({"episode": where, "reason": "no sidecar eef_pose or actions"})
             continue
         body = embodiment(sidecar.meta.get("embodiment") or sidecar.meta.get("generator"), tool_offset_m)
         for view in sidecar.views:
             if view not in sidecar.intrinsics or view not in sidecar.extrinsics:
-                report["skipped"].append({"episode": where, "view": view, "reason": f"no intrinsics/{view} or extrinsics/{view} in the sidecar"})
+                report["skipped"].append(
+                    {
+                        "episode": where,
+                        "view": view,
+                        "reason": f"no intrinsics/{view} or extrinsics/{view} in the sidecar",
+                    }
+                )
                 continue
             _, height, width = video_size(episode.video_path(view))
             extrinsics = sidecar.extrinsics[view]
             frames = min(len(poses), len(extrinsics))
-            maps = pose_maps(poses[:frames], sidecar.intrinsics[view], extrinsics, height, width, tool_offset_m=body.tool_offset_m)
-            rays = np.stack([ray_map_image(ray_map(sidecar.intrinsics[view], extrinsics[t], height, width)) for t in range(frames)])
+            maps = pose_maps(
+                poses[:frames],
+                sidecar.intrinsics[view],
+                extrinsics,
+                height,
+                width,
+                tool_offset_m=body.tool_offset_m,
+            )
+            rays = np.stack(
+                [
+                    ray_map_image(ray_map(sidecar.intrinsics[view], extrinsics[t], height, width))
+                    for t in range(frames)
+                ]
+            )
             folder = output / episode.task / episode.episode
             write_frames(maps, folder / "pose_map" / view, suffix=".png")
             write_frames(rays, folder / "ray_map" / view, suffix=".png")
-            report["written"].append({"episode": where, "view": view, "frames": frames, "tool_offset_m": body.tool_offset_m})
+            report["written"].append(
+                {"episode": where, "view": view, "frames": frames, "tool_offset_m": body.tool_offset_m}
+            )
         if progress:
             progress()
     return report

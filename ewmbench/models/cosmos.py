@@ -55,12 +55,23 @@ class CosmosPredict2Model(DiffusersVideoModel):
     size_multiple = 16
     frame_rule = FrameRule(4, 1)
     # as listed (default options); capabilities_now() reflects the options chosen
-    capabilities = Capabilities(conditioning=frozenset({"image", "text"}), views=("head",), frame_rule=FrameRule(4, 1), chunk_frames=93, memory_frames=1)
+    capabilities = Capabilities(
+        conditioning=frozenset({"image", "text"}),
+        views=("head",),
+        frame_rule=FrameRule(4, 1),
+        chunk_frames=93,
+        memory_frames=1,
+    )
     memory_frames = 1
     defaults = {"steps": 35, "guidance": 7.0, "max_frames": 93, "negative_prompt": COSMOS_NEGATIVE_PROMPT}
     published_fps = 16.0
     options = SHARED_OPTIONS + (
-        Option("guardrail", bool, True, "run NVIDIA's cosmos_guardrail checker; false only for a local non-NVIDIA pipeline folder"),
+        Option(
+            "guardrail",
+            bool,
+            True,
+            "run NVIDIA's cosmos_guardrail checker; false only for a local non-NVIDIA pipeline folder",
+        ),
     )
     needs_also = ("diffusers", "cosmos_guardrail (unless guardrail=false with a local pipeline)")
     status = "tiny random-weight pipeline on CPU only (guardrail=false); not run with real weights or the guardrail"
@@ -107,8 +118,12 @@ class CosmosPredict2Model(DiffusersVideoModel):
 
     def call_kwargs(self, images, prompts, height, width, fps, frames) -> dict:
         kwargs = {
-            "prompt": prompts, "negative_prompt": [self.settings["negative_prompt"]] * len(prompts), "height": height, "width": width,
-            "num_frames": frames, "fps": int(round(fps)),
+            "prompt": prompts,
+            "negative_prompt": [self.settings["negative_prompt"]] * len(prompts),
+            "height": height,
+            "width": width,
+            "num_frames": frames,
+            "fps": int(round(fps)),
         }
         if all(len(frames_of) == 1 for frames_of in images):
             kwargs["image"] = [frames_of[0] for frames_of in images]

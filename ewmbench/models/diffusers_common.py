@@ -16,16 +16,64 @@ from pathlib import Path
 import numpy as np
 
 from ewmbench.errors import ConfigError, require
-from ewmbench.models.base import Capabilities, FrameRule, GenerationRequest, GenerationResult, Option, WorldModel, generate_chunked
+from ewmbench.models.base import (
+    Capabilities,
+    FrameRule,
+    GenerationRequest,
+    GenerationResult,
+    Option,
+    WorldModel,
+    generate_chunked,
+)
 
 SHARED_OPTIONS = (
-    Option("pretrained", Path, None, "local diffusers pipeline folder (save_pretrained); default: the weights manager's copy"),
-    Option("height", int, None, "generation height (default: the benchmark's, rounded to the model's multiple)", 32, 4096),
-    Option("width", int, None, "generation width (default: the benchmark's, rounded to the model's multiple)", 32, 4096),
+    Option(
+        "pretrained",
+        Path,
+        None,
+        "local diffusers pipeline folder (save_pretrained); default: the weights manager's copy",
+    ),
+    Option(
+        "height",
+        int,
+        None,
+        "generation height (default: the benchmark's, rounded to the model's multiple)",
+        32,
+        4096,
+    ),
+    Option(
+        "width",
+        int,
+        None,
+        "generation width (default: the benchmark's, rounded to the model's multiple)",
+        32,
+        4096,
+    ),
     Option("steps", int, None, "denoising steps (default: the model's published value)", 1, 1000),
-    Option("guidance", float, None, "classifier-free guidance scale (default: the model's published value)", 0.0, 50.0),
-    Option("fps", float, None, "frame rate to generate at (default: the dataset's; the result is conformed to it)", 1.0, 240.0),
-    Option("max_frames", int, None, "frames per generation window; longer episodes are generated in chunks (default: the model's)", 2, 100000),
+    Option(
+        "guidance",
+        float,
+        None,
+        "classifier-free guidance scale (default: the model's published value)",
+        0.0,
+        50.0,
+    ),
+    Option(
+        "fps",
+        float,
+        None,
+        "frame rate to generate at (default: the dataset's; the result is conformed to it)",
+        1.0,
+        240.0,
+    ),
+    Option(
+        "max_frames",
+        int,
+        None,
+        "frames per generation window; longer episodes are generated in chunks (default: the model's)",
+        2,
+        100000,
+    ),
     Option("batch", int, 1, "trials generated in one pipeline call", 1, 64),
     Option("negative_prompt", str, None, "negative prompt (default: the model's published one)"),
 )
@@ -41,11 +89,15 @@ def read_pipeline_class(folder: Path, model: str) -> str:
         raise ConfigError(f"model {model!r}: pretrained folder {folder} does not exist")
     index = folder / "model_index.json"
     if not index.is_file():
-        raise ConfigError(f"model {model!r}: {folder} is not a diffusers pipeline folder (no model_index.json; write one with save_pretrained)")
+        raise ConfigError(
+            f"model {model!r}: {folder} is not a diffusers pipeline folder (no model_index.json; write one with save_pretrained)"
+        )
     try:
         return str(json.loads(index.read_text())["_class_name"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(f"model {model!r}: {index} is not a valid pipeline index ({type(exc).__name__}: {exc})") from None
+        raise ConfigError(
+            f"model {model!r}: {index} is not a valid pipeline index ({type(exc).__name__}: {exc})"
+        ) from None
 
 
 class DiffusersVideoModel(WorldModel):
@@ -74,15 +126,28 @@ class DiffusersVideoModel(WorldModel):
         for name in ("height", "width"):
             value = self.settings[name]
             if value is not None and value % self.size_multiple:
-                raise ConfigError(f"model {self.name!r} option {name!r} must be a multiple of {self.size_multiple}, got {value}")
+                raise ConfigError(
+                    f"model {self.name!r} option {name!r} must be a multiple of {self.size_multiple}, got {value}"
+                )
         if not self.frame_rule.valid(self.settings["max_frames"]):
-            raise ConfigError(f"model {self.name!r} option 'max_frames' must be {self.frame_rule} frames, got {self.settings['max_frames']}")
+            raise ConfigError(
+                f"model {self.name!r} option 'max_frames' must be {self.frame_rule} frames, got {self.settings['max_frames']}"
+            )
 
     def capabilities_now(self) -> Capabilities:
-        size = (self.settings["height"], self.settings["width"]) if self.settings["height"] and self.settings["width"] else None
+        size = (
+            (self.settings["height"], self.settings["width"])
+            if self.settings["height"] and self.settings["width"]
+            else None
+        )
         return Capabilities(
-            conditioning=frozenset({"image", "text"}), views=("head",), native_size=size, fps=self.settings["fps"],
-            frame_rule=self.frame_rule, chunk_frames=self.settings["max_frames"], memory_frames=self.memory_frames,
+            conditioning=frozenset({"image", "text"}),
+            views=("head",),
+            native_size=size,
+            fps=self.settings["fps"],
+            frame_rule=self.frame_rule,
+            chunk_frames=self.settings["max_frames"],
+            memory_frames=self.memory_frames,
             max_batch=self.settings["batch"],
         )
 
@@ -118,12 +183,16 @@ class DiffusersVideoModel(WorldModel):
         folder = self._folder()
         self.pipeline_class = read_pipeline_class(folder, self.name)
         if self.pipeline_class not in self.pipeline_classes:
-            raise ConfigError(f"model {self.name!r}: {folder} holds a {self.pipeline_class}; {self.name} loads {' or '.join(self.pipeline_classes)}")
+            raise ConfigError(
+                f"model {self.name!r}: {folder} holds a {self.pipeline_class}; {self.name} loads {' or '.join(self.pipeline_classes)}"
+            )
         dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
         try:
             pipe = DiffusionPipeline.from_pretrained(str(folder), dtype=dtype, **self.load_kwargs())
         except (OSError, ValueError, TypeError, KeyError, RuntimeError) as exc:
-            raise ConfigError(f"model {self.name!r}: cannot load the pipeline in {folder} ({type(exc).__name__}: {exc})") from None
+            raise ConfigError(
+                f"model {self.name!r}: cannot load the pipeline in {folder} ({type(exc).__name__}: {exc})"
+            ) from None
         pipe.set_progress_bar_config(disable=True)
         self.pipe = pipe.to(device)
         self.source = str(folder)
@@ -131,7 +200,13 @@ class DiffusersVideoModel(WorldModel):
 
     def config(self) -> dict:
         out = super().config()
-        out.update({"pipeline_class": self.pipeline_class, "loaded_from": self.source, "dtype": getattr(self, "dtype", None)})
+        out.update(
+            {
+                "pipeline_class": self.pipeline_class,
+                "loaded_from": self.source,
+                "dtype": getattr(self, "dtype", None),
+            }
+        )
         return out
 
     # ------------------------------------------------------------------ generation
@@ -142,7 +217,11 @@ class DiffusersVideoModel(WorldModel):
         width = self.settings["width"] or round_to(request.width, self.size_multiple)
         fps = self.settings["fps"] or request.fps or self.published_fps
         # frames at our fps covering the benchmark's duration, then the model's frame rule
-        wanted = request.num_frames if not request.fps else int(np.ceil((request.num_frames - 1) * fps / request.fps)) + 1
+        wanted = (
+            request.num_frames
+            if not request.fps
+            else int(np.ceil((request.num_frames - 1) * fps / request.fps)) + 1
+        )
         frames = min(self.frame_rule.at_least(wanted), self.settings["max_frames"])
         return height, width, float(fps), frames
 
@@ -167,7 +246,11 @@ class DiffusersVideoModel(WorldModel):
     @staticmethod
     def _total(request: GenerationRequest, window: tuple) -> int:
         fps = window[2]
-        return request.num_frames if not request.fps else int(np.ceil((request.num_frames - 1) * fps / request.fps)) + 1
+        return (
+            request.num_frames
+            if not request.fps
+            else int(np.ceil((request.num_frames - 1) * fps / request.fps)) + 1
+        )
 
     @staticmethod
     def _window_request(request: GenerationRequest, frames: int) -> GenerationRequest:
@@ -197,12 +280,23 @@ class DiffusersVideoModel(WorldModel):
         out.info.update(info)
         return out
 
-    def _result(self, video: np.ndarray, fps: float, height: int, width: int, frames: int) -> GenerationResult:
-        info = {"fps": fps, "height": height, "width": width, "window_frames": frames,
-                "steps": self.settings["steps"], "guidance": self.settings["guidance"], "pipeline_class": self.pipeline_class}
+    def _result(
+        self, video: np.ndarray, fps: float, height: int, width: int, frames: int
+    ) -> GenerationResult:
+        info = {
+            "fps": fps,
+            "height": height,
+            "width": width,
+            "window_frames": frames,
+            "steps": self.settings["steps"],
+            "guidance": self.settings["guidance"],
+            "pipeline_class": self.pipeline_class,
+        }
         return GenerationResult({"head": video}, info=info)
 
-    def _call(self, requests: list[GenerationRequest], height: int, width: int, fps: float, frames: int) -> list[np.ndarray]:
+    def _call(
+        self, requests: list[GenerationRequest], height: int, width: int, fps: float, frames: int
+    ) -> list[np.ndarray]:
         """One pipeline call for ``requests`` (same window): (T, H, W, 3) uint8 per request."""
         import torch
         from PIL import Image
@@ -212,14 +306,23 @@ class DiffusersVideoModel(WorldModel):
             memory = r.memory_frames.get("head")
             if memory is None or len(memory) == 0:
                 raise ConfigError(f"model {self.name!r} needs an initial head frame for {'/'.join(r.ids)}")
-            images.append([Image.fromarray(f).resize((width, height), Image.Resampling.BICUBIC) for f in memory])
+            images.append(
+                [Image.fromarray(f).resize((width, height), Image.Resampling.BICUBIC) for f in memory]
+            )
         generators = [torch.Generator("cpu").manual_seed(int(r.seed)) for r in requests]
         kwargs = self.call_kwargs(images, [self.prompt(r) for r in requests], height, width, fps, frames)
         with torch.inference_mode():
-            out = self.pipe(**kwargs, generator=generators, output_type="np", num_inference_steps=self.settings["steps"],
-                            guidance_scale=self.settings["guidance"])
+            out = self.pipe(
+                **kwargs,
+                generator=generators,
+                output_type="np",
+                num_inference_steps=self.settings["steps"],
+                guidance_scale=self.settings["guidance"],
+            )
         videos = np.asarray(out.frames)
         return [np.clip(np.rint(v * 255.0), 0, 255).astype(np.uint8) for v in videos]
 
-    def call_kwargs(self, images: list[list], prompts: list[str], height: int, width: int, fps: float, frames: int) -> dict:
+    def call_kwargs(
+        self, images: list[list], prompts: list[str], height: int, width: int, fps: float, frames: int
+    ) -> dict:
         raise NotImplementedError

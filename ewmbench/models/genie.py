@@ -76,7 +76,9 @@ def to_model_input(frames: np.ndarray, height: int, width: int) -> np.ndarray:
 
 def from_model_output(video: np.ndarray) -> np.ndarray:
     """(3, T, H, W) in [-1, 1] -> (T, H, W, 3) uint8."""
-    return np.clip(np.rint((np.asarray(video, dtype=np.float32).transpose(1, 2, 3, 0) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    return np.clip(
+        np.rint((np.asarray(video, dtype=np.float32).transpose(1, 2, 3, 0) + 1.0) * 127.5), 0, 255
+    ).astype(np.uint8)
 
 
 class GECheckoutModel(WorldModel):
@@ -95,7 +97,12 @@ class GECheckoutModel(WorldModel):
         return (
             Option("repo", Path, None, "your Genie-Envisioner checkout (required)"),
             Option("config", Path, None, f"inference config (default: <repo>/{cls.default_config})"),
-            Option("checkpoint", Path, None, "diffusion-model weights; overrides the config's diffusion_model.model_path"),
+            Option(
+                "checkpoint",
+                Path,
+                None,
+                "diffusion-model weights; overrides the config's diffusion_model.model_path",
+            ),
             Option("steps", int, cls.default_steps, "denoising steps", 1, 1000),
             Option("fps", float, cls.default_fps, "the model's frame rate (GE-Base fast: 5)", 1.0, 240.0),
         )
@@ -103,7 +110,9 @@ class GECheckoutModel(WorldModel):
     def __init__(self, **options):
         super().__init__(**options)
         if self.settings["repo"] is None:
-            raise ConfigError(f"model {self.name!r} needs --model-option repo=DIR (your Genie-Envisioner checkout); see docs/world-models.md")
+            raise ConfigError(
+                f"model {self.name!r} needs --model-option repo=DIR (your Genie-Envisioner checkout); see docs/world-models.md"
+            )
         self.module = None
         self.pipe = None
         self.args = None
@@ -120,12 +129,18 @@ class GECheckoutModel(WorldModel):
 
     def check_available(self) -> None:
         if not self.repo.is_dir():
-            raise ConfigError(f"model {self.name!r}: repo {self.repo} is not a folder (expected a Genie-Envisioner checkout)")
+            raise ConfigError(
+                f"model {self.name!r}: repo {self.repo} is not a folder (expected a Genie-Envisioner checkout)"
+            )
         script = self.repo / self.entry_script
         if not script.is_file():
-            raise ConfigError(f"model {self.name!r}: {self.repo} is not a Genie-Envisioner checkout with {self.entry_script} (its inference entry point)")
+            raise ConfigError(
+                f"model {self.name!r}: {self.repo} is not a Genie-Envisioner checkout with {self.entry_script} (its inference entry point)"
+            )
         if not self.config_path.is_file():
-            raise ConfigError(f"model {self.name!r}: config {self.config_path} does not exist (option config=FILE)")
+            raise ConfigError(
+                f"model {self.name!r}: config {self.config_path} does not exist (option config=FILE)"
+            )
         if self.settings["checkpoint"] is not None and not Path(self.settings["checkpoint"]).exists():
             raise ConfigError(f"model {self.name!r}: checkpoint {self.settings['checkpoint']} does not exist")
 
@@ -148,7 +163,9 @@ class GECheckoutModel(WorldModel):
             ) from None
         missing = [f for f in ENTRY_FUNCTIONS if not callable(getattr(module, f, None))]
         if missing:
-            raise ConfigError(f"model {self.name!r}: {script} has no {', '.join(missing)} (GE's entry points {', '.join(ENTRY_FUNCTIONS)} are expected)")
+            raise ConfigError(
+                f"model {self.name!r}: {script} has no {', '.join(missing)} (GE's entry points {', '.join(ENTRY_FUNCTIONS)} are expected)"
+            )
         return module
 
     def load(self, device: str) -> None:
@@ -164,9 +181,13 @@ class GECheckoutModel(WorldModel):
             self.size = (int(train["sample_size"][0]), int(train["sample_size"][1]))
             self.cameras = list(train.get("valid_cam", GE_VIEWS))
         except (AttributeError, KeyError, TypeError, IndexError, ValueError) as exc:
-            raise ConfigError(f"model {self.name!r}: {self.config_path} lacks data.train n_previous, chunk or sample_size ({type(exc).__name__}: {exc})") from None
+            raise ConfigError(
+                f"model {self.name!r}: {self.config_path} lacks data.train n_previous, chunk or sample_size ({type(exc).__name__}: {exc})"
+            ) from None
         if len(self.cameras) != len(GE_VIEWS):
-            raise ConfigError(f"model {self.name!r}: {self.config_path} names cameras {self.cameras}; this adapter feeds {list(GE_VIEWS)} in that order")
+            raise ConfigError(
+                f"model {self.name!r}: {self.config_path} names cameras {self.cameras}; this adapter feeds {list(GE_VIEWS)} in that order"
+            )
         if self.settings["checkpoint"] is not None:
             args.diffusion_model["model_path"] = str(self.settings["checkpoint"])
         self.args = args
@@ -178,8 +199,16 @@ class GECheckoutModel(WorldModel):
     def config(self) -> dict:
         out = super().config()
         if self.args is not None:
-            out.update({"n_previous": self.n_prev, "chunk": self.chunk, "sample_size": list(self.size), "cameras": self.cameras,
-                        "config_file": str(self.config_path), "dtype": str(self.dtype).removeprefix("torch.")})
+            out.update(
+                {
+                    "n_previous": self.n_prev,
+                    "chunk": self.chunk,
+                    "sample_size": list(self.size),
+                    "cameras": self.cameras,
+                    "config_file": str(self.config_path),
+                    "dtype": str(self.dtype).removeprefix("torch."),
+                }
+            )
         return out
 
     # ------------------------------------------------------------------ generation
@@ -191,7 +220,10 @@ class GECheckoutModel(WorldModel):
         total = int(math.ceil((request.start_frame + request.num_frames - 1) * scale)) + 1
         start = int(round(request.start_frame * scale))
         return replace(
-            request, fps=fps, start_frame=start, num_frames=total - start,
+            request,
+            fps=fps,
+            start_frame=start,
+            num_frames=total - start,
             memory_indices=[int(round(i * scale)) for i in request.memory_indices],
             **self.timed_conditioning(request, total, source, fps),
         )
@@ -202,9 +234,14 @@ class GECheckoutModel(WorldModel):
     def generate(self, request: GenerationRequest) -> GenerationResult:
         if self.pipe is None:
             raise ConfigError(f"model {self.name!r} is not loaded (the runner calls load(device) first)")
-        missing = [v for v in GE_VIEWS if v not in request.memory_frames or len(request.memory_frames[v]) == 0]
+        missing = [
+            v for v in GE_VIEWS if v not in request.memory_frames or len(request.memory_frames[v]) == 0
+        ]
         if missing:
-            raise DataError(f"{request.task}/{request.episode}", f"model {self.name!r} needs memory frames for views {missing}")
+            raise DataError(
+                f"{request.task}/{request.episode}",
+                f"model {self.name!r} needs memory frames for views {missing}",
+            )
         timed = self.timed(request)
         window = self.chunk + 1  # the current frame and `chunk` new ones
         if timed.num_frames <= window:
@@ -213,8 +250,15 @@ class GECheckoutModel(WorldModel):
         else:
             result = generate_chunked(self.window, timed, window, self.n_prev)
             chunks = len(result.info["chunks"])
-        info = {"fps": timed.fps, "height": self.size[0], "width": self.size[1], "chunks": chunks, "chunk_frames": window,
-                "memory_frames": self.n_prev, "steps": self.settings["steps"]}
+        info = {
+            "fps": timed.fps,
+            "height": self.size[0],
+            "width": self.size[1],
+            "chunks": chunks,
+            "chunk_frames": window,
+            "memory_frames": self.n_prev,
+            "steps": self.settings["steps"],
+        }
         return GenerationResult(result.frames, info=info)
 
     def window(self, request: GenerationRequest) -> GenerationResult:
@@ -222,22 +266,48 @@ class GECheckoutModel(WorldModel):
         import torch
 
         height, width = self.size
-        memory = np.stack([to_model_input(request.memory_frames[v][even_indices(len(request.memory_frames[v]), self.n_prev)], height, width) for v in GE_VIEWS])
+        memory = np.stack(
+            [
+                to_model_input(
+                    request.memory_frames[v][even_indices(len(request.memory_frames[v]), self.n_prev)],
+                    height,
+                    width,
+                )
+                for v in GE_VIEWS
+            ]
+        )
         kwargs = {
-            "image": torch.from_numpy(memory).to(self.device, self.dtype),  # (views, 3, n_previous, H, W) in [-1, 1]
-            "prompt": [self.prompt(request)], "negative_prompt": "", "num_inference_steps": self.settings["steps"], "guidance_scale": 1.0,
-            "height": height, "width": width, "n_view": len(GE_VIEWS), "n_prev": self.n_prev,
-            "chunk": (self.chunk - 1) // self.temporal_ratio + 1, "noise_seed": int(request.seed) % (2**31 - 1) + 1,
-            "return_video": True, "return_action": False, "n_chunk": 1,
+            "image": torch.from_numpy(memory).to(
+                self.device, self.dtype
+            ),  # (views, 3, n_previous, H, W) in [-1, 1]
+            "prompt": [self.prompt(request)],
+            "negative_prompt": "",
+            "num_inference_steps": self.settings["steps"],
+            "guidance_scale": 1.0,
+            "height": height,
+            "width": width,
+            "n_view": len(GE_VIEWS),
+            "n_prev": self.n_prev,
+            "chunk": (self.chunk - 1) // self.temporal_ratio + 1,
+            "noise_seed": int(request.seed) % (2**31 - 1) + 1,
+            "return_video": True,
+            "return_action": False,
+            "n_chunk": 1,
             **self.window_conditioning(request),
         }
         with torch.inference_mode():
             preds = self.pipe.infer(**kwargs)[0]
         video = preds["video"] if isinstance(preds, dict) else preds
-        video = video.detach().float().cpu().numpy() if hasattr(video, "detach") else np.asarray(video, dtype=np.float32)
+        video = (
+            video.detach().float().cpu().numpy()
+            if hasattr(video, "detach")
+            else np.asarray(video, dtype=np.float32)
+        )
         expected = (len(GE_VIEWS), 3, self.n_prev + self.chunk, height, width)
         if video.shape != expected:
-            raise ConfigError(f"model {self.name!r}: GE's pipeline returned video of shape {video.shape}, expected {expected} (views, 3, memory + chunk, H, W)")
+            raise ConfigError(
+                f"model {self.name!r}: GE's pipeline returned video of shape {video.shape}, expected {expected} (views, 3, memory + chunk, H, W)"
+            )
         frames = {view: from_model_output(video[i, :, self.n_prev - 1 :]) for i, view in enumerate(GE_VIEWS)}
         return GenerationResult(frames)
 
@@ -256,17 +326,28 @@ class GEBaseModel(GECheckoutModel):
     default_fps = 30.0
     default_steps = 50
     capabilities = Capabilities(
-        conditioning=frozenset({"image", "text"}), views=GE_VIEWS, required_views=GE_VIEWS, native_size=(192, 256), fps=30.0,
-        frame_rule=FrameRule(8, 1), chunk_frames=58, memory_frames=4,
+        conditioning=frozenset({"image", "text"}),
+        views=GE_VIEWS,
+        required_views=GE_VIEWS,
+        native_size=(192, 256),
+        fps=30.0,
+        frame_rule=FrameRule(8, 1),
+        chunk_frames=58,
+        memory_frames=4,
     )
-    status = "contract-tested against a stand-in of GE's entry points on CPU; not run with GE's code or weights"
+    status = (
+        "contract-tested against a stand-in of GE's entry points on CPU; not run with GE's code or weights"
+    )
 
     def window_conditioning(self, request: GenerationRequest) -> dict:
         # the remaining arguments of GE's own call in video_gen_examples/infer.py (video only, no state)
         train = self.args.data["train"]
         return {
-            "decode_timestep": 0.03, "decode_noise_scale": 0.025, "action_chunk": train.get("action_chunk"),
-            "history_action_state": None, "pixel_wise_timestep": getattr(self.args, "pixel_wise_timestep", False),
+            "decode_timestep": 0.03,
+            "decode_noise_scale": 0.025,
+            "action_chunk": train.get("action_chunk"),
+            "history_action_state": None,
+            "pixel_wise_timestep": getattr(self.args, "pixel_wise_timestep", False),
         }
 
 
@@ -281,10 +362,19 @@ class GESimModel(GECheckoutModel):
     default_fps = 30.0
     default_steps = 15
     capabilities = Capabilities(
-        conditioning=frozenset({"image", "actions", "calibration"}), views=GE_VIEWS, required_views=GE_VIEWS, native_size=(384, 512),
-        fps=30.0, frame_rule=FrameRule(4, 1), chunk_frames=26, memory_frames=4, action_space="eef16-quat",
+        conditioning=frozenset({"image", "actions", "calibration"}),
+        views=GE_VIEWS,
+        required_views=GE_VIEWS,
+        native_size=(384, 512),
+        fps=30.0,
+        frame_rule=FrameRule(4, 1),
+        chunk_frames=26,
+        memory_frames=4,
+        action_space="eef16-quat",
     )
-    status = "contract-tested against a stand-in of GE's entry points on CPU; not run with GE's code or weights"
+    status = (
+        "contract-tested against a stand-in of GE's entry points on CPU; not run with GE's code or weights"
+    )
 
     def __init__(self, **options):
         super().__init__(**options)
@@ -297,23 +387,39 @@ class GESimModel(GECheckoutModel):
         return str(getattr(self.args, "prompt", "") or "")
 
     def timed_conditioning(self, request: GenerationRequest, total: int, source: float, fps: float) -> dict:
-        from ewmbench.models.conditioning import pose_matrix, propagate_extrinsics, quat16_to_euler14, resample_poses, resample_rows
+        from ewmbench.models.conditioning import (
+            pose_matrix,
+            propagate_extrinsics,
+            quat16_to_euler14,
+            resample_poses,
+            resample_rows,
+        )
 
         where = f"{request.task}/{request.episode}"
         if request.actions is None:
-            raise DataError(where, "model 'ge-sim' is conditioned on actions and the request has none (sidecar `actions`)")
+            raise DataError(
+                where, "model 'ge-sim' is conditioned on actions and the request has none (sidecar `actions`)"
+            )
         if request.action_space not in ACTION_SPACES:
-            raise ConfigError(f"unknown action space {request.action_space!r}; known: {', '.join(ACTION_SPACES)}")
+            raise ConfigError(
+                f"unknown action space {request.action_space!r}; known: {', '.join(ACTION_SPACES)}"
+            )
         width, layout = ACTION_SPACES[request.action_space]
         actions = np.asarray(request.actions, dtype=np.float64)
         if actions.ndim != 2 or actions.shape[1] != width:
-            raise DataError(where, f"actions in {request.action_space} must be (T, {width}) {layout}; got shape {actions.shape}")
+            raise DataError(
+                where,
+                f"actions in {request.action_space} must be (T, {width}) {layout}; got shape {actions.shape}",
+            )
         if request.action_space == "eef16-quat":
             actions = quat16_to_euler14(actions, self.gripper_range)
         extrinsics = {}
         for view in GE_VIEWS:
             if view not in request.extrinsics or view not in request.intrinsics:
-                raise DataError(where, f"model 'ge-sim' needs intrinsics and extrinsics for view {view!r} (sidecar `intrinsics/{view}`, `extrinsics/{view}`)")
+                raise DataError(
+                    where,
+                    f"model 'ge-sim' needs intrinsics and extrinsics for view {view!r} (sidecar `intrinsics/{view}`, `extrinsics/{view}`)",
+                )
             e = np.asarray(request.extrinsics[view], dtype=np.float64)
             if e.ndim != 3 or e.shape[1:] != (4, 4):
                 raise DataError(where, f"extrinsics of view {view!r} must be (T, 4, 4), got {e.shape}")
@@ -322,7 +428,11 @@ class GESimModel(GECheckoutModel):
                 hands = np.stack([pose_matrix(row, arm) for row in actions])
                 e = propagate_extrinsics(hands, e[0])
             extrinsics[view] = resample_poses(e, total, source, fps)
-        return {"actions": resample_rows(actions, total, source, fps), "action_space": "eef14-euler", "extrinsics": extrinsics}
+        return {
+            "actions": resample_rows(actions, total, source, fps),
+            "action_space": "eef14-euler",
+            "extrinsics": extrinsics,
+        }
 
     @property
     def gripper_range(self) -> tuple[float, float]:
@@ -335,23 +445,47 @@ class GESimModel(GECheckoutModel):
 
         # the rows of the memory frames (as window() picks them), then the chunk's new frames
         picks = even_indices(len(request.memory_indices), self.n_prev)
-        rows = [request.memory_indices[i] for i in picks] + list(range(request.start_frame + 1, request.start_frame + request.num_frames))
-        actions = euler14_to_quat16(request.actions[np.minimum(rows, len(request.actions) - 1)], self.gripper_range)
-        extrinsics = np.stack([request.extrinsics[v][np.minimum(rows, len(request.extrinsics[v]) - 1)] for v in GE_VIEWS])
+        rows = [request.memory_indices[i] for i in picks] + list(
+            range(request.start_frame + 1, request.start_frame + request.num_frames)
+        )
+        actions = euler14_to_quat16(
+            request.actions[np.minimum(rows, len(request.actions) - 1)], self.gripper_range
+        )
+        extrinsics = np.stack(
+            [request.extrinsics[v][np.minimum(rows, len(request.extrinsics[v]) - 1)] for v in GE_VIEWS]
+        )
         height, width = self.size
         intrinsics = []
         for view in GE_VIEWS:
             frame = request.memory_frames[view][-1]
-            intrinsics.append(rescale_intrinsics(to_corner_convention(request.intrinsics[view]), frame.shape[:2], (height, width), pixel_centre=0.5))
+            intrinsics.append(
+                rescale_intrinsics(
+                    to_corner_convention(request.intrinsics[view]),
+                    frame.shape[:2],
+                    (height, width),
+                    pixel_centre=0.5,
+                )
+            )
         return {
-            "actions": torch.from_numpy(actions[None]).to(self.device, self.dtype),  # (1, n_previous + chunk, 16)
-            "extrinsics": torch.from_numpy(extrinsics).to(self.device, self.dtype),  # (views, n_previous + chunk, 4, 4) camera-to-base
-            "intrinsics": torch.from_numpy(np.stack(intrinsics)).to(self.device, self.dtype),  # (views, 3, 3) at the model's size
+            "actions": torch.from_numpy(actions[None]).to(
+                self.device, self.dtype
+            ),  # (1, n_previous + chunk, 16)
+            "extrinsics": torch.from_numpy(extrinsics).to(
+                self.device, self.dtype
+            ),  # (views, n_previous + chunk, 4, 4) camera-to-base
+            "intrinsics": torch.from_numpy(np.stack(intrinsics)).to(
+                self.device, self.dtype
+            ),  # (views, 3, 3) at the model's size
         }
 
 
 GESimModel.options = GESimModel.shared_options() + (
     Option("prompt", str, None, "the fixed prompt GE-Sim was trained with (default: the config's `prompt`)"),
-    Option("gripper_closed", float, 0.0, "16-D action gripper value when closed (GE-Sim: 0..120; check your checkpoint)"),
+    Option(
+        "gripper_closed",
+        float,
+        0.0,
+        "16-D action gripper value when closed (GE-Sim: 0..120; check your checkpoint)",
+    ),
     Option("gripper_open", float, 120.0, "16-D action gripper value when open"),
 )

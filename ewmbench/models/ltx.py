@@ -24,20 +24,40 @@ class LTXVideoModel(DiffusersVideoModel):
     size_multiple = 32
     frame_rule = FrameRule(8, 1)
     # as listed (default options); capabilities_now() reflects the options chosen
-    capabilities = Capabilities(conditioning=frozenset({"image", "text"}), views=("head",), frame_rule=FrameRule(8, 1), chunk_frames=161, memory_frames=1)
+    capabilities = Capabilities(
+        conditioning=frozenset({"image", "text"}),
+        views=("head",),
+        frame_rule=FrameRule(8, 1),
+        chunk_frames=161,
+        memory_frames=1,
+    )
     defaults = {"steps": 50, "guidance": 3.0, "max_frames": 161, "negative_prompt": LTX_NEGATIVE_PROMPT}
     published_fps = 25.0
     options = SHARED_OPTIONS + (
         Option("decode_timestep", float, 0.05, "VAE decode timestep (0.9.1 and later)", 0.0, 1.0),
-        Option("decode_noise_scale", float, 0.025, "noise added before VAE decoding (0.9.1 and later)", 0.0, 1.0),
-        Option("image_cond_noise_scale", float, 0.025, "noise on the conditioning image (LTXConditionPipeline)", 0.0, 1.0),
+        Option(
+            "decode_noise_scale", float, 0.025, "noise added before VAE decoding (0.9.1 and later)", 0.0, 1.0
+        ),
+        Option(
+            "image_cond_noise_scale",
+            float,
+            0.025,
+            "noise on the conditioning image (LTXConditionPipeline)",
+            0.0,
+            1.0,
+        ),
     )
     status = "tiny random-weight pipelines on CPU only (both pipeline classes); not run with real weights"
 
     def call_kwargs(self, images, prompts, height, width, fps, frames) -> dict:
         kwargs = {
-            "prompt": prompts, "negative_prompt": [self.settings["negative_prompt"]] * len(prompts), "height": height, "width": width,
-            "num_frames": frames, "frame_rate": int(round(fps)), "decode_timestep": self.settings["decode_timestep"],
+            "prompt": prompts,
+            "negative_prompt": [self.settings["negative_prompt"]] * len(prompts),
+            "height": height,
+            "width": width,
+            "num_frames": frames,
+            "frame_rate": int(round(fps)),
+            "decode_timestep": self.settings["decode_timestep"],
             "decode_noise_scale": self.settings["decode_noise_scale"],
         }
         last = [frames_of[-1] for frames_of in images]  # image-to-video: the current frame

@@ -52,19 +52,40 @@ class RemoteModel(WorldModel):
     capabilities = Capabilities(conditioning=frozenset({"image"}), views=(HEAD_VIEW,))
     options = (
         Option("url", str, None, "base URL of the service, http(s)://HOST:PORT"),
-        Option("token_env", str, DEFAULT_TOKEN_ENV, "environment variable holding the bearer token (unset: no token)"),
+        Option(
+            "token_env",
+            str,
+            DEFAULT_TOKEN_ENV,
+            "environment variable holding the bearer token (unset: no token)",
+        ),
         Option("profile", str, None, "profile_id to use (default: the service's first)"),
-        Option("timeout", float, None, "seconds per request (default: the service's recommended timeout)", 0.1, 86_400),
+        Option(
+            "timeout",
+            float,
+            None,
+            "seconds per request (default: the service's recommended timeout)",
+            0.1,
+            86_400,
+        ),
         Option("retries", int, 3, "further attempts on retryable errors", 0, 20),
         Option("backoff", float, 0.5, "seconds before the first retry, doubled each time", 0.0, 60.0),
-        Option("concurrency", int, None, "requests in flight at once (default: the service's max_concurrency)", 1, 64),
+        Option(
+            "concurrency",
+            int,
+            None,
+            "requests in flight at once (default: the service's max_concurrency)",
+            1,
+            64,
+        ),
     )
     status = "tested on loopback against ewmbench serve (static, sim)"
 
     def __init__(self, **options):
         super().__init__(**options)
         if not self.settings["url"]:
-            raise ConfigError("model 'remote' needs the service's address: --model-option url=http://HOST:PORT")
+            raise ConfigError(
+                "model 'remote' needs the service's address: --model-option url=http://HOST:PORT"
+            )
         self._manifest: tuple[str, Profile, Limits] | None = None
         self._client = None
 
@@ -83,7 +104,11 @@ class RemoteModel(WorldModel):
             headers = {"Authorization": f"Bearer {token}"} if token else {}
             timeout = self.settings["timeout"] or 30.0
             concurrency = self.settings["concurrency"] or 4
-            self._client = HTTPClient(self.settings["url"], HTTPSettings(timeout, self.settings["retries"], self.settings["backoff"], concurrency), headers)
+            self._client = HTTPClient(
+                self.settings["url"],
+                HTTPSettings(timeout, self.settings["retries"], self.settings["backoff"], concurrency),
+                headers,
+            )
         return self._client
 
     def manifest(self) -> tuple[str, Profile, Limits]:
@@ -96,13 +121,20 @@ class RemoteModel(WorldModel):
                 data = self.client().get_json("/v1/capabilities")
                 version, profiles, limits, _ = parse_capabilities(data)
             except RemoteError as exc:
-                raise Unavailable(f"the world-model service at {url} cannot be reached or refused: {exc}", "start it (ewmbench serve ...) or check the url and token") from None
+                raise Unavailable(
+                    f"the world-model service at {url} cannot be reached or refused: {exc}",
+                    "start it (ewmbench serve ...) or check the url and token",
+                ) from None
             except ValueError as exc:
-                raise ConfigError(f"the service at {url} answered capabilities out of contract: {exc}") from None
+                raise ConfigError(
+                    f"the service at {url} answered capabilities out of contract: {exc}"
+                ) from None
             wanted = self.settings["profile"]
             chosen = next((p for p in profiles if wanted in (None, p.profile_id)), None)
             if chosen is None:
-                raise ConfigError(f"the service at {url} has no profile {wanted!r}; it has {[p.profile_id for p in profiles]}")
+                raise ConfigError(
+                    f"the service at {url} has no profile {wanted!r}; it has {[p.profile_id for p in profiles]}"
+                )
             self._manifest = (version, chosen, limits)
             # Timeouts and concurrency follow the service unless the user set them.
             settings = self.client().settings
@@ -121,8 +153,11 @@ class RemoteModel(WorldModel):
         if profile.instruction_supported:
             conditioning.add("text")
         return Capabilities(
-            conditioning=frozenset(conditioning), views=(HEAD_VIEW,), native_size=(profile.height, profile.width),
-            memory_frames=1, action_space="eef14-euler" if profile.action_dim == 14 else None,
+            conditioning=frozenset(conditioning),
+            views=(HEAD_VIEW,),
+            native_size=(profile.height, profile.width),
+            memory_frames=1,
+            action_space="eef14-euler" if profile.action_dim == 14 else None,
             max_batch=limits.max_batch_size * self.client().settings.max_concurrency,
         )
 
@@ -143,26 +178,37 @@ class RemoteModel(WorldModel):
             jobs.append(("batch", group))
         jobs.extend(("chunked", [i]) for i in long)
         with ThreadPoolExecutor(max_workers=self.client().settings.max_concurrency) as pool:
+
             def run(job):
                 kind, indices = job
                 if kind == "batch":
                     return indices, self._predict([requests[i] for i in indices], profile)
                 chunk = profile.prediction_max + 1
-                return indices, [generate_chunked(lambda r: self._predict([r], profile)[0], requests[indices[0]], chunk, 1)]
+                return indices, [
+                    generate_chunked(lambda r: self._predict([r], profile)[0], requests[indices[0]], chunk, 1)
+                ]
 
             for indices, answers in pool.map(run, jobs):
                 for i, answer in zip(indices, answers):
                     results[i] = answer
         return results  # type: ignore[return-value]
 
-    def _batches(self, requests: list[GenerationRequest], indices: list[int], profile: Profile, limits: Limits):
+    def _batches(
+        self, requests: list[GenerationRequest], indices: list[int], profile: Profile, limits: Limits
+    ):
         """Groups of indices within the batch size and (estimated) request bytes."""
         group: list[int] = []
         size = 0
         for request, index in zip(requests, indices):
             # A frame's PNG is at most about its raw size; base64 adds a third.
-            estimate = int(request.memory_frames[HEAD_VIEW][-1].nbytes * 1.4) + 40 * request.num_frames * max(1, profile.action_dim) + 1024
-            if group and (len(group) >= limits.max_batch_size or size + estimate > limits.max_request_bytes * 0.9):
+            estimate = (
+                int(request.memory_frames[HEAD_VIEW][-1].nbytes * 1.4)
+                + 40 * request.num_frames * max(1, profile.action_dim)
+                + 1024
+            )
+            if group and (
+                len(group) >= limits.max_batch_size or size + estimate > limits.max_request_bytes * 0.9
+            ):
                 yield group
                 group, size = [], 0
             group.append(index)
@@ -186,19 +232,51 @@ class RemoteModel(WorldModel):
                 padded.append(request)
         samples = [request_to_sample(r, profile) for r in padded]
         request_id = str(uuid.uuid4())
-        payload = {"api_version": API_VERSION, "request_id": request_id, "model_version": version, "profile_id": profile.profile_id, "samples": samples}
+        payload = {
+            "api_version": API_VERSION,
+            "request_id": request_id,
+            "model_version": version,
+            "profile_id": profile.profile_id,
+            "samples": samples,
+        }
         if len(json.dumps(payload)) > self.manifest()[2].max_request_bytes:
-            raise ConfigError(f"request {request_id}: one sample is larger than the service's max_request_bytes")
+            raise ConfigError(
+                f"request {request_id}: one sample is larger than the service's max_request_bytes"
+            )
         try:
             answer = self.client().post_json("/v1/predict", payload)
         except RemoteError as exc:
-            raise RemoteError(f"request {request_id} ({', '.join(s['sample_id'] for s in samples)}): {exc}", exc.status, exc.code) from None
-        predictions = check_answer(answer, request_id, version, [s["sample_id"] for s in samples], [len(s["actions"]) for s in samples], profile)
+            raise RemoteError(
+                f"request {request_id} ({', '.join(s['sample_id'] for s in samples)}): {exc}",
+                exc.status,
+                exc.code,
+            ) from None
+        predictions = check_answer(
+            answer,
+            request_id,
+            version,
+            [s["sample_id"] for s in samples],
+            [len(s["actions"]) for s in samples],
+            profile,
+        )
         results = []
         for request, sent, frames in zip(requests, samples, predictions):
-            current = decode_image(sent["context"]["frames"][-1], profile.height, profile.width, "context", 2**31)
+            current = decode_image(
+                sent["context"]["frames"][-1], profile.height, profile.width, "context", 2**31
+            )
             video = np.concatenate([current[None], frames])[: request.num_frames]
-            results.append(GenerationResult({HEAD_VIEW: video}, info={"remote": {"model_version": version, "profile_id": profile.profile_id, "request_id": request_id}}))
+            results.append(
+                GenerationResult(
+                    {HEAD_VIEW: video},
+                    info={
+                        "remote": {
+                            "model_version": version,
+                            "profile_id": profile.profile_id,
+                            "request_id": request_id,
+                        }
+                    },
+                )
+            )
         return results
 
     def close(self) -> None:
@@ -207,7 +285,9 @@ class RemoteModel(WorldModel):
             self._client = None
 
 
-def check_answer(answer: dict, request_id: str, version: str, sample_ids: list[str], counts: list[int], profile: Profile) -> list[np.ndarray]:
+def check_answer(
+    answer: dict, request_id: str, version: str, sample_ids: list[str], counts: list[int], profile: Profile
+) -> list[np.ndarray]:
     """The predicted frames per sample of a predict answer; a RemoteError naming what is out of contract."""
     from ewmbench.httpclient import RemoteError
 
@@ -222,7 +302,9 @@ def check_answer(answer: dict, request_id: str, version: str, sample_ids: list[s
         raise wrong(f"model_version {str(answer.get('model_version'))[:80]!r}, the manifest says {version!r}")
     predictions = answer.get("predictions")
     if not isinstance(predictions, list) or len(predictions) != len(sample_ids):
-        raise wrong(f"{len(predictions) if isinstance(predictions, list) else 'no'} predictions for {len(sample_ids)} samples")
+        raise wrong(
+            f"{len(predictions) if isinstance(predictions, list) else 'no'} predictions for {len(sample_ids)} samples"
+        )
     got = [p.get("sample_id") if isinstance(p, dict) else None for p in predictions]
     if got != sample_ids:
         raise wrong(f"sample ids {got} are not the samples sent, in order ({sample_ids})")
@@ -230,9 +312,20 @@ def check_answer(answer: dict, request_id: str, version: str, sample_ids: list[s
     for prediction, sample_id, count in zip(predictions, sample_ids, counts):
         frames = prediction.get("frames")
         if not isinstance(frames, list) or len(frames) != count:
-            raise wrong(f"sample {sample_id!r}: {len(frames) if isinstance(frames, list) else 'no'} frames for {count} actions")
+            raise wrong(
+                f"sample {sample_id!r}: {len(frames) if isinstance(frames, list) else 'no'} frames for {count} actions"
+            )
         try:
-            out.append(np.stack([decode_image(f, profile.height, profile.width, f"sample {sample_id!r} frame {i}", 2**31) for i, f in enumerate(frames)]))
+            out.append(
+                np.stack(
+                    [
+                        decode_image(
+                            f, profile.height, profile.width, f"sample {sample_id!r} frame {i}", 2**31
+                        )
+                        for i, f in enumerate(frames)
+                    ]
+                )
+            )
         except ApiError as exc:
             raise wrong(exc.message) from None
     return out

@@ -35,7 +35,14 @@ from __future__ import annotations
 import numpy as np
 
 from ewmbench.errors import ConfigError, DataError, Unavailable, require
-from ewmbench.models.base import Capabilities, GenerationRequest, GenerationResult, Option, WorldModel, fit_length
+from ewmbench.models.base import (
+    Capabilities,
+    GenerationRequest,
+    GenerationResult,
+    Option,
+    WorldModel,
+    fit_length,
+)
 
 SAMPLE_FIX = "use the simulated sample dataset: ewmbench data sample --output DIR (or --dataset sample)"
 
@@ -105,14 +112,44 @@ class SimModel(WorldModel):
         action_space="eef14-euler",
     )
     options = (
-        Option("action_noise", float, 0.0, "std (m) of Gaussian noise on both hands' target positions", 0.0, 0.5),
+        Option(
+            "action_noise", float, 0.0, "std (m) of Gaussian noise on both hands' target positions", 0.0, 0.5
+        ),
         Option("lag", int, 0, "frames the first action is held before the sequence starts", 0, 1000),
         Option("drop_frames", float, 0.0, "probability that a frame repeats the previous one", 0.0, 1.0),
         Option("wrong_color", bool, False, "recolour the object the task is about"),
-        Option("friction", float, 1.0, "scale of every object's friction against the reference (physics error)", 0.01, 100.0),
-        Option("mass", float, 1.0, "scale of every object's mass against the reference (physics error)", 0.01, 100.0),
-        Option("gripper_slip", float, 0.0, "share of the grasp force lost: the grasp holds (1 - slip) x 300 N", 0.0, 1.0),
-        Option("render_offset", int, 0, "pixels every frame is shifted right (perception error; state stays exact)", 0, 10_000),
+        Option(
+            "friction",
+            float,
+            1.0,
+            "scale of every object's friction against the reference (physics error)",
+            0.01,
+            100.0,
+        ),
+        Option(
+            "mass",
+            float,
+            1.0,
+            "scale of every object's mass against the reference (physics error)",
+            0.01,
+            100.0,
+        ),
+        Option(
+            "gripper_slip",
+            float,
+            0.0,
+            "share of the grasp force lost: the grasp holds (1 - slip) x 300 N",
+            0.0,
+            1.0,
+        ),
+        Option(
+            "render_offset",
+            int,
+            0,
+            "pixels every frame is shifted right (perception error; state stays exact)",
+            0,
+            10_000,
+        ),
     )
     needs_also = ("pybullet", "a simulated dataset (the sample)")
     status = "exact replay checked against the ground truth; CPU (pybullet)"
@@ -130,7 +167,11 @@ class SimModel(WorldModel):
         from ewmbench.sim.execute import REFERENCE_PHYSICS, Physics
 
         slip = self.settings["gripper_slip"]
-        return Physics(friction=self.settings["friction"], mass=self.settings["mass"], grasp_force=REFERENCE_PHYSICS.grasp_force * (1.0 - slip))
+        return Physics(
+            friction=self.settings["friction"],
+            mass=self.settings["mass"],
+            grasp_force=REFERENCE_PHYSICS.grasp_force * (1.0 - slip),
+        )
 
     def check_available(self) -> None:
         require("pybullet", "sim", "the sim model")
@@ -144,7 +185,10 @@ class SimModel(WorldModel):
 
         where = f"{request.task}/{request.episode}"
         if not request.scene or "scene" not in request.scene or request.actions is None:
-            raise Unavailable(f"episode {where} has no simulator state (sidecar actions and scene); the sim model replays simulated episodes only", SAMPLE_FIX)
+            raise Unavailable(
+                f"episode {where} has no simulator state (sidecar actions and scene); the sim model replays simulated episodes only",
+                SAMPLE_FIX,
+            )
         unknown = [v for v in request.views if v not in VIEWS]
         if unknown:
             raise DataError(where, f"the sim model renders views {list(VIEWS)}, not {unknown}")
@@ -156,7 +200,9 @@ class SimModel(WorldModel):
             raise DataError(where, f"sidecar scene description is malformed ({exc})") from None
         if self.wrong_color:
             subject = spec.object(request.scene.get("subject") or spec.objects[0].name)
-            taken = {o.colour for o in spec.objects} | {f.colour for f in (spec.container, spec.marker) if f is not None}
+            taken = {o.colour for o in spec.objects} | {
+                f.colour for f in (spec.container, spec.marker) if f is not None
+            }
             spec.colour_overrides[subject.name] = next(c for c in COLOURS if c not in taken)
         actions = np.asarray(request.actions, dtype=np.float64)
         if actions.ndim != 2 or actions.shape[1] != 14:
@@ -174,17 +220,32 @@ class SimModel(WorldModel):
         state = {key: value[start:] for key, value in state.items()}
         return GenerationResult(frames, state=state, info={**self.config(), "held": held[start:]})
 
-    def _simulate(self, request: GenerationRequest, spec, actions: np.ndarray, fps: float) -> tuple[dict, dict, list]:
+    def _simulate(
+        self, request: GenerationRequest, spec, actions: np.ndarray, fps: float
+    ) -> tuple[dict, dict, list]:
         """Frames, state and holds of frames 0 .. len(actions) - 1, continuing the live simulation
         when ``actions`` extend what it already ran."""
         import json
 
         from ewmbench.sim.execute import Simulation, cameras, unwrap_rpy
 
-        key = (request.task, request.episode, json.dumps(spec.to_json(), sort_keys=True), fps, tuple(request.views), request.width, request.height)
+        key = (
+            request.task,
+            request.episode,
+            json.dumps(spec.to_json(), sort_keys=True),
+            fps,
+            tuple(request.views),
+            request.width,
+            request.height,
+        )
         live = self._live
         done = len(live.actions) if live is not None else 0
-        if live is None or live.key != key or done > len(actions) or not np.array_equal(live.actions, actions[:done]):
+        if (
+            live is None
+            or live.key != key
+            or done > len(actions)
+            or not np.array_equal(live.actions, actions[:done])
+        ):
             self.close()
             live = self._live = _LiveRun(key, Simulation(spec, actions[0], fps, self.physics()))
         cams = cameras(request.width, request.height)

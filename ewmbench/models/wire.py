@@ -56,9 +56,17 @@ class ApiError(EwmbenchError):
     """An error answer of the API: a published code, its HTTP status and whether to retry."""
 
     STATUS = {
-        "INVALID_ARGUMENT": 400, "UNAUTHENTICATED": 401, "PERMISSION_DENIED": 403, "NOT_FOUND": 404,
-        "REQUEST_ID_CONFLICT": 409, "PAYLOAD_TOO_LARGE": 413, "UNSUPPORTED_VERSION": 422, "OVERLOADED": 429,
-        "INTERNAL": 500, "NOT_READY": 503, "DEADLINE_EXCEEDED": 504,
+        "INVALID_ARGUMENT": 400,
+        "UNAUTHENTICATED": 401,
+        "PERMISSION_DENIED": 403,
+        "NOT_FOUND": 404,
+        "REQUEST_ID_CONFLICT": 409,
+        "PAYLOAD_TOO_LARGE": 413,
+        "UNSUPPORTED_VERSION": 422,
+        "OVERLOADED": 429,
+        "INTERNAL": 500,
+        "NOT_READY": 503,
+        "DEADLINE_EXCEEDED": 504,
     }
     RETRYABLE = frozenset({"OVERLOADED", "INTERNAL", "NOT_READY", "DEADLINE_EXCEEDED"})
 
@@ -78,7 +86,14 @@ class ApiError(EwmbenchError):
         return self.code in self.RETRYABLE
 
     def body(self, request_id: str | None) -> dict:
-        return {"error": {"code": self.code, "message": self.message, "request_id": request_id, "retryable": self.retryable}}
+        return {
+            "error": {
+                "code": self.code,
+                "message": self.message,
+                "request_id": request_id,
+                "retryable": self.retryable,
+            }
+        }
 
 
 def invalid(message: str) -> ApiError:
@@ -96,8 +111,12 @@ def encode_image(frame: np.ndarray, compress_level: int = 1) -> dict:
     buffer = io.BytesIO()
     Image.fromarray(frame, "RGB").save(buffer, format="PNG", compress_level=compress_level)
     return {
-        "encoding": "png_base64", "color_space": "RGB", "height": int(frame.shape[0]), "width": int(frame.shape[1]),
-        "channels": 3, "data": base64.b64encode(buffer.getvalue()).decode("ascii"),
+        "encoding": "png_base64",
+        "color_space": "RGB",
+        "height": int(frame.shape[0]),
+        "width": int(frame.shape[1]),
+        "channels": 3,
+        "data": base64.b64encode(buffer.getvalue()).decode("ascii"),
     }
 
 
@@ -119,7 +138,9 @@ def png_header(data: bytes, where: str) -> tuple[int, int]:
             width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", body)
             if colour != 2 or depth != 8:
                 kinds = {0: "grayscale", 3: "palette", 4: "grayscale with alpha", 6: "RGBA"}
-                raise invalid(f"{where}: PNG must be 8-bit RGB, got {kinds.get(colour, f'colour type {colour}')} at {depth} bits")
+                raise invalid(
+                    f"{where}: PNG must be 8-bit RGB, got {kinds.get(colour, f'colour type {colour}')} at {depth} bits"
+                )
         elif kind == b"acTL":
             raise invalid(f"{where}: animated PNG is not accepted")
         elif kind == b"tRNS":
@@ -139,7 +160,13 @@ def decode_image(obj, height: int, width: int, where: str, max_png_bytes: int) -
 
     if not isinstance(obj, dict):
         raise invalid(f"{where}: an image must be an object")
-    for key, expected in (("encoding", "png_base64"), ("color_space", "RGB"), ("channels", 3), ("height", height), ("width", width)):
+    for key, expected in (
+        ("encoding", "png_base64"),
+        ("color_space", "RGB"),
+        ("channels", 3),
+        ("height", height),
+        ("width", width),
+    ):
         if key not in obj:
             raise invalid(f"{where}: missing field {key!r}")
         if obj[key] != expected or type(obj[key]) is not type(expected):
@@ -191,11 +218,24 @@ class Profile:
     def to_json(self) -> dict:
         return {
             "profile_id": self.profile_id,
-            "image": {"encoding": "png_base64", "color_space": "RGB", "height": self.height, "width": self.width, "channels": 3},
+            "image": {
+                "encoding": "png_base64",
+                "color_space": "RGB",
+                "height": self.height,
+                "width": self.width,
+                "channels": 3,
+            },
             "context_frames": {"min": self.context_min, "max": self.context_max},
             "prediction_frames": {"min": self.prediction_min, "max": self.prediction_max},
-            "action": {"dtype": self.action_dtype, "dimension": self.action_dim, "representation": self.action_representation},
-            "state": {"supported": self.state_supported, "dimension": self.state_dim if self.state_supported else None},
+            "action": {
+                "dtype": self.action_dtype,
+                "dimension": self.action_dim,
+                "representation": self.action_representation,
+            },
+            "state": {
+                "supported": self.state_supported,
+                "dimension": self.state_dim if self.state_supported else None,
+            },
             "instruction": {"supported": self.instruction_supported},
         }
 
@@ -203,21 +243,34 @@ class Profile:
     def from_json(cls, data) -> Profile:
         """Parse and check one profile of someone's manifest; a problem raises ValueError naming it."""
         try:
-            image, ctx, pred, action = data["image"], data["context_frames"], data["prediction_frames"], data["action"]
+            image, ctx, pred, action = (
+                data["image"],
+                data["context_frames"],
+                data["prediction_frames"],
+                data["action"],
+            )
             state = data.get("state") or {}
             instruction = data.get("instruction") or {}
             profile = cls(
                 profile_id=_text(data["profile_id"], "profile_id"),
-                height=_count(image["height"], "image.height"), width=_count(image["width"], "image.width"),
-                context_min=_count(ctx["min"], "context_frames.min"), context_max=_count(ctx["max"], "context_frames.max"),
-                prediction_min=_count(pred["min"], "prediction_frames.min"), prediction_max=_count(pred["max"], "prediction_frames.max"),
-                action_dim=_count(action["dimension"], "action.dimension", 0), action_dtype=str(action.get("dtype", "float32")),
+                height=_count(image["height"], "image.height"),
+                width=_count(image["width"], "image.width"),
+                context_min=_count(ctx["min"], "context_frames.min"),
+                context_max=_count(ctx["max"], "context_frames.max"),
+                prediction_min=_count(pred["min"], "prediction_frames.min"),
+                prediction_max=_count(pred["max"], "prediction_frames.max"),
+                action_dim=_count(action["dimension"], "action.dimension", 0),
+                action_dtype=str(action.get("dtype", "float32")),
                 action_representation=str(action.get("representation", "")),
                 state_supported=bool(state.get("supported", False)),
                 state_dim=_count(state.get("dimension") or 0, "state.dimension", 0),
                 instruction_supported=bool(instruction.get("supported", False)),
             )
-            if image.get("encoding") != "png_base64" or image.get("color_space") != "RGB" or image.get("channels") != 3:
+            if (
+                image.get("encoding") != "png_base64"
+                or image.get("color_space") != "RGB"
+                or image.get("channels") != 3
+            ):
                 raise ValueError("image must be png_base64, RGB, 3 channels")
         except (KeyError, TypeError) as exc:
             raise ValueError(f"profile lacks or mistypes {exc}") from None
@@ -236,12 +289,25 @@ class Limits:
     recommended_timeout_ms: int = 120_000
 
     def to_json(self) -> dict:
-        return {k: getattr(self, k) for k in ("max_batch_size", "max_request_bytes", "max_concurrency", "recommended_timeout_ms")}
+        return {
+            k: getattr(self, k)
+            for k in ("max_batch_size", "max_request_bytes", "max_concurrency", "recommended_timeout_ms")
+        }
 
     @classmethod
     def from_json(cls, data) -> Limits:
         try:
-            return cls(**{k: _count(data[k], f"limits.{k}") for k in ("max_batch_size", "max_request_bytes", "max_concurrency", "recommended_timeout_ms")})
+            return cls(
+                **{
+                    k: _count(data[k], f"limits.{k}")
+                    for k in (
+                        "max_batch_size",
+                        "max_request_bytes",
+                        "max_concurrency",
+                        "recommended_timeout_ms",
+                    )
+                }
+            )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"limits lack or mistype {exc}") from None
 
@@ -258,7 +324,9 @@ def parse_capabilities(data) -> tuple[str, list[Profile], Limits, dict]:
         raise ValueError("profiles must be a non-empty list")
     parsed = [Profile.from_json(p) for p in profiles]
     determinism = data.get("determinism")
-    if not isinstance(determinism, dict) or not all(isinstance(determinism.get(k), bool) for k in ("seed_supported", "same_seed_same_pixels")):
+    if not isinstance(determinism, dict) or not all(
+        isinstance(determinism.get(k), bool) for k in ("seed_supported", "same_seed_same_pixels")
+    ):
         raise ValueError("determinism must hold booleans seed_supported and same_seed_same_pixels")
     return version, parsed, Limits.from_json(data.get("limits")), determinism
 
@@ -295,7 +363,9 @@ def request_to_sample(request: GenerationRequest, profile: Profile) -> dict:
     memory = request.memory_frames.get(HEAD_VIEW)
     if memory is None or len(memory) == 0:
         raise EwmbenchError(f"{sample_id_of(*request.ids)}: no head-view memory frame to send as context")
-    indices = list(request.memory_indices)[-len(memory):] if request.memory_indices else [request.start_frame]
+    indices = (
+        list(request.memory_indices)[-len(memory) :] if request.memory_indices else [request.start_frame]
+    )
     frames = list(resize_frames(np.asarray(memory), profile.height, profile.width))
     if len(indices) != len(frames):
         indices = [request.start_frame] * len(frames)
@@ -310,10 +380,14 @@ def request_to_sample(request: GenerationRequest, profile: Profile) -> dict:
         states = None
     else:
         if request.actions is None:
-            raise EwmbenchError(f"{sample_id_of(*request.ids)}: the service needs {profile.action_dim}-D actions and the episode has none")
+            raise EwmbenchError(
+                f"{sample_id_of(*request.ids)}: the service needs {profile.action_dim}-D actions and the episode has none"
+            )
         actions = np.asarray(request.actions, dtype=np.float64)
         if actions.shape[1] != profile.action_dim:
-            raise EwmbenchError(f"{sample_id_of(*request.ids)}: the service takes {profile.action_dim}-D actions, the episode's are {actions.shape[1]}-D")
+            raise EwmbenchError(
+                f"{sample_id_of(*request.ids)}: the service takes {profile.action_dim}-D actions, the episode's are {actions.shape[1]}-D"
+            )
         last = len(actions) - 1
         rows = [min(i, last) for i in indices]
         context_actions = [actions[max(rows[i], rows[i + 1])].tolist() for i in range(len(rows) - 1)]
@@ -326,7 +400,9 @@ def request_to_sample(request: GenerationRequest, profile: Profile) -> dict:
             "frames": [encode_image(f) for f in frames],
             "actions": context_actions,
             "states": states,
-            "instruction": request.instruction if profile.instruction_supported and request.instruction else None,
+            "instruction": request.instruction
+            if profile.instruction_supported and request.instruction
+            else None,
         },
         "actions": future,
     }
@@ -347,12 +423,25 @@ class Sample:
 
 def sample_to_request(sample: Sample, profile: Profile) -> GenerationRequest:
     """The generation request a served adapter receives for one sample (module docstring)."""
-    ids = parse_sample_id(sample.sample_id) or ("api", sample.sample_id.replace("/", "_")[:64] or "sample", "1")
+    ids = parse_sample_id(sample.sample_id) or (
+        "api",
+        sample.sample_id.replace("/", "_")[:64] or "sample",
+        "1",
+    )
     count = len(sample.frames)
     request = GenerationRequest(
-        task=ids[0], episode=ids[1], trial=ids[2], seed=sample.seed, num_frames=len(sample.actions) + 1,
-        height=profile.height, width=profile.width, views=(HEAD_VIEW,), start_frame=count - 1,
-        instruction=sample.instruction or "", memory_frames={HEAD_VIEW: sample.frames}, memory_indices=list(range(count)),
+        task=ids[0],
+        episode=ids[1],
+        trial=ids[2],
+        seed=sample.seed,
+        num_frames=len(sample.actions) + 1,
+        height=profile.height,
+        width=profile.width,
+        views=(HEAD_VIEW,),
+        start_frame=count - 1,
+        instruction=sample.instruction or "",
+        memory_frames={HEAD_VIEW: sample.frames},
+        memory_indices=list(range(count)),
     )
     if profile.action_dim > 0:
         moves = np.concatenate([sample.context_actions.reshape(-1, profile.action_dim), sample.actions])

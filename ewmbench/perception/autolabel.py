@@ -39,7 +39,9 @@ class ProjectedGrippers:
     height: int
 
 
-def project_points(points_base: np.ndarray, intrinsics: np.ndarray, camera_to_base: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def project_points(
+    points_base: np.ndarray, intrinsics: np.ndarray, camera_to_base: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Pixels (N, 2) and depths (N,) of base-frame points (N, 3).
 
     ``camera_to_base`` is (4, 4) or one (N, 4, 4) per point. Points with depth <= MIN_DEPTH_M get
@@ -100,28 +102,45 @@ def project_grippers(
     return ProjectedGrippers(centres, boxes, visible, width, height)
 
 
-def episode_grippers(episode: Episode, frames: int, width: int, height: int, view: str = HEAD_VIEW) -> ProjectedGrippers:
+def episode_grippers(
+    episode: Episode, frames: int, width: int, height: int, view: str = HEAD_VIEW
+) -> ProjectedGrippers:
     """Projected grippers of a GT episode's ``view``, from its sidecar; clear errors when the
     poses or calibration are missing or do not match the video."""
     sidecar = episode.sidecar
     where = episode.path / "ewmbench"
     if sidecar is None:
-        raise DataError(where, "no sidecar (meta.json, arrays.npz): end-effector poses and camera calibration are needed to label grippers")
+        raise DataError(
+            where,
+            "no sidecar (meta.json, arrays.npz): end-effector poses and camera calibration are needed to label grippers",
+        )
     if sidecar.eef_pose is None:
-        raise DataError(where / "arrays.npz", "no eef_pose: per-frame end-effector poses are needed to label grippers")
+        raise DataError(
+            where / "arrays.npz", "no eef_pose: per-frame end-effector poses are needed to label grippers"
+        )
     if view not in sidecar.intrinsics:
-        raise DataError(where / "arrays.npz", f"no intrinsics/{view}: camera calibration is needed to label grippers")
+        raise DataError(
+            where / "arrays.npz", f"no intrinsics/{view}: camera calibration is needed to label grippers"
+        )
     if view not in sidecar.extrinsics:
-        raise DataError(where / "arrays.npz", f"no extrinsics/{view}: camera calibration is needed to label grippers")
+        raise DataError(
+            where / "arrays.npz", f"no extrinsics/{view}: camera calibration is needed to label grippers"
+        )
     radius = sidecar.meta.get("gripper_radius_m")
     if not isinstance(radius, (int, float)) or isinstance(radius, bool) or not radius > 0:
-        raise DataError(where / "meta.json", f"gripper_radius_m must be a positive number (metres), got {radius!r}")
+        raise DataError(
+            where / "meta.json", f"gripper_radius_m must be a positive number (metres), got {radius!r}"
+        )
     extrinsics = sidecar.extrinsics[view]
     if len(sidecar.eef_pose) != frames or len(extrinsics) != frames:
         raise DataError(
             where / "arrays.npz",
             f"video has {frames} frames but eef_pose has {len(sidecar.eef_pose)} and extrinsics/{view} {len(extrinsics)}",
         )
-    if not np.all(np.isfinite(sidecar.eef_pose[:, LEFT_XYZ])) or not np.all(np.isfinite(sidecar.eef_pose[:, RIGHT_XYZ])):
+    if not np.all(np.isfinite(sidecar.eef_pose[:, LEFT_XYZ])) or not np.all(
+        np.isfinite(sidecar.eef_pose[:, RIGHT_XYZ])
+    ):
         raise DataError(where / "arrays.npz", "eef_pose has non-finite grasp-point positions")
-    return project_grippers(sidecar.eef_pose, sidecar.intrinsics[view], extrinsics, float(radius), width, height)
+    return project_grippers(
+        sidecar.eef_pose, sidecar.intrinsics[view], extrinsics, float(radius), width, height
+    )

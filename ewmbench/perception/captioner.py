@@ -45,7 +45,9 @@ class FrameSampling:
         known = set(cls.__dataclass_fields__)
         unknown = set(settings) - known
         if unknown:
-            raise ConfigError(f"semantics.sampling: unknown settings {sorted(unknown)} (known: {sorted(known)})")
+            raise ConfigError(
+                f"semantics.sampling: unknown settings {sorted(unknown)} (known: {sorted(known)})"
+            )
         return cls(**settings)
 
     def version(self) -> str:
@@ -74,7 +76,9 @@ def sample_frame_count(n_frames: int, sampling: FrameSampling = FrameSampling())
     n = floor_even(min(clamp(N / assumed_fps * fps, min_frames, floor_even(min(max_frames, N))), N)).
     """
     if n_frames < sampling.frame_factor:
-        raise ValueError(f"a video needs at least {sampling.frame_factor} frames for the captioner, got {n_frames}")
+        raise ValueError(
+            f"a video needs at least {sampling.frame_factor} frames for the captioner, got {n_frames}"
+        )
     min_frames = _ceil_by(sampling.min_frames, sampling.frame_factor)
     max_frames = _floor_by(min(sampling.max_frames, n_frames), sampling.frame_factor)
     wanted = n_frames / sampling.assumed_fps * sampling.fps
@@ -91,7 +95,9 @@ def sample_indices(n_frames: int, sampling: FrameSampling = FrameSampling()) -> 
     return torch.linspace(0, n_frames - 1, count).round().long().numpy()
 
 
-def smart_resize(height: int, width: int, factor: int = 28, min_pixels: int = 56 * 56, max_pixels: int = 14 * 14 * 4 * 1280) -> tuple[int, int]:
+def smart_resize(
+    height: int, width: int, factor: int = 28, min_pixels: int = 56 * 56, max_pixels: int = 14 * 14 * 4 * 1280
+) -> tuple[int, int]:
     """(height, width) rounded to multiples of ``factor`` with the pixel count within bounds,
     keeping the aspect ratio as closely as possible (Qwen2-VL's rule)."""
     if min(height, width) <= 0:
@@ -133,7 +139,9 @@ def prepare_video(frames: np.ndarray, sampling: FrameSampling = FrameSampling())
     indices = sample_indices(len(frames), sampling)
     chosen = torch.from_numpy(np.ascontiguousarray(frames[indices])).permute(0, 3, 1, 2)
     height, width = chosen.shape[-2:]
-    target = smart_resize(height, width, sampling.pixel_factor, sampling.min_pixels, video_max_pixels(len(indices), sampling))
+    target = smart_resize(
+        height, width, sampling.pixel_factor, sampling.min_pixels, video_max_pixels(len(indices), sampling)
+    )
     resized = resize(chosen, list(target), interpolation=InterpolationMode.BICUBIC, antialias=True).float()
     return resized, indices
 
@@ -150,7 +158,9 @@ def load_prompt(name_or_path: str) -> str:
         return path.read_text(encoding="utf-8").strip()
     resource = resources.files(__package__) / "prompts" / f"{name_or_path}.txt"
     if not resource.is_file():
-        raise ConfigError(f"unknown captioner prompt {name_or_path!r} (a name under ewmbench/perception/prompts/ or a .txt path)")
+        raise ConfigError(
+            f"unknown captioner prompt {name_or_path!r} (a name under ewmbench/perception/prompts/ or a .txt path)"
+        )
     return resource.read_text(encoding="utf-8").strip()
 
 
@@ -170,7 +180,7 @@ def parse_caption(text: str) -> dict[str, Any]:
     cleaned = text.strip()
     if cleaned.startswith("```"):
         cleaned = cleaned.strip("`")
-        cleaned = cleaned[cleaned.find("{"):] if "{" in cleaned else cleaned
+        cleaned = cleaned[cleaned.find("{") :] if "{" in cleaned else cleaned
     try:
         value = repair_json(cleaned, return_objects=True)
     except Exception:  # json_repair is lenient, but never let a caption break a run
@@ -211,10 +221,21 @@ class VideoCaptioner:
         for frames in videos:
             resized, indices = prepare_video(frames, self.sampling)
             tensors.append(resized)
-            metadata.append(VideoMetadata(total_num_frames=len(frames), fps=self.sampling.assumed_fps, frames_indices=indices.tolist()))
+            metadata.append(
+                VideoMetadata(
+                    total_num_frames=len(frames),
+                    fps=self.sampling.assumed_fps,
+                    frames_indices=indices.tolist(),
+                )
+            )
         return self.processor(
-            text=[prompt] * len(videos), videos=tensors, video_metadata=metadata, do_sample_frames=False,
-            do_resize=self.resize_in_processor, padding=True, return_tensors="pt",
+            text=[prompt] * len(videos),
+            videos=tensors,
+            video_metadata=metadata,
+            do_sample_frames=False,
+            do_resize=self.resize_in_processor,
+            padding=True,
+            return_tensors="pt",
         )
 
     def caption(self, videos: Sequence[np.ndarray]) -> list[str]:
@@ -223,17 +244,30 @@ class VideoCaptioner:
 
         answers: list[str] = []
         for start in range(0, len(videos), self.batch_size):
-            batch = videos[start:start + self.batch_size]
+            batch = videos[start : start + self.batch_size]
             inputs = self._inputs(batch).to(self.model.device)
             with torch.inference_mode():
                 output = self.model.generate(**inputs, do_sample=False, max_new_tokens=self.max_new_tokens)
-            new_tokens = output[:, inputs["input_ids"].shape[1]:]
-            answers.extend(self.processor.batch_decode(new_tokens, skip_special_tokens=True, clean_up_tokenization_spaces=False))
+            new_tokens = output[:, inputs["input_ids"].shape[1] :]
+            answers.extend(
+                self.processor.batch_decode(
+                    new_tokens, skip_special_tokens=True, clean_up_tokenization_spaces=False
+                )
+            )
         return answers
 
 
-def load_captioner(source: str, *, instruction: str, system_message: str, sampling: FrameSampling, max_new_tokens: int,
-                   batch_size: int, device: str, dtype: str = "bfloat16") -> VideoCaptioner:
+def load_captioner(
+    source: str,
+    *,
+    instruction: str,
+    system_message: str,
+    sampling: FrameSampling,
+    max_new_tokens: int,
+    batch_size: int,
+    device: str,
+    dtype: str = "bfloat16",
+) -> VideoCaptioner:
     """Load a captioner from a weights id, a local folder or a cached Hugging Face model id."""
     model, processor = _load_model_and_processor(str(resolve_model_path(source)), device, dtype)
     return VideoCaptioner(model, processor, instruction, system_message, sampling, max_new_tokens, batch_size)
@@ -298,8 +332,13 @@ def resize_frames(frames: np.ndarray, size: Sequence[int] | None) -> np.ndarray:
     return np.stack([cv2.resize(frame, (width, height), interpolation=cv2.INTER_CUBIC) for frame in frames])
 
 
-def cached_captions(videos: Sequence[Path], video_cache: VideoCache, stage_key: str, captioner_factory: Callable[[], VideoCaptioner],
-                    frame_size: Sequence[int] | None = None) -> list[str]:
+def cached_captions(
+    videos: Sequence[Path],
+    video_cache: VideoCache,
+    stage_key: str,
+    captioner_factory: Callable[[], VideoCaptioner],
+    frame_size: Sequence[int] | None = None,
+) -> list[str]:
     """Captions of ``videos`` (raw model answers), generated in batches for those not yet cached.
 
     ``stage_key`` names the model, prompt, sampling and ``frame_size`` (frames are first resized
@@ -320,7 +359,10 @@ def cached_captions(videos: Sequence[Path], video_cache: VideoCache, stage_key: 
         for video in missing:
             frames = video_cache.frames(video)
             if len(frames) < captioner.sampling.frame_factor:
-                raise DataError(video, f"{len(frames)} frame(s): the captioner needs at least {captioner.sampling.frame_factor}")
+                raise DataError(
+                    video,
+                    f"{len(frames)} frame(s): the captioner needs at least {captioner.sampling.frame_factor}",
+                )
             decoded.append(resize_frames(frames, frame_size))
         for video, text in zip(missing, captioner.caption(decoded)):
             answers[video] = video_cache.derived.text(stage_key, video, lambda text=text: text)

@@ -31,7 +31,10 @@ from ewmbench.httpclient import HTTPClient, HTTPSettings, RemoteError
 from ewmbench.perception.captioner import FrameSampling, prepare_video
 
 URL_ENV, MODEL_ENV, KEY_ENV, CONCURRENCY_ENV = (
-    "EWMBENCH_CAPTIONER_URL", "EWMBENCH_CAPTIONER_MODEL", "EWMBENCH_CAPTIONER_API_KEY", "EWMBENCH_CAPTIONER_CONCURRENCY",
+    "EWMBENCH_CAPTIONER_URL",
+    "EWMBENCH_CAPTIONER_MODEL",
+    "EWMBENCH_CAPTIONER_API_KEY",
+    "EWMBENCH_CAPTIONER_CONCURRENCY",
 )
 
 
@@ -59,13 +62,18 @@ class OpenAICaptioner:
         """The chat-completions payload of one decoded (T, H, W, 3) uint8 video."""
         import torch
 
-        resized, _ = prepare_video(frames, self.sampling)  # float32 in 0..255, as the in-process model gets them
+        resized, _ = prepare_video(
+            frames, self.sampling
+        )  # float32 in 0..255, as the in-process model gets them
         images = resized.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
         content = [{"type": "image_url", "image_url": {"url": png_data_url(image)}} for image in images]
         content.append({"type": "text", "text": self.instruction})
         return {
             "model": self.model,
-            "messages": [{"role": "system", "content": self.system_message}, {"role": "user", "content": content}],
+            "messages": [
+                {"role": "system", "content": self.system_message},
+                {"role": "user", "content": content},
+            ],
             "max_tokens": self.max_new_tokens,
             "temperature": 0,
         }
@@ -75,7 +83,9 @@ class OpenAICaptioner:
         try:
             text = answer["choices"][0]["message"]["content"]
         except (KeyError, IndexError, TypeError):
-            raise RemoteError(f"{self.client.base_url}: a chat completion without choices[0].message.content: {str(answer)[:200]}") from None
+            raise RemoteError(
+                f"{self.client.base_url}: a chat completion without choices[0].message.content: {str(answer)[:200]}"
+            ) from None
         if not isinstance(text, str):
             raise RemoteError(f"{self.client.base_url}: message content is not text")
         return text
@@ -100,13 +110,24 @@ def backend_identity(default_model: str) -> str:
     return f"openai:{server[1] or default_model}"
 
 
-def load_openai_captioner(url: str, model: str, *, instruction: str, system_message: str, sampling: FrameSampling,
-                          max_new_tokens: int, concurrency: int | None = None, settings: HTTPSettings | None = None) -> OpenAICaptioner:
+def load_openai_captioner(
+    url: str,
+    model: str,
+    *,
+    instruction: str,
+    system_message: str,
+    sampling: FrameSampling,
+    max_new_tokens: int,
+    concurrency: int | None = None,
+    settings: HTTPSettings | None = None,
+) -> OpenAICaptioner:
     if concurrency is None:
         try:
             concurrency = int(os.environ.get(CONCURRENCY_ENV, "8"))
         except ValueError:
-            raise ConfigError(f"{CONCURRENCY_ENV} must be a whole number, got {os.environ[CONCURRENCY_ENV]!r}") from None
+            raise ConfigError(
+                f"{CONCURRENCY_ENV} must be a whole number, got {os.environ[CONCURRENCY_ENV]!r}"
+            ) from None
     settings = settings or HTTPSettings(timeout=600.0, retries=3, max_concurrency=concurrency)
     key = os.environ.get(KEY_ENV)
     client = HTTPClient(url, settings, headers={"Authorization": f"Bearer {key}"} if key else None)

@@ -50,14 +50,18 @@ class TrackingSettings:
         return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:10]
 
     @classmethod
-    def from_metric_settings(cls, settings: Mapping, protocol: str = "", source: str = "") -> TrackingSettings:
+    def from_metric_settings(
+        cls, settings: Mapping, protocol: str = "", source: str = ""
+    ) -> TrackingSettings:
         """From the ``trajectory_consistency`` settings of a protocol (its ``tracking:`` block)."""
         where = source or protocol or "trajectory_consistency settings"
         values = settings.get("tracking")
         if not values:
             raise ConfigError(f"{where}: no tracking settings (metrics: trajectory_consistency: tracking:)")
         if values.get("channel_order") not in ("swapped", "correct"):
-            raise ConfigError(f"{where}: tracking channel_order must be 'swapped' or 'correct', got {values.get('channel_order')!r}")
+            raise ConfigError(
+                f"{where}: tracking channel_order must be 'swapped' or 'correct', got {values.get('channel_order')!r}"
+            )
         try:
             return cls(protocol=protocol, **values)
         except TypeError as exc:
@@ -67,7 +71,9 @@ class TrackingSettings:
 def tracking_settings(protocol: ProtocolLike = DEFAULT_PROTOCOL) -> TrackingSettings:
     """Tracking settings of a protocol (a built-in name, a protocol file or a loaded protocol)."""
     loaded = resolve_protocol(protocol)
-    return TrackingSettings.from_metric_settings(loaded.settings("trajectory_consistency"), loaded.name, loaded.source)
+    return TrackingSettings.from_metric_settings(
+        loaded.settings("trajectory_consistency"), loaded.name, loaded.source
+    )
 
 
 def yolo_class() -> type:
@@ -84,9 +90,13 @@ def load_detector(weights: Path, settings: TrackingSettings) -> Any:
 
     weights = Path(weights)
     try:
-        model = YOLO(str(weights), task="detect") if weights.suffix in {".yaml", ".yml"} else YOLO(str(weights))
+        model = (
+            YOLO(str(weights), task="detect") if weights.suffix in {".yaml", ".yml"} else YOLO(str(weights))
+        )
     except Exception as exc:  # ultralytics raises many types for a file that is not a checkpoint
-        raise ConfigError(f"{weights}: not a loadable ultralytics checkpoint ({type(exc).__name__}: {exc})") from None
+        raise ConfigError(
+            f"{weights}: not a loadable ultralytics checkpoint ({type(exc).__name__}: {exc})"
+        ) from None
     if model.task != "detect":
         raise ConfigError(f"{weights}: checkpoint is a {model.task!r} model, not a detector (task 'detect')")
     names = model.names or {}
@@ -108,7 +118,9 @@ def prepare_frame(frame: np.ndarray, settings: TrackingSettings) -> np.ndarray:
 
     height, width = frame.shape[:2]
     if (width, height) != (settings.frame_width, settings.frame_height):
-        frame = cv2.resize(frame, (settings.frame_width, settings.frame_height), interpolation=cv2.INTER_LINEAR)
+        frame = cv2.resize(
+            frame, (settings.frame_width, settings.frame_height), interpolation=cv2.INTER_LINEAR
+        )
     if settings.channel_order == "correct":
         return np.ascontiguousarray(frame[..., ::-1])
     return np.ascontiguousarray(frame)  # official quirk: RGB passed where BGR is expected
@@ -152,18 +164,27 @@ def _record_of_result(result: Any, settings: TrackingSettings) -> np.ndarray:
     if boxes is None or len(boxes) == 0:
         return np.full((2, len(RECORD_FIELDS)), MISSING, dtype=np.float64)
     ids = None if boxes.id is None else boxes.id.cpu().numpy()
-    return select_grippers(boxes.cls.cpu().numpy(), boxes.conf.cpu().numpy(), boxes.xyxy.cpu().numpy(), ids, settings)
+    return select_grippers(
+        boxes.cls.cpu().numpy(), boxes.conf.cpu().numpy(), boxes.xyxy.cpu().numpy(), ids, settings
+    )
 
 
 def predict_options(settings: TrackingSettings, device: str | None) -> dict[str, Any]:
     """Keyword arguments of ultralytics' track/predict for these settings."""
-    options: dict[str, Any] = {"conf": settings.conf, "tracker": settings.tracker, "device": device, "verbose": False}
+    options: dict[str, Any] = {
+        "conf": settings.conf,
+        "tracker": settings.tracker,
+        "device": device,
+        "verbose": False,
+    }
     if settings.imgsz is not None:
         options["imgsz"] = settings.imgsz
     return options
 
 
-def track_frames(frames: np.ndarray, weights: Path, settings: TrackingSettings, device: str | None = None) -> np.ndarray:
+def track_frames(
+    frames: np.ndarray, weights: Path, settings: TrackingSettings, device: str | None = None
+) -> np.ndarray:
     """Per-frame gripper records (T, 2, 7) of RGB frames (T, H, W, 3), with a fresh model and tracker."""
     model = load_detector(weights, settings)
     options = predict_options(settings, device)
@@ -189,13 +210,24 @@ def annotate(frames: np.ndarray, records: np.ndarray, settings: TrackingSettings
     colours = ((255, 64, 64), (64, 128, 255))  # left red, right blue (RGB)
     out = []
     for frame, record in zip(frames, records):
-        image = cv2.resize(frame, (settings.frame_width, settings.frame_height), interpolation=cv2.INTER_LINEAR)
+        image = cv2.resize(
+            frame, (settings.frame_width, settings.frame_height), interpolation=cv2.INTER_LINEAR
+        )
         image = np.ascontiguousarray(image)
         for slot, name in enumerate(("left", "right")):
             if record[slot, 0] == MISSING:
                 continue
             x1, y1, x2, y2 = (int(round(v)) for v in record[slot, 2:6])
             cv2.rectangle(image, (x1, y1), (x2, y2), colours[slot], 2)
-            cv2.putText(image, f"{name} {record[slot, 6]:.2f}", (x1, max(y1 - 4, 10)), cv2.FONT_HERSHEY_SIMPLEX, 0.45, colours[slot], 1, cv2.LINE_AA)
+            cv2.putText(
+                image,
+                f"{name} {record[slot, 6]:.2f}",
+                (x1, max(y1 - 4, 10)),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                0.45,
+                colours[slot],
+                1,
+                cv2.LINE_AA,
+            )
         out.append(image)
     return np.stack(out)

@@ -76,7 +76,10 @@ def choose_weights(video: Path | None, choice: DetectorChoice = DetectorChoice()
     if given:
         path = Path(given).expanduser()
         if not path.is_file():
-            raise Unavailable(f"detector weights {path} do not exist", "give an existing .pt file with --detector-weights (--weights in `ewmbench detector ...`)")
+            raise Unavailable(
+                f"detector weights {path} do not exist",
+                "give an existing .pt file with --detector-weights (--weights in `ewmbench detector ...`)",
+            )
         return path
     embodiment = choice.embodiment or (embodiment_of(video) if video is not None else None)
     if embodiment:

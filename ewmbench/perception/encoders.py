@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from ewmbench.errors import ConfigError, DataError, require
-
-torch = require("torch", "neural", "image encoders")
 from ewmbench.perception import image_prep
 from ewmbench.perception.model_cache import loaded
+
+torch = require("torch", "neural", "image encoders")
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 # Checkpoint parts that are not the backbone: dropped on purpose, reported, never an error.
@@ -36,11 +36,16 @@ DINO_HEAD_PREFIXES = ("dino_head.", "ibot_head.")
 class CheckpointMismatch(ConfigError):
     """A checkpoint whose tensors do not match the model one to one."""
 
-    def __init__(self, path: Path | str, missing: Sequence[str], unexpected: Sequence[str], shapes: Sequence[str]):
+    def __init__(
+        self, path: Path | str, missing: Sequence[str], unexpected: Sequence[str], shapes: Sequence[str]
+    ):
         self.missing, self.unexpected, self.shapes = list(missing), list(unexpected), list(shapes)
         parts = []
-        for label, keys in (("model keys with no checkpoint tensor", missing), ("checkpoint keys the model does not have", unexpected),
-                            ("shape mismatches", shapes)):
+        for label, keys in (
+            ("model keys with no checkpoint tensor", missing),
+            ("checkpoint keys the model does not have", unexpected),
+            ("shape mismatches", shapes),
+        ):
             if keys:
                 shown = ", ".join(keys[:12]) + (f", ... ({len(keys)} in all)" if len(keys) > 12 else "")
                 parts.append(f"{label}: {shown}")
@@ -81,22 +86,33 @@ def official_dino_state_dict(raw: Mapping[str, torch.Tensor]) -> dict[str, torch
 
 _BLOCK = re.compile(r"^blocks\.(?:\d+\.)?(\d+)\.(.+)$")  # blocks.i.x, or blocks.chunk.i.x (block_chunks > 0)
 _BLOCK_PARTS = {
-    "norm1.weight": "norm1.weight", "norm1.bias": "norm1.bias",
-    "norm2.weight": "norm2.weight", "norm2.bias": "norm2.bias",
-    "attn.proj.weight": "attention.o_proj.weight", "attn.proj.bias": "attention.o_proj.bias",
-    "ls1.gamma": "layer_scale1.lambda1", "ls2.gamma": "layer_scale2.lambda1",
-    "mlp.fc1.weight": "mlp.fc1.weight", "mlp.fc1.bias": "mlp.fc1.bias",
-    "mlp.fc2.weight": "mlp.fc2.weight", "mlp.fc2.bias": "mlp.fc2.bias",
+    "norm1.weight": "norm1.weight",
+    "norm1.bias": "norm1.bias",
+    "norm2.weight": "norm2.weight",
+    "norm2.bias": "norm2.bias",
+    "attn.proj.weight": "attention.o_proj.weight",
+    "attn.proj.bias": "attention.o_proj.bias",
+    "ls1.gamma": "layer_scale1.lambda1",
+    "ls2.gamma": "layer_scale2.lambda1",
+    "mlp.fc1.weight": "mlp.fc1.weight",
+    "mlp.fc1.bias": "mlp.fc1.bias",
+    "mlp.fc2.weight": "mlp.fc2.weight",
+    "mlp.fc2.bias": "mlp.fc2.bias",
 }
 _TOP = {
-    "cls_token": "embeddings.cls_token", "mask_token": "embeddings.mask_token", "pos_embed": "embeddings.position_embeddings",
+    "cls_token": "embeddings.cls_token",
+    "mask_token": "embeddings.mask_token",
+    "pos_embed": "embeddings.position_embeddings",
     "patch_embed.proj.weight": "embeddings.patch_embeddings.projection.weight",
     "patch_embed.proj.bias": "embeddings.patch_embeddings.projection.bias",
-    "norm.weight": "layernorm.weight", "norm.bias": "layernorm.bias",
+    "norm.weight": "layernorm.weight",
+    "norm.bias": "layernorm.bias",
 }
 
 
-def to_transformers_keys(state: Mapping[str, torch.Tensor], model_keys: set[str]) -> tuple[dict[str, torch.Tensor], list[str]]:
+def to_transformers_keys(
+    state: Mapping[str, torch.Tensor], model_keys: set[str]
+) -> tuple[dict[str, torch.Tensor], list[str]]:
     """Rename original-DINOv2 backbone tensors to ``Dinov2Model`` names.
 
     The fused ``attn.qkv`` projection is split into query, key and value (in that order, as the
@@ -105,8 +121,11 @@ def to_transformers_keys(state: Mapping[str, torch.Tensor], model_keys: set[str]
     tensors and the checkpoint keys that have no counterpart.
     """
     legacy = any(".attention.attention.query." in k for k in model_keys)
-    qkv_names = ("attention.attention.query", "attention.attention.key", "attention.attention.value") if legacy else (
-        "attention.q_proj", "attention.k_proj", "attention.v_proj")
+    qkv_names = (
+        ("attention.attention.query", "attention.attention.key", "attention.attention.value")
+        if legacy
+        else ("attention.q_proj", "attention.k_proj", "attention.v_proj")
+    )
     out_proj = "attention.output.dense" if legacy else "attention.o_proj"
     renamed: dict[str, torch.Tensor] = {}
     unused: list[str] = []
@@ -152,8 +171,15 @@ def dino_config_for(state: Mapping[str, torch.Tensor], head_dim: int = 64):
     except (KeyError, ValueError, StopIteration) as exc:
         raise ConfigError(f"not an original-DINOv2 ViT state dict (missing {exc})") from None
     return Dinov2Config(
-        hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=max(1, hidden // head_dim), mlp_ratio=mlp_ratio,
-        patch_size=patch, image_size=grid * patch, layer_norm_eps=1e-6, qkv_bias=True, use_swiglu_ffn=False,
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=max(1, hidden // head_dim),
+        mlp_ratio=mlp_ratio,
+        patch_size=patch,
+        image_size=grid * patch,
+        layer_norm_eps=1e-6,
+        qkv_bias=True,
+        use_swiglu_ffn=False,
     )
 
 
@@ -230,7 +256,7 @@ class DinoTokenEncoder:
         """(B, 3, S, S) normalised float32 images -> (B, N, C) patch tokens (CLS and registers dropped)."""
         with torch.inference_mode():
             hidden = self.model(pixel_values=images.to(self.device, self.dtype)).last_hidden_state
-        return hidden[:, 1 + self.num_register_tokens:]
+        return hidden[:, 1 + self.num_register_tokens :]
 
     def encode_frames(self, frames: np.ndarray, settings: Mapping, batch_size: int) -> torch.Tensor:
         """(T, H, W, 3) uint8 frames -> (T, N, C) tokens on the encoder's device, in batches."""
@@ -248,14 +274,20 @@ class ClipImageEncoder:
         self.device, self.dtype = device, dtype
 
     @classmethod
-    def from_weights(cls, path: Path, architecture: str, quick_gelu: bool, device: str, dtype: torch.dtype) -> ClipImageEncoder:
+    def from_weights(
+        cls, path: Path, architecture: str, quick_gelu: bool, device: str, dtype: torch.dtype
+    ) -> ClipImageEncoder:
         def build():
             import open_clip
 
-            model = open_clip.create_model(architecture, pretrained=str(path), force_quick_gelu=quick_gelu, device="cpu")
+            model = open_clip.create_model(
+                architecture, pretrained=str(path), force_quick_gelu=quick_gelu, device="cpu"
+            )
             return cls(model, device, dtype)
 
-        return loaded(("clip", str(Path(path).resolve()), architecture, quick_gelu, str(device), str(dtype)), build)
+        return loaded(
+            ("clip", str(Path(path).resolve()), architecture, quick_gelu, str(device), str(dtype)), build
+        )
 
     @classmethod
     def from_config(cls, config: Mapping, device: str, dtype: torch.dtype, seed: int = 0) -> ClipImageEncoder:
@@ -267,7 +299,9 @@ class ClipImageEncoder:
         def build():
             torch.manual_seed(seed)
             if "architecture" in config:
-                model = open_clip.create_model(config["architecture"], pretrained=None, force_quick_gelu=config.get("quick_gelu", True))
+                model = open_clip.create_model(
+                    config["architecture"], pretrained=None, force_quick_gelu=config.get("quick_gelu", True)
+                )
             else:
                 model = CLIP(**config)
             return cls(model, device, dtype)
@@ -286,7 +320,14 @@ class ClipImageEncoder:
 
 
 def _prep(frames: np.ndarray, settings: Mapping, device: str) -> torch.Tensor:
-    return image_prep.prepare(frames, int(settings["image_size"]), settings["interpolation"], settings["mean"], settings["std"], device)
+    return image_prep.prepare(
+        frames,
+        int(settings["image_size"]),
+        settings["interpolation"],
+        settings["mean"],
+        settings["std"],
+        device,
+    )
 
 
 def _batched(frames: np.ndarray, batch_size: int, run) -> torch.Tensor:
@@ -294,4 +335,4 @@ def _batched(frames: np.ndarray, batch_size: int, run) -> torch.Tensor:
         raise DataError("<frames>", "video has no frames")
     if batch_size < 1:
         raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
-    return torch.cat([run(frames[start:start + batch_size]) for start in range(0, len(frames), batch_size)])
+    return torch.cat([run(frames[start : start + batch_size]) for start in range(0, len(frames), batch_size)])

@@ -60,8 +60,14 @@ def normalise(images: torch.Tensor, mean: Sequence[float], std: Sequence[float])
     return (images / 255.0 - mean_t) / std_t
 
 
-def prepare(frames: np.ndarray | torch.Tensor, size: int, interpolation: str, mean: Sequence[float], std: Sequence[float],
-            device: str | torch.device = "cpu") -> torch.Tensor:
+def prepare(
+    frames: np.ndarray | torch.Tensor,
+    size: int,
+    interpolation: str,
+    mean: Sequence[float],
+    std: Sequence[float],
+    device: str | torch.device = "cpu",
+) -> torch.Tensor:
     """The whole chain for a batch of (T, H, W, 3) uint8 frames -> (T, 3, size, size) float32."""
     images = to_tensor(frames, device)
     return normalise(resize_square(pad_to_square(images), size, interpolation), mean, std)

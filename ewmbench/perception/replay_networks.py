@@ -27,7 +27,9 @@ def _load_state_dict(path: Path) -> dict:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise Unavailable(f"cannot read weights file {path} ({type(exc).__name__}: {exc})", "download it again") from None
+        raise Unavailable(
+            f"cannot read weights file {path} ({type(exc).__name__}: {exc})", "download it again"
+        ) from None
 
 
 def _check_keys(what: str, missing: list[str], unexpected: list[str]) -> None:
@@ -59,8 +61,15 @@ def build_lpips(alexnet_state: dict | None = None):
         try:
             missing, unexpected = alexnet.load_state_dict(alexnet_state, strict=False)
         except RuntimeError as exc:  # tensor shapes differ
-            raise Unavailable(f"LPIPS AlexNet: the weights file does not match the network ({exc})", "check the file weights.yaml names") from None
-        _check_keys("LPIPS AlexNet", [k for k in missing if k.startswith("features.")], [k for k in unexpected if not k.startswith("classifier.")])
+            raise Unavailable(
+                f"LPIPS AlexNet: the weights file does not match the network ({exc})",
+                "check the file weights.yaml names",
+            ) from None
+        _check_keys(
+            "LPIPS AlexNet",
+            [k for k in missing if k.startswith("features.")],
+            [k for k in unexpected if not k.startswith("classifier.")],
+        )
         for index in range(1, model.net.N_slices + 1):
             for name, module in getattr(model.net, f"slice{index}").named_children():
                 module.load_state_dict(alexnet.features[int(name)].state_dict())
@@ -69,7 +78,10 @@ def build_lpips(alexnet_state: dict | None = None):
 
 def load_lpips(path: Path, device: str):
     """LPIPS with the AlexNet backbone of ``path`` (torchvision's ImageNet state dict)."""
-    return loaded(("lpips", str(Path(path).resolve()), str(device)), lambda: build_lpips(_load_state_dict(Path(path))).to(device))
+    return loaded(
+        ("lpips", str(Path(path).resolve()), str(device)),
+        lambda: build_lpips(_load_state_dict(Path(path))).to(device),
+    )
 
 
 def lpips_frames(model, pred: np.ndarray, gt: np.ndarray, batch_size: int = 16) -> np.ndarray:
@@ -82,8 +94,8 @@ def lpips_frames(model, pred: np.ndarray, gt: np.ndarray, batch_size: int = 16) 
     distances = []
     with torch.inference_mode():
         for start in range(0, len(pred), batch_size):
-            a = _to_signed_unit(pred[start:start + batch_size]).to(device)
-            b = _to_signed_unit(gt[start:start + batch_size]).to(device)
+            a = _to_signed_unit(pred[start : start + batch_size]).to(device)
+            b = _to_signed_unit(gt[start : start + batch_size]).to(device)
             distances.append(model(a, b).flatten().float().cpu())
     return torch.cat(distances).numpy().astype(np.float64)
 
@@ -117,7 +129,10 @@ def build_fid_inception(state: dict | None = None):
         try:
             missing, unexpected = net.load_state_dict(state, strict=False)
         except RuntimeError as exc:  # tensor shapes differ
-            raise Unavailable(f"FID InceptionV3: the weights file does not match the network ({exc})", "check the file weights.yaml names") from None
+            raise Unavailable(
+                f"FID InceptionV3: the weights file does not match the network ({exc})",
+                "check the file weights.yaml names",
+            ) from None
         _check_keys("FID InceptionV3", list(missing), list(unexpected))
     return FIDInceptionFeatures(net).eval()
 
@@ -138,15 +153,29 @@ class FIDInceptionFeatures(torch.nn.Module):
         x = 2 * x - 1
         x = n.maxpool1(n.Conv2d_2b_3x3(n.Conv2d_2a_3x3(n.Conv2d_1a_3x3(x))))
         x = n.maxpool2(n.Conv2d_4a_3x3(n.Conv2d_3b_1x1(x)))
-        for block in (n.Mixed_5b, n.Mixed_5c, n.Mixed_5d, n.Mixed_6a, n.Mixed_6b, n.Mixed_6c, n.Mixed_6d, n.Mixed_6e,
-                      n.Mixed_7a, n.Mixed_7b, n.Mixed_7c):
+        for block in (
+            n.Mixed_5b,
+            n.Mixed_5c,
+            n.Mixed_5d,
+            n.Mixed_6a,
+            n.Mixed_6b,
+            n.Mixed_6c,
+            n.Mixed_6d,
+            n.Mixed_6e,
+            n.Mixed_7a,
+            n.Mixed_7b,
+            n.Mixed_7c,
+        ):
             x = block(x)
         return F.adaptive_avg_pool2d(x, 1).flatten(1)
 
 
 def load_fid_inception(path: Path, device: str):
     """The FID InceptionV3 with the weights of ``path`` (pytorch-fid's state dict)."""
-    return loaded(("fid-inception", str(Path(path).resolve()), str(device)), lambda: build_fid_inception(_load_state_dict(Path(path))).to(device))
+    return loaded(
+        ("fid-inception", str(Path(path).resolve()), str(device)),
+        lambda: build_fid_inception(_load_state_dict(Path(path))).to(device),
+    )
 
 
 def fid_frame_features(model, frames: np.ndarray, batch_size: int = 32) -> np.ndarray:
@@ -157,7 +186,12 @@ def fid_frame_features(model, frames: np.ndarray, batch_size: int = 32) -> np.nd
     out = []
     with torch.inference_mode():
         for start in range(0, len(frames), batch_size):
-            batch = torch.from_numpy(np.ascontiguousarray(frames[start:start + batch_size])).permute(0, 3, 1, 2).float() / 255
+            batch = (
+                torch.from_numpy(np.ascontiguousarray(frames[start : start + batch_size]))
+                .permute(0, 3, 1, 2)
+                .float()
+                / 255
+            )
             out.append(model(batch.to(device)).float().cpu())
     return torch.cat(out).numpy().astype(np.float64)
 
@@ -174,7 +208,10 @@ def load_i3d(path: Path, device: str):
         try:
             model = torch.jit.load(str(path), map_location=device)
         except Exception as exc:
-            raise Unavailable(f"cannot load the I3D TorchScript {path} ({type(exc).__name__}: {exc})", "ewmbench weights download fvd-i3d") from None
+            raise Unavailable(
+                f"cannot load the I3D TorchScript {path} ({type(exc).__name__}: {exc})",
+                "ewmbench weights download fvd-i3d",
+            ) from None
         return model.eval()
 
     return loaded(("fvd-i3d", str(Path(path).resolve()), str(device)), build)
@@ -204,14 +241,23 @@ def i3d_input(frames: np.ndarray, resolution: int = 224):
     height, width = video.shape[-2:]
     scale = resolution / min(height, width)
     # the longer side rounds up, as in the common FVD code, so the crop never runs short
-    size = (resolution, math.ceil(width * scale)) if height <= width else (math.ceil(height * scale), resolution)
+    size = (
+        (resolution, math.ceil(width * scale)) if height <= width else (math.ceil(height * scale), resolution)
+    )
     video = F.interpolate(video, size=size, mode="bilinear", align_corners=False)
     top, left = (size[0] - resolution) // 2, (size[1] - resolution) // 2
-    video = video[:, :, top:top + resolution, left:left + resolution]
+    video = video[:, :, top : top + resolution, left : left + resolution]
     return (video * 2 - 1).permute(1, 0, 2, 3).contiguous()
 
 
-def i3d_clip_features(model, frames: np.ndarray, clip_frames: int = 16, clips: str = "all", resolution: int = 224, batch_size: int = 4) -> np.ndarray:
+def i3d_clip_features(
+    model,
+    frames: np.ndarray,
+    clip_frames: int = 16,
+    clips: str = "all",
+    resolution: int = 224,
+    batch_size: int = 4,
+) -> np.ndarray:
     """I3D features (n_clips, D) of one video's clips, in float64; (0, 0) when it has none."""
     import torch
 
@@ -222,6 +268,8 @@ def i3d_clip_features(model, frames: np.ndarray, clip_frames: int = 16, clips: s
     out = []
     with torch.inference_mode():
         for start in range(0, len(ranges), batch_size):
-            batch = torch.stack([i3d_input(frames[a:b], resolution) for a, b in ranges[start:start + batch_size]]).to(device)
+            batch = torch.stack(
+                [i3d_input(frames[a:b], resolution) for a, b in ranges[start : start + batch_size]]
+            ).to(device)
             out.append(model(batch, rescale=False, resize=False, return_features=True).float().cpu())
     return torch.cat(out).numpy().astype(np.float64)

@@ -8,11 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
 from ewmbench.data.layout import GENERATED_SUFFIX, Generated, GroundTruth, looks_generated
+from ewmbench.data.video_cache import VideoCache
 from ewmbench.errors import DataError
 from ewmbench.files import save_array
-from ewmbench.data.video_cache import VideoCache
 from ewmbench.perception.detector import TrackingSettings, annotate, records_to_trajectory
 from ewmbench.perception.detector_weights import DetectorChoice, detector_config, embodiment_of
 from ewmbench.perception.trajectories import track_records
@@ -57,7 +56,12 @@ def _dataset_embodiment(gts: list[GroundTruth]) -> str | None:
 
 
 def track_item(
-    folder: Path, video: Path, videos: VideoCache, tracking: TrackingSettings, choice: DetectorChoice, device: str | None = None
+    folder: Path,
+    video: Path,
+    videos: VideoCache,
+    tracking: TrackingSettings,
+    choice: DetectorChoice,
+    device: str | None = None,
 ) -> bool:
     """Write the missing tracking outputs of one episode or trial; False when none was missing."""
     from ewmbench.data.video import write_mp4
@@ -75,8 +79,12 @@ def track_item(
 
 
 def track_dataset(
-    root: Path, videos: VideoCache, tracking: TrackingSettings, choice: DetectorChoice = DetectorChoice(),
-    device: str | None = None, progress=None,
+    root: Path,
+    videos: VideoCache,
+    tracking: TrackingSettings,
+    choice: DetectorChoice = DetectorChoice(),
+    device: str | None = None,
+    progress=None,
 ) -> TrackReport:
     """Track every GT episode and generated trial under ``root`` that lacks its outputs.
 
@@ -89,7 +97,9 @@ def track_dataset(
     items += [(t.path, t.video_path()) for gen in gens for t in gen.trials]
     report = TrackReport()
     for folder, video in items:
-        (report.written if track_item(folder, video, videos, tracking, choice, device) else report.skipped).append(str(folder))
+        (
+            report.written if track_item(folder, video, videos, tracking, choice, device) else report.skipped
+        ).append(str(folder))
         if progress is not None:
             progress()
     return report

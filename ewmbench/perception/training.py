@@ -40,7 +40,9 @@ def episode_label(episode: Episode) -> str:
     return f"{episode.path.parent.parent.name}/{episode.task}/{episode.episode}"
 
 
-def split_by_episode(episodes: list[Episode], val_fraction: float, seed: int) -> tuple[list[Episode], list[Episode]]:
+def split_by_episode(
+    episodes: list[Episode], val_fraction: float, seed: int
+) -> tuple[list[Episode], list[Episode]]:
     """A seeded split of whole episodes; at least one episode on each side when there are two or more."""
     if not 0 < val_fraction < 1:
         raise ConfigError(f"val_fraction must be between 0 and 1, got {val_fraction}")
@@ -71,7 +73,9 @@ def label_lines(boxes: np.ndarray, visible: np.ndarray, width: int, height: int)
     return lines
 
 
-def write_yolo_dataset(episodes: list[Episode], out: Path, val_fraction: float = 0.2, seed: int = 0, frame_stride: int = 1) -> YoloDataset:
+def write_yolo_dataset(
+    episodes: list[Episode], out: Path, val_fraction: float = 0.2, seed: int = 0, frame_stride: int = 1
+) -> YoloDataset:
     """Auto-labelled YOLO dataset (images/, labels/, data.yaml) from GT episodes, split by episode.
 
     Frames without a visible gripper are kept as background images (empty label files).
@@ -100,7 +104,11 @@ def write_yolo_dataset(episodes: list[Episode], out: Path, val_fraction: float =
         counts[split] = count
     data_yaml = out / "data.yaml"
     data_yaml.write_text(
-        json.dumps({"path": str(out.resolve()), "train": "images/train", "val": "images/val", "names": CLASS_NAMES}, indent=2) + "\n"
+        json.dumps(
+            {"path": str(out.resolve()), "train": "images/train", "val": "images/val", "names": CLASS_NAMES},
+            indent=2,
+        )
+        + "\n"
     )
     return YoloDataset(
         data_yaml,
@@ -158,11 +166,21 @@ def fit_detector(dataset: YoloDataset, work_dir: Path, settings: TrainSettings) 
     best = Path(work_dir).resolve() / "run" / "weights" / "best.pt"
     if not best.is_file():
         raise DataError(best, "training finished without a checkpoint")
-    metrics = YOLO(str(best)).val(data=str(dataset.data_yaml), imgsz=settings.imgsz, batch=settings.batch, device=settings.device, plots=False, verbose=False, workers=settings.workers)
+    metrics = YOLO(str(best)).val(
+        data=str(dataset.data_yaml),
+        imgsz=settings.imgsz,
+        batch=settings.batch,
+        device=settings.device,
+        plots=False,
+        verbose=False,
+        workers=settings.workers,
+    )
     return best, float(metrics.box.map50)
 
 
-def train_detector(episodes: list[Episode], output: Path, settings: TrainSettings, work_dir: Path | None = None) -> dict:
+def train_detector(
+    episodes: list[Episode], output: Path, settings: TrainSettings, work_dir: Path | None = None
+) -> dict:
     """Auto-label, train, validate on the held-out episodes; write the checkpoint to ``output``.
 
     Returns the report (also written next to the checkpoint as ``<output>.json``).
@@ -176,13 +194,19 @@ def train_detector(episodes: list[Episode], output: Path, settings: TrainSetting
     if output.exists():
         raise DataError(output, "output weights already exist; refusing to overwrite them")
     work_dir = Path(work_dir) if work_dir else output.with_name(output.stem + "-training")
-    dataset = write_yolo_dataset(episodes, work_dir / "yolo-dataset", settings.val_fraction, settings.seed, settings.frame_stride)
+    dataset = write_yolo_dataset(
+        episodes, work_dir / "yolo-dataset", settings.val_fraction, settings.seed, settings.frame_stride
+    )
     best, map50 = fit_detector(dataset, work_dir, settings)
     output.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(best, output)
     val_episodes = [e for e in episodes if episode_label(e) in set(dataset.val_episodes)]
     tracking = validate_episodes(
-        val_episodes, VideoCache(work_dir / "cache"), tracking_settings(), DetectorChoice(weights=output), settings.device
+        val_episodes,
+        VideoCache(work_dir / "cache"),
+        tracking_settings(),
+        DetectorChoice(weights=output),
+        settings.device,
     )
     report = {
         "weights": str(output),

@@ -28,7 +28,11 @@ def track_stage_key(tracking: TrackingSettings, weights: Path) -> StageKey:
 
 
 def track_records(
-    video: Path, videos: VideoCache, tracking: TrackingSettings, choice: DetectorChoice = DetectorChoice(), device: str | None = None
+    video: Path,
+    videos: VideoCache,
+    tracking: TrackingSettings,
+    choice: DetectorChoice = DetectorChoice(),
+    device: str | None = None,
 ) -> np.ndarray:
     """Cached per-frame gripper records (T, 2, 7) of a video (see ``detector.RECORD_FIELDS``)."""
     weights = choose_weights(video, choice)
@@ -43,7 +47,11 @@ def track_records(
 
 
 def track_video(
-    video: Path, videos: VideoCache, tracking: TrackingSettings, choice: DetectorChoice = DetectorChoice(), device: str | None = None
+    video: Path,
+    videos: VideoCache,
+    tracking: TrackingSettings,
+    choice: DetectorChoice = DetectorChoice(),
+    device: str | None = None,
 ) -> np.ndarray:
     """End-effector trajectory (T, 2, 2) float32 of a video: normalised centres, (-1, -1) missing."""
     return records_to_trajectory(track_records(video, videos, tracking, choice, device))
@@ -71,7 +79,9 @@ def trajectory_of(
     return track_video(video, videos, tracking, choice, device)
 
 
-def trajectory_identity(traj_path: Path, video: Path, choice: DetectorChoice = DetectorChoice(), gt_video: Path | None = None) -> str:
+def trajectory_identity(
+    traj_path: Path, video: Path, choice: DetectorChoice = DetectorChoice(), gt_video: Path | None = None
+) -> str:
     """Where :func:`trajectory_of` takes a video's track from, as a short stable string: the
     ``traj.npy`` file's content, or the content of the detector checkpoint it would pick. A stored
     score keyed by it is recomputed when either changes (tracking settings are part of the

@@ -74,8 +74,12 @@ def summarise(comparisons: dict[str, EpisodeComparison], width: int) -> dict:
 
 
 def validate_episodes(
-    episodes: list[Episode], videos: VideoCache, tracking: TrackingSettings, choice: DetectorChoice = DetectorChoice(),
-    device: str | None = None, progress=None,
+    episodes: list[Episode],
+    videos: VideoCache,
+    tracking: TrackingSettings,
+    choice: DetectorChoice = DetectorChoice(),
+    device: str | None = None,
+    progress=None,
 ) -> dict:
     """Recall and centre error of the detector on GT episodes (see module doc)."""
     if not episodes:
@@ -89,11 +93,15 @@ def validate_episodes(
         widths.add(width)
         gt = episode_grippers(episode, len(frames), width, height)
         trajectory = track_records(video, videos, tracking, choice, device)[..., :2]
-        comparisons[f"{episode.path.parent.parent.name}/{episode.task}/{episode.episode}"] = compare_tracks(trajectory, gt)
+        comparisons[f"{episode.path.parent.parent.name}/{episode.task}/{episode.episode}"] = compare_tracks(
+            trajectory, gt
+        )
         if progress is not None:
             progress()
     if len(widths) > 1:
-        raise DataError(episodes[0].path.parent.parent, f"episodes have different image widths {sorted(widths)}")
+        raise DataError(
+            episodes[0].path.parent.parent, f"episodes have different image widths {sorted(widths)}"
+        )
     report = summarise(comparisons, widths.pop())
     report["protocol"] = tracking.protocol
     return report

@@ -24,7 +24,12 @@ class Verification:
     checks: tuple[str, ...]  # what passed or failed, one line each
 
     def as_dict(self) -> dict:
-        return {"id": self.id, "ok": self.ok, "path": str(self.path) if self.path else None, "checks": list(self.checks)}
+        return {
+            "id": self.id,
+            "ok": self.ok,
+            "path": str(self.path) if self.path else None,
+            "checks": list(self.checks),
+        }
 
 
 def verify(weight_id: str) -> Verification:
@@ -44,7 +49,9 @@ def verify(weight_id: str) -> Verification:
     if path.is_dir():
         weights = sorted(p for p in path.iterdir() if p.suffix in {".safetensors", ".bin", ".pth", ".pt"})
         if not (path / "config.json").is_file() or not weights:
-            return Verification(weight_id, False, path, (*checks, "broken: snapshot lacks config.json or a weights file"))
+            return Verification(
+                weight_id, False, path, (*checks, "broken: snapshot lacks config.json or a weights file")
+            )
         file = weights[0]
     if item.sha256 and path.is_file():
         digest = sha256_file(file)
@@ -52,7 +59,9 @@ def verify(weight_id: str) -> Verification:
             checks.append("sha256: matches the published hash")
         else:
             ok = False
-            checks.append(f"sha256: MISMATCH (expected {item.sha256}, found {digest}); delete it and download again")
+            checks.append(
+                f"sha256: MISMATCH (expected {item.sha256}, found {digest}); delete it and download again"
+            )
     elif not item.sha256:
         checks.append("sha256: no published hash to compare (skipped)")
     try:

@@ -30,7 +30,9 @@ class WeightSpec:
     description: str = ""
     used_by: tuple[str, ...] = field(default_factory=tuple)
     sha256: str | None = None  # of ``filename``, where published; checked by ``ewmbench weights verify``
-    format: str | None = None  # a known layout ``ewmbench weights verify`` loads strictly (see ``ewmbench.perception.verify.FORMAT_CHECKS``)
+    format: str | None = (
+        None  # a known layout ``ewmbench weights verify`` loads strictly (see ``ewmbench.perception.verify.FORMAT_CHECKS``)
+    )
     url: str | None = None  # where a weight with no Hugging Face home is downloaded from
     include: tuple[str, ...] | None = None  # for a whole-repository snapshot: only these patterns
 
@@ -81,7 +83,10 @@ def spec(weight_id: str) -> WeightSpec:
 def resolve(weight_id: str, local_path: str | Path | None = None) -> Path:
     """A local path holding the weight (a file, or a snapshot folder), without any download."""
     item = spec(weight_id)
-    for candidate, origin in ((local_path, "the configured path"), (os.environ.get(item.env_var), item.env_var)):
+    for candidate, origin in (
+        (local_path, "the configured path"),
+        (os.environ.get(item.env_var), item.env_var),
+    ):
         if candidate:
             path = Path(candidate).expanduser()
             if not path.exists():
@@ -156,11 +161,20 @@ def _hub_fetch(item: WeightSpec, local_files_only: bool) -> Path:
 
     if item.filename:
         return Path(
-            hf_hub_download(item.repo, item.filename, revision=item.revision, repo_type=item.repo_type, local_files_only=local_files_only)
+            hf_hub_download(
+                item.repo,
+                item.filename,
+                revision=item.revision,
+                repo_type=item.repo_type,
+                local_files_only=local_files_only,
+            )
         )
     return Path(
         snapshot_download(
-            item.repo, revision=item.revision, repo_type=item.repo_type, local_files_only=local_files_only,
+            item.repo,
+            revision=item.revision,
+            repo_type=item.repo_type,
+            local_files_only=local_files_only,
             allow_patterns=list(item.include) if item.include else None,
         )
     )
@@ -232,7 +246,9 @@ def download_weight(weight_id: str) -> DownloadOutcome:
         where = item.source
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         return DownloadOutcome(
-            weight_id, False, None,
+            weight_id,
+            False,
+            None,
             f"could not fetch {where} ({type(exc).__name__}{': ' + reason if reason else ''}); check the network "
             f"(HF_HUB_OFFLINE must be unset), or copy the file here and set {item.env_var} to its path",
         )

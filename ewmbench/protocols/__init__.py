@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Union
 
 import yaml
 
@@ -51,7 +50,7 @@ class Protocol:
 
 
 # A protocol as callers give it: a built-in name, the path of a protocol file, or a loaded one.
-ProtocolLike = Union[str, Path, Protocol]
+ProtocolLike = str | Path | Protocol
 
 
 def available_protocols() -> list[str]:

@@ -24,7 +24,10 @@ Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 Dtype = Literal["float16", "bfloat16", "float32"]
 FrameMatching = Literal["zip_divide_by_gt", "mean_over_matched"]
 OUTPUT_FORMATS = ("official", "ewmbench")  # the files a run writes: the official tool's, or ours
-LOGIC_FLAGS = ("official_writer", "per_trial")  # where the official table puts logic flags (ewmbench/official.py)
+LOGIC_FLAGS = (
+    "official_writer",
+    "per_trial",
+)  # where the official table puts logic flags (ewmbench/official.py)
 
 
 class _Strict(BaseModel):
@@ -215,7 +218,9 @@ def validate_protocol(data: object, source: str) -> dict:
     each problem as ``<source>: <key.path>: <problem>``.
     """
     if not isinstance(data, dict):
-        raise ConfigError(f"{source}: a protocol file must be a mapping of keys (name, version, metrics, ...), got {_kind(data)}")
+        raise ConfigError(
+            f"{source}: a protocol file must be a mapping of keys (name, version, metrics, ...), got {_kind(data)}"
+        )
     problems: list[str] = []
     try:
         ProtocolFile.model_validate(data)
@@ -234,11 +239,17 @@ def validate_protocol(data: object, source: str) -> dict:
             except ValidationError as exc:
                 problems += _problems(exc, ("metrics", str(name)))
     aggregation = data.get("aggregation")
-    if isinstance(aggregation, dict) and aggregation.get("trial_selection") == "best_of_n" and not aggregation.get("selection_column"):
+    if (
+        isinstance(aggregation, dict)
+        and aggregation.get("trial_selection") == "best_of_n"
+        and not aggregation.get("selection_column")
+    ):
         problems.append("aggregation.selection_column: required when trial_selection is best_of_n")
     if problems:
         listed = "\n  ".join(f"{source}: {p}" for p in problems)
-        raise ConfigError(f"invalid protocol file ({len(problems)} problem{'s' if len(problems) > 1 else ''}):\n  {listed}")
+        raise ConfigError(
+            f"invalid protocol file ({len(problems)} problem{'s' if len(problems) > 1 else ''}):\n  {listed}"
+        )
     return data
 
 

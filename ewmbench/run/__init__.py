@@ -10,6 +10,16 @@ from ewmbench.run.plan import Job, WorkItem, build_plan, chunked
 from ewmbench.run.scoring import NotScored, Scorer, hash_settings, store_name
 
 __all__ = [
-    "EXECUTORS", "Job", "NotScored", "Scorer", "WorkItem", "build_plan", "chunked", "device_for_rank", "execute", "hash_settings",
-    "run_chunk", "store_name",
+    "EXECUTORS",
+    "Job",
+    "NotScored",
+    "Scorer",
+    "WorkItem",
+    "build_plan",
+    "chunked",
+    "device_for_rank",
+    "execute",
+    "hash_settings",
+    "run_chunk",
+    "store_name",
 ]

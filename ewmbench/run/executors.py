@@ -46,7 +46,18 @@ def scorer_for(job: Job) -> Scorer:
     """This process's scorer for ``job`` (built once per process)."""
     if not _CURRENT or _CURRENT[0][0] != job:
         _CURRENT.clear()  # one job at a time per process: free the last one's frames
-        _CURRENT.append((job, Scorer(job.output, job.protocol, VideoCache(job.cache_dir), device_for_rank(job.device, _RANK), job.detector)))
+        _CURRENT.append(
+            (
+                job,
+                Scorer(
+                    job.output,
+                    job.protocol,
+                    VideoCache(job.cache_dir),
+                    device_for_rank(job.device, _RANK),
+                    job.detector,
+                ),
+            )
+        )
     return _CURRENT[0][1]
 
 
@@ -87,7 +98,9 @@ def run_serial(job: Job, items: list[WorkItem], advance: Callable[[int], None], 
     return computed
 
 
-def run_processes(job: Job, items: list[WorkItem], advance: Callable[[int], None], workers: int | None = None, **_) -> int:
+def run_processes(
+    job: Job, items: list[WorkItem], advance: Callable[[int], None], workers: int | None = None, **_
+) -> int:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -95,8 +108,13 @@ def run_processes(job: Job, items: list[WorkItem], advance: Callable[[int], None
     context = multiprocessing.get_context("spawn")  # no fork: torch and threads are not fork-safe
     counter = context.Value("i", 0)
     computed = 0
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(counter,)) as pool:
-        futures = {pool.submit(run_chunk, job, chunk): len(chunk) for chunk in chunked(items, _chunk_size(items, workers))}
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(counter,)
+    ) as pool:
+        futures = {
+            pool.submit(run_chunk, job, chunk): len(chunk)
+            for chunk in chunked(items, _chunk_size(items, workers))
+        }
         for future in as_completed(futures):
             computed += future.result()
             advance(futures[future])
@@ -104,8 +122,13 @@ def run_processes(job: Job, items: list[WorkItem], advance: Callable[[int], None
 
 
 def run_ray(
-    job: Job, items: list[WorkItem], advance: Callable[[int], None], workers: int | None = None, num_gpus: float = 0.0,
-    task: Callable[[Job, list[WorkItem]], int] = run_chunk, **_,
+    job: Job,
+    items: list[WorkItem],
+    advance: Callable[[int], None],
+    workers: int | None = None,
+    num_gpus: float = 0.0,
+    task: Callable[[Job, list[WorkItem]], int] = run_chunk,
+    **_,
 ) -> int:
     """Ray tasks of ``task`` (a chunk each) on the cluster at ``RAY_ADDRESS``, or on a local Ray
     started here and stopped after the run; a Ray already initialised in this process is used as is."""
@@ -124,7 +147,9 @@ def run_ray(
         # A task whose worker died is retried (max_retries); records written before are kept.
         remote = ray.remote(num_cpus=1, num_gpus=num_gpus, max_retries=3)(task)
         job_ref = ray.put(job)
-        pending = {remote.remote(job_ref, chunk): len(chunk) for chunk in chunked(items, _chunk_size(items, workers))}
+        pending = {
+            remote.remote(job_ref, chunk): len(chunk) for chunk in chunked(items, _chunk_size(items, workers))
+        }
         computed = 0
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
@@ -140,8 +165,14 @@ def run_ray(
 EXECUTORS: dict[str, Callable[..., int]] = {"serial": run_serial, "processes": run_processes, "ray": run_ray}
 
 
-def execute(executor: str, job: Job, items: list[WorkItem], advance: Callable[[int], None] = lambda n: None,
-            workers: int | None = None, num_gpus: float = 0.0) -> int:
+def execute(
+    executor: str,
+    job: Job,
+    items: list[WorkItem],
+    advance: Callable[[int], None] = lambda n: None,
+    workers: int | None = None,
+    num_gpus: float = 0.0,
+) -> int:
     """Run every item with ``executor``; returns how many records were computed (not reused)."""
     if executor not in EXECUTORS:
         raise ConfigError(f"--executor {executor!r} is not one of {', '.join(EXECUTORS)}")

@@ -67,7 +67,13 @@ def chunked(items: list[WorkItem], chunk_size: int) -> list[list[WorkItem]]:
     chunks: list[list[WorkItem]] = []
     for item in items:
         last = chunks[-1] if chunks else None
-        if last and item.level == "trial" and last[0].level == "trial" and last[0].metric is item.metric and len(last) < chunk_size:
+        if (
+            last
+            and item.level == "trial"
+            and last[0].level == "trial"
+            and last[0].metric is item.metric
+            and len(last) < chunk_size
+        ):
             last.append(item)
         else:
             chunks.append([item])

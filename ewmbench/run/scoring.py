@@ -37,7 +37,11 @@ def store_name(name: str) -> str:
 
 
 def hash_settings(protocol: Protocol, metric: Metric) -> str:
-    text = json.dumps({"protocol": protocol.name, "version": protocol.version, "settings": protocol.settings(metric.name)}, sort_keys=True, default=str)
+    text = json.dumps(
+        {"protocol": protocol.name, "version": protocol.version, "settings": protocol.settings(metric.name)},
+        sort_keys=True,
+        default=str,
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -47,8 +51,15 @@ class Scorer:
     With ``read_only`` (collect) nothing is computed: a missing record raises :class:`NotScored`.
     """
 
-    def __init__(self, output: Path, protocol: Protocol, videos: VideoCache, device: str, detector: DetectorChoice = DetectorChoice(),
-                 read_only: bool = False):
+    def __init__(
+        self,
+        output: Path,
+        protocol: Protocol,
+        videos: VideoCache,
+        device: str,
+        detector: DetectorChoice = DetectorChoice(),
+        read_only: bool = False,
+    ):
         self.output = Path(output)
         self.protocol = protocol
         self.videos = videos
@@ -72,7 +83,9 @@ class Scorer:
         if record is not None:
             return record
         if self.read_only:
-            raise NotScored(f"{path}: no stored record with the current inputs (the executor did not finish this item; run again to resume)")
+            raise NotScored(
+                f"{path}: no stored record with the current inputs (the executor did not finish this item; run again to resume)"
+            )
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
@@ -96,11 +109,10 @@ class Scorer:
             extra["device"] = str(self.device).split(":")[0]
         if "trajectories" in metric.needs:
             try:
-                extra["trajectories"] = sorted({
-                    self._track_identity(e.traj_path, e.video_path(), None) for e, _ in pairs
-                } | {
-                    self._track_identity(t.traj_path, t.video_path(), e.video_path()) for e, t in pairs
-                })
+                extra["trajectories"] = sorted(
+                    {self._track_identity(e.traj_path, e.video_path(), None) for e, _ in pairs}
+                    | {self._track_identity(t.traj_path, t.video_path(), e.video_path()) for e, t in pairs}
+                )
             except EwmbenchError as exc:  # the same error fails the scoring itself, with its path
                 extra["trajectories"] = f"error: {exc}"
         return extra
@@ -118,11 +130,21 @@ class Scorer:
         (for a metric on tracks alone, the tracks' identities stand for the videos)."""
         key = {"settings": hash_settings(self.protocol, metric)}
         if metric.uses_frames:
-            key |= {"gt": self.videos.content_hash(episode.video_path()), "generated": self.videos.content_hash(trial.video_path())}
+            key |= {
+                "gt": self.videos.content_hash(episode.video_path()),
+                "generated": self.videos.content_hash(trial.video_path()),
+            }
         return key | self._computed_with(metric, [(episode, trial)])
 
     def trial_path(self, metric: Metric, trial: Trial) -> Path:
-        return self.output / SCORES_DIR / metric.name / store_name(trial.task) / store_name(trial.episode) / f"{store_name(trial.trial)}.json"
+        return (
+            self.output
+            / SCORES_DIR
+            / metric.name
+            / store_name(trial.task)
+            / store_name(trial.episode)
+            / f"{store_name(trial.trial)}.json"
+        )
 
     def trial_inputs(self, episode: Episode, trial: Trial) -> TrialInputs:
         return TrialInputs(episode, trial, self.videos, self.device, self.detector)
@@ -130,7 +152,11 @@ class Scorer:
     def score_trial(self, metric: Metric, episode: Episode, trial: Trial) -> dict:
         key = self.trial_key(metric, episode, trial)
         inputs = self.trial_inputs(episode, trial)
-        return self._score(self.trial_path(metric, trial), key, lambda: metric.score_trial(inputs, self.protocol.settings(metric.name)))
+        return self._score(
+            self.trial_path(metric, trial),
+            key,
+            lambda: metric.score_trial(inputs, self.protocol.settings(metric.name)),
+        )
 
     def score_trials(self, metric: Metric, pairs: list[tuple[Episode, Trial]]) -> list[dict]:
         """Trial records of many trials of one metric: those not stored are computed together
@@ -144,7 +170,9 @@ class Scorer:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 try:
-                    batch = metric.score_trials([self.trial_inputs(keyed[i][0], keyed[i][1]) for i in todo], settings)
+                    batch = metric.score_trials(
+                        [self.trial_inputs(keyed[i][0], keyed[i][1]) for i in todo], settings
+                    )
                 except (Unavailable, DataError):
                     batch = None  # one bad trial: score one by one, so each gets its own status
             if batch is not None and not caught:
@@ -153,7 +181,9 @@ class Scorer:
                     write_json(self.trial_path(metric, keyed[i][1]), record)
                     self.computed += 1
                     records[i] = record
-        return [r if r is not None else self.score_trial(metric, e, t) for r, (e, t, _) in zip(records, keyed)]
+        return [
+            r if r is not None else self.score_trial(metric, e, t) for r, (e, t, _) in zip(records, keyed)
+        ]
 
     def score_dataset(self, metric: Metric, pairs: list[tuple[Episode, Trial]]) -> dict:
         key = {
@@ -164,7 +194,9 @@ class Scorer:
         }
         path = self.output / SCORES_DIR / metric.name / "dataset.json"
         inputs = [TrialInputs(e, t, self.videos, self.device, self.detector) for e, t in pairs]
-        return self._score(path, key, lambda: metric.score_dataset(inputs, self.protocol.settings(metric.name)))
+        return self._score(
+            path, key, lambda: metric.score_dataset(inputs, self.protocol.settings(metric.name))
+        )
 
     def score_episode(self, metric: Metric, episode: Episode, trials: list[Trial]) -> dict:
         key = {
@@ -172,6 +204,15 @@ class Scorer:
             "generated": {t.trial: self.videos.content_hash(t.video_path()) for t in trials},
             **self._computed_with(metric, [(episode, t) for t in trials]),
         }
-        path = self.output / SCORES_DIR / metric.name / store_name(episode.task) / store_name(episode.episode) / "episode.json"
+        path = (
+            self.output
+            / SCORES_DIR
+            / metric.name
+            / store_name(episode.task)
+            / store_name(episode.episode)
+            / "episode.json"
+        )
         inputs = EpisodeInputs(episode, trials, self.videos, self.device)
-        return self._score(path, key, lambda: metric.score_episode(inputs, self.protocol.settings(metric.name)))
+        return self._score(
+            path, key, lambda: metric.score_episode(inputs, self.protocol.settings(metric.name))
+        )

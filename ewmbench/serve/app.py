@@ -9,7 +9,6 @@ Every error answers ``{"error": {code, message, request_id, retryable}}``; messa
 paths, host names or tracebacks, and log lines never carry tokens or payloads.
 """
 
-
 import hashlib
 import hmac
 import ipaddress
@@ -116,7 +115,11 @@ class AnswerStore:
     def _expire(self, now: float) -> None:
         while self._items:
             oldest_id, (_, body, stamp) = next(iter(self._items.items()))
-            if len(self._items) > self.max_entries or self._bytes > self.max_bytes or now - stamp > self.max_age_s:
+            if (
+                len(self._items) > self.max_entries
+                or self._bytes > self.max_bytes
+                or now - stamp > self.max_age_s
+            ):
                 self._items.pop(oldest_id)
                 self._bytes -= len(body)
             else:
@@ -138,7 +141,9 @@ class ServeConfig:
     model: str
     model_options: dict = field(default_factory=dict)
     dataset: str | None = None  # a ground-truth dataset for oracles (sim, ground-truth), found by sample_id
-    size: tuple[int, int] | None = None  # (height, width) of the profile; default: the dataset's, the model's, or 480x640
+    size: tuple[int, int] | None = (
+        None  # (height, width) of the profile; default: the dataset's, the model's, or 480x640
+    )
     limits: Limits = field(default_factory=Limits)
     max_prediction_frames: int = 256
     device: str | None = None
@@ -164,11 +169,16 @@ class Service:
             )
         caps = self.model.capabilities_now()
         # The API carries one image stream (the head view), actions, states and an instruction.
-        unsupported = sorted(caps.conditioning & {"calibration"} | ({"scene"} & caps.conditioning if not self.model.oracle else set()))
+        unsupported = sorted(
+            caps.conditioning & {"calibration"}
+            | ({"scene"} & caps.conditioning if not self.model.oracle else set())
+        )
         other_views = [v for v in caps.required_views if v != HEAD_VIEW]
         if unsupported or other_views:
             what = ", ".join([*unsupported, *(f"view {v!r}" for v in other_views)])
-            raise ConfigError(f"model {config.model!r} needs {what}, which the Track 2 API does not carry (one head view, actions, states, instruction)")
+            raise ConfigError(
+                f"model {config.model!r} needs {what}, which the Track 2 API does not carry (one head view, actions, states, instruction)"
+            )
         if config.size is not None:
             height, width = config.size
         elif self.gt is not None and self.gt.episodes:
@@ -183,11 +193,20 @@ class Service:
             raise ConfigError(f"profile size {height}x{width} is outside 1..{MAX_IMAGE_SIDE}")
         actions = "actions" in caps.conditioning
         self.profile = Profile(
-            profile_id=PROFILE_ID, height=height, width=width, context_min=1, context_max=max(1, caps.memory_frames),
-            prediction_min=1, prediction_max=config.max_prediction_frames,
+            profile_id=PROFILE_ID,
+            height=height,
+            width=width,
+            context_min=1,
+            context_max=max(1, caps.memory_frames),
+            prediction_min=1,
+            prediction_max=config.max_prediction_frames,
             action_dim=14 if actions else 0,
-            action_representation="eef14-euler: [L xyz, L rpy, L gripper, R xyz, R rpy, R gripper], absolute target pose per frame" if actions else "none: rows are empty, their count is the number of frames to predict",
-            state_supported=actions, state_dim=14 if actions else 0, instruction_supported="text" in caps.conditioning,
+            action_representation="eef14-euler: [L xyz, L rpy, L gripper, R xyz, R rpy, R gripper], absolute target pose per frame"
+            if actions
+            else "none: rows are empty, their count is the number of frames to predict",
+            state_supported=actions,
+            state_dim=14 if actions else 0,
+            instruction_supported="text" in caps.conditioning,
         )
         cfg = json.dumps(self.model.config(), sort_keys=True, default=str)
         self.model_version = f"{self.model.name}-{hashlib.sha256(cfg.encode()).hexdigest()[:12]}"
@@ -221,7 +240,9 @@ class Service:
 
     def capabilities(self) -> dict:
         return {
-            "api_version": API_VERSION, "model_version": self.model_version, "profiles": [self.profile.to_json()],
+            "api_version": API_VERSION,
+            "model_version": self.model_version,
+            "profiles": [self.profile.to_json()],
             "limits": self.config.limits.to_json(),
             "determinism": {"seed_supported": True, "same_seed_same_pixels": True},
         }
@@ -245,7 +266,9 @@ class Service:
             raise ApiError("NOT_READY", f"the model is {self.status}")
         request_id = validate_head(payload, self.model_version, self.profile.profile_id)
         samples = self.validate_samples(payload["samples"])
-        digest = hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+        digest = hashlib.sha256(
+            json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+        ).hexdigest()
         # One computation per request_id: a retry of a request still running waits for its answer.
         with self._pending_lock:
             stored = self.store.get(request_id)
@@ -262,11 +285,24 @@ class Service:
             running[1].wait(self.config.limits.recommended_timeout_ms / 1000)
             again = self.store.get(request_id)
             if again is None:
-                raise ApiError("DEADLINE_EXCEEDED", "the first request with this request_id has not finished; retry later")
+                raise ApiError(
+                    "DEADLINE_EXCEEDED",
+                    "the first request with this request_id has not finished; retry later",
+                )
             return again[1]
         try:
-            predictions = [{"sample_id": s.sample_id, "frames": [encode_image(f) for f in self.run_sample(s)]} for s in samples]
-            body = json.dumps({"api_version": API_VERSION, "request_id": request_id, "model_version": self.model_version, "predictions": predictions}).encode()
+            predictions = [
+                {"sample_id": s.sample_id, "frames": [encode_image(f) for f in self.run_sample(s)]}
+                for s in samples
+            ]
+            body = json.dumps(
+                {
+                    "api_version": API_VERSION,
+                    "request_id": request_id,
+                    "model_version": self.model_version,
+                    "predictions": predictions,
+                }
+            ).encode()
             self.store.put(request_id, digest, body)
         finally:
             with self._pending_lock:
@@ -280,7 +316,9 @@ class Service:
             raise invalid(f"samples must be a list of 1 to {limit} samples")
         parsed, seen = [], set()
         for index, sample in enumerate(samples):
-            item = parse_sample(sample, f"samples[{index}]", self.profile, self.config.limits.max_request_bytes)
+            item = parse_sample(
+                sample, f"samples[{index}]", self.profile, self.config.limits.max_request_bytes
+            )
             if item.sample_id in seen:
                 raise invalid(f"samples[{index}].sample_id {item.sample_id!r} repeats an earlier sample")
             seen.add(item.sample_id)
@@ -296,7 +334,9 @@ class Service:
     def episode_of(self, sample_id: str, where: str):
         ids = parse_sample_id(sample_id)
         if ids is None:
-            raise invalid(f"{where}.sample_id {sample_id!r} is not <task>/<episode>/<trial>, which this served dataset needs")
+            raise invalid(
+                f"{where}.sample_id {sample_id!r} is not <task>/<episode>/<trial>, which this served dataset needs"
+            )
         for episode in self.gt.episodes:
             if episode.key == ids[:2]:
                 return episode
@@ -313,21 +353,32 @@ class Service:
                     sidecar = episode.sidecar
                     request.fps = sidecar.fps if sidecar else None
                     if sidecar is not None and "scene" in sidecar.meta:
-                        request.scene = {k: sidecar.meta[k] for k in ("scene", "subject") if k in sidecar.meta}
+                        request.scene = {
+                            k: sidecar.meta[k] for k in ("scene", "subject") if k in sidecar.meta
+                        }
                     result = self.model.generate_oracle(request, episode)
                 else:
                     result = self.model.generate(request)
             except ApiError:
                 raise
             except EwmbenchError as exc:
-                raise invalid(f"the model refused sample {sample.sample_id!r}: {scrub(getattr(exc, 'problem', None) or str(exc))}") from None
+                raise invalid(
+                    f"the model refused sample {sample.sample_id!r}: {scrub(getattr(exc, 'problem', None) or str(exc))}"
+                ) from None
         if not isinstance(result, GenerationResult) or HEAD_VIEW not in result.frames:
             raise ApiError("INTERNAL", "the model returned no frames")
         frames = np.asarray(result.frames[HEAD_VIEW])
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or len(frames) == 0:
             raise ApiError("INTERNAL", "the model returned frames of the wrong shape or type")
         # Frame 0 is the current (last context) frame; the API never returns it.
-        frames, _ = conform_video(frames, request.num_frames, self.profile.height, self.profile.width, result.info.get("fps"), request.fps)
+        frames, _ = conform_video(
+            frames,
+            request.num_frames,
+            self.profile.height,
+            self.profile.width,
+            result.info.get("fps"),
+            request.fps,
+        )
         return frames[1:]
 
 
@@ -339,7 +390,10 @@ def validate_head(payload, model_version: str, profile_id: str) -> str:
         if key not in payload:
             raise invalid(f"missing field {key!r}")
     if payload["api_version"] != API_VERSION:
-        raise ApiError("UNSUPPORTED_VERSION", f"api_version {str(payload['api_version'])[:20]!r} is not supported; this service speaks {API_VERSION!r}")
+        raise ApiError(
+            "UNSUPPORTED_VERSION",
+            f"api_version {str(payload['api_version'])[:20]!r} is not supported; this service speaks {API_VERSION!r}",
+        )
     request_id = payload["request_id"]
     if not isinstance(request_id, str) or len(request_id) > 64:
         raise invalid("request_id must be a UUID string")
@@ -348,9 +402,15 @@ def validate_head(payload, model_version: str, profile_id: str) -> str:
     except ValueError:
         raise invalid("request_id must be a UUID string") from None
     if payload["model_version"] != model_version:
-        raise ApiError("UNSUPPORTED_VERSION", f"model_version {str(payload['model_version'])[:80]!r} is not served; this service serves {model_version!r}")
+        raise ApiError(
+            "UNSUPPORTED_VERSION",
+            f"model_version {str(payload['model_version'])[:80]!r} is not served; this service serves {model_version!r}",
+        )
     if payload["profile_id"] != profile_id:
-        raise ApiError("UNSUPPORTED_VERSION", f"profile_id {str(payload['profile_id'])[:80]!r} is not served; profiles: [{profile_id!r}]")
+        raise ApiError(
+            "UNSUPPORTED_VERSION",
+            f"profile_id {str(payload['profile_id'])[:80]!r} is not served; profiles: [{profile_id!r}]",
+        )
     return request_id
 
 
@@ -374,12 +434,23 @@ def parse_sample(sample, where: str, profile: Profile, max_png_bytes: int) -> Sa
             raise invalid(f"{where}.context: missing field {key!r}")
     frames = context["frames"]
     if not isinstance(frames, list) or not profile.context_min <= len(frames) <= profile.context_max:
-        raise invalid(f"{where}.context.frames must be a list of {profile.context_min} to {profile.context_max} images")
-    decoded = np.stack([decode_image(f, profile.height, profile.width, f"{where}.context.frames[{i}]", max_png_bytes) for i, f in enumerate(frames)])
-    context_actions = _rows(context["actions"], len(frames) - 1, profile.action_dim, f"{where}.context.actions")
+        raise invalid(
+            f"{where}.context.frames must be a list of {profile.context_min} to {profile.context_max} images"
+        )
+    decoded = np.stack(
+        [
+            decode_image(f, profile.height, profile.width, f"{where}.context.frames[{i}]", max_png_bytes)
+            for i, f in enumerate(frames)
+        ]
+    )
+    context_actions = _rows(
+        context["actions"], len(frames) - 1, profile.action_dim, f"{where}.context.actions"
+    )
     future = sample["actions"]
     if not isinstance(future, list) or not profile.prediction_min <= len(future) <= profile.prediction_max:
-        raise invalid(f"{where}.actions must be a list of {profile.prediction_min} to {profile.prediction_max} actions (one per predicted frame)")
+        raise invalid(
+            f"{where}.actions must be a list of {profile.prediction_min} to {profile.prediction_max} actions (one per predicted frame)"
+        )
     actions = _rows(future, len(future), profile.action_dim, f"{where}.actions")
     states = context.get("states")
     if states is not None and profile.state_supported:
@@ -387,9 +458,21 @@ def parse_sample(sample, where: str, profile: Profile, max_png_bytes: int) -> Sa
     else:
         states = None  # not used by this profile: ignored
     instruction = context.get("instruction")
-    if instruction is not None and (not isinstance(instruction, str) or len(instruction) > MAX_INSTRUCTION_CHARS):
-        raise invalid(f"{where}.context.instruction must be null or a string of at most {MAX_INSTRUCTION_CHARS} characters")
-    return Sample(sample_id, seed, decoded, context_actions, states, instruction if profile.instruction_supported else None, actions)
+    if instruction is not None and (
+        not isinstance(instruction, str) or len(instruction) > MAX_INSTRUCTION_CHARS
+    ):
+        raise invalid(
+            f"{where}.context.instruction must be null or a string of at most {MAX_INSTRUCTION_CHARS} characters"
+        )
+    return Sample(
+        sample_id,
+        seed,
+        decoded,
+        context_actions,
+        states,
+        instruction if profile.instruction_supported else None,
+        actions,
+    )
 
 
 def _rows(value, count: int, dim: int, where: str) -> np.ndarray:
@@ -441,7 +524,14 @@ def create_app(service: Service, load_in_background: bool = True):
         yield
         log.info("shutting down")
 
-    app = FastAPI(title="ewmbench world-model service", version=API_VERSION, lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="ewmbench world-model service",
+        version=API_VERSION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
     token = service.config.token
     limits = service.config.limits
 
@@ -465,7 +555,13 @@ def create_app(service: Service, load_in_background: bool = True):
         except Exception as exc:  # noqa: BLE001  (never a traceback to the client or the log)
             log.error("%s %s failed: %s", request.method, request.url.path, type(exc).__name__)
             response = error(ApiError("INTERNAL", "internal error"))
-        log.info("%s %s %d %.1f ms", request.method, request.url.path[:64], response.status_code, 1000 * (time.perf_counter() - start))
+        log.info(
+            "%s %s %d %.1f ms",
+            request.method,
+            request.url.path[:64],
+            response.status_code,
+            1000 * (time.perf_counter() - start),
+        )
         return response
 
     @app.exception_handler(ApiError)
@@ -475,8 +571,17 @@ def create_app(service: Service, load_in_background: bool = True):
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
         code = {404: "NOT_FOUND", 413: "PAYLOAD_TOO_LARGE"}.get(exc.status_code, "INVALID_ARGUMENT")
-        message = "no such endpoint" if exc.status_code == 404 else "method not allowed" if exc.status_code == 405 else "bad request"
-        return JSONResponse({"error": {"code": code, "message": message, "request_id": None, "retryable": False}}, status_code=exc.status_code)
+        message = (
+            "no such endpoint"
+            if exc.status_code == 404
+            else "method not allowed"
+            if exc.status_code == 405
+            else "bad request"
+        )
+        return JSONResponse(
+            {"error": {"code": code, "message": message, "request_id": None, "retryable": False}},
+            status_code=exc.status_code,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError):
@@ -500,7 +605,10 @@ def create_app(service: Service, load_in_background: bool = True):
     async def predict(request: Request):
         check_auth(request)
         if not service.enter():
-            return error(ApiError("OVERLOADED", f"more than {limits.max_concurrency} requests in flight; retry later"), headers={"Retry-After": "1"})
+            return error(
+                ApiError("OVERLOADED", f"more than {limits.max_concurrency} requests in flight; retry later"),
+                headers={"Retry-After": "1"},
+            )
         request_id, held = None, False
         try:
             declared = request.headers.get("content-length")
@@ -523,12 +631,15 @@ def create_app(service: Service, load_in_background: bool = True):
             work = asyncio.ensure_future(run_in_threadpool(service.predict, payload))
             try:
                 body = await asyncio.wait_for(asyncio.shield(work), limits.recommended_timeout_ms / 1000)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 # A running generation cannot be interrupted: it keeps its slot until it ends, and
                 # its answer is stored, so a retry with the same request_id gets it.
                 held = True
                 work.add_done_callback(lambda _: service.leave())
-                raise ApiError("DEADLINE_EXCEEDED", f"no answer within {limits.recommended_timeout_ms} ms; retry with the same request_id") from None
+                raise ApiError(
+                    "DEADLINE_EXCEEDED",
+                    f"no answer within {limits.recommended_timeout_ms} ms; retry with the same request_id",
+                ) from None
             return Response(body, media_type="application/json")
         except ApiError as exc:
             return error(exc, request_id)
@@ -548,7 +659,16 @@ def create_app(service: Service, load_in_background: bool = True):
 def uvicorn_config(app, host: str, port: int, log_level: str = "info"):
     uvicorn = _uvicorn()
     # The access log names client addresses; our own middleware logs method, path, status, time.
-    return uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False, timeout_graceful_shutdown=10, server_header=False, date_header=True)
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+        server_header=False,
+        date_header=True,
+    )
 
 
 def _uvicorn():
@@ -561,7 +681,9 @@ def _uvicorn():
 def serve(config: ServeConfig, host: str = "127.0.0.1", port: int = 8000) -> None:
     """Run the service until interrupted (Ctrl-C or SIGTERM stop it gracefully)."""
     if config.token is None and not is_loopback(host):
-        raise ConfigError(f"refusing to listen on {host} without a token: set {TOKEN_ENV} or pass --token-file (no token is allowed on loopback only)")
+        raise ConfigError(
+            f"refusing to listen on {host} without a token: set {TOKEN_ENV} or pass --token-file (no token is allowed on loopback only)"
+        )
     _uvicorn()
     service = Service(config)
     server = _uvicorn().Server(uvicorn_config(create_app(service), host, port))
@@ -579,7 +701,9 @@ class BackgroundServer:
             self.port = sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.service = service
-        self._server = _uvicorn().Server(uvicorn_config(create_app(service, load_in_background), "127.0.0.1", self.port, "warning"))
+        self._server = _uvicorn().Server(
+            uvicorn_config(create_app(service, load_in_background), "127.0.0.1", self.port, "warning")
+        )
         self._thread = threading.Thread(target=self._server.run, name="ewmbench-serve", daemon=True)
 
     def __enter__(self) -> "BackgroundServer":

@@ -80,14 +80,21 @@ def projection_matrix(camera: CameraSpec) -> list[float]:
     return list(p.computeProjectionMatrixFOV(camera.fov_y_deg, camera.width / camera.height, NEAR, FAR))
 
 
-def render(client: int, camera: CameraSpec, camera_to_base: np.ndarray, segmentation: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+def render(
+    client: int, camera: CameraSpec, camera_to_base: np.ndarray, segmentation: bool = False
+) -> tuple[np.ndarray, np.ndarray | None]:
     """RGB (H, W, 3) uint8, and the segmentation mask (H, W) of body ids when asked."""
     import pybullet as p
 
     flags = 0 if segmentation else p.ER_NO_SEGMENTATION_MASK
     _, _, rgba, _, seg = p.getCameraImage(
-        camera.width, camera.height, view_matrix(camera_to_base), projection_matrix(camera),
-        renderer=p.ER_TINY_RENDERER, flags=flags, physicsClientId=client,
+        camera.width,
+        camera.height,
+        view_matrix(camera_to_base),
+        projection_matrix(camera),
+        renderer=p.ER_TINY_RENDERER,
+        flags=flags,
+        physicsClientId=client,
     )
     rgb = np.asarray(rgba, dtype=np.uint8).reshape(camera.height, camera.width, 4)[..., :3].copy()
     mask = np.asarray(seg, dtype=np.int64).reshape(camera.height, camera.width) if segmentation else None

@@ -48,7 +48,9 @@ ARM_FORCES = (87.0, 87.0, 87.0, 87.0, 12.0, 12.0, 12.0)
 FINGER_FORCE = 40.0
 GRASP_MARGIN = 0.012
 GRIPPER_CLOSED_BELOW = 0.5
-JOINT_NAMES = tuple(f"{arm}_{name}" for arm in ARMS for name in [*(f"joint{i}" for i in range(1, 8)), "finger1", "finger2"])
+JOINT_NAMES = tuple(
+    f"{arm}_{name}" for arm in ARMS for name in [*(f"joint{i}" for i in range(1, 8)), "finger1", "finger2"]
+)
 
 
 @dataclass
@@ -102,7 +104,12 @@ def _load_arms(client: int, home_joints: tuple[float, ...], openness: tuple[floa
 
     robots = {}
     for arm, sign, grip in zip(ARMS, (1.0, -1.0), openness):
-        body = p.loadURDF("franka_panda/panda.urdf", (0.0, sign * ARM_OFFSET_Y, 0.0), useFixedBase=True, physicsClientId=client)
+        body = p.loadURDF(
+            "franka_panda/panda.urdf",
+            (0.0, sign * ARM_OFFSET_Y, 0.0),
+            useFixedBase=True,
+            physicsClientId=client,
+        )
         for joint, angle in zip(ARM_JOINTS, home_joints):
             p.resetJointState(body, joint, angle, physicsClientId=client)
         for joint in FINGER_JOINTS:
@@ -178,15 +185,21 @@ class Simulation:
     alive between the chunks of a closed-loop rollout, so a chunk costs only its own frames.
     """
 
-    def __init__(self, spec: SceneSpec, first_action: np.ndarray, fps: float, physics: Physics = REFERENCE_PHYSICS):
+    def __init__(
+        self, spec: SceneSpec, first_action: np.ndarray, fps: float, physics: Physics = REFERENCE_PHYSICS
+    ):
         first_action = np.asarray(first_action, dtype=np.float64)
         self.spec = spec
         self.physics = physics
         self.substeps = max(1, int(round(SUBSTEPS_PER_SECOND / fps)))
         self.client = _connect()
-        self.robots = _load_arms(self.client, tuple(spec.home_joints), (float(first_action[6]), float(first_action[13])))
+        self.robots = _load_arms(
+            self.client, tuple(spec.home_joints), (float(first_action[6]), float(first_action[13]))
+        )
         self.bodies = build_scene(self.client, spec, friction_scale=physics.friction, mass_scale=physics.mass)
-        self.limits = {arm: _ik_limits(self.client, self.robots[arm], tuple(spec.home_joints)) for arm in ARMS}
+        self.limits = {
+            arm: _ik_limits(self.client, self.robots[arm], tuple(spec.home_joints)) for arm in ARMS
+        }
         self.held: dict[str, tuple[str, int] | None] = {arm: None for arm in ARMS}
         self.previous_action = first_action
         self.frame = 0  # index of the frame the current state belongs to
@@ -199,7 +212,16 @@ class Simulation:
         _command(self.client, self.robots, self.limits, action)
         for _ in range(self.substeps):
             p.stepSimulation(physicsClientId=self.client)
-        _update_grasps(self.client, self.robots, self.bodies, self.spec, self.held, self.previous_action, action, self.physics.grasp_force)
+        _update_grasps(
+            self.client,
+            self.robots,
+            self.bodies,
+            self.spec,
+            self.held,
+            self.previous_action,
+            action,
+            self.physics.grasp_force,
+        )
         self.previous_action = action
         self.frame += 1
 
@@ -215,8 +237,14 @@ class Simulation:
             fingers = [p.getJointState(body, j, physicsClientId=self.client)[0] for j in FINGER_JOINTS]
             openness = float(np.clip(sum(fingers) / (2 * FINGER_OPEN), 0.0, 1.0))
             pose_row += [*position, *quat_to_rpy(quat), openness]
-            joint_row += [p.getJointState(body, j, physicsClientId=self.client)[0] for j in ARM_JOINTS] + fingers
-        poses = {"head": head_extrinsics(), "hand_left": wrist_extrinsics(*hand_poses["left"]), "hand_right": wrist_extrinsics(*hand_poses["right"])}
+            joint_row += [
+                p.getJointState(body, j, physicsClientId=self.client)[0] for j in ARM_JOINTS
+            ] + fingers
+        poses = {
+            "head": head_extrinsics(),
+            "hand_left": wrist_extrinsics(*hand_poses["left"]),
+            "hand_right": wrist_extrinsics(*hand_poses["right"]),
+        }
         return pose_row, joint_row, poses
 
     def held_objects(self) -> dict[str, str | None]:
@@ -225,9 +253,15 @@ class Simulation:
     def object_poses(self) -> dict[str, list[float]]:
         import pybullet as p
 
-        return {name: [*position, *quat] for name, body in self.bodies.items() for position, quat in [p.getBasePositionAndOrientation(body, physicsClientId=self.client)]}
+        return {
+            name: [*position, *quat]
+            for name, body in self.bodies.items()
+            for position, quat in [p.getBasePositionAndOrientation(body, physicsClientId=self.client)]
+        }
 
-    def render(self, camera: CameraSpec, camera_to_base: np.ndarray, segmentation: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    def render(
+        self, camera: CameraSpec, camera_to_base: np.ndarray, segmentation: bool = False
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         return render(self.client, camera, camera_to_base, segmentation)
 
     def close(self) -> None:
@@ -310,23 +344,46 @@ def _command(client: int, robots: dict[str, int], limits: dict, action: np.ndarr
         body = robots[arm]
         lower, upper, ranges, rest = limits[arm]
         solution = p.calculateInverseKinematics(
-            body, GRASP_LINK, action[offset : offset + 3].tolist(), rpy_to_quat(action[offset + 3 : offset + 6]).tolist(),
-            lowerLimits=lower, upperLimits=upper, jointRanges=ranges, restPoses=rest,
-            maxNumIterations=100, residualThreshold=1e-5, physicsClientId=client,
+            body,
+            GRASP_LINK,
+            action[offset : offset + 3].tolist(),
+            rpy_to_quat(action[offset + 3 : offset + 6]).tolist(),
+            lowerLimits=lower,
+            upperLimits=upper,
+            jointRanges=ranges,
+            restPoses=rest,
+            maxNumIterations=100,
+            residualThreshold=1e-5,
+            physicsClientId=client,
         )
         p.setJointMotorControlArray(
-            body, list(ARM_JOINTS), p.POSITION_CONTROL, targetPositions=list(solution[:7]), forces=list(ARM_FORCES),
-            positionGains=[0.3] * 7, physicsClientId=client,
+            body,
+            list(ARM_JOINTS),
+            p.POSITION_CONTROL,
+            targetPositions=list(solution[:7]),
+            forces=list(ARM_FORCES),
+            positionGains=[0.3] * 7,
+            physicsClientId=client,
         )
         finger = float(np.clip(action[offset + 6], 0.0, 1.0)) * FINGER_OPEN
         p.setJointMotorControlArray(
-            body, list(FINGER_JOINTS), p.POSITION_CONTROL, targetPositions=[finger, finger], forces=[FINGER_FORCE] * 2,
+            body,
+            list(FINGER_JOINTS),
+            p.POSITION_CONTROL,
+            targetPositions=[finger, finger],
+            forces=[FINGER_FORCE] * 2,
             physicsClientId=client,
         )
 
 
 def _update_grasps(
-    client: int, robots: dict[str, int], bodies: dict[str, int], spec: SceneSpec, held: dict, previous: np.ndarray, action: np.ndarray,
+    client: int,
+    robots: dict[str, int],
+    bodies: dict[str, int],
+    spec: SceneSpec,
+    held: dict,
+    previous: np.ndarray,
+    action: np.ndarray,
     grasp_force: float = 300.0,
 ) -> None:
     import pybullet as p
@@ -348,8 +405,16 @@ def _update_grasps(
                 inv_position, inv_quat = p.invertTransform(hand_position.tolist(), hand_quat.tolist())
                 rel_position, rel_quat = p.multiplyTransforms(inv_position, inv_quat, obj_position, obj_quat)
                 constraint = p.createConstraint(
-                    robots[arm], GRASP_LINK, body, -1, p.JOINT_FIXED, (0.0, 0.0, 0.0), rel_position, (0.0, 0.0, 0.0),
-                    parentFrameOrientation=rel_quat, physicsClientId=client,
+                    robots[arm],
+                    GRASP_LINK,
+                    body,
+                    -1,
+                    p.JOINT_FIXED,
+                    (0.0, 0.0, 0.0),
+                    rel_position,
+                    (0.0, 0.0, 0.0),
+                    parentFrameOrientation=rel_quat,
+                    physicsClientId=client,
                 )
                 p.changeConstraint(constraint, maxForce=grasp_force, physicsClientId=client)
                 held[arm] = (obj.name, constraint)

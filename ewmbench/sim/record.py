@@ -49,9 +49,10 @@ def min_frames(task_name: str) -> int:
     return len(plan_episode(0, task_name, 0).segments) + 1
 
 
-def plan_successful(seed: int, task_name: str, index: int, num_frames: int, fps: float = FPS) -> tuple[TaskPlan, np.ndarray, int]:
+def plan_successful(
+    seed: int, task_name: str, index: int, num_frames: int, fps: float = FPS
+) -> tuple[TaskPlan, np.ndarray, int]:
     """The first layout (attempt 0, 1, ...) whose scripted execution succeeds, checked without rendering."""
-    task = TASKS[task_name]
     for attempt in range(MAX_ATTEMPTS):
         plan = plan_episode(seed, task_name, index, attempt)
         # Round-trip through JSON, exactly as the sidecar stores it, so replays start identically.
@@ -67,7 +68,13 @@ def plan_successful(seed: int, task_name: str, index: int, num_frames: int, fps:
 
 
 def record_episode(
-    seed: int, task_name: str, index: int, num_frames: int, fps: float = FPS, width: int = WIDTH, height: int = HEIGHT
+    seed: int,
+    task_name: str,
+    index: int,
+    num_frames: int,
+    fps: float = FPS,
+    width: int = WIDTH,
+    height: int = HEIGHT,
 ) -> RecordedEpisode:
     """One successful episode rendered in every view (datasets are always 640x480; tests go smaller)."""
     plan, actions, attempt = plan_successful(seed, task_name, index, num_frames, fps)

@@ -59,8 +59,14 @@ def _check_parameters(seed: int, tasks: list[str], episodes_per_task: int, num_f
     if isinstance(episodes_per_task, bool) or not isinstance(episodes_per_task, int) or episodes_per_task < 1:
         raise ConfigError(f"episodes per task must be a positive integer, got {episodes_per_task!r}")
     shortest = max(min_frames(t) for t in tasks)
-    if isinstance(num_frames, bool) or not isinstance(num_frames, int) or not shortest <= num_frames <= MAX_FRAMES:
-        raise ConfigError(f"frames must be an integer from {shortest} to {MAX_FRAMES} for tasks {', '.join(tasks)}, got {num_frames!r}")
+    if (
+        isinstance(num_frames, bool)
+        or not isinstance(num_frames, int)
+        or not shortest <= num_frames <= MAX_FRAMES
+    ):
+        raise ConfigError(
+            f"frames must be an integer from {shortest} to {MAX_FRAMES} for tasks {', '.join(tasks)}, got {num_frames!r}"
+        )
 
 
 def generate_sample(
@@ -102,19 +108,41 @@ def generate_sample(
     if output.is_dir() and any(output.iterdir()):
         existing = _read_marker(output)
         if existing is None:
-            raise DataError(output, f"folder exists, is not empty and is not a sample dataset (no {MARKER}); refusing to write into it")
+            raise DataError(
+                output,
+                f"folder exists, is not empty and is not a sample dataset (no {MARKER}); refusing to write into it",
+            )
         if {k: v for k, v in existing.items() if k != "complete"} != parameters:
-            raise DataError(output, f"holds a sample made with other parameters ({_describe(existing)}); choose another folder or delete it")
+            raise DataError(
+                output,
+                f"holds a sample made with other parameters ({_describe(existing)}); choose another folder or delete it",
+            )
         if existing.get("complete"):
             return output
     output.mkdir(parents=True, exist_ok=True)
     _write_marker(marker, {**parameters, "complete": False})
-    _generate_episodes(output, seed, tasks, episodes_per_task, num_frames, progress, default_workers() if workers is None else workers)
+    _generate_episodes(
+        output,
+        seed,
+        tasks,
+        episodes_per_task,
+        num_frames,
+        progress,
+        default_workers() if workers is None else workers,
+    )
     _write_marker(marker, {**parameters, "complete": True})
     return output
 
 
-def _generate_episodes(output: Path, seed: int, tasks: list[str], episodes_per_task: int, num_frames: int, progress: bool, workers: int) -> None:
+def _generate_episodes(
+    output: Path,
+    seed: int,
+    tasks: list[str],
+    episodes_per_task: int,
+    num_frames: int,
+    progress: bool,
+    workers: int,
+) -> None:
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -125,8 +153,18 @@ def _generate_episodes(output: Path, seed: int, tasks: list[str], episodes_per_t
     jobs = [(name, index) for name in tasks for index in range(episodes_per_task)]
     # An episode whose sidecar exists was written completely (episodes are renamed into place
     # when done) by an earlier, interrupted generation.
-    todo = [(n, i) for n, i in jobs if not (output / str(TASKS[n].id) / str(i) / SIDECAR_DIR / "meta.json").is_file()]
-    columns = (TextColumn("sample dataset"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    todo = [
+        (n, i)
+        for n, i in jobs
+        if not (output / str(TASKS[n].id) / str(i) / SIDECAR_DIR / "meta.json").is_file()
+    ]
+    columns = (
+        TextColumn("sample dataset"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, disable=not progress, transient=False) as bar:
         job = bar.add_task("", total=len(jobs), completed=len(jobs) - len(todo))
         if workers == 1:
@@ -137,7 +175,9 @@ def _generate_episodes(output: Path, seed: int, tasks: list[str], episodes_per_t
             return
         # Episodes are independent simulations, so processes give the same bytes as one loop.
         with ProcessPoolExecutor(max_workers=min(workers, len(todo))) as pool:
-            futures = {pool.submit(write_sample_episode, output, seed, n, i, num_frames): (n, i) for n, i in todo}
+            futures = {
+                pool.submit(write_sample_episode, output, seed, n, i, num_frames): (n, i) for n, i in todo
+            }
             for future in as_completed(futures):
                 future.result()
                 name, index = futures[future]
@@ -153,7 +193,11 @@ def write_sample_episode(output: Path, seed: int, name: str, index: int, num_fra
 
     episode = record_episode(seed, name, index, num_frames, FPS)
     write_episode(
-        output, str(TASKS[name].id), str(index), episode.recording.frames["head"], episode.plan.instruction,
+        output,
+        str(TASKS[name].id),
+        str(index),
+        episode.recording.frames["head"],
+        episode.plan.instruction,
         sidecar=episode_sidecar(episode, seed, FPS),
         extra_views={v: episode.recording.frames[v] for v in ("hand_left", "hand_right")},
     )
@@ -198,7 +242,10 @@ def resolve_dataset(name_or_path: str, progress: bool = True, workers: int | Non
         if existing and existing.get("complete"):
             return final
         if final.exists():
-            raise DataError(final, "an incomplete or foreign folder sits where the default sample belongs; delete it and retry")
+            raise DataError(
+                final,
+                "an incomplete or foreign folder sits where the default sample belongs; delete it and retry",
+            )
         # Built beside its final place and renamed when complete: a killed generation leaves no
         # half dataset under the final name (a later call resumes the temporary one).
         tmp = final.with_name(f".tmp-{final.name}")
@@ -207,11 +254,14 @@ def resolve_dataset(name_or_path: str, progress: bool = True, workers: int | Non
         return final
     from ewmbench.data.download import dataset_specs, resolve
 
-    if name_or_path in dataset_specs():  # a downloaded dataset, e.g. "ewmbench" (a folder of that name: "./ewmbench")
+    if (
+        name_or_path in dataset_specs()
+    ):  # a downloaded dataset, e.g. "ewmbench" (a folder of that name: "./ewmbench")
         return resolve(name_or_path)
     path = Path(name_or_path).expanduser()
     if not path.is_dir():
         raise DataError(
-            path, f"dataset folder does not exist (use 'sample' for the built-in sample dataset, or a downloaded one: {', '.join(sorted(dataset_specs()))})"
+            path,
+            f"dataset folder does not exist (use 'sample' for the built-in sample dataset, or a downloaded one: {', '.join(sorted(dataset_specs()))})",
         )
     return path

@@ -91,9 +91,16 @@ class SceneSpec:
     @classmethod
     def from_json(cls, data: dict) -> SceneSpec:
         return cls(
-            objects=[ObjectSpec(**{**o, "size": tuple(o["size"]), "position": tuple(o["position"])}) for o in data["objects"]],
-            container=ContainerSpec(**{**data["container"], "position": tuple(data["container"]["position"])}) if data.get("container") else None,
-            marker=MarkerSpec(**{**data["marker"], "position": tuple(data["marker"]["position"])}) if data.get("marker") else None,
+            objects=[
+                ObjectSpec(**{**o, "size": tuple(o["size"]), "position": tuple(o["position"])})
+                for o in data["objects"]
+            ],
+            container=ContainerSpec(**{**data["container"], "position": tuple(data["container"]["position"])})
+            if data.get("container")
+            else None,
+            marker=MarkerSpec(**{**data["marker"], "position": tuple(data["marker"]["position"])})
+            if data.get("marker")
+            else None,
             home_joints=tuple(data.get("home_joints", HOME_JOINTS)),
             colour_overrides=dict(data.get("colour_overrides", {})),
         )
@@ -105,7 +112,13 @@ class SceneSpec:
         raise KeyError(name)
 
 
-def random_object(rng: np.random.Generator, name: str, colour: str, position_xy: tuple[float, float], shape: str | None = None) -> ObjectSpec:
+def random_object(
+    rng: np.random.Generator,
+    name: str,
+    colour: str,
+    position_xy: tuple[float, float],
+    shape: str | None = None,
+) -> ObjectSpec:
     """An object of a random (or given) shape and size standing on the table at ``position_xy``."""
     shape = shape or str(rng.choice(SHAPES))
     side = round(float(rng.uniform(0.04, 0.055)), 4)
@@ -117,7 +130,9 @@ def random_object(rng: np.random.Generator, name: str, colour: str, position_xy:
     return ObjectSpec(name, shape, colour, size, (position_xy[0], position_xy[1], size[2] / 2), yaw)
 
 
-def build_scene(client: int, spec: SceneSpec, friction_scale: float = 1.0, mass_scale: float = 1.0) -> dict[str, int]:
+def build_scene(
+    client: int, spec: SceneSpec, friction_scale: float = 1.0, mass_scale: float = 1.0
+) -> dict[str, int]:
     """Create table, floor, fixtures and objects in a pybullet client; returns object name -> body id.
 
     ``friction_scale`` and ``mass_scale`` multiply every movable object's friction and mass (1 is
@@ -127,31 +142,65 @@ def build_scene(client: int, spec: SceneSpec, friction_scale: float = 1.0, mass_
 
     half = TABLE_HALF_EXTENTS
     table_col = p.createCollisionShape(p.GEOM_BOX, halfExtents=half, physicsClientId=client)
-    table_vis = p.createVisualShape(p.GEOM_BOX, halfExtents=half, rgbaColor=TABLE_RGBA, physicsClientId=client)
-    p.createMultiBody(0, table_col, table_vis, basePosition=(TABLE_CENTER_X, 0.0, -half[2]), physicsClientId=client)
-    floor_vis = p.createVisualShape(p.GEOM_BOX, halfExtents=(3.0, 3.0, 0.01), rgbaColor=FLOOR_RGBA, physicsClientId=client)
+    table_vis = p.createVisualShape(
+        p.GEOM_BOX, halfExtents=half, rgbaColor=TABLE_RGBA, physicsClientId=client
+    )
+    p.createMultiBody(
+        0, table_col, table_vis, basePosition=(TABLE_CENTER_X, 0.0, -half[2]), physicsClientId=client
+    )
+    floor_vis = p.createVisualShape(
+        p.GEOM_BOX, halfExtents=(3.0, 3.0, 0.01), rgbaColor=FLOOR_RGBA, physicsClientId=client
+    )
     p.createMultiBody(0, -1, floor_vis, basePosition=(0.0, 0.0, -0.75), physicsClientId=client)
     if spec.container is not None:
         _build_container(client, spec.container)
     if spec.marker is not None:
         m = spec.marker
-        vis = p.createVisualShape(p.GEOM_BOX, halfExtents=(m.side / 2, m.side / 2, 0.0005), rgbaColor=COLOURS[m.colour], physicsClientId=client)
-        p.createMultiBody(0, -1, vis, basePosition=(m.position[0], m.position[1], 0.0005), physicsClientId=client)
+        vis = p.createVisualShape(
+            p.GEOM_BOX,
+            halfExtents=(m.side / 2, m.side / 2, 0.0005),
+            rgbaColor=COLOURS[m.colour],
+            physicsClientId=client,
+        )
+        p.createMultiBody(
+            0, -1, vis, basePosition=(m.position[0], m.position[1], 0.0005), physicsClientId=client
+        )
     bodies = {}
     for obj in spec.objects:
         colour = COLOURS[spec.colour_overrides.get(obj.name, obj.colour)]
         if obj.shape == "cylinder":
-            col = p.createCollisionShape(p.GEOM_CYLINDER, radius=obj.size[0] / 2, height=obj.size[2], physicsClientId=client)
-            vis = p.createVisualShape(p.GEOM_CYLINDER, radius=obj.size[0] / 2, length=obj.size[2], rgbaColor=colour, physicsClientId=client)
+            col = p.createCollisionShape(
+                p.GEOM_CYLINDER, radius=obj.size[0] / 2, height=obj.size[2], physicsClientId=client
+            )
+            vis = p.createVisualShape(
+                p.GEOM_CYLINDER,
+                radius=obj.size[0] / 2,
+                length=obj.size[2],
+                rgbaColor=colour,
+                physicsClientId=client,
+            )
         else:
             half_size = [s / 2 for s in obj.size]
             col = p.createCollisionShape(p.GEOM_BOX, halfExtents=half_size, physicsClientId=client)
-            vis = p.createVisualShape(p.GEOM_BOX, halfExtents=half_size, rgbaColor=colour, physicsClientId=client)
+            vis = p.createVisualShape(
+                p.GEOM_BOX, halfExtents=half_size, rgbaColor=colour, physicsClientId=client
+            )
         orientation = p.getQuaternionFromEuler((0.0, 0.0, obj.yaw))
-        body = p.createMultiBody(obj.mass * mass_scale, col, vis, basePosition=obj.position, baseOrientation=orientation, physicsClientId=client)
+        body = p.createMultiBody(
+            obj.mass * mass_scale,
+            col,
+            vis,
+            basePosition=obj.position,
+            baseOrientation=orientation,
+            physicsClientId=client,
+        )
         p.changeDynamics(
-            body, -1, lateralFriction=0.8 * friction_scale, spinningFriction=0.001 * friction_scale,
-            rollingFriction=0.0005 * friction_scale, physicsClientId=client,
+            body,
+            -1,
+            lateralFriction=0.8 * friction_scale,
+            spinningFriction=0.001 * friction_scale,
+            rollingFriction=0.0005 * friction_scale,
+            physicsClientId=client,
         )
         bodies[obj.name] = body
     return bodies
@@ -163,7 +212,10 @@ def _build_container(client: int, c: ContainerSpec) -> int:
     outer = c.inner / 2 + c.wall_thickness / 2
     t, h = c.wall_thickness / 2, c.wall_height / 2
     parts = [
-        ((c.inner / 2 + c.wall_thickness, c.inner / 2 + c.wall_thickness, 0.003), (0.0, 0.0, 0.003)),  # floor plate
+        (
+            (c.inner / 2 + c.wall_thickness, c.inner / 2 + c.wall_thickness, 0.003),
+            (0.0, 0.0, 0.003),
+        ),  # floor plate
         ((t, c.inner / 2 + c.wall_thickness, h), (outer, 0.0, h)),
         ((t, c.inner / 2 + c.wall_thickness, h), (-outer, 0.0, h)),
         ((c.inner / 2, t, h), (0.0, outer, h)),
@@ -172,10 +224,18 @@ def _build_container(client: int, c: ContainerSpec) -> int:
     rgba = COLOURS[c.colour]
     rgba = (rgba[0] * 0.8, rgba[1] * 0.8, rgba[2] * 0.85, 1.0)
     col = p.createCollisionShapeArray(
-        [p.GEOM_BOX] * len(parts), halfExtents=[list(e) for e, _ in parts], collisionFramePositions=[list(o) for _, o in parts], physicsClientId=client
+        [p.GEOM_BOX] * len(parts),
+        halfExtents=[list(e) for e, _ in parts],
+        collisionFramePositions=[list(o) for _, o in parts],
+        physicsClientId=client,
     )
     vis = p.createVisualShapeArray(
-        [p.GEOM_BOX] * len(parts), halfExtents=[list(e) for e, _ in parts], visualFramePositions=[list(o) for _, o in parts],
-        rgbaColors=[list(rgba)] * len(parts), physicsClientId=client,
+        [p.GEOM_BOX] * len(parts),
+        halfExtents=[list(e) for e, _ in parts],
+        visualFramePositions=[list(o) for _, o in parts],
+        rgbaColors=[list(rgba)] * len(parts),
+        physicsClientId=client,
     )
-    return p.createMultiBody(0, col, vis, basePosition=(c.position[0], c.position[1], 0.0), physicsClientId=client)
+    return p.createMultiBody(
+        0, col, vis, basePosition=(c.position[0], c.position[1], 0.0), physicsClientId=client
+    )

@@ -25,7 +25,9 @@ TOP_DOWN_ROLL = math.pi
 # (finger) and z (approach) axes in the base frame.
 _TILT = math.radians(15.0)
 SIDE_GRASP_FROM_RIGHT = Rotation.from_matrix(
-    np.array([[0.0, 1.0, 0.0], [math.sin(_TILT), 0.0, math.cos(_TILT)], [math.cos(_TILT), 0.0, -math.sin(_TILT)]])
+    np.array(
+        [[0.0, 1.0, 0.0], [math.sin(_TILT), 0.0, math.cos(_TILT)], [math.cos(_TILT), 0.0, -math.sin(_TILT)]]
+    )
 )
 
 
@@ -78,7 +80,9 @@ def plan_actions(spec: SceneSpec, segments: list[Segment], num_frames: int) -> n
     """The (num_frames, 14) action sequence: row 0 is the home pose, then each segment in turn."""
     home = np.array(home_eef_pose(tuple(spec.home_joints)))
     current = {
-        arm: Target(tuple(home[o : o + 3]), Rotation.from_euler("xyz", home[o + 3 : o + 6]), float(home[o + 6]))
+        arm: Target(
+            tuple(home[o : o + 3]), Rotation.from_euler("xyz", home[o + 3 : o + 6]), float(home[o + 6])
+        )
         for arm, o in zip(ARMS, (0, 7))
     }
     rows = [home.copy()]
@@ -86,7 +90,8 @@ def plan_actions(spec: SceneSpec, segments: list[Segment], num_frames: int) -> n
         starts = dict(current)
         ends = {arm: segment.targets.get(arm, starts[arm]) for arm in ARMS}
         slerps = {
-            arm: Slerp([0.0, 1.0], Rotation.concatenate([starts[arm].rotation, ends[arm].rotation])) for arm in ARMS
+            arm: Slerp([0.0, 1.0], Rotation.concatenate([starts[arm].rotation, ends[arm].rotation]))
+            for arm in ARMS
         }
         for i in range(1, count + 1):
             s = i / count
@@ -142,12 +147,16 @@ def _pick_segments(arm: str, obj, place_xy: tuple[float, float], place_grasp_z: 
 def plan_pick_place(rng: np.random.Generator) -> TaskPlan:
     side = 1.0 if rng.random() < 0.5 else -1.0
     colours = _colours(rng, 3, exclude=("white",))
-    target = random_object(rng, "target", colours[0], _xy(rng, (0.42, 0.58), sorted((0.12 * side, 0.24 * side))))
+    target = random_object(
+        rng, "target", colours[0], _xy(rng, (0.42, 0.58), sorted((0.12 * side, 0.24 * side)))
+    )
     container = ContainerSpec(position=_xy(rng, (0.45, 0.58), sorted((-0.12 * side, -0.02 * side))))
     distractor = random_object(rng, "distractor", colours[1], _xy(rng, (0.62, 0.68), (-0.05, 0.05)))
     spec = SceneSpec(objects=[target, distractor], container=container)
     arm = _arm_for(target.position[1])
-    grasp_offset = target.size[2] / 2 - min(target.size[2] / 2, 0.035)  # grasp point below the object's centre
+    grasp_offset = target.size[2] / 2 - min(
+        target.size[2] / 2, 0.035
+    )  # grasp point below the object's centre
     place_z = 0.006 + target.size[2] / 2 + 0.015 - grasp_offset
     segments = _pick_segments(arm, target, container.position, place_z)
     label = target.label
@@ -155,16 +164,25 @@ def plan_pick_place(rng: np.random.Generator) -> TaskPlan:
     def check(recording: Recording, spec: SceneSpec) -> tuple[bool, dict]:
         final = _final_position(recording, "target")
         offset = final[:2] - np.array(container.position)
-        inside = bool(np.all(np.abs(offset) < container.inner / 2) and final[2] < container.wall_height + target.size[2])
+        inside = bool(
+            np.all(np.abs(offset) < container.inner / 2) and final[2] < container.wall_height + target.size[2]
+        )
         return inside, {"final_position": final.tolist(), "offset_from_container": offset.tolist()}
 
     return TaskPlan(
-        spec, segments,
+        spec,
+        segments,
         instruction=f"Pick up the {label} and place it in the tray.",
-        substeps=[f"Move the {arm} gripper above the {label}.", f"Grasp the {label}.", "Lift it and carry it over the tray.", f"Lower the {label} into the tray and release it."],
+        substeps=[
+            f"Move the {arm} gripper above the {label}.",
+            f"Grasp the {label}.",
+            "Lift it and carry it over the tray.",
+            f"Lower the {label} into the tray and release it.",
+        ],
         subject="target",
         success_condition="the object's centre lies inside the tray's inner square and below the wall top plus its height",
-        check=check, params={"arm": arm},
+        check=check,
+        params={"arm": arm},
     )
 
 
@@ -200,20 +218,35 @@ def plan_push(rng: np.random.Generator) -> TaskPlan:
         return error < tolerance, {"final_position": final.tolist(), "distance_to_target": error}
 
     return TaskPlan(
-        spec, segments,
+        spec,
+        segments,
         instruction=f"Push the {label} onto the green target square.",
-        substeps=[f"Close the {arm} gripper and move it beside the {label}.", "Lower it to the table.", f"Push the {label} onto the green square.", "Lift the gripper away."],
+        substeps=[
+            f"Close the {arm} gripper and move it beside the {label}.",
+            "Lower it to the table.",
+            f"Push the {label} onto the green square.",
+            "Lift the gripper away.",
+        ],
         subject="target",
         success_condition=f"the object's centre ends within {tolerance} m of the target square's centre",
-        check=check, params={"arm": arm, "tolerance_m": tolerance},
+        check=check,
+        params={"arm": arm, "tolerance_m": tolerance},
     )
 
 
 def plan_stack(rng: np.random.Generator) -> TaskPlan:
     side = 1.0 if rng.random() < 0.5 else -1.0
     colours = _colours(rng, 3)
-    top = random_object(rng, "top", colours[0], _xy(rng, (0.42, 0.56), sorted((0.1 * side, 0.22 * side))), shape="cube")
-    base = random_object(rng, "base", colours[1], _xy(rng, (0.45, 0.58), sorted((-0.04 * side, -0.14 * side))), shape=str(rng.choice(["cube", "cylinder"])))
+    top = random_object(
+        rng, "top", colours[0], _xy(rng, (0.42, 0.56), sorted((0.1 * side, 0.22 * side))), shape="cube"
+    )
+    base = random_object(
+        rng,
+        "base",
+        colours[1],
+        _xy(rng, (0.45, 0.58), sorted((-0.04 * side, -0.14 * side))),
+        shape=str(rng.choice(["cube", "cylinder"])),
+    )
     base.size = (0.06, 0.06, 0.05)
     base.position = (base.position[0], base.position[1], 0.025)
     spec = SceneSpec(objects=[top, base])
@@ -232,12 +265,19 @@ def plan_stack(rng: np.random.Generator) -> TaskPlan:
         return ok, {"horizontal_offset": offset, "height_above_base": height, "expected_height": expected}
 
     return TaskPlan(
-        spec, segments,
+        spec,
+        segments,
         instruction=f"Stack the {top.label} on top of the {base.label}.",
-        substeps=[f"Move the {arm} gripper above the {top.label}.", f"Grasp the {top.label}.", f"Carry it over the {base.label}.", f"Set it down on the {base.label} and release it."],
+        substeps=[
+            f"Move the {arm} gripper above the {top.label}.",
+            f"Grasp the {top.label}.",
+            f"Carry it over the {base.label}.",
+            f"Set it down on the {base.label} and release it.",
+        ],
         subject="top",
         success_condition="the top object rests on the base object: centres within half the base's width horizontally and stacked heights within 1 cm",
-        check=check, params={"arm": arm},
+        check=check,
+        params={"arm": arm},
     )
 
 
@@ -262,11 +302,20 @@ def plan_handover(rng: np.random.Generator) -> TaskPlan:
         Segment(3.0, {"left": Target((x, y, top_grasp + 0.1), rot_left, 1.0)}),
         Segment(2.0, {"left": Target((x, y, top_grasp), rot_left, 1.0)}),
         Segment(1.0, {"left": Target((x, y, top_grasp), rot_left, 0.0)}),
-        Segment(3.0, {"left": Target(left_at_exchange, rot_left, 0.0), "right": Target(right_pre, SIDE_GRASP_FROM_RIGHT, 1.0)}),
+        Segment(
+            3.0,
+            {
+                "left": Target(left_at_exchange, rot_left, 0.0),
+                "right": Target(right_pre, SIDE_GRASP_FROM_RIGHT, 1.0),
+            },
+        ),
         Segment(2.0, {"right": Target(right_grasp, SIDE_GRASP_FROM_RIGHT, 1.0)}),
         Segment(1.0, {"right": Target(right_grasp, SIDE_GRASP_FROM_RIGHT, 0.0)}),
         Segment(1.0, {"left": Target(left_at_exchange, rot_left, 1.0)}),
-        Segment(2.0, {"left": Target((left_at_exchange[0] - 0.05, 0.12, left_at_exchange[2] + 0.08), rot_left, 1.0)}),
+        Segment(
+            2.0,
+            {"left": Target((left_at_exchange[0] - 0.05, 0.12, left_at_exchange[2] + 0.08), rot_left, 1.0)},
+        ),
         Segment(2.5, {"right": Target(drop_off, SIDE_GRASP_FROM_RIGHT, 0.0)}),
     ]
     label = obj.label
@@ -274,16 +323,26 @@ def plan_handover(rng: np.random.Generator) -> TaskPlan:
     def check(recording: Recording, spec: SceneSpec) -> tuple[bool, dict]:
         final = _final_position(recording, "target")
         holder = recording.held[-1]
-        ok = bool(final[1] < -0.1 and final[2] > 0.08 and holder["right"] == "target" and holder["left"] is None)
+        ok = bool(
+            final[1] < -0.1 and final[2] > 0.08 and holder["right"] == "target" and holder["left"] is None
+        )
         return ok, {"final_position": final.tolist(), "held_by": holder}
 
     return TaskPlan(
-        spec, segments,
+        spec,
+        segments,
         instruction=f"Hand the {label} from the left arm to the right arm.",
-        substeps=[f"Grasp the {label} with the left gripper.", "Lift it to the middle of the table.", f"Grasp the {label} with the right gripper.", "Release it from the left gripper.", "Move it to the right side with the right arm."],
+        substeps=[
+            f"Grasp the {label} with the left gripper.",
+            "Lift it to the middle of the table.",
+            f"Grasp the {label} with the right gripper.",
+            "Release it from the left gripper.",
+            "Move it to the right side with the right arm.",
+        ],
         subject="target",
         success_condition="at the end the right gripper alone holds the object above the table (z > 0.08 m) on the right side (y < -0.1 m)",
-        check=check, params={},
+        check=check,
+        params={},
     )
 
 

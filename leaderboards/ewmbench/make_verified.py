@@ -23,30 +23,73 @@ HERE = Path(__file__).resolve().parent
 BASE = {"organization": "ewmbench", "release_year": 2026, "source_type": "open_source"}
 # (entry id, adapter, options, model metadata, note)
 MODELS = [
-    ("sample-ground-truth", "ground-truth", {}, {"model_name": "ground-truth", "version": "oracle", "control_type": "hybrid"},
-     "Returns the ground-truth video: the upper bound of every metric (control_type has no value for an oracle)."),
-    ("sample-sim-exact", "sim", {}, {"model_name": "sim", "version": "exact replay", "control_type": "action_driven"},
-     "Replays the episode's recorded actions in the simulator that made the sample."),
-    ("sample-sim-noise-0.01", "sim", {"action_noise": 0.01}, {"model_name": "sim", "version": "action noise 0.01 m", "control_type": "action_driven"},
-     "Replay with Gaussian noise (sd 0.01 m) on both hands' targets."),
-    ("sample-sim-noise-0.03", "sim", {"action_noise": 0.03}, {"model_name": "sim", "version": "action noise 0.03 m", "control_type": "action_driven"},
-     "Replay with Gaussian noise (sd 0.03 m) on both hands' targets."),
-    ("sample-sim-noise-0.08", "sim", {"action_noise": 0.08}, {"model_name": "sim", "version": "action noise 0.08 m", "control_type": "action_driven"},
-     "Replay with Gaussian noise (sd 0.08 m) on both hands' targets."),
-    ("sample-static", "static", {}, {"model_name": "static", "version": "initial frame", "control_type": "text_driven"},
-     "Repeats the initial frame: the lower bound of motion (conditioned on the image only)."),
+    (
+        "sample-ground-truth",
+        "ground-truth",
+        {},
+        {"model_name": "ground-truth", "version": "oracle", "control_type": "hybrid"},
+        "Returns the ground-truth video: the upper bound of every metric (control_type has no value for an oracle).",
+    ),
+    (
+        "sample-sim-exact",
+        "sim",
+        {},
+        {"model_name": "sim", "version": "exact replay", "control_type": "action_driven"},
+        "Replays the episode's recorded actions in the simulator that made the sample.",
+    ),
+    (
+        "sample-sim-noise-0.01",
+        "sim",
+        {"action_noise": 0.01},
+        {"model_name": "sim", "version": "action noise 0.01 m", "control_type": "action_driven"},
+        "Replay with Gaussian noise (sd 0.01 m) on both hands' targets.",
+    ),
+    (
+        "sample-sim-noise-0.03",
+        "sim",
+        {"action_noise": 0.03},
+        {"model_name": "sim", "version": "action noise 0.03 m", "control_type": "action_driven"},
+        "Replay with Gaussian noise (sd 0.03 m) on both hands' targets.",
+    ),
+    (
+        "sample-sim-noise-0.08",
+        "sim",
+        {"action_noise": 0.08},
+        {"model_name": "sim", "version": "action noise 0.08 m", "control_type": "action_driven"},
+        "Replay with Gaussian noise (sd 0.08 m) on both hands' targets.",
+    ),
+    (
+        "sample-static",
+        "static",
+        {},
+        {"model_name": "static", "version": "initial frame", "control_type": "text_driven"},
+        "Repeats the initial frame: the lower bound of motion (conditioned on the image only).",
+    ),
 ]
 
 
 def command_for(model: str, options: dict, protocol: str, output: Path) -> str:
-    parts = ["ewmbench", "run", "--model", model, "--dataset", "sample", "--trials", "1", "--protocol", protocol]
+    parts = [
+        "ewmbench",
+        "run",
+        "--model",
+        model,
+        "--dataset",
+        "sample",
+        "--trials",
+        "1",
+        "--protocol",
+        protocol,
+    ]
     for key, value in options.items():
         parts += ["--model-option", f"{key}={value}"]
     return shlex.join(parts + ["--output", str(output)])
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=Path, default=Path("runs/board"))
     parser.add_argument("--board", type=Path, default=HERE)
     parser.add_argument("--only", default=None, help="comma-separated entry ids")
@@ -57,7 +100,17 @@ def main() -> None:
         if wanted and entry_id not in wanted:
             continue
         output = args.runs / entry_id
-        run(RunConfig(output=output, protocol=rule.protocol, model=model, model_options=options, dataset="sample", trials=1), show_progress=False)
+        run(
+            RunConfig(
+                output=output,
+                protocol=rule.protocol,
+                model=model,
+                model_options=options,
+                dataset="sample",
+                trials=1,
+            ),
+            show_progress=False,
+        )
         record = load_run(output)
         provenance = {"command": command_for(model, options, rule.protocol, output), "note": note}
         entry = entry_from_record(record, rule, {**BASE, **meta}, "verified", entry_id, provenance)

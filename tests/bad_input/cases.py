@@ -25,7 +25,15 @@ def registry() -> tuple[list[Case], Callable]:
 
     def case(code: int, *needles: str, nothing_written: bool | None = None):
         def register(build):
-            cases.append(Case(build.__name__, build, code, needles, code == 2 if nothing_written is None else nothing_written))
+            cases.append(
+                Case(
+                    build.__name__,
+                    build,
+                    code,
+                    needles,
+                    code == 2 if nothing_written is None else nothing_written,
+                )
+            )
             return build
 
         return register

@@ -27,5 +27,3 @@ def ws(pristine, tmp_path, monkeypatch) -> Workspace:
     shutil.copytree(pristine / "gt", tmp_path / "gt", symlinks=True)
     shutil.copytree(pristine / "mine_dataset", tmp_path / "mine_dataset", symlinks=True)
     return Workspace(tmp_path)
-
-

@@ -30,7 +30,17 @@ def empty_generated_folder(ws):
 
 @case(2, "--gt and --generated are the same folder")
 def gt_and_generated_the_same_folder(ws):
-    return ["evaluate", "--gt", str(ws.gt), "--generated", str(ws.gt), "--output", str(ws.out), "--metrics", "psnr"]
+    return [
+        "evaluate",
+        "--gt",
+        str(ws.gt),
+        "--generated",
+        str(ws.gt),
+        "--output",
+        str(ws.out),
+        "--metrics",
+        "psnr",
+    ]
 
 
 @case(2, "no generated episode has ground truth", "1/77")
@@ -81,7 +91,15 @@ def gt_folder_missing(ws):
 
 @case(2, "--generated: no such folder")
 def generated_folder_missing(ws):
-    return ["evaluate", "--gt", str(ws.gt), "--generated", str(ws.root / "nowhere_dataset"), "--output", str(ws.out)]
+    return [
+        "evaluate",
+        "--gt",
+        str(ws.gt),
+        "--generated",
+        str(ws.root / "nowhere_dataset"),
+        "--output",
+        str(ws.out),
+    ]
 
 
 @case(2, "--generated: is a file")
@@ -124,7 +142,12 @@ def gt_holding_only_files(ws):
     return ws.evaluate()
 
 
-@case(0, "scored 1 of 2 episodes", "gt/1/11: ground-truth episode has no generated trials", nothing_written=False)
+@case(
+    0,
+    "scored 1 of 2 episodes",
+    "gt/1/11: ground-truth episode has no generated trials",
+    nothing_written=False,
+)
 def partial_evaluation_says_how_much(ws):
     shutil.rmtree(ws.gen / "1" / "11")
     return ws.evaluate()
@@ -174,7 +197,11 @@ def paths_that_look_like_markup(ws):
         target = ws.root / "in[" / f"x]{name}"
         target.parent.mkdir(exist_ok=True)
         shutil.move(str(ws.root / name), target)
-    ws.gt, ws.gen, ws.out = ws.root / "in[" / "x]gt", ws.root / "in[" / "x]mine_dataset", ws.root / "o[" / "x]"
+    ws.gt, ws.gen, ws.out = (
+        ws.root / "in[" / "x]gt",
+        ws.root / "in[" / "x]mine_dataset",
+        ws.root / "o[" / "x]",
+    )
     return ws.evaluate()
 
 

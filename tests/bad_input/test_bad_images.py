@@ -24,10 +24,20 @@ def png_claiming(width: int, height: int) -> bytes:
     """A PNG whose header claims ``width`` x ``height`` and whose data is a few bytes."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 16))
+        + chunk(b"IEND", b"")
+    )
 
 
 def jpeg_claiming(width: int, height: int) -> bytes:
@@ -199,7 +209,11 @@ def test_broken_links_are_errors_not_skipped_frames(tmp_path):
         list_frames(tmp_path)
     (tmp_path / "frame_00001.png").unlink()
     (tmp_path / "frame_00001.png").symlink_to(tmp_path / "frame_00000.png")  # a working link is a frame
-    assert [p.name for p in list_frames(tmp_path)] == ["frame_00000.png", "frame_00001.png", "frame_00002.png"]
+    assert [p.name for p in list_frames(tmp_path)] == [
+        "frame_00000.png",
+        "frame_00001.png",
+        "frame_00002.png",
+    ]
 
 
 def test_unwritten_temporary_frames_are_not_frames(tmp_path):

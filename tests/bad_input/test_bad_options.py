@@ -18,7 +18,20 @@ CASES, case = registry()
 
 
 def run(ws, *extra: str, model: str = "static") -> list[str]:
-    return ["run", "--model", model, "--dataset", str(ws.gt), "--output", str(ws.out), "--trials", "1", "--metrics", "psnr", *extra]
+    return [
+        "run",
+        "--model",
+        model,
+        "--dataset",
+        str(ws.gt),
+        "--output",
+        str(ws.out),
+        "--trials",
+        "1",
+        "--metrics",
+        "psnr",
+        *extra,
+    ]
 
 
 # ---------------------------------------------------------------- model and options
@@ -265,12 +278,34 @@ def run_dry_run_with_a_split(ws):
 
 @case(2, "--voxel-size must be a positive number", "nan")
 def curate_voxel_size_nan(ws):
-    return ["data", "curate", "--source", str(ws.gt), "--per-task", "1", "--output", str(ws.out), "--voxel-size", "nan"]
+    return [
+        "data",
+        "curate",
+        "--source",
+        str(ws.gt),
+        "--per-task",
+        "1",
+        "--output",
+        str(ws.out),
+        "--voxel-size",
+        "nan",
+    ]
 
 
 @case(2, "--voxel-size must be a positive number", "-1")
 def curate_voxel_size_negative(ws):
-    return ["data", "curate", "--source", str(ws.gt), "--per-task", "1", "--output", str(ws.out), "--voxel-size", "-1"]
+    return [
+        "data",
+        "curate",
+        "--source",
+        str(ws.gt),
+        "--per-task",
+        "1",
+        "--output",
+        str(ws.out),
+        "--voxel-size",
+        "-1",
+    ]
 
 
 @case(2, "is a folder; give the path of the split file", nothing_written=False)
@@ -292,7 +327,16 @@ def curate_output_inside_source(ws):
 
 @case(2, "nowhere", "does not exist")
 def curate_source_missing(ws):
-    return ["data", "curate", "--source", str(ws.root / "nowhere"), "--per-task", "1", "--output", str(ws.out)]
+    return [
+        "data",
+        "curate",
+        "--source",
+        str(ws.root / "nowhere"),
+        "--per-task",
+        "1",
+        "--output",
+        str(ws.out),
+    ]
 
 
 @case(2, "unknown task(s) bogus")
@@ -352,9 +396,25 @@ def fake_sample(ws):
 def test_sample_is_a_dataset_name_wherever_one_is_asked_for(ws):
     fake_sample(ws)
     assert run_cli(["data", "info", "sample"], ws.inputs()).says("ground-truth dataset")
-    evaluation = run_cli(["evaluate", "--gt", "sample", "--generated", str(ws.gen), "--output", str(ws.out), "--metrics", "psnr"], ws.inputs())
+    evaluation = run_cli(
+        [
+            "evaluate",
+            "--gt",
+            "sample",
+            "--generated",
+            str(ws.gen),
+            "--output",
+            str(ws.out),
+            "--metrics",
+            "psnr",
+        ],
+        ws.inputs(),
+    )
     assert evaluation.code == 0 and evaluation.says("scored 2 of 2 episodes"), evaluation.output
-    curated = run_cli(["data", "curate", "--source", "sample", "--per-task", "1", "--output", str(ws.root / "s.json")], ws.inputs())
+    curated = run_cli(
+        ["data", "curate", "--source", "sample", "--per-task", "1", "--output", str(ws.root / "s.json")],
+        ws.inputs(),
+    )
     assert curated.code == 0 and (ws.root / "s.json").is_file(), curated.output
     track = run_cli(["detector", "track", "--dataset", "sample", "--device", "tpu"], ws.inputs())
     assert track.code == 2 and "tpu" in track.output  # resolved 'sample', then refused the device
@@ -364,7 +424,9 @@ def test_output_not_writable_is_refused(ws, monkeypatch):
     from ewmbench import preflight
 
     real = os.access
-    monkeypatch.setattr(preflight.os, "access", lambda path, mode: False if str(path) == str(ws.root) else real(path, mode))
+    monkeypatch.setattr(
+        preflight.os, "access", lambda path, mode: False if str(path) == str(ws.root) else real(path, mode)
+    )
     outcome = run_cli(ws.evaluate(), ws.inputs())
     assert outcome.code == 2 and outcome.says(str(ws.root), "is not writable") and not ws.out.exists()
 
@@ -434,7 +496,10 @@ def test_split_provenance_is_recorded(ws):
     digest = hashlib.sha256(split.read_bytes()).hexdigest()
     config = json.loads((ws.out / "config.json").read_text())
     provenance = json.loads((ws.out / "provenance.json").read_text())
-    assert config["split"]["sha256"] == digest == provenance["split"]["sha256"] and provenance["split"]["episodes"] == 1
+    assert (
+        config["split"]["sha256"] == digest == provenance["split"]["sha256"]
+        and provenance["split"]["episodes"] == 1
+    )
     rows = json.loads((ws.out / "summary.json").read_text())
     assert rows["counts"]["gt_episodes"] == 1 and rows["counts"]["trials"] == 1
     # Another split is another run: refused as other settings.
@@ -445,7 +510,9 @@ def test_split_provenance_is_recorded(ws):
 
 def test_a_curated_split_can_be_run(ws):
     split = ws.root / "curated.json"
-    curated = run_cli(["data", "curate", "--source", str(ws.gt), "--per-task", "1", "--output", str(split)], ws.inputs())
+    curated = run_cli(
+        ["data", "curate", "--source", str(ws.gt), "--per-task", "1", "--output", str(split)], ws.inputs()
+    )
     assert curated.code == 0, curated.output
     chosen = json.loads(split.read_text())["tasks"]["1"]["episodes"]
     outcome = run_cli(run(ws, "--split", str(split)), ws.inputs() + [split])
@@ -462,11 +529,18 @@ def test_a_cuda_device_this_machine_lacks(ws):
 
 def test_tracking_a_read_only_dataset_is_refused_before_work(ws, monkeypatch):
     real = os.access
-    monkeypatch.setattr(os, "access", lambda path, mode: False if str(path) == str(ws.gt) and mode & os.W_OK else real(path, mode))
+    monkeypatch.setattr(
+        os,
+        "access",
+        lambda path, mode: False if str(path) == str(ws.gt) and mode & os.W_OK else real(path, mode),
+    )
     outcome = run_cli(["detector", "track", "--dataset", str(ws.gt)], ws.inputs())
     assert outcome.code == 2 and outcome.says(str(ws.gt), "is not writable", "writable copy"), outcome.output
 
 
 def test_detector_commands_name_their_own_weights_option(ws):
-    outcome = run_cli(["detector", "validate", "--dataset", str(ws.gt), "--weights", str(ws.root / "missing.pt")], ws.inputs())
+    outcome = run_cli(
+        ["detector", "validate", "--dataset", str(ws.gt), "--weights", str(ws.root / "missing.pt")],
+        ws.inputs(),
+    )
     assert outcome.code == 2 and outcome.says("--weights", "missing.pt", "no such file"), outcome.output

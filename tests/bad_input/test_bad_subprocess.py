@@ -10,12 +10,28 @@ from tests.bad_input.cases import check
 
 # Mostly refusals (they stop before torch loads, so each takes about a second); two that score.
 CHOSEN = {
-    "gt_and_generated_the_same_folder", "no_episode_in_common", "meta_is_a_list", "misspelled_max_db",
-    "protocol_of_random_bytes", "option_value_not_yaml", "absurd_trials", "output_inside_ground_truth",
-    "split_naming_a_missing_episode", "curate_voxel_size_nan", "device_tpu", "version",
-    "paths_that_look_like_markup", "dangling_symlink_frame",
+    "gt_and_generated_the_same_folder",
+    "no_episode_in_common",
+    "meta_is_a_list",
+    "misspelled_max_db",
+    "protocol_of_random_bytes",
+    "option_value_not_yaml",
+    "absurd_trials",
+    "output_inside_ground_truth",
+    "split_naming_a_missing_episode",
+    "curate_voxel_size_nan",
+    "device_tpu",
+    "version",
+    "paths_that_look_like_markup",
+    "dangling_symlink_frame",
 }
-ALL = test_bad_datasets.CASES + test_bad_images.CASES + test_bad_files.SIDECAR + test_bad_files.PROTOCOL + test_bad_options.CASES
+ALL = (
+    test_bad_datasets.CASES
+    + test_bad_images.CASES
+    + test_bad_files.SIDECAR
+    + test_bad_files.PROTOCOL
+    + test_bad_options.CASES
+)
 CASES = [c for c in ALL if c.name in CHOSEN]
 
 
@@ -59,7 +75,10 @@ def test_refusals_come_before_heavy_imports(ws):
         "print(json.dumps(out))\n"
     )
     done = subprocess.run(
-        [sys.executable, "-c", script, json.dumps(REFUSED_EARLY), str(ws.gt), str(ws.out)], capture_output=True, text=True, timeout=300,
+        [sys.executable, "-c", script, json.dumps(REFUSED_EARLY), str(ws.gt), str(ws.out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     results = json.loads(done.stdout.strip().splitlines()[-1])
     assert results == [[2, []]] * len(REFUSED_EARLY), done.stdout + done.stderr
@@ -83,7 +102,12 @@ def test_a_real_ctrl_c_says_how_to_resume(ws):
         "from ewmbench.cli import app\n"
         "app(sys.argv[1:], prog_name='ewmbench')\n"
     )
-    process = subprocess.Popen([sys.executable, "-c", script, *ws.evaluate()], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", script, *ws.evaluate()],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         for line in process.stdout:
             if "scoring" in line:

@@ -18,9 +18,17 @@ from ewmbench.data.trajectory import load_traj
 from ewmbench.errors import EwmbenchError
 from ewmbench.protocols import load_protocol
 
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=True), st.text(max_size=12))
-json_like = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=5), max_leaves=20)
+SETTINGS = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(-(10**6), 10**6), st.floats(allow_nan=True), st.text(max_size=12)
+)
+json_like = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=5),
+    max_leaves=20,
+)
 loader_inputs = st.binary(max_size=400) | json_like.map(lambda v: json.dumps(v).encode())
 
 
@@ -41,7 +49,11 @@ def test_sidecar_meta(tmp_path_factory, data):
 
 
 @SETTINGS
-@given(meta=st.dictionaries(st.sampled_from(["fps", "views", "substeps", "embodiment", "num_frames", "x"]), json_like, max_size=5))
+@given(
+    meta=st.dictionaries(
+        st.sampled_from(["fps", "views", "substeps", "embodiment", "num_frames", "x"]), json_like, max_size=5
+    )
+)
 def test_sidecar_meta_with_the_right_format_and_any_values(tmp_path_factory, meta):
     episode = tmp_path_factory.mktemp("episode")
     (episode / "ewmbench").mkdir()
@@ -60,8 +72,13 @@ def test_sidecar_arrays(tmp_path_factory, data):
 
 
 @SETTINGS
-@given(shape=st.lists(st.integers(0, 5), max_size=4), dtype=st.sampled_from(["f4", "f8", "i2", "u1", "U3", "b1", "c8"]),
-       name=st.sampled_from(["eef_pose", "actions", "joint_positions", "intrinsics/head", "extrinsics/head", "other"]))
+@given(
+    shape=st.lists(st.integers(0, 5), max_size=4),
+    dtype=st.sampled_from(["f4", "f8", "i2", "u1", "U3", "b1", "c8"]),
+    name=st.sampled_from(
+        ["eef_pose", "actions", "joint_positions", "intrinsics/head", "extrinsics/head", "other"]
+    ),
+)
 def test_sidecar_arrays_of_any_shape_and_type(tmp_path_factory, shape, dtype, name):
     episode = tmp_path_factory.mktemp("episode")
     (episode / "ewmbench").mkdir()
@@ -80,10 +97,20 @@ def test_protocol_file(tmp_path_factory, data):
 
 
 @SETTINGS
-@given(metrics=st.dictionaries(st.sampled_from(["psnr", "ssim", "trajectory_consistency", "mine"]),
-                               st.dictionaries(st.sampled_from(["data_range", "frame_matching", "win_size", "k1", "dyn", "cap"]), json_like, max_size=4),
-                               max_size=3),
-       extra=st.dictionaries(st.sampled_from(["decimals", "aggregation", "description", "official_table"]), json_like, max_size=3))
+@given(
+    metrics=st.dictionaries(
+        st.sampled_from(["psnr", "ssim", "trajectory_consistency", "mine"]),
+        st.dictionaries(
+            st.sampled_from(["data_range", "frame_matching", "win_size", "k1", "dyn", "cap"]),
+            json_like,
+            max_size=4,
+        ),
+        max_size=3,
+    ),
+    extra=st.dictionaries(
+        st.sampled_from(["decimals", "aggregation", "description", "official_table"]), json_like, max_size=3
+    ),
+)
 def test_protocol_of_the_right_shape_with_any_values(tmp_path_factory, metrics, extra):
     path = tmp_path_factory.mktemp("protocol") / "p.yaml"
     path.write_text(yaml.safe_dump({"name": "p", "version": 1, "metrics": metrics, **extra}))
@@ -92,7 +119,10 @@ def test_protocol_of_the_right_shape_with_any_values(tmp_path_factory, metrics, 
 
 
 @SETTINGS
-@given(data=loader_inputs | json_like.map(lambda v: json.dumps({"format": "ewmbench-split/1", "tasks": v}).encode()))
+@given(
+    data=loader_inputs
+    | json_like.map(lambda v: json.dumps({"format": "ewmbench-split/1", "tasks": v}).encode())
+)
 def test_split_file(tmp_path_factory, data):
     path = tmp_path_factory.mktemp("split") / "split.json"
     path.write_bytes(data)
@@ -108,8 +138,11 @@ def test_traj_npy_bytes(tmp_path_factory, data):
 
 
 @SETTINGS
-@given(shape=st.lists(st.integers(0, 4), max_size=4), dtype=st.sampled_from(["f4", "f8", "i4", "U2", "b1", "c16"]),
-       fill=st.sampled_from([0.5, -1.0, np.nan, np.inf, 2.0]))
+@given(
+    shape=st.lists(st.integers(0, 4), max_size=4),
+    dtype=st.sampled_from(["f4", "f8", "i4", "U2", "b1", "c16"]),
+    fill=st.sampled_from([0.5, -1.0, np.nan, np.inf, 2.0]),
+)
 def test_traj_npy_of_any_shape(tmp_path_factory, shape, dtype, fill):
     buffer = io.BytesIO()
     with np.errstate(invalid="ignore"):  # NaN cast to an integer type is part of the input space

@@ -88,12 +88,17 @@ def write_generated(root: Path, task: str, episode: str, trial: str, frames: np.
     return folder.parent
 
 
-def run_cli(args: list[str], inputs: list[Path], as_subprocess: bool = False, env: dict | None = None) -> Outcome:
+def run_cli(
+    args: list[str], inputs: list[Path], as_subprocess: bool = False, env: dict | None = None
+) -> Outcome:
     """Run ``ewmbench args``; assert the inputs are unchanged and nothing printed a traceback."""
     before = {str(p): tree_hash(p) for p in inputs}
     if as_subprocess:
         done = subprocess.run(
-            [sys.executable, "-m", "ewmbench", *args], capture_output=True, env={**os.environ, **(env or {})}, timeout=300,
+            [sys.executable, "-m", "ewmbench", *args],
+            capture_output=True,
+            env={**os.environ, **(env or {})},
+            timeout=300,
         )
         text = (done.stdout + done.stderr).decode("utf-8", "backslashreplace")
         code = done.returncode
@@ -108,7 +113,10 @@ def run_cli(args: list[str], inputs: list[Path], as_subprocess: bool = False, en
             import traceback
 
             raise AssertionError(
-                "the command raised " + "".join(traceback.format_exception(result.exception)) + "\noutput:\n" + text
+                "the command raised "
+                + "".join(traceback.format_exception(result.exception))
+                + "\noutput:\n"
+                + text
             )
     after = {str(p): tree_hash(p) for p in inputs}
     assert after == before, f"an input was modified: {[p for p in before if before[p] != after[p]]}\n{text}"

@@ -27,8 +27,14 @@ def make_ground_truth(root: Path, tasks=("1", "2"), episodes=("10", "11"), num_f
             eef = np.zeros((num_frames, 14))
             eef[:, 0] = np.linspace(0.1, 0.3, num_frames)
             write_episode(
-                root, task, episode, frames, instruction=f"move the red block (task {task})",
-                sidecar=Sidecar(fps=10, substeps=["reach", "push"], eef_pose=eef, meta={"task_name": f"task{task}"}),
+                root,
+                task,
+                episode,
+                frames,
+                instruction=f"move the red block (task {task})",
+                sidecar=Sidecar(
+                    fps=10, substeps=["reach", "push"], eef_pose=eef, meta={"task_name": f"task{task}"}
+                ),
             )
     return root
 

@@ -43,7 +43,13 @@ def draw_frames(poses: np.ndarray, radius_m: float = RADIUS_M) -> np.ndarray:
 
 
 def make_episode(
-    root: Path, task: str, episode: str, frames: int = 6, seed: int = 0, embodiment: str | None = None, meta: dict | None = None
+    root: Path,
+    task: str,
+    episode: str,
+    frames: int = 6,
+    seed: int = 0,
+    embodiment: str | None = None,
+    meta: dict | None = None,
 ) -> Episode:
     poses = synthetic_poses(frames, seed)
     meta = {"gripper_radius_m": RADIUS_M, **(meta or {})}

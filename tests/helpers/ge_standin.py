@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-ENTRY = '''
+ENTRY = """
 import json
 from argparse import Namespace
 
@@ -65,13 +65,22 @@ class Pipe:
 
 def prepare_model(args, dtype=torch.bfloat16, device="cuda:0"):
     return None, None, VAE(), None, None, Pipe(args, dtype, device)
-'''
+"""
 
 
-def write_checkout(root: Path, record_to: Path, chunk: int = 9, size=(32, 48), gesim: bool = True, base: bool = True) -> Path:
+def write_checkout(
+    root: Path, record_to: Path, chunk: int = 9, size=(32, 48), gesim: bool = True, base: bool = True
+) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     config = {
-        "data": {"train": {"n_previous": 4, "chunk": chunk, "sample_size": list(size), "valid_cam": ["head", "hand_left", "hand_right"]}},
+        "data": {
+            "train": {
+                "n_previous": 4,
+                "chunk": chunk,
+                "sample_size": list(size),
+                "valid_cam": ["head", "hand_left", "hand_right"],
+            }
+        },
         "diffusion_model": {"model_path": "from-config.safetensors", "config": {}},
         "record_to": str(record_to),
         "prompt": "best quality, consistent and smooth motion",
@@ -83,7 +92,9 @@ def write_checkout(root: Path, record_to: Path, chunk: int = 9, size=(32, 48), g
         (root / "configs" / "ltx_model" / "video_model_infer_slow.yaml").write_text(yaml.safe_dump(config))
     if gesim:
         (root / "gesim_video_gen_examples").mkdir(exist_ok=True)
-        (root / "gesim_video_gen_examples" / "infer_gesim.py").write_text(ENTRY + "\n\ndef load_cam_infos(*args, **kwargs):\n    raise NotImplementedError\n")
+        (root / "gesim_video_gen_examples" / "infer_gesim.py").write_text(
+            ENTRY + "\n\ndef load_cam_infos(*args, **kwargs):\n    raise NotImplementedError\n"
+        )
         (root / "configs" / "cosmos_model").mkdir(parents=True, exist_ok=True)
         (root / "configs" / "cosmos_model" / "acwm_cosmos.yaml").write_text(yaml.safe_dump(config))
     return root

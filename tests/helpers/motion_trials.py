@@ -7,7 +7,9 @@ from __future__ import annotations
 import numpy as np
 
 
-def smooth_path(rng: np.random.Generator, frames: int, waypoints: int, low: float, high: float, dims: int = 2) -> np.ndarray:
+def smooth_path(
+    rng: np.random.Generator, frames: int, waypoints: int, low: float, high: float, dims: int = 2
+) -> np.ndarray:
     """A smooth path through random waypoints (cubic-ish by repeated linear smoothing)."""
     knots = rng.uniform(low, high, (waypoints, dims))
     t = np.linspace(0, waypoints - 1, frames)
@@ -35,7 +37,10 @@ def generated_track(rng: np.random.Generator, gt_clean: np.ndarray) -> np.ndarra
         warp = np.cumsum(rng.uniform(0.6, 1.4, frames))
         warp = (warp - warp[0]) / (warp[-1] - warp[0]) * (frames - 1)
         track = np.stack(
-            [np.stack([np.interp(warp, np.arange(frames), gt_clean[:, arm, d]) for d in range(2)], axis=1) for arm in range(2)],
+            [
+                np.stack([np.interp(warp, np.arange(frames), gt_clean[:, arm, d]) for d in range(2)], axis=1)
+                for arm in range(2)
+            ],
             axis=1,
         )
         drift = np.linspace(0, 1, frames)[:, None, None] * rng.normal(0, 0.04, (1, 2, 2))
@@ -53,7 +58,9 @@ def drop_detections(rng: np.random.Generator, track: np.ndarray, rate: float) ->
     return track
 
 
-def make_trials(episodes: int, seed: int, frames_range: tuple[int, int] = (60, 150)) -> list[tuple[np.ndarray, np.ndarray]]:
+def make_trials(
+    episodes: int, seed: int, frames_range: tuple[int, int] = (60, 150)
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """3 generated tracks per episode against its GT track; episode lengths drawn from
     ``frames_range`` (low inclusive, high exclusive)."""
     rng = np.random.default_rng(seed)

@@ -50,7 +50,10 @@ def spread(points: np.ndarray) -> float:
 
 def dynamics(pred: np.ndarray, gt: np.ndarray) -> float:
     def series(track):
-        v = [float(np.linalg.norm(track[t + 1].astype(np.float64) - track[t].astype(np.float64))) for t in range(len(track) - 1)]
+        v = [
+            float(np.linalg.norm(track[t + 1].astype(np.float64) - track[t].astype(np.float64)))
+            for t in range(len(track) - 1)
+        ]
         a = [v[t + 1] - v[t] for t in range(len(v) - 1)]
         return np.array(v), np.array(a)
 

@@ -30,13 +30,29 @@ class SeededNoise(WorldModel):
 
 
 def main(gt: str, output: str, seed: int) -> None:
-    result = run(RunConfig(output=Path(output), dataset=gt, model="seeded-noise", trials=2, seed=seed, metrics=["psnr"],
-                           cache_dir=Path(output) / "cache"), show_progress=False)
+    result = run(
+        RunConfig(
+            output=Path(output),
+            dataset=gt,
+            model="seeded-noise",
+            trials=2,
+            seed=seed,
+            metrics=["psnr"],
+            cache_dir=Path(output) / "cache",
+        ),
+        show_progress=False,
+    )
     frames = sorted((Path(output) / "seeded-noise_dataset").rglob("*.png"))
-    print(json.dumps({
-        "frames": {str(f.relative_to(output)): hashlib.sha256(f.read_bytes()).hexdigest() for f in frames},
-        "rows": result.rows.to_csv(index=False),
-    }))
+    print(
+        json.dumps(
+            {
+                "frames": {
+                    str(f.relative_to(output)): hashlib.sha256(f.read_bytes()).hexdigest() for f in frames
+                },
+                "rows": result.rows.to_csv(index=False),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

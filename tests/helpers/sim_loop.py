@@ -26,9 +26,15 @@ def write_sim_dataset(root: Path, tasks=("pick_place", "push", "stack", "handove
         plan, actions, attempt = plan_successful(SEED, name, index, FRAMES, FPS)
         recording = execute(plan.spec, actions, FPS, views=("head",), width=WIDTH, height=HEIGHT)
         success, details = plan.check(recording, plan.spec)
-        sidecar = episode_sidecar(RecordedEpisode(TASKS[name], index, plan, actions, recording, success, details, attempt), SEED, FPS)
+        sidecar = episode_sidecar(
+            RecordedEpisode(TASKS[name], index, plan, actions, recording, success, details, attempt),
+            SEED,
+            FPS,
+        )
         sidecar.views = ["head"]
         sidecar.extrinsics = {"head": sidecar.extrinsics["head"]}
         sidecar.intrinsics = {"head": sidecar.intrinsics["head"]}
-        write_episode(root, str(TASKS[name].id), str(index), recording.frames["head"], plan.instruction, sidecar=sidecar)
+        write_episode(
+            root, str(TASKS[name].id), str(index), recording.frames["head"], plan.instruction, sidecar=sidecar
+        )
     return root

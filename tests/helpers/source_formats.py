@@ -16,7 +16,9 @@ import numpy as np
 WIDTH, HEIGHT = 32, 24
 
 
-def frame_pixels(episode: int, frame: int, camera: int, width: int = WIDTH, height: int = HEIGHT) -> np.ndarray:
+def frame_pixels(
+    episode: int, frame: int, camera: int, width: int = WIDTH, height: int = HEIGHT
+) -> np.ndarray:
     """A frame whose pixels encode its episode, frame and camera (and vary across the image)."""
     image = np.zeros((height, width, 3), dtype=np.uint8)
     image[..., 0] = (episode * 40 + camera * 7) % 256
@@ -30,8 +32,14 @@ def write_lossless_mp4(frames, path: Path, fps: float) -> None:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with imageio.get_writer(
-        path, fps=fps, codec="libx264rgb", format="FFMPEG", macro_block_size=1,
-        output_params=["-qp", "0"], pixelformat="rgb24", ffmpeg_log_level="error",
+        path,
+        fps=fps,
+        codec="libx264rgb",
+        format="FFMPEG",
+        macro_block_size=1,
+        output_params=["-qp", "0"],
+        pixelformat="rgb24",
+        ffmpeg_log_level="error",
     ) as writer:
         for frame in frames:
             writer.append_data(frame)
@@ -76,22 +84,26 @@ def lerobot_episode_columns(episode: int, length: int, task_index: int, start_in
 def _features(fps: float, cameras=LEROBOT_CAMERAS) -> dict:
     features = {
         camera: {
-            "dtype": "video", "shape": [HEIGHT, WIDTH, 3], "names": ["height", "width", "channels"],
+            "dtype": "video",
+            "shape": [HEIGHT, WIDTH, 3],
+            "names": ["height", "width", "channels"],
             "info": {"video.fps": fps, "video.height": HEIGHT, "video.width": WIDTH, "video.codec": "h264"},
         }
         for camera in cameras
     }
-    features.update({
-        "action": {"dtype": "float32", "shape": [14], "names": None},
-        "observation.state": {"dtype": "float32", "shape": [16], "names": None},
-        "observation.intrinsics.top": {"dtype": "float64", "shape": [9], "names": None},
-        "observation.extrinsics.top": {"dtype": "float64", "shape": [16], "names": None},
-        "timestamp": {"dtype": "float32", "shape": [1], "names": None},
-        "frame_index": {"dtype": "int64", "shape": [1], "names": None},
-        "episode_index": {"dtype": "int64", "shape": [1], "names": None},
-        "index": {"dtype": "int64", "shape": [1], "names": None},
-        "task_index": {"dtype": "int64", "shape": [1], "names": None},
-    })
+    features.update(
+        {
+            "action": {"dtype": "float32", "shape": [14], "names": None},
+            "observation.state": {"dtype": "float32", "shape": [16], "names": None},
+            "observation.intrinsics.top": {"dtype": "float64", "shape": [9], "names": None},
+            "observation.extrinsics.top": {"dtype": "float64", "shape": [16], "names": None},
+            "timestamp": {"dtype": "float32", "shape": [1], "names": None},
+            "frame_index": {"dtype": "int64", "shape": [1], "names": None},
+            "episode_index": {"dtype": "int64", "shape": [1], "names": None},
+            "index": {"dtype": "int64", "shape": [1], "names": None},
+            "task_index": {"dtype": "int64", "shape": [1], "names": None},
+        }
+    )
     return features
 
 
@@ -105,10 +117,19 @@ def _table(columns: dict[str, list]):
         "observation.extrinsics.top": pa.list_(pa.float64(), 16),
         "timestamp": pa.float32(),
     }
-    return pa.table({name: pa.array(values, type=types.get(name, pa.int64())) for name, values in columns.items()})
+    return pa.table(
+        {name: pa.array(values, type=types.get(name, pa.int64())) for name, values in columns.items()}
+    )
 
 
-def write_lerobot(root: Path, version: str, lengths: list[int], fps: float = 10.0, tasks_of: list[int] | None = None, cameras=LEROBOT_CAMERAS) -> Path:
+def write_lerobot(
+    root: Path,
+    version: str,
+    lengths: list[int],
+    fps: float = 10.0,
+    tasks_of: list[int] | None = None,
+    cameras=LEROBOT_CAMERAS,
+) -> Path:
     """A LeRobot dataset of ``len(lengths)`` episodes in layout ``version`` ("v2.1" or "v3.0")."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -117,9 +138,15 @@ def write_lerobot(root: Path, version: str, lengths: list[int], fps: float = 10.
     tasks_of = tasks_of or [i % len(LEROBOT_TASKS) for i in range(len(lengths))]
     (root / "meta").mkdir(parents=True, exist_ok=True)
     info = {
-        "codebase_version": version, "robot_type": "test_bimanual", "fps": fps, "chunks_size": 1000,
-        "total_episodes": len(lengths), "total_frames": sum(lengths), "total_tasks": len(LEROBOT_TASKS),
-        "splits": {"train": f"0:{len(lengths)}"}, "features": _features(fps, cameras),
+        "codebase_version": version,
+        "robot_type": "test_bimanual",
+        "fps": fps,
+        "chunks_size": 1000,
+        "total_episodes": len(lengths),
+        "total_frames": sum(lengths),
+        "total_tasks": len(LEROBOT_TASKS),
+        "splits": {"train": f"0:{len(lengths)}"},
+        "features": _features(fps, cameras),
     }
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(int)
     if version in ("v2.0", "v2.1"):
@@ -132,8 +159,16 @@ def write_lerobot(root: Path, version: str, lengths: list[int], fps: float = 10.
             path.parent.mkdir(parents=True, exist_ok=True)
             pq.write_table(_table(columns), path)
             for c, camera in enumerate(cameras):
-                write_lossless_mp4([frame_pixels(episode, f, c) for f in range(length)], root / f"videos/chunk-000/{camera}/episode_{episode:06d}.mp4", fps)
-            episodes_lines.append(json.dumps({"episode_index": episode, "tasks": [LEROBOT_TASKS[tasks_of[episode]]], "length": length}))
+                write_lossless_mp4(
+                    [frame_pixels(episode, f, c) for f in range(length)],
+                    root / f"videos/chunk-000/{camera}/episode_{episode:06d}.mp4",
+                    fps,
+                )
+            episodes_lines.append(
+                json.dumps(
+                    {"episode_index": episode, "tasks": [LEROBOT_TASKS[tasks_of[episode]]], "length": length}
+                )
+            )
         for index, task in enumerate(LEROBOT_TASKS):
             tasks_lines.append(json.dumps({"task_index": index, "task": task}))
         (root / "meta/episodes.jsonl").write_text("\n".join(episodes_lines) + "\n")
@@ -148,7 +183,9 @@ def write_lerobot(root: Path, version: str, lengths: list[int], fps: float = 10.
         groups = [list(range(split)), list(range(split, len(lengths)))]
         rows = []
         for file_index, group in enumerate(g for g in groups if g):
-            tables = [_table(lerobot_episode_columns(e, lengths[e], tasks_of[e], int(starts[e]))) for e in group]
+            tables = [
+                _table(lerobot_episode_columns(e, lengths[e], tasks_of[e], int(starts[e]))) for e in group
+            ]
             path = root / f"data/chunk-000/file-{file_index:03d}.parquet"
             path.parent.mkdir(parents=True, exist_ok=True)
             pq.write_table(pa.concat_tables(tables), path, row_group_size=7)
@@ -158,10 +195,15 @@ def write_lerobot(root: Path, version: str, lengths: list[int], fps: float = 10.
             offset = 0
             for e in group:
                 row = {
-                    "episode_index": e, "tasks": [LEROBOT_TASKS[tasks_of[e]]], "length": lengths[e],
-                    "data/chunk_index": 0, "data/file_index": file_index,
-                    "dataset_from_index": int(starts[e]), "dataset_to_index": int(starts[e] + lengths[e]),
-                    "meta/episodes/chunk_index": 0, "meta/episodes/file_index": 0,
+                    "episode_index": e,
+                    "tasks": [LEROBOT_TASKS[tasks_of[e]]],
+                    "length": lengths[e],
+                    "data/chunk_index": 0,
+                    "data/file_index": file_index,
+                    "dataset_from_index": int(starts[e]),
+                    "dataset_to_index": int(starts[e] + lengths[e]),
+                    "meta/episodes/chunk_index": 0,
+                    "meta/episodes/file_index": 0,
                 }
                 for camera in cameras:
                     row[f"videos/{camera}/chunk_index"] = 0
@@ -174,7 +216,9 @@ def write_lerobot(root: Path, version: str, lengths: list[int], fps: float = 10.
         path = root / "meta/episodes/chunk-000/file-000.parquet"
         path.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(pa.Table.from_pylist(rows), path)
-        tasks = pd.DataFrame({"task_index": range(len(LEROBOT_TASKS))}, index=pd.Index(LEROBOT_TASKS, name="task"))
+        tasks = pd.DataFrame(
+            {"task_index": range(len(LEROBOT_TASKS))}, index=pd.Index(LEROBOT_TASKS, name="task")
+        )
         tasks.to_parquet(root / "meta/tasks.parquet")
     (root / "meta/info.json").write_text(json.dumps(info, indent=4))
     return root
@@ -191,7 +235,9 @@ def agibot_quaternions(frame: int) -> np.ndarray:
     return np.array([[0, 0, np.sin(a / 2), np.cos(a / 2)], [np.sin(b / 2), 0, 0, np.cos(b / 2)]])
 
 
-def write_agibot_world(root: Path, task_id: int, episode_ids: list[int], length: int, fps: float = 30.0) -> Path:
+def write_agibot_world(
+    root: Path, task_id: int, episode_ids: list[int], length: int, fps: float = 30.0
+) -> Path:
     """An AgiBot World dataset (task_info, observations, parameters, proprio_stats) of one task."""
     import h5py
 
@@ -199,35 +245,82 @@ def write_agibot_world(root: Path, task_id: int, episode_ids: list[int], length:
     entries = []
     for number, episode in enumerate(episode_ids):
         for c, camera in enumerate(AGIBOT_CAMERAS):
-            write_lossless_mp4([frame_pixels(number, f, c) for f in range(length)], root / f"observations/{task_id}/{episode}/videos/{camera}.mp4", fps)
+            write_lossless_mp4(
+                [frame_pixels(number, f, c) for f in range(length)],
+                root / f"observations/{task_id}/{episode}/videos/{camera}.mp4",
+                fps,
+            )
         h5_path = root / f"proprio_stats/{task_id}/{episode}/proprio_stats.h5"
         h5_path.parent.mkdir(parents=True, exist_ok=True)
         with h5py.File(h5_path, "w") as h5:
             h5["timestamp"] = np.arange(length, dtype=np.int64) * int(1e9 / fps)
-            h5["state/end/position"] = np.array([[[0.3 + 0.01 * f, 0.2, 0.1 * number], [0.3, -0.2 - 0.01 * f, 0.5]] for f in range(length)])
+            h5["state/end/position"] = np.array(
+                [[[0.3 + 0.01 * f, 0.2, 0.1 * number], [0.3, -0.2 - 0.01 * f, 0.5]] for f in range(length)]
+            )
             h5["state/end/orientation"] = np.stack([agibot_quaternions(f) for f in range(length)])
-            h5["state/effector/position"] = np.array([[12.0 * (f % 10), 120.0 - 6.0 * (f % 20)] for f in range(length)])
+            h5["state/effector/position"] = np.array(
+                [[12.0 * (f % 10), 120.0 - 6.0 * (f % 20)] for f in range(length)]
+            )
             h5["state/joint/position"] = np.array([[0.01 * f + j for j in range(14)] for f in range(length)])
-            h5["action/end/position"] = np.array([[[0.31 + 0.01 * f, 0.2, 0.0], [0.31, -0.2, 0.5]] for f in range(length)])
+            h5["action/end/position"] = np.array(
+                [[[0.31 + 0.01 * f, 0.2, 0.0], [0.31, -0.2, 0.5]] for f in range(length)]
+            )
             h5["action/end/orientation"] = np.stack([agibot_quaternions(f + 1) for f in range(length)])
-            h5["action/effector/position"] = np.array([[0.0, 1.0] if f % 2 else [0.25, 0.75] for f in range(length)])
+            h5["action/effector/position"] = np.array(
+                [[0.0, 1.0] if f % 2 else [0.25, 0.75] for f in range(length)]
+            )
             h5["action/end/index"] = np.arange(0, length, 2, dtype=np.int64)
             h5["state/joint/effort"] = np.zeros((0,), dtype=np.float32)
         camera_dir = root / f"parameters/{task_id}/{episode}/camera"
         camera_dir.mkdir(parents=True, exist_ok=True)
         for c, name in enumerate(("head", "hand_left", "hand_right")):
-            (camera_dir / f"{name}_intrinsic_params.json").write_text(json.dumps({"intrinsic": {"fx": 20.0 + c, "fy": 21.0 + c, "ppx": 15.5, "ppy": 11.5, "width": WIDTH, "height": HEIGHT}}))
-            extrinsics = [{"extrinsic": {"rotation_matrix": np.eye(3).tolist(), "translation_vector": [0.1 * f, 0.2 + c, 1.5]}} for f in range(length)]
+            (camera_dir / f"{name}_intrinsic_params.json").write_text(
+                json.dumps(
+                    {
+                        "intrinsic": {
+                            "fx": 20.0 + c,
+                            "fy": 21.0 + c,
+                            "ppx": 15.5,
+                            "ppy": 11.5,
+                            "width": WIDTH,
+                            "height": HEIGHT,
+                        }
+                    }
+                )
+            )
+            extrinsics = [
+                {
+                    "extrinsic": {
+                        "rotation_matrix": np.eye(3).tolist(),
+                        "translation_vector": [0.1 * f, 0.2 + c, 1.5],
+                    }
+                }
+                for f in range(length)
+            ]
             (camera_dir / f"{name}_extrinsic_params_aligned.json").write_text(json.dumps(extrinsics))
-        entries.append({
-            "episode_id": episode,
-            "task_name": "Pick up the cup",
-            "init_scene_text": "The robot stands in front of a table with a cup.",
-            "label_info": {"action_config": [
-                {"start_frame": 0, "end_frame": length // 2, "action_text": "Grasp the cup.", "skill": "Pick"},
-                {"start_frame": length // 2, "end_frame": length, "action_text": "Lift the cup.", "skill": "Lift"},
-            ]},
-        })
+        entries.append(
+            {
+                "episode_id": episode,
+                "task_name": "Pick up the cup",
+                "init_scene_text": "The robot stands in front of a table with a cup.",
+                "label_info": {
+                    "action_config": [
+                        {
+                            "start_frame": 0,
+                            "end_frame": length // 2,
+                            "action_text": "Grasp the cup.",
+                            "skill": "Pick",
+                        },
+                        {
+                            "start_frame": length // 2,
+                            "end_frame": length,
+                            "action_text": "Lift the cup.",
+                            "skill": "Lift",
+                        },
+                    ]
+                },
+            }
+        )
     (root / "task_info").mkdir(parents=True, exist_ok=True)
     (root / f"task_info/task_{task_id}.json").write_text(json.dumps(entries, indent=2))
     return root
@@ -235,7 +328,11 @@ def write_agibot_world(root: Path, task_id: int, episode_ids: list[int], length:
 
 def tree_digest(root: Path) -> dict[str, tuple[int, int]]:
     """(size, mtime_ns) of every file under ``root``: equal before and after means untouched."""
-    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(Path(root).rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(Path(root).rglob("*"))
+        if p.is_file()
+    }
 
 
 def doubled_first_14(joints: np.ndarray) -> np.ndarray:
@@ -265,6 +362,10 @@ def add_image_camera(root: Path, key: str = "observation.image", camera: int = 2
         pq.write_table(table.append_column(key, column), path, row_group_size=7)
     info_path = Path(root) / "meta/info.json"
     info = json.loads(info_path.read_text())
-    info["features"][key] = {"dtype": "image", "shape": [HEIGHT, WIDTH, 3], "names": ["height", "width", "channel"]}
+    info["features"][key] = {
+        "dtype": "image",
+        "shape": [HEIGHT, WIDTH, 3],
+        "names": ["height", "width", "channel"],
+    }
     info_path.write_text(json.dumps(info, indent=4))
     return Path(root)

@@ -12,19 +12,30 @@ def official_backbone(seed: int = 0) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     r = lambda *shape: torch.randn(*shape, generator=g) * 0.2  # noqa: E731
     state = {
-        "cls_token": r(1, 1, HIDDEN), "mask_token": r(1, HIDDEN), "pos_embed": r(1, GRID * GRID + 1, HIDDEN),
-        "patch_embed.proj.weight": r(HIDDEN, 3, PATCH, PATCH), "patch_embed.proj.bias": r(HIDDEN),
-        "norm.weight": 1 + r(HIDDEN), "norm.bias": r(HIDDEN),
+        "cls_token": r(1, 1, HIDDEN),
+        "mask_token": r(1, HIDDEN),
+        "pos_embed": r(1, GRID * GRID + 1, HIDDEN),
+        "patch_embed.proj.weight": r(HIDDEN, 3, PATCH, PATCH),
+        "patch_embed.proj.bias": r(HIDDEN),
+        "norm.weight": 1 + r(HIDDEN),
+        "norm.bias": r(HIDDEN),
     }
     for i in range(LAYERS):
         state |= {
-            f"blocks.{i}.norm1.weight": 1 + r(HIDDEN), f"blocks.{i}.norm1.bias": r(HIDDEN),
-            f"blocks.{i}.attn.qkv.weight": r(3 * HIDDEN, HIDDEN), f"blocks.{i}.attn.qkv.bias": r(3 * HIDDEN),
-            f"blocks.{i}.attn.proj.weight": r(HIDDEN, HIDDEN), f"blocks.{i}.attn.proj.bias": r(HIDDEN),
-            f"blocks.{i}.ls1.gamma": r(HIDDEN), f"blocks.{i}.ls2.gamma": r(HIDDEN),
-            f"blocks.{i}.norm2.weight": 1 + r(HIDDEN), f"blocks.{i}.norm2.bias": r(HIDDEN),
-            f"blocks.{i}.mlp.fc1.weight": r(4 * HIDDEN, HIDDEN), f"blocks.{i}.mlp.fc1.bias": r(4 * HIDDEN),
-            f"blocks.{i}.mlp.fc2.weight": r(HIDDEN, 4 * HIDDEN), f"blocks.{i}.mlp.fc2.bias": r(HIDDEN),
+            f"blocks.{i}.norm1.weight": 1 + r(HIDDEN),
+            f"blocks.{i}.norm1.bias": r(HIDDEN),
+            f"blocks.{i}.attn.qkv.weight": r(3 * HIDDEN, HIDDEN),
+            f"blocks.{i}.attn.qkv.bias": r(3 * HIDDEN),
+            f"blocks.{i}.attn.proj.weight": r(HIDDEN, HIDDEN),
+            f"blocks.{i}.attn.proj.bias": r(HIDDEN),
+            f"blocks.{i}.ls1.gamma": r(HIDDEN),
+            f"blocks.{i}.ls2.gamma": r(HIDDEN),
+            f"blocks.{i}.norm2.weight": 1 + r(HIDDEN),
+            f"blocks.{i}.norm2.bias": r(HIDDEN),
+            f"blocks.{i}.mlp.fc1.weight": r(4 * HIDDEN, HIDDEN),
+            f"blocks.{i}.mlp.fc1.bias": r(4 * HIDDEN),
+            f"blocks.{i}.mlp.fc2.weight": r(HIDDEN, 4 * HIDDEN),
+            f"blocks.{i}.mlp.fc2.bias": r(HIDDEN),
         }
     return state
 
@@ -43,7 +54,9 @@ def reference_tokens(state: dict[str, torch.Tensor], images: torch.Tensor) -> to
         q, k, v = qkv[0], qkv[1], qkv[2]
         attn = torch.softmax(q @ k.transpose(-2, -1) * (HIDDEN // HEADS) ** -0.5, dim=-1)
         h = (attn @ v).transpose(1, 2).reshape(len(x), -1, HIDDEN)
-        x = x + state[b + "ls1.gamma"] * F.linear(h, state[b + "attn.proj.weight"], state[b + "attn.proj.bias"])
+        x = x + state[b + "ls1.gamma"] * F.linear(
+            h, state[b + "attn.proj.weight"], state[b + "attn.proj.bias"]
+        )
         h = F.gelu(F.linear(ln(x, b + "norm2"), state[b + "mlp.fc1.weight"], state[b + "mlp.fc1.bias"]))
         x = x + state[b + "ls2.gamma"] * F.linear(h, state[b + "mlp.fc2.weight"], state[b + "mlp.fc2.bias"])
     return ln(x, "norm")[:, 1:]

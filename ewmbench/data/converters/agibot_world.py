@@ -68,9 +68,13 @@ class AgiBotWorld:
         if not self.task_info_dir.is_dir() or not (self.root / "observations").is_dir():
             raise DataError(self.root, "not an AgiBot World dataset (expected task_info/ and observations/)")
 
-    def episodes(self, tasks: set[str] | None = None, episodes: set[str] | None = None) -> list[AgiBotEpisodeRef]:
+    def episodes(
+        self, tasks: set[str] | None = None, episodes: set[str] | None = None
+    ) -> list[AgiBotEpisodeRef]:
         refs = []
-        files = sorted(self.task_info_dir.glob("task_*.json"), key=lambda p: _id_key(p.stem.removeprefix("task_")))
+        files = sorted(
+            self.task_info_dir.glob("task_*.json"), key=lambda p: _id_key(p.stem.removeprefix("task_"))
+        )
         if not files:
             raise DataError(self.task_info_dir, "no task_<id>.json files")
         for file in files:
@@ -91,7 +95,10 @@ class AgiBotWorld:
                     continue
                 if not (self.root / "observations" / task / episode).is_dir():
                     if episodes is not None:  # asked for by name: its absence is an error, not a skip
-                        raise DataError(self.root / "observations" / task / episode, f"episode {episode} of task {task}: no observations folder")
+                        raise DataError(
+                            self.root / "observations" / task / episode,
+                            f"episode {episode} of task {task}: no observations folder",
+                        )
                     continue  # task_info lists every episode of a task; a partial download holds some
                 refs.append(AgiBotEpisodeRef(task, episode, entry))
         refs.sort(key=lambda r: (_id_key(r.task), _id_key(r.episode)))
@@ -101,9 +108,14 @@ class AgiBotWorld:
                 raise ConfigError(f"--episodes: no episode {', '.join(sorted(missing)[:10])} in {self.root}")
         return refs
 
-    def source_episode(self, ref: AgiBotEpisodeRef, views: dict[str, str], reader: SegmentReader, gripper_max_mm: float) -> SourceEpisode:
+    def source_episode(
+        self, ref: AgiBotEpisodeRef, views: dict[str, str], reader: SegmentReader, gripper_max_mm: float
+    ) -> SourceEpisode:
         where = f"episode {ref.episode} (task {ref.task}) of {self.root}"
-        videos = {view: self.root / "observations" / ref.task / ref.episode / "videos" / f"{camera}.mp4" for view, camera in views.items()}
+        videos = {
+            view: self.root / "observations" / ref.task / ref.episode / "videos" / f"{camera}.mp4"
+            for view, camera in views.items()
+        }
         for view, path in videos.items():
             if not path.is_file():
                 raise DataError(path, f"{where}: camera {views[view]!r} (view {view!r}) is missing")
@@ -115,7 +127,9 @@ class AgiBotWorld:
         actions = _pose(arrays, "action", num_frames, gripper_max_mm, notes)
         joints = arrays.get("state/joint/position")
         if joints is not None and (joints.ndim != 2 or len(joints) != num_frames):
-            notes.append(f"joint_positions: state/joint/position has shape {joints.shape}, not one row per frame")
+            notes.append(
+                f"joint_positions: state/joint/position has shape {joints.shape}, not one row per frame"
+            )
             joints = None
         intrinsics, extrinsics = {}, {}
         for view, camera in views.items():
@@ -124,7 +138,11 @@ class AgiBotWorld:
                 intrinsics[view] = k
             if e is not None:
                 extrinsics[view] = e
-        substeps = [str(a.get("action_text", "")) for a in ref.info.get("label_info", {}).get("action_config", []) if a.get("action_text")]
+        substeps = [
+            str(a.get("action_text", ""))
+            for a in ref.info.get("label_info", {}).get("action_config", [])
+            if a.get("action_text")
+        ]
         instruction = str(ref.info.get("task_name", "")).strip()
         return SourceEpisode(
             task=ref.task,
@@ -133,7 +151,10 @@ class AgiBotWorld:
             instruction=instruction,
             num_frames=num_frames,
             fps=fps,
-            views={view: (lambda keep, path=path: reader.frames(path, 0, num_frames, keep, where)) for view, path in videos.items()},
+            views={
+                view: (lambda keep, path=path: reader.frames(path, 0, num_frames, keep, where))
+                for view, path in videos.items()
+            },
             substeps=substeps,
             source_arrays=arrays,
             eef_pose=eef_pose,
@@ -151,7 +172,9 @@ class AgiBotWorld:
             },
         )
 
-    def _calibration(self, ref: AgiBotEpisodeRef, camera: str, num_frames: int, where: str) -> tuple[np.ndarray | None, np.ndarray | None]:
+    def _calibration(
+        self, ref: AgiBotEpisodeRef, camera: str, num_frames: int, where: str
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
         name = camera.removesuffix("_color")
         folder = self.root / "parameters" / ref.task / ref.episode
         candidates = [folder / "camera", folder / "parameters" / "camera", folder]
@@ -162,23 +185,37 @@ class AgiBotWorld:
         data = _read_json(intrinsic_path)
         try:
             values = data["intrinsic"]
-            k = np.array([[values["fx"], 0.0, values["ppx"]], [0.0, values["fy"], values["ppy"]], [0.0, 0.0, 1.0]], dtype=np.float64)
+            k = np.array(
+                [[values["fx"], 0.0, values["ppx"]], [0.0, values["fy"], values["ppy"]], [0.0, 0.0, 1.0]],
+                dtype=np.float64,
+            )
         except (KeyError, TypeError):
-            raise DataError(intrinsic_path, f"{where}: expected {{'intrinsic': {{fx, fy, ppx, ppy}}}}") from None
+            raise DataError(
+                intrinsic_path, f"{where}: expected {{'intrinsic': {{fx, fy, ppx, ppy}}}}"
+            ) from None
         extrinsic_path = camera_dir / f"{name}_extrinsic_params_aligned.json"
         if not extrinsic_path.is_file():
             return k, None
         entries = _read_json(extrinsic_path)
         if not isinstance(entries, list) or len(entries) != num_frames:
             count = len(entries) if isinstance(entries, list) else "not a list"
-            raise DataError(extrinsic_path, f"{where}: expected one extrinsic per frame ({num_frames}), got {count}")
+            raise DataError(
+                extrinsic_path, f"{where}: expected one extrinsic per frame ({num_frames}), got {count}"
+            )
         matrices = np.tile(np.eye(4), (num_frames, 1, 1))
         try:
             for t, entry in enumerate(entries):
-                matrices[t, :3, :3] = np.asarray(entry["extrinsic"]["rotation_matrix"], dtype=np.float64).reshape(3, 3)
-                matrices[t, :3, 3] = np.asarray(entry["extrinsic"]["translation_vector"], dtype=np.float64).reshape(3)
+                matrices[t, :3, :3] = np.asarray(
+                    entry["extrinsic"]["rotation_matrix"], dtype=np.float64
+                ).reshape(3, 3)
+                matrices[t, :3, 3] = np.asarray(
+                    entry["extrinsic"]["translation_vector"], dtype=np.float64
+                ).reshape(3)
         except (KeyError, TypeError, ValueError):
-            raise DataError(extrinsic_path, f"{where}: entry {t} lacks extrinsic.rotation_matrix (3x3) / translation_vector (3)") from None
+            raise DataError(
+                extrinsic_path,
+                f"{where}: entry {t} lacks extrinsic.rotation_matrix (3x3) / translation_vector (3)",
+            ) from None
         return k, matrices
 
 
@@ -190,9 +227,11 @@ def read_h5(path: Path, where: str) -> dict[str, np.ndarray]:
     arrays: dict[str, np.ndarray] = {}
     try:
         with h5py.File(path, "r") as h5:
+
             def visit(name, item):
                 if isinstance(item, h5py.Dataset) and item.dtype.kind in "biuf":
                     arrays[name] = item[()]
+
             h5.visititems(visit)
     except OSError as exc:
         raise DataError(path, f"{where}: unreadable HDF5 ({exc})") from None
@@ -204,9 +243,15 @@ def _frame_count(arrays: dict[str, np.ndarray], video_frames: int, where: str, v
     if stamps is None:
         return video_frames
     if len(stamps) > video_frames:
-        raise DataError(video, f"{where}: video has {video_frames} frames, proprio_stats.h5 has {len(stamps)} (truncated video?)")
+        raise DataError(
+            video,
+            f"{where}: video has {video_frames} frames, proprio_stats.h5 has {len(stamps)} (truncated video?)",
+        )
     if len(stamps) < video_frames:
-        raise DataError(video, f"{where}: video has {video_frames} frames, proprio_stats.h5 only {len(stamps)}; they must match frame for frame")
+        raise DataError(
+            video,
+            f"{where}: video has {video_frames} frames, proprio_stats.h5 only {len(stamps)}; they must match frame for frame",
+        )
     return len(stamps)
 
 
@@ -217,12 +262,18 @@ def quaternions_to_rpy(quaternions: np.ndarray) -> np.ndarray:
     return np.unwrap(Rotation.from_quat(quaternions).as_euler("xyz"), axis=0)
 
 
-def _pose(arrays: dict[str, np.ndarray], group: str, num_frames: int, gripper_max_mm: float, notes: list[str]) -> np.ndarray | None:
+def _pose(
+    arrays: dict[str, np.ndarray], group: str, num_frames: int, gripper_max_mm: float, notes: list[str]
+) -> np.ndarray | None:
     names = (f"{group}/end/position", f"{group}/end/orientation", f"{group}/effector/position")
     target = "eef_pose" if group == "state" else "actions"
     shapes = {n: arrays[n].shape if n in arrays else None for n in names}
     expected = {names[0]: (num_frames, 2, 3), names[1]: (num_frames, 2, 4), names[2]: (num_frames, 2)}
-    wrong = [f"{n} is {'missing' if shapes[n] is None else shapes[n]}, expected {expected[n]}" for n in names if shapes[n] != expected[n]]
+    wrong = [
+        f"{n} is {'missing' if shapes[n] is None else shapes[n]}, expected {expected[n]}"
+        for n in names
+        if shapes[n] != expected[n]
+    ]
     if wrong:
         notes.append(f"{target} not filled: " + "; ".join(wrong))
         return None
@@ -231,7 +282,12 @@ def _pose(arrays: dict[str, np.ndarray], group: str, num_frames: int, gripper_ma
         openness = np.clip(effector / gripper_max_mm, 0.0, 1.0)
     else:
         openness = np.clip(1.0 - effector, 0.0, 1.0)
-    arms = [np.concatenate([position[:, arm], quaternions_to_rpy(orientation[:, arm]), openness[:, arm : arm + 1]], axis=1) for arm in (0, 1)]
+    arms = [
+        np.concatenate(
+            [position[:, arm], quaternions_to_rpy(orientation[:, arm]), openness[:, arm : arm + 1]], axis=1
+        )
+        for arm in (0, 1)
+    ]
     return np.concatenate(arms, axis=1)
 
 
@@ -268,9 +324,16 @@ def convert_agibot_world(
     if not refs:
         raise DataError(dataset.root, "no episodes to convert (task_info lists none that have observations)")
     info = {"format": "agibot-world", "path": str(dataset.root.resolve())}
-    options = {**settings.as_dict(), "views": views, "gripper_max_mm": gripper_max_mm,
-               "tasks": sorted(tasks) if tasks else None, "episodes": sorted(episodes) if episodes else None}
+    options = {
+        **settings.as_dict(),
+        "views": views,
+        "gripper_max_mm": gripper_max_mm,
+        "tasks": sorted(tasks) if tasks else None,
+        "episodes": sorted(episodes) if episodes else None,
+    }
     bind_output(output, "agibot-world", str(dataset.root.resolve()), options)
     with SegmentReader() as reader:
-        stream: Iterator[SourceEpisode] = (dataset.source_episode(ref, views, reader, gripper_max_mm) for ref in refs)
+        stream: Iterator[SourceEpisode] = (
+            dataset.source_episode(ref, views, reader, gripper_max_mm) for ref in refs
+        )
         return convert_episodes(stream, output, settings, info, total=len(refs), progress=progress)

@@ -62,10 +62,16 @@ class ConvertSettings:
         if self.size is not None and (len(self.size) != 2 or min(self.size) < 1):
             raise ConfigError(f"--size must be WIDTHxHEIGHT with both at least 1, got {self.size}")
         if self.image_format not in FRAME_SUFFIXES:
-            raise ConfigError(f"--image-format must be one of {', '.join(FRAME_SUFFIXES)}, got {self.image_format!r}")
+            raise ConfigError(
+                f"--image-format must be one of {', '.join(FRAME_SUFFIXES)}, got {self.image_format!r}"
+            )
 
     def as_dict(self) -> dict:
-        return {"fps": self.fps, "size": list(self.size) if self.size else None, "image_format": self.image_format}
+        return {
+            "fps": self.fps,
+            "size": list(self.size) if self.size else None,
+            "image_format": self.image_format,
+        }
 
 
 def parse_size(text: str | None) -> tuple[int, int] | None:
@@ -145,7 +151,9 @@ def scale_intrinsics(k: np.ndarray, source_size: tuple[int, int], target_size: t
     return scaled
 
 
-def _resized(frames: Iterator[np.ndarray], size: tuple[int, int] | None, seen: list[tuple[int, int]]) -> Iterator[np.ndarray]:
+def _resized(
+    frames: Iterator[np.ndarray], size: tuple[int, int] | None, seen: list[tuple[int, int]]
+) -> Iterator[np.ndarray]:
     """Frames at ``size`` (area interpolation when shrinking); records the source size in ``seen``."""
     import cv2
 
@@ -176,7 +184,13 @@ def _per_frame(array: np.ndarray, num_frames: int) -> bool:
     return array.ndim >= 1 and array.shape[0] == num_frames
 
 
-def build_sidecar(episode: SourceEpisode, keep: list[int], settings: ConvertSettings, source_sizes: dict[str, tuple[int, int]], info: dict) -> Sidecar:
+def build_sidecar(
+    episode: SourceEpisode,
+    keep: list[int],
+    settings: ConvertSettings,
+    source_sizes: dict[str, tuple[int, int]],
+    info: dict,
+) -> Sidecar:
     """The sidecar of a converted episode: arrays at the kept frames, calibration at the output size."""
     resampled = keep != list(range(episode.num_frames))
 
@@ -235,7 +249,11 @@ def bind_output(output: Path, source_format: str, source: str, options: dict) ->
         except (OSError, ValueError) as exc:
             raise DataError(marker, f"conversion marker is not valid JSON ({exc})") from None
         if existing != record:
-            differing = sorted(k for k in set(existing.get("options", {})) | set(options) if existing.get("options", {}).get(k) != options.get(k))
+            differing = sorted(
+                k
+                for k in set(existing.get("options", {})) | set(options)
+                if existing.get("options", {}).get(k) != options.get(k)
+            )
             if existing.get("source") != source or existing.get("source_format") != source_format:
                 differing.insert(0, "source")
             raise ConfigError(
@@ -244,7 +262,10 @@ def bind_output(output: Path, source_format: str, source: str, options: dict) ->
             )
         return
     if output.exists() and any(not p.name.startswith(".") for p in output.iterdir()):
-        raise DataError(output, "output folder exists and is not empty (and holds no conversion to resume); choose another --output")
+        raise DataError(
+            output,
+            "output folder exists and is not empty (and holds no conversion to resume); choose another --output",
+        )
     write_json(marker, record, sort_keys=True)
 
 
@@ -282,19 +303,32 @@ def convert_episodes(
 def write_converted(episode: SourceEpisode, output: Path, settings: ConvertSettings, info: dict) -> int:
     """Write one episode; returns the number of head frames written."""
     if HEAD_VIEW not in episode.views:
-        raise DataError(episode.where, f"no {HEAD_VIEW!r} view mapped (views: {', '.join(episode.views) or 'none'})")
+        raise DataError(
+            episode.where, f"no {HEAD_VIEW!r} view mapped (views: {', '.join(episode.views) or 'none'})"
+        )
     if episode.num_frames < 1:
         raise DataError(episode.where, "episode has no frames")
     keep = resample_indices(episode.num_frames, episode.fps, settings.fps)
     sizes: dict[str, list[tuple[int, int]]] = {view: [] for view in episode.views}
-    streams = {view: _checked(_resized(stream(keep), settings.size, sizes[view]), len(keep), episode.where, view) for view, stream in episode.views.items()}
+    streams = {
+        view: _checked(_resized(stream(keep), settings.size, sizes[view]), len(keep), episode.where, view)
+        for view, stream in episode.views.items()
+    }
     extra = {view: s for view, s in streams.items() if view != HEAD_VIEW}
     # The sidecar is written last by write_episode, after every frame, so it can carry the
     # calibration scaled from the sizes the streams actually had.
-    sidecar = _LazySidecar(lambda: build_sidecar(episode, keep, settings, {v: s[0] for v, s in sizes.items() if s}, info))
+    sidecar = _LazySidecar(
+        lambda: build_sidecar(episode, keep, settings, {v: s[0] for v, s in sizes.items() if s}, info)
+    )
     write_episode(
-        output, episode.task, episode.episode, streams[HEAD_VIEW], episode.instruction,
-        sidecar=sidecar, extra_views=extra, frame_suffix=FRAME_SUFFIXES[settings.image_format],
+        output,
+        episode.task,
+        episode.episode,
+        streams[HEAD_VIEW],
+        episode.instruction,
+        sidecar=sidecar,
+        extra_views=extra,
+        frame_suffix=FRAME_SUFFIXES[settings.image_format],
     )
     return len(keep)
 
@@ -329,8 +363,13 @@ class _progress_bar:
         )
 
         self._progress = Progress(
-            TextColumn("converting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-            TextColumn("{task.description}"), transient=False,
+            TextColumn("converting"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.description}"),
+            transient=False,
         )
         self._progress.__enter__()
         task = self._progress.add_task("", total=self.total)

@@ -65,7 +65,9 @@ class SegmentReader:
             try:
                 capture = _Capture(path)
             except OSError:
-                raise DataError(path, f"{where}: cannot open the video (corrupt or unsupported codec)") from None
+                raise DataError(
+                    path, f"{where}: cannot open the video (corrupt or unsupported codec)"
+                ) from None
         self._open[path] = capture
         while len(self._open) > self.max_open:
             _, oldest = self._open.popitem(last=False)
@@ -82,7 +84,10 @@ class SegmentReader:
         capture = self._capture(path, start, where)
         if not capture.skip_to(start):
             self._drop(path)
-            raise DataError(path, f"{where}: video ends at frame {capture.position}, before the episode starts (frame {start}); truncated video?")
+            raise DataError(
+                path,
+                f"{where}: video ends at frame {capture.position}, before the episode starts (frame {start}); truncated video?",
+            )
         wanted = iter(keep)
         next_keep = next(wanted, None)
         for offset in range(count):
@@ -90,7 +95,8 @@ class SegmentReader:
             if frame is None:
                 self._drop(path)
                 raise DataError(
-                    path, f"{where}: video ends after {offset} of the episode's {count} frames (truncated or corrupt video)"
+                    path,
+                    f"{where}: video ends after {offset} of the episode's {count} frames (truncated or corrupt video)",
                 )
             while offset == next_keep:  # a frame kept twice (resampling to a higher rate) is yielded twice
                 yield frame

@@ -66,7 +66,9 @@ class LeRobotMapping:
     fk: ForwardKinematics | None = None
     fk_name: str | None = None
     intrinsics: dict[str, str] | None = None  # our view -> feature with 9 values per frame (row-major 3x3)
-    extrinsics: dict[str, str] | None = None  # our view -> feature with 16 values per frame (row-major 4x4, camera-to-base)
+    extrinsics: dict[str, str] | None = (
+        None  # our view -> feature with 16 values per frame (row-major 4x4, camera-to-base)
+    )
 
     def describe(self) -> dict:
         return {
@@ -94,7 +96,10 @@ class LeRobotDataset:
             raise DataError(info_path, f"not valid JSON ({exc})") from None
         self.version = str(self.info.get("codebase_version", ""))
         if self.version not in SUPPORTED_VERSIONS:
-            raise DataError(info_path, f"LeRobot codebase_version {self.version!r} is not supported (supported: {', '.join(SUPPORTED_VERSIONS)})")
+            raise DataError(
+                info_path,
+                f"LeRobot codebase_version {self.version!r} is not supported (supported: {', '.join(SUPPORTED_VERSIONS)})",
+            )
         for key in ("fps", "features", "data_path"):
             if key not in self.info:
                 raise DataError(info_path, f"missing {key!r}")
@@ -170,9 +175,13 @@ class LeRobotDataset:
             chunk, file = int(episode[f"videos/{key}/chunk_index"]), int(episode[f"videos/{key}/file_index"])
             start_time = float(episode[f"videos/{key}/from_timestamp"])
         except (KeyError, TypeError):
-            raise DataError(self.root / "meta" / "episodes", f"episode {index}: no video entry for camera {key!r}") from None
+            raise DataError(
+                self.root / "meta" / "episodes", f"episode {index}: no video entry for camera {key!r}"
+            ) from None
         fps = float(self.features[key].get("info", {}).get("video.fps", self.fps))
-        return self.root / template.format(video_key=key, chunk_index=chunk, file_index=file), int(np.floor(start_time * fps + 0.5))
+        return self.root / template.format(video_key=key, chunk_index=chunk, file_index=file), int(
+            np.floor(start_time * fps + 0.5)
+        )
 
     def read_rows(self, episode: dict) -> dict[str, np.ndarray]:
         """The episode's numeric columns, as (T, ...) arrays, in frame order."""
@@ -213,12 +222,18 @@ class LeRobotDataset:
             )
         for view, key in views.items():
             if key not in self.features:
-                raise ConfigError(f"--views {view}={key}: {self.root} has no camera {key!r} (cameras: {', '.join(cameras) or 'none'})")
+                raise ConfigError(
+                    f"--views {view}={key}: {self.root} has no camera {key!r} (cameras: {', '.join(cameras) or 'none'})"
+                )
             if key not in cameras:
-                raise ConfigError(f"--views {view}={key}: feature {key!r} is stored as {self.features[key].get('dtype')!r}, not as a video or image")
+                raise ConfigError(
+                    f"--views {view}={key}: feature {key!r} is stored as {self.features[key].get('dtype')!r}, not as a video or image"
+                )
         return dict(views)
 
-    def image_frames(self, episode: dict, key: str, keep: list[int], num_frames: int, where: str) -> Iterator[np.ndarray]:
+    def image_frames(
+        self, episode: dict, key: str, keep: list[int], num_frames: int, where: str
+    ) -> Iterator[np.ndarray]:
         """Frames of a camera stored as images in the episode's rows (only that column is read)."""
         import pyarrow.parquet as pq
 
@@ -244,9 +259,13 @@ class LeRobotDataset:
             elif item.get("path") and (self.root / item["path"]).is_file():
                 yield read_image(self.root / item["path"])
             else:
-                raise DataError(path, f"{where}: camera {key!r}, frame {i} has no image bytes and no readable image path")
+                raise DataError(
+                    path, f"{where}: camera {key!r}, frame {i} has no image bytes and no readable image path"
+                )
 
-    def source_episodes(self, mapping: LeRobotMapping, selected: set[str] | None, reader: SegmentReader) -> Iterator[SourceEpisode]:
+    def source_episodes(
+        self, mapping: LeRobotMapping, selected: set[str] | None, reader: SegmentReader
+    ) -> Iterator[SourceEpisode]:
         views = self.resolve_views(mapping.views)
         for episode in self.select(selected):
             yield self._episode(episode, views, mapping, reader)
@@ -261,22 +280,35 @@ class LeRobotDataset:
             episodes = [e for e in episodes if str(int(e["episode_index"])) in selected]
         return episodes
 
-    def _episode(self, episode: dict, views: dict[str, str], mapping: LeRobotMapping, reader: SegmentReader) -> SourceEpisode:
+    def _episode(
+        self, episode: dict, views: dict[str, str], mapping: LeRobotMapping, reader: SegmentReader
+    ) -> SourceEpisode:
         index = int(episode["episode_index"])
         arrays = self.read_rows(episode)
         num_frames = len(next(iter(arrays.values()))) if arrays else int(episode.get("length", 0))
         task_index = int(arrays["task_index"][0]) if "task_index" in arrays and num_frames else None
-        where = f"episode {index}" + (f" (task {task_index})" if task_index is not None else "") + f" of {self.root}"
+        where = (
+            f"episode {index}"
+            + (f" (task {task_index})" if task_index is not None else "")
+            + f" of {self.root}"
+        )
         if num_frames == 0:
             raise DataError(self.data_path(episode), f"{where}: no frames")
         if "length" in episode and int(episode["length"]) != num_frames:
-            raise DataError(self.data_path(episode), f"{where}: metadata says {episode['length']} frames, the data file has {num_frames}")
+            raise DataError(
+                self.data_path(episode),
+                f"{where}: metadata says {episode['length']} frames, the data file has {num_frames}",
+            )
         episode_tasks = [str(t) for t in (episode.get("tasks") or [])]
         if task_index is not None:
             instruction = self.tasks.get(task_index, episode_tasks[0] if episode_tasks else "")
         else:
             instruction = episode_tasks[0] if episode_tasks else ""
-        ordered_tasks = list(dict.fromkeys(self.tasks[int(t)] for t in arrays["task_index"] if int(t) in self.tasks)) if "task_index" in arrays else episode_tasks
+        ordered_tasks = (
+            list(dict.fromkeys(self.tasks[int(t)] for t in arrays["task_index"] if int(t) in self.tasks))
+            if "task_index" in arrays
+            else episode_tasks
+        )
 
         def stream_for(key: str):
             if key in self.image_keys:
@@ -300,7 +332,9 @@ class LeRobotDataset:
         return source
 
 
-def _apply_mapping(source: SourceEpisode, mapping: LeRobotMapping, arrays: dict[str, np.ndarray], where: str) -> None:
+def _apply_mapping(
+    source: SourceEpisode, mapping: LeRobotMapping, arrays: dict[str, np.ndarray], where: str
+) -> None:
     if mapping.eef_pose is not None:
         source.eef_pose = mapping.eef_pose.apply(arrays, where)
     if mapping.actions is not None:
@@ -308,7 +342,9 @@ def _apply_mapping(source: SourceEpisode, mapping: LeRobotMapping, arrays: dict[
     if mapping.joints is not None:
         if mapping.joints not in arrays:
             raise DataError(where, f"--joints: the source has no feature {mapping.joints!r}")
-        source.joint_positions = np.asarray(arrays[mapping.joints], dtype=np.float64).reshape(source.num_frames, -1)
+        source.joint_positions = np.asarray(arrays[mapping.joints], dtype=np.float64).reshape(
+            source.num_frames, -1
+        )
     if mapping.fk is not None:
         if source.joint_positions is None:
             raise ConfigError("--fk needs --joints FEATURE (the joint positions it maps to poses)")
@@ -316,7 +352,10 @@ def _apply_mapping(source: SourceEpisode, mapping: LeRobotMapping, arrays: dict[
     for view, feature in (mapping.intrinsics or {}).items():
         values = _calibration(arrays, feature, 9, where).reshape(-1, 3, 3)
         if not np.all(values == values[0]):
-            raise DataError(where, f"--intrinsics {view}={feature}: intrinsics change within the episode; only fixed intrinsics are supported")
+            raise DataError(
+                where,
+                f"--intrinsics {view}={feature}: intrinsics change within the episode; only fixed intrinsics are supported",
+            )
         source.intrinsics[view] = values[0]
     for view, feature in (mapping.extrinsics or {}).items():
         source.extrinsics[view] = _calibration(arrays, feature, 16, where).reshape(-1, 4, 4)
@@ -328,10 +367,16 @@ def _apply_mapping(source: SourceEpisode, mapping: LeRobotMapping, arrays: dict[
 
 def _calibration(arrays: dict[str, np.ndarray], feature: str, width: int, where: str) -> np.ndarray:
     if feature not in arrays:
-        raise DataError(where, f"calibration feature {feature!r} is not in the source (it has: {', '.join(sorted(arrays))})")
+        raise DataError(
+            where,
+            f"calibration feature {feature!r} is not in the source (it has: {', '.join(sorted(arrays))})",
+        )
     values = np.asarray(arrays[feature], dtype=np.float64)
     if values.ndim != 2 or values.shape[1] != width:
-        raise DataError(where, f"calibration feature {feature!r} must hold {width} values per frame, got shape {values.shape}")
+        raise DataError(
+            where,
+            f"calibration feature {feature!r} must hold {width} values per frame, got shape {values.shape}",
+        )
     return values
 
 
@@ -373,7 +418,11 @@ def _decode_image(data: bytes, path: Path, where: str) -> np.ndarray:
 def _is_list(arrow_type) -> bool:
     import pyarrow as pa
 
-    return pa.types.is_list(arrow_type) or pa.types.is_fixed_size_list(arrow_type) or pa.types.is_large_list(arrow_type)
+    return (
+        pa.types.is_list(arrow_type)
+        or pa.types.is_fixed_size_list(arrow_type)
+        or pa.types.is_large_list(arrow_type)
+    )
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -404,10 +453,14 @@ def resolve_source(text: str, revision: str | None = None) -> Path:
     try:
         from huggingface_hub import snapshot_download
     except ImportError:
-        raise DataError(path, "not a folder, and huggingface_hub is not installed to fetch it as a repo id") from None
+        raise DataError(
+            path, "not a folder, and huggingface_hub is not installed to fetch it as a repo id"
+        ) from None
     for offline in (True, False):
         try:
-            return Path(snapshot_download(text, repo_type="dataset", revision=revision, local_files_only=offline))
+            return Path(
+                snapshot_download(text, repo_type="dataset", revision=revision, local_files_only=offline)
+            )
         except Exception as exc:  # not cached / offline / not found: many types
             if not offline:
                 from ewmbench.errors import Unavailable
@@ -434,7 +487,28 @@ def convert_lerobot(
     dataset = LeRobotDataset(source)
     dataset.resolve_views(mapping.views)  # a bad mapping fails before anything is written
     selected = dataset.select(episodes)
-    info = {"format": "lerobot", "codebase_version": dataset.version, "path": str(dataset.root.resolve()), "fps": dataset.fps}
-    bind_output(output, "lerobot", str(dataset.root.resolve()), {**settings.as_dict(), **mapping.describe(), "episodes": sorted(episodes, key=lambda s: (len(s), s)) if episodes else None})
+    info = {
+        "format": "lerobot",
+        "codebase_version": dataset.version,
+        "path": str(dataset.root.resolve()),
+        "fps": dataset.fps,
+    }
+    bind_output(
+        output,
+        "lerobot",
+        str(dataset.root.resolve()),
+        {
+            **settings.as_dict(),
+            **mapping.describe(),
+            "episodes": sorted(episodes, key=lambda s: (len(s), s)) if episodes else None,
+        },
+    )
     with SegmentReader() as reader:
-        return convert_episodes(dataset.source_episodes(mapping, episodes, reader), output, settings, info, total=len(selected), progress=progress)
+        return convert_episodes(
+            dataset.source_episodes(mapping, episodes, reader),
+            output,
+            settings,
+            info,
+            total=len(selected),
+            progress=progress,
+        )

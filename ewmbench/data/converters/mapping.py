@@ -38,20 +38,32 @@ class ColumnSelection:
 
     def apply(self, arrays: dict[str, np.ndarray], where: str) -> np.ndarray:
         if self.feature not in arrays:
-            raise DataError(where, f"mapping {self.text!r}: the source has no feature {self.feature!r} (it has: {', '.join(sorted(arrays))})")
+            raise DataError(
+                where,
+                f"mapping {self.text!r}: the source has no feature {self.feature!r} (it has: {', '.join(sorted(arrays))})",
+            )
         array = np.asarray(arrays[self.feature])
         if array.ndim == 1:
             array = array[:, None]
         if array.ndim != 2:
-            raise DataError(where, f"mapping {self.text!r}: feature {self.feature!r} has shape {array.shape}, expected (T, D)")
+            raise DataError(
+                where,
+                f"mapping {self.text!r}: feature {self.feature!r} has shape {array.shape}, expected (T, D)",
+            )
         if self.columns is None:
             selected = array
         else:
             if max(self.columns) >= array.shape[1]:
-                raise DataError(where, f"mapping {self.text!r}: feature {self.feature!r} has only {array.shape[1]} columns")
+                raise DataError(
+                    where,
+                    f"mapping {self.text!r}: feature {self.feature!r} has only {array.shape[1]} columns",
+                )
             selected = array[:, list(self.columns)]
         if selected.shape[1] != POSE_WIDTH:
-            raise DataError(where, f"mapping {self.text!r} gives {selected.shape[1]} columns, the sidecar's layout needs {POSE_WIDTH}")
+            raise DataError(
+                where,
+                f"mapping {self.text!r} gives {selected.shape[1]} columns, the sidecar's layout needs {POSE_WIDTH}",
+            )
         return selected.astype(np.float64)
 
 
@@ -103,5 +115,7 @@ def apply_forward_kinematics(fk: ForwardKinematics, joints: np.ndarray, where: s
     except Exception as exc:  # user code: report what it raised, with the episode
         raise DataError(where, f"forward kinematics failed ({type(exc).__name__}: {exc})") from None
     if pose.shape != (len(joints), POSE_WIDTH):
-        raise DataError(where, f"forward kinematics returned shape {pose.shape}, expected ({len(joints)}, {POSE_WIDTH})")
+        raise DataError(
+            where, f"forward kinematics returned shape {pose.shape}, expected ({len(joints)}, {POSE_WIDTH})"
+        )
     return pose

@@ -267,7 +267,7 @@ def resolve_metric_names(
     """Metric names to score: the protocol's (None), or the given ones, where a column name
     (``hsd``) stands for the metric that writes it. Unknown names are refused with the choices."""
     if registry is None:
-        from ewmbench.metrics.base import metric_registry
+        from ewmbench.metrics.registry import metric_registry
 
         registry = metric_registry()
     unknown_in_protocol = [n for n in protocol.metrics if n not in registry]

@@ -13,7 +13,7 @@ import pytest
 from ewmbench.data.layout import GroundTruth, write_trial
 from ewmbench.data.video import read_video
 from ewmbench.errors import ConfigError
-from ewmbench.metrics.base import metric_registry
+from ewmbench.metrics.registry import metric_registry
 from ewmbench.run import NotScored, build_plan, chunked
 from ewmbench.runner import RunConfig, evaluate, run
 from tests.helpers.datasets import make_ground_truth

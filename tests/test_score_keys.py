@@ -13,7 +13,7 @@ import pytest
 from ewmbench.data.layout import Generated, GroundTruth
 from ewmbench.data.video_cache import VideoCache
 from ewmbench.errors import ConfigError
-from ewmbench.metrics.base import metric_registry
+from ewmbench.metrics.registry import metric_registry
 from ewmbench.models.base import GenerationResult, Option, WorldModel, register_model
 from ewmbench.perception.detector_weights import DetectorChoice
 from ewmbench.protocols import load_protocol

@@ -19,7 +19,7 @@ reads.
 from __future__ import annotations
 
 from abc import ABC
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -27,7 +27,7 @@ import numpy as np
 
 from ewmbench.data.layout import Episode, Trial
 from ewmbench.data.video_cache import VideoCache
-from ewmbench.errors import ConfigError, require
+from ewmbench.errors import require
 from ewmbench.perception.detector import TrackingSettings
 from ewmbench.perception.detector_weights import DetectorChoice
 from ewmbench.perception.trajectories import trajectory_of
@@ -158,27 +158,3 @@ def register_metric(cls: type[Metric]) -> type[Metric]:
         raise ValueError(f"metric {cls.name!r} registered twice")
     _REGISTRY[cls.name] = cls
     return cls
-
-
-def metric_registry() -> dict[str, type[Metric]]:
-    import ewmbench.metrics  # noqa: F401  (importing the package registers every metric module)
-
-    return dict(_REGISTRY)
-
-
-def higher_is_better(column: str, registry: Mapping[str, type[Metric]] | None = None) -> bool:
-    """The direction of a result column, as the metric that writes it declares it
-    (``lower_is_better``); every consumer (best-of-N, reports, leaderboards) reads it here."""
-    for cls in (registry if registry is not None else metric_registry()).values():
-        if column in cls.columns:
-            return column not in cls.lower_is_better
-    raise ConfigError(
-        f"no metric writes a column {column!r}, so its direction is unknown (see `ewmbench metrics`)"
-    )
-
-
-def column_directions(
-    columns: Sequence[str], registry: Mapping[str, type[Metric]] | None = None
-) -> dict[str, str]:
-    """``{"column": "higher" | "lower"}`` of the given columns (for result files)."""
-    return {c: "higher" if higher_is_better(c, registry) else "lower" for c in columns}

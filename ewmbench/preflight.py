@@ -23,6 +23,7 @@ from ewmbench.data.layout import GENERATED_SUFFIX, Generated, GroundTruth
 from ewmbench.data.split import load_split, split_keys
 from ewmbench.errors import ConfigError, DataError
 from ewmbench.protocols import DEFAULT_PROTOCOL, Protocol, resolve_protocol
+from ewmbench.registry import Entry, Registry
 
 if TYPE_CHECKING:
     from ewmbench.models.base import WorldModel
@@ -113,7 +114,20 @@ class Plan:
         return lines
 
 
-EXECUTORS = ("serial", "processes", "ray")
+# How scoring runs, by name (functions in ewmbench.run.executors, loaded on use).
+EXECUTORS = Registry(
+    "executor",
+    [
+        Entry("serial", "ewmbench.run.executors:run_serial", "one process, item after item"),
+        Entry(
+            "processes", "ewmbench.run.executors:run_processes", "a pool of worker processes (--workers N)"
+        ),
+        Entry(
+            "ray", "ewmbench.run.executors:run_ray", "Ray tasks (RAY_ADDRESS, else a local Ray; --num-gpus)"
+        ),
+    ],
+    entry_point_group="ewmbench.executors",
+)
 
 
 def check_executor(config: RunConfig) -> None:

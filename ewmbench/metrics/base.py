@@ -31,6 +31,7 @@ from ewmbench.errors import require
 from ewmbench.perception.detector import TrackingSettings
 from ewmbench.perception.detector_weights import DetectorChoice
 from ewmbench.perception.trajectories import trajectory_of
+from ewmbench.registry import Entry, Registry
 
 GROUPS = ("fidelity", "scene", "motion", "semantics", "diversity")
 LEVELS = ("trial", "episode", "dataset")
@@ -146,15 +147,33 @@ class Metric(ABC):
         raise NotImplementedError(f"{self.name} scores {self.level}s, not whole runs")
 
 
-_REGISTRY: dict[str, type[Metric]] = {}
+# Built-in metrics by name, as "module:Class" strings (in the order `ewmbench metrics` lists them):
+# naming a metric imports only its group's module.
+BUILTIN_METRICS: dict[str, str] = {
+    "diversity": "ewmbench.metrics.diversity:Diversity",
+    "psnr": "ewmbench.metrics.fidelity:PSNR",
+    "ssim": "ewmbench.metrics.fidelity:SSIM",
+    "lpips": "ewmbench.metrics.fidelity:LPIPS",
+    "fid": "ewmbench.metrics.fidelity:FID",
+    "fvd": "ewmbench.metrics.fidelity:FVD",
+    "trajectory_consistency": "ewmbench.metrics.motion:TrajectoryConsistency",
+    "scene_consistency": "ewmbench.metrics.scene:SceneConsistency",
+    "semantics": "ewmbench.metrics.semantics:Semantics",
+}
+METRICS = Registry(
+    "metric",
+    [Entry(name, target) for name, target in BUILTIN_METRICS.items()],
+    entry_point_group="ewmbench.metrics",
+    hint="(see `ewmbench metrics`)",
+    base=Metric,
+)
 
 
 def register_metric(cls: type[Metric]) -> type[Metric]:
+    """Check a metric class's level and group, and register it in this process (built-ins are
+    found through :data:`BUILTIN_METRICS` without it; a user's own metric needs it)."""
     if cls.level not in LEVELS:
         raise ValueError(f"metric {cls.name!r}: unknown level {cls.level!r}")
     if cls.group not in GROUPS:
         raise ValueError(f"metric {cls.name!r}: unknown group {cls.group!r}")
-    if cls.name in _REGISTRY:
-        raise ValueError(f"metric {cls.name!r} registered twice")
-    _REGISTRY[cls.name] = cls
-    return cls
+    return METRICS.register(cls.name, cls)

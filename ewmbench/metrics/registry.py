@@ -1,17 +1,18 @@
-"""Every metric by name: importing this module imports each metric group, whose classes register
-themselves in :mod:`ewmbench.metrics.base`; the directions of result columns are read here."""
+"""Every metric by name (loaded through :data:`ewmbench.metrics.base.METRICS`), and the direction
+of each result column, read from the metric that writes it."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
 from ewmbench.errors import ConfigError
-from ewmbench.metrics import diversity, fidelity, motion, scene, semantics  # noqa: F401  (importing registers each metric)
-from ewmbench.metrics.base import _REGISTRY, Metric
+from ewmbench.metrics.base import METRICS, Metric
 
 
 def metric_registry() -> dict[str, type[Metric]]:
-    return dict(_REGISTRY)
+    """Every metric class by name: the built-ins, the ``ewmbench.metrics`` entry-point group and
+    classes registered in this process (imports each metric module; none imports torch)."""
+    return {name: METRICS.load(name) for name in METRICS.names()}
 
 
 def higher_is_better(column: str, registry: Mapping[str, type[Metric]] | None = None) -> bool:

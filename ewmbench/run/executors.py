@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 from ewmbench.data.video_cache import VideoCache
 from ewmbench.errors import ConfigError
+from ewmbench.preflight import EXECUTORS
 from ewmbench.run.plan import Job, WorkItem, chunked
 from ewmbench.run.scoring import Scorer
 
@@ -160,9 +161,6 @@ def run_ray(
     finally:
         if started:
             ray.shutdown()
-
-
-EXECUTORS: dict[str, Callable[..., int]] = {"serial": run_serial, "processes": run_processes, "ray": run_ray}
 
 
 def execute(

@@ -59,7 +59,7 @@ class Registry:
         self.hint = hint
         self.references = references
         self.base = base
-        self._registered: dict[str, Any] = {}
+        self.registered: dict[str, Any] = {}  # name -> object, registered in this process
 
     # ---------------------------------------------------------------- listing (imports nothing)
 
@@ -68,7 +68,7 @@ class Registry:
         if self.entry_point_group:
             for point in importlib.metadata.entry_points(group=self.entry_point_group):
                 found.setdefault(point.name, Entry(point.name, point.value))
-        for name, obj in self._registered.items():
+        for name, obj in self.registered.items():
             found.setdefault(name, Entry(name, _reference(obj), (obj.__doc__ or "").strip().split("\n")[0]))
         return found
 
@@ -92,8 +92,8 @@ class Registry:
 
     def load(self, name: str) -> Any:
         """The object registered under ``name`` (or a ``package.module:attr`` reference)."""
-        if name in self._registered:
-            return self._registered[name]
+        if name in self.registered:
+            return self.registered[name]
         entries = self.entries()
         entry = entries.get(name)
         if entry is None:
@@ -115,9 +115,6 @@ class Registry:
             raise ConfigError(f"{self.kind} {name!r}: {target!r} names nothing")
         return loaded
 
-    def __getitem__(self, name: str) -> Any:
-        return self.load(name)
-
     def unknown(self, name: str) -> ConfigError:
         """The error for a name that is not registered: the closest name, every name, the hint."""
         names = self.names()
@@ -133,16 +130,10 @@ class Registry:
     def register(self, name: str, obj: Any) -> Any:
         """Register an object defined in the running process; a second, different object under
         the same name is refused."""
-        if name in self._registered and self._registered[name] is not obj:
+        if name in self.registered and self.registered[name] is not obj:
             raise ValueError(f"{self.kind} {name!r} registered twice")
-        self._registered[name] = obj
+        self.registered[name] = obj
         return obj
-
-    def __setitem__(self, name: str, obj: Any) -> None:
-        self._registered[name] = obj
-
-    def __delitem__(self, name: str) -> None:
-        del self._registered[name]
 
 
 def _reference(obj: Any) -> str:

@@ -36,7 +36,7 @@ def test_listing_and_loading():
     assert "path" in widgets and "nope" not in widgets and 3 not in widgets
     import json
 
-    assert widgets.load("json-dumps") is json.dumps and widgets["path"] is Path
+    assert widgets.load("json-dumps") is json.dumps and widgets.load("path") is Path
 
 
 def test_unknown_names_the_closest_and_every_name():

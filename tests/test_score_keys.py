@@ -201,7 +201,8 @@ class Level(WorldModel):
 def test_model_options_are_part_of_the_run_identity(tmp_path, monkeypatch):
     from ewmbench.models import base
 
-    monkeypatch.setattr(base, "_REGISTERED", dict(base._REGISTERED))  # registered for this test only
+    # registered for this test only
+    monkeypatch.setattr(base.MODELS, "registered", dict(base.MODELS.registered))
     register_model(Level)
     gt = make_ground_truth(tmp_path / "gt", tasks=("1",), episodes=("10",), num_frames=FRAMES)
 

@@ -176,4 +176,4 @@ def execute(
         raise ConfigError(f"--executor {executor!r} is not one of {', '.join(EXECUTORS)}")
     if not items:
         return 0
-    return EXECUTORS[executor](job, items, advance, workers=workers, num_gpus=num_gpus)
+    return EXECUTORS.load(executor)(job, items, advance, workers=workers, num_gpus=num_gpus)

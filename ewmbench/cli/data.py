@@ -22,11 +22,11 @@ def data_info_command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
 ) -> None:
     """Summarise a dataset and list layout problems with their paths (exit 1 if any error)."""
+    from ewmbench.data.datasets import resolve_dataset
     from ewmbench.data.summary import summarise
-    from ewmbench.preflight import resolve_dataset_argument
 
     try:
-        path = resolve_dataset_argument(path)
+        path = resolve_dataset(path)
         summary = summarise(path)
     except EwmbenchError as exc:
         fail(exc)
@@ -100,8 +100,8 @@ def data_curate_command(
 ) -> None:
     """Pick IoU-diverse episodes per task from 3-D end-effector trajectories; write a split file."""
     from ewmbench.data.curate import DEFAULT_VOXEL_SIZE, curate_split, write_split
+    from ewmbench.data.datasets import resolve_dataset
     from ewmbench.errors import ConfigError
-    from ewmbench.preflight import resolve_dataset_argument
 
     try:
         if voxel_size is not None and not (math.isfinite(voxel_size) and voxel_size > 0):
@@ -110,7 +110,7 @@ def data_curate_command(
             raise ConfigError(
                 f"--output {output} is a folder; give the path of the split file to write (e.g. {output / 'split.json'})"
             )
-        source = resolve_dataset_argument(source)
+        source = resolve_dataset(source)
         if source.resolve() in output.resolve().parents:
             raise ConfigError(
                 f"--output {output} is inside the source dataset {source}; inputs are never written to: write the split elsewhere"

@@ -252,3 +252,16 @@ def test_unknown_layout_names_the_shipped_ones():
         load_layout("pi0-franka")
     with pytest.raises(ConfigError, match="does not exist"):
         load_layout("missing/layout.yaml")
+
+
+def test_decoded_angles_stay_continuous_with_the_current_pose():
+    """A roll of pi (the sample's hands point down) read back from a quaternion stays pi, not -pi."""
+    state = STATE.copy()
+    state[3] = np.pi
+    layout = load_layout("ge-act")
+    sent = build_request(layout, FRAMES, state, None, "x", 0, layout.views)["state"].astype(np.float64)
+    rows, _ = decode_actions(layout, [sent, sent], state, None, None, None)
+    assert np.allclose(rows, state, atol=1e-5)
+    eef14 = load_layout("ge-act-eef14")
+    rows, _ = decode_actions(eef14, [state], state, None, None, None)
+    assert np.array_equal(rows[0], state)  # 14-D euler travels unchanged

@@ -267,6 +267,8 @@ def encode_vector(parts: list[Part], state: np.ndarray, joints: np.ndarray | Non
         elif p.part == "gripper":
             closed, opened = p.range
             pieces.append([closed + state[arm + 6] * (opened - closed)])
+        elif p.part == "rpy":
+            pieces.append(state[arm + 3 : arm + 6] / p.scale)
         else:
             value = _rotation_values(p.part, _rotation("rpy", state[arm + 3 : arm + 6]))
             pieces.append(value / p.scale)
@@ -355,7 +357,11 @@ def _decode_rotation(part: str, values: np.ndarray, current_rpy: np.ndarray, mod
     from scipy.spatial.transform import Rotation
 
     if mode == "absolute":
-        return np.unwrap(_rotation(part, values).as_euler("xyz"), axis=0)
+        if part == "rpy":
+            return values  # our own representation: the server's numbers, unchanged
+        angles = _rotation(part, values).as_euler("xyz")
+        # continuous with the current pose (a roll of pi stays pi, not -pi)
+        return np.unwrap(np.concatenate([current_rpy[None], angles]), axis=0)[1:]
     if part == "quat":
         raise PolicyError("a quaternion cannot be a delta or a velocity; declare axisangle or rpy parts")
     pose = Rotation.from_euler("xyz", current_rpy)
@@ -363,7 +369,7 @@ def _decode_rotation(part: str, values: np.ndarray, current_rpy: np.ndarray, mod
     for row in values:
         pose = _rotation(part, row * step_scale) * pose  # deltas in the base frame, applied in turn
         out.append(pose.as_euler("xyz"))
-    return np.unwrap(np.asarray(out), axis=0)
+    return np.unwrap(np.concatenate([current_rpy[None], out]), axis=0)[1:]
 
 
 def build_request(

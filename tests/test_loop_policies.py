@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -30,7 +31,7 @@ class OpenPIServer:
     metadata), ``narrow`` (13-wide actions), else an echo of the state, three rows.
     """
 
-    def __init__(self, mode: str = "ok", fail_on: tuple[int, ...] = ()):
+    def __init__(self, mode: str = "ok", fail_on: tuple[int, ...] = (), ssl_context=None):
         from websockets.sync.server import serve
 
         self.mode = mode
@@ -38,7 +39,7 @@ class OpenPIServer:
         self.requests: list[dict] = []
         self.authorization: list[str | None] = []
         self.connections = 0
-        self.server = serve(self.handle, "127.0.0.1", 0, max_size=None, compression=None)
+        self.server = serve(self.handle, "127.0.0.1", 0, max_size=None, compression=None, ssl=ssl_context)
         self.port = self.server.socket.getsockname()[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -181,6 +182,38 @@ def test_openpi_api_key_is_sent_as_openpi_does_and_never_recorded(server, monkey
     assert "s3cret" not in json.dumps(config) and config["api_key"] == "from $MY_OPENPI_KEY"
     with pytest.raises(ConfigError, match="environment variable"):
         OpenPIPolicy(api_key="s3cret")
+
+
+@pytest.mark.skipif(
+    shutil.which("openssl") is None, reason="needs the openssl command to make a test certificate"
+)
+def test_openpi_wss_url_speaks_tls(tmp_path, monkeypatch):
+    import ssl
+    import subprocess
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert)]
+        + ["-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        check=True,
+        capture_output=True,
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server = OpenPIServer(ssl_context=context)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the client trusts the test certificate, as a user's CA
+    try:
+        policy = OpenPIPolicy(host=f"wss://localhost:{server.port}", views="head", timeout=5)
+        policy.reset("x", observation())
+        actions = policy.act(observation())
+        policy.close()
+        with pytest.raises(PolicyError, match="cannot connect"):  # plain ws:// to a TLS server
+            OpenPIPolicy(host=f"ws://localhost:{server.port}", views="head", timeout=2).reset(
+                "x", observation()
+            )
+    finally:
+        server.stop()
+    assert actions.shape == (3, 14) and policy.config()["url"] == f"wss://localhost:{server.port}"
 
 
 @pytest.mark.parametrize(

@@ -3,9 +3,9 @@
 Opt-in: ``openpi-server`` and ``openpi-client`` pin numpy below 2, so they live in their own
 environment; point ``EWMBENCH_OPENPI_SERVER_PYTHON`` at its Python::
 
-    python3 -m venv /work/scratch/openpi/venv
-    /work/scratch/openpi/venv/bin/pip install openpi-server==0.1.0 openpi-client==0.1.2
-    EWMBENCH_OPENPI_SERVER_PYTHON=/work/scratch/openpi/venv/bin/python pytest tests/test_loop_openpi_server.py
+    python3 -m venv .venv-openpi
+    .venv-openpi/bin/pip install openpi-server==0.1.0 openpi-client==0.1.2
+    EWMBENCH_OPENPI_SERVER_PYTHON=.venv-openpi/bin/python pytest tests/test_loop_openpi_server.py
 
 The server runs ``tests/openpi_dummy_server.py``, a scripted dummy policy, as a subprocess.
 """

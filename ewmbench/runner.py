@@ -471,6 +471,7 @@ def score(
         },
         "scored": f"{len(scored_episodes)} of {len(gt.episodes)} episodes ({int(scored.sum())} of {len(generated.trials)} generated trials)",
         **aggregated,
+        "task_names": gt.task_names(),
         "directions": column_directions(list(aggregated["overall"]), registry),
         "skipped_metrics": skipped,
         "notes": row_notes,
@@ -559,6 +560,7 @@ def build_record(
             sha256=dataset_hash(dataset_items),
             tasks=len({e.task for e in gt.episodes}),
             episodes=len(gt.episodes),
+            task_names=summary["task_names"],
         ),
         model=ModelRef(
             name=summary["model"],

@@ -7,7 +7,7 @@ import json
 import typer
 from rich.table import Table
 
-from ewmbench.cli.common import ProtocolOption, app, console, fail
+from ewmbench.cli.common import ProtocolOption, app, fail, print_table
 from ewmbench.errors import EwmbenchError
 
 
@@ -62,7 +62,7 @@ def models_command(
             options,
             row["status"],
         )
-    console.print(table)
+    print_table(table)
 
 
 @app.command("metrics")
@@ -107,4 +107,4 @@ def metrics_command(
         table.add_column(column)
     for row in rows:
         table.add_row(row["name"], row["group"], row["level"], ", ".join(row["columns"]), row["status"])
-    console.print(table)
+    print_table(table)

@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+import pytest
 from typer.testing import CliRunner
 
 from ewmbench.cli import app
@@ -100,3 +101,26 @@ def test_import_accepts_sample_as_ground_truth(sample_cache, tmp_path, monkeypat
     assert "does not exist" not in result.output
     assert result.exit_code == 0, result.output
     assert "imported 0 trial(s)" in result.output and "8 GT episode(s) received no video" in result.output
+
+
+@pytest.mark.slow
+def test_models_try_runs_a_tiny_pipeline_on_the_sample(sample_cache, tmp_path, monkeypatch):
+    pytest.importorskip("diffusers")
+    cache = tmp_path / "cache"
+    (cache / "datasets").mkdir(parents=True)
+    for entry in (sample_cache / "datasets").iterdir():
+        (cache / "datasets" / entry.name).symlink_to(entry.resolve(), target_is_directory=True)
+    monkeypatch.setenv("EWMBENCH_CACHE", str(cache))
+    result = cli.invoke(app, ["models", "try", "ltx-video"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "ltx-video runs here: 8 trial(s) generated and scored" in result.output
+    assert "1 pick_place" in result.output
+    assert (cache / "tiny-pipelines" / "ltx-video" / "model_index.json").is_file()
+    rows = (cache / "tiny-runs" / "ltx-video" / "rows.csv").read_text().splitlines()
+    assert rows[0].split(",")[3:] == ["psnr", "ssim"] and len(rows) == 9
+
+
+def test_models_try_refuses_what_needs_a_checkout():
+    result = cli.invoke(app, ["models", "try", "ge-base"], env={"COLUMNS": "200"})
+    assert result.exit_code == 2
+    assert "Genie-Envisioner checkout" in result.output and "ltx-video" in result.output

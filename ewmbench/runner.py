@@ -53,7 +53,8 @@ from ewmbench.data.video import list_frames, video_size
 from ewmbench.data.video_cache import VideoCache
 from ewmbench.errors import DataError, Unavailable
 from ewmbench.files import sha256_file, write_json
-from ewmbench.metrics.base import Metric, column_directions, higher_is_better, metric_registry
+from ewmbench.metrics.base import Metric
+from ewmbench.metrics.registry import column_directions, higher_is_better, metric_registry
 from ewmbench.models.base import (
     CONDITIONING,
     Capabilities,

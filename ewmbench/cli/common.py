@@ -19,8 +19,9 @@ from rich.console import Console
 from rich.markup import escape as _escape_markup
 from rich.table import Table
 
+from ewmbench import registry
 from ewmbench.data.layout import id_sort_key
-from ewmbench.errors import EwmbenchError
+from ewmbench.errors import ConfigError, EwmbenchError
 from ewmbench.protocols import DEFAULT_PROTOCOL
 
 
@@ -106,25 +107,10 @@ def fail(exc: Exception) -> None:
 
 
 def parse_options(pairs: list[str]) -> dict:
-    import yaml
-
-    options = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise typer.BadParameter(f"expected key=value, got {pair!r}", param_hint="--model-option")
-        key, value = pair.split("=", 1)
-        if not key.strip():
-            raise typer.BadParameter(
-                f"expected key=value, got {pair!r} (no key)", param_hint="--model-option"
-            )
-        try:
-            options[key.strip().replace("-", "_")] = yaml.safe_load(value)
-        except yaml.YAMLError as exc:
-            raise typer.BadParameter(
-                f"{key.strip()}: value {value!r} is not valid YAML ({' '.join(str(exc).split())})",
-                param_hint="--model-option",
-            ) from None
-    return options
+    try:
+        return registry.parse_options(pairs)
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--model-option") from None
 
 
 def task_label(task: str, names: dict[str, str]) -> str:

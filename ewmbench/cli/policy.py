@@ -226,8 +226,8 @@ def list_command() -> None:
     table = Table(title="policies (--policy NAME:key=value,...)")
     table.add_column("name")
     table.add_column("what it is")
-    for name, (_, description) in POLICIES.items():
-        table.add_row(name, description)
+    for name, entry in POLICIES.entries().items():
+        table.add_row(name, entry.description)
     print_table(table)
     ladder = Table(title="scripted-ladder (--policies scripted-ladder)")
     ladder.add_column("label")
@@ -238,6 +238,6 @@ def list_command() -> None:
     judges = Table(title="judges (--judge NAME)")
     judges.add_column("name")
     judges.add_column("what it checks")
-    for name, (_, description) in JUDGES.items():
-        judges.add_row(name, description)
+    for name, entry in JUDGES.entries().items():
+        judges.add_row(name, entry.description)
     console.print(judges)

@@ -39,6 +39,7 @@ class Observation:
     # Privileged: only scripted experts read it; learned policies must not.
     episode_meta: dict = field(default_factory=dict)
     fps: float | None = None
+    joints: np.ndarray | None = None  # (J,) the episode's joint positions (sidecar), first observation only
 
 
 class Policy(ABC):
@@ -59,6 +60,9 @@ class Policy(ABC):
     def config(self) -> dict:
         return {}
 
+    def start(self) -> None:
+        """Open connections before the first episode; raise when the policy cannot be reached at all."""
+
     def close(self) -> None:
         """Release connections or other resources."""
 
@@ -76,8 +80,8 @@ POLICIES = Registry(
         Entry(
             "openpi",
             "ewmbench.loop.openpi:OpenPIPolicy",
-            "client of an openpi-style websocket policy server (how GE-Act is served); options host, port, timeout, views, "
-            "action_key, action_space (eef14-euler or eef16-quat), gripper_max",
+            "client of an openpi websocket policy server; options host (or ws:// / wss:// URL), port, timeout, "
+            "layout (ge-act, ge-act-eef14, gesim-pi05, droid, libero, aloha, or a .yaml), views, fk, api_key_env",
         ),
         Entry(
             "http",

@@ -93,6 +93,9 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=Path("runs/board"))
     parser.add_argument("--board", type=Path, default=HERE)
     parser.add_argument("--only", default=None, help="comma-separated entry ids")
+    parser.add_argument(
+        "--reuse", action="store_true", help="make entries from runs already in --runs (no new runs)"
+    )
     args = parser.parse_args()
     rule = load_rule(args.board)
     wanted = set(args.only.split(",")) if args.only else None
@@ -100,17 +103,20 @@ def main() -> None:
         if wanted and entry_id not in wanted:
             continue
         output = args.runs / entry_id
-        run(
-            RunConfig(
-                output=output,
-                protocol=rule.protocol,
-                model=model,
-                model_options=options,
-                dataset="sample",
-                trials=1,
-            ),
-            show_progress=False,
-        )
+        if args.reuse and (output / "record.json").is_file():
+            print(f"{entry_id}: reusing {output}")
+        else:
+            run(
+                RunConfig(
+                    output=output,
+                    protocol=rule.protocol,
+                    model=model,
+                    model_options=options,
+                    dataset="sample",
+                    trials=1,
+                ),
+                show_progress=False,
+            )
         record = load_run(output)
         provenance = {"command": command_for(model, options, rule.protocol, output), "note": note}
         entry = entry_from_record(record, rule, {**BASE, **meta}, "verified", entry_id, provenance)

@@ -118,7 +118,11 @@ def main() -> None:
                 show_progress=False,
             )
         record = load_run(output)
-        provenance = {"command": command_for(model, options, rule.protocol, output), "note": note}
+        # the command as anyone reproduces it: a relative output folder, never this machine's path
+        provenance = {
+            "command": command_for(model, options, rule.protocol, Path("runs") / entry_id),
+            "note": note,
+        }
         entry = entry_from_record(record, rule, {**BASE, **meta}, "verified", entry_id, provenance)
         target = args.board / "entries" / f"{entry_id}.json"
         target.unlink(missing_ok=True)

@@ -176,7 +176,7 @@ def test_site_in_a_real_browser(site):
             assert set(visible.evaluate_all("rows => rows.map(r => r.dataset.kind)")) == {"verified"}
             page.select_option("select[data-filter=kind]", "")
             assert "entries shown" in page.inner_text(".shown")
-            page.evaluate("window.scrollTo(0, 0)")
+            page.reload()  # the ranking as it opens
             page.screenshot(path=str(out / "index-1280.png"), full_page=True)
             # an entry page opens, with its radar and provenance
             page.click("a:has-text('EnerVerse')")

@@ -304,10 +304,11 @@ def _table(rule: Rule, benchmark: dict, ranked: bool) -> str:
         index += 1
     for group, columns in blocks:
         extra = ' class="shown-only"' if group is None else ""
-        span = len(columns) + (1 if group is not None else 0)
+        summed = group is not None and len(columns) > 1  # a one-column group's value is the column
+        span = len(columns) + (1 if summed else 0)
         label = rule.group_labels[group] if group is not None else "Fidelity (shown, not scored)"
         top.append(f'<th scope="colgroup" colspan="{span}"{extra}>{escape(label)}</th>')
-        if group is not None:
+        if summed:
             what = "sum" if rule.method == "sum" else "mean of normalised x 100"
             head.append(
                 _head_button(
@@ -318,7 +319,11 @@ def _table(rule: Rule, benchmark: dict, ranked: bool) -> str:
         for column in columns:
             direction = directions.get(column.name, column.direction)
             arrow = "↑" if direction == "higher" else "↓"
-            scale = f"; shown in the tool's units, scored x {column.scale:g}" if column.scale != 1 else ""
+            scale = (
+                f"; shown as the tool's value x {column.scale:g}, as the rule scores it"
+                if column.scale != 1
+                else ""
+            )
             title = f"{column.label}: {direction} is better{scale}"
             cell = _head_button(
                 index, "num", f'{escape(column.label)}<span aria-hidden="true">{arrow}</span>', title
@@ -345,7 +350,7 @@ def _table(rule: Rule, benchmark: dict, ranked: bool) -> str:
         else:
             cells.append(f'<td class="text why">{escape("; ".join(e["not_ranked_because"]))}</td>')
         for group, columns in blocks:
-            if group is not None:
+            if group is not None and len(columns) > 1:
                 value = e["groups"][group]
                 source = e["group_sources"].get(group)
                 mark = ' title="as printed in the source (group value)"' if source == "reported" else ""
@@ -361,6 +366,8 @@ def _table(rule: Rule, benchmark: dict, ranked: bool) -> str:
                     titles.append("not reported")
                 elif math.isinf(value):
                     titles.append("infinite (identical frames): shown, never scored as a maximum")
+                if value is not None and column.scale != 1 and math.isfinite(value):
+                    value = value * column.scale  # the rule's units (the paper's 0-1 CLIP)
                 title = f' title="{escape("; ".join(titles))}"' if titles else ""
                 extra = ' class="shown-only"' if group is None else ""
                 cells.append(f'<td data-v="{_sort_value(value)}"{extra}{title}>{fmt(value)}</td>')
@@ -513,6 +520,9 @@ def entry_page(rule: Rule, benchmark: dict, e: dict, entry: Entry) -> str:
         group = rule.group_labels[column.group] if column.group else "shown, not scored"
         direction = benchmark["directions"].get(name, column.direction)
         inf_note = " (identical frames)" if value is not None and math.isinf(value) else ""
+        if value is not None and column.scale != 1 and math.isfinite(value):
+            inf_note = f" (the tool's {fmt(value)} x {column.scale:g})"
+            value = value * column.scale
         metric_rows.append(
             f'<tr><th scope="row">{escape(column.label)}</th><td>{escape(group)}</td><td>{escape(direction)}</td>'
             f"<td>{fmt(value)}{inf_note}</td><td>{f'[{fmt(ci[0])}, {fmt(ci[1])}]' if ci else '–'}</td>"

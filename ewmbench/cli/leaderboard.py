@@ -100,16 +100,19 @@ def validate_command(
     from ewmbench.leaderboard.rule import load_rule
 
     with tempfile.TemporaryDirectory(prefix="ewmbench-intake-") as tmp:
+        against_board = (board / "rule.yaml").is_file()
         try:
             checked = open_bundle(bundle, Path(tmp), target=target)
-            if checked.record is not None:
+            if checked.record is not None and against_board:
                 check_record(checked.record, load_rule(board))
         except EwmbenchError as exc:
             _refuse(exc)
         if target == "worldarena":
             record = "for WorldArena 2.0 Track 1"
+        elif checked.record is not None and against_board:
+            record = f"with a run record that follows from its rows under {escape_terminal(board)}'s rule"
         elif checked.record is not None:
-            record = "with a run record that follows from its rows"
+            record = f"with a run record (not checked against a board: no {escape_terminal(board / 'rule.yaml')}; give --board)"
         else:
             record = "without a run record (needs --rescore to be added)"
         name = escape_terminal(f"{checked.metadata['model_name']} {checked.metadata['version']}")

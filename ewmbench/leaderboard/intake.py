@@ -61,6 +61,8 @@ from ewmbench.leaderboard.bundle import (
     parse_video_name,
     split_front_matter,
 )
+from ewmbench.leaderboard.entries import Entry
+from ewmbench.record import RunRecord
 
 CHUNK = 1 << 20
 BLOCK = 512
@@ -679,10 +681,10 @@ def check_admissible(bundle: Bundle, board: Path | str, kind: str) -> tuple[str,
 def admit(
     bundle: Bundle,
     board: Path | str,
-    rescored=None,
+    rescored: RunRecord | None = None,
     command: str | None = None,
     published_at: str | None = None,
-) -> Entry:  # noqa: F821
+) -> Entry:
     """Turn a checked bundle into a board entry and write it.
 
     ``rescored``: the run record of the board's own scoring of the bundle's videos (verified);

@@ -140,6 +140,9 @@ def test_add_self_reported_then_verified_then_build(submitted, tmp_path):
     data = json.loads((site / "leaderboard.json").read_text())
     ids = {e["id"] for b in data["benchmarks"] for e in b["entries"]}
     assert ids == set(entries) and (site / "entries" / f"{verified['id']}.html").is_file()
+    # task names from the ground truth's sidecars reach the entry and its page
+    assert verified["task_names"] == {"1": "task1", "2": "task2"}
+    assert "task1" in (site / "entries" / f"{verified['id']}.html").read_text()
 
 
 def test_submit_for_worldarena_names_videos_as_its_code_reads_them(submitted, tmp_path):

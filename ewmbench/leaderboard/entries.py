@@ -104,6 +104,7 @@ class Entry:
     reported: list[dict] = field(default_factory=list)
     groups: dict[str, float] = field(default_factory=dict)  # printed group values (papers)
     per_video: dict[str, list[float | None]] = field(default_factory=dict)
+    task_names: dict[str, str] = field(default_factory=dict)  # task id -> name, from the record
     protocol: dict = field(default_factory=dict)
     counts: dict = field(default_factory=dict)
     path: Path | None = None
@@ -130,6 +131,7 @@ class Entry:
                     else {}
                 ),
             },
+            **({"task_names": dict(self.task_names)} if self.task_names else {}),
             "ci": {k: [_encode(v) for v in pair] for k, pair in self.ci.items()},
             "reported": self.reported,
             "provenance": self.provenance,
@@ -221,6 +223,12 @@ def entry_from_dict(data: Any, rule, source: Path | str = "<entry>") -> Entry:
     ]
     if problems:
         raise DataError(source, "; ".join(problems[:3]))
+    task_names = data.get("task_names") or {}
+    if not isinstance(task_names, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and len(k) <= 100 and len(v) <= 200
+        for k, v in task_names.items()
+    ):
+        raise DataError(source, "task_names must map task ids to names (texts of at most 200 characters)")
     ci = {}
     for column, pair in (data.get("ci") or {}).items():
         if column not in rule.columns or not isinstance(pair, list) or len(pair) != 2:
@@ -244,6 +252,7 @@ def entry_from_dict(data: Any, rule, source: Path | str = "<entry>") -> Entry:
         reported=reported,
         groups=groups,
         per_video=per_video,
+        task_names=dict(task_names),
         protocol=data.get("protocol") or {},
         counts=data.get("counts") or {},
         path=Path(source) if not isinstance(source, Path) else source,
@@ -380,6 +389,7 @@ def entry_from_record(
         per_task=per_task,
         ci=ci,
         per_video=per_video,
+        task_names={str(k)[:100]: str(v)[:200] for k, v in (record.dataset.task_names or {}).items()},
         protocol={
             "name": record.protocol.name,
             "version": record.protocol.version,

@@ -530,7 +530,7 @@ def entry_page(rule: Rule, benchmark: dict, e: dict, entry: Entry) -> str:
             + "</tr>"
         )
     tasks = sorted({t for per in entry.per_task.values() for t in per}, key=lambda t: (len(t), t))
-    names = benchmark["tasks"]
+    names = {**benchmark["tasks"], **entry.task_names}
     per_task = ""
     if tasks:
         header = "".join(

@@ -15,6 +15,7 @@ import shlex
 from pathlib import Path
 
 from ewmbench.leaderboard.entries import entry_from_record, write_entry
+from ewmbench.leaderboard.intake import check_record
 from ewmbench.leaderboard.rule import load_rule
 from ewmbench.record import load_run
 from ewmbench.runner import RunConfig, run
@@ -118,6 +119,7 @@ def main() -> None:
                 show_progress=False,
             )
         record = load_run(output)
+        check_record(record, rule)  # the same checks a submitted record passes
         # the command as anyone reproduces it: a relative output folder, never this machine's path
         provenance = {
             "command": command_for(model, options, rule.protocol, Path("runs") / entry_id),

@@ -348,3 +348,19 @@ def test_worldarena_target_keeps_refusing_what_is_unsafe(tmp_path):
     bundle = _open(tmp_path, _wa_members() + [("notes.txt", b"hi")], target="worldarena")
     assert bundle.notes == ["ignored notes.txt (not part of a Track 1 submission)"]
     assert not (bundle.root / "notes.txt").exists()
+
+
+def test_validate_prints_a_hostile_model_name_as_text(tmp_path):
+    from typer.testing import CliRunner
+
+    from ewmbench.cli import app
+
+    readme = README.replace("model_name: Test Model", 'model_name: "\\e[2J\\e]0;x\\a[bold red]Evil[/] model"')
+    members = [("model_readme.md", readme.encode())] + standard_members()[1:]
+    archive = write_tar(tmp_path / "evil.tar.gz", members)
+    result = CliRunner().invoke(
+        app, ["leaderboard", "validate", str(archive), "--board", str(tmp_path / "none")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.output and "\x07" not in result.output
+    assert "[bold red]Evil[/] model" in result.output

@@ -126,8 +126,9 @@ def test_health_and_capabilities(client):
         "width": W,
         "channels": 3,
     }
-    # static is image-only: it declares no actions, so a sample carries empty rows, one per frame
-    assert profile["action"]["dimension"] == 0 and profile["state"]["supported"] is False
+    # static is image-only: it accepts EWMBench's 14-D rows (the API needs a positive dimension) and ignores them
+    assert profile["action"]["dimension"] == 14 and profile["state"]["supported"] is False
+    assert "ignored" in profile["action"]["representation"]
     assert caps["limits"] == {
         "max_batch_size": 3,
         "max_request_bytes": 200_000,
@@ -237,7 +238,7 @@ def _bad(client, mutate) -> tuple[dict, httpx.Response]:
             "INVALID_ARGUMENT",
         ),
         (
-            "action row not empty",
+            "action row of the wrong dimension",
             lambda p: p["samples"][0]["actions"].__setitem__(0, [0.1]),
             400,
             "INVALID_ARGUMENT",
@@ -322,8 +323,12 @@ def test_bearer_token_on_everything_but_health():
         assert c.get("/v1/health").status_code == 200
         assert_error(c.get("/v1/capabilities"), 401, "UNAUTHENTICATED")
         assert_error(c.post("/v1/predict", json={}), 401, "UNAUTHENTICATED")
+        # the API: 401 for a missing or invalid token; 403 is for a valid token without a permission
         assert_error(
-            c.get("/v1/capabilities", headers={"Authorization": "Bearer nope"}), 403, "PERMISSION_DENIED"
+            c.get("/v1/capabilities", headers={"Authorization": "Bearer nope"}), 401, "UNAUTHENTICATED"
+        )
+        assert_error(
+            c.post("/v1/predict", json={}, headers={"Authorization": "Bearer nope"}), 401, "UNAUTHENTICATED"
         )
         assert c.get("/v1/capabilities", headers={"Authorization": "Bearer t0ken"}).status_code == 200
 
@@ -371,7 +376,9 @@ def test_oracle_needs_a_dataset_and_unknown_sample_ids_are_named(tmp_path):
     with pytest.raises(ConfigError, match="dataset="):
         Service(ServeConfig(model="ground-truth"))
     gt = make_ground_truth(tmp_path / "gt", tasks=("1",), episodes=("10",), num_frames=4)
-    service = Service(ServeConfig(model="ground-truth", dataset=str(gt)))
+    with pytest.raises(ConfigError, match="--oracle-reads-sample-id"):  # ids are opaque in the API
+        Service(ServeConfig(model="ground-truth", dataset=str(gt)))
+    service = Service(ServeConfig(model="ground-truth", dataset=str(gt), oracle_reads_sample_id=True))
     service.load()
     with BackgroundServer(service) as running, httpx.Client(base_url=running.url) as c:
         profile = Profile.from_json(c.get("/v1/capabilities").json()["profiles"][0])
@@ -476,7 +483,7 @@ def test_serve_remote_and_check_run_with_torch_ultralytics_and_pybullet_unimport
         "from ewmbench.serve.check import run_check\n"
         "with BackgroundServer(Service(ServeConfig(model='static', size=(8, 8)))) as s:\n"
         "    assert run_check(s.url, requests=1).ok\n"
-        "    r = GenerationRequest(task='1', episode='1', trial='1', seed=0, num_frames=3, height=8, width=8, memory_frames={'head': np.zeros((1, 8, 8, 3), np.uint8)})\n"
+        "    r = GenerationRequest(task='1', episode='1', trial='1', seed=0, num_frames=3, height=8, width=8, memory_frames={'head': np.zeros((1, 8, 8, 3), np.uint8)}, actions=np.zeros((3, 14)))\n"
         "    assert RemoteModel(url=s.url).generate(r).frames['head'].shape == (3, 8, 8, 3)\n"
         "print(sorted(m for m in ('torch', 'ultralytics', 'pybullet', 'transformers', 'diffusers') if m in sys.modules))"
     )
@@ -539,9 +546,8 @@ def test_past_the_deadline_504_then_the_stored_answer_under_the_same_request_id(
     with BackgroundServer(service) as running, httpx.Client(base_url=running.url, timeout=30) as c:
         payload = body(c, [make_sample(profile_of(c), "a/b/1", 0, 2, 0)])
         assert_error(c.post("/v1/predict", json=payload), 504, "DEADLINE_EXCEEDED", payload["request_id"])
-        assert_error(
-            c.post("/v1/predict", json=payload), 429, "OVERLOADED", None
-        )  # the generation still holds its slot
+        # the generation still holds its slot; the body is read before the gate, so its id is echoed
+        assert_error(c.post("/v1/predict", json=payload), 429, "OVERLOADED", payload["request_id"])
         release.set()
         for _ in range(100):
             retry = c.post("/v1/predict", json=payload)

@@ -597,3 +597,96 @@ def test_adapters_needing_what_the_api_does_not_carry_are_refused_at_start(monke
     monkeypatch.setitem(base._REGISTERED, "calibrated-test", Calibrated)  # registered for this test only
     with pytest.raises(ConfigError, match="calibration, view 'hand_left'"):
         Service(ServeConfig(model="calibrated-test"))
+
+
+# ---------------------------------------------------------------------------- the API document's own example
+
+
+EXAMPLE = ROOT / "tests" / "data" / "worldarena" / "track2_example_request.json"
+
+
+def test_the_api_documents_example_request_is_accepted_with_its_profile():
+    """Section 7.1's request, as written (its image placeholder filled with a real 256x256 PNG),
+    against `serve` started with the document's profile and model version."""
+    import json
+
+    example = json.loads(EXAMPLE.read_text())
+    frame = np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8)
+    assert example["samples"][0]["context"]["frames"][0]["data"] == "<BASE64_PNG_BYTES>"
+    example["samples"][0]["context"]["frames"][0]["data"] = base64.b64encode(png_bytes(frame)).decode()
+    service = Service(
+        ServeConfig(
+            model="static", size=(256, 256), profile_id="official-profile", model_version="wm-2026-07-01"
+        )
+    )
+    caps = service.capabilities()
+    assert caps["profiles"][0]["action"]["dimension"] == 14 and caps["model_version"] == "wm-2026-07-01"
+    with BackgroundServer(service) as running, httpx.Client(base_url=running.url, timeout=30) as c:
+        response = c.post("/v1/predict", json=example)
+        assert response.status_code == 200, response.text
+        answer = response.json()
+        assert answer["request_id"] == example["request_id"] and answer["model_version"] == "wm-2026-07-01"
+        (prediction,) = answer["predictions"]
+        assert (
+            prediction["sample_id"] == "sample-0" and len(prediction["frames"]) == 1
+        )  # one per future action
+        np.testing.assert_array_equal(decode_image(prediction["frames"][0], 256, 256, "p", 10**7), frame)
+
+
+def test_a_model_that_ignores_actions_takes_the_declared_dimension_never_zero():
+    service = Service(ServeConfig(model="static", size=(H, W), action_dim=7, action_representation="joints7"))
+    action = service.capabilities()["profiles"][0]["action"]
+    assert action == {"dtype": "float32", "dimension": 7, "representation": "joints7"}
+    with pytest.raises(ConfigError, match="--action-dim"):
+        Service(ServeConfig(model="static", size=(H, W), action_dim=0))
+
+
+def test_the_response_budget_bounds_the_advertised_prediction_frames():
+    # a 100x100 frame that does not compress takes about 40 kB in base64; 4 samples x 10 frames fit 2 MB
+    service = Service(ServeConfig(model="static", size=(100, 100), max_response_bytes=2_000_000))
+    assert service.profile.prediction_max == 2_000_000 // (4 * (4 * (100 * 301 + 1024) // 3 + 200))
+    with pytest.raises(ConfigError, match="response budget"):
+        Service(ServeConfig(model="static", size=(100, 100), max_response_bytes=1000))
+
+
+def test_public_binds_refuse_blank_or_short_tokens_and_half_an_https_pair(tmp_path, monkeypatch):
+    from ewmbench.serve.app import read_token
+
+    monkeypatch.setenv("EWMBENCH_SERVE_TOKEN", "   ")
+    with pytest.raises(ConfigError, match="white space"):
+        read_token()
+    with pytest.raises(ConfigError, match="fewer than 16"):
+        serve(ServeConfig(model="static", token="short"), host="0.0.0.0", port=1)
+    with pytest.raises(ConfigError, match="without a token"):
+        serve(ServeConfig(model="static", token="  "), host="0.0.0.0", port=1)
+    cert = tmp_path / "cert.pem"
+    cert.write_text("x")
+    with pytest.raises(ConfigError, match="both --ssl-certfile and --ssl-keyfile"):
+        serve(ServeConfig(model="static"), port=1, ssl_certfile=cert)
+    with pytest.raises(ConfigError, match="no such file"):
+        serve(ServeConfig(model="static"), port=1, ssl_certfile=cert, ssl_keyfile=tmp_path / "key.pem")
+
+
+def test_serve_check_names_the_checklist_items_and_refuses_action_dimension_zero():
+    service = Service(ServeConfig(model="static", size=(H, W), limits=Limits(max_batch_size=2)))
+    with BackgroundServer(service) as running:
+        report = run_check(running.url, requests=1)
+        assert report.ok, [c for c in report.checks if not c.ok]
+        numbered = {int(c.name[1 : c.name.index("]")]) for c in report.checks if c.name.startswith("[")}
+        assert numbered == set(range(1, 11))
+        service.profile = Profile(**{**service.profile.__dict__, "action_dim": 0})
+        report = run_check(running.url, requests=1)
+        failed = [c for c in report.checks if not c.ok]
+        assert (
+            not report.ok
+            and failed[0].name.startswith("[2] action.dimension")
+            and "dimension 0" in failed[0].detail
+        )
+
+
+def test_serve_check_asks_for_401_on_every_endpoint_under_item_1():
+    service = Service(ServeConfig(model="static", size=(H, W), token="the-right-token-1234"))
+    with BackgroundServer(service) as running:
+        report = run_check(running.url, token="the-right-token-1234", requests=1)
+        auth = [c for c in report.checks if "invalid token" in c.name]
+        assert report.ok and len(auth) == 2 and all(c.name.startswith("[1]") for c in auth)

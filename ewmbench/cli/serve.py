@@ -165,14 +165,27 @@ def check_command(
     ),
     timeout: float = typer.Option(120.0, "--timeout", help="Seconds per request."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    manifest: Path | None = typer.Option(
+        None,
+        "--manifest",
+        help="Item 10: the capabilities saved before a restart, compared; saved there when the file does not exist.",
+    ),
+    log_file: Path | None = typer.Option(
+        None,
+        "--log-file",
+        help="Item 9: the service's log, read for the token, payloads and raw control characters.",
+    ),
 ) -> None:
-    """Check a Track 2 service against the API; exit 1 when any check fails."""
+    """Check a Track 2 service against the API document's section-12 checklist (each check named by
+    its item number); exit 1 when any check fails."""
     import os
 
     from ewmbench.serve.check import run_check
 
     try:
-        report = run_check(url, os.environ.get(token_env) or None, requests, timeout)
+        report = run_check(
+            url, os.environ.get(token_env) or None, requests, timeout, manifest=manifest, log_file=log_file
+        )
     except (EwmbenchError, ConfigError) as exc:
         fail(exc)
     if as_json:

@@ -119,11 +119,17 @@ class LeRobotDataset:
         ):
             raise DataError(info_path, "features must map each feature name to an object")
         self.features: dict = self.info["features"]
+        self.legacy = self.version in LEGACY_VERSIONS
+        # the path templates checked at once, before any episode is read
+        numbers = ("episode_chunk", "episode_index") if self.legacy else ("chunk_index", "file_index")
+        for key in ("data_path", "video_path"):
+            if self.info.get(key) is not None:
+                fields = dict.fromkeys(numbers, 0) | ({"video_key": "camera"} if key == "video_path" else {})
+                self._inside(fill_path_template(self.info[key], fields, info_path, key), key)
         self.video_keys = [k for k, f in self.features.items() if f.get("dtype") == "video"]
         # cameras stored as images inside the parquet rows (struct of PNG/JPEG bytes and a path)
         self.image_keys = [k for k, f in self.features.items() if f.get("dtype") == "image"]
         self.camera_keys = self.video_keys + self.image_keys
-        self.legacy = self.version in LEGACY_VERSIONS
         self.tasks = self._read_tasks()
         self.episodes = self._read_episodes()
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ewmbench.cli.common import app, console, escape, fail
+from ewmbench.cli.common import EXIT_PROBLEMS, app, console, escape, fail
 from ewmbench.errors import EwmbenchError
 
 
@@ -62,3 +62,5 @@ def import_command(
     console.print(
         f"report: {escape(output / 'import_report.json')}; score with: ewmbench evaluate --gt {escape(gt)} --generated {escape(report.dataset)}"
     )
+    if report.unreadable or report.duplicates:
+        raise typer.Exit(EXIT_PROBLEMS)  # what could be imported was; the rest is listed above

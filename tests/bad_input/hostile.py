@@ -65,10 +65,12 @@ def command_env(extra: dict | None = None) -> dict:
 
 
 def measured(name: str, args: list[str], workdir: Path, env: dict | None = None) -> Outcome:
-    """``python -m ewmbench ARGS`` with its peak memory and wall time."""
+    """``python -m ewmbench ARGS`` (or ``python ARGS`` when ARGS start with ``-c``) with its peak
+    memory and wall time."""
     report = Path(workdir) / f".{name}.measure.json"
+    command = [sys.executable, *args] if args[0] == "-c" else [sys.executable, "-m", "ewmbench", *args]
     subprocess.run(
-        [sys.executable, "-c", _WRAPPER, str(report), sys.executable, "-m", "ewmbench", *args],
+        [sys.executable, "-c", _WRAPPER, str(report), *command],
         env=command_env(env),
         cwd=workdir,
         check=True,
@@ -120,6 +122,55 @@ def import_cases(workdir: Path) -> list[Outcome]:
             str(workdir / f"{case}_out"),
         ]
         out.append(measured(case, args, workdir))
+    return out
+
+
+_READ = """
+import sys
+from ewmbench.data.video import read_video
+from ewmbench.errors import EwmbenchError
+try:
+    read_video(sys.argv[1])
+except EwmbenchError as exc:
+    print(exc)
+    sys.exit(2)
+"""
+
+
+def reader_cases(workdir: Path) -> list[Outcome]:
+    """The one video reader (what evaluate, the datasets and the baselines call) on those two videos."""
+    return [
+        measured(f"read_video_{name}", ["-c", _READ, str(FILES / video)], workdir)
+        for name, video in (("8192x8192_frames", "huge_frames.mp4"), ("6000_frames", "many_frames.mp4"))
+    ]
+
+
+def evaluate_cases(workdir: Path) -> list[Outcome]:
+    """``ewmbench evaluate`` of generated trials that are those two videos (each run imports torch,
+    about 25 s and 870 MiB before it reads anything: the benchmark runs these, the tests run
+    :func:`reader_cases`)."""
+    from tests.helpers.datasets import make_ground_truth
+
+    workdir = Path(workdir)
+    gt = make_ground_truth(workdir / "gt", tasks=("1",), episodes=("10",), num_frames=4)
+    out = []
+    for case, video in (
+        ("evaluate_8192x8192_frames", "huge_frames.mp4"),
+        ("evaluate_6000_frames", "many_frames.mp4"),
+    ):
+        trial = workdir / case / "mine_dataset" / "1" / "10" / "1"
+        trial.mkdir(parents=True)
+        shutil.copy(FILES / video, trial / "video.mp4")
+        args = [
+            "evaluate",
+            "--gt",
+            str(gt),
+            "--generated",
+            str(trial.parents[2]),
+            "--output",
+            str(workdir / case / "out"),
+        ]
+        out.append(measured(case, args + ["--metrics", "psnr"], workdir))
     return out
 
 

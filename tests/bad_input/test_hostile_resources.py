@@ -16,11 +16,9 @@ from tests.bad_input.hostile import (
     blank_token_case,
     import_cases,
     lerobot_cases,
+    reader_cases,
     server_cases,
 )
-
-pytest.importorskip("fastapi")
-pytest.importorskip("uvicorn")
 
 CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
 
@@ -35,9 +33,20 @@ def test_import_refuses_huge_and_long_videos_from_their_headers(tmp_path):
     huge, long = import_cases(tmp_path)
     for outcome in (huge, long):
         assert_bounded(outcome)
-        assert "1_episode_10.mp4" in outcome.output, outcome.output
+        assert outcome.code == 1 and "1_episode_10.mp4" in outcome.output, outcome.output
     assert "8192x8192" in huge.output and "EWMBENCH_MAX_FRAME_PIXELS" in huge.output, huge.output
     assert "6000 frames" in long.output and "3000-frame budget" in long.output, long.output
+
+
+def test_the_video_reader_refuses_huge_and_long_videos_from_their_headers(tmp_path):
+    """What evaluate reads trials with (evaluate's own process imports torch first: measured by
+    benchmarks/hostile_inputs.py, not here)."""
+    huge, long = reader_cases(tmp_path)
+    for outcome in (huge, long):
+        assert_bounded(outcome)
+        assert outcome.code == 2, outcome.output
+    assert "huge_frames.mp4" in huge.output and "8192x8192" in huge.output, huge.output
+    assert "many_frames.mp4" in long.output and "3000-frame budget" in long.output, long.output
 
 
 def test_lerobot_metadata_is_read_as_data_and_checked(tmp_path):
@@ -49,6 +58,8 @@ def test_lerobot_metadata_is_read_as_data_and_checked(tmp_path):
 
 
 def test_the_server_stays_bounded_and_answering_under_attack(tmp_path):
+    pytest.importorskip("fastapi")
+    pytest.importorskip("uvicorn")
     outcomes, peak_mib, log = server_cases(tmp_path)
     by_name = {o.name: o for o in outcomes}
     assert peak_mib <= MEMORY_BOUND_MIB, f"server peak {peak_mib:.0f} MiB"

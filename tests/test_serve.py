@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import copy
 import io
+import os
 import struct
 import subprocess
 import sys
@@ -690,3 +691,22 @@ def test_serve_check_asks_for_401_on_every_endpoint_under_item_1():
         report = run_check(running.url, token="the-right-token-1234", requests=1)
         auth = [c for c in report.checks if "invalid token" in c.name]
         assert report.ok and len(auth) == 2 and all(c.name.startswith("[1]") for c in auth)
+
+
+@pytest.mark.skipif(
+    not os.environ.get("EWMBENCH_WORLDARENA_CHECKOUT"),
+    reason="set EWMBENCH_WORLDARENA_CHECKOUT to a checkout of WorldArena2/WorldArena-2.0",
+)
+def test_the_example_kept_here_is_the_one_in_a_real_worldarena_checkout():
+    """Opt-in: the API document's section-7.1 example, read from the checkout, is the one the test
+    above sends (tested against f6d046f06368a82b9abc6882ec6fc1fe04c5c0de)."""
+    import json
+    import re
+
+    document = (
+        Path(os.environ["EWMBENCH_WORLDARENA_CHECKOUT"]) / "assets" / "track2_world_model_service_api_en.md"
+    )
+    section = document.read_text(encoding="utf-8").split("### 7.1 Request", 1)[1]
+    example = json.loads(re.search(r"```json\n(.*?)```", section, re.S).group(1))
+    assert example == json.loads(EXAMPLE.read_text())
+    assert "Authentication failure returns `401`" in document.read_text(encoding="utf-8")

@@ -7,9 +7,12 @@ import base64
 import copy
 import io
 import os
+import shutil
+import ssl
 import struct
 import subprocess
 import sys
+import time
 import uuid
 import zlib
 from pathlib import Path
@@ -710,3 +713,34 @@ def test_the_example_kept_here_is_the_one_in_a_real_worldarena_checkout():
     example = json.loads(re.search(r"```json\n(.*?)```", section, re.S).group(1))
     assert example == json.loads(EXAMPLE.read_text())
     assert "Authentication failure returns `401`" in document.read_text(encoding="utf-8")
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command to make a certificate")
+def test_serve_speaks_https_with_a_certificate_and_key(tmp_path):
+    from tests.bad_input.hostile import RunningServer
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert)]
+        + ["-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True,
+        capture_output=True,
+    )
+    server = RunningServer(tmp_path, "--size", "8x8", "--ssl-certfile", str(cert), "--ssl-keyfile", str(key))
+    server.url = server.url.replace("http://", "https://")
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                health = httpx.get(
+                    server.url + "/v1/health", verify=ssl.create_default_context(cafile=cert), timeout=2
+                )
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline and server.process.poll() is None, server.log.read_text()
+                time.sleep(0.3)
+        assert health.status_code == 200 and health.json()["api_version"] == "1.0"
+        with pytest.raises(httpx.HTTPError):  # plain HTTP is not answered as HTTP
+            httpx.get(server.url.replace("https://", "http://") + "/v1/health", timeout=5).json()
+    finally:
+        server.stop()

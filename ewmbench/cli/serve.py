@@ -98,11 +98,11 @@ def serve_command(
         help="Largest response; bounds the advertised prediction frames.",
     ),
     body_timeout_s: float = typer.Option(
-        30.0,
+        10.0,
         "--body-timeout-s",
         min=0.1,
         max=3600,
-        help="Time a client has to send its whole body (then 408).",
+        help="Seconds of grace for a body, after which it must average 64 KiB/s or more (then 408).",
     ),
     header_timeout_s: float = typer.Option(
         10.0,

@@ -67,9 +67,12 @@ HEADER_SECONDS = Budget(
 )
 BODY_SECONDS = Budget(
     "body seconds",
-    30.0,
+    10.0,
     None,
-    "time a client has to send its whole request body (then 408; --body-timeout-s)",
+    "time a client has to start its body, after which it must keep up BODY_RATE (then 408; --body-timeout-s)",
+)
+BODY_RATE = Budget(
+    "body rate", 64 * 1024, None, "bytes a second a body must average past its first BODY_SECONDS (then 408)"
 )
 BODY_READERS = Budget(
     "body readers",
@@ -91,6 +94,7 @@ ALL = (
     PNG_CHUNKS,
     HEADER_SECONDS,
     BODY_SECONDS,
+    BODY_RATE,
     BODY_READERS,
     CONNECTIONS,
 )

@@ -633,6 +633,11 @@ def create_app(service: Service, load_in_background: bool = True):
     readers = {"count": 0}
     max_readers = int(budgets.BODY_READERS.value())
     body_timeout = service.config.body_timeout_s
+    min_rate = float(budgets.BODY_RATE.value())
+
+    def body_deadline(start: float, size: int) -> float:
+        # the grace period, then at least min_rate: a drip is cut, a large body on a slow link is not
+        return start + body_timeout + size / min_rate
 
     async def read_body(request: Request) -> bytes:
         """The whole body within the byte and time limits (413, 408)."""
@@ -640,10 +645,10 @@ def create_app(service: Service, load_in_background: bool = True):
         if declared is not None and (not declared.isdigit() or int(declared) > limits.max_request_bytes):
             raise ApiError("PAYLOAD_TOO_LARGE", f"the body exceeds {limits.max_request_bytes} bytes")
         chunks, size = [], 0
-        deadline = time.monotonic() + body_timeout
+        start = time.monotonic()
         stream = request.stream().__aiter__()
         while True:
-            left = deadline - time.monotonic()
+            left = body_deadline(start, size) - time.monotonic()
             try:
                 chunk = await asyncio.wait_for(stream.__anext__(), max(left, 0.001))
             except StopAsyncIteration:
@@ -665,11 +670,12 @@ def create_app(service: Service, load_in_background: bool = True):
         declared = request.headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limits.max_request_bytes):
             return False
-        size, deadline = 0, time.monotonic() + body_timeout
+        size, start = 0, time.monotonic()
         stream = request.stream().__aiter__()
         try:
             while True:
-                chunk = await asyncio.wait_for(stream.__anext__(), max(deadline - time.monotonic(), 0.001))
+                left = body_deadline(start, size) - time.monotonic()
+                chunk = await asyncio.wait_for(stream.__anext__(), max(left, 0.001))
                 size += len(chunk)
                 if size > limits.max_request_bytes:
                     return False
@@ -803,7 +809,10 @@ def create_app(service: Service, load_in_background: bool = True):
             return Response(body, media_type="application/json")
         except BodyTimeout:
             return error(
-                ApiError("REQUEST_TIMEOUT", f"the body did not arrive within {body_timeout:g} s"),
+                ApiError(
+                    "REQUEST_TIMEOUT",
+                    f"the body did not arrive within {body_timeout:g} s and then at {min_rate / 1024:g} KiB/s",
+                ),
                 headers={"Connection": "close"},
             )
         except ApiError as exc:

@@ -71,6 +71,7 @@ def test_the_server_stays_bounded_and_answering_under_attack(tmp_path):
     assert short.code == 400 and "less than the 48x48 pixels" in short.output
     slow = by_name["serve_two_slow_bodies_5_bytes_per_s"]
     assert slow.code == 200 and "[200]" in slow.output and "[408, 408]" in slow.output, slow.output
+    assert "the body did not arrive within 5 s and then at 64 KiB/s" in slow.output, slow.output
     headers = by_name["serve_slow_headers"]
     assert headers.code == 408 and "[200]" in headers.output and "headers did not arrive" in headers.output
     json_bomb = by_name["serve_60_MiB_of_empty_objects"]

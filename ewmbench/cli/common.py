@@ -99,7 +99,9 @@ def _root(
 
 
 def fail(exc: Exception) -> None:
-    err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
+    """A refusal: one ``error:`` line per problem (pre-flight lists every problem it found)."""
+    for problem in getattr(exc, "problems", None) or [exc]:
+        err_console.print(f"[bold red]error:[/] {escape(str(problem))}", soft_wrap=True)
     raise typer.Exit(EXIT_REFUSED)
 
 
@@ -198,8 +200,9 @@ def print_special_values(summary: dict) -> None:
         console.print("[dim]nan: no value could be computed; summary.json (notes) says why per item.[/]")
 
 
-def print_skipped(skipped: dict[str, dict]) -> None:
-    """Skipped metrics in one line, each reason once; `ewmbench metrics` lists the fetch commands."""
+def print_skipped(skipped: dict[str, dict], ahead: bool = False) -> None:
+    """Skipped metrics in one line, each reason once; `ewmbench metrics` lists the fetch commands.
+    ``ahead``: said by a dry run, of metrics the run will skip."""
     if not skipped:
         return
     by_reason: dict[str, list[str]] = {}
@@ -207,7 +210,7 @@ def print_skipped(skipped: dict[str, dict]) -> None:
         by_reason.setdefault(_reason_kind(why["reason"]), []).append(name)
     parts = [f"{', '.join(names)} ({escape(reason)})" for reason, names in by_reason.items()]
     console.print(
-        f"[yellow]skipped[/] {len(skipped)} metric(s): {'; '.join(parts)}; "
+        f"[yellow]{'will skip' if ahead else 'skipped'}[/] {len(skipped)} metric(s): {'; '.join(parts)}; "
         "[bold]ewmbench metrics[/] shows what each needs and the command that fetches it",
         soft_wrap=True,
     )
@@ -313,5 +316,6 @@ def print_plan(plan) -> None:
     console.print("[green]all checks passed[/]; the command would:")
     for line in plan.describe():
         console.print(f"  {escape(line)}", soft_wrap=True)
+    print_skipped({name: {"reason": why} for name, why in plan.unavailable.items()}, ahead=True)
     for warning in plan.warnings:
         console.print(f"[yellow]warning[/] {escape(warning)}", soft_wrap=True)

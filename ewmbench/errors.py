@@ -61,26 +61,3 @@ def require(module: str, extra: str, purpose: str = "") -> ModuleType:
         if exc.name and exc.name.split(".")[0] != module.split(".")[0]:
             raise  # the package is installed but something it imports is broken: show that
         raise MissingExtra(module, extra, purpose) from None
-
-
-# Control characters (C0, DEL, C1), which carry terminal escape sequences, and the bidirectional
-# and zero-width format characters that make text read differently from what it is.
-_UNSAFE_CHARACTERS = {
-    **{code: None for code in range(0x00, 0x20) if code not in (0x09, 0x0A)},
-    0x7F: None,
-    **{code: None for code in range(0x80, 0xA0)},
-    **{code: None for code in (0x200B, 0x200C, 0x200D, 0x200E, 0x200F, 0x2060, 0xFEFF)},
-    **{code: None for code in range(0x202A, 0x202F)},
-    **{code: None for code in range(0x2066, 0x206A)},
-}
-
-
-def escape_terminal(text: object, limit: int = 300) -> str:
-    """Text from outside (a submitted bundle, a file) made safe to print with rich: control and
-    escape characters removed, rich markup escaped, cut to ``limit`` characters."""
-    from rich.markup import escape
-
-    clean = str(text).translate(_UNSAFE_CHARACTERS)
-    if len(clean) > limit:
-        clean = clean[: limit - 1] + "…"
-    return escape(clean)

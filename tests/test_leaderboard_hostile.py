@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from ewmbench.errors import escape_terminal
 from ewmbench.leaderboard.bundle import split_front_matter
 from ewmbench.leaderboard.entries import ID_PATTERN, load_entries, model_key
 from ewmbench.leaderboard.intake import IntakeError, Limits, admit, check_record, open_bundle, scan_headers
 from ewmbench.leaderboard.rule import load_rule
+from ewmbench.text import for_rich
 from tests.test_leaderboard_intake import (
     KEYS,
     README,
@@ -167,9 +167,9 @@ def test_name_variants_count_as_one_model(tmp_path, board):
         assert _code(lambda m=members: admit(_open(tmp_path, m), board)) == "too_many_submissions"
 
 
-def test_terminal_and_markup_escapes_are_removed():
+def test_terminal_and_markup_escapes_are_made_harmless():
     hostile = "\x1b[2J\x1b]0;pwned\x07[bold red]Model[/] \u202eevil"
-    shown = escape_terminal(hostile)
+    shown = for_rich(hostile)
     assert "\x1b" not in shown and "\x07" not in shown and "\u202e" not in shown
     assert "\\[bold red]" in shown
     from rich.console import Console
@@ -177,7 +177,7 @@ def test_terminal_and_markup_escapes_are_removed():
     console = Console(file=io.StringIO(), force_terminal=False)
     console.print(shown)  # markup in the name is printed as text, not interpreted (no MarkupError)
     assert "[bold red]Model" in console.file.getvalue()
-    assert len(escape_terminal("x" * 5000)) <= 300
+    assert len(for_rich("x" * 5000, limit=300)) <= 300
 
 
 def test_a_refusal_quoting_a_hostile_name_is_escaped(tmp_path):

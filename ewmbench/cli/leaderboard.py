@@ -9,7 +9,8 @@ from pathlib import Path
 import typer
 
 from ewmbench.cli.common import app, console, fail
-from ewmbench.errors import EwmbenchError, escape_terminal
+from ewmbench.errors import EwmbenchError
+from ewmbench.text import for_rich
 
 board_app = typer.Typer(
     help="Check submission bundles, add them to a board, build the board's static site.", no_args_is_help=True
@@ -73,13 +74,13 @@ def submit_command(
             )
     except EwmbenchError as exc:
         fail(exc)
-    console.print(f"[green]bundle written:[/] {escape_terminal(path)}")
+    console.print(f"[green]bundle written:[/] {for_rich(path)}")
 
 
 def _refuse(exc: EwmbenchError) -> None:
     code = getattr(exc, "code", None)
     if code:
-        console.print(f"[bold red]refused[/] [bold]{escape_terminal(code)}[/]: {exc.message}", soft_wrap=True)
+        console.print(f"[bold red]refused[/] [bold]{for_rich(code)}[/]: {exc.message}", soft_wrap=True)
         raise typer.Exit(1)
     fail(exc)
 
@@ -110,15 +111,15 @@ def validate_command(
         if target == "worldarena":
             record = "for WorldArena 2.0 Track 1"
         elif checked.record is not None and against_board:
-            record = f"with a run record that follows from its rows under {escape_terminal(board)}'s rule"
+            record = f"with a run record that follows from its rows under {for_rich(board)}'s rule"
         elif checked.record is not None:
-            record = f"with a run record (not checked against a board: no {escape_terminal(board / 'rule.yaml')}; give --board)"
+            record = f"with a run record (not checked against a board: no {for_rich(board / 'rule.yaml')}; give --board)"
         else:
             record = "without a run record (needs --rescore to be added)"
-        name = escape_terminal(f"{checked.metadata['model_name']} {checked.metadata['version']}")
+        name = for_rich(f"{checked.metadata['model_name']} {checked.metadata['version']}")
         console.print(f"[green]valid[/]: {name}, {len(checked.videos)} videos, {record}", soft_wrap=True)
         for note in checked.notes:
-            console.print(f"  note: {escape_terminal(note)}", soft_wrap=True)
+            console.print(f"  note: {for_rich(note)}", soft_wrap=True)
 
 
 @board_app.command("add")
@@ -171,8 +172,8 @@ def add_command(
             _refuse(exc)
     replaced = entry.provenance.get("replaces")
     console.print(
-        f"[green]added[/] {entry.id} ({entry.kind}) to {escape_terminal(board)}"
-        + (f"; it replaces {escape_terminal(replaced)}" if replaced else ""),
+        f"[green]added[/] {entry.id} ({entry.kind}) to {for_rich(board)}"
+        + (f"; it replaces {for_rich(replaced)}" if replaced else ""),
         soft_wrap=True,
     )
 
@@ -219,7 +220,7 @@ def build_command(
         index = build_site(board, output, rule_name=rule)
     except EwmbenchError as exc:
         fail(exc)
-    console.print(f"[green]site written:[/] {escape_terminal(index)}")
+    console.print(f"[green]site written:[/] {for_rich(index)}")
 
 
 @app.command("export")
@@ -240,4 +241,4 @@ def export_command(
         path = export_run(run, output, fmt)
     except EwmbenchError as exc:
         fail(exc)
-    console.print(f"[green]written:[/] {escape_terminal(path)}")
+    console.print(f"[green]written:[/] {for_rich(path)}")

@@ -36,7 +36,7 @@ protocol_mismatch      scored under another protocol, or a protocol file whose s
 
 The archive may hold its files at its root or inside one parent folder (as WorldArena's
 guideline allows); ``./`` prefixes (``tar -C dir .``) are accepted. Every text taken from a
-bundle is printed through :func:`ewmbench.errors.escape_terminal`.
+bundle is printed through :func:`ewmbench.text.for_rich`.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ewmbench.errors import EwmbenchError, escape_terminal
+from ewmbench.errors import EwmbenchError
 from ewmbench.leaderboard.bundle import (
     README,
     RECORD,
@@ -63,6 +63,7 @@ from ewmbench.leaderboard.bundle import (
 )
 from ewmbench.leaderboard.entries import Entry
 from ewmbench.record import RunRecord
+from ewmbench.text import for_rich
 
 CHUNK = 1 << 20
 BLOCK = 512
@@ -76,7 +77,7 @@ class IntakeError(EwmbenchError):
 
     def __init__(self, code: str, message: str):
         self.code = code
-        self.message = escape_terminal(message, limit=600)
+        self.message = for_rich(message, limit=600)
         super().__init__(f"[{code}] {self.message}")
 
 

@@ -201,7 +201,11 @@ def _rescore(bundle, board: Path, gt: Path, tmp: Path, detector_weights, device)
         detector_weights=detector_weights,
         device=device,
     )
-    evaluate(config, show_progress=False)
+    console.print(
+        f"rescoring {len(bundle.videos)} video(s) under {for_rich(rule.protocol)} against {for_rich(gt)} "
+        "(tracking, then every metric the protocol defines; this takes a while)"
+    )
+    evaluate(config, show_progress=True)
     return load_run(tmp / "run")
 
 

@@ -16,19 +16,19 @@ from typing import Any
 import click
 import typer
 from rich.console import Console
-from rich.markup import escape as _escape_markup
 from rich.table import Table
 
 from ewmbench import registry
 from ewmbench.data.layout import id_sort_key
 from ewmbench.errors import ConfigError, EwmbenchError
 from ewmbench.protocols import DEFAULT_PROTOCOL
+from ewmbench.text import for_rich
 
 
 def escape(text: str) -> str:
-    """User text (paths, names, messages) made safe to print: rich markup escaped, and bytes of a
-    name that is not UTF-8 shown as escapes instead of failing the print."""
-    return _escape_markup(str(text).encode("utf-8", "backslashreplace").decode("utf-8"))
+    """User text (paths, names, messages) made safe to print through the console: control
+    characters and rich markup escaped (``ewmbench.text.for_rich``); a message's own line breaks kept."""
+    return for_rich(text, keep_newlines=True)
 
 
 EXIT_PROBLEMS, EXIT_REFUSED, EXIT_MACHINE, EXIT_INTERRUPTED = 1, 2, 3, 130

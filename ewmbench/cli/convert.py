@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ewmbench.cli.common import console, fail
+from ewmbench.cli.common import console, escape, fail
 from ewmbench.cli.data import data_app
 from ewmbench.errors import EwmbenchError
 
@@ -196,4 +196,4 @@ def _print_report(report) -> None:
         + (f"; {len(report.skipped)} already done (resumed)" if report.skipped else "")
         + f" -> {report.output}"
     )
-    console.print(f"check it with: ewmbench data info {report.output}")
+    console.print(f"check it with: ewmbench data info {escape(report.output)}")

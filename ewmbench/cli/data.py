@@ -153,7 +153,7 @@ def data_download_command(
     console.print(
         f"[green]dataset {name} ready:[/] {root} ({marker.get('episodes')} episodes, {marker.get('repo')}@{marker.get('revision')}, commit {commit})"
     )
-    console.print(f"use it with: ewmbench run --model MODEL --dataset {name} --output runs/MODEL")
+    console.print(f"use it with: ewmbench run --model MODEL --dataset {escape(name)} --output runs/MODEL")
 
 
 @data_app.command("render-conditions")
@@ -184,4 +184,6 @@ def render_conditions_command(
             f"[yellow]skipped[/] {item['episode']}{' ' + item['view'] if 'view' in item else ''}: {item['reason']}",
             soft_wrap=True,
         )
-    console.print(f"[green]wrote[/] {len(report['written'])} view(s) of pose and ray maps to {output}")
+    console.print(
+        f"[green]wrote[/] {len(report['written'])} view(s) of pose and ray maps to {escape(output)}"
+    )

@@ -157,6 +157,7 @@ def test_ge_base_fast_config_runs_at_5_fps(simulated, tmp_path, monkeypatch):
     result = model.generate(request)
     # 12 frames at 10 fps span 1.1 s: 7 frames at 5 fps, one window of 1 + 9
     assert result.info["fps"] == 5.0 and result.info["chunks"] == 1
+    assert len(result.frames["head"]) == 7  # the frames asked for: the first 7 of GE's 1 + 9
     assert calls(record, "infer_base")[0]["action_chunk"] == 54
     assert loaded(GEBaseModel, repo, fps=10).fps == 10.0  # the option overrides the config
 
@@ -476,3 +477,18 @@ def test_a_chunk_request_from_a_closed_loop_is_timed_in_model_frames(simulated, 
     expected = shift_along_tool_z(euler14_to_quat16(episode.sidecar.actions[[1, 3]], (120.0, 35.0)), -0.23)
     np.testing.assert_allclose(poses[1, :3], expected[0, :3], atol=1e-5)  # memory row 1: episode frame 1
     np.testing.assert_allclose(poses[3, :3], expected[1, :3], atol=1e-5)  # memory row 3: the current frame 3
+
+
+def test_weights_registry_and_status_name_the_ge_checkpoints():
+    from ewmbench.perception.weights import spec
+
+    assert spec("ge-base-fast").filename == "GE_base_fast_v0.1.safetensors"
+    assert spec("ge-base-fast").repo == "agibot-world/Genie-Envisioner"
+    assert spec("ge-sim-cosmos").filename == "ge_sim_cosmos_v0.1.safetensors"
+    assert "modelscope.cn/models/agibot_world/Genie-Envisioner" in spec("ge-sim-cosmos").url
+    assert spec("ltx-video-components").repo == "Lightricks/LTX-Video"
+    assert "ge-sim" in spec("cosmos-predict2-2b-video2world").used_by
+    for name in ("ge-base-slow", "ge-base-fast", "ltx-video-components", "ge-sim-cosmos"):
+        assert spec(name).sha256 is None and "sha256 unknown" in spec(name).description
+    for cls in (GEBaseModel, GESimModel):
+        assert "real GE code" in cls.status and "tiny random weights" in cls.status

@@ -540,7 +540,9 @@ class GECheckoutModel(WorldModel):
         timed = self.timed(request)
         window = self.chunk + 1  # the current frame and `chunk` new ones
         if timed.num_frames <= window:
-            result = self.window(replace(timed, num_frames=window))
+            # GE makes whole chunks; the frames asked for are the first of them
+            whole = self.window(replace(timed, num_frames=window))
+            result = GenerationResult({v: f[: timed.num_frames] for v, f in whole.frames.items()})
             chunks = 1
         else:
             result = generate_chunked(self.window, timed, window, self.n_prev)

@@ -34,6 +34,7 @@ from tests.helpers.tiny_video_pipelines import WORDS
 SIZE = (48, 64)  # (height, width) per view
 CHUNK = 9
 STEPS = 2
+GE_BASE_FAST = "configs/ltx_model/video_model_infer_fast.yaml"
 
 
 def tiny_text_encoder(folder: Path, width: int) -> None:
@@ -85,7 +86,7 @@ def write_config(args, path: Path) -> Path:
     return path
 
 
-def build_ge_base(repo: Path, out: Path, config: str = GE_CONFIGS["ge-base"]) -> Path:
+def build_ge_base(repo: Path, out: Path, config: str = GE_BASE_FAST) -> Path:
     """GE-Base from ``config`` (default: the fast config: chunk 9 of an action chunk of 54, so 5 fps)."""
     import torch
 

@@ -5,8 +5,8 @@ Nothing of GE is copied here: the checkout's inference config is read with the c
 frames), and every component is built from the class the config names, resolved inside the
 checkout exactly as the ``ge-base`` / ``ge-sim`` adapters resolve it:
 
-* ``<out>/<model>/pretrained/``: ``tokenizer/`` and ``text_encoder/`` (a 1-layer T5 and a unigram
-  tokenizer over a short word list, saved with ``save_pretrained``), ``vae/`` (the checkout's VAE
+* ``<out>/<model>/pretrained/``: ``tokenizer/`` and ``text_encoder/`` (the 1-layer T5 and unigram
+  tokenizer of ``ewmbench.models.tiny``, saved with ``save_pretrained``), ``vae/`` (the checkout's VAE
   class, tiny, ``save_pretrained``) and, for GE-Sim, ``scheduler/`` (the checkout's scheduler);
 * ``<out>/<model>/<model>_tiny.safetensors``: the checkout's transformer, built through GE's own
   ``load_diffusion_model`` with random weights;
@@ -17,7 +17,7 @@ Command line (from this repository's root)::
 
     python -m tests.helpers.ge_tiny --repo /path/to/Genie-Envisioner --out /tmp/ge-tiny
 
-prints the two config paths. Building both takes a few seconds on a CPU.
+prints the two config paths (about 10 s of CPU time for both).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from pathlib import Path
 import yaml
 
 from ewmbench.models.genie import GE_CONFIGS, open_checkout
-from tests.helpers.tiny_video_pipelines import WORDS
+from ewmbench.models.tiny import tiny_t5
 
 SIZE = (48, 64)  # (height, width) per view
 CHUNK = 9
@@ -37,26 +37,12 @@ STEPS = 2
 GE_BASE_FAST = "configs/ltx_model/video_model_infer_fast.yaml"
 
 
-def tiny_text_encoder(folder: Path, width: int) -> None:
-    """``folder/tokenizer`` and ``folder/text_encoder``: a 1-layer T5 of ``width`` channels."""
-    import torch
-    from transformers import T5Config, T5EncoderModel, T5TokenizerFast
-
-    vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -2.0)] + [
-        (f"\u2581{w}", -3.0) for w in WORDS
-    ]
-    T5TokenizerFast(vocab=vocab, extra_ids=0).save_pretrained(folder / "tokenizer")
-    torch.manual_seed(0)
-    config = T5Config(
-        vocab_size=len(vocab),
-        d_model=width,
-        d_kv=8,
-        d_ff=37,
-        num_layers=1,
-        num_heads=4,
-        relative_attention_num_buckets=8,
-    )
-    T5EncoderModel(config).save_pretrained(folder / "text_encoder")
+def tiny_text_encoder(folder: Path) -> int:
+    """``folder/tokenizer`` and ``folder/text_encoder``: the package's 1-layer T5; its width."""
+    text_encoder, tokenizer = tiny_t5()
+    tokenizer.save_pretrained(folder / "tokenizer")
+    text_encoder.save_pretrained(folder / "text_encoder")
+    return text_encoder.config.d_model
 
 
 def save_transformer(checkout, args, path: Path) -> None:
@@ -94,8 +80,7 @@ def build_ge_base(repo: Path, out: Path, config: str = GE_BASE_FAST) -> Path:
     args = checkout.load_config(repo / config)
     out = out / "ge-base"
     pretrained = out / "pretrained"
-    text_width = 32
-    tiny_text_encoder(pretrained, text_width)
+    text_width = tiny_text_encoder(pretrained)
     vae_class = checkout.config_class(args, "vae")
     torch.manual_seed(0)
     vae = vae_class(
@@ -143,8 +128,7 @@ def build_ge_sim(repo: Path, out: Path, config: str = GE_CONFIGS["ge-sim"]) -> P
     args = checkout.load_config(repo / config)
     out = out / "ge-sim"
     pretrained = out / "pretrained"
-    text_width = 32
-    tiny_text_encoder(pretrained, text_width)
+    text_width = tiny_text_encoder(pretrained)
     torch.manual_seed(0)
     vae = checkout.config_class(args, "vae")(
         base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True]

@@ -302,7 +302,10 @@ class GECheckoutModel(WorldModel):
     entry_script: str = ""
     needs_weights = True
     needs_gpu = True
-    needs_also = ('your Genie-Envisioner checkout (repo=DIR); pip install "ewmbench[ge]"',)
+    needs_also = (
+        "your Genie-Envisioner checkout (repo=DIR)",
+        "the ge extra (einops, tensorboard, sentencepiece)",
+    )
     status = (
         "run end to end on the real GE code (AgibotTech/Genie-Envisioner 7e007c7) with tiny random weights "
         "built from GE's own classes, on CPU; not run with the released checkpoints"

@@ -60,8 +60,8 @@ def replay_versus_live(config: LoopConfig, chunk: int) -> None:
     """One episode's actions, chunk by chunk: a live simulation versus a fresh model per chunk."""
     import numpy as np
 
+    from ewmbench.data.datasets import resolve_dataset
     from ewmbench.data.layout import GroundTruth
-    from ewmbench.loop.rollout import resolve_dataset
     from ewmbench.models.base import GenerationRequest
     from ewmbench.models.sim import SimModel
 

@@ -40,8 +40,8 @@ from ewmbench.data.trajectory import load_traj
 from ewmbench.data.video import read_video
 from ewmbench.data.video_cache import VideoCache
 from ewmbench.metrics import trajectory_scores_batch
-from ewmbench.metrics.base import metric_registry
 from ewmbench.metrics.fidelity import psnr, ssim
+from ewmbench.metrics.registry import metric_registry
 from ewmbench.protocols import resolve_protocol
 from ewmbench.run import Scorer
 from tests.helpers import official_motion

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ewmbench.data.datasets import SAMPLE, ready_sample, resolve_dataset
 from ewmbench.data.layout import GENERATED_SUFFIX, Generated, GroundTruth
 from ewmbench.data.split import load_split, split_keys
 from ewmbench.errors import ConfigError, DataError, EwmbenchError, Unavailable
@@ -409,38 +410,17 @@ def _resolve_names(names: list[str], protocol: Protocol, registry: dict) -> list
 
 def _run_ground_truth(dataset: str) -> GroundTruth | None:
     """The run's GT when it is here already; None when ``sample`` is still to be generated."""
-    if dataset == "sample":
-        from ewmbench.sim.sample import _read_marker, default_sample_path
-
-        path = default_sample_path()
-        marker = _read_marker(path) if path.is_dir() else None
-        return GroundTruth(path) if marker and marker.get("complete") else None
+    if dataset == SAMPLE:
+        ready = ready_sample()
+        return GroundTruth(ready) if ready is not None else None
     try:
-        return GroundTruth(resolve_dataset_argument(dataset))
+        return GroundTruth(resolve_dataset(dataset))
     except DataError as exc:
         raise DataError(exc.path, f"--dataset: {exc.problem}") from None
 
 
-def resolve_dataset_argument(value: str | Path) -> Path:
-    """A dataset the user named: ``sample`` (generated on first use), a downloadable dataset's
-    name (``ewmbench``), or an existing folder. A name wins over a folder of that name, as in
-    :func:`ewmbench.sim.sample.resolve_dataset` (write ``./ewmbench`` for the folder)."""
-    from ewmbench.data.download import dataset_specs
-    from ewmbench.sim.sample import resolve_dataset
-
-    text = str(value)
-    if text == "sample" or text in dataset_specs():
-        return resolve_dataset(text)
-    path = Path(text).expanduser()
-    if path.is_dir():
-        return path
-    if path.exists():
-        raise DataError(path, "is a file, not a dataset folder")
-    return resolve_dataset(text)  # a DataError naming the built-in and downloadable names
-
-
 def _evaluate_inputs(gt_path: Path, generated_path: Path) -> tuple[GroundTruth, Generated]:
-    gt_root = resolve_dataset_argument(gt_path)
+    gt_root = resolve_dataset(gt_path)
     if not generated_path.exists():
         raise DataError(generated_path, "--generated: no such folder")
     if not generated_path.is_dir():

@@ -38,6 +38,7 @@ from rich.progress import (
 
 import ewmbench
 from ewmbench.data.conform import conform_video, time_indices
+from ewmbench.data.datasets import SAMPLE, resolve_dataset
 from ewmbench.data.layout import (
     HEAD_VIEW,
     Episode,
@@ -739,19 +740,12 @@ def _git_commit() -> str | None:
     return result.stdout.strip() or None if result.returncode == 0 else None
 
 
-def resolve_ground_truth(dataset: str) -> Path:
-    """A dataset folder, or a named dataset (``sample`` generated on first use, ``ewmbench`` downloaded)."""
-    from ewmbench.preflight import resolve_dataset_argument
-
-    return resolve_dataset_argument(dataset)
-
-
 def run(config: RunConfig, show_progress: bool = True, plan: Plan | None = None) -> RunResult:
     """``ewmbench run``: generate with ``config.model`` on ``config.dataset``, then score.
 
     Every check runs before anything is written (see :mod:`ewmbench.preflight`)."""
     plan = plan or preflight(config, "run", registry=lambda: metric_registry())
-    gt = GroundTruth(resolve_ground_truth(config.dataset or "sample"))
+    gt = GroundTruth(resolve_dataset(config.dataset or SAMPLE))
     if plan.split:
         gt = apply_split(gt, plan.split)
     prepared = prepare_model(config, gt)

@@ -19,7 +19,7 @@ def gt_dataset(tmp_path: Path) -> Path:
 def sample_cache(tmp_path_factory) -> Path:
     """A fresh cache root for ``EWMBENCH_CACHE`` whose default sample is the shared one (linked, not
     copied or regenerated): ``--dataset sample`` resolves to it, and nothing else lands in the shared cache."""
-    from ewmbench.sim.sample import DEFAULT_SAMPLE_NAME
+    from ewmbench.data.datasets import DEFAULT_SAMPLE_NAME
 
     root = tmp_path_factory.mktemp("sample-cache")
     sample = sample_dataset(root / "generated")

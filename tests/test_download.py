@@ -14,10 +14,10 @@ from typer.testing import CliRunner
 
 from ewmbench.cli import app
 from ewmbench.data import download as dl
+from ewmbench.data.datasets import resolve_dataset
 from ewmbench.data.download import DatasetFile, DatasetSpec, download, resolve
 from ewmbench.data.layout import write_episode
 from ewmbench.errors import DataError, Unavailable
-from ewmbench.sim.sample import resolve_dataset
 
 
 @pytest.fixture(autouse=True)

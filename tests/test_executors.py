@@ -202,7 +202,7 @@ def test_command_line_executors_give_the_serial_rows_on_the_sample(tmp_path):
     import subprocess
     import sys
 
-    from ewmbench.sim.sample import default_sample_path
+    from ewmbench.data.datasets import default_sample_path
 
     sample = default_sample_path()
     if not (sample / "1" / "0").is_dir():

@@ -9,12 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ewmbench.data.datasets import MARKER, resolve_dataset
 from ewmbench.data.layout import GroundTruth
 from ewmbench.data.summary import summarise
 from ewmbench.data.video import read_image, read_video
 from ewmbench.errors import ConfigError, DataError
 from ewmbench.sim import sample as sample_module
-from ewmbench.sim.sample import MARKER, generate_sample, parse_tasks, resolve_dataset
+from ewmbench.sim.sample import generate_sample, parse_tasks
 
 # pick_place is the task that stays reliable on the shortest clips, so the byte-level tests use it.
 TASK = "pick_place"
@@ -225,8 +226,12 @@ def test_resolve_dataset_refuses_a_foreign_folder_at_the_sample_place(tmp_path, 
 
 def test_resolve_dataset_paths(tmp_path):
     assert resolve_dataset(str(tmp_path)) == tmp_path
+    assert resolve_dataset(tmp_path) == tmp_path
     with pytest.raises(DataError, match="does not exist"):
         resolve_dataset(str(tmp_path / "missing"))
+    (tmp_path / "file.txt").write_text("x")
+    with pytest.raises(DataError, match="is a file, not a dataset folder"):
+        resolve_dataset(str(tmp_path / "file.txt"))
 
 
 def test_cli_reports_bad_input(tmp_path):

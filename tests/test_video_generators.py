@@ -79,7 +79,7 @@ def trial_frames(out, model, episode="0", trial="1"):
 def test_ltx_cli_run_on_the_sample_resumes_and_reproduces(pipelines, sample_cache, tmp_path):
     """The literal command on ``--dataset sample``: 8 episodes of 24 frames at 10 fps. At fps=3 each
     episode is one 9-frame window (the least 8n+1 covering 2.3 s), conformed to the GT's 24 frames."""
-    from ewmbench.sim.sample import DEFAULT_SAMPLE_NAME
+    from ewmbench.data.datasets import DEFAULT_SAMPLE_NAME
 
     sample = sample_cache / "datasets" / DEFAULT_SAMPLE_NAME
     env = {**os.environ, "EWMBENCH_CACHE": str(sample_cache)}

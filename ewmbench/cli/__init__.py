@@ -11,7 +11,6 @@ from ewmbench.cli import (  # noqa: F401  (registration)
     data,
     detector,
     evaluation,
-    generate,
     importing,
     leaderboard,
     policy,

@@ -1,4 +1,4 @@
-"""`ewmbench data download` and `ewmbench data convert ...`: real data into the benchmark's layout."""
+"""`ewmbench data convert ...`: real robot datasets into the benchmark's layout."""
 
 from __future__ import annotations
 
@@ -41,34 +41,6 @@ OutputOption = typer.Option(
     "-o",
     help="Ground-truth root to write: OUTPUT/<task>/<episode>/ (resumable: rerun the same command).",
 )
-
-
-@data_app.command("download")
-def data_download_command(
-    name: str = typer.Argument(..., help="Dataset to fetch: ewmbench (the official benchmark data)."),
-    output: Path | None = typer.Option(
-        None,
-        "--output",
-        "-o",
-        help="Where to put it (default: the cache; --dataset NAME finds it either way).",
-    ),
-    from_dir: Path | None = typer.Option(
-        None, "--from", help="A copy of the hub snapshot fetched elsewhere, used instead of the network."
-    ),
-) -> None:
-    """Fetch a benchmark dataset (resumable, verified) so that `--dataset NAME` uses it."""
-    from ewmbench.data.download import download, read_marker
-
-    try:
-        root = download(name, output=output, from_dir=from_dir)
-    except EwmbenchError as exc:
-        fail(exc)
-    marker = read_marker(root.parent) or {}
-    commit = marker.get("commit") or "(local copy)"
-    console.print(
-        f"[green]dataset {name} ready:[/] {root} ({marker.get('episodes')} episodes, {marker.get('repo')}@{marker.get('revision')}, commit {commit})"
-    )
-    console.print(f"use it with: ewmbench run --model MODEL --dataset {escape(name)} --output runs/MODEL")
 
 
 @convert_app.command("lerobot")

@@ -1,4 +1,5 @@
-"""`ewmbench data ...`: inspect, generate and curate datasets."""
+"""`ewmbench data ...`: inspect, generate, download, curate datasets and render their conditions
+(`ewmbench data convert ...` is its own module, `convert.py`)."""
 
 from __future__ import annotations
 
@@ -22,11 +23,11 @@ def data_info_command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
 ) -> None:
     """Summarise a dataset and list layout problems with their paths (exit 1 if any error)."""
+    from ewmbench.data.datasets import resolve_dataset
     from ewmbench.data.summary import summarise
-    from ewmbench.preflight import resolve_dataset_argument
 
     try:
-        path = resolve_dataset_argument(path)
+        path = resolve_dataset(path)
         summary = summarise(path)
     except EwmbenchError as exc:
         fail(exc)
@@ -100,8 +101,8 @@ def data_curate_command(
 ) -> None:
     """Pick IoU-diverse episodes per task from 3-D end-effector trajectories; write a split file."""
     from ewmbench.data.curate import DEFAULT_VOXEL_SIZE, curate_split, write_split
+    from ewmbench.data.datasets import resolve_dataset
     from ewmbench.errors import ConfigError
-    from ewmbench.preflight import resolve_dataset_argument
 
     try:
         if voxel_size is not None and not (math.isfinite(voxel_size) and voxel_size > 0):
@@ -110,7 +111,7 @@ def data_curate_command(
             raise ConfigError(
                 f"--output {output} is a folder; give the path of the split file to write (e.g. {output / 'split.json'})"
             )
-        source = resolve_dataset_argument(source)
+        source = resolve_dataset(source)
         if source.resolve() in output.resolve().parents:
             raise ConfigError(
                 f"--output {output} is inside the source dataset {source}; inputs are never written to: write the split elsewhere"
@@ -125,3 +126,64 @@ def data_curate_command(
             + f" (mean pairwise IoU {entry['mean_pairwise_iou']:.3f}, all episodes {entry['mean_pairwise_iou_all']:.3f})"
         )
     console.print(f"[green]wrote[/] {escape(str(output))}")
+
+
+@data_app.command("download")
+def data_download_command(
+    name: str = typer.Argument(..., help="Dataset to fetch: ewmbench (the official benchmark data)."),
+    output: Path | None = typer.Option(
+        None,
+        "--output",
+        "-o",
+        help="Where to put it (default: the cache; --dataset NAME finds it either way).",
+    ),
+    from_dir: Path | None = typer.Option(
+        None, "--from", help="A copy of the hub snapshot fetched elsewhere, used instead of the network."
+    ),
+) -> None:
+    """Fetch a benchmark dataset (resumable, verified) so that `--dataset NAME` uses it."""
+    from ewmbench.data.download import download, read_marker
+
+    try:
+        root = download(name, output=output, from_dir=from_dir)
+    except EwmbenchError as exc:
+        fail(exc)
+    marker = read_marker(root.parent) or {}
+    commit = marker.get("commit") or "(local copy)"
+    console.print(
+        f"[green]dataset {name} ready:[/] {root} ({marker.get('episodes')} episodes, {marker.get('repo')}@{marker.get('revision')}, commit {commit})"
+    )
+    console.print(f"use it with: ewmbench run --model MODEL --dataset {escape(name)} --output runs/MODEL")
+
+
+@data_app.command("render-conditions")
+def render_conditions_command(
+    dataset: Path = typer.Option(
+        ..., "--dataset", help="Ground-truth dataset with sidecar poses and calibration."
+    ),
+    output: Path = typer.Option(
+        ..., "--output", help="Folder for <task>/<episode>/{pose_map,ray_map}/<view>/frame_*.png."
+    ),
+    tool_offset: float | None = typer.Option(
+        None,
+        "--tool-offset",
+        help="Metres along the tool z axis to the grasp point (default: the embodiment's; 0 for the sample, 0.23 for agibot-g1).",
+    ),
+) -> None:
+    """Render end-effector pose maps and ray maps per view and frame, as images to look at."""
+    from ewmbench.models.conditioning import render_dataset_conditions
+
+    if output.exists() and any(output.iterdir()):
+        fail(EwmbenchError(f"{output} exists and is not empty; choose a new --output folder"))
+    try:
+        report = render_dataset_conditions(dataset, output, tool_offset)
+    except EwmbenchError as exc:
+        fail(exc)
+    for item in report["skipped"]:
+        console.print(
+            f"[yellow]skipped[/] {item['episode']}{' ' + item['view'] if 'view' in item else ''}: {item['reason']}",
+            soft_wrap=True,
+        )
+    console.print(
+        f"[green]wrote[/] {len(report['written'])} view(s) of pose and ray maps to {escape(output)}"
+    )

@@ -72,13 +72,14 @@ def detector_track_command(
     """Write traj/traj.npy and gripper_detection/video.mp4 for every episode and trial lacking them."""
     from rich.progress import Progress
 
+    from ewmbench.data.datasets import resolve_dataset
     from ewmbench.perception.track_dataset import find_datasets, track_dataset
-    from ewmbench.preflight import check_device_name, resolve_dataset_argument
+    from ewmbench.preflight import check_device_name
 
     try:
         check_device_name(device)
         _check_weights(weights)
-        dataset = resolve_dataset_argument(dataset)
+        dataset = resolve_dataset(dataset)
         _check_writable(dataset)
         videos, tracking, choice, device = _tracking(protocol, weights, embodiment, cache_dir, device)
         gts, gens = find_datasets(dataset)
@@ -129,10 +130,10 @@ def detector_train_command(
     )  # fmt: skip
     try:
         episodes = []
-        from ewmbench.preflight import resolve_dataset_argument
+        from ewmbench.data.datasets import resolve_dataset
 
         for dataset in datasets:
-            dataset = resolve_dataset_argument(dataset)
+            dataset = resolve_dataset(dataset)
             gts, _ = find_datasets(dataset)
             episodes += [e for gt in gts for e in gt.episodes] if gts else GroundTruth(dataset).episodes
         report = train_detector(episodes, output, settings, work_dir)
@@ -160,15 +161,16 @@ def detector_validate_command(
     as_json: bool = typer.Option(False, "--json", help="Print the full JSON report."),
 ) -> None:
     """Recall and centre error of tracked grippers against projected GT end-effector positions."""
+    from ewmbench.data.datasets import resolve_dataset
     from ewmbench.errors import DataError
     from ewmbench.perception.track_dataset import find_datasets
     from ewmbench.perception.validation import validate_episodes
-    from ewmbench.preflight import check_device_name, resolve_dataset_argument
+    from ewmbench.preflight import check_device_name
 
     try:
         check_device_name(device)
         _check_weights(weights)
-        dataset = resolve_dataset_argument(dataset)
+        dataset = resolve_dataset(dataset)
         videos, tracking, choice, device = _tracking(protocol, weights, embodiment, cache_dir, device)
         gts, _ = find_datasets(dataset)
         episodes = [e for gt in gts for e in gt.episodes]

@@ -32,11 +32,11 @@ def import_command(
     ),
 ) -> None:
     """Bring videos from closed models or other scripts into the generated layout, resampled to the GT."""
+    from ewmbench.data.datasets import resolve_dataset
     from ewmbench.data.video_import import import_videos
-    from ewmbench.preflight import resolve_dataset_argument
 
     try:
-        report = import_videos(videos, resolve_dataset_argument(gt), name, output, manifest, fit)
+        report = import_videos(videos, resolve_dataset(gt), name, output, manifest, fit)
     except EwmbenchError as exc:
         fail(exc)
     console.print(f"[green]imported[/] {len(report.imported)} trial(s) into {escape(report.dataset)}")

@@ -182,10 +182,11 @@ def _rescore(bundle, board: Path, gt: Path, tmp: Path, detector_weights, device)
     """Score the bundle's videos under the board's protocol, in the private folder; returns the record."""
     import shutil
 
+    from ewmbench.data.datasets import resolve_dataset
     from ewmbench.leaderboard.entries import slug
     from ewmbench.leaderboard.rule import load_rule
     from ewmbench.record import load_run
-    from ewmbench.runner import RunConfig, evaluate, resolve_ground_truth
+    from ewmbench.runner import RunConfig, evaluate
 
     rule = load_rule(board)
     generated = tmp / f"{slug(bundle.metadata['model_name'])}_dataset"
@@ -196,7 +197,7 @@ def _rescore(bundle, board: Path, gt: Path, tmp: Path, detector_weights, device)
     config = RunConfig(
         output=tmp / "run",
         protocol=rule.protocol,
-        gt=resolve_ground_truth(str(gt)),
+        gt=resolve_dataset(str(gt)),
         generated=generated,
         detector_weights=detector_weights,
         device=device,

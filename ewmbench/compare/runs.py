@@ -75,7 +75,7 @@ def read_run(path: Path | str, label: str | None = None) -> RunData:
     rows = rows[[c for c in rows.columns if c not in dataset_level]]
     gt_root = _existing(record.dataset.path) or _existing(config.get("gt"))
     if gt_root is None and config.get("dataset") == "sample":
-        from ewmbench.sim.sample import default_sample_path
+        from ewmbench.data.datasets import default_sample_path
 
         gt_root = _existing(default_sample_path())  # never generated here: pictures only
     generated_root = _existing(config.get("generated")) or _existing(

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ewmbench.data.datasets import resolve_dataset
 from ewmbench.data.layout import HEAD_VIEW, Episode, GroundTruth, write_trial
 from ewmbench.errors import ConfigError, DataError, EwmbenchError
 from ewmbench.files import write_json
@@ -110,12 +111,6 @@ def select_episodes(gt: GroundTruth, count: int | None) -> list[Episode]:
             raise ConfigError(f"--episodes must be at least 1, got {count}")
         ordered = ordered[:count]
     return ordered
-
-
-def resolve_dataset(dataset: str) -> Path:
-    from ewmbench.sim.sample import resolve_dataset as resolve
-
-    return resolve(str(dataset))
 
 
 def prepare_output(config: LoopConfig) -> None:

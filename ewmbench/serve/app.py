@@ -179,10 +179,10 @@ class Service:
         self.model: WorldModel = cls(**config.model_options)  # options checked before anything loads
         self.gt = None
         if config.dataset is not None:
+            from ewmbench.data.datasets import resolve_dataset
             from ewmbench.data.layout import GroundTruth
-            from ewmbench.runner import resolve_ground_truth
 
-            self.gt = GroundTruth(resolve_ground_truth(config.dataset))
+            self.gt = GroundTruth(resolve_dataset(config.dataset))
         elif self.model.oracle:
             raise ConfigError(
                 f"model {config.model!r} reads the ground-truth episode; give the dataset it serves: --model-option dataset=NAME_OR_DIR"

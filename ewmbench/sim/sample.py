@@ -1,9 +1,8 @@
 """The ``sample`` dataset: physics-simulated episodes with exact ground truth, generated offline.
 
-``generate_sample`` writes episodes in the official layout plus our sidecar; ``resolve_dataset``
-turns ``"sample"`` into the default sample (generated once into the cache), the name of a
-downloaded dataset (``"ewmbench"``, see :mod:`ewmbench.data.download`) into its folder, and any
-other string into an existing path.
+``generate_sample`` writes episodes in the official layout plus our sidecar (and the marker
+:mod:`ewmbench.data.datasets` reads); ``--dataset sample`` resolves there, generating the default
+sample into the cache on first use.
 """
 
 from __future__ import annotations
@@ -11,17 +10,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ewmbench.data.datasets import MARKER, MARKER_FORMAT, read_sample_marker
 from ewmbench.errors import ConfigError, DataError
-from ewmbench.files import cache_root, read_json, write_json
+from ewmbench.files import write_json
 
-MARKER = "ewmbench_sample.json"
-MARKER_FORMAT = "ewmbench-sample/1"
 DEFAULT_SEED = 0
 DEFAULT_EPISODES_PER_TASK = 2
 DEFAULT_FRAMES = 24
 MAX_FRAMES = 600
 MAX_SEED = 2**31  # exclusive
-DEFAULT_SAMPLE_NAME = "sample-v1"
 
 
 def task_names() -> list[str]:
@@ -106,7 +103,7 @@ def generate_sample(
     if output.exists() and not output.is_dir():
         raise DataError(output, "exists and is not a folder; refusing to overwrite it")
     if output.is_dir() and any(output.iterdir()):
-        existing = _read_marker(output)
+        existing = read_sample_marker(output)
         if existing is None:
             raise DataError(
                 output,
@@ -208,19 +205,6 @@ def default_workers() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
-def _read_marker(folder: Path) -> dict | None:
-    path = folder / MARKER
-    if not path.is_file():
-        return None
-    try:
-        data = read_json(path)
-    except (OSError, ValueError) as exc:  # json.JSONDecodeError is a ValueError
-        raise DataError(path, f"sample marker is not valid JSON ({exc})") from None
-    if not isinstance(data, dict) or data.get("format") != MARKER_FORMAT:
-        raise DataError(path, f"not a sample marker of format {MARKER_FORMAT!r}")
-    return data
-
-
 def _write_marker(path: Path, data: dict) -> None:
     write_json(path, data, sort_keys=True)
 
@@ -228,40 +212,3 @@ def _write_marker(path: Path, data: dict) -> None:
 def _describe(parameters: dict) -> str:
     keys = ("seed", "tasks", "episodes_per_task", "num_frames", "generator")
     return ", ".join(f"{k}={parameters.get(k)}" for k in keys)
-
-
-def default_sample_path() -> Path:
-    return cache_root() / "datasets" / DEFAULT_SAMPLE_NAME
-
-
-def resolve_dataset(name_or_path: str, progress: bool = True, workers: int | None = None) -> Path:
-    """``"sample"``: the default sample, generated on first use; anything else: an existing folder."""
-    if name_or_path == "sample":
-        final = default_sample_path()
-        existing = _read_marker(final) if final.is_dir() else None
-        if existing and existing.get("complete"):
-            return final
-        if final.exists():
-            raise DataError(
-                final,
-                "an incomplete or foreign folder sits where the default sample belongs; delete it and retry",
-            )
-        # Built beside its final place and renamed when complete: a killed generation leaves no
-        # half dataset under the final name (a later call resumes the temporary one).
-        tmp = final.with_name(f".tmp-{final.name}")
-        generate_sample(tmp, progress=progress, workers=workers)
-        os.replace(tmp, final)
-        return final
-    from ewmbench.data.download import dataset_specs, resolve
-
-    if (
-        name_or_path in dataset_specs()
-    ):  # a downloaded dataset, e.g. "ewmbench" (a folder of that name: "./ewmbench")
-        return resolve(name_or_path)
-    path = Path(name_or_path).expanduser()
-    if not path.is_dir():
-        raise DataError(
-            path,
-            f"dataset folder does not exist (use 'sample' for the built-in sample dataset, or a downloaded one: {', '.join(sorted(dataset_specs()))})",
-        )
-    return path

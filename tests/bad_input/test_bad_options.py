@@ -385,7 +385,7 @@ def test_option_case(case, ws):
 
 def fake_sample(ws):
     """The cache's sample dataset, stood in for by the tiny GT (generating the real one takes minutes)."""
-    from ewmbench.sim.sample import MARKER, MARKER_FORMAT, default_sample_path
+    from ewmbench.data.datasets import MARKER, MARKER_FORMAT, default_sample_path
 
     target = default_sample_path()
     shutil.copytree(ws.gt, target)

@@ -50,7 +50,8 @@ def sample_dataset(tmp: Path) -> Path:
     """The default sample when it is already generated in the cache; otherwise generated under ``tmp`` (minutes)."""
     import json
 
-    from ewmbench.sim.sample import MARKER, default_sample_path, generate_sample
+    from ewmbench.data.datasets import MARKER, default_sample_path
+    from ewmbench.sim.sample import generate_sample
 
     shared = default_sample_path()
     marker = shared / MARKER

@@ -306,11 +306,11 @@ def test_report_files_are_identical_wherever_written(tiny_runs, tiny_report, tmp
 def test_report_folder_is_self_contained(tiny_report):
     _, out = tiny_report
     html = (out / "report.html").read_text()
-    strips = sorted(p.relative_to(out).as_posix() for p in (out / "figures").glob("worst-*.png"))
+    strips = sorted(p.relative_to(out).as_posix() for p in (out / "figures").glob("worst-*.jpg"))
     assert strips
     # each strip is a small JPEG thumbnail on the page, linking to the full-size image beside it
     for strip in strips:
-        thumb = "figures/thumbnails/" + Path(strip).with_suffix(".jpg").name
+        thumb = "figures/thumbnails/" + Path(strip).name
         assert f'<a href="{strip}"><img src="{thumb}"' in html
         with Image.open(out / thumb) as image:
             assert image.format == "JPEG" and image.width <= 400

@@ -64,8 +64,8 @@ def test_worst_episodes_only_below_the_best_possible_value(tmp_path):
     assert next(m for m in data["metrics"] if m["column"] == "hsd")["best_possible"] == 1.0
     assert set(data["figures"]["worst"]["hsd"]) == {"noisy"}
     html = (out / "report.html").read_text()
-    assert "Every episode of exact scores the best possible 1: no worst episode to show." in html
-    assert 'href="figures/worst-hsd-2.png"' in html and "worst-hsd-1" not in html
+    assert "No worst episode to show for hsd: every episode of exact scores the best possible 1." in html
+    assert 'href="figures/worst-hsd-2.jpg"' in html and "worst-hsd-1" not in html
 
 
 def test_single_run_report_reads_as_one(tmp_path):

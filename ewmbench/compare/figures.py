@@ -1,8 +1,8 @@
 """The report's pictures (matplotlib, Agg): radar, per-task bars with CIs, agreement matrix, and
 frame strips of the worst episodes with gripper tracks for motion metrics.
 
-Charts are written as SVG with their text as text (the page's font draws it; a few kB each), frame
-strips as full-size PNG with a small JPEG thumbnail beside it for the page. Every file is
+Charts are written as SVG with their text as text (the page's font draws it; tens of kB each),
+frame strips as full-size JPEG with a small thumbnail beside it for the page. Every file is
 reproducible: no dates in the metadata, a fixed SVG id salt.
 """
 
@@ -18,7 +18,8 @@ from ewmbench.compare.report import OVERALL, Comparison, WorstCase, radar_axes, 
 FIGURES_DIR = "figures"
 THUMBNAILS_DIR = "thumbnails"  # under FIGURES_DIR
 THUMBNAIL_WIDTH = 400  # pixels: three runs side by side on the page
-THUMBNAIL_QUALITY = 80  # JPEG
+THUMBNAIL_QUALITY = 75  # JPEG
+STRIP_QUALITY = 80  # JPEG of the full-size strips: a third of their PNG, and three runs stay under 2 MB
 COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
 TRACK_COLOURS = {"gt": "#00c853", "generated": "#ff1744"}
 
@@ -40,6 +41,14 @@ def _save(fig, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".svg":
         fig.savefig(path, format="svg", metadata={"Date": None, "Creator": None}, bbox_inches="tight")
+    elif path.suffix == ".jpg":
+        fig.savefig(
+            path,
+            format="jpeg",
+            dpi=100,
+            bbox_inches="tight",
+            pil_kwargs={"quality": STRIP_QUALITY, "optimize": True},
+        )
     else:
         fig.savefig(path, format="png", dpi=100, metadata={"Software": None}, bbox_inches="tight")
     import matplotlib.pyplot as plt
@@ -85,7 +94,7 @@ def draw_all(comparison: Comparison, output: Path) -> dict[str, object]:
             if not cases:
                 continue
             name = f"worst-{_slug(metric.column)}-{comparison.labels.index(label) + 1}"
-            path = output / FIGURES_DIR / f"{name}.png"
+            path = output / FIGURES_DIR / f"{name}.jpg"
             frame_strips(comparison, cases, metric.group == "motion", path)
             small = thumbnail(path, output / FIGURES_DIR / THUMBNAILS_DIR / f"{name}.jpg")
             worst.setdefault(metric.column, {})[label] = path.relative_to(output).as_posix()

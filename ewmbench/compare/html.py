@@ -31,7 +31,7 @@ td.better { background: #e3f4e6; } td.worse { background: #fbe4e4; } td.missing 
 details.section { margin-top: 22px; } details.section > summary { cursor: pointer; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
 details.section > summary h2 { display: inline; margin: 0; border: 0; }
 .thumbs { display: flex; flex-wrap: wrap; gap: 12px; align-items: flex-start; margin-bottom: 10px; }
-.thumb { margin: 0; } .thumb img { width: 400px; max-width: 100%; height: auto; border: 1px solid #ddd; display: block; }
+.thumb { margin: 0; } .thumb img { width: 360px; max-width: 100%; height: auto; border: 1px solid #ddd; display: block; }
 .thumb figcaption { font-size: 12px; margin-top: 3px; }
 .muted { color: #666; font-size: 12px; } code { background: #f5f5f7; padding: 1px 4px; }
 """
@@ -134,13 +134,21 @@ def _task_heading(comparison: Comparison, scope: str) -> str:
     return f'{escape(name)} <span class="muted">task {escape(scope)}</span>'
 
 
+def _thumb(full: str, small: str, alt: str, caption: str) -> str:
+    return (
+        f'<figure class="thumb"><a href="{escape(full)}"><img src="{escape(small)}" alt="{escape(alt)}" '
+        f'loading="lazy"></a><figcaption>{caption}</figcaption></figure>'
+    )
+
+
 def _worst_section(comparison: Comparison, figures: dict) -> str:
-    """Per metric, each run's strip of its worst episodes as a thumbnail linking to the full image;
-    a run whose every episode scores the metric's best possible value has nothing to show."""
-    strips, thumbnails = figures.get("worst", {}), figures.get("thumbnails", {})
+    """Each run's strip of its worst episodes per metric, as a thumbnail linking to the full image:
+    one row per metric, or for one run one row of all its metrics. A run whose every episode scores
+    the metric's best possible value has nothing to show, and the page says so."""
     if not figures:
         return ""  # drawn without figures: report.json lists the worst cases
-    blocks = []
+    strips, thumbnails = figures.get("worst", {}), figures.get("thumbnails", {})
+    rows, all_cards, at_best_notes = [], [], []
     for metric in comparison.metrics:
         scored = [
             label for label in comparison.labels if comparison.values.get((OVERALL, metric.column, label))
@@ -148,36 +156,40 @@ def _worst_section(comparison: Comparison, figures: dict) -> str:
         if not scored:
             continue  # a run-level or missing metric: no episodes to show
         ceiling = comparison.ceilings.get(metric.column)
+        best = f"best possible {_ceiling_text(ceiling)}" if ceiling is not None else ""
         cards, at_best = [], []
         for label in scored:
             cases = [w for w in comparison.worst if w.metric == metric.column and w.run == label]
+            full = strips.get(metric.column, {}).get(label)
             if not cases:
                 at_best.append(label)
-                continue
-            full = strips.get(metric.column, {}).get(label)
-            if full is None:
+            if not cases or full is None:
                 continue
             small = thumbnails.get(metric.column, {}).get(label, full)
-            values = ", ".join(f"{w.value:.4g}" for w in cases)
-            caption = f"{metric.column}: {label}"
+            values = escape(", ".join(f"{w.value:.4g}" for w in cases))
+            name = escape(metric.column if comparison.single else label)
+            detail = f"{best}; " if comparison.single and best else ""
             cards.append(
-                f'<figure class="thumb"><a href="{escape(full)}"><img src="{escape(small)}" alt="{escape(caption)}" '
-                f'loading="lazy"></a><figcaption>{escape(label)} <span class="muted">{escape(metric.column)} = '
-                f"{escape(values)}</span></figcaption></figure>"
+                _thumb(
+                    full,
+                    small,
+                    f"worst {metric.column} episodes of {label}",
+                    f'<b>{name}</b> <span class="muted">{detail}{escape(metric.column)} = {values}</span>',
+                )
             )
-        heading = escape(metric.column)
-        if ceiling is not None:
-            heading += f' <span class="muted">best possible {_ceiling_text(ceiling)}</span>'
-        text = ""
         if at_best:
-            who = "this run" if comparison.single else ", ".join(at_best)
-            best = f"the best possible {_ceiling_text(ceiling)}" if ceiling is not None else "no finite value"
-            text = f'<p class="muted">Every episode of {escape(who)} scores {best}: no worst episode to show.</p>'
-        if cards or text:
-            blocks.append(
-                f"<h3>{heading}</h3>{text}" + (f'<div class="thumbs">{"".join(cards)}</div>' if cards else "")
+            what = (
+                f"the best possible {escape(_ceiling_text(ceiling))}"
+                if ceiling is not None
+                else "no finite value"
             )
-    if not blocks:
+            who = "" if comparison.single else f" of {escape(', '.join(at_best))}"
+            at_best_notes.append(f"{escape(metric.column)}: every episode{who} scores {what}")
+        all_cards += cards
+        if cards:
+            heading = escape(metric.column) + (f' <span class="muted">{best}</span>' if best else "")
+            rows.append(f'<h3>{heading}</h3><div class="thumbs">{"".join(cards)}</div>')
+    if not all_cards and not at_best_notes:
         return ""
     intro = (
         f'<p class="muted">Per metric and run, the {comparison.settings.worst} lowest-scoring episodes (highest for '
@@ -185,7 +197,10 @@ def _worst_section(comparison: Comparison, figures: dict) -> str:
         "below, evenly spaced frames; for motion metrics the last panel draws the GT (green) and generated (red) "
         "gripper tracks over the first frame. Click a strip to open it at full size.</p>"
     )
-    return _section("Worst episodes", intro + "".join(blocks))
+    body = f'<div class="thumbs">{"".join(all_cards)}</div>' if comparison.single else "".join(rows)
+    if at_best_notes:
+        body += f'<p class="muted">No worst episode to show for {"; ".join(at_best_notes)}.</p>'
+    return _section("Worst episodes", intro + body)
 
 
 def render_html(comparison: Comparison, data: dict, output: Path) -> str:

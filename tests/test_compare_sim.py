@@ -121,7 +121,7 @@ def test_html_renders_in_chromium_without_errors(ladder_report, tmp_path):
             page.evaluate("Array.from(document.images).forEach(i => { i.loading = 'eager'; })")
             page.wait_for_load_state("load")
             images = page.evaluate("Array.from(document.images).map(i => [i.complete, i.naturalWidth])")
-            svgs = page.evaluate("document.querySelectorAll('svg').length")
+            svgs = page.evaluate("document.querySelectorAll('img[src$=\".svg\"]').length")
             height = page.evaluate("document.documentElement.scrollHeight")
             shot = tmp_path / "report.png"
             page.screenshot(path=str(shot), full_page=True)
@@ -133,7 +133,7 @@ def test_html_renders_in_chromium_without_errors(ladder_report, tmp_path):
             browser.close()
     assert errors == []
     assert images and all(complete and width > 0 for complete, width in images)  # no broken image
-    assert svgs >= 2
+    assert svgs == 3  # radar, agreement, per-task bars
     folder = out.resolve().as_uri()
     assert requests[0] == (out / "report.html").resolve().as_uri()
     assert all(url.startswith(folder + "/") for url in requests)  # only the report folder's own files

@@ -1,5 +1,5 @@
-"""``report.html``: one page over its report folder (charts as inline SVG; worst-episode strips as
-thumbnails linking to the full-size images in ``figures/``; no network, no script).
+"""``report.html``: one page over its report folder (the charts' SVG files and the worst-episode
+strips' thumbnails, linking to the full-size images, all in ``figures/``; no network, no script).
 
 Every section is a ``<details>`` element: the overall table, the figures and the worst episodes
 open, the per-task tables folded. A report of one run reads as one: no baseline, no difference
@@ -9,7 +9,6 @@ columns or their explanation, no radar (one run is its own best on every axis).
 from __future__ import annotations
 
 import math
-import re
 from html import escape
 from pathlib import Path
 
@@ -56,23 +55,11 @@ def _p(value: float) -> str:
     return f"{value:.2g}"
 
 
-def _inline_svg(path: Path) -> str:
-    text = path.read_text(encoding="utf-8")
-    text = re.sub(r"^<\?xml[^>]*>\s*", "", text)
-    text = re.sub(r"<!DOCTYPE[^>]*>\s*", "", text)
-    return text
-
-
-def _figure(output: Path, relative: str | None, caption: str) -> str:
-    """A chart: its SVG inline (an image of another kind by its relative path)."""
+def _figure(relative: str | None, caption: str) -> str:
+    """A chart, by its path in the report folder (its SVG's text is text: small and sharp)."""
     if not relative:
         return ""
-    path = output / relative
-    if path.suffix == ".svg":
-        body = _inline_svg(path)
-    else:
-        body = f'<img src="{escape(relative)}" alt="{escape(caption)}">'
-    return f'<div class="figure"><h3>{escape(caption)}</h3>{body}</div>'
+    return f'<div class="figure"><h3>{escape(caption)}</h3><img src="{escape(relative)}" alt="{escape(caption)}"></div>'
 
 
 def _section(title: str, body: str, *, open_: bool = True) -> str:
@@ -243,13 +230,13 @@ def render_html(comparison: Comparison, data: dict, output: Path) -> str:
         )
     parts.append(_section("Overall", _table(comparison, OVERALL) + explanation))
     charts = [
-        _figure(output, figures.get("radar"), "Radar: each run relative to the best"),
-        _figure(output, figures.get("agreement"), "Metric agreement (Kendall tau across trials)"),
+        _figure(figures.get("radar"), "Radar: each run relative to the best"),
+        _figure(figures.get("agreement"), "Metric agreement (Kendall tau across trials)"),
     ]
     body = ""
     if any(charts):
         body += '<div class="figures">' + "".join(charts) + "</div>"
-    body += _figure(output, figures.get("tasks"), f"Per task, with {s.level:.0%} CIs")
+    body += _figure(figures.get("tasks"), f"Per task, with {s.level:.0%} CIs")
     if body:
         parts.append(_section("Figures", body))
     tasks = comparison.scopes[1:]

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from ewmbench.cli.common import app, console, fail, fmt, parse_options, print_table
+from ewmbench.cli.common import app, console, escape, fail, fmt, parse_options, print_table
 from ewmbench.errors import EwmbenchError
 
 policy_app = typer.Typer(
@@ -214,7 +214,7 @@ def agreement_command(
         f"kappa {fmt(result['kappa'])}  brier {fmt(result['calibration']['brier'])}  over {result['episodes_compared']} episodes; "
         f"{len(result['disagreements'])} disagreements, {len(result['excluded'])} excluded"
     )
-    console.print(f"results in [bold]{output / 'agreement.json'}[/]")
+    console.print(f"results in [bold]{escape(output / 'agreement.json')}[/]")
 
 
 @policy_app.command("list")
@@ -226,8 +226,8 @@ def list_command() -> None:
     table = Table(title="policies (--policy NAME:key=value,...)")
     table.add_column("name")
     table.add_column("what it is")
-    for name, (_, description) in POLICIES.items():
-        table.add_row(name, description)
+    for name, entry in POLICIES.entries().items():
+        table.add_row(name, entry.description)
     print_table(table)
     ladder = Table(title="scripted-ladder (--policies scripted-ladder)")
     ladder.add_column("label")
@@ -238,6 +238,6 @@ def list_command() -> None:
     judges = Table(title="judges (--judge NAME)")
     judges.add_column("name")
     judges.add_column("what it checks")
-    for name, (_, description) in JUDGES.items():
-        judges.add_row(name, description)
+    for name, entry in JUDGES.entries().items():
+        judges.add_row(name, entry.description)
     console.print(judges)

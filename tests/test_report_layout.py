@@ -10,7 +10,7 @@ import numpy as np
 
 from ewmbench.compare.report import OVERALL, below_ceiling, compare_runs, radar_informative
 from ewmbench.compare.writer import write_report
-from ewmbench.metrics.base import metric_registry
+from ewmbench.metrics.registry import metric_registry
 from ewmbench.protocols import load_protocol
 from tests.test_compare_report import EPISODES, FAST, values, write_record
 

@@ -341,23 +341,24 @@ def _task_name(runs: list[RunData], task: str) -> str:
 
 
 def _ceilings(runs: list[RunData], columns: list[str]) -> dict[str, float]:
-    """Each column's best possible value, as its metric declares it under the run's protocol."""
-    from ewmbench.metrics.base import metric_registry
+    """Each column's best possible value, as its metric declares it under the run's protocol; a
+    metric not installed here (a plugin) leaves its columns without one."""
+    from ewmbench.metrics.base import METRICS
     from ewmbench.protocols import load_protocol
 
-    registry = metric_registry()
     ceilings: dict[str, float] = {}
     for column in columns:
-        for run in runs:
-            metric = registry.get(run.column_metrics.get(column, ""))
-            if metric is None:
-                continue
-            protocol = load_protocol(run.protocol)
-            settings = protocol.metrics.get(metric.name) or {}
-            best = metric.best_value(column, settings)
-            if best is not None and math.isfinite(best):
-                ceilings[column] = float(best)
-            break
+        run = next((r for r in runs if r.column_metrics.get(column) in METRICS), None)
+        if run is None:
+            continue
+        try:
+            metric = METRICS.load(run.column_metrics[column])
+        except ConfigError:
+            continue
+        settings = load_protocol(run.protocol).metrics.get(metric.name) or {}
+        best = metric.best_value(column, settings)
+        if best is not None and math.isfinite(best):
+            ceilings[column] = float(best)
     return ceilings
 
 

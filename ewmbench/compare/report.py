@@ -33,6 +33,7 @@ from ewmbench.errors import ConfigError
 
 REPORT_FORMAT = "ewmbench-report/1"
 OVERALL = "overall"
+CEILING_TOLERANCE = 1e-9  # a score this close to its best possible value counts as at the ceiling
 
 
 @dataclass(frozen=True)
@@ -82,10 +83,23 @@ class Comparison:
     worst: list[WorstCase] = field(default_factory=list)
     normalised: dict[str, dict[str, float | None]] = field(default_factory=dict)  # run -> axis -> [0, 1]
     selected_rows: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
+    ceilings: dict[str, float] = field(default_factory=dict)  # column -> its best possible value, where known
+    task_names: dict[str, str] = field(default_factory=dict)  # task id -> name, where the dataset names it
 
     @property
     def labels(self) -> list[str]:
         return [r.label for r in self.runs]
+
+    @property
+    def single(self) -> bool:
+        """One run: a report of it, with no baseline and no differences."""
+        return len(self.runs) == 1
+
+    def task_label(self, scope: str) -> str:
+        """``overall``, a task's name (``pick_place``) or, when the dataset names none, ``task 1``."""
+        if scope == OVERALL:
+            return OVERALL
+        return self.task_names.get(scope) or f"task {scope}"
 
     def run(self, label: str) -> RunData:
         return next(r for r in self.runs if r.label == label)
@@ -242,6 +256,8 @@ def compare_runs(
         notes=notes,
         settings=settings,
         selected_rows=selected,
+        ceilings=_ceilings(runs, columns),
+        task_names={t: name for t in tasks if (name := _task_name(runs, t))},
     )
     overall_rule = rules[base.label]  # equal across runs once the protocols are (checked above)
 
@@ -319,6 +335,33 @@ def _fact(runs: list[RunData], attribute: str, column: str, default: str) -> str
     return default
 
 
+def _task_name(runs: list[RunData], task: str) -> str:
+    """The task's name as the first run whose dataset names it gives it; "" when none does."""
+    return next((run.task_names[task] for run in runs if run.task_names.get(task)), "")
+
+
+def _ceilings(runs: list[RunData], columns: list[str]) -> dict[str, float]:
+    """Each column's best possible value, as its metric declares it under the run's protocol; a
+    metric not installed here (a plugin) leaves its columns without one."""
+    from ewmbench.metrics.base import METRICS
+    from ewmbench.protocols import load_protocol
+
+    ceilings: dict[str, float] = {}
+    for column in columns:
+        run = next((r for r in runs if r.column_metrics.get(column) in METRICS), None)
+        if run is None:
+            continue
+        try:
+            metric = METRICS.load(run.column_metrics[column])
+        except ConfigError:
+            continue
+        settings = load_protocol(run.protocol).metrics.get(metric.name) or {}
+        best = metric.best_value(column, settings)
+        if best is not None and math.isfinite(best):
+            ceilings[column] = float(best)
+    return ceilings
+
+
 def _pick_baseline(runs: list[RunData], baseline: str | Path | None) -> RunData:
     if baseline is None:
         return runs[0]
@@ -332,8 +375,20 @@ def _pick_baseline(runs: list[RunData], baseline: str | Path | None) -> RunData:
     )
 
 
+def below_ceiling(values: np.ndarray, ceiling: float | None, direction: str) -> np.ndarray:
+    """Which finite values fall short of the column's best possible value (all of them when it has
+    none known): an episode at the ceiling is not a failure, however it ranks."""
+    values = np.asarray(values, dtype=float)
+    finite = np.isfinite(values)
+    if ceiling is None:
+        return finite
+    short = values < ceiling if direction == "higher" else values > ceiling
+    return finite & short & ~np.isclose(values, ceiling, rtol=0.0, atol=CEILING_TOLERANCE)
+
+
 def _worst_cases(comparison: Comparison, columns: list[str]) -> list[WorstCase]:
-    """Per metric and run, the worst-scoring trials of distinct episodes (direction-aware)."""
+    """Per metric and run, the worst-scoring trials of distinct episodes (direction-aware), among
+    those below the column's best possible value: an exact replay (hsd = 1) has no worst episode."""
     cases = []
     for column in columns:
         direction = next(m.direction for m in comparison.metrics if m.column == column)
@@ -341,7 +396,7 @@ def _worst_cases(comparison: Comparison, columns: list[str]) -> list[WorstCase]:
             rows = comparison.selected_rows[run.label]
             if column not in rows.columns:
                 continue
-            scored = rows[np.isfinite(rows[column].astype(float))]
+            scored = rows[below_ceiling(rows[column], comparison.ceilings.get(column), direction)]
             ordered = scored.assign(_order=range(len(scored))).sort_values(
                 [column, "_order"], ascending=[direction == "higher", True], kind="stable"
             )
@@ -368,6 +423,19 @@ def radar_axes(comparison: Comparison) -> list[tuple[str, list[str]]]:
     if len(groups) >= 3:
         return list(groups.items())
     return [(m.column, [m.column]) for m in columns]
+
+
+def radar_informative(comparison: Comparison) -> bool:
+    """Whether a radar says anything: two runs or more, three axes or more, and on some axis the
+    runs differ (with one run, or every run at the best, the shape is a full polygon)."""
+    if comparison.single or len(radar_axes(comparison)) < 3:
+        return False
+    for axis in (axis for axis, _ in radar_axes(comparison)):
+        values = [comparison.normalised.get(label, {}).get(axis) for label in comparison.labels]
+        known = [v for v in values if v is not None]
+        if len(known) != len(values) or (known and max(known) - min(known) > CEILING_TOLERANCE):
+            return True
+    return False
 
 
 def _normalised(comparison: Comparison) -> dict[str, dict[str, float | None]]:
@@ -484,8 +552,15 @@ def to_dict(comparison: Comparison, figures: dict[str, object] | None = None) ->
             "interval": "percentile bootstrap over episodes within tasks, trials kept with their episode",
         },
         "metrics": [
-            {"column": m.column, "group": m.group, "direction": m.direction} for m in comparison.metrics
+            {
+                "column": m.column,
+                "group": m.group,
+                "direction": m.direction,
+                "best_possible": comparison.ceilings.get(m.column),
+            }
+            for m in comparison.metrics
         ],
+        "task_names": comparison.task_names,
         "scopes": comparison.scopes,
         "values": values,
         "run_level": [
@@ -552,4 +627,13 @@ def to_table(comparison: Comparison) -> pd.DataFrame:
     return pd.DataFrame.from_records(records)
 
 
-__all__ = ["ID_COLUMNS", "Comparison", "Settings", "compare_runs", "to_dict", "to_table"]
+__all__ = [
+    "ID_COLUMNS",
+    "Comparison",
+    "Settings",
+    "below_ceiling",
+    "compare_runs",
+    "radar_informative",
+    "to_dict",
+    "to_table",
+]

@@ -19,7 +19,7 @@ reads.
 from __future__ import annotations
 
 from abc import ABC
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -94,6 +94,9 @@ class Metric(ABC):
     level: ClassVar[str] = "trial"
     description: ClassVar[str] = ""
     lower_is_better: ClassVar[frozenset[str]] = frozenset()  # columns where smaller is better (distances)
+    # The best value a column can take (a perfect generation's score), where it is finite: reports
+    # show "worst" episodes only where a score falls short of it. Columns not named have none known.
+    best_values: ClassVar[Mapping[str, float]] = {}
     # Inputs beyond the frames that change the numbers, so a stored score is keyed by them too:
     # "trajectories" (traj/traj.npy, or the detector and tracking settings that make them).
     needs: ClassVar[frozenset[str]] = frozenset()
@@ -105,6 +108,12 @@ class Metric(ABC):
     # Optional packages the metric runs on, and the extra that installs them (pyproject.toml).
     modules: ClassVar[tuple[str, ...]] = ()
     extra: ClassVar[str | None] = None
+
+    @classmethod
+    def best_value(cls, column: str, settings: Mapping) -> float | None:
+        """The best value ``column`` can take under a protocol's settings of this metric; None
+        when it is unbounded or not known."""
+        return cls.best_values.get(column)
 
     def columns_for(self, settings: dict) -> tuple[str, ...]:
         """The columns this metric fills under a protocol's settings (some are optional)."""

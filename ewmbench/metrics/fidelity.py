@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -213,6 +213,12 @@ class PSNR(Metric):
     columns = ("psnr",)
     description = "Peak signal-to-noise ratio against the GT video (dB; higher is better)."
 
+    @classmethod
+    def best_value(cls, column: str, settings: Mapping) -> float | None:
+        """The protocol's ``max_db`` cap; without one, identical frames score infinity."""
+        cap = settings.get("max_db")
+        return float(cap) if cap is not None else None
+
     def score_trial(self, inputs: TrialInputs, settings: dict) -> dict[str, float]:
         if _on_gpu(inputs.device):
             return {"psnr": _device_scores(inputs, settings)[0]}
@@ -232,6 +238,7 @@ class SSIM(Metric):
     device_free = True
     group = "fidelity"
     columns = ("ssim",)
+    best_values = {"ssim": 1.0}
     description = "Structural similarity against the GT video (7x7 uniform window; higher is better)."
 
     def score_trial(self, inputs: TrialInputs, settings: dict) -> dict[str, float]:
@@ -398,6 +405,7 @@ class LPIPS(Metric):
     group = "fidelity"
     columns = ("lpips",)
     lower_is_better = frozenset(columns)
+    best_values = {"lpips": 0.0}
     description = "Learned perceptual distance (LPIPS v0.1, AlexNet) to the GT video, mean over frames (lower is better)."
 
     def score_trial(self, inputs: TrialInputs, settings: dict) -> dict[str, float]:
@@ -438,6 +446,7 @@ class FID(Metric):
     level = "dataset"
     columns = ("fid",)
     lower_is_better = frozenset(columns)
+    best_values = {"fid": 0.0}
     description = (
         "Frechet Inception distance between all generated and all GT frames of a run (lower is better)."
     )
@@ -471,6 +480,7 @@ class FVD(Metric):
     level = "dataset"
     columns = ("fvd",)
     lower_is_better = frozenset(columns)
+    best_values = {"fvd": 0.0}
     description = "Frechet video distance (Kinetics-400 I3D) between the clips of all generated and all GT videos (lower is better)."
 
     def score_dataset(self, inputs: Sequence[TrialInputs], settings: dict) -> dict[str, float]:

@@ -490,6 +490,11 @@ class TrajectoryConsistency(Metric):
     level = "trial"
     description = "End-effector trajectory consistency: Hausdorff (hsd), normalised DTW (ndtw), dynamics (dyn); higher is better."
 
+    @classmethod
+    def best_value(cls, column: str, settings: Mapping) -> float | None:
+        """Each score is ``min(raw / bound, cap)``: the protocol's cap (1) is the best."""
+        return float(settings["cap"]) if "cap" in settings else None
+
     def score_trial(self, inputs: TrialInputs, settings: dict) -> dict[str, float]:
         tracking = TrackingSettings.from_metric_settings(settings)  # tracks follow this metric's own settings
         return scores_with_settings(

@@ -146,6 +146,15 @@ def make_world_model(name: str, options: dict, device: str | None = None) -> Wor
         raise ConfigError(
             f"world model {name!r} is not action-conditioned (conditioned on {sorted(conditioning)}); a policy cannot act in it"
         )
+    if "joints" in conditioning:
+        # The loop's policies act in end-effector space; a joint-space model would need the
+        # embodiment's inverse kinematics, which neither side ships.
+        raise ConfigError(
+            f"world model {name!r} takes joint-space actions ({model.capabilities_now().action_space}); the closed "
+            "loop's policies act in end-effector space (eef14-euler) and no inverse kinematics for its robot is "
+            "available; run joint-space policies in its own environment with ewmbench.loop.gesim_reward.JudgeReward "
+            "as the reward client (docs/gesim.md)"
+        )
     chosen = check_device(model, device, default_device().startswith("cuda"))
     model.check_available()
     model.load(chosen)

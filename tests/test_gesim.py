@@ -269,6 +269,17 @@ def test_a_band_of_two_chunks_or_more_is_uploaded_once(gesim, tmp_path):
     assert result.info["band_upload"] == "episode" and result.frames["head"].shape[0] == 58
 
 
+def test_non_finite_frames_from_gesim_are_an_error_not_black_frames(gesim, tmp_path, monkeypatch):
+    from gesim.models.base import StepResult
+
+    root = write_dataset(tmp_path / "gt", (8,))
+    model = loaded(world_model="example")
+    step = model.world.step
+    monkeypatch.setattr(model.world, "step", lambda actions: StepResult(step(actions).frames * np.nan, None))
+    with pytest.raises(ConfigError, match="non-finite frames"):
+        model.generate(build_request(GroundTruth(root).episodes[0], "1", seed=3, model=model))
+
+
 def test_the_server_mode_answers_as_in_process_within_the_jpeg_error(gesim, tmp_path):
     from gesim.models.base import get_world_model
     from gesim.server.app import WorldModelServer

@@ -204,8 +204,9 @@ class GESim2Model(WorldModel):
         "world_model=gesim_v2: the agibot-world/Genie-Envisioner-Sim-v2.0 weights and a GPU",
     )
     status = (
-        "run end to end with gesim's example model in process and through its server; gesim_v2 built from "
-        "its own classes with random weights, not run with the released checkpoint"
+        "run end to end with gesim's example model in process and through its server (CPU); gesim_v2 built "
+        "from its own classes with tiny random weights ran one chunk through it on a CPU (its output was NaN, "
+        "which the adapter refuses); not run with the released checkpoint"
     )
 
     def __init__(self, **options):
@@ -407,6 +408,12 @@ class GESim2Model(WorldModel):
             frames.append(chunk_frames[: end - begin])
             if chunk_state is not None:
                 states.append(np.asarray(chunk_state, dtype=np.float32)[: end - begin])
+            for name, values in (("frames", frames[-1]), ("state", states[-1] if states else None)):
+                if values is not None and not np.all(np.isfinite(values)):
+                    raise ConfigError(
+                        f"model 'ge-sim-2': gesim returned non-finite {name} (NaN or inf) for frames "
+                        f"{begin}..{end - 1} of {request.task}/{request.episode}; check the checkpoint and config"
+                    )
         state = {"joint_state": np.concatenate(states)} if len(states) == len(frames) else {}
         info = {
             "fps": cond["fps"],

@@ -147,13 +147,13 @@ def make_world_model(name: str, options: dict, device: str | None = None) -> Wor
             f"world model {name!r} is not action-conditioned (conditioned on {sorted(conditioning)}); a policy cannot act in it"
         )
     if "joints" in conditioning:
-        # The loop's policies act in end-effector space; a joint-space model would need the
-        # embodiment's inverse kinematics, which neither side ships.
+        # The loop hands a world model end-effector actions only: joint-space policy replies are
+        # turned into 14-D poses (the layout's fk) before the world model sees them.
         raise ConfigError(
             f"world model {name!r} takes joint-space actions ({model.capabilities_now().action_space}); the closed "
-            "loop's policies act in end-effector space (eef14-euler) and no inverse kinematics for its robot is "
-            "available; run joint-space policies in its own environment with ewmbench.loop.gesim_reward.JudgeReward "
-            "as the reward client (docs/gesim.md)"
+            "loop gives a world model end-effector actions (eef14-euler) only, and joint-space policy replies are "
+            "converted to them before it sees them; run joint-space policies in the model's own environment with "
+            "ewmbench.loop.gesim_reward.JudgeReward as the reward client (docs/gesim.md)"
         )
     chosen = check_device(model, device, default_device().startswith("cuda"))
     model.check_available()
@@ -203,6 +203,7 @@ def evaluate_policy(config: LoopConfig, progress: bool = True, label: str | None
             f"policy {config.policy.text()!r} acts on camera frames; it cannot run without rendered views"
         )
     try:
+        policy.start()  # an unreachable server stops the run here, before anything is written
         prepare_output(config)
     except EwmbenchError:
         policy.close()
@@ -347,7 +348,10 @@ def run_episode(
     frames = {v: f[None] for v, f in frames0.items()}
     world_state: dict = {}
     state_source = "world-model"
-    observation = Observation(frames0, state0, 0, instruction, meta, fps)
+    joints0 = (
+        sidecar.joint_positions[0] if sidecar is not None and sidecar.joint_positions is not None else None
+    )
+    observation = Observation(frames0, state0, 0, instruction, meta, fps, joints0)
     calls = 0
     stopped_early = False
     try:

@@ -197,7 +197,7 @@ def test_a_dataset_without_joint_positions_is_refused_naming_the_field(tmp_path)
 def test_the_closed_loop_refuses_it_saying_why(gesim):
     from ewmbench.loop.rollout import make_world_model
 
-    with pytest.raises(ConfigError, match="joint-space actions.*end-effector space"):
+    with pytest.raises(ConfigError, match="joint-space actions.*end-effector actions"):
         make_world_model("ge-sim-2", {"world_model": "example"}, "cpu")
 
 

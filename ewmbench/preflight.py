@@ -311,6 +311,7 @@ def sidecar_fields(episode) -> dict[str, bool]:
         return present
     present["actions"] = sidecar.actions is not None
     present["scene"] = "scene" in sidecar.meta
+    present["joint_positions"] = sidecar.joint_positions is not None
     for view in sidecar.views:
         present[f"intrinsics/{view}"] = view in sidecar.intrinsics
         present[f"extrinsics/{view}"] = view in sidecar.extrinsics

@@ -310,6 +310,10 @@ def build_request(
         }
     if "scene" in conditioning and "scene" in sidecar.meta:
         request.scene = {k: sidecar.meta[k] for k in ("scene", "subject") if k in sidecar.meta}
+    if "joints" in conditioning and sidecar.joint_positions is not None:
+        request.joint_positions = np.asarray(sidecar.joint_positions)[:num_frames]
+        if "joint_names" in sidecar.meta:
+            request.extra["joint_names"] = list(sidecar.meta["joint_names"])
     return request
 
 

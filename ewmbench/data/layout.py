@@ -412,7 +412,10 @@ class Generated:
     def trials_of(self, task: str, episode: str) -> list[Trial]:
         return [t for t in self.trials if (t.task, t.episode) == (task, episode)]
 
-    def problems(self) -> list[Problem]:
+    def problems(self, videos_needed: bool = True) -> list[Problem]:
+        """Layout problems. A trial that holds only its track (``traj/traj.npy``, no video) is
+        scored by the metrics on tracks: no problem when no metric reads frames
+        (``videos_needed=False``), else a warning (metrics on frames skip it)."""
         problems = []
         if not self.root.name.endswith(GENERATED_SUFFIX):
             problems.append(
@@ -433,7 +436,18 @@ class Generated:
                     )
                 )
                 continue
-            problems.extend(_video_problems(trial.video_path()))
+            video = trial.video_path()
+            if not video.exists() and trial.traj_path.is_file():
+                if videos_needed:
+                    problems.append(
+                        Problem(
+                            video,
+                            "no video, only traj/traj.npy: metrics on frames skip this trial",
+                            "warning",
+                        )
+                    )
+                continue
+            problems.extend(_video_problems(video))
         return problems
 
 
@@ -477,8 +491,9 @@ def _video_problems(video: Path) -> list[Problem]:
     return [Problem(video, "video folder has no frames (.jpg/.jpeg/.png) and no single video file")]
 
 
-def pairing_problems(gt: GroundTruth, generated: Generated) -> list[Problem]:
-    """Episodes present on one side only, and episodes whose trials differ in frame count."""
+def pairing_problems(gt: GroundTruth, generated: Generated, frame_counts: bool = True) -> list[Problem]:
+    """Episodes present on one side only, and (``frame_counts``: reads each trial's first frame)
+    episodes whose trials differ in frame count."""
     problems = []
     gt_keys = {e.key for e in gt.episodes}
     gen_keys = {(t.task, t.episode) for t in generated.trials}
@@ -496,9 +511,14 @@ def pairing_problems(gt: GroundTruth, generated: Generated) -> list[Problem]:
                 "warning",
             )
         )
-    for task, episode in sorted(gt_keys & gen_keys):
+    by_episode: dict[tuple[str, str], list[Trial]] = {}
+    for trial in generated.trials if frame_counts else ():
+        by_episode.setdefault((trial.task, trial.episode), []).append(trial)
+    for task, episode in sorted(gt_keys & gen_keys) if frame_counts else ():
         counts = {}
-        for trial in generated.trials_of(task, episode):
+        for trial in by_episode[(task, episode)]:
+            if not trial.video_path().exists() and trial.traj_path.is_file():
+                continue  # a track without a video (a warning of Generated.problems)
             try:
                 counts[trial.trial] = video_size(trial.video_path())[0]
             except DataError:

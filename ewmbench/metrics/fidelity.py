@@ -18,7 +18,6 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from ewmbench.errors import ConfigError, DataError, Unavailable
@@ -63,6 +62,8 @@ def ssim_frame(
     from frame to frame (a fresh 640x480x3 array costs more in page faults than the filter that
     fills it), and the float64 formula runs over strips of rows small enough to stay in cache.
     """
+    import cv2  # imported when a frame is scored: listing metrics imports no OpenCV
+
     gt, pred = np.asarray(gt), np.asarray(pred)
     if gt.shape != pred.shape:
         raise ValueError(f"frame shapes differ: {pred.shape} and {gt.shape}")

@@ -333,7 +333,7 @@ def score(
     uses_frames = any(m.uses_frames for m in metrics)
 
     problems: list[Problem] = (
-        gt.problems()
+        gt.problems(videos_needed=uses_frames)
         + generated.problems(videos_needed=uses_frames)
         + pairing_problems(gt, generated, frame_counts=uses_frames)
     )
@@ -543,7 +543,7 @@ def scoring_device(config: RunConfig, metrics: list[Metric], pairs: list[tuple[E
 
 def _has_problem(video: Path, bad_paths: list[Path]) -> bool:
     """An error was reported for the video, a file in it, or a folder holding it (a bad name)."""
-    return any(p == video or video in p.parents or p in video.parents for p in bad_paths)
+    return bool(bad_paths) and any(p == video or video in p.parents or p in video.parents for p in bad_paths)
 
 
 def size_mismatches(pairs: list[tuple[Episode, Trial]]) -> list[dict]:

@@ -228,8 +228,12 @@ class Episode:
 
     def video_path(self, view: str = HEAD_VIEW) -> Path:
         if view == HEAD_VIEW:
-            return _video_path(self.path)
+            return self._head_video
         return self.path / SIDECAR_DIR / "views" / view
+
+    @cached_property
+    def _head_video(self) -> Path:
+        return _video_path(self.path)  # looked up once per object (a few stat calls)
 
     @property
     def init_frame_path(self) -> Path:
@@ -252,7 +256,7 @@ class Episode:
             return ""
         return self.instruction_path.read_text(encoding="utf-8", errors="replace").strip()
 
-    @property
+    @cached_property
     def traj_path(self) -> Path:
         return self.path / "traj" / "traj.npy"
 
@@ -280,10 +284,14 @@ class Trial:
 
     def video_path(self, view: str = HEAD_VIEW) -> Path:
         if view == HEAD_VIEW:
-            return _video_path(self.path)
+            return self._head_video
         return self.path / SIDECAR_DIR / "views" / view
 
-    @property
+    @cached_property
+    def _head_video(self) -> Path:
+        return _video_path(self.path)  # looked up once per object (a few stat calls)
+
+    @cached_property
     def traj_path(self) -> Path:
         return self.path / "traj" / "traj.npy"
 
@@ -328,7 +336,9 @@ class GroundTruth:
                 return item
         raise DataError(self.root / task / episode, "no such episode in the ground-truth dataset")
 
-    def problems(self) -> list[Problem]:
+    def problems(self, videos_needed: bool = True) -> list[Problem]:
+        """Layout problems. Without ``videos_needed`` (no metric reads frames), the video of an
+        episode with ``traj/traj.npy`` is not listed."""
         problems = []
         if not self.episodes:
             problems.append(Problem(self.root, "no episodes found (expected <task>/<episode>/video/)"))
@@ -344,7 +354,8 @@ class GroundTruth:
                     )
                 )
                 continue
-            problems.extend(_video_problems(episode.video_path()))
+            if videos_needed or not episode.traj_path.is_file():
+                problems.extend(_video_problems(episode.video_path()))
             for name in (episode.task, episode.episode):
                 if not name.isdigit():
                     problems.append(

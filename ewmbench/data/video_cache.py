@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ewmbench.data.video import content_hash, list_frames, read_video, video_source
+from ewmbench.data.video import FRAME_SUFFIXES, VIDEO_SUFFIXES, content_hash, list_frames, read_video, video_source
 from ewmbench.store import FeatureStore, StageKey
 
 HASH_INDEX = "content-hashes.sqlite3"  # in the feature store's root: video signature -> content hash
@@ -114,18 +114,42 @@ class ContentHashes:
 
 def video_signature(video: Path) -> str:
     """What identifies a video's bytes without reading them: its resolved path and, per file,
-    name, size, modification and change times and inode."""
-    source = video_source(video)
-    files = [source] if source.is_file() else list_frames(source)
-    digest = hashlib.sha256(os.fsencode(source.resolve()))
-    for file in files:
-        stat = file.stat()
+    name, size, modification and change times and inode. A frame folder is read with one
+    directory scan (the frames as :func:`list_frames` picks them); anything else goes through
+    :func:`video_source` and :func:`list_frames`."""
+    video = Path(video)
+    stats = _frame_folder_stats(video)
+    if stats is None:
+        source = video_source(video)
+        files = [source] if source.is_file() else list_frames(source)
+        stats, video = [(f.name, f.stat()) for f in files], source
+    digest = hashlib.sha256(os.fsencode(video.resolve()))
+    for name, stat in stats:
         digest.update(
-            b"\0"
-            + os.fsencode(file.name)
-            + f"\0{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ctime_ns}:{stat.st_ino}".encode()
+            b"\0" + os.fsencode(name) + f"\0{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ctime_ns}:{stat.st_ino}".encode()
         )
     return digest.hexdigest()
+
+
+def _frame_folder_stats(folder: Path) -> list[tuple[str, os.stat_result]] | None:
+    """(name, stat) of the frames of a plain frame folder (regular files only, sorted by name),
+    or None where :func:`video_source` decides otherwise (a file, a ``video/`` inside, no frames)
+    or where :func:`list_frames` would raise."""
+    try:
+        entries = list(os.scandir(folder))
+    except (NotADirectoryError, FileNotFoundError):
+        return None
+    frames = []
+    for entry in entries:
+        suffix = os.path.splitext(entry.name)[1].lower()
+        if entry.name == "video" or (suffix in VIDEO_SUFFIXES and suffix not in FRAME_SUFFIXES):
+            return None  # video_source's other cases
+        if suffix not in FRAME_SUFFIXES or entry.name.startswith(".tmp-"):
+            continue
+        if not entry.is_file(follow_symlinks=False):
+            return None  # a link or a folder: list_frames decides (and names the problem)
+        frames.append((entry.name, entry.stat(follow_symlinks=False)))
+    return sorted(frames) if frames else None
 
 
 class DerivedCache:

@@ -79,7 +79,7 @@ class Scorer:
         self.read_only = read_only
         self.computed = 0  # items scored in this process (0 when everything was reused)
         self._settings_hashes: dict[str, str] = {}
-        self._identities: dict[tuple[Path, Path, Path | None], str] = {}
+        self._identities: dict[Path, str] = {}  # track identity by traj.npy path
         # metric -> (bytes read per record file, records by trial ids)
         self._trial_records: dict[str, tuple[dict[str, int], dict]] = {}
         self._writer_id = uuid.uuid4().hex[:16]  # this scorer's record files: records-<id>.jsonl
@@ -137,23 +137,25 @@ class Scorer:
         if "trajectories" in metric.needs:
             try:
                 extra["trajectories"] = sorted(
-                    {self._track_identity(e.traj_path, e.video_path(), None) for e, _ in pairs}
-                    | {self._track_identity(t.traj_path, t.video_path(), e.video_path()) for e, t in pairs}
+                    {self._track_identity(e, None) for e, _ in pairs} | {self._track_identity(t, e) for e, t in pairs}
                 )
             except EwmbenchError as exc:  # the same error fails the scoring itself, with its path
                 extra["trajectories"] = f"error: {exc}"
         return extra
 
-    def _track_identity(self, traj_path: Path, video: Path, gt_video: Path | None) -> str:
-        """Where a track comes from: its traj.npy's content, or the detector's and the video's
-        content (a tracked video's track changes with its frames). Once per file and run."""
-        memo = (traj_path, video, gt_video)
-        if memo not in self._identities:
+    def _track_identity(self, item: Episode | Trial, episode: Episode | None) -> str:
+        """Where the track of ``item`` (a GT episode, or a trial of ``episode``) comes from: its
+        traj.npy's content, or the detector's and the video's content (a tracked video's track
+        changes with its frames). Once per track and run."""
+        traj_path = item.traj_path
+        if traj_path not in self._identities:
+            video = item.video_path()
+            gt_video = episode.video_path() if episode is not None else None
             identity = trajectory_identity(traj_path, video, self.detector, gt_video=gt_video)
             if identity.startswith("detector:"):
                 identity += ":" + self.videos.content_hash(video)
-            self._identities[memo] = identity
-        return self._identities[memo]
+            self._identities[traj_path] = identity
+        return self._identities[traj_path]
 
     def trial_key(self, metric: Metric, episode: Episode, trial: Trial) -> dict:
         """What a stored trial score is keyed by: every input and setting that changes its numbers

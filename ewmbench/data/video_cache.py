@@ -24,7 +24,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ewmbench.data.video import FRAME_SUFFIXES, VIDEO_SUFFIXES, content_hash, list_frames, read_video, video_source
+from ewmbench.data.video import (
+    FRAME_SUFFIXES,
+    VIDEO_SUFFIXES,
+    content_hash,
+    list_frames,
+    read_video,
+    video_source,
+)
 from ewmbench.store import FeatureStore, StageKey
 
 HASH_INDEX = "content-hashes.sqlite3"  # in the feature store's root: video signature -> content hash
@@ -126,7 +133,9 @@ def video_signature(video: Path) -> str:
     digest = hashlib.sha256(os.fsencode(video.resolve()))
     for name, stat in stats:
         digest.update(
-            b"\0" + os.fsencode(name) + f"\0{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ctime_ns}:{stat.st_ino}".encode()
+            b"\0"
+            + os.fsencode(name)
+            + f"\0{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ctime_ns}:{stat.st_ino}".encode()
         )
     return digest.hexdigest()
 

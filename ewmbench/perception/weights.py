@@ -15,10 +15,8 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-import yaml
-
 from ewmbench.errors import ConfigError, Unavailable, require
-from ewmbench.files import sha256_file
+from ewmbench.files import load_yaml, sha256_file
 
 
 @dataclass(frozen=True)
@@ -55,7 +53,7 @@ class WeightSpec:
 @cache
 def weight_specs() -> dict[str, WeightSpec]:
     text = (resources.files(__package__) / "weights.yaml").read_text()
-    data = yaml.safe_load(text) or {}
+    data = load_yaml(text) or {}
     return {
         key: WeightSpec(
             id=key,

@@ -137,7 +137,8 @@ class Scorer:
         if "trajectories" in metric.needs:
             try:
                 extra["trajectories"] = sorted(
-                    {self._track_identity(e, None) for e, _ in pairs} | {self._track_identity(t, e) for e, t in pairs}
+                    {self._track_identity(e, None) for e, _ in pairs}
+                    | {self._track_identity(t, e) for e, t in pairs}
                 )
             except EwmbenchError as exc:  # the same error fails the scoring itself, with its path
                 extra["trajectories"] = f"error: {exc}"

@@ -23,6 +23,7 @@ from ewmbench.data.layout import GENERATED_SUFFIX, Generated, GroundTruth
 from ewmbench.data.split import load_split, split_keys
 from ewmbench.errors import ConfigError, DataError
 from ewmbench.protocols import DEFAULT_PROTOCOL, Protocol, resolve_protocol
+from ewmbench.registry import Entry, Registry
 
 if TYPE_CHECKING:
     from ewmbench.models.base import WorldModel
@@ -113,7 +114,20 @@ class Plan:
         return lines
 
 
-EXECUTORS = ("serial", "processes", "ray")
+# How scoring runs, by name (functions in ewmbench.run.executors, loaded on use).
+EXECUTORS = Registry(
+    "executor",
+    [
+        Entry("serial", "ewmbench.run.executors:run_serial", "one process, item after item"),
+        Entry(
+            "processes", "ewmbench.run.executors:run_processes", "a pool of worker processes (--workers N)"
+        ),
+        Entry(
+            "ray", "ewmbench.run.executors:run_ray", "Ray tasks (RAY_ADDRESS, else a local Ray; --num-gpus)"
+        ),
+    ],
+    entry_point_group="ewmbench.executors",
+)
 
 
 def check_executor(config: RunConfig) -> None:
@@ -269,7 +283,7 @@ def resolve_metric_names(
     """Metric names to score: the protocol's (None), or the given ones, where a column name
     (``hsd``) stands for the metric that writes it. Unknown names are refused with the choices."""
     if registry is None:
-        from ewmbench.metrics.base import metric_registry
+        from ewmbench.metrics.registry import metric_registry
 
         registry = metric_registry()
     unknown_in_protocol = [n for n in protocol.metrics if n not in registry]

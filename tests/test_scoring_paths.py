@@ -20,7 +20,7 @@ import ewmbench.runner as runner
 from ewmbench.data.layout import Generated, GroundTruth
 from ewmbench.data.video_cache import VideoCache
 from ewmbench.errors import MissingExtra, require_installed
-from ewmbench.metrics.base import metric_registry
+from ewmbench.metrics.registry import metric_registry
 from ewmbench.protocols import resolve_protocol
 from ewmbench.run import Scorer, build_plan, chunk_size, chunked
 from ewmbench.run.plan import MIN_BATCHED_CHUNK
@@ -214,7 +214,7 @@ def test_availability_is_found_without_importing():
     with pytest.raises(MissingExtra, match="no_such_module_here"):
         require_installed("no_such_module_here", "neural", "a test")
     code = (
-        "import sys; from ewmbench.metrics.base import metric_registry; from ewmbench.protocols import resolve_protocol\n"
+        "import sys; from ewmbench.metrics.registry import metric_registry; from ewmbench.protocols import resolve_protocol\n"
         "p = resolve_protocol('ewmbench-v1')\n"
         "for name, cls in metric_registry().items():\n"
         "    try: cls().check_available(p.settings(name) if name in p.metrics else {})\n"

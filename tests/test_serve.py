@@ -588,6 +588,7 @@ def test_adapters_needing_what_the_api_does_not_carry_are_refused_at_start(monke
             conditioning=frozenset({"image", "calibration"}), required_views=("head", "hand_left")
         )
 
-    monkeypatch.setitem(base._REGISTERED, "calibrated-test", Calibrated)  # registered for this test only
+    # registered for this test only
+    monkeypatch.setitem(base.MODELS.registered, "calibrated-test", Calibrated)
     with pytest.raises(ConfigError, match="calibration, view 'hand_left'"):
         Service(ServeConfig(model="calibrated-test"))

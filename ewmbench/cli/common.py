@@ -10,6 +10,7 @@ stopped it (disk full, read-only, permission): what was written is kept and a re
 from __future__ import annotations
 
 import errno
+import math
 from typing import Any
 
 import click
@@ -18,7 +19,9 @@ from rich.console import Console
 from rich.markup import escape as _escape_markup
 from rich.table import Table
 
-from ewmbench.errors import EwmbenchError
+from ewmbench import registry
+from ewmbench.data.layout import id_sort_key
+from ewmbench.errors import ConfigError, EwmbenchError
 from ewmbench.protocols import DEFAULT_PROTOCOL
 
 
@@ -104,25 +107,15 @@ def fail(exc: Exception) -> None:
 
 
 def parse_options(pairs: list[str]) -> dict:
-    import yaml
+    try:
+        return registry.parse_options(pairs)
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--model-option") from None
 
-    options = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise typer.BadParameter(f"expected key=value, got {pair!r}", param_hint="--model-option")
-        key, value = pair.split("=", 1)
-        if not key.strip():
-            raise typer.BadParameter(
-                f"expected key=value, got {pair!r} (no key)", param_hint="--model-option"
-            )
-        try:
-            options[key.strip().replace("-", "_")] = yaml.safe_load(value)
-        except yaml.YAMLError as exc:
-            raise typer.BadParameter(
-                f"{key.strip()}: value {value!r} is not valid YAML ({' '.join(str(exc).split())})",
-                param_hint="--model-option",
-            ) from None
-    return options
+
+def task_label(task: str, names: dict[str, str]) -> str:
+    """``1 pick_place`` where the dataset names its tasks, ``task 1`` where it does not."""
+    return f"{task} {names[task]}" if task in names else f"task {task}"
 
 
 def print_result(result) -> None:
@@ -132,18 +125,18 @@ def print_result(result) -> None:
             f"{summary['model']} under {summary['protocol']['name']} ({summary['counts']['trials']} trials)"
         )
     )
+    names = summary.get("task_names", {})
+    tasks = sorted({t for per in summary["per_task"].values() for t in per}, key=id_sort_key)
     table.add_column("metric")
     table.add_column("overall", justify="right")
-    for task in sorted({t for per in summary["per_task"].values() for t in per}):
-        table.add_column(escape(f"task {task}"), justify="right")
-    tasks = sorted({t for per in summary["per_task"].values() for t in per})
+    for task in tasks:
+        table.add_column(escape(task_label(task, names)), justify="right")
     for column, value in summary["overall"].items():
         per_task = summary["per_task"].get(column, {})
         table.add_row(column, fmt(value), *(fmt(per_task.get(t)) for t in tasks))
-    console.print(table)
-    for name, why in summary["skipped_metrics"].items():
-        fix = f" -> run: [bold]{escape(why['fix'])}[/]" if why["fix"] else ""
-        console.print(f"[yellow]skipped[/] {name}: {escape(why['reason'])}{fix}", soft_wrap=True)
+    print_table(table)
+    print_special_values(summary)
+    print_skipped(summary["skipped_metrics"])
     failed = [n for n in summary["notes"] if n["status"] != "ok"]
     if failed:
         console.print(
@@ -165,6 +158,67 @@ def print_result(result) -> None:
         )
     console.print(f"scored {escape(summary.get('scored', ''))}")
     console.print(f"results in [bold]{escape(str(result.output))}[/]")
+
+
+def print_table(table: Table) -> None:
+    """A table as it is where it fits the terminal; otherwise (a narrow terminal, or piped output at
+    its 80 columns) one record per block, so that no name is cut or wrapped into fragments:
+    the first column's value as the block's heading, then one ``column: value`` line per cell."""
+    from rich.measure import Measurement
+
+    unbounded = console.options.update(max_width=1_000_000)
+    if Measurement.get(console, unbounded, table).maximum <= console.width:
+        console.print(table)
+        return
+    if table.title:
+        console.print(table.title, style="bold", soft_wrap=True)
+    headers = [str(c.header) for c in table.columns]
+    columns = [list(c.cells) for c in table.columns]
+    for row in range(table.row_count):
+        cells = [str(column[row]) if row < len(column) else "" for column in columns]
+        console.print(cells[0], style="bold", soft_wrap=True)
+        for header, cell in zip(headers[1:], cells[1:]):
+            if cell:
+                console.print(f"  {header}: {cell}", soft_wrap=True)
+
+
+def print_special_values(summary: dict) -> None:
+    """Say what an ``inf`` or ``nan`` in the table means, where the table shows one."""
+    values = [summary["overall"].get(c) for c in summary["overall"]]
+    values += [v for per in summary["per_task"].values() for v in per.values()]
+    numbers = [v for v in values if isinstance(v, float)]
+    if any(math.isinf(v) for v in numbers):
+        console.print(
+            "[dim]inf: PSNR of identical frames. Under ewmbench-v1 (the official tool's rule) one frame "
+            "equal to its ground truth, such as a copied context frame, makes a trial's PSNR infinite; "
+            "ewmbench-v2 caps it at 100 dB per frame (README: Protocols).[/]",
+            soft_wrap=True,
+        )
+    if any(math.isnan(v) for v in numbers):
+        console.print("[dim]nan: no value could be computed; summary.json (notes) says why per item.[/]")
+
+
+def print_skipped(skipped: dict[str, dict]) -> None:
+    """Skipped metrics in one line, each reason once; `ewmbench metrics` lists the fetch commands."""
+    if not skipped:
+        return
+    by_reason: dict[str, list[str]] = {}
+    for name, why in skipped.items():
+        by_reason.setdefault(_reason_kind(why["reason"]), []).append(name)
+    parts = [f"{', '.join(names)} ({escape(reason)})" for reason, names in by_reason.items()]
+    console.print(
+        f"[yellow]skipped[/] {len(skipped)} metric(s): {'; '.join(parts)}; "
+        "[bold]ewmbench metrics[/] shows what each needs and the command that fetches it",
+        soft_wrap=True,
+    )
+
+
+def _reason_kind(reason: str) -> str:
+    """A skip reason in short, so that metrics missing different weights share one entry."""
+    if reason.startswith("weight ") and (" is not in " in reason or " does not exist" in reason):
+        return "weights not downloaded"
+    first = reason.split("; ")[0]
+    return first if len(first) <= 80 else first[:77] + "..."
 
 
 def print_problems(problems: list[dict]) -> None:
@@ -234,6 +288,25 @@ WorkersOption = typer.Option(
     help="Worker processes for --executor processes or a local Ray (default: the CPU count).",
 )
 NumGpusOption = typer.Option(0.0, "--num-gpus", help="GPUs per Ray worker (--executor ray).")
+
+
+def execute(config, kind: str, dry_run: bool = False):
+    """Pre-flight, then (unless a dry run) the run (``kind="run"``) or evaluation itself, its table
+    printed; exits 1 when items were not scored. Errors reach the group's handler."""
+    from ewmbench.preflight import preflight
+
+    plan = preflight(config, kind)
+    if dry_run:
+        print_plan(plan)
+        return None
+    from ewmbench import runner
+
+    result = runner.run(config, plan=plan) if kind == "run" else runner.evaluate(config, plan=plan)
+    print_result(result)
+    status = result_exit_status(result)
+    if status:
+        raise typer.Exit(status)
+    return result
 
 
 def print_plan(plan) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ewmbench.cli.common import app, console, fail, fmt
+from ewmbench.cli.common import app, console, fail, fmt, print_table
 from ewmbench.errors import EwmbenchError
 
 LevelOption = typer.Option(0.95, "--level", help="Confidence level of the intervals.")
@@ -156,7 +156,7 @@ def print_comparison(comparison) -> None:
         table.add_row(*cells)
     for note in comparison.notes:
         console.print(f"[yellow]note[/] {note}", soft_wrap=True)
-    console.print(table)
+    print_table(table)
     if len(comparison.labels) > 1:
         console.print(
             f"▲/▼: significantly better/worse than {comparison.baseline} (paired {s.test} test over episodes, "

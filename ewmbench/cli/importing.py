@@ -13,7 +13,9 @@ from ewmbench.errors import EwmbenchError
 @app.command("import")
 def import_command(
     videos: Path = typer.Option(..., "--videos", help="Folder of generated videos (mp4 ...), only read."),
-    gt: Path = typer.Option(..., "--gt", help="Ground-truth dataset the videos were generated for."),
+    gt: str = typer.Option(
+        ..., "--gt", help="Ground-truth dataset the videos were generated for: 'sample' or a folder."
+    ),
     name: str = typer.Option(..., "--name", help="Model name: the output is <output>/<name>_dataset."),
     output: Path = typer.Option(
         ..., "--output", help="Folder receiving <name>_dataset/ and import_report.json."
@@ -31,9 +33,10 @@ def import_command(
 ) -> None:
     """Bring videos from closed models or other scripts into the generated layout, resampled to the GT."""
     from ewmbench.data.video_import import import_videos
+    from ewmbench.preflight import resolve_dataset_argument
 
     try:
-        report = import_videos(videos, gt, name, output, manifest, fit)
+        report = import_videos(videos, resolve_dataset_argument(gt), name, output, manifest, fit)
     except EwmbenchError as exc:
         fail(exc)
     console.print(f"[green]imported[/] {len(report.imported)} trial(s) into {report.dataset}")

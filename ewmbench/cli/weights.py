@@ -7,7 +7,7 @@ import json
 import typer
 from rich.table import Table
 
-from ewmbench.cli.common import app, console, fail
+from ewmbench.cli.common import app, console, fail, print_table
 from ewmbench.errors import EwmbenchError
 
 weights_app = typer.Typer(help="Model weights: list, download, verify.", no_args_is_help=True)
@@ -37,7 +37,7 @@ def weights_list_command(
             row["path"] or "-",
             ", ".join(row["used_by"]),
         )
-    console.print(table)
+    print_table(table)
     if not all(row["cached"] for row in rows):
         console.print(
             "Fetch missing weights with [bold]ewmbench weights download ID[/] (or --all) on a connected machine."

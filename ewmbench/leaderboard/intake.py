@@ -46,6 +46,8 @@ from ewmbench.leaderboard.bundle import (
     parse_video_name,
     split_front_matter,
 )
+from ewmbench.leaderboard.entries import Entry
+from ewmbench.record import RunRecord
 
 CHUNK = 1 << 20
 
@@ -321,7 +323,9 @@ def check_admissible(bundle: Bundle, board: Path | str, kind: str) -> str:
     return entry_id
 
 
-def admit(bundle: Bundle, board: Path | str, rescored=None, command: str | None = None) -> Entry:  # noqa: F821
+def admit(
+    bundle: Bundle, board: Path | str, rescored: RunRecord | None = None, command: str | None = None
+) -> Entry:
     """Turn a checked bundle into a board entry and write it.
 
     ``rescored``: the run record of the board's own scoring of the bundle's videos (verified);

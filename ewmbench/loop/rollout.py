@@ -194,6 +194,7 @@ def evaluate_policy(config: LoopConfig, progress: bool = True, label: str | None
             f"policy {config.policy.text()!r} acts on camera frames; it cannot run without rendered views"
         )
     try:
+        policy.start()  # an unreachable server stops the run here, before anything is written
         prepare_output(config)
     except EwmbenchError:
         policy.close()
@@ -338,7 +339,10 @@ def run_episode(
     frames = {v: f[None] for v, f in frames0.items()}
     world_state: dict = {}
     state_source = "world-model"
-    observation = Observation(frames0, state0, 0, instruction, meta, fps)
+    joints0 = (
+        sidecar.joint_positions[0] if sidecar is not None and sidecar.joint_positions is not None else None
+    )
+    observation = Observation(frames0, state0, 0, instruction, meta, fps, joints0)
     calls = 0
     stopped_early = False
     try:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from ewmbench.data.video_cache import VideoCache
 from ewmbench.errors import ConfigError
+from ewmbench.preflight import EXECUTORS
 from ewmbench.run.plan import Job, WorkItem, chunk_size, chunked
 from ewmbench.run.scoring import Scorer
 
@@ -183,9 +184,6 @@ def run_ray(
             ray.shutdown()
 
 
-EXECUTORS: dict[str, Callable[..., int]] = {"serial": run_serial, "processes": run_processes, "ray": run_ray}
-
-
 def execute(
     executor: str,
     job: Job,
@@ -199,4 +197,4 @@ def execute(
         raise ConfigError(f"--executor {executor!r} is not one of {', '.join(EXECUTORS)}")
     if not items:
         return 0
-    return EXECUTORS[executor](job, items, advance, workers=workers, num_gpus=num_gpus)
+    return EXECUTORS.load(executor)(job, items, advance, workers=workers, num_gpus=num_gpus)

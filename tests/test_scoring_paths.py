@@ -251,3 +251,26 @@ def test_a_cached_hub_weight_is_found_where_huggingface_hub_finds_it(tmp_path, m
         local_files_only=True,
     )
     assert Path(found_by_hub) == target
+
+
+@pytest.mark.skipif(
+    not os.environ.get("EWMBENCH_OFFICIAL_EWMBENCH"),
+    reason="set EWMBENCH_OFFICIAL_EWMBENCH to a checkout of AgibotTech/EWMBench (tested against 3a5531c)",
+)
+def test_track_only_trials_score_as_the_official_code_does(tmp_path):
+    """Opt-in: the official ``compute_trajectory_consistency`` on a folder of track-only trials
+    gives exactly our official-format results."""
+    import importlib.util
+    import json
+
+    checkout = Path(os.environ["EWMBENCH_OFFICIAL_EWMBENCH"])
+    spec = importlib.util.spec_from_file_location(
+        "official_trajectory", checkout / "EWMBench" / "trajectory_consistency.py"
+    )
+    official = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(official)
+    gt, generated = _tracks(tmp_path, with_videos=False)
+    theirs = official.compute_trajectory_consistency(gt_path=str(gt), data_base=str(generated))
+    evaluate(_config(tmp_path, gt, generated, "out", ["trajectory_consistency"]), show_progress=False)
+    ours = json.loads((tmp_path / "out" / "gen_results.json").read_text())["trajectory_consistency"]
+    assert ours == theirs

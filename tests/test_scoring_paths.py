@@ -274,3 +274,17 @@ def test_track_only_trials_score_as_the_official_code_does(tmp_path):
     evaluate(_config(tmp_path, gt, generated, "out", ["trajectory_consistency"]), show_progress=False)
     ours = json.loads((tmp_path / "out" / "gen_results.json").read_text())["trajectory_consistency"]
     assert ours == theirs
+
+
+def test_v1_video_scores_sum_frames_left_to_right_as_the_official_loop():
+    """zip_divide_by_gt adds frame scores one after another (the official ``total += value``),
+    not pairwise as ``np.sum`` does from 9 values on: the last bits of a 100-frame video differ."""
+    from ewmbench.metrics.fidelity import video_score
+
+    scores = [1.0, 1e16, -1e16, 1.0] * 3
+    # Left to right: 1; 1 + 1e16 rounds to 1e16 (the 1 is lost); 0; 1; 2; 1e16 + 2 (exact: even);
+    # 2; 3; 4; 1e16 + 4 (exact); 4; 5. numpy's pairwise sum loses other ones and gives 1.
+    assert float(np.sum(scores)) == 1.0
+    frames = np.zeros((len(scores), 2, 2, 3), np.uint8)
+    value = video_score(frames, frames, lambda p, g, it=iter(scores): next(it), "zip_divide_by_gt", threads=1)
+    assert value == 5.0 / 12

@@ -23,7 +23,7 @@ import numpy as np
 from ewmbench.errors import ConfigError, DataError, Unavailable
 from ewmbench.metrics.base import Metric, TrialInputs, register_metric
 from ewmbench.metrics.features import feature_stage_key, weights_path
-from ewmbench.metrics.frames import match_size
+from ewmbench.metrics.frames import match_size, sequential_sum
 
 
 def psnr_frame(
@@ -173,7 +173,7 @@ def video_score(
     else:
         scores = [one(p) for p in pairs]
     if frame_matching == "zip_divide_by_gt":
-        return float(np.sum(scores) / len(gt))
+        return float(sequential_sum(scores) / len(gt))
     if frame_matching == "mean_over_matched":
         return float(np.mean(scores))
     raise ConfigError(f"unknown frame_matching {frame_matching!r} (zip_divide_by_gt or mean_over_matched)")

@@ -124,3 +124,38 @@ def test_models_try_refuses_what_needs_a_checkout():
     result = cli.invoke(app, ["models", "try", "ge-base"], env={"COLUMNS": "200"})
     assert result.exit_code == 2
     assert "Genie-Envisioner checkout" in result.output and "ltx-video" in result.output
+
+
+def test_a_refusal_lists_every_problem_at_once(tmp_path):
+    result = cli.invoke(
+        app,
+        ["run", "--model", "ge-base", "--dataset", str(tmp_path / "nowhere"), "--metrics", "psnr,foo",
+         "--device", "cuda:3", "--trials", "0", "--output", str(tmp_path / "o"), "--dry-run"],
+        env={"COLUMNS": "300"},
+    )  # fmt: skip
+    assert result.exit_code == 2
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 5, result.output
+    for needle in (
+        "--dataset",
+        "--model-option",
+        "--metrics: unknown metric 'foo'",
+        "--device cuda:3",
+        "--trials",
+    ):
+        assert sum(needle in line for line in errors) == 1, needle
+    assert not (tmp_path / "o").exists()
+
+
+def test_dry_run_says_which_metrics_will_be_skipped(gt_dataset, tmp_path, monkeypatch):
+    monkeypatch.setenv("EWMBENCH_CACHE", str(tmp_path / "cache"))
+    result = cli.invoke(
+        app,
+        ["run", "--model", "static", "--dataset", str(gt_dataset), "--output", str(tmp_path / "o"), "--dry-run",
+         "--metrics", "psnr,diversity"],
+        env={"COLUMNS": "300"},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "score under ewmbench-v1: psnr\n" in result.output
+    assert "will skip 1 metric(s): diversity (weights not downloaded)" in result.output
+    assert not (tmp_path / "o").exists()

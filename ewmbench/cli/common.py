@@ -16,19 +16,19 @@ from typing import Any
 import click
 import typer
 from rich.console import Console
-from rich.markup import escape as _escape_markup
 from rich.table import Table
 
 from ewmbench import registry
 from ewmbench.data.layout import id_sort_key
 from ewmbench.errors import ConfigError, EwmbenchError
 from ewmbench.protocols import DEFAULT_PROTOCOL
+from ewmbench.text import for_rich
 
 
 def escape(text: str) -> str:
-    """User text (paths, names, messages) made safe to print: rich markup escaped, and bytes of a
-    name that is not UTF-8 shown as escapes instead of failing the print."""
-    return _escape_markup(str(text).encode("utf-8", "backslashreplace").decode("utf-8"))
+    """User text (paths, names, messages) made safe to print through the console: control
+    characters and rich markup escaped (``ewmbench.text.for_rich``); a message's own line breaks kept."""
+    return for_rich(text, keep_newlines=True)
 
 
 EXIT_PROBLEMS, EXIT_REFUSED, EXIT_MACHINE, EXIT_INTERRUPTED = 1, 2, 3, 130
@@ -99,7 +99,9 @@ def _root(
 
 
 def fail(exc: Exception) -> None:
-    err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
+    """A refusal: one ``error:`` line per problem (pre-flight lists every problem it found)."""
+    for problem in getattr(exc, "problems", None) or [exc]:
+        err_console.print(f"[bold red]error:[/] {escape(str(problem))}", soft_wrap=True)
     raise typer.Exit(EXIT_REFUSED)
 
 
@@ -198,8 +200,9 @@ def print_special_values(summary: dict) -> None:
         console.print("[dim]nan: no value could be computed; summary.json (notes) says why per item.[/]")
 
 
-def print_skipped(skipped: dict[str, dict]) -> None:
-    """Skipped metrics in one line, each reason once; `ewmbench metrics` lists the fetch commands."""
+def print_skipped(skipped: dict[str, dict], ahead: bool = False) -> None:
+    """Skipped metrics in one line, each reason once; `ewmbench metrics` lists the fetch commands.
+    ``ahead``: said by a dry run, of metrics the run will skip."""
     if not skipped:
         return
     by_reason: dict[str, list[str]] = {}
@@ -207,7 +210,7 @@ def print_skipped(skipped: dict[str, dict]) -> None:
         by_reason.setdefault(_reason_kind(why["reason"]), []).append(name)
     parts = [f"{', '.join(names)} ({escape(reason)})" for reason, names in by_reason.items()]
     console.print(
-        f"[yellow]skipped[/] {len(skipped)} metric(s): {'; '.join(parts)}; "
+        f"[yellow]{'will skip' if ahead else 'skipped'}[/] {len(skipped)} metric(s): {'; '.join(parts)}; "
         "[bold]ewmbench metrics[/] shows what each needs and the command that fetches it",
         soft_wrap=True,
     )
@@ -313,5 +316,6 @@ def print_plan(plan) -> None:
     console.print("[green]all checks passed[/]; the command would:")
     for line in plan.describe():
         console.print(f"  {escape(line)}", soft_wrap=True)
+    print_skipped({name: {"reason": why} for name, why in plan.unavailable.items()}, ahead=True)
     for warning in plan.warnings:
         console.print(f"[yellow]warning[/] {escape(warning)}", soft_wrap=True)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ewmbench.cli.common import console, fail
+from ewmbench.cli.common import console, escape, fail
 from ewmbench.cli.data import data_app
 from ewmbench.errors import EwmbenchError
 
@@ -68,7 +68,7 @@ def data_download_command(
     console.print(
         f"[green]dataset {name} ready:[/] {root} ({marker.get('episodes')} episodes, {marker.get('repo')}@{marker.get('revision')}, commit {commit})"
     )
-    console.print(f"use it with: ewmbench run --model MODEL --dataset {name} --output runs/MODEL")
+    console.print(f"use it with: ewmbench run --model MODEL --dataset {escape(name)} --output runs/MODEL")
 
 
 @convert_app.command("lerobot")
@@ -176,7 +176,9 @@ def convert_agibot_command(
     size: str | None = SizeOption,
     image_format: str = ImageFormatOption,
     gripper_max_mm: float = typer.Option(
-        120.0, "--gripper-max-mm", help="Gripper opening (mm) that counts as fully open in eef_pose."
+        120.0,
+        "--gripper-max-mm",
+        help="Raw gripper position that counts as fully closed (AgiBot: high = closed); openness = 1 - value / this.",
     ),
 ) -> None:
     """Convert AgiBot World episodes (videos, proprioception, calibration) into the EWMBench GT layout."""
@@ -224,4 +226,4 @@ def _print_report(report) -> None:
         + (f"; {len(report.skipped)} already done (resumed)" if report.skipped else "")
         + f" -> {report.output}"
     )
-    console.print(f"check it with: ewmbench data info {report.output}")
+    console.print(f"check it with: ewmbench data info {escape(report.output)}")

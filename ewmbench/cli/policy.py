@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from ewmbench.cli.common import app, console, fail, fmt, parse_options, print_table
+from ewmbench.cli.common import app, console, escape, fail, fmt, parse_options, print_table
 from ewmbench.errors import EwmbenchError
 
 policy_app = typer.Typer(
@@ -214,7 +214,7 @@ def agreement_command(
         f"kappa {fmt(result['kappa'])}  brier {fmt(result['calibration']['brier'])}  over {result['episodes_compared']} episodes; "
         f"{len(result['disagreements'])} disagreements, {len(result['excluded'])} excluded"
     )
-    console.print(f"results in [bold]{output / 'agreement.json'}[/]")
+    console.print(f"results in [bold]{escape(output / 'agreement.json')}[/]")
 
 
 @policy_app.command("list")

@@ -44,6 +44,7 @@ from ewmbench.models.base import (
     check_request_fits,
     load_model_class,
 )
+from ewmbench.text import for_rich
 
 ROLLOUTS = "rollouts_dataset"
 STATES = "states"
@@ -229,7 +230,6 @@ def evaluate_policy(config: LoopConfig, progress: bool = True, label: str | None
 
 def _print_progress(label: str, done: int, total: int, record: dict) -> None:
     from rich.console import Console
-    from rich.markup import escape
 
     outcome = (
         f"failed: {record['reason']}"
@@ -237,7 +237,7 @@ def _print_progress(label: str, done: int, total: int, record: dict) -> None:
         else ("success" if record["verdict"]["success"] else "no success")
     )
     Console(stderr=True).print(
-        escape(f"{label} [{done}/{total}] task {record['task']} episode {record['episode']}: {outcome}"),
+        for_rich(f"{label} [{done}/{total}] task {record['task']} episode {record['episode']}: {outcome}"),
         soft_wrap=True,
     )
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from ewmbench.data.layout import Episode, Trial
 from ewmbench.data.video_cache import VideoCache
-from ewmbench.errors import require
+from ewmbench.errors import require_installed
 from ewmbench.perception.detector import TrackingSettings
 from ewmbench.perception.detector_weights import DetectorChoice
 from ewmbench.perception.trajectories import trajectory_of
@@ -122,12 +122,12 @@ class Metric(ABC):
     def check_available(self, settings: dict) -> None:
         """Raise :class:`Unavailable` when this metric cannot run here (before any scoring).
 
-        By default: its optional packages must be installed (else the extra is named), and the
-        weight its protocol settings name under ``weights`` must resolve (tests build
-        random-weight encoders instead with ``random_init``).
+        By default: its optional packages must be installed (else the extra is named; found on
+        the path, not imported), and the weight its protocol settings name under ``weights``
+        must resolve (tests build random-weight encoders instead with ``random_init``).
         """
         for module in self.modules:
-            require(module, self.extra or "all", f"metric {self.name!r}")
+            require_installed(module, self.extra or "all", f"metric {self.name!r}")
         if "weights" in settings and not settings.get("random_init"):
             from ewmbench.perception.weights import resolve
 

@@ -18,13 +18,12 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from ewmbench.errors import ConfigError, DataError, Unavailable
 from ewmbench.metrics.base import Metric, TrialInputs, register_metric
 from ewmbench.metrics.features import feature_stage_key, weights_path
-from ewmbench.metrics.frames import match_size
+from ewmbench.metrics.frames import match_size, sequential_sum
 
 
 def psnr_frame(
@@ -63,6 +62,8 @@ def ssim_frame(
     from frame to frame (a fresh 640x480x3 array costs more in page faults than the filter that
     fills it), and the float64 formula runs over strips of rows small enough to stay in cache.
     """
+    import cv2  # imported when a frame is scored: listing metrics imports no OpenCV
+
     gt, pred = np.asarray(gt), np.asarray(pred)
     if gt.shape != pred.shape:
         raise ValueError(f"frame shapes differ: {pred.shape} and {gt.shape}")
@@ -172,7 +173,7 @@ def video_score(
     else:
         scores = [one(p) for p in pairs]
     if frame_matching == "zip_divide_by_gt":
-        return float(np.sum(scores) / len(gt))
+        return float(sequential_sum(scores) / len(gt))
     if frame_matching == "mean_over_matched":
         return float(np.mean(scores))
     raise ConfigError(f"unknown frame_matching {frame_matching!r} (zip_divide_by_gt or mean_over_matched)")

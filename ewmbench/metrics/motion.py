@@ -27,7 +27,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.spatial import ConvexHull, QhullError
 
 from ewmbench.data.trajectory import validate_traj
 from ewmbench.errors import ConfigError
@@ -165,6 +164,8 @@ def official_hull_spread(points: np.ndarray) -> float:
     Raises ``QhullError`` / ``ValueError`` where qhull does (static or collinear points, fewer
     than 3 points), as the official tool does.
     """
+    from scipy.spatial import ConvexHull  # imported when scored: listing metrics imports no scipy
+
     points = np.asarray(points, np.float64)
     hull = ConvexHull(points)
     vertices = points[hull.vertices]
@@ -174,6 +175,8 @@ def official_hull_spread(points: np.ndarray) -> float:
 
 
 def gripper_spread(points: np.ndarray, settings: MotionSettings) -> float:
+    from scipy.spatial import QhullError
+
     if settings.spread == "hull_diameter":
         return diameter(points)
     try:

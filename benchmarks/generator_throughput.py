@@ -39,7 +39,7 @@ def ltx_pipeline(size: str, dtype):
         LTXVideoTransformer3DModel,
     )
 
-    from tests.helpers.tiny_video_pipelines import tiny_ltx_components
+    from ewmbench.models.tiny import tiny_ltx_components
 
     torch.manual_seed(0)
     if size == "full":
@@ -66,7 +66,7 @@ def cosmos_pipeline(size: str, dtype):
     )
 
     from ewmbench.models.cosmos import PassThroughChecker
-    from tests.helpers.tiny_video_pipelines import tiny_cosmos_components
+    from ewmbench.models.tiny import tiny_cosmos_components
 
     torch.manual_seed(0)
     if size == "full":  # Cosmos-Predict2-2B-shaped: hidden 16 x 128 = 2048, 28 layers

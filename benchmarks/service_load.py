@@ -97,7 +97,9 @@ def main() -> int:
             except httpx.TransportError:
                 pass
             time.sleep(0.1)
-        version = httpx.get(url + "/v1/capabilities").json()["model_version"]
+        caps = httpx.get(url + "/v1/capabilities").json()
+        version = caps["model_version"]
+        dimension = caps["profiles"][0]["action"]["dimension"]  # static accepts and ignores the rows
         images = [encode_image(frame(height, width, s)) for s in range(16)]
         latencies: list[float] = []
         statuses: Counter = Counter()
@@ -128,7 +130,7 @@ def main() -> int:
                                     "states": None,
                                     "instruction": None,
                                 },
-                                "actions": [[] for _ in range(args.predictions)],
+                                "actions": [[0.0] * dimension for _ in range(args.predictions)],
                             }
                         ],
                     }

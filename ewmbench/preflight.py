@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING
 
 from ewmbench.data.layout import GENERATED_SUFFIX, Generated, GroundTruth
 from ewmbench.data.split import load_split, split_keys
-from ewmbench.errors import ConfigError, DataError
+from ewmbench.errors import ConfigError, DataError, EwmbenchError, Unavailable
 from ewmbench.protocols import DEFAULT_PROTOCOL, Protocol, resolve_protocol
+from ewmbench.registry import Entry, Registry
 
 if TYPE_CHECKING:
     from ewmbench.models.base import WorldModel
@@ -94,6 +95,7 @@ class Plan:
     trials: int = 0
     resumes: bool = False
     warnings: list[str] = field(default_factory=list)
+    unavailable: dict[str, str] = field(default_factory=dict)  # metric -> why it will be skipped here
 
     def describe(self) -> list[str]:
         lines = []
@@ -108,12 +110,26 @@ class Plan:
             lines.append(f"generate {self.trials} trial(s) per episode for {scope}")
         else:
             lines.append(f"score {self.trials} generated trial(s) of {scope}")
-        lines.append(f"metrics under {self.protocol.name}: {', '.join(self.metrics) or '(none)'}")
+        runnable = [m for m in self.metrics if m not in self.unavailable]
+        lines.append(f"score under {self.protocol.name}: {', '.join(runnable) or '(none)'}")
         lines.append(("resume the run in " if self.resumes else "write the run to ") + str(self.output))
         return lines
 
 
-EXECUTORS = ("serial", "processes", "ray")
+# How scoring runs, by name (functions in ewmbench.run.executors, loaded on use).
+EXECUTORS = Registry(
+    "executor",
+    [
+        Entry("serial", "ewmbench.run.executors:run_serial", "one process, item after item"),
+        Entry(
+            "processes", "ewmbench.run.executors:run_processes", "a pool of worker processes (--workers N)"
+        ),
+        Entry(
+            "ray", "ewmbench.run.executors:run_ray", "Ray tasks (RAY_ADDRESS, else a local Ray; --num-gpus)"
+        ),
+    ],
+    entry_point_group="ewmbench.executors",
+)
 
 
 def check_executor(config: RunConfig) -> None:
@@ -132,38 +148,94 @@ def check_executor(config: RunConfig) -> None:
         require("ray", "scale")
 
 
+class Refusals(ConfigError):
+    """Every problem pre-flight found, one per line (a single problem reads as it always did)."""
+
+    def __init__(self, problems: list[EwmbenchError]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class _Checks:
+    """Runs checks that do not depend on each other, keeping each refusal instead of stopping at the
+    first, so that one command lists every problem at once."""
+
+    def __init__(self) -> None:
+        self.problems: list[EwmbenchError] = []
+
+    def __call__(self, check: Callable, *args):
+        try:
+            return check(*args)
+        except (ConfigError, DataError, Unavailable) as exc:
+            self.problems.append(exc)
+            return None
+
+    def passes(self, check: Callable, *args) -> bool:
+        """Run ``check``; whether it passed (a check that others depend on)."""
+        before = len(self.problems)
+        self(check, *args)
+        return len(self.problems) == before
+
+    def refuse(self, problem: EwmbenchError) -> None:
+        self.problems.append(problem)
+
+    def raise_any(self) -> None:
+        if len(self.problems) == 1:
+            raise self.problems[0]
+        if self.problems:
+            raise Refusals(self.problems)
+
+
 def preflight(config: RunConfig, kind: str, registry: Callable[[], dict] | None = None) -> Plan:
     """Check a run (``kind="run"``) or an evaluation (``"evaluate"``) without writing anything.
+    Independent checks all run: a refusal lists every problem found (:class:`Refusals`).
 
-    ``registry`` returns the metric registry (default: the package's), called only once every
-    lighter check has passed."""
-    check_device_name(config.device)
-    check_executor(config)
-    protocol = resolve_protocol(config.protocol)
-    split = load_split(config.split) if config.split else None
+    ``registry`` returns the metric registry (default: the package's), called once the lighter
+    checks have run."""
+    checks = _Checks()
+    device_named = checks.passes(check_device_name, config.device)
+    checks(check_executor, config)
+    protocol = checks(resolve_protocol, config.protocol)
+    split = checks(load_split, config.split) if config.split else None
     if config.detector_weights is not None and not Path(config.detector_weights).is_file():
-        raise ConfigError(f"--detector-weights {config.detector_weights}: no such file")
+        checks.refuse(ConfigError(f"--detector-weights {config.detector_weights}: no such file"))
     model_config: dict = {}
+    model = gt = generated = None
+    inputs: dict[str, Path] = {}
     if kind == "run":
         if not isinstance(config.trials, int) or not 1 <= config.trials <= MAX_TRIALS:
-            raise ConfigError(f"--trials must be from 1 to {MAX_TRIALS}, got {config.trials}")
-        gt = _run_ground_truth(config.dataset or "sample")
+            checks.refuse(ConfigError(f"--trials must be from 1 to {MAX_TRIALS}, got {config.trials}"))
+        gt = checks(_run_ground_truth, config.dataset or "sample")
         if gt is not None and split is not None:
-            gt = apply_split(gt, split)
-        model = check_model(config.model, config.model_options, gt)
-        model_config = model.config()
+            gt = checks(apply_split, gt, split)
+        model = checks(check_model, config.model, config.model_options, gt)
+        model_config = model.config() if model is not None else {}
         inputs = {"--dataset": gt.root} if gt is not None else {}
-        generated = None
+    elif config.gt is None or config.generated is None:
+        checks.refuse(ConfigError("evaluate needs --gt and --generated"))
     else:
-        if config.gt is None or config.generated is None:
-            raise ConfigError("evaluate needs --gt and --generated")
-        gt, generated = _evaluate_inputs(Path(config.gt), Path(config.generated))
-        inputs = {"--gt": gt.root, "--generated": generated.root}
-    if kind == "evaluate" and split is not None:
-        gt = apply_split(gt, split)
+        found = checks(_evaluate_inputs, Path(config.gt), Path(config.generated))
+        if found is not None:
+            gt, generated = found
+            inputs = {"--gt": gt.root, "--generated": generated.root}
+            if split is not None:
+                gt = checks(apply_split, gt, split)
     if gt is not None and not gt.episodes:
-        raise DataError(gt.root, "no episodes found (expected <task>/<episode>/video/ or video.mp4)")
-    plan = Plan(kind, Path(config.output), protocol, [], gt, generated, split, model_config)
+        checks.refuse(DataError(gt.root, "no episodes found (expected <task>/<episode>/video/ or video.mp4)"))
+        gt = None
+    resumes = checks(check_output, config, inputs)
+    # The checks below load the metric registry or probe the accelerator: last.
+    metrics = (
+        checks(resolve_metric_names, config.metrics, protocol, registry() if registry else None)
+        if protocol is not None
+        else None
+    )
+    if device_named and checks.passes(check_device_available, config.device) and model is not None:
+        checks(model_device, model, config.device)
+    checks.raise_any()
+    plan = Plan(kind, Path(config.output), protocol, metrics, gt, generated, split, model_config)
+    plan.resumes = bool(resumes)
+    plan.unavailable = unavailable_metrics(metrics, protocol, registry() if registry else None)
     if kind == "run":
         plan.episodes = len(gt.episodes) if gt is not None else 0
         plan.trials = config.trials
@@ -175,13 +247,23 @@ def preflight(config: RunConfig, kind: str, registry: Callable[[], dict] | None 
             plan.warnings.append(
                 f"{missing} of {len(gt.episodes)} ground-truth episodes have no generated trials; they are not scored"
             )
-    plan.resumes = check_output(config, inputs)
-    # The checks below load the metric registry (torch) or probe the accelerator: last.
-    plan.metrics = resolve_metric_names(config.metrics, protocol, registry() if registry else None)
-    check_device_available(config.device)
-    if kind == "run":
-        model_device(model, config.device)
     return plan
+
+
+def unavailable_metrics(names: list[str], protocol: Protocol, registry: dict | None = None) -> dict[str, str]:
+    """The metrics of ``names`` that cannot run here (a missing extra, weights not downloaded), each
+    with its reason: the run reports them as skipped, and a dry run says so beforehand."""
+    if registry is None:
+        from ewmbench.metrics.registry import metric_registry
+
+        registry = metric_registry()
+    found = {}
+    for name in names:
+        try:
+            registry[name]().check_available(protocol.settings(name))
+        except EwmbenchError as exc:
+            found[name] = getattr(exc, "reason", None) or str(exc)
+    return found
 
 
 # ---------------------------------------------------------------- model, device
@@ -267,7 +349,7 @@ def resolve_metric_names(
     """Metric names to score: the protocol's (None), or the given ones, where a column name
     (``hsd``) stands for the metric that writes it. Unknown names are refused with the choices."""
     if registry is None:
-        from ewmbench.metrics.base import metric_registry
+        from ewmbench.metrics.registry import metric_registry
 
         registry = metric_registry()
     unknown_in_protocol = [n for n in protocol.metrics if n not in registry]

@@ -67,6 +67,7 @@ class DatasetRef:
     sha256: str | None  # over (task, episode, video content hash) of every GT episode; None in legacy records
     tasks: int
     episodes: int
+    task_names: dict[str, str] = field(default_factory=dict)  # task id -> name, where the sidecar gives one
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,8 @@ from ewmbench.data.video import list_frames, video_size
 from ewmbench.data.video_cache import VideoCache
 from ewmbench.errors import DataError, Unavailable
 from ewmbench.files import sha256_file, write_json
-from ewmbench.metrics.base import Metric, column_directions, higher_is_better, metric_registry
+from ewmbench.metrics.base import Metric
+from ewmbench.metrics.registry import column_directions, higher_is_better, metric_registry
 from ewmbench.models.base import (
     CONDITIONING,
     Capabilities,
@@ -179,7 +180,13 @@ def generate(
         for t in trial_ids
         if not _trial_complete(generated_root / e.task / e.episode / t)
     ]
-    task = progress.add_task(f"generate ({model.name})", total=len(todo)) if progress else None
+    total = len(gt.episodes) * len(trial_ids)
+    task = None
+    if progress and todo:
+        kept = f"; {total - len(todo)} of {total} kept from before" if len(todo) < total else ""
+        task = progress.add_task(f"generate ({model.name}{kept})", total=len(todo))
+    elif progress:
+        progress.console.print(f"generate ({model.name}): all {total} trials were written before; resuming")
     batch_size = 1 if model.oracle else max(1, model.capabilities_now().max_batch)
     for start in range(0, len(todo), batch_size):
         batch = todo[start : start + batch_size]
@@ -196,7 +203,7 @@ def generate(
         for (episode, trial), request, result in zip(batch, requests, results):
             validate_result(model, request, result)
             write_generated_trial(generated_root, episode, trial, request, result, prepared)
-            if progress:
+            if task is not None:
                 progress.advance(task)
     return Generated(generated_root)
 
@@ -471,6 +478,7 @@ def score(
         },
         "scored": f"{len(scored_episodes)} of {len(gt.episodes)} episodes ({int(scored.sum())} of {len(generated.trials)} generated trials)",
         **aggregated,
+        "task_names": gt.task_names(),
         "directions": column_directions(list(aggregated["overall"]), registry),
         "skipped_metrics": skipped,
         "notes": row_notes,
@@ -559,6 +567,7 @@ def build_record(
             sha256=dataset_hash(dataset_items),
             tasks=len({e.task for e in gt.episodes}),
             episodes=len(gt.episodes),
+            task_names=summary["task_names"],
         ),
         model=ModelRef(
             name=summary["model"],

@@ -13,7 +13,7 @@ import pytest
 from ewmbench.data.layout import GroundTruth, write_trial
 from ewmbench.data.video import read_video
 from ewmbench.errors import ConfigError
-from ewmbench.metrics.base import metric_registry
+from ewmbench.metrics.registry import metric_registry
 from ewmbench.run import NotScored, build_plan, chunked
 from ewmbench.runner import RunConfig, evaluate, run
 from tests.helpers.datasets import make_ground_truth
@@ -112,7 +112,7 @@ def test_local_ray_gives_the_serial_rows_even_when_a_worker_dies(tmp_path, pair,
             run_chunk(job, chunk[:1])
             os._exit(1)
 
-        monkeypatch.setitem(EXECUTORS, "ray", functools.partial(run_ray, task=dies_once))
+        monkeypatch.setitem(EXECUTORS.registered, "ray", functools.partial(run_ray, task=dies_once))
         killed = _evaluate(tmp_path, pair, "killed", executor="ray", workers=2)
         assert marker.exists()
         pd.testing.assert_frame_equal(killed.rows, serial.rows, check_exact=True)

@@ -13,6 +13,7 @@ import pytest
 from ewmbench.leaderboard.entries import load_entries
 from ewmbench.leaderboard.intake import IntakeError, Limits, admit, open_bundle
 from ewmbench.leaderboard.rule import load_rule
+from ewmbench.protocols import resolve_protocol
 from ewmbench.record import (
     SCHEMA,
     Column,
@@ -36,15 +37,21 @@ paper_url: https://example.org/paper
 A test model.
 """
 DATASET_SHA = "ab" * 32
+V1_SHA = resolve_protocol("ewmbench-v1").sha256
+V2_SHA = resolve_protocol("ewmbench-v2").sha256
 RULE = f"""
-format: ewmbench-rule/1
+format: ewmbench-rule/2
 name: t
 version: "1"
-protocol: {{name: ewmbench-v1, version: "1.0"}}
+score: {{method: normalised_mean, label: Score}}
+protocol: {{name: ewmbench-v1, version: "1.0", sha256: {V1_SHA}}}
 max_submissions_per_model: 3
-groups: [motion]
+groups: {{motion: {{label: Motion}}}}
 columns:
-  hsd: {{group: motion, direction: higher, bounds: [0, 1]}}
+  hsd: {{group: motion, direction: higher, range: [0, 1]}}
+  ndtw: {{group: motion, direction: higher, range: [0, 1]}}
+shown:
+  psnr: {{direction: higher, range: [0, 200], allow_infinite: true}}
 benchmarks:
   b: {{title: B, dataset_sha256: {DATASET_SHA}}}
 """
@@ -52,11 +59,12 @@ KEYS = [("1", "10", "1"), ("1", "11", "1"), ("2", "20", "1")]
 
 
 def make_record(
-    protocol=("ewmbench-v1", "1.0"), dataset_sha=DATASET_SHA, values=(0.2, 0.4, 0.9)
+    protocol=("ewmbench-v1", "1.0"), dataset_sha=DATASET_SHA, values=(0.2, 0.4, 0.9), protocol_sha=None
 ) -> RunRecord:
     rows = [{"task_id": t, "episode_id": e, "trial_id": r, "hsd": v} for (t, e, r), v in zip(KEYS, values)]
+    sha = protocol_sha or {"ewmbench-v1": V1_SHA, "ewmbench-v2": V2_SHA}.get(protocol[0], "cd" * 32)
     return RunRecord(
-        protocol=ProtocolRef(*protocol, source="ewmbench/protocols/x.yaml", sha256="cd" * 32),
+        protocol=ProtocolRef(*protocol, source="ewmbench/protocols/x.yaml", sha256=sha),
         dataset=DatasetRef(name="t", path=None, sha256=dataset_sha, tasks=2, episodes=3),
         model=ModelRef(name="test", options={}, config={"steps": 4}),
         columns={"hsd": Column("hsd", "trajectory_consistency", "motion", "trial", "higher")},
@@ -343,7 +351,10 @@ def test_verified_intervals_count_the_rows_the_protocol_counts(tmp_path):
     from ewmbench.leaderboard.entries import entry_from_record
 
     (tmp_path / "rule.yaml").write_text(
-        RULE.replace('{name: ewmbench-v1, version: "1.0"}', '{name: ewmbench-v2, version: "2.0"}')
+        RULE.replace(
+            f'{{name: ewmbench-v1, version: "1.0", sha256: {V1_SHA}}}',
+            f'{{name: ewmbench-v2, version: "2.0", sha256: {V2_SHA}}}',
+        )
     )
     rule = load_rule(tmp_path)
     record = make_record(protocol=("ewmbench-v2", "2.0"))

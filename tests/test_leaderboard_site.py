@@ -51,7 +51,7 @@ def site(tmp_path_factory):
         },
         "protocol": {"name": "ewmbench-v1", "version": "1.0", "sha256": "x"},
         "metrics": {
-            "overall": {"psnr": 30.0, "ssim": 0.9, "hsd": 0.7, "ndtw": 0.6, "dyn": 0.3},
+            "overall": {"psnr": "inf", "ssim": 0.9, "hsd": 0.7, "ndtw": 0.6, "dyn": 0.3},
             "per_task": {"psnr": {"1": 29.0, "2": 31.0}},
         },
         "provenance": {"kind": "self-reported", "record_sha256": "abc", "bundle_sha256": "def"},
@@ -77,15 +77,34 @@ def test_site_files_and_data(site):
         "http://" not in html.replace('href="http', "") and '<script src="app.js"></script>' in html
     )  # no CDN
     assert "Zeta &lt;b&gt;model&lt;/b&gt;" in html and "<b>model</b>" not in html  # submitted text is escaped
+    # the rule that ranks the board, in words; no literal Markdown anywhere
+    assert "Ranked by Overall" in html and "SceneC + Motion (HSD + Dyn + nDTW)" in html
+    for page in [site / "index.html", *sorted((site / "entries").glob("*.html"))]:
+        text = page.read_text()
+        assert "`" not in text and "**" not in text, page.name
     data = json.loads((site / "leaderboard.json").read_text())
+    assert data["rule"]["method"] == "sum" and data["rule"]["score_label"] == "Overall"
     sample = next(b for b in data["benchmarks"] if b["id"] == "ewmbench-sample-v1")
     official = next(b for b in data["benchmarks"] if b["id"] == "ewmbench-official")
-    assert {e["id"] for e in official["entries"]} >= {"ewmbench-paper-enerverse-ft", "ge-paper-ge-base"}
+    top = [(e["id"], e["rank"], round(e["score"], 4)) for e in official["entries"][:2]]
+    assert top == [("ewmbench-paper-enerverse-ft", 1, 4.701), ("ge-paper-ge-base", 1, 4.701)]
     assert all(
         e["kind"] != "reported" for e in sample["entries"]
     )  # never ranked with data measured elsewhere
+    assert sample["tasks"]["1"] == "pick_place"
     csv_lines = (site / "leaderboard.csv").read_text().splitlines()
     assert len(csv_lines) == 1 + sum(len(b["entries"]) for b in data["benchmarks"])
+    # task names, not numbers; inf shown as such; radar only where three groups have values
+    zeta = (site / "entries" / "zeta-model-1.html").read_text()
+    assert "pick_place" in zeta and "radar" not in zeta
+    enerverse = (site / "entries" / "ewmbench-paper-enerverse-ft.html").read_text()
+    assert 'class="radar"' in enerverse
+
+
+def test_site_with_the_ewmscore_rule(tmp_path):
+    out = build_site(BOARD, tmp_path / "site", rule_name="ewmscore")
+    html = out.read_text()
+    assert "Ranked by EWMScore" in html and "per video" in html
 
 
 def test_radar_draws_reported_groups_and_gaps():
@@ -115,19 +134,26 @@ def test_site_in_a_real_browser(site):
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.on("requestfailed", lambda r: errors.append(f"failed {r.url}"))
             page.goto((site / "index.html").as_uri())
-            official = "#ewmbench-official table"
+            # at 1280 px nothing scrolls sideways: neither the page nor any table
+            assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+            widths = page.eval_on_selector_all(
+                ".table-wrap", "ws => ws.map(w => w.scrollWidth - w.clientWidth)"
+            )
+            assert widths and max(widths) <= 0, widths
+            official = "#ewmbench-official table.ranking:not(.unranked)"
             names = page.eval_on_selector_all(
                 f"{official} tbody th a", "links => links.map(a => a.textContent)"
             )
-            assert "EnerVerse" in names and "GE-Base" in names and "Kling" in names
-            # the first ranked row is the best aggregate
-            assert page.inner_text(f"{official} tbody tr:first-child th").startswith("EnerVerse")
-            # click "Score": highest first; click again: lowest first (unranked GE-Base has a score too)
-            page.click(f"{official} thead button:has-text('Score')")
+            assert names[:2] == ["EnerVerse", "GE-Base"] and "Kling" in names
+            # unranked entries sit apart, under their own heading, with the reason
+            unranked = "#ewmbench-sample-v1 table.unranked"
+            assert page.locator(unranked).count() == 1
+            assert "every group is needed" in page.inner_text(f"{unranked} tbody tr:first-child")
+            # click "Overall": highest first; again: lowest first
+            page.click(f"{official} thead button:has-text('Overall')")
             scores = [float(v) for v in _numbers(page, official, 3) if v]
             assert scores == sorted(scores, reverse=True)
-            assert page.get_attribute(f"{official} thead th:nth-child(4)", "aria-sort") == "descending"
-            page.click(f"{official} thead button:has-text('Score')")
+            page.click(f"{official} thead button:has-text('Overall')")
             scores = [float(v) for v in _numbers(page, official, 3) if v]
             assert scores == sorted(scores)
             # keyboard: the header buttons sort with Enter too
@@ -137,12 +163,11 @@ def test_site_in_a_real_browser(site):
                 f"{official} tbody th", "c => c.map(x => x.getAttribute('data-v'))"
             )
             assert models == sorted(models)
-            # not reported values sort last whatever the direction
-            psnr_col = page.eval_on_selector_all(
-                f"{official} thead th", "ths => ths.findIndex(t => t.textContent.startsWith('PSNR'))"
-            )
-            page.click(f"{official} thead th:nth-child({psnr_col + 1}) button")
-            assert all(v == "" for v in _numbers(page, official, psnr_col))
+            # fidelity columns are shown on request, never part of the score
+            assert not page.locator(f"{official} th.shown-only").first.is_visible()
+            page.check("#show-fidelity")
+            assert page.locator(f"{official} th.shown-only").first.is_visible()
+            page.uncheck("#show-fidelity")
             # filters hide rows
             total = page.locator("table.ranking tbody tr").count()
             page.select_option("select[data-filter=kind]", "verified")
@@ -150,23 +175,15 @@ def test_site_in_a_real_browser(site):
             assert 0 < visible.count() < total
             assert set(visible.evaluate_all("rows => rows.map(r => r.dataset.kind)")) == {"verified"}
             page.select_option("select[data-filter=kind]", "")
-            page.select_option("select[data-filter=control]", "action_driven")
-            assert set(
-                page.locator("table.ranking tbody tr:visible").evaluate_all(
-                    "r => r.map(x => x.dataset.control)"
-                )
-            ) == {"action_driven"}
             assert "entries shown" in page.inner_text(".shown")
-            page.select_option("select[data-filter=control]", "")
-            page.evaluate("document.querySelectorAll('.table-wrap').forEach(w => { w.scrollLeft = 0; })")
-            page.evaluate("window.scrollTo(0, 0)")
+            page.reload()  # the ranking as it opens
             page.screenshot(path=str(out / "index-1280.png"), full_page=True)
             # an entry page opens, with its radar and provenance
             page.click("a:has-text('EnerVerse')")
             page.wait_for_load_state()
             assert page.url.endswith("entries/ewmbench-paper-enerverse-ft.html")
             assert page.locator("svg.radar polygon.shape").count() == 1
-            assert "2505.09694v2" in page.inner_text("main")
+            assert "2505.09694v2" in page.inner_text("main") and "rank 1" in page.inner_text("header")
             page.screenshot(path=str(out / "entry-1280.png"), full_page=True)
             # a phone: the table scrolls inside its box, the page does not
             phone = browser.new_page(viewport={"width": 390, "height": 844})

@@ -199,3 +199,34 @@ def test_bad_policy_options_are_refused_before_anything_is_written(monkeypatch, 
     with pytest.raises(ConfigError, match="give_up must be from 0.0 to 1.0"):
         evaluate_policy(config, progress=False)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_server_error_fails_one_episode_and_the_next_reconnects(monkeypatch, dataset, tmp_path):
+    from ewmbench.loop.openpi import OpenPIPolicy
+    from tests.test_loop_policies import OpenPIServer
+
+    server = OpenPIServer(fail_on=(1,))  # the traceback as text, then close code 1011
+    try:
+        policy = OpenPIPolicy(port=server.port, views="head", timeout=5)
+        summary = _evaluate(monkeypatch, dataset, tmp_path, policy, EchoWorld())
+    finally:
+        server.stop()
+    counts = summary["counts"]
+    assert (counts["episodes"], counts["judged"], counts["failed"]) == (4, 3, 1)
+    assert "model exploded" in summary["failures"][0]["reason"]
+    assert [r["status"] for r in summary["episodes"]] == ["failed", "ok", "ok", "ok"]
+    assert server.connections == 2  # one at the start, one after the error
+
+
+def test_an_unreachable_server_stops_the_run_before_the_first_episode(monkeypatch, dataset, tmp_path):
+    import socket
+
+    from ewmbench.errors import Unavailable
+    from ewmbench.loop.openpi import OpenPIPolicy
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(Unavailable, match=f"ws://127.0.0.1:{port}.*fix: start the policy server"):
+        _evaluate(monkeypatch, dataset, tmp_path, OpenPIPolicy(port=port, timeout=1), EchoWorld())
+    assert not (tmp_path / "out").exists()

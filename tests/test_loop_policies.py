@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
 
-from ewmbench.errors import ConfigError
+from ewmbench.errors import ConfigError, Unavailable
 from ewmbench.loop.openpi import OpenPIPolicy, pack, unpack
 from ewmbench.loop.policies import Observation, PolicyError
 
@@ -22,19 +23,32 @@ def observation(step=0, views=("head", "hand_left")):
 
 
 class OpenPIServer:
-    """A loopback openpi-style server: metadata first, then one reply per request."""
+    """A loopback openpi-style server: metadata first, then one reply per request.
 
-    def __init__(self, mode: str = "ok"):
+    Like openpi's own server, a failing call is answered with the traceback as text, then the
+    connection is closed with code 1011. ``fail_on``: the call numbers (over all connections,
+    from 1) that fail; ``mode``: ``hang`` (no answer for 1.5 s), ``close`` (closes after the
+    metadata), ``narrow`` (13-wide actions), else an echo of the state, three rows.
+    """
+
+    def __init__(self, mode: str = "ok", fail_on: tuple[int, ...] = (), ssl_context=None):
         from websockets.sync.server import serve
 
         self.mode = mode
+        self.fail_on = set(fail_on) | ({1, 2, 3, 4, 5, 6, 7, 8} if mode == "error" else set())
         self.requests: list[dict] = []
-        self.server = serve(self.handle, "127.0.0.1", 0, max_size=None, compression=None)
+        self.authorization: list[str | None] = []
+        self.connections = 0
+        self.server = serve(self.handle, "127.0.0.1", 0, max_size=None, compression=None, ssl=ssl_context)
         self.port = self.server.socket.getsockname()[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
     def handle(self, websocket):
+        from websockets.frames import CloseCode
+
+        self.connections += 1
+        self.authorization.append(websocket.request.headers.get("Authorization"))
         websocket.send(pack({"action_dim": 14, "chunk": 3}))
         if self.mode == "close":
             websocket.close()
@@ -45,9 +59,10 @@ class OpenPIServer:
             if self.mode == "hang":
                 threading.Event().wait(1.5)
                 return
-            if self.mode == "error":
-                websocket.send("Traceback: model exploded")
-                continue
+            if len(self.requests) in self.fail_on:
+                websocket.send("Traceback (most recent call last):\nRuntimeError: model exploded")
+                websocket.close(code=CloseCode.INTERNAL_ERROR, reason="Internal server error.")
+                return
             width = 13 if self.mode == "narrow" else len(request["state"])
             actions = np.tile(request["state"][:width].astype(np.float64), (3, 1))
             if width == 14:
@@ -83,17 +98,16 @@ def test_openpi_client_speaks_the_protocol(server):
     assert one["obs"].shape == (2, 6, 8, 3) and one["obs"].dtype == np.uint8 and one["obs"][1].max() == 40
     assert one["state"].dtype == np.float32 and np.allclose(one["state"], STATE)
     assert (one["execution_step"], two["execution_step"]) == (0, 3)
+    assert server.authorization == [None]
 
 
-def test_openpi_quaternion_action_space_round_trips(server):
-    """GE-style servers speak 16-D: [xyz, quaternion x y z w, gripper 0..120] per arm."""
+def test_openpi_quaternion_layout_round_trips(server):
+    """GE-Act's 16-D layout: [xyz, quaternion x y z w, gripper 0..120] per arm."""
     from scipy.spatial.transform import Rotation
 
     state = STATE.copy()
     state[[6, 13]] = (0.25, 1.0)
-    policy = OpenPIPolicy(
-        port=server.port, views="head", timeout=5, action_space="eef16-quat", gripper_max=120
-    )
+    policy = OpenPIPolicy(port=server.port, views="head", timeout=5, layout="ge-act")
     obs = observation(0)
     obs.state = state
     policy.reset("x", obs)
@@ -105,8 +119,8 @@ def test_openpi_quaternion_action_space_round_trips(server):
     )
     assert sent[7] == pytest.approx(30.0) and sent[15] == pytest.approx(120.0)
     assert actions.shape == (3, 14) and np.allclose(actions[0], state, atol=1e-5)
-    with pytest.raises(ConfigError):
-        OpenPIPolicy(action_space="eef15")
+    with pytest.raises(ConfigError, match="became layouts"):
+        OpenPIPolicy(action_space="eef16-quat")
 
 
 @pytest.mark.parametrize(
@@ -122,6 +136,117 @@ def test_openpi_failures_become_policy_errors(server, message):
     policy.close()
 
 
+def test_openpi_server_error_then_the_next_call_reconnects():
+    """openpi's server reports an error as text and closes with 1011: the client must reconnect."""
+    server = OpenPIServer(fail_on=(2,))
+    try:
+        policy = OpenPIPolicy(port=server.port, views="head", timeout=5)
+        policy.start()
+        policy.reset("x", observation())
+        policy.act(observation())
+        with pytest.raises(PolicyError, match="RuntimeError: model exploded"):
+            policy.act(observation(3))
+        policy.reset("x", observation())  # the next episode
+        actions = policy.act(observation())
+        policy.close()
+    finally:
+        server.stop()
+    assert actions.shape == (3, 14) and server.connections == 2
+    assert [r["prompt"] for r in server.requests] == ["<reset>x", "x", "<reset>x"]
+
+
+def test_openpi_timed_out_call_is_abandoned_and_the_next_episode_reconnects():
+    server = OpenPIServer("hang")
+    try:
+        policy = OpenPIPolicy(port=server.port, views="head", timeout=0.3)
+        policy.reset("x", observation())
+        with pytest.raises(PolicyError, match="did not answer"):
+            policy.act(observation())
+        assert policy._socket is None  # abandoned: a late reply cannot answer the next request
+        server.mode = "ok"
+        policy.reset("x", observation())
+        actions = policy.act(observation())
+        policy.close()
+    finally:
+        server.stop()
+    assert actions.shape == (3, 14) and server.connections == 2
+
+
+def test_openpi_api_key_is_sent_as_openpi_does_and_never_recorded(server, monkeypatch):
+    monkeypatch.setenv("MY_OPENPI_KEY", "s3cret")
+    policy = OpenPIPolicy(port=server.port, views="head", timeout=5, api_key_env="MY_OPENPI_KEY")
+    policy.start()
+    config = policy.config()
+    policy.close()
+    assert server.authorization == ["Api-Key s3cret"]
+    assert "s3cret" not in json.dumps(config) and config["api_key"] == "from $MY_OPENPI_KEY"
+    with pytest.raises(ConfigError, match="environment variable"):
+        OpenPIPolicy(api_key="s3cret")
+
+
+@pytest.mark.skipif(
+    shutil.which("openssl") is None, reason="needs the openssl command to make a test certificate"
+)
+def test_openpi_wss_url_speaks_tls(tmp_path, monkeypatch):
+    import ssl
+    import subprocess
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert)]
+        + ["-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        check=True,
+        capture_output=True,
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server = OpenPIServer(ssl_context=context)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the client trusts the test certificate, as a user's CA
+    try:
+        policy = OpenPIPolicy(host=f"wss://localhost:{server.port}", views="head", timeout=5)
+        policy.reset("x", observation())
+        actions = policy.act(observation())
+        policy.close()
+        with pytest.raises(PolicyError, match="cannot connect"):  # plain ws:// to a TLS server
+            OpenPIPolicy(host=f"ws://localhost:{server.port}", views="head", timeout=2).reset(
+                "x", observation()
+            )
+    finally:
+        server.stop()
+    assert actions.shape == (3, 14) and policy.config()["url"] == f"wss://localhost:{server.port}"
+
+
+@pytest.mark.parametrize(
+    "host, port, url",
+    [
+        ("127.0.0.1", None, "ws://127.0.0.1:8000"),
+        ("gpu-host", 8001, "ws://gpu-host:8001"),
+        ("ws://gpu-host", 8001, "ws://gpu-host:8001"),
+        ("ws://gpu-host:9000", None, "ws://gpu-host:9000"),
+        ("wss://policy.example.org/pi05", 443, "wss://policy.example.org:443/pi05"),
+        ("gpu-host:8002", None, "ws://gpu-host:8002"),
+    ],
+)
+def test_openpi_host_takes_a_host_or_a_url(host, port, url):
+    from ewmbench.loop.openpi import server_url
+
+    assert server_url(host, port) == url
+
+
+@pytest.mark.parametrize(
+    "host, port, message",
+    [
+        ("ws://gpu-host:9000", 8001, "names port 9000 and port=8001"),
+        ("http://gpu-host", None, "ws:// or wss://"),
+        ("gpu-host", 70000, "1-65535"),
+        ("gpu-host", "eight", "integer"),
+    ],
+)
+def test_openpi_bad_addresses_are_refused(host, port, message):
+    with pytest.raises(ConfigError, match=message):
+        OpenPIPolicy(host=host, port=port)
+
+
 def test_openpi_unreachable_server_is_a_policy_error():
     import socket
 
@@ -130,6 +255,8 @@ def test_openpi_unreachable_server_is_a_policy_error():
         port = s.getsockname()[1]
     with pytest.raises(PolicyError, match="cannot connect"):
         OpenPIPolicy(port=port, timeout=1).reset("x", observation())
+    with pytest.raises(Unavailable, match=f"ws://127.0.0.1:{port}.*fix: start the policy server"):
+        OpenPIPolicy(port=port, timeout=1).start()
 
 
 def test_msgpack_numpy_round_trip_and_refusals():

@@ -452,10 +452,10 @@ class TwentyFps(WorldModel):
 
 def test_frames_and_state_are_resampled_alike_to_the_benchmark(tmp_path):
     from ewmbench.data.video import read_video
-    from ewmbench.models.base import _REGISTERED
+    from ewmbench.models.base import MODELS
 
     gt = make_ground_truth(tmp_path / "gt", tasks=("1",), episodes=("10",), num_frames=4)  # 10 fps
-    _REGISTERED["twenty-fps"] = TwentyFps
+    MODELS.registered["twenty-fps"] = TwentyFps
     try:
         result = run(
             RunConfig(
@@ -469,7 +469,7 @@ def test_frames_and_state_are_resampled_alike_to_the_benchmark(tmp_path):
             show_progress=False,
         )
     finally:
-        _REGISTERED.pop("twenty-fps")
+        MODELS.registered.pop("twenty-fps")
     trial = result.output / "twenty-fps_dataset" / "1" / "10" / "1"
     frames = read_video(trial / "video")
     assert frames.shape == (4, 48, 64, 3) and [int(f[0, 0, 0]) for f in frames] == [

@@ -186,7 +186,7 @@ def test_weights_used_names_the_detector_file_and_its_hash(tmp_path):
     from types import SimpleNamespace
 
     from ewmbench.files import sha256_file
-    from ewmbench.metrics.base import metric_registry
+    from ewmbench.metrics.registry import metric_registry
     from ewmbench.perception.detector_weights import DetectorChoice
     from ewmbench.runner import weights_used
 

@@ -42,7 +42,8 @@ def rows(tmp_path: Path, name: str, gt: Path, model: str, options: dict, trials:
 
 
 def test_remote_static_gives_the_in_process_rows(tmp_path):
-    gt = make_ground_truth(tmp_path / "gt")
+    # a served static accepts (and ignores) 14-D actions: the API has no action-free profile
+    gt = make_ground_truth(tmp_path / "gt", actions=True)
     local = rows(tmp_path, "local", gt, "static", {})
     with BackgroundServer(Service(ServeConfig(model="static", size=(48, 64)))) as server:
         remote = rows(tmp_path, "remote", gt, "remote", {"url": server.url})
@@ -77,7 +78,7 @@ def test_remote_sim_gives_the_in_process_rows(tmp_path):
     options = {"action_noise": 0.02}
     local = rows(tmp_path, "local", gt, "sim", options)
     with BackgroundServer(
-        Service(ServeConfig(model="sim", model_options=options, dataset=str(gt)))
+        Service(ServeConfig(model="sim", model_options=options, dataset=str(gt), oracle_reads_sample_id=True))
     ) as server:
         remote = rows(tmp_path, "remote", gt, "remote", {"url": server.url})
     pd.testing.assert_frame_equal(local, remote)
@@ -88,7 +89,7 @@ def test_remote_sim_gives_the_in_process_rows(tmp_path):
 
 @pytest.mark.slow
 def test_cli_serve_and_run_remote_in_two_processes(tmp_path):
-    gt = make_ground_truth(tmp_path / "gt", tasks=("1",), episodes=("10",))
+    gt = make_ground_truth(tmp_path / "gt", tasks=("1",), episodes=("10",), actions=True)
     import socket
 
     with socket.socket() as sock:
@@ -191,6 +192,7 @@ def _request(num_frames: int, seed: int = 0, trial: str = "1") -> GenerationRequ
         height=48,
         width=64,
         memory_frames={"head": frame[None]},
+        actions=np.zeros((num_frames, 14)),  # a served static accepts and ignores 14-D rows
     )
 
 
@@ -231,7 +233,9 @@ def test_long_trials_are_chunked_and_batches_respect_the_limit():
         model = RemoteModel(url=server.url, concurrency=1)
         caps = model.capabilities_now()
         assert (
-            caps.native_size == (48, 64) and caps.conditioning == frozenset({"image"}) and caps.max_batch == 2
+            caps.native_size == (48, 64)
+            and caps.conditioning == frozenset({"image", "actions"})
+            and caps.max_batch == 2
         )
         results = model.generate_batch(
             [_request(10), _request(3, trial="2"), _request(4, trial="3"), _request(2, trial="4")]
@@ -294,7 +298,7 @@ def test_an_unreachable_service_and_a_missing_url_are_clear_errors():
 def test_frames_go_at_the_profile_size_and_come_back_at_the_benchmark_size(tmp_path):
     from ewmbench.data.video import read_video
 
-    gt = make_ground_truth(tmp_path / "gt", tasks=("1",), episodes=("10",))  # 48x64
+    gt = make_ground_truth(tmp_path / "gt", tasks=("1",), episodes=("10",), actions=True)  # 48x64
     with BackgroundServer(Service(ServeConfig(model="static", size=(24, 32)))) as server:
         rows(tmp_path, "small", gt, "remote", {"url": server.url}, trials=1)
     trial = tmp_path / "small" / "remote_dataset" / "1" / "10" / "1"

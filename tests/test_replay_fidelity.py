@@ -16,8 +16,9 @@ from ewmbench.data.layout import write_episode, write_trial
 from ewmbench.data.video_cache import VideoCache
 from ewmbench.errors import ConfigError, Unavailable
 from ewmbench.metrics import feature_statistics, frechet_distance, frechet_distance_of_features
-from ewmbench.metrics.base import TrialInputs, metric_registry
+from ewmbench.metrics.base import TrialInputs
 from ewmbench.metrics.fidelity import FID, FVD, distinct_gt_videos, lpips
+from ewmbench.metrics.registry import metric_registry
 from ewmbench.perception import replay_networks as rf
 from ewmbench.perception.model_cache import free_models
 from ewmbench.protocols import load_protocol

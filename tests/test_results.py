@@ -7,7 +7,7 @@ import pytest
 
 from ewmbench.errors import ConfigError
 from ewmbench.files import json_safe
-from ewmbench.metrics.base import higher_is_better
+from ewmbench.metrics.registry import higher_is_better
 from ewmbench.protocols import Protocol, available_protocols, load_protocol
 from ewmbench.results import aggregate, best_of_n_positions, select_trials, table
 

@@ -13,7 +13,7 @@ import pytest
 from ewmbench.data.layout import Generated, GroundTruth
 from ewmbench.data.video_cache import VideoCache
 from ewmbench.errors import ConfigError
-from ewmbench.metrics.base import metric_registry
+from ewmbench.metrics.registry import metric_registry
 from ewmbench.models.base import GenerationResult, Option, WorldModel, register_model
 from ewmbench.perception.detector_weights import DetectorChoice
 from ewmbench.protocols import load_protocol
@@ -201,7 +201,8 @@ class Level(WorldModel):
 def test_model_options_are_part_of_the_run_identity(tmp_path, monkeypatch):
     from ewmbench.models import base
 
-    monkeypatch.setattr(base, "_REGISTERED", dict(base._REGISTERED))  # registered for this test only
+    # registered for this test only
+    monkeypatch.setattr(base.MODELS, "registered", dict(base.MODELS.registered))
     register_model(Level)
     gt = make_ground_truth(tmp_path / "gt", tasks=("1",), episodes=("10",), num_frames=FRAMES)
 

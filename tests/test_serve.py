@@ -6,9 +6,13 @@ from __future__ import annotations
 import base64
 import copy
 import io
+import os
+import shutil
+import ssl
 import struct
 import subprocess
 import sys
+import time
 import uuid
 import zlib
 from pathlib import Path
@@ -126,8 +130,9 @@ def test_health_and_capabilities(client):
         "width": W,
         "channels": 3,
     }
-    # static is image-only: it declares no actions, so a sample carries empty rows, one per frame
-    assert profile["action"]["dimension"] == 0 and profile["state"]["supported"] is False
+    # static is image-only: it accepts EWMBench's 14-D rows (the API needs a positive dimension) and ignores them
+    assert profile["action"]["dimension"] == 14 and profile["state"]["supported"] is False
+    assert "ignored" in profile["action"]["representation"]
     assert caps["limits"] == {
         "max_batch_size": 3,
         "max_request_bytes": 200_000,
@@ -237,7 +242,7 @@ def _bad(client, mutate) -> tuple[dict, httpx.Response]:
             "INVALID_ARGUMENT",
         ),
         (
-            "action row not empty",
+            "action row of the wrong dimension",
             lambda p: p["samples"][0]["actions"].__setitem__(0, [0.1]),
             400,
             "INVALID_ARGUMENT",
@@ -322,8 +327,12 @@ def test_bearer_token_on_everything_but_health():
         assert c.get("/v1/health").status_code == 200
         assert_error(c.get("/v1/capabilities"), 401, "UNAUTHENTICATED")
         assert_error(c.post("/v1/predict", json={}), 401, "UNAUTHENTICATED")
+        # the API: 401 for a missing or invalid token; 403 is for a valid token without a permission
         assert_error(
-            c.get("/v1/capabilities", headers={"Authorization": "Bearer nope"}), 403, "PERMISSION_DENIED"
+            c.get("/v1/capabilities", headers={"Authorization": "Bearer nope"}), 401, "UNAUTHENTICATED"
+        )
+        assert_error(
+            c.post("/v1/predict", json={}, headers={"Authorization": "Bearer nope"}), 401, "UNAUTHENTICATED"
         )
         assert c.get("/v1/capabilities", headers={"Authorization": "Bearer t0ken"}).status_code == 200
 
@@ -371,7 +380,9 @@ def test_oracle_needs_a_dataset_and_unknown_sample_ids_are_named(tmp_path):
     with pytest.raises(ConfigError, match="dataset="):
         Service(ServeConfig(model="ground-truth"))
     gt = make_ground_truth(tmp_path / "gt", tasks=("1",), episodes=("10",), num_frames=4)
-    service = Service(ServeConfig(model="ground-truth", dataset=str(gt)))
+    with pytest.raises(ConfigError, match="--oracle-reads-sample-id"):  # ids are opaque in the API
+        Service(ServeConfig(model="ground-truth", dataset=str(gt)))
+    service = Service(ServeConfig(model="ground-truth", dataset=str(gt), oracle_reads_sample_id=True))
     service.load()
     with BackgroundServer(service) as running, httpx.Client(base_url=running.url) as c:
         profile = Profile.from_json(c.get("/v1/capabilities").json()["profiles"][0])
@@ -476,7 +487,7 @@ def test_serve_remote_and_check_run_with_torch_ultralytics_and_pybullet_unimport
         "from ewmbench.serve.check import run_check\n"
         "with BackgroundServer(Service(ServeConfig(model='static', size=(8, 8)))) as s:\n"
         "    assert run_check(s.url, requests=1).ok\n"
-        "    r = GenerationRequest(task='1', episode='1', trial='1', seed=0, num_frames=3, height=8, width=8, memory_frames={'head': np.zeros((1, 8, 8, 3), np.uint8)})\n"
+        "    r = GenerationRequest(task='1', episode='1', trial='1', seed=0, num_frames=3, height=8, width=8, memory_frames={'head': np.zeros((1, 8, 8, 3), np.uint8)}, actions=np.zeros((3, 14)))\n"
         "    assert RemoteModel(url=s.url).generate(r).frames['head'].shape == (3, 8, 8, 3)\n"
         "print(sorted(m for m in ('torch', 'ultralytics', 'pybullet', 'transformers', 'diffusers') if m in sys.modules))"
     )
@@ -539,9 +550,8 @@ def test_past_the_deadline_504_then_the_stored_answer_under_the_same_request_id(
     with BackgroundServer(service) as running, httpx.Client(base_url=running.url, timeout=30) as c:
         payload = body(c, [make_sample(profile_of(c), "a/b/1", 0, 2, 0)])
         assert_error(c.post("/v1/predict", json=payload), 504, "DEADLINE_EXCEEDED", payload["request_id"])
-        assert_error(
-            c.post("/v1/predict", json=payload), 429, "OVERLOADED", None
-        )  # the generation still holds its slot
+        # the generation still holds its slot; the body is read before the gate, so its id is echoed
+        assert_error(c.post("/v1/predict", json=payload), 429, "OVERLOADED", payload["request_id"])
         release.set()
         for _ in range(100):
             retry = c.post("/v1/predict", json=payload)
@@ -588,6 +598,150 @@ def test_adapters_needing_what_the_api_does_not_carry_are_refused_at_start(monke
             conditioning=frozenset({"image", "calibration"}), required_views=("head", "hand_left")
         )
 
-    monkeypatch.setitem(base._REGISTERED, "calibrated-test", Calibrated)  # registered for this test only
+    # registered for this test only
+    monkeypatch.setitem(base.MODELS.registered, "calibrated-test", Calibrated)
     with pytest.raises(ConfigError, match="calibration, view 'hand_left'"):
         Service(ServeConfig(model="calibrated-test"))
+
+
+# ---------------------------------------------------------------------------- the API document's own example
+
+
+EXAMPLE = ROOT / "tests" / "data" / "worldarena" / "track2_example_request.json"
+
+
+def test_the_api_documents_example_request_is_accepted_with_its_profile():
+    """Section 7.1's request, as written (its image placeholder filled with a real 256x256 PNG),
+    against `serve` started with the document's profile and model version."""
+    import json
+
+    example = json.loads(EXAMPLE.read_text())
+    frame = np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8)
+    assert example["samples"][0]["context"]["frames"][0]["data"] == "<BASE64_PNG_BYTES>"
+    example["samples"][0]["context"]["frames"][0]["data"] = base64.b64encode(png_bytes(frame)).decode()
+    service = Service(
+        ServeConfig(
+            model="static", size=(256, 256), profile_id="official-profile", model_version="wm-2026-07-01"
+        )
+    )
+    caps = service.capabilities()
+    assert caps["profiles"][0]["action"]["dimension"] == 14 and caps["model_version"] == "wm-2026-07-01"
+    with BackgroundServer(service) as running, httpx.Client(base_url=running.url, timeout=30) as c:
+        response = c.post("/v1/predict", json=example)
+        assert response.status_code == 200, response.text
+        answer = response.json()
+        assert answer["request_id"] == example["request_id"] and answer["model_version"] == "wm-2026-07-01"
+        (prediction,) = answer["predictions"]
+        assert (
+            prediction["sample_id"] == "sample-0" and len(prediction["frames"]) == 1
+        )  # one per future action
+        np.testing.assert_array_equal(decode_image(prediction["frames"][0], 256, 256, "p", 10**7), frame)
+
+
+def test_a_model_that_ignores_actions_takes_the_declared_dimension_never_zero():
+    service = Service(ServeConfig(model="static", size=(H, W), action_dim=7, action_representation="joints7"))
+    action = service.capabilities()["profiles"][0]["action"]
+    assert action == {"dtype": "float32", "dimension": 7, "representation": "joints7"}
+    with pytest.raises(ConfigError, match="--action-dim"):
+        Service(ServeConfig(model="static", size=(H, W), action_dim=0))
+
+
+def test_the_response_budget_bounds_the_advertised_prediction_frames():
+    # a 100x100 frame that does not compress takes about 40 kB in base64; 4 samples x 10 frames fit 2 MB
+    service = Service(ServeConfig(model="static", size=(100, 100), max_response_bytes=2_000_000))
+    assert service.profile.prediction_max == 2_000_000 // (4 * (4 * (100 * 301 + 1024) // 3 + 200))
+    with pytest.raises(ConfigError, match="response budget"):
+        Service(ServeConfig(model="static", size=(100, 100), max_response_bytes=1000))
+
+
+def test_public_binds_refuse_blank_or_short_tokens_and_half_an_https_pair(tmp_path, monkeypatch):
+    from ewmbench.serve.app import read_token
+
+    monkeypatch.setenv("EWMBENCH_SERVE_TOKEN", "   ")
+    with pytest.raises(ConfigError, match="white space"):
+        read_token()
+    with pytest.raises(ConfigError, match="fewer than 16"):
+        serve(ServeConfig(model="static", token="short"), host="0.0.0.0", port=1)
+    with pytest.raises(ConfigError, match="without a token"):
+        serve(ServeConfig(model="static", token="  "), host="0.0.0.0", port=1)
+    cert = tmp_path / "cert.pem"
+    cert.write_text("x")
+    with pytest.raises(ConfigError, match="both --ssl-certfile and --ssl-keyfile"):
+        serve(ServeConfig(model="static"), port=1, ssl_certfile=cert)
+    with pytest.raises(ConfigError, match="no such file"):
+        serve(ServeConfig(model="static"), port=1, ssl_certfile=cert, ssl_keyfile=tmp_path / "key.pem")
+
+
+def test_serve_check_names_the_checklist_items_and_refuses_action_dimension_zero():
+    service = Service(ServeConfig(model="static", size=(H, W), limits=Limits(max_batch_size=2)))
+    with BackgroundServer(service) as running:
+        report = run_check(running.url, requests=1)
+        assert report.ok, [c for c in report.checks if not c.ok]
+        numbered = {int(c.name[1 : c.name.index("]")]) for c in report.checks if c.name.startswith("[")}
+        assert numbered == set(range(1, 11))
+        service.profile = Profile(**{**service.profile.__dict__, "action_dim": 0})
+        report = run_check(running.url, requests=1)
+        failed = [c for c in report.checks if not c.ok]
+        assert (
+            not report.ok
+            and failed[0].name.startswith("[2] action.dimension")
+            and "dimension 0" in failed[0].detail
+        )
+
+
+def test_serve_check_asks_for_401_on_every_endpoint_under_item_1():
+    service = Service(ServeConfig(model="static", size=(H, W), token="the-right-token-1234"))
+    with BackgroundServer(service) as running:
+        report = run_check(running.url, token="the-right-token-1234", requests=1)
+        auth = [c for c in report.checks if "invalid token" in c.name]
+        assert report.ok and len(auth) == 2 and all(c.name.startswith("[1]") for c in auth)
+
+
+@pytest.mark.skipif(
+    not os.environ.get("EWMBENCH_WORLDARENA_CHECKOUT"),
+    reason="set EWMBENCH_WORLDARENA_CHECKOUT to a checkout of WorldArena2/WorldArena-2.0",
+)
+def test_the_example_kept_here_is_the_one_in_a_real_worldarena_checkout():
+    """Opt-in: the API document's section-7.1 example, read from the checkout, is the one the test
+    above sends (tested against f6d046f06368a82b9abc6882ec6fc1fe04c5c0de)."""
+    import json
+    import re
+
+    document = (
+        Path(os.environ["EWMBENCH_WORLDARENA_CHECKOUT"]) / "assets" / "track2_world_model_service_api_en.md"
+    )
+    section = document.read_text(encoding="utf-8").split("### 7.1 Request", 1)[1]
+    example = json.loads(re.search(r"```json\n(.*?)```", section, re.S).group(1))
+    assert example == json.loads(EXAMPLE.read_text())
+    assert "Authentication failure returns `401`" in document.read_text(encoding="utf-8")
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command to make a certificate")
+def test_serve_speaks_https_with_a_certificate_and_key(tmp_path):
+    from tests.bad_input.hostile import RunningServer
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert)]
+        + ["-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True,
+        capture_output=True,
+    )
+    server = RunningServer(tmp_path, "--size", "8x8", "--ssl-certfile", str(cert), "--ssl-keyfile", str(key))
+    server.url = server.url.replace("http://", "https://")
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                health = httpx.get(
+                    server.url + "/v1/health", verify=ssl.create_default_context(cafile=cert), timeout=2
+                )
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline and server.process.poll() is None, server.log.read_text()
+                time.sleep(0.3)
+        assert health.status_code == 200 and health.json()["api_version"] == "1.0"
+        with pytest.raises(httpx.HTTPError):  # plain HTTP is not answered as HTTP
+            httpx.get(server.url.replace("https://", "http://") + "/v1/health", timeout=5).json()
+    finally:
+        server.stop()

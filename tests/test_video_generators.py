@@ -13,9 +13,9 @@ import pytest
 from ewmbench.data.layout import Sidecar, write_episode
 from ewmbench.data.video import read_video
 from ewmbench.errors import ConfigError, Unavailable
+from ewmbench.models.tiny import build_tiny_cosmos, build_tiny_ltx
 from ewmbench.runner import RunConfig, run
 from tests.helpers.datasets import moving_square_frames
-from tests.helpers.tiny_video_pipelines import build_tiny_cosmos, build_tiny_ltx
 
 pytest.importorskip("diffusers")
 

@@ -10,22 +10,25 @@ stopped it (disk full, read-only, permission): what was written is kept and a re
 from __future__ import annotations
 
 import errno
+import math
 from typing import Any
 
 import click
 import typer
 from rich.console import Console
-from rich.markup import escape as _escape_markup
 from rich.table import Table
 
-from ewmbench.errors import EwmbenchError
+from ewmbench import registry
+from ewmbench.data.layout import id_sort_key
+from ewmbench.errors import ConfigError, EwmbenchError
 from ewmbench.protocols import DEFAULT_PROTOCOL
+from ewmbench.text import for_rich
 
 
 def escape(text: str) -> str:
-    """User text (paths, names, messages) made safe to print: rich markup escaped, and bytes of a
-    name that is not UTF-8 shown as escapes instead of failing the print."""
-    return _escape_markup(str(text).encode("utf-8", "backslashreplace").decode("utf-8"))
+    """User text (paths, names, messages) made safe to print through the console: control
+    characters and rich markup escaped (``ewmbench.text.for_rich``); a message's own line breaks kept."""
+    return for_rich(text, keep_newlines=True)
 
 
 EXIT_PROBLEMS, EXIT_REFUSED, EXIT_MACHINE, EXIT_INTERRUPTED = 1, 2, 3, 130
@@ -96,7 +99,9 @@ def _root(
 
 
 def fail(exc: Exception) -> None:
-    err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
+    """A refusal: one ``error:`` line per problem (pre-flight lists every problem it found)."""
+    for problem in getattr(exc, "problems", None) or [exc]:
+        err_console.print(f"[bold red]error:[/] {escape(str(problem))}", soft_wrap=True)
     raise typer.Exit(EXIT_REFUSED)
 
 
@@ -104,25 +109,15 @@ def fail(exc: Exception) -> None:
 
 
 def parse_options(pairs: list[str]) -> dict:
-    import yaml
+    try:
+        return registry.parse_options(pairs)
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--model-option") from None
 
-    options = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise typer.BadParameter(f"expected key=value, got {pair!r}", param_hint="--model-option")
-        key, value = pair.split("=", 1)
-        if not key.strip():
-            raise typer.BadParameter(
-                f"expected key=value, got {pair!r} (no key)", param_hint="--model-option"
-            )
-        try:
-            options[key.strip().replace("-", "_")] = yaml.safe_load(value)
-        except yaml.YAMLError as exc:
-            raise typer.BadParameter(
-                f"{key.strip()}: value {value!r} is not valid YAML ({' '.join(str(exc).split())})",
-                param_hint="--model-option",
-            ) from None
-    return options
+
+def task_label(task: str, names: dict[str, str]) -> str:
+    """``1 pick_place`` where the dataset names its tasks, ``task 1`` where it does not."""
+    return f"{task} {names[task]}" if task in names else f"task {task}"
 
 
 def print_result(result) -> None:
@@ -132,17 +127,18 @@ def print_result(result) -> None:
             f"{summary['model']} under {summary['protocol']['name']} ({summary['counts']['trials']} trials)"
         )
     )
+    names = summary.get("task_names", {})
+    tasks = sorted({t for per in summary["per_task"].values() for t in per}, key=id_sort_key)
     table.add_column("metric")
     table.add_column("overall", justify="right")
-    for task in sorted({t for per in summary["per_task"].values() for t in per}):
-        table.add_column(escape(f"task {task}"), justify="right")
-    tasks = sorted({t for per in summary["per_task"].values() for t in per})
+    for task in tasks:
+        table.add_column(escape(task_label(task, names)), justify="right")
     undetected = undetected_gripper_notes(summary)
     for column, value in summary["overall"].items():
         per_task = summary["per_task"].get(column, {})
         name = f"{column} †" if undetected and column in TRACK_COLUMNS else column
         table.add_row(name, fmt(value), *(fmt(per_task.get(t)) for t in tasks))
-    console.print(table)
+    print_table(table)
     if undetected:
         first = undetected[0]
         console.print(
@@ -151,9 +147,8 @@ def print_result(result) -> None:
             "listed in summary.json (notes)",
             soft_wrap=True,
         )
-    for name, why in summary["skipped_metrics"].items():
-        fix = f" -> run: [bold]{escape(why['fix'])}[/]" if why["fix"] else ""
-        console.print(f"[yellow]skipped[/] {name}: {escape(why['reason'])}{fix}", soft_wrap=True)
+    print_special_values(summary)
+    print_skipped(summary["skipped_metrics"])
     failed = [n for n in summary["notes"] if n["status"] != "ok"]
     if failed:
         console.print(
@@ -189,6 +184,68 @@ def undetected_gripper_notes(summary: dict) -> list[dict]:
         for note in summary.get("notes", [])
         if any(GRIPPER_NOT_DETECTED in warning for warning in note.get("warnings") or [])
     ]
+
+
+def print_table(table: Table) -> None:
+    """A table as it is where it fits the terminal; otherwise (a narrow terminal, or piped output at
+    its 80 columns) one record per block, so that no name is cut or wrapped into fragments:
+    the first column's value as the block's heading, then one ``column: value`` line per cell."""
+    from rich.measure import Measurement
+
+    unbounded = console.options.update(max_width=1_000_000)
+    if Measurement.get(console, unbounded, table).maximum <= console.width:
+        console.print(table)
+        return
+    if table.title:
+        console.print(table.title, style="bold", soft_wrap=True)
+    headers = [str(c.header) for c in table.columns]
+    columns = [list(c.cells) for c in table.columns]
+    for row in range(table.row_count):
+        cells = [str(column[row]) if row < len(column) else "" for column in columns]
+        console.print(cells[0], style="bold", soft_wrap=True)
+        for header, cell in zip(headers[1:], cells[1:]):
+            if cell:
+                console.print(f"  {header}: {cell}", soft_wrap=True)
+
+
+def print_special_values(summary: dict) -> None:
+    """Say what an ``inf`` or ``nan`` in the table means, where the table shows one."""
+    values = [summary["overall"].get(c) for c in summary["overall"]]
+    values += [v for per in summary["per_task"].values() for v in per.values()]
+    numbers = [v for v in values if isinstance(v, float)]
+    if any(math.isinf(v) for v in numbers):
+        console.print(
+            "[dim]inf: PSNR of identical frames. Under ewmbench-v1 (the official tool's rule) one frame "
+            "equal to its ground truth, such as a copied context frame, makes a trial's PSNR infinite; "
+            "ewmbench-v2 caps it at 100 dB per frame (README: Protocols).[/]",
+            soft_wrap=True,
+        )
+    if any(math.isnan(v) for v in numbers):
+        console.print("[dim]nan: no value could be computed; summary.json (notes) says why per item.[/]")
+
+
+def print_skipped(skipped: dict[str, dict], ahead: bool = False) -> None:
+    """Skipped metrics in one line, each reason once; `ewmbench metrics` lists the fetch commands.
+    ``ahead``: said by a dry run, of metrics the run will skip."""
+    if not skipped:
+        return
+    by_reason: dict[str, list[str]] = {}
+    for name, why in skipped.items():
+        by_reason.setdefault(_reason_kind(why["reason"]), []).append(name)
+    parts = [f"{', '.join(names)} ({escape(reason)})" for reason, names in by_reason.items()]
+    console.print(
+        f"[yellow]{'will skip' if ahead else 'skipped'}[/] {len(skipped)} metric(s): {'; '.join(parts)}; "
+        "[bold]ewmbench metrics[/] shows what each needs and the command that fetches it",
+        soft_wrap=True,
+    )
+
+
+def _reason_kind(reason: str) -> str:
+    """A skip reason in short, so that metrics missing different weights share one entry."""
+    if reason.startswith("weight ") and (" is not in " in reason or " does not exist" in reason):
+        return "weights not downloaded"
+    first = reason.split("; ")[0]
+    return first if len(first) <= 80 else first[:77] + "..."
 
 
 def print_problems(problems: list[dict]) -> None:
@@ -260,9 +317,29 @@ WorkersOption = typer.Option(
 NumGpusOption = typer.Option(0.0, "--num-gpus", help="GPUs per Ray worker (--executor ray).")
 
 
+def execute(config, kind: str, dry_run: bool = False):
+    """Pre-flight, then (unless a dry run) the run (``kind="run"``) or evaluation itself, its table
+    printed; exits 1 when items were not scored. Errors reach the group's handler."""
+    from ewmbench.preflight import preflight
+
+    plan = preflight(config, kind)
+    if dry_run:
+        print_plan(plan)
+        return None
+    from ewmbench import runner
+
+    result = runner.run(config, plan=plan) if kind == "run" else runner.evaluate(config, plan=plan)
+    print_result(result)
+    status = result_exit_status(result)
+    if status:
+        raise typer.Exit(status)
+    return result
+
+
 def print_plan(plan) -> None:
     console.print("[green]all checks passed[/]; the command would:")
     for line in plan.describe():
         console.print(f"  {escape(line)}", soft_wrap=True)
+    print_skipped({name: {"reason": why} for name, why in plan.unavailable.items()}, ahead=True)
     for warning in plan.warnings:
         console.print(f"[yellow]warning[/] {escape(warning)}", soft_wrap=True)

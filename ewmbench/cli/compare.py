@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ewmbench.cli.common import app, console, fail, fmt
+from ewmbench.cli.common import app, console, escape, fail, fmt, print_table
 from ewmbench.errors import EwmbenchError
 
 LevelOption = typer.Option(0.95, "--level", help="Confidence level of the intervals.")
@@ -68,7 +68,7 @@ def compare_command(
     except (EwmbenchError, ValueError) as exc:
         fail(exc)
     print_comparison(comparison)
-    console.print(f"report in [bold]{output / 'report.html'}[/]")
+    console.print(f"report in [bold]{escape(output / 'report.html')}[/]")
 
 
 @app.command("report")
@@ -101,7 +101,7 @@ def report_command(
     except (EwmbenchError, ValueError) as exc:
         fail(exc)
     print_comparison(comparison)
-    console.print(f"report in [bold]{output / 'report.html'}[/]")
+    console.print(f"report in [bold]{escape(output / 'report.html')}[/]")
 
 
 def print_comparison(comparison) -> None:
@@ -150,8 +150,8 @@ def print_comparison(comparison) -> None:
             cells.append(text)
         table.add_row(*cells)
     for note in comparison.notes:
-        console.print(f"[yellow]note[/] {note}", soft_wrap=True)
-    console.print(table)
+        console.print(f"[yellow]note[/] {escape(note)}", soft_wrap=True)
+    print_table(table)
     if len(comparison.labels) > 1:
         console.print(
             f"▲/▼: significantly better/worse than {comparison.baseline} (paired sign-flip test over episodes, "

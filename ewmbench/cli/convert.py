@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ewmbench.cli.common import console, fail
+from ewmbench.cli.common import console, escape, fail
 from ewmbench.cli.data import data_app
 from ewmbench.errors import EwmbenchError
 
@@ -68,7 +68,7 @@ def data_download_command(
     console.print(
         f"[green]dataset {name} ready:[/] {root} ({marker.get('episodes')} episodes, {marker.get('repo')}@{marker.get('revision')}, commit {commit})"
     )
-    console.print(f"use it with: ewmbench run --model MODEL --dataset {name} --output runs/MODEL")
+    console.print(f"use it with: ewmbench run --model MODEL --dataset {escape(name)} --output runs/MODEL")
 
 
 @convert_app.command("lerobot")
@@ -224,4 +224,4 @@ def _print_report(report) -> None:
         + (f"; {len(report.skipped)} already done (resumed)" if report.skipped else "")
         + f" -> {report.output}"
     )
-    console.print(f"check it with: ewmbench data info {report.output}")
+    console.print(f"check it with: ewmbench data info {escape(report.output)}")

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from ewmbench.cli.common import app, console, escape, fail, print_problems
+from ewmbench.cli.common import app, console, escape, fail, print_problems, print_table
 from ewmbench.errors import EwmbenchError
 
 data_app = typer.Typer(help="Inspect, generate and curate datasets.", no_args_is_help=True)
@@ -41,7 +41,7 @@ def data_info_command(
                 table.add_row(
                     key, escape(json.dumps(value, default=str) if not isinstance(value, str) else value)
                 )
-        console.print(table)
+        print_table(table)
         print_problems(summary["problems"])
         if not summary["problems"]:
             console.print("[green]no problems found[/]")

@@ -16,11 +16,9 @@ from ewmbench.cli.common import (
     SplitOption,
     WorkersOption,
     app,
+    execute,
     metric_list,
     parse_options,
-    print_plan,
-    print_result,
-    result_exit_status,
 )
 
 
@@ -75,7 +73,7 @@ def run_command(
         workers=workers,
         num_gpus=num_gpus,
     )
-    _execute(config, "run", dry_run)
+    execute(config, "run", dry_run)
 
 
 @app.command("evaluate")
@@ -113,21 +111,4 @@ def evaluate_command(
         workers=workers,
         num_gpus=num_gpus,
     )
-    _execute(config, "evaluate", dry_run)
-
-
-def _execute(config, kind: str, dry_run: bool) -> None:
-    """Pre-flight, then (unless a dry run) the run itself; errors reach the group's handler."""
-    from ewmbench.preflight import preflight
-
-    plan = preflight(config, kind)
-    if dry_run:
-        print_plan(plan)
-        return
-    from ewmbench import runner
-
-    result = runner.run(config, plan=plan) if kind == "run" else runner.evaluate(config, plan=plan)
-    print_result(result)
-    status = result_exit_status(result)
-    if status:
-        raise typer.Exit(status)
+    execute(config, "evaluate", dry_run)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ewmbench.cli.common import console, fail
+from ewmbench.cli.common import console, escape, fail
 from ewmbench.cli.data import data_app
 from ewmbench.errors import EwmbenchError
 
@@ -39,4 +39,6 @@ def render_conditions_command(
             f"[yellow]skipped[/] {item['episode']}{' ' + item['view'] if 'view' in item else ''}: {item['reason']}",
             soft_wrap=True,
         )
-    console.print(f"[green]wrote[/] {len(report['written'])} view(s) of pose and ray maps to {output}")
+    console.print(
+        f"[green]wrote[/] {len(report['written'])} view(s) of pose and ray maps to {escape(output)}"
+    )

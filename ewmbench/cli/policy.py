@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from ewmbench.cli.common import app, console, fail, fmt, parse_options
+from ewmbench.cli.common import app, console, escape, fail, fmt, parse_options, print_table
 from ewmbench.errors import EwmbenchError
 
 policy_app = typer.Typer(
@@ -129,7 +129,7 @@ def policy_eval(
             r.get("state_source", "-"),
             f"{r['seconds']:.1f}",
         )
-    console.print(table)
+    print_table(table)
     counts = summary["counts"]
     console.print(
         f"success rate [bold]{fmt(summary['success_rate'])}[/] over {counts['judged']} judged episodes; "
@@ -208,13 +208,13 @@ def agreement_command(
     for label, p in result["policies"].items():
         failed = p["world_model_counts"]["failed"] + p["reference_counts"]["failed"]
         table.add_row(label, fmt(p["world_model_success"]), fmt(p["reference_success"]), str(failed))
-    console.print(table)
+    print_table(table)
     console.print(
         f"pearson {fmt(result['pearson'])}  spearman {fmt(result['spearman'])}  accuracy {fmt(result['accuracy'])}  "
         f"kappa {fmt(result['kappa'])}  brier {fmt(result['calibration']['brier'])}  over {result['episodes_compared']} episodes; "
         f"{len(result['disagreements'])} disagreements, {len(result['excluded'])} excluded"
     )
-    console.print(f"results in [bold]{output / 'agreement.json'}[/]")
+    console.print(f"results in [bold]{escape(output / 'agreement.json')}[/]")
 
 
 @policy_app.command("list")
@@ -226,9 +226,9 @@ def list_command() -> None:
     table = Table(title="policies (--policy NAME:key=value,...)")
     table.add_column("name")
     table.add_column("what it is")
-    for name, (_, description) in POLICIES.items():
-        table.add_row(name, description)
-    console.print(table)
+    for name, entry in POLICIES.entries().items():
+        table.add_row(name, entry.description)
+    print_table(table)
     ladder = Table(title="scripted-ladder (--policies scripted-ladder)")
     ladder.add_column("label")
     ladder.add_column("policy")
@@ -238,6 +238,6 @@ def list_command() -> None:
     judges = Table(title="judges (--judge NAME)")
     judges.add_column("name")
     judges.add_column("what it checks")
-    for name, (_, description) in JUDGES.items():
-        judges.add_row(name, description)
+    for name, entry in JUDGES.entries().items():
+        judges.add_row(name, entry.description)
     console.print(judges)

@@ -7,7 +7,7 @@ import json
 import typer
 from rich.table import Table
 
-from ewmbench.cli.common import app, console, fail
+from ewmbench.cli.common import app, console, escape, fail, print_table
 from ewmbench.errors import EwmbenchError
 
 weights_app = typer.Typer(help="Model weights: list, download, verify.", no_args_is_help=True)
@@ -37,7 +37,7 @@ def weights_list_command(
             row["path"] or "-",
             ", ".join(row["used_by"]),
         )
-    console.print(table)
+    print_table(table)
     if not all(row["cached"] for row in rows):
         console.print(
             "Fetch missing weights with [bold]ewmbench weights download ID[/] (or --all) on a connected machine."
@@ -60,10 +60,10 @@ def weights_download_command(
         for item in ids:
             outcome = download_weight(item)
             if outcome.ok:
-                console.print(f"[green]ok[/] {item}: {outcome.path}")
+                console.print(f"[green]ok[/] {escape(item)}: {escape(outcome.path)}")
             else:
                 failures += 1
-                console.print(f"[red]failed[/] {item}: {outcome.problem}")
+                console.print(f"[red]failed[/] {escape(item)}: {escape(outcome.problem)}")
     except EwmbenchError as exc:
         fail(exc)
     if failures:
@@ -87,8 +87,8 @@ def weights_verify_command(
         print(json.dumps([r.as_dict() for r in results], indent=2))
     else:
         for result in results:
-            console.print(f"{'[green]ok[/]' if result.ok else '[red]not ok[/]'} {result.id}")
+            console.print(f"{'[green]ok[/]' if result.ok else '[red]not ok[/]'} {escape(result.id)}")
             for line in result.checks:
-                console.print(f"    {line}")
+                console.print(f"    {escape(line)}")
     if not all(r.ok for r in results):
         raise typer.Exit(1)

@@ -19,6 +19,8 @@ ratio is cut out first. Frames already at the target size pass through unchanged
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 from PIL import Image
 
@@ -33,6 +35,10 @@ def time_indices(
     """Source frame index for each of ``num_frames`` output frames (may point past the end)."""
     if source_frames < 1 or num_frames < 1:
         raise ConfigError(f"cannot conform {source_frames} frames to {num_frames}")
+    return _output_indices(num_frames, source_fps, target_fps)
+
+
+def _output_indices(num_frames: int, source_fps: float | None, target_fps: float | None) -> np.ndarray:
     out = np.arange(num_frames, dtype=np.float64)
     if source_fps and target_fps and not np.isclose(source_fps, target_fps):
         # floor(x + 0.5): round half up, so the mapping does not depend on banker's rounding
@@ -49,11 +55,17 @@ def resize_frames(frames: np.ndarray, height: int, width: int, fit: str = "stret
         return frames
     out = np.empty((len(frames), height, width, 3), dtype=np.uint8)
     for i, frame in enumerate(frames):
-        image = Image.fromarray(frame)
-        if fit == "crop":
-            image = image.crop(crop_box(frame.shape[0], frame.shape[1], height, width))
-        out[i] = np.asarray(image.resize((width, height), Image.Resampling.BICUBIC))
+        out[i] = _resize_one(frame, height, width, fit)
     return out
+
+
+def _resize_one(frame: np.ndarray, height: int, width: int, fit: str) -> np.ndarray:
+    if frame.shape[:2] == (height, width):
+        return frame
+    image = Image.fromarray(frame)
+    if fit == "crop":
+        image = image.crop(crop_box(frame.shape[0], frame.shape[1], height, width))
+    return np.asarray(image.resize((width, height), Image.Resampling.BICUBIC))
 
 
 def crop_box(h: int, w: int, height: int, width: int) -> tuple[int, int, int, int]:
@@ -82,25 +94,58 @@ def conform_video(
         raise ConfigError(
             f"frames must be (T, H, W, 3) uint8, got shape {frames.shape} and dtype {frames.dtype}"
         )
-    indices = time_indices(len(frames), num_frames, source_fps, target_fps)
-    held = int(np.sum(indices >= len(frames)))
-    picked = frames[np.minimum(indices, len(frames) - 1)]
-    used = set(np.minimum(indices, len(frames) - 1).tolist())
-    resized = resize_frames(picked, height, width, fit)
+    return conform_stream(iter(frames), num_frames, height, width, source_fps, target_fps, fit)
+
+
+def conform_stream(
+    frames: Iterable[np.ndarray],
+    num_frames: int,
+    height: int,
+    width: int,
+    source_fps: float | None = None,
+    target_fps: float | None = None,
+    fit: str = "stretch",
+) -> tuple[np.ndarray, dict]:
+    """:func:`conform_video` of frames that arrive one at a time (a video being decoded): only the
+    frames an output shows are kept, so memory holds the output and one source frame."""
+    if fit not in FITS:
+        raise ConfigError(f"unknown fit {fit!r}; use one of {', '.join(FITS)}")
+    if num_frames < 1:
+        raise ConfigError(f"cannot conform a video to {num_frames} frames")
+    indices = _output_indices(num_frames, source_fps, target_fps)
+    outputs_of: dict[int, list[int]] = {}
+    for position, index in enumerate(indices.tolist()):
+        outputs_of.setdefault(index, []).append(position)
+    out = np.empty((num_frames, height, width, 3), dtype=np.uint8)
+    count, last, shape = 0, None, None
+    for frame in frames:
+        frame = np.asarray(frame)
+        if frame.ndim != 3 or frame.shape[-1] != 3 or frame.dtype != np.uint8:
+            raise ConfigError(
+                f"frames must be (H, W, 3) uint8, got shape {frame.shape} and dtype {frame.dtype}"
+            )
+        if shape is None:
+            shape = frame.shape
+        elif frame.shape != shape:
+            raise ConfigError(f"frame {count} is {frame.shape[:2]}, the first was {shape[:2]}")
+        if count in outputs_of:
+            out[outputs_of[count]] = _resize_one(frame, height, width, fit)
+        count, last = count + 1, frame
+    if count == 0 or last is None or shape is None:
+        raise ConfigError(f"cannot conform 0 frames to {num_frames}")
+    past_end = indices >= count
+    if past_end.any():
+        out[past_end] = _resize_one(last, height, width, fit)
+    used = set(np.minimum(indices, count - 1).tolist())
     report = {
-        "source": {
-            "frames": len(frames),
-            "height": int(frames.shape[1]),
-            "width": int(frames.shape[2]),
-            "fps": source_fps,
-        },
+        "source": {"frames": count, "height": int(shape[0]), "width": int(shape[1]), "fps": source_fps},
         "target": {"frames": int(num_frames), "height": int(height), "width": int(width), "fps": target_fps},
         "time": "by frame rate"
         if source_fps and target_fps and not np.isclose(source_fps, target_fps)
         else "by index",
-        "held": held,  # output frames past the source's end (its last frame held)
-        "dropped": int(len(frames) - len(used)),  # source frames no output frame shows
-        "resized": frames.shape[1:3] != (height, width),
+        "held": int(past_end.sum()),  # output frames past the source's end (its last frame held)
+        "dropped": int(count - len(used)),  # source frames no output frame shows
+        "resized": shape[:2] != (height, width),
         "fit": fit,
     }
-    return resized, report
+    return out, report

@@ -316,6 +316,19 @@ class GroundTruth:
             for episode in _subdirs(task)
         ]
 
+    def task_names(self) -> dict[str, str]:
+        """Each task id's name where its first episode's sidecar gives one (``task_name``), for
+        display: ``{"1": "pick_place"}``. Tasks without a name are left out."""
+        names: dict[str, str] = {}
+        for episode in self.episodes:
+            if episode.task in names:
+                continue
+            meta = episode.sidecar.meta if episode.sidecar is not None else {}
+            name = str(meta.get("task_name") or "").strip()
+            if name and name != episode.task:
+                names[episode.task] = name
+        return names
+
     def restricted_to(self, keys: set[tuple[str, str]]) -> GroundTruth:
         """The same dataset holding only the episodes whose (task, episode) is in ``keys``."""
         subset = GroundTruth(self.root)

@@ -6,28 +6,28 @@ Frames are always ``uint8`` arrays of shape (T, H, W, 3) in RGB order.
 from __future__ import annotations
 
 import hashlib
-import os
+import math
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from ewmbench.data.budgets import FRAME_PIXELS, VIDEO_BYTES, VIDEO_FRAMES, VIDEO_SECONDS, how_to_raise
 from ewmbench.errors import DataError
 from ewmbench.files import atomic_path, update_with_file
 
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
-# Largest frame read (width x height): 8K UHD. A header claiming more is refused before any pixel
-# is decoded, so a crafted file cannot exhaust memory; override with EWMBENCH_MAX_FRAME_PIXELS.
-MAX_FRAME_PIXELS = 7680 * 4320
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def max_frame_pixels() -> int:
-    value = os.environ.get("EWMBENCH_MAX_FRAME_PIXELS", "")
-    return int(value) if value.isdigit() and int(value) > 0 else MAX_FRAME_PIXELS
+    """Largest frame read (width x height; ``ewmbench.data.budgets.FRAME_PIXELS``): a header
+    claiming more is refused before any pixel is decoded."""
+    return int(FRAME_PIXELS.value())
 
 
 def list_frames(folder: Path) -> list[Path]:
@@ -89,7 +89,7 @@ def _open_image(path: Path) -> Image.Image:
         raise DataError(
             path,
             f"image header claims {width}x{height} pixels, outside the readable range (1 to {max_frame_pixels()} "
-            "pixels; set EWMBENCH_MAX_FRAME_PIXELS to raise the limit)",
+            f"pixels{how_to_raise(FRAME_PIXELS)})",
         )
     return image
 
@@ -137,14 +137,25 @@ def read_video(path: Path, max_frames: int | None = None) -> np.ndarray:
     """All frames of a video as (T, H, W, 3) uint8 RGB.
 
     ``path`` may be a folder of frames, a folder holding ``video/``, or an mp4 (or other) file.
+    The video's size is checked against the budgets (``ewmbench.data.budgets``) before any frame
+    is decoded: a video file from its container's header, a frame folder from its first frame and
+    its file count. Where a video need not be held whole, :func:`iter_video` streams it.
     """
     source = video_source(path)
     if source.is_file():
-        frames = _decode_video_file(source, max_frames)
+        header = probe_video(source)
+        count = header.frames if max_frames is None else min(header.frames, max_frames)
+        _check_whole(source, count, header.height, header.width)
+        frames = list(iter_video(source, max_frames))
     else:
         files = list_frames(source)
         if max_frames is not None:
             files = files[:max_frames]
+        _check_frame_count(source, len(files))
+        if files:
+            with _open_image(files[0]) as image:
+                width, height = image.size
+            _check_whole(source, len(files), height, width)
         frames = [read_image(f) for f in files]
     if not frames:
         raise DataError(source, "video has no frames")
@@ -154,36 +165,115 @@ def read_video(path: Path, max_frames: int | None = None) -> np.ndarray:
     return np.stack(frames)
 
 
-def _decode_video_file(path: Path, max_frames: int | None) -> list[np.ndarray]:
+@dataclass(frozen=True)
+class VideoHeader:
+    """What a video file's container says about it, before any frame is decoded."""
+
+    frames: int
+    height: int
+    width: int
+    fps: float | None
+
+
+def probe_video(path: Path, whole: bool = True) -> VideoHeader:
+    """A video file's header, checked against the frame-size budget and, for a ``whole`` video
+    (not a file that packs many episodes, each a time range of it), the length and duration budgets."""
     import cv2
 
+    path = Path(path)
+    capture = cv2.VideoCapture(str(path))
+    try:
+        if not capture.isOpened():
+            raise DataError(path, "cannot open video file (corrupt or unsupported codec)")
+        count = capture.get(cv2.CAP_PROP_FRAME_COUNT)
+        height = capture.get(cv2.CAP_PROP_FRAME_HEIGHT)
+        width = capture.get(cv2.CAP_PROP_FRAME_WIDTH)
+        fps = capture.get(cv2.CAP_PROP_FPS)
+    finally:
+        capture.release()
+    fps = float(fps) if math.isfinite(fps) and 0 < fps < 1000 else None
+    height = int(height) if math.isfinite(height) else 0
+    width = int(width) if math.isfinite(width) else 0
+    count = int(count) if math.isfinite(count) and count > 0 else 0
+    limit = max_frame_pixels()
+    if width < 1 or height < 1 or width * height > limit:
+        raise DataError(
+            path,
+            f"video header claims {width}x{height} pixels a frame, outside the readable range "
+            f"(1 to {limit} pixels{how_to_raise(FRAME_PIXELS)})",
+        )
+    if not whole:
+        return VideoHeader(count, height, width, fps)
+    _check_frame_count(path, count)
+    if fps is not None and count / fps > VIDEO_SECONDS.value():
+        raise DataError(
+            path,
+            f"video header claims {count / fps:.0f} s ({count} frames at {fps:g} fps), longer than the "
+            f"{VIDEO_SECONDS.value():g} s budget{how_to_raise(VIDEO_SECONDS)}",
+        )
+    return VideoHeader(count, height, width, fps)
+
+
+def iter_video(path: Path, max_frames: int | None = None) -> Iterator[np.ndarray]:
+    """A video file's frames, one (H, W, 3) uint8 RGB array at a time: the header is checked first
+    (:func:`probe_video`), then every decoded frame against it and the frame budget, since a
+    container can understate its length or change size mid-stream."""
+    import cv2
+
+    path = Path(path)
+    header = probe_video(path)
+    limit = int(VIDEO_FRAMES.value())
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
-        raise DataError(path, "cannot open video file")
-    frames = []
+        raise DataError(path, "cannot open video file (corrupt or unsupported codec)")
     try:
-        while max_frames is None or len(frames) < max_frames:
+        read = 0
+        while max_frames is None or read < max_frames:
             ok, frame = capture.read()
             if not ok:
                 break
-            frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+            read += 1
+            if read > limit:
+                raise DataError(
+                    path,
+                    f"video holds more than {limit} frames, the video-frames budget{how_to_raise(VIDEO_FRAMES)}",
+                )
+            if frame.shape[:2] != (header.height, header.width):
+                raise DataError(
+                    path,
+                    f"frame {read - 1} is {frame.shape[0]}x{frame.shape[1]}, the header says {header.height}x{header.width}",
+                )
+            yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
     finally:
         capture.release()
-    return frames
+
+
+def _check_frame_count(source: Path, count: int) -> None:
+    limit = int(VIDEO_FRAMES.value())
+    if count > limit:
+        raise DataError(
+            source,
+            f"video has {count} frames, more than the {limit}-frame budget{how_to_raise(VIDEO_FRAMES)}",
+        )
+
+
+def _check_whole(source: Path, count: int, height: int, width: int) -> None:
+    needed = count * height * width * 3
+    limit = int(VIDEO_BYTES.value())
+    if needed > limit:
+        raise DataError(
+            source,
+            f"video of {count} frames of {height}x{width} needs {needed / 2**20:.0f} MiB decoded, more than the "
+            f"{limit / 2**20:.0f} MiB budget for a whole video{how_to_raise(VIDEO_BYTES)}",
+        )
 
 
 def video_size(path: Path) -> tuple[int, int, int]:
     """(frames, height, width) without decoding every frame of a frame folder."""
     source = video_source(path)
     if source.is_file():
-        import cv2
-
-        capture = cv2.VideoCapture(str(source))
-        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-        height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
-        width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
-        capture.release()
-        return count, height, width
+        header = probe_video(source)
+        return header.frames, header.height, header.width
     files = list_frames(source)
     if not files:
         raise DataError(source, "video has no frames")

@@ -8,7 +8,7 @@ for trial ``k + 1`` (so ``_1`` is the second trial, ``_2`` the third). The episo
 the GT's episode id as written or as a number (``episode_03`` matches episode ``3``).
 
 Each video is brought to its episode's frame count and size (and frame rate, when both are
-known) by :func:`ewmbench.data.conform.conform_video`, the function generation uses, and each
+known) by :func:`ewmbench.data.conform.conform_stream` (the streaming form of `conform_video`, which generation uses), and each
 trial's sidecar records its provenance: the source file's name and sha256, its original size,
 frame rate and frame count, and what the resampling did. Source videos are only read. Videos
 that match no episode, two videos for one trial (neither is imported), and unreadable videos are
@@ -22,9 +22,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ewmbench.data.conform import FITS, conform_video
+from ewmbench.data.conform import FITS, conform_stream
 from ewmbench.data.layout import GroundTruth, write_trial
-from ewmbench.data.video import read_video, video_fps, video_size
+from ewmbench.data.video import iter_video, probe_video, video_size
 from ewmbench.errors import ConfigError, DataError, EwmbenchError
 from ewmbench.files import sha256_file, write_json
 
@@ -173,19 +173,19 @@ def import_videos(
             continue
         source, label = sources[0], labels[0]
         episode = gt.episode(task, episode_id)
+        num_frames, height, width = video_size(episode.video_path())
+        sidecar = episode.sidecar
         try:
             if not source.is_file():
                 raise DataError(source, "no such file")
-            frames = read_video(source)
-            fps = video_fps(source)
+            fps = probe_video(source).fps  # the budgets checked from the header, before any decoding
+            # decoded as a stream: memory holds the conformed trial and one source frame
+            conformed, what = conform_stream(
+                iter_video(source), num_frames, height, width, fps, sidecar.fps if sidecar else None, fit
+            )
         except EwmbenchError as exc:
             report.unreadable.append({"source": label, "reason": getattr(exc, "problem", str(exc))})
             continue
-        num_frames, height, width = video_size(episode.video_path())
-        sidecar = episode.sidecar
-        conformed, what = conform_video(
-            frames, num_frames, height, width, fps, sidecar.fps if sidecar else None, fit
-        )
         meta = {
             "model": name,
             "imported": True,
@@ -194,9 +194,9 @@ def import_videos(
             "source": {
                 "file": label,
                 "sha256": sha256_file(source),
-                "frames": int(len(frames)),
-                "height": int(frames.shape[1]),
-                "width": int(frames.shape[2]),
+                "frames": what["source"]["frames"],
+                "height": what["source"]["height"],
+                "width": what["source"]["width"],
                 "fps": fps,
             },
             "conform": {"head": what},

@@ -8,8 +8,11 @@
                   action_driven | hybrid); optional license, paper_url, code_url
     benchmark     the benchmark id of the board's rule the numbers were measured on
     protocol      {name, version, sha256} the numbers were computed under (null sha256 for papers)
-    metrics       {overall: {column: value}, per_task: {column: {task: value}}}; only the rule's
-                  columns; a column not reported is absent (never 0)
+    metrics       {overall: {column: value}, per_task: {column: {task: value}},
+                  groups: {group: value}, per_video: {column: [value, ...]}}; only the rule's
+                  columns; a column not reported is absent (never 0). ``groups``: a paper's
+                  printed group values where it prints no columns (the ``sum`` rule uses them);
+                  ``per_video``: the counted rows' values (a ``per_video`` rule normalises them)
     ci            {column: [low, high]}: bootstrap intervals (verified entries)
     reported      [{label, value, note}]: a paper's own columns kept as printed (e.g. group sums)
     counts        {tasks, episodes, trials} where known
@@ -25,6 +28,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,6 +102,9 @@ class Entry:
     per_task: dict[str, dict[str, float | None]] = field(default_factory=dict)
     ci: dict[str, list[float]] = field(default_factory=dict)
     reported: list[dict] = field(default_factory=list)
+    groups: dict[str, float] = field(default_factory=dict)  # printed group values (papers)
+    per_video: dict[str, list[float | None]] = field(default_factory=dict)
+    task_names: dict[str, str] = field(default_factory=dict)  # task id -> name, from the record
     protocol: dict = field(default_factory=dict)
     counts: dict = field(default_factory=dict)
     path: Path | None = None
@@ -117,7 +124,14 @@ class Entry:
             "metrics": {
                 "overall": {k: _encode(v) for k, v in self.overall.items()},
                 "per_task": {k: {t: _encode(v) for t, v in per.items()} for k, per in self.per_task.items()},
+                **({"groups": dict(self.groups)} if self.groups else {}),
+                **(
+                    {"per_video": {k: [_encode(v) for v in values] for k, values in self.per_video.items()}}
+                    if self.per_video
+                    else {}
+                ),
             },
+            **({"task_names": dict(self.task_names)} if self.task_names else {}),
             "ci": {k: [_encode(v) for v in pair] for k, pair in self.ci.items()},
             "reported": self.reported,
             "provenance": self.provenance,
@@ -183,6 +197,38 @@ def entry_from_dict(data: Any, rule, source: Path | str = "<entry>") -> Entry:
         for c, per in (metrics.get("per_task") or {}).items()
         if c in rule.columns
     }
+    groups_raw = metrics.get("groups") or {}
+    if not isinstance(groups_raw, dict) or any(g not in rule.groups for g in groups_raw):
+        raise DataError(
+            source, f"metrics.groups must map the rule's groups ({', '.join(rule.groups)}) to values"
+        )
+    groups = {}
+    for group, value in groups_raw.items():
+        decoded = _decode(value, f"metrics.groups.{group}", source)
+        if decoded is None or not math.isfinite(decoded):
+            raise DataError(source, f"metrics.groups.{group} must be a finite number, got {value!r}")
+        groups[group] = decoded
+    per_video_raw = metrics.get("per_video") or {}
+    if not isinstance(per_video_raw, dict) or not all(isinstance(v, list) for v in per_video_raw.values()):
+        raise DataError(source, "metrics.per_video must map columns to lists of values")
+    per_video = {
+        c: [_decode(v, f"metrics.per_video.{c}", source) for v in values]
+        for c, values in per_video_raw.items()
+        if c in rule.columns
+    }
+    problems = rule.value_problems(overall, "metrics.overall") + [
+        problem
+        for c, values in per_video.items()
+        for problem in rule.series_problems(c, values, f"metrics.per_video.{c}")
+    ]
+    if problems:
+        raise DataError(source, "; ".join(problems[:3]))
+    task_names = data.get("task_names") or {}
+    if not isinstance(task_names, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and len(k) <= 100 and len(v) <= 200
+        for k, v in task_names.items()
+    ):
+        raise DataError(source, "task_names must map task ids to names (texts of at most 200 characters)")
     ci = {}
     for column, pair in (data.get("ci") or {}).items():
         if column not in rule.columns or not isinstance(pair, list) or len(pair) != 2:
@@ -204,6 +250,9 @@ def entry_from_dict(data: Any, rule, source: Path | str = "<entry>") -> Entry:
         per_task=per_task,
         ci=ci,
         reported=reported,
+        groups=groups,
+        per_video=per_video,
+        task_names=dict(task_names),
         protocol=data.get("protocol") or {},
         counts=data.get("counts") or {},
         path=Path(source) if not isinstance(source, Path) else source,
@@ -238,8 +287,38 @@ def write_entry(board: Path | str, entry: Entry) -> Path:
     return target
 
 
-def slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or "model"
+def replace_entry(board: Path | str, entry: Entry, replaced: Entry | None) -> Path:
+    """Write ``entry``; when it ``replaced`` (a self-reported entry of the same bundle, upgraded
+    to verified by re-scoring) that file is replaced in place, so one bundle stays one entry."""
+    if replaced is None:
+        return write_entry(board, entry)
+    folder = Path(board) / "entries"
+    target = folder / f"{entry.id}.json"
+    write_text(target, json.dumps(entry.to_dict(), indent=2, allow_nan=False) + "\n")
+    old = folder / f"{replaced.id}.json"
+    if old != target:
+        old.unlink(missing_ok=True)
+    entry.path = target
+    return target
+
+
+def slug(text: str, length: int = 32) -> str:
+    """Lower-case letters, digits and '-', at most ``length`` characters (ids stay within
+    :data:`ID_PATTERN`'s 100 however long a submitted name is)."""
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:length].strip("-") or "model"
+
+
+def model_key(name: str) -> str:
+    """A model name as compared for the per-model submission limit: Unicode NFKC, case-folded,
+    without whitespace, zero-width or other format characters ("GE Base", "ge-base" differ;
+    "GE\u200bBase", "ｇｅ base" and "GE BASE" are "gebase")."""
+    folded = unicodedata.normalize("NFKC", name).casefold()
+    return "".join(
+        ch
+        for ch in folded
+        if not ch.isspace() and unicodedata.category(ch) not in ("Cf", "Cc", "Zs", "Zl", "Zp")
+    )
 
 
 def entry_from_record(
@@ -261,12 +340,9 @@ def entry_from_record(
     from ewmbench.compare.statistics import bootstrap_ci
 
     where = record.path or "<record>"
-    if (record.protocol.name, record.protocol.version) != (rule.protocol, rule.protocol_version):
-        raise DataError(
-            where,
-            f"scored under {record.protocol.name} {record.protocol.version}; this board takes "
-            f"{rule.protocol} {rule.protocol_version} (score again with --protocol {rule.protocol})",
-        )
+    problem = protocol_problem(record, rule)
+    if problem:
+        raise DataError(where, problem)
     benchmark = rule.benchmark_for_dataset(record.dataset.sha256)
     if benchmark is None:
         raise DataError(
@@ -277,6 +353,8 @@ def entry_from_record(
     columns = [c for c in record.columns if c in rule.columns]
     overall = {c: record.overall.get(c) for c in columns if record.overall.get(c) is not None}
     per_task = {c: dict(record.per_task.get(c, {})) for c in overall}
+    counted, overall_rule = _counted_rows(record)
+    per_video = {c: [_finite_or_none(row.get(c)) for row in counted] for c in overall if c in rule.aggregated}
     ci = {}
     provenance = dict(
         provenance,
@@ -288,7 +366,6 @@ def entry_from_record(
         git_commit=record.provenance.git_commit,
     )
     if kind == "verified":
-        counted, overall_rule = _counted_rows(record)
         for column in overall:
             if record.columns[column].level == "dataset":
                 continue  # one value per run: no episodes to resample
@@ -311,6 +388,8 @@ def entry_from_record(
         overall=overall,
         per_task=per_task,
         ci=ci,
+        per_video=per_video,
+        task_names={str(k)[:100]: str(v)[:200] for k, v in (record.dataset.task_names or {}).items()},
         protocol={
             "name": record.protocol.name,
             "version": record.protocol.version,
@@ -322,6 +401,30 @@ def entry_from_record(
             "trials": record.counts.trials,
         },
     )
+
+
+def protocol_problem(record, rule) -> str | None:
+    """Why a record's protocol is not the board's (name, version and the whole file's sha256)."""
+    ref = record.protocol
+    if (ref.name, ref.version) != (rule.protocol, rule.protocol_version):
+        return (
+            f"scored under {ref.name} {ref.version}; this board takes {rule.protocol} "
+            f"{rule.protocol_version} (score again with --protocol {rule.protocol})"
+        )
+    if rule.protocol_sha256 and ref.sha256 != rule.protocol_sha256:
+        return (
+            f"scored under a {ref.name} file whose sha256 is {str(ref.sha256)[:12]}..., not the board's "
+            f"{rule.protocol_sha256[:12]}... (a modified or older protocol file; score again with this "
+            "release's --protocol " + rule.protocol + ")"
+        )
+    return None
+
+
+def _finite_or_none(value) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if not math.isnan(value) else None
 
 
 def _counted_rows(record) -> tuple[list[dict], str]:

@@ -39,16 +39,24 @@ class Ranked:
     rank: int | None
 
 
+def score_entry(rule: Rule, entry: Entry) -> Score:
+    return rule.score(entry.overall, entry.benchmark, entry.groups, entry.per_video)
+
+
 def rank_benchmark(rule: Rule, entries: list[Entry]) -> list[Ranked]:
-    """Entries of one benchmark, best aggregate first; unranked ones (too few columns) last."""
-    scored = [(e, rule.score(e.overall)) for e in entries]
-    ranked = sorted((p for p in scored if rule.ranked(p[1])), key=lambda p: (-p[1].aggregate, p[0].id))
+    """Entries of one benchmark, best score first (compared at the rule's decimals, so equal
+    printed scores share a rank: 1, 1, 3); entries the rule cannot rank come last, apart."""
+    scored = [(e, score_entry(rule, e)) for e in entries]
+    ranked = sorted(
+        (p for p in scored if rule.ranked(p[1])), key=lambda p: (-rule.rounded(p[1].overall), p[0].id)
+    )
     rest = sorted((p for p in scored if not rule.ranked(p[1])), key=lambda p: p[0].id)
     out, previous, rank = [], None, 0
     for position, (entry, score) in enumerate(ranked, start=1):
-        if previous is None or score.aggregate != previous:
-            rank = position  # ties share a rank (1, 1, 3)
-        previous = score.aggregate
+        shown = rule.rounded(score.overall)
+        if previous is None or shown != previous:
+            rank = position
+        previous = shown
         out.append(Ranked(entry, score, rank))
     return out + [Ranked(e, s, None) for e, s in rest]
 
@@ -61,9 +69,9 @@ def fmt(value: float | None) -> str:
     return f"{value:.2f}" if abs(value) >= 10 else f"{value:.4f}"
 
 
-def fmt_score(value: float | None) -> str:
-    """Aggregate and group scores (0-100): two decimals."""
-    return "n/r" if value is None else f"{value:.2f}"
+def fmt_score(value: float | None, decimals: int = 2) -> str:
+    """Scores: at the rule's decimals."""
+    return "n/r" if value is None else f"{value:.{decimals}f}"
 
 
 def _sort_value(value: float | None) -> str:
@@ -85,18 +93,23 @@ def board_data(rule: Rule, entries: list[Entry]) -> dict:
                 "title": benchmark.title,
                 "description": benchmark.description,
                 "dataset_sha256": benchmark.dataset_sha256,
+                "directions": {c: rule.direction(c, benchmark) for c in rule.columns},
+                "tasks": dict(benchmark.tasks),
                 "entries": [
                     {
                         "id": r.entry.id,
                         "rank": r.rank,
                         "model": r.entry.model,
                         "kind": r.entry.kind,
-                        "aggregate": r.score.aggregate,
+                        "score": r.score.overall,
+                        "not_ranked_because": list(r.score.problems) if r.rank is None else [],
                         "covered": r.score.covered,
                         "total": r.score.total,
                         "groups": r.score.groups,
+                        "group_sources": r.score.group_sources,
                         "values": {c: r.entry.overall.get(c) for c in rule.columns},
                         "normalised": r.score.normalised,
+                        "normalised_from": r.score.normalised_from,
                         "ci": r.entry.ci,
                         "provenance": r.entry.provenance,
                         "reported": r.entry.reported,
@@ -112,16 +125,25 @@ def board_data(rule: Rule, entries: list[Entry]) -> dict:
             "name": rule.name,
             "title": rule.title,
             "version": rule.version,
+            "method": rule.method,
+            "normalise": rule.normalise_mode,
+            "score_label": rule.score_label,
+            "summary": rule.summary,
+            "decimals": rule.decimals,
             "protocol": rule.protocol,
             "protocol_version": rule.protocol_version,
-            "groups": list(rule.groups),
+            "protocol_sha256": rule.protocol_sha256,
+            "groups": {g: rule.group_labels[g] for g in rule.groups},
             "rank_min_columns": rule.rank_min_columns,
             "columns": {
                 c.name: {
                     "label": c.label,
                     "group": c.group,
+                    "scored": c.aggregated,
                     "direction": c.direction,
-                    "bounds": [c.low, c.high],
+                    "range": list(c.value_range),
+                    "bounds": list(c.bounds),
+                    "scale": c.scale,
                 }
                 for c in rule.columns.values()
             },
@@ -143,7 +165,9 @@ def _json_value(value):
 
 
 def _csv_number(value) -> str:
-    return "" if value is None else repr(float(value))
+    if value is None:
+        return ""
+    return "inf" if value == math.inf else "-inf" if value == -math.inf else repr(float(value))
 
 
 def board_csv(rule: Rule, data: dict) -> str:
@@ -162,9 +186,8 @@ def board_csv(rule: Rule, data: dict) -> str:
             "source_type",
             "control_type",
             "kind",
-            "aggregate",
-            "columns_covered",
-            "columns_total",
+            "score",
+            "not_ranked_because",
             *[f"group_{g}" for g in rule.groups],
             *columns,
             *[f"{c}_ci_low" for c in columns],
@@ -186,9 +209,8 @@ def board_csv(rule: Rule, data: dict) -> str:
                     m["source_type"],
                     m["control_type"],
                     e["kind"],
-                    _csv_number(e["aggregate"]),
-                    e["covered"],
-                    e["total"],
+                    _csv_number(e["score"]),
+                    "; ".join(e["not_ranked_because"]),
                     *[_csv_number(e["groups"][g]) for g in rule.groups],
                     *[_csv_number(e["values"][c]) for c in columns],
                     *[_csv_number(e["ci"].get(c, [None, None])[0]) for c in columns],
@@ -235,90 +257,174 @@ def _filters(data: dict) -> str:
     )
 
 
-def _table(rule: Rule, benchmark: dict) -> str:
-    groups = list(rule.groups)
-    head = [
-        '<th scope="col" aria-sort="ascending"><button type="button" data-col="0" data-type="num">Rank</button></th>',
-        '<th scope="col" aria-sort="none"><button type="button" data-col="1" data-type="text">Model</button></th>',
-        '<th scope="col" aria-sort="none"><button type="button" data-col="2" data-type="text">Provenance</button></th>',
-        '<th scope="col" aria-sort="none"><button type="button" data-col="3" data-type="num">Score</button></th>',
-    ]
-    index = 4
-    for group in groups:
+def _head_button(index: int, kind: str, label: str, title: str = "", sort: str = "none") -> str:
+    title_attr = f' title="{escape(title)}"' if title else ""
+    return (
+        f'<th scope="col" aria-sort="{sort}"><button type="button" data-col="{index}" data-type="{kind}"{title_attr}>'
+        f"{label}</button></th>"
+    )
+
+
+def _columns_in_order(rule: Rule) -> list[tuple[str | None, list]]:
+    """(group or None for shown, its columns) in the rule's order."""
+    blocks = [(g, [c for c in rule.aggregated.values() if c.group == g]) for g in rule.groups]
+    if rule.shown:
+        blocks.append((None, list(rule.shown.values())))
+    return blocks
+
+
+def _table(rule: Rule, benchmark: dict, ranked: bool) -> str:
+    """The ranking (``ranked``) or the entries listed without a rank, as one sortable table.
+
+    Two header rows: groups (with their score) over their columns; the columns a rule only shows
+    (pixel fidelity) sit in a block the reader opens with "Show fidelity columns", so the table
+    fits 1280 px."""
+    entries = [e for e in benchmark["entries"] if (e["rank"] is not None) == ranked]
+    if not entries:
+        return ""
+    directions = benchmark["directions"]
+    blocks = _columns_in_order(rule)
+    top = ['<th scope="colgroup" colspan="4"></th>'] if ranked else ['<th scope="colgroup" colspan="3"></th>']
+    head = []
+    index = 0
+    if ranked:
+        head.append(_head_button(index, "num", "Rank", sort="ascending"))
+        index += 1
+    head.append(_head_button(index, "text", "Model"))
+    index += 1
+    head.append(_head_button(index, "text", "Provenance"))
+    index += 1
+    if ranked:
         head.append(
-            f'<th scope="col" aria-sort="none" class="group"><button type="button" data-col="{index}" data-type="num">{escape(group.title())}</button></th>'
+            _head_button(index, "num", escape(rule.score_label), f"{rule.score_label}: {rule.summary}")
         )
         index += 1
-    for column in rule.columns.values():
-        arrow = "↑" if column.direction == "higher" else "↓"
-        title = (
-            f"{column.label}: {column.direction} is better; normalised on [{column.low:g}, {column.high:g}]"
-        )
-        head.append(
-            f'<th scope="col" aria-sort="none"><button type="button" data-col="{index}" data-type="num" title="{escape(title)}">'
-            f'{escape(column.label)} <span aria-hidden="true">{arrow}</span></button></th>'
-        )
+    else:
+        head.append('<th scope="col" class="text">Why not ranked</th>')
         index += 1
-    rows = []
-    for e in benchmark["entries"]:
-        m = e["model"]
-        cells = [
-            f'<td data-v="{e["rank"] if e["rank"] is not None else ""}">{e["rank"] if e["rank"] is not None else "–"}</td>',
-            (
-                f'<th scope="row" data-v="{escape(m["model_name"].lower())}"><a href="entries/{escape(e["id"])}.html">{escape(m["model_name"])}</a>'
-                f'<span class="version">{escape(str(m["version"]))}</span><span class="org">{escape(m["organization"])}</span></th>'
-            ),
-            f'<td data-v="{escape(e["kind"])}">{_kind_badge(e["kind"])}</td>',
-            (
-                f'<td data-v="{_sort_value(e["aggregate"])}" class="score">{fmt_score(e["aggregate"])}'
-                f'<span class="covered" title="columns in this score">{e["covered"]}/{e["total"]} cols</span></td>'
-            ),
-        ]
-        for group in groups:
-            value = e["groups"][group]
-            cells.append(f'<td data-v="{_sort_value(value)}" class="group">{fmt_score(value)}</td>')
-        for name in rule.columns:
-            value = e["values"][name]
-            ci = e["ci"].get(name)
-            extra = (
-                f'<span class="ci" title="95% bootstrap interval">[{fmt(ci[0])}, {fmt(ci[1])}]</span>'
-                if ci
+    for group, columns in blocks:
+        extra = ' class="shown-only"' if group is None else ""
+        summed = group is not None and len(columns) > 1  # a one-column group's value is the column
+        span = len(columns) + (1 if summed else 0)
+        label = rule.group_labels[group] if group is not None else "Fidelity (shown, not scored)"
+        top.append(f'<th scope="colgroup" colspan="{span}"{extra}>{escape(label)}</th>')
+        if summed:
+            what = "sum" if rule.method == "sum" else "mean of normalised x 100"
+            head.append(
+                _head_button(
+                    index, "num", "Σ" if rule.method == "sum" else "∅", f"{rule.group_labels[group]}: {what}"
+                ).replace("<th ", '<th class="group" ', 1)
+            )
+            index += 1
+        for column in columns:
+            direction = directions.get(column.name, column.direction)
+            arrow = "↑" if direction == "higher" else "↓"
+            scale = (
+                f"; shown as the tool's value x {column.scale:g}, as the rule scores it"
+                if column.scale != 1
                 else ""
             )
-            label = ' title="not reported"' if value is None else ""
-            cells.append(f'<td data-v="{_sort_value(value)}"{label}>{fmt(value)}{extra}</td>')
+            title = f"{column.label}: {direction} is better{scale}"
+            cell = _head_button(
+                index, "num", f'{escape(column.label)}<span aria-hidden="true">{arrow}</span>', title
+            )
+            if group is None:
+                cell = cell.replace("<th ", '<th class="shown-only" ', 1)
+            head.append(cell)
+            index += 1
+    rows = []
+    for e in entries:
+        m = e["model"]
+        cells = []
+        if ranked:
+            cells.append(f'<td data-v="{e["rank"]}">{e["rank"]}</td>')
+        cells.append(
+            f'<th scope="row" data-v="{escape(m["model_name"].lower())}"><a href="entries/{escape(e["id"])}.html">{escape(m["model_name"])}</a>'
+            f'<span class="version">{escape(str(m["version"]))}</span></th>'
+        )
+        cells.append(f'<td data-v="{escape(e["kind"])}">{_kind_badge(e["kind"])}</td>')
+        if ranked:
+            cells.append(
+                f'<td data-v="{_sort_value(e["score"])}" class="score">{fmt_score(e["score"], rule.decimals)}</td>'
+            )
+        else:
+            cells.append(f'<td class="text why">{escape("; ".join(e["not_ranked_because"]))}</td>')
+        for group, columns in blocks:
+            if group is not None and len(columns) > 1:
+                value = e["groups"][group]
+                source = e["group_sources"].get(group)
+                mark = ' title="as printed in the source (group value)"' if source == "reported" else ""
+                shown = fmt_score(value, rule.decimals) + ("*" if source == "reported" else "")
+                cells.append(f'<td data-v="{_sort_value(value)}" class="group"{mark}>{shown}</td>')
+            for column in columns:
+                value = e["values"][column.name]
+                ci = e["ci"].get(column.name)
+                titles = []
+                if ci:
+                    titles.append(f"95% bootstrap interval [{fmt(ci[0])}, {fmt(ci[1])}]")
+                if value is None:
+                    titles.append("not reported")
+                elif math.isinf(value):
+                    titles.append("infinite (identical frames): shown, never scored as a maximum")
+                if value is not None and column.scale != 1 and math.isfinite(value):
+                    value = value * column.scale  # the rule's units (the paper's 0-1 CLIP)
+                title = f' title="{escape("; ".join(titles))}"' if titles else ""
+                extra = ' class="shown-only"' if group is None else ""
+                cells.append(f'<td data-v="{_sort_value(value)}"{extra}{title}>{fmt(value)}</td>')
         rows.append(
             f'<tr data-control="{escape(m["control_type"])}" data-source="{escape(m["source_type"])}" '
             f'data-kind="{escape(e["kind"])}">{"".join(cells)}</tr>'
         )
-    if not rows:
-        return '<p class="empty">No entries yet.</p>'
-    caption = f"Ranking on {escape(benchmark['title'])}: click a column heading to sort"
+    if ranked:
+        caption = (
+            f"Ranking on {escape(benchmark['title'])} by {escape(rule.score_label)}: click a heading to sort"
+        )
+        label = f"{benchmark['title']} ranking"
+    else:
+        caption = "Listed, not ranked: the rule cannot score these entries (reason in each row)"
+        label = f"{benchmark['title']}: entries not ranked"
+    css = "ranking" + ("" if ranked else " unranked")
     return (
-        f'<div class="table-wrap" tabindex="0" role="region" aria-label="{escape(benchmark["title"])} ranking">'
-        f'<table class="ranking"><caption>{caption}</caption><thead><tr>{"".join(head)}</tr></thead>'
-        f"<tbody>{''.join(rows)}</tbody></table></div>"
+        f'<div class="table-wrap" tabindex="0" role="region" aria-label="{escape(label)}">'
+        f'<table class="{css}"><caption>{caption}</caption><thead><tr class="groups">{"".join(top)}</tr>'
+        f"<tr>{''.join(head)}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
+    )
+
+
+def _rule_in_words(rule: Rule) -> str:
+    return (
+        f'<p class="rule"><strong>Ranked by {escape(rule.score_label)}</strong> (rule <code>{escape(rule.name)}</code>, '
+        f"version {escape(rule.version)}): {escape(rule.summary)}</p>"
     )
 
 
 def index_page(rule: Rule, data: dict) -> str:
     sections = []
     for benchmark in data["benchmarks"]:
-        description = f"<p>{escape(benchmark['description'])}</p>" if benchmark["description"] else ""
+        description = f"<p>{_inline(benchmark['description'])}</p>" if benchmark["description"] else ""
+        ranked = _table(rule, benchmark, ranked=True)
+        unranked = _table(rule, benchmark, ranked=False)
+        body = ranked + (f'<h3 class="apart">Not ranked</h3>{unranked}' if unranked else "")
         sections.append(
             f'<section class="benchmark" id="{escape(benchmark["id"])}" aria-labelledby="h-{escape(benchmark["id"])}">'
-            f'<h2 id="h-{escape(benchmark["id"])}">{escape(benchmark["title"])}</h2>{description}{_table(rule, benchmark)}</section>'
+            f'<h2 id="h-{escape(benchmark["id"])}">{escape(benchmark["title"])}</h2>{description}'
+            f"{body or '<p class=empty>No entries yet.</p>'}</section>"
         )
+    star = (
+        "<p>* a group value as printed by its source, where the source prints no per-metric values.</p>"
+        if rule.method == "sum"
+        else ""
+    )
     body = (
-        f"<header><h1>{escape(rule.title)}</h1>"
-        f"<p>Rule version {escape(rule.version)}. Computed entries are scored under <code>{escape(rule.protocol)}</code> "
-        f"{escape(rule.protocol_version)}. Score: the mean of the normalised columns x 100 (1 best on each column); a column "
-        "not reported (n/r) is left out, and each score says how many columns it covers. Entries covering fewer than "
-        f"{rule.rank_min_columns} columns are listed without a rank. Entries measured on different data are ranked separately. "
+        f"<header><h1>{escape(rule.title)}</h1>{_rule_in_words(rule)}"
+        f"<p>Computed entries are scored under <code>{escape(rule.protocol)}</code> {escape(rule.protocol_version)}. "
+        "Entries measured on different data are ranked separately. n/r: not reported. "
         "Provenance: <em>reported</em> (copied from a paper), <em>verified</em> (computed by ewmbench, with 95% bootstrap intervals "
-        "over episodes), <em>self-reported</em> (a submitter's run record).</p>"
-        f"{_filters(data)}</header>\n<main>{''.join(sections)}</main>\n"
-        '<footer><p>Data: <a href="leaderboard.csv">leaderboard.csv</a> · <a href="leaderboard.json">leaderboard.json</a></p></footer>'
+        f"over episodes), <em>self-reported</em> (a submitter's run record).</p>{star}"
+        f'{_filters(data)}<label class="toggle"><input type="checkbox" id="show-fidelity"> Show fidelity columns (not scored)</label>'
+        f"</header>\n<main>{''.join(sections)}</main>\n"
+        '<footer><p>Data: <a href="leaderboard.csv">leaderboard.csv</a> · <a href="leaderboard.json">leaderboard.json</a> · '
+        '<a href="rule.yaml">rule.yaml</a></p></footer>'
     )
     return _page(rule.title, body)
 
@@ -363,22 +469,74 @@ def radar_svg(groups: dict[str, float | None], size: int = 340) -> str:
     return "".join(parts)
 
 
+def _inline(text: str) -> str:
+    """Escaped text with `code` spans rendered (the only Markdown our data files use), so no
+    literal backticks reach the page."""
+    parts = escape(str(text)).split("`")
+    if len(parts) % 2 == 0:  # an unpaired backtick: leave the text as it is
+        return escape(str(text))
+    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+
+
+def _radar_groups(rule: Rule, e: dict) -> dict[str, float | None] | None:
+    """Group values on 0-100 for the radar, or None where a radar would carry no information
+    (fewer than three groups with a value)."""
+    values = {}
+    for group in rule.groups:
+        value = e["groups"][group]
+        if value is not None and rule.method == "sum":
+            members = [c for c in rule.aggregated.values() if c.group == group]
+            most = sum(c.bounds[1] - c.bounds[0] for c in members) or 1.0
+            value = 100.0 * value / most
+        values[rule.group_labels[group]] = value
+    return values if sum(v is not None for v in values.values()) >= 3 else None
+
+
+def _reproduce(entry: Entry) -> str:
+    """How to reproduce an entry, without any local path: the bundle by its sha256 and where it is
+    published, or the run command."""
+    p = entry.provenance
+    command = p.get("command")
+    parts = []
+    if p.get("bundle_sha256"):
+        where = (
+            f' published at <a href="{escape(p["bundle_url"])}">{escape(p["bundle_url"])}</a>'
+            if p.get("bundle_url")
+            else " (not published: ask the submitter for it)"
+        )
+        parts.append(f"<p>The bundle: sha256 <code>{escape(p['bundle_sha256'])}</code>,{where}.</p>")
+    if command:
+        parts.append(f"<pre><code>{escape(command)}</code></pre>")
+    return f"<h2>Reproduce</h2>{''.join(parts)}" if parts else ""
+
+
 def entry_page(rule: Rule, benchmark: dict, e: dict, entry: Entry) -> str:
     m = e["model"]
     meta = "".join(f"<dt>{escape(k.replace('_', ' '))}</dt><dd>{_link_or_text(v)}</dd>" for k, v in m.items())
     metric_rows = []
     for name, column in rule.columns.items():
         value, ci = e["values"][name], e["ci"].get(name)
-        norm = e["normalised"][name]
+        norm = e["normalised"].get(name)
+        group = rule.group_labels[column.group] if column.group else "shown, not scored"
+        direction = benchmark["directions"].get(name, column.direction)
+        inf_note = " (identical frames)" if value is not None and math.isinf(value) else ""
+        if value is not None and column.scale != 1 and math.isfinite(value):
+            inf_note = f" (the tool's {fmt(value)} x {column.scale:g})"
+            value = value * column.scale
         metric_rows.append(
-            f'<tr><th scope="row">{escape(column.label)}</th><td>{escape(column.group)}</td><td>{escape(column.direction)}</td>'
-            f"<td>{fmt(value)}</td><td>{f'[{fmt(ci[0])}, {fmt(ci[1])}]' if ci else '–'}</td>"
-            f"<td>{fmt_score(None if norm is None else norm * 100)}</td></tr>"
+            f'<tr><th scope="row">{escape(column.label)}</th><td>{escape(group)}</td><td>{escape(direction)}</td>'
+            f"<td>{fmt(value)}{inf_note}</td><td>{f'[{fmt(ci[0])}, {fmt(ci[1])}]' if ci else '–'}</td>"
+            + (f"<td>{fmt_score(None if norm is None else norm * 100)}</td>" if rule.method != "sum" else "")
+            + "</tr>"
         )
-    tasks = sorted({t for per in entry.per_task.values() for t in per})
+    tasks = sorted({t for per in entry.per_task.values() for t in per}, key=lambda t: (len(t), t))
+    names = {**benchmark["tasks"], **entry.task_names}
     per_task = ""
     if tasks:
-        header = "".join(f'<th scope="col">{escape(t)}</th>' for t in tasks)
+        header = "".join(
+            f'<th scope="col">{escape(names.get(t, t))}{f" <span class=version>task {escape(t)}</span>" if t in names else ""}</th>'
+            for t in tasks
+        )
         body = "".join(
             f'<tr><th scope="row">{escape(rule.columns[c].label)}</th>'
             + "".join(f"<td>{fmt(entry.per_task[c].get(t))}</td>" for t in tasks)
@@ -393,7 +551,7 @@ def entry_page(rule: Rule, benchmark: dict, e: dict, entry: Entry) -> str:
     reported = ""
     if entry.reported:
         body = "".join(
-            f'<tr><th scope="row">{escape(str(r["label"]))}</th><td>{escape(str(r["value"]))}</td><td class="text">{escape(str(r.get("note", "")))}</td></tr>'
+            f'<tr><th scope="row">{escape(str(r["label"]))}</th><td>{escape(str(r["value"]))}</td><td class="text">{_inline(r.get("note", ""))}</td></tr>'
             for r in entry.reported
         )
         reported = (
@@ -401,23 +559,36 @@ def entry_page(rule: Rule, benchmark: dict, e: dict, entry: Entry) -> str:
             f'<th scope="col" class="text">note</th></tr></thead><tbody>{body}</tbody></table></div>'
         )
     provenance = "".join(
-        f"<dt>{escape(str(k).replace('_', ' '))}</dt><dd>{_link_or_text(v)}</dd>"
+        f"<dt>{escape(str(k).replace('_', ' '))}</dt><dd>{_inline(v) if k == 'note' else _link_or_text(v)}</dd>"
         for k, v in entry.provenance.items()
-        if k != "command"
+        if k not in ("command", "bundle_url")
     )
-    command = entry.provenance.get("command")
-    reproduce = f"<h2>Reproduce</h2><pre><code>{escape(command)}</code></pre>" if command else ""
-    rank = f"rank {e['rank']}" if e["rank"] is not None else "not ranked"
+    if e["rank"] is not None:
+        standing = f"{escape(rule.score_label)} <strong>{fmt_score(e['score'], rule.decimals)}</strong>, rank {e['rank']}."
+    else:
+        standing = f"Not ranked: {escape('; '.join(e['not_ranked_because']))}."
+    groups_shown = "".join(
+        f"<dt>{escape(rule.group_labels[g])}</dt><dd>{fmt_score(v, rule.decimals)}"
+        f"{' (as printed in the source)' if e['group_sources'].get(g) == 'reported' else ''}</dd>"
+        for g, v in e["groups"].items()
+    )
+    radar_values = _radar_groups(rule, e)
+    radar = (
+        f'<p class="note">Each group as a share of its largest possible value.</p>{radar_svg(radar_values)}'
+        if radar_values
+        else ""
+    )
+    normalised = '<th scope="col">normalised x 100</th>' if rule.method != "sum" else ""
     body = (
         f'<header><p><a href="../index.html#{escape(benchmark["id"])}">← {escape(benchmark["title"])}</a></p>'
         f'<h1>{escape(m["model_name"])} <span class="version">{escape(str(m["version"]))}</span></h1>'
-        f"<p>{_kind_badge(e['kind'])} Score <strong>{fmt_score(e['aggregate'])}</strong> over {e['covered']} of {e['total']} columns, {rank}.</p></header>"
-        f'<main><div class="entry-top"><section aria-labelledby="h-groups"><h2 id="h-groups">Groups (normalised, 0-100)</h2>{radar_svg(e["groups"])}</section>'
+        f"<p>{_kind_badge(e['kind'])} {standing}</p>{_rule_in_words(rule)}</header>"
+        f'<main><div class="entry-top"><section aria-labelledby="h-groups"><h2 id="h-groups">Groups</h2><dl>{groups_shown}</dl>{radar}</section>'
         f'<section aria-labelledby="h-model"><h2 id="h-model">Model</h2><dl>{meta}</dl></section></div>'
         f'<h2>Columns</h2><div class="table-wrap" tabindex="0" role="region" aria-label="Column values"><table><thead><tr>'
         '<th scope="col">column</th><th scope="col">group</th><th scope="col">better</th><th scope="col">value</th>'
-        f'<th scope="col">95% CI</th><th scope="col">normalised x 100</th></tr></thead><tbody>{"".join(metric_rows)}</tbody></table></div>'
-        f"{per_task}{reported}<h2>Provenance</h2><dl>{provenance}</dl>{reproduce}</main>"
+        f'<th scope="col">95% CI</th>{normalised}</tr></thead><tbody>{"".join(metric_rows)}</tbody></table></div>'
+        f"{per_task}{reported}<h2>Provenance</h2><dl>{provenance}</dl>{_reproduce(entry)}</main>"
     )
     return _page(f"{m['model_name']} {m['version']} - {rule.title}", body, depth=1)
 
@@ -430,10 +601,11 @@ def _link_or_text(value) -> str:
     return escape("–" if value is None else str(value))
 
 
-def build_site(board: Path | str, output: Path | str) -> Path:
-    """Write the site of ``board`` into ``output`` (created; files already there are replaced)."""
+def build_site(board: Path | str, output: Path | str, rule_name: str | None = None) -> Path:
+    """Write the site of ``board`` into ``output`` (created; files already there are replaced),
+    ranked by the board's default rule or by ``rule_name`` (one of its ``rules/``)."""
     board, output = Path(board), Path(output)
-    rule = load_rule(board)
+    rule = load_rule(board, rule_name)
     entries = load_entries(board, rule)
     data = board_data(rule, entries)
     (output / "entries").mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,6 @@ Every verdict keeps its evidence: what the judge looked at and what it answered.
 
 from __future__ import annotations
 
-import importlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -19,6 +18,7 @@ from typing import ClassVar
 import numpy as np
 
 from ewmbench.errors import ConfigError, EwmbenchError
+from ewmbench.registry import Entry, Registry, parse_flag
 
 
 class JudgeError(EwmbenchError):
@@ -74,23 +74,27 @@ class Judge(ABC):
         return {}
 
 
-JUDGES: dict[str, tuple[str, str]] = {
-    "state": (
-        "ewmbench.loop.judges:StateJudge",
-        "the task's success condition on the returned object and gripper state (world models that return it, like sim)",
-    ),
-    "vlm": (
-        "ewmbench.loop.vlm_judge:VLMJudge",
-        "a video-language model scores the rollout against the instruction and its sub-steps",
-    ),
-}
+# Judges by name, as "module:Class" with a description, so listing imports nothing.
+JUDGES = Registry(
+    "judge",
+    [
+        Entry(
+            "state",
+            "ewmbench.loop.judges:StateJudge",
+            "the task's success condition on the returned object and gripper state (world models that return it, like sim)",
+        ),
+        Entry(
+            "vlm",
+            "ewmbench.loop.vlm_judge:VLMJudge",
+            "a video-language model scores the rollout against the instruction and its sub-steps",
+        ),
+    ],
+    entry_point_group="ewmbench.judges",
+)
 
 
 def make_judge(name: str, options: dict | None = None) -> Judge:
-    if name not in JUDGES:
-        raise ConfigError(f"unknown judge {name!r}; available: {', '.join(sorted(JUDGES))}")
-    module, _, cls = JUDGES[name][0].partition(":")
-    return getattr(importlib.import_module(module), cls)(**(options or {}))
+    return JUDGES.load(name)(**(options or {}))
 
 
 class StateJudge(Judge):
@@ -102,11 +106,7 @@ class StateJudge(Judge):
 
     def __init__(self, early_stop: bool | str = False, **options):
         super().__init__(**options)
-        if isinstance(early_stop, str):
-            if early_stop.lower() not in {"true", "false", "yes", "no", "1", "0"}:
-                raise ConfigError(f"state judge option early_stop must be true or false, got {early_stop!r}")
-            early_stop = early_stop.lower() in {"true", "yes", "1"}
-        self.early_stop = bool(early_stop)
+        self.early_stop = parse_flag(early_stop, "state judge option early_stop")
 
     def config(self) -> dict:
         return {"early_stop": self.early_stop}

@@ -1,29 +1,35 @@
-"""``openpi``: a client for openpi-style websocket policy servers (how GE-Act is served).
+"""``openpi``: a client for openpi websocket policy servers (openpi's own, GE-Act's, GE-Sim 2.0's pi05).
 
 The wire protocol: one websocket connection; the server first sends its metadata; then each
 request is one binary message and each reply one binary message, both msgpack with numpy arrays
 encoded as ``{"__ndarray__": True, "data": bytes, "dtype": str, "shape": list}`` (openpi's
-``msgpack_numpy``). A reply that is a text string is the server's error report.
+``msgpack_numpy``). A reply that is a text string is the server's error report (openpi's server
+then closes the connection with code 1011).
 
-Request keys (GE-Act's server): ``obs`` (views, H, W, 3) uint8 in ``views`` order, ``state``
-float32 in the server's action space, ``prompt`` (the instruction; prefixed with ``<reset>`` on an
-episode's first request, which clears the server's memory), ``execution_step`` (the index of the
-observed frame). The reply's ``actions`` are (K, D) in the server's action space, named by the
-``action_space`` option: ``eef14-euler`` (the sidecar's layout, as is) or ``eef16-quat`` (per arm
-xyz, quaternion x y z w, gripper in ``0 .. gripper_max``), converted both ways here. A reply of
-another width fails the episode with the reason; the layouts are never guessed.
+What a request holds and how the reply reads is the server's *layout*
+(:mod:`ewmbench.loop.openpi_layout`): ``layout=ge-act`` (default ``ge-act-eef14``), another shipped
+layout, or a layout file's path.
+
+Recovery: a server error, a closed connection or a call past ``timeout`` fails that episode and
+drops the connection; the next call opens a fresh one and waits for its metadata within its own
+``timeout`` (openpi's server runs inference inside its event loop, so a fresh connection is
+answered once the abandoned call is done). :meth:`OpenPIPolicy.start` connects before the first
+episode, so an unreachable server stops the run with its address and the fix.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 
 import numpy as np
 
-from ewmbench.errors import ConfigError, require
+from ewmbench.errors import ConfigError, Unavailable, require
+from ewmbench.loop.openpi_layout import build_request, decode_actions, load_layout, shipped_layouts
 from ewmbench.loop.policies import Observation, Policy, PolicyError
 
-RESET_PREFIX = "<reset>"
+DEFAULT_LAYOUT = "ge-act-eef14"
+DEFAULT_PORT = 8000
 
 
 def _encode(value):
@@ -69,82 +75,129 @@ def unpack(data: bytes):
 
 class OpenPIPolicy(Policy):
     name = "openpi"
-    description = "openpi-style websocket policy server"
+    description = "openpi websocket policy server"
 
     def __init__(
         self,
         host: str = "127.0.0.1",
-        port: int = 8000,
+        port: int | None = None,
         timeout: float = 60.0,
-        views: str = "head,hand_left,hand_right",
-        action_key: str = "actions",
-        action_space: str = "eef14-euler",
-        gripper_max: float = 1.0,
+        layout: str = DEFAULT_LAYOUT,
+        views: str | None = None,
+        fk: str | None = None,
+        api_key_env: str = "OPENPI_API_KEY",
         **options,
     ):
+        retired = {"action_space", "gripper_max", "action_key"} & set(options)
+        if retired:
+            raise ConfigError(
+                f"openpi option(s) {sorted(retired)} became layouts: use layout=ge-act (16-D quaternion, gripper "
+                f"0..120) or layout=ge-act-eef14; shipped layouts: {', '.join(shipped_layouts())}"
+            )
+        if "api_key" in options:
+            raise ConfigError(
+                "openpi api_key is read from an environment variable so that it never lands in a run's records: "
+                "export OPENPI_API_KEY=KEY (or name another variable with api_key_env=NAME)"
+            )
         if options:
             raise ConfigError(
-                f"unknown openpi policy option(s) {sorted(options)}; known: host, port, timeout, views, action_key, action_space, gripper_max"
+                f"unknown openpi policy option(s) {sorted(options)}; known: host, port, timeout, layout, views, fk, api_key_env"
             )
-        if action_space not in ("eef14-euler", "eef16-quat"):
-            raise ConfigError(f"openpi action_space must be eef14-euler or eef16-quat, got {action_space!r}")
-        self.action_space = action_space
         try:
-            self.gripper_max = float(gripper_max)
-        except (TypeError, ValueError):
-            raise ConfigError(f"openpi gripper_max must be a number, got {gripper_max!r}") from None
-        if not self.gripper_max > 0:
-            raise ConfigError(f"openpi gripper_max must be positive, got {gripper_max!r}")
-        try:
-            self.port = int(port)
             self.timeout = float(timeout)
         except (TypeError, ValueError):
+            raise ConfigError(f"openpi timeout must be a number, got {timeout!r}") from None
+        if not self.timeout > 0:
+            raise ConfigError(f"openpi timeout must be positive, got {timeout!r}")
+        self.url = server_url(str(host), port)
+        self.layout = load_layout(str(layout))
+        self.layout_source = str(layout)
+        self.views = self.layout.views
+        if views is not None:
+            if self.layout.images.stack is None:
+                raise ConfigError(
+                    f"openpi views applies to stacked layouts; layout {self.layout.name!r} names one key per view "
+                    "(copy its .yaml and edit images.keys)"
+                )
+            self.views = [v.strip() for v in str(views).split(",") if v.strip()]
+            if not self.views:
+                raise ConfigError("openpi views is empty")
+        self.fk_name = fk
+        self.fk = load_function(fk, "fk") if fk else None
+        if self.layout.uses_joints and self.fk is None:
             raise ConfigError(
-                f"openpi port must be an integer and timeout a number, got {port!r}, {timeout!r}"
-            ) from None
-        if not 0 < self.port < 65536 or self.timeout <= 0:
-            raise ConfigError(f"openpi port must be 1-65535 and timeout positive, got {port!r}, {timeout!r}")
-        self.host = str(host)
-        self.views = tuple(v.strip() for v in str(views).split(",") if v.strip())
-        self.action_key = str(action_key)
+                f"openpi layout {self.layout.name!r} speaks joint space; give fk=module:function mapping "
+                "(K, J) joint positions to (K, 14) end-effector poses"
+            )
+        self.api_key_env = str(api_key_env)
         self.metadata: dict | None = None
         self._socket = None
+        self._stack: contextlib.ExitStack | None = None
         self._instruction = ""
         self._first = True
+        self._joints: np.ndarray | None = None
 
     def config(self) -> dict:
         return {
-            "host": self.host,
-            "port": self.port,
+            "url": self.url,
             "timeout": self.timeout,
+            "layout": self.layout.name,
+            "layout_file": self.layout_source if self.layout_source != self.layout.name else None,
             "views": list(self.views),
-            "action_space": self.action_space,
-            "gripper_max": self.gripper_max,
+            "fk": self.fk_name,
+            "joint_state": "commanded" if self.layout.uses_joints else None,
+            "api_key": "from $" + self.api_key_env if os.environ.get(self.api_key_env) else None,
             "server_metadata": self.metadata,
         }
+
+    def start(self) -> None:
+        try:
+            self._connect()
+        except PolicyError as exc:
+            raise Unavailable(
+                str(exc),
+                "start the policy server, or point the policy at it with host=HOST,port=PORT (or host=ws://HOST:PORT); "
+                "a server behind TLS takes host=wss://HOST",
+            ) from None
 
     def _connect(self):
         require("msgpack", "loop", "the openpi policy")
         connect = require("websockets.sync.client", "loop", "the openpi policy").connect
-        url = f"ws://{self.host}:{self.port}"
+        key = os.environ.get(self.api_key_env)
+        headers = {"Authorization": f"Api-Key {key}"} if key else None
+        stack = contextlib.ExitStack()
         try:
-            self._stack = contextlib.ExitStack()
-            self._socket = self._stack.enter_context(
-                connect(url, open_timeout=self.timeout, close_timeout=1.0, max_size=None, compression=None)
+            self._socket = stack.enter_context(
+                connect(
+                    self.url,
+                    open_timeout=self.timeout,
+                    close_timeout=1.0,
+                    max_size=None,
+                    compression=None,
+                    additional_headers=headers,
+                )
             )
+            self._stack = stack
             self.metadata = unpack(self._socket.recv(timeout=self.timeout))
         except TimeoutError:
-            self.close()
-            raise PolicyError(f"openpi server at {url} sent no metadata within {self.timeout} s") from None
-        except (OSError, Exception) as exc:  # refused, reset, handshake errors
+            self._stack = stack
             self.close()
             raise PolicyError(
-                f"cannot connect to the openpi server at {url}: {type(exc).__name__}: {exc}"
+                f"openpi server at {self.url} sent no metadata within {self.timeout} s"
+            ) from None
+        except Exception as exc:  # refused, reset, handshake errors, unreadable metadata
+            self._stack = stack
+            self.close()
+            raise PolicyError(
+                f"cannot connect to the openpi server at {self.url}: {type(exc).__name__}: {exc}"
             ) from None
 
     def reset(self, instruction: str, observation: Observation) -> None:
         self._instruction = instruction
         self._first = True
+        self._joints = (
+            None if observation.joints is None else np.asarray(observation.joints, dtype=np.float64)
+        )
         if self._socket is None:
             self._connect()
 
@@ -153,70 +206,95 @@ class OpenPIPolicy(Policy):
 
         if self._socket is None:
             self._connect()
-        missing = [v for v in self.views if v not in observation.frames]
-        if missing:
-            raise PolicyError(
-                f"the openpi policy sends views {list(self.views)}; the rollout renders {sorted(observation.frames)} (set the policy's views option or --views)"
-            )
-        prompt = (RESET_PREFIX + self._instruction) if self._first else self._instruction
-        request = {
-            "obs": np.stack([observation.frames[v] for v in self.views]).astype(np.uint8),
-            "state": self._to_server(np.asarray(observation.state, dtype=np.float64)).astype(np.float32),
-            "prompt": prompt,
-            "execution_step": int(observation.step),
-        }
+        prompt = (self.layout.prompt.reset_prefix + self._instruction) if self._first else self._instruction
+        state = np.asarray(observation.state, dtype=np.float64)
+        request = build_request(
+            self.layout, observation.frames, state, self._joints, prompt, observation.step, self.views
+        )
         try:
             self._socket.send(pack(request))
             reply = self._socket.recv(timeout=self.timeout)
         except TimeoutError:
-            self.close()
-            raise PolicyError(f"openpi server did not answer within {self.timeout} s") from None
+            self.close()  # abandoned: a late reply must not answer the next request
+            raise PolicyError(f"openpi server at {self.url} did not answer within {self.timeout} s") from None
         except ConnectionClosed as exc:
             self.close()
-            raise PolicyError(f"openpi server closed the connection ({exc})") from None
+            raise PolicyError(f"openpi server at {self.url} closed the connection ({exc})") from None
         self._first = False
         if isinstance(reply, str):
-            raise PolicyError(f"openpi server reported an error: {reply[:500]}")
+            self.close()  # the server closes after its error report (code 1011); the next call reconnects
+            raise PolicyError(f"openpi server reported an error: {reply[-1500:]}")
         try:
             answer = unpack(reply)
         except Exception as exc:
             raise PolicyError(
                 f"openpi server sent an unreadable reply ({type(exc).__name__}: {exc})"
             ) from None
-        if not isinstance(answer, dict) or self.action_key not in answer:
+        key = self.layout.actions.key
+        if not isinstance(answer, dict) or key not in answer:
             raise PolicyError(
-                f"openpi reply has no {self.action_key!r} (keys: {sorted(answer) if isinstance(answer, dict) else type(answer).__name__})"
+                f"openpi reply has no {key!r} (keys: {sorted(answer) if isinstance(answer, dict) else type(answer).__name__})"
             )
-        return self._from_server(answer[self.action_key])
-
-    def _to_server(self, state: np.ndarray) -> np.ndarray:
-        if self.action_space == "eef14-euler":
-            return state
-        from ewmbench.models.conditioning import euler14_to_quat16
-
-        return euler14_to_quat16(state[None], (0.0, self.gripper_max))[0]
-
-    def _from_server(self, actions) -> np.ndarray:
-        if self.action_space == "eef14-euler":
-            return np.asarray(actions)
-        from ewmbench.models.conditioning import quat16_to_euler14
-
-        try:
-            chunk = np.asarray(actions, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise PolicyError(f"openpi reply's actions are not numbers ({exc})") from None
-        if chunk.ndim != 2 or chunk.shape[1] != 16:
-            raise PolicyError(
-                f"openpi reply's actions have shape {chunk.shape}; action_space eef16-quat expects (K, 16)"
-            )
-        if not np.isfinite(chunk).all():
-            raise PolicyError("openpi reply holds non-finite actions (NaN or inf)")
-        return quat16_to_euler14(chunk, (0.0, self.gripper_max))
+        chunk, commanded = decode_actions(
+            self.layout, answer[key], state, self._joints, observation.fps, self.fk
+        )
+        if commanded is not None:
+            self._joints = commanded[-1]
+        return chunk
 
     def close(self) -> None:
-        if self._socket is not None:
+        if self._stack is not None:
             try:
                 self._stack.close()
             except Exception:  # the server may already be gone; nothing more to release
                 pass
-            self._socket = None
+        self._stack = None
+        self._socket = None
+
+
+def server_url(host: str, port) -> str:
+    """``ws://HOST:PORT`` from a host or a ``ws://``/``wss://`` URL, as openpi's client accepts them.
+
+    A URL keeps its scheme, port and path; ``port`` is added when the URL names none (8000 when
+    neither does), and must agree with the URL's when both do.
+    """
+    from urllib.parse import urlsplit
+
+    if port is not None:
+        try:
+            port = int(port)
+        except (TypeError, ValueError):
+            raise ConfigError(f"openpi port must be an integer, got {port!r}") from None
+        if not 0 < port < 65536:
+            raise ConfigError(f"openpi port must be 1-65535, got {port}")
+    text = host.strip()
+    if "://" not in text:
+        text = "ws://" + text
+    parts = urlsplit(text)
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        raise ConfigError(f"openpi host must be a host name or a ws:// or wss:// URL, got {host!r}")
+    try:
+        named = parts.port
+    except ValueError:
+        raise ConfigError(f"openpi host {host!r} names an invalid port") from None
+    if named is not None and port is not None and named != port:
+        raise ConfigError(f"openpi host {host!r} names port {named} and port={port}; give one")
+    chosen = named or port or DEFAULT_PORT
+    netloc = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    return f"{parts.scheme}://{netloc}:{chosen}{parts.path}"
+
+
+def load_function(spec: str, option: str):
+    """``module:function`` -> the function, or a :class:`ConfigError` naming the option."""
+    import importlib
+
+    module, _, name = str(spec).partition(":")
+    if not module or not name:
+        raise ConfigError(f"openpi {option} must be module:function, got {spec!r}")
+    try:
+        function = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"openpi {option}={spec}: cannot load it ({type(exc).__name__}: {exc})") from None
+    if not callable(function):
+        raise ConfigError(f"openpi {option}={spec} is not callable")
+    return function

@@ -11,7 +11,6 @@ built-in ladder of scripted policies whose true success rates differ by design.
 
 from __future__ import annotations
 
-import importlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -19,6 +18,7 @@ from typing import ClassVar
 import numpy as np
 
 from ewmbench.errors import ConfigError, EwmbenchError
+from ewmbench.registry import Entry, Registry, parse_options
 
 ACTION_WIDTH = 14
 
@@ -39,6 +39,7 @@ class Observation:
     # Privileged: only scripted experts read it; learned policies must not.
     episode_meta: dict = field(default_factory=dict)
     fps: float | None = None
+    joints: np.ndarray | None = None  # (J,) the episode's joint positions (sidecar), first observation only
 
 
 class Policy(ABC):
@@ -59,27 +60,38 @@ class Policy(ABC):
     def config(self) -> dict:
         return {}
 
+    def start(self) -> None:
+        """Open connections before the first episode; raise when the policy cannot be reached at all."""
+
     def close(self) -> None:
         """Release connections or other resources."""
 
 
-# name -> ("module:Class", description); descriptions live here so listing imports nothing.
-POLICIES: dict[str, tuple[str, str]] = {
-    "scripted": (
-        "ewmbench.loop.scripted:ScriptedPolicy",
-        "the sample's task plans as closed-loop controllers (simulated episodes only); options grasp_offset, "
-        "action_noise, wrong_order, give_up, chunk",
-    ),
-    "openpi": (
-        "ewmbench.loop.openpi:OpenPIPolicy",
-        "client of an openpi-style websocket policy server (how GE-Act is served); options host, port, timeout, views, "
-        "action_key, action_space (eef14-euler or eef16-quat), gripper_max",
-    ),
-    "http": (
-        "ewmbench.loop.http_policy:HTTPPolicy",
-        "JSON over HTTP: POST /reset and /act; options url, timeout, retries, backoff, send_frames",
-    ),
-}
+# Policies by name, as "module:Class" with a description, so listing imports nothing.
+POLICIES = Registry(
+    "policy",
+    [
+        Entry(
+            "scripted",
+            "ewmbench.loop.scripted:ScriptedPolicy",
+            "the sample's task plans as closed-loop controllers (simulated episodes only); options grasp_offset, "
+            "action_noise, wrong_order, give_up, chunk",
+        ),
+        Entry(
+            "openpi",
+            "ewmbench.loop.openpi:OpenPIPolicy",
+            "client of an openpi websocket policy server; options host (or ws:// / wss:// URL), port, timeout, "
+            "layout (ge-act, ge-act-eef14, gesim-pi05, droid, libero, aloha, or a .yaml), views, fk, api_key_env",
+        ),
+        Entry(
+            "http",
+            "ewmbench.loop.http_policy:HTTPPolicy",
+            "JSON over HTTP: POST /reset and /act; options url, timeout, retries, backoff, send_frames",
+        ),
+    ],
+    entry_point_group="ewmbench.policies",
+    hint="(see `ewmbench policy-eval list`)",
+)
 
 # The built-in ladder: scripted policies whose success rates on the sample differ by construction.
 LADDER: dict[str, str] = {
@@ -105,8 +117,6 @@ class PolicySpec:
 
 def parse_policy_spec(text: str, label: str | None = None, extra_options: dict | None = None) -> PolicySpec:
     """``"scripted:grasp_offset=0.03,give_up=0.5"`` -> name and options (values parsed as YAML scalars)."""
-    import yaml
-
     text = text.strip()
     name, _, rest = text.partition(":")
     if name not in POLICIES:
@@ -117,8 +127,7 @@ def parse_policy_spec(text: str, label: str | None = None, extra_options: dict |
     for pair in filter(None, (p.strip() for p in rest.split(","))):
         if "=" not in pair:
             raise ConfigError(f"policy option must be key=value, got {pair!r} in {text!r}")
-        key, value = pair.split("=", 1)
-        options[key.strip().replace("-", "_")] = yaml.safe_load(value)
+        options.update(parse_options([pair], f"policy {text!r}"))
     options.update(extra_options or {})
     return PolicySpec(label or text, name, options)
 
@@ -153,10 +162,7 @@ def parse_policies(text: str, extra_options: dict | None = None) -> list[PolicyS
 
 
 def policy_class(name: str) -> type[Policy]:
-    if name not in POLICIES:
-        raise ConfigError(f"unknown policy {name!r}; available: {', '.join(sorted(POLICIES))}")
-    module, _, cls = POLICIES[name][0].partition(":")
-    return getattr(importlib.import_module(module), cls)
+    return POLICIES.load(name)
 
 
 def make_policy(spec: PolicySpec) -> Policy:

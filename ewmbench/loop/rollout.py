@@ -44,6 +44,7 @@ from ewmbench.models.base import (
     check_request_fits,
     load_model_class,
 )
+from ewmbench.text import for_rich
 
 ROLLOUTS = "rollouts_dataset"
 STATES = "states"
@@ -194,6 +195,7 @@ def evaluate_policy(config: LoopConfig, progress: bool = True, label: str | None
             f"policy {config.policy.text()!r} acts on camera frames; it cannot run without rendered views"
         )
     try:
+        policy.start()  # an unreachable server stops the run here, before anything is written
         prepare_output(config)
     except EwmbenchError:
         policy.close()
@@ -228,7 +230,6 @@ def evaluate_policy(config: LoopConfig, progress: bool = True, label: str | None
 
 def _print_progress(label: str, done: int, total: int, record: dict) -> None:
     from rich.console import Console
-    from rich.markup import escape
 
     outcome = (
         f"failed: {record['reason']}"
@@ -236,7 +237,7 @@ def _print_progress(label: str, done: int, total: int, record: dict) -> None:
         else ("success" if record["verdict"]["success"] else "no success")
     )
     Console(stderr=True).print(
-        escape(f"{label} [{done}/{total}] task {record['task']} episode {record['episode']}: {outcome}"),
+        for_rich(f"{label} [{done}/{total}] task {record['task']} episode {record['episode']}: {outcome}"),
         soft_wrap=True,
     )
 
@@ -338,7 +339,10 @@ def run_episode(
     frames = {v: f[None] for v, f in frames0.items()}
     world_state: dict = {}
     state_source = "world-model"
-    observation = Observation(frames0, state0, 0, instruction, meta, fps)
+    joints0 = (
+        sidecar.joint_positions[0] if sidecar is not None and sidecar.joint_positions is not None else None
+    )
+    observation = Observation(frames0, state0, 0, instruction, meta, fps, joints0)
     calls = 0
     stopped_early = False
     try:

@@ -28,29 +28,30 @@ import numpy as np
 
 from ewmbench.errors import ConfigError
 from ewmbench.loop.policies import Observation, Policy, PolicyError
+from ewmbench.registry import Option
 
 ARM_POSITIONS = {"left": slice(0, 3), "right": slice(7, 10)}
 
 
-def _number(options: dict, name: str, default: float, low: float, high: float) -> float:
-    value = options.pop(name, default)
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"scripted policy option {name} must be a number, got {value!r}") from None
-    if not low <= number <= high:
-        raise ConfigError(f"scripted policy option {name} must be from {low} to {high}, got {value!r}")
-    return number
+# Numbers are read as floats and the counts truncated to integers, as they always have been.
+OPTIONS = {
+    option.name: option
+    for option in (
+        Option("grasp_offset", float, 0.0, low=-0.5, high=0.5),
+        Option("action_noise", float, 0.0, low=0.0, high=0.5),
+        Option("give_up", float, 1.0, low=0.0, high=1.0),
+        Option("chunk", float, 4, low=1, high=1000),
+        Option("tolerance", float, 0.15, low=0.0, high=10.0),
+        Option("max_wait", float, 2, low=0, high=1000),
+        Option("seed", float, 0, low=0, high=2**31 - 1),
+        Option("wrong_order", bool, False),
+    )
+}
 
 
-def _flag(value: object, name: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, (int, float)) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.lower() in {"true", "false", "1", "0", "yes", "no"}:
-        return value.lower() in {"true", "1", "yes"}
-    raise ConfigError(f"scripted policy option {name} must be true or false, got {value!r}")
+def _option(options: dict, name: str):
+    option = OPTIONS[name]
+    return option.check(options.pop(name, option.default), f"scripted policy option {name}")
 
 
 class ScriptedPolicy(Policy):
@@ -59,14 +60,14 @@ class ScriptedPolicy(Policy):
     needs_frames = False
 
     def __init__(self, **options):
-        self.grasp_offset = _number(options, "grasp_offset", 0.0, -0.5, 0.5)
-        self.action_noise = _number(options, "action_noise", 0.0, 0.0, 0.5)
-        self.give_up = _number(options, "give_up", 1.0, 0.0, 1.0)
-        self.chunk = int(_number(options, "chunk", 4, 1, 1000))
-        self.tolerance = _number(options, "tolerance", 0.15, 0.0, 10.0)
-        self.max_wait = int(_number(options, "max_wait", 2, 0, 1000))
-        self.seed = int(_number(options, "seed", 0, 0, 2**31 - 1))
-        self.wrong_order = _flag(options.pop("wrong_order", False), "wrong_order")
+        self.grasp_offset = _option(options, "grasp_offset")
+        self.action_noise = _option(options, "action_noise")
+        self.give_up = _option(options, "give_up")
+        self.chunk = int(_option(options, "chunk"))
+        self.tolerance = _option(options, "tolerance")
+        self.max_wait = int(_option(options, "max_wait"))
+        self.seed = int(_option(options, "seed"))
+        self.wrong_order = _option(options, "wrong_order")
         if options:
             raise ConfigError(
                 f"unknown scripted policy option(s) {sorted(options)}; known: grasp_offset, action_noise, wrong_order, "

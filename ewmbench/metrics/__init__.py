@@ -1,15 +1,6 @@
 """Metrics: one module per group, each registering its metrics; pure scoring functions exported."""
 
-from ewmbench.metrics import diversity, fidelity, motion, scene, semantics  # noqa: F401  (importing registers each metric)
-from ewmbench.metrics.base import (
-    EpisodeInputs,
-    Metric,
-    TrialInputs,
-    column_directions,
-    higher_is_better,
-    metric_registry,
-    register_metric,
-)
+from ewmbench.metrics.base import EpisodeInputs, Metric, TrialInputs, register_metric
 from ewmbench.metrics.diversity import diversity_from_embeddings
 from ewmbench.metrics.fidelity import feature_statistics, frechet_distance, frechet_distance_of_features
 from ewmbench.metrics.motion import (
@@ -20,6 +11,7 @@ from ewmbench.metrics.motion import (
     trajectory_scores,
     trajectory_scores_batch,
 )
+from ewmbench.metrics.registry import column_directions, higher_is_better, metric_registry
 from ewmbench.metrics.scene import scene_consistency_from_tokens
 from ewmbench.metrics.semantics import bleu, clip_text_similarity
 

@@ -19,7 +19,7 @@ reads.
 from __future__ import annotations
 
 from abc import ABC
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -27,10 +27,11 @@ import numpy as np
 
 from ewmbench.data.layout import Episode, Trial
 from ewmbench.data.video_cache import VideoCache
-from ewmbench.errors import ConfigError, require
+from ewmbench.errors import require
 from ewmbench.perception.detector import TrackingSettings
 from ewmbench.perception.detector_weights import DetectorChoice
 from ewmbench.perception.trajectories import trajectory_of
+from ewmbench.registry import Entry, Registry
 
 GROUPS = ("fidelity", "scene", "motion", "semantics", "diversity")
 LEVELS = ("trial", "episode", "dataset")
@@ -146,39 +147,33 @@ class Metric(ABC):
         raise NotImplementedError(f"{self.name} scores {self.level}s, not whole runs")
 
 
-_REGISTRY: dict[str, type[Metric]] = {}
+# Built-in metrics by name, as "module:Class" strings (in the order `ewmbench metrics` lists them):
+# naming a metric imports only its group's module.
+BUILTIN_METRICS: dict[str, str] = {
+    "diversity": "ewmbench.metrics.diversity:Diversity",
+    "psnr": "ewmbench.metrics.fidelity:PSNR",
+    "ssim": "ewmbench.metrics.fidelity:SSIM",
+    "lpips": "ewmbench.metrics.fidelity:LPIPS",
+    "fid": "ewmbench.metrics.fidelity:FID",
+    "fvd": "ewmbench.metrics.fidelity:FVD",
+    "trajectory_consistency": "ewmbench.metrics.motion:TrajectoryConsistency",
+    "scene_consistency": "ewmbench.metrics.scene:SceneConsistency",
+    "semantics": "ewmbench.metrics.semantics:Semantics",
+}
+METRICS = Registry(
+    "metric",
+    [Entry(name, target) for name, target in BUILTIN_METRICS.items()],
+    entry_point_group="ewmbench.metrics",
+    hint="(see `ewmbench metrics`)",
+    base=Metric,
+)
 
 
 def register_metric(cls: type[Metric]) -> type[Metric]:
+    """Check a metric class's level and group, and register it in this process (built-ins are
+    found through :data:`BUILTIN_METRICS` without it; a user's own metric needs it)."""
     if cls.level not in LEVELS:
         raise ValueError(f"metric {cls.name!r}: unknown level {cls.level!r}")
     if cls.group not in GROUPS:
         raise ValueError(f"metric {cls.name!r}: unknown group {cls.group!r}")
-    if cls.name in _REGISTRY:
-        raise ValueError(f"metric {cls.name!r} registered twice")
-    _REGISTRY[cls.name] = cls
-    return cls
-
-
-def metric_registry() -> dict[str, type[Metric]]:
-    import ewmbench.metrics  # noqa: F401  (importing the package registers every metric module)
-
-    return dict(_REGISTRY)
-
-
-def higher_is_better(column: str, registry: Mapping[str, type[Metric]] | None = None) -> bool:
-    """The direction of a result column, as the metric that writes it declares it
-    (``lower_is_better``); every consumer (best-of-N, reports, leaderboards) reads it here."""
-    for cls in (registry if registry is not None else metric_registry()).values():
-        if column in cls.columns:
-            return column not in cls.lower_is_better
-    raise ConfigError(
-        f"no metric writes a column {column!r}, so its direction is unknown (see `ewmbench metrics`)"
-    )
-
-
-def column_directions(
-    columns: Sequence[str], registry: Mapping[str, type[Metric]] | None = None
-) -> dict[str, str]:
-    """``{"column": "higher" | "lower"}`` of the given columns (for result files)."""
-    return {c: "higher" if higher_is_better(c, registry) else "lower" for c in columns}
+    return METRICS.register(cls.name, cls)

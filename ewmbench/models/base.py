@@ -36,6 +36,7 @@ import numpy as np
 from ewmbench.data.layout import HEAD_VIEW
 from ewmbench.errors import ConfigError, DataError
 from ewmbench.files import json_safe
+from ewmbench.registry import Entry, Option, Registry
 
 REQUEST_FORMAT = "ewmbench-request/1"
 RESULT_FORMAT = "ewmbench-result/1"
@@ -290,75 +291,6 @@ def _unpack(data: bytes) -> tuple[dict, dict[str, np.ndarray]]:
     except (OSError, ValueError, KeyError, UnicodeDecodeError) as exc:
         raise ConfigError(f"malformed generation payload ({type(exc).__name__}: {exc})") from None
     return meta, arrays
-
-
-# ---------------------------------------------------------------------------- options
-
-
-@dataclass(frozen=True)
-class Option:
-    """One typed adapter option (``--model-option name=value``)."""
-
-    name: str
-    type: type  # bool, int, float, str or Path
-    default: Any = None  # None: unset (the adapter decides, e.g. from the request)
-    help: str = ""
-    low: float | None = None
-    high: float | None = None
-    choices: tuple[Any, ...] | None = None
-
-    def parse(self, value: Any, model: str) -> Any:
-        where = f"model {model!r} option {self.name!r}"
-        if value is None:
-            return None
-        if self.type is bool:
-            if isinstance(value, bool):
-                parsed: Any = value
-            elif isinstance(value, str) and value.lower() in {"true", "false", "yes", "no", "1", "0"}:
-                parsed = value.lower() in {"true", "yes", "1"}
-            elif isinstance(value, int) and value in (0, 1):
-                parsed = bool(value)
-            else:
-                raise ConfigError(f"{where} must be true or false, got {value!r}")
-        elif self.type is int:
-            if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-                raise ConfigError(f"{where} must be an integer, got {value!r}")
-            try:
-                number = float(value)
-            except ValueError:
-                raise ConfigError(f"{where} must be an integer, got {value!r}") from None
-            if number != int(number):
-                raise ConfigError(f"{where} must be an integer, got {value!r}")
-            parsed = int(number)
-        elif self.type is float:
-            if isinstance(value, bool):
-                raise ConfigError(f"{where} must be a number, got {value!r}")
-            try:
-                parsed = float(value)
-            except (TypeError, ValueError):
-                raise ConfigError(f"{where} must be a number, got {value!r}") from None
-            if not math.isfinite(parsed):
-                raise ConfigError(f"{where} must be a finite number, got {value!r}")
-        elif self.type is Path:
-            if not isinstance(value, (str, Path)) or not str(value):
-                raise ConfigError(f"{where} must be a path, got {value!r}")
-            parsed = Path(value).expanduser()
-        else:
-            parsed = str(value)
-        if self.low is not None and parsed < self.low or self.high is not None and parsed > self.high:
-            raise ConfigError(f"{where} must be from {self.low} to {self.high}, got {value!r}")
-        if self.choices is not None and parsed not in self.choices:
-            raise ConfigError(f"{where} must be one of {list(self.choices)}, got {value!r}")
-        return parsed
-
-    def describe(self) -> dict:
-        return {
-            "name": self.name,
-            "type": self.type.__name__,
-            "default": json_safe(self.default),
-            "help": self.help,
-            **({"choices": list(self.choices)} if self.choices else {}),
-        }
 
 
 # ---------------------------------------------------------------------------- capabilities
@@ -659,15 +591,19 @@ BUILTIN_MODELS: dict[str, str] = {
     "remote": "ewmbench.models.remote:RemoteModel",
 }
 ENTRY_POINT_GROUP = "ewmbench.models"
-_REGISTERED: dict[str, type[WorldModel]] = {}
+MODELS = Registry(
+    "model",
+    [Entry(name, target) for name, target in BUILTIN_MODELS.items()],
+    entry_point_group=ENTRY_POINT_GROUP,
+    hint="(see `ewmbench models`), or name a class as package.module:Class",
+    references=True,
+    base=WorldModel,
+)
 
 
 def register_model(cls: type[WorldModel]) -> type[WorldModel]:
     """Register an adapter class defined in the running process (a user's module, a test)."""
-    if cls.name in _REGISTERED and _REGISTERED[cls.name] is not cls:
-        raise ValueError(f"model {cls.name!r} registered twice")
-    _REGISTERED[cls.name] = cls
-    return cls
+    return MODELS.register(cls.name, cls)
 
 
 def model_sources() -> dict[str, str]:
@@ -676,43 +612,16 @@ def model_sources() -> dict[str, str]:
     Built-ins first, then the ``ewmbench.models`` entry-point group of installed packages, then
     classes registered in this process.
     """
-    from importlib.metadata import entry_points
-
-    sources = dict(BUILTIN_MODELS)
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        sources.setdefault(ep.name, ep.value)
-    for name, cls in _REGISTERED.items():
-        sources.setdefault(name, f"{cls.__module__}:{cls.__qualname__}")
-    return sources
+    return MODELS.sources()
 
 
 def load_model_class(name: str) -> type[WorldModel]:
     """The adapter class for a registered name or a ``package.module:Class`` reference."""
-    import importlib
-
-    if name in _REGISTERED:
-        return _REGISTERED[name]
-    sources = model_sources()
-    target = sources.get(name)
-    if target is None:
-        if ":" not in name:
-            close = difflib.get_close_matches(name, sources, 1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError(
-                f"unknown model {name!r}{hint}; available: {', '.join(sorted(sources))} "
-                "(see `ewmbench models`), or name a class as package.module:Class"
-            )
-        target = name
-    module_name, _, class_name = target.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(f"model {name!r}: cannot import module {module_name!r} ({exc})") from None
-    cls = module
-    for part in class_name.split("."):
-        cls = getattr(cls, part, None)
+    cls = MODELS.load(name)
     if not (isinstance(cls, type) and issubclass(cls, WorldModel)):
-        raise ConfigError(f"model {name!r}: {target!r} is not a WorldModel subclass")
+        raise ConfigError(
+            f"model {name!r}: {MODELS.sources().get(name, name)!r} is not a WorldModel subclass"
+        )
     return cls
 
 

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ewmbench.errors import ConfigError, DataError, Unavailable, require
+from ewmbench.errors import ConfigError, DataError, Unavailable
 from ewmbench.models.base import (
     Capabilities,
     GenerationRequest,
@@ -174,7 +174,9 @@ class SimModel(WorldModel):
         )
 
     def check_available(self) -> None:
-        require("pybullet", "sim", "the sim model")
+        from ewmbench.sim.execute import import_pybullet
+
+        import_pybullet("the sim model")
 
     def generate_oracle(self, request: GenerationRequest, episode) -> GenerationResult:
         return self.generate(request)

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ewmbench.data.budgets import PNG_CHUNKS
 from ewmbench.errors import EwmbenchError
 from ewmbench.models.base import HEAD_VIEW, GenerationRequest
 
@@ -60,6 +61,7 @@ class ApiError(EwmbenchError):
         "UNAUTHENTICATED": 401,
         "PERMISSION_DENIED": 403,
         "NOT_FOUND": 404,
+        "REQUEST_TIMEOUT": 408,  # ours, like NOT_FOUND: a client too slow to send its request
         "REQUEST_ID_CONFLICT": 409,
         "PAYLOAD_TOO_LARGE": 413,
         "UNSUPPORTED_VERSION": 422,
@@ -122,36 +124,86 @@ def encode_image(frame: np.ndarray, compress_level: int = 1) -> dict:
 
 def png_header(data: bytes, where: str) -> tuple[int, int]:
     """(height, width) of an 8-bit RGB, non-animated PNG, read from its chunks before any pixel is
-    decompressed; anything else is refused."""
+    decompressed; anything else is refused. Exactly one IHDR, first; at most the PNG-chunks budget
+    of chunks; then the image data is inflated (bounded by the size the header declares) and must
+    hold exactly every row, so a PNG that hides a second header or stops short is refused."""
     if not data.startswith(PNG_SIGNATURE):
         raise invalid(f"{where}: not a PNG")
-    pos, size, seen = 8, len(data), []
-    height = width = None
+    pos, size, kinds = 8, len(data), []
+    height = width = interlace = None
+    image_data = []
+    limit = int(PNG_CHUNKS.value())
     while pos + 8 <= size:
         length, kind = struct.unpack(">I4s", data[pos : pos + 8])
         if pos + 12 + length > size:
             raise invalid(f"{where}: truncated PNG chunk")
+        if len(kinds) >= limit:
+            raise invalid(f"{where}: PNG has more than {limit} chunks")
         body = data[pos + 8 : pos + 8 + length]
         if kind == b"IHDR":
+            if kinds:
+                raise invalid(f"{where}: PNG must hold exactly one IHDR chunk, first")
             if length != 13:
                 raise invalid(f"{where}: malformed PNG header")
             width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", body)
             if colour != 2 or depth != 8:
-                kinds = {0: "grayscale", 3: "palette", 4: "grayscale with alpha", 6: "RGBA"}
+                kinds_of = {0: "grayscale", 3: "palette", 4: "grayscale with alpha", 6: "RGBA"}
                 raise invalid(
-                    f"{where}: PNG must be 8-bit RGB, got {kinds.get(colour, f'colour type {colour}')} at {depth} bits"
+                    f"{where}: PNG must be 8-bit RGB, got {kinds_of.get(colour, f'colour type {colour}')} at {depth} bits"
                 )
         elif kind == b"acTL":
             raise invalid(f"{where}: animated PNG is not accepted")
         elif kind == b"tRNS":
             raise invalid(f"{where}: PNG with transparency is not accepted")
-        seen.append(kind)
+        elif kind == b"IDAT":
+            image_data.append(body)
+        kinds.append(kind)
         pos += 12 + length
         if kind == b"IEND":
             break
-    if not seen or seen[0] != b"IHDR" or height is None or b"IDAT" not in seen:
+    if not kinds or kinds[0] != b"IHDR" or height is None or width is None or not image_data:
         raise invalid(f"{where}: malformed PNG")
+    if kinds[-1] != b"IEND":
+        raise invalid(f"{where}: truncated PNG (no IEND chunk)")
+    _check_image_data(image_data, height, width, interlace, where)
     return height, width
+
+
+def _check_image_data(chunks: list[bytes], height: int, width: int, interlace: int, where: str) -> int:
+    """The inflated size of the image data, which must be exactly what the header declares."""
+    if interlace == 0:
+        expected = height * (1 + 3 * width)
+    else:  # Adam7: seven reduced images, each row with its filter byte
+        expected = 0
+        for x0, y0, dx, dy in (
+            (0, 0, 8, 8),
+            (4, 0, 8, 8),
+            (0, 4, 4, 8),
+            (2, 0, 4, 4),
+            (0, 2, 2, 4),
+            (1, 0, 2, 2),
+            (0, 1, 1, 2),
+        ):
+            cols, rows = -(-(width - x0) // dx), -(-(height - y0) // dy)
+            if cols > 0 and rows > 0:
+                expected += rows * (1 + 3 * cols)
+    inflate = zlib.decompressobj()
+    got = 0
+    try:
+        for chunk in chunks:
+            got += len(inflate.decompress(chunk, expected + 1 - got))
+            if got > expected:
+                break
+            while inflate.unconsumed_tail and got <= expected:
+                got += len(inflate.decompress(inflate.unconsumed_tail, expected + 1 - got))
+    except zlib.error:
+        raise invalid(f"{where}: PNG image data is corrupt") from None
+    if got != expected or not inflate.eof:
+        raise invalid(
+            f"{where}: PNG image data holds {'more' if got > expected else 'less'} than the "
+            f"{height}x{width} pixels its header declares"
+        )
+    return got
 
 
 def decode_image(obj, height: int, width: int, where: str, max_png_bytes: int) -> np.ndarray:

@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 from ewmbench.data.video_cache import VideoCache
 from ewmbench.errors import ConfigError
+from ewmbench.preflight import EXECUTORS
 from ewmbench.run.plan import Job, WorkItem, chunked
 from ewmbench.run.scoring import Scorer
 
@@ -162,9 +163,6 @@ def run_ray(
             ray.shutdown()
 
 
-EXECUTORS: dict[str, Callable[..., int]] = {"serial": run_serial, "processes": run_processes, "ray": run_ray}
-
-
 def execute(
     executor: str,
     job: Job,
@@ -178,4 +176,4 @@ def execute(
         raise ConfigError(f"--executor {executor!r} is not one of {', '.join(EXECUTORS)}")
     if not items:
         return 0
-    return EXECUTORS[executor](job, items, advance, workers=workers, num_gpus=num_gpus)
+    return EXECUTORS.load(executor)(job, items, advance, workers=workers, num_gpus=num_gpus)

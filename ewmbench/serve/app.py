@@ -1,12 +1,17 @@
 """``ewmbench serve``: any registered adapter as a WorldArena 2.0 Track 2 world-model service (API 1.0).
 
-The request path, in order: authentication (bearer token; none on loopback without a token), the
-concurrency gate (429 OVERLOADED with Retry-After past ``max_concurrency``), the body read with its
-byte limit (413 before anything is decoded), JSON with a depth limit, then the whole request
-validated (versions, profile, ids, every sample, every image) before any sample runs; the
-idempotency store; then each sample generated on its own (its pixels never depend on the batch).
-Every error answers ``{"error": {code, message, request_id, retryable}}``; messages never carry
-paths, host names or tracebacks, and log lines never carry tokens or payloads.
+The request path, in order: the request headers within the header timeout (else 408, from the
+connection itself); authentication (bearer token; none on loopback without a token): a missing or
+invalid token is answered 401 before the body is parsed, the body drained rather than left to
+reset the connection; the body read with its byte limit (413 before anything is decoded) and its
+time limit (408: a slow client frees its place), at most ``BODY_READERS`` bodies at once; JSON
+with a value-count limit checked before parsing and a depth limit; the concurrency gate (429
+OVERLOADED with Retry-After past ``max_concurrency``: only requests whose bodies are whole take a
+compute slot); then the whole request validated (versions, profile, ids, every sample, every
+image) before any sample runs; the idempotency store; then each sample generated on its own (its
+pixels never depend on the batch). Every error answers ``{"error": {code, message, request_id,
+retryable}}``; messages never carry paths, host names or tracebacks, and log lines never carry
+tokens, payloads or raw control characters. The budgets are in ``ewmbench.data.budgets``.
 """
 
 import hashlib
@@ -25,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ewmbench.data import budgets
 from ewmbench.errors import ConfigError, EwmbenchError
 from ewmbench.models.base import (
     HEAD_VIEW,
@@ -46,11 +52,13 @@ from ewmbench.models.wire import (
     parse_sample_id,
     sample_to_request,
 )
+from ewmbench.text import for_terminal
 
 log = logging.getLogger("ewmbench.serve")
 TOKEN_ENV = "EWMBENCH_SERVE_TOKEN"
 PROFILE_ID = "default"
-MAX_JSON_DEPTH = 12
+MIN_PUBLIC_TOKEN_CHARS = 16
+MAX_JSON_DEPTH = int(budgets.JSON_DEPTH.default)
 MAX_ID_CHARS = 256
 MAX_INSTRUCTION_CHARS = 4096
 MAX_IMAGE_SIDE = 4096
@@ -83,7 +91,10 @@ def read_token(token_file: Path | None = None) -> str | None:
         if not token:
             raise ConfigError(f"token file {token_file} is empty")
         return token
-    return os.environ.get(TOKEN_ENV) or None
+    token = os.environ.get(TOKEN_ENV)
+    if token is not None and not token.strip():
+        raise ConfigError(f"{TOKEN_ENV} holds only white space; set a token or unset it")
+    return token.strip() if token else None
 
 
 # ---------------------------------------------------------------------------- the idempotency store
@@ -148,6 +159,15 @@ class ServeConfig:
     max_prediction_frames: int = 256
     device: str | None = None
     token: str | None = None
+    profile_id: str = PROFILE_ID
+    model_version: str | None = None  # default: the adapter's name and a hash of its configuration
+    # the profile's actions, for a model that ignores them (an action-conditioned adapter fixes its own)
+    action_dim: int | None = None
+    action_representation: str | None = None
+    oracle_reads_sample_id: bool = False  # an oracle finds its episode from the sample id: said explicitly
+    max_response_bytes: int = int(budgets.RESPONSE_BYTES.default)
+    header_timeout_s: float = float(budgets.HEADER_SECONDS.default)
+    body_timeout_s: float = float(budgets.BODY_SECONDS.default)
 
 
 class Service:
@@ -166,6 +186,11 @@ class Service:
         elif self.model.oracle:
             raise ConfigError(
                 f"model {config.model!r} reads the ground-truth episode; give the dataset it serves: --model-option dataset=NAME_OR_DIR"
+            )
+        if self.model.oracle and not config.oracle_reads_sample_id:
+            raise ConfigError(
+                f"model {config.model!r} is an oracle: it finds its ground-truth episode from each sample_id, which the "
+                "Track 2 API forbids (sample ids are opaque); pass --oracle-reads-sample-id to serve it for local tests only"
             )
         caps = self.model.capabilities_now()
         # The API carries one image stream (the head view), actions, states and an instruction.
@@ -191,32 +216,84 @@ class Service:
             height, width = 480, 640
         if not (1 <= height <= MAX_IMAGE_SIDE and 1 <= width <= MAX_IMAGE_SIDE):
             raise ConfigError(f"profile size {height}x{width} is outside 1..{MAX_IMAGE_SIDE}")
-        actions = "actions" in caps.conditioning
+        action_dim, representation, actions = self._action_space(config, caps)
+        prediction_max = min(config.max_prediction_frames, self._predictions_within_budget(height, width))
+        if prediction_max < 1:
+            raise ConfigError(
+                f"one {height}x{width} frame for each of {config.limits.max_batch_size} samples does not fit the "
+                f"{config.max_response_bytes}-byte response budget; raise --max-response-mb or lower --max-batch-size"
+            )
+        if not isinstance(config.profile_id, str) or not 1 <= len(config.profile_id) <= MAX_ID_CHARS:
+            raise ConfigError(f"--profile-id must be 1 to {MAX_ID_CHARS} characters")
         self.profile = Profile(
-            profile_id=PROFILE_ID,
+            profile_id=config.profile_id,
             height=height,
             width=width,
             context_min=1,
             context_max=max(1, caps.memory_frames),
             prediction_min=1,
-            prediction_max=config.max_prediction_frames,
-            action_dim=14 if actions else 0,
-            action_representation="eef14-euler: [L xyz, L rpy, L gripper, R xyz, R rpy, R gripper], absolute target pose per frame"
-            if actions
-            else "none: rows are empty, their count is the number of frames to predict",
+            prediction_max=prediction_max,
+            action_dim=action_dim,
+            action_representation=representation,
             state_supported=actions,
-            state_dim=14 if actions else 0,
+            state_dim=action_dim if actions else 0,
             instruction_supported="text" in caps.conditioning,
         )
-        cfg = json.dumps(self.model.config(), sort_keys=True, default=str)
-        self.model_version = f"{self.model.name}-{hashlib.sha256(cfg.encode()).hexdigest()[:12]}"
-        self.store = AnswerStore()
+        if config.model_version is not None:
+            if not re.fullmatch(r"[\x21-\x7e]{1,128}", config.model_version):
+                raise ConfigError("--model-version must be 1 to 128 printable characters without spaces")
+            self.model_version = config.model_version
+        else:
+            cfg = json.dumps(self.model.config(), sort_keys=True, default=str)
+            self.model_version = f"{self.model.name}-{hashlib.sha256(cfg.encode()).hexdigest()[:12]}"
+        self.store = AnswerStore(max_bytes=config.max_response_bytes)  # answers kept for retries
         self._pending: dict[str, tuple[str, threading.Event]] = {}
         self._pending_lock = threading.Lock()
         self.status = "starting"
         self._model_lock = threading.Lock()
         self._gate = threading.Lock()
         self._in_flight = 0
+
+    def _action_space(self, config: ServeConfig, caps) -> tuple[int, str, bool]:
+        """(dimension, representation, conditioned): an action-conditioned adapter's own action
+        space; a model that ignores actions accepts rows of the declared dimension (the option, the
+        served dataset's actions, else EWMBench's 14-D end-effector poses) and never advertises 0."""
+        from ewmbench.models.base import ACTION_SPACES
+
+        if "actions" in caps.conditioning:
+            space = caps.action_space or "eef14-euler"
+            dim = ACTION_SPACES[space][0] if space in ACTION_SPACES else 14
+            if config.action_dim is not None and config.action_dim != dim:
+                raise ConfigError(
+                    f"--action-dim {config.action_dim}: model {config.model!r} takes {dim}-D actions ({space})"
+                )
+            text = config.action_representation or (
+                f"{space}: [L xyz, L rpy, L gripper, R xyz, R rpy, R gripper], absolute target pose per frame"
+                if space == "eef14-euler"
+                else space
+            )
+            return dim, text, True
+        dim = config.action_dim
+        if dim is None and self.gt is not None and self.gt.episodes:
+            sidecar = self.gt.episodes[0].sidecar
+            actions = None if sidecar is None else sidecar.actions
+            dim = int(actions.shape[1]) if actions is not None and actions.ndim == 2 else None
+        dim = 14 if dim is None else dim
+        if isinstance(dim, bool) or not isinstance(dim, int) or not 1 <= dim <= 4096:
+            raise ConfigError(f"--action-dim must be an integer from 1 to 4096, got {dim!r}")
+        text = config.action_representation or (
+            "eef14-euler: [L xyz, L rpy, L gripper, R xyz, R rpy, R gripper], absolute target pose per frame "
+            "(accepted and ignored: this model is not conditioned on actions)"
+            if dim == 14
+            else f"{dim}-D rows (accepted and ignored: this model is not conditioned on actions)"
+        )
+        return dim, text, False
+
+    def _predictions_within_budget(self, height: int, width: int) -> int:
+        """Most predicted frames per sample whose response, at the largest batch, fits the response
+        budget even when no frame compresses (base64 of a stored PNG: 4/3 of its raw rows)."""
+        frame = 4 * (height * (3 * width + 1) + 1024) // 3 + 200
+        return self.config.max_response_bytes // (self.config.limits.max_batch_size * frame)
 
     # -- lifecycle
     def load(self) -> None:
@@ -233,7 +310,7 @@ class Service:
             log.info("model %s loaded (%s), version %s", self.model.name, device, self.model_version)
         except Exception as exc:  # the service stays up and says so; the reason goes to the operator's log
             self.status = "degraded"
-            log.error("model %s failed to load: %s", self.model.name, scrub(str(exc)))
+            log.error("model %s failed to load: %s", self.model.name, for_terminal(scrub(str(exc))))
 
     def health(self) -> dict:
         return {"status": self.status, "api_version": API_VERSION, "model_version": self.model_version}
@@ -503,6 +580,10 @@ def json_depth_ok(value, limit: int = MAX_JSON_DEPTH) -> bool:
 # ---------------------------------------------------------------------------- the ASGI application
 
 
+class BodyTimeout(Exception):
+    """The client did not send its whole body within the body timeout."""
+
+
 def create_app(service: Service, load_in_background: bool = True):
     """The FastAPI application over ``service``; the model loads when the server starts."""
     import asyncio
@@ -539,13 +620,74 @@ def create_app(service: Service, load_in_background: bool = True):
         return JSONResponse(exc.body(request_id), status_code=exc.status, headers=headers)
 
     def check_auth(request: Request) -> None:
+        """401 for a missing or invalid token. This service has one token, which may do
+        everything, so it never answers 403 (kept for a valid token without a permission)."""
         if token is None:
             return
         header = request.headers.get("authorization", "")
         if not header.lower().startswith("bearer "):
             raise ApiError("UNAUTHENTICATED", "missing bearer token (Authorization: Bearer <token>)")
         if not hmac.compare_digest(header[7:].strip().encode(), token.encode()):
-            raise ApiError("PERMISSION_DENIED", "the token is not valid for this service")
+            raise ApiError("UNAUTHENTICATED", "the token is not valid for this service")
+
+    readers = {"count": 0}
+    max_readers = int(budgets.BODY_READERS.value())
+    body_timeout = service.config.body_timeout_s
+    min_rate = float(budgets.BODY_RATE.value())
+
+    def body_deadline(start: float, size: int) -> float:
+        # the grace period, then at least min_rate: a drip is cut, a large body on a slow link is not
+        return start + body_timeout + size / min_rate
+
+    async def read_body(request: Request) -> bytes:
+        """The whole body within the byte and time limits (413, 408)."""
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limits.max_request_bytes):
+            raise ApiError("PAYLOAD_TOO_LARGE", f"the body exceeds {limits.max_request_bytes} bytes")
+        chunks, size = [], 0
+        start = time.monotonic()
+        stream = request.stream().__aiter__()
+        while True:
+            left = body_deadline(start, size) - time.monotonic()
+            try:
+                chunk = await asyncio.wait_for(stream.__anext__(), max(left, 0.001))
+            except StopAsyncIteration:
+                break
+            except TimeoutError:
+                raise BodyTimeout() from None
+            size += len(chunk)
+            if size > limits.max_request_bytes:
+                raise ApiError("PAYLOAD_TOO_LARGE", f"the body exceeds {limits.max_request_bytes} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def drain(request: Request) -> bool:
+        """Read and drop the body of a request answered without it, so that closing the
+        connection does not reset it before the client has read the answer; False when the
+        body is too large or too slow to drain (the answer then closes the connection)."""
+        if request.headers.get("expect", "").lower() == "100-continue":
+            return False  # the client waits for our answer before it sends the body
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limits.max_request_bytes):
+            return False
+        size, start = 0, time.monotonic()
+        stream = request.stream().__aiter__()
+        try:
+            while True:
+                left = body_deadline(start, size) - time.monotonic()
+                chunk = await asyncio.wait_for(stream.__anext__(), max(left, 0.001))
+                size += len(chunk)
+                if size > limits.max_request_bytes:
+                    return False
+        except StopAsyncIteration:
+            return True
+        except (TimeoutError, Exception):  # noqa: BLE001  (a client gone mid-body: nothing to drain)
+            return False
+
+    def too_many_values(body: bytes) -> bool:
+        # Objects, lists and the values they separate, counted in C before Python builds them.
+        count = body.count(b",") + body.count(b"[") + body.count(b"{")
+        return count > budgets.JSON_VALUES.value()
 
     @app.middleware("http")
     async def access_log(request: Request, call_next):
@@ -553,12 +695,17 @@ def create_app(service: Service, load_in_background: bool = True):
         try:
             response = await call_next(request)
         except Exception as exc:  # noqa: BLE001  (never a traceback to the client or the log)
-            log.error("%s %s failed: %s", request.method, request.url.path, type(exc).__name__)
+            log.error(
+                "%s %s failed: %s",
+                for_terminal(request.method[:16]),
+                for_terminal(request.url.path[:64]),
+                type(exc).__name__,
+            )
             response = error(ApiError("INTERNAL", "internal error"))
         log.info(
             "%s %s %d %.1f ms",
-            request.method,
-            request.url.path[:64],
+            for_terminal(request.method[:16]),
+            for_terminal(request.url.path[:64]),
             response.status_code,
             1000 * (time.perf_counter() - start),
         )
@@ -589,7 +736,12 @@ def create_app(service: Service, load_in_background: bool = True):
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception):
-        log.error("%s %s failed: %s", request.method, request.url.path, type(exc).__name__)
+        log.error(
+            "%s %s failed: %s",
+            for_terminal(request.method[:16]),
+            for_terminal(request.url.path[:64]),
+            type(exc).__name__,
+        )
         return error(ApiError("INTERNAL", "internal error"))
 
     @app.get("/v1/health")
@@ -603,31 +755,45 @@ def create_app(service: Service, load_in_background: bool = True):
 
     @app.post("/v1/predict")
     async def predict(request: Request):
-        check_auth(request)
-        if not service.enter():
-            return error(
-                ApiError("OVERLOADED", f"more than {limits.max_concurrency} requests in flight; retry later"),
-                headers={"Retry-After": "1"},
-            )
-        request_id, held = None, False
         try:
-            declared = request.headers.get("content-length")
-            if declared is not None and (not declared.isdigit() or int(declared) > limits.max_request_bytes):
-                raise ApiError("PAYLOAD_TOO_LARGE", f"the body exceeds {limits.max_request_bytes} bytes")
-            chunks, size = [], 0
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limits.max_request_bytes:
-                    raise ApiError("PAYLOAD_TOO_LARGE", f"the body exceeds {limits.max_request_bytes} bytes")
-                chunks.append(chunk)
+            check_auth(request)  # from the headers alone, before the body is parsed
+        except ApiError as exc:
+            whole = await drain(request)
+            return error(exc, headers=None if whole else {"Connection": "close"})
+        if readers["count"] >= max_readers:
+            return error(
+                ApiError("OVERLOADED", f"more than {max_readers} request bodies being received; retry later"),
+                headers={"Retry-After": "1", "Connection": "close"},
+            )
+        request_id, entered, held = None, False, False
+        readers["count"] += 1
+        try:
             try:
-                payload = json.loads(b"".join(chunks))
+                raw = await read_body(request)
+            finally:
+                readers["count"] -= 1
+            if too_many_values(raw):
+                raise invalid(
+                    f"the body holds more than {budgets.JSON_VALUES.value()} JSON values, the request budget"
+                )
+            try:
+                payload = json.loads(raw)
             except (ValueError, RecursionError):
                 raise invalid("the body is not valid JSON") from None
+            del raw
             if not json_depth_ok(payload):
                 raise invalid(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
             if isinstance(payload, dict) and isinstance(payload.get("request_id"), str):
                 request_id = payload["request_id"][:64]
+            if not service.enter():
+                return error(
+                    ApiError(
+                        "OVERLOADED", f"more than {limits.max_concurrency} requests in flight; retry later"
+                    ),
+                    request_id,
+                    headers={"Retry-After": "1"},
+                )
+            entered = True
             work = asyncio.ensure_future(run_in_threadpool(service.predict, payload))
             try:
                 body = await asyncio.wait_for(asyncio.shield(work), limits.recommended_timeout_ms / 1000)
@@ -641,13 +807,22 @@ def create_app(service: Service, load_in_background: bool = True):
                     f"no answer within {limits.recommended_timeout_ms} ms; retry with the same request_id",
                 ) from None
             return Response(body, media_type="application/json")
+        except BodyTimeout:
+            return error(
+                ApiError(
+                    "REQUEST_TIMEOUT",
+                    f"the body did not arrive within {body_timeout:g} s and then at {min_rate / 1024:g} KiB/s",
+                ),
+                headers={"Connection": "close"},
+            )
         except ApiError as exc:
-            return error(exc, request_id)
+            closing = {"Connection": "close"} if exc.code == "PAYLOAD_TOO_LARGE" else None
+            return error(exc, request_id, headers=closing)
         except Exception as exc:  # noqa: BLE001  (the type goes to the log; nothing else leaves)
             log.error("POST /v1/predict failed: %s", type(exc).__name__)
             return error(ApiError("INTERNAL", "internal error"), request_id)
         finally:
-            if not held:
+            if entered and not held:
                 service.leave()
 
     return app
@@ -656,7 +831,15 @@ def create_app(service: Service, load_in_background: bool = True):
 # ---------------------------------------------------------------------------- running it
 
 
-def uvicorn_config(app, host: str, port: int, log_level: str = "info"):
+def uvicorn_config(
+    app,
+    host: str,
+    port: int,
+    log_level: str = "info",
+    header_timeout_s: float = float(budgets.HEADER_SECONDS.default),
+    ssl_certfile: Path | None = None,
+    ssl_keyfile: Path | None = None,
+):
     uvicorn = _uvicorn()
     # The access log names client addresses; our own middleware logs method, path, status, time.
     return uvicorn.Config(
@@ -668,7 +851,68 @@ def uvicorn_config(app, host: str, port: int, log_level: str = "info"):
         timeout_graceful_shutdown=10,
         server_header=False,
         date_header=True,
+        http=header_timeout_protocol(header_timeout_s),
+        limit_concurrency=int(budgets.CONNECTIONS.value()),
+        h11_max_incomplete_event_size=64 * 1024,  # request line and headers
+        ssl_certfile=None if ssl_certfile is None else str(ssl_certfile),
+        ssl_keyfile=None if ssl_keyfile is None else str(ssl_keyfile),
     )
+
+
+def header_timeout_protocol(timeout_s: float):
+    """uvicorn's HTTP/1.1 protocol with a header timeout: a connection that has not sent a whole
+    request line and headers within ``timeout_s`` of opening (or of its previous answer) is
+    answered 408 and closed, so slow clients cannot hold connections open."""
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    body = json.dumps(
+        ApiError("REQUEST_TIMEOUT", f"the request headers did not arrive within {timeout_s:g} s").body(None)
+    ).encode()
+    answer = (
+        b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\nconnection: close\r\n"
+        + f"content-length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+
+    class HeaderTimeoutProtocol(H11Protocol):
+        _header_timer = None
+
+        def _arm(self) -> None:
+            self._disarm()
+            self._header_timer = self.loop.call_later(timeout_s, self._header_timeout)
+
+        def _disarm(self) -> None:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+                self._header_timer = None
+
+        def connection_made(self, transport) -> None:
+            super().connection_made(transport)
+            self._arm()
+
+        def handle_events(self) -> None:
+            super().handle_events()
+            if self.conn.their_state is not h11.IDLE:
+                self._disarm()  # the headers are in: the body has its own timeout
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
+                self._arm()
+
+        def connection_lost(self, exc) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+        def _header_timeout(self) -> None:
+            self._header_timer = None
+            if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
+                return
+            self.transport.write(answer)
+            self.transport.close()
+
+    return HeaderTimeoutProtocol
 
 
 def _uvicorn():
@@ -678,15 +922,36 @@ def _uvicorn():
     return require("uvicorn", "serve", "ewmbench serve")
 
 
-def serve(config: ServeConfig, host: str = "127.0.0.1", port: int = 8000) -> None:
+def serve(
+    config: ServeConfig,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    ssl_certfile: Path | None = None,
+    ssl_keyfile: Path | None = None,
+) -> None:
     """Run the service until interrupted (Ctrl-C or SIGTERM stop it gracefully)."""
-    if config.token is None and not is_loopback(host):
-        raise ConfigError(
-            f"refusing to listen on {host} without a token: set {TOKEN_ENV} or pass --token-file (no token is allowed on loopback only)"
-        )
+    if not is_loopback(host):
+        if config.token is None or not config.token.strip():
+            raise ConfigError(
+                f"refusing to listen on {host} without a token: set {TOKEN_ENV} or pass --token-file (no token is allowed on loopback only)"
+            )
+        if len(config.token.strip()) < MIN_PUBLIC_TOKEN_CHARS:
+            raise ConfigError(
+                f"refusing to listen on {host} with a token of fewer than {MIN_PUBLIC_TOKEN_CHARS} characters; "
+                "use a long random one (e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+    if (ssl_certfile is None) != (ssl_keyfile is None):
+        raise ConfigError("give both --ssl-certfile and --ssl-keyfile, or neither")
+    for option, path in (("--ssl-certfile", ssl_certfile), ("--ssl-keyfile", ssl_keyfile)):
+        if path is not None and not Path(path).is_file():
+            raise ConfigError(f"{option} {path}: no such file")
     _uvicorn()
     service = Service(config)
-    server = _uvicorn().Server(uvicorn_config(create_app(service), host, port))
+    server = _uvicorn().Server(
+        uvicorn_config(
+            create_app(service), host, port, "info", config.header_timeout_s, ssl_certfile, ssl_keyfile
+        )
+    )
     server.run()
 
 
@@ -702,7 +967,13 @@ class BackgroundServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.service = service
         self._server = _uvicorn().Server(
-            uvicorn_config(create_app(service, load_in_background), "127.0.0.1", self.port, "warning")
+            uvicorn_config(
+                create_app(service, load_in_background),
+                "127.0.0.1",
+                self.port,
+                "warning",
+                service.config.header_timeout_s,
+            )
         )
         self._thread = threading.Thread(target=self._server.run, name="ewmbench-serve", daemon=True)
 

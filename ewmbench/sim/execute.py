@@ -22,6 +22,9 @@ still close on the object and collide with everything as usual.
 
 from __future__ import annotations
 
+import os
+import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -85,10 +88,31 @@ def quat_to_rpy(quat: np.ndarray) -> np.ndarray:
     return Rotation.from_quat(quat).as_euler("xyz")
 
 
-def _connect() -> int:
+@contextmanager
+def _quiet_stderr():
+    """Standard error silenced at the file-descriptor level: pybullet's C code prints its build
+    banner there when it is imported, past Python's sys.stderr."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def import_pybullet(purpose: str = "the simulator (sample dataset, sim model)"):
+    """pybullet, or a clear error naming the extra; imported without its build-time banner."""
     from ewmbench.errors import require
 
-    p = require("pybullet", "sim", "the simulator (sample dataset, sim model)")
+    with _quiet_stderr():
+        return require("pybullet", "sim", purpose)
+
+
+def _connect() -> int:
+    p = import_pybullet()
     import pybullet_data
 
     client = p.connect(p.DIRECT)

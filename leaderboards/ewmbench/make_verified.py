@@ -15,6 +15,7 @@ import shlex
 from pathlib import Path
 
 from ewmbench.leaderboard.entries import entry_from_record, write_entry
+from ewmbench.leaderboard.intake import check_record
 from ewmbench.leaderboard.rule import load_rule
 from ewmbench.record import load_run
 from ewmbench.runner import RunConfig, run
@@ -93,6 +94,9 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=Path("runs/board"))
     parser.add_argument("--board", type=Path, default=HERE)
     parser.add_argument("--only", default=None, help="comma-separated entry ids")
+    parser.add_argument(
+        "--reuse", action="store_true", help="make entries from runs already in --runs (no new runs)"
+    )
     args = parser.parse_args()
     rule = load_rule(args.board)
     wanted = set(args.only.split(",")) if args.only else None
@@ -100,19 +104,27 @@ def main() -> None:
         if wanted and entry_id not in wanted:
             continue
         output = args.runs / entry_id
-        run(
-            RunConfig(
-                output=output,
-                protocol=rule.protocol,
-                model=model,
-                model_options=options,
-                dataset="sample",
-                trials=1,
-            ),
-            show_progress=False,
-        )
+        if args.reuse and (output / "record.json").is_file():
+            print(f"{entry_id}: reusing {output}")
+        else:
+            run(
+                RunConfig(
+                    output=output,
+                    protocol=rule.protocol,
+                    model=model,
+                    model_options=options,
+                    dataset="sample",
+                    trials=1,
+                ),
+                show_progress=False,
+            )
         record = load_run(output)
-        provenance = {"command": command_for(model, options, rule.protocol, output), "note": note}
+        check_record(record, rule)  # the same checks a submitted record passes
+        # the command as anyone reproduces it: a relative output folder, never this machine's path
+        provenance = {
+            "command": command_for(model, options, rule.protocol, Path("runs") / entry_id),
+            "note": note,
+        }
         entry = entry_from_record(record, rule, {**BASE, **meta}, "verified", entry_id, provenance)
         target = args.board / "entries" / f"{entry_id}.json"
         target.unlink(missing_ok=True)

@@ -205,7 +205,7 @@ def paths_that_look_like_markup(ws):
     return ws.evaluate()
 
 
-@case(0, "task [bold]", nothing_written=False)
+@case(0, "[bold] task1", nothing_written=False)  # the id as it is, beside its sidecar name
 def task_named_like_a_style_tag(ws):
     (ws.gt / "1").rename(ws.gt / "[bold]")
     (ws.gen / "1").rename(ws.gen / "[bold]")

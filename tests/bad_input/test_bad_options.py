@@ -92,7 +92,7 @@ def absurd_trials(ws):
     return run(ws, "--trials", str(10**12))
 
 
-@case(2, "--trials", "valid integer")
+@case(2, "--trials", "not a valid int")
 def trials_not_a_number(ws):
     return run(ws, "--trials", "three")
 

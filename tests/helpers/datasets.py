@@ -20,7 +20,10 @@ def moving_square_frames(num_frames: int, height: int = 48, width: int = 64, see
     return frames
 
 
-def make_ground_truth(root: Path, tasks=("1", "2"), episodes=("10", "11"), num_frames: int = 6) -> Path:
+def make_ground_truth(
+    root: Path, tasks=("1", "2"), episodes=("10", "11"), num_frames: int = 6, actions: bool = False
+) -> Path:
+    """A tiny GT dataset; ``actions``: each episode's sidecar also holds its poses as actions."""
     for task_index, task in enumerate(tasks):
         for episode_index, episode in enumerate(episodes):
             frames = moving_square_frames(num_frames, seed=task_index * 10 + episode_index)
@@ -33,7 +36,11 @@ def make_ground_truth(root: Path, tasks=("1", "2"), episodes=("10", "11"), num_f
                 frames,
                 instruction=f"move the red block (task {task})",
                 sidecar=Sidecar(
-                    fps=10, substeps=["reach", "push"], eef_pose=eef, meta={"task_name": f"task{task}"}
+                    fps=10,
+                    substeps=["reach", "push"],
+                    eef_pose=eef,
+                    actions=eef.copy() if actions else None,
+                    meta={"task_name": f"task{task}"},
                 ),
             )
     return root

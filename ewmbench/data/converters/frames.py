@@ -15,6 +15,8 @@ from typing import Self
 
 import numpy as np
 
+from ewmbench.data.budgets import VIDEO_FRAMES, how_to_raise
+from ewmbench.data.video import probe_video
 from ewmbench.errors import DataError
 
 
@@ -25,6 +27,11 @@ class _Capture:
         self.capture = cv2.VideoCapture(str(path))
         if not self.capture.isOpened():
             raise OSError("cannot open")
+        try:
+            self.header = probe_video(path, whole=False)  # frame size checked before any decoding
+        except DataError:
+            self.capture.release()
+            raise
         self.position = 0  # index of the next frame read() returns
 
     def skip_to(self, index: int) -> bool:
@@ -68,6 +75,8 @@ class SegmentReader:
                 raise DataError(
                     path, f"{where}: cannot open the video (corrupt or unsupported codec)"
                 ) from None
+            except DataError as exc:
+                raise DataError(path, f"{where}: {exc.problem}") from None
         self._open[path] = capture
         while len(self._open) > self.max_open:
             _, oldest = self._open.popitem(last=False)
@@ -81,6 +90,12 @@ class SegmentReader:
         episode, the file and how many frames it had, never a shorter episode.
         """
         path = Path(path)
+        limit = int(VIDEO_FRAMES.value())
+        if count > limit:
+            raise DataError(
+                path,
+                f"{where}: the episode has {count} frames, more than the {limit}-frame budget{how_to_raise(VIDEO_FRAMES)}",
+            )
         capture = self._capture(path, start, where)
         if not capture.skip_to(start):
             self._drop(path)
@@ -92,6 +107,13 @@ class SegmentReader:
         next_keep = next(wanted, None)
         for offset in range(count):
             frame = capture.read()
+            if frame is not None and frame.shape[:2] != (capture.header.height, capture.header.width):
+                self._drop(path)
+                raise DataError(
+                    path,
+                    f"{where}: frame {capture.position - 1} is {frame.shape[0]}x{frame.shape[1]}, the header says "
+                    f"{capture.header.height}x{capture.header.width}",
+                )
             if frame is None:
                 self._drop(path)
                 raise DataError(

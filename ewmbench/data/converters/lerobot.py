@@ -29,6 +29,9 @@ rows is kept exactly, under its own name, as ``source/<name>`` in the sidecar's 
 from __future__ import annotations
 
 import json
+import math
+import re
+import string
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,16 +103,33 @@ class LeRobotDataset:
                 info_path,
                 f"LeRobot codebase_version {self.version!r} is not supported (supported: {', '.join(SUPPORTED_VERSIONS)})",
             )
+        if not isinstance(self.info, dict):
+            raise DataError(info_path, "must hold a JSON object")
         for key in ("fps", "features", "data_path"):
             if key not in self.info:
                 raise DataError(info_path, f"missing {key!r}")
-        self.fps = float(self.info["fps"])
+        self.info_path = info_path
+        self.fps = _positive_number(self.info["fps"], info_path, "fps")
+        self.chunks_size = _index(self.info.get("chunks_size", 1000), info_path, "chunks_size", low=1)
+        for key in ("data_path", "video_path"):
+            if key in self.info and self.info[key] is not None and not isinstance(self.info[key], str):
+                raise DataError(info_path, f"{key} must be a path template string")
+        if not isinstance(self.info["features"], dict) or not all(
+            isinstance(f, dict) for f in self.info["features"].values()
+        ):
+            raise DataError(info_path, "features must map each feature name to an object")
         self.features: dict = self.info["features"]
+        self.legacy = self.version in LEGACY_VERSIONS
+        # the path templates checked at once, before any episode is read
+        numbers = ("episode_chunk", "episode_index") if self.legacy else ("chunk_index", "file_index")
+        for key in ("data_path", "video_path"):
+            if self.info.get(key) is not None:
+                fields = dict.fromkeys(numbers, 0) | ({"video_key": "camera"} if key == "video_path" else {})
+                self._inside(fill_path_template(self.info[key], fields, info_path, key), key)
         self.video_keys = [k for k, f in self.features.items() if f.get("dtype") == "video"]
         # cameras stored as images inside the parquet rows (struct of PNG/JPEG bytes and a path)
         self.image_keys = [k for k, f in self.features.items() if f.get("dtype") == "image"]
         self.camera_keys = self.video_keys + self.image_keys
-        self.legacy = self.version in LEGACY_VERSIONS
         self.tasks = self._read_tasks()
         self.episodes = self._read_episodes()
 
@@ -117,8 +137,13 @@ class LeRobotDataset:
 
     def _read_tasks(self) -> dict[int, str]:
         if self.legacy:
-            rows = _read_jsonl(self.root / "meta" / "tasks.jsonl")
-            return {int(r["task_index"]): str(r["task"]) for r in rows}
+            path = self.root / "meta" / "tasks.jsonl"
+            tasks = {}
+            for number, row in enumerate(_read_jsonl(path), 1):
+                if not isinstance(row, dict) or "task_index" not in row or "task" not in row:
+                    raise DataError(path, f"line {number} needs task_index and task")
+                tasks[_index(row["task_index"], path, f"line {number}: task_index")] = str(row["task"])
+            return tasks
         import pandas as pd
 
         path = self.root / "meta" / "tasks.parquet"
@@ -129,7 +154,7 @@ class LeRobotDataset:
             raise DataError(path, "no task_index column")
         # LeRobot stores the task string as the frame's index; accept a plain "task" column too.
         names = table["task"] if "task" in table.columns else table.index.to_series()
-        return {int(i): str(t) for i, t in zip(table["task_index"], names)}
+        return {_index(i, path, "task_index"): str(t) for i, t in zip(table["task_index"].tolist(), names)}
 
     def _read_episodes(self) -> list[dict]:
         if self.legacy:
@@ -146,21 +171,47 @@ class LeRobotDataset:
                 table = pq.read_table(file)
                 keep = [c for c in table.column_names if not c.startswith("stats/")]
                 rows.extend(table.select(keep).to_pylist())
-        for row in rows:
-            if "episode_index" not in row:
-                raise DataError(self.root / "meta", f"episode entry without episode_index: {sorted(row)[:8]}")
-        return sorted(rows, key=lambda r: int(r["episode_index"]))
+        where = self.root / "meta" / ("episodes.jsonl" if self.legacy else "episodes")
+        for number, row in enumerate(rows, 1):
+            if not isinstance(row, dict) or "episode_index" not in row:
+                raise DataError(where, f"episode entry {number} has no episode_index")
+            row["episode_index"] = _index(row["episode_index"], where, f"entry {number}: episode_index")
+            if "length" in row:
+                row["length"] = _index(row["length"], where, f"episode {row['episode_index']}: length")
+        return sorted(rows, key=lambda r: r["episode_index"])
 
     # ------------------------------------------------------------------ paths
 
     def data_path(self, episode: dict) -> Path:
         index = int(episode["episode_index"])
         if self.legacy:
-            chunk = index // int(self.info.get("chunks_size", 1000))
-            return self.root / self.info["data_path"].format(episode_chunk=chunk, episode_index=index)
-        return self.root / self.info["data_path"].format(
-            chunk_index=int(episode["data/chunk_index"]), file_index=int(episode["data/file_index"])
+            fields = {"episode_chunk": index // self.chunks_size, "episode_index": index}
+        else:
+            where = self.root / "meta" / "episodes"
+            fields = {
+                "chunk_index": _index(
+                    episode.get("data/chunk_index"), where, f"episode {index}: data/chunk_index"
+                ),
+                "file_index": _index(
+                    episode.get("data/file_index"), where, f"episode {index}: data/file_index"
+                ),
+            }
+        return self._inside(
+            fill_path_template(self.info["data_path"], fields, self.info_path, "data_path"), "data_path"
         )
+
+    def _inside(self, relative: str, key: str) -> Path:
+        """``relative`` (a filled template) as a path that stays inside the dataset folder."""
+        path = self.root / relative
+        if Path(relative).is_absolute() or ".." in Path(relative).parts:
+            raise DataError(self.info_path, f"{key} leads outside the dataset folder: {relative!r}")
+        try:
+            path.resolve().relative_to(self.root.resolve())
+        except ValueError:
+            raise DataError(
+                self.info_path, f"{key} leads outside the dataset folder through a link: {relative!r}"
+            ) from None
+        return path
 
     def video_segment(self, episode: dict, key: str) -> tuple[Path, int]:
         """The file holding ``key``'s frames of ``episode`` and the episode's first frame in it."""
@@ -169,19 +220,32 @@ class LeRobotDataset:
         if not template:
             raise DataError(self.root / "meta" / "info.json", "no video_path: this dataset has no videos")
         if self.legacy:
-            chunk = index // int(self.info.get("chunks_size", 1000))
-            return self.root / template.format(episode_chunk=chunk, video_key=key, episode_index=index), 0
-        try:
-            chunk, file = int(episode[f"videos/{key}/chunk_index"]), int(episode[f"videos/{key}/file_index"])
-            start_time = float(episode[f"videos/{key}/from_timestamp"])
-        except (KeyError, TypeError):
-            raise DataError(
-                self.root / "meta" / "episodes", f"episode {index}: no video entry for camera {key!r}"
-            ) from None
-        fps = float(self.features[key].get("info", {}).get("video.fps", self.fps))
-        return self.root / template.format(video_key=key, chunk_index=chunk, file_index=file), int(
-            np.floor(start_time * fps + 0.5)
+            fields = {"episode_chunk": index // self.chunks_size, "video_key": key, "episode_index": index}
+            return self._inside(
+                fill_path_template(template, fields, self.info_path, "video_path"), "video_path"
+            ), 0
+        where = self.root / "meta" / "episodes"
+        if f"videos/{key}/chunk_index" not in episode:
+            raise DataError(where, f"episode {index}: no video entry for camera {key!r}")
+        chunk = _index(
+            episode.get(f"videos/{key}/chunk_index"), where, f"episode {index}: videos/{key}/chunk_index"
         )
+        file = _index(
+            episode.get(f"videos/{key}/file_index"), where, f"episode {index}: videos/{key}/file_index"
+        )
+        start_time = _positive_number(
+            episode.get(f"videos/{key}/from_timestamp"),
+            where,
+            f"episode {index}: videos/{key}/from_timestamp",
+            zero=True,
+        )
+        info = self.features[key].get("info") or {}
+        fps = _positive_number(
+            info.get("video.fps", self.fps), self.info_path, f"features.{key}.info.video.fps"
+        )
+        fields = {"video_key": key, "chunk_index": chunk, "file_index": file}
+        path = self._inside(fill_path_template(template, fields, self.info_path, "video_path"), "video_path")
+        return path, int(np.floor(start_time * fps + 0.5))
 
     def read_rows(self, episode: dict) -> dict[str, np.ndarray]:
         """The episode's numeric columns, as (T, ...) arrays, in frame order."""
@@ -423,6 +487,68 @@ def _is_list(arrow_type) -> bool:
         or pa.types.is_fixed_size_list(arrow_type)
         or pa.types.is_large_list(arrow_type)
     )
+
+
+# The fields LeRobot's path templates use, each with the widths a template may give it. A template
+# is filled by this parser, never by str.format: no attribute or item access, no conversions, and
+# a width of at most two digits.
+TEMPLATE_FIELDS = {"episode_chunk", "episode_index", "chunk_index", "file_index", "video_key"}
+_NUMBER_SPEC = re.compile(r"0?[1-9]?[0-9]?d?")
+_TEMPLATE_CHARS = 512
+
+
+def fill_path_template(template: str, fields: dict[str, int | str], info_path: Path, key: str) -> str:
+    """A LeRobot path template (``data/chunk-{episode_chunk:03d}/...``) filled with ``fields``.
+
+    Only the documented field names are accepted, integers take an optional zero-padded width
+    of at most 99 (``:03d``), the camera name takes none; anything else is an error naming
+    ``info.json`` and the key.
+    """
+    if not isinstance(template, str) or not 0 < len(template) <= _TEMPLATE_CHARS:
+        raise DataError(info_path, f"{key} must be a path template of 1 to {_TEMPLATE_CHARS} characters")
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise DataError(info_path, f"{key} is not a valid path template ({exc})") from None
+    out = []
+    for literal, name, spec, conversion in parts:
+        out.append(literal)
+        if name is None:
+            continue
+        if name not in fields:
+            known = ", ".join(sorted(TEMPLATE_FIELDS & set(fields)))
+            raise DataError(
+                info_path, f"{key}: unknown template field {{{name}}} (this template may use: {known})"
+            )
+        value = fields[name]
+        if conversion is not None or (spec and (isinstance(value, str) or not _NUMBER_SPEC.fullmatch(spec))):
+            raise DataError(
+                info_path,
+                f"{key}: field {{{name}}} has format {('!' + conversion) if conversion else ''}{(':' + spec) if spec else ''}; "
+                "only a zero-padded width of at most 2 digits such as :03d is accepted",
+            )
+        out.append(format(value, spec) if spec else str(value))
+    return "".join(out)
+
+
+def _index(value, path: Path, key: str, low: int = 0) -> int:
+    """A whole number >= ``low`` from metadata (an integral float from parquet is accepted)."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, np.integer):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise DataError(path, f"{key} must be an integer >= {low}, got {str(value)[:40]!r}")
+    return value
+
+
+def _positive_number(value, path: Path, key: str, zero: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise DataError(path, f"{key} must be a number, got {str(value)[:40]!r}")
+    number = float(value)
+    if not math.isfinite(number) or number < 0 or (number == 0 and not zero):
+        raise DataError(path, f"{key} must be a finite number {'>= 0' if zero else '> 0'}, got {number!r}")
+    return number
 
 
 def _read_jsonl(path: Path) -> list[dict]:

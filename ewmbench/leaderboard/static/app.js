@@ -21,8 +21,9 @@
       return direction === "ascending" ? order : -order;
     });
     rows.forEach(function (row) { body.appendChild(row); });
-    Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th) { th.setAttribute("aria-sort", "none"); });
-    table.tHead.rows[0].cells[col].setAttribute("aria-sort", direction);
+    var head = table.tHead.rows[table.tHead.rows.length - 1];
+    Array.prototype.forEach.call(head.cells, function (th) { th.setAttribute("aria-sort", "none"); });
+    head.cells[col].setAttribute("aria-sort", direction);
   }
 
   Array.prototype.forEach.call(document.querySelectorAll("table.ranking"), function (table) {
@@ -33,12 +34,17 @@
         var type = button.getAttribute("data-type");
         var current = th.getAttribute("aria-sort");
         // Numbers start with the largest (best scores), text and rank with the smallest.
-        var first = (type === "num" && col !== 0) ? "descending" : "ascending";
+        var first = (type === "num" && button.textContent !== "Rank") ? "descending" : "ascending";
         var next = current === first ? (first === "ascending" ? "descending" : "ascending") : first;
         sortTable(table, col, type, next);
       });
     });
   });
+
+  var fidelity = document.getElementById("show-fidelity");
+  if (fidelity) {
+    fidelity.addEventListener("change", function () { document.body.classList.toggle("show-fidelity", fidelity.checked); });
+  }
 
   var selects = document.querySelectorAll("select[data-filter]");
   function applyFilters() {

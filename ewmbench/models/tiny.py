@@ -1,8 +1,10 @@
-"""Tiny random-weight LTX-Video and Cosmos-Predict2 pipelines, built offline and saved with save_pretrained.
+"""Tiny random-weight LTX-Video and Cosmos-Predict2 pipelines, built offline and saved with
+save_pretrained: what ``ewmbench models try`` runs to check an install on a CPU, and what the tests
+run the real adapters on.
 
 Component sizes follow diffusers' own fast tests (1-2 layers, 8-16 channels). The T5 tokenizer is
 a unigram model over a short word list (transformers' ``T5TokenizerFast`` built from a vocabulary),
-so nothing is downloaded.
+so nothing is downloaded. The videos are noise: the point is that every stage runs.
 """
 
 from __future__ import annotations
@@ -141,4 +143,38 @@ def build_tiny_cosmos(folder: Path) -> Path:
     pipe.safety_checker = None  # not saved: the folder holds no guardrail, as NVIDIA's does not
     pipe.register_to_config(safety_checker=(None, None))
     pipe.save_pretrained(folder)
+    return folder
+
+
+# Adapter -> (builder, the options that keep a CPU run short). fps=3 makes each sample episode one
+# 9-frame window; the conform step brings it to the ground truth's 24 frames at 640x480.
+TINY_OPTIONS = ("steps=1", "height=32", "width=32", "max_frames=9", "fps=3")
+TRIABLE = {
+    "ltx-video": (build_tiny_ltx, TINY_OPTIONS),
+    "cosmos-predict2": (build_tiny_cosmos, (*TINY_OPTIONS, "guardrail=false")),
+}
+
+
+def tiny_pipeline(model: str, root: Path) -> Path:
+    """The tiny pipeline of ``model`` under ``root/<model>``, built once (written whole, then renamed)."""
+    import shutil
+    import tempfile
+
+    from diffusers.utils import logging as diffusers_logging
+
+    folder = root / model
+    if (folder / "model_index.json").is_file():
+        return folder
+    diffusers_logging.disable_progress_bar()  # saving shards is instant; its bar is noise
+    root.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(prefix=f".{model}-", dir=root))
+    try:
+        TRIABLE[model][0](building / "pipeline")
+        try:
+            (building / "pipeline").replace(folder)
+        except OSError:
+            if not (folder / "model_index.json").is_file():  # not another process's finished copy
+                raise
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
     return folder

@@ -47,10 +47,11 @@ def test_poses_actions_calibration_and_frames_survive(agibot_source, tmp_path):
     assert item.instruction == "Pick up the cup"
     assert sidecar.substeps == ["Grasp the cup.", "Lift the cup."]
     assert sidecar.meta["init_scene_text"].startswith("The robot stands")
-    # frame 3, worked by hand: left at (0.33, 0.2, 0.1) turned 0.3 rad about z, gripper 36 mm of 120;
-    # right at (0.3, -0.23, 0.5) turned 0.15 rad about x, gripper 102 mm of 120
+    # frame 3, worked by hand: left at (0.33, 0.2, 0.1) turned 0.3 rad about z, gripper 36 of 120
+    # (high = closed: openness 0.7); right at (0.3, -0.23, 0.5) turned 0.15 rad about x, gripper 102
+    # of 120 (nearly closed: openness 0.15)
     assert np.allclose(
-        sidecar.eef_pose[3], [0.33, 0.2, 0.1, 0, 0, 0.3, 0.3, 0.3, -0.23, 0.5, 0.15, 0, 0, 0.85]
+        sidecar.eef_pose[3], [0.33, 0.2, 0.1, 0, 0, 0.3, 0.7, 0.3, -0.23, 0.5, 0.15, 0, 0, 0.15]
     )
     # actions at frame 1: orientation of frame 2, effector [0 (open), 1 (closed)] -> openness [1, 0]
     assert np.allclose(sidecar.actions[1], [0.32, 0.2, 0, 0, 0, 0.2, 1, 0.31, -0.2, 0.5, 0.1, 0, 0, 0])

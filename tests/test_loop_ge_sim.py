@@ -55,13 +55,13 @@ def test_scripted_policy_in_ge_sim_chunk_by_chunk(simulated, tmp_path, monkeypat
         "ge-sim",
         tmp_path / "out",
         dataset=str(simulated),
-        world_model_options={"repo": str(repo), "fps": 10.0},
+        world_model_options={"repo": str(repo), "fps": 10.0, "tool_offset": 0.23},  # poses passed as they are
         horizon=10,
         device="cpu",
     )
     summary = evaluate_policy(config, progress=False)
     record_ = summary["episodes"][0]
-    assert record_["status"] == "ok", record_
+    assert record_["status"] == "ok", record_.get("reason", record_)
     # 10 frames: the initial one, then chunks of 4, 4 and 1 actions (cut at the horizon)
     assert record_["steps"] == 10 and record_["policy_calls"] == 3 and record_["state_source"] == "commanded"
     trial = Generated(tmp_path / "out" / "rollouts_dataset").trials[0]
@@ -75,17 +75,19 @@ def test_scripted_policy_in_ge_sim_chunk_by_chunk(simulated, tmp_path, monkeypat
         and meta["model"] == "ge-sim"
     )
     actions = arrays["actions"]
-    calls = [json.loads(line) for line in record.read_text().splitlines()]
-    assert len(calls) == 3  # one stateless request per policy chunk, each within GE's 9-frame window
-    # Each request holds 4 memory rows, then the window; the actions are the policy's, in 16-D.
+    lines = [json.loads(line) for line in record.read_text().splitlines()]
+    # one stateless request per policy chunk, each within GE's 9-frame window
+    assert sum(line["kind"] == "infer_sim" for line in lines) == 3
+    calls = [line for line in lines if line["kind"] == "traj_maps"]
+    # Each request's pose maps hold 4 memory rows, then the window; the actions are the policy's, in 16-D.
     for call in calls:
-        assert call["actions"]["shape"] == [1, 4 + GE_CHUNK, 16]
+        assert np.array(call["pose"]).shape == (4 + GE_CHUNK, 16)
 
     # Which rollout frame each of GE's action rows belongs to (matched on the acting right hand):
     # 4 memory rows spread evenly over the frames so far (the last is the current frame), then the
     # chunk's frames, the last action held to fill GE's window.
     def frames_of(call):
-        rows = np.array(call["actions_values"][0])[:, 8:11]
+        rows = np.array(call["pose"])[:, 8:11]
         return [int(np.argmin(np.abs(actions[:, 7:10] - r).sum(1))) for r in rows]
 
     assert [frames_of(c) for c in calls] == [

@@ -176,7 +176,9 @@ def convert_agibot_command(
     size: str | None = SizeOption,
     image_format: str = ImageFormatOption,
     gripper_max_mm: float = typer.Option(
-        120.0, "--gripper-max-mm", help="Gripper opening (mm) that counts as fully open in eef_pose."
+        120.0,
+        "--gripper-max-mm",
+        help="Raw gripper position that counts as fully closed (AgiBot: high = closed); openness = 1 - value / this.",
     ),
 ) -> None:
     """Convert AgiBot World episodes (videos, proprioception, calibration) into the EWMBench GT layout."""

@@ -60,10 +60,10 @@ class Embodiment:
 
 EMBODIMENTS = {
     "ewmbench.sim/1": Embodiment("ewmbench.sim/1", 0.0, (0.0, 1.0)),
-    # GE-Sim's 16-D actions carry the gripper as 0..120. Which end means closed is not stated in
-    # what GE publishes; we read it as an opening width (0 closed, 120 open). Check it against your
-    # checkpoint and override with the ge-sim options gripper_closed / gripper_open.
-    "agibot-g1": Embodiment("agibot-g1", 0.23, (0.0, 120.0)),
+    # GE-Sim's 16-D actions carry AgiBot's raw effector position, high = closed: GE's bundled
+    # samples hold about 35 with the fingers open and 117-123 holding a handle (the ge-sim options
+    # gripper_closed / gripper_open override it).
+    "agibot-g1": Embodiment("agibot-g1", 0.23, (120.0, 35.0)),
 }
 
 

@@ -17,8 +17,9 @@ documented mapping (see ``docs/converters.md``):
 
 - ``eef_pose`` from ``state/end/position`` (T, 2, 3), ``state/end/orientation`` (T, 2, 4; xyzw
   quaternions, turned into extrinsic x-y-z Euler angles, unwrapped over time) and
-  ``state/effector/position`` (T, 2; gripper opening in mm, openness = opening / ``gripper_max_mm``,
-  clipped to [0, 1]);
+  ``state/effector/position`` (T, 2; AgiBot's raw gripper position, 0 open .. ``gripper_max_mm``
+  closed, as GE's bundled samples show: about 35 with the fingers open, 117-121 holding a handle;
+  openness = 1 - value / ``gripper_max_mm``, clipped to [0, 1]);
 - ``actions`` from ``action/end/position``, ``action/end/orientation`` and
   ``action/effector/position`` (0 open .. 1 closed, so openness = 1 - value);
 - ``joint_positions`` from ``state/joint/position``.
@@ -49,7 +50,7 @@ from ewmbench.data.layout import HEAD_VIEW
 from ewmbench.errors import ConfigError, DataError, require
 
 DEFAULT_VIEWS = {"head": "head_color", "hand_left": "hand_left_color", "hand_right": "hand_right_color"}
-DEFAULT_GRIPPER_MAX_MM = 120.0  # AgiBot G1 gripper's full opening; --gripper-max-mm changes it
+DEFAULT_GRIPPER_MAX_MM = 120.0  # AgiBot G1's raw gripper position when closed; --gripper-max-mm changes it
 
 
 @dataclass(frozen=True)
@@ -278,10 +279,9 @@ def _pose(
         notes.append(f"{target} not filled: " + "; ".join(wrong))
         return None
     position, orientation, effector = (np.asarray(arrays[n], dtype=np.float64) for n in names)
-    if group == "state":
-        openness = np.clip(effector / gripper_max_mm, 0.0, 1.0)
-    else:
-        openness = np.clip(1.0 - effector, 0.0, 1.0)
+    # Both groups grow as the gripper closes: the state in raw units up to gripper_max_mm, the action 0..1.
+    closure = effector / gripper_max_mm if group == "state" else effector
+    openness = np.clip(1.0 - closure, 0.0, 1.0)
     arms = [
         np.concatenate(
             [position[:, arm], quaternions_to_rpy(orientation[:, arm]), openness[:, arm : arm + 1]], axis=1

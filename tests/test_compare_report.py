@@ -91,12 +91,15 @@ def test_identical_runs_differ_by_exactly_zero(tmp_path):
     comparison = compare_runs([a, b], settings=FAST)
     assert comparison.baseline == "a" and comparison.labels == ["a", "b"]
     for scope in comparison.scopes:
+        # the interval is inverted from the sign-flip test: 8 episodes reject every shift but 0;
+        # a task's 4 episodes cannot reject any (2 / 2**4 > 0.05), so its interval is unbounded
+        bound = 0.0 if scope == OVERALL else math.inf
         for column in ("psnr", "hsd", "lpips"):
             diff = comparison.differences[(scope, column, "b")]
             assert (diff.difference, diff.low, diff.high, diff.p_value, diff.p_adjusted) == (
                 0.0,
-                0.0,
-                0.0,
+                -bound,
+                bound,
                 1.0,
                 1.0,
             )
@@ -402,3 +405,42 @@ def test_cli_compare_prints_the_difference_table_and_refuses_mismatches(tiny_run
         and "not a run folder" in message
         and "Traceback" not in message
     )
+
+
+def test_the_same_run_gets_the_same_interval_in_report_and_in_any_compare(tmp_path):
+    a = write_record(tmp_path / "a", values())
+    b = write_record(tmp_path / "b", values(psnr_shift=2.0, hsd_shift=-0.1))
+    alone = compare_runs([b], settings=FAST)
+    second = compare_runs([a, b], settings=FAST)
+    first = compare_runs([b, a], settings=FAST)
+    for scope in alone.scopes:
+        for column in ("psnr", "hsd", "lpips"):
+            key = (scope, column, "b")
+            assert alone.values[key] == second.values[key] == first.values[key]
+
+
+def test_no_difference_interval_contradicts_its_p_value(tmp_path):
+    # ties (shift 0 on some episodes), small and large shifts, per task and overall
+    a = write_record(tmp_path / "a", values())
+    mixed = values(psnr_shift=0.3, hsd_shift=0.0, lpips_shift=0.01)
+    mixed[("1", "0")]["psnr"] -= 0.5
+    b = write_record(tmp_path / "b", mixed)
+    comparison = compare_runs([a, b], settings=FAST)
+    assert comparison.differences
+    for diff in comparison.differences.values():
+        excludes_zero = diff.low > 0 or diff.high < 0
+        assert excludes_zero == (diff.p_value < 1 - FAST.level)
+
+
+def test_signed_numbers_have_no_stray_plus_zero():
+    from ewmbench.compare.report import signed
+
+    assert [signed(v) for v in (0.0, -0.0, 0.0159, -0.0159, math.inf, -math.inf, math.nan)] == [
+        "0",
+        "0",
+        "+0.0159",
+        "-0.0159",
+        "+inf",
+        "-inf",
+        "-",
+    ]

@@ -12,7 +12,7 @@ import math
 from html import escape
 from pathlib import Path
 
-from ewmbench.compare.report import OVERALL, Comparison
+from ewmbench.compare.report import OVERALL, Comparison, difference_text
 
 STYLE = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 24px auto; max-width: 1180px;
@@ -47,12 +47,6 @@ def _number(value: float | None) -> str:
     if magnitude >= 10:
         return f"{value:.2f}"
     return f"{value:.3f}"
-
-
-def _p(value: float) -> str:
-    if math.isnan(value):
-        return "-"
-    return f"{value:.2g}"
 
 
 def _figure(relative: str | None, caption: str) -> str:
@@ -106,9 +100,9 @@ def _table(comparison: Comparison, scope: str) -> str:
             verdict = diff.verdict(comparison.settings.alpha)
             mark = {"better": " &#9650;", "worse": " &#9660;"}.get(verdict, "")
             css = f' class="{verdict}"' if verdict in ("better", "worse") else ""
+            value, interval, p_text = difference_text(diff)
             cells.append(
-                f'<td{css}>{diff.difference:+.3g}{mark} <span class="ci">[{diff.low:+.3g}, {diff.high:+.3g}]</span> '
-                f'<span class="p">p={_p(diff.p_adjusted)}</span></td>'
+                f'<td{css}>{value}{mark} <span class="ci">{interval}</span> <span class="p">{p_text}</span></td>'
             )
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><tr>{''.join(head)}</tr>{''.join(body)}</table>"
@@ -224,7 +218,8 @@ def render_html(comparison: Comparison, data: dict, output: Path) -> str:
     else:
         explanation = (
             f'<p class="muted">Each cell: value [{s.level:.0%} bootstrap CI over episodes]. Difference columns: run &minus; baseline '
-            f"[paired bootstrap CI], p = paired sign-flip test, Holm-corrected over the metrics of the run and scope. "
+            f"[{s.level:.0%} interval inverted from the paired sign-flip test over episodes, so it excludes 0 exactly when "
+            f"p &lt; {1 - s.level:.2g}], p = that test's p-value; Holm = corrected over the metrics of the run and scope. "
             f"&#9650; significantly better, &#9660; significantly worse (p &lt; {s.alpha}), direction-aware: "
             f"&uarr; higher is better, &darr; lower is better. Seed {s.seed}, {s.resamples} resamples.</p>"
         )

@@ -11,10 +11,13 @@ Definitions (also written into ``report.json`` under ``settings``):
 * A run's value is the protocol's overall rule on those rows (``mean_of_rows`` or
   ``mean_of_task_means``), per task the mean of the task's rows: the run's summary values.
 * The CI is a percentile bootstrap over episodes resampled within their task (trials travel with
-  their episode); see :mod:`ewmbench.compare.statistics`.
-* A difference is ``run - baseline`` over the episodes both scored: paired bootstrap CI and a
-  paired sign-flip test (exact up to 16 episodes), Holm-corrected across the metrics of one run
-  and one scope (overall, or one task). Significant means ``p_adjusted < alpha``.
+  their episode); see :mod:`ewmbench.compare.statistics`. Its seed depends on the scope and the
+  metric only, so a run gets the same CI in ``report`` and in every ``compare`` it is part of.
+* A difference is ``run - baseline`` over the episodes both scored: a paired sign-flip test
+  (exact up to 16 episodes) and the interval inverted from that same test, so the interval
+  excludes 0 exactly when the raw p-value is below ``1 - level``. Holm's correction across the
+  metrics of one run and one scope (overall, or one task) gives ``p_adjusted``; significant
+  means ``p_adjusted < alpha``.
 """
 
 from __future__ import annotations
@@ -40,7 +43,6 @@ CEILING_TOLERANCE = 1e-9  # a score this close to its best possible value counts
 class Settings:
     level: float = st.DEFAULT_LEVEL
     resamples: int = st.DEFAULT_RESAMPLES
-    test: str = "permutation"
     alpha: float = 0.05
     seed: int = 0
     worst: int = 2  # worst episodes shown per metric and run
@@ -193,7 +195,7 @@ def _episode_list(episodes: list[tuple[str, str]], limit: int = 4) -> str:
 # ------------------------------------------------------------------ numbers
 
 
-def _selected_rows(run: RunData, episodes: set[tuple[str, str]]) -> tuple[pd.DataFrame, str]:
+def counted_rows(run: RunData, episodes: set[tuple[str, str]]) -> tuple[pd.DataFrame, str]:
     """The rows the run's protocol counts, on the compared episodes; and its overall rule."""
     from ewmbench.protocols import load_protocol
     from ewmbench.results import round_rows, select_trials
@@ -207,7 +209,7 @@ def _selected_rows(run: RunData, episodes: set[tuple[str, str]]) -> tuple[pd.Dat
 
 
 def _seed(base: int, *parts: object) -> int:
-    """A seed per (scope, metric, run position): stable across machines and output folders."""
+    """A seed per (scope, metric): stable across machines, output folders and run order."""
     return (base * 1_000_003 + zlib.crc32("/".join(map(str, parts)).encode())) % (2**32)
 
 
@@ -235,7 +237,7 @@ def compare_runs(
 
     selected, rules = {}, {}
     for run in runs:
-        selected[run.label], rules[run.label] = _selected_rows(run, episode_set)
+        selected[run.label], rules[run.label] = counted_rows(run, episode_set)
     columns: list[str] = []
     for run in runs:
         columns += [c for c in run.metric_columns if c not in columns]
@@ -268,7 +270,7 @@ def compare_runs(
             if scope == OVERALL
             else selected[base.label][selected[base.label].task_id == scope]
         )
-        for position, run in enumerate(runs):
+        for run in runs:
             rows = (
                 selected[run.label]
                 if scope == OVERALL
@@ -286,7 +288,7 @@ def compare_runs(
                     overall=rule,
                     resamples=settings.resamples,
                     level=settings.level,
-                    seed=_seed(settings.seed, scope, column, position),
+                    seed=_seed(settings.seed, scope, column),
                 )
                 if run is base or not _has_values(base_rows, column):
                     continue
@@ -296,10 +298,8 @@ def compare_runs(
                     column,
                     direction=_fact(runs, "directions", column, "higher"),
                     overall=rule,
-                    test=settings.test,
-                    resamples=settings.resamples,
                     level=settings.level,
-                    seed=_seed(settings.seed, "paired", scope, column, position),
+                    seed=_seed(settings.seed, "paired", scope, column),
                 )
                 if diff is not None:
                     family.append((key, diff))
@@ -325,6 +325,29 @@ def compare_runs(
     comparison.worst = _worst_cases(comparison, columns)
     comparison.normalised = _normalised(comparison)
     return comparison
+
+
+def signed(value: float) -> str:
+    """A difference or interval bound, 3 significant digits with its sign; exactly 0 is ``0``."""
+    if math.isnan(value):
+        return "-"
+    if value == 0:
+        return "0"
+    if math.isinf(value):
+        return "+inf" if value > 0 else "-inf"
+    return f"{value:+.3g}"
+
+
+def difference_text(diff: st.PairedComparison) -> tuple[str, str, str]:
+    """(difference, "[low, high]", "p=raw, Holm p=adjusted"): the interval and the raw p-value come
+    from the same sign-flip test, so they never disagree; the verdict uses the Holm p-value."""
+    p_text = "-" if math.isnan(diff.p_value) else f"{diff.p_value:.2g}"
+    holm_text = "-" if math.isnan(diff.p_adjusted) else f"{diff.p_adjusted:.2g}"
+    return (
+        signed(diff.difference),
+        f"[{signed(diff.low)}, {signed(diff.high)}]",
+        f"p={p_text}, Holm {holm_text}",
+    )
 
 
 def _fact(runs: list[RunData], attribute: str, column: str, default: str) -> str:
@@ -527,6 +550,7 @@ def to_dict(comparison: Comparison, figures: dict[str, object] | None = None) ->
                 "high": diff.high,
                 "p_value": diff.p_value,
                 "p_adjusted": diff.p_adjusted,
+                "ties": diff.ties,
                 "improvement": diff.improvement,
                 "verdict": diff.verdict(s.alpha),
                 "episodes": diff.episodes,
@@ -544,12 +568,15 @@ def to_dict(comparison: Comparison, figures: dict[str, object] | None = None) ->
         "settings": {
             "level": s.level,
             "resamples": s.resamples,
-            "test": s.test,
+            "test": "sign-flip",
             "alpha": s.alpha,
             "seed": s.seed,
             "correction": "holm over the metrics of one run and one scope",
             "estimate": "the protocol's overall rule on the rows it counts (per task: the mean of the task's rows)",
             "interval": "percentile bootstrap over episodes within tasks, trials kept with their episode",
+            "difference_interval": "inverted from the paired sign-flip test (the same test as p_value): "
+            "excludes 0 exactly when p_value < 1 - level",
+            "ties": "episodes whose difference is exactly 0 stay in the test (their flips change nothing)",
         },
         "metrics": [
             {
@@ -633,7 +660,10 @@ __all__ = [
     "Settings",
     "below_ceiling",
     "compare_runs",
+    "counted_rows",
+    "difference_text",
     "radar_informative",
+    "signed",
     "to_dict",
     "to_table",
 ]

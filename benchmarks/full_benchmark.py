@@ -23,6 +23,12 @@ Per stage: items, wall time, items per second, peak traced memory (tracemalloc, 
 and the projected time for the full benchmark (the measured rate x the full item count). Only
 the motion stage runs at full size by default; the others are measured on the subset and
 projected, and the output says so.
+
+With ``--official PATH`` (a checkout of AgibotTech/EWMBench) it then measures what a user sees,
+end to end against the official code, each command in a fresh process on the same folders
+(``benchmarks/end_to_end.py``): motion on ``--e2e-episodes`` real-size GT episodes (whole
+command and marginal cost per trial), PSNR + SSIM on 640x480 PNG folders (decode included);
+and ``ewmbench metrics`` in fresh processes (``benchmarks/cli_startup.py``).
 """
 
 from __future__ import annotations
@@ -304,6 +310,11 @@ def main() -> None:
         "--pixel-trials", type=int, default=4, help="trials scored for PSNR/SSIM on both sides"
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--official", type=Path, help="a checkout of AgibotTech/EWMBench: also time end to end"
+    )
+    parser.add_argument("--e2e-episodes", type=int, default=100, help="end to end: motion GT episodes")
+    parser.add_argument("--e2e-video-episodes", type=int, default=2, help="end to end: PSNR/SSIM episodes")
     args = parser.parse_args()
 
     rows = motion(args.episodes, (20, 121), args.reference_trials, args.seed)
@@ -317,6 +328,22 @@ def main() -> None:
     print(
         f"\nfull benchmark: {FULL_EPISODES} episodes x {TRIALS} trials; 'projected' rows scale the measured rate to it."
     )
+    if args.official:
+        end_to_end_stages(args)
+
+
+def end_to_end_stages(args: argparse.Namespace) -> None:
+    """What a user measures: each command in a fresh process against the official code."""
+    import subprocess
+    import sys
+
+    here = Path(__file__).resolve().parent
+    common = ["--official", str(args.official), "--frames", "100", "--seed", str(args.seed)]
+    print("\nend to end, fresh processes, against the official code on the same folders:", flush=True)
+    for stage, episodes in (("motion", args.e2e_episodes), ("fidelity", args.e2e_video_episodes)):
+        command = [sys.executable, str(here / "end_to_end.py"), stage, "--episodes", str(episodes), *common]
+        subprocess.run(command, check=True)
+    subprocess.run([sys.executable, str(here / "cli_startup.py")], check=True)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from ewmbench.metrics import metric_registry
 from ewmbench.runner import RunConfig, run
 
 # The checked ladder, best to worst: the same physical replay with growing action noise. Every
-# metric must rank these in order (ties allowed), in its own direction.
+# metric must rank these strictly in order, in its own direction.
 LADDER = [
     ("sim", "sim", {}),
     ("sim noise 0.01 m", "sim", {"action_noise": 0.01}),
@@ -77,10 +77,10 @@ def main() -> None:
             for _, s, _ in results[: len(LADDER)]
         ]
         sign = -1 if column in lower_is_better else 1
-        # Best to worst down the ladder; ties (equal values) are allowed.
-        ok = all(a is not None and b is not None and sign * a >= sign * b for a, b in zip(values, values[1:]))
+        # Best to worst down the ladder, strictly: a tie means the metric cannot tell two rungs apart.
+        ok = all(a is not None and b is not None and sign * a > sign * b for a, b in zip(values, values[1:]))
         orders.append("yes" if ok else "NO")
-    print("| noise ladder in order | " + " | ".join(orders) + " |")
+    print("| noise ladder strictly in order | " + " | ".join(orders) + " |")
     print("\nwall time per run (s): " + ", ".join(f"{label}: {t:.0f}" for label, _, t in results))
 
 

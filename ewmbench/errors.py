@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from pathlib import Path
 from types import ModuleType
 
@@ -47,6 +48,18 @@ class MissingExtra(Unavailable):
             f"{what} the Python package {module!r}, which is not installed",
             f'pip install "ewmbench[{extra}]"',
         )
+
+
+def require_installed(module: str, extra: str, purpose: str = "") -> None:
+    """Like :func:`require`, without importing: the module is found on the path
+    (``importlib.util.find_spec``), or :class:`MissingExtra` names the extra. For listings and
+    checks, where importing torch or transformers just to find them would cost seconds."""
+    try:
+        found = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        found = None
+    if found is None:
+        raise MissingExtra(module, extra, purpose)
 
 
 def require(module: str, extra: str, purpose: str = "") -> ModuleType:

@@ -295,11 +295,13 @@ def check_model(name: str | None, options: dict, gt: GroundTruth | None = None) 
 
 def model_device(model: WorldModel, device: str | None) -> str:
     """The device ``model`` loads on. A GPU-only adapter on a machine without a CUDA device is
-    refused unless ``--device cpu`` was asked for. Probes CUDA (imports torch): run it after the
-    lighter checks."""
+    refused unless ``--device cpu`` was asked for. Probes CUDA (imports torch) unless ``--device``
+    names cpu or mps: run it after the lighter checks."""
     from ewmbench.models.base import check_device
     from ewmbench.perception.device import default_device
 
+    if device in ("cpu", "mps"):
+        return check_device(model, device, False)  # asked for: no CUDA probe (no torch import)
     return check_device(model, device, default_device().startswith("cuda"))
 
 
@@ -311,6 +313,7 @@ def sidecar_fields(episode) -> dict[str, bool]:
         return present
     present["actions"] = sidecar.actions is not None
     present["scene"] = "scene" in sidecar.meta
+    present["joint_positions"] = sidecar.joint_positions is not None
     for view in sidecar.views:
         present[f"intrinsics/{view}"] = view in sidecar.intrinsics
         present[f"extrinsics/{view}"] = view in sidecar.extrinsics

@@ -14,11 +14,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from ewmbench.files import atomic_path, write_json, write_text
 from ewmbench.protocols import Protocol
+
+if TYPE_CHECKING:
+    import pandas as pd  # imported where a table is built: listing metrics imports no pandas
 
 ID_COLUMNS = ["task_id", "episode_id", "trial_id"]
 # The table every run writes: ours under `output_format: ewmbench`, the official tool's under
@@ -124,6 +126,8 @@ def table(rows: pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
     shown on trial ``1`` rows only. MEAN is the plain mean of the cells shown in the column;
     the protocol's overall values are in ``summary.json``.
     """
+    import pandas as pd
+
     first_trial_only = set(protocol.official_table.get("first_trial_only", ()))
     shown = rows[ID_COLUMNS].astype(str).copy()
     mean_row = {"task_id": "MEAN", "episode_id": "", "trial_id": ""}

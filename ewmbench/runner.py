@@ -91,7 +91,15 @@ from ewmbench.record import (
     dataset_hash,
 )
 from ewmbench.results import ID_COLUMNS, aggregate, write_own_files, write_rows
-from ewmbench.run import Job, Scorer, build_plan, execute, store_name  # noqa: F401  (store_name: re-exported)
+from ewmbench.run import (  # noqa: F401  (Scorer, store_name: re-exported)
+    Job,
+    Scorer,
+    build_plan,
+    collect_scorer,
+    execute,
+    pairs_for,
+    store_name,
+)
 
 __all__ = ["RunConfig", "RunResult", "evaluate", "run", "score"]
 
@@ -291,6 +299,10 @@ def build_request(
         }
     if "scene" in conditioning and "scene" in sidecar.meta:
         request.scene = {k: sidecar.meta[k] for k in ("scene", "subject") if k in sidecar.meta}
+    if "joints" in conditioning and sidecar.joint_positions is not None:
+        request.joint_positions = np.asarray(sidecar.joint_positions)[:num_frames]
+        if "joint_names" in sidecar.meta:
+            request.extra["joint_names"] = list(sidecar.meta["joint_names"])
     return request
 
 
@@ -309,10 +321,15 @@ def score(
 ) -> RunResult:
     protocol = resolve_protocol(config.protocol)  # once; each metric then receives its own settings
     metrics = resolve_metrics(plan.metrics if plan else config.metrics, protocol)
-    videos = VideoCache(config.cache_dir)
     detector = DetectorChoice(weights=Path(config.detector_weights) if config.detector_weights else None)
+    # Metrics that read no frame (motion on stored tracks) trigger no frame check and no decoding.
+    uses_frames = any(m.uses_frames for m in metrics)
 
-    problems: list[Problem] = gt.problems() + generated.problems() + pairing_problems(gt, generated)
+    problems: list[Problem] = (
+        gt.problems(videos_needed=uses_frames)
+        + generated.problems(videos_needed=uses_frames)
+        + pairing_problems(gt, generated, frame_counts=uses_frames)
+    )
     if plan is not None and plan.split:
         # Generated episodes outside the split are left out on purpose, not for want of ground truth.
         outside = [p for p in problems if p.message.startswith("generated episode has no ground truth")]
@@ -337,9 +354,9 @@ def score(
     episodes: dict[tuple[str, str], list[Trial]] = {}
     for episode, trial in pairs:
         episodes.setdefault(episode.key, []).append(trial)
-    trial_warnings = size_mismatches(pairs)
+    trial_warnings = size_mismatches(pairs) if uses_frames else []
 
-    device = config.device or default_device()
+    device = scoring_device(config, metrics, pairs)
     columns = {m.name: m.columns_for(protocol.settings(m.name)) for m in metrics}
     skipped: dict[str, dict] = {}
     for metric in metrics:
@@ -358,8 +375,10 @@ def score(
         config.workers,
         config.num_gpus,
     )
-    # ... and collect reads only the stored records (a missing one is an error, never recomputed).
-    scorer = Scorer(config.output, protocol, videos, device, detector, read_only=True)
+    # ... and collect reads only the stored records (a missing one is an error, never recomputed),
+    # with the keys the executor built in this process (serial), else built here once.
+    scorer = collect_scorer(Job(Path(config.output), protocol, config.cache_dir, device, detector))
+    videos = scorer.videos
     run_values: dict[str, float] = {}  # dataset-level metrics: one value per column for the run
     values: dict[tuple[str, str, str], dict] = {t.key: {} for _, t in pairs}
     row_notes: list[dict] = []
@@ -368,8 +387,8 @@ def score(
             continue
         if metric.level == "dataset":
             record = (
-                scorer.score_dataset(metric, pairs)
-                if pairs
+                scorer.score_dataset(metric, pairs_for(metric, pairs))
+                if pairs_for(metric, pairs)
                 else {"status": "skipped", "reason": "no scored trials", "fix": "", "warnings": []}
             )
             if record["status"] == "skipped":
@@ -388,15 +407,19 @@ def score(
                 )
             continue
         if metric.level == "trial":
-            items = [(e, [t]) for e, t in pairs]
+            scored_pairs = pairs_for(metric, pairs)
+            records = scorer.score_trials(metric, scored_pairs) if scored_pairs else []
+            items = [(e, [t], r) for (e, t), r in zip(scored_pairs, records)]
         else:
-            items = [(gt_by_key[k], trials) for k, trials in episodes.items()]
+            grouped: dict[tuple[str, str], list[Trial]] = {}
+            for episode, trial in pairs_for(metric, pairs):
+                grouped.setdefault(episode.key, []).append(trial)
+            items = [
+                (gt_by_key[k], trials, scorer.score_episode(metric, gt_by_key[k], trials))
+                for k, trials in grouped.items()
+            ]
         notes, statuses = [], set()
-        for episode, trials in items:
-            if metric.level == "trial":
-                record = scorer.score_trial(metric, episode, trials[0])
-            else:
-                record = scorer.score_episode(metric, episode, trials)
+        for episode, trials, record in items:
             statuses.add(record["status"])
             for trial in trials:
                 values[trial.key].update(
@@ -494,9 +517,27 @@ def score(
     return RunResult(output, rows, summary)
 
 
+def scoring_device(config: RunConfig, metrics: list[Metric], pairs: list[tuple[Episode, Trial]]) -> str:
+    """``--device``; else the default device (a CUDA probe: imports torch) only where a scored
+    metric runs a network, else ``cpu``: motion on stored tracks and PSNR/SSIM probe nothing."""
+    if config.device:
+        return config.device
+    for metric in metrics:
+        if metric.device_free:
+            continue
+        if (
+            not metric.uses_frames
+            and metric.needs <= {"trajectories"}
+            and all(e.traj_path.is_file() and t.traj_path.is_file() for e, t in pairs)
+        ):
+            continue  # every track is stored: no detector runs
+        return default_device()
+    return "cpu"
+
+
 def _has_problem(video: Path, bad_paths: list[Path]) -> bool:
     """An error was reported for the video, a file in it, or a folder holding it (a bad name)."""
-    return any(p == video or video in p.parents or p in video.parents for p in bad_paths)
+    return bool(bad_paths) and any(p == video or video in p.parents or p in video.parents for p in bad_paths)
 
 
 def size_mismatches(pairs: list[tuple[Episode, Trial]]) -> list[dict]:
@@ -743,9 +784,12 @@ def evaluate(config: RunConfig, show_progress: bool = True, plan: Plan | None = 
     """``ewmbench evaluate``: score a generated dataset against its ground truth."""
     plan = plan or preflight(config, "evaluate", registry=lambda: metric_registry())
     prepare_output(config, plan)
-    write_json(
-        Path(config.output) / "provenance.json", provenance(config, config.device or default_device(), plan)
-    )
+    gt_by_key = {e.key: e for e in plan.gt.episodes}
+    pairs = [
+        (gt_by_key[t.task, t.episode], t) for t in plan.generated.trials if (t.task, t.episode) in gt_by_key
+    ]
+    device = scoring_device(config, resolve_metrics(plan.metrics, plan.protocol), pairs)
+    write_json(Path(config.output) / "provenance.json", provenance(config, device, plan))
     with _progress() if show_progress else _NoProgress() as progress:
         return score(config, plan.gt, plan.generated, progress, plan)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from PIL import Image
 
 import ewmbench
 from ewmbench.compare.report import OVERALL, Settings, compare_runs
@@ -45,6 +46,7 @@ def write_record(
     protocol: str = "ewmbench-v2",
     run_level: dict | None = None,
     skipped: dict | None = None,
+    task_names: dict | None = None,
 ) -> Path:
     """A run folder holding only a record: one trial per (task, episode) with the given columns,
     and ``run_level`` values of dataset-level columns (FID: one value per run)."""
@@ -52,7 +54,9 @@ def write_record(
     names = [c for c in COLUMNS if any(c in r for r in rows)]
     record = RunRecord(
         protocol=ProtocolRef(protocol, "2.0" if protocol == "ewmbench-v2" else "1.0", "", protocol_sha),
-        dataset=DatasetRef("synthetic", None, dataset_sha, len({t for t, _ in values}), len(values)),
+        dataset=DatasetRef(
+            "synthetic", None, dataset_sha, len({t for t, _ in values}), len(values), task_names or {}
+        ),
         model=ModelRef(folder.name),
         columns={c: COLUMNS[c] for c in names + list(run_level or {})},
         overall={**{c: float(pd.DataFrame(rows)[c].mean()) for c in names}, **(run_level or {})},
@@ -87,12 +91,15 @@ def test_identical_runs_differ_by_exactly_zero(tmp_path):
     comparison = compare_runs([a, b], settings=FAST)
     assert comparison.baseline == "a" and comparison.labels == ["a", "b"]
     for scope in comparison.scopes:
+        # the interval is inverted from the sign-flip test: 8 episodes reject every shift but 0;
+        # a task's 4 episodes cannot reject any (2 / 2**4 > 0.05), so its interval is unbounded
+        bound = 0.0 if scope == OVERALL else math.inf
         for column in ("psnr", "hsd", "lpips"):
             diff = comparison.differences[(scope, column, "b")]
             assert (diff.difference, diff.low, diff.high, diff.p_value, diff.p_adjusted) == (
                 0.0,
-                0.0,
-                0.0,
+                -bound,
+                bound,
                 1.0,
                 1.0,
             )
@@ -284,10 +291,13 @@ def test_report_files_are_identical_wherever_written(tiny_runs, tiny_report, tmp
     assert data["format"] == "ewmbench-report/1"
     # every figure it names exists, relative to the report folder
     figures = data["figures"]
-    for name in ("radar", "tasks", "agreement"):
+    for name in ("tasks", "agreement"):
         assert (out / figures[name]).is_file(), name
+    assert "radar" not in figures  # two metrics are two axes: no radar
     strips = [p for per in figures["worst"].values() for p in per.values()]
     assert strips and all((out / p).is_file() for p in strips)
+    thumbnails = [p for per in figures["thumbnails"].values() for p in per.values()]
+    assert len(thumbnails) == len(strips) and all((out / p).is_file() for p in thumbnails)
     # every number in the overall table is in report.json
     assert first.values[(OVERALL, "psnr", "static")].estimate == next(
         v["estimate"]
@@ -296,13 +306,24 @@ def test_report_files_are_identical_wherever_written(tiny_runs, tiny_report, tmp
     )
 
 
-def test_html_is_self_contained(tiny_report):
+def test_report_folder_is_self_contained(tiny_report):
     _, out = tiny_report
     html = (out / "report.html").read_text()
-    assert html.count('<img src="data:image/png;base64,') == len(list((out / "figures").glob("*.png")))
-    assert html.count("<svg") >= 3
-    # nothing is fetched: no external source, stylesheet or script
-    assert not re.search(r"""(src|href)=["'](https?:|//|file:|/)""", html)
+    strips = sorted(p.relative_to(out).as_posix() for p in (out / "figures").glob("worst-*.jpg"))
+    assert strips
+    # each strip is a small JPEG thumbnail on the page, linking to the full-size image beside it
+    for strip in strips:
+        thumb = "figures/thumbnails/" + Path(strip).name
+        assert f'<a href="{strip}"><img src="{thumb}"' in html
+        with Image.open(out / thumb) as image:
+            assert image.format == "JPEG" and image.width <= 400
+        assert (out / thumb).stat().st_size < (out / strip).stat().st_size
+    assert '<img src="data:' not in html  # no image is inlined
+    for chart in ("tasks", "agreement"):
+        assert f'<img src="figures/{chart}.svg"' in html
+    # every link and source is a file of the report folder; nothing is fetched; no script
+    for target in re.findall(r"""(?:src|href)=["']([^"']+)["']""", html):
+        assert not re.match(r"(https?:|//|file:|/|data:)", target) and (out / target).is_file(), target
     assert "<script" not in html
 
 
@@ -384,3 +405,42 @@ def test_cli_compare_prints_the_difference_table_and_refuses_mismatches(tiny_run
         and "not a run folder" in message
         and "Traceback" not in message
     )
+
+
+def test_the_same_run_gets_the_same_interval_in_report_and_in_any_compare(tmp_path):
+    a = write_record(tmp_path / "a", values())
+    b = write_record(tmp_path / "b", values(psnr_shift=2.0, hsd_shift=-0.1))
+    alone = compare_runs([b], settings=FAST)
+    second = compare_runs([a, b], settings=FAST)
+    first = compare_runs([b, a], settings=FAST)
+    for scope in alone.scopes:
+        for column in ("psnr", "hsd", "lpips"):
+            key = (scope, column, "b")
+            assert alone.values[key] == second.values[key] == first.values[key]
+
+
+def test_no_difference_interval_contradicts_its_p_value(tmp_path):
+    # ties (shift 0 on some episodes), small and large shifts, per task and overall
+    a = write_record(tmp_path / "a", values())
+    mixed = values(psnr_shift=0.3, hsd_shift=0.0, lpips_shift=0.01)
+    mixed[("1", "0")]["psnr"] -= 0.5
+    b = write_record(tmp_path / "b", mixed)
+    comparison = compare_runs([a, b], settings=FAST)
+    assert comparison.differences
+    for diff in comparison.differences.values():
+        excludes_zero = diff.low > 0 or diff.high < 0
+        assert excludes_zero == (diff.p_value < 1 - FAST.level)
+
+
+def test_signed_numbers_have_no_stray_plus_zero():
+    from ewmbench.compare.report import signed
+
+    assert [signed(v) for v in (0.0, -0.0, 0.0159, -0.0159, math.inf, -math.inf, math.nan)] == [
+        "0",
+        "0",
+        "+0.0159",
+        "-0.0159",
+        "+inf",
+        "-inf",
+        "-",
+    ]

@@ -57,6 +57,28 @@ def ladder_report(sim_ladder, tmp_path_factory):
     return comparison, out
 
 
+def _folder_size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def test_three_run_report_is_small_and_shows_no_perfect_episode(sim_ladder, tmp_path):
+    """Three runs (the noisy one twice: the most strips) fit in 2 MB, the page and its files."""
+    runs = [sim_ladder["exact"], sim_ladder["noise0.08"], sim_ladder["noise0.08"]]
+    comparison = ewmbench.compare(runs, output=tmp_path / "report")
+    assert comparison.labels == ["exact", "noise0.08", "noise0.08-2"]
+    assert _folder_size(tmp_path / "report") < 2_000_000
+    assert (tmp_path / "report" / "report.html").stat().st_size < 200_000
+    # the exact replay follows the recorded path: hsd and ndtw at their best (1) everywhere, no strip;
+    # its dyn (speed profile) is below 1, so its worst dyn episodes are shown
+    exact = comparison.selected_rows["exact"]
+    worst = {(w.metric, w.run) for w in comparison.worst}
+    for column in ("hsd", "ndtw"):
+        assert (exact[column] == 1.0).all() and (column, "exact") not in worst, column
+        assert (column, "noise0.08") in worst, column
+    assert ("dyn", "exact") in worst
+    assert all(w.value < 1.0 for w in comparison.worst if w.metric in MOTION)
+
+
 def test_planted_difference_is_significant_with_the_right_sign(ladder_report):
     comparison, _ = ladder_report
     assert len(comparison.episodes) == 8
@@ -96,16 +118,28 @@ def test_html_renders_in_chromium_without_errors(ladder_report, tmp_path):
             page.on("pageerror", lambda error: errors.append(str(error)))
             page.on("request", lambda request: requests.append(request.url))
             page.goto((out / "report.html").resolve().as_uri())
+            page.evaluate("Array.from(document.images).forEach(i => { i.loading = 'eager'; })")
+            page.wait_for_load_state("load")
             images = page.evaluate("Array.from(document.images).map(i => [i.complete, i.naturalWidth])")
-            svgs = page.evaluate("document.querySelectorAll('svg').length")
+            svgs = page.evaluate("document.querySelectorAll('img[src$=\".svg\"]').length")
+            height = page.evaluate("document.documentElement.scrollHeight")
             shot = tmp_path / "report.png"
             page.screenshot(path=str(shot), full_page=True)
+            # a folded section opens on a click; a thumbnail opens its full-size strip
+            page.click("summary:has-text('Per task')")
+            opened = page.evaluate("document.querySelectorAll('details[open]').length")
+            links = page.evaluate("Array.from(document.querySelectorAll('.thumb a')).map(a => a.href)")
         finally:
             browser.close()
     assert errors == []
     assert images and all(complete and width > 0 for complete, width in images)  # no broken image
-    assert svgs >= 3
-    assert requests == [(out / "report.html").resolve().as_uri()]  # nothing else was fetched
+    assert svgs == 3  # radar, agreement, per-task bars
+    folder = out.resolve().as_uri()
+    assert requests[0] == (out / "report.html").resolve().as_uri()
+    assert all(url.startswith(folder + "/") for url in requests)  # only the report folder's own files
+    assert height < 4000  # the folded page: overall, figures, thumbnails of the worst episodes
+    assert opened == 4
+    assert links and all(Path(url.removeprefix("file://")).is_file() for url in links)
     assert shot.stat().st_size > 50_000
     keep = os.environ.get("EWMBENCH_SCREENSHOT_DIR")
     if keep:

@@ -55,10 +55,16 @@ def _evaluate(tmp_path, pair, name, **kwargs):
 
 
 def _records(output):
-    return {
-        p.relative_to(output).as_posix(): json.loads(p.read_text())["values"]
-        for p in sorted((output / "scores").rglob("*.json"))
-    }
+    """Every stored record's values, by metric and trial (trial records are lines of one file
+    per writing process) or by file (episode and run records)."""
+    found = {}
+    for path in sorted((output / "scores").rglob("*.json")):
+        found[path.relative_to(output).as_posix()] = json.loads(path.read_text())["values"]
+    for path in sorted((output / "scores").rglob("records-*.jsonl")):
+        for line in path.read_text().splitlines():
+            record = json.loads(line)
+            found[(path.parent.name, record["task"], record["episode"], record["trial"])] = record["values"]
+    return found
 
 
 def test_serial_and_processes_give_the_same_rows_and_records(tmp_path, pair):

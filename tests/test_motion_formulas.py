@@ -31,7 +31,8 @@ def test_v1_constants_are_the_official_ones():
     assert (V1.invalid_missing_fraction, V1.dtw, V1.dtw_radius) == (0.8, "fastdtw", 1)
     assert (V1.hsd_epsilon, V1.ndtw_epsilon, V1.dyn_wasserstein_epsilon) == (0.0, 0.0, 0.0)
     assert (V1.spread, V1.gripper_choice) == ("official_hull_edges", "official_position")
-    assert V2.dtw == "exact" and V2.spread == "hull_diameter" and V2.gripper_choice == "gripper_index"
+    assert V2.dtw == "time_aware" and V2.spread == "hull_diameter" and V2.gripper_choice == "gripper_index"
+    assert (V1.jitter_floor, V1.ndtw_step_penalty) == (0.0, 0.0)
 
 
 # ---------------------------------------------------------------- gap filling
@@ -141,8 +142,8 @@ def test_dynamics_zero_wasserstein_term_is_zero_in_v1_and_capped_in_v2():
     track = _line(np.array([0, 1, 3, 6]) / 16)
     shifted = track + np.float32([0, 0.5])  # same speeds and accelerations, elsewhere
     assert dynamics_raw(shifted, track, V1) == 0.0  # W = 0 -> both terms 0 (official)
-    # v2: r = 1 and W = 0 + 1e-6: 0.007 / 1e-6 + 0.003 / 1e-6 = 10000, capped at 1 when normalised.
-    assert dynamics_raw(shifted, track, V2) == pytest.approx(10_000)
+    # v2 (2.1): r = 1 and W = 0 + 4.4406e-4: 0.01 / 4.4406e-4 = 22.5195, capped at 1 when normalised.
+    assert dynamics_raw(shifted, track, V2) == pytest.approx(0.01 / 4.4406e-4)
 
 
 def test_normalisation_divides_by_bounds_and_caps():

@@ -16,7 +16,11 @@ from ewmbench.errors import ConfigError, DataError
 from ewmbench.metrics import OfficialCrashWarning, metric_registry, trajectory_scores, trajectory_scores_batch
 from ewmbench.metrics.base import TrialInputs
 from ewmbench.metrics.dtw import expand_window, fastdtw_batch
-from ewmbench.metrics.motion import DegenerateTrajectoryWarning, scores_with_settings
+from ewmbench.metrics.motion import (
+    DegenerateTrajectoryWarning,
+    GripperNotDetectedWarning,
+    scores_with_settings,
+)
 from ewmbench.protocols import load_protocol
 from tests.helpers import official_motion as reference
 from tests.helpers.motion_trials import make_trials
@@ -197,13 +201,14 @@ def test_all_gt_grippers_invalid():
     assert [w.category for w in caught] == [DegenerateTrajectoryWarning]
 
 
-def test_invalid_predicted_gripper_scores_zero_without_warning():
+def test_invalid_predicted_gripper_scores_the_official_zero_and_says_why():
     gt = _track(_arc(10), _arc(10, centre=(0.3, 0.3), radius=0.05))
     pred = gt.copy()
     pred[1:, 0] = -1  # the scored (wider) left gripper is lost in 9 of 10 frames
     scores, caught = _scores_and_warnings(pred, gt)
     assert scores == {"hsd": 0.0, "ndtw": 0.0, "dyn": 0.0} == reference.score_trial(pred, gt)
-    assert not caught
+    # the number is the official one; the note is ours (not an official crash)
+    assert [w.category for w in caught] == [GripperNotDetectedWarning]
 
 
 def test_official_position_quirk_scores_the_wrong_gripper():

@@ -44,7 +44,7 @@ def test_runner_writes_a_record_that_matches_the_summary_and_rows(static_run):
 
     text = (resources.files("ewmbench.protocols") / "ewmbench-v2.yaml").read_text()
     assert record.protocol.sha256 == sha256_text(text) == protocol.sha256
-    assert (record.protocol.name, record.protocol.version) == ("ewmbench-v2", "2.0")
+    assert (record.protocol.name, record.protocol.version) == ("ewmbench-v2", "2.1")
     assert record.model.name == "static" and record.model.config == {} and record.model.options == {}
     assert (
         record.counts.tasks,

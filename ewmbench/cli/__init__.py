@@ -15,6 +15,7 @@ from ewmbench.cli import (  # noqa: F401  (registration)
     leaderboard,
     policy,
     serve,
+    validity,
     weights,
 )
 from ewmbench.cli.common import app

@@ -133,10 +133,20 @@ def print_result(result) -> None:
     table.add_column("overall", justify="right")
     for task in tasks:
         table.add_column(escape(task_label(task, names)), justify="right")
+    undetected = undetected_gripper_notes(summary)
     for column, value in summary["overall"].items():
         per_task = summary["per_task"].get(column, {})
-        table.add_row(column, fmt(value), *(fmt(per_task.get(t)) for t in tasks))
+        name = f"{column} †" if undetected and column in TRACK_COLUMNS else column
+        table.add_row(name, fmt(value), *(fmt(per_task.get(t)) for t in tasks))
     print_table(table)
+    if undetected:
+        first = undetected[0]
+        console.print(
+            f"† {len(undetected)} trial(s) scored 0 because no gripper was detected in the generated video "
+            f"(e.g. {escape(str(first['task_id']))}/{escape(str(first['episode_id']))}/{escape(str(first['trial_id']))}); "
+            "listed in summary.json (notes)",
+            soft_wrap=True,
+        )
     print_special_values(summary)
     print_skipped(summary["skipped_metrics"])
     failed = [n for n in summary["notes"] if n["status"] != "ok"]
@@ -160,6 +170,20 @@ def print_result(result) -> None:
         )
     console.print(f"scored {escape(summary.get('scored', ''))}")
     console.print(f"results in [bold]{escape(str(result.output))}[/]")
+
+
+TRACK_COLUMNS = ("dyn", "hsd", "ndtw")
+
+
+def undetected_gripper_notes(summary: dict) -> list[dict]:
+    """The notes of trials whose motion scores are 0 because no gripper was found in the video."""
+    from ewmbench.metrics import GRIPPER_NOT_DETECTED
+
+    return [
+        note
+        for note in summary.get("notes", [])
+        if any(GRIPPER_NOT_DETECTED in warning for warning in note.get("warnings") or [])
+    ]
 
 
 def print_table(table: Table) -> None:

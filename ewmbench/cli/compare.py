@@ -36,9 +36,6 @@ def compare_command(
         "--allow-mismatch",
         help="Compare runs of other protocols, datasets or episode sets on their common episodes (said at the top of the report).",
     ),
-    test: str = typer.Option(
-        "permutation", "--test", help="Paired test over episodes: permutation (sign-flip) or wilcoxon."
-    ),
     alpha: float = typer.Option(
         0.05, "--alpha", help="Significance level, after Holm correction across the metrics."
     ),
@@ -63,7 +60,6 @@ def compare_command(
             level=level,
             resamples=resamples,
             seed=seed,
-            test=test,
             alpha=alpha,
             figures=figures,
             worst=worst,
@@ -113,7 +109,7 @@ def print_comparison(comparison) -> None:
     [CI], green/red and marked where significant after Holm correction."""
     from rich.table import Table
 
-    from ewmbench.compare.report import OVERALL
+    from ewmbench.compare.report import OVERALL, difference_text
 
     s = comparison.settings
     title = f"{' vs '.join(comparison.labels)}: {len(comparison.episodes)} episodes, {s.level:.0%} CIs"
@@ -145,9 +141,8 @@ def print_comparison(comparison) -> None:
                 cells.append("[dim]-[/]")
                 continue
             verdict = diff.verdict(s.alpha)
-            text = (
-                f"{diff.difference:+.3g} [dim][{diff.low:+.3g}, {diff.high:+.3g}] p={diff.p_adjusted:.2g}[/]"
-            )
+            value, interval, p_text = difference_text(diff)
+            text = f"{value} [dim]{interval} {p_text}[/]"
             if verdict == "better":
                 text = f"[green]{text} ▲[/]"
             elif verdict == "worse":
@@ -159,7 +154,8 @@ def print_comparison(comparison) -> None:
     print_table(table)
     if len(comparison.labels) > 1:
         console.print(
-            f"▲/▼: significantly better/worse than {comparison.baseline} (paired {s.test} test over episodes, "
-            f"Holm-corrected across metrics, p < {s.alpha}); ↑/↓: higher/lower is better.",
+            f"▲/▼: significantly better/worse than {comparison.baseline} (paired sign-flip test over episodes, "
+            f"Holm-corrected across metrics, p < {s.alpha}); a difference's interval is inverted from the same "
+            f"test, so it excludes 0 exactly when p < {1 - s.level:.2g}; ↑/↓: higher/lower is better.",
             soft_wrap=True,
         )

@@ -23,7 +23,6 @@ def compare(
     level: float = 0.95,
     resamples: int = 2000,
     seed: int = 0,
-    test: str = "permutation",
     alpha: float = 0.05,
     figures: bool = True,
     worst: int = 2,
@@ -44,9 +43,7 @@ def compare(
             raise TypeError(
                 f"compare takes run folders, record files or loaded records, not {type(run).__name__}"
             )
-    settings = Settings(
-        level=level, resamples=resamples, seed=seed, test=test, alpha=alpha, worst=worst, frames=frames
-    )
+    settings = Settings(level=level, resamples=resamples, seed=seed, alpha=alpha, worst=worst, frames=frames)
     comparison = compare_runs(loaded, baseline, allow_mismatch=allow_mismatch, settings=settings)
     if output is not None:
         write_report(comparison, output, figures=figures)

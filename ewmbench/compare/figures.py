@@ -1,8 +1,9 @@
 """The report's pictures (matplotlib, Agg): radar, per-task bars with CIs, agreement matrix, and
 frame strips of the worst episodes with gripper tracks for motion metrics.
 
-Charts are written as SVG, frame strips as PNG. Every file is reproducible: no dates in the
-metadata, a fixed SVG id salt.
+Charts are written as SVG with their text as text (the page's font draws it; tens of kB each),
+frame strips as full-size JPEG with a small thumbnail beside it for the page. Every file is
+reproducible: no dates in the metadata, a fixed SVG id salt.
 """
 
 from __future__ import annotations
@@ -12,9 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ewmbench.compare.report import OVERALL, Comparison, WorstCase, radar_axes
+from ewmbench.compare.report import OVERALL, Comparison, WorstCase, radar_axes, radar_informative
 
 FIGURES_DIR = "figures"
+THUMBNAILS_DIR = "thumbnails"  # under FIGURES_DIR
+THUMBNAIL_WIDTH = 400  # pixels: three runs side by side on the page
+THUMBNAIL_QUALITY = 75  # JPEG
+STRIP_QUALITY = 80  # JPEG of the full-size strips: a third of their PNG, and three runs stay under 2 MB
 COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
 TRACK_COLOURS = {"gt": "#00c853", "generated": "#ff1744"}
 
@@ -27,6 +32,7 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     plt.rcParams["svg.hashsalt"] = "ewmbench"
+    plt.rcParams["svg.fonttype"] = "none"  # text as <text>, not one path per glyph
     plt.rcParams["font.size"] = 9
     return plt
 
@@ -35,6 +41,14 @@ def _save(fig, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".svg":
         fig.savefig(path, format="svg", metadata={"Date": None, "Creator": None}, bbox_inches="tight")
+    elif path.suffix == ".jpg":
+        fig.savefig(
+            path,
+            format="jpeg",
+            dpi=100,
+            bbox_inches="tight",
+            pil_kwargs={"quality": STRIP_QUALITY, "optimize": True},
+        )
     else:
         fig.savefig(path, format="png", dpi=100, metadata={"Software": None}, bbox_inches="tight")
     import matplotlib.pyplot as plt
@@ -46,10 +60,26 @@ def _colour(comparison: Comparison, label: str) -> str:
     return COLOURS[comparison.labels.index(label) % len(COLOURS)]
 
 
+def thumbnail(image: Path, path: Path, width: int = THUMBNAIL_WIDTH) -> Path:
+    """A small JPEG of ``image`` (``width`` pixels wide, never enlarged) for the page to show."""
+    from PIL import Image  # matplotlib's own dependency
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with Image.open(image) as full:
+        full = full.convert("RGB")
+        if full.width > width:
+            full = full.resize((width, max(1, round(full.height * width / full.width))), Image.LANCZOS)
+        full.save(path, format="JPEG", quality=THUMBNAIL_QUALITY, optimize=True)
+    return path
+
+
 def draw_all(comparison: Comparison, output: Path) -> dict[str, object]:
-    """Draw every figure under ``output/figures``; return their paths relative to ``output``."""
+    """Draw every figure under ``output/figures``; return their paths relative to ``output``.
+
+    ``worst`` maps metric -> run -> the full-size strip, ``thumbnails`` the same to its thumbnail.
+    The radar is drawn only where it says something (:func:`radar_informative`)."""
     files: dict[str, object] = {}
-    if radar_axes(comparison):
+    if radar_informative(comparison):
         files["radar"] = radar(comparison, output / FIGURES_DIR / "radar.svg").relative_to(output).as_posix()
     files["tasks"] = task_bars(comparison, output / FIGURES_DIR / "tasks.svg").relative_to(output).as_posix()
     if len(comparison.agreement) >= 2:
@@ -57,19 +87,20 @@ def draw_all(comparison: Comparison, output: Path) -> dict[str, object]:
             agreement(comparison, output / FIGURES_DIR / "agreement.svg").relative_to(output).as_posix()
         )
     worst: dict[str, dict[str, str]] = {}
+    thumbnails: dict[str, dict[str, str]] = {}
     for metric in comparison.metrics:
         for label in comparison.labels:
             cases = [w for w in comparison.worst if w.metric == metric.column and w.run == label]
             if not cases:
                 continue
-            path = (
-                output
-                / FIGURES_DIR
-                / f"worst-{_slug(metric.column)}-{comparison.labels.index(label) + 1}.png"
-            )
+            name = f"worst-{_slug(metric.column)}-{comparison.labels.index(label) + 1}"
+            path = output / FIGURES_DIR / f"{name}.jpg"
             frame_strips(comparison, cases, metric.group == "motion", path)
+            small = thumbnail(path, output / FIGURES_DIR / THUMBNAILS_DIR / f"{name}.jpg")
             worst.setdefault(metric.column, {})[label] = path.relative_to(output).as_posix()
+            thumbnails.setdefault(metric.column, {})[label] = small.relative_to(output).as_posix()
     files["worst"] = worst
+    files["thumbnails"] = thumbnails
     return files
 
 
@@ -142,7 +173,7 @@ def task_bars(comparison: Comparison, path: Path) -> Path:
         arrow = "higher is better" if metric.direction == "higher" else "lower is better"
         ax.set_title(f"{metric.column} ({arrow})", fontsize=9)
         ax.set_xticks(np.arange(len(scopes)))
-        ax.set_xticklabels([s if s == OVERALL else f"task {s}" for s in scopes], fontsize=7, rotation=30)
+        ax.set_xticklabels([comparison.task_label(s) for s in scopes], fontsize=7, rotation=30)
         ax.grid(axis="y", linewidth=0.3)
     for index in range(len(metrics), rows * columns):
         axes[index // columns][index % columns].axis("off")
@@ -326,7 +357,10 @@ def frame_strips(comparison: Comparison, cases: list[WorstCase], motion: bool, p
     )
     for ax, (case, mosaic) in zip(axes[:, 0], built):
         ax.axis("off")
-        title = f"task {case.task_id} / episode {case.episode_id} / trial {case.trial_id}: {case.metric} = {case.value:.4g}"
+        task = comparison.task_label(case.task_id)
+        title = (
+            f"{task} / episode {case.episode_id} / trial {case.trial_id}: {case.metric} = {case.value:.4g}"
+        )
         ax.set_title(title, fontsize=8, loc="left", pad=12)
         if mosaic is None:
             ax.text(0, 0.5, "frames not found here", fontsize=8)

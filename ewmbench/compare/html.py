@@ -1,14 +1,18 @@
-"""``report.html``: one self-contained page (SVG inline, PNG as data URIs, no network, no script)."""
+"""``report.html``: one page over its report folder (the charts' SVG files and the worst-episode
+strips' thumbnails, linking to the full-size images, all in ``figures/``; no network, no script).
+
+Every section is a ``<details>`` element: the overall table, the figures and the worst episodes
+open, the per-task tables folded. A report of one run reads as one: no baseline, no difference
+columns or their explanation, no radar (one run is its own best on every axis).
+"""
 
 from __future__ import annotations
 
-import base64
 import math
-import re
 from html import escape
 from pathlib import Path
 
-from ewmbench.compare.report import OVERALL, Comparison
+from ewmbench.compare.report import OVERALL, Comparison, difference_text
 
 STYLE = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 24px auto; max-width: 1180px;
@@ -23,7 +27,11 @@ td.better { background: #e3f4e6; } td.worse { background: #fbe4e4; } td.missing 
 .note { background: #fff4d6; border: 1px solid #e8c969; padding: 8px 12px; margin: 8px 0; }
 .figures { display: flex; flex-wrap: wrap; gap: 18px; align-items: flex-start; }
 .figure svg, .figure img { max-width: 100%; height: auto; }
-.strip img { max-width: 100%; border: 1px solid #eee; }
+details.section { margin-top: 22px; } details.section > summary { cursor: pointer; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
+details.section > summary h2 { display: inline; margin: 0; border: 0; }
+.thumbs { display: flex; flex-wrap: wrap; gap: 12px; align-items: flex-start; margin-bottom: 10px; }
+.thumb { margin: 0; } .thumb img { width: 360px; max-width: 100%; height: auto; border: 1px solid #ddd; display: block; }
+.thumb figcaption { font-size: 12px; margin-top: 3px; }
 .muted { color: #666; font-size: 12px; } code { background: #f5f5f7; padding: 1px 4px; }
 """
 
@@ -41,32 +49,20 @@ def _number(value: float | None) -> str:
     return f"{value:.3f}"
 
 
-def _p(value: float) -> str:
-    if math.isnan(value):
-        return "-"
-    return f"{value:.2g}"
-
-
-def _inline_svg(path: Path) -> str:
-    text = path.read_text(encoding="utf-8")
-    text = re.sub(r"^<\?xml[^>]*>\s*", "", text)
-    text = re.sub(r"<!DOCTYPE[^>]*>\s*", "", text)
-    return text
-
-
-def _data_uri(path: Path) -> str:
-    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
-
-
-def _figure(output: Path, relative: str | None, caption: str) -> str:
+def _figure(relative: str | None, caption: str) -> str:
+    """A chart, by its path in the report folder (its SVG's text is text: small and sharp)."""
     if not relative:
         return ""
-    path = output / relative
-    if path.suffix == ".svg":
-        body = _inline_svg(path)
-    else:
-        body = f'<img src="{_data_uri(path)}" alt="{escape(caption)}">'
-    return f'<div class="figure"><h3>{escape(caption)}</h3>{body}</div>'
+    return f'<div class="figure"><h3>{escape(caption)}</h3><img src="{escape(relative)}" alt="{escape(caption)}"></div>'
+
+
+def _section(title: str, body: str, *, open_: bool = True) -> str:
+    """A collapsible section of the page."""
+    return f'<details class="section"{" open" if open_ else ""}><summary><h2>{escape(title)}</h2></summary>{body}</details>'
+
+
+def _ceiling_text(value: float) -> str:
+    return f"{value:g}"
 
 
 def _table(comparison: Comparison, scope: str) -> str:
@@ -104,18 +100,95 @@ def _table(comparison: Comparison, scope: str) -> str:
             verdict = diff.verdict(comparison.settings.alpha)
             mark = {"better": " &#9650;", "worse": " &#9660;"}.get(verdict, "")
             css = f' class="{verdict}"' if verdict in ("better", "worse") else ""
+            value, interval, p_text = difference_text(diff)
             cells.append(
-                f'<td{css}>{diff.difference:+.3g}{mark} <span class="ci">[{diff.low:+.3g}, {diff.high:+.3g}]</span> '
-                f'<span class="p">p={_p(diff.p_adjusted)}</span></td>'
+                f'<td{css}>{value}{mark} <span class="ci">{interval}</span> <span class="p">{p_text}</span></td>'
             )
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><tr>{''.join(head)}</tr>{''.join(body)}</table>"
+
+
+def _task_heading(comparison: Comparison, scope: str) -> str:
+    name = comparison.task_names.get(scope)
+    if not name:
+        return f"task {escape(scope)}"
+    return f'{escape(name)} <span class="muted">task {escape(scope)}</span>'
+
+
+def _thumb(full: str, small: str, alt: str, caption: str) -> str:
+    return (
+        f'<figure class="thumb"><a href="{escape(full)}"><img src="{escape(small)}" alt="{escape(alt)}" '
+        f'loading="lazy"></a><figcaption>{caption}</figcaption></figure>'
+    )
+
+
+def _worst_section(comparison: Comparison, figures: dict) -> str:
+    """Each run's strip of its worst episodes per metric, as a thumbnail linking to the full image:
+    one row per metric, or for one run one row of all its metrics. A run whose every episode scores
+    the metric's best possible value has nothing to show, and the page says so."""
+    if not figures:
+        return ""  # drawn without figures: report.json lists the worst cases
+    strips, thumbnails = figures.get("worst", {}), figures.get("thumbnails", {})
+    rows, all_cards, at_best_notes = [], [], []
+    for metric in comparison.metrics:
+        scored = [
+            label for label in comparison.labels if comparison.values.get((OVERALL, metric.column, label))
+        ]
+        if not scored:
+            continue  # a run-level or missing metric: no episodes to show
+        ceiling = comparison.ceilings.get(metric.column)
+        best = f"best possible {_ceiling_text(ceiling)}" if ceiling is not None else ""
+        cards, at_best = [], []
+        for label in scored:
+            cases = [w for w in comparison.worst if w.metric == metric.column and w.run == label]
+            full = strips.get(metric.column, {}).get(label)
+            if not cases:
+                at_best.append(label)
+            if not cases or full is None:
+                continue
+            small = thumbnails.get(metric.column, {}).get(label, full)
+            values = escape(", ".join(f"{w.value:.4g}" for w in cases))
+            name = escape(metric.column if comparison.single else label)
+            detail = f"{best}; " if comparison.single and best else ""
+            cards.append(
+                _thumb(
+                    full,
+                    small,
+                    f"worst {metric.column} episodes of {label}",
+                    f'<b>{name}</b> <span class="muted">{detail}{escape(metric.column)} = {values}</span>',
+                )
+            )
+        if at_best:
+            what = (
+                f"the best possible {escape(_ceiling_text(ceiling))}"
+                if ceiling is not None
+                else "no finite value"
+            )
+            who = "" if comparison.single else f" of {escape(', '.join(at_best))}"
+            at_best_notes.append(f"{escape(metric.column)}: every episode{who} scores {what}")
+        all_cards += cards
+        if cards:
+            heading = escape(metric.column) + (f' <span class="muted">{best}</span>' if best else "")
+            rows.append(f'<h3>{heading}</h3><div class="thumbs">{"".join(cards)}</div>')
+    if not all_cards and not at_best_notes:
+        return ""
+    intro = (
+        f'<p class="muted">Per metric and run, the {comparison.settings.worst} lowest-scoring episodes (highest for '
+        "lower-is-better metrics) among those below the metric's best possible value: ground truth above, generated "
+        "below, evenly spaced frames; for motion metrics the last panel draws the GT (green) and generated (red) "
+        "gripper tracks over the first frame. Click a strip to open it at full size.</p>"
+    )
+    body = f'<div class="thumbs">{"".join(all_cards)}</div>' if comparison.single else "".join(rows)
+    if at_best_notes:
+        body += f'<p class="muted">No worst episode to show for {"; ".join(at_best_notes)}.</p>'
+    return _section("Worst episodes", intro + body)
 
 
 def render_html(comparison: Comparison, data: dict, output: Path) -> str:
     """The page; ``data`` is ``report.json``'s content (figure paths relative to ``output``)."""
     figures = data.get("figures", {})
     s = comparison.settings
+    single = comparison.single
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -127,7 +200,7 @@ def render_html(comparison: Comparison, data: dict, output: Path) -> str:
     for note in comparison.notes:
         parts.append(f'<div class="note"><b>Runs differ.</b> {escape(note)}</div>')
     runs_rows = "".join(
-        f'<tr><td class="name">{escape(r["label"])}{" (baseline)" if r["label"] == comparison.baseline else ""}</td>'
+        f'<tr><td class="name">{escape(r["label"])}{" (baseline)" if r["label"] == comparison.baseline and not single else ""}</td>'
         f'<td class="name">{escape(r["model"])}</td><td class="name">{escape(r["protocol"])} <span class="muted">{escape(r["protocol_hash"][:12])}</span></td>'
         f'<td class="name"><span class="muted">{escape(r["dataset_hash"][:12])}</span></td><td>{r["episodes"]}</td><td>{r["rows_counted"]}</td>'
         f'<td class="name">{escape(", ".join(r["missing_columns"]) or "-")}</td></tr>'
@@ -137,33 +210,41 @@ def render_html(comparison: Comparison, data: dict, output: Path) -> str:
         '<table><tr><th class="name">run</th><th class="name">model</th><th class="name">protocol</th><th class="name">dataset</th>'
         f'<th>episodes</th><th>rows counted</th><th class="name">missing metrics</th></tr>{runs_rows}</table>'
     )
-    parts.append(
-        f'<p class="muted">Each cell: value [{s.level:.0%} bootstrap CI over episodes]. Difference columns: run &minus; baseline '
-        f"[paired bootstrap CI], p = paired sign-flip test, Holm-corrected over the metrics of the run and scope. "
-        f"&#9650; significantly better, &#9660; significantly worse (p &lt; {s.alpha}), direction-aware: "
-        f"&uarr; higher is better, &darr; lower is better. Seed {s.seed}, {s.resamples} resamples.</p>"
-    )
-    parts.append("<h2>Overall</h2>" + _table(comparison, OVERALL))
-    parts.append('<div class="figures">')
-    parts.append(_figure(output, figures.get("radar"), "Radar: each run relative to the best"))
-    parts.append(_figure(output, figures.get("agreement"), "Metric agreement (Kendall tau across trials)"))
-    parts.append("</div>")
-    parts.append(_figure(output, figures.get("tasks"), "Per task, with 95% CIs"))
-    parts.append("<h2>Per task</h2>")
-    for scope in comparison.scopes[1:]:
-        parts.append(f"<h3>task {escape(scope)}</h3>" + _table(comparison, scope))
-    worst = figures.get("worst", {})
-    if worst:
-        parts.append(
-            '<h2>Worst episodes</h2><p class="muted">Per metric and run, the lowest-scoring episodes (highest for '
-            "lower-is-better metrics): ground truth above, generated below, evenly spaced frames; for motion metrics the "
-            "last panel draws the GT (green) and generated (red) gripper tracks over the first frame.</p>"
+    if single:
+        explanation = (
+            f'<p class="muted">Each cell: value [{s.level:.0%} bootstrap CI over episodes, resampled within tasks]; '
+            f"&uarr; higher is better, &darr; lower is better. Seed {s.seed}, {s.resamples} resamples.</p>"
         )
-        for metric in comparison.metrics:
-            for label, relative in worst.get(metric.column, {}).items():
-                parts.append(
-                    f'<div class="strip">{_figure(output, relative, f"{metric.column}: {label}")}</div>'
-                )
+    else:
+        explanation = (
+            f'<p class="muted">Each cell: value [{s.level:.0%} bootstrap CI over episodes]. Difference columns: run &minus; baseline '
+            f"[{s.level:.0%} interval inverted from the paired sign-flip test over episodes, so it excludes 0 exactly when "
+            f"p &lt; {1 - s.level:.2g}], p = that test's p-value; Holm = corrected over the metrics of the run and scope. "
+            f"&#9650; significantly better, &#9660; significantly worse (p &lt; {s.alpha}), direction-aware: "
+            f"&uarr; higher is better, &darr; lower is better. Seed {s.seed}, {s.resamples} resamples.</p>"
+        )
+    parts.append(_section("Overall", _table(comparison, OVERALL) + explanation))
+    charts = [
+        _figure(figures.get("radar"), "Radar: each run relative to the best"),
+        _figure(figures.get("agreement"), "Metric agreement (Kendall tau across trials)"),
+    ]
+    body = ""
+    if any(charts):
+        body += '<div class="figures">' + "".join(charts) + "</div>"
+    body += _figure(figures.get("tasks"), f"Per task, with {s.level:.0%} CIs")
+    if body:
+        parts.append(_section("Figures", body))
+    tasks = comparison.scopes[1:]
+    parts.append(
+        _section(
+            f"Per task ({len(tasks)})",
+            "".join(
+                f"<h3>{_task_heading(comparison, scope)}</h3>" + _table(comparison, scope) for scope in tasks
+            ),
+            open_=False,
+        )
+    )
+    parts.append(_worst_section(comparison, figures))
     parts.append(
         f'<p class="muted">Episodes compared: {len(comparison.episodes)}. Every number on this page is in '
         "<code>report.json</code>; <code>report.csv</code> holds the tables.</p></body></html>"

@@ -11,10 +11,13 @@ Definitions (also written into ``report.json`` under ``settings``):
 * A run's value is the protocol's overall rule on those rows (``mean_of_rows`` or
   ``mean_of_task_means``), per task the mean of the task's rows: the run's summary values.
 * The CI is a percentile bootstrap over episodes resampled within their task (trials travel with
-  their episode); see :mod:`ewmbench.compare.statistics`.
-* A difference is ``run - baseline`` over the episodes both scored: paired bootstrap CI and a
-  paired sign-flip test (exact up to 16 episodes), Holm-corrected across the metrics of one run
-  and one scope (overall, or one task). Significant means ``p_adjusted < alpha``.
+  their episode); see :mod:`ewmbench.compare.statistics`. Its seed depends on the scope and the
+  metric only, so a run gets the same CI in ``report`` and in every ``compare`` it is part of.
+* A difference is ``run - baseline`` over the episodes both scored: a paired sign-flip test
+  (exact up to 16 episodes) and the interval inverted from that same test, so the interval
+  excludes 0 exactly when the raw p-value is below ``1 - level``. Holm's correction across the
+  metrics of one run and one scope (overall, or one task) gives ``p_adjusted``; significant
+  means ``p_adjusted < alpha``.
 """
 
 from __future__ import annotations
@@ -33,13 +36,13 @@ from ewmbench.errors import ConfigError
 
 REPORT_FORMAT = "ewmbench-report/1"
 OVERALL = "overall"
+CEILING_TOLERANCE = 1e-9  # a score this close to its best possible value counts as at the ceiling
 
 
 @dataclass(frozen=True)
 class Settings:
     level: float = st.DEFAULT_LEVEL
     resamples: int = st.DEFAULT_RESAMPLES
-    test: str = "permutation"
     alpha: float = 0.05
     seed: int = 0
     worst: int = 2  # worst episodes shown per metric and run
@@ -82,10 +85,23 @@ class Comparison:
     worst: list[WorstCase] = field(default_factory=list)
     normalised: dict[str, dict[str, float | None]] = field(default_factory=dict)  # run -> axis -> [0, 1]
     selected_rows: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
+    ceilings: dict[str, float] = field(default_factory=dict)  # column -> its best possible value, where known
+    task_names: dict[str, str] = field(default_factory=dict)  # task id -> name, where the dataset names it
 
     @property
     def labels(self) -> list[str]:
         return [r.label for r in self.runs]
+
+    @property
+    def single(self) -> bool:
+        """One run: a report of it, with no baseline and no differences."""
+        return len(self.runs) == 1
+
+    def task_label(self, scope: str) -> str:
+        """``overall``, a task's name (``pick_place``) or, when the dataset names none, ``task 1``."""
+        if scope == OVERALL:
+            return OVERALL
+        return self.task_names.get(scope) or f"task {scope}"
 
     def run(self, label: str) -> RunData:
         return next(r for r in self.runs if r.label == label)
@@ -179,7 +195,7 @@ def _episode_list(episodes: list[tuple[str, str]], limit: int = 4) -> str:
 # ------------------------------------------------------------------ numbers
 
 
-def _selected_rows(run: RunData, episodes: set[tuple[str, str]]) -> tuple[pd.DataFrame, str]:
+def counted_rows(run: RunData, episodes: set[tuple[str, str]]) -> tuple[pd.DataFrame, str]:
     """The rows the run's protocol counts, on the compared episodes; and its overall rule."""
     from ewmbench.protocols import load_protocol
     from ewmbench.results import round_rows, select_trials
@@ -193,7 +209,7 @@ def _selected_rows(run: RunData, episodes: set[tuple[str, str]]) -> tuple[pd.Dat
 
 
 def _seed(base: int, *parts: object) -> int:
-    """A seed per (scope, metric, run position): stable across machines and output folders."""
+    """A seed per (scope, metric): stable across machines, output folders and run order."""
     return (base * 1_000_003 + zlib.crc32("/".join(map(str, parts)).encode())) % (2**32)
 
 
@@ -221,7 +237,7 @@ def compare_runs(
 
     selected, rules = {}, {}
     for run in runs:
-        selected[run.label], rules[run.label] = _selected_rows(run, episode_set)
+        selected[run.label], rules[run.label] = counted_rows(run, episode_set)
     columns: list[str] = []
     for run in runs:
         columns += [c for c in run.metric_columns if c not in columns]
@@ -242,6 +258,8 @@ def compare_runs(
         notes=notes,
         settings=settings,
         selected_rows=selected,
+        ceilings=_ceilings(runs, columns),
+        task_names={t: name for t in tasks if (name := _task_name(runs, t))},
     )
     overall_rule = rules[base.label]  # equal across runs once the protocols are (checked above)
 
@@ -252,7 +270,7 @@ def compare_runs(
             if scope == OVERALL
             else selected[base.label][selected[base.label].task_id == scope]
         )
-        for position, run in enumerate(runs):
+        for run in runs:
             rows = (
                 selected[run.label]
                 if scope == OVERALL
@@ -270,7 +288,7 @@ def compare_runs(
                     overall=rule,
                     resamples=settings.resamples,
                     level=settings.level,
-                    seed=_seed(settings.seed, scope, column, position),
+                    seed=_seed(settings.seed, scope, column),
                 )
                 if run is base or not _has_values(base_rows, column):
                     continue
@@ -280,10 +298,8 @@ def compare_runs(
                     column,
                     direction=_fact(runs, "directions", column, "higher"),
                     overall=rule,
-                    test=settings.test,
-                    resamples=settings.resamples,
                     level=settings.level,
-                    seed=_seed(settings.seed, "paired", scope, column, position),
+                    seed=_seed(settings.seed, "paired", scope, column),
                 )
                 if diff is not None:
                     family.append((key, diff))
@@ -311,12 +327,62 @@ def compare_runs(
     return comparison
 
 
+def signed(value: float) -> str:
+    """A difference or interval bound, 3 significant digits with its sign; exactly 0 is ``0``."""
+    if math.isnan(value):
+        return "-"
+    if value == 0:
+        return "0"
+    if math.isinf(value):
+        return "+inf" if value > 0 else "-inf"
+    return f"{value:+.3g}"
+
+
+def difference_text(diff: st.PairedComparison) -> tuple[str, str, str]:
+    """(difference, "[low, high]", "p=raw, Holm p=adjusted"): the interval and the raw p-value come
+    from the same sign-flip test, so they never disagree; the verdict uses the Holm p-value."""
+    p_text = "-" if math.isnan(diff.p_value) else f"{diff.p_value:.2g}"
+    holm_text = "-" if math.isnan(diff.p_adjusted) else f"{diff.p_adjusted:.2g}"
+    return (
+        signed(diff.difference),
+        f"[{signed(diff.low)}, {signed(diff.high)}]",
+        f"p={p_text}, Holm {holm_text}",
+    )
+
+
 def _fact(runs: list[RunData], attribute: str, column: str, default: str) -> str:
     for run in runs:
         facts = getattr(run, attribute)
         if column in facts:
             return facts[column]
     return default
+
+
+def _task_name(runs: list[RunData], task: str) -> str:
+    """The task's name as the first run whose dataset names it gives it; "" when none does."""
+    return next((run.task_names[task] for run in runs if run.task_names.get(task)), "")
+
+
+def _ceilings(runs: list[RunData], columns: list[str]) -> dict[str, float]:
+    """Each column's best possible value, as its metric declares it under the run's protocol; a
+    metric not installed here (a plugin) leaves its columns without one."""
+    from ewmbench.metrics.base import METRICS
+    from ewmbench.protocols import load_protocol
+
+    ceilings: dict[str, float] = {}
+    for column in columns:
+        run = next((r for r in runs if r.column_metrics.get(column) in METRICS), None)
+        if run is None:
+            continue
+        try:
+            metric = METRICS.load(run.column_metrics[column])
+        except ConfigError:
+            continue
+        settings = load_protocol(run.protocol).metrics.get(metric.name) or {}
+        best = metric.best_value(column, settings)
+        if best is not None and math.isfinite(best):
+            ceilings[column] = float(best)
+    return ceilings
 
 
 def _pick_baseline(runs: list[RunData], baseline: str | Path | None) -> RunData:
@@ -332,8 +398,20 @@ def _pick_baseline(runs: list[RunData], baseline: str | Path | None) -> RunData:
     )
 
 
+def below_ceiling(values: np.ndarray, ceiling: float | None, direction: str) -> np.ndarray:
+    """Which finite values fall short of the column's best possible value (all of them when it has
+    none known): an episode at the ceiling is not a failure, however it ranks."""
+    values = np.asarray(values, dtype=float)
+    finite = np.isfinite(values)
+    if ceiling is None:
+        return finite
+    short = values < ceiling if direction == "higher" else values > ceiling
+    return finite & short & ~np.isclose(values, ceiling, rtol=0.0, atol=CEILING_TOLERANCE)
+
+
 def _worst_cases(comparison: Comparison, columns: list[str]) -> list[WorstCase]:
-    """Per metric and run, the worst-scoring trials of distinct episodes (direction-aware)."""
+    """Per metric and run, the worst-scoring trials of distinct episodes (direction-aware), among
+    those below the column's best possible value: an exact replay (hsd = 1) has no worst episode."""
     cases = []
     for column in columns:
         direction = next(m.direction for m in comparison.metrics if m.column == column)
@@ -341,7 +419,7 @@ def _worst_cases(comparison: Comparison, columns: list[str]) -> list[WorstCase]:
             rows = comparison.selected_rows[run.label]
             if column not in rows.columns:
                 continue
-            scored = rows[np.isfinite(rows[column].astype(float))]
+            scored = rows[below_ceiling(rows[column], comparison.ceilings.get(column), direction)]
             ordered = scored.assign(_order=range(len(scored))).sort_values(
                 [column, "_order"], ascending=[direction == "higher", True], kind="stable"
             )
@@ -368,6 +446,19 @@ def radar_axes(comparison: Comparison) -> list[tuple[str, list[str]]]:
     if len(groups) >= 3:
         return list(groups.items())
     return [(m.column, [m.column]) for m in columns]
+
+
+def radar_informative(comparison: Comparison) -> bool:
+    """Whether a radar says anything: two runs or more, three axes or more, and on some axis the
+    runs differ (with one run, or every run at the best, the shape is a full polygon)."""
+    if comparison.single or len(radar_axes(comparison)) < 3:
+        return False
+    for axis in (axis for axis, _ in radar_axes(comparison)):
+        values = [comparison.normalised.get(label, {}).get(axis) for label in comparison.labels]
+        known = [v for v in values if v is not None]
+        if len(known) != len(values) or (known and max(known) - min(known) > CEILING_TOLERANCE):
+            return True
+    return False
 
 
 def _normalised(comparison: Comparison) -> dict[str, dict[str, float | None]]:
@@ -459,6 +550,7 @@ def to_dict(comparison: Comparison, figures: dict[str, object] | None = None) ->
                 "high": diff.high,
                 "p_value": diff.p_value,
                 "p_adjusted": diff.p_adjusted,
+                "ties": diff.ties,
                 "improvement": diff.improvement,
                 "verdict": diff.verdict(s.alpha),
                 "episodes": diff.episodes,
@@ -476,16 +568,26 @@ def to_dict(comparison: Comparison, figures: dict[str, object] | None = None) ->
         "settings": {
             "level": s.level,
             "resamples": s.resamples,
-            "test": s.test,
+            "test": "sign-flip",
             "alpha": s.alpha,
             "seed": s.seed,
             "correction": "holm over the metrics of one run and one scope",
             "estimate": "the protocol's overall rule on the rows it counts (per task: the mean of the task's rows)",
             "interval": "percentile bootstrap over episodes within tasks, trials kept with their episode",
+            "difference_interval": "inverted from the paired sign-flip test (the same test as p_value): "
+            "excludes 0 exactly when p_value < 1 - level",
+            "ties": "episodes whose difference is exactly 0 stay in the test (their flips change nothing)",
         },
         "metrics": [
-            {"column": m.column, "group": m.group, "direction": m.direction} for m in comparison.metrics
+            {
+                "column": m.column,
+                "group": m.group,
+                "direction": m.direction,
+                "best_possible": comparison.ceilings.get(m.column),
+            }
+            for m in comparison.metrics
         ],
+        "task_names": comparison.task_names,
         "scopes": comparison.scopes,
         "values": values,
         "run_level": [
@@ -552,4 +654,16 @@ def to_table(comparison: Comparison) -> pd.DataFrame:
     return pd.DataFrame.from_records(records)
 
 
-__all__ = ["ID_COLUMNS", "Comparison", "Settings", "compare_runs", "to_dict", "to_table"]
+__all__ = [
+    "ID_COLUMNS",
+    "Comparison",
+    "Settings",
+    "below_ceiling",
+    "compare_runs",
+    "counted_rows",
+    "difference_text",
+    "radar_informative",
+    "signed",
+    "to_dict",
+    "to_table",
+]

@@ -38,6 +38,8 @@ class RunData:
     protocol_version: str = ""
     protocol_name: str = ""  # the name inside the protocol file, for display
     cache_dir: Path | None = None  # where the run cached derived data (gripper tracks), if not the default
+    task_names: dict[str, str] = field(default_factory=dict)  # task id -> name, where the dataset names it
+    column_metrics: dict[str, str] = field(default_factory=dict)  # column -> the metric that wrote it
 
     @property
     def metric_columns(self) -> list[str]:
@@ -99,6 +101,8 @@ def read_run(path: Path | str, label: str | None = None) -> RunData:
         protocol_version=record.protocol.version,
         protocol_name=record.protocol.name,
         cache_dir=Path(config["cache_dir"]) if config.get("cache_dir") else None,
+        task_names={str(k): str(v) for k, v in (getattr(record.dataset, "task_names", None) or {}).items()},
+        column_metrics={c: column.metric for c, column in record.columns.items() if column.metric},
     )
 
 

@@ -22,13 +22,19 @@ interval may be infinite. Everything is seeded (``numpy.random.default_rng(seed)
 and seed give the same numbers on every machine. Only numpy and scipy are used, so this module
 installs without torch.
 
+Differences between two runs use one paired scheme, the sign-flip test and the confidence interval
+inverted from it (:func:`sign_flip`): the interval is every shift ``delta`` that the same test, run
+on ``d - delta``, does not reject at ``1 - level``. So an interval excludes 0 exactly when the test's
+p-value is below ``1 - level``: the two cannot contradict each other. Episodes whose difference is
+exactly 0 (ties, e.g. both runs at a metric's cap) stay in the test: flipping their sign changes
+nothing, which makes the test conservative instead of discarding them.
+
 A metric's direction (``"higher"`` or ``"lower"`` is better) only changes how a difference is read
 (:meth:`PairedComparison.verdict`), never the numbers: a difference is always ``B - A``.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -65,10 +71,12 @@ class Interval:
 
 @dataclass(frozen=True)
 class PairedComparison:
-    """``B - A`` on the episodes both runs scored, with a paired bootstrap CI and a paired test.
+    """``B - A`` on the episodes both runs scored, with the paired sign-flip test and its interval.
 
-    ``p_value`` is the test's raw two-sided p-value; ``p_adjusted`` is set by :func:`holm_adjust`
-    across a family of comparisons (equal to ``p_value`` until then).
+    ``low``/``high`` and ``p_value`` come from the same test (:func:`sign_flip`): the interval
+    excludes 0 exactly when ``p_value < 1 - level``. ``p_adjusted`` is set by :func:`holm_adjust`
+    across a family of comparisons (equal to ``p_value`` until then). ``ties``: episodes whose
+    difference is exactly 0.
     """
 
     difference: float
@@ -80,6 +88,7 @@ class PairedComparison:
     test: str
     episodes: int
     direction: Direction
+    ties: int = 0
 
     @property
     def improvement(self) -> float:
@@ -283,24 +292,17 @@ def paired_comparison(
     *,
     direction: Direction,
     overall: str = "mean_of_rows",
-    test: Literal["permutation", "wilcoxon"] = "permutation",
-    resamples: int = DEFAULT_RESAMPLES,
     level: float = DEFAULT_LEVEL,
     permutations: int = DEFAULT_PERMUTATIONS,
     seed: int = 0,
-    resample_trials: bool = False,
 ) -> PairedComparison | None:
-    """``B - A`` on the episodes both runs scored: paired bootstrap CI and a paired test.
+    """``B - A`` on the episodes both runs scored: the paired sign-flip test and its interval.
 
     The difference is the overall rule on B's rows minus the rule on A's, both restricted to the
-    common episodes; None when there are none. The bootstrap draws the same episodes for both runs
-    (the pairing). With ``resample_trials`` the trials inside each are drawn with the same random
-    numbers in both runs: trials of the same id in two runs of ``ewmbench run`` share a seed, and
-    identical runs still differ by exactly 0 on every resample. The test works on the per-episode
-    differences of trial means, weighted as the rule weighs episodes (see :func:`sign_flip_test`,
-    :func:`wilcoxon_test`).
+    common episodes; None when there are none. The test and the interval work on the per-episode
+    differences of trial means, weighted as the rule weighs episodes (:func:`sign_flip`).
     """
-    _check(overall, level, resamples)
+    _check(overall, level, 1)
     if direction not in ("higher", "lower"):
         raise ValueError(f"direction must be 'higher' or 'lower', got {direction!r}")
     values_a, values_b = _episode_values(rows_a, column), _episode_values(rows_b, column)
@@ -308,30 +310,151 @@ def paired_comparison(
     if not keys:
         return None
     ca, cb = _clusters(values_a, keys), _clusters(values_b, keys)
-    rng = np.random.default_rng(seed)
-    picks = _resample_episodes(ca.strata, resamples, rng)
-    ua = ub = None
-    if resample_trials:
-        uniforms = rng.random((resamples, len(keys), max(ca.values.shape[1], cb.values.shape[1])))
-        ua, ub = uniforms[..., : ca.values.shape[1]], uniforms[..., : cb.values.shape[1]]
     with np.errstate(invalid="ignore"):
-        resampled = _resampled_statistic(cb, picks, ub, overall) - _resampled_statistic(
-            ca, picks, ua, overall
-        )
         point = float(
             _statistic(cb.sums, cb.counts, cb.strata, overall)
             - _statistic(ca.sums, ca.counts, ca.strata, overall)
         )
         differences = cb.episode_means - ca.episode_means
-    low, high = _percentile_interval(resampled, level)
     weights = _episode_weights((ca.counts + cb.counts) / 2.0, ca.strata, overall)
-    if test == "permutation":
-        p = sign_flip_test(differences, weights=weights, permutations=permutations, seed=seed)
-    elif test == "wilcoxon":
-        p = wilcoxon_test(differences)
+    result = sign_flip(differences, weights=weights, level=level, permutations=permutations, seed=seed)
+    return PairedComparison(
+        point,
+        result.low,
+        result.high,
+        level,
+        result.p_value,
+        result.p_value,
+        "sign-flip",
+        len(keys),
+        direction,
+        result.ties,
+    )
+
+
+@dataclass(frozen=True)
+class SignFlip:
+    """The sign-flip test of paired differences and the interval inverted from it."""
+
+    p_value: float
+    low: float
+    high: float
+    level: float
+    ties: int  # differences exactly 0
+    patterns: int  # sign patterns counted (2**n when enumerated, 1 + permutations when sampled)
+
+
+def _flip_sets(count: int, permutations: int, seed: int) -> np.ndarray:
+    """Boolean (patterns, count): which differences each sign pattern flips. Every pattern when
+    ``count <= EXACT_MAX_EPISODES``; otherwise the observed one (no flip) and ``permutations``
+    seeded random patterns."""
+    if count <= EXACT_MAX_EPISODES:
+        codes = np.arange(2**count)[:, None]
+        return ((codes >> np.arange(count)) & 1).astype(bool)
+    rng = np.random.default_rng(seed)
+    drawn = rng.random((permutations, count)) < 0.5
+    return np.concatenate([np.zeros((1, count), dtype=bool), drawn])
+
+
+def sign_flip(
+    differences: Sequence[float],
+    *,
+    weights: Sequence[float] | None = None,
+    level: float = DEFAULT_LEVEL,
+    permutations: int = DEFAULT_PERMUTATIONS,
+    seed: int = 0,
+) -> SignFlip:
+    """Paired sign-flip test of "the differences are symmetric about 0", and its inverted interval.
+
+    The statistic is ``T(delta) = sum(w * (d - delta))``; under the null each difference's sign is a
+    fair coin. A sign pattern that flips the set F moves the statistic by ``-2 sum_F w (d - delta)``,
+    so it reaches at least the observed value exactly when ``delta >= m_F``, the weighted mean of
+    the differences in F (Hartigan, 1969). With ``N`` patterns (every one of the ``2**n`` up to
+    :data:`EXACT_MAX_EPISODES` differences; otherwise the observed one and ``permutations`` seeded
+    draws) and the subset means ``m_F`` (F empty: the observed pattern, which always counts):
+
+    * ``count_low(delta) = #{F: m_F <= delta}``, ``count_high(delta) = #{F: m_F >= delta}``;
+    * two-sided ``p = min(1, 2 min(count_low(0), count_high(0)) / N)``;
+    * the interval: every ``delta`` with ``2 count_low(delta) / N >= 1 - level`` and
+      ``2 count_high(delta) / N >= 1 - level``, which is ``[m_(r), m_(N - r)]`` for the r-th
+      smallest subset mean, or unbounded when even the most extreme pattern is not rare enough
+      (fewer than 6 episodes at the 95% level: 2 / 2**5 > 0.05).
+
+    Hence the interval excludes 0 exactly when ``p < 1 - level``. A difference of exactly 0 (a
+    tie) is a subset mean of 0 that counts on both sides: conservative. All-zero differences give
+    p = 1 and the interval [0, 0]; a non-finite difference gives NaN everywhere.
+    """
+    d = np.asarray(differences, dtype=float)
+    w = np.full(d.size, 1.0) if weights is None else np.asarray(weights, dtype=float)
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    if d.size == 0 or not np.all(np.isfinite(d)):
+        return SignFlip(math.nan, math.nan, math.nan, level, 0, 0)
+    if w.shape != d.shape or not np.all(w > 0):
+        raise ValueError("weights must be positive, one per difference")
+    ties = int(np.count_nonzero(d == 0))
+    means = []
+    patterns = 0
+    sets = _flip_sets(d.size, permutations, seed)
+    for start in range(0, len(sets), 8192):
+        chunk = sets[start : start + 8192].astype(float)
+        total = chunk @ w
+        flipped = chunk @ (w * d)
+        nonempty = total > 0
+        means.append(flipped[nonempty] / total[nonempty])
+        patterns += len(chunk)
+    subset_means = np.sort(np.concatenate(means))
+    # The empty set (no flip) reaches the observed value for every delta: 1 + the subset means.
+    count_low = 1 + int(np.searchsorted(subset_means, 0.0, side="right"))
+    count_high = 1 + subset_means.size - int(np.searchsorted(subset_means, 0.0, side="left"))
+    p_value = min(1.0, 2.0 * min(count_low, count_high) / patterns)
+    alpha = 1.0 - level
+    # The smallest count that is not rejected, by the very comparison the p-value is judged with.
+    needed = max(1, math.ceil(alpha * patterns / 2.0) - 1)
+    while 2.0 * needed / patterns < alpha:
+        needed += 1
+    while needed > 1 and 2.0 * (needed - 1) / patterns >= alpha:
+        needed -= 1
+    rank = needed - 1  # subset means that must lie at or beyond delta, besides the empty set
+    if rank <= 0:
+        low, high = -math.inf, math.inf
     else:
-        raise ValueError(f"unknown test {test!r}: use 'permutation' or 'wilcoxon'")
-    return PairedComparison(point, low, high, level, p, p, test, len(keys), direction)
+        low, high = float(subset_means[rank - 1]), float(subset_means[subset_means.size - rank])
+    return SignFlip(p_value, low, high, level, ties, patterns)
+
+
+def order_flip_rate(
+    rows_a: Any,
+    rows_b: Any,
+    column: str,
+    *,
+    overall: str = "mean_of_rows",
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+) -> float | None:
+    """How often the bootstrap flips the order of two runs on ``column``: the share of resamples
+    (episodes redrawn within tasks, the same draw for both runs, on the episodes both scored) in
+    which ``sign(B - A)`` differs from its sign on the full data. A resample where the two tie
+    counts as a flip; if the runs tie on the full data every resample that separates them is one.
+    None when the runs share no episode.
+    """
+    _check(overall, DEFAULT_LEVEL, resamples)
+    values_a, values_b = _episode_values(rows_a, column), _episode_values(rows_b, column)
+    keys = sorted(set(values_a) & set(values_b))
+    if not keys:
+        return None
+    ca, cb = _clusters(values_a, keys), _clusters(values_b, keys)
+    picks = _resample_episodes(ca.strata, resamples, np.random.default_rng(seed))
+    with np.errstate(invalid="ignore"):
+        full = np.sign(
+            _statistic(cb.sums, cb.counts, cb.strata, overall)
+            - _statistic(ca.sums, ca.counts, ca.strata, overall)
+        )
+        resampled = np.sign(
+            _resampled_statistic(cb, picks, None, overall) - _resampled_statistic(ca, picks, None, overall)
+        )
+    flipped = (resampled != full) | (resampled == 0)
+    return float(np.mean(flipped))
 
 
 def sign_flip_test(
@@ -341,47 +464,8 @@ def sign_flip_test(
     permutations: int = DEFAULT_PERMUTATIONS,
     seed: int = 0,
 ) -> float:
-    """Two-sided p-value of "the per-episode differences are symmetric about 0" (paired permutation).
-
-    The statistic is ``|sum(w * d)|``; under the null each difference's sign is a fair coin. With at
-    most :data:`EXACT_MAX_EPISODES` differences every sign pattern is enumerated (exact p-value);
-    otherwise ``permutations`` seeded patterns are drawn and p = (1 + hits) / (1 + draws), which
-    counts the observed pattern so p is never 0. All-zero differences give p = 1.
-    """
-    d = np.asarray(differences, dtype=float)
-    w = np.full(d.size, 1.0 / max(d.size, 1)) if weights is None else np.asarray(weights, dtype=float)
-    if d.size == 0 or not np.all(np.isfinite(d)):
-        return math.nan
-    contributions = w * d
-    observed = abs(contributions.sum())
-    # Flips that only reorder the same terms can differ in the last bits; count them as ties.
-    tolerance = 1e-12 * np.abs(contributions).sum()
-    if d.size <= EXACT_MAX_EPISODES:
-        signs = np.array(list(itertools.product((1.0, -1.0), repeat=d.size)))
-        flipped = np.abs(signs @ contributions)
-        return float(np.mean(flipped >= observed - tolerance))
-    rng = np.random.default_rng(seed)
-    hits = 0
-    for start in range(0, permutations, 4096):
-        size = min(4096, permutations - start)
-        signs = rng.choice((1.0, -1.0), size=(size, d.size))
-        hits += int(np.sum(np.abs(signs @ contributions) >= observed - tolerance))
-    return (1 + hits) / (1 + permutations)
-
-
-def wilcoxon_test(differences: Sequence[float]) -> float:
-    """Two-sided Wilcoxon signed-rank p-value of the per-episode differences (scipy; zeros dropped).
-
-    All-zero differences give p = 1 (scipy would warn and return NaN).
-    """
-    from scipy.stats import wilcoxon
-
-    d = np.asarray(differences, dtype=float)
-    if d.size == 0 or not np.all(np.isfinite(d)):
-        return math.nan
-    if not np.any(d != 0):
-        return 1.0
-    return float(wilcoxon(d, zero_method="wilcox", alternative="two-sided").pvalue)
+    """The two-sided p-value of :func:`sign_flip`."""
+    return sign_flip(differences, weights=weights, permutations=permutations, seed=seed).p_value
 
 
 def holm(p_values: Sequence[float]) -> list[float]:

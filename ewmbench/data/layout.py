@@ -228,8 +228,12 @@ class Episode:
 
     def video_path(self, view: str = HEAD_VIEW) -> Path:
         if view == HEAD_VIEW:
-            return _video_path(self.path)
+            return self._head_video
         return self.path / SIDECAR_DIR / "views" / view
+
+    @cached_property
+    def _head_video(self) -> Path:
+        return _video_path(self.path)  # looked up once per object (a few stat calls)
 
     @property
     def init_frame_path(self) -> Path:
@@ -252,7 +256,7 @@ class Episode:
             return ""
         return self.instruction_path.read_text(encoding="utf-8", errors="replace").strip()
 
-    @property
+    @cached_property
     def traj_path(self) -> Path:
         return self.path / "traj" / "traj.npy"
 
@@ -280,10 +284,14 @@ class Trial:
 
     def video_path(self, view: str = HEAD_VIEW) -> Path:
         if view == HEAD_VIEW:
-            return _video_path(self.path)
+            return self._head_video
         return self.path / SIDECAR_DIR / "views" / view
 
-    @property
+    @cached_property
+    def _head_video(self) -> Path:
+        return _video_path(self.path)  # looked up once per object (a few stat calls)
+
+    @cached_property
     def traj_path(self) -> Path:
         return self.path / "traj" / "traj.npy"
 
@@ -341,7 +349,9 @@ class GroundTruth:
                 return item
         raise DataError(self.root / task / episode, "no such episode in the ground-truth dataset")
 
-    def problems(self) -> list[Problem]:
+    def problems(self, videos_needed: bool = True) -> list[Problem]:
+        """Layout problems. Without ``videos_needed`` (no metric reads frames), the video of an
+        episode with ``traj/traj.npy`` is not listed."""
         problems = []
         if not self.episodes:
             problems.append(Problem(self.root, "no episodes found (expected <task>/<episode>/video/)"))
@@ -357,7 +367,8 @@ class GroundTruth:
                     )
                 )
                 continue
-            problems.extend(_video_problems(episode.video_path()))
+            if videos_needed or not episode.traj_path.is_file():
+                problems.extend(_video_problems(episode.video_path()))
             for name in (episode.task, episode.episode):
                 if not name.isdigit():
                     problems.append(
@@ -425,7 +436,10 @@ class Generated:
     def trials_of(self, task: str, episode: str) -> list[Trial]:
         return [t for t in self.trials if (t.task, t.episode) == (task, episode)]
 
-    def problems(self) -> list[Problem]:
+    def problems(self, videos_needed: bool = True) -> list[Problem]:
+        """Layout problems. A trial that holds only its track (``traj/traj.npy``, no video) is
+        scored by the metrics on tracks: no problem when no metric reads frames
+        (``videos_needed=False``), else a warning (metrics on frames skip it)."""
         problems = []
         if not self.root.name.endswith(GENERATED_SUFFIX):
             problems.append(
@@ -446,7 +460,18 @@ class Generated:
                     )
                 )
                 continue
-            problems.extend(_video_problems(trial.video_path()))
+            video = trial.video_path()
+            if not video.exists() and trial.traj_path.is_file():
+                if videos_needed:
+                    problems.append(
+                        Problem(
+                            video,
+                            "no video, only traj/traj.npy: metrics on frames skip this trial",
+                            "warning",
+                        )
+                    )
+                continue
+            problems.extend(_video_problems(video))
         return problems
 
 
@@ -490,8 +515,9 @@ def _video_problems(video: Path) -> list[Problem]:
     return [Problem(video, "video folder has no frames (.jpg/.jpeg/.png) and no single video file")]
 
 
-def pairing_problems(gt: GroundTruth, generated: Generated) -> list[Problem]:
-    """Episodes present on one side only, and episodes whose trials differ in frame count."""
+def pairing_problems(gt: GroundTruth, generated: Generated, frame_counts: bool = True) -> list[Problem]:
+    """Episodes present on one side only, and (``frame_counts``: reads each trial's first frame)
+    episodes whose trials differ in frame count."""
     problems = []
     gt_keys = {e.key for e in gt.episodes}
     gen_keys = {(t.task, t.episode) for t in generated.trials}
@@ -509,9 +535,14 @@ def pairing_problems(gt: GroundTruth, generated: Generated) -> list[Problem]:
                 "warning",
             )
         )
-    for task, episode in sorted(gt_keys & gen_keys):
+    by_episode: dict[tuple[str, str], list[Trial]] = {}
+    for trial in generated.trials if frame_counts else ():
+        by_episode.setdefault((trial.task, trial.episode), []).append(trial)
+    for task, episode in sorted(gt_keys & gen_keys) if frame_counts else ():
         counts = {}
-        for trial in generated.trials_of(task, episode):
+        for trial in by_episode[(task, episode)]:
+            if not trial.video_path().exists() and trial.traj_path.is_file():
+                continue  # a track without a video (a warning of Generated.problems)
             try:
                 counts[trial.trial] = video_size(trial.video_path())[0]
             except DataError:

@@ -142,6 +142,15 @@ def make_world_model(name: str, options: dict, device: str | None = None) -> Wor
         raise ConfigError(
             f"world model {name!r} is not action-conditioned (conditioned on {sorted(conditioning)}); a policy cannot act in it"
         )
+    if "joints" in conditioning:
+        # The loop hands a world model end-effector actions only: joint-space policy replies are
+        # turned into 14-D poses (the layout's fk) before the world model sees them.
+        raise ConfigError(
+            f"world model {name!r} takes joint-space actions ({model.capabilities_now().action_space}); the closed "
+            "loop gives a world model end-effector actions (eef14-euler) only, and joint-space policy replies are "
+            "converted to them before it sees them; run joint-space policies in the model's own environment with "
+            "ewmbench.loop.gesim_reward.JudgeReward as the reward client (docs/gesim.md)"
+        )
     chosen = check_device(model, device, default_device().startswith("cuda"))
     model.check_available()
     model.load(chosen)

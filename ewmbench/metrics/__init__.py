@@ -4,6 +4,8 @@ from ewmbench.metrics.base import EpisodeInputs, Metric, TrialInputs, register_m
 from ewmbench.metrics.diversity import diversity_from_embeddings
 from ewmbench.metrics.fidelity import feature_statistics, frechet_distance, frechet_distance_of_features
 from ewmbench.metrics.motion import (
+    GRIPPER_NOT_DETECTED,
+    GripperNotDetectedWarning,
     OfficialCrashWarning,
     select_best_trials,
     trajectory_scores,
@@ -14,7 +16,9 @@ from ewmbench.metrics.scene import scene_consistency_from_tokens
 from ewmbench.metrics.semantics import bleu, clip_text_similarity
 
 __all__ = [
+    "GRIPPER_NOT_DETECTED",
     "EpisodeInputs",
+    "GripperNotDetectedWarning",
     "Metric",
     "OfficialCrashWarning",
     "TrialInputs",

@@ -19,7 +19,7 @@ reads.
 from __future__ import annotations
 
 from abc import ABC
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -27,7 +27,7 @@ import numpy as np
 
 from ewmbench.data.layout import Episode, Trial
 from ewmbench.data.video_cache import VideoCache
-from ewmbench.errors import require
+from ewmbench.errors import require_installed
 from ewmbench.perception.detector import TrackingSettings
 from ewmbench.perception.detector_weights import DetectorChoice
 from ewmbench.perception.trajectories import trajectory_of
@@ -94,6 +94,9 @@ class Metric(ABC):
     level: ClassVar[str] = "trial"
     description: ClassVar[str] = ""
     lower_is_better: ClassVar[frozenset[str]] = frozenset()  # columns where smaller is better (distances)
+    # The best value a column can take (a perfect generation's score), where it is finite: reports
+    # show "worst" episodes only where a score falls short of it. Columns not named have none known.
+    best_values: ClassVar[Mapping[str, float]] = {}
     # Inputs beyond the frames that change the numbers, so a stored score is keyed by them too:
     # "trajectories" (traj/traj.npy, or the detector and tracking settings that make them).
     needs: ClassVar[frozenset[str]] = frozenset()
@@ -106,6 +109,12 @@ class Metric(ABC):
     modules: ClassVar[tuple[str, ...]] = ()
     extra: ClassVar[str | None] = None
 
+    @classmethod
+    def best_value(cls, column: str, settings: Mapping) -> float | None:
+        """The best value ``column`` can take under a protocol's settings of this metric; None
+        when it is unbounded or not known."""
+        return cls.best_values.get(column)
+
     def columns_for(self, settings: dict) -> tuple[str, ...]:
         """The columns this metric fills under a protocol's settings (some are optional)."""
         return self.columns
@@ -113,12 +122,12 @@ class Metric(ABC):
     def check_available(self, settings: dict) -> None:
         """Raise :class:`Unavailable` when this metric cannot run here (before any scoring).
 
-        By default: its optional packages must be installed (else the extra is named), and the
-        weight its protocol settings name under ``weights`` must resolve (tests build
-        random-weight encoders instead with ``random_init``).
+        By default: its optional packages must be installed (else the extra is named; found on
+        the path, not imported), and the weight its protocol settings name under ``weights``
+        must resolve (tests build random-weight encoders instead with ``random_init``).
         """
         for module in self.modules:
-            require(module, self.extra or "all", f"metric {self.name!r}")
+            require_installed(module, self.extra or "all", f"metric {self.name!r}")
         if "weights" in settings and not settings.get("random_init"):
             from ewmbench.perception.weights import resolve
 

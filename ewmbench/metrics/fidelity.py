@@ -15,16 +15,15 @@ from __future__ import annotations
 import math
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from ewmbench.errors import ConfigError, DataError, Unavailable
 from ewmbench.metrics.base import Metric, TrialInputs, register_metric
 from ewmbench.metrics.features import feature_stage_key, weights_path
-from ewmbench.metrics.frames import match_size
+from ewmbench.metrics.frames import match_size, sequential_sum
 
 
 def psnr_frame(
@@ -63,6 +62,8 @@ def ssim_frame(
     from frame to frame (a fresh 640x480x3 array costs more in page faults than the filter that
     fills it), and the float64 formula runs over strips of rows small enough to stay in cache.
     """
+    import cv2  # imported when a frame is scored: listing metrics imports no OpenCV
+
     gt, pred = np.asarray(gt), np.asarray(pred)
     if gt.shape != pred.shape:
         raise ValueError(f"frame shapes differ: {pred.shape} and {gt.shape}")
@@ -172,7 +173,7 @@ def video_score(
     else:
         scores = [one(p) for p in pairs]
     if frame_matching == "zip_divide_by_gt":
-        return float(np.sum(scores) / len(gt))
+        return float(sequential_sum(scores) / len(gt))
     if frame_matching == "mean_over_matched":
         return float(np.mean(scores))
     raise ConfigError(f"unknown frame_matching {frame_matching!r} (zip_divide_by_gt or mean_over_matched)")
@@ -213,6 +214,12 @@ class PSNR(Metric):
     columns = ("psnr",)
     description = "Peak signal-to-noise ratio against the GT video (dB; higher is better)."
 
+    @classmethod
+    def best_value(cls, column: str, settings: Mapping) -> float | None:
+        """The protocol's ``max_db`` cap; without one, identical frames score infinity."""
+        cap = settings.get("max_db")
+        return float(cap) if cap is not None else None
+
     def score_trial(self, inputs: TrialInputs, settings: dict) -> dict[str, float]:
         if _on_gpu(inputs.device):
             return {"psnr": _device_scores(inputs, settings)[0]}
@@ -232,6 +239,7 @@ class SSIM(Metric):
     device_free = True
     group = "fidelity"
     columns = ("ssim",)
+    best_values = {"ssim": 1.0}
     description = "Structural similarity against the GT video (7x7 uniform window; higher is better)."
 
     def score_trial(self, inputs: TrialInputs, settings: dict) -> dict[str, float]:
@@ -398,6 +406,7 @@ class LPIPS(Metric):
     group = "fidelity"
     columns = ("lpips",)
     lower_is_better = frozenset(columns)
+    best_values = {"lpips": 0.0}
     description = "Learned perceptual distance (LPIPS v0.1, AlexNet) to the GT video, mean over frames (lower is better)."
 
     def score_trial(self, inputs: TrialInputs, settings: dict) -> dict[str, float]:
@@ -438,6 +447,7 @@ class FID(Metric):
     level = "dataset"
     columns = ("fid",)
     lower_is_better = frozenset(columns)
+    best_values = {"fid": 0.0}
     description = (
         "Frechet Inception distance between all generated and all GT frames of a run (lower is better)."
     )
@@ -471,6 +481,7 @@ class FVD(Metric):
     level = "dataset"
     columns = ("fvd",)
     lower_is_better = frozenset(columns)
+    best_values = {"fvd": 0.0}
     description = "Frechet video distance (Kinetics-400 I3D) between the clips of all generated and all GT videos (lower is better)."
 
     def score_dataset(self, inputs: Sequence[TrialInputs], settings: dict) -> dict[str, float]:

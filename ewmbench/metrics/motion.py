@@ -8,11 +8,15 @@ coordinates, (-1, -1) marking a missing detection. Per trial, one gripper is sco
    over the frame index (leading/trailing gaps copy the nearest valid point).
 2. Gripper choice: the valid GT gripper with the largest spatial *spread*.
 3. HSD = 1 / (H + eps), H the symmetric Hausdorff distance between the two point sets.
-4. NDTW = 1 / (D / L + eps), D the DTW cost (FastDTW radius 1 in v1, exact in v2) and L the
-   number of steps of the warping path.
+4. NDTW = 1 / (D / L + eps), D the DTW cost (FastDTW radius 1 in v1, exact DTW in v2.0) and L the
+   number of steps of the warping path; each raw score is divided by the protocol's bound and
+   capped at 1. From v2.1 (``dtw: time_aware``) NDTW sees time: D is the DTW cost with point
+   distances reduced by the jitter floor and a penalty per non-diagonal step, and
+   ndtw = 1 / (1 + bound * D / max(n, m)), 1 exactly when D is 0 (no cap needed).
 5. DYN = w_v * r_v / W_v + w_a * r_a / W_a, from the speed and (signed) acceleration series:
-   r the ratio of their ranges, W the 1-D Wasserstein-1 distance of their distributions.
-6. Each raw score is divided by the protocol's bound and capped at 1.
+   r the ratio of their ranges, W the 1-D Wasserstein-1 distance of their distributions (from
+   v2.1 reduced by the jitter floor, never below 0).
+6. HSD and DYN are divided by the protocol's bound and capped at 1.
 
 Every constant and policy is a protocol setting (``metrics: trajectory_consistency:``); the
 ``ewmbench-v1`` values reproduce the official tool, quirks included, and the inputs on which the
@@ -27,12 +31,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.spatial import ConvexHull, QhullError
 
 from ewmbench.data.trajectory import validate_traj
 from ewmbench.errors import ConfigError
 from ewmbench.metrics.base import Metric, TrialInputs, register_metric
-from ewmbench.metrics.dtw import dtw_batch, fastdtw_batch
+from ewmbench.metrics.dtw import dtw_batch, fastdtw_batch, time_aware_dtw_batch
 from ewmbench.perception.detector import TrackingSettings
 from ewmbench.protocols import DEFAULT_PROTOCOL, ProtocolLike, metric_settings
 from ewmbench.results import best_of_n_positions
@@ -49,6 +52,15 @@ class OfficialCrashWarning(DegenerateTrajectoryWarning):
     """Input on which the official EWMBench tool crashes; ``ewmbench-v1`` returns a defined value."""
 
 
+# The start of the note a trial gets when its 0 comes from a gripper the detector did not find.
+GRIPPER_NOT_DETECTED = "no gripper detected in the generated video"
+
+
+class GripperNotDetectedWarning(DegenerateTrajectoryWarning):
+    """The scored gripper is missing from too many frames of the generated video: hsd, ndtw and
+    dyn are 0 by the protocol's rule, and the trial's notes say why (a 0 is never silent)."""
+
+
 @dataclass(frozen=True)
 class MotionSettings:
     """The ``trajectory_consistency`` settings of a protocol (see the protocol YAML files)."""
@@ -56,7 +68,7 @@ class MotionSettings:
     invalid_missing_fraction: float
     spread: str  # "official_hull_edges" | "hull_diameter"
     gripper_choice: str  # "official_position" | "gripper_index"
-    dtw: str  # "fastdtw" | "exact"
+    dtw: str  # "fastdtw" | "exact" | "time_aware"
     dtw_radius: int
     hsd_epsilon: float
     ndtw_epsilon: float
@@ -68,11 +80,13 @@ class MotionSettings:
     cap: float
     no_valid_gt_gripper: str  # "zero" | "nan"
     official_crash_cases: bool
+    jitter_floor: float = 0.0  # normalised image units; 0 before ewmbench-v2.1
+    ndtw_step_penalty: float = 0.0  # with dtw: time_aware
 
     _CHOICES = {
         "spread": ("official_hull_edges", "hull_diameter"),
         "gripper_choice": ("official_position", "gripper_index"),
-        "dtw": ("fastdtw", "exact"),
+        "dtw": ("fastdtw", "exact", "time_aware"),
         "no_valid_gt_gripper": ("zero", "nan"),
     }
 
@@ -96,6 +110,8 @@ class MotionSettings:
                 cap=float(settings["cap"]),
                 no_valid_gt_gripper=str(settings["no_valid_gt_gripper"]),
                 official_crash_cases=bool(settings["official_crash_cases"]),
+                jitter_floor=float(settings.get("jitter_floor", 0.0)),
+                ndtw_step_penalty=float(settings.get("ndtw_step_penalty", 0.0)),
             )
         except KeyError as exc:
             raise ConfigError(f"{METRIC_NAME} settings lack {exc.args[0]!r}") from None
@@ -106,6 +122,8 @@ class MotionSettings:
                 raise ConfigError(
                     f"{METRIC_NAME} setting {name}={getattr(parsed, name)!r}; expected one of {allowed}"
                 )
+        if parsed.jitter_floor < 0 or parsed.ndtw_step_penalty < 0:
+            raise ConfigError(f"{METRIC_NAME} settings jitter_floor and ndtw_step_penalty must be >= 0")
         if parsed.dtw_radius < 1:
             raise ConfigError(f"{METRIC_NAME} setting dtw_radius must be >= 1, got {parsed.dtw_radius}")
         return parsed
@@ -165,6 +183,8 @@ def official_hull_spread(points: np.ndarray) -> float:
     Raises ``QhullError`` / ``ValueError`` where qhull does (static or collinear points, fewer
     than 3 points), as the official tool does.
     """
+    from scipy.spatial import ConvexHull  # imported when scored: listing metrics imports no scipy
+
     points = np.asarray(points, np.float64)
     hull = ConvexHull(points)
     vertices = points[hull.vertices]
@@ -174,6 +194,8 @@ def official_hull_spread(points: np.ndarray) -> float:
 
 
 def gripper_spread(points: np.ndarray, settings: MotionSettings) -> float:
+    from scipy.spatial import QhullError
+
     if settings.spread == "hull_diameter":
         return diameter(points)
     try:
@@ -233,7 +255,7 @@ def _dynamics_term(pred: np.ndarray, gt: np.ndarray, settings: MotionSettings, w
     range_pred, range_gt = float(np.ptp(pred)), float(np.ptp(gt))
     eps = settings.dyn_range_epsilon
     ratio = (min(range_gt, range_pred) + eps) / (max(range_gt, range_pred) + eps)
-    distance = wasserstein_1d(pred, gt) + settings.dyn_wasserstein_epsilon
+    distance = max(wasserstein_1d(pred, gt) - settings.jitter_floor, 0.0) + settings.dyn_wasserstein_epsilon
     # v1 (no epsilon): identical distributions give W = 0, and the official code scores the term 0.
     return 0.0 if distance == 0 else ratio / distance
 
@@ -324,7 +346,10 @@ def _dynamics_terms(
     range_g = np.maximum.reduceat(g, g_start) - np.minimum.reduceat(g, g_start)
     eps = settings.dyn_range_epsilon
     ratio = (np.minimum(range_g, range_p) + eps) / (np.maximum(range_g, range_p) + eps)
-    distance = wasserstein_1d_segments(p, p_len, g, g_len) + settings.dyn_wasserstein_epsilon
+    distance = (
+        np.maximum(wasserstein_1d_segments(p, p_len, g, g_len) - settings.jitter_floor, 0.0)
+        + settings.dyn_wasserstein_epsilon
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(distance == 0, 0.0, ratio / distance)
 
@@ -394,7 +419,16 @@ def _prepare(pred: np.ndarray, gt: np.ndarray, settings: MotionSettings, spread_
     gripper = choose_gripper(spreads, valid, settings)
     pred_track, pred_valid = fill_gaps(pred[:, gripper], settings.invalid_missing_fraction)
     if not pred_valid:
-        return _Prepared(fixed=0.0)  # the model lost the gripper: all three raw scores are 0
+        # The model lost the gripper (or never drew one): all three raw scores are 0, said aloud.
+        missing = int(np.count_nonzero((pred[:, gripper] == -1).all(axis=1)))
+        side = ("left", "right")[gripper]
+        warnings.warn(
+            f"{GRIPPER_NOT_DETECTED}: the {side} gripper is missing in {missing} of {len(pred)} frames "
+            f"(more than {settings.invalid_missing_fraction:.0%}); hsd, ndtw and dyn are 0",
+            GripperNotDetectedWarning,
+            stacklevel=3,
+        )
+        return _Prepared(fixed=0.0)
     return _Prepared(pred=pred_track, gt=gt_filled[gripper][0])
 
 
@@ -410,8 +444,11 @@ def scores_with_settings(
     dtw_pairs = [(prepared[k].pred, prepared[k].gt) for k in computed]
     if settings.dtw == "fastdtw":
         warped = fastdtw_batch(dtw_pairs, radius=settings.dtw_radius)
-    else:
+    elif settings.dtw == "exact":
         warped = dtw_batch(dtw_pairs)
+    else:
+        costs = time_aware_dtw_batch(dtw_pairs, settings.ndtw_step_penalty, settings.jitter_floor)
+        warped = [(cost, max(len(p), len(g))) for cost, (p, g) in zip(costs, dtw_pairs)]
     results: list[dict[str, float]] = []
     preds = [prepared[k].pred for k in computed]
     gts = [prepared[k].gt for k in computed]
@@ -431,8 +468,23 @@ def scores_with_settings(
                 "ndtw": _reciprocal(cost / length, settings.ndtw_epsilon, settings, "the DTW cost"),
                 "dyn": float(dynamics[n]),
             }
-        results.append(normalise(raw, settings) if not math.isnan(raw["hsd"]) else dict(raw))
+        if math.isnan(raw["hsd"]):
+            results.append(dict(raw))
+            continue
+        scores = normalise(raw, settings)
+        if settings.dtw == "time_aware" and item.fixed is None:
+            cost, length = warped[where[k]]
+            scores["ndtw"] = time_aware_ndtw(cost, length, settings.bounds["ndtw"])
+        results.append(scores)
     return results
+
+
+def time_aware_ndtw(cost: float, length: int, bound: float) -> float:
+    """``ewmbench-v2.1`` NDTW: 1 / (1 + bound * D / length), D the time-aware DTW cost and length
+    the longer track's frame count. 1 exactly when D is 0; for large costs it meets the official
+    form min(1 / (D / L) / bound, 1) (the same bound), without the cap that hid errors below
+    1 / bound (about 13 px at 640 px wide) and so every lag or stutter."""
+    return 1.0 / (1.0 + bound * cost / length)
 
 
 def trajectory_scores_batch(
@@ -489,6 +541,11 @@ class TrajectoryConsistency(Metric):
     columns = ("dyn", "hsd", "ndtw")
     level = "trial"
     description = "End-effector trajectory consistency: Hausdorff (hsd), normalised DTW (ndtw), dynamics (dyn); higher is better."
+
+    @classmethod
+    def best_value(cls, column: str, settings: Mapping) -> float | None:
+        """Each score is ``min(raw / bound, cap)``: the protocol's cap (1) is the best."""
+        return float(settings["cap"]) if "cap" in settings else None
 
     def score_trial(self, inputs: TrialInputs, settings: dict) -> dict[str, float]:
         tracking = TrackingSettings.from_metric_settings(settings)  # tracks follow this metric's own settings

@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from ewmbench.errors import ConfigError
-from ewmbench.metrics.frames import match_size
+from ewmbench.metrics.frames import match_size, sequential_sum
 
 
 def _frames(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -68,7 +68,7 @@ def frame_scores(
 
 def _combine(scores: np.ndarray, gt_frames: int, frame_matching: str) -> float:
     if frame_matching == "zip_divide_by_gt":
-        return float(np.sum(scores) / gt_frames)
+        return float(sequential_sum(scores) / gt_frames)
     if frame_matching == "mean_over_matched":
         return float(np.mean(scores))
     raise ConfigError(f"unknown frame_matching {frame_matching!r} (zip_divide_by_gt or mean_over_matched)")

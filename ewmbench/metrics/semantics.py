@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ewmbench.errors import ConfigError, require
+from ewmbench.errors import ConfigError, require_installed
 from ewmbench.metrics.base import Metric, TrialInputs, register_metric
 from ewmbench.store import StageKey, stage_key
 
@@ -398,7 +398,7 @@ class Semantics(Metric):
         from ewmbench.perception.captioner import resolve_model_path
 
         for module in self.modules:
-            require(module, self.extra, "metric 'semantics'")
+            require_installed(module, self.extra, "metric 'semantics'")
 
         from ewmbench.perception.captioner_openai import server_from_env
 

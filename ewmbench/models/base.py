@@ -48,11 +48,13 @@ CONDITIONING = {
     "actions": "per-frame end-effector actions (sidecar `actions`)",
     "calibration": "per-view intrinsics and per-frame extrinsics (sidecar `intrinsics/<view>`, `extrinsics/<view>`)",
     "scene": "the episode's initial simulator state as plain data (sidecar meta `scene`)",
+    "joints": "per-frame joint positions (sidecar `joint_positions`, column names in meta `joint_names`)",
 }
 # Action spaces by name: width and layout. The sidecar stores eef14-euler.
 ACTION_SPACES = {
     "eef14-euler": (14, "[L xyz, L rpy (euler xyz, rad), L gripper 0..1, R xyz, R rpy, R gripper]"),
     "eef16-quat": (16, "[L xyz, L quat (x, y, z, w), L gripper (model range), R xyz, R quat, R gripper]"),
+    "joint16-gesim": (16, "[L 7 arm joints (rad), L gripper 0 open..1 closed, R 7 arm joints, R gripper]"),
 }
 
 
@@ -100,10 +102,17 @@ class GenerationRequest:
         default_factory=dict
     )  # per view (start_frame + num_frames, 4, 4) camera-to-base
     scene: dict | None = None  # initial simulator state (JSON), for simulator-backed models
+    joint_positions: np.ndarray | None = None  # (start_frame + num_frames, J); names in extra["joint_names"]
     embodiment: str | None = None
     extra: dict = field(default_factory=dict)  # JSON-safe additions (other issues add keys here)
 
-    _ARRAY_FIELDS: ClassVar[tuple[str, ...]] = ("memory_frames", "actions", "intrinsics", "extrinsics")
+    _ARRAY_FIELDS: ClassVar[tuple[str, ...]] = (
+        "memory_frames",
+        "actions",
+        "intrinsics",
+        "extrinsics",
+        "joint_positions",
+    )
 
     @property
     def ids(self) -> tuple[str, str, str]:
@@ -181,6 +190,19 @@ class GenerationRequest:
                 bad(
                     "actions",
                     f"reach beyond this call's last frame ({len(actions)} rows for frames 0 .. {rows - 1})",
+                )
+        if self.joint_positions is not None:
+            joints = np.asarray(self.joint_positions)
+            if (
+                joints.ndim != 2
+                or not np.issubdtype(joints.dtype, np.number)
+                or not np.all(np.isfinite(joints))
+            ):
+                bad("joint_positions", f"must be finite (T, J) numbers, got {joints.shape} {joints.dtype}")
+            if len(joints) > rows:
+                bad(
+                    "joint_positions",
+                    f"reach beyond this call's last frame ({len(joints)} rows for frames 0 .. {rows - 1})",
                 )
         for view, k in self.intrinsics.items():
             if np.asarray(k).shape != (3, 3):
@@ -528,6 +550,8 @@ def check_request_fits(
             need += [f"intrinsics/{view}", f"extrinsics/{view}"]
     if "scene" in caps.conditioning:
         need.append("scene")
+    if "joints" in caps.conditioning:
+        need.append("joint_positions")
     missing = [name for name in need if not fields_present.get(name)]
     if missing:
         where_text = {"scene": "sidecar meta.json `scene`"}
@@ -588,6 +612,7 @@ BUILTIN_MODELS: dict[str, str] = {
     "cosmos-predict2": "ewmbench.models.cosmos:CosmosPredict2Model",
     "ge-base": "ewmbench.models.genie:GEBaseModel",
     "ge-sim": "ewmbench.models.genie:GESimModel",
+    "ge-sim-2": "ewmbench.models.gesim:GESim2Model",
     "remote": "ewmbench.models.remote:RemoteModel",
 }
 ENTRY_POINT_GROUP = "ewmbench.models"

@@ -9,10 +9,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ewmbench.data.layout import SIDECAR_DIR, Sidecar, read_trial_meta
 from ewmbench.errors import Unavailable
+from ewmbench.files import load_yaml
 from ewmbench.perception.weights import resolve, spec
 
 
@@ -34,7 +33,7 @@ class DetectorChoice:
 @cache
 def detector_config() -> dict[str, Any]:
     text = (resources.files(__package__) / "detector.yaml").read_text()
-    return yaml.safe_load(text)
+    return load_yaml(text)
 
 
 def shipped_detector(embodiment: str) -> Path | None:

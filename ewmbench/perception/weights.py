@@ -9,15 +9,14 @@ and the exact command that fetches it.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
 
-import yaml
-
 from ewmbench.errors import ConfigError, Unavailable, require
-from ewmbench.files import sha256_file
+from ewmbench.files import load_yaml, sha256_file
 
 
 @dataclass(frozen=True)
@@ -54,7 +53,7 @@ class WeightSpec:
 @cache
 def weight_specs() -> dict[str, WeightSpec]:
     text = (resources.files(__package__) / "weights.yaml").read_text()
-    data = yaml.safe_load(text) or {}
+    data = load_yaml(text) or {}
     return {
         key: WeightSpec(
             id=key,
@@ -92,6 +91,16 @@ def resolve(weight_id: str, local_path: str | Path | None = None) -> Path:
             if not path.exists():
                 raise Unavailable(f"weight {weight_id!r}: {origin} {path} does not exist", item.fetch_command)
             return path
+    if item.repo is not None:
+        found = _hub_cached(item)
+        if found is not None:
+            return found  # found without importing huggingface_hub (a second on some machines)
+        if not _hub_repo_folder(item).is_dir():
+            raise Unavailable(
+                f"weight {weight_id!r} ({item.source}) is not in the Hugging Face cache ({_hub_cache_dir()}); "
+                f"or set {item.env_var} to a local copy",
+                item.fetch_command,
+            )
     try:
         return _hub_fetch(item, local_files_only=True)
     except Exception as exc:  # huggingface_hub raises several types for "not cached"
@@ -143,6 +152,46 @@ def url_cache_dir() -> Path:
         return Path(torch.hub.get_dir()) / "checkpoints"
     home = os.environ.get("TORCH_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME", "~/.cache"), "torch")
     return Path(home).expanduser() / "hub" / "checkpoints"
+
+
+def _hub_cache_dir() -> Path:
+    """The Hugging Face hub cache folder, worked out as huggingface_hub does (``$HF_HUB_CACHE``,
+    else ``$HF_HOME/hub``, else ``$XDG_CACHE_HOME/huggingface/hub``), without importing it; an
+    imported huggingface_hub's setting wins."""
+    import sys
+
+    hub = sys.modules.get("huggingface_hub.constants")
+    if hub is not None:
+        return Path(hub.HF_HUB_CACHE)
+    cache = os.environ.get("HF_HUB_CACHE") or os.environ.get("HUGGINGFACE_HUB_CACHE")
+    if cache:
+        return Path(cache).expanduser()
+    home = os.environ.get("HF_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", "~/.cache"), "huggingface"
+    )
+    return Path(home).expanduser() / "hub"
+
+
+def _hub_repo_folder(item: WeightSpec) -> Path:
+    return _hub_cache_dir() / f"{item.repo_type}s--{item.repo.replace('/', '--')}"
+
+
+def _hub_cached(item: WeightSpec) -> Path | None:
+    """The cached file (or snapshot folder) of a hub weight, read from the cache's own layout
+    (``refs/<revision>`` names the snapshot); None when it is not there in that plain form (the
+    caller then asks huggingface_hub, which knows every case)."""
+    folder = _hub_repo_folder(item)
+    revision = item.revision
+    if not re.fullmatch(r"[0-9a-f]{40}", revision):
+        try:
+            revision = (folder / "refs" / revision).read_text().strip()
+        except OSError:
+            return None
+    snapshot = folder / "snapshots" / revision
+    if item.filename:
+        path = snapshot / item.filename
+        return path if path.is_file() else None
+    return snapshot if snapshot.is_dir() else None
 
 
 def _hub_fetch(item: WeightSpec, local_files_only: bool) -> Path:

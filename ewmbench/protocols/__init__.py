@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from ewmbench.errors import ConfigError
+from ewmbench.files import load_yaml
 from ewmbench.protocols.schema import LOGIC_FLAGS, OUTPUT_FORMATS, validate_protocol  # noqa: F401  (re-exported)
 
 DEFAULT_PROTOCOL = "ewmbench-v1"  # the official tool's numbers; the one place this name is the default
@@ -81,7 +82,7 @@ def load_protocol(name_or_path: str) -> Protocol:
             )
         text, source = resource.read_text(), f"ewmbench/protocols/{name_or_path}.yaml"
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: not valid YAML ({' '.join(str(exc).split())})") from None
     validate_protocol(data, source)  # every key, its type and range

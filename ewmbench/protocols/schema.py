@@ -161,10 +161,14 @@ class TrajectorySettings(_Strict):
     invalid_missing_fraction: Fraction
     spread: Literal["official_hull_edges", "hull_diameter"]
     gripper_choice: Literal["official_position", "gripper_index"]
-    dtw: Literal["fastdtw", "exact"]
+    dtw: Literal["fastdtw", "exact", "time_aware"]
     dtw_radius: Count
     hsd_epsilon: NonNegative
     ndtw_epsilon: NonNegative
+    # ewmbench-v2.1 on: distances below the detector's jitter count as 0 (DTW point distances, the
+    # DYN Wasserstein distances); each non-diagonal step of the time-aware DTW costs this much.
+    jitter_floor: NonNegative = 0.0
+    ndtw_step_penalty: NonNegative = 0.0
     dyn: DynSettings
     normalisation: NormalisationBounds
     cap: Positive

@@ -13,14 +13,13 @@ worker process, loaded on the first chunk that needs it.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable
 
 from ewmbench.data.video_cache import VideoCache
 from ewmbench.errors import ConfigError
 from ewmbench.preflight import EXECUTORS
-from ewmbench.run.plan import Job, WorkItem, chunked
+from ewmbench.run.plan import Job, WorkItem, chunk_size, chunked
 from ewmbench.run.scoring import Scorer
 
 # Set in each worker process of the ``processes`` executor: its index, for the device per rank.
@@ -62,12 +61,31 @@ def scorer_for(job: Job) -> Scorer:
     return _CURRENT[0][1]
 
 
+def collect_scorer(job: Job) -> Scorer:
+    """The read-only scorer that collect reads the records with: this process's scorer for
+    ``job`` when the serial executor left one (its keys, track identities and read records are
+    reused, so each key is built once per run), else a new one. The process lets go of it and of
+    its decoded frames."""
+    if _CURRENT and _CURRENT[0][0] == job:
+        scorer = _CURRENT[0][1]
+        scorer.videos.decoded.clear()
+    else:
+        scorer = Scorer(job.output, job.protocol, VideoCache(job.cache_dir), job.device, job.detector)
+    _CURRENT.clear()
+    scorer.read_only = True
+    return scorer
+
+
 def run_chunk(job: Job, chunk: list[WorkItem]) -> int:
     """Score a chunk of work items, writing each record; returns how many were computed (not reused)."""
     scorer = scorer_for(job)
     before = scorer.computed
-    if chunk[0].level == "trial":  # one metric per trial chunk (plan.chunked)
-        scorer.score_trials(chunk[0].metric, [item.pairs[0] for item in chunk])
+    if chunk[0].level == "trial":  # one metric, or one pass of metrics trial by trial (plan.chunked)
+        start = 0
+        for end in range(1, len(chunk) + 1):
+            if end == len(chunk) or chunk[end].metric is not chunk[start].metric:
+                scorer.score_trials(chunk[start].metric, [item.pairs[0] for item in chunk[start:end]])
+                start = end
     for item in chunk:
         if item.level == "episode":
             scorer.score_episode(item.metric, item.episode, [t for _, t in item.pairs])
@@ -83,19 +101,27 @@ def _init_worker(counter) -> None:
         counter.value += 1
 
 
-def _chunk_size(items: list[WorkItem], workers: int) -> int:
-    # Enough chunks to keep every worker busy (4 per worker), large enough for the batched paths.
-    return max(1, min(64, math.ceil(len(items) / (4 * workers))))
+def _chunks(items: list[WorkItem], workers: int | None) -> list[list[WorkItem]]:
+    """Chunks sized per metric (:func:`ewmbench.run.plan.chunk_size`), spread over ``workers``
+    workers (None: one process, the largest chunks)."""
+    trials: dict[str, int] = {}
+    for item in items:
+        if item.level == "trial" and workers:
+            trials[item.metric_name] = trials.get(item.metric_name, 0) + 1
+    return chunked(items, lambda metric: chunk_size(metric, trials.get(metric.name, 0), workers or 1))
 
 
 def run_serial(job: Job, items: list[WorkItem], advance: Callable[[int], None], **_) -> int:
     computed = 0
     try:
-        for chunk in chunked(items, 64):
+        for chunk in _chunks(items, None):
             computed += run_chunk(job, chunk)
             advance(len(chunk))
-    finally:
+    except BaseException:
         _CURRENT.clear()  # the run's decoded frames are not kept past it
+        raise
+    if _CURRENT:
+        _CURRENT[0][1].videos.decoded.clear()  # the scorer stays for collect (collect_scorer)
     return computed
 
 
@@ -112,10 +138,7 @@ def run_processes(
     with ProcessPoolExecutor(
         max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(counter,)
     ) as pool:
-        futures = {
-            pool.submit(run_chunk, job, chunk): len(chunk)
-            for chunk in chunked(items, _chunk_size(items, workers))
-        }
+        futures = {pool.submit(run_chunk, job, chunk): len(chunk) for chunk in _chunks(items, workers)}
         for future in as_completed(futures):
             computed += future.result()
             advance(futures[future])
@@ -148,9 +171,7 @@ def run_ray(
         # A task whose worker died is retried (max_retries); records written before are kept.
         remote = ray.remote(num_cpus=1, num_gpus=num_gpus, max_retries=3)(task)
         job_ref = ray.put(job)
-        pending = {
-            remote.remote(job_ref, chunk): len(chunk) for chunk in chunked(items, _chunk_size(items, workers))
-        }
+        pending = {remote.remote(job_ref, chunk): len(chunk) for chunk in _chunks(items, workers)}
         computed = 0
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)

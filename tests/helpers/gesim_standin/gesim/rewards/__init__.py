@@ -1,0 +1,3 @@
+from gesim.rewards.base import RewardClient, RewardResult
+
+__all__ = ["RewardClient", "RewardResult"]

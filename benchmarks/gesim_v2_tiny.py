@@ -65,11 +65,11 @@ def tiny_world(steps: int = 1) -> GeSimV2WorldModel:
 if __name__ == "__main__":
     from dataclasses import replace
 
+    from ewmbench.data.datasets import resolve_dataset
     from ewmbench.data.layout import GroundTruth
     from ewmbench.errors import ConfigError
     from ewmbench.models.gesim import GESim2Model
     from ewmbench.runner import build_request
-    from ewmbench.sim.sample import resolve_dataset
 
     frames = int(sys.argv[1]) if len(sys.argv) > 1 else 8
     episode = GroundTruth(resolve_dataset("sample")).episodes[0]

@@ -37,12 +37,13 @@ from ewmbench.compare import statistics as st
 from ewmbench.compare.html import STYLE
 from ewmbench.compare.report import counted_rows, signed
 from ewmbench.compare.runs import read_run
+from ewmbench.data.datasets import resolve_dataset
 from ewmbench.data.layout import GroundTruth, id_sort_key, write_trial
 from ewmbench.data.video import read_video
 from ewmbench.errors import ConfigError
 from ewmbench.files import write_json, write_text
 from ewmbench.protocols import DEFAULT_PROTOCOL
-from ewmbench.runner import RunConfig, evaluate, resolve_ground_truth, run
+from ewmbench.runner import RunConfig, evaluate, run
 
 VALIDITY_FORMAT = "ewmbench-validity/1"
 EXACT = "sim exact replay"
@@ -220,9 +221,7 @@ def run_validity(output: Path, settings: ValiditySettings, progress: bool = True
     """Score every condition (resuming what an earlier call finished) and return ``validity.json``."""
     settings.check()
     output = Path(output)
-    gt_root = _subset(
-        resolve_ground_truth(settings.dataset), settings.episodes_per_task, output / "inputs" / "gt"
-    )
+    gt_root = _subset(resolve_dataset(settings.dataset), settings.episodes_per_task, output / "inputs" / "gt")
     gt = GroundTruth(gt_root)
     if not gt.episodes:
         raise ConfigError(f"dataset {settings.dataset!r} has no episodes")

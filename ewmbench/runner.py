@@ -37,7 +37,6 @@ from rich.progress import (
 )
 
 import ewmbench
-from ewmbench.data.conform import conform_video, time_indices
 from ewmbench.data.datasets import SAMPLE, resolve_dataset
 from ewmbench.data.layout import (
     HEAD_VIEW,
@@ -63,8 +62,8 @@ from ewmbench.models.base import (
     WorldModel,
     json_safe,
     load_model_class,
-    validate_result,
 )
+from ewmbench.models.invoke import batch_size, call_model, conform_result
 from ewmbench.official import write_official_files
 from ewmbench.perception.detector_weights import DetectorChoice
 from ewmbench.perception.device import default_device
@@ -196,21 +195,15 @@ def generate(
         task = progress.add_task(f"generate ({model.name}{kept})", total=len(todo))
     elif progress:
         progress.console.print(f"generate ({model.name}): all {total} trials were written before; resuming")
-    batch_size = 1 if model.oracle else max(1, model.capabilities_now().max_batch)
-    for start in range(0, len(todo), batch_size):
-        batch = todo[start : start + batch_size]
+    size = batch_size(model)
+    for start in range(0, len(todo), size):
+        batch = todo[start : start + size]
         requests = [
             build_request(e, t, trial_seed(config.seed, e.task, e.episode, t), model).validate()
             for e, t in batch
         ]
-        if model.oracle:
-            results = [model.generate_oracle(requests[0], batch[0][0])]
-        elif batch_size > 1:
-            results = model.generate_batch(requests)
-        else:
-            results = [model.generate(requests[0])]
+        results = call_model(model, requests, [e for e, _ in batch])
         for (episode, trial), request, result in zip(batch, requests, results):
-            validate_result(model, request, result)
             write_generated_trial(generated_root, episode, trial, request, result, prepared)
             if task is not None:
                 progress.advance(task)
@@ -221,28 +214,16 @@ def write_generated_trial(
     root: Path, episode: Episode, trial: str, request: GenerationRequest, result, prepared: PreparedModel
 ) -> None:
     """Conform every view to the GT's frame count and size, and write the trial with its sidecar."""
-    frames, reports = {}, {}
-    source_fps = result.info.get("fps")
+    sizes = {}
     for view in request.views:
-        height, width = request.height, request.width
+        sizes[view] = (request.height, request.width)
         if view != HEAD_VIEW:
             try:
                 _, height, width = video_size(episode.video_path(view))
+                sizes[view] = (height, width)
             except DataError:
                 pass  # no GT for this view: the head view's size
-        frames[view], reports[view] = conform_video(
-            result.frames[view], request.num_frames, height, width, source_fps, request.fps
-        )
-    state = {}  # per-frame state is resampled in time exactly as the frames were
-    for key, value in result.state.items():
-        value = np.asarray(value)
-        if value.ndim >= 1 and len(value):
-            value = value[
-                np.minimum(
-                    time_indices(len(value), request.num_frames, source_fps, request.fps), len(value) - 1
-                )
-            ]
-        state[key] = value
+    frames, state, reports = conform_result(request, result, sizes, result.info.get("fps"), request.fps)
     meta = {
         "model": prepared.name,
         "oracle": prepared.model.oracle,

@@ -64,8 +64,8 @@ def test_remote_sim_gives_the_in_process_rows(tmp_path):
     gt = tmp_path / "gt"
     recorded = record_episode(3, "pick_place", 0, 12, width=96, height=72)
     head = recorded.recording.frames["head"]
-    # The trial's frame 0 is the context frame the service was given: the episode's initial frame,
-    # stored losslessly as the sample stores it (an in-process sim renders its own frame 0).
+    # Frame 0 is the simulator's own render in process and served (ewmbench_frame_0); the initial
+    # frame differing from it is tests/test_invoke.py's case.
     write_episode(
         gt,
         "1",

@@ -647,9 +647,11 @@ def test_a_model_that_ignores_actions_takes_the_declared_dimension_never_zero():
 
 
 def test_the_response_budget_bounds_the_advertised_prediction_frames():
-    # a 100x100 frame that does not compress takes about 40 kB in base64; 4 samples x 10 frames fit 2 MB
+    # a 100x100 frame that does not compress takes 4 * (100 * 301 + 1024) // 3 + 200 = 41_698 bytes
+    # in base64; 2 MB holds 2_000_000 // (4 * 41_698) = 11 of them per sample for 4 samples, one of
+    # which is the model's own frame 0 (the optional ewmbench_frame_0): 10 predicted frames
     service = Service(ServeConfig(model="static", size=(100, 100), max_response_bytes=2_000_000))
-    assert service.profile.prediction_max == 2_000_000 // (4 * (4 * (100 * 301 + 1024) // 3 + 200))
+    assert service.profile.prediction_max == 10
     with pytest.raises(ConfigError, match="response budget"):
         Service(ServeConfig(model="static", size=(100, 100), max_response_bytes=1000))
 

@@ -6,7 +6,8 @@ is the model's share of the frames so far (re-sampled evenly, as chunked generat
 actions cover every frame from the episode's start to the chunk's end. The model returns the
 current frame and the chunk's frames; the loop keeps the new ones. An adapter may keep a live
 simulation to avoid re-simulating the history (the ``sim`` model does); the answer is the same.
-A model that generates at its own frame rate or size is conformed to the rollout's.
+A model that generates at its own frame rate or size is conformed to the rollout's. The call, its
+checks and the conforming are :mod:`ewmbench.models.invoke`'s, as for the runner and the server.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 from ewmbench.data.layout import Episode
 from ewmbench.errors import EwmbenchError
 from ewmbench.models.base import GenerationRequest, WorldModel, even_indices
+from ewmbench.models.invoke import call_model, check_result, conform_result
 
 
 class WorldModelError(EwmbenchError):
@@ -103,8 +105,6 @@ def step_world(
     substeps: list[str],
 ) -> Step:
     """Run ``actions`` ((N, 14), the last ``chunk`` rows new) and return the new frames and state."""
-    from ewmbench.data.conform import conform_video
-
     request = build_step_request(
         model,
         episode,
@@ -125,36 +125,18 @@ def step_world(
     except EwmbenchError as exc:
         raise WorldModelError(f"the request for world model {model.name!r} is not valid: {exc}") from None
     try:
-        result = model.generate_oracle(request, episode) if model.oracle else model.generate(request)
+        (result,) = call_model(model, [request], [episode])
+        native_fps = model.capabilities_now().fps
+        retimed = bool(native_fps and fps and not np.isclose(native_fps, fps))
+        check_result(model, request, result, exact_frames=not retimed)
     except EwmbenchError as exc:
         raise WorldModelError(f"world model {model.name!r} failed: {exc}") from None
-    native_fps = model.capabilities_now().fps
-    retimed = bool(native_fps and fps and not np.isclose(native_fps, fps))
-    frames = {}
-    for view in request.views:
-        clip = result.frames.get(view)
-        if clip is None:
-            raise WorldModelError(f"world model {model.name!r} returned no frames for view {view!r}")
-        clip = np.asarray(clip)
-        if clip.ndim != 4 or clip.shape[-1] != 3 or clip.dtype != np.uint8 or len(clip) == 0:
-            raise WorldModelError(
-                f"world model {model.name!r} returned {view!r} frames of shape {clip.shape} and dtype {clip.dtype}; expected (T, H, W, 3) uint8"
-            )
-        if not retimed and len(clip) != request.num_frames:
-            raise WorldModelError(
-                f"world model {model.name!r} returned frames of shape {clip.shape} for view {view!r}; "
-                f"expected {request.num_frames} frames (the current one and one per action)"
-            )
-        if retimed or clip.shape[1:3] != (height, width):
-            clip, _ = conform_video(
-                clip,
-                request.num_frames,
-                height,
-                width,
-                native_fps if retimed else None,
-                fps if retimed else None,
-            )
-        frames[view] = clip[1:]
+    sizes = {view: (height, width) for view in request.views}
+    conformed, _, _ = conform_result(
+        request, result, sizes, native_fps if retimed else None, fps if retimed else None
+    )
+    # frame 0 is the current frame, already in the history: the loop keeps the chunk's new frames
+    frames = {view: clip[1:] for view, clip in conformed.items()}
     eef = result.state.get("eef_pose")
     if eef is not None and np.shape(eef) == (request.num_frames, 14) and np.isfinite(eef).all():
         state, source = np.asarray(eef, dtype=np.float64)[1:], "world-model"

@@ -7,7 +7,8 @@ sample (:mod:`ewmbench.models.wire`, the mapping ``ewmbench serve`` shares), sen
 profile's image size (the runner conforms the answer back to the benchmark's size), chunks a trial
 longer than the profile's prediction range into stateless requests, groups trials into batches
 within the service's batch size and request bytes, and keeps at most ``concurrency`` requests in
-flight. Retryable failures (429, 5xx, dropped connections, timeouts) are retried with backoff under
+flight. A trial's frame 0 is the model's own, from the optional field our service adds (the
+frame-0 rule of :mod:`ewmbench.models.invoke`); from a service without it, the context frame. Retryable failures (429, 5xx, dropped connections, timeouts) are retried with backoff under
 the same request_id, which the API makes idempotent. An answer out of contract (wrong ids, order,
 frame count, size or PNG) is an error naming the request_id and the sample.
 """
@@ -33,6 +34,7 @@ from ewmbench.models.base import (
     fit_length,
     generate_chunked,
 )
+from ewmbench.models.invoke import FRAME_0_FIELD
 from ewmbench.models.wire import (
     API_VERSION,
     ApiError,
@@ -260,11 +262,12 @@ class RemoteModel(WorldModel):
             profile,
         )
         results = []
-        for request, sent, frames in zip(requests, samples, predictions):
-            current = decode_image(
-                sent["context"]["frames"][-1], profile.height, profile.width, "context", 2**31
-            )
-            video = np.concatenate([current[None], frames])[: request.num_frames]
+        for request, sent, (first, frames) in zip(requests, samples, predictions):
+            if first is None:  # a service that does not send the model's frame 0: the context stands in
+                first = decode_image(
+                    sent["context"]["frames"][-1], profile.height, profile.width, "context", 2**31
+                )
+            video = np.concatenate([first[None], frames])[: request.num_frames]
             results.append(
                 GenerationResult(
                     {HEAD_VIEW: video},
@@ -287,8 +290,10 @@ class RemoteModel(WorldModel):
 
 def check_answer(
     answer: dict, request_id: str, version: str, sample_ids: list[str], counts: list[int], profile: Profile
-) -> list[np.ndarray]:
-    """The predicted frames per sample of a predict answer; a RemoteError naming what is out of contract."""
+) -> list[tuple[np.ndarray | None, np.ndarray]]:
+    """(the model's own frame 0 or None, the predicted frames) per sample of a predict answer; a
+    RemoteError naming what is out of contract. Frame 0 comes from the optional field
+    ``FRAME_0_FIELD`` that ``ewmbench serve`` adds (:mod:`ewmbench.models.invoke`)."""
     from ewmbench.httpclient import RemoteError
 
     def wrong(problem: str):
@@ -316,16 +321,18 @@ def check_answer(
                 f"sample {sample_id!r}: {len(frames) if isinstance(frames, list) else 'no'} frames for {count} actions"
             )
         try:
-            out.append(
-                np.stack(
-                    [
-                        decode_image(
-                            f, profile.height, profile.width, f"sample {sample_id!r} frame {i}", 2**31
-                        )
-                        for i, f in enumerate(frames)
-                    ]
-                )
+            predicted = np.stack(
+                [
+                    decode_image(f, profile.height, profile.width, f"sample {sample_id!r} frame {i}", 2**31)
+                    for i, f in enumerate(frames)
+                ]
             )
+            first = prediction.get(FRAME_0_FIELD)
+            if first is not None:
+                first = decode_image(
+                    first, profile.height, profile.width, f"sample {sample_id!r} {FRAME_0_FIELD}", 2**31
+                )
         except ApiError as exc:
             raise wrong(exc.message) from None
+        out.append((first, predicted))
     return out

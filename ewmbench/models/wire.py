@@ -17,7 +17,8 @@ How a trial maps onto one API sample (:func:`request_to_sample`), with ``s = sta
   frame (the sidecar's ``actions[t]`` is commanded in the interval ending at frame ``t``, which is
   the API's "context action i takes frame i to i + 1"); a padded pair holds the older row.
 * ``actions`` (the future): rows ``s + 1 .. s + n - 1`` of the episode's actions, so the service
-  returns ``n - 1`` predicted frames; the trial is the current frame followed by them.
+  returns ``n - 1`` predicted frames; the trial is the model's own frame 0 (the optional
+  ``ewmbench_frame_0`` our service adds; from another service, the current frame) followed by them.
 * ``context.states``: when the profile supports state, the action row at each context frame (the
   sidecar's actions are absolute end-effector poses, so the row of frame ``t`` is the pose there);
   otherwise ``null``.

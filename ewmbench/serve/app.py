@@ -34,11 +34,11 @@ from ewmbench.data import budgets
 from ewmbench.errors import ConfigError, EwmbenchError
 from ewmbench.models.base import (
     HEAD_VIEW,
-    GenerationResult,
     WorldModel,
     check_device,
     load_model_class,
 )
+from ewmbench.models.invoke import FRAME_0_FIELD, ResultError, call_model, conform_result
 from ewmbench.models.wire import (
     API_VERSION,
     MAX_SEED,
@@ -293,7 +293,8 @@ class Service:
         """Most predicted frames per sample whose response, at the largest batch, fits the response
         budget even when no frame compresses (base64 of a stored PNG: 4/3 of its raw rows)."""
         frame = 4 * (height * (3 * width + 1) + 1024) // 3 + 200
-        return self.config.max_response_bytes // (self.config.limits.max_batch_size * frame)
+        # one frame more per sample: the model's own frame 0 (FRAME_0_FIELD) travels with them
+        return self.config.max_response_bytes // (self.config.limits.max_batch_size * frame) - 1
 
     # -- lifecycle
     def load(self) -> None:
@@ -368,10 +369,16 @@ class Service:
                 )
             return again[1]
         try:
-            predictions = [
-                {"sample_id": s.sample_id, "frames": [encode_image(f) for f in self.run_sample(s)]}
-                for s in samples
-            ]
+            predictions = []
+            for sample in samples:
+                frames = self.run_sample(sample)
+                predictions.append(
+                    {
+                        "sample_id": sample.sample_id,
+                        "frames": [encode_image(f) for f in frames[1:]],
+                        FRAME_0_FIELD: encode_image(frames[0]),  # optional: Track 2 clients ignore it
+                    }
+                )
             body = json.dumps(
                 {
                     "api_version": API_VERSION,
@@ -420,43 +427,32 @@ class Service:
         raise invalid(f"{where}.sample_id {sample_id!r}: no episode {ids[0]}/{ids[1]} in the served dataset")
 
     def run_sample(self, sample: Sample) -> np.ndarray:
-        from ewmbench.data.conform import conform_video
-
+        """The sample's frames at the profile size: the model's own frame 0 (sent as the optional
+        ``FRAME_0_FIELD``, :mod:`ewmbench.models.invoke`) and the predicted frames after it."""
         request = sample_to_request(sample, self.profile)
+        episodes = None
+        if self.model.oracle:
+            episode = self.episode_of(sample.sample_id, "sample")
+            sidecar = episode.sidecar
+            request.fps = sidecar.fps if sidecar else None
+            if sidecar is not None and "scene" in sidecar.meta:
+                request.scene = {k: sidecar.meta[k] for k in ("scene", "subject") if k in sidecar.meta}
+            episodes = [episode]
         with self._model_lock:  # adapters are not written for concurrent calls
             try:
-                if self.model.oracle:
-                    episode = self.episode_of(sample.sample_id, "sample")
-                    sidecar = episode.sidecar
-                    request.fps = sidecar.fps if sidecar else None
-                    if sidecar is not None and "scene" in sidecar.meta:
-                        request.scene = {
-                            k: sidecar.meta[k] for k in ("scene", "subject") if k in sidecar.meta
-                        }
-                    result = self.model.generate_oracle(request, episode)
-                else:
-                    result = self.model.generate(request)
+                (result,) = call_model(self.model, [request], episodes)
             except ApiError:
                 raise
+            except ResultError as exc:
+                log.error("model %s: %s", self.model.name, for_terminal(scrub(str(exc))))
+                raise ApiError("INTERNAL", "the model returned frames of the wrong shape or type") from None
             except EwmbenchError as exc:
                 raise invalid(
                     f"the model refused sample {sample.sample_id!r}: {scrub(getattr(exc, 'problem', None) or str(exc))}"
                 ) from None
-        if not isinstance(result, GenerationResult) or HEAD_VIEW not in result.frames:
-            raise ApiError("INTERNAL", "the model returned no frames")
-        frames = np.asarray(result.frames[HEAD_VIEW])
-        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or len(frames) == 0:
-            raise ApiError("INTERNAL", "the model returned frames of the wrong shape or type")
-        # Frame 0 is the current (last context) frame; the API never returns it.
-        frames, _ = conform_video(
-            frames,
-            request.num_frames,
-            self.profile.height,
-            self.profile.width,
-            result.info.get("fps"),
-            request.fps,
-        )
-        return frames[1:]
+        size = (self.profile.height, self.profile.width)
+        frames, _, _ = conform_result(request, result, {HEAD_VIEW: size}, result.info.get("fps"), request.fps)
+        return frames[HEAD_VIEW]
 
 
 def validate_head(payload, model_version: str, profile_id: str) -> str:

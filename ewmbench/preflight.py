@@ -231,7 +231,9 @@ def preflight(config: RunConfig, kind: str, registry: Callable[[], dict] | None 
         if protocol is not None
         else None
     )
-    if device_named and checks.passes(check_device_available, config.device) and model is not None:
+    device_ok = device_named and checks.passes(check_device_available, config.device)
+    if device_ok and model is not None and not checks.problems:
+        # The model's own device rule probes CUDA (imports torch): only for an otherwise valid command.
         checks(model_device, model, config.device)
     checks.raise_any()
     plan = Plan(kind, Path(config.output), protocol, metrics, gt, generated, split, model_config)
@@ -544,6 +546,8 @@ def check_output(config: RunConfig, inputs: dict[str, Path]) -> bool:
 
 def _has_work(output: Path) -> bool:
     scores = output / SCORES_DIR
-    if scores.is_dir() and any(scores.rglob("*.json")):
-        return True
+    if scores.is_dir() and any(
+        path.suffix in (".json", ".jsonl") and path.stat().st_size > 0 for path in scores.rglob("*.json*")
+    ):
+        return True  # stored scores: per-item records or appended record files
     return any(p.is_dir() and p.name.endswith(GENERATED_SUFFIX) for p in output.iterdir())

@@ -331,7 +331,10 @@ class GroundTruth:
         for episode in self.episodes:
             if episode.task in names:
                 continue
-            meta = episode.sidecar.meta if episode.sidecar is not None else {}
+            try:
+                meta = episode.sidecar.meta if episode.sidecar is not None else {}
+            except DataError:
+                continue  # a broken sidecar is reported with the layout problems; the task keeps its id
             name = str(meta.get("task_name") or "").strip()
             if name and name != episode.task:
                 names[episode.task] = name

@@ -457,8 +457,12 @@ def test_the_machine_stopping_a_run_says_where_and_keeps_it_resumable(ws, monkey
     monkeypatch.setattr(runner, "write_rows", full)
     outcome = run_cli(ws.evaluate(), ws.inputs())
     assert outcome.code == 3 and outcome.says(words, "rows.csv"), outcome.output
-    scores = sorted(p.name for p in (ws.out / "scores" / "psnr" / "1").iterdir())
-    assert scores == ["10", "11"]  # what was scored is kept
+    stored = [
+        json.loads(line)
+        for path in (ws.out / "scores" / "psnr").glob("records-*.jsonl")
+        for line in path.read_text().splitlines()
+    ]
+    assert sorted((r["task"], r["episode"]) for r in stored) == [("1", "10"), ("1", "11")]  # what was scored is kept
     monkeypatch.undo()
     monkeypatch.setenv("EWMBENCH_CACHE", str(ws.root / "cache"))
     again = run_cli(ws.evaluate(), ws.inputs())

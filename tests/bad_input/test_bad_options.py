@@ -462,7 +462,10 @@ def test_the_machine_stopping_a_run_says_where_and_keeps_it_resumable(ws, monkey
         for path in (ws.out / "scores" / "psnr").glob("records-*.jsonl")
         for line in path.read_text().splitlines()
     ]
-    assert sorted((r["task"], r["episode"]) for r in stored) == [("1", "10"), ("1", "11")]  # what was scored is kept
+    assert sorted((r["task"], r["episode"]) for r in stored) == [
+        ("1", "10"),
+        ("1", "11"),
+    ]  # what was scored is kept
     monkeypatch.undo()
     monkeypatch.setenv("EWMBENCH_CACHE", str(ws.root / "cache"))
     again = run_cli(ws.evaluate(), ws.inputs())

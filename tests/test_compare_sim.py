@@ -68,15 +68,22 @@ def test_three_run_report_is_small_and_shows_no_perfect_episode(sim_ladder, tmp_
     assert comparison.labels == ["exact", "noise0.08", "noise0.08-2"]
     assert _folder_size(tmp_path / "report") < 2_000_000
     assert (tmp_path / "report" / "report.html").stat().st_size < 200_000
-    # the exact replay follows the recorded path: hsd and ndtw at their best (1) everywhere, no strip;
-    # its dyn (speed profile) is below 1, so its worst dyn episodes are shown
+    # the exact replay follows the recorded path: hsd at its best (1) everywhere, so no hsd strip;
+    # strips are shown only for episodes below a metric's best possible value
     exact = comparison.selected_rows["exact"]
     worst = {(w.metric, w.run) for w in comparison.worst}
+    assert (exact["hsd"] == 1.0).all() and ("hsd", "exact") not in worst
     for column in ("hsd", "ndtw"):
-        assert (exact[column] == 1.0).all() and (column, "exact") not in worst, column
         assert (column, "noise0.08") in worst, column
-    assert ("dyn", "exact") in worst
     assert all(w.value < 1.0 for w in comparison.worst if w.metric in MOTION)
+    perfect = {
+        (column, task, episode)
+        for column in MOTION
+        for task, episode, value in zip(exact["task_id"], exact["episode_id"], exact[column])
+        if value == 1.0
+    }
+    shown = {(w.metric, w.task_id, w.episode_id) for w in comparison.worst if w.run == "exact"}
+    assert not perfect & shown  # no episode at the ceiling is shown as a worst case
 
 
 def test_planted_difference_is_significant_with_the_right_sign(ladder_report):

@@ -3,7 +3,9 @@ the real package's signatures; tests/test_gesim_real.py runs the same against a 
 
 from __future__ import annotations
 
+import json
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,7 +76,8 @@ def smooth_frames(count: int, shade: int) -> np.ndarray:
     return frames
 
 
-def write_dataset(root: Path, frames_per_episode=(8, 20)) -> Path:
+def write_dataset(root: Path, frames_per_episode=(8, 20), joint_names=SAMPLE_JOINTS) -> Path:
+    """Episodes with ``joint_names`` columns of joint positions (None: 14 columns, 7 per arm, unnamed)."""
     rng = np.random.default_rng(0)
     for index, count in enumerate(frames_per_episode):
         eef = np.zeros((count, 14))
@@ -85,7 +88,7 @@ def write_dataset(root: Path, frames_per_episode=(8, 20)) -> Path:
         eef[:, 7:10] = [0.0, -0.1, 0.0]
         eef[:, 10] = np.pi
         eef[:, 13] = 1.0
-        joints = rng.normal(size=(count, 18))
+        joints = rng.normal(size=(count, len(joint_names) if joint_names else 14))
         frames = {v: smooth_frames(count, shade) for shade, v in enumerate(VIEWS)}
         write_episode(
             root,
@@ -102,7 +105,7 @@ def write_dataset(root: Path, frames_per_episode=(8, 20)) -> Path:
                 joint_positions=joints,
                 intrinsics={v: K for v in VIEWS},
                 extrinsics={v: np.repeat(head_camera()[None], count, axis=0) for v in VIEWS},
-                meta={"joint_names": SAMPLE_JOINTS},
+                meta={"joint_names": list(joint_names)} if joint_names else {},
             ),
         )
     return root
@@ -194,11 +197,18 @@ def test_a_dataset_without_joint_positions_is_refused_naming_the_field(tmp_path)
         check_request_fits(GESim2Model(world_model="example"), episode.views, present, episode.path)
 
 
-def test_the_closed_loop_refuses_it_saying_why(gesim):
-    from ewmbench.loop.rollout import make_world_model
+def test_the_closed_loop_refuses_a_policy_without_joint_commands(gesim, tmp_path):
+    from typer.testing import CliRunner
 
-    with pytest.raises(ConfigError, match="joint-space actions.*end-effector actions"):
-        make_world_model("ge-sim-2", {"world_model": "example"}, "cpu")
+    from ewmbench.cli import app
+
+    root = write_dataset(tmp_path / "gt", (8,))
+    args = ["policy-eval", "--policy", "scripted", "--world-model", "ge-sim-2"]
+    args += ["--world-model-option", "world_model=example", "--dataset", str(root), "--device", "cpu"]
+    done = CliRunner().invoke(app, [*args, "--output", str(tmp_path / "out")])
+    assert done.exit_code != 0
+    assert "gives end-effector actions only" in " ".join(done.output.split())
+    assert not (tmp_path / "out").exists()
 
 
 # ---------------------------------------------------------------------------- generation
@@ -395,3 +405,118 @@ def test_judge_reward_refuses_a_judge_that_needs_object_state():
 
     with pytest.raises(ConfigError, match="object state"):
         JudgeReward(StateJudge())
+
+
+# ---------------------------------------------------------------------------- the closed loop
+
+
+class JointServer:
+    """A loopback openpi server speaking GE-Sim 2.0's pi05 layout: each reply is three rows of
+    [L7 arm joints, L gripper, R7 arm joints, R gripper], distinct per call; keeps every reply."""
+
+    def __init__(self):
+        from websockets.sync.server import serve
+
+        self.replies: list[np.ndarray] = []
+        self.server = serve(self.handle, "127.0.0.1", 0, max_size=None, compression=None)
+        self.port = self.server.socket.getsockname()[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def handle(self, websocket):
+        from ewmbench.loop.openpi import pack, unpack
+
+        websocket.send(pack({"action_dim": 16}))
+        for message in websocket:
+            unpack(message)
+            call = len(self.replies) + 1
+            reply = np.zeros((3, 16), dtype=np.float32)
+            reply[:, 0:7] = 0.1 * call + 0.01 * np.arange(7) + 0.001 * np.arange(3)[:, None]
+            reply[:, 8:15] = -0.1 * call - 0.01 * np.arange(7)
+            reply[:, [7, 15]] = 0.25  # a quarter closed
+            self.replies.append(reply)
+            websocket.send(pack({"actions": reply}))
+
+    def stop(self):
+        self.server.shutdown()
+        self.thread.join(timeout=5)
+
+
+def test_policy_eval_feeds_the_policys_joint_commands_to_ge_sim_2(gesim, tmp_path, monkeypatch):
+    from gesim.models.example import CALLS
+    from typer.testing import CliRunner
+
+    from ewmbench.cli import app
+    from ewmbench.loop import rollout as rollout_module
+    from ewmbench.loop.judges import Judge, Verdict
+
+    class AlwaysJudge(Judge):
+        name = "always"
+
+        def judge(self, rollout):
+            return Verdict(True, 1.0, [], {})
+
+    monkeypatch.setattr(rollout_module, "make_judge", lambda name, options: AlwaysJudge())
+    requests = []
+    original = GESim2Model.gesim_inputs
+
+    def recording(self, request):
+        requests.append(request)
+        return original(self, request)
+
+    monkeypatch.setattr(GESim2Model, "gesim_inputs", recording)
+    root = write_dataset(tmp_path / "gt", (8,), joint_names=None)  # 14 joints: 7 left, 7 right
+    server = JointServer()
+    try:
+        policy = f"openpi:port={server.port},layout=gesim-pi05,fk=tests.openpi_toy_kinematics:fk,timeout=30"
+        args = ["policy-eval", "--policy", policy, "--world-model", "ge-sim-2"]
+        args += ["--world-model-option", "world_model=example", "--dataset", str(root), "--device", "cpu"]
+        done = CliRunner().invoke(app, [*args, "--output", str(tmp_path / "out")])
+    finally:
+        server.stop()
+    assert done.exit_code == 0, done.output
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    (record,) = summary["episodes"]
+    assert record["status"] == "ok", record["reason"]
+    assert record["policy_calls"] == 3  # 8 frames: the initial one, then 3 + 3 + 1 actions
+
+    # The joints over the rollout: the episode's first row, then each reply's arm joints as sent.
+    initial = GroundTruth(root).episodes[0].sidecar.joint_positions[0]
+    commands = np.concatenate([r[:, [*range(7), *range(8, 15)]] for r in server.replies]).astype(np.float64)
+    expected = np.concatenate([initial[None], commands])[:8]
+    assert [len(r.joint_positions) for r in requests] == [4, 7, 8]
+    assert [r.start_frame for r in requests] == [0, 3, 6]
+    for request in requests:
+        np.testing.assert_array_equal(request.joint_positions, expected[: len(request.joint_positions)])
+        assert request.action_space == "eef14-euler" and "joint_names" not in request.extra
+    # Beside them, the end-effector actions from the layout's fk (left xyz = home + 0.01 x joints
+    # 0-2) and the gripper openness 1 - 0.25.
+    last = requests[-1].actions
+    np.testing.assert_allclose(last[1:, 0:3], [0.47, 0.3, 0.36] + 0.01 * expected[1:, 0:3], atol=1e-12)
+    np.testing.assert_allclose(last[1:, [6, 13]], 0.75, atol=1e-6)
+    # gesim's step takes them at its 30 fps: model frame 0 is the chunk's current frame.
+    steps = [c[1] for c in CALLS if c[0] == "step"]
+    assert len(steps) == 3
+    np.testing.assert_allclose(steps[-1][0, 0:7], expected[6, 0:7], atol=1e-6)
+    np.testing.assert_allclose(steps[-1][0, 8:15], expected[6, 7:14], atol=1e-6)
+    np.testing.assert_allclose(steps[-1][-1, [7, 15]], 0.25, atol=1e-6)  # gesim's 0 open .. 1 closed
+    trial = tmp_path / "out" / record["rollout"]
+    with np.load(trial / "ewmbench" / "arrays.npz") as arrays:
+        np.testing.assert_array_equal(arrays["joint_positions"], expected)
+
+
+def test_joint_commands_must_cover_the_episodes_joint_vector():
+    from ewmbench.loop.policies import ActionChunk, PolicyError, check_chunk
+    from ewmbench.loop.rollout import _joint_commands
+
+    eef = np.zeros((2, 14))
+    joints = np.arange(28.0).reshape(2, 14)
+    np.testing.assert_array_equal(_joint_commands(check_chunk(ActionChunk(eef, joints)), 14), joints)
+    with pytest.raises(PolicyError, match="commanded 14 joints; the world model takes the episode's 18"):
+        _joint_commands(check_chunk(ActionChunk(eef, joints)), 18)
+    with pytest.raises(PolicyError, match="without joint commands"):
+        _joint_commands(check_chunk(eef), 14)
+    with pytest.raises(PolicyError, match=r"joint commands of shape \(1, 14\) for 2 actions"):
+        check_chunk(ActionChunk(eef, joints[:1]))
+    with pytest.raises(PolicyError, match="non-finite joint commands"):
+        check_chunk(ActionChunk(eef, np.full((2, 14), np.nan)))

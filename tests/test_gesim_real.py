@@ -202,3 +202,54 @@ def test_judge_reward_inside_gesims_world_model_env(gesim, gesim_server, tmp_pat
     np.testing.assert_allclose(info.progress[[0, 3, 4, 9, 24]], [0.0, 0.0, 0.2, 0.4, 1.0], atol=1e-6)
     assert [s[0] for s in seen] == [5, 10, 15, 20, 25] and seen[0][1:] == (384, 512, 3)
     assert reward.history[-1]["evidence"]["prompt"].count("Pick up the kettle") == 1
+
+
+def test_policy_eval_drives_gesims_example_with_the_policys_joints(gesim, tmp_path, monkeypatch):
+    """The closed loop in process: an openpi server in GE-Sim 2.0's pi05 layout commands joints,
+    gesim's own example model echoes the actions it stepped with, which hold those joints."""
+    from typer.testing import CliRunner
+
+    from ewmbench.cli import app
+    from ewmbench.data.layout import GroundTruth
+    from ewmbench.loop import rollout as rollout_module
+    from ewmbench.loop.judges import Judge, Verdict
+    from ewmbench.models.gesim import GESim2Model
+    from tests.test_gesim import JointServer, write_dataset
+
+    class AlwaysJudge(Judge):
+        name = "always"
+
+        def judge(self, rollout):
+            return Verdict(True, 1.0, [], {})
+
+    monkeypatch.setattr(rollout_module, "make_judge", lambda name, options: AlwaysJudge())
+    answers = []
+    original = GESim2Model.generate
+
+    def recording(self, request):
+        result = original(self, request)
+        answers.append((request.start_frame, result.state["joint_state"]))
+        return result
+
+    monkeypatch.setattr(GESim2Model, "generate", recording)
+    root = write_dataset(tmp_path / "gt", (8,), joint_names=None)
+    server = JointServer()
+    try:
+        policy = f"openpi:port={server.port},layout=gesim-pi05,fk=tests.openpi_toy_kinematics:fk,timeout=60"
+        args = ["policy-eval", "--policy", policy, "--world-model", "ge-sim-2"]
+        args += ["--world-model-option", "world_model=example", "--dataset", str(root), "--device", "cpu"]
+        done = CliRunner().invoke(app, [*args, "--output", str(tmp_path / "out")])
+    finally:
+        server.stop()
+    assert done.exit_code == 0, done.output
+    (record,) = json.loads((tmp_path / "out" / "summary.json").read_text())["episodes"]
+    assert record["status"] == "ok", record["reason"]
+    initial = GroundTruth(root).episodes[0].sidecar.joint_positions[0]
+    commands = np.concatenate([r[:, [*range(7), *range(8, 15)]] for r in server.replies])
+    expected = np.concatenate([initial[None], commands])[:8]
+    assert [start for start, _ in answers] == [0, 3, 6]
+    for start, joint_state in answers:  # model frame 0 (30 fps) is the chunk's current frame
+        np.testing.assert_allclose(joint_state[0, 0:7], expected[start, 0:7], atol=1e-6)
+        np.testing.assert_allclose(joint_state[0, 8:15], expected[start, 7:14], atol=1e-6)
+    with np.load(tmp_path / "out" / record["rollout"] / "ewmbench" / "arrays.npz") as arrays:
+        np.testing.assert_array_equal(arrays["joint_positions"], expected)

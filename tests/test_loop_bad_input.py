@@ -161,7 +161,7 @@ def test_hanging_and_closing_servers_fail_episodes_not_the_run(monkeypatch, data
 )
 def test_check_chunk(actions, message):
     if message is None:
-        assert check_chunk(actions).shape == (1, 14)
+        assert check_chunk(actions).actions.shape == (1, 14)
     else:
         with pytest.raises(PolicyError, match=message):
             check_chunk(actions)

@@ -26,7 +26,7 @@ import numpy as np
 
 from ewmbench.errors import ConfigError, Unavailable, require
 from ewmbench.loop.openpi_layout import build_request, decode_actions, load_layout, shipped_layouts
-from ewmbench.loop.policies import Observation, Policy, PolicyError
+from ewmbench.loop.policies import ActionChunk, Observation, Policy, PolicyError
 
 DEFAULT_LAYOUT = "ge-act-eef14"
 DEFAULT_PORT = 8000
@@ -201,7 +201,11 @@ class OpenPIPolicy(Policy):
         if self._socket is None:
             self._connect()
 
-    def act(self, observation: Observation) -> np.ndarray:
+    def commands_joints(self) -> bool:
+        return any(p.part == "joints" for p in self.layout.actions.parts)
+
+    def act(self, observation: Observation) -> np.ndarray | ActionChunk:
+        """(K, 14) poses; for a layout answering in joint space, with the commanded joints."""
         from websockets.exceptions import ConnectionClosed
 
         if self._socket is None:
@@ -238,9 +242,10 @@ class OpenPIPolicy(Policy):
         chunk, commanded = decode_actions(
             self.layout, answer[key], state, self._joints, observation.fps, self.fk
         )
-        if commanded is not None:
-            self._joints = commanded[-1]
-        return chunk
+        if commanded is None:
+            return chunk
+        self._joints = commanded[-1]
+        return ActionChunk(chunk, commanded)
 
     def close(self) -> None:
         if self._stack is not None:

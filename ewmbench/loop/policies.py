@@ -1,7 +1,11 @@
 """Policies: ``reset(instruction, observation)`` then ``act(observation) -> (K, 14)`` action chunks.
 
 Actions are end-effector targets in the sidecar's layout: ``[L xyz, L rpy, L gripper, R xyz,
-R rpy, R gripper]``, gripper openness 1 open, 0 closed. The registry maps names to
+R rpy, R gripper]``, gripper openness 1 open, 0 closed. A policy that acts in joint space
+(:meth:`Policy.commands_joints`) answers with an :class:`ActionChunk` instead: the same 14-D
+targets (through its forward kinematics) and the joint positions it commanded, in the layout of
+the episode's joint vector (sidecar ``joint_positions``), which a joint-conditioned world model
+receives unchanged. The registry maps names to
 ``"module:Class"`` strings, so listing policies imports nothing heavy (no websockets, no pybullet).
 
 A policy spec on the command line is a name with options: ``scripted``,
@@ -42,6 +46,16 @@ class Observation:
     joints: np.ndarray | None = None  # (J,) the episode's joint positions (sidecar), first observation only
 
 
+@dataclass(frozen=True)
+class ActionChunk:
+    """A joint-space policy's answer: end-effector targets and the joint positions behind them."""
+
+    actions: np.ndarray  # (K, 14) end-effector targets in the action layout
+    joints: np.ndarray | None = (
+        None  # (K, J) commanded joint positions, columns as the episode's joint vector
+    )
+
+
 class Policy(ABC):
     name: ClassVar[str]
     description: ClassVar[str] = ""
@@ -55,7 +69,11 @@ class Policy(ABC):
     def reset(self, instruction: str, observation: Observation) -> None: ...
 
     @abstractmethod
-    def act(self, observation: Observation) -> np.ndarray: ...
+    def act(self, observation: Observation) -> np.ndarray | ActionChunk: ...
+
+    def commands_joints(self) -> bool:
+        """Whether :meth:`act` answers with an :class:`ActionChunk` carrying joint commands."""
+        return False
 
     def config(self) -> dict:
         return {}
@@ -169,18 +187,37 @@ def make_policy(spec: PolicySpec) -> Policy:
     return policy_class(spec.name)(**spec.options)
 
 
-def check_chunk(actions: object) -> np.ndarray:
-    """The chunk as float64 (K, 14), or :class:`PolicyError` naming what is wrong with it."""
+def check_chunk(answer: object) -> ActionChunk:
+    """The answer as float64 (K, 14) actions and, when given, (K, J) joint commands; or
+    :class:`PolicyError` naming what is wrong with it."""
+    joints = None
+    if isinstance(answer, ActionChunk):
+        answer, joints = answer.actions, answer.joints
     try:
-        chunk = np.asarray(actions, dtype=np.float64)
+        chunk = np.asarray(answer, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise PolicyError(f"policy returned actions that are not numbers ({exc})") from None
     if chunk.ndim != 2 or chunk.shape[1] != ACTION_WIDTH or len(chunk) < 1:
         raise PolicyError(
             f"policy returned actions of shape {chunk.shape}; expected (K, {ACTION_WIDTH}) with K >= 1"
         )
-    bad = ~np.isfinite(chunk)
+    _check_finite(chunk, "actions")
+    if joints is not None:
+        try:
+            joints = np.asarray(joints, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise PolicyError(f"policy returned joint commands that are not numbers ({exc})") from None
+        if joints.ndim != 2 or len(joints) != len(chunk) or joints.shape[1] < 1:
+            raise PolicyError(
+                f"policy returned joint commands of shape {joints.shape} for {len(chunk)} actions; "
+                f"expected ({len(chunk)}, J)"
+            )
+        _check_finite(joints, "joint commands")
+    return ActionChunk(chunk, joints)
+
+
+def _check_finite(values: np.ndarray, what: str) -> None:
+    bad = ~np.isfinite(values)
     if bad.any():
         rows = sorted({int(r) for r in np.nonzero(bad)[0]})
-        raise PolicyError(f"policy returned non-finite actions (NaN or inf) in chunk rows {rows[:5]}")
-    return chunk
+        raise PolicyError(f"policy returned non-finite {what} (NaN or inf) in chunk rows {rows[:5]}")

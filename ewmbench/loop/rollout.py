@@ -6,7 +6,8 @@
     OUTPUT/rollouts_dataset/<task>/<episode>/1/ the rollout in the generated layout: head view in video/,
                                                 other views in ewmbench/views/, the trial sidecar in
                                                 ewmbench/ (meta.json: policy, world model, state source,
-                                                holds; arrays.npz: actions, eef_pose, object_pose/<name>)
+                                                holds; arrays.npz: actions, eef_pose, object_pose/<name>,
+                                                joint_positions for a joint-conditioned world model)
     OUTPUT/states/<task>/<episode>/1/ewmbench/  the same sidecar when nothing was rendered (views=())
     OUTPUT/verdicts/<task>/<episode>.json       status (ok / failed with the reason), verdict and its evidence
     OUTPUT/summary.json                         per-episode results, counts, success rate
@@ -31,6 +32,7 @@ from ewmbench.errors import ConfigError, DataError, EwmbenchError
 from ewmbench.files import write_json
 from ewmbench.loop.judges import Judge, JudgeError, Rollout, Verdict, make_judge
 from ewmbench.loop.policies import (
+    ActionChunk,
     Observation,
     Policy,
     PolicyError,
@@ -142,15 +144,6 @@ def make_world_model(name: str, options: dict, device: str | None = None) -> Wor
         raise ConfigError(
             f"world model {name!r} is not action-conditioned (conditioned on {sorted(conditioning)}); a policy cannot act in it"
         )
-    if "joints" in conditioning:
-        # The loop hands a world model end-effector actions only: joint-space policy replies are
-        # turned into 14-D poses (the layout's fk) before the world model sees them.
-        raise ConfigError(
-            f"world model {name!r} takes joint-space actions ({model.capabilities_now().action_space}); the closed "
-            "loop gives a world model end-effector actions (eef14-euler) only, and joint-space policy replies are "
-            "converted to them before it sees them; run joint-space policies in the model's own environment with "
-            "ewmbench.loop.gesim_reward.JudgeReward as the reward client (docs/gesim.md)"
-        )
     chosen = check_device(model, device, default_device().startswith("cuda"))
     model.check_available()
     model.load(chosen)
@@ -168,9 +161,23 @@ def check_episodes(model: WorldModel, episodes: list[Episode]) -> None:
             "scene": bool(sidecar and "scene" in sidecar.meta),
         }
         if sidecar is not None:
+            # the initial joint positions; later ones are the policy's commands
+            present["joint_positions"] = sidecar.joint_positions is not None
             present.update({f"intrinsics/{v}": True for v in sidecar.intrinsics})
             present.update({f"extrinsics/{v}": True for v in sidecar.extrinsics})
         check_request_fits(model, episode.views, present, episode.path)
+
+
+def check_joint_commands(model: WorldModel, policy: Policy, spec: PolicySpec) -> None:
+    """Refuse a joint-conditioned world model with a policy that gives no joint commands: the loop
+    has no inverse kinematics, so end-effector actions alone cannot drive it."""
+    caps = model.capabilities_now()
+    if "joints" in caps.conditioning and not policy.commands_joints():
+        raise ConfigError(
+            f"world model {model.name!r} takes joint-space actions ({caps.action_space}) and policy "
+            f"{spec.text()!r} gives end-effector actions only (there is no inverse kinematics for its robot); "
+            "use a policy that commands joints, e.g. openpi:layout=gesim-pi05,fk=module:function (docs/gesim.md)"
+        )
 
 
 def default_judge(model: WorldModel) -> str:
@@ -198,6 +205,11 @@ def evaluate_policy(config: LoopConfig, progress: bool = True, label: str | None
         raise ConfigError(
             f"policy {config.policy.text()!r} acts on camera frames; it cannot run without rendered views"
         )
+    try:
+        check_joint_commands(model, policy, config.policy)
+    except ConfigError:
+        policy.close()
+        raise
     try:
         policy.start()  # an unreachable server stops the run here, before anything is written
         prepare_output(config)
@@ -347,14 +359,20 @@ def run_episode(
         sidecar.joint_positions[0] if sidecar is not None and sidecar.joint_positions is not None else None
     )
     observation = Observation(frames0, state0, 0, instruction, meta, fps, joints0)
+    # joint positions per action row, for a joint-conditioned model: the episode's, then the commands
+    feeds_joints = "joints" in model.capabilities_now().conditioning
+    joints = None if joints0 is None or not feeds_joints else np.asarray(joints0, dtype=np.float64)[None]
     calls = 0
     stopped_early = False
     try:
         policy.reset(instruction, observation)
         while len(actions) < horizon:
-            chunk = check_chunk(policy.act(observation))[: horizon - len(actions)]
+            answer = check_chunk(policy.act(observation))
+            chunk = answer.actions[: horizon - len(actions)]
             calls += 1
             actions = np.concatenate([actions, chunk])
+            if joints is not None:
+                joints = np.concatenate([joints, _joint_commands(answer, joints.shape[1])[: len(chunk)]])
             step = step_world(
                 model,
                 episode,
@@ -368,6 +386,7 @@ def run_episode(
                 width=width,
                 instruction=instruction,
                 substeps=substeps,
+                joints=joints,
             )
             frames = {v: np.concatenate([frames[v], step.frames[v]]) for v in views}
             states = np.concatenate([states, step.state])
@@ -411,6 +430,8 @@ def run_episode(
     # The trial sidecar (format ewmbench-trial/1, as `ewmbench run` writes it): who acted in which
     # world model, and the per-frame arrays: actions, the state the policy saw, object poses.
     arrays = {"actions": actions, "eef_pose": states}
+    if joints is not None:
+        arrays["joint_positions"] = joints
     arrays.update({f"object_pose/{name}": rows for name, rows in world_state.get("object_poses", {}).items()})
     meta_out = {
         "rollout": ROLLOUT_FORMAT,
@@ -477,6 +498,21 @@ def read_rollout(trial_path: Path) -> tuple[dict, dict[str, np.ndarray]]:
         raise DataError(Path(trial_path) / SIDECAR_DIR / "meta.json", "not a rollout's sidecar")
     with np.load(Path(trial_path) / SIDECAR_DIR / "arrays.npz", allow_pickle=False) as data:
         return meta, {key: data[key] for key in data.files}
+
+
+def _joint_commands(answer: ActionChunk, width: int) -> np.ndarray:
+    """The chunk's joint commands, which a joint-conditioned world model needs, in the episode's
+    joint layout (``width`` columns, sidecar ``joint_positions``); a :class:`PolicyError` if not."""
+    if answer.joints is None:
+        raise PolicyError(
+            "the world model takes joint-space actions and the policy answered without joint commands"
+        )
+    if answer.joints.shape[1] != width:
+        raise PolicyError(
+            f"the policy commanded {answer.joints.shape[1]} joints; the world model takes the episode's "
+            f"{width} (sidecar joint_positions)"
+        )
+    return answer.joints
 
 
 def _extend_world_state(so_far: dict, chunk: dict, first: bool) -> dict:

@@ -6,7 +6,10 @@ is the model's share of the frames so far (re-sampled evenly, as chunked generat
 actions cover every frame from the episode's start to the chunk's end. The model returns the
 current frame and the chunk's frames; the loop keeps the new ones. An adapter may keep a live
 simulation to avoid re-simulating the history (the ``sim`` model does); the answer is the same.
-A model that generates at its own frame rate or size is conformed to the rollout's. The call, its
+A model that generates at its own frame rate or size is conformed to the rollout's. A model
+conditioned on joints (``ge-sim-2``) also receives the joint positions over the same frames: the
+episode's initial ones, then the joint commands of a joint-space policy, unchanged, beside the
+end-effector actions its forward kinematics gave (which the model may draw, as a band). The call, its
 checks and the conforming are :mod:`ewmbench.models.invoke`'s, as for the runner and the server.
 """
 
@@ -50,8 +53,10 @@ def build_step_request(
     width: int,
     instruction: str,
     substeps: list[str],
+    joints: np.ndarray | None = None,
 ) -> GenerationRequest:
-    """The request for the chunk whose actions are the last ``chunk`` rows of ``actions``."""
+    """The request for the chunk whose actions are the last ``chunk`` rows of ``actions``;
+    ``joints`` ((N, J), one row per action row) go to a joint-conditioned model as they are."""
     caps = model.capabilities_now()
     conditioning = caps.conditioning
     start = len(actions) - chunk - 1  # the current frame: the last one the policy saw
@@ -78,6 +83,10 @@ def build_step_request(
         request.memory_frames = {v: f[picks] for v, f in history.items()}
         request.memory_indices = picks
     sidecar = episode.sidecar
+    if "joints" in conditioning and joints is not None:
+        request.joint_positions = np.asarray(joints, dtype=np.float64)
+        if sidecar is not None and "joint_names" in sidecar.meta:
+            request.extra["joint_names"] = list(sidecar.meta["joint_names"])
     if sidecar is not None:
         if "calibration" in conditioning:
             # Only what is known before the rollout: each camera's first pose. Wrist cameras move
@@ -103,8 +112,10 @@ def step_world(
     width: int,
     instruction: str,
     substeps: list[str],
+    joints: np.ndarray | None = None,
 ) -> Step:
-    """Run ``actions`` ((N, 14), the last ``chunk`` rows new) and return the new frames and state."""
+    """Run ``actions`` ((N, 14), the last ``chunk`` rows new; ``joints`` (N, J) beside them for a
+    joint-conditioned model) and return the new frames and state."""
     request = build_step_request(
         model,
         episode,
@@ -118,6 +129,7 @@ def step_world(
         width=width,
         instruction=instruction,
         substeps=substeps,
+        joints=joints,
     )
     try:
         if request.views:  # a request with no views is the simulator's state-only mode (the reference)

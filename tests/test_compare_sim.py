@@ -127,6 +127,8 @@ def test_html_renders_in_chromium_without_errors(ladder_report, tmp_path):
             page.goto((out / "report.html").resolve().as_uri())
             page.evaluate("Array.from(document.images).forEach(i => { i.loading = 'eager'; })")
             page.wait_for_load_state("load")
+            # lazy thumbnails switched to eager start loading after the page's load event: wait for them
+            page.wait_for_function("Array.from(document.images).every(i => i.complete)", timeout=30_000)
             images = page.evaluate("Array.from(document.images).map(i => [i.complete, i.naturalWidth])")
             svgs = page.evaluate("document.querySelectorAll('img[src$=\".svg\"]').length")
             height = page.evaluate("document.documentElement.scrollHeight")

@@ -69,7 +69,7 @@ if __name__ == "__main__":
     from ewmbench.data.layout import GroundTruth
     from ewmbench.errors import ConfigError
     from ewmbench.models.gesim import GESim2Model
-    from ewmbench.runner import build_request
+    from ewmbench.run import build_request
 
     frames = int(sys.argv[1]) if len(sys.argv) > 1 else 8
     episode = GroundTruth(resolve_dataset("sample")).episodes[0]

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from ewmbench.metrics import metric_registry
-from ewmbench.runner import RunConfig, run
+from ewmbench.run import RunConfig, run
 
 # The checked ladder, best to worst: the same physical replay with growing action noise. Every
 # metric must rank these strictly in order, in its own direction.

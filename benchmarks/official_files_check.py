@@ -1,7 +1,7 @@
 """Cross-check our v1 output files against the official tool's own table writer.
 
 For each case, random per-trial values (random ids, column subsets, an infinite PSNR) are written
-with ``ewmbench.official.write_official_files``; the official tool's table writer, loaded from a
+with ``ewmbench.results.official.write_official_files``; the official tool's table writer, loaded from a
 local checkout of the official code, then builds ``ewmbm_final_table.csv`` from our
 ``<name>_results.json``, and the two tables are compared byte for byte. This checks the JSON
 shape (the official writer reads it) and every table rule at once.
@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ewmbench.official import OFFICIAL_COLUMNS, write_official_files
 from ewmbench.protocols import load_protocol
+from ewmbench.results.official import OFFICIAL_COLUMNS, write_official_files
 
 
 def official_writer(checkout: Path):

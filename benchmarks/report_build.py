@@ -20,7 +20,7 @@ LADDER = [("exact", {}), ("noise0.03", {"action_noise": 0.03}), ("noise0.08", {"
 
 
 def make_runs(output: Path, metrics: list[str]) -> list[Path]:
-    from ewmbench.runner import RunConfig, run
+    from ewmbench.run import RunConfig, run
 
     folders = []
     for name, options in LADDER:

@@ -8,7 +8,7 @@ __all__ = ["__version__", "compare", "evaluate", "load_run"]
 # neither torch nor pandas). Names map to "module:attribute" strings, imported by name, so the
 # package root depends on no layer.
 _LAZY = {
-    "load_run": "ewmbench.record:load_run",
+    "load_run": "ewmbench.results.record:load_run",
     "evaluate": "ewmbench.api:evaluate",
     "compare": "ewmbench.compare:",  # a callable package: ewmbench.compare(runs, baseline=...) -> Comparison
 }

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ewmbench.compare.api import compare
 from ewmbench.protocols import DEFAULT_PROTOCOL
-
-if TYPE_CHECKING:
-    from ewmbench.record import RunRecord
+from ewmbench.results.record import RunRecord
+from ewmbench.run.plan import RunConfig
+from ewmbench.run.runner import evaluate as run_evaluate
 
 __all__ = ["compare", "evaluate"]
 
@@ -35,10 +34,6 @@ def evaluate(
     The run folder is ``output`` (resumable: the same call again redoes nothing), or a new temporary
     folder, named by ``record.path``. ``metrics`` defaults to every metric of the protocol.
     """
-    from ewmbench.record import load_run
-    from ewmbench.runner import RunConfig
-    from ewmbench.runner import evaluate as run_evaluate
-
     folder = Path(output) if output is not None else Path(tempfile.mkdtemp(prefix="ewmbench-evaluate-"))
     config = RunConfig(
         output=folder,
@@ -49,5 +44,4 @@ def evaluate(
         detector_weights=Path(detector_weights) if detector_weights else None,
         device=device,
     )
-    run_evaluate(config, show_progress=progress)
-    return load_run(folder)
+    return run_evaluate(config, show_progress=progress).record

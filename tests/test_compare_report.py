@@ -17,7 +17,7 @@ import ewmbench
 from ewmbench.compare.report import OVERALL, Settings, compare_runs
 from ewmbench.compare.writer import write_report
 from ewmbench.errors import ConfigError
-from ewmbench.record import (
+from ewmbench.results.record import (
     Column,
     Counts,
     DatasetRef,
@@ -242,7 +242,7 @@ def test_same_folder_name_gets_distinct_labels(tmp_path):
 @pytest.fixture(scope="module")
 def tiny_runs(tmp_path_factory):
     """Two runs of the shared tiny dataset (4 episodes, 6 frames): ground-truth and static."""
-    from ewmbench.runner import RunConfig, run
+    from ewmbench.run import RunConfig, run
     from tests.helpers.datasets import make_ground_truth
 
     root = tmp_path_factory.mktemp("compare")

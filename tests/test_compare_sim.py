@@ -30,7 +30,7 @@ CHROMIUM_ARGS = [
 @pytest.fixture(scope="session")
 def sim_ladder(tmp_path_factory):
     """Exact replay vs action noise 0.08 m on the sample: 1 trial, PSNR and the motion metrics."""
-    from ewmbench.runner import RunConfig, run
+    from ewmbench.run import RunConfig, run
 
     root = tmp_path_factory.mktemp("ladder")
     gt = sample_dataset(root)

@@ -14,8 +14,7 @@ from ewmbench.data.layout import GroundTruth, write_trial
 from ewmbench.data.video import read_video
 from ewmbench.errors import ConfigError
 from ewmbench.metrics.registry import metric_registry
-from ewmbench.run import NotScored, build_plan, chunked
-from ewmbench.runner import RunConfig, evaluate, run
+from ewmbench.run import NotScored, RunConfig, build_plan, chunked, evaluate, run
 from tests.helpers.datasets import make_ground_truth
 from tests.helpers.motion_trials import generated_track, gt_track
 

@@ -24,7 +24,7 @@ from ewmbench.models.genie import (
     ge_prompt,
     shift_along_tool_z,
 )
-from ewmbench.runner import RunConfig, build_request, run
+from ewmbench.run import RunConfig, build_request, run
 from tests.helpers.ge_standin import write_checkout
 
 W, H, FRAMES = 160, 120, 12  # 12 frames at 10 fps; the model runs at 30 fps: 34 frames

@@ -27,8 +27,7 @@ from ewmbench.models.gesim import (
     our_frames,
 )
 from ewmbench.perception.captioner import FrameSampling, VideoCaptioner
-from ewmbench.preflight import sidecar_fields
-from ewmbench.runner import build_request
+from ewmbench.run import build_request, sidecar_fields
 
 STANDIN = Path(__file__).parent / "helpers" / "gesim_standin"
 VIEWS = ("head", "hand_left", "hand_right")

@@ -38,14 +38,14 @@ def _heavy_modules_after(code: str) -> list[str]:
 
 
 def test_metrics_results_and_the_model_list_import_no_heavy_library():
-    assert _heavy_modules_after("import ewmbench.metrics, ewmbench.results, ewmbench.runner") == []
+    assert _heavy_modules_after("import ewmbench.metrics, ewmbench.results, ewmbench.run.runner") == []
     listing = "from typer.testing import CliRunner\nfrom ewmbench.cli import app\nassert CliRunner().invoke(app, ['models', '--json']).exit_code == 0"
     assert _heavy_modules_after(listing) == []
 
 
 def test_writing_provenance_imports_no_torch(tmp_path):
     code = (
-        "from pathlib import Path\nfrom ewmbench.runner import RunConfig, provenance\n"
+        "from pathlib import Path\nfrom ewmbench.run import RunConfig, provenance\n"
         f"record = provenance(RunConfig(output=Path({str(tmp_path)!r})), 'cpu')\n"
         "assert record['torch'] and record['numpy'] and record['protocol']['name'] == 'ewmbench-v1'"
     )
@@ -123,7 +123,7 @@ def test_a_core_install_scores_the_weight_free_metrics_and_names_the_missing_ext
         + f"""
 import json
 from pathlib import Path
-from ewmbench.runner import RunConfig, evaluate
+from ewmbench.run import RunConfig, evaluate
 config = RunConfig(output=Path({str(tmp_path / "out")!r}), gt=Path({str(gt)!r}), generated=Path({str(tmp_path / "mine_dataset")!r}),
                    metrics=["psnr", "ssim", "trajectory_consistency", "scene_consistency"], cache_dir=Path({str(tmp_path / "cache")!r}),
                    detector_weights=Path({str(detector)!r}), device="cpu")

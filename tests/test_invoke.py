@@ -18,7 +18,7 @@ from ewmbench.models.invoke import (
     conform_result,
 )
 from ewmbench.models.remote import RemoteModel
-from ewmbench.runner import RunConfig, run
+from ewmbench.run import RunConfig, run
 from ewmbench.serve.app import BackgroundServer, ServeConfig, Service
 from tests.helpers.datasets import make_ground_truth
 

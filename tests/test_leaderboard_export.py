@@ -6,7 +6,7 @@ import pytest
 
 from ewmbench.leaderboard.bundle import first_trials, worldarena_stem
 from ewmbench.leaderboard.export import vbench_results, worldarena_results
-from ewmbench.record import Column
+from ewmbench.results.record import Column
 from tests.test_leaderboard_intake import make_record
 
 

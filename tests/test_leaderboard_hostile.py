@@ -107,7 +107,7 @@ def test_nan_counts_are_a_clear_refusal_not_a_traceback(tmp_path):
 def test_values_must_be_finite_and_in_range(tmp_path, board, column, values, message):
     record = make_record(values=values)
     if column != "hsd":
-        from ewmbench.record import Column
+        from ewmbench.results.record import Column
 
         record.columns = {column: Column(column, "fidelity", "fidelity", "trial", "higher")}
         for row in record.rows:
@@ -120,7 +120,7 @@ def test_values_must_be_finite_and_in_range(tmp_path, board, column, values, mes
 
 
 def test_nan_overall_is_missing_and_inf_psnr_is_kept_as_inf(tmp_path, board):
-    from ewmbench.record import Column
+    from ewmbench.results.record import Column
 
     record = make_record()
     record.columns["psnr"] = Column("psnr", "fidelity", "fidelity", "trial", "higher")

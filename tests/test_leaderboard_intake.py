@@ -14,7 +14,7 @@ from ewmbench.leaderboard.entries import load_entries
 from ewmbench.leaderboard.intake import IntakeError, Limits, admit, open_bundle
 from ewmbench.leaderboard.rule import load_rule
 from ewmbench.protocols import resolve_protocol
-from ewmbench.record import (
+from ewmbench.results.record import (
     SCHEMA,
     Column,
     Counts,

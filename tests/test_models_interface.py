@@ -27,7 +27,7 @@ from ewmbench.models.base import (
     load_model_class,
     model_sources,
 )
-from ewmbench.runner import RunConfig, run
+from ewmbench.run import RunConfig, run
 from tests.helpers.datasets import make_ground_truth
 
 

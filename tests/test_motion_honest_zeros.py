@@ -7,7 +7,7 @@ import pytest
 
 from ewmbench.cli.common import print_result, undetected_gripper_notes
 from ewmbench.metrics import GRIPPER_NOT_DETECTED, GripperNotDetectedWarning, trajectory_scores
-from ewmbench.runner import RunConfig, evaluate
+from ewmbench.run import RunConfig, evaluate
 from tests.bad_input.tools import write_generated
 from tests.helpers.datasets import make_ground_truth, moving_square_frames
 

@@ -12,17 +12,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import ewmbench.runner as runner
+import ewmbench.run.runner as runner
 from ewmbench.errors import ConfigError
 from ewmbench.metrics.base import Metric
-from ewmbench.official import (
+from ewmbench.protocols import load_protocol
+from ewmbench.results.official import (
     OfficialValues,
     results_json,
     table_text,
     write_official_files,
 )
-from ewmbench.protocols import load_protocol
-from ewmbench.runner import RunConfig, run
+from ewmbench.run import RunConfig, run
 
 V1 = load_protocol("ewmbench-v1")
 V2 = load_protocol("ewmbench-v2")

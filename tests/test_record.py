@@ -11,8 +11,8 @@ import pytest
 from ewmbench import load_run
 from ewmbench.errors import DataError
 from ewmbench.protocols import load_protocol
-from ewmbench.record import SCHEMA, RunRecord, dataset_hash, sha256_text
-from ewmbench.runner import RunConfig, run
+from ewmbench.results.record import SCHEMA, RunRecord, dataset_hash, sha256_text
+from ewmbench.run import RunConfig, run
 
 
 @pytest.fixture(scope="module")
@@ -188,7 +188,7 @@ def test_weights_used_names_the_detector_file_and_its_hash(tmp_path):
     from ewmbench.files import sha256_file
     from ewmbench.metrics.registry import metric_registry
     from ewmbench.perception.detector_weights import DetectorChoice
-    from ewmbench.runner import weights_used
+    from ewmbench.run import weights_used
 
     weights = tmp_path / "my-gripper.pt"
     weights.write_bytes(b"not really a checkpoint")

@@ -164,7 +164,7 @@ def test_every_registry_lists_without_importing_its_members():
         from ewmbench.loop.policies import POLICIES
         from ewmbench.metrics.base import METRICS
         from ewmbench.models.base import MODELS
-        from ewmbench.preflight import EXECUTORS
+        from ewmbench.run import EXECUTORS
 
         listed = {r.kind: r.sources() for r in (MODELS, METRICS, POLICIES, JUDGES, EXECUTORS)}
         modules = {t.split(":")[0] for s in listed.values() for t in s.values()}

@@ -20,7 +20,7 @@ from ewmbench.httpclient import RemoteError
 from ewmbench.models.base import GenerationRequest
 from ewmbench.models.remote import RemoteModel
 from ewmbench.models.wire import ApiError, Limits
-from ewmbench.runner import RunConfig, run
+from ewmbench.run import RunConfig, run
 from ewmbench.serve.app import BackgroundServer, ServeConfig, Service
 from tests.helpers.datasets import make_ground_truth, moving_square_frames
 

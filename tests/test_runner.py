@@ -11,10 +11,11 @@ import pandas as pd
 import pytest
 
 import ewmbench.metrics.fidelity as fidelity
-import ewmbench.runner as runner
+import ewmbench.run.generate as generate_module
+import ewmbench.run.preflight as preflight_module
 from ewmbench.data.layout import write_trial
 from ewmbench.errors import ConfigError
-from ewmbench.runner import RunConfig, evaluate, run, trial_seed
+from ewmbench.run import RunConfig, evaluate, run, trial_seed
 from tests.helpers.datasets import make_ground_truth, moving_square_frames
 
 
@@ -80,7 +81,7 @@ def test_ground_truth_tops_static(tmp_path, gt_dataset):
 def test_rerunning_a_finished_run_does_no_work(tmp_path, gt_dataset, monkeypatch):
     run(config(tmp_path, gt_dataset), show_progress=False)
     calls = []
-    monkeypatch.setattr(runner, "write_trial", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr(generate_module, "write_trial", lambda *a, **k: calls.append(a))
     again = run(config(tmp_path, gt_dataset), show_progress=False)
     assert calls == [] and again.summary["scored_now"] == 0
 
@@ -90,7 +91,7 @@ def test_killed_run_resumes_to_the_same_table(tmp_path, gt_dataset, monkeypatch,
     reference = run(config(tmp_path, gt_dataset, "reference"), show_progress=False)
 
     counter = {"n": 0}
-    target = (runner, "write_trial") if stage == "generate" else (fidelity, "ssim")
+    target = (generate_module, "write_trial") if stage == "generate" else (fidelity, "ssim")
     original = getattr(*target)
 
     def dies_on_the_fifth_call(*args, **kwargs):
@@ -218,7 +219,7 @@ def test_dataset_level_metrics_are_scored_once_per_run(tmp_path, gt_dataset, mon
             calls.append(len(inputs))
             return {"total_frames": float(sum(len(i.frames()) for i in inputs))}
 
-    monkeypatch.setattr(runner, "metric_registry", lambda: {"total_frames": TotalFrames})
+    monkeypatch.setattr(preflight_module, "metric_registry", lambda: {"total_frames": TotalFrames})
     protocol = tmp_path / "p.yaml"
     protocol.write_text("name: p\nversion: 1\nmetrics:\n  total_frames: {}\n")
     first = run(config(tmp_path, gt_dataset, protocol=str(protocol)), show_progress=False)
@@ -238,7 +239,7 @@ def test_a_dataset_level_metric_that_cannot_score_is_reported_as_skipped(tmp_pat
         def score_dataset(self, inputs, settings):
             raise Unavailable("12 videos are too few", "score more videos")
 
-    monkeypatch.setattr(runner, "metric_registry", lambda: {"needs_more": NeedsMore})
+    monkeypatch.setattr(preflight_module, "metric_registry", lambda: {"needs_more": NeedsMore})
     protocol = tmp_path / "p.yaml"
     protocol.write_text("name: p\nversion: 1\nmetrics:\n  needs_more: {}\n")
     result = run(config(tmp_path, gt_dataset, protocol=str(protocol)), show_progress=False)
@@ -259,7 +260,7 @@ def test_best_of_n_on_a_lower_is_better_column_keeps_the_lowest_trial(tmp_path, 
         def score_trial(self, inputs, settings):
             return {"trial_distance": float(inputs.trial.trial)}  # trial 1 is the closest
 
-    monkeypatch.setattr(runner, "metric_registry", lambda: {"trial_distance": TrialDistance})
+    monkeypatch.setattr(preflight_module, "metric_registry", lambda: {"trial_distance": TrialDistance})
     protocol = tmp_path / "p.yaml"
     protocol.write_text(
         "name: p\nversion: 1\naggregation: {trial_selection: best_of_n, selection_column: trial_distance}\n"

@@ -17,7 +17,7 @@ from ewmbench.metrics.registry import metric_registry
 from ewmbench.models.base import GenerationResult, Option, WorldModel, register_model
 from ewmbench.perception.detector_weights import DetectorChoice
 from ewmbench.protocols import load_protocol
-from ewmbench.runner import RunConfig, Scorer, evaluate, run
+from ewmbench.run import RunConfig, Scorer, evaluate, run
 from tests.bad_input.tools import write_generated
 from tests.helpers.datasets import make_ground_truth, moving_square_frames
 

@@ -16,15 +16,15 @@ import pytest
 import ewmbench.data.layout as layout
 import ewmbench.data.video as video_module
 import ewmbench.data.video_cache as video_cache
-import ewmbench.runner as runner
+import ewmbench.run.runner as runner
+import ewmbench.run.score as score_module
 from ewmbench.data.layout import Generated, GroundTruth
 from ewmbench.data.video_cache import VideoCache
 from ewmbench.errors import MissingExtra, require_installed
 from ewmbench.metrics.registry import metric_registry
 from ewmbench.protocols import resolve_protocol
-from ewmbench.run import Scorer, build_plan, chunk_size, chunked
-from ewmbench.run.plan import MIN_BATCHED_CHUNK
-from ewmbench.runner import RunConfig, evaluate
+from ewmbench.run import RunConfig, Scorer, build_plan, chunk_size, chunked, evaluate
+from ewmbench.run.items import MIN_BATCHED_CHUNK
 from tests.bad_input.tools import write_generated
 from tests.helpers.datasets import make_ground_truth, moving_square_frames
 from tests.helpers.motion_trials import generated_track, gt_track
@@ -106,8 +106,10 @@ def test_metrics_on_tracks_read_no_frame_and_probe_no_device(tmp_path, monkeypat
 
     for module, name in ((video_module, "read_image"), (video_module, "video_size"), (layout, "video_size")):
         monkeypatch.setattr(module, name, refuse)
-    monkeypatch.setattr(runner, "video_size", refuse)
-    monkeypatch.setattr(runner, "default_device", lambda: (_ for _ in ()).throw(AssertionError("probed")))
+    monkeypatch.setattr(score_module, "video_size", refuse)
+    monkeypatch.setattr(
+        score_module, "default_device", lambda: (_ for _ in ()).throw(AssertionError("probed"))
+    )
     config = _config(tmp_path, gt, generated, "again", ["trajectory_consistency"])
     config.device = None
     result = evaluate(config, show_progress=False)

@@ -13,7 +13,7 @@ from ewmbench.errors import ConfigError, DataError, Unavailable
 from ewmbench.models import GenerationRequest, load_model_class
 from ewmbench.models.base import check_request_fits, fit_length
 from ewmbench.models.sim import SimModel, degrade_actions, drop_frames
-from ewmbench.runner import build_request, sidecar_fields
+from ewmbench.run import build_request, sidecar_fields
 from ewmbench.sim.record import episode_sidecar, record_episode
 
 W, H, FRAMES = 160, 120, 12  # small renders keep the suite fast; the geometry is the same

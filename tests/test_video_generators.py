@@ -14,7 +14,7 @@ from ewmbench.data.layout import Sidecar, write_episode
 from ewmbench.data.video import read_video
 from ewmbench.errors import ConfigError, Unavailable
 from ewmbench.models.tiny import build_tiny_cosmos, build_tiny_ltx
-from ewmbench.runner import RunConfig, run
+from ewmbench.run import RunConfig, run
 from tests.helpers.datasets import moving_square_frames
 
 pytest.importorskip("diffusers")
@@ -179,7 +179,7 @@ def test_ltx_condition_pipeline_and_chunks(pipelines, gt640, tmp_path):
     """LTXConditionPipeline folders are accepted; episodes longer than a window are generated in chunks."""
     from ewmbench.data.layout import GroundTruth
     from ewmbench.models.ltx import LTXVideoModel
-    from ewmbench.runner import build_request
+    from ewmbench.run import build_request
 
     model = LTXVideoModel(**options(pipelines["ltx-condition"]))
     model.check_available()
@@ -290,7 +290,7 @@ def test_option_checks_happen_before_loading():
 def test_batched_trials_match_single_ones(pipelines, gt640):
     from ewmbench.data.layout import GroundTruth
     from ewmbench.models.ltx import LTXVideoModel
-    from ewmbench.runner import build_request
+    from ewmbench.run import build_request
 
     model = LTXVideoModel(**options(pipelines["ltx"], "batch=2"))
     model.check_available()
@@ -320,7 +320,7 @@ def test_what_the_adapters_pass_to_the_pipelines(pipelines, gt640):
     from ewmbench.data.layout import GroundTruth
     from ewmbench.models.cosmos import CosmosPredict2Model
     from ewmbench.models.ltx import LTXVideoModel
-    from ewmbench.runner import build_request
+    from ewmbench.run import build_request
 
     episode = GroundTruth(gt640).episode("1", "0")
     ltx = LTXVideoModel(**options(pipelines["ltx"], "guidance=1.5", "fps=20"))

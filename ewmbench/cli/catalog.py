@@ -94,7 +94,7 @@ def try_command(
     from ewmbench.models import model_sources
     from ewmbench.models.base import load_model_class
     from ewmbench.models.tiny import TRIABLE, tiny_pipeline
-    from ewmbench.preflight import RunConfig
+    from ewmbench.run import RunConfig
 
     try:
         cls = load_model_class(name)

@@ -320,13 +320,13 @@ NumGpusOption = typer.Option(0.0, "--num-gpus", help="GPUs per Ray worker (--exe
 def execute(config, kind: str, dry_run: bool = False):
     """Pre-flight, then (unless a dry run) the run (``kind="run"``) or evaluation itself, its table
     printed; exits 1 when items were not scored. Errors reach the group's handler."""
-    from ewmbench.preflight import preflight
+    from ewmbench.run.preflight import preflight
 
     plan = preflight(config, kind)
     if dry_run:
         print_plan(plan)
         return None
-    from ewmbench import runner
+    from ewmbench.run import runner
 
     result = runner.run(config, plan=plan) if kind == "run" else runner.evaluate(config, plan=plan)
     print_result(result)

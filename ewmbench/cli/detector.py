@@ -74,7 +74,7 @@ def detector_track_command(
 
     from ewmbench.data.datasets import resolve_dataset
     from ewmbench.perception.track_dataset import find_datasets, track_dataset
-    from ewmbench.preflight import check_device_name
+    from ewmbench.run import check_device_name
 
     try:
         check_device_name(device)
@@ -165,7 +165,7 @@ def detector_validate_command(
     from ewmbench.errors import DataError
     from ewmbench.perception.track_dataset import find_datasets
     from ewmbench.perception.validation import validate_episodes
-    from ewmbench.preflight import check_device_name
+    from ewmbench.run import check_device_name
 
     try:
         check_device_name(device)

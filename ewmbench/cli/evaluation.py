@@ -55,7 +55,7 @@ def run_command(
     dry_run: bool = DryRunOption,
 ) -> None:
     """Generate trials with a world model on a dataset, score them and write the run folder."""
-    from ewmbench.preflight import RunConfig
+    from ewmbench.run import RunConfig
 
     config = RunConfig(
         output=output,
@@ -96,7 +96,7 @@ def evaluate_command(
     dry_run: bool = DryRunOption,
 ) -> None:
     """Score videos generated elsewhere against their ground truth."""
-    from ewmbench.preflight import RunConfig
+    from ewmbench.run import RunConfig
 
     config = RunConfig(
         output=output,

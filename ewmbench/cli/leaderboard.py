@@ -185,8 +185,8 @@ def _rescore(bundle, board: Path, gt: Path, tmp: Path, detector_weights, device)
     from ewmbench.data.datasets import resolve_dataset
     from ewmbench.leaderboard.entries import slug
     from ewmbench.leaderboard.rule import load_rule
-    from ewmbench.record import load_run
-    from ewmbench.runner import RunConfig, evaluate
+    from ewmbench.results.record import load_run
+    from ewmbench.run import RunConfig, evaluate
 
     rule = load_rule(board)
     generated = tmp / f"{slug(bundle.metadata['model_name'])}_dataset"

@@ -11,7 +11,7 @@ from ewmbench.compare.runs import RunData, read_run
 from ewmbench.compare.writer import write_report
 
 if TYPE_CHECKING:
-    from ewmbench.record import RunRecord
+    from ewmbench.results.record import RunRecord
 
 
 def compare(

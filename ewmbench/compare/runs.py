@@ -1,7 +1,7 @@
 """What a report reads of a run: its record (rows, protocol and dataset hashes, column directions)
 and where its frames lie, for the pictures.
 
-:func:`read_run` reads the run record (:func:`ewmbench.record.load_run`) and the folder's
+:func:`read_run` reads the run record (:func:`ewmbench.results.record.load_run`) and the folder's
 ``config.json`` (the ground-truth and generated folders); the report uses only :class:`RunData`.
 """
 
@@ -14,7 +14,7 @@ import pandas as pd
 
 from ewmbench.errors import DataError
 from ewmbench.files import read_json
-from ewmbench.record import ID_COLUMNS
+from ewmbench.results.record import ID_COLUMNS
 
 
 @dataclass
@@ -67,7 +67,7 @@ def _existing(path: str | Path | None) -> Path | None:
 
 def read_run(path: Path | str, label: str | None = None) -> RunData:
     """A run folder (or ``record.json``) through the run record; frames are found through its config."""
-    from ewmbench.record import load_run
+    from ewmbench.results.record import load_run
 
     record = load_run(path)
     folder = Path(path) if Path(path).is_dir() else Path(path).parent

@@ -43,7 +43,7 @@ from ewmbench.data.video import read_video
 from ewmbench.errors import ConfigError
 from ewmbench.files import write_json, write_text
 from ewmbench.protocols import DEFAULT_PROTOCOL
-from ewmbench.runner import RunConfig, evaluate, run
+from ewmbench.run import RunConfig, evaluate, run
 
 VALIDITY_FORMAT = "ewmbench-validity/1"
 EXACT = "sim exact replay"

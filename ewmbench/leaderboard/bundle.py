@@ -195,7 +195,7 @@ def write_bundle(
     """
     from ewmbench.data.video import read_video, write_mp4
     from ewmbench.leaderboard.entries import OPTIONAL_FIELDS, REQUIRED_FIELDS, MetadataError, check_metadata
-    from ewmbench.record import load_run
+    from ewmbench.results.record import load_run
 
     if target not in TARGETS:
         raise ConfigError(f"--target must be one of {', '.join(TARGETS)}, got {target!r}")

@@ -111,7 +111,7 @@ def worldarena_results(record) -> dict:
 
 def export_run(run: Path | str, output: Path | str, fmt: str) -> Path:
     """Write ``run``'s per-video results in ``fmt`` under ``output`` (a folder); returns the file."""
-    from ewmbench.record import load_run
+    from ewmbench.results.record import load_run
 
     if fmt not in FORMATS:
         raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")

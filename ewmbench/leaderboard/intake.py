@@ -62,7 +62,7 @@ from ewmbench.leaderboard.bundle import (
     split_front_matter,
 )
 from ewmbench.leaderboard.entries import Entry
-from ewmbench.record import RunRecord
+from ewmbench.results.record import RunRecord
 from ewmbench.text import for_rich
 
 CHUNK = 1 << 20
@@ -462,7 +462,7 @@ def open_bundle(
 
     ``target``: ``ewmbench`` (our bundles: videos named by task, episode and trial, with the run
     record) or ``worldarena`` (WorldArena 2.0's Track 1 guideline: any ``videos/*.mp4``)."""
-    from ewmbench.record import RunRecord, sha256_file
+    from ewmbench.results.record import RunRecord, sha256_file
 
     if target not in TARGETS:
         raise IntakeError("unknown_target", f"target {target!r} is not one of {', '.join(TARGETS)}")

@@ -38,7 +38,7 @@ from pathlib import Path
 import yaml
 
 from ewmbench.errors import ConfigError
-from ewmbench.record import DIRECTIONS
+from ewmbench.results.record import DIRECTIONS
 
 RULE_FORMAT = "ewmbench-rule/2"
 METHODS = ("sum", "normalised_mean")

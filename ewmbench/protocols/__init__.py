@@ -35,11 +35,11 @@ class Protocol:
     metrics: dict[str, dict] = field(default_factory=dict)
     source: str = ""
     # ewmbm_final_table.csv's layout: {"columns": [...], "first_trial_only": [...]} and, for the
-    # official format, "logic_flags" (see ewmbench/official.py); without columns, every metric
+    # official format, "logic_flags" (see ewmbench/results/official.py); without columns, every metric
     # column in sorted order
     official_table: dict = field(default_factory=dict)
     # "official": ewmbm_final_table.csv and <name>_results.json as the official tool writes them
-    # (ewmbench/official.py); "ewmbench": ours, at full precision (ewmbench/results.py).
+    # (ewmbench/results/official.py); "ewmbench": ours, at full precision (ewmbench/results/aggregate.py).
     output_format: str = "ewmbench"
     sha256: str = ""  # of the whole file text: metric settings, aggregation and decimals alike
 

@@ -27,7 +27,7 @@ OUTPUT_FORMATS = ("official", "ewmbench")  # the files a run writes: the officia
 LOGIC_FLAGS = (
     "official_writer",
     "per_trial",
-)  # where the official table puts logic flags (ewmbench/official.py)
+)  # where the official table puts logic flags (ewmbench/results/official.py)
 
 
 class _Strict(BaseModel):

@@ -18,8 +18,8 @@ from collections.abc import Callable
 
 from ewmbench.data.video_cache import VideoCache
 from ewmbench.errors import ConfigError
-from ewmbench.preflight import EXECUTORS
-from ewmbench.run.plan import Job, WorkItem, chunk_size, chunked
+from ewmbench.run.items import Job, WorkItem, chunk_size, chunked
+from ewmbench.run.plan import EXECUTORS
 from ewmbench.run.scoring import Scorer
 
 # Set in each worker process of the ``processes`` executor: its index, for the device per rank.
@@ -80,7 +80,7 @@ def run_chunk(job: Job, chunk: list[WorkItem]) -> int:
     """Score a chunk of work items, writing each record; returns how many were computed (not reused)."""
     scorer = scorer_for(job)
     before = scorer.computed
-    if chunk[0].level == "trial":  # one metric, or one pass of metrics trial by trial (plan.chunked)
+    if chunk[0].level == "trial":  # one metric, or one pass of metrics trial by trial (items.chunked)
         start = 0
         for end in range(1, len(chunk) + 1):
             if end == len(chunk) or chunk[end].metric is not chunk[start].metric:
@@ -102,7 +102,7 @@ def _init_worker(counter) -> None:
 
 
 def _chunks(items: list[WorkItem], workers: int | None) -> list[list[WorkItem]]:
-    """Chunks sized per metric (:func:`ewmbench.run.plan.chunk_size`), spread over ``workers``
+    """Chunks sized per metric (:func:`ewmbench.run.items.chunk_size`), spread over ``workers``
     workers (None: one process, the largest chunks)."""
     trials: dict[str, int] = {}
     for item in items:

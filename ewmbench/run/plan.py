@@ -1,132 +1,138 @@
-"""The plan: every work item of a scoring run, as plain picklable data.
+"""The run's configuration and its plan: what ``ewmbench run`` and ``ewmbench evaluate`` will do.
 
-A work item is one (metric, video or videos) unit whose result is one stored record: a trial
-(trial-level metrics), the trials of an episode (episode-level metrics) or every scored trial
-(dataset-level metrics: FID, FVD). Executors run items in chunks; trial items of one metric are
-chunked together so a metric with a batched path (the motion metrics) scores a chunk at once.
+:class:`RunConfig` is what the user asked for (the command line's options, or the Python face's
+arguments). :class:`Plan` is what pre-flight (:func:`ewmbench.run.preflight.preflight`) made of it
+once every check passed: the loaded, typed protocol; the ground truth with the split applied;
+the generated trials (``evaluate``); the model, options set and not loaded (``run``); the metric
+objects that will score. Everything after pre-flight reads the plan, never the configuration's
+names again: the protocol file is read once, the dataset found once, the split applied once and
+the model built once.
+
+This module imports nothing heavy: the executor registry lives here, and listing it imports
+no executor.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ewmbench.data.layout import Episode, Trial
-from ewmbench.metrics.base import Metric
-from ewmbench.perception.detector_weights import DetectorChoice
-from ewmbench.protocols import Protocol
+from ewmbench.data.layout import Generated, GroundTruth
+from ewmbench.protocols import DEFAULT_PROTOCOL, Protocol
+from ewmbench.registry import Entry, Registry
+
+if TYPE_CHECKING:
+    from ewmbench.metrics.base import Metric
+    from ewmbench.models.base import WorldModel
+
+SCORES_DIR = "scores"  # <output>/scores/<metric>/...: the stored record of every work item
 
 
-@dataclass(frozen=True)
-class Job:
-    """What a worker needs to rebuild the scorer: where records go and how to compute them."""
-
+@dataclass
+class RunConfig:
     output: Path
-    protocol: Protocol
-    cache_dir: Path | None
-    device: str
-    detector: DetectorChoice
+    protocol: str = DEFAULT_PROTOCOL
+    metrics: list[str] | None = None  # None: every metric the protocol defines
+    # ewmbench run: generate with a model on a ground-truth dataset
+    model: str | None = None
+    model_options: dict = field(default_factory=dict)
+    dataset: str | None = None
+    trials: int = 3
+    seed: int = 0
+    # ewmbench evaluate: score videos generated elsewhere
+    gt: Path | None = None
+    generated: Path | None = None
+    # preprocessing
+    cache_dir: Path | None = None
+    detector_weights: Path | None = None
+    device: str | None = None
+    # a split file (``ewmbench data curate``): only its episodes are generated and scored
+    split: Path | None = None
+    # how scoring runs (ewmbench.run.executors): never changes a number, so not part of the identity
+    executor: str = "serial"  # serial, processes, ray
+    workers: int | None = None  # processes / local Ray: worker count (default: the CPU count)
+    num_gpus: float = 0.0  # ray: GPUs per worker
+
+    def identity(self) -> dict:
+        """The settings a run folder is bound to: resuming with other values is refused.
+
+        Settings that only change how a number is computed (detector weights, device) are not
+        here: they are part of each stored score's key, so a resume with other values recomputes
+        exactly the scores they change.
+        """
+        keys = ("protocol", "model", "model_options", "dataset", "trials", "seed", "gt", "generated", "split")
+        return {k: _plain(getattr(self, k)) for k in keys}
+
+    def recorded(self) -> dict:
+        """Every setting as written to the run's ``config.json`` (paths resolved, as in :meth:`identity`)."""
+        return {k: _plain(v) for k, v in asdict(self).items()}
 
 
-@dataclass(frozen=True, eq=False)
-class WorkItem:
-    metric: Metric  # the metric object itself: what the run resolved is what every worker runs
-    level: str  # trial, episode or dataset
-    pairs: tuple[tuple[Episode, Trial], ...]
+def _plain(value):
+    if isinstance(value, Path):
+        return str(value.resolve())
+    return value
+
+
+@dataclass
+class Plan:
+    """What a run or an evaluation will do, once every check has passed; built once, by pre-flight."""
+
+    kind: str  # "run" or "evaluate"
+    config: RunConfig
+    protocol: Protocol  # loaded once: every later step reads it from here
+    metric_names: list[str]
+    metrics: list[Metric]  # the objects that score, one per name, in that order
+    gt: GroundTruth | None  # the split applied; None: the sample dataset is generated on first use
+    generated: Generated | None = None  # evaluate: the trials to score
+    split: dict | None = None
+    model: WorldModel | None = None  # run: the adapter with its options, not loaded
+    model_device: str | None = None  # run: where the model loads (None: decided when the GT is here)
+    episodes: int = 0
+    trials: int = 0
+    resumes: bool = False
+    warnings: list[str] = field(default_factory=list)
+    unavailable: dict[str, str] = field(default_factory=dict)  # metric -> why it will be skipped here
 
     @property
-    def metric_name(self) -> str:
-        return self.metric.name
+    def output(self) -> Path:
+        return Path(self.config.output)
 
     @property
-    def episode(self) -> Episode:
-        return self.pairs[0][0]
+    def model_config(self) -> dict:
+        return self.model.config() if self.model is not None else {}
 
-
-def pairs_for(metric: Metric, pairs: list[tuple[Episode, Trial]]) -> list[tuple[Episode, Trial]]:
-    """The pairs ``metric`` scores: a metric on frames skips trials that hold only a track
-    (``traj/traj.npy``, no video); a metric on tracks scores every pair."""
-    if not metric.uses_frames:
-        return list(pairs)
-    return [(e, t) for e, t in pairs if t.video_path().exists()]
-
-
-def build_plan(metrics: list[Metric], pairs: list[tuple[Episode, Trial]]) -> list[WorkItem]:
-    """Work items of ``metrics`` (checked available) over the scored (episode, trial) pairs:
-    metric by metric, trials (or episodes) in the pairs' order; except that the trial metrics
-    that read frames one trial at a time (PSNR, SSIM, ...) go trial by trial, all of them for a
-    trial before the next, so each video is decoded once for all of them (the last few decoded
-    videos stay in memory, and a GT video serves its trials one after another)."""
-    items: list[WorkItem] = []
-    one_pass = [m for m in metrics if same_pass(m)]
-    for metric in metrics:
-        if same_pass(metric):
-            if metric is one_pass[0]:
-                per_metric = {m.name: set(pairs_for(m, pairs)) for m in one_pass}
-                items.extend(
-                    WorkItem(m, "trial", (pair,))
-                    for pair in pairs
-                    for m in one_pass
-                    if pair in per_metric[m.name]
-                )
-            continue
-        metric_pairs = pairs_for(metric, pairs)
-        if metric.level == "dataset":
-            if metric_pairs:
-                items.append(WorkItem(metric, "dataset", tuple(metric_pairs)))
-        elif metric.level == "trial":
-            items.extend(WorkItem(metric, "trial", (pair,)) for pair in metric_pairs)
+    def describe(self) -> list[str]:
+        lines = []
+        scope = (
+            f"{self.episodes} episode(s)"
+            if self.gt is not None
+            else "the sample dataset (generated on first use)"
+        )
+        if self.split:
+            scope += f" of split {self.split['path']}"
+        if self.kind == "run":
+            lines.append(f"generate {self.trials} trial(s) per episode for {scope}")
         else:
-            episodes: dict[tuple[str, str], list[tuple[Episode, Trial]]] = {}
-            for episode, trial in metric_pairs:
-                episodes.setdefault(episode.key, []).append((episode, trial))
-            items.extend(WorkItem(metric, "episode", tuple(group)) for group in episodes.values())
-    return items
+            lines.append(f"score {self.trials} generated trial(s) of {scope}")
+        runnable = [m for m in self.metric_names if m not in self.unavailable]
+        lines.append(f"score under {self.protocol.name}: {', '.join(runnable) or '(none)'}")
+        lines.append(("resume the run in " if self.resumes else "write the run to ") + str(self.output))
+        return lines
 
 
-def same_pass(metric: Metric) -> bool:
-    """A trial metric on frames without a batched path: scored in one pass with the others."""
-    return metric.level == "trial" and metric.uses_frames and not has_batched_path(metric)
-
-
-# Trials per chunk: a metric with a batched path (the motion metrics) scores a chunk at once, so
-# its chunks are large; a metric that scores trial by trial (frames, networks) keeps them small,
-# since a chunk is also what a killed run loses and what one worker takes at a time.
-BATCHED_CHUNK = 1024
-MIN_BATCHED_CHUNK = 256
-UNBATCHED_CHUNK = 16
-
-
-def has_batched_path(metric: Metric) -> bool:
-    return type(metric).score_trials is not Metric.score_trials
-
-
-def chunk_size(metric: Metric, trials: int = 0, workers: int = 1) -> int:
-    """Trials per chunk of ``metric``'s items, for ``trials`` trials over ``workers`` workers
-    (enough chunks to keep every worker busy, 4 each, within the bounds above)."""
-    spread = math.ceil(trials / (4 * workers)) if trials else BATCHED_CHUNK
-    if has_batched_path(metric):
-        return max(MIN_BATCHED_CHUNK, min(BATCHED_CHUNK, spread))
-    return max(1, min(UNBATCHED_CHUNK, spread))
-
-
-def chunked(items: list[WorkItem], size: int | Callable[[Metric], int]) -> list[list[WorkItem]]:
-    """Consecutive trial items of one metric (or of the metrics scored in one pass, see
-    :func:`same_pass`), at most ``size`` per chunk (a number, or a number per metric); an
-    episode and a dataset item are chunks of their own size (one record each)."""
-    chunks: list[list[WorkItem]] = []
-    for item in items:
-        last = chunks[-1] if chunks else None
-        if (
-            last
-            and item.level == "trial"
-            and last[0].level == "trial"
-            and (last[0].metric is item.metric or (same_pass(last[0].metric) and same_pass(item.metric)))
-            and len(last) < (size if isinstance(size, int) else size(item.metric))
-        ):
-            last.append(item)
-        else:
-            chunks.append([item])
-    return chunks
+# How scoring runs, by name (functions in ewmbench.run.executors, loaded on use).
+EXECUTORS = Registry(
+    "executor",
+    [
+        Entry("serial", "ewmbench.run.executors:run_serial", "one process, item after item"),
+        Entry(
+            "processes", "ewmbench.run.executors:run_processes", "a pool of worker processes (--workers N)"
+        ),
+        Entry(
+            "ray", "ewmbench.run.executors:run_ray", "Ray tasks (RAY_ADDRESS, else a local Ray; --num-gpus)"
+        ),
+    ],
+    entry_point_group="ewmbench.executors",
+)

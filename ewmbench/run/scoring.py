@@ -23,8 +23,8 @@ from ewmbench.files import write_json
 from ewmbench.metrics.base import EpisodeInputs, Metric, TrialInputs
 from ewmbench.perception.detector_weights import DetectorChoice
 from ewmbench.perception.trajectories import trajectory_identity
-from ewmbench.preflight import SCORES_DIR
 from ewmbench.protocols import Protocol
+from ewmbench.run.plan import SCORES_DIR
 
 
 class NotScored(EwmbenchError):

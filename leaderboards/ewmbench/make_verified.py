@@ -17,8 +17,8 @@ from pathlib import Path
 from ewmbench.leaderboard.entries import entry_from_record, write_entry
 from ewmbench.leaderboard.intake import check_record
 from ewmbench.leaderboard.rule import load_rule
-from ewmbench.record import load_run
-from ewmbench.runner import RunConfig, run
+from ewmbench.results.record import load_run
+from ewmbench.run import RunConfig, run
 
 HERE = Path(__file__).resolve().parent
 BASE = {"organization": "ewmbench", "release_year": 2026, "source_type": "open_source"}

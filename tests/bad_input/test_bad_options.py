@@ -421,7 +421,7 @@ def test_sample_is_a_dataset_name_wherever_one_is_asked_for(ws):
 
 
 def test_output_not_writable_is_refused(ws, monkeypatch):
-    from ewmbench import preflight
+    from ewmbench.run import preflight
 
     real = os.access
     monkeypatch.setattr(
@@ -449,7 +449,7 @@ def test_read_only_output_folder_for_real(ws):
     ],
 )
 def test_the_machine_stopping_a_run_says_where_and_keeps_it_resumable(ws, monkeypatch, error, words):
-    from ewmbench import runner
+    from ewmbench.run import runner
 
     def full(output, *args, **kwargs):
         raise OSError(error, os.strerror(error), str(output / "rows.csv"))
@@ -473,7 +473,7 @@ def test_the_machine_stopping_a_run_says_where_and_keeps_it_resumable(ws, monkey
 
 
 def test_ctrl_c_says_how_to_resume(ws, monkeypatch):
-    from ewmbench import runner
+    from ewmbench.run import runner
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
@@ -484,7 +484,7 @@ def test_ctrl_c_says_how_to_resume(ws, monkeypatch):
 
 
 def test_running_out_of_memory_is_a_message(ws, monkeypatch):
-    from ewmbench import runner
+    from ewmbench.run import runner
 
     def too_big(*args, **kwargs):
         raise MemoryError

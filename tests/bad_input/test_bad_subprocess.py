@@ -94,7 +94,7 @@ def test_a_real_ctrl_c_says_how_to_resume(ws):
 
     script = (
         "import sys, time\n"
-        "import ewmbench.runner as runner\n"
+        "import ewmbench.run.runner as runner\n"
         "def slow(*args, **kwargs):\n"
         "    print('scoring', flush=True)\n"
         "    time.sleep(120)\n"

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ewmbench.models.base import GenerationRequest, GenerationResult, WorldModel, register_model
-from ewmbench.runner import RunConfig, run
+from ewmbench.run import RunConfig, run
 
 
 @register_model

@@ -15,122 +15,22 @@ import json
 import os
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ewmbench.data.datasets import SAMPLE, ready_sample, resolve_dataset
 from ewmbench.data.layout import GENERATED_SUFFIX, Generated, GroundTruth
 from ewmbench.data.split import load_split, split_keys
-from ewmbench.errors import ConfigError, DataError, EwmbenchError, Unavailable
-from ewmbench.protocols import DEFAULT_PROTOCOL, Protocol, resolve_protocol
-from ewmbench.registry import Entry, Registry
-
-if TYPE_CHECKING:
-    from ewmbench.models.base import WorldModel
+from ewmbench.errors import ConfigError, DataError, EwmbenchError, Unavailable, require
+from ewmbench.metrics.base import Metric
+from ewmbench.metrics.registry import metric_registry
+from ewmbench.models.base import WorldModel, check_device, check_request_fits, load_model_class
+from ewmbench.perception.device import default_device
+from ewmbench.protocols import Protocol, resolve_protocol
+from ewmbench.protocols.schema import METRIC_SETTINGS
+from ewmbench.run.plan import EXECUTORS, SCORES_DIR, Plan, RunConfig
 
 MAX_TRIALS = 1000
 DEVICE_PATTERN = re.compile(r"^(cpu|cuda|cuda:\d{1,3}|mps)$")
-SCORES_DIR = "scores"
-
-
-@dataclass
-class RunConfig:
-    output: Path
-    protocol: str = DEFAULT_PROTOCOL
-    metrics: list[str] | None = None  # None: every metric the protocol defines
-    # ewmbench run: generate with a model on a ground-truth dataset
-    model: str | None = None
-    model_options: dict = field(default_factory=dict)
-    dataset: str | None = None
-    trials: int = 3
-    seed: int = 0
-    # ewmbench evaluate: score videos generated elsewhere
-    gt: Path | None = None
-    generated: Path | None = None
-    # preprocessing
-    cache_dir: Path | None = None
-    detector_weights: Path | None = None
-    device: str | None = None
-    # a split file (``ewmbench data curate``): only its episodes are generated and scored
-    split: Path | None = None
-    # how scoring runs (ewmbench.run): never changes a number, so not part of the identity
-    executor: str = "serial"  # serial, processes, ray
-    workers: int | None = None  # processes / local Ray: worker count (default: the CPU count)
-    num_gpus: float = 0.0  # ray: GPUs per worker
-
-    def identity(self) -> dict:
-        """The settings a run folder is bound to: resuming with other values is refused.
-
-        Settings that only change how a number is computed (detector weights, device) are not
-        here: they are part of each stored score's key, so a resume with other values recomputes
-        exactly the scores they change.
-        """
-        keys = ("protocol", "model", "model_options", "dataset", "trials", "seed", "gt", "generated", "split")
-        return {k: _plain(getattr(self, k)) for k in keys}
-
-    def recorded(self) -> dict:
-        """Every setting as written to the run's ``config.json`` (paths resolved, as in :meth:`identity`)."""
-        return {k: _plain(v) for k, v in asdict(self).items()}
-
-
-def _plain(value):
-    if isinstance(value, Path):
-        return str(value.resolve())
-    return value
-
-
-@dataclass
-class Plan:
-    """What a run or an evaluation will do, once every check has passed."""
-
-    kind: str  # "run" or "evaluate"
-    output: Path
-    protocol: Protocol
-    metrics: list[str]
-    gt: GroundTruth | None  # None: the sample dataset is generated on first use
-    generated: Generated | None = None
-    split: dict | None = None
-    model_config: dict = field(default_factory=dict)
-    episodes: int = 0
-    trials: int = 0
-    resumes: bool = False
-    warnings: list[str] = field(default_factory=list)
-    unavailable: dict[str, str] = field(default_factory=dict)  # metric -> why it will be skipped here
-
-    def describe(self) -> list[str]:
-        lines = []
-        scope = (
-            f"{self.episodes} episode(s)"
-            if self.gt is not None
-            else "the sample dataset (generated on first use)"
-        )
-        if self.split:
-            scope += f" of split {self.split['path']}"
-        if self.kind == "run":
-            lines.append(f"generate {self.trials} trial(s) per episode for {scope}")
-        else:
-            lines.append(f"score {self.trials} generated trial(s) of {scope}")
-        runnable = [m for m in self.metrics if m not in self.unavailable]
-        lines.append(f"score under {self.protocol.name}: {', '.join(runnable) or '(none)'}")
-        lines.append(("resume the run in " if self.resumes else "write the run to ") + str(self.output))
-        return lines
-
-
-# How scoring runs, by name (functions in ewmbench.run.executors, loaded on use).
-EXECUTORS = Registry(
-    "executor",
-    [
-        Entry("serial", "ewmbench.run.executors:run_serial", "one process, item after item"),
-        Entry(
-            "processes", "ewmbench.run.executors:run_processes", "a pool of worker processes (--workers N)"
-        ),
-        Entry(
-            "ray", "ewmbench.run.executors:run_ray", "Ray tasks (RAY_ADDRESS, else a local Ray; --num-gpus)"
-        ),
-    ],
-    entry_point_group="ewmbench.executors",
-)
 
 
 def check_executor(config: RunConfig) -> None:
@@ -144,8 +44,6 @@ def check_executor(config: RunConfig) -> None:
     if not 0 <= float(config.num_gpus) <= 64:
         raise ConfigError(f"--num-gpus must be from 0 to 64 (GPUs per worker), got {config.num_gpus}")
     if config.executor == "ray":
-        from ewmbench.errors import require
-
         require("ray", "scale")
 
 
@@ -200,17 +98,15 @@ def preflight(config: RunConfig, kind: str, registry: Callable[[], dict] | None 
     split = checks(load_split, config.split) if config.split else None
     if config.detector_weights is not None and not Path(config.detector_weights).is_file():
         checks.refuse(ConfigError(f"--detector-weights {config.detector_weights}: no such file"))
-    model_config: dict = {}
-    model = gt = generated = None
+    model = gt = generated = device = None
     inputs: dict[str, Path] = {}
     if kind == "run":
         if not isinstance(config.trials, int) or not 1 <= config.trials <= MAX_TRIALS:
             checks.refuse(ConfigError(f"--trials must be from 1 to {MAX_TRIALS}, got {config.trials}"))
-        gt = checks(_run_ground_truth, config.dataset or "sample")
+        gt = checks(_run_ground_truth, config.dataset or SAMPLE)
         if gt is not None and split is not None:
             gt = checks(apply_split, gt, split)
         model = checks(check_model, config.model, config.model_options, gt)
-        model_config = model.config() if model is not None else {}
         inputs = {"--dataset": gt.root} if gt is not None else {}
     elif config.gt is None or config.generated is None:
         checks.refuse(ConfigError("evaluate needs --gt and --generated"))
@@ -226,19 +122,17 @@ def preflight(config: RunConfig, kind: str, registry: Callable[[], dict] | None 
         gt = None
     resumes = checks(check_output, config, inputs)
     # The checks below load the metric registry or probe the accelerator: last.
-    metrics = (
-        checks(resolve_metric_names, config.metrics, protocol, registry() if registry else None)
-        if protocol is not None
-        else None
-    )
+    classes = (registry or metric_registry)() if protocol is not None else {}
+    names = checks(resolve_metric_names, config.metrics, protocol, classes) if protocol is not None else None
     device_ok = device_named and checks.passes(check_device_available, config.device)
     if device_ok and model is not None and not checks.problems:
         # The model's own device rule probes CUDA (imports torch): only for an otherwise valid command.
-        checks(model_device, model, config.device)
+        device = checks(model_device, model, config.device)
     checks.raise_any()
-    plan = Plan(kind, Path(config.output), protocol, metrics, gt, generated, split, model_config)
+    metrics = [classes[name]() for name in names]  # the objects every later step scores with
+    plan = Plan(kind, config, protocol, names, metrics, gt, generated, split, model, device)
     plan.resumes = bool(resumes)
-    plan.unavailable = unavailable_metrics(metrics, protocol, registry() if registry else None)
+    plan.unavailable = unavailable_metrics(metrics, protocol)
     if kind == "run":
         plan.episodes = len(gt.episodes) if gt is not None else 0
         plan.trials = config.trials
@@ -253,19 +147,29 @@ def preflight(config: RunConfig, kind: str, registry: Callable[[], dict] | None 
     return plan
 
 
-def unavailable_metrics(names: list[str], protocol: Protocol, registry: dict | None = None) -> dict[str, str]:
-    """The metrics of ``names`` that cannot run here (a missing extra, weights not downloaded), each
-    with its reason: the run reports them as skipped, and a dry run says so beforehand."""
-    if registry is None:
-        from ewmbench.metrics.registry import metric_registry
+def run_ground_truth(plan: Plan) -> GroundTruth:
+    """The run's ground truth: the plan's, or, where pre-flight found the sample dataset still to
+    be made, the sample generated now (once), its split applied and the model checked against it."""
+    if plan.gt is None:
+        gt = GroundTruth(resolve_dataset(SAMPLE))
+        if plan.split:
+            gt = apply_split(gt, plan.split)
+        if plan.model is not None:
+            check_fits(plan.model, gt)
+        plan.gt = gt
+        plan.episodes = len(gt.episodes)
+    return plan.gt
 
-        registry = metric_registry()
+
+def unavailable_metrics(metrics: list[Metric], protocol: Protocol) -> dict[str, str]:
+    """The metrics that cannot run here (a missing extra, weights not downloaded), each with its
+    reason: the run reports them as skipped, and a dry run says so beforehand."""
     found = {}
-    for name in names:
+    for metric in metrics:
         try:
-            registry[name]().check_available(protocol.settings(name))
+            metric.check_available(protocol.settings(metric.name))
         except EwmbenchError as exc:
-            found[name] = getattr(exc, "reason", None) or str(exc)
+            found[metric.name] = getattr(exc, "reason", None) or str(exc)
     return found
 
 
@@ -275,9 +179,7 @@ def unavailable_metrics(names: list[str], protocol: Protocol, registry: dict | N
 def check_model(name: str | None, options: dict, gt: GroundTruth | None = None) -> WorldModel:
     """The adapter exists, takes these options (its typed ``options`` declarations), can be
     conditioned on what the dataset holds and has its extra installed: every refusal that needs no
-    weights and no device probe. Returns the adapter, options set, nothing loaded (the runner loads it)."""
-    from ewmbench.models.base import check_request_fits, load_model_class
-
+    weights and no device probe. Returns the adapter, options set, nothing loaded (the run loads it)."""
     if not name:
         raise ConfigError("--model: no model named (see `ewmbench models`)")
     try:
@@ -289,19 +191,21 @@ def check_model(name: str | None, options: dict, gt: GroundTruth | None = None) 
     except (ConfigError, TypeError) as exc:
         raise ConfigError(f"--model-option: {exc}") from None
     if gt is not None:
-        for episode in gt.episodes:
-            check_request_fits(model, episode.views, sidecar_fields(episode), episode.path)
+        check_fits(model, gt)
     model.check_available()  # its extra installed (Unavailable names the pip command)
     return model
+
+
+def check_fits(model: WorldModel, gt: GroundTruth) -> None:
+    """Every episode offers the conditioning the adapter needs."""
+    for episode in gt.episodes:
+        check_request_fits(model, episode.views, sidecar_fields(episode), episode.path)
 
 
 def model_device(model: WorldModel, device: str | None) -> str:
     """The device ``model`` loads on. A GPU-only adapter on a machine without a CUDA device is
     refused unless ``--device cpu`` was asked for. Probes CUDA (imports torch) unless ``--device``
     names cpu or mps: run it after the lighter checks."""
-    from ewmbench.models.base import check_device
-    from ewmbench.perception.device import default_device
-
     if device in ("cpu", "mps"):
         return check_device(model, device, False)  # asked for: no CUDA probe (no torch import)
     return check_device(model, device, default_device().startswith("cuda"))
@@ -355,8 +259,6 @@ def resolve_metric_names(
     """Metric names to score: the protocol's (None), or the given ones, where a column name
     (``hsd``) stands for the metric that writes it. Unknown names are refused with the choices."""
     if registry is None:
-        from ewmbench.metrics.registry import metric_registry
-
         registry = metric_registry()
     unknown_in_protocol = [n for n in protocol.metrics if n not in registry]
     if unknown_in_protocol:
@@ -372,8 +274,6 @@ def resolve_metric_names(
 
 def _check_has_settings(name: str, protocol: Protocol, registry: dict) -> None:
     """A metric of this package named with no settings would fail mid-run for want of a key."""
-    from ewmbench.protocols.schema import METRIC_SETTINGS
-
     cls = registry.get(name)
     if (
         name in METRIC_SETTINGS

@@ -1,22 +1,20 @@
-"""Results: the per-video rows table, aggregation under a protocol, and the files a run writes.
+"""The per-video rows table, aggregation under a protocol, and our table.
 
 ``rows`` is one pandas table: one row per generated trial with ``task_id, episode_id, trial_id``
 and one column per metric output (NaN where a metric was skipped or failed for that trial).
 Episode-level metrics (diversity) carry their value on every trial row of the episode; the
 table shows a protocol's ``first_trial_only`` columns on trial ``1`` rows only.
 
-The files written here are ours (``output_format: ewmbench``); the official tool's table and
-results JSON are written by ``ewmbench.official``.
+Our table (``output_format: ewmbench``) is built here; the official tool's table and results
+JSON by ``ewmbench.results.official``; every file is written by ``ewmbench.results.writers``.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Hashable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ewmbench.files import atomic_path, write_json, write_text
 from ewmbench.protocols import Protocol
 
 if TYPE_CHECKING:
@@ -24,7 +22,7 @@ if TYPE_CHECKING:
 
 ID_COLUMNS = ["task_id", "episode_id", "trial_id"]
 # The table every run writes: ours under `output_format: ewmbench`, the official tool's under
-# `output_format: official` (ewmbench/official.py).
+# `output_format: official` (ewmbench/results/official.py).
 TABLE_FILE = "ewmbm_final_table.csv"
 FIRST_TRIAL = "1"  # the trial whose rows show the protocol's first_trial_only columns
 
@@ -147,16 +145,3 @@ def _full_precision(value: float) -> str:
     if math.isinf(value):
         return "inf" if value > 0 else "-inf"
     return repr(float(value))
-
-
-def write_rows(output: Path, rows: pd.DataFrame) -> None:
-    """``rows.csv`` and ``rows.parquet``: every row value at full precision, under every protocol."""
-    write_text(output / "rows.csv", rows.to_csv(index=False))
-    with atomic_path(output / "rows.parquet") as tmp:
-        rows.to_parquet(tmp, index=False)
-
-
-def write_own_files(output: Path, rows: pd.DataFrame, summary: dict, protocol: Protocol, name: str) -> None:
-    """Our table and ``<name>_results.json`` (the overall values), for ``output_format: ewmbench``."""
-    write_text(output / TABLE_FILE, table(rows, protocol).to_csv(index=False))
-    write_json(output / results_file(name), summary["overall"])

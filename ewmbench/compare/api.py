@@ -4,18 +4,15 @@ The package :mod:`ewmbench.compare` is callable and forwards here; :mod:`ewmbenc
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ewmbench.compare.report import Comparison, Settings, compare_runs
-from ewmbench.compare.runs import RunData, read_run
+from ewmbench.compare.runs import ComparedRun, compared_run
 from ewmbench.compare.writer import write_report
-
-if TYPE_CHECKING:
-    from ewmbench.results.record import RunRecord
+from ewmbench.results.record import RunRecord
 
 
 def compare(
-    runs: list[str | Path | RunRecord | RunData],
+    runs: list[str | Path | RunRecord | ComparedRun],
     baseline: str | Path | None = None,
     *,
     allow_mismatch: bool = False,
@@ -33,12 +30,10 @@ def compare(
     per metric and run are drawn as strips of ``frames`` frames."""
     loaded = []
     for run in runs:
-        if isinstance(run, RunData):
+        if isinstance(run, ComparedRun):
             loaded.append(run)
-        elif isinstance(run, (str, Path)):
-            loaded.append(read_run(run))
-        elif getattr(run, "path", None) is not None:  # a RunRecord loaded from disk
-            loaded.append(read_run(run.path))
+        elif isinstance(run, (str, Path, RunRecord)):
+            loaded.append(compared_run(run))
         else:
             raise TypeError(
                 f"compare takes run folders, record files or loaded records, not {type(run).__name__}"

@@ -31,8 +31,12 @@ import numpy as np
 import pandas as pd
 
 from ewmbench.compare import statistics as st
-from ewmbench.compare.runs import ID_COLUMNS, RunData, read_run
+from ewmbench.compare.runs import ComparedRun, compared_run
+from ewmbench.data.layout import id_sort_key
 from ewmbench.errors import ConfigError
+from ewmbench.metrics.base import METRICS
+from ewmbench.results import round_rows, select_trials
+from ewmbench.results.record import ID_COLUMNS, RunRecord
 
 REPORT_FORMAT = "ewmbench-report/1"
 OVERALL = "overall"
@@ -70,7 +74,7 @@ class WorstCase:
 class Comparison:
     """Everything a report shows, keyed by (scope, metric column, run label)."""
 
-    runs: list[RunData]
+    runs: list[ComparedRun]
     baseline: str
     metrics: list[Metric]
     scopes: list[str]  # "overall", then task ids
@@ -103,7 +107,7 @@ class Comparison:
             return OVERALL
         return self.task_names.get(scope) or f"task {scope}"
 
-    def run(self, label: str) -> RunData:
+    def run(self, label: str) -> ComparedRun:
         return next(r for r in self.runs if r.label == label)
 
     def significant(self, scope: str, column: str, label: str) -> str:
@@ -115,7 +119,7 @@ class Comparison:
 # ------------------------------------------------------------------ comparability
 
 
-def _unique_labels(runs: list[RunData]) -> None:
+def _unique_labels(runs: list[ComparedRun]) -> None:
     seen: dict[str, int] = {}
     for run in runs:
         count = seen.get(run.label, 0)
@@ -124,7 +128,9 @@ def _unique_labels(runs: list[RunData]) -> None:
             run.label = f"{run.label}-{count + 1}"
 
 
-def check_comparable(runs: list[RunData], allow_mismatch: bool) -> tuple[list[tuple[str, str]], list[str]]:
+def check_comparable(
+    runs: list[ComparedRun], allow_mismatch: bool
+) -> tuple[list[tuple[str, str]], list[str]]:
     """The common episodes and the notes on what differs; refuse a difference unless allowed.
 
     A hash that a run does not record (written before ``ewmbench-run/1``) cannot be checked: the
@@ -182,7 +188,6 @@ def check_comparable(runs: list[RunData], allow_mismatch: bool) -> tuple[list[tu
 
 
 def _id_order(key: tuple[str, ...]) -> tuple:
-    from ewmbench.data.layout import id_sort_key
 
     return tuple(id_sort_key(k) for k in key)
 
@@ -195,12 +200,9 @@ def _episode_list(episodes: list[tuple[str, str]], limit: int = 4) -> str:
 # ------------------------------------------------------------------ numbers
 
 
-def counted_rows(run: RunData, episodes: set[tuple[str, str]]) -> tuple[pd.DataFrame, str]:
+def counted_rows(run: ComparedRun, episodes: set[tuple[str, str]]) -> tuple[pd.DataFrame, str]:
     """The rows the run's protocol counts, on the compared episodes; and its overall rule."""
-    from ewmbench.protocols import load_protocol
-    from ewmbench.results import round_rows, select_trials
-
-    protocol = load_protocol(run.protocol)
+    protocol = run.protocol
     rows = run.rows[[(t, e) in episodes for t, e in zip(run.rows.task_id, run.rows.episode_id)]]
     selected = select_trials(
         round_rows(rows, protocol), protocol, lambda column: run.directions.get(column, "higher") == "higher"
@@ -218,7 +220,7 @@ def _has_values(rows: pd.DataFrame, column: str) -> bool:
 
 
 def compare_runs(
-    paths: list[Path | str] | list[RunData],
+    paths: list[Path | str | RunRecord | ComparedRun],
     baseline: str | Path | None = None,
     *,
     allow_mismatch: bool = False,
@@ -226,7 +228,7 @@ def compare_runs(
 ) -> Comparison:
     """Compare runs against a baseline (the first run unless named by label or path)."""
     settings = settings or Settings()
-    runs = [p if isinstance(p, RunData) else read_run(p) for p in paths]
+    runs = [p if isinstance(p, ComparedRun) else compared_run(p) for p in paths]
     if not runs:
         raise ConfigError("no run to report on")
     _unique_labels(runs)
@@ -350,7 +352,7 @@ def difference_text(diff: st.PairedComparison) -> tuple[str, str, str]:
     )
 
 
-def _fact(runs: list[RunData], attribute: str, column: str, default: str) -> str:
+def _fact(runs: list[ComparedRun], attribute: str, column: str, default: str) -> str:
     for run in runs:
         facts = getattr(run, attribute)
         if column in facts:
@@ -358,17 +360,14 @@ def _fact(runs: list[RunData], attribute: str, column: str, default: str) -> str
     return default
 
 
-def _task_name(runs: list[RunData], task: str) -> str:
+def _task_name(runs: list[ComparedRun], task: str) -> str:
     """The task's name as the first run whose dataset names it gives it; "" when none does."""
     return next((run.task_names[task] for run in runs if run.task_names.get(task)), "")
 
 
-def _ceilings(runs: list[RunData], columns: list[str]) -> dict[str, float]:
+def _ceilings(runs: list[ComparedRun], columns: list[str]) -> dict[str, float]:
     """Each column's best possible value, as its metric declares it under the run's protocol; a
     metric not installed here (a plugin) leaves its columns without one."""
-    from ewmbench.metrics.base import METRICS
-    from ewmbench.protocols import load_protocol
-
     ceilings: dict[str, float] = {}
     for column in columns:
         run = next((r for r in runs if r.column_metrics.get(column) in METRICS), None)
@@ -378,14 +377,14 @@ def _ceilings(runs: list[RunData], columns: list[str]) -> dict[str, float]:
             metric = METRICS.load(run.column_metrics[column])
         except ConfigError:
             continue
-        settings = load_protocol(run.protocol).metrics.get(metric.name) or {}
+        settings = run.protocol.metrics.get(metric.name) or {}
         best = metric.best_value(column, settings)
         if best is not None and math.isfinite(best):
             ceilings[column] = float(best)
     return ceilings
 
 
-def _pick_baseline(runs: list[RunData], baseline: str | Path | None) -> RunData:
+def _pick_baseline(runs: list[ComparedRun], baseline: str | Path | None) -> ComparedRun:
     if baseline is None:
         return runs[0]
     for run in runs:

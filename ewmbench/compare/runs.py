@@ -1,45 +1,99 @@
-"""What a report reads of a run: its record (rows, protocol and dataset hashes, column directions)
-and where its frames lie, for the pictures.
+"""A run as a comparison sees it: its record, under a label.
 
-:func:`read_run` reads the run record (:func:`ewmbench.results.record.load_run`) and the folder's
-``config.json`` (the ground-truth and generated folders); the report uses only :class:`RunData`.
+Every fact a report shows of a run (rows, protocol and dataset hashes, column directions, the
+protocol it was scored under, where its frames lie) is read from the run record
+(:class:`ewmbench.results.record.RunRecord`); nothing is looked up by name and no other file of
+the run folder is read. The protocol is the one the record embeds (:meth:`RunRecord.protocol_used`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
 
-from ewmbench.errors import DataError
-from ewmbench.files import read_json
-from ewmbench.results.record import ID_COLUMNS
+from ewmbench.data.datasets import SAMPLE, default_sample_path
+from ewmbench.protocols import Protocol
+from ewmbench.results.record import ID_COLUMNS, RunRecord, load_run
 
 
-@dataclass
-class RunData:
-    """One run as the report sees it. ``rows`` holds every trial row (ids as text)."""
+@dataclass(eq=False)
+class ComparedRun:
+    """One run of a comparison: its record under a label (unique within the comparison)."""
 
     label: str
-    path: Path
-    model: str
-    protocol: str  # what load_protocol takes: a built-in's name, or the file of a custom one
-    protocol_hash: str  # "" when unknown (a run written before ewmbench-run/1)
-    dataset_hash: str  # "" when unknown
-    rows: pd.DataFrame
-    directions: dict[str, str]  # column -> "higher" | "lower"
-    groups: dict[str, str]  # column -> metric group (fidelity, motion, ...)
-    run_level: dict[str, float] = field(default_factory=dict)  # dataset-level columns (FID, FVD): one value
-    skipped: dict[str, dict] = field(default_factory=dict)  # metric -> {reason, fix}
-    gt_root: Path | None = None
-    generated_root: Path | None = None
-    detector_weights: Path | None = None
-    protocol_version: str = ""
-    protocol_name: str = ""  # the name inside the protocol file, for display
-    cache_dir: Path | None = None  # where the run cached derived data (gripper tracks), if not the default
-    task_names: dict[str, str] = field(default_factory=dict)  # task id -> name, where the dataset names it
-    column_metrics: dict[str, str] = field(default_factory=dict)  # column -> the metric that wrote it
+    record: RunRecord
+
+    @property
+    def path(self) -> Path:
+        """The run folder (or the folder of a lone ``record.json``)."""
+        where = self.record.path
+        if where is None:
+            return Path(".")
+        return where if where.is_dir() else where.parent
+
+    @property
+    def model(self) -> str:
+        return self.record.model.name
+
+    @cached_property
+    def protocol(self) -> Protocol:
+        """The protocol the run was scored under (settings, aggregation rule, decimals)."""
+        return self.record.protocol_used()
+
+    @property
+    def protocol_name(self) -> str:
+        return self.record.protocol.name
+
+    @property
+    def protocol_version(self) -> str:
+        return self.record.protocol.version
+
+    @property
+    def protocol_hash(self) -> str:
+        return self.record.protocol.sha256 or ""  # "" when unknown (written before ewmbench-run/1)
+
+    @property
+    def dataset_hash(self) -> str:
+        return self.record.dataset.sha256 or ""
+
+    @cached_property
+    def rows(self) -> pd.DataFrame:
+        """Every trial row (ids as text), without the dataset-level columns (one value per run)."""
+        rows = self.record.rows_frame()
+        return rows[[c for c in rows.columns if c not in self._dataset_level]]
+
+    @property
+    def _dataset_level(self) -> list[str]:
+        return [c for c, column in self.record.columns.items() if column.level == "dataset"]
+
+    @property
+    def directions(self) -> dict[str, str]:
+        return {c: column.direction for c, column in self.record.columns.items()}
+
+    @property
+    def groups(self) -> dict[str, str]:
+        return {c: column.group for c, column in self.record.columns.items()}
+
+    @property
+    def column_metrics(self) -> dict[str, str]:
+        return {c: column.metric for c, column in self.record.columns.items() if column.metric}
+
+    @property
+    def run_level(self) -> dict[str, float]:
+        """Dataset-level columns (FID, FVD): one value for the run."""
+        overall = self.record.overall
+        return {c: overall[c] for c in self._dataset_level if overall.get(c) is not None}
+
+    @property
+    def skipped(self) -> dict[str, dict]:
+        return {k: {"reason": v.reason, "fix": v.fix} for k, v in self.record.skipped.items()}
+
+    @property
+    def task_names(self) -> dict[str, str]:
+        return {str(k): str(v) for k, v in (self.record.dataset.task_names or {}).items()}
 
     @property
     def metric_columns(self) -> list[str]:
@@ -49,67 +103,37 @@ class RunData:
     def episodes(self) -> set[tuple[str, str]]:
         return set(zip(self.rows.task_id, self.rows.episode_id))
 
+    # ---- where the frames and tracks lie (for the pictures)
 
-def _config(folder: Path) -> dict:
-    """The run's resolved configuration (``config.json``), or nothing for a lone record file."""
-    path = folder / "config.json"
-    if not path.is_file():
-        return {}
-    try:
-        return read_json(path).get("config", {})
-    except (OSError, ValueError, AttributeError) as exc:
-        raise DataError(path, f"not readable JSON ({exc})") from None
+    @property
+    def gt_root(self) -> Path | None:
+        found = _existing(self.record.dataset.path)
+        if found is None and self.record.dataset.name == SAMPLE:
+            found = _existing(default_sample_path())  # never generated here: pictures only
+        return found
+
+    @property
+    def generated_root(self) -> Path | None:
+        return _existing(self.record.model.videos) or _existing(self.path / f"{self.model}_dataset")
+
+    @property
+    def cache_dir(self) -> Path | None:
+        return Path(self.record.tracks.store) if self.record.tracks.store else None
+
+    @property
+    def detector_weights(self) -> Path | None:
+        return Path(self.record.tracks.detector) if self.record.tracks.detector else None
 
 
 def _existing(path: str | Path | None) -> Path | None:
     return Path(path) if path and Path(path).is_dir() else None
 
 
-def read_run(path: Path | str, label: str | None = None) -> RunData:
-    """A run folder (or ``record.json``) through the run record; frames are found through its config."""
-    from ewmbench.results.record import load_run
-
-    record = load_run(path)
-    folder = Path(path) if Path(path).is_dir() else Path(path).parent
-    config = _config(folder)
-    dataset_level = [c for c, column in record.columns.items() if column.level == "dataset"]
-    rows = record.rows_frame()
-    rows = rows[[c for c in rows.columns if c not in dataset_level]]
-    gt_root = _existing(record.dataset.path) or _existing(config.get("gt"))
-    if gt_root is None and config.get("dataset") == "sample":
-        from ewmbench.data.datasets import default_sample_path
-
-        gt_root = _existing(default_sample_path())  # never generated here: pictures only
-    generated_root = _existing(config.get("generated")) or _existing(
-        folder / f"{config.get('model', record.model.name)}_dataset"
-    )
-    return RunData(
-        label=label or folder.resolve().name,
-        path=folder,
-        model=record.model.name,
-        protocol=_protocol_ref(record.protocol.name, record.protocol.source),
-        protocol_hash=record.protocol.sha256 or "",
-        dataset_hash=record.dataset.sha256 or "",
-        rows=rows,
-        directions={c: column.direction for c, column in record.columns.items()},
-        groups={c: column.group for c, column in record.columns.items()},
-        run_level={c: record.overall.get(c) for c in dataset_level if record.overall.get(c) is not None},
-        skipped={k: {"reason": v.reason, "fix": v.fix} for k, v in record.skipped.items()},
-        gt_root=gt_root,
-        generated_root=generated_root,
-        detector_weights=Path(config["detector_weights"]) if config.get("detector_weights") else None,
-        protocol_version=record.protocol.version,
-        protocol_name=record.protocol.name,
-        cache_dir=Path(config["cache_dir"]) if config.get("cache_dir") else None,
-        task_names={str(k): str(v) for k, v in (getattr(record.dataset, "task_names", None) or {}).items()},
-        column_metrics={c: column.metric for c, column in record.columns.items() if column.metric},
-    )
-
-
-def _protocol_ref(name: str, source: str) -> str:
-    """What :func:`ewmbench.protocols.load_protocol` takes: a built-in's name, else its file."""
-    from ewmbench.protocols import available_protocols
-
-    if name in available_protocols() or not source or not Path(source).is_file():
-        return name
-    return source
+def compared_run(run: Path | str | RunRecord, label: str | None = None) -> ComparedRun:
+    """A run folder, a ``record.json`` or a loaded record, under ``label`` (default: the run
+    folder's name; for a record never saved, its model's name)."""
+    record = run if isinstance(run, RunRecord) else load_run(run)
+    compared = ComparedRun(label or record.model.name, record)
+    if not label and record.path is not None:
+        compared.label = compared.path.resolve().name
+    return compared

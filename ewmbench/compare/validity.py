@@ -36,14 +36,15 @@ import pandas as pd
 from ewmbench.compare import statistics as st
 from ewmbench.compare.html import STYLE
 from ewmbench.compare.report import counted_rows, signed
-from ewmbench.compare.runs import read_run
+from ewmbench.compare.runs import compared_run
 from ewmbench.data.datasets import resolve_dataset
 from ewmbench.data.layout import GroundTruth, id_sort_key, write_trial
 from ewmbench.data.video import read_video
 from ewmbench.errors import ConfigError
 from ewmbench.files import write_json, write_text
 from ewmbench.protocols import DEFAULT_PROTOCOL
-from ewmbench.run import RunConfig, evaluate, run
+from ewmbench.run.plan import RunConfig
+from ewmbench.run.runner import RunResult, evaluate, run
 
 VALIDITY_FORMAT = "ewmbench-validity/1"
 EXACT = "sim exact replay"
@@ -106,6 +107,7 @@ class Condition:
     rows: pd.DataFrame = field(repr=False)
     overall: dict[str, float]
     directions: dict[str, str]
+    rule: str = "mean_of_rows"  # the protocol's overall rule (mean_of_rows or mean_of_task_means)
 
 
 # ------------------------------------------------------------------ the transformed ground truths
@@ -205,16 +207,14 @@ def _subset(gt_root: Path, per_task: int | None, folder: Path) -> Path:
     return folder
 
 
-def _condition(name: str, kind: str, folder: Path) -> Condition:
-    data = read_run(folder)
-    from ewmbench.files import read_json
-
-    summary = read_json(folder / "summary.json")
+def _condition(name: str, kind: str, result: RunResult) -> Condition:
+    """A scored condition from the run's record (its protocol's rows and overall rule)."""
+    data = compared_run(result.record, name)
     overall = {
-        c: float(v) for c, v in summary["overall"].items() if v is not None and c in data.metric_columns
+        c: float(v) for c, v in result.record.overall.items() if v is not None and c in data.metric_columns
     }
-    rows, _ = counted_rows(data, set(data.episodes))
-    return Condition(name, kind, folder, rows, overall, dict(data.directions))
+    rows, rule = counted_rows(data, set(data.episodes))
+    return Condition(name, kind, result.output, rows, overall, dict(data.directions), rule)
 
 
 def run_validity(output: Path, settings: ValiditySettings, progress: bool = True) -> dict:
@@ -235,23 +235,24 @@ def run_validity(output: Path, settings: ValiditySettings, progress: bool = True
     for name, transform in _references(settings):
         folder = output / "runs" / _slug(name)
         if transform is None:
-            run(RunConfig(output=folder, model="ground-truth", dataset=str(gt_root), **base), progress)
+            result = run(
+                RunConfig(output=folder, model="ground-truth", dataset=str(gt_root), **base), progress
+            )
         else:
             generated = output / "inputs" / f"{_slug(name)}_dataset"
             for episode in gt.episodes:
                 if not (generated / episode.task / episode.episode / "1").is_dir():
                     frames = read_video(episode.video_path())
                     write_trial(generated, episode.task, episode.episode, "1", transform(frames))
-            evaluate(RunConfig(output=folder, gt=gt_root, generated=generated, **base), progress)
-        conditions.append(_condition(name, "reference", folder))
+            result = evaluate(RunConfig(output=folder, gt=gt_root, generated=generated, **base), progress)
+        conditions.append(_condition(name, "reference", result))
     if settings.perturbations:
         for name, options in [(EXACT, {})] + [(p, PERTURBATIONS[p]) for p in settings.perturbations]:
             folder = output / "runs" / _slug(name)
             config = RunConfig(
                 output=folder, model="sim", model_options=options, dataset=str(gt_root), **base
             )
-            run(config, progress)
-            conditions.append(_condition(name, "sim", folder))
+            conditions.append(_condition(name, "sim", run(config, progress)))
     report = summarise(conditions, settings)
     write_json(output / "validity.json", report)
     write_text(output / "validity.html", render_page(report))
@@ -268,19 +269,13 @@ def _columns(conditions: list[Condition]) -> list[str]:
     return columns
 
 
-def _overall_rule(settings: ValiditySettings) -> str:
-    from ewmbench.protocols import load_protocol
-
-    return load_protocol(settings.protocol).aggregation.get("overall", "mean_of_rows")
-
-
 def summarise(conditions: list[Condition], settings: ValiditySettings) -> dict:
     """``validity.json`` from the scored conditions (pure: no file is read or written)."""
     columns = _columns(conditions)
     directions = {
         c: next((x.directions[c] for x in conditions if c in x.directions), "higher") for c in columns
     }
-    rule = _overall_rule(settings)
+    rule = conditions[0].rule if conditions else "mean_of_rows"  # one protocol scored them all
     by_name = {c.name: c for c in conditions}
 
     def interval(condition: Condition, column: str, seed: int) -> dict | None:

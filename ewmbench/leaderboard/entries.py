@@ -33,8 +33,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ewmbench.compare.statistics import bootstrap_ci
 from ewmbench.errors import ConfigError, DataError
 from ewmbench.files import write_text
+from ewmbench.results import round_rows, select_trials
 
 ENTRY_FORMAT = "ewmbench-entry/1"
 KINDS = ("reported", "verified", "self-reported")
@@ -337,7 +339,6 @@ def entry_from_record(
     The record must be scored under the rule's protocol and on one of its benchmarks (by dataset
     hash); its columns outside the rule are left out.
     """
-    from ewmbench.compare.statistics import bootstrap_ci
 
     where = record.path or "<record>"
     problem = protocol_problem(record, rule)
@@ -430,10 +431,7 @@ def _finite_or_none(value) -> float | None:
 def _counted_rows(record) -> tuple[list[dict], str]:
     """The rows the record's protocol counts (stored rounding, best-of-N in the selection column's
     direction) and its overall rule, through the same functions the run's summary used."""
-    from ewmbench.protocols import resolve_protocol
-    from ewmbench.results import round_rows, select_trials
-
-    protocol = resolve_protocol(record.protocol.name)
+    protocol = record.protocol_used()
     frame = record.rows_frame()
     selected = select_trials(
         round_rows(frame, protocol), protocol, lambda column: record.columns[column].direction == "higher"

@@ -52,7 +52,7 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ewmbench.errors import EwmbenchError
+from ewmbench.errors import DataError, EwmbenchError
 from ewmbench.leaderboard.bundle import (
     README,
     RECORD,
@@ -61,8 +61,20 @@ from ewmbench.leaderboard.bundle import (
     parse_video_name,
     split_front_matter,
 )
-from ewmbench.leaderboard.entries import Entry
-from ewmbench.results.record import RunRecord
+from ewmbench.leaderboard.entries import (
+    Entry,
+    MetadataError,
+    check_metadata,
+    entry_from_record,
+    load_entries,
+    model_key,
+    protocol_problem,
+    replace_entry,
+    slug,
+)
+from ewmbench.leaderboard.rule import load_rule
+from ewmbench.results import aggregate
+from ewmbench.results.record import RunRecord, sha256_file
 from ewmbench.text import for_rich
 
 CHUNK = 1 << 20
@@ -442,7 +454,6 @@ def unpack(
 
 def read_front_matter(text: str) -> dict:
     """The checked metadata of a model readme's front matter, or a metadata_invalid refusal."""
-    from ewmbench.leaderboard.entries import MetadataError, check_metadata
 
     try:
         front, _ = split_front_matter(text)
@@ -462,7 +473,6 @@ def open_bundle(
 
     ``target``: ``ewmbench`` (our bundles: videos named by task, episode and trial, with the run
     record) or ``worldarena`` (WorldArena 2.0's Track 1 guideline: any ``videos/*.mp4``)."""
-    from ewmbench.results.record import RunRecord, sha256_file
 
     if target not in TARGETS:
         raise IntakeError("unknown_target", f"target {target!r} is not one of {', '.join(TARGETS)}")
@@ -566,9 +576,6 @@ def check_record(record, rule) -> None:
     metric's range, in the overall, per-task and row values; and the overall and per-task values
     and the counts follow from the record's own rows under that protocol. Dataset-level columns
     (FID, FVD: one value per run, no rows) are range-checked only."""
-    from ewmbench.leaderboard.entries import protocol_problem
-    from ewmbench.protocols import resolve_protocol
-    from ewmbench.results import aggregate
 
     problem = protocol_problem(record, rule)
     if problem:
@@ -589,8 +596,11 @@ def check_record(record, rule) -> None:
             break
     if problems:
         raise IntakeError("value_out_of_range", "; ".join(problems[:3]))
-    protocol = resolve_protocol(rule.protocol)
-    if protocol.sha256 != rule.protocol_sha256:
+    try:
+        protocol = record.protocol_used()  # the embedded text, whose sha256 is the rule's (checked above)
+    except DataError as exc:
+        raise IntakeError("protocol_mismatch", str(exc)) from None
+    if protocol.sha256 != rule.protocol_sha256:  # a record without the text: the installed file
         raise IntakeError(
             "protocol_mismatch",
             f"this installation's {rule.protocol} is not the one the board names (sha256 {protocol.sha256[:12]}...)",
@@ -630,7 +640,6 @@ def check_record(record, rule) -> None:
 def entry_id_for(metadata: dict, sha256: str) -> str:
     """The id of a bundle's entry: model and version slugs (bounded) and the bundle's hash; one
     bundle is one entry whatever its kind."""
-    from ewmbench.leaderboard.entries import slug
 
     return f"{slug(metadata['model_name'])}-{slug(metadata['version'], 24)}-{sha256[:12]}"
 
@@ -639,8 +648,6 @@ def check_admissible(bundle: Bundle, board: Path | str, kind: str) -> tuple[str,
     """Refusals that need no scoring (run before re-scoring): too_many_submissions,
     duplicate_submission. Returns the id the entry will get and the entry it replaces (a
     self-reported entry of the same bundle that ``--rescore`` upgrades to verified), if any."""
-    from ewmbench.leaderboard.entries import load_entries, model_key
-    from ewmbench.leaderboard.rule import load_rule
 
     rule = load_rule(board)
     existing = load_entries(board, rule)
@@ -692,9 +699,6 @@ def admit(
     without it, the bundle's own record makes a self-reported entry, after :func:`check_record`.
     A verified entry replaces the self-reported entry of the same bundle (one bundle, one entry).
     """
-    from ewmbench.errors import DataError
-    from ewmbench.leaderboard.entries import entry_from_record, replace_entry
-    from ewmbench.leaderboard.rule import load_rule
 
     board = Path(board)
     rule = load_rule(board)

@@ -42,6 +42,8 @@ class Protocol:
     # (ewmbench/results/official.py); "ewmbench": ours, at full precision (ewmbench/results/aggregate.py).
     output_format: str = "ewmbench"
     sha256: str = ""  # of the whole file text: metric settings, aggregation and decimals alike
+    # the whole file text: a run record embeds it, so a finished run is read without a lookup
+    text: str = field(default="", repr=False, compare=False)
 
     def settings(self, metric: str) -> dict:
         """The settings of one metric; a metric the protocol does not list cannot run under it."""
@@ -81,6 +83,12 @@ def load_protocol(name_or_path: str) -> Protocol:
                 "(or give the path of a protocol .yaml file)"
             )
         text, source = resource.read_text(), f"ewmbench/protocols/{name_or_path}.yaml"
+    return parse_protocol(text, source)
+
+
+def parse_protocol(text: str, source: str) -> Protocol:
+    """A protocol from its file text (``source`` names it in errors): what :func:`load_protocol`
+    reads from a file, and what a run record embeds."""
     try:
         data = load_yaml(text)
     except yaml.YAMLError as exc:
@@ -100,6 +108,7 @@ def load_protocol(name_or_path: str) -> Protocol:
         official_table=table,
         output_format=output_format,
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        text=text,
     )
 
 

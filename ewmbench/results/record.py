@@ -40,8 +40,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ewmbench.errors import DataError
+from ewmbench.errors import ConfigError, DataError
 from ewmbench.files import sha256_file, write_text  # noqa: F401  (sha256_file is part of this module's face: hashes of what a record names)
+from ewmbench.protocols import Protocol, parse_protocol, resolve_protocol
 
 SCHEMA = "ewmbench-run/1"
 RECORD_FILE = "record.json"
@@ -58,6 +59,10 @@ class ProtocolRef:
     version: str
     source: str
     sha256: str | None  # of the whole protocol file text; None in legacy records
+    # the whole protocol file text (settings, aggregation, decimals), checked against sha256 on
+    # reading: a finished run is compared and ranked without looking its protocol up by name.
+    # None in records written before it was embedded.
+    text: str | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,7 @@ class ModelRef:
     oracle: bool | None = (
         None  # the adapter was handed the ground truth (ground-truth, sim); None when unknown
     )
+    videos: str | None = None  # the folder of the generated trials (<name>_dataset); None when unknown
 
 
 @dataclass(frozen=True)
@@ -118,6 +124,16 @@ class Weight:
 
 
 @dataclass(frozen=True)
+class Tracks:
+    """Where the run's gripper tracks come from beyond the stored ``traj/traj.npy`` files: the
+    feature store that cached them (None: the default) and the detector weights the user chose
+    (None: the default choice). Reports draw the tracks the run scored from here."""
+
+    store: str | None = None
+    detector: str | None = None
+
+
+@dataclass(frozen=True)
 class Provenance:
     ewmbench_version: str
     git_commit: str | None = None
@@ -148,6 +164,7 @@ class RunRecord:
     rows: list[
         dict[str, Any]
     ]  # one per trial: task_id, episode_id, trial_id (str), then column values (float, NaN = missing)
+    tracks: Tracks = field(default_factory=Tracks)
     legacy: bool = False  # read from a folder written before ewmbench-run/1
     path: Path | None = field(default=None, compare=False)  # where it was loaded from or saved to
 
@@ -163,6 +180,27 @@ class RunRecord:
 
     def direction(self, column: str) -> str:
         return self.columns[column].direction
+
+    def protocol_used(self) -> Protocol:
+        """The protocol the run was scored under, from the text the record embeds (its sha256
+        checked on reading). A record written before the text was embedded (or a legacy folder)
+        names its protocol only: the installed one of that name (or file) is used, as before;
+        callers that must have the very file compare its ``sha256`` with the record's."""
+        ref = self.protocol
+        where = self.path or "<record>"
+        if ref.text is not None:
+            try:
+                return parse_protocol(ref.text, f"{where}: protocol")
+            except ConfigError as exc:
+                raise DataError(where, f"the embedded protocol is not valid ({exc})") from None
+        try:
+            return resolve_protocol(ref.source if ref.source and Path(ref.source).is_file() else ref.name)
+        except ConfigError as exc:
+            raise DataError(
+                where,
+                f"the record does not embed its protocol and {exc}; score the videos again with "
+                "`ewmbench evaluate` to record the protocol it used",
+            ) from None
 
     def rows_frame(self):
         """The rows as a pandas table (ids as text), for statistics."""
@@ -181,9 +219,9 @@ class RunRecord:
         return {
             "schema": SCHEMA,
             "legacy": self.legacy,
-            "protocol": asdict(self.protocol),
+            "protocol": _without_none(asdict(self.protocol), "text"),
             "dataset": asdict(self.dataset),
-            "model": asdict(self.model),
+            "model": _without_none(asdict(self.model), "videos"),
             "columns": {
                 name: {k: v for k, v in asdict(c).items() if k != "name"} for name, c in self.columns.items()
             },
@@ -195,6 +233,9 @@ class RunRecord:
                 **asdict(self.provenance),
                 "weights": [asdict(w) for w in self.provenance.weights],
             },
+            # fields added within ewmbench-run/1 are left out where unset, so that a record
+            # written before them keeps its canonical hash (sha256)
+            **({"tracks": asdict(self.tracks)} if self.tracks != Tracks() else {}),
             "rows": {
                 "columns": row_columns,
                 "data": [
@@ -293,6 +334,7 @@ class RunRecord:
                 counts=Counts(**_mapping(data, "counts")),
                 skipped={k: Skipped(**v) for k, v in _mapping(data, "skipped").items()},
                 provenance=Provenance(**provenance, weights=weights),
+                tracks=Tracks(**(data.get("tracks") or {})),
                 rows=rows,
                 legacy=bool(data.get("legacy", False)),
             )
@@ -300,12 +342,19 @@ class RunRecord:
             raise
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise DataError(source, f"run record is malformed ({type(exc).__name__}: {exc})") from None
+        text = record.protocol.text
+        if text is not None and (not isinstance(text, str) or sha256_text(text) != record.protocol.sha256):
+            raise DataError(source, "the embedded protocol text does not match the protocol's sha256")
         missing = [c for c in record.overall if c not in columns]
         if missing:
             raise DataError(
                 source, f"overall values for column(s) not described under 'columns': {', '.join(missing)}"
             )
         return record
+
+
+def _without_none(fields: dict, *optional: str) -> dict:
+    return {k: v for k, v in fields.items() if k not in optional or v is not None}
 
 
 def _mapping(data: dict, key: str) -> dict:

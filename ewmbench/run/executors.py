@@ -17,7 +17,7 @@ import os
 from collections.abc import Callable
 
 from ewmbench.data.video_cache import VideoCache
-from ewmbench.errors import ConfigError
+from ewmbench.errors import ConfigError, require
 from ewmbench.run.items import Job, WorkItem, chunk_size, chunked
 from ewmbench.run.plan import EXECUTORS
 from ewmbench.run.scoring import Scorer
@@ -156,8 +156,6 @@ def run_ray(
 ) -> int:
     """Ray tasks of ``task`` (a chunk each) on the cluster at ``RAY_ADDRESS``, or on a local Ray
     started here and stopped after the run; a Ray already initialised in this process is used as is."""
-    from ewmbench.errors import require
-
     ray = require("ray", "scale", "--executor ray")
     started = False
     if not ray.is_initialized():

@@ -36,6 +36,7 @@ from ewmbench.results.record import (
     Provenance,
     RunRecord,
     Skipped,
+    Tracks,
     Weight,
     dataset_hash,
 )
@@ -53,7 +54,11 @@ def build_record(plan: Plan, scores: Scores, prov: dict, model_config: dict | No
     protocol, gt = plan.protocol, pairing.gt
     return RunRecord(
         protocol=ProtocolRef(
-            name=protocol.name, version=protocol.version, source=protocol.source, sha256=protocol.sha256
+            name=protocol.name,
+            version=protocol.version,
+            source=protocol.source,
+            sha256=protocol.sha256,
+            text=protocol.text,
         ),
         dataset=DatasetRef(
             name=_dataset_name(plan, gt),
@@ -68,6 +73,7 @@ def build_record(plan: Plan, scores: Scores, prov: dict, model_config: dict | No
             options=dict(plan.config.model_options),
             config=model_config,
             oracle=plan.model.oracle if plan.model is not None else None,
+            videos=str(Path(pairing.generated.root).resolve()),
         ),
         columns={
             c: Column(
@@ -106,7 +112,14 @@ def build_record(plan: Plan, scores: Scores, prov: dict, model_config: dict | No
             {k: (str(v) if k in ID_COLUMNS else float(v)) for k, v in row.items()}
             for row in scores.rows.to_dict("records")
         ],
+        tracks=Tracks(
+            store=_resolved(plan.config.cache_dir), detector=_resolved(plan.config.detector_weights)
+        ),
     )
+
+
+def _resolved(path: Path | str | None) -> str | None:
+    return str(Path(path).resolve()) if path else None
 
 
 def run_notes(scores: Scores) -> RunNotes:

@@ -45,8 +45,11 @@ def test_metrics_results_and_the_model_list_import_no_heavy_library():
 
 def test_writing_provenance_imports_no_torch(tmp_path):
     code = (
-        "from pathlib import Path\nfrom ewmbench.run import RunConfig, provenance\n"
-        f"record = provenance(RunConfig(output=Path({str(tmp_path)!r})), 'cpu')\n"
+        "from pathlib import Path\nfrom ewmbench.protocols import resolve_protocol\n"
+        "from ewmbench.run import Plan, RunConfig, provenance\n"
+        f"config = RunConfig(output=Path({str(tmp_path)!r}))\n"
+        "plan = Plan('evaluate', config, resolve_protocol(config.protocol), [], [], None)\n"
+        "record = provenance(plan, 'cpu')\n"
         "assert record['torch'] and record['numpy'] and record['protocol']['name'] == 'ewmbench-v1'"
     )
     assert _heavy_modules_after(code) == []

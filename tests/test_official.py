@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import ewmbench.run.runner as runner
+import ewmbench.run.preflight as preflight_module
 from ewmbench.errors import ConfigError
 from ewmbench.metrics.base import Metric
 from ewmbench.protocols import load_protocol
@@ -455,7 +455,9 @@ class FakeDiversity(Metric):
 
 def test_runner_writes_episode_and_scene_values_in_the_official_shapes(tmp_path, gt_dataset, monkeypatch):
     monkeypatch.setattr(
-        runner, "metric_registry", lambda: {"scene_consistency": FakeScene, "diversity": FakeDiversity}
+        preflight_module,
+        "metric_registry",
+        lambda: {"scene_consistency": FakeScene, "diversity": FakeDiversity},
     )
     protocol = tmp_path / "p.yaml"
     protocol.write_text(

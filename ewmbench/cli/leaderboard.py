@@ -185,7 +185,6 @@ def _rescore(bundle, board: Path, gt: Path, tmp: Path, detector_weights, device)
     from ewmbench.data.datasets import resolve_dataset
     from ewmbench.leaderboard.entries import slug
     from ewmbench.leaderboard.rule import load_rule
-    from ewmbench.results.record import load_run
     from ewmbench.run import RunConfig, evaluate
 
     rule = load_rule(board)
@@ -206,8 +205,7 @@ def _rescore(bundle, board: Path, gt: Path, tmp: Path, detector_weights, device)
         f"rescoring {len(bundle.videos)} video(s) under {for_rich(rule.protocol)} against {for_rich(gt)} "
         "(tracking, then every metric the protocol defines; this takes a while)"
     )
-    evaluate(config, show_progress=True)
-    return load_run(tmp / "run")
+    return evaluate(config, show_progress=True).record
 
 
 @board_app.command("build")

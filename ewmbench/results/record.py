@@ -5,11 +5,12 @@ re-reading the videos:
 
 * ``protocol``: name, version, source and the sha256 of the *whole* protocol file (metric
   settings, aggregation rules and decimals alike), so two records with one hash were scored and
-  aggregated the same way;
+  aggregated the same way; and the file's text, checked against that hash on reading, so a
+  finished run is aggregated again (reports, boards) without looking its protocol up by name;
 * ``dataset``: its name, the folder it was read from, the number of tasks and episodes, and a
   content hash over every ground-truth video (task id, episode id, video content hash);
-* ``model``: the adapter's name, the options it was given, its ``config()`` and whether it is an
-  oracle (was handed the ground truth);
+* ``model``: the adapter's name, the options it was given, its ``config()``, whether it is an
+  oracle (was handed the ground truth) and the folder of its generated trials;
 * ``columns``: every metric column with its metric, group, level and direction
   (``higher`` or ``lower`` is better);
 * ``overall`` and ``per_task`` values per column, as the protocol aggregates them;
@@ -17,7 +18,11 @@ re-reading the videos:
 * ``skipped``: metrics that could not run, each with the reason and the command that fixes it;
 * ``rows``: one row per trial (ids and every column), for statistics over episodes and trials;
 * ``provenance``: package version, git commit, Python/numpy/torch versions, device, seed, and the
-  weights used (id, source, sha256).
+  weights used (id, source, sha256);
+* ``tracks``: where the gripper tracks lie beyond ``traj/traj.npy`` (feature store, detector).
+
+A run builds its record from its plan and scores (``ewmbench.run.recording``) and writes every
+other file from it (``ewmbench.results.writers``).
 
 This module is the only reader and writer of the record. It imports nothing heavy (no torch, no
 pandas until :meth:`RunRecord.rows_frame` is called), so leaderboards and reports run without

@@ -6,6 +6,10 @@ how they pair, the split and the output folder are all checked, and each problem
 :class:`ewmbench.errors.EwmbenchError` naming the option or file. The checks that import more
 (the metric registry: pandas and scipy; a CUDA or MPS device probe: torch) come after every
 lighter check, so a typo in an option is reported at once.
+
+What the checks found is the :class:`~ewmbench.run.plan.Plan` every later step reads: the
+protocol loaded once, the ground truth found once with the split applied, the model built once
+(not loaded) with its device, and the metric objects.
 """
 
 from __future__ import annotations

@@ -449,12 +449,12 @@ def test_read_only_output_folder_for_real(ws):
     ],
 )
 def test_the_machine_stopping_a_run_says_where_and_keeps_it_resumable(ws, monkeypatch, error, words):
-    from ewmbench.run import runner
+    from ewmbench.results import writers
 
     def full(output, *args, **kwargs):
         raise OSError(error, os.strerror(error), str(output / "rows.csv"))
 
-    monkeypatch.setattr(runner, "write_rows", full)
+    monkeypatch.setattr(writers, "write_rows", full)
     outcome = run_cli(ws.evaluate(), ws.inputs())
     assert outcome.code == 3 and outcome.says(words, "rows.csv"), outcome.output
     stored = [

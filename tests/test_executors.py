@@ -157,19 +157,18 @@ def test_collect_reads_only_stored_records(tmp_path, pair):
     result = _evaluate(tmp_path, pair, "run")
     gt, _ = pair
     episode = GroundTruth(gt).episodes[0]
-    reader = Scorer(
-        result.output, resolve_protocol("ewmbench-v1"), VideoCache(tmp_path / "cache"), "cpu", read_only=True
-    )
+    reader = Scorer(result.output, resolve_protocol("ewmbench-v1"), VideoCache(tmp_path / "cache"), "cpu")
     psnr = metric_registry()["psnr"]()
     from ewmbench.data.layout import Generated
 
     trial = next(t for t in Generated(pair[1]).trials if (t.task, t.episode) == episode.key)
-    assert reader.score_trial(psnr, episode, trial)["values"]["psnr"] == pytest.approx(
+    assert reader.stored_trials(psnr, [(episode, trial)])[0]["values"]["psnr"] == pytest.approx(
         float(result.rows.set_index(["task_id", "episode_id", "trial_id"]).loc[trial.key, "psnr"]), rel=1e-12
     )
     shutil.rmtree(result.output / "scores" / "psnr")
     with pytest.raises(NotScored, match="did not finish"):
-        reader.score_trial(psnr, episode, trial)
+        reader.stored_trials(psnr, [(episode, trial)])
+    assert not (result.output / "scores" / "psnr").exists()  # reading computed nothing
 
 
 def test_plan_items_and_chunks(pair):

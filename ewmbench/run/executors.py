@@ -62,7 +62,7 @@ def scorer_for(job: Job) -> Scorer:
 
 
 def collect_scorer(job: Job) -> Scorer:
-    """The read-only scorer that collect reads the records with: this process's scorer for
+    """The scorer that collect reads the records with (its ``stored_*`` methods): this process's scorer for
     ``job`` when the serial executor left one (its keys, track identities and read records are
     reused, so each key is built once per run), else a new one. The process lets go of it and of
     its decoded frames."""
@@ -72,7 +72,6 @@ def collect_scorer(job: Job) -> Scorer:
     else:
         scorer = Scorer(job.output, job.protocol, VideoCache(job.cache_dir), job.device, job.detector)
     _CURRENT.clear()
-    scorer.read_only = True
     return scorer
 
 

@@ -189,7 +189,7 @@ def collect(
             continue
         if metric.level == "dataset":
             record = (
-                scorer.score_dataset(metric, pairs_for(metric, pairs))
+                scorer.stored_dataset(metric, pairs_for(metric, pairs))
                 if pairs_for(metric, pairs)
                 else {"status": "skipped", "reason": "no scored trials", "fix": "", "warnings": []}
             )
@@ -210,14 +210,14 @@ def collect(
             continue
         if metric.level == "trial":
             scored_pairs = pairs_for(metric, pairs)
-            records = scorer.score_trials(metric, scored_pairs) if scored_pairs else []
+            records = scorer.stored_trials(metric, scored_pairs) if scored_pairs else []
             items = [(e, [t], r) for (e, t), r in zip(scored_pairs, records)]
         else:
             grouped: dict[tuple[str, str], list[Trial]] = {}
             for episode, trial in pairs_for(metric, pairs):
                 grouped.setdefault(episode.key, []).append(trial)
             items = [
-                (gt_by_key[k], trials, scorer.score_episode(metric, gt_by_key[k], trials))
+                (gt_by_key[k], trials, scorer.stored_episode(metric, gt_by_key[k], trials))
                 for k, trials in grouped.items()
             ]
         notes, statuses = [], set()

@@ -59,7 +59,8 @@ class Scorer:
     (``scores/<metric>/records-<writer>.jsonl``; a chunk's records in one write), and read once
     per metric into an index by trial ids; a killed run keeps every record written whole and
     resumes with the rest.
-    With ``read_only`` (collect) nothing is computed: a missing record raises :class:`NotScored`.
+    Executors call ``score_*`` (reuse or compute, and store); collect calls ``stored_*``, which only
+    read: a missing record raises :class:`NotScored`, never a computation.
     """
 
     def __init__(
@@ -69,14 +70,12 @@ class Scorer:
         videos: VideoCache,
         device: str,
         detector: DetectorChoice = DetectorChoice(),
-        read_only: bool = False,
     ):
         self.output = Path(output)
         self.protocol = protocol
         self.videos = videos
         self.device = device
         self.detector = detector
-        self.read_only = read_only
         self.computed = 0  # items scored in this process (0 when everything was reused)
         self._settings_hashes: dict[str, str] = {}
         self._identities: dict[Path, str] = {}  # track identity by traj.npy path
@@ -108,14 +107,19 @@ class Scorer:
         record["warnings"] = sorted({str(w.message) for w in caught})
         return record
 
+    def _read(self, path: Path, key: dict) -> dict:
+        """The stored record at ``path`` with ``key``; none is :class:`NotScored`."""
+        record = self._stored(path, key)
+        if record is None:
+            raise NotScored(
+                f"{path}: no stored record with the current inputs (the executor did not finish this item; run again to resume)"
+            )
+        return record
+
     def _score(self, path: Path, key: dict, compute) -> dict:
         record = self._stored(path, key)
         if record is not None:
             return record
-        if self.read_only:
-            raise NotScored(
-                f"{path}: no stored record with the current inputs (the executor did not finish this item; run again to resume)"
-            )
         record = self._compute(compute)
         record["key"] = key
         write_json(path, record)
@@ -229,6 +233,30 @@ class Scorer:
             for record in records:
                 index.setdefault((record["task"], record["episode"], record["trial"]), []).append(record)
 
+    def _stored_trials(
+        self, metric: Metric, pairs: list[tuple[Episode, Trial]]
+    ) -> tuple[list[dict], list[dict | None]]:
+        """Each pair's key, and its stored record with that key (None where there is none)."""
+        keys = [self.trial_key(metric, e, t) for e, t in pairs]
+        index = self._trial_index(metric)
+        records: list[dict | None] = []
+        for (_, trial), key in zip(pairs, keys):
+            stored = index.get(trial.key, ())
+            records.append(next((r for r in reversed(stored) if r.get("key") == key), None))
+        return keys, records
+
+    def stored_trials(self, metric: Metric, pairs: list[tuple[Episode, Trial]]) -> list[dict]:
+        """The stored trial records of ``pairs`` (collect); a missing one is :class:`NotScored`."""
+        _, records = self._stored_trials(metric, pairs)
+        todo = [i for i, r in enumerate(records) if r is None]
+        if todo:
+            trial = pairs[todo[0]][1]
+            raise NotScored(
+                f"{self.trial_records_folder(metric)}: no stored record of trial {trial.task}/{trial.episode}/{trial.trial} "
+                f"with the current inputs ({len(todo)} missing; the executor did not finish them; run again to resume)"
+            )
+        return records
+
     def score_trial(self, metric: Metric, episode: Episode, trial: Trial) -> dict:
         return self.score_trials(metric, [(episode, trial)])[0]
 
@@ -240,21 +268,10 @@ class Scorer:
         the others computed together through the metric's batched path (``score_trials``, stored
         in one write) or, without one or where the batch fails or warns, one trial at a time,
         each stored as it is scored with its own status."""
-        keys = [self.trial_key(metric, e, t) for e, t in pairs]
-        index = self._trial_index(metric)
-        records: list[dict | None] = []
-        for (_, trial), key in zip(pairs, keys):
-            stored = index.get(trial.key, ())
-            records.append(next((r for r in reversed(stored) if r.get("key") == key), None))
+        keys, records = self._stored_trials(metric, pairs)
         todo = [i for i, r in enumerate(records) if r is None]
         if not todo:
             return records
-        if self.read_only:
-            trial = pairs[todo[0]][1]
-            raise NotScored(
-                f"{self.trial_records_folder(metric)}: no stored record of trial {trial.task}/{trial.episode}/{trial.trial} "
-                f"with the current inputs ({len(todo)} missing; the executor did not finish them; run again to resume)"
-            )
         settings = self.protocol.settings(metric.name)
         batch = None
         if len(todo) > 1 and type(metric).score_trials is not Metric.score_trials:
@@ -295,20 +312,27 @@ class Scorer:
         self.computed += len(todo)
         return records
 
-    def score_dataset(self, metric: Metric, pairs: list[tuple[Episode, Trial]]) -> dict:
+    def _dataset_item(self, metric: Metric, pairs: list[tuple[Episode, Trial]]) -> tuple[Path, dict]:
         key = {
             "settings": self.settings_hash(metric),
             "gt": sorted({self.videos.content_hash(e.video_path()) for e, _ in pairs}),
             "generated": sorted(self.videos.content_hash(t.video_path()) for _, t in pairs),
             **self._computed_with(metric, pairs),
         }
-        path = self.output / SCORES_DIR / metric.name / "dataset.json"
+        return self.output / SCORES_DIR / metric.name / "dataset.json", key
+
+    def score_dataset(self, metric: Metric, pairs: list[tuple[Episode, Trial]]) -> dict:
+        path, key = self._dataset_item(metric, pairs)
         inputs = [TrialInputs(e, t, self.videos, self.device, self.detector) for e, t in pairs]
         return self._score(
             path, key, lambda: metric.score_dataset(inputs, self.protocol.settings(metric.name))
         )
 
-    def score_episode(self, metric: Metric, episode: Episode, trials: list[Trial]) -> dict:
+    def stored_dataset(self, metric: Metric, pairs: list[tuple[Episode, Trial]]) -> dict:
+        """The stored run-level record (collect); a missing one is :class:`NotScored`."""
+        return self._read(*self._dataset_item(metric, pairs))
+
+    def _episode_item(self, metric: Metric, episode: Episode, trials: list[Trial]) -> tuple[Path, dict]:
         key = {
             "settings": self.settings_hash(metric),
             "generated": {t.trial: self.videos.content_hash(t.video_path()) for t in trials},
@@ -322,7 +346,15 @@ class Scorer:
             / store_name(episode.episode)
             / "episode.json"
         )
+        return path, key
+
+    def score_episode(self, metric: Metric, episode: Episode, trials: list[Trial]) -> dict:
+        path, key = self._episode_item(metric, episode, trials)
         inputs = EpisodeInputs(episode, trials, self.videos, self.device)
         return self._score(
             path, key, lambda: metric.score_episode(inputs, self.protocol.settings(metric.name))
         )
+
+    def stored_episode(self, metric: Metric, episode: Episode, trials: list[Trial]) -> dict:
+        """The stored episode record (collect); a missing one is :class:`NotScored`."""
+        return self._read(*self._episode_item(metric, episode, trials))

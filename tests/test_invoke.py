@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ewmbench.models.base import Capabilities, GenerationRequest, GenerationResult, WorldModel
+from ewmbench.models.adapter import WorldModel
+from ewmbench.models.capabilities import Capabilities
 from ewmbench.models.invoke import (
     FRAME_0_FIELD,
     ResultError,
@@ -18,6 +19,7 @@ from ewmbench.models.invoke import (
     conform_result,
 )
 from ewmbench.models.remote import RemoteModel
+from ewmbench.models.request import GenerationRequest, GenerationResult
 from ewmbench.runner import RunConfig, run
 from ewmbench.serve.app import BackgroundServer, ServeConfig, Service
 from tests.helpers.datasets import make_ground_truth

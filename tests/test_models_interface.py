@@ -13,20 +13,13 @@ import pytest
 
 from ewmbench.data.conform import conform_video, crop_box, time_indices
 from ewmbench.errors import ConfigError, DataError
-from ewmbench.models.base import (
-    Capabilities,
-    FrameRule,
-    GenerationRequest,
-    GenerationResult,
-    Option,
-    WorldModel,
-    check_device,
-    check_request_fits,
-    even_indices,
-    generate_chunked,
-    load_model_class,
-    model_sources,
-)
+from ewmbench.models.adapter import WorldModel
+from ewmbench.models.capabilities import Capabilities, FrameRule
+from ewmbench.models.checks import check_device, check_request_fits
+from ewmbench.models.chunking import even_indices, generate_chunked
+from ewmbench.models.registry import load_model_class, model_sources
+from ewmbench.models.request import GenerationRequest, GenerationResult
+from ewmbench.registry import Option
 from ewmbench.runner import RunConfig, run
 from tests.helpers.datasets import make_ground_truth
 
@@ -295,7 +288,7 @@ def test_unknown_model_names_the_alternatives():
     with pytest.raises(ConfigError, match="cannot import module"):
         load_model_class("no_such_package.module:Model")
     with pytest.raises(ConfigError, match="not a WorldModel subclass"):
-        load_model_class("ewmbench.models.base:Option")
+        load_model_class("ewmbench.registry:Option")
 
 
 @pytest.mark.slow
@@ -452,7 +445,7 @@ class TwentyFps(WorldModel):
 
 def test_frames_and_state_are_resampled_alike_to_the_benchmark(tmp_path):
     from ewmbench.data.video import read_video
-    from ewmbench.models.base import MODELS
+    from ewmbench.models.registry import MODELS
 
     gt = make_ground_truth(tmp_path / "gt", tasks=("1",), episodes=("10",), num_frames=4)  # 10 fps
     MODELS.registered["twenty-fps"] = TwentyFps

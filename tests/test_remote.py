@@ -17,8 +17,8 @@ import pytest
 
 from ewmbench.errors import ConfigError, Unavailable
 from ewmbench.httpclient import RemoteError
-from ewmbench.models.base import GenerationRequest
 from ewmbench.models.remote import RemoteModel
+from ewmbench.models.request import GenerationRequest
 from ewmbench.models.wire import ApiError, Limits
 from ewmbench.runner import RunConfig, run
 from ewmbench.serve.app import BackgroundServer, ServeConfig, Service

@@ -28,7 +28,7 @@ def models_command(
     if ctx.invoked_subcommand is not None:
         return
     from ewmbench.models import model_sources
-    from ewmbench.models.base import load_model_class
+    from ewmbench.models.registry import load_model_class
 
     rows = []
     try:
@@ -92,7 +92,7 @@ def try_command(
 
     from ewmbench.files import cache_root
     from ewmbench.models import model_sources
-    from ewmbench.models.base import load_model_class
+    from ewmbench.models.registry import load_model_class
     from ewmbench.models.tiny import TRIABLE, tiny_pipeline
     from ewmbench.preflight import RunConfig
 
@@ -138,7 +138,7 @@ def try_command(
 
 def _runs_as_is(name: str) -> bool:
     """The adapter needs no weights, no other code and no option."""
-    from ewmbench.models.base import load_model_class
+    from ewmbench.models.registry import load_model_class
 
     cls = load_model_class(name)
     if cls.needs_weights or cls.needs_also:

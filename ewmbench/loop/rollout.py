@@ -41,12 +41,9 @@ from ewmbench.loop.policies import (
     make_policy,
 )
 from ewmbench.loop.world import WorldModelError, step_world
-from ewmbench.models.base import (
-    WorldModel,
-    check_device,
-    check_request_fits,
-    load_model_class,
-)
+from ewmbench.models.adapter import WorldModel
+from ewmbench.models.checks import check_request_fits
+from ewmbench.models.invoke import load_model, open_model
 from ewmbench.text import for_rich
 
 ROLLOUTS = "rollouts_dataset"
@@ -136,17 +133,13 @@ def prepare_output(config: LoopConfig) -> None:
 
 def make_world_model(name: str, options: dict, device: str | None = None) -> WorldModel:
     """The adapter with validated options, checked to take actions, loaded on ``device``."""
-    from ewmbench.perception.device import default_device
-
-    model = load_model_class(name)(**options)
+    model = open_model(name, options, flag="--world-model")
     conditioning = model.capabilities_now().conditioning
     if "actions" not in conditioning:
         raise ConfigError(
             f"world model {name!r} is not action-conditioned (conditioned on {sorted(conditioning)}); a policy cannot act in it"
         )
-    chosen = check_device(model, device, default_device().startswith("cuda"))
-    model.check_available()
-    model.load(chosen)
+    load_model(model, device)
     return model
 
 

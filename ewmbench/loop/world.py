@@ -21,8 +21,10 @@ import numpy as np
 
 from ewmbench.data.layout import Episode
 from ewmbench.errors import EwmbenchError
-from ewmbench.models.base import GenerationRequest, WorldModel, even_indices
+from ewmbench.models.adapter import WorldModel
+from ewmbench.models.chunking import even_indices
 from ewmbench.models.invoke import call_model, check_result, conform_result
+from ewmbench.models.request import GenerationRequest
 
 
 class WorldModelError(EwmbenchError):

@@ -16,15 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from ewmbench.errors import ConfigError, require
-from ewmbench.models.base import (
-    Capabilities,
-    FrameRule,
-    GenerationRequest,
-    GenerationResult,
-    Option,
-    WorldModel,
-    generate_chunked,
-)
+from ewmbench.models.adapter import WorldModel
+from ewmbench.models.capabilities import Capabilities, FrameRule
+from ewmbench.models.chunking import generate_chunked
+from ewmbench.models.request import GenerationRequest, GenerationResult
+from ewmbench.registry import Option
 
 SHARED_OPTIONS = (
     Option(

@@ -56,17 +56,11 @@ from pathlib import Path
 import numpy as np
 
 from ewmbench.errors import ConfigError, DataError
-from ewmbench.models.base import (
-    ACTION_SPACES,
-    Capabilities,
-    FrameRule,
-    GenerationRequest,
-    GenerationResult,
-    Option,
-    WorldModel,
-    even_indices,
-    generate_chunked,
-)
+from ewmbench.models.adapter import WorldModel
+from ewmbench.models.capabilities import ACTION_SPACES, Capabilities, FrameRule
+from ewmbench.models.chunking import even_indices, generate_chunked
+from ewmbench.models.request import GenerationRequest, GenerationResult
+from ewmbench.registry import Option
 
 GE_VIEWS = ("head", "hand_left", "hand_right")
 GE_CONFIGS = {

@@ -49,13 +49,10 @@ import re
 import numpy as np
 
 from ewmbench.errors import ConfigError, DataError, Unavailable
-from ewmbench.models.base import (
-    Capabilities,
-    GenerationRequest,
-    GenerationResult,
-    Option,
-    WorldModel,
-)
+from ewmbench.models.adapter import WorldModel
+from ewmbench.models.capabilities import Capabilities
+from ewmbench.models.request import GenerationRequest, GenerationResult
+from ewmbench.registry import Option
 
 GESIM_VIEWS = {"head": "head", "hand_left": "left_wrist", "hand_right": "right_wrist"}
 OUR_VIEWS = tuple(GESIM_VIEWS)

@@ -23,18 +23,13 @@ from dataclasses import replace
 
 import numpy as np
 
+from ewmbench.data.layout import HEAD_VIEW
 from ewmbench.errors import ConfigError, Unavailable, require
-from ewmbench.models.base import (
-    HEAD_VIEW,
-    Capabilities,
-    GenerationRequest,
-    GenerationResult,
-    Option,
-    WorldModel,
-    fit_length,
-    generate_chunked,
-)
+from ewmbench.models.adapter import WorldModel
+from ewmbench.models.capabilities import Capabilities
+from ewmbench.models.chunking import generate_chunked
 from ewmbench.models.invoke import FRAME_0_FIELD
+from ewmbench.models.request import GenerationRequest, GenerationResult, fit_length
 from ewmbench.models.wire import (
     API_VERSION,
     ApiError,
@@ -44,6 +39,7 @@ from ewmbench.models.wire import (
     parse_capabilities,
     request_to_sample,
 )
+from ewmbench.registry import Option
 
 DEFAULT_TOKEN_ENV = "EWMBENCH_REMOTE_TOKEN"
 

@@ -21,16 +21,23 @@ def _tracking(
     """What tracking a dataset needs: the video cache, the protocol's tracking settings, the
     detector choice and the device."""
     from ewmbench.data.video_cache import VideoCache
-    from ewmbench.perception.detector import tracking_settings
     from ewmbench.perception.detector_weights import DetectorChoice
     from ewmbench.perception.device import default_device
 
     return (
         VideoCache(cache_dir),
-        tracking_settings(protocol),
+        _tracking_settings(protocol),
         DetectorChoice(weights, embodiment),
         device or default_device(),
     )
+
+
+def _tracking_settings(protocol: str):
+    """The tracking settings of a protocol (a built-in name or a protocol file)."""
+    from ewmbench.perception.detector import TrackingSettings
+    from ewmbench.protocols import load_protocol
+
+    return TrackingSettings.from_protocol(load_protocol(protocol))
 
 
 def _check_weights(weights: Path | None) -> None:
@@ -118,6 +125,11 @@ def detector_train_command(
     time_hours: float | None = typer.Option(
         None, "--time-hours", help="Training time budget; re-plans the number of epochs to fit."
     ),
+    protocol: str = typer.Option(
+        DEFAULT_PROTOCOL,
+        "--protocol",
+        help="Tracking settings of this protocol, for the held-out validation.",
+    ),
 ) -> None:
     """Auto-label grippers from poses and calibration, train a detector, report held-out mAP50 and centre error."""
     from ewmbench.data.layout import GroundTruth
@@ -129,6 +141,7 @@ def detector_train_command(
         frame_stride=frame_stride, workers=workers, device=device, time_hours=time_hours,
     )  # fmt: skip
     try:
+        tracking = _tracking_settings(protocol)
         episodes = []
         from ewmbench.data.datasets import resolve_dataset
 
@@ -136,7 +149,7 @@ def detector_train_command(
             dataset = resolve_dataset(dataset)
             gts, _ = find_datasets(dataset)
             episodes += [e for gt in gts for e in gt.episodes] if gts else GroundTruth(dataset).episodes
-        report = train_detector(episodes, output, settings, work_dir)
+        report = train_detector(episodes, output, settings, tracking, work_dir)
     except EwmbenchError as exc:
         fail(exc)
     summary = {

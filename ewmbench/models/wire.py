@@ -45,6 +45,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ewmbench.data.budgets import PNG_CHUNKS
+from ewmbench.data.conform import resize_frames
 from ewmbench.data.layout import HEAD_VIEW
 from ewmbench.errors import EwmbenchError
 from ewmbench.models.request import GenerationRequest
@@ -412,7 +413,6 @@ def parse_sample_id(sample_id: str) -> tuple[str, str, str] | None:
 
 def request_to_sample(request: GenerationRequest, profile: Profile) -> dict:
     """One API sample (JSON, images encoded) for a trial's request; see the module docstring."""
-    from ewmbench.data.conform import resize_frames
 
     memory = request.memory_frames.get(HEAD_VIEW)
     if memory is None or len(memory) == 0:

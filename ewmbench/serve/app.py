@@ -31,9 +31,12 @@ from pathlib import Path
 import numpy as np
 
 from ewmbench.data import budgets
-from ewmbench.data.layout import HEAD_VIEW
-from ewmbench.errors import ConfigError, EwmbenchError
+from ewmbench.data.datasets import resolve_dataset
+from ewmbench.data.layout import HEAD_VIEW, GroundTruth
+from ewmbench.data.video import video_size
+from ewmbench.errors import ConfigError, EwmbenchError, require
 from ewmbench.models.adapter import WorldModel
+from ewmbench.models.capabilities import ACTION_SPACES
 from ewmbench.models.invoke import (
     FRAME_0_FIELD,
     ResultError,
@@ -181,9 +184,6 @@ class Service:
         self.model: WorldModel = open_model(config.model, config.model_options)  # nothing loads yet
         self.gt = None
         if config.dataset is not None:
-            from ewmbench.data.datasets import resolve_dataset
-            from ewmbench.data.layout import GroundTruth
-
             self.gt = GroundTruth(resolve_dataset(config.dataset))
         elif self.model.oracle:
             raise ConfigError(
@@ -209,8 +209,6 @@ class Service:
         if config.size is not None:
             height, width = config.size
         elif self.gt is not None and self.gt.episodes:
-            from ewmbench.data.video import video_size
-
             _, height, width = video_size(self.gt.episodes[0].video_path())
         elif caps.native_size is not None:
             height, width = caps.native_size
@@ -260,7 +258,6 @@ class Service:
         """(dimension, representation, conditioned): an action-conditioned adapter's own action
         space; a model that ignores actions accepts rows of the declared dimension (the option, the
         served dataset's actions, else EWMBench's 14-D end-effector poses) and never advertises 0."""
-        from ewmbench.models.capabilities import ACTION_SPACES
 
         if "actions" in caps.conditioning:
             space = caps.action_space or "eef14-euler"
@@ -910,8 +907,6 @@ def header_timeout_protocol(timeout_s: float):
 
 
 def _uvicorn():
-    from ewmbench.errors import require
-
     require("fastapi", "serve", "ewmbench serve")
     return require("uvicorn", "serve", "ewmbench serve")
 

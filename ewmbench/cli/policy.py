@@ -9,6 +9,7 @@ from rich.table import Table
 
 from ewmbench.cli.common import app, console, escape, fail, fmt, parse_options, print_table
 from ewmbench.errors import EwmbenchError
+from ewmbench.loop.policies import LADDER, POLICIES, parse_policies, parse_policy_spec
 
 policy_app = typer.Typer(
     help="Closed-loop policy evaluation in a world model.", invoke_without_command=True, no_args_is_help=False
@@ -86,7 +87,6 @@ def policy_eval(
     if policy is None:
         console.print(ctx.get_help())
         raise typer.Exit(2)
-    from ewmbench.loop.policies import parse_policy_spec
     from ewmbench.loop.rollout import LoopConfig, evaluate_policy
 
     width, height = _size(size)
@@ -175,7 +175,6 @@ def agreement_command(
 ) -> None:
     """Run each policy in the world model and in the reference simulator; report how well the verdicts agree."""
     from ewmbench.loop.agreement import run_agreement
-    from ewmbench.loop.policies import parse_policies
     from ewmbench.loop.rollout import LoopConfig
 
     width, height = _size(size)
@@ -221,7 +220,6 @@ def agreement_command(
 def list_command() -> None:
     """Policies, the scripted ladder and the judges."""
     from ewmbench.loop.judges import JUDGES
-    from ewmbench.loop.policies import LADDER, POLICIES
 
     table = Table(title="policies (--policy NAME:key=value,...)")
     table.add_column("name")

@@ -1,6 +1,6 @@
 """The one place the loop calls a world model: execute an action chunk, get frames and state back.
 
-Each call is one stateless request of the adapter interface (``models/base.py``) that carries its
+Each call is one stateless request of the adapter interface (``models/request.py``, ``models/adapter.py``) that carries its
 history: frame 0 of the request is the current frame (episode frame ``start_frame``), the memory
 is the model's share of the frames so far (re-sampled evenly, as chunked generation does), and the
 actions cover every frame from the episode's start to the chunk's end. The model returns the

@@ -59,15 +59,6 @@ from ewmbench.errors import ConfigError, DataError
 from ewmbench.models.adapter import WorldModel
 from ewmbench.models.capabilities import ACTION_SPACES, Capabilities, FrameRule
 from ewmbench.models.chunking import even_indices, generate_chunked
-from ewmbench.models.conditioning import (
-    embodiment,
-    euler14_to_quat16,
-    pose_matrix,
-    propagate_extrinsics,
-    quat16_to_euler14,
-    resample_poses,
-    resample_rows,
-)
 from ewmbench.models.request import GenerationRequest, GenerationResult
 from ewmbench.registry import Option
 
@@ -682,6 +673,9 @@ class GESimModel(GECheckoutModel):
     def flange_shift(self, request: GenerationRequest) -> float:
         """Metres to move the request's poses along tool z so that GE's own 0.23 m lands on the
         embodiment's grasp point: (its tool offset) - 0.23."""
+        from ewmbench.models.conditioning import (
+            embodiment,
+        )  # scipy: loaded when an adapter conditions on poses
 
         offset = self.settings["tool_offset"]
         if offset is None:
@@ -689,6 +683,14 @@ class GESimModel(GECheckoutModel):
         return float(offset) - GE_TOOL_OFFSET_M
 
     def timed_conditioning(self, request: GenerationRequest, total: int, source: float, fps: float) -> dict:
+        from ewmbench.models.conditioning import (
+            pose_matrix,
+            propagate_extrinsics,
+            quat16_to_euler14,
+            resample_poses,
+            resample_rows,
+        )
+
         where = f"{request.task}/{request.episode}"
         if request.actions is None:
             raise DataError(
@@ -730,6 +732,7 @@ class GESimModel(GECheckoutModel):
 
     def ge_actions(self, request: GenerationRequest, rows: list[int]) -> np.ndarray:
         """(len(rows), 16) GE-Sim actions: flange poses, quaternions xyzw, raw gripper values."""
+        from ewmbench.models.conditioning import euler14_to_quat16
 
         picked = request.actions[np.minimum(rows, len(request.actions) - 1)]
         return shift_along_tool_z(euler14_to_quat16(picked, self.gripper_range), self.flange_shift(request))

@@ -51,14 +51,6 @@ import numpy as np
 from ewmbench.errors import ConfigError, DataError, Unavailable
 from ewmbench.models.adapter import WorldModel
 from ewmbench.models.capabilities import Capabilities
-from ewmbench.models.conditioning import (
-    pose_matrix,
-    propagate_extrinsics,
-    resample_poses,
-    resample_rows,
-    rescale_intrinsics,
-    to_corner_convention,
-)
 from ewmbench.models.request import GenerationRequest, GenerationResult
 from ewmbench.registry import Option
 
@@ -136,6 +128,10 @@ def gesim_eef(eef14: np.ndarray) -> np.ndarray:
 
 def gesim_intrinsics(intrinsics: np.ndarray, from_size: tuple[int, int]) -> np.ndarray:
     """Our K (pixel centres at integers, at ``from_size``) as gesim's: corner convention, at 384x512."""
+    from ewmbench.models.conditioning import (
+        rescale_intrinsics,
+        to_corner_convention,
+    )  # scipy: loaded when an adapter conditions on poses
 
     return rescale_intrinsics(to_corner_convention(intrinsics), from_size, MODEL_SIZE, pixel_centre=0.5)
 
@@ -302,6 +298,12 @@ class GESim2Model(WorldModel):
 
     def gesim_inputs(self, request: GenerationRequest) -> dict:
         """Everything gesim receives for this request, at the model's size and frame rate."""
+        from ewmbench.models.conditioning import (
+            pose_matrix,
+            propagate_extrinsics,
+            resample_poses,
+            resample_rows,
+        )
 
         where = f"{request.task}/{request.episode}"
         missing = [

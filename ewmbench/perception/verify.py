@@ -11,7 +11,6 @@ from pathlib import Path
 
 from ewmbench.errors import Unavailable
 from ewmbench.files import sha256_file
-from ewmbench.perception.encoders import load_official_dino
 from ewmbench.perception.weights import load_state_dict, resolve, spec
 
 
@@ -80,6 +79,8 @@ def verify(weight_id: str) -> Verification:
 
 
 def _check_dinov2_original(file: Path, state: dict) -> str:
+    from ewmbench.perception.encoders import load_official_dino  # torch and transformers: only for this check
+
     model = load_official_dino(file, state)
     return f"loads strictly as DINOv2 ({model.config.num_hidden_layers} layers, width {model.config.hidden_size}), every key matched"
 

@@ -74,17 +74,6 @@ class ConvertSettings:
         }
 
 
-def parse_size(text: str | None) -> tuple[int, int] | None:
-    """``"640x480"`` -> (640, 480)."""
-    if not text:
-        return None
-    try:
-        width, height = (int(part) for part in text.lower().split("x"))
-    except ValueError:
-        raise ConfigError(f"--size must look like 640x480, got {text!r}") from None
-    return width, height
-
-
 def parse_views(text: str | None) -> dict[str, str] | None:
     """``"head=observation.images.top,hand_left=observation.images.wrist"`` -> {view: source name}."""
     if not text:

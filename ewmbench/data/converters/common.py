@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ewmbench.data.layout import HEAD_VIEW, Sidecar, write_episode
+from ewmbench.data.layout import HEAD_VIEW, SIDECAR_DIR, Sidecar, write_episode
 from ewmbench.errors import ConfigError, DataError
 from ewmbench.files import read_json, write_json
 
@@ -272,7 +272,6 @@ def convert_episodes(
     """
     output = Path(output)
     report = ConvertReport(output)
-    from ewmbench.data.layout import SIDECAR_DIR
 
     def done(task: str, episode: str) -> bool:
         return (output / task / episode / SIDECAR_DIR / "meta.json").is_file()

@@ -107,7 +107,7 @@ def test_cli_serve_and_run_remote_in_two_processes(tmp_path):
             "--port",
             str(port),
             "--size",
-            "48x64",
+            "64x48",
         ],
         cwd=ROOT,
         env=env,

@@ -18,8 +18,12 @@ from rich.progress import Progress
 from ewmbench.data.layout import HEAD_VIEW, Episode, Generated, GroundTruth, write_trial
 from ewmbench.data.video import list_frames, video_size
 from ewmbench.errors import DataError
-from ewmbench.models.base import CONDITIONING, Capabilities, GenerationRequest, WorldModel, json_safe
+from ewmbench.files import json_safe
+from ewmbench.models.adapter import WorldModel
+from ewmbench.models.capabilities import CONDITIONING, Capabilities
 from ewmbench.models.invoke import batch_size, call_model, conform_result
+from ewmbench.models.invoke import load_model as load_on_device
+from ewmbench.models.request import GenerationRequest
 from ewmbench.run.plan import Plan
 
 
@@ -57,9 +61,9 @@ class LoadedModel:
 
 
 def load_model(plan: Plan) -> LoadedModel:
-    """Load the weights of the plan's model (checked by pre-flight, options set) on its device."""
-    plan.model.load(plan.model_device)
-    return LoadedModel(plan.model, plan.model_device)
+    """Load the weights of the plan's model (opened and checked by pre-flight) on the device
+    pre-flight chose for it, through :func:`ewmbench.models.invoke.load_model`."""
+    return LoadedModel(plan.model, load_on_device(plan.model, plan.model_device))
 
 
 def generate(

@@ -27,8 +27,9 @@ from ewmbench.data.split import load_split, split_keys
 from ewmbench.errors import ConfigError, DataError, EwmbenchError, Unavailable, require
 from ewmbench.metrics.base import Metric
 from ewmbench.metrics.registry import metric_registry
-from ewmbench.models.base import WorldModel, check_device, check_request_fits, load_model_class
-from ewmbench.perception.device import default_device
+from ewmbench.models.adapter import WorldModel
+from ewmbench.models.checks import check_request_fits
+from ewmbench.models.invoke import model_device, open_model
 from ewmbench.protocols import Protocol, resolve_protocol
 from ewmbench.protocols.schema import METRIC_SETTINGS
 from ewmbench.run.plan import EXECUTORS, SCORES_DIR, Plan, RunConfig
@@ -184,16 +185,7 @@ def check_model(name: str | None, options: dict, gt: GroundTruth | None = None) 
     """The adapter exists, takes these options (its typed ``options`` declarations), can be
     conditioned on what the dataset holds and has its extra installed: every refusal that needs no
     weights and no device probe. Returns the adapter, options set, nothing loaded (the run loads it)."""
-    if not name:
-        raise ConfigError("--model: no model named (see `ewmbench models`)")
-    try:
-        cls = load_model_class(name)
-    except ConfigError as exc:
-        raise ConfigError(f"--model: {exc}") from None
-    try:
-        model = cls(**options)
-    except (ConfigError, TypeError) as exc:
-        raise ConfigError(f"--model-option: {exc}") from None
+    model = open_model(name, options)
     if gt is not None:
         check_fits(model, gt)
     model.check_available()  # its extra installed (Unavailable names the pip command)
@@ -204,15 +196,6 @@ def check_fits(model: WorldModel, gt: GroundTruth) -> None:
     """Every episode offers the conditioning the adapter needs."""
     for episode in gt.episodes:
         check_request_fits(model, episode.views, sidecar_fields(episode), episode.path)
-
-
-def model_device(model: WorldModel, device: str | None) -> str:
-    """The device ``model`` loads on. A GPU-only adapter on a machine without a CUDA device is
-    refused unless ``--device cpu`` was asked for. Probes CUDA (imports torch) unless ``--device``
-    names cpu or mps: run it after the lighter checks."""
-    if device in ("cpu", "mps"):
-        return check_device(model, device, False)  # asked for: no CUDA probe (no torch import)
-    return check_device(model, device, default_device().startswith("cuda"))
 
 
 def sidecar_fields(episode) -> dict[str, bool]:

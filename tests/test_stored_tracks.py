@@ -11,6 +11,7 @@ from ewmbench.compare import figures
 from ewmbench.data.layout import Episode, Trial
 from ewmbench.data.video import save_image
 from ewmbench.data.video_cache import VideoCache
+from ewmbench.errors import DataError
 from ewmbench.perception import trajectories
 from ewmbench.perception.detector import TrackingSettings
 from ewmbench.perception.detector_weights import DetectorChoice
@@ -82,7 +83,10 @@ def test_figure_tracks_come_from_the_run_store(tmp_path, weights, never_track):
     trial = Trial("1", "0", "1", tmp_path / "run" / "1" / "0" / "1")
     _video(episode.path, 10)
     _video(trial.path, 50)
-    run = SimpleNamespace(protocol="ewmbench-v2", cache_dir=tmp_path / "cache", detector_weights=weights)
+    # what a compared run offers: the protocol its record embeds, where its tracks lie
+    run = SimpleNamespace(
+        protocol=load_protocol("ewmbench-v2"), cache_dir=tmp_path / "cache", detector_weights=weights
+    )
     comparison = SimpleNamespace(run=lambda label: run)
     case = SimpleNamespace(run="a", task_id="1", episode_id="0", trial_id="1")
     assert figures._tracks(comparison, case, episode, trial) is None  # not stored: said, not tracked
@@ -93,6 +97,14 @@ def test_figure_tracks_come_from_the_run_store(tmp_path, weights, never_track):
     gt_track, generated = figures._tracks(comparison, case, episode, trial)
     np.testing.assert_array_equal(gt_track, [[[0.25, 0.5], [-1, -1]]] * 3)
     np.testing.assert_array_equal(generated, [[[0.5, 0.125], [-1, -1]]] * 3)
-    # a run scored under a protocol file that is gone: its tracks cannot be found
-    run.protocol = str(tmp_path / "gone.yaml")
+
+    # an older record that does not embed its protocol, scored under a file that is gone: no tracks
+    class Unreadable:
+        cache_dir, detector_weights = run.cache_dir, weights
+
+        @property
+        def protocol(self):
+            raise DataError(tmp_path / "gone.yaml", "the record does not embed its protocol")
+
+    comparison = SimpleNamespace(run=lambda label: Unreadable())
     assert figures._tracks(comparison, case, episode, trial) is None

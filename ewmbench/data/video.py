@@ -12,13 +12,16 @@ import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image
 
 from ewmbench.data.budgets import FRAME_PIXELS, VIDEO_BYTES, VIDEO_FRAMES, VIDEO_SECONDS, how_to_raise
 from ewmbench.errors import DataError
 from ewmbench.files import atomic_path, update_with_file
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
@@ -73,6 +76,8 @@ def video_source(path: Path) -> Path:
 
 def _open_image(path: Path) -> Image.Image:
     """``Image.open`` with its failures as :class:`DataError` and the size limit checked."""
+    from PIL import Image  # imported when an image is opened: listing metrics imports no PIL
+
     try:
         with warnings.catch_warnings():
             # Our own limit (below PIL's) applies; PIL's warning would only repeat it.
@@ -104,6 +109,8 @@ def read_image(path: Path) -> np.ndarray:
     decoded = _read_8_bit_png(path)
     if decoded is not None:
         return decoded
+    from PIL import Image
+
     image = _open_image(path)
     try:
         with image:
@@ -364,6 +371,8 @@ def save_image(frame: np.ndarray, target: Path, quality: int = 95) -> None:
     fmt = "PNG" if Path(target).suffix.lower() == ".png" else "JPEG"
     # PNG at zlib level 1: several times faster to write than the default 6, still lossless.
     options = {"quality": quality, "subsampling": 0} if fmt == "JPEG" else {"compress_level": 1}
+    from PIL import Image
+
     with atomic_path(target) as tmp:
         Image.fromarray(frame).save(tmp, format=fmt, **options)
 

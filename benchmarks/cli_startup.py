@@ -41,10 +41,8 @@ def imported(command: list[str], env: dict) -> list[str]:
     return [name for name in HEAVY if name in names]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args()
+def measure(repeats: int) -> dict[str, tuple[list[float], list[str]]]:
+    """Per command: its wall times over ``repeats`` fresh processes, and the heavy libraries it imported."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     commands = {
         "python -c pass": [sys.executable, "-c", "pass"],
@@ -53,13 +51,25 @@ def main() -> None:
     }
     for command in commands.values():
         timed(command, env)  # warm the file cache and the bytecode
-    for label, command in commands.items():
-        times = [timed(command, env) for _ in range(args.repeats)]
-        heavy = imported(command, env) if label.startswith("ewmbench") else []
+    return {
+        label: (
+            [timed(command, env) for _ in range(repeats)],
+            imported(command, env) if label.startswith("ewmbench") else [],
+        )
+        for label, command in commands.items()
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    for label, (times, heavy) in measure(args.repeats).items():
         print(
             f"{label:26s} best {min(times):5.2f} s, median {statistics.median(times):5.2f} s over {args.repeats}"
             + (f"; heavy imports: {', '.join(heavy) or 'none'}" if label.startswith("ewmbench") else "")
         )
+    print(f"load average: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

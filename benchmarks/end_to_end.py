@@ -75,6 +75,15 @@ def write_frames(folder: Path, video: np.ndarray, suffix: str) -> None:
     write(video, folder, suffix=suffix)
 
 
+def write_prompt(episode: Path, first_frame: np.ndarray) -> None:
+    """``prompt/init_frame.png`` and ``prompt/introduction.txt``, as every official GT episode has."""
+    from ewmbench.data.video import save_image
+
+    (episode / "prompt").mkdir(parents=True, exist_ok=True)
+    save_image(first_frame, episode / "prompt" / "init_frame.png")
+    (episode / "prompt" / "introduction.txt").write_text("pick up the block\n")
+
+
 def link_tree(source: Path, target: Path) -> None:
     """``target`` as hard links to ``source``'s files (same bytes, no second encode)."""
     for path in sorted(source.rglob("*")):
@@ -93,9 +102,9 @@ def build_motion(root: Path, episodes: int, frames: int, trials: int, seed: int)
     gt_root, generated = root / "gt", root / f"tracks{trials}_dataset"
     template = root / "template"
     if not template.exists():
-        write_frames(template / "video", scene_frames(rng, frames), ".jpg")
-        (template / "prompt").mkdir(parents=True)
-        (template / "prompt" / "introduction.txt").write_text("pick up the block\n")
+        video = scene_frames(rng, frames)
+        write_frames(template / "video", video, ".jpg")
+        write_prompt(template, video[0])
     for e in range(episodes):
         episode = gt_root / "1" / str(e)
         rng_e = np.random.default_rng([seed, e])
@@ -118,6 +127,7 @@ def build_fidelity(root: Path, episodes: int, frames: int, seed: int) -> tuple[P
     for e in range(episodes):
         video = scene_frames(rng, frames)
         write_frames(gt_root / "1" / str(e) / "video", video, ".png")
+        write_prompt(gt_root / "1" / str(e), video[0])
         for t in range(1, 4):
             noise = rng.integers(-12, 13, video.shape, dtype=np.int16)
             noisy = np.clip(video.astype(np.int16) + noise, 0, 255).astype(np.uint8)
@@ -178,7 +188,9 @@ def best(times: list[float]) -> float:
     return min(times)
 
 
-def motion(args: argparse.Namespace, tmp: Path) -> None:
+def motion(args: argparse.Namespace, tmp: Path) -> dict:
+    """Times, printed and returned: per trial count, (ours after a first run, official, our first
+    run); and the marginal cost per extra trial, (ours, official) in seconds."""
     print(
         f"motion: {args.episodes} GT episodes of {args.frames} frames at {WIDTH}x{HEIGHT} (JPEG) with traj.npy; "
         f"trials with traj/traj.npy only; 1 and {args.trials} trials per episode; best of {args.repeats}",
@@ -196,11 +208,11 @@ def motion(args: argparse.Namespace, tmp: Path) -> None:
             official_t.append(run_official(args.official, "motion", gt, generated, official_json))
         compared, _ = same_values(official_json, out, "motion", generated.name.removesuffix("_dataset"))
         warm, official = best(ours_t[1:]), best(official_t)
-        figures[trials] = (warm, official)
+        figures[trials] = (warm, official, ours_t[0])
         print(
             f"  {args.episodes * trials:5d} trials: ewmbench {warm:6.2f} s (first run, GT videos hashed: {ours_t[0]:.2f} s), "
             f"official {official:6.2f} s: {official / warm:.2f}x whole command ({official / ours_t[0]:.2f}x on the first run); "
-            f"{compared} trials, values identical",
+            f"{compared} trials, values identical; times: ewmbench {_seconds(ours_t)}, official {_seconds(official_t)}",
             flush=True,
         )
     extra = args.episodes * (args.trials - 1)
@@ -210,11 +222,18 @@ def motion(args: argparse.Namespace, tmp: Path) -> None:
         f"  marginal cost per trial: ewmbench {ours_m * 1e3:.2f} ms, official {official_m * 1e3:.2f} ms "
         f"({official_m / ours_m:.1f}x)"
         if ours_m > 0
-        else f"  marginal cost per trial: ewmbench <= 0 ms (noise), official {official_m * 1e3:.2f} ms"
+        else f"  marginal cost per trial: ewmbench <= 0 ms (noise), official {official_m * 1e3:.2f} ms",
+        flush=True,
     )
+    return {"trials": figures, "marginal": (ours_m, official_m), "episodes": args.episodes}
 
 
-def fidelity(args: argparse.Namespace, tmp: Path) -> None:
+def _seconds(times: list[float]) -> str:
+    return "[" + ", ".join(f"{t:.2f}" for t in times) + "]"
+
+
+def fidelity(args: argparse.Namespace, tmp: Path) -> dict:
+    """Times, printed and returned: best of ours and of the official, and the frame pairs."""
     gt, generated = build_fidelity(tmp, args.episodes, args.frames, args.seed)
     pairs = args.episodes * 3 * args.frames
     print(
@@ -228,14 +247,16 @@ def fidelity(args: argparse.Namespace, tmp: Path) -> None:
         # A fresh feature store each time: every video's bytes are hashed (a new model's videos always are).
         ours_t.append(run_ours("psnr,ssim", gt, generated, out, tmp / f"cache-{r}"))
         official_t.append(run_official(args.official, "fidelity", gt, generated, tmp / "official.json"))
-    print(f"  times: ewmbench {ours_t}, official {official_t}", flush=True)
+    print(f"  times: ewmbench {_seconds(ours_t)}, official {_seconds(official_t)}", flush=True)
     compared, worst = same_values(tmp / "official.json", out, "fidelity", "noisy")
     print(
         f"  ewmbench {best(ours_t):6.2f} s ({pairs / best(ours_t):.1f} pairs/s), official {best(official_t):6.2f} s "
         f"({pairs / best(official_t):.1f} pairs/s): {best(official_t) / best(ours_t):.2f}x end to end "
         f"(every video decoded and hashed by us, none found in a cache); {compared} values compared: PSNR "
-        f"identical, SSIM within {worst:.1e}"
+        f"identical, SSIM within {worst:.1e}",
+        flush=True,
     )
+    return {"ours": best(ours_t), "official": best(official_t), "pairs": pairs}
 
 
 def main() -> None:

@@ -26,9 +26,14 @@ projected, and the output says so.
 
 With ``--official PATH`` (a checkout of AgibotTech/EWMBench) it then measures what a user sees,
 end to end against the official code, each command in a fresh process on the same folders
-(``benchmarks/end_to_end.py``): motion on ``--e2e-episodes`` real-size GT episodes (whole
-command and marginal cost per trial), PSNR + SSIM on 640x480 PNG folders (decode included);
-and ``ewmbench metrics`` in fresh processes (``benchmarks/cli_startup.py``).
+(``benchmarks/end_to_end.py``): motion on ``--e2e-episodes`` real-size GT episodes with 1 and 3
+track-only trials each (whole command, first run over the GT folder, marginal cost per trial),
+PSNR + SSIM on 640x480 PNG folders (decode included); and ``ewmbench metrics`` in fresh
+processes (``benchmarks/cli_startup.py``). It ends with one table, official | ewmbench | ratio,
+each row marked measured or projected (the full benchmark, from the measured rates), and the
+load average. ``--e2e-only`` skips the stage table:
+
+    PYTHONPATH=. python benchmarks/full_benchmark.py --official /path/to/EWMBench --e2e-only
 """
 
 from __future__ import annotations
@@ -315,7 +320,14 @@ def main() -> None:
     )
     parser.add_argument("--e2e-episodes", type=int, default=100, help="end to end: motion GT episodes")
     parser.add_argument("--e2e-video-episodes", type=int, default=2, help="end to end: PSNR/SSIM episodes")
+    parser.add_argument("--e2e-repeats", type=int, default=2, help="end to end: runs per command (best kept)")
+    parser.add_argument(
+        "--e2e-only", action="store_true", help="with --official: only the end-to-end figures, no stage table"
+    )
     args = parser.parse_args()
+    if args.official and args.e2e_only:
+        end_to_end_stages(args)
+        return
 
     rows = motion(args.episodes, (20, 121), args.reference_trials, args.seed)
     rows += motion(args.episodes, (60, 150), args.reference_trials, args.seed + 1)
@@ -332,18 +344,95 @@ def main() -> None:
         end_to_end_stages(args)
 
 
+FULL_PAIRS = FULL_EPISODES * TRIALS * 105  # frame pairs: 60-149 frames a video, about 105 on average
+
+
 def end_to_end_stages(args: argparse.Namespace) -> None:
-    """What a user measures: each command in a fresh process against the official code."""
-    import subprocess
+    """What a user measures: each command in a fresh process against the official code, on the same
+    folders (``end_to_end.py``), and ``ewmbench metrics`` (``cli_startup.py``); then one table:
+    every figure measured, and the full benchmark projected from the measured rates."""
+    import os
+    import statistics
     import sys
 
-    here = Path(__file__).resolve().parent
-    common = ["--official", str(args.official), "--frames", "100", "--seed", str(args.seed)]
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import cli_startup
+    import end_to_end
+
     print("\nend to end, fresh processes, against the official code on the same folders:", flush=True)
-    for stage, episodes in (("motion", args.e2e_episodes), ("fidelity", args.e2e_video_episodes)):
-        command = [sys.executable, str(here / "end_to_end.py"), stage, "--episodes", str(episodes), *common]
-        subprocess.run(command, check=True)
-    subprocess.run([sys.executable, str(here / "cli_startup.py")], check=True)
+    options = dict(official=args.official, frames=100, seed=args.seed, repeats=args.e2e_repeats)
+    with tempfile.TemporaryDirectory() as tmp:
+        motion = end_to_end.motion(
+            argparse.Namespace(**options, episodes=args.e2e_episodes, trials=TRIALS), Path(tmp)
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        pixels = end_to_end.fidelity(
+            argparse.Namespace(**options, episodes=args.e2e_video_episodes), Path(tmp)
+        )
+    listing = cli_startup.measure(5)
+    load = os.getloadavg()[0]
+
+    episodes = motion["episodes"]
+    lines = []
+    for trials, (ours, official, first) in motion["trials"].items():
+        lines.append(
+            (f"motion, {episodes * trials} track-only trials, whole command", official, ours, "measured")
+        )
+        lines.append(
+            ("  the same, first run over the GT folder (hashes its videos)", official, first, "measured")
+        )
+    ours_m, official_m = motion["marginal"]
+    lines.append(("motion, marginal cost per extra trial", official_m, ours_m, "measured"))
+    # The full benchmark from the 1-trial run scaled to 1,000 episodes (start-up counted 1000/E times
+    # on both sides: conservative for ours) plus the other trials at the marginal cost.
+    scale = FULL_EPISODES / episodes
+    ours_1, official_1, _ = motion["trials"][1]
+    extra = FULL_EPISODES * (TRIALS - 1)
+    lines.append(
+        (
+            f"motion, full benchmark ({FULL_EPISODES} x {TRIALS} trials)",
+            official_1 * scale + extra * official_m,
+            ours_1 * scale + extra * max(ours_m, 0.0),
+            "projected",
+        )
+    )
+    pairs = pixels["pairs"]
+    lines.append(
+        (
+            f"PSNR + SSIM, {pairs} PNG frame pairs, decode included",
+            pixels["official"],
+            pixels["ours"],
+            "measured",
+        )
+    )
+    lines.append(
+        (
+            f"PSNR + SSIM, full benchmark (~{FULL_PAIRS} pairs)",
+            pixels["official"] / pairs * FULL_PAIRS,
+            pixels["ours"] / pairs * FULL_PAIRS,
+            "projected",
+        )
+    )
+    times, heavy = listing["ewmbench metrics"]
+    bare = statistics.median(listing["python -c pass"][0])
+    print(
+        f"\n{'figure':62s} {'official':>10s} {'ewmbench':>10s} {'ratio':>7s}  basis  (load average {load:.1f})"
+    )
+    for label, official, ours, basis in lines:
+        ratio = f"{official / ours:6.1f}x" if ours > 0 else "   -"
+        shown = _duration(ours) if ours > 0 else "<= 0 (noise)"
+        print(f"{label:62s} {_duration(official):>10s} {shown:>10s} {ratio:>7s}  {basis}")
+    print(
+        f"{'ewmbench metrics (no official equivalent)':62s} {'-':>10s} {_duration(statistics.median(times)):>10s} "
+        f"{'':>7s}  measured, median of {len(times)} (best {min(times):.2f} s; python -c pass {bare:.2f} s); "
+        f"heavy imports: {', '.join(heavy) or 'none'}"
+    )
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 1:
+        return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds:.2f} s" if seconds < 600 else f"{seconds / 3600:.2f} h"
 
 
 if __name__ == "__main__":

@@ -112,3 +112,28 @@ def test_device_path_resizes_the_prediction_like_the_cpu_path():
     pred = rng.integers(0, 256, (3, 45, 60, 3), dtype=np.uint8)
     got = psnr_ssim(pred, gt, "cpu")
     assert abs(got[0] - psnr(pred, gt)) < 1e-6 and abs(got[1] - ssim(pred, gt)) < 1e-6
+
+
+def test_psnr_of_8_bit_frames_is_the_float64_mean_bit_for_bit():
+    """The integer sum of squared errors gives the official float64 ``np.mean`` value exactly,
+    on any shape, the extremes included."""
+    from skimage.metrics import peak_signal_noise_ratio
+
+    from ewmbench.metrics.fidelity import psnr_frame
+
+    rng = np.random.default_rng(11)
+    cases = [
+        (np.zeros((48, 64, 3), np.uint8), np.full((48, 64, 3), 255, np.uint8)),  # largest error
+        (np.zeros((48, 64, 3), np.uint8), np.ones((48, 64, 3), np.uint8)),
+    ]
+    for shape in [(48, 64, 3), (31, 17), (20, 9, 4), (480, 640, 3)]:
+        gt = rng.integers(0, 256, shape, dtype=np.uint8)
+        cases.append((rng.integers(0, 256, shape, dtype=np.uint8), gt))  # full-range noise
+        cases.append((np.clip(gt.astype(int) + rng.integers(-9, 10, shape), 0, 255).astype(np.uint8), gt))
+    cases.append((cases[-1][0][:, ::2], cases[-1][1][:, ::2]))  # strided views
+    for pred, gt in cases:
+        expected = 10 * math.log10(
+            255**2 / float(np.mean((pred.astype(np.float64) - gt.astype(np.float64)) ** 2))
+        )
+        assert psnr_frame(pred, gt) == expected, pred.shape
+        assert psnr_frame(pred, gt) == peak_signal_noise_ratio(gt, pred, data_range=255), pred.shape

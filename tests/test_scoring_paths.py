@@ -228,6 +228,43 @@ def test_availability_is_found_without_importing():
     assert done.stdout.strip() == "[]"
 
 
+def test_listing_and_motion_on_stored_tracks_import_no_heavy_library(tmp_path):
+    """``ewmbench metrics`` and ``ewmbench evaluate --metrics trajectory_consistency`` on stored
+    tracks, each in a fresh process: neither imports torch, OpenCV or the neural libraries, and
+    listing imports no pandas or scipy either."""
+    gt, generated = _tracks(tmp_path, with_videos=False)
+    heavy = ("torch", "open_clip", "transformers", "huggingface_hub", "cv2", "pandas", "scipy")
+    evaluate_args = [
+        "evaluate",
+        "--gt",
+        str(gt),
+        "--generated",
+        str(generated),
+        "--output",
+        str(tmp_path / "out"),
+    ]
+    evaluate_args += ["--metrics", "trajectory_consistency", "--protocol", "ewmbench-v1"]
+    env = {**os.environ, "EWMBENCH_CACHE": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1"}
+    imported = {}
+    for name, args in (("metrics", ["metrics", "--json"]), ("evaluate", evaluate_args)):
+        code = (
+            "import sys, json\n"
+            "from typer.testing import CliRunner\n"
+            "from ewmbench.cli import app\n"
+            f"done = CliRunner().invoke(app, {args!r})\n"
+            "assert done.exit_code == 0, done.output\n"
+            f"print(json.dumps([m for m in {heavy!r} if m in sys.modules]))\n"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
+        )
+        assert done.returncode == 0, done.stderr
+        imported[name] = done.stdout.strip().splitlines()[-1]
+    assert imported["metrics"] == "[]"
+    assert imported["evaluate"] == '["pandas", "scipy"]'  # the run's rows; the official convex hull
+    assert (tmp_path / "out" / "rows.csv").is_file()
+
+
 def test_a_cached_hub_weight_is_found_where_huggingface_hub_finds_it(tmp_path, monkeypatch):
     from huggingface_hub import hf_hub_download
 

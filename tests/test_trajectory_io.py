@@ -91,3 +91,40 @@ def test_preprocessor_uses_official_traj_when_present(tmp_path):
         TrackingSettings.from_protocol(load_protocol(DEFAULT_PROTOCOL)),
     )
     np.testing.assert_array_equal(got, track)
+
+
+def test_identity_and_values_come_from_one_read_and_a_rewrite_is_read_again(tmp_path, monkeypatch):
+    import hashlib
+    from pathlib import Path
+
+    from ewmbench.data import trajectory
+    from ewmbench.perception.trajectories import trajectory_identity
+
+    track = np.array([[[0.1, 0.2], [0.3, 0.4]], [[0.5, 0.6], [-1, -1]]], np.float32)
+    path = _save(tmp_path, track)
+    reads = []
+    real_read = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda self: reads.append(self) or real_read(self))
+
+    identity = trajectory_identity(path, tmp_path / "video")
+    assert identity == "traj:" + hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    reads.clear()
+    first = load_traj(path)
+    assert reads == []  # the values came with the identity's read
+    first[0, 0, 0] = 0.9  # the caller's own copy
+    np.testing.assert_array_equal(load_traj(path), track)
+
+    np.save(path, track[::-1])  # same size, new content
+    np.testing.assert_array_equal(load_traj(path), track[::-1])
+    assert reads == [path]
+    assert trajectory.traj_digest(path) == hashlib.sha256(real_read(path)).hexdigest()
+
+
+def test_a_bad_track_has_an_identity_and_is_refused_when_loaded(tmp_path):
+    from ewmbench.perception.trajectories import trajectory_identity
+
+    path = _save(tmp_path, np.full((3, 2, 2), 7.0, np.float32))  # outside [0, 1]
+    assert trajectory_identity(path, tmp_path / "video").startswith("traj:")
+    for _ in range(2):  # the error is kept with the read, raised at each load
+        with pytest.raises(DataError, match="outside"):
+            load_traj(path)

@@ -25,7 +25,7 @@ ViewName = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z
 
 
 class SidecarMeta(BaseModel):
-    model_config = ConfigDict(extra="allow", strict=True)
+    model_config = ConfigDict(extra="allow", strict=True, defer_build=True)
 
     format: str
     fps: Annotated[float, Field(gt=0, le=10_000, allow_inf_nan=False)] | None = None

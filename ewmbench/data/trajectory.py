@@ -9,6 +9,11 @@ naming the file, so that no malformed track reaches the metrics.
 
 from __future__ import annotations
 
+import hashlib
+import io
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 from tokenize import TokenError
 
@@ -60,11 +65,65 @@ def load_traj(path: Path | str) -> np.ndarray:
     if not path.is_file():
         raise DataError(path, "trajectory file not found (run gripper tracking first)")
     try:
-        array = np.load(path, allow_pickle=False)
+        stored = _stored_track(path)
+    except OSError as exc:
+        raise DataError(path, f"not a readable .npy array ({type(exc).__name__}: {exc})") from None
+    if stored.error is not None:
+        raise stored.error
+    return stored.track.copy()
+
+
+def traj_digest(path: Path | str) -> str:
+    """SHA-256 (hex) of a ``traj.npy`` file's bytes, its identity in score keys; read together
+    with its values, which :func:`load_traj` then takes from the same read."""
+    return _stored_track(Path(path)).digest
+
+
+@dataclass(frozen=True)
+class _StoredTrack:
+    digest: str
+    track: np.ndarray | None  # validated, read-only; None where the file was refused
+    error: DataError | None
+
+
+_STORED_LIMIT = 4096  # tracks kept (a few kB each): more than a chunk of trials and their GT
+_stored: OrderedDict[tuple, _StoredTrack] = OrderedDict()
+_stored_lock = threading.Lock()
+
+
+def _stored_track(path: Path) -> _StoredTrack:
+    """One read of a ``traj.npy``: its content hash and its validated track, or the error loading it
+    raises (raised when the track is loaded, not when its identity is taken). The last
+    ``_STORED_LIMIT`` files are kept by (path, device, inode, size, modification and change
+    times), the signature the content-hash index trusts: a rewritten file is read again."""
+    info = path.stat()
+    key = (str(path), info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+    with _stored_lock:
+        if key in _stored:
+            _stored.move_to_end(key)
+            return _stored[key]
+    data = path.read_bytes()
+    track, error = None, None
+    try:
+        track = _parse_traj(data, path)
+        track.setflags(write=False)
+    except DataError as exc:
+        error = exc
+    stored = _StoredTrack(hashlib.sha256(data).hexdigest(), track, error)
+    with _stored_lock:
+        _stored[key] = stored
+        while len(_stored) > _STORED_LIMIT:
+            _stored.popitem(last=False)
+    return stored
+
+
+def _parse_traj(data: bytes, path: Path) -> np.ndarray:
+    try:
+        array = np.load(io.BytesIO(data), allow_pickle=False)
     except (OSError, ValueError, EOFError, SyntaxError, TokenError, RuntimeError) as exc:
         # numpy parses the header as a Python literal: a mangled one raises SyntaxError or TokenError
         raise DataError(path, f"not a readable .npy array ({type(exc).__name__}: {exc})") from None
     if isinstance(array, np.lib.npyio.NpzFile):
         array.close()
         raise DataError(path, "not a .npy array (an .npz archive)")
-    return validate_traj(array, path)
+    return np.array(validate_traj(array, path))  # its own memory, not a view of the file's bytes

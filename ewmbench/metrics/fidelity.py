@@ -29,9 +29,23 @@ from ewmbench.metrics.frames import match_size, sequential_sum
 def psnr_frame(
     pred: np.ndarray, gt: np.ndarray, data_range: float = 255, max_db: float | None = None
 ) -> float:
-    """PSNR in dB of one frame pair: infinite when identical, unless capped at ``max_db``."""
-    pred, gt = np.asarray(pred, np.float64), np.asarray(gt, np.float64)
-    mse = float(np.mean((pred - gt) ** 2))
+    """PSNR in dB of one frame pair: infinite when identical, unless capped at ``max_db``.
+
+    For 8-bit frames of one shape the squared error is summed exactly in integers (the absolute
+    difference squared fits 16 bits); the float64 mean of the official code sums the same
+    integers exactly (every partial sum is below 2**53), so the mean squared error is the same
+    float64 number, bit for bit, at a twentieth of the cost.
+    """
+    pred, gt = np.asarray(pred), np.asarray(gt)
+    if pred.dtype == gt.dtype == np.uint8 and pred.shape == gt.shape and pred.size < 2**37:
+        import cv2  # imported when a frame is scored: listing metrics imports no OpenCV
+
+        difference = cv2.absdiff(np.ravel(pred), np.ravel(gt)).astype(np.uint16)
+        np.multiply(difference, difference, out=difference)
+        mse = int(difference.sum(dtype=np.uint64)) / difference.size
+    else:
+        pred, gt = pred.astype(np.float64), gt.astype(np.float64)
+        mse = float(np.mean((pred - gt) ** 2))
     value = math.inf if mse == 0 else 10 * math.log10(data_range**2 / mse)
     return value if max_db is None else min(value, max_db)
 
@@ -48,19 +62,20 @@ def ssim_frame(
     uniform window, sample covariance and ``channel_axis=-1`` (the official call).
 
     The mean runs over the interior crop only (``(win_size - 1) // 2`` from each border), where
-    every window lies inside the image, so border handling cannot change the result. The window
-    sums of x, y, x*x, y*y and x*y are computed by OpenCV's box filter in float32, which is exact
-    for 8-bit frames (integers whose every partial sum stays below 2**24); the moments then
-    follow in float64 from exact integers, with the formula rearranged to work on sums:
+    every window lies inside the image, so border handling cannot change the result. The formula
+    is rearranged to work on the window sums of x, y, x*x + y*y and x*y:
 
         s = (2 Sx Sy + C1) (2 (n Sxy - Sx Sy) + C2) / ((Sx^2 + Sy^2 + C1) (n (Sxx + Syy) - Sx^2 - Sy^2 + C2))
 
     with C1 = (k1 L)^2 n^2 and C2 = (k2 L)^2 n (n - 1): scikit-image's value to float64 round-off
-    (tested within 1e-12). Frames that are not 8-bit integers take the float64 path.
+    (tested within 1e-12). For 8-bit frames every term before a constant is added is an integer
+    below 2**31, so OpenCV's box filter and the four integer products run exactly in int32; the
+    constants, the two products and the division then follow in float64. Frames that are not
+    8-bit integers (or windows too large for int32) take the same steps in float64.
 
     Speed comes from memory, not arithmetic: every array lives in a per-thread workspace reused
     from frame to frame (a fresh 640x480x3 array costs more in page faults than the filter that
-    fills it), and the float64 formula runs over strips of rows small enough to stay in cache.
+    fills it), and the formula runs over strips of rows small enough to stay in cache.
     """
     import cv2  # imported when a frame is scored: listing metrics imports no OpenCV
 
@@ -74,55 +89,61 @@ def ssim_frame(
             f"win_size must be odd and at most the frame's smaller side, got {win_size} for {gt.shape[:2]}"
         )
     n = win_size * win_size
-    exact = gt.dtype == pred.dtype == np.uint8 and n * 255 * 255 < 2**24
-    space = _workspace(gt.shape, np.float32 if exact else np.float64, win_size)
-    x, y, product = space["x"], space["y"], space["product"]
-    np.copyto(x, gt, casting="unsafe")
-    np.copyto(y, pred, casting="unsafe")
+    exact = gt.dtype == pred.dtype == np.uint8 and n * n * 2 * 255 * 255 < 2**31
+    space = _workspace(gt.shape, np.int32 if exact else np.float64, win_size)
     kernel = (win_size, win_size)
+
+    depth = cv2.CV_32S if exact else cv2.CV_64F
 
     def window_sum(image: np.ndarray, name: str) -> np.ndarray:
         return cv2.boxFilter(
-            image, -1, kernel, dst=space[name], normalize=False, borderType=cv2.BORDER_REFLECT
+            image, depth, kernel, dst=space[name], normalize=False, borderType=cv2.BORDER_REFLECT
         )
 
+    if exact:
+        x, y = np.ascontiguousarray(gt), np.ascontiguousarray(pred)
+        squares, product = space["squares"], space["product"]
+        np.multiply(x, x, out=squares, dtype=np.int32)
+        squares += np.multiply(y, y, out=product, dtype=np.int32)
+        sxx_syy = window_sum(squares, "sxx_syy")
+        sxy = window_sum(np.multiply(x, y, out=product, dtype=np.int32), "sxy")
+    else:
+        x, y, product = space["x"], space["y"], space["product"]
+        np.copyto(x, gt, casting="unsafe")
+        np.copyto(y, pred, casting="unsafe")
+        sxx_syy = window_sum(np.multiply(x, x, out=product), "sxx_syy")
+        sxx_syy += window_sum(np.multiply(y, y, out=product), "sxy")  # Sxx + Syy, as two float64 sums
+        sxy = window_sum(np.multiply(x, y, out=product), "sxy")
     sx, sy = window_sum(x, "sx"), window_sum(y, "sy")
-    sxx = window_sum(np.multiply(x, x, out=product), "sxx")
-    syy = window_sum(np.multiply(y, y, out=product), "syy")
-    sxy = window_sum(np.multiply(x, y, out=product), "sxy")
     pad = (win_size - 1) // 2
     height, width = gt.shape[:2]
     c1, c2 = (k1 * data_range) ** 2 * n * n, (k2 * data_range) ** 2 * n * (n - 1)
     ratio = space["ratio"]
+    interior = slice(pad, width - pad)
     for top in range(pad, height - pad, _STRIP_ROWS):
         rows = slice(top, min(top + _STRIP_ROWS, height - pad))
         count = rows.stop - rows.start
-        a, b, cov, var = (space[name][:count] for name in ("a", "b", "cov", "var"))
-        np.copyto(a, sx[rows, pad : width - pad])
-        np.copyto(b, sy[rows, pad : width - pad])
-        np.copyto(cov, sxy[rows, pad : width - pad])
-        np.copyto(var, sxx[rows, pad : width - pad])
-        var += syy[rows, pad : width - pad]
-        # In place, in the order of the formula above (bit for bit the values of whole-frame
-        # arithmetic): b <- numerator, a <- denominator.
-        sy2 = np.multiply(b, b, out=space["tmp"][:count])
-        b *= a  # Sx Sy
-        a *= a  # Sx^2
-        cov *= n
+        a, b, cov, var, sy2 = (space[name][:count] for name in ("a", "b", "cov", "var", "sy2"))
+        numerator, denominator = space["numerator"][:count], space["denominator"][:count]
+        strip_x, strip_y = sx[rows, interior], sy[rows, interior]
+        # The integer terms (exact in int32 for 8-bit frames), in the order of the formula above.
+        np.multiply(strip_x, strip_y, out=b)  # Sx Sy
+        np.multiply(strip_x, strip_x, out=a)  # Sx^2
+        np.multiply(strip_y, strip_y, out=sy2)  # Sy^2
+        np.multiply(sxy[rows, interior], n, out=cov)
         cov -= b
-        cov *= 2
-        cov += c2
-        b *= 2
-        b += c1
-        b *= cov
-        var *= n
+        cov *= 2  # 2 (n Sxy - Sx Sy)
+        np.multiply(sxx_syy[rows, interior], n, out=var)
         var -= a
-        var -= sy2
-        var += c2
-        a += sy2
-        a += c1
-        a *= var
-        np.divide(b, a, out=ratio[top - pad : top - pad + count])
+        var -= sy2  # n (Sxx + Syy) - Sx^2 - Sy^2
+        b *= 2  # 2 Sx Sy
+        a += sy2  # Sx^2 + Sy^2
+        # float64 from here: the constants, the two products, the ratio.
+        np.add(b, c1, out=numerator)
+        numerator *= np.add(cov, c2, out=space["term"][:count])
+        np.add(a, c1, out=denominator)
+        denominator *= np.add(var, c2, out=space["term"][:count])
+        np.divide(numerator, denominator, out=ratio[top - pad : top - pad + count])
     # Reduced as before the strips, channel by channel, so a score keeps its every bit.
     if ratio.ndim == 2:
         return float(ratio.mean())
@@ -134,18 +155,21 @@ _workspaces = threading.local()
 
 
 def _workspace(shape: tuple[int, ...], dtype, win_size: int) -> dict[str, np.ndarray]:
-    """This thread's arrays for SSIM of frames of ``shape``: the inputs and window sums in
-    ``dtype``, float64 strips of ``_STRIP_ROWS`` interior rows and the float64 interior map of
-    the ratio; kept for the next frame."""
+    """This thread's arrays for SSIM of frames of ``shape``: the products and window sums in
+    ``dtype`` (int32 for 8-bit frames), strips of ``_STRIP_ROWS`` interior rows for the integer
+    terms (``dtype``) and the float64 terms, and the float64 interior map of the ratio; kept for
+    the next frame."""
     key = (tuple(shape), np.dtype(dtype), win_size)
     cached = getattr(_workspaces, "arrays", None)
     if cached is None or cached[0] != key:
         pad = (win_size - 1) // 2
         strip = (_STRIP_ROWS, shape[1] - 2 * pad, *shape[2:])
         arrays = {
-            name: np.empty(shape, dtype) for name in ("x", "y", "product", "sx", "sy", "sxx", "syy", "sxy")
+            name: np.empty(shape, dtype)
+            for name in ("x", "y", "squares", "product", "sx", "sy", "sxx_syy", "sxy")
         }
-        arrays |= {name: np.empty(strip, np.float64) for name in ("a", "b", "cov", "var", "tmp")}
+        arrays |= {name: np.empty(strip, dtype) for name in ("a", "b", "cov", "var", "sy2")}
+        arrays |= {name: np.empty(strip, np.float64) for name in ("numerator", "denominator", "term")}
         arrays["ratio"] = np.empty((shape[0] - 2 * pad, *strip[1:]), np.float64)
         _workspaces.arrays = cached = (key, arrays)
     return cached[1]

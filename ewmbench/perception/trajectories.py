@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ewmbench.data.trajectory import load_traj
+from ewmbench.data.trajectory import load_traj, traj_digest
 from ewmbench.data.video_cache import VideoCache
 from ewmbench.errors import DataError, Unavailable
 from ewmbench.files import load_array, sha256_file
@@ -114,7 +114,7 @@ def trajectory_identity(
     score keyed by it is recomputed when either changes (tracking settings are part of the
     metric's settings, the device type is keyed by the caller)."""
     if Path(traj_path).is_file():
-        return "traj:" + sha256_file(traj_path)[:16]
+        return "traj:" + traj_digest(traj_path)[:16]
     choice = choice.with_embodiment(embodiment_of(gt_video or video))
     try:
         return "detector:" + sha256_file(choose_weights(video, choice))[:16]

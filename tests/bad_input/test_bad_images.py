@@ -220,3 +220,40 @@ def test_unwritten_temporary_frames_are_not_frames(tmp_path):
     Image.new("RGB", (4, 4)).save(tmp_path / "frame_00000.png")
     (tmp_path / ".tmp-abc.png").write_bytes(b"partial")
     assert [p.name for p in list_frames(tmp_path)] == ["frame_00000.png"]
+
+
+def test_every_png_kind_reads_as_pil_converts_it(tmp_path):
+    """8-bit RGB and RGBA PNGs (decoded by OpenCV), interlaced or not, and the kinds PIL reads
+    (grey, palette, grey + alpha) give the pixels of PIL's ``convert("RGB")``."""
+    rng = np.random.default_rng(5)
+    rgba = rng.integers(0, 256, (37, 53, 4), dtype=np.uint8)
+    images = {
+        "rgb": Image.fromarray(rgba[..., :3]),
+        "rgba": Image.fromarray(rgba, "RGBA"),
+        "grey": Image.fromarray(rgba[..., 0]),
+        "grey_alpha": Image.fromarray(rgba[..., :2], "LA"),
+        "palette": Image.fromarray(rgba[..., :3]).quantize(64),
+    }
+    for name, image in images.items():
+        for options in ({}, {"interlace": 1}):
+            path = tmp_path / f"{name}{len(options)}.png"
+            image.save(path, **options)
+            with Image.open(path) as stored:
+                expected = np.asarray(stored.convert("RGB"))
+            got = read_image(path)
+            assert got.dtype == np.uint8 and got.shape == (37, 53, 3), name
+            np.testing.assert_array_equal(got, expected, err_msg=name)
+
+
+def test_truncated_or_corrupt_rgb_png_is_an_error_naming_the_file(tmp_path):
+    path = tmp_path / "frame_00000.png"
+    Image.fromarray(np.random.default_rng(6).integers(0, 256, (40, 60, 3), dtype=np.uint8)).save(path)
+    whole = path.read_bytes()
+    path.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(DataError, match="frame_00000.png: unreadable image"):
+        read_image(path)
+    corrupt = bytearray(whole)
+    corrupt[len(whole) // 2] ^= 0xFF  # inside the compressed data: the checksum fails
+    path.write_bytes(bytes(corrupt))
+    with pytest.raises(DataError, match="frame_00000.png: unreadable image"):
+        read_image(path)

@@ -105,6 +105,9 @@ class Metric(ABC):
     uses_frames: ClassVar[bool] = True
     # True when the numbers do not depend on the compute device (no network runs on it).
     device_free: ClassVar[bool] = False
+    # With a batched path (score_trials): the most trials per work chunk, for a metric whose
+    # chunk is costly (a network's passes); None: the large chunks of cheap batched maths.
+    chunk_trials: ClassVar[int | None] = None
     # Optional packages the metric runs on, and the extra that installs them (pyproject.toml).
     modules: ClassVar[tuple[str, ...]] = ()
     extra: ClassVar[str | None] = None

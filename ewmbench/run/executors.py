@@ -8,7 +8,9 @@ reads the stored records, so every executor gives the same rows.
   records already written are kept, so the retry redoes only what was missing.
 
 Workers keep their scorer (decoded frames, loaded models) from chunk to chunk: one model per
-worker process, loaded on the first chunk that needs it.
+worker process, loaded on the first chunk that needs it. When a worker moves on to another stage
+(another metric, or out of the one pass of frame metrics), the last stage's networks are freed,
+so a GPU holds one stage's models at a time.
 """
 
 from __future__ import annotations
@@ -18,13 +20,15 @@ from collections.abc import Callable
 
 from ewmbench.data.video_cache import VideoCache
 from ewmbench.errors import ConfigError
+from ewmbench.perception.model_cache import free_models
 from ewmbench.preflight import EXECUTORS
-from ewmbench.run.plan import Job, WorkItem, chunk_size, chunked
+from ewmbench.run.plan import Job, WorkItem, chunk_size, chunked, same_pass
 from ewmbench.run.scoring import Scorer
 
 # Set in each worker process of the ``processes`` executor: its index, for the device per rank.
 _RANK: int | None = None
 _CURRENT: list[tuple[Job, Scorer]] = []  # this process's scorer and the job it was built for
+_STAGE: list[str] = []  # the stage of the last chunk this process scored
 
 
 def device_for_rank(device: str, rank: int | None) -> str:
@@ -78,6 +82,10 @@ def collect_scorer(job: Job) -> Scorer:
 
 def run_chunk(job: Job, chunk: list[WorkItem]) -> int:
     """Score a chunk of work items, writing each record; returns how many were computed (not reused)."""
+    stage = "one pass" if same_pass(chunk[0].metric) else chunk[0].metric_name
+    if _STAGE and _STAGE[0] != stage:
+        free_models()  # the last stage's networks (encoder, captioner, ...) before this one loads its own
+    _STAGE[:] = [stage]
     scorer = scorer_for(job)
     before = scorer.computed
     if chunk[0].level == "trial":  # one metric, or one pass of metrics trial by trial (plan.chunked)
@@ -120,6 +128,9 @@ def run_serial(job: Job, items: list[WorkItem], advance: Callable[[int], None], 
     except BaseException:
         _CURRENT.clear()  # the run's decoded frames are not kept past it
         raise
+    finally:
+        _STAGE.clear()
+        free_models()  # the last stage's networks
     if _CURRENT:
         _CURRENT[0][1].videos.decoded.clear()  # the scorer stays for collect (collect_scorer)
     return computed

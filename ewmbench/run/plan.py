@@ -108,6 +108,8 @@ def chunk_size(metric: Metric, trials: int = 0, workers: int = 1) -> int:
     (enough chunks to keep every worker busy, 4 each, within the bounds above)."""
     spread = math.ceil(trials / (4 * workers)) if trials else BATCHED_CHUNK
     if has_batched_path(metric):
+        if metric.chunk_trials:  # a network's passes: chunks as small as a worker's share allows
+            return max(1, min(metric.chunk_trials, spread))
         return max(MIN_BATCHED_CHUNK, min(BATCHED_CHUNK, spread))
     return max(1, min(UNBATCHED_CHUNK, spread))
 

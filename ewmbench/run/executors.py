@@ -97,9 +97,18 @@ def run_chunk(job: Job, chunk: list[WorkItem]) -> int:
     for item in chunk:
         if item.level == "episode":
             scorer.score_episode(item.metric, item.episode, [t for _, t in item.pairs])
+        elif item.level == "shard":
+            scorer.score_shard(item.metric, list(item.pairs))
         elif item.level == "dataset":
             scorer.score_dataset(item.metric, list(item.pairs))
     return scorer.computed - before
+
+
+def _phases(chunks: list[list[WorkItem]]) -> list[list[list[WorkItem]]]:
+    """Every other chunk, then the dataset items: a dataset item merges its shards, which run
+    before it (no worker computes a shard twice)."""
+    merging = [chunk for chunk in chunks if chunk[0].level == "dataset"]
+    return [[chunk for chunk in chunks if chunk[0].level != "dataset"], merging]
 
 
 def _init_worker(counter) -> None:
@@ -149,10 +158,11 @@ def run_processes(
     with ProcessPoolExecutor(
         max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(counter,)
     ) as pool:
-        futures = {pool.submit(run_chunk, job, chunk): len(chunk) for chunk in _chunks(items, workers)}
-        for future in as_completed(futures):
-            computed += future.result()
-            advance(futures[future])
+        for phase in _phases(_chunks(items, workers)):
+            futures = {pool.submit(run_chunk, job, chunk): len(chunk) for chunk in phase}
+            for future in as_completed(futures):
+                computed += future.result()
+                advance(futures[future])
     return computed
 
 
@@ -182,13 +192,14 @@ def run_ray(
         # A task whose worker died is retried (max_retries); records written before are kept.
         remote = ray.remote(num_cpus=1, num_gpus=num_gpus, max_retries=3)(task)
         job_ref = ray.put(job)
-        pending = {remote.remote(job_ref, chunk): len(chunk) for chunk in _chunks(items, workers)}
         computed = 0
-        while pending:
-            done, _ = ray.wait(list(pending), num_returns=1)
-            for ref in done:
-                computed += ray.get(ref)
-                advance(pending.pop(ref))
+        for phase in _phases(_chunks(items, workers)):
+            pending = {remote.remote(job_ref, chunk): len(chunk) for chunk in phase}
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1)
+                for ref in done:
+                    computed += ray.get(ref)
+                    advance(pending.pop(ref))
         return computed
     finally:
         if started:

@@ -2,7 +2,8 @@
 
 A work item is one (metric, video or videos) unit whose result is one stored record: a trial
 (trial-level metrics), the trials of an episode (episode-level metrics) or every scored trial
-(dataset-level metrics: FID, FVD). Executors run items in chunks; trial items of one metric are
+(dataset-level metrics: FID, FVD); a sharded dataset metric (FID, FVD) also has one item per
+shard of whole episodes, whose stored result (moments) the dataset item merges. Executors run items in chunks; trial items of one metric are
 chunked together so a metric with a batched path (the motion metrics) scores a chunk at once.
 """
 
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ewmbench.data.layout import Episode, Trial
-from ewmbench.metrics.base import Metric
+from ewmbench.metrics.base import Metric, dataset_shards
 from ewmbench.perception.detector_weights import DetectorChoice
 from ewmbench.protocols import Protocol
 
@@ -74,6 +75,10 @@ def build_plan(metrics: list[Metric], pairs: list[tuple[Episode, Trial]]) -> lis
             continue
         metric_pairs = pairs_for(metric, pairs)
         if metric.level == "dataset":
+            if metric.shard_trials and metric_pairs:  # shards apart, then the item that merges them
+                shards = dataset_shards(metric_pairs, lambda pair: pair[0].key, metric.shard_trials)
+                if len(shards) > 1:
+                    items.extend(WorkItem(metric, "shard", tuple(shard)) for shard in shards)
             if metric_pairs:
                 items.append(WorkItem(metric, "dataset", tuple(metric_pairs)))
         elif metric.level == "trial":

@@ -19,6 +19,7 @@ from ewmbench.metrics.fidelity import (
     distinct_gt_videos,
     feature_statistics,
     frechet_distance_of_features,
+    frechet_distance_of_moments,
 )
 from ewmbench.perception import replay_networks as rf
 from ewmbench.perception.detector_weights import DetectorChoice
@@ -97,7 +98,16 @@ def test_merged_shard_moments_equal_the_moments_of_all(tmp_path, probe_inception
     assert sharded == pytest.approx(frechet_distance_of_features(generated, reference), rel=1e-9, abs=1e-9)
     assert FID().score_dataset(inputs, SETTINGS)["fid"] == pytest.approx(sharded, rel=1e-12)
     monkeypatch.setattr(FID, "shard_trials", 1000)  # one shard: the whole run at once
-    assert FID().score_dataset(inputs, SETTINGS)["fid"] == pytest.approx(sharded, rel=1e-9, abs=1e-9)
+    at_once = FID().score_dataset(inputs, SETTINGS)["fid"]
+    assert at_once == pytest.approx(sharded, rel=1e-9, abs=1e-9)
+    # ... bit for bit the value of pooling every video's moments in order (as before shards)
+    pooled = [
+        FeatureMoments.merged(
+            FeatureMoments.of(FID().video_features(video, inputs[0], SETTINGS)) for video in side
+        )
+        for side in ([i.trial.video_path() for i in inputs], distinct_gt_videos(inputs))
+    ]
+    assert at_once == frechet_distance_of_moments(*pooled)
 
 
 def test_executors_run_shards_as_items_and_the_dataset_item_merges_them(

@@ -27,7 +27,8 @@ _log = logging.getLogger(__name__)
 
 # Bump when the way frames become features changes, so cached features are not reused.
 FEATURE_VERSION = 1
-# Settings that change how fast features are computed, never their values.
+# Settings that change how fast features are computed, their values only by float round-off
+# (which frames share a forward pass).
 _SPEED_ONLY = ("batch_size", "batch_across_videos")
 
 

@@ -105,10 +105,13 @@ def run_chunk(job: Job, chunk: list[WorkItem]) -> int:
 
 
 def _phases(chunks: list[list[WorkItem]]) -> list[list[list[WorkItem]]]:
-    """Every other chunk, then the dataset items: a dataset item merges its shards, which run
-    before it (no worker computes a shard twice)."""
-    merging = [chunk for chunk in chunks if chunk[0].level == "dataset"]
-    return [[chunk for chunk in chunks if chunk[0].level != "dataset"], merging]
+    """Every other chunk, then the dataset items that merge shards (FID, FVD), so that their
+    shards have run before them and no worker computes a shard twice."""
+
+    def merging(chunk: list[WorkItem]) -> bool:
+        return chunk[0].level == "dataset" and bool(chunk[0].metric.shard_trials)
+
+    return [[chunk for chunk in chunks if not merging(chunk)], [chunk for chunk in chunks if merging(chunk)]]
 
 
 def _init_worker(counter) -> None:

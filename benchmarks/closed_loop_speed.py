@@ -62,7 +62,7 @@ def replay_versus_live(config: LoopConfig, chunk: int) -> None:
 
     from ewmbench.data.datasets import resolve_dataset
     from ewmbench.data.layout import GroundTruth
-    from ewmbench.models.base import GenerationRequest
+    from ewmbench.models.request import GenerationRequest
     from ewmbench.models.sim import SimModel
 
     episode = GroundTruth(resolve_dataset(config.dataset)).episodes[0]

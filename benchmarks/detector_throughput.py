@@ -30,16 +30,17 @@ def main() -> None:
     args = parser.parse_args()
 
     from ewmbench.perception.detector import (
+        TrackingSettings,
         load_detector,
         predict_options,
         prepare_frame,
         track_frames,
-        tracking_settings,
     )
     from ewmbench.perception.detector_weights import shipped_detector
+    from ewmbench.protocols import load_protocol
     from tests.helpers.detector import draw_frames, synthetic_poses, untrained_detector
 
-    settings = tracking_settings(args.protocol)
+    settings = TrackingSettings.from_protocol(load_protocol(args.protocol))
     weights = args.weights or shipped_detector("ewmbench.sim/1")
     label = str(weights) if weights else "untrained yolov8n (2 classes)"
     if weights is None:

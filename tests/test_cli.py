@@ -147,3 +147,27 @@ def test_evaluate_from_the_official_preprocessed_layout(tmp_path, monkeypatch):
     assert mean["hsd"] == repr(
         round((float(f"{expected['1']['hsd']:.3f}") + float(f"{expected['2']['hsd']:.3f}")) / 2, 6)
     )
+
+
+def test_every_size_option_reads_width_by_height():
+    import pytest
+    import typer
+
+    from ewmbench.cli.common import parse_size
+
+    assert parse_size("640x480") == (640, 480)
+    assert parse_size("64X48") == (64, 48)
+    assert parse_size(None) is None and parse_size("") is None
+    for bad, message in (("640", "WIDTHxHEIGHT"), ("axb", "WIDTHxHEIGHT"), ("4x480", "at least 8x8")):
+        with pytest.raises(typer.BadParameter, match=message):
+            parse_size(bad)
+
+
+def test_serve_size_is_width_by_height(monkeypatch):
+    from ewmbench.serve import app as service
+
+    started = []
+    monkeypatch.setattr(service, "serve", lambda config, *address: started.append(config))
+    result = CliRunner().invoke(app, ["serve", "--model", "static", "--size", "64x48"])
+    assert result.exit_code == 0, result.output
+    assert started[0].size == (48, 64)  # the profile keeps (height, width)

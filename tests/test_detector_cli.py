@@ -8,7 +8,8 @@ import numpy as np
 from typer.testing import CliRunner
 
 from ewmbench.cli import app
-from ewmbench.perception.detector import load_detector, tracking_settings
+from ewmbench.perception.detector import TrackingSettings, load_detector
+from ewmbench.protocols import DEFAULT_PROTOCOL, load_protocol
 from tests.helpers.detector import make_episode, untrained_detector
 
 runner = CliRunner()
@@ -95,7 +96,7 @@ def test_train_command_tiny_run(tmp_path):
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout[result.stdout.index("{") :])
     assert summary["val_episodes"] and 0.0 <= summary["val_map50"] <= 1.0
-    model = load_detector(output, tracking_settings())
+    model = load_detector(output, TrackingSettings.from_protocol(load_protocol(DEFAULT_PROTOCOL)))
     assert model.names == {0: "left_gripper", 1: "right_gripper"}
     report = json.loads(output.with_suffix(".pt.json").read_text())
     assert report["train_images"] == 6 and report["val_images"] == 3

@@ -8,9 +8,10 @@ import pytest
 from ewmbench.data.layout import GroundTruth
 from ewmbench.data.video_cache import VideoCache
 from ewmbench.perception.autolabel import episode_grippers
-from ewmbench.perception.detector import tracking_settings
+from ewmbench.perception.detector import TrackingSettings
 from ewmbench.perception.detector_weights import shipped_detector
 from ewmbench.perception.trajectories import track_video
+from ewmbench.protocols import DEFAULT_PROTOCOL, load_protocol
 
 # Seeds never used for training the shipped detector (see docs/detector.md).
 HELD_OUT_SEED = 9001
@@ -40,7 +41,12 @@ def sample_episode(tmp_path_factory):
 def test_shipped_detector_tracks_close_to_projected_gt(sample_episode, tmp_path):
     pre = VideoCache(tmp_path / "cache")
     # No weights given: the sidecar meta names the simulator, which selects the shipped detector.
-    trajectory = track_video(sample_episode.video_path(), pre, tracking_settings(), device="cpu")
+    trajectory = track_video(
+        sample_episode.video_path(),
+        pre,
+        TrackingSettings.from_protocol(load_protocol(DEFAULT_PROTOCOL)),
+        device="cpu",
+    )
     frames = pre.frames(sample_episode.video_path())
     gt = episode_grippers(sample_episode, len(frames), frames.shape[2], frames.shape[1])
     found = ~np.all(trajectory == -1, axis=-1)

@@ -15,19 +15,20 @@ from ewmbench.data.video_cache import VideoCache
 from ewmbench.errors import ConfigError, Unavailable
 from ewmbench.perception import detector_weights
 from ewmbench.perception.detector import (
+    TrackingSettings,
     _record_of_result,
     load_detector,
     prepare_frame,
     select_grippers,
-    tracking_settings,
 )
 from ewmbench.perception.detector_weights import DetectorChoice, choose_weights
 from ewmbench.perception.track_dataset import track_dataset
 from ewmbench.perception.trajectories import track_video
+from ewmbench.protocols import load_protocol
 from tests.helpers.detector import make_episode, untrained_detector
 
-V1 = tracking_settings("ewmbench-v1")
-V2 = tracking_settings("ewmbench-v2")
+V1 = TrackingSettings.from_protocol(load_protocol("ewmbench-v1"))
+V2 = TrackingSettings.from_protocol(load_protocol("ewmbench-v2"))
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +51,7 @@ def test_v1_settings_are_the_official_ones():
 
 def test_unknown_protocol_is_a_config_error():
     with pytest.raises(ConfigError, match="unknown protocol 'nope'"):
-        tracking_settings("nope")
+        TrackingSettings.from_protocol(load_protocol("nope"))
 
 
 def test_a_custom_protocol_file_carries_its_own_tracking_settings(tmp_path):
@@ -61,13 +62,13 @@ def test_a_custom_protocol_file_carries_its_own_tracking_settings(tmp_path):
     data["metrics"]["trajectory_consistency"]["tracking"]["conf"] = 0.5
     custom = tmp_path / "mine.yaml"
     custom.write_text(yaml.safe_dump(data))
-    settings = tracking_settings(str(custom))
+    settings = TrackingSettings.from_protocol(load_protocol(str(custom)))
     assert (settings.protocol, settings.conf, settings.channel_order) == ("mine", 0.5, "correct")
     del data["metrics"]["trajectory_consistency"]["tracking"]
     untracked = tmp_path / "untracked.yaml"  # protocols are cached per path within a process
     untracked.write_text(yaml.safe_dump(data))
     with pytest.raises(ConfigError, match="no tracking settings"):
-        tracking_settings(str(untracked))
+        TrackingSettings.from_protocol(load_protocol(str(untracked)))
 
 
 def test_highest_confidence_box_per_class():

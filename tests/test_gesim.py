@@ -16,7 +16,7 @@ from ewmbench.data.layout import GroundTruth, Sidecar, write_episode
 from ewmbench.errors import ConfigError, DataError, Unavailable
 from ewmbench.loop.gesim_reward import JudgeReward
 from ewmbench.loop.vlm_judge import VLMJudge
-from ewmbench.models.base import check_request_fits, load_model_class
+from ewmbench.models.checks import check_request_fits
 from ewmbench.models.gesim import (
     GESim2Model,
     arm_joint_columns,
@@ -26,6 +26,7 @@ from ewmbench.models.gesim import (
     model_frame_count,
     our_frames,
 )
+from ewmbench.models.registry import load_model_class
 from ewmbench.perception.captioner import FrameSampling, VideoCaptioner
 from ewmbench.preflight import sidecar_fields
 from ewmbench.runner import build_request

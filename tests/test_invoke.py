@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ewmbench.models.base import Capabilities, GenerationRequest, GenerationResult, WorldModel
+from ewmbench.errors import ConfigError
+from ewmbench.models.adapter import WorldModel
+from ewmbench.models.capabilities import Capabilities
 from ewmbench.models.invoke import (
     FRAME_0_FIELD,
     ResultError,
@@ -16,8 +18,11 @@ from ewmbench.models.invoke import (
     call_model,
     check_result,
     conform_result,
+    load_model,
+    open_model,
 )
 from ewmbench.models.remote import RemoteModel
+from ewmbench.models.request import GenerationRequest, GenerationResult
 from ewmbench.runner import RunConfig, run
 from ewmbench.serve.app import BackgroundServer, ServeConfig, Service
 from tests.helpers.datasets import make_ground_truth
@@ -71,6 +76,41 @@ class Oracle(Counting):
     def generate_oracle(self, request, episode):
         self.calls.append(f"oracle {episode}")
         return GenerationResult({"head": _frames([episode] * request.num_frames)})
+
+
+def test_open_model_builds_without_loading_and_names_the_option_at_fault():
+    model = open_model("static")
+    assert (model.name, model.device) == ("static", "cpu")
+    with pytest.raises(ConfigError, match=r"^--model: unknown model 'statik' \(did you mean 'static'\?\)"):
+        open_model("statik")
+    with pytest.raises(ConfigError, match=r"^--world-model-option: model 'sim' has no option 'nois'"):
+        open_model("sim", {"nois": 1}, flag="--world-model")
+    with pytest.raises(ConfigError, match=r"^--model: no model named"):
+        open_model(None)
+
+
+class GpuOnly(Counting):
+    name = "gpu-only"
+    needs_gpu = True
+
+    def check_available(self):
+        self.calls.append("check_available")
+
+    def load(self, device):
+        self.calls.append(f"load {device}")
+        super().load(device)
+
+
+def test_load_model_checks_then_loads_on_the_device_asked_for(monkeypatch):
+    from ewmbench.models import invoke
+
+    monkeypatch.setattr(invoke, "default_device", lambda: pytest.fail("probed CUDA for --device cpu"))
+    model = GpuOnly()
+    assert load_model(model, "cpu") == "cpu"  # asked for explicitly: no probe, a GPU model may run
+    assert model.calls == ["check_available", "load cpu"]
+    monkeypatch.setattr(invoke, "default_device", lambda: "cpu")
+    with pytest.raises(ConfigError, match="needs a GPU and no CUDA device is available"):
+        load_model(GpuOnly(), None)
 
 
 def test_dispatch_oracle_batched_and_single():

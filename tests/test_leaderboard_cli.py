@@ -9,32 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.cli import ewmbench as cli
 from tests.helpers.datasets import make_ground_truth
+from tests.helpers.submission import MODEL_README, submit_static_run
 
 ROOT = Path(__file__).resolve().parents[1]
-README = """---
-model_name: Static baseline
-version: "1"
-organization: Lab
-release_year: 2026
-source_type: open_source
-control_type: text_driven
----
-Repeats the initial frame.
-"""
-
-
-def cli(*args, env=None, check=True):
-    result = subprocess.run(
-        [sys.executable, "-m", "ewmbench", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"{args} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-    return result
 
 
 @pytest.fixture(scope="module")
@@ -44,20 +23,7 @@ def submitted(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli")
     env = {**os.environ, "EWMBENCH_CACHE": str(root / "cache")}
     gt = make_ground_truth(root / "gt")
-    cli(
-        "run",
-        "--model",
-        "static",
-        "--dataset",
-        gt,
-        "--trials",
-        "2",
-        "--metrics",
-        "psnr,ssim",
-        "--output",
-        root / "run",
-        env=env,
-    )
+    submit_static_run(root, gt, env)  # root / 'bundle.tar.gz'
     record = json.loads((root / "run" / "record.json").read_text())
     board = root / "board"
     (board / "entries").mkdir(parents=True)
@@ -69,16 +35,6 @@ def submitted(tmp_path_factory):
     (board / "rule.yaml").write_text(rule)
     shutil.copy(
         ROOT / "leaderboards" / "ewmbench" / "entries" / "ewmbench-paper-enerverse-ft.json", board / "entries"
-    )
-    (root / "model_readme.md").write_text(README)
-    cli(
-        "submit",
-        root / "run",
-        "--readme",
-        root / "model_readme.md",
-        "--output",
-        root / "bundle.tar.gz",
-        env=env,
     )
     return root, board, gt, env
 
@@ -193,7 +149,7 @@ def test_submit_for_worldarena_names_videos_as_its_code_reads_them(submitted, tm
     assert {p.stem for p in gen_dir.glob("*.mp4")} == {p.stem for p in gt_flat.glob("*.mp4")}
     assert "valid" in cli("leaderboard", "validate", bundle, "--target", "worldarena").stdout
     # front-matter fields WorldArena does not define are refused before anything is packed
-    (tmp_path / "extra.md").write_text(README.replace("version:", "params: 2B\nversion:"))
+    (tmp_path / "extra.md").write_text(MODEL_README.replace("version:", "params: 2B\nversion:"))
     refused = cli(
         "submit",
         root / "run",

@@ -164,7 +164,7 @@ def test_rollouts_are_written_in_the_generated_layout_and_resume(world_exact, da
 def test_chunked_calls_equal_one_call(dataset):
     """Stateless chunks carrying their history give what one call over the whole sequence gives."""
     from ewmbench.data.layout import GroundTruth
-    from ewmbench.models.base import GenerationRequest
+    from ewmbench.models.request import GenerationRequest
     from ewmbench.models.sim import SimModel
 
     episode = GroundTruth(dataset).episodes[0]

@@ -11,7 +11,9 @@ from ewmbench.loop import rollout as rollout_module
 from ewmbench.loop.judges import Judge, Verdict
 from ewmbench.loop.policies import Policy, PolicyError, PolicySpec, check_chunk
 from ewmbench.loop.rollout import LoopConfig, evaluate_policy
-from ewmbench.models.base import Capabilities, GenerationResult, WorldModel
+from ewmbench.models.adapter import WorldModel
+from ewmbench.models.capabilities import Capabilities
+from ewmbench.models.request import GenerationResult
 from tests.helpers.datasets import make_ground_truth
 
 

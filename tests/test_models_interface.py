@@ -13,20 +13,13 @@ import pytest
 
 from ewmbench.data.conform import conform_video, crop_box, time_indices
 from ewmbench.errors import ConfigError, DataError
-from ewmbench.models.base import (
-    Capabilities,
-    FrameRule,
-    GenerationRequest,
-    GenerationResult,
-    Option,
-    WorldModel,
-    check_device,
-    check_request_fits,
-    even_indices,
-    generate_chunked,
-    load_model_class,
-    model_sources,
-)
+from ewmbench.models.adapter import WorldModel
+from ewmbench.models.capabilities import Capabilities, FrameRule
+from ewmbench.models.checks import check_device, check_request_fits
+from ewmbench.models.chunking import even_indices, generate_chunked
+from ewmbench.models.registry import load_model_class, model_sources
+from ewmbench.models.request import GenerationRequest, GenerationResult
+from ewmbench.registry import Option
 from ewmbench.runner import RunConfig, run
 from tests.helpers.datasets import make_ground_truth
 
@@ -295,7 +288,7 @@ def test_unknown_model_names_the_alternatives():
     with pytest.raises(ConfigError, match="cannot import module"):
         load_model_class("no_such_package.module:Model")
     with pytest.raises(ConfigError, match="not a WorldModel subclass"):
-        load_model_class("ewmbench.models.base:Option")
+        load_model_class("ewmbench.registry:Option")
 
 
 @pytest.mark.slow
@@ -452,7 +445,7 @@ class TwentyFps(WorldModel):
 
 def test_frames_and_state_are_resampled_alike_to_the_benchmark(tmp_path):
     from ewmbench.data.video import read_video
-    from ewmbench.models.base import MODELS
+    from ewmbench.models.registry import MODELS
 
     gt = make_ground_truth(tmp_path / "gt", tasks=("1",), episodes=("10",), num_frames=4)  # 10 fps
     MODELS.registered["twenty-fps"] = TwentyFps
@@ -518,3 +511,30 @@ def test_a_valid_request_validates():
     assert make_request().validate().num_frames == 5
     with pytest.raises(ConfigError, match="incomplete"):
         GenerationRequest.from_parts({"format": "ewmbench-request/1", "task": "1"}, {})
+
+
+def test_adapter_modules_and_the_model_callers_import_nothing_heavy():
+    """Every adapter module (what `ewmbench models` imports) and the modules that open or serve a
+    model keep torch, scipy, diffusers and the rest inside the functions that use them."""
+    code = (
+        "import sys\n"
+        "from ewmbench.models import model_registry\n"
+        "assert len(model_registry()) >= 9\n"
+        "import ewmbench.models.invoke, ewmbench.models.base, ewmbench.loop.rollout, ewmbench.loop.vlm_judge\n"
+        "import ewmbench.serve.app, ewmbench.perception.verify, ewmbench.perception.training\n"
+        "heavy = ('torch', 'scipy', 'diffusers', 'transformers', 'ultralytics', 'pybullet', 'fastapi', 'cv2')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_the_old_interface_module_still_exports_its_names():
+    """`ewmbench.models.base` keeps the names callers imported from it before the split by job."""
+    from ewmbench.models import base, checks, registry, request
+
+    assert base.GenerationRequest is request.GenerationRequest
+    assert base.load_model_class is registry.load_model_class
+    assert base.check_request_fits is checks.check_request_fits
+    assert base.WorldModel is WorldModel and base.Option is Option

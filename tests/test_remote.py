@@ -17,8 +17,8 @@ import pytest
 
 from ewmbench.errors import ConfigError, Unavailable
 from ewmbench.httpclient import RemoteError
-from ewmbench.models.base import GenerationRequest
 from ewmbench.models.remote import RemoteModel
+from ewmbench.models.request import GenerationRequest
 from ewmbench.models.wire import ApiError, Limits
 from ewmbench.runner import RunConfig, run
 from ewmbench.serve.app import BackgroundServer, ServeConfig, Service
@@ -107,7 +107,7 @@ def test_cli_serve_and_run_remote_in_two_processes(tmp_path):
             "--port",
             str(port),
             "--size",
-            "48x64",
+            "64x48",
         ],
         cwd=ROOT,
         env=env,

@@ -14,9 +14,12 @@ from ewmbench.data.layout import Generated, GroundTruth
 from ewmbench.data.video_cache import VideoCache
 from ewmbench.errors import ConfigError
 from ewmbench.metrics.registry import metric_registry
-from ewmbench.models.base import GenerationResult, Option, WorldModel, register_model
+from ewmbench.models.adapter import WorldModel
+from ewmbench.models.registry import register_model
+from ewmbench.models.request import GenerationResult
 from ewmbench.perception.detector_weights import DetectorChoice
 from ewmbench.protocols import load_protocol
+from ewmbench.registry import Option
 from ewmbench.runner import RunConfig, Scorer, evaluate, run
 from tests.bad_input.tools import write_generated
 from tests.helpers.datasets import make_ground_truth, moving_square_frames
@@ -199,10 +202,10 @@ class Level(WorldModel):
 
 
 def test_model_options_are_part_of_the_run_identity(tmp_path, monkeypatch):
-    from ewmbench.models import base
+    from ewmbench.models.registry import MODELS
 
     # registered for this test only
-    monkeypatch.setattr(base.MODELS, "registered", dict(base.MODELS.registered))
+    monkeypatch.setattr(MODELS, "registered", dict(MODELS.registered))
     register_model(Level)
     gt = make_ground_truth(tmp_path / "gt", tasks=("1",), episodes=("10",), num_frames=FRAMES)
 

@@ -23,7 +23,7 @@ import pytest
 from PIL import Image
 
 from ewmbench.errors import ConfigError
-from ewmbench.models.base import GenerationRequest
+from ewmbench.models.request import GenerationRequest
 from ewmbench.models.wire import (
     ApiError,
     Limits,
@@ -481,7 +481,7 @@ def test_serve_remote_and_check_run_with_torch_ultralytics_and_pybullet_unimport
         "sys.meta_path.insert(0, Block())\n"
         "import numpy as np\n"
         "import ewmbench.cli\n"
-        "from ewmbench.models.base import GenerationRequest\n"
+        "from ewmbench.models.request import GenerationRequest\n"
         "from ewmbench.models.remote import RemoteModel\n"
         "from ewmbench.serve import BackgroundServer, ServeConfig, Service\n"
         "from ewmbench.serve.check import run_check\n"
@@ -589,8 +589,9 @@ def test_a_retry_while_the_first_request_runs_waits_for_its_answer_and_a_changed
 
 
 def test_adapters_needing_what_the_api_does_not_carry_are_refused_at_start(monkeypatch):
-    from ewmbench.models import base
-    from ewmbench.models.base import Capabilities, WorldModel
+    from ewmbench.models.adapter import WorldModel
+    from ewmbench.models.capabilities import Capabilities
+    from ewmbench.models.registry import MODELS
 
     class Calibrated(WorldModel):
         name = "calibrated-test"
@@ -599,7 +600,7 @@ def test_adapters_needing_what_the_api_does_not_carry_are_refused_at_start(monke
         )
 
     # registered for this test only
-    monkeypatch.setitem(base.MODELS.registered, "calibrated-test", Calibrated)
+    monkeypatch.setitem(MODELS.registered, "calibrated-test", Calibrated)
     with pytest.raises(ConfigError, match="calibration, view 'hand_left'"):
         Service(ServeConfig(model="calibrated-test"))
 

@@ -11,7 +11,8 @@ from ewmbench.data.layout import GroundTruth, write_episode, write_trial
 from ewmbench.data.video import read_video
 from ewmbench.errors import ConfigError, DataError, Unavailable
 from ewmbench.models import GenerationRequest, load_model_class
-from ewmbench.models.base import check_request_fits, fit_length
+from ewmbench.models.checks import check_request_fits
+from ewmbench.models.request import fit_length
 from ewmbench.models.sim import SimModel, degrade_actions, drop_frames
 from ewmbench.runner import build_request, sidecar_fields
 from ewmbench.sim.record import episode_sidecar, record_episode

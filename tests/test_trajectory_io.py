@@ -8,8 +8,9 @@ import pytest
 from ewmbench.data.trajectory import load_traj, missing_mask, validate_traj
 from ewmbench.data.video_cache import VideoCache
 from ewmbench.errors import DataError
-from ewmbench.perception.detector import tracking_settings
+from ewmbench.perception.detector import TrackingSettings
 from ewmbench.perception.trajectories import trajectory_of
+from ewmbench.protocols import DEFAULT_PROTOCOL, load_protocol
 
 
 def _save(tmp_path, array, name="traj.npy"):
@@ -83,5 +84,10 @@ def test_preprocessor_uses_official_traj_when_present(tmp_path):
     track = np.full((4, 2, 2), 0.25, dtype=np.float32)
     (tmp_path / "traj").mkdir()
     path = _save(tmp_path / "traj", track)
-    got = trajectory_of(path, tmp_path / "video", VideoCache(tmp_path / "cache"), tracking_settings())
+    got = trajectory_of(
+        path,
+        tmp_path / "video",
+        VideoCache(tmp_path / "cache"),
+        TrackingSettings.from_protocol(load_protocol(DEFAULT_PROTOCOL)),
+    )
     np.testing.assert_array_equal(got, track)

@@ -22,33 +22,13 @@ import numpy as np
 import pytest
 
 from ewmbench.data.video import write_mp4
+from tests.helpers.cli import ewmbench as cli
 from tests.helpers.datasets import make_ground_truth, moving_square_frames
+from tests.helpers.submission import submit_static_run
 
 CHECKOUT = os.environ.get("WORLDARENA_CHECKOUT")
 pytestmark = pytest.mark.skipif(not CHECKOUT, reason="set WORLDARENA_CHECKOUT to a WorldArena-2.0 checkout")
-README = """---
-model_name: Static baseline
-version: "1"
-organization: Lab
-release_year: 2026
-source_type: open_source
-control_type: text_driven
----
-Repeats the initial frame.
-"""
 TASKS, EPISODES = ("1", "2"), ("10", "11")
-
-
-def cli(*args, env):
-    result = subprocess.run(
-        [sys.executable, "-m", "ewmbench", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result
 
 
 @pytest.fixture(scope="module")
@@ -56,33 +36,8 @@ def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("wa")
     env = {**os.environ, "EWMBENCH_CACHE": str(root / "cache")}
     gt = make_ground_truth(root / "gt", tasks=TASKS, episodes=EPISODES)
-    cli(
-        "run",
-        "--model",
-        "static",
-        "--dataset",
-        gt,
-        "--trials",
-        "2",
-        "--metrics",
-        "psnr,ssim",
-        "--output",
-        root / "run",
-        env=env,
-    )
-    (root / "model_readme.md").write_text(README)
-    cli(
-        "submit",
-        root / "run",
-        "--readme",
-        root / "model_readme.md",
-        "--output",
-        root / "submission.tar.gz",
-        "--target",
-        "worldarena",
-        env=env,
-    )
-    with tarfile.open(root / "submission.tar.gz") as tar:
+    bundle = submit_static_run(root, gt, env, target="worldarena")
+    with tarfile.open(bundle) as tar:
         tar.extractall(root / "bundle", filter="data")
     # the ground truth as WorldArena's data is laid out: <root>/<task>/a/b/c/episode<N>.mp4
     summary = []

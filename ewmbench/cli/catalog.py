@@ -10,6 +10,10 @@ from rich.table import Table
 
 from ewmbench.cli.common import ProtocolOption, app, console, execute, fail, parse_options, print_table
 from ewmbench.errors import ConfigError, EwmbenchError
+from ewmbench.files import cache_root
+from ewmbench.models import model_sources
+from ewmbench.models.registry import load_model_class
+from ewmbench.protocols import resolve_protocol
 
 models_app = typer.Typer(
     help="List world-model adapters: conditioning, views, needs, options, and how each has been tested.",
@@ -27,8 +31,6 @@ def models_command(
     `ewmbench models try NAME` checks that one runs here."""
     if ctx.invoked_subcommand is not None:
         return
-    from ewmbench.models import model_sources
-    from ewmbench.models.base import load_model_class
 
     rows = []
     try:
@@ -90,9 +92,6 @@ def try_command(
     The diffusers adapters (ltx-video, cosmos-predict2) run a tiny random-weight pipeline built here: their videos are noise, but every stage runs as it will with the real weights."""  # noqa: E501
     import shutil
 
-    from ewmbench.files import cache_root
-    from ewmbench.models import model_sources
-    from ewmbench.models.base import load_model_class
     from ewmbench.models.tiny import TRIABLE, tiny_pipeline
     from ewmbench.preflight import RunConfig
 
@@ -138,7 +137,6 @@ def try_command(
 
 def _runs_as_is(name: str) -> bool:
     """The adapter needs no weights, no other code and no option."""
-    from ewmbench.models.base import load_model_class
 
     cls = load_model_class(name)
     if cls.needs_weights or cls.needs_also:
@@ -157,7 +155,6 @@ def metrics_command(
 ) -> None:
     """List metrics: group, level, the columns they write under a protocol, and whether they can run here."""
     from ewmbench.metrics import metric_registry
-    from ewmbench.protocols import resolve_protocol
 
     try:
         loaded = resolve_protocol(protocol)

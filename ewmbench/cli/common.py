@@ -115,6 +115,23 @@ def parse_options(pairs: list[str]) -> dict:
         raise typer.BadParameter(str(exc), param_hint="--model-option") from None
 
 
+def parse_size(text: str | None, minimum: int = 8) -> tuple[int, int] | None:
+    """``--size WIDTHxHEIGHT`` (as every command takes it, e.g. ``640x480``) -> (width, height)."""
+    if not text:
+        return None
+    try:
+        width, height = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise typer.BadParameter(
+            f"expected WIDTHxHEIGHT such as 640x480, got {text!r}", param_hint="--size"
+        ) from None
+    if width < minimum or height < minimum:
+        raise typer.BadParameter(
+            f"size must be at least {minimum}x{minimum}, got {text!r}", param_hint="--size"
+        )
+    return width, height
+
+
 def task_label(task: str, names: dict[str, str]) -> str:
     """``1 pick_place`` where the dataset names its tasks, ``task 1`` where it does not."""
     return f"{task} {names[task]}" if task in names else f"task {task}"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ewmbench.cli.common import console, escape, fail
+from ewmbench.cli.common import console, escape, fail, parse_size
 from ewmbench.cli.data import data_app
 from ewmbench.errors import EwmbenchError
 
@@ -90,7 +90,6 @@ def convert_lerobot_command(
     from ewmbench.data.converters.common import (
         ConvertSettings,
         parse_id_list,
-        parse_size,
         parse_views,
     )
     from ewmbench.data.converters.lerobot import (
@@ -158,7 +157,6 @@ def convert_agibot_command(
     from ewmbench.data.converters.common import (
         ConvertSettings,
         parse_id_list,
-        parse_size,
         parse_views,
     )
 

@@ -11,7 +11,9 @@ import typer
 from rich.table import Table
 
 from ewmbench.cli.common import app, console, escape, fail, print_problems, print_table
-from ewmbench.errors import EwmbenchError
+from ewmbench.data.curate import DEFAULT_VOXEL_SIZE, curate_split, write_split
+from ewmbench.data.datasets import resolve_dataset
+from ewmbench.errors import ConfigError, EwmbenchError
 
 data_app = typer.Typer(help="Inspect, generate and curate datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
@@ -23,7 +25,6 @@ def data_info_command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
 ) -> None:
     """Summarise a dataset and list layout problems with their paths (exit 1 if any error)."""
-    from ewmbench.data.datasets import resolve_dataset
     from ewmbench.data.summary import summarise
 
     try:
@@ -100,9 +101,6 @@ def data_curate_command(
     ),
 ) -> None:
     """Pick IoU-diverse episodes per task from 3-D end-effector trajectories; write a split file."""
-    from ewmbench.data.curate import DEFAULT_VOXEL_SIZE, curate_split, write_split
-    from ewmbench.data.datasets import resolve_dataset
-    from ewmbench.errors import ConfigError
 
     try:
         if voxel_size is not None and not (math.isfinite(voxel_size) and voxel_size > 0):

@@ -8,8 +8,11 @@ from pathlib import Path
 import typer
 
 from ewmbench.cli.common import app, console, fail
-from ewmbench.errors import EwmbenchError
-from ewmbench.protocols import DEFAULT_PROTOCOL
+from ewmbench.data.datasets import resolve_dataset
+from ewmbench.data.layout import GroundTruth
+from ewmbench.errors import ConfigError, DataError, EwmbenchError
+from ewmbench.perception.device import default_device
+from ewmbench.protocols import DEFAULT_PROTOCOL, load_protocol
 
 detector_app = typer.Typer(help="End-effector detection and tracking.", no_args_is_help=True)
 app.add_typer(detector_app, name="detector")
@@ -21,21 +24,24 @@ def _tracking(
     """What tracking a dataset needs: the video cache, the protocol's tracking settings, the
     detector choice and the device."""
     from ewmbench.data.video_cache import VideoCache
-    from ewmbench.perception.detector import tracking_settings
     from ewmbench.perception.detector_weights import DetectorChoice
-    from ewmbench.perception.device import default_device
 
     return (
         VideoCache(cache_dir),
-        tracking_settings(protocol),
+        _tracking_settings(protocol),
         DetectorChoice(weights, embodiment),
         device or default_device(),
     )
 
 
-def _check_weights(weights: Path | None) -> None:
-    from ewmbench.errors import ConfigError
+def _tracking_settings(protocol: str):
+    """The tracking settings of a protocol (a built-in name or a protocol file)."""
+    from ewmbench.perception.detector import TrackingSettings
 
+    return TrackingSettings.from_protocol(load_protocol(protocol))
+
+
+def _check_weights(weights: Path | None) -> None:
     if weights is not None and not weights.is_file():
         raise ConfigError(f"--weights {weights}: no such file (a detector checkpoint, .pt)")
 
@@ -43,8 +49,6 @@ def _check_weights(weights: Path | None) -> None:
 def _check_writable(dataset: Path) -> None:
     """``detector track`` writes traj/traj.npy into the dataset it reads: say so before any work."""
     import os
-
-    from ewmbench.errors import ConfigError
 
     if not os.access(dataset, os.W_OK | os.X_OK):
         raise ConfigError(
@@ -72,7 +76,6 @@ def detector_track_command(
     """Write traj/traj.npy and gripper_detection/video.mp4 for every episode and trial lacking them."""
     from rich.progress import Progress
 
-    from ewmbench.data.datasets import resolve_dataset
     from ewmbench.perception.track_dataset import find_datasets, track_dataset
     from ewmbench.preflight import check_device_name
 
@@ -118,9 +121,13 @@ def detector_train_command(
     time_hours: float | None = typer.Option(
         None, "--time-hours", help="Training time budget; re-plans the number of epochs to fit."
     ),
+    protocol: str = typer.Option(
+        DEFAULT_PROTOCOL,
+        "--protocol",
+        help="Tracking settings of this protocol, for the held-out validation.",
+    ),
 ) -> None:
     """Auto-label grippers from poses and calibration, train a detector, report held-out mAP50 and centre error."""
-    from ewmbench.data.layout import GroundTruth
     from ewmbench.perception.track_dataset import find_datasets
     from ewmbench.perception.training import TrainSettings, train_detector
 
@@ -129,14 +136,14 @@ def detector_train_command(
         frame_stride=frame_stride, workers=workers, device=device, time_hours=time_hours,
     )  # fmt: skip
     try:
+        tracking = _tracking_settings(protocol)
         episodes = []
-        from ewmbench.data.datasets import resolve_dataset
 
         for dataset in datasets:
             dataset = resolve_dataset(dataset)
             gts, _ = find_datasets(dataset)
             episodes += [e for gt in gts for e in gt.episodes] if gts else GroundTruth(dataset).episodes
-        report = train_detector(episodes, output, settings, work_dir)
+        report = train_detector(episodes, output, settings, tracking, work_dir)
     except EwmbenchError as exc:
         fail(exc)
     summary = {
@@ -161,8 +168,6 @@ def detector_validate_command(
     as_json: bool = typer.Option(False, "--json", help="Print the full JSON report."),
 ) -> None:
     """Recall and centre error of tracked grippers against projected GT end-effector positions."""
-    from ewmbench.data.datasets import resolve_dataset
-    from ewmbench.errors import DataError
     from ewmbench.perception.track_dataset import find_datasets
     from ewmbench.perception.validation import validate_episodes
     from ewmbench.preflight import check_device_name

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from ewmbench.cli.common import EXIT_PROBLEMS, app, console, escape, fail
+from ewmbench.data.datasets import resolve_dataset
 from ewmbench.errors import EwmbenchError
 
 
@@ -32,7 +33,6 @@ def import_command(
     ),
 ) -> None:
     """Bring videos from closed models or other scripts into the generated layout, resampled to the GT."""
-    from ewmbench.data.datasets import resolve_dataset
     from ewmbench.data.video_import import import_videos
 
     try:

@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from ewmbench.cli.common import app, console, fail
+from ewmbench.data.datasets import resolve_dataset
 from ewmbench.errors import EwmbenchError
 from ewmbench.text import for_rich
 
@@ -182,7 +183,6 @@ def _rescore(bundle, board: Path, gt: Path, tmp: Path, detector_weights, device)
     """Score the bundle's videos under the board's protocol, in the private folder; returns the record."""
     import shutil
 
-    from ewmbench.data.datasets import resolve_dataset
     from ewmbench.leaderboard.entries import slug
     from ewmbench.leaderboard.rule import load_rule
     from ewmbench.record import load_run

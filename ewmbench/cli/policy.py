@@ -7,27 +7,14 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from ewmbench.cli.common import app, console, escape, fail, fmt, parse_options, print_table
+from ewmbench.cli.common import app, console, escape, fail, fmt, parse_options, parse_size, print_table
 from ewmbench.errors import EwmbenchError
+from ewmbench.loop.policies import LADDER, POLICIES, parse_policies, parse_policy_spec
 
 policy_app = typer.Typer(
     help="Closed-loop policy evaluation in a world model.", invoke_without_command=True, no_args_is_help=False
 )
 app.add_typer(policy_app, name="policy-eval")
-
-
-def _size(size: str | None) -> tuple[int | None, int | None]:
-    if not size:
-        return None, None
-    try:
-        width, height = (int(v) for v in size.lower().split("x"))
-    except ValueError:
-        raise typer.BadParameter(
-            f"expected WIDTHxHEIGHT, e.g. 320x240, got {size!r}", param_hint="--size"
-        ) from None
-    if width < 8 or height < 8:
-        raise typer.BadParameter(f"size must be at least 8x8, got {size!r}", param_hint="--size")
-    return width, height
 
 
 def _views(views: str | None) -> tuple[str, ...] | None:
@@ -86,10 +73,9 @@ def policy_eval(
     if policy is None:
         console.print(ctx.get_help())
         raise typer.Exit(2)
-    from ewmbench.loop.policies import parse_policy_spec
     from ewmbench.loop.rollout import LoopConfig, evaluate_policy
 
-    width, height = _size(size)
+    width, height = parse_size(size) or (None, None)
     try:
         spec = parse_policy_spec(policy, extra_options=parse_options(policy_option))
         config = LoopConfig(
@@ -175,10 +161,9 @@ def agreement_command(
 ) -> None:
     """Run each policy in the world model and in the reference simulator; report how well the verdicts agree."""
     from ewmbench.loop.agreement import run_agreement
-    from ewmbench.loop.policies import parse_policies
     from ewmbench.loop.rollout import LoopConfig
 
-    width, height = _size(size)
+    width, height = parse_size(size) or (None, None)
     try:
         specs = parse_policies(policies, extra_options=parse_options(policy_option))
         config = LoopConfig(
@@ -221,7 +206,6 @@ def agreement_command(
 def list_command() -> None:
     """Policies, the scripted ladder and the judges."""
     from ewmbench.loop.judges import JUDGES
-    from ewmbench.loop.policies import LADDER, POLICIES
 
     table = Table(title="policies (--policy NAME:key=value,...)")
     table.add_column("name")

@@ -8,23 +8,11 @@ from pathlib import Path
 
 import typer
 
-from ewmbench.cli.common import app, console, escape, fail, parse_options
+from ewmbench.cli.common import app, console, escape, fail, parse_options, parse_size
 from ewmbench.errors import ConfigError, EwmbenchError
 
 serve_app = typer.Typer(help="Serve a world model over the WorldArena 2.0 Track 2 API, or check a service.")
 app.add_typer(serve_app, name="serve")
-
-
-def _size(text: str | None) -> tuple[int, int] | None:
-    if text is None:
-        return None
-    try:
-        height, width = (int(x) for x in text.lower().split("x"))
-    except ValueError:
-        raise typer.BadParameter(
-            f"expected HEIGHTxWIDTH such as 480x640, got {text!r}", param_hint="--size"
-        ) from None
-    return height, width
 
 
 @serve_app.callback(invoke_without_command=True)
@@ -45,7 +33,7 @@ def serve_command(
     size: str | None = typer.Option(
         None,
         "--size",
-        help="Profile image size HEIGHTxWIDTH (default: the dataset's, the model's native size, or 480x640).",
+        help="Profile image size WIDTHxHEIGHT (default: the dataset's, the model's native size, or 640x480).",
     ),
     token_file: Path | None = typer.Option(
         None,
@@ -134,7 +122,7 @@ def serve_command(
             model=model,
             model_options=options,
             dataset=None if dataset is None else str(dataset),
-            size=_size(size),
+            size=parse_size(size)[::-1] if size else None,  # the profile's (height, width)
             limits=Limits(max_batch_size, int(max_request_mb * 2**20), max_concurrency, timeout_ms),
             device=device,
             token=read_token(token_file),

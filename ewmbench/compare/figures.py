@@ -14,6 +14,14 @@ from pathlib import Path
 import numpy as np
 
 from ewmbench.compare.report import OVERALL, Comparison, WorstCase, radar_axes, radar_informative
+from ewmbench.data.layout import Episode, Trial
+from ewmbench.data.video import list_frames, read_image, read_video, video_source
+from ewmbench.data.video_cache import VideoCache
+from ewmbench.errors import EwmbenchError, require
+from ewmbench.perception.detector import TrackingSettings
+from ewmbench.perception.detector_weights import DetectorChoice
+from ewmbench.perception.trajectories import stored_trajectory
+from ewmbench.protocols import load_protocol
 
 FIGURES_DIR = "figures"
 THUMBNAILS_DIR = "thumbnails"  # under FIGURES_DIR
@@ -25,8 +33,6 @@ TRACK_COLOURS = {"gt": "#00c853", "generated": "#ff1744"}
 
 
 def _pyplot():
-    from ewmbench.errors import require
-
     matplotlib = require("matplotlib", "report", "report figures (or pass --no-figures)")
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
@@ -223,8 +229,6 @@ def _even_indices(length: int, count: int) -> list[int]:
 
 def _frames_at(video: Path, count: int) -> tuple[list[int], list[np.ndarray]]:
     """``count`` evenly spaced frames of a video (only those are decoded from a frame folder)."""
-    from ewmbench.data.video import list_frames, read_image, read_video, video_source
-
     source = video_source(video)
     if source.is_dir():
         files = list_frames(source)
@@ -235,48 +239,40 @@ def _frames_at(video: Path, count: int) -> tuple[list[int], list[np.ndarray]]:
     return indices, [frames[i] for i in indices]
 
 
-def _episode_videos(comparison: Comparison, case: WorstCase) -> tuple[Path | None, Path | None, Path | None]:
-    """GT video, generated trial video and trial folder of a worst case (None when not on disk)."""
-    from ewmbench.data.layout import Trial, _video_path
-
+def _episode_videos(comparison: Comparison, case: WorstCase) -> tuple[Episode | None, Trial | None]:
+    """The GT episode and the generated trial of a worst case (None when not on disk)."""
     run = comparison.run(case.run)
-    gt = trial = trial_dir = None
+    episode = trial = None
     if run.gt_root is not None and (run.gt_root / case.task_id / case.episode_id).is_dir():
-        gt = _video_path(run.gt_root / case.task_id / case.episode_id)
+        episode = Episode(case.task_id, case.episode_id, run.gt_root / case.task_id / case.episode_id)
     if run.generated_root is not None:
         trial_dir = run.generated_root / case.task_id / case.episode_id / case.trial_id
         if trial_dir.is_dir():
-            trial = Trial(case.task_id, case.episode_id, case.trial_id, trial_dir).video_path()
-    return gt, trial, trial_dir
+            trial = Trial(case.task_id, case.episode_id, case.trial_id, trial_dir)
+    return episode, trial
 
 
 def _tracks(
-    comparison: Comparison, case: WorstCase, gt: Path, trial_dir: Path
+    comparison: Comparison, case: WorstCase, episode: Episode, trial: Trial
 ) -> tuple[np.ndarray, np.ndarray] | None:
-    """GT and generated gripper tracks (T, 2, 2), normalised: the official ``traj/traj.npy`` files
-    or the tracks the run cached, with the run's tracking settings and detector. None when they
-    cannot be had here (no detector installed, no weights)."""
-    from ewmbench.data.layout import _video_path
-    from ewmbench.errors import EwmbenchError
-
+    """GT and generated gripper tracks (T, 2, 2), normalised, as the run stored them: the official
+    ``traj/traj.npy`` files, else the tracks the run cached with its tracking settings and
+    detector. None when the run did not store them (the tracker is never run here)."""
     run = comparison.run(case.run)
     try:
-        from ewmbench.data.video_cache import VideoCache
-        from ewmbench.perception.detector import tracking_settings
-        from ewmbench.perception.detector_weights import DetectorChoice
-        from ewmbench.perception.trajectories import trajectory_of
-
-        videos = VideoCache(run.cache_dir)
-        tracking = tracking_settings(run.protocol)
-        choice = DetectorChoice(weights=run.detector_weights)
-        episode_dir = run.gt_root / case.task_id / case.episode_id
-        gt_track = trajectory_of(episode_dir / "traj" / "traj.npy", gt, videos, tracking, choice)
-        generated = trajectory_of(
-            trial_dir / "traj" / "traj.npy", _video_path(trial_dir), videos, tracking, choice, gt_video=gt
-        )
-        return np.asarray(gt_track, dtype=float), np.asarray(generated, dtype=float)
-    except (EwmbenchError, ImportError, OSError, ValueError):
+        tracking = TrackingSettings.from_protocol(load_protocol(run.protocol))
+    except EwmbenchError:
+        return None  # the run's protocol file is gone: its tracks cannot be found
+    videos = VideoCache(run.cache_dir)
+    choice = DetectorChoice(weights=run.detector_weights)
+    gt_video = episode.video_path()
+    gt_track = stored_trajectory(episode.traj_path, gt_video, videos, tracking, choice)
+    generated = stored_trajectory(
+        trial.traj_path, trial.video_path(), videos, tracking, choice, gt_video=gt_video
+    )
+    if gt_track is None or generated is None:
         return None
+    return np.asarray(gt_track, dtype=float), np.asarray(generated, dtype=float)
 
 
 THUMB_WIDTH = 160
@@ -292,9 +288,9 @@ def _case_mosaic(comparison: Comparison, case: WorstCase, motion: bool):
     """One image for a worst case: K GT thumbnails above K generated ones and, for motion, the
     first GT frame at twice the size on the right; plus where to write and draw on it."""
     k = comparison.settings.frames
-    gt_video, trial_video, trial_dir = _episode_videos(comparison, case)
+    episode, trial = _episode_videos(comparison, case)
     rows = []
-    for video in (gt_video, trial_video):
+    for video in (episode and episode.video_path(), trial and trial.video_path()):
         rows.append(_frames_at(video, k) if video is not None else ([], []))
     sample = next((frames[0] for _, frames in rows if frames), None)
     if sample is None:
@@ -325,7 +321,7 @@ def _case_mosaic(comparison: Comparison, case: WorstCase, motion: bool):
         x0 = k * (w + GAP)
         mosaic[: big.shape[0], x0 : x0 + big.shape[1]] = big
         layout["panel"] = (x0, big.shape[1], big.shape[0])
-        layout["tracks"] = _tracks(comparison, case, gt_video, trial_dir) if trial_dir is not None else None
+        layout["tracks"] = _tracks(comparison, case, episode, trial) if trial is not None else None
     return mosaic, layout
 
 
@@ -379,7 +375,12 @@ def frame_strips(comparison: Comparison, cases: list[WorstCase], motion: bool, p
             tracks = layout["tracks"]
             if tracks is None:
                 ax.text(
-                    x0 + pw / 2, -3, "gripper tracks unavailable here", fontsize=6, ha="center", va="bottom"
+                    x0 + pw / 2,
+                    -3,
+                    "gripper tracks not stored by the run",
+                    fontsize=6,
+                    ha="center",
+                    va="bottom",
                 )
             else:
                 ax.text(

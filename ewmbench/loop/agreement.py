@@ -24,7 +24,7 @@ import numpy as np
 
 from ewmbench.errors import ConfigError
 from ewmbench.files import write_json
-from ewmbench.loop.policies import PolicySpec
+from ewmbench.loop.policies import PolicySpec, policy_class
 from ewmbench.loop.rollout import LoopConfig, evaluate_policy
 
 AGREEMENT_FORMAT = "ewmbench-agreement/1"
@@ -163,7 +163,6 @@ def run_agreement(
     ``output`` are replaced per policy. The reference is judged by its exact state; policies that
     act from the state alone are run there without rendering.
     """
-    from ewmbench.loop.policies import policy_class
 
     if reference != "sim":
         raise ConfigError(

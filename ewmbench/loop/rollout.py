@@ -27,9 +27,18 @@ from pathlib import Path
 import numpy as np
 
 from ewmbench.data.datasets import resolve_dataset
-from ewmbench.data.layout import HEAD_VIEW, Episode, GroundTruth, write_trial
+from ewmbench.data.layout import (
+    HEAD_VIEW,
+    SIDECAR_DIR,
+    TRIAL_SIDECAR_FORMAT,
+    Episode,
+    GroundTruth,
+    read_trial_meta,
+    write_trial,
+)
+from ewmbench.data.video import video_size
 from ewmbench.errors import ConfigError, DataError, EwmbenchError
-from ewmbench.files import write_json
+from ewmbench.files import atomic_path, write_json
 from ewmbench.loop.judges import Judge, JudgeError, Rollout, Verdict, make_judge
 from ewmbench.loop.policies import (
     ActionChunk,
@@ -41,12 +50,9 @@ from ewmbench.loop.policies import (
     make_policy,
 )
 from ewmbench.loop.world import WorldModelError, step_world
-from ewmbench.models.base import (
-    WorldModel,
-    check_device,
-    check_request_fits,
-    load_model_class,
-)
+from ewmbench.models.adapter import WorldModel
+from ewmbench.models.checks import check_request_fits
+from ewmbench.models.invoke import load_model, open_model
 from ewmbench.text import for_rich
 
 ROLLOUTS = "rollouts_dataset"
@@ -136,17 +142,13 @@ def prepare_output(config: LoopConfig) -> None:
 
 def make_world_model(name: str, options: dict, device: str | None = None) -> WorldModel:
     """The adapter with validated options, checked to take actions, loaded on ``device``."""
-    from ewmbench.perception.device import default_device
-
-    model = load_model_class(name)(**options)
+    model = open_model(name, options, flag="--world-model")
     conditioning = model.capabilities_now().conditioning
     if "actions" not in conditioning:
         raise ConfigError(
             f"world model {name!r} is not action-conditioned (conditioned on {sorted(conditioning)}); a policy cannot act in it"
         )
-    chosen = check_device(model, device, default_device().startswith("cuda"))
-    model.check_available()
-    model.load(chosen)
+    load_model(model, device)
     return model
 
 
@@ -320,7 +322,6 @@ def run_episode(
     config: LoopConfig, episode: Episode, policy: Policy, model: WorldModel, judge: Judge, output: Path
 ) -> dict:
     """One rollout, written and judged; any failure is returned as a record with its reason."""
-    from ewmbench.data.video import video_size
 
     started = time.perf_counter()
     base = {"task": episode.task, "episode": episode.episode, "trial": TRIAL, "policy": config.policy.text()}
@@ -480,8 +481,6 @@ def run_episode(
 
 def write_state_only(trial_path: Path, meta: dict, arrays: dict[str, np.ndarray]) -> None:
     """A trial sidecar without frames: ``<trial>/ewmbench/meta.json`` and ``arrays.npz``."""
-    from ewmbench.data.layout import SIDECAR_DIR, TRIAL_SIDECAR_FORMAT
-    from ewmbench.files import atomic_path
 
     folder = trial_path / SIDECAR_DIR
     with atomic_path(folder / "arrays.npz") as tmp, open(tmp, "wb") as handle:
@@ -491,7 +490,6 @@ def write_state_only(trial_path: Path, meta: dict, arrays: dict[str, np.ndarray]
 
 def read_rollout(trial_path: Path) -> tuple[dict, dict[str, np.ndarray]]:
     """A stored rollout's sidecar: its meta and its arrays (actions, eef_pose, object poses)."""
-    from ewmbench.data.layout import SIDECAR_DIR, read_trial_meta
 
     meta = read_trial_meta(trial_path)
     if meta is None or meta.get("rollout") != ROLLOUT_FORMAT:

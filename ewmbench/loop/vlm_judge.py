@@ -20,7 +20,16 @@ from pathlib import Path
 from typing import Any
 
 from ewmbench.errors import ConfigError
+from ewmbench.httpclient import HTTPClient, HTTPSettings, RemoteError
 from ewmbench.loop.judges import Judge, JudgeError, Rollout, Verdict
+from ewmbench.perception.captioner import (
+    FrameSampling,
+    VideoCaptioner,
+    load_captioner,
+    parse_caption,
+    sample_indices,
+)
+from ewmbench.perception.device import default_device
 
 DEFAULT_MODEL = "qwen2.5-vl-7b-instruct"
 DEFAULT_PROMPT = "vlm-judge"
@@ -143,7 +152,6 @@ class VLMJudge(Judge):
     @classmethod
     def from_components(cls, model, processor, max_new_tokens: int = 64, **options) -> VLMJudge:
         """A judge over an already-loaded model and processor."""
-        from ewmbench.perception.captioner import FrameSampling, VideoCaptioner
 
         judge = cls(max_new_tokens=max_new_tokens, **options)
         judge._captioner = VideoCaptioner(
@@ -164,9 +172,6 @@ class VLMJudge(Judge):
 
     def _load(self):
         if self._captioner is None:
-            from ewmbench.perception.captioner import FrameSampling, load_captioner
-            from ewmbench.perception.device import default_device
-
             self._captioner = load_captioner(
                 self.model_source,
                 instruction="",
@@ -181,8 +186,6 @@ class VLMJudge(Judge):
 
     def judge(self, rollout: Rollout) -> Verdict:
         from dataclasses import replace
-
-        from ewmbench.perception.captioner import parse_caption, sample_indices
 
         frames = rollout.frames.get(self.view)
         if frames is None or len(frames) == 0:
@@ -226,8 +229,6 @@ class VLMJudge(Judge):
 
         import numpy as np
         from PIL import Image
-
-        from ewmbench.httpclient import HTTPClient, HTTPSettings, RemoteError
 
         seen = sorted({int(round(i)) for i in np.linspace(0, len(frames) - 1, min(self.frames, len(frames)))})
         content: list[dict] = [{"type": "text", "text": prompt}]

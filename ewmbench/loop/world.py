@@ -1,6 +1,6 @@
 """The one place the loop calls a world model: execute an action chunk, get frames and state back.
 
-Each call is one stateless request of the adapter interface (``models/base.py``) that carries its
+Each call is one stateless request of the adapter interface (``models/request.py``, ``models/adapter.py``) that carries its
 history: frame 0 of the request is the current frame (episode frame ``start_frame``), the memory
 is the model's share of the frames so far (re-sampled evenly, as chunked generation does), and the
 actions cover every frame from the episode's start to the chunk's end. The model returns the
@@ -21,8 +21,10 @@ import numpy as np
 
 from ewmbench.data.layout import Episode
 from ewmbench.errors import EwmbenchError
-from ewmbench.models.base import GenerationRequest, WorldModel, even_indices
+from ewmbench.models.adapter import WorldModel
+from ewmbench.models.chunking import even_indices
 from ewmbench.models.invoke import call_model, check_result, conform_result
+from ewmbench.models.request import GenerationRequest
 
 
 class WorldModelError(EwmbenchError):

@@ -6,13 +6,9 @@ import numpy as np
 
 from ewmbench.data.video import read_video
 from ewmbench.errors import DataError
-from ewmbench.models.base import (
-    Capabilities,
-    GenerationRequest,
-    GenerationResult,
-    WorldModel,
-    fit_length,
-)
+from ewmbench.models.adapter import WorldModel
+from ewmbench.models.capabilities import Capabilities
+from ewmbench.models.request import GenerationRequest, GenerationResult, fit_length
 
 
 class GroundTruthModel(WorldModel):

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from ewmbench.data.layout import GroundTruth
+from ewmbench.data.video import video_size, write_frames
 from ewmbench.errors import ConfigError
 
 BACKGROUND = (40, 40, 40)
@@ -296,9 +298,6 @@ def render_dataset_conditions(dataset, output, tool_offset_m: float | None = Non
     which episodes and views were written and which were skipped, with the reason.
     """
     from pathlib import Path
-
-    from ewmbench.data.layout import GroundTruth
-    from ewmbench.data.video import video_size, write_frames
 
     output = Path(output)
     gt = GroundTruth(Path(dataset))

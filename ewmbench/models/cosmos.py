@@ -22,8 +22,9 @@ NVIDIA Open Model License forbids disabling it for NVIDIA's models. So:
 from __future__ import annotations
 
 from ewmbench.errors import ConfigError, Unavailable
-from ewmbench.models.base import Capabilities, FrameRule, Option
+from ewmbench.models.capabilities import Capabilities, FrameRule
 from ewmbench.models.diffusers_common import SHARED_OPTIONS, DiffusersVideoModel
+from ewmbench.registry import Option
 
 COSMOS_NEGATIVE_PROMPT = (
     "The video captures a series of frames showing ugly scenes, static with no motion, motion blur, over-saturation, shaky footage, "

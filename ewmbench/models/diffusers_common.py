@@ -16,15 +16,12 @@ from pathlib import Path
 import numpy as np
 
 from ewmbench.errors import ConfigError, require
-from ewmbench.models.base import (
-    Capabilities,
-    FrameRule,
-    GenerationRequest,
-    GenerationResult,
-    Option,
-    WorldModel,
-    generate_chunked,
-)
+from ewmbench.models.adapter import WorldModel
+from ewmbench.models.capabilities import Capabilities, FrameRule
+from ewmbench.models.chunking import generate_chunked
+from ewmbench.models.request import GenerationRequest, GenerationResult
+from ewmbench.perception.weights import resolve
+from ewmbench.registry import Option
 
 SHARED_OPTIONS = (
     Option(
@@ -167,7 +164,6 @@ class DiffusersVideoModel(WorldModel):
     def _folder(self) -> Path:
         if self.settings["pretrained"] is not None:
             return Path(self.settings["pretrained"])
-        from ewmbench.perception.weights import resolve
 
         return resolve(self.weight_id)
 

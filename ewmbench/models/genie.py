@@ -56,17 +56,11 @@ from pathlib import Path
 import numpy as np
 
 from ewmbench.errors import ConfigError, DataError
-from ewmbench.models.base import (
-    ACTION_SPACES,
-    Capabilities,
-    FrameRule,
-    GenerationRequest,
-    GenerationResult,
-    Option,
-    WorldModel,
-    even_indices,
-    generate_chunked,
-)
+from ewmbench.models.adapter import WorldModel
+from ewmbench.models.capabilities import ACTION_SPACES, Capabilities, FrameRule
+from ewmbench.models.chunking import even_indices, generate_chunked
+from ewmbench.models.request import GenerationRequest, GenerationResult
+from ewmbench.registry import Option
 
 GE_VIEWS = ("head", "hand_left", "hand_right")
 GE_CONFIGS = {
@@ -679,7 +673,9 @@ class GESimModel(GECheckoutModel):
     def flange_shift(self, request: GenerationRequest) -> float:
         """Metres to move the request's poses along tool z so that GE's own 0.23 m lands on the
         embodiment's grasp point: (its tool offset) - 0.23."""
-        from ewmbench.models.conditioning import embodiment
+        from ewmbench.models.conditioning import (
+            embodiment,
+        )  # scipy: loaded when an adapter conditions on poses
 
         offset = self.settings["tool_offset"]
         if offset is None:

@@ -49,13 +49,10 @@ import re
 import numpy as np
 
 from ewmbench.errors import ConfigError, DataError, Unavailable
-from ewmbench.models.base import (
-    Capabilities,
-    GenerationRequest,
-    GenerationResult,
-    Option,
-    WorldModel,
-)
+from ewmbench.models.adapter import WorldModel
+from ewmbench.models.capabilities import Capabilities
+from ewmbench.models.request import GenerationRequest, GenerationResult
+from ewmbench.registry import Option
 
 GESIM_VIEWS = {"head": "head", "hand_left": "left_wrist", "hand_right": "right_wrist"}
 OUR_VIEWS = tuple(GESIM_VIEWS)
@@ -131,7 +128,10 @@ def gesim_eef(eef14: np.ndarray) -> np.ndarray:
 
 def gesim_intrinsics(intrinsics: np.ndarray, from_size: tuple[int, int]) -> np.ndarray:
     """Our K (pixel centres at integers, at ``from_size``) as gesim's: corner convention, at 384x512."""
-    from ewmbench.models.conditioning import rescale_intrinsics, to_corner_convention
+    from ewmbench.models.conditioning import (
+        rescale_intrinsics,
+        to_corner_convention,
+    )  # scipy: loaded when an adapter conditions on poses
 
     return rescale_intrinsics(to_corner_convention(intrinsics), from_size, MODEL_SIZE, pixel_centre=0.5)
 

@@ -1,9 +1,11 @@
-"""The one way to call a world model: dispatch (oracle, batched or one at a time), check the
-answer, and bring it to the caller's frames.
+"""The one way to open and call a world model: build it from its name and options
+(:func:`open_model`), load it on a device (:func:`load_model`), dispatch (oracle, batched or one
+at a time), check the answer, and bring it to the caller's frames.
 
-The runner (:func:`ewmbench.runner.generate`), the closed loop (:mod:`ewmbench.loop.world`) and the
-Track 2 service (:mod:`ewmbench.serve.app`) all call a model through :func:`call_model`,
-:func:`check_result` and :func:`conform_result`.
+The runner, the closed loop (:mod:`ewmbench.loop.rollout`, :mod:`ewmbench.loop.world`) and the
+Track 2 service (:mod:`ewmbench.serve.app`) all open a model through :func:`open_model` and
+:func:`load_model` and call it through :func:`call_model`, :func:`check_result` and
+:func:`conform_result`.
 
 Frame 0 rule: a request's frame 0 is the current frame (episode frame ``start_frame``), and the
 frame 0 a trial keeps is **the model's own first frame** (``result.frames[view][0]``), never the
@@ -21,7 +23,11 @@ import numpy as np
 
 from ewmbench.data.conform import conform_video, time_indices
 from ewmbench.errors import ConfigError
-from ewmbench.models.base import GenerationRequest, GenerationResult, WorldModel, validate_result
+from ewmbench.models.adapter import WorldModel
+from ewmbench.models.checks import check_device
+from ewmbench.models.registry import load_model_class
+from ewmbench.models.request import GenerationRequest, GenerationResult
+from ewmbench.perception.device import default_device
 
 
 class ResultError(ConfigError):
@@ -30,6 +36,42 @@ class ResultError(ConfigError):
 
 # The optional per-prediction field of our service's answer carrying the model's own frame 0.
 FRAME_0_FIELD = "ewmbench_frame_0"
+
+
+def open_model(name: str | None, options: dict | None = None, flag: str = "--model") -> WorldModel:
+    """The adapter ``name`` (a registered name or ``package.module:Class``) built with ``options``:
+    options validated against its typed declarations, nothing loaded (see :func:`load_model`).
+
+    A ConfigError names the command-line option at fault: ``flag`` for an unknown model,
+    ``flag-option`` for an option it does not take or a value of the wrong type.
+    """
+    if not name:
+        raise ConfigError(f"{flag}: no model named (see `ewmbench models`)")
+    try:
+        cls = load_model_class(name)
+    except ConfigError as exc:
+        raise ConfigError(f"{flag}: {exc}") from None
+    try:
+        return cls(**(options or {}))
+    except (ConfigError, TypeError) as exc:
+        raise ConfigError(f"{flag}-option: {exc}") from None
+
+
+def model_device(model: WorldModel, device: str | None) -> str:
+    """The device ``model`` loads on (:func:`ewmbench.models.checks.check_device`). Probes CUDA
+    (imports torch) unless ``device`` names cpu or mps: call it after the lighter checks."""
+    if device in ("cpu", "mps"):
+        return check_device(model, device, False)  # asked for: no CUDA probe (no torch import)
+    return check_device(model, device, default_device().startswith("cuda"))
+
+
+def load_model(model: WorldModel, device: str | None) -> str:
+    """Check the adapter's extra is installed, choose its device (:func:`model_device`) and load
+    its weights there; returns the device."""
+    model.check_available()  # its extra installed (Unavailable names the pip command)
+    chosen = model_device(model, device)
+    model.load(chosen)
+    return chosen
 
 
 def batch_size(model: WorldModel) -> int:
@@ -69,10 +111,23 @@ def check_result(
 ) -> None:
     """Every requested view as (T >= 1, H, W, 3) uint8 frames; with ``exact_frames``, exactly
     ``request.num_frames`` of them (a caller that does not retime). A :class:`ResultError` if not."""
-    try:
-        validate_result(model, request, result)
-    except ConfigError as exc:
-        raise ResultError(str(exc)) from None
+    if not isinstance(result, GenerationResult):
+        raise ResultError(f"model {model.name!r} returned {type(result).__name__}, not a GenerationResult")
+    for view in request.views:
+        frames = result.frames.get(view)
+        if frames is None:
+            raise ResultError(f"model {model.name!r} returned no {view!r} frames for {'/'.join(request.ids)}")
+        if (
+            not isinstance(frames, np.ndarray)
+            or frames.dtype != np.uint8
+            or frames.ndim != 4
+            or frames.shape[-1] != 3
+            or len(frames) == 0
+        ):
+            shape = getattr(frames, "shape", None)
+            raise ResultError(
+                f"model {model.name!r} returned {view!r} frames of shape {shape} and dtype {getattr(frames, 'dtype', None)}; expected (T, H, W, 3) uint8"
+            )
     if exact_frames:
         for view in request.views:
             shape = result.frames[view].shape

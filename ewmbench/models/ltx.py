@@ -10,8 +10,9 @@ so the runner's conforming only has to cut the window to the GT's frame count.
 
 from __future__ import annotations
 
-from ewmbench.models.base import Capabilities, FrameRule, Option
+from ewmbench.models.capabilities import Capabilities, FrameRule
 from ewmbench.models.diffusers_common import SHARED_OPTIONS, DiffusersVideoModel
+from ewmbench.registry import Option
 
 LTX_NEGATIVE_PROMPT = "worst quality, inconsistent motion, blurry, jittery, distorted"
 

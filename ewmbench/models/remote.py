@@ -23,18 +23,14 @@ from dataclasses import replace
 
 import numpy as np
 
+from ewmbench.data.layout import HEAD_VIEW
 from ewmbench.errors import ConfigError, Unavailable, require
-from ewmbench.models.base import (
-    HEAD_VIEW,
-    Capabilities,
-    GenerationRequest,
-    GenerationResult,
-    Option,
-    WorldModel,
-    fit_length,
-    generate_chunked,
-)
+from ewmbench.httpclient import HTTPClient, HTTPSettings, RemoteError
+from ewmbench.models.adapter import WorldModel
+from ewmbench.models.capabilities import Capabilities
+from ewmbench.models.chunking import generate_chunked
 from ewmbench.models.invoke import FRAME_0_FIELD
+from ewmbench.models.request import GenerationRequest, GenerationResult, fit_length
 from ewmbench.models.wire import (
     API_VERSION,
     ApiError,
@@ -44,6 +40,7 @@ from ewmbench.models.wire import (
     parse_capabilities,
     request_to_sample,
 )
+from ewmbench.registry import Option
 
 DEFAULT_TOKEN_ENV = "EWMBENCH_REMOTE_TOKEN"
 
@@ -100,8 +97,6 @@ class RemoteModel(WorldModel):
     # -- the service's manifest
     def client(self):
         if self._client is None:
-            from ewmbench.httpclient import HTTPClient, HTTPSettings
-
             token = os.environ.get(self.settings["token_env"] or DEFAULT_TOKEN_ENV)
             headers = {"Authorization": f"Bearer {token}"} if token else {}
             timeout = self.settings["timeout"] or 30.0
@@ -115,8 +110,6 @@ class RemoteModel(WorldModel):
 
     def manifest(self) -> tuple[str, Profile, Limits]:
         if self._manifest is None:
-            from ewmbench.httpclient import RemoteError
-
             require("httpx", "serve", "the remote model")
             url = self.settings["url"]
             try:
@@ -219,8 +212,6 @@ class RemoteModel(WorldModel):
             yield group
 
     def _predict(self, requests: list[GenerationRequest], profile: Profile) -> list[GenerationResult]:
-        from ewmbench.httpclient import RemoteError
-
         version = self.manifest()[0]
         padded = []
         for request in requests:
@@ -294,7 +285,6 @@ def check_answer(
     """(the model's own frame 0 or None, the predicted frames) per sample of a predict answer; a
     RemoteError naming what is out of contract. Frame 0 comes from the optional field
     ``FRAME_0_FIELD`` that ``ewmbench serve`` adds (:mod:`ewmbench.models.invoke`)."""
-    from ewmbench.httpclient import RemoteError
 
     def wrong(problem: str):
         return RemoteError(f"the service answered request {request_id} out of contract: {problem}")

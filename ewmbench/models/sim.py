@@ -35,14 +35,10 @@ from __future__ import annotations
 import numpy as np
 
 from ewmbench.errors import ConfigError, DataError, Unavailable
-from ewmbench.models.base import (
-    Capabilities,
-    GenerationRequest,
-    GenerationResult,
-    Option,
-    WorldModel,
-    fit_length,
-)
+from ewmbench.models.adapter import WorldModel
+from ewmbench.models.capabilities import Capabilities
+from ewmbench.models.request import GenerationRequest, GenerationResult, fit_length
+from ewmbench.registry import Option
 
 SAMPLE_FIX = "use the simulated sample dataset: ewmbench data sample --output DIR (or --dataset sample)"
 

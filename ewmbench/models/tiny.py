@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ewmbench.models.cosmos import PassThroughChecker
+
 WORDS = (
     "pick place push stack hand over the a red green blue cube block cup robot arm left right task".split()
 )
@@ -127,8 +129,6 @@ def build_tiny_ltx(folder: Path, condition: bool = False) -> Path:
 def build_tiny_cosmos(folder: Path) -> Path:
     """Cosmos2VideoToWorldPipeline with random tiny components (no safety checker saved), saved to ``folder``."""
     from diffusers import Cosmos2VideoToWorldPipeline, FlowMatchEulerDiscreteScheduler
-
-    from ewmbench.models.cosmos import PassThroughChecker
 
     text_encoder, tokenizer = tiny_t5()
     transformer, vae = tiny_cosmos_components()

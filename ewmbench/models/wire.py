@@ -6,7 +6,7 @@ the two sides cannot drift apart. Source of the API: WorldArena2/WorldArena-2.0,
 ``assets/track2_world_model_service_api_en.md``.
 
 How a trial maps onto one API sample (:func:`request_to_sample`), with ``s = start_frame`` and
-``n = num_frames`` of the :class:`~ewmbench.models.base.GenerationRequest`:
+``n = num_frames`` of the :class:`~ewmbench.models.request.GenerationRequest`:
 
 * ``sample_id`` is ``<task>/<episode>/<trial>``; a served simulator finds its episode from it,
   other served models ignore it.
@@ -45,8 +45,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ewmbench.data.budgets import PNG_CHUNKS
+from ewmbench.data.conform import resize_frames
+from ewmbench.data.layout import HEAD_VIEW
 from ewmbench.errors import EwmbenchError
-from ewmbench.models.base import HEAD_VIEW, GenerationRequest
+from ewmbench.models.request import GenerationRequest
 
 API_VERSION = "1.0"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -411,7 +413,6 @@ def parse_sample_id(sample_id: str) -> tuple[str, str, str] | None:
 
 def request_to_sample(request: GenerationRequest, profile: Profile) -> dict:
     """One API sample (JSON, images encoded) for a trial's request; see the module docstring."""
-    from ewmbench.data.conform import resize_frames
 
     memory = request.memory_frames.get(HEAD_VIEW)
     if memory is None or len(memory) == 0:

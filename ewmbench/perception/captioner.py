@@ -24,6 +24,7 @@ import numpy as np
 from ewmbench.data.video_cache import VideoCache
 from ewmbench.errors import ConfigError, DataError, Unavailable, require
 from ewmbench.perception.model_cache import loaded
+from ewmbench.perception.weights import resolve, weight_specs
 
 
 @dataclass(frozen=True)
@@ -275,7 +276,6 @@ def load_captioner(
 
 def resolve_model_path(source: str) -> Path:
     """A weights id from ``weights.yaml``, a local folder, or a Hugging Face id already cached."""
-    from ewmbench.perception.weights import resolve, weight_specs
 
     if source in weight_specs():
         return resolve(source)

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ewmbench.errors import ConfigError, require
-from ewmbench.protocols import DEFAULT_PROTOCOL, ProtocolLike, resolve_protocol
+from ewmbench.protocols import Protocol
 
 MISSING = -1.0
 # Columns of the cached per-frame record of each gripper: centre x, y (normalised), box x1, y1,
@@ -67,13 +67,13 @@ class TrackingSettings:
         except TypeError as exc:
             raise ConfigError(f"{where}: tracking settings: {exc}") from None
 
-
-def tracking_settings(protocol: ProtocolLike = DEFAULT_PROTOCOL) -> TrackingSettings:
-    """Tracking settings of a protocol (a built-in name, a protocol file or a loaded protocol)."""
-    loaded = resolve_protocol(protocol)
-    return TrackingSettings.from_metric_settings(
-        loaded.settings("trajectory_consistency"), loaded.name, loaded.source
-    )
+    @classmethod
+    def from_protocol(cls, protocol: Protocol) -> TrackingSettings:
+        """The tracking settings of a loaded protocol (its ``trajectory_consistency`` metric); the
+        caller turns a protocol name or file into a :class:`~ewmbench.protocols.Protocol`."""
+        return cls.from_metric_settings(
+            protocol.settings("trajectory_consistency"), protocol.name, protocol.source
+        )
 
 
 def yolo_class() -> type:

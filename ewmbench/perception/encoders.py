@@ -27,6 +27,7 @@ import numpy as np
 from ewmbench.errors import ConfigError, DataError, require
 from ewmbench.perception import image_prep
 from ewmbench.perception.model_cache import loaded
+from ewmbench.perception.weights import load_state_dict
 
 torch = require("torch", "neural", "image encoders")
 
@@ -204,8 +205,6 @@ def dino_config_for(state: Mapping[str, torch.Tensor], head_dim: int = 64):
 def load_official_dino(path: Path, raw: Mapping[str, torch.Tensor] | None = None, head_dim: int = 64):
     """``Dinov2Model`` with the weights of an original-DINOv2 checkpoint, every key checked."""
     from transformers import Dinov2Model
-
-    from ewmbench.perception.weights import load_state_dict
 
     if raw is None:
         try:

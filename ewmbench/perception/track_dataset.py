@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ewmbench.data.layout import GENERATED_SUFFIX, Generated, GroundTruth, looks_generated
+from ewmbench.data.video import write_mp4
 from ewmbench.data.video_cache import VideoCache
 from ewmbench.errors import DataError
 from ewmbench.files import save_array
@@ -64,7 +65,6 @@ def track_item(
     device: str | None = None,
 ) -> bool:
     """Write the missing tracking outputs of one episode or trial; False when none was missing."""
-    from ewmbench.data.video import write_mp4
 
     traj_path, video_out = folder / TRAJ_FILE, folder / ANNOTATED_FILE
     if traj_path.exists() and video_out.exists():

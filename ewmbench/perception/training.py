@@ -19,9 +19,13 @@ import numpy as np
 
 from ewmbench.data.layout import Episode
 from ewmbench.data.video import read_video, save_image
+from ewmbench.data.video_cache import VideoCache
 from ewmbench.errors import ConfigError, DataError
 from ewmbench.files import write_json
 from ewmbench.perception.autolabel import episode_grippers
+from ewmbench.perception.detector import TrackingSettings, yolo_class
+from ewmbench.perception.detector_weights import DetectorChoice
+from ewmbench.perception.validation import validate_episodes
 
 CLASS_NAMES = {0: "left_gripper", 1: "right_gripper"}
 
@@ -139,7 +143,6 @@ class TrainSettings:
 
 def fit_detector(dataset: YoloDataset, work_dir: Path, settings: TrainSettings) -> tuple[Path, float]:
     """Train from scratch with ultralytics; the best checkpoint and its val mAP50."""
-    from ewmbench.perception.detector import yolo_class
 
     YOLO = yolo_class()
     model = YOLO(settings.model_config, task="detect")
@@ -179,16 +182,17 @@ def fit_detector(dataset: YoloDataset, work_dir: Path, settings: TrainSettings) 
 
 
 def train_detector(
-    episodes: list[Episode], output: Path, settings: TrainSettings, work_dir: Path | None = None
+    episodes: list[Episode],
+    output: Path,
+    settings: TrainSettings,
+    tracking: TrackingSettings,
+    work_dir: Path | None = None,
 ) -> dict:
-    """Auto-label, train, validate on the held-out episodes; write the checkpoint to ``output``.
+    """Auto-label, train, validate on the held-out episodes (tracked with ``tracking``); write the
+    checkpoint to ``output``.
 
     Returns the report (also written next to the checkpoint as ``<output>.json``).
     """
-    from ewmbench.data.video_cache import VideoCache
-    from ewmbench.perception.detector import tracking_settings
-    from ewmbench.perception.detector_weights import DetectorChoice
-    from ewmbench.perception.validation import validate_episodes
 
     output = Path(output)
     if output.exists():
@@ -201,10 +205,10 @@ def train_detector(
     output.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(best, output)
     val_episodes = [e for e in episodes if episode_label(e) in set(dataset.val_episodes)]
-    tracking = validate_episodes(
+    validation = validate_episodes(
         val_episodes,
         VideoCache(work_dir / "cache"),
-        tracking_settings(),
+        tracking,
         DetectorChoice(weights=output),
         settings.device,
     )
@@ -216,9 +220,9 @@ def train_detector(
         "val_images": dataset.val_images,
         "settings": settings.__dict__,
         "val_map50": map50,
-        "val_recall": tracking["recall"],
-        "val_median_error_frac": tracking["median_error_frac"],
-        "val_tracking": tracking,
+        "val_recall": validation["recall"],
+        "val_median_error_frac": validation["median_error_frac"],
+        "val_tracking": validation,
     }
     write_json(output.with_suffix(output.suffix + ".json"), report)
     return report

@@ -15,7 +15,7 @@ import numpy as np
 from ewmbench.data.trajectory import load_traj
 from ewmbench.data.video_cache import VideoCache
 from ewmbench.errors import DataError, Unavailable
-from ewmbench.files import sha256_file
+from ewmbench.files import load_array, sha256_file
 from ewmbench.perception.detector import TrackingSettings, records_to_trajectory, track_frames
 from ewmbench.perception.detector_weights import DetectorChoice, choose_weights, embodiment_of
 from ewmbench.store import StageKey, stage_key
@@ -77,6 +77,33 @@ def trajectory_of(
         return load_traj(traj_path)
     choice = choice.with_embodiment(embodiment_of(gt_video or video))
     return track_video(video, videos, tracking, choice, device)
+
+
+def stored_trajectory(
+    traj_path: Path,
+    video: Path,
+    videos: VideoCache,
+    tracking: TrackingSettings,
+    choice: DetectorChoice = DetectorChoice(),
+    gt_video: Path | None = None,
+) -> np.ndarray | None:
+    """The track :func:`trajectory_of` gives a video, read only from what is stored: the official
+    ``traj/traj.npy``, else the records cached by tracking it with ``tracking`` and the detector
+    it picks. None when neither is stored (or that detector file is not here): never tracks."""
+    if Path(traj_path).is_file():
+        return load_traj(traj_path)
+    choice = choice.with_embodiment(embodiment_of(gt_video or video))
+    try:
+        weights = choose_weights(video, choice)
+    except Unavailable:
+        return None
+    stored = videos.derived.path(track_stage_key(tracking, weights), video, ".npy")
+    if not stored.is_file():
+        return None
+    try:
+        return records_to_trajectory(load_array(stored))
+    except (ValueError, OSError, EOFError):
+        return None  # unreadable: as if not stored
 
 
 def trajectory_identity(

@@ -31,14 +31,20 @@ from pathlib import Path
 import numpy as np
 
 from ewmbench.data import budgets
-from ewmbench.errors import ConfigError, EwmbenchError
-from ewmbench.models.base import (
-    HEAD_VIEW,
-    WorldModel,
-    check_device,
-    load_model_class,
+from ewmbench.data.datasets import resolve_dataset
+from ewmbench.data.layout import HEAD_VIEW, GroundTruth
+from ewmbench.data.video import video_size
+from ewmbench.errors import ConfigError, EwmbenchError, require
+from ewmbench.models.adapter import WorldModel
+from ewmbench.models.capabilities import ACTION_SPACES
+from ewmbench.models.invoke import (
+    FRAME_0_FIELD,
+    ResultError,
+    call_model,
+    conform_result,
+    load_model,
+    open_model,
 )
-from ewmbench.models.invoke import FRAME_0_FIELD, ResultError, call_model, conform_result
 from ewmbench.models.wire import (
     API_VERSION,
     MAX_SEED,
@@ -175,13 +181,9 @@ class Service:
 
     def __init__(self, config: ServeConfig):
         self.config = config
-        cls = load_model_class(config.model)
-        self.model: WorldModel = cls(**config.model_options)  # options checked before anything loads
+        self.model: WorldModel = open_model(config.model, config.model_options)  # nothing loads yet
         self.gt = None
         if config.dataset is not None:
-            from ewmbench.data.datasets import resolve_dataset
-            from ewmbench.data.layout import GroundTruth
-
             self.gt = GroundTruth(resolve_dataset(config.dataset))
         elif self.model.oracle:
             raise ConfigError(
@@ -207,8 +209,6 @@ class Service:
         if config.size is not None:
             height, width = config.size
         elif self.gt is not None and self.gt.episodes:
-            from ewmbench.data.video import video_size
-
             _, height, width = video_size(self.gt.episodes[0].video_path())
         elif caps.native_size is not None:
             height, width = caps.native_size
@@ -258,7 +258,6 @@ class Service:
         """(dimension, representation, conditioned): an action-conditioned adapter's own action
         space; a model that ignores actions accepts rows of the declared dimension (the option, the
         served dataset's actions, else EWMBench's 14-D end-effector poses) and never advertises 0."""
-        from ewmbench.models.base import ACTION_SPACES
 
         if "actions" in caps.conditioning:
             space = caps.action_space or "eef14-euler"
@@ -299,14 +298,10 @@ class Service:
     # -- lifecycle
     def load(self) -> None:
         try:
-            self.model.check_available()
-            if self.config.device is None and not (self.model.needs_gpu or self.model.needs_weights):
+            device = self.config.device
+            if device is None and not (self.model.needs_gpu or self.model.needs_weights):
                 device = "cpu"  # a weight-free model: no reason to import torch to look for a GPU
-            else:
-                from ewmbench.perception.device import default_device
-
-                device = check_device(self.model, self.config.device, default_device().startswith("cuda"))
-            self.model.load(device)
+            device = load_model(self.model, device)
             self.status = "ready"
             log.info("model %s loaded (%s), version %s", self.model.name, device, self.model_version)
         except Exception as exc:  # the service stays up and says so; the reason goes to the operator's log
@@ -912,8 +907,6 @@ def header_timeout_protocol(timeout_s: float):
 
 
 def _uvicorn():
-    from ewmbench.errors import require
-
     require("fastapi", "serve", "ewmbench serve")
     return require("uvicorn", "serve", "ewmbench serve")
 

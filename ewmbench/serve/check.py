@@ -30,6 +30,7 @@ import numpy as np
 
 from ewmbench.files import write_json
 from ewmbench.httpclient import HTTPClient, HTTPSettings, RemoteError
+from ewmbench.models.remote import check_answer
 from ewmbench.models.wire import (
     API_VERSION,
     Limits,
@@ -303,8 +304,6 @@ def _run(
         if response.status_code >= 400:
             errors_seen.append(response)
         return response
-
-    from ewmbench.models.remote import check_answer
 
     def answered(payload, counts: list[int]) -> tuple[bool, str]:
         response = post(payload)

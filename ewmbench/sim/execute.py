@@ -31,6 +31,7 @@ from functools import lru_cache
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from ewmbench.errors import require
 from ewmbench.sim.cameras import (
     HEAD_FOV_Y_DEG,
     WRIST_FOV_Y_DEG,
@@ -105,8 +106,6 @@ def _quiet_stderr():
 
 def import_pybullet(purpose: str = "the simulator (sample dataset, sim model)"):
     """pybullet, or a clear error naming the extra; imported without its build-time banner."""
-    from ewmbench.errors import require
-
     with _quiet_stderr():
         return require("pybullet", "sim", purpose)
 

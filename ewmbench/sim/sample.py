@@ -8,11 +8,17 @@ sample into the cache on first use.
 from __future__ import annotations
 
 import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
 from ewmbench.data.datasets import MARKER, MARKER_FORMAT, read_sample_marker
+from ewmbench.data.layout import SIDECAR_DIR, write_episode
 from ewmbench.errors import ConfigError, DataError
 from ewmbench.files import write_json
+from ewmbench.sim.record import FPS, GENERATOR, episode_sidecar, min_frames, record_episode
+from ewmbench.sim.tasks import TASKS
 
 DEFAULT_SEED = 0
 DEFAULT_EPISODES_PER_TASK = 2
@@ -22,8 +28,6 @@ MAX_SEED = 2**31  # exclusive
 
 
 def task_names() -> list[str]:
-    from ewmbench.sim.tasks import TASKS
-
     return list(TASKS)
 
 
@@ -48,8 +52,6 @@ def _check_tasks(names: list[str]) -> None:
 
 
 def _check_parameters(seed: int, tasks: list[str], episodes_per_task: int, num_frames: int) -> None:
-    from ewmbench.sim.record import min_frames
-
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < MAX_SEED:
         raise ConfigError(f"seed must be an integer with 0 <= seed < 2**31, got {seed!r}")
     _check_tasks(tasks)
@@ -83,8 +85,6 @@ def generate_sample(
     ``workers`` processes simulate episodes in parallel (default: one per core, at most four);
     the files do not depend on it.
     """
-    from ewmbench.sim.record import FPS, GENERATOR
-
     tasks = list(tasks) if tasks is not None else task_names()
     _check_parameters(seed, tasks, episodes_per_task, num_frames)
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
@@ -140,13 +140,6 @@ def _generate_episodes(
     progress: bool,
     workers: int,
 ) -> None:
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from ewmbench.data.layout import SIDECAR_DIR
-    from ewmbench.sim.tasks import TASKS
-
     jobs = [(name, index) for name in tasks for index in range(episodes_per_task)]
     # An episode whose sidecar exists was written completely (episodes are renamed into place
     # when done) by an earlier, interrupted generation.
@@ -184,10 +177,6 @@ def _generate_episodes(
 
 def write_sample_episode(output: Path, seed: int, name: str, index: int, num_frames: int) -> None:
     """Simulate, render and write one episode (``<output>/<task id>/<index>/``)."""
-    from ewmbench.data.layout import write_episode
-    from ewmbench.sim.record import FPS, episode_sidecar, record_episode
-    from ewmbench.sim.tasks import TASKS
-
     episode = record_episode(seed, name, index, num_frames, FPS)
     write_episode(
         output,

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ewmbench.models.base import GenerationRequest, GenerationResult, WorldModel, register_model
+from ewmbench.models.adapter import WorldModel
+from ewmbench.models.registry import register_model
+from ewmbench.models.request import GenerationRequest, GenerationResult
 from ewmbench.runner import RunConfig, run
 
 

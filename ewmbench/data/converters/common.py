@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ewmbench.data.layout import HEAD_VIEW, Sidecar, write_episode
+from ewmbench.data.layout import HEAD_VIEW, SIDECAR_DIR, Sidecar, write_episode
 from ewmbench.errors import ConfigError, DataError
 from ewmbench.files import read_json, write_json
 
@@ -72,17 +72,6 @@ class ConvertSettings:
             "size": list(self.size) if self.size else None,
             "image_format": self.image_format,
         }
-
-
-def parse_size(text: str | None) -> tuple[int, int] | None:
-    """``"640x480"`` -> (640, 480)."""
-    if not text:
-        return None
-    try:
-        width, height = (int(part) for part in text.lower().split("x"))
-    except ValueError:
-        raise ConfigError(f"--size must look like 640x480, got {text!r}") from None
-    return width, height
 
 
 def parse_views(text: str | None) -> dict[str, str] | None:
@@ -283,7 +272,6 @@ def convert_episodes(
     """
     output = Path(output)
     report = ConvertReport(output)
-    from ewmbench.data.layout import SIDECAR_DIR
 
     def done(task: str, episode: str) -> bool:
         return (output / task / episode / SIDECAR_DIR / "meta.json").is_file()

@@ -52,7 +52,8 @@ from ewmbench.data.converters.mapping import (
     apply_forward_kinematics,
 )
 from ewmbench.data.layout import HEAD_VIEW
-from ewmbench.errors import ConfigError, DataError
+from ewmbench.data.video import read_image
+from ewmbench.errors import ConfigError, DataError, Unavailable
 
 SUPPORTED_VERSIONS = ("v2.0", "v2.1", "v3.0")
 LEGACY_VERSIONS = ("v2.0", "v2.1")
@@ -300,8 +301,6 @@ class LeRobotDataset:
     ) -> Iterator[np.ndarray]:
         """Frames of a camera stored as images in the episode's rows (only that column is read)."""
         import pyarrow.parquet as pq
-
-        from ewmbench.data.video import read_image
 
         index = int(episode["episode_index"])
         path = self.data_path(episode)
@@ -589,8 +588,6 @@ def resolve_source(text: str, revision: str | None = None) -> Path:
             )
         except Exception as exc:  # not cached / offline / not found: many types
             if not offline:
-                from ewmbench.errors import Unavailable
-
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
                 raise Unavailable(
                     f"LeRobot dataset {text!r} is neither a folder here nor fetchable ({type(exc).__name__}{': ' + first if first else ''})",

@@ -12,19 +12,29 @@ On a CUDA device (the default when one is visible) it times, in well under 8 min
   at batch 1 and batch 4 (greedy decoding after a 1,024-token prompt; the vision encoder's prefill
   is not included);
 - PSNR + SSIM of 640x480 frame pairs, pairs/s (the device path, ``metrics/pixels_torch.py``);
+- batched across videos vs one video at a time (``batch_across_videos``), DINOv2 and CLIP
+  frames/s on short videos (21 frames, where a video's last pass is mostly empty), and the
+  largest difference of the similarities / embeddings between the two;
+- precision: scene consistency and diversity computed in float32, in float16 (the protocols'
+  GPU default) and under bfloat16 autocast (``gpu_dtype: bfloat16-autocast``), the largest
+  deviation of each metric value from float32, and DINOv2 frames/s in each;
 
 and projects the full benchmark (1,000 episodes x 3 trials, about 105 frames per video, 4,000
 videos) from those rates. Every network is real-size with random weights (no download): the
-arithmetic, and so the time, is that of the real weights.
+arithmetic, and so the time, is that of the real weights (the deviations are those of random
+weights on synthetic frames, an indication, not the trained encoders' figure).
 
 On a CPU it runs the same stages at a reduced size (fewer frames; a 2-layer, 512-wide language
-model instead of the 7B one) and says so: those figures are for checking the script, not for
-reading as GPU numbers.
+model instead of the 7B one; for the batching and precision stages a DINOv2 ViT-S/14 at 224 and
+autocast on the CPU) and says so: those figures are for checking the script, not for reading as
+GPU numbers. ``--skip STAGE`` leaves stages out (dino, clip, detector, captioner, pixels,
+batching, precision).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -55,6 +65,14 @@ QWEN25_7B_TEXT = {
     "num_key_value_heads": 4,
     "vocab_size": 152064,
 }
+DINO_VITS14_224 = {  # the CPU's stand-in for the batching and precision stages
+    "hidden_size": 384,
+    "num_hidden_layers": 12,
+    "num_attention_heads": 6,
+    "mlp_ratio": 4,
+    "patch_size": 14,
+    "image_size": 224,
+}
 REDUCED_TEXT = {
     "hidden_size": 512,
     "intermediate_size": 1024,
@@ -73,11 +91,16 @@ def synchronize(device: str) -> None:
 
 
 def timed(device: str, run) -> float:
+    return timed_result(device, run)[1]
+
+
+def timed_result(device: str, run):
+    """``run()``'s result and the seconds it took (the device synchronised on both sides)."""
     synchronize(device)
     start = time.perf_counter()
-    run()
+    result = run()
     synchronize(device)
-    return time.perf_counter() - start
+    return result, time.perf_counter() - start
 
 
 def frames_640x480(count: int, seed: int = 0) -> np.ndarray:
@@ -87,11 +110,15 @@ def frames_640x480(count: int, seed: int = 0) -> np.ndarray:
 
 
 def free(device: str) -> None:
-    """Release the last stage's model (gone with its function's frame) before the next loads."""
+    """Release the last stage's model (gone with its function's frame, or held by the loaded-model
+    cache) before the next loads."""
     import gc
 
     import torch
 
+    from ewmbench.perception.model_cache import free_models
+
+    free_models()
     gc.collect()
     if device.startswith("cuda"):
         torch.cuda.empty_cache()
@@ -193,9 +220,139 @@ def pixels(device: str, pairs: int) -> dict:
             "items": pairs, "batch": pairs, "dtype": "uint8 in, float64 ratio"}  # fmt: skip
 
 
+def _videos(count: int, frames: int, seed: int) -> list[np.ndarray]:
+    """``count`` videos of ``frames`` 640x480 frames each, each with its own scene."""
+    return [frames_640x480(frames, seed=seed + index) for index in range(count)]
+
+
+def _encoder_settings(metric: str, config: dict, image_size: int, batch: int, gpu_dtype: str) -> dict:
+    from ewmbench.protocols import load_protocol
+
+    settings = dict(load_protocol("ewmbench-v1").settings(metric))
+    return {
+        **settings,
+        "random_init": config,
+        "image_size": image_size,
+        "batch_size": batch,
+        "gpu_dtype": gpu_dtype,
+    }
+
+
+def batching(
+    device: str, dino_config: dict, videos: list[np.ndarray], dino_batch: int, clip_batch: int
+) -> list[dict]:
+    """Frames/s one video at a time and across videos, through the metrics' own functions."""
+    from ewmbench.metrics.diversity import embeddings_across_videos, video_embeddings
+    from ewmbench.metrics.scene import similarities_across_videos, video_similarities
+
+    frames = sum(len(v) for v in videos)
+    sources = [(f"video {i}", lambda v=v: v) for i, v in enumerate(videos)]
+    rows = []
+    for label, settings, warm_up, alone, together, batch in (
+        (
+            f"DINOv2 ({dino_config['hidden_size']} wide) @{dino_config['image_size']}",
+            _encoder_settings(
+                "scene_consistency", dino_config, dino_config["image_size"], dino_batch, "float16"
+            ),
+            lambda s: video_similarities(videos[0][:2], s, device),
+            lambda s: [video_similarities(v, s, device) for v in videos],
+            lambda s: [x for _, x in sorted(similarities_across_videos(sources, s, device))],
+            dino_batch,
+        ),
+        (
+            "CLIP ViT-B/32 @224",
+            _encoder_settings(
+                "diversity", {"architecture": "ViT-B-32", "quick_gelu": True}, 224, clip_batch, "float16"
+            ),
+            lambda s: video_embeddings(videos[0][:2], s, device),
+            lambda s: [video_embeddings(v, s, device) for v in videos],
+            lambda s: [x for _, x in sorted(embeddings_across_videos(sources, s, device).items())],
+            clip_batch,
+        ),
+    ):
+        warm_up(settings)  # and the model load
+        results = {}
+        for mode, run in (("one video at a time", alone), ("across videos", together)):
+            # best of two: the first pass over new batch shapes also pays for kernel selection
+            runs = [timed_result(device, functools.partial(run, settings)) for _ in range(2)]
+            results[mode], seconds = runs[0][0], min(seconds for _, seconds in runs)
+            rows.append({"stage": f"{label}, {mode} ({len(videos)} videos x {len(videos[0])} frames)",
+                         "unit": "frames/s", "rate": frames / seconds, "items": frames, "batch": batch, "variant": mode,
+                         "dtype": "float16" if device.startswith("cuda") else "float32"})  # fmt: skip
+        difference = max(
+            float(np.abs(a - b).max())
+            for a, b in zip(results["one video at a time"], results["across videos"])
+        )
+        rows[-1]["max_difference"] = difference
+        free(device)
+    return rows
+
+
+def precision(
+    device: str, dino_config: dict, videos: list[np.ndarray], dino_batch: int, clip_batch: int
+) -> list[dict]:
+    """Scene consistency (each video) and diversity (the videos as one episode's trials) in
+    float32, float16 weights and bfloat16 autocast: each value's largest deviation from float32."""
+    import torch
+
+    from ewmbench.metrics.diversity import diversity_from_embeddings
+    from ewmbench.metrics.scene import PairAccumulator, score_from_similarities
+    from ewmbench.perception.encoders import ClipImageEncoder, DinoTokenEncoder
+
+    scene = _encoder_settings(
+        "scene_consistency", dino_config, dino_config["image_size"], dino_batch, "float32"
+    )
+    clip_config = {"architecture": "ViT-B-32", "quick_gelu": True}
+    diversity = _encoder_settings("diversity", clip_config, 224, clip_batch, "float32")
+    precisions = (("float32", torch.float32, None), ("float16", torch.float16, None),
+                  ("bfloat16-autocast", torch.float32, torch.bfloat16))  # fmt: skip
+    frames = sum(len(v) for v in videos)
+    values, rows = {}, []
+    for name, dtype, autocast in precisions:
+        try:
+            dino = DinoTokenEncoder.from_config(dino_config, device, dtype, autocast=autocast)
+
+            def scene_scores(dino=dino) -> list[float]:
+                out = []
+                for video in videos:
+                    pairs = PairAccumulator(scene["cosine_axis"], float(scene["cosine_eps"]))
+                    for start in range(0, len(video), dino_batch):
+                        pairs.add(dino.encode_frames(video[start : start + dino_batch], scene, dino_batch))
+                    out.append(score_from_similarities(pairs.result(), scene["clamp_min"]))
+                return out
+
+            dino.encode_frames(videos[0][:1], scene, 1)  # warm-up
+            values[("scene", name)], seconds = timed_result(device, scene_scores)
+            del dino
+            free(device)
+            clip = ClipImageEncoder.from_config(clip_config, device, dtype, autocast=autocast)
+            embeddings = [clip.encode_frames(v, diversity, clip_batch).float().cpu() for v in videos]
+            values[("diversity", name)] = [diversity_from_embeddings(embeddings, diversity)]
+            del clip
+            free(device)
+        except RuntimeError as exc:  # a dtype this device cannot run
+            print(f"  precision {name}: not run on {device} ({str(exc).splitlines()[0][:80]})")
+            free(device)
+            continue
+        row = {"stage": f"DINOv2 ({dino_config['hidden_size']} wide) @{dino_config['image_size']}, {name}",
+               "unit": "frames/s", "rate": frames / seconds, "items": frames, "batch": dino_batch, "dtype": name,
+               "variant": name}  # fmt: skip
+        if name != "float32":
+            row["scene_deviation"] = max(
+                abs(a - b) for a, b in zip(values[("scene", name)], values[("scene", "float32")])
+            )
+            row["diversity_deviation"] = abs(
+                values[("diversity", name)][0] - values[("diversity", "float32")][0]
+            )
+        row["scene_values"] = values[("scene", name)]
+        row["diversity_value"] = values[("diversity", name)][0]
+        rows.append(row)
+    return rows
+
+
 def projection(rows: list[dict]) -> list[tuple[str, float]]:
     """Hours of each stage for the full benchmark at the measured rates."""
-    rate = {r["stage"].split(" (")[0].split(",")[0]: r["rate"] for r in rows}
+    rate = {r["stage"].split(" (")[0].split(",")[0]: r["rate"] for r in rows if "variant" not in r}
     frames = FULL_VIDEOS * FRAMES_PER_VIDEO
     out = []
     for name, label, items in (
@@ -206,6 +363,9 @@ def projection(rows: list[dict]) -> list[tuple[str, float]]:
     ):
         if name in rate:
             out.append((label, items / rate[name] / 3600))
+    for row in rows:  # the batching and precision variants, as DINOv2 on every frame
+        if row.get("variant") and row["stage"].startswith("DINOv2 ("):
+            out.append((f"scene consistency at the rate of: {row['stage']}", frames / row["rate"] / 3600))
     tokens = [r for r in rows if r["unit"] == "tokens/s"]
     if tokens:
         best = max(r["rate"] for r in tokens)
@@ -215,10 +375,14 @@ def projection(rows: list[dict]) -> list[tuple[str, float]]:
     return out
 
 
+STAGES = ("dino", "clip", "detector", "captioner", "pixels", "batching", "precision")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default=None, help="cuda (default when visible) or cpu")
     parser.add_argument("--json", dest="json_path", help="also write the results here")
+    parser.add_argument("--skip", action="append", default=[], choices=STAGES, help="leave a stage out")
     args = parser.parse_args()
     import torch
 
@@ -226,10 +390,12 @@ def main() -> None:
     full = device.startswith("cuda")
     size = (
         dict(dino=256, dino_batch=32, clip=1024, clip_batch=256, det=512, det_batch=32, pixels=256,
-             text=QWEN25_7B_TEXT, prompt=1024, new=128, batches=(1, 4))
+             text=QWEN25_7B_TEXT, prompt=1024, new=128, batches=(1, 4),
+             small_dino=DINO_VITB14, short_videos=(16, 21), precision_videos=(4, 16), small_batch=16, small_clip_batch=64)
         if full
         else dict(dino=4, dino_batch=4, clip=32, clip_batch=32, det=16, det_batch=8, pixels=16,
-                  text=REDUCED_TEXT, prompt=256, new=16, batches=(1, 4))
+                  text=REDUCED_TEXT, prompt=256, new=16, batches=(1, 4),
+                  small_dino=DINO_VITS14_224, short_videos=(4, 5), precision_videos=(3, 4), small_batch=4, small_clip_batch=16)
     )  # fmt: skip
     name = torch.cuda.get_device_name(0) if full else (platform.processor() or platform.machine())
     print(f"device: {device} ({name}); torch {torch.__version__}; {torch.get_num_threads()} CPU threads")
@@ -237,28 +403,58 @@ def main() -> None:
         print("REDUCED SIZE on the CPU: fewer frames and a 2-layer language model; not GPU figures")
     started = time.perf_counter()
     frames = frames_640x480(max(size["dino"], size["clip"], size["det"]))
+    short = _videos(*size["short_videos"], seed=10)
+    sampled = _videos(*size["precision_videos"], seed=20)
     rows = []
-    for stage in (
-        lambda: [dino(device, frames[: size["dino"]], size["dino_batch"])],
-        lambda: [clip(device, frames[: size["clip"]], size["clip_batch"])],
-        lambda: [detector(device, frames[: size["det"]], size["det_batch"])],
-        lambda: captioner(device, size["text"], size["prompt"], size["new"], size["batches"]),
-        lambda: [pixels(device, size["pixels"])],
+    for stage, run in (
+        ("dino", lambda: [dino(device, frames[: size["dino"]], size["dino_batch"])]),
+        ("clip", lambda: [clip(device, frames[: size["clip"]], size["clip_batch"])]),
+        ("detector", lambda: [detector(device, frames[: size["det"]], size["det_batch"])]),
+        ("captioner", lambda: captioner(device, size["text"], size["prompt"], size["new"], size["batches"])),
+        ("pixels", lambda: [pixels(device, size["pixels"])]),
+        (
+            "batching",
+            lambda: batching(
+                device, size["small_dino"], short, size["small_batch"], size["small_clip_batch"]
+            ),
+        ),
+        (
+            "precision",
+            lambda: precision(
+                device, size["small_dino"], sampled, size["small_batch"], size["small_clip_batch"]
+            ),
+        ),
     ):
-        rows += stage()
+        if stage in args.skip:
+            continue
+        rows += run()
         free(device)  # each stage's model is released before the next loads
-    print(f"\n{'stage':74s} {'rate':>10s} {'unit':9s} {'items':>6s} {'batch':>5s}  dtype")
+    print(f"\n{'stage':90s} {'rate':>10s} {'unit':9s} {'items':>6s} {'batch':>5s}  dtype")
     for r in rows:
         print(
-            f"{r['stage']:74s} {r['rate']:10.2f} {r['unit']:9s} {r['items']:6d} {r['batch']:5d}  {r['dtype']}"
+            f"{r['stage']:90s} {r['rate']:10.3f} {r['unit']:9s} {r['items']:6d} {r['batch']:5d}  {r['dtype']}"
         )
+    for r in rows:
+        if "max_difference" in r:
+            print(
+                f"  across videos vs one at a time, largest difference of the features: {r['max_difference']:.2e}"
+            )
+    deviations = [r for r in rows if "scene_deviation" in r]
+    if deviations:
+        print(
+            "\nprecision: largest deviation of the metric values from float32 (random weights, synthetic frames)"
+        )
+        for r in deviations:
+            print(
+                f"  {r['dtype']:18s} scene consistency {r['scene_deviation']:.2e}  diversity {r['diversity_deviation']:.2e}"
+            )
     print(
         f"\nfull benchmark ({FULL_TRIALS} trials, {FULL_VIDEOS} videos of ~{FRAMES_PER_VIDEO} frames) at these rates"
         + ("" if full else " (CPU, reduced: the captioner row uses the 2-layer model)")
         + ":"
     )
     for label, hours in projection(rows):
-        print(f"  {label:70s} {hours:8.2f} h")
+        print(f"  {label:100s} {hours:10.2f} h")
     print(f"\nsuite wall time: {time.perf_counter() - started:.0f} s")
     if args.json_path:
         Path(args.json_path).write_text(json.dumps({"device": device, "name": name, "full_size": full, "rows": rows,

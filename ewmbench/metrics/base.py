@@ -19,9 +19,9 @@ reads.
 from __future__ import annotations
 
 from abc import ABC
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 import numpy as np
 
@@ -105,6 +105,13 @@ class Metric(ABC):
     uses_frames: ClassVar[bool] = True
     # True when the numbers do not depend on the compute device (no network runs on it).
     device_free: ClassVar[bool] = False
+    # With a batched path (score_trials): the most trials per work chunk, for a metric whose
+    # chunk is costly (a network's passes); None: the large chunks of cheap batched maths.
+    chunk_trials: ClassVar[int | None] = None
+    # A dataset metric whose work splits into shards of whole episodes (FID, FVD: each shard's
+    # features reduced to moments): at most this many trials per shard, each shard a work item
+    # an executor runs on its own (score_shard), merged by score_shards. None: one item.
+    shard_trials: ClassVar[int | None] = None
     # Optional packages the metric runs on, and the extra that installs them (pyproject.toml).
     modules: ClassVar[tuple[str, ...]] = ()
     extra: ClassVar[str | None] = None
@@ -147,13 +154,56 @@ class Metric(ABC):
         values of :meth:`score_trial`."""
         return [self.score_trial(item, settings) for item in inputs]
 
+    def has_batched_path(self) -> bool:
+        """Whether the metric overrides :meth:`score_trials` with a batched path."""
+        return type(self).score_trials is not Metric.score_trials
+
+    def batches(self, settings: dict) -> bool:
+        """Whether, under ``settings``, the metric scores a chunk of trials at once (then the plan
+        gives it chunks of its own) rather than trial by trial with the other frame metrics."""
+        return self.has_batched_path()
+
     def score_episode(self, inputs: EpisodeInputs, settings: dict) -> dict[str, float]:
         raise NotImplementedError(f"{self.name} scores trials, not episodes")
 
     def score_dataset(self, inputs: Sequence[TrialInputs], settings: dict) -> dict[str, float]:
         """One value per column for a whole run (``level = "dataset"``): ``inputs`` holds every
-        scored trial; the GT side is the set of distinct episodes those trials belong to."""
+        scored trial; the GT side is the set of distinct episodes those trials belong to. A
+        metric with ``shard_trials`` merges its shards here, as the executors do."""
+        if self.shard_trials:
+            shards = dataset_shards(inputs, lambda item: item.episode.key, self.shard_trials)
+            return self.score_shards([self.score_shard(shard, settings) for shard in shards], settings)
         raise NotImplementedError(f"{self.name} scores {self.level}s, not whole runs")
+
+    def score_shard(self, inputs: Sequence[TrialInputs], settings: dict) -> dict[str, np.ndarray]:
+        """The partial result (named arrays) of one shard of a run: its trials and, once each,
+        the GT videos of their episodes (a shard holds whole episodes)."""
+        raise NotImplementedError(f"{self.name} has no shards")
+
+    def score_shards(self, parts: Sequence[Mapping[str, np.ndarray]], settings: dict) -> dict[str, float]:
+        """The run's values from the partial results of all its shards, in shard order."""
+        raise NotImplementedError(f"{self.name} has no shards")
+
+
+Item = TypeVar("Item")
+
+
+def dataset_shards(
+    items: Sequence[Item], episode_of: Callable[[Item], object], size: int
+) -> list[list[Item]]:
+    """``items`` (trials, in order) grouped by episode in first-seen order, and whole episodes
+    packed into shards of at most ``size`` trials (an episode with more trials is a shard of its
+    own): the split the plan, the executors and :meth:`Metric.score_dataset` all use."""
+    episodes: dict[object, list[Item]] = {}
+    for item in items:
+        episodes.setdefault(episode_of(item), []).append(item)
+    shards: list[list[Item]] = []
+    for trials in episodes.values():
+        if shards and len(shards[-1]) + len(trials) <= size:
+            shards[-1].extend(trials)
+        else:
+            shards.append(list(trials))
+    return shards
 
 
 # Built-in metrics by name, as "module:Class" strings (in the order `ewmbench metrics` lists them):

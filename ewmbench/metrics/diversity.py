@@ -9,15 +9,22 @@ fewer than 2 trials it is 0, as in the official tool. The runner puts the episod
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from itertools import combinations
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ewmbench.errors import DataError
 from ewmbench.metrics.base import EpisodeInputs, Metric, register_metric
-from ewmbench.metrics.features import as_float_tensor, encoder_stage_key, uses_random_weights, weights_path
+from ewmbench.metrics.features import (
+    as_float_tensor,
+    encode_across_videos,
+    encoder_stage_key,
+    uses_random_weights,
+    weights_path,
+)
 from ewmbench.protocols import DEFAULT_PROTOCOL, ProtocolLike, metric_settings
 
 if TYPE_CHECKING:  # torch is imported where tensors are handled, so importing the metrics needs no torch
@@ -67,13 +74,21 @@ def diversity_from_embeddings(trials, protocol: ProtocolLike | Mapping = DEFAULT
 
 def clip_encoder(settings: Mapping, device: str):
     """The CLIP image encoder a protocol asks for, loaded once per process."""
-    from ewmbench.perception.encoders import ClipImageEncoder, torch_dtype
+    from ewmbench.perception.encoders import ClipImageEncoder, autocast_dtype, torch_dtype
 
-    dtype = torch_dtype(device, settings["gpu_dtype"])
+    dtype, autocast = (
+        torch_dtype(device, settings["gpu_dtype"]),
+        autocast_dtype(device, settings["gpu_dtype"]),
+    )
     if uses_random_weights(settings):
-        return ClipImageEncoder.from_config(settings["random_init"], device, dtype)
+        return ClipImageEncoder.from_config(settings["random_init"], device, dtype, autocast=autocast)
     return ClipImageEncoder.from_weights(
-        weights_path(settings), settings["architecture"], bool(settings["quick_gelu"]), device, dtype
+        weights_path(settings),
+        settings["architecture"],
+        bool(settings["quick_gelu"]),
+        device,
+        dtype,
+        autocast,
     )
 
 
@@ -81,6 +96,20 @@ def video_embeddings(frames: np.ndarray, settings: Mapping, device: str) -> np.n
     """(T, D) raw CLIP image embeddings of a video, in float32."""
     encoder = clip_encoder(settings, device)
     return encoder.encode_frames(frames, settings, int(settings["batch_size"])).float().cpu().numpy()
+
+
+def embeddings_across_videos(
+    videos: Sequence[tuple[Path, Callable[[], np.ndarray]]], settings: Mapping, device: str
+) -> dict[int, np.ndarray]:
+    """(T_i, D) float32 embeddings of several videos by index, their frames encoded together in
+    passes of ``batch_size`` frames across video boundaries (:func:`video_embeddings` per video)."""
+    encoder = clip_encoder(settings, device)
+    parts: dict[int, list[np.ndarray]] = {}
+    for index, embeddings in encode_across_videos(
+        videos, lambda pieces: encoder.encode_pieces(pieces, settings), int(settings["batch_size"])
+    ):
+        parts.setdefault(index, []).append(embeddings.float().cpu().numpy())
+    return {index: np.concatenate(pieces) for index, pieces in parts.items()}
 
 
 @register_metric
@@ -94,6 +123,14 @@ class Diversity(Metric):
 
     def score_episode(self, inputs: EpisodeInputs, settings: dict) -> dict[str, float]:
         stage_key = encoder_stage_key(self.name, settings, inputs.device)
+        derived = inputs.videos.derived
+        paths = list(dict.fromkeys(trial.video_path() for trial in inputs.trials))
+        missing = [p for p in paths if not derived.path(stage_key, p, ".npy").is_file()]
+        if settings.get("batch_across_videos", False) and len(missing) > 1:
+            # the trials' frames share forward passes; stored per video
+            sources = [(path, lambda path=path: inputs.videos.frames(path)) for path in missing]
+            for index, embeddings in embeddings_across_videos(sources, settings, inputs.device).items():
+                derived.array(stage_key, missing[index], lambda embeddings=embeddings: embeddings)
         per_trial = []
         for trial in inputs.trials:
             video = trial.video_path()

@@ -452,23 +452,71 @@ def distinct_gt_videos(inputs: Sequence[TrialInputs]) -> list:
     return list(dict.fromkeys(item.episode.video_path() for item in inputs))
 
 
-def _pooled(features: list[np.ndarray], side: str, minimum: int) -> FeatureMoments:
-    """The merged moments of each video's features (one shard per video)."""
-    moments = FeatureMoments.merged(FeatureMoments.of(f) for f in features if f.size)
+def _moments_of_videos(features: Sequence[np.ndarray]) -> FeatureMoments:
+    """The merged moments of each video's features (one part per video, in order)."""
+    return FeatureMoments.merged(FeatureMoments.of(f) for f in features if f.size)
+
+
+def _pooled(parts: Sequence[Mapping[str, np.ndarray]], side: str, minimum: int) -> FeatureMoments:
+    """One side's moments merged over the shards' partial results (see :meth:`FrechetMetric.score_shard`)."""
+    moments = FeatureMoments.merged(
+        FeatureMoments(int(part[f"{side}_count"]), part[f"{side}_total"], part[f"{side}_outer"])
+        for part in parts
+    )
     if moments.count < minimum:
+        label = "ground-truth" if side == "reference" else side
         raise Unavailable(
-            f"{side} side has {moments.count} feature vectors; a covariance needs at least {minimum}",
+            f"{label} side has {moments.count} feature vectors; a covariance needs at least {minimum}",
             "score more (or longer) videos",
         )
     return moments
 
 
+class FrechetMetric(Metric):
+    """A Frechet distance between the features of all generated and all GT videos of a run.
+
+    The run splits into shards of whole episodes (``shard_trials``); a shard's result is the
+    moments (count, sum, sum of outer products, float64) of its generated videos' features and of
+    its episodes' GT videos' features, so executors compute shards apart and the merged moments
+    give the whole-run statistics (up to float64 round-off in the order of the sums)."""
+
+    level = "dataset"
+    group = "fidelity"
+    shard_trials = 256
+
+    def video_features(self, video, inputs: TrialInputs, settings: dict) -> np.ndarray:
+        """(n, D) features of one video, cached by its content."""
+        raise NotImplementedError
+
+    def score_shard(self, inputs: Sequence[TrialInputs], settings: dict) -> dict[str, np.ndarray]:
+        if not inputs:
+            raise ConfigError(f"{self.name}: no trials to score")
+        sides = {
+            "generated": _moments_of_videos(
+                [self.video_features(item.trial.video_path(), inputs[0], settings) for item in inputs]
+            ),
+            "reference": _moments_of_videos(
+                [self.video_features(video, inputs[0], settings) for video in distinct_gt_videos(inputs)]
+            ),
+        }
+        arrays: dict[str, np.ndarray] = {}
+        for side, moments in sides.items():
+            arrays[f"{side}_count"] = np.asarray(moments.count)
+            arrays[f"{side}_total"], arrays[f"{side}_outer"] = moments.total, moments.outer
+        return arrays
+
+    def score_shards(self, parts: Sequence[Mapping[str, np.ndarray]], settings: dict) -> dict[str, float]:
+        if not parts:
+            raise ConfigError(f"{self.name}: no trials to score")
+        generated = _pooled(parts, "generated", 2)
+        reference = _pooled(parts, "reference", 2)
+        return {self.columns[0]: frechet_distance_of_moments(generated, reference)}
+
+
 @register_metric
-class FID(Metric):
+class FID(FrechetMetric):
     name = "fid"
     modules, extra = ("torch", "torchvision", "pytorch_fid"), "neural"
-    group = "fidelity"
-    level = "dataset"
     columns = ("fid",)
     lower_is_better = frozenset(columns)
     best_values = {"fid": 0.0}
@@ -476,59 +524,44 @@ class FID(Metric):
         "Frechet Inception distance between all generated and all GT frames of a run (lower is better)."
     )
 
-    def score_dataset(self, inputs: Sequence[TrialInputs], settings: dict) -> dict[str, float]:
+    def video_features(self, video, inputs: TrialInputs, settings: dict) -> np.ndarray:
         from ewmbench.perception.replay_networks import fid_frame_features, load_fid_inception
 
-        if not inputs:
-            raise ConfigError("fid: no trials to score")
-        videos, device = inputs[0].videos, inputs[0].device
-        stride = settings["frame_stride"]
+        videos, device = inputs.videos, inputs.device
         stage_key = feature_stage_key("fid-inception-pool3", settings)  # keyed by the weights' content
 
-        def features(video) -> np.ndarray:
-            def compute() -> np.ndarray:
-                model = load_fid_inception(weights_path(settings), device)
-                return fid_frame_features(model, videos.frames(video)[::stride], settings["batch_size"])
+        def compute() -> np.ndarray:
+            model = load_fid_inception(weights_path(settings), device)
+            return fid_frame_features(
+                model, videos.frames(video)[:: settings["frame_stride"]], settings["batch_size"]
+            )
 
-            return videos.derived.array(stage_key, video, compute)
-
-        generated = _pooled([features(item.trial.video_path()) for item in inputs], "generated", 2)
-        reference = _pooled([features(video) for video in distinct_gt_videos(inputs)], "ground-truth", 2)
-        return {"fid": frechet_distance_of_moments(generated, reference)}
+        return videos.derived.array(stage_key, video, compute)
 
 
 @register_metric
-class FVD(Metric):
+class FVD(FrechetMetric):
     name = "fvd"
     modules, extra = ("torch",), "neural"
-    group = "fidelity"
-    level = "dataset"
     columns = ("fvd",)
     lower_is_better = frozenset(columns)
     best_values = {"fvd": 0.0}
     description = "Frechet video distance (Kinetics-400 I3D) between the clips of all generated and all GT videos (lower is better)."
 
-    def score_dataset(self, inputs: Sequence[TrialInputs], settings: dict) -> dict[str, float]:
+    def video_features(self, video, inputs: TrialInputs, settings: dict) -> np.ndarray:
         from ewmbench.perception.replay_networks import i3d_clip_features, load_i3d
 
-        if not inputs:
-            raise ConfigError("fvd: no trials to score")
-        videos, device = inputs[0].videos, inputs[0].device
-        clip_frames, clips, resolution = settings["clip_frames"], settings["clips"], settings["resolution"]
+        videos, device = inputs.videos, inputs.device
+        clip_frames = settings["clip_frames"]
         stage_key = feature_stage_key("fvd-i3d", settings)  # keyed by the weights' content
 
-        def features(video) -> np.ndarray:
-            def compute() -> np.ndarray:
-                frames = videos.frames(video)
-                if len(frames) < clip_frames:
-                    raise DataError(video, f"{len(frames)} frames: FVD clips need {clip_frames}")
-                model = load_i3d(weights_path(settings), device)
-                return i3d_clip_features(
-                    model, frames, clip_frames, clips, resolution, settings["batch_size"]
-                )
+        def compute() -> np.ndarray:
+            frames = videos.frames(video)
+            if len(frames) < clip_frames:
+                raise DataError(video, f"{len(frames)} frames: FVD clips need {clip_frames}")
+            model = load_i3d(weights_path(settings), device)
+            return i3d_clip_features(
+                model, frames, clip_frames, settings["clips"], settings["resolution"], settings["batch_size"]
+            )
 
-            return videos.derived.array(stage_key, video, compute)
-
-        generated = _pooled([features(item.trial.video_path()) for item in inputs], "generated", 2)
-        reference = _pooled([features(video) for video in distinct_gt_videos(inputs)], "ground-truth", 2)
-        return {"fvd": frechet_distance_of_moments(generated, reference)}
+        return videos.derived.array(stage_key, video, compute)

@@ -15,14 +15,21 @@ Only the generated video is scored (the ground truth is not used), as in the off
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ewmbench.errors import ConfigError, DataError
 from ewmbench.metrics.base import Metric, TrialInputs, register_metric
-from ewmbench.metrics.features import as_float_tensor, encoder_stage_key, uses_random_weights, weights_path
+from ewmbench.metrics.features import (
+    as_float_tensor,
+    encode_across_videos,
+    encoder_stage_key,
+    uses_random_weights,
+    weights_path,
+)
 from ewmbench.protocols import DEFAULT_PROTOCOL, ProtocolLike, metric_settings
 
 if TYPE_CHECKING:  # torch is imported where tensors are handled, so importing the metrics needs no torch
@@ -130,12 +137,15 @@ def scene_consistency_from_tokens(tokens, protocol: ProtocolLike | Mapping = DEF
 
 def dino_encoder(settings: Mapping, device: str):
     """The DINOv2 encoder a protocol asks for, loaded once per process."""
-    from ewmbench.perception.encoders import DinoTokenEncoder, torch_dtype
+    from ewmbench.perception.encoders import DinoTokenEncoder, autocast_dtype, torch_dtype
 
-    dtype = torch_dtype(device, settings["gpu_dtype"])
+    dtype, autocast = (
+        torch_dtype(device, settings["gpu_dtype"]),
+        autocast_dtype(device, settings["gpu_dtype"]),
+    )
     if uses_random_weights(settings):
-        return DinoTokenEncoder.from_config(settings["random_init"], device, dtype)
-    return DinoTokenEncoder.from_weights(weights_path(settings), device, dtype)
+        return DinoTokenEncoder.from_config(settings["random_init"], device, dtype, autocast=autocast)
+    return DinoTokenEncoder.from_weights(weights_path(settings), device, dtype, autocast)
 
 
 def video_similarities(frames: np.ndarray, settings: Mapping, device: str) -> np.ndarray:
@@ -150,6 +160,37 @@ def video_similarities(frames: np.ndarray, settings: Mapping, device: str) -> np
     return accumulator.result()
 
 
+def similarities_across_videos(
+    videos: Sequence[tuple[Path, Callable[[], np.ndarray]]], settings: Mapping, device: str
+) -> Iterator[tuple[int, np.ndarray]]:
+    """(video index, (2, T - 1) pair similarities) of several videos, in order, their frames
+    encoded together in passes of ``batch_size`` frames across video boundaries; each video's
+    tokens reach its similarities in the same pieces as in :func:`video_similarities`, so the
+    values are those of encoding it alone up to how the encoder's arithmetic varies with the
+    pass's other frames. A video is finished (and its tokens dropped) before the next one's
+    similarities are computed."""
+    encoder = dino_encoder(settings, device)
+    current: tuple[int, PairAccumulator] | None = None
+    for index, tokens in encode_across_videos(
+        videos, lambda pieces: encoder.encode_pieces(pieces, settings), int(settings["batch_size"])
+    ):
+        if current is not None and current[0] != index:
+            yield current[0], _finished(current[1], videos[current[0]][0])
+            current = None
+        if current is None:
+            current = (index, PairAccumulator(settings["cosine_axis"], float(settings["cosine_eps"])))
+        current[1].add(tokens)
+    if current is not None:
+        yield current[0], _finished(current[1], videos[current[0]][0])
+
+
+def _finished(accumulator: PairAccumulator, video: Path) -> np.ndarray:
+    try:
+        return accumulator.result()
+    except DataError as exc:
+        raise DataError(video, exc.problem) from None
+
+
 @register_metric
 class SceneConsistency(Metric):
     name = "scene_consistency"
@@ -158,6 +199,7 @@ class SceneConsistency(Metric):
     columns = ("scene_consistency",)
     level = "trial"
     description = "DINOv2 patch-token similarity of each frame to the previous and the first frame (higher is steadier)."
+    chunk_trials = 16  # videos whose frames share forward passes (score_trials)
 
     def score_trial(self, inputs: TrialInputs, settings: dict) -> dict[str, float]:
         video = inputs.trial.video_path()
@@ -171,3 +213,26 @@ class SceneConsistency(Metric):
         except DataError as exc:
             raise DataError(video, exc.problem) from None
         return {"scene_consistency": score_from_similarities(sims, settings.get("clamp_min"))}
+
+    def batches(self, settings: dict) -> bool:
+        """Only with ``batch_across_videos``: otherwise it joins the one pass of frame metrics, so
+        each video is decoded once for it and PSNR/SSIM."""
+        return bool(settings.get("batch_across_videos", False))
+
+    def score_trials(self, inputs: Sequence[TrialInputs], settings: dict) -> list[dict[str, float]]:
+        """With ``batch_across_videos`` (off in the built-in protocols: one video at a time, as
+        :meth:`score_trial`), the videos whose similarities are not stored yet are encoded
+        together, their frames sharing forward passes (:func:`similarities_across_videos`); each video's similarities
+        are stored as soon as it is finished, so a run stopped midway keeps them."""
+        if not settings.get("batch_across_videos", False):
+            return [self.score_trial(item, settings) for item in inputs]
+        if not inputs:
+            return []
+        videos, device = inputs[0].videos, inputs[0].device
+        stage_key = encoder_stage_key(self.name, settings, device)
+        paths = list(dict.fromkeys(item.trial.video_path() for item in inputs))
+        missing = [p for p in paths if not videos.derived.path(stage_key, p, ".npy").is_file()]
+        sources = [(path, lambda path=path: videos.frames(path)) for path in missing]
+        for index, sims in similarities_across_videos(sources, settings, device):
+            videos.derived.array(stage_key, missing[index], lambda sims=sims: sims)
+        return [self.score_trial(item, settings) for item in inputs]  # reads the stored similarities

@@ -1,9 +1,11 @@
 """Image encoders for scene consistency (DINOv2 ViT-B/14) and diversity (CLIP ViT-B/32).
 
 Each encoder is loaded once per process (:mod:`ewmbench.perception.model_cache`, keyed by weights
-path, device and dtype), runs frames in
+path, device and precision), runs frames in
 batches under ``torch.inference_mode``, in half precision on a GPU and float32 on the CPU (the
-protocol's ``gpu_dtype`` decides). Preprocessing always runs in float32 (see ``image_prep``).
+protocol's ``gpu_dtype`` decides; ``bfloat16-autocast`` keeps float32 weights and runs the matrix
+products in bfloat16 under ``torch.autocast``, the norms and softmax in float32). Preprocessing
+always runs in float32 (see ``image_prep``).
 
 The EWMBench fine-tuned DINOv2 checkpoint is a state dict of the original DINOv2 code (keys under
 ``teacher.`` and ``backbone.``). It is mapped onto transformers' ``Dinov2Model`` and loaded with a
@@ -30,6 +32,8 @@ from ewmbench.perception.weights import load_state_dict
 torch = require("torch", "neural", "image encoders")
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+# gpu_dtype values that keep float32 weights and run the forward pass under torch.autocast.
+AUTOCAST = {"bfloat16-autocast": torch.bfloat16}
 # Checkpoint parts that are not the backbone: dropped on purpose, reported, never an error.
 DINO_HEAD_PREFIXES = ("dino_head.", "ibot_head.")
 
@@ -54,10 +58,24 @@ class CheckpointMismatch(ConfigError):
 
 
 def torch_dtype(device: str, gpu_dtype: str) -> torch.dtype:
-    """The compute dtype: ``gpu_dtype`` on CUDA, always float32 elsewhere."""
-    if gpu_dtype not in DTYPES:
-        raise ConfigError(f"unknown gpu_dtype {gpu_dtype!r}; use one of {', '.join(DTYPES)}")
-    return DTYPES[gpu_dtype] if str(device).startswith("cuda") else torch.float32
+    """The weights' dtype: ``gpu_dtype`` on CUDA, always float32 elsewhere (and under autocast)."""
+    if gpu_dtype not in DTYPES and gpu_dtype not in AUTOCAST:
+        raise ConfigError(f"unknown gpu_dtype {gpu_dtype!r}; use one of {', '.join([*DTYPES, *AUTOCAST])}")
+    return DTYPES.get(gpu_dtype, torch.float32) if str(device).startswith("cuda") else torch.float32
+
+
+def autocast_dtype(device: str, gpu_dtype: str) -> torch.dtype | None:
+    """The dtype of ``torch.autocast`` around the forward pass: on CUDA with ``bfloat16-autocast``,
+    else None (no autocast)."""
+    torch_dtype(device, gpu_dtype)  # checks the name
+    return AUTOCAST.get(gpu_dtype) if str(device).startswith("cuda") else None
+
+
+def compute_precision(device: str, gpu_dtype: str) -> str:
+    """How an encoder computes on ``device``, for feature keys: the weights' dtype
+    (``torch.float16``), or ``autocast:torch.bfloat16`` when autocast is on."""
+    autocast = autocast_dtype(device, gpu_dtype)
+    return f"autocast:{autocast}" if autocast is not None else str(torch_dtype(device, gpu_dtype))
 
 
 # ---------------------------------------------------------------- DINOv2
@@ -216,36 +234,65 @@ def load_official_dino(path: Path, raw: Mapping[str, torch.Tensor] | None = None
     return model.eval()
 
 
-class DinoTokenEncoder:
+class _Encoder:
+    """A network on a device, in a dtype, optionally under ``torch.autocast(autocast)``."""
+
+    def __init__(self, model, device: str, dtype: torch.dtype, autocast: torch.dtype | None = None):
+        self.model = model.to(device=device, dtype=dtype).eval()
+        self.device, self.dtype, self.autocast = device, dtype, autocast
+
+    def _forward(self, run):
+        with torch.inference_mode():
+            if self.autocast is None:
+                return run()
+            with torch.autocast(torch.device(self.device).type, dtype=self.autocast):
+                return run()
+
+    def encode_frames(self, frames: np.ndarray, settings: Mapping, batch_size: int) -> torch.Tensor:
+        """(T, H, W, 3) uint8 frames -> (T, ...) outputs on the encoder's device, in batches."""
+        return _batched(frames, batch_size, lambda chunk: self.encode(_prep(chunk, settings, self.device)))
+
+    def encode_pieces(self, pieces: Sequence[np.ndarray], settings: Mapping) -> torch.Tensor:
+        """Frames of several videos (each (n_i, H_i, W_i, 3) uint8, sizes may differ) in one pass."""
+        return self.encode(torch.cat([_prep(piece, settings, self.device) for piece in pieces]))
+
+
+class DinoTokenEncoder(_Encoder):
     """Final-LayerNorm patch tokens (T, N, C) of DINOv2 for video frames."""
 
-    def __init__(self, model, device: str, dtype: torch.dtype):
-        self.model = model.to(device=device, dtype=dtype).eval()
-        self.device, self.dtype = device, dtype
-
     @classmethod
-    def from_weights(cls, path: Path, device: str, dtype: torch.dtype) -> DinoTokenEncoder:
+    def from_weights(
+        cls, path: Path, device: str, dtype: torch.dtype, autocast: torch.dtype | None = None
+    ) -> DinoTokenEncoder:
         """A transformers snapshot folder (``facebook/dinov2-base``) or an original-DINOv2 checkpoint file."""
 
         def build():
             if Path(path).is_dir():
                 from transformers import Dinov2Model
 
-                return cls(Dinov2Model.from_pretrained(str(path)), device, dtype)
-            return cls(load_official_dino(Path(path)), device, dtype)
+                return cls(Dinov2Model.from_pretrained(str(path)), device, dtype, autocast)
+            return cls(load_official_dino(Path(path)), device, dtype, autocast)
 
-        return loaded(("dino", str(Path(path).resolve()), str(device), str(dtype)), build)
+        return loaded(("dino", str(Path(path).resolve()), str(device), str(dtype), str(autocast)), build)
 
     @classmethod
-    def from_config(cls, config: Mapping, device: str, dtype: torch.dtype, seed: int = 0) -> DinoTokenEncoder:
+    def from_config(
+        cls,
+        config: Mapping,
+        device: str,
+        dtype: torch.dtype,
+        seed: int = 0,
+        autocast: torch.dtype | None = None,
+    ) -> DinoTokenEncoder:
         """Random weights from a ``Dinov2Config`` dict: for tests and benchmarks only."""
         from transformers import Dinov2Config, Dinov2Model
 
         def build():
             torch.manual_seed(seed)
-            return cls(Dinov2Model(Dinov2Config(**config)), device, dtype)
+            return cls(Dinov2Model(Dinov2Config(**config)), device, dtype, autocast)
 
-        return loaded(("dino-random", repr(sorted(config.items())), seed, str(device), str(dtype)), build)
+        key = ("dino-random", repr(sorted(config.items())), seed, str(device), str(dtype), str(autocast))
+        return loaded(key, build)
 
     @property
     def num_register_tokens(self) -> int:
@@ -253,28 +300,26 @@ class DinoTokenEncoder:
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, S, S) normalised float32 images -> (B, N, C) patch tokens (CLS and registers dropped)."""
-        with torch.inference_mode():
-            hidden = self.model(pixel_values=images.to(self.device, self.dtype)).last_hidden_state
+        pixels = images.to(self.device, self.dtype)
+        hidden = self._forward(lambda: self.model(pixel_values=pixels).last_hidden_state)
         return hidden[:, 1 + self.num_register_tokens :]
-
-    def encode_frames(self, frames: np.ndarray, settings: Mapping, batch_size: int) -> torch.Tensor:
-        """(T, H, W, 3) uint8 frames -> (T, N, C) tokens on the encoder's device, in batches."""
-        return _batched(frames, batch_size, lambda chunk: self.encode(_prep(chunk, settings, self.device)))
 
 
 # ---------------------------------------------------------------- CLIP
 
 
-class ClipImageEncoder:
+class ClipImageEncoder(_Encoder):
     """Raw (unnormalised) CLIP image embeddings (T, D) of video frames, through open_clip."""
-
-    def __init__(self, model, device: str, dtype: torch.dtype):
-        self.model = model.to(device=device, dtype=dtype).eval()
-        self.device, self.dtype = device, dtype
 
     @classmethod
     def from_weights(
-        cls, path: Path, architecture: str, quick_gelu: bool, device: str, dtype: torch.dtype
+        cls,
+        path: Path,
+        architecture: str,
+        quick_gelu: bool,
+        device: str,
+        dtype: torch.dtype,
+        autocast: torch.dtype | None = None,
     ) -> ClipImageEncoder:
         def build():
             import open_clip
@@ -282,14 +327,28 @@ class ClipImageEncoder:
             model = open_clip.create_model(
                 architecture, pretrained=str(path), force_quick_gelu=quick_gelu, device="cpu"
             )
-            return cls(model, device, dtype)
+            return cls(model, device, dtype, autocast)
 
-        return loaded(
-            ("clip", str(Path(path).resolve()), architecture, quick_gelu, str(device), str(dtype)), build
+        key = (
+            "clip",
+            str(Path(path).resolve()),
+            architecture,
+            quick_gelu,
+            str(device),
+            str(dtype),
+            str(autocast),
         )
+        return loaded(key, build)
 
     @classmethod
-    def from_config(cls, config: Mapping, device: str, dtype: torch.dtype, seed: int = 0) -> ClipImageEncoder:
+    def from_config(
+        cls,
+        config: Mapping,
+        device: str,
+        dtype: torch.dtype,
+        seed: int = 0,
+        autocast: torch.dtype | None = None,
+    ) -> ClipImageEncoder:
         """Random weights from an open_clip model config (``embed_dim``, ``vision_cfg``, ``text_cfg``,
         ``quick_gelu``), or ``{"architecture": "ViT-B-32"}`` for a named one: tests and benchmarks only."""
         import open_clip
@@ -303,16 +362,14 @@ class ClipImageEncoder:
                 )
             else:
                 model = CLIP(**config)
-            return cls(model, device, dtype)
+            return cls(model, device, dtype, autocast)
 
-        return loaded(("clip-random", repr(sorted(config.items())), seed, str(device), str(dtype)), build)
+        key = ("clip-random", repr(sorted(config.items())), seed, str(device), str(dtype), str(autocast))
+        return loaded(key, build)
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
-        with torch.inference_mode():
-            return self.model.encode_image(images.to(self.device, self.dtype))
-
-    def encode_frames(self, frames: np.ndarray, settings: Mapping, batch_size: int) -> torch.Tensor:
-        return _batched(frames, batch_size, lambda chunk: self.encode(_prep(chunk, settings, self.device)))
+        pixels = images.to(self.device, self.dtype)
+        return self._forward(lambda: self.model.encode_image(pixels))
 
 
 # ---------------------------------------------------------------- shared

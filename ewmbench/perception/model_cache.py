@@ -32,12 +32,16 @@ def loaded_keys() -> list[Hashable]:
 
 
 def free_models() -> int:
-    """Forget every loaded network (and empty the CUDA cache when torch is loaded); returns how many."""
+    """Forget every loaded network, collect what only cycles kept alive, and empty the CUDA cache
+    when torch is loaded, so the memory is free for the next network; returns how many."""
+    import gc
     import sys
 
     with _LOCK:
         count = len(_MODELS)
         _MODELS.clear()
+    if count:
+        gc.collect()
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_available():
         torch.cuda.empty_cache()

@@ -22,6 +22,8 @@ Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 Count = Annotated[int, Field(ge=1)]
 Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 Dtype = Literal["float16", "bfloat16", "float32"]
+# An image encoder's GPU precision: a dtype for the weights, or float32 weights under bfloat16 autocast.
+EncoderDtype = Literal["float16", "bfloat16", "float32", "bfloat16-autocast"]
 FrameMatching = Literal["zip_divide_by_gt", "mean_over_matched"]
 OUTPUT_FORMATS = ("official", "ewmbench")  # the files a run writes: the official tool's, or ours
 LOGIC_FLAGS = (
@@ -62,8 +64,11 @@ class EncoderSettings(_Weighted):
     mean: Annotated[list[Finite], Field(min_length=3, max_length=3)]
     std: Annotated[list[Positive], Field(min_length=3, max_length=3)]
     cosine_eps: NonNegative
-    gpu_dtype: Dtype
+    gpu_dtype: EncoderDtype
     batch_size: Count
+    # Frames of several videos share a forward pass (speed only; values equal within float
+    # round-off, not to the bit, so off in the built-in protocols).
+    batch_across_videos: bool = False
 
 
 class SceneSettings(EncoderSettings):

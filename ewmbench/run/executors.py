@@ -8,7 +8,9 @@ reads the stored records, so every executor gives the same rows.
   records already written are kept, so the retry redoes only what was missing.
 
 Workers keep their scorer (decoded frames, loaded models) from chunk to chunk: one model per
-worker process, loaded on the first chunk that needs it.
+worker process, loaded on the first chunk that needs it. When a worker moves on to another stage
+(another metric, or out of the one pass of frame metrics), the last stage's networks are freed,
+so a GPU holds one stage's models at a time.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Callable
 
 from ewmbench.data.video_cache import VideoCache
 from ewmbench.errors import ConfigError, require
+from ewmbench.perception.model_cache import free_models
 from ewmbench.run.items import Job, WorkItem, chunk_size, chunked
 from ewmbench.run.plan import EXECUTORS
 from ewmbench.run.scoring import Scorer
@@ -25,6 +28,7 @@ from ewmbench.run.scoring import Scorer
 # Set in each worker process of the ``processes`` executor: its index, for the device per rank.
 _RANK: int | None = None
 _CURRENT: list[tuple[Job, Scorer]] = []  # this process's scorer and the job it was built for
+_STAGE: list[str] = []  # the stage of the last chunk this process scored
 
 
 def device_for_rank(device: str, rank: int | None) -> str:
@@ -77,6 +81,10 @@ def collect_scorer(job: Job) -> Scorer:
 
 def run_chunk(job: Job, chunk: list[WorkItem]) -> int:
     """Score a chunk of work items, writing each record; returns how many were computed (not reused)."""
+    stage = "one pass" if chunk[0].one_pass else chunk[0].metric_name
+    if _STAGE and _STAGE[0] != stage:
+        free_models()  # the last stage's networks (encoder, captioner, ...) before this one loads its own
+    _STAGE[:] = [stage]
     scorer = scorer_for(job)
     before = scorer.computed
     if chunk[0].level == "trial":  # one metric, or one pass of metrics trial by trial (items.chunked)
@@ -88,9 +96,21 @@ def run_chunk(job: Job, chunk: list[WorkItem]) -> int:
     for item in chunk:
         if item.level == "episode":
             scorer.score_episode(item.metric, item.episode, [t for _, t in item.pairs])
+        elif item.level == "shard":
+            scorer.score_shard(item.metric, list(item.pairs))
         elif item.level == "dataset":
             scorer.score_dataset(item.metric, list(item.pairs))
     return scorer.computed - before
+
+
+def _phases(chunks: list[list[WorkItem]]) -> list[list[list[WorkItem]]]:
+    """Every other chunk, then the dataset items that merge shards (FID, FVD), so that their
+    shards have run before them and no worker computes a shard twice."""
+
+    def merging(chunk: list[WorkItem]) -> bool:
+        return chunk[0].level == "dataset" and bool(chunk[0].metric.shard_trials)
+
+    return [[chunk for chunk in chunks if not merging(chunk)], [chunk for chunk in chunks if merging(chunk)]]
 
 
 def _init_worker(counter) -> None:
@@ -119,6 +139,9 @@ def run_serial(job: Job, items: list[WorkItem], advance: Callable[[int], None], 
     except BaseException:
         _CURRENT.clear()  # the run's decoded frames are not kept past it
         raise
+    finally:
+        _STAGE.clear()
+        free_models()  # the last stage's networks
     if _CURRENT:
         _CURRENT[0][1].videos.decoded.clear()  # the scorer stays for collect (collect_scorer)
     return computed
@@ -137,10 +160,11 @@ def run_processes(
     with ProcessPoolExecutor(
         max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(counter,)
     ) as pool:
-        futures = {pool.submit(run_chunk, job, chunk): len(chunk) for chunk in _chunks(items, workers)}
-        for future in as_completed(futures):
-            computed += future.result()
-            advance(futures[future])
+        for phase in _phases(_chunks(items, workers)):
+            futures = {pool.submit(run_chunk, job, chunk): len(chunk) for chunk in phase}
+            for future in as_completed(futures):
+                computed += future.result()
+                advance(futures[future])
     return computed
 
 
@@ -168,13 +192,14 @@ def run_ray(
         # A task whose worker died is retried (max_retries); records written before are kept.
         remote = ray.remote(num_cpus=1, num_gpus=num_gpus, max_retries=3)(task)
         job_ref = ray.put(job)
-        pending = {remote.remote(job_ref, chunk): len(chunk) for chunk in _chunks(items, workers)}
         computed = 0
-        while pending:
-            done, _ = ray.wait(list(pending), num_returns=1)
-            for ref in done:
-                computed += ray.get(ref)
-                advance(pending.pop(ref))
+        for phase in _phases(_chunks(items, workers)):
+            pending = {remote.remote(job_ref, chunk): len(chunk) for chunk in phase}
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1)
+                for ref in done:
+                    computed += ray.get(ref)
+                    advance(pending.pop(ref))
         return computed
     finally:
         if started:

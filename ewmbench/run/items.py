@@ -2,7 +2,8 @@
 
 A work item is one (metric, video or videos) unit whose result is one stored record: a trial
 (trial-level metrics), the trials of an episode (episode-level metrics) or every scored trial
-(dataset-level metrics: FID, FVD). Executors run items in chunks; trial items of one metric are
+(dataset-level metrics: FID, FVD); a sharded dataset metric (FID, FVD) also has one item per
+shard of whole episodes, whose stored result (moments) the dataset item merges. Executors run items in chunks; trial items of one metric are
 chunked together so a metric with a batched path (the motion metrics) scores a chunk at once.
 """
 
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ewmbench.data.layout import Episode, Trial
-from ewmbench.metrics.base import Metric
+from ewmbench.metrics.base import Metric, dataset_shards
 from ewmbench.perception.detector_weights import DetectorChoice
 from ewmbench.protocols import Protocol
 
@@ -33,8 +34,9 @@ class Job:
 @dataclass(frozen=True, eq=False)
 class WorkItem:
     metric: Metric  # the metric object itself: what the run resolved is what every worker runs
-    level: str  # trial, episode or dataset
+    level: str  # trial, episode, shard or dataset
     pairs: tuple[tuple[Episode, Trial], ...]
+    one_pass: bool = False  # a trial item scored in the one pass of frame metrics (see same_pass)
 
     @property
     def metric_name(self) -> str:
@@ -53,20 +55,25 @@ def pairs_for(metric: Metric, pairs: list[tuple[Episode, Trial]]) -> list[tuple[
     return [(e, t) for e, t in pairs if t.video_path().exists()]
 
 
-def build_plan(metrics: list[Metric], pairs: list[tuple[Episode, Trial]]) -> list[WorkItem]:
+def build_plan(
+    metrics: list[Metric],
+    pairs: list[tuple[Episode, Trial]],
+    settings: Callable[[str], dict] = lambda name: {},
+) -> list[WorkItem]:
     """Work items of ``metrics`` (checked available) over the scored (episode, trial) pairs:
     metric by metric, trials (or episodes) in the pairs' order; except that the trial metrics
     that read frames one trial at a time (PSNR, SSIM, ...) go trial by trial, all of them for a
     trial before the next, so each video is decoded once for all of them (the last few decoded
-    videos stay in memory, and a GT video serves its trials one after another)."""
+    videos stay in memory, and a GT video serves its trials one after another). ``settings``
+    gives a metric's protocol settings by name (they say whether it batches, see :func:`same_pass`)."""
     items: list[WorkItem] = []
-    one_pass = [m for m in metrics if same_pass(m)]
+    one_pass = [m for m in metrics if same_pass(m, settings(m.name))]
     for metric in metrics:
-        if same_pass(metric):
+        if metric in one_pass:
             if metric is one_pass[0]:
                 per_metric = {m.name: set(pairs_for(m, pairs)) for m in one_pass}
                 items.extend(
-                    WorkItem(m, "trial", (pair,))
+                    WorkItem(m, "trial", (pair,), one_pass=True)
                     for pair in pairs
                     for m in one_pass
                     if pair in per_metric[m.name]
@@ -74,6 +81,10 @@ def build_plan(metrics: list[Metric], pairs: list[tuple[Episode, Trial]]) -> lis
             continue
         metric_pairs = pairs_for(metric, pairs)
         if metric.level == "dataset":
+            if metric.shard_trials and metric_pairs:  # shards apart, then the item that merges them
+                shards = dataset_shards(metric_pairs, lambda pair: pair[0].key, metric.shard_trials)
+                if len(shards) > 1:
+                    items.extend(WorkItem(metric, "shard", tuple(shard)) for shard in shards)
             if metric_pairs:
                 items.append(WorkItem(metric, "dataset", tuple(metric_pairs)))
         elif metric.level == "trial":
@@ -86,9 +97,10 @@ def build_plan(metrics: list[Metric], pairs: list[tuple[Episode, Trial]]) -> lis
     return items
 
 
-def same_pass(metric: Metric) -> bool:
-    """A trial metric on frames without a batched path: scored in one pass with the others."""
-    return metric.level == "trial" and metric.uses_frames and not has_batched_path(metric)
+def same_pass(metric: Metric, settings: dict) -> bool:
+    """A trial metric on frames that does not batch trials under ``settings``: scored in one pass
+    with the others, so each video is decoded once for all of them."""
+    return metric.level == "trial" and metric.uses_frames and not metric.batches(settings)
 
 
 # Trials per chunk: a metric with a batched path (the motion metrics) scores a chunk at once, so
@@ -99,15 +111,13 @@ MIN_BATCHED_CHUNK = 256
 UNBATCHED_CHUNK = 16
 
 
-def has_batched_path(metric: Metric) -> bool:
-    return type(metric).score_trials is not Metric.score_trials
-
-
 def chunk_size(metric: Metric, trials: int = 0, workers: int = 1) -> int:
     """Trials per chunk of ``metric``'s items, for ``trials`` trials over ``workers`` workers
     (enough chunks to keep every worker busy, 4 each, within the bounds above)."""
     spread = math.ceil(trials / (4 * workers)) if trials else BATCHED_CHUNK
-    if has_batched_path(metric):
+    if metric.has_batched_path():
+        if metric.chunk_trials:  # a network's passes: chunks as small as a worker's share allows
+            return max(1, min(metric.chunk_trials, spread))
         return max(MIN_BATCHED_CHUNK, min(BATCHED_CHUNK, spread))
     return max(1, min(UNBATCHED_CHUNK, spread))
 
@@ -123,7 +133,7 @@ def chunked(items: list[WorkItem], size: int | Callable[[Metric], int]) -> list[
             last
             and item.level == "trial"
             and last[0].level == "trial"
-            and (last[0].metric is item.metric or (same_pass(last[0].metric) and same_pass(item.metric)))
+            and (last[0].metric is item.metric or (last[0].one_pass and item.one_pass))
             and len(last) < (size if isinstance(size, int) else size(item.metric))
         ):
             last.append(item)

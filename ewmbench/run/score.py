@@ -164,7 +164,7 @@ def execute_items(
 ) -> int:
     """Every work item of ``metrics`` over ``pairs``, run by the plan's executor (each writes its
     record); how many records were computed now."""
-    items = build_plan(metrics, pairs)
+    items = build_plan(metrics, pairs, plan.protocol.settings)
     task = progress.add_task(f"score ({plan.config.executor})", total=len(items)) if progress else None
     advance: Callable[[int], None] = (lambda n: progress.advance(task, n)) if progress else (lambda n: None)
     return execute(plan.config.executor, job, items, advance, plan.config.workers, plan.config.num_gpus)

@@ -520,7 +520,7 @@ def test_adapter_modules_and_the_model_callers_import_nothing_heavy():
         "import sys\n"
         "from ewmbench.models import model_registry\n"
         "assert len(model_registry()) >= 9\n"
-        "import ewmbench.models.invoke, ewmbench.models.base, ewmbench.loop.rollout, ewmbench.loop.vlm_judge\n"
+        "import ewmbench.models.invoke, ewmbench.models.adapter, ewmbench.loop.rollout, ewmbench.loop.vlm_judge\n"
         "import ewmbench.serve.app, ewmbench.perception.verify, ewmbench.perception.training\n"
         "heavy = ('torch', 'scipy', 'diffusers', 'transformers', 'ultralytics', 'pybullet', 'fastapi', 'cv2')\n"
         "print(sorted(m for m in heavy if m in sys.modules))\n"
@@ -528,13 +528,3 @@ def test_adapter_modules_and_the_model_callers_import_nothing_heavy():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
-
-
-def test_the_old_interface_module_still_exports_its_names():
-    """`ewmbench.models.base` keeps the names callers imported from it before the split by job."""
-    from ewmbench.models import base, checks, registry, request
-
-    assert base.GenerationRequest is request.GenerationRequest
-    assert base.load_model_class is registry.load_model_class
-    assert base.check_request_fits is checks.check_request_fits
-    assert base.WorldModel is WorldModel and base.Option is Option

@@ -24,7 +24,7 @@ from ewmbench.registry import Entry, Registry
 
 if TYPE_CHECKING:
     from ewmbench.metrics.base import Metric
-    from ewmbench.models.base import WorldModel
+    from ewmbench.models.adapter import WorldModel
 
 SCORES_DIR = "scores"  # <output>/scores/<metric>/...: the stored record of every work item
 

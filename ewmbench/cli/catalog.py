@@ -33,25 +33,22 @@ def models_command(
         return
 
     rows = []
-    try:
-        for name, source in sorted(model_sources().items()):
-            cls = load_model_class(name)
-            rows.append(
-                {
-                    "name": name,
-                    "source": source,
-                    "description": cls.description,
-                    **cls.capabilities.describe(),
-                    "needs_weights": cls.needs_weights,
-                    "needs_gpu": cls.needs_gpu,
-                    "oracle": cls.oracle,
-                    "needs_also": list(cls.needs_also),
-                    "options": [o.describe() for o in cls.options],
-                    "status": cls.status,
-                }
-            )
-    except EwmbenchError as exc:
-        fail(exc)
+    for name, source in sorted(model_sources().items()):
+        cls = load_model_class(name)
+        rows.append(
+            {
+                "name": name,
+                "source": source,
+                "description": cls.description,
+                **cls.capabilities.describe(),
+                "needs_weights": cls.needs_weights,
+                "needs_gpu": cls.needs_gpu,
+                "oracle": cls.oracle,
+                "needs_also": list(cls.needs_also),
+                "options": [o.describe() for o in cls.options],
+                "status": cls.status,
+            }
+        )
     if as_json:
         print(json.dumps(rows, indent=2))
         return
@@ -95,10 +92,7 @@ def try_command(
     from ewmbench.models.tiny import TRIABLE, tiny_pipeline
     from ewmbench.run import RunConfig
 
-    try:
-        cls = load_model_class(name)
-    except EwmbenchError as exc:
-        fail(exc)
+    cls = load_model_class(name)
     if name not in TRIABLE and not _runs_as_is(name):
         fail(
             ConfigError(
@@ -156,10 +150,7 @@ def metrics_command(
     """List metrics: group, level, the columns they write under a protocol, and whether they can run here."""
     from ewmbench.metrics import metric_registry
 
-    try:
-        loaded = resolve_protocol(protocol)
-    except EwmbenchError as exc:
-        fail(exc)
+    loaded = resolve_protocol(protocol)
     rows = []
     for name, cls in metric_registry().items():
         if name not in loaded.metrics:

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import typer
 
-from ewmbench.cli.common import console, escape, fail, parse_size
+from ewmbench.cli.common import console, escape, parse_size
 from ewmbench.cli.data import data_app
-from ewmbench.errors import EwmbenchError
 
 convert_app = typer.Typer(
     help="Convert robot datasets (LeRobot, AgiBot World) into the EWMBench ground-truth layout.",
@@ -102,25 +101,22 @@ def convert_lerobot_command(
         parse_selection,
     )
 
-    try:
-        mapping = LeRobotMapping(
-            views=parse_views(views),
-            eef_pose=parse_selection(eef_pose, "--eef-pose"),
-            actions=parse_selection(actions, "--actions"),
-            joints=joints,
-            fk=load_forward_kinematics(fk),
-            fk_name=fk,
-            intrinsics=_pairs(intrinsics, "--intrinsics"),
-            extrinsics=_pairs(extrinsics, "--extrinsics"),
-        )
-        if fk and eef_pose:
-            raise typer.BadParameter("give either --eef-pose or --fk, not both")
-        settings = ConvertSettings(fps=fps, size=parse_size(size), image_format=image_format)
-        report = convert_lerobot(
-            resolve_source(source, revision), output, mapping, parse_id_list(episodes), settings
-        )
-    except EwmbenchError as exc:
-        fail(exc)
+    mapping = LeRobotMapping(
+        views=parse_views(views),
+        eef_pose=parse_selection(eef_pose, "--eef-pose"),
+        actions=parse_selection(actions, "--actions"),
+        joints=joints,
+        fk=load_forward_kinematics(fk),
+        fk_name=fk,
+        intrinsics=_pairs(intrinsics, "--intrinsics"),
+        extrinsics=_pairs(extrinsics, "--extrinsics"),
+    )
+    if fk and eef_pose:
+        raise typer.BadParameter("give either --eef-pose or --fk, not both")
+    settings = ConvertSettings(fps=fps, size=parse_size(size), image_format=image_format)
+    report = convert_lerobot(
+        resolve_source(source, revision), output, mapping, parse_id_list(episodes), settings
+    )
     _print_report(report)
 
 
@@ -160,19 +156,16 @@ def convert_agibot_command(
         parse_views,
     )
 
-    try:
-        settings = ConvertSettings(fps=fps, size=parse_size(size), image_format=image_format)
-        report = convert_agibot_world(
-            source,
-            output,
-            parse_views(views),
-            parse_id_list(tasks, "--tasks"),
-            parse_id_list(episodes),
-            settings,
-            gripper_max_mm,
-        )
-    except EwmbenchError as exc:
-        fail(exc)
+    settings = ConvertSettings(fps=fps, size=parse_size(size), image_format=image_format)
+    report = convert_agibot_world(
+        source,
+        output,
+        parse_views(views),
+        parse_id_list(tasks, "--tasks"),
+        parse_id_list(episodes),
+        settings,
+        gripper_max_mm,
+    )
     _print_report(report)
 
 

@@ -27,11 +27,8 @@ def data_info_command(
     """Summarise a dataset and list layout problems with their paths (exit 1 if any error)."""
     from ewmbench.data.summary import summarise
 
-    try:
-        path = resolve_dataset(path)
-        summary = summarise(path)
-    except EwmbenchError as exc:
-        fail(exc)
+    path = resolve_dataset(path)
+    summary = summarise(path)
     if as_json:
         print(json.dumps(summary, indent=2, default=str))
     else:
@@ -71,17 +68,14 @@ def data_sample_command(
     """Generate a physics-simulated sample dataset with exact ground truth (offline, CPU)."""
     from ewmbench.sim.sample import generate_sample, parse_tasks
 
-    try:
-        path = generate_sample(
-            output,
-            seed=seed,
-            tasks=parse_tasks(tasks),
-            episodes_per_task=episodes_per_task,
-            num_frames=frames,
-            workers=workers,
-        )
-    except EwmbenchError as exc:
-        fail(exc)
+    path = generate_sample(
+        output,
+        seed=seed,
+        tasks=parse_tasks(tasks),
+        episodes_per_task=episodes_per_task,
+        num_frames=frames,
+        workers=workers,
+    )
     console.print(f"[green]sample dataset ready:[/] {escape(str(path))}")
 
 
@@ -102,22 +96,19 @@ def data_curate_command(
 ) -> None:
     """Pick IoU-diverse episodes per task from 3-D end-effector trajectories; write a split file."""
 
-    try:
-        if voxel_size is not None and not (math.isfinite(voxel_size) and voxel_size > 0):
-            raise ConfigError(f"--voxel-size must be a positive number of metres, got {voxel_size}")
-        if output.is_dir():
-            raise ConfigError(
-                f"--output {output} is a folder; give the path of the split file to write (e.g. {output / 'split.json'})"
-            )
-        source = resolve_dataset(source)
-        if source.resolve() in output.resolve().parents:
-            raise ConfigError(
-                f"--output {output} is inside the source dataset {source}; inputs are never written to: write the split elsewhere"
-            )
-        split = curate_split(source, per_task, DEFAULT_VOXEL_SIZE if voxel_size is None else voxel_size)
-        write_split(split, output)
-    except EwmbenchError as exc:
-        fail(exc)
+    if voxel_size is not None and not (math.isfinite(voxel_size) and voxel_size > 0):
+        raise ConfigError(f"--voxel-size must be a positive number of metres, got {voxel_size}")
+    if output.is_dir():
+        raise ConfigError(
+            f"--output {output} is a folder; give the path of the split file to write (e.g. {output / 'split.json'})"
+        )
+    source = resolve_dataset(source)
+    if source.resolve() in output.resolve().parents:
+        raise ConfigError(
+            f"--output {output} is inside the source dataset {source}; inputs are never written to: write the split elsewhere"
+        )
+    split = curate_split(source, per_task, DEFAULT_VOXEL_SIZE if voxel_size is None else voxel_size)
+    write_split(split, output)
     for task, entry in sorted(split["tasks"].items()):
         console.print(
             escape(f"task {task}: kept {len(entry['episodes'])} of {entry['available']} episodes")
@@ -142,10 +133,7 @@ def data_download_command(
     """Fetch a benchmark dataset (resumable, verified) so that `--dataset NAME` uses it."""
     from ewmbench.data.download import download, read_marker
 
-    try:
-        root = download(name, output=output, from_dir=from_dir)
-    except EwmbenchError as exc:
-        fail(exc)
+    root = download(name, output=output, from_dir=from_dir)
     marker = read_marker(root.parent) or {}
     commit = marker.get("commit") or "(local copy)"
     console.print(
@@ -173,10 +161,7 @@ def render_conditions_command(
 
     if output.exists() and any(output.iterdir()):
         fail(EwmbenchError(f"{output} exists and is not empty; choose a new --output folder"))
-    try:
-        report = render_dataset_conditions(dataset, output, tool_offset)
-    except EwmbenchError as exc:
-        fail(exc)
+    report = render_dataset_conditions(dataset, output, tool_offset)
     for item in report["skipped"]:
         console.print(
             f"[yellow]skipped[/] {item['episode']}{' ' + item['view'] if 'view' in item else ''}: {item['reason']}",

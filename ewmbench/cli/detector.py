@@ -7,10 +7,10 @@ from pathlib import Path
 
 import typer
 
-from ewmbench.cli.common import app, console, fail
+from ewmbench.cli.common import app, console
 from ewmbench.data.datasets import resolve_dataset
 from ewmbench.data.layout import GroundTruth
-from ewmbench.errors import ConfigError, DataError, EwmbenchError
+from ewmbench.errors import ConfigError, DataError
 from ewmbench.perception.device import default_device
 from ewmbench.protocols import DEFAULT_PROTOCOL, load_protocol
 
@@ -79,21 +79,18 @@ def detector_track_command(
     from ewmbench.perception.track_dataset import find_datasets, track_dataset
     from ewmbench.run import check_device_name
 
-    try:
-        check_device_name(device)
-        _check_weights(weights)
-        dataset = resolve_dataset(dataset)
-        _check_writable(dataset)
-        videos, tracking, choice, device = _tracking(protocol, weights, embodiment, cache_dir, device)
-        gts, gens = find_datasets(dataset)
-        total = sum(len(gt.episodes) for gt in gts) + sum(len(gen.trials) for gen in gens)
-        with Progress(console=console, transient=True) as progress:
-            task = progress.add_task("tracking grippers", total=total)
-            report = track_dataset(
-                dataset, videos, tracking, choice, device, progress=lambda: progress.advance(task)
-            )
-    except EwmbenchError as exc:
-        fail(exc)
+    check_device_name(device)
+    _check_weights(weights)
+    dataset = resolve_dataset(dataset)
+    _check_writable(dataset)
+    videos, tracking, choice, device = _tracking(protocol, weights, embodiment, cache_dir, device)
+    gts, gens = find_datasets(dataset)
+    total = sum(len(gt.episodes) for gt in gts) + sum(len(gen.trials) for gen in gens)
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("tracking grippers", total=total)
+        report = track_dataset(
+            dataset, videos, tracking, choice, device, progress=lambda: progress.advance(task)
+        )
     console.print(f"wrote tracks for {len(report.written)} videos; {len(report.skipped)} already had them")
 
 
@@ -135,17 +132,14 @@ def detector_train_command(
         epochs=epochs, imgsz=imgsz, batch=batch, val_fraction=val_fraction, seed=seed,
         frame_stride=frame_stride, workers=workers, device=device, time_hours=time_hours,
     )  # fmt: skip
-    try:
-        tracking = _tracking_settings(protocol)
-        episodes = []
+    tracking = _tracking_settings(protocol)
+    episodes = []
 
-        for dataset in datasets:
-            dataset = resolve_dataset(dataset)
-            gts, _ = find_datasets(dataset)
-            episodes += [e for gt in gts for e in gt.episodes] if gts else GroundTruth(dataset).episodes
-        report = train_detector(episodes, output, settings, tracking, work_dir)
-    except EwmbenchError as exc:
-        fail(exc)
+    for dataset in datasets:
+        dataset = resolve_dataset(dataset)
+        gts, _ = find_datasets(dataset)
+        episodes += [e for gt in gts for e in gt.episodes] if gts else GroundTruth(dataset).episodes
+    report = train_detector(episodes, output, settings, tracking, work_dir)
     summary = {
         key: report[key]
         for key in ("weights", "val_episodes", "val_map50", "val_recall", "val_median_error_frac")
@@ -172,20 +166,15 @@ def detector_validate_command(
     from ewmbench.perception.validation import validate_episodes
     from ewmbench.run import check_device_name
 
-    try:
-        check_device_name(device)
-        _check_weights(weights)
-        dataset = resolve_dataset(dataset)
-        videos, tracking, choice, device = _tracking(protocol, weights, embodiment, cache_dir, device)
-        gts, _ = find_datasets(dataset)
-        episodes = [e for gt in gts for e in gt.episodes]
-        if not episodes:
-            raise DataError(
-                dataset, "no GT episodes to validate on (validation needs GT poses and calibration)"
-            )
-        report = validate_episodes(episodes, videos, tracking, choice, device)
-    except EwmbenchError as exc:
-        fail(exc)
+    check_device_name(device)
+    _check_weights(weights)
+    dataset = resolve_dataset(dataset)
+    videos, tracking, choice, device = _tracking(protocol, weights, embodiment, cache_dir, device)
+    gts, _ = find_datasets(dataset)
+    episodes = [e for gt in gts for e in gt.episodes]
+    if not episodes:
+        raise DataError(dataset, "no GT episodes to validate on (validation needs GT poses and calibration)")
+    report = validate_episodes(episodes, videos, tracking, choice, device)
     if as_json:
         print(json.dumps(report, indent=2))
     else:

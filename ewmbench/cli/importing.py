@@ -6,9 +6,8 @@ from pathlib import Path
 
 import typer
 
-from ewmbench.cli.common import EXIT_PROBLEMS, app, console, escape, fail
+from ewmbench.cli.common import EXIT_PROBLEMS, app, console, escape
 from ewmbench.data.datasets import resolve_dataset
-from ewmbench.errors import EwmbenchError
 
 
 @app.command("import")
@@ -35,10 +34,7 @@ def import_command(
     """Bring videos from closed models or other scripts into the generated layout, resampled to the GT."""
     from ewmbench.data.video_import import import_videos
 
-    try:
-        report = import_videos(videos, resolve_dataset(gt), name, output, manifest, fit)
-    except EwmbenchError as exc:
-        fail(exc)
+    report = import_videos(videos, resolve_dataset(gt), name, output, manifest, fit)
     console.print(f"[green]imported[/] {len(report.imported)} trial(s) into {escape(report.dataset)}")
     for item in report.unmatched:
         console.print(

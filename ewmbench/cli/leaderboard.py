@@ -59,22 +59,19 @@ def submit_command(
 
     from ewmbench.leaderboard.bundle import write_bundle
 
-    try:
-        with Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
-        ) as progress:
-            path = write_bundle(
-                run,
-                readme,
-                output,
-                videos_root=videos,
-                fps=fps,
-                lossless=not lossy,
-                progress=progress,
-                target=target,
-            )
-    except EwmbenchError as exc:
-        fail(exc)
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
+    ) as progress:
+        path = write_bundle(
+            run,
+            readme,
+            output,
+            videos_root=videos,
+            fps=fps,
+            lossless=not lossy,
+            progress=progress,
+            target=target,
+        )
     console.print(f"[green]bundle written:[/] {for_rich(path)}")
 
 
@@ -219,10 +216,7 @@ def build_command(
     """Build the board's static site (index.html, a page per entry, leaderboard.csv/.json)."""
     from ewmbench.leaderboard.site import build_site
 
-    try:
-        index = build_site(board, output, rule_name=rule)
-    except EwmbenchError as exc:
-        fail(exc)
+    index = build_site(board, output, rule_name=rule)
     console.print(f"[green]site written:[/] {for_rich(index)}")
 
 
@@ -240,8 +234,5 @@ def export_command(
     """Write a run's per-video results in VBench's or WorldArena's results format."""
     from ewmbench.leaderboard.export import export_run
 
-    try:
-        path = export_run(run, output, fmt)
-    except EwmbenchError as exc:
-        fail(exc)
+    path = export_run(run, output, fmt)
     console.print(f"[green]written:[/] {for_rich(path)}")

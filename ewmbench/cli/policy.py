@@ -7,8 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from ewmbench.cli.common import app, console, escape, fail, fmt, parse_options, parse_size, print_table
-from ewmbench.errors import EwmbenchError
+from ewmbench.cli.common import app, console, escape, fmt, parse_options, parse_size, print_table
 from ewmbench.loop.policies import LADDER, POLICIES, parse_policies, parse_policy_spec
 
 policy_app = typer.Typer(
@@ -76,27 +75,24 @@ def policy_eval(
     from ewmbench.loop.rollout import LoopConfig, evaluate_policy
 
     width, height = parse_size(size) or (None, None)
-    try:
-        spec = parse_policy_spec(policy, extra_options=parse_options(policy_option))
-        config = LoopConfig(
-            spec,
-            world_model,
-            output,
-            dataset=dataset,
-            world_model_options=parse_options(world_model_option),
-            judge=judge,
-            judge_options=parse_options(judge_option),
-            episodes=episodes,
-            horizon=horizon,
-            views=_views(views),
-            height=height,
-            width=width,
-            seed=seed,
-            device=device,
-        )
-        summary = evaluate_policy(config)
-    except EwmbenchError as exc:
-        fail(exc)
+    spec = parse_policy_spec(policy, extra_options=parse_options(policy_option))
+    config = LoopConfig(
+        spec,
+        world_model,
+        output,
+        dataset=dataset,
+        world_model_options=parse_options(world_model_option),
+        judge=judge,
+        judge_options=parse_options(judge_option),
+        episodes=episodes,
+        horizon=horizon,
+        views=_views(views),
+        height=height,
+        width=width,
+        seed=seed,
+        device=device,
+    )
+    summary = evaluate_policy(config)
     table = Table(title=f"{summary['policy']} in {summary['world_model']} (judge: {summary['judge']})")
     for column in ("task", "episode", "outcome", "score", "state from", "seconds"):
         table.add_column(column)
@@ -164,27 +160,24 @@ def agreement_command(
     from ewmbench.loop.rollout import LoopConfig
 
     width, height = parse_size(size) or (None, None)
-    try:
-        specs = parse_policies(policies, extra_options=parse_options(policy_option))
-        config = LoopConfig(
-            specs[0],
-            world_model,
-            output,
-            dataset=dataset,
-            world_model_options=parse_options(world_model_option),
-            judge=judge,
-            judge_options=parse_options(judge_option),
-            episodes=episodes,
-            horizon=horizon,
-            views=_views(views),
-            height=height,
-            width=width,
-            seed=seed,
-            device=device,
-        )
-        result = run_agreement(specs, config, reference=reference)
-    except EwmbenchError as exc:
-        fail(exc)
+    specs = parse_policies(policies, extra_options=parse_options(policy_option))
+    config = LoopConfig(
+        specs[0],
+        world_model,
+        output,
+        dataset=dataset,
+        world_model_options=parse_options(world_model_option),
+        judge=judge,
+        judge_options=parse_options(judge_option),
+        episodes=episodes,
+        horizon=horizon,
+        views=_views(views),
+        height=height,
+        width=width,
+        seed=seed,
+        device=device,
+    )
+    result = run_agreement(specs, config, reference=reference)
     table = Table(
         title=f"{world_model} vs {reference}: success rate per policy (judge: {result['world_model']['judge']})"
     )

@@ -117,27 +117,24 @@ def serve_command(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     options = parse_options(model_option)
     dataset = options.pop("dataset", None)
-    try:
-        config = ServeConfig(
-            model=model,
-            model_options=options,
-            dataset=None if dataset is None else str(dataset),
-            size=parse_size(size)[::-1] if size else None,  # the profile's (height, width)
-            limits=Limits(max_batch_size, int(max_request_mb * 2**20), max_concurrency, timeout_ms),
-            device=device,
-            token=read_token(token_file),
-            profile_id=profile_id,
-            model_version=model_version,
-            action_dim=action_dim,
-            action_representation=action_representation,
-            oracle_reads_sample_id=oracle_reads_sample_id,
-            max_response_bytes=int(max_response_mb * 2**20),
-            header_timeout_s=header_timeout_s,
-            body_timeout_s=body_timeout_s,
-        )
-        serve(config, host, port, ssl_certfile, ssl_keyfile)
-    except EwmbenchError as exc:
-        fail(exc)
+    config = ServeConfig(
+        model=model,
+        model_options=options,
+        dataset=None if dataset is None else str(dataset),
+        size=parse_size(size)[::-1] if size else None,  # the profile's (height, width)
+        limits=Limits(max_batch_size, int(max_request_mb * 2**20), max_concurrency, timeout_ms),
+        device=device,
+        token=read_token(token_file),
+        profile_id=profile_id,
+        model_version=model_version,
+        action_dim=action_dim,
+        action_representation=action_representation,
+        oracle_reads_sample_id=oracle_reads_sample_id,
+        max_response_bytes=int(max_response_mb * 2**20),
+        header_timeout_s=header_timeout_s,
+        body_timeout_s=body_timeout_s,
+    )
+    serve(config, host, port, ssl_certfile, ssl_keyfile)
 
 
 @serve_app.command("check")

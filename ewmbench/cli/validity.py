@@ -6,8 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ewmbench.cli.common import MetricsOption, ProtocolOption, app, console, fail, fmt, metric_list
-from ewmbench.errors import EwmbenchError
+from ewmbench.cli.common import MetricsOption, ProtocolOption, app, console, fmt, metric_list
 
 
 @app.command("validity")
@@ -69,10 +68,7 @@ def validity_command(
         seed=seed,
         cache_dir=cache_dir,
     )
-    try:
-        report = run_validity(output, settings)
-    except EwmbenchError as exc:
-        fail(exc)
+    report = run_validity(output, settings)
     print_validity(report)
     console.print(f"validity report in [bold]{output / 'validity.html'}[/] and validity.json")
 

@@ -54,18 +54,15 @@ def weights_download_command(
 
     if bool(weight_id) == all_weights:
         fail(EwmbenchError("give one weight id or --all"))
-    try:
-        ids = sorted(weight_specs()) if all_weights else [weight_id]
-        failures = 0
-        for item in ids:
-            outcome = download_weight(item)
-            if outcome.ok:
-                console.print(f"[green]ok[/] {escape(item)}: {escape(outcome.path)}")
-            else:
-                failures += 1
-                console.print(f"[red]failed[/] {escape(item)}: {escape(outcome.problem)}")
-    except EwmbenchError as exc:
-        fail(exc)
+    ids = sorted(weight_specs()) if all_weights else [weight_id]
+    failures = 0
+    for item in ids:
+        outcome = download_weight(item)
+        if outcome.ok:
+            console.print(f"[green]ok[/] {escape(item)}: {escape(outcome.path)}")
+        else:
+            failures += 1
+            console.print(f"[red]failed[/] {escape(item)}: {escape(outcome.problem)}")
     if failures:
         raise typer.Exit(1)
 
@@ -79,10 +76,7 @@ def weights_verify_command(
     from ewmbench.perception.verify import verify
     from ewmbench.perception.weights import weight_specs
 
-    try:
-        results = [verify(item) for item in ([weight_id] if weight_id else sorted(weight_specs()))]
-    except EwmbenchError as exc:
-        fail(exc)
+    results = [verify(item) for item in ([weight_id] if weight_id else sorted(weight_specs()))]
     if as_json:
         print(json.dumps([r.as_dict() for r in results], indent=2))
     else:

@@ -149,6 +149,7 @@ def metrics_command(
 ) -> None:
     """List metrics: group, level, the columns they write under a protocol, and whether they can run here."""
     from ewmbench.metrics import metric_registry
+    from ewmbench.metrics.base import unavailable
 
     loaded = resolve_protocol(protocol)
     rows = []
@@ -156,11 +157,8 @@ def metrics_command(
         if name not in loaded.metrics:
             continue
         metric, settings = cls(), loaded.settings(name)
-        try:
-            metric.check_available(settings)
-            status = "ready"
-        except EwmbenchError as exc:
-            status = getattr(exc, "fix", "") or str(exc)
+        missing = unavailable([metric], loaded.settings).get(name)
+        status = "ready" if missing is None else missing["fix"] or missing["reason"]
         rows.append(
             {
                 "name": name,

@@ -357,6 +357,6 @@ def print_plan(plan) -> None:
     console.print("[green]all checks passed[/]; the command would:")
     for line in plan.describe():
         console.print(f"  {escape(line)}", soft_wrap=True)
-    print_skipped({name: {"reason": why} for name, why in plan.unavailable.items()}, ahead=True)
+    print_skipped(plan.unavailable, ahead=True)
     for warning in plan.warnings:
         console.print(f"[yellow]warning[/] {escape(warning)}", soft_wrap=True)

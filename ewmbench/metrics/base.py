@@ -27,7 +27,7 @@ import numpy as np
 
 from ewmbench.data.layout import Episode, Trial
 from ewmbench.data.video_cache import VideoCache
-from ewmbench.errors import require_installed
+from ewmbench.errors import Unavailable, require_installed
 from ewmbench.perception.detector import TrackingSettings
 from ewmbench.perception.detector_weights import DetectorChoice
 from ewmbench.perception.trajectories import trajectory_of
@@ -183,6 +183,19 @@ class Metric(ABC):
     def score_shards(self, parts: Sequence[Mapping[str, np.ndarray]], settings: dict) -> dict[str, float]:
         """The run's values from the partial results of all its shards, in shard order."""
         raise NotImplementedError(f"{self.name} has no shards")
+
+
+def unavailable(metrics: Sequence[Metric], settings: Callable[[str], dict]) -> dict[str, dict]:
+    """The metrics that cannot run here (a missing extra, weights not downloaded), each with
+    ``{"reason", "fix"}``: what a dry run announces, a run reports as skipped and ``ewmbench
+    metrics`` lists. ``settings`` gives a metric's protocol settings by name."""
+    found = {}
+    for metric in metrics:
+        try:
+            metric.check_available(settings(metric.name))
+        except Unavailable as exc:
+            found[metric.name] = {"reason": exc.reason, "fix": exc.fix}
+    return found
 
 
 Item = TypeVar("Item")

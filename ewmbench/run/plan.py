@@ -93,7 +93,9 @@ class Plan:
     trials: int = 0
     resumes: bool = False
     warnings: list[str] = field(default_factory=list)
-    unavailable: dict[str, str] = field(default_factory=dict)  # metric -> why it will be skipped here
+    unavailable: dict[str, dict] = field(
+        default_factory=dict
+    )  # metric -> why it is skipped here: {reason, fix}
 
     @property
     def output(self) -> Path:

@@ -25,7 +25,7 @@ from ewmbench.data.datasets import SAMPLE, ready_sample, resolve_dataset
 from ewmbench.data.layout import GENERATED_SUFFIX, Generated, GroundTruth
 from ewmbench.data.split import load_split, split_keys
 from ewmbench.errors import ConfigError, DataError, EwmbenchError, Unavailable, require
-from ewmbench.metrics.base import Metric
+from ewmbench.metrics.base import unavailable
 from ewmbench.metrics.registry import metric_registry
 from ewmbench.models.adapter import WorldModel
 from ewmbench.models.checks import check_request_fits
@@ -137,7 +137,7 @@ def preflight(config: RunConfig, kind: str, registry: Callable[[], dict] | None 
     metrics = [classes[name]() for name in names]  # the objects every later step scores with
     plan = Plan(kind, config, protocol, names, metrics, gt, generated, split, model, device)
     plan.resumes = bool(resumes)
-    plan.unavailable = unavailable_metrics(metrics, protocol)
+    plan.unavailable = unavailable(metrics, protocol.settings)
     if kind == "run":
         plan.episodes = len(gt.episodes) if gt is not None else 0
         plan.trials = config.trials
@@ -164,18 +164,6 @@ def run_ground_truth(plan: Plan) -> GroundTruth:
         plan.gt = gt
         plan.episodes = len(gt.episodes)
     return plan.gt
-
-
-def unavailable_metrics(metrics: list[Metric], protocol: Protocol) -> dict[str, str]:
-    """The metrics that cannot run here (a missing extra, weights not downloaded), each with its
-    reason: the run reports them as skipped, and a dry run says so beforehand."""
-    found = {}
-    for metric in metrics:
-        try:
-            metric.check_available(protocol.settings(metric.name))
-        except EwmbenchError as exc:
-            found[metric.name] = getattr(exc, "reason", None) or str(exc)
-    return found
 
 
 # ---------------------------------------------------------------- model, device

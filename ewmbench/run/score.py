@@ -4,7 +4,7 @@ Each step is one function, called in this order (:func:`pair`, then :func:`score
 
 * :func:`pair` (before scoring, so provenance can name the device): every problem with the
   ground truth and the generated trials, the (episode, trial) pairs that are scored, the device;
-* :func:`skipped_before_scoring`: metrics that cannot run here (a missing extra, absent weights);
+* the plan's unavailable metrics (a missing extra, absent weights) are skipped;
 * :func:`execute_items`: the work items (metric x trial, episode or run, :mod:`ewmbench.run.items`)
   run by the plan's executor, each writing its record;
 * :func:`collect`: the stored records read back (never recomputed) into values per trial and
@@ -27,7 +27,7 @@ from rich.progress import Progress
 from ewmbench.data.layout import Episode, Generated, GroundTruth, Problem, Trial, pairing_problems
 from ewmbench.data.video import video_size
 from ewmbench.data.video_cache import VideoCache
-from ewmbench.errors import DataError, Unavailable
+from ewmbench.errors import DataError
 from ewmbench.metrics.base import Metric
 from ewmbench.metrics.registry import higher_is_better
 from ewmbench.perception.detector_weights import DetectorChoice
@@ -95,7 +95,7 @@ def score(plan: Plan, pairing: Pairing, progress: Progress | None = None) -> Sco
     protocol, metrics, pairs = plan.protocol, plan.metrics, pairing.pairs
     detector = detector_choice(plan)
     columns = {m.name: m.columns_for(protocol.settings(m.name)) for m in metrics}
-    skipped = skipped_before_scoring(plan)
+    skipped = dict(plan.unavailable)  # found by pre-flight; collect adds the metrics it could not score
     job = Job(plan.output, protocol, plan.config.cache_dir, pairing.device, detector)
     computed = execute_items(plan, job, [m for m in metrics if m.name not in skipped], pairs, progress)
     # Collect reads only the stored records (a missing one is an error, never recomputed), with the
@@ -146,17 +146,6 @@ def pair_trials(
 def detector_choice(plan: Plan) -> DetectorChoice:
     weights = plan.config.detector_weights
     return DetectorChoice(weights=Path(weights) if weights else None)
-
-
-def skipped_before_scoring(plan: Plan) -> dict[str, dict]:
-    """The plan's metrics that cannot run here, each with the reason and the fix."""
-    skipped: dict[str, dict] = {}
-    for metric in plan.metrics:
-        try:
-            metric.check_available(plan.protocol.settings(metric.name))
-        except Unavailable as exc:
-            skipped[metric.name] = {"reason": exc.reason, "fix": exc.fix}
-    return skipped
 
 
 def execute_items(

@@ -42,7 +42,10 @@ from pathlib import Path
 
 import yaml
 
+from ewmbench.data.video import read_video, video_source, write_mp4
 from ewmbench.errors import ConfigError, DataError
+from ewmbench.leaderboard.entries import OPTIONAL_FIELDS, REQUIRED_FIELDS, MetadataError, check_metadata
+from ewmbench.results.record import load_run
 
 README = "model_readme.md"
 VIDEOS = "videos"
@@ -151,8 +154,6 @@ def trial_videos(
 ) -> dict[tuple[str, str, str], Path]:
     """Each record row's generated video: ``<run>/<model>_dataset/<task>/<episode>/<trial>``
     (``ewmbench run``), the ``generated`` folder of ``ewmbench evaluate``, or ``videos_root``."""
-    from ewmbench.data.video import video_source
-
     candidates = [videos_root] if videos_root else []
     candidates.append(run_folder / f"{record.model.name}_dataset")
     config = run_folder / "config.json"
@@ -193,10 +194,6 @@ def write_bundle(
     (RGB H.264, CRF 0), so a board that re-scores them measures the model and not the encoder;
     ``lossless=False`` writes smaller, lossy H.264.
     """
-    from ewmbench.data.video import read_video, write_mp4
-    from ewmbench.leaderboard.entries import OPTIONAL_FIELDS, REQUIRED_FIELDS, MetadataError, check_metadata
-    from ewmbench.results.record import load_run
-
     if target not in TARGETS:
         raise ConfigError(f"--target must be one of {', '.join(TARGETS)}, got {target!r}")
     fps = DEFAULT_FPS[target] if fps is None else float(fps)

@@ -34,6 +34,7 @@ from pathlib import Path
 from ewmbench.errors import ConfigError, DataError
 from ewmbench.files import write_text
 from ewmbench.leaderboard.bundle import first_trials, worldarena_stem
+from ewmbench.results.record import load_run
 
 FORMATS = ("vbench", "worldarena")
 WORLDARENA_RESULTS = Path("output") / "generated_results.json"
@@ -111,8 +112,6 @@ def worldarena_results(record) -> dict:
 
 def export_run(run: Path | str, output: Path | str, fmt: str) -> Path:
     """Write ``run``'s per-video results in ``fmt`` under ``output`` (a folder); returns the file."""
-    from ewmbench.results.record import load_run
-
     if fmt not in FORMATS:
         raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     record = load_run(run)

@@ -49,7 +49,7 @@ from ewmbench.loop.policies import (
     check_chunk,
     make_policy,
 )
-from ewmbench.loop.world import WorldModelError, step_world
+from ewmbench.loop.world import WorldModelError, build_step_request, step_world
 from ewmbench.models.adapter import WorldModel
 from ewmbench.models.checks import check_request_fits
 from ewmbench.models.invoke import load_model, open_model
@@ -374,7 +374,7 @@ def run_episode(
             actions = np.concatenate([actions, chunk])
             if joints is not None:
                 joints = np.concatenate([joints, _joint_commands(answer, joints.shape[1])[: len(chunk)]])
-            step = step_world(
+            request = build_step_request(
                 model,
                 episode,
                 TRIAL,
@@ -389,6 +389,7 @@ def run_episode(
                 substeps=substeps,
                 joints=joints,
             )
+            step = step_world(model, episode, request)
             frames = {v: np.concatenate([frames[v], step.frames[v]]) for v in views}
             states = np.concatenate([states, step.state])
             world_state = _extend_world_state(world_state, step.world_state, first=calls == 1)

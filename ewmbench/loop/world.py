@@ -100,39 +100,10 @@ def build_step_request(
     return request
 
 
-def step_world(
-    model: WorldModel,
-    episode: Episode,
-    trial: str,
-    seed: int,
-    actions: np.ndarray,
-    history: dict[str, np.ndarray],
-    chunk: int,
-    *,
-    fps: float | None,
-    height: int,
-    width: int,
-    instruction: str,
-    substeps: list[str],
-    joints: np.ndarray | None = None,
-) -> Step:
-    """Run ``actions`` ((N, 14), the last ``chunk`` rows new; ``joints`` (N, J) beside them for a
-    joint-conditioned model) and return the new frames and state."""
-    request = build_step_request(
-        model,
-        episode,
-        trial,
-        seed,
-        actions,
-        history,
-        chunk,
-        fps=fps,
-        height=height,
-        width=width,
-        instruction=instruction,
-        substeps=substeps,
-        joints=joints,
-    )
+def step_world(model: WorldModel, episode: Episode, request: GenerationRequest) -> Step:
+    """Run a chunk's request (:func:`build_step_request`) and return the new frames and state."""
+    fps, height, width = request.fps, request.height, request.width
+    chunk = request.num_frames - 1
     try:
         if request.views:  # a request with no views is the simulator's state-only mode (the reference)
             request.validate()
@@ -155,7 +126,7 @@ def step_world(
     if eef is not None and np.shape(eef) == (request.num_frames, 14) and np.isfinite(eef).all():
         state, source = np.asarray(eef, dtype=np.float64)[1:], "world-model"
     else:
-        state, source = np.asarray(actions, dtype=np.float64)[-chunk:], "commanded"
+        state, source = np.asarray(request.actions, dtype=np.float64)[-chunk:], "commanded"
     world_state = {}
     poses = {
         k.removeprefix("object_pose/"): np.asarray(v)

@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ewmbench.errors import DataError, EwmbenchError
+from ewmbench.files import sha256_file
 from ewmbench.leaderboard.bundle import (
     README,
     RECORD,
@@ -74,7 +75,7 @@ from ewmbench.leaderboard.entries import (
 )
 from ewmbench.leaderboard.rule import load_rule
 from ewmbench.results import aggregate
-from ewmbench.results.record import RunRecord, sha256_file
+from ewmbench.results.record import RunRecord
 from ewmbench.text import for_rich
 
 CHUNK = 1 << 20

@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from ewmbench.errors import ConfigError, DataError
-from ewmbench.files import sha256_file, write_text  # noqa: F401  (sha256_file is part of this module's face: hashes of what a record names)
+from ewmbench.files import write_text
 from ewmbench.protocols import Protocol, parse_protocol, resolve_protocol
 
 SCHEMA = "ewmbench-run/1"

@@ -1,6 +1,7 @@
-"""FID and FVD in shards of whole episodes: each shard's features reduced to moments (count, sum,
-sum of outer products) in a work item of its own, merged by the run's dataset item; the merged
-value is the whole-run one. The Inception is replaced by a mean-colour probe (no weights)."""
+"""FID and FVD in shards of whole episodes: each shard computes its videos' features into the
+feature store in a work item of its own, and the run's dataset item pools every video's features
+in the run's order: bit for bit the value of one pass over the whole run. The Inception is
+replaced by a mean-colour probe (no weights)."""
 
 from __future__ import annotations
 
@@ -69,48 +70,38 @@ def test_shards_hold_whole_episodes_in_first_seen_order():
     assert dataset_shards([], lambda trial: trial, 4) == []
 
 
-def test_merged_shard_moments_equal_the_moments_of_all(tmp_path, probe_inception, monkeypatch):
-    videos = VideoCache(tmp_path / "cache")
-    inputs = [TrialInputs(e, t, videos) for e, t in _pairs(tmp_path)]
-    monkeypatch.setattr(FID, "shard_trials", 3)
+def _no_network(monkeypatch):
+    monkeypatch.setattr(
+        rf, "load_fid_inception", lambda path, device: (_ for _ in ()).throw(AssertionError("not stored"))
+    )
+
+
+def test_shards_store_the_features_and_the_run_pools_them_bit_for_bit(tmp_path, probe_inception, monkeypatch):
+    pairs = _pairs(tmp_path)
+    whole = FID().score_dataset(
+        [TrialInputs(e, t, VideoCache(tmp_path / "one-pass")) for e, t in pairs], SETTINGS
+    )
+    inputs = [TrialInputs(e, t, VideoCache(tmp_path / "sharded")) for e, t in pairs]
     shards = dataset_shards(inputs, lambda item: item.episode.key, 3)
     assert [len(s) for s in shards] == [2, 3, 3]  # episodes of 2 | 3 | 1 + 2 trials
-    parts = [FID().score_shard(shard, SETTINGS) for shard in shards]
-    # the features the metric used (float32, cached per video), pooled at once in float64
-    generated = np.concatenate(
-        [FID().video_features(i.trial.video_path(), inputs[0], SETTINGS) for i in inputs]
-    )
-    reference = np.concatenate(
-        [FID().video_features(v, inputs[0], SETTINGS) for v in distinct_gt_videos(inputs)]
-    )
-    assert generated.shape == (24, 3) and reference.shape == (12, 3)  # 8 trials, 4 episodes, 3 frames each
-    for side, features in (("generated", generated), ("reference", reference)):
-        merged = FeatureMoments.merged(
-            FeatureMoments(int(p[f"{side}_count"]), p[f"{side}_total"], p[f"{side}_outer"]) for p in parts
-        )
-        whole = FeatureMoments.of(features)
-        assert merged.count == whole.count
-        np.testing.assert_allclose(merged.total, whole.total, rtol=0, atol=1e-9)
-        np.testing.assert_allclose(merged.outer, whole.outer, rtol=0, atol=1e-9)
-        for ours, theirs in zip(merged.statistics(), feature_statistics(features)):
-            np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-9)
-    sharded = FID().score_shards(parts, SETTINGS)["fid"]
-    assert sharded == pytest.approx(frechet_distance_of_features(generated, reference), rel=1e-9, abs=1e-9)
-    assert FID().score_dataset(inputs, SETTINGS)["fid"] == pytest.approx(sharded, rel=1e-12)
-    monkeypatch.setattr(FID, "shard_trials", 1000)  # one shard: the whole run at once
-    at_once = FID().score_dataset(inputs, SETTINGS)["fid"]
-    assert at_once == pytest.approx(sharded, rel=1e-9, abs=1e-9)
-    # ... bit for bit the value of pooling every video's moments in order (as before shards)
-    pooled = [
-        FeatureMoments.merged(
-            FeatureMoments.of(FID().video_features(video, inputs[0], SETTINGS)) for video in side
-        )
-        for side in ([i.trial.video_path() for i in inputs], distinct_gt_videos(inputs))
-    ]
-    assert at_once == frechet_distance_of_moments(*pooled)
+    for shard in shards:
+        assert FID().score_shard(shard, SETTINGS) is None
+    _no_network(monkeypatch)  # the run's item reads only what the shards stored
+    sharded = FID().score_dataset(inputs, SETTINGS)
+    assert sharded["fid"] == whole["fid"]  # the same sums in the same order
+    generated = [FID().video_features(i.trial.video_path(), inputs[0], SETTINGS) for i in inputs]
+    reference = [FID().video_features(v, inputs[0], SETTINGS) for v in distinct_gt_videos(inputs)]
+    assert sum(len(f) for f in generated) == 24 and sum(len(f) for f in reference) == 12  # 3 frames each
+    pooled = [FeatureMoments.merged(FeatureMoments.of(f) for f in side) for side in (generated, reference)]
+    assert sharded["fid"] == frechet_distance_of_moments(*pooled)
+    at_once = frechet_distance_of_features(np.concatenate(generated), np.concatenate(reference))
+    assert sharded["fid"] == pytest.approx(at_once, rel=1e-9, abs=1e-9)
+    mean, cov = pooled[0].statistics()
+    np.testing.assert_allclose(mean, feature_statistics(np.concatenate(generated))[0], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(cov, feature_statistics(np.concatenate(generated))[1], rtol=0, atol=1e-9)
 
 
-def test_executors_run_shards_as_items_and_the_dataset_item_merges_them(
+def test_executors_run_shards_as_items_and_the_dataset_item_pools_them(
     tmp_path, probe_inception, monkeypatch
 ):
     pairs = _pairs(tmp_path)
@@ -130,22 +121,17 @@ def test_executors_run_shards_as_items_and_the_dataset_item_merges_them(
         executors.run_serial(job, items, lambda n: None)
     finally:
         executors._CURRENT.clear()
-    stored = sorted((tmp_path / "out" / "scores" / "fid" / "shards").glob("*.npz"))
-    assert len(stored) == 3
+    stored = list((tmp_path / "cache").rglob("*.npy"))
+    assert len(stored) == len(pairs) + len({e.key for e, _ in pairs})  # every video's features, once
     collected = Scorer(job.output, protocol, VideoCache(job.cache_dir), "cpu").stored_dataset(FID(), pairs)
-    cached = TrialInputs(pairs[0][0], pairs[0][1], VideoCache(tmp_path / "cache"))
-    generated = np.concatenate([FID().video_features(t.video_path(), cached, SETTINGS) for _, t in pairs])
-    gt_videos = dict.fromkeys(e.video_path() for e, _ in pairs)
-    reference = np.concatenate([FID().video_features(v, cached, SETTINGS) for v in gt_videos])
     assert collected["status"] == "ok"
-    assert collected["values"]["fid"] == pytest.approx(
-        frechet_distance_of_features(generated, reference), rel=1e-9, abs=1e-9
+    one_pass = FID().score_dataset(
+        [TrialInputs(e, t, VideoCache(tmp_path / "one-pass")) for e, t in pairs], SETTINGS
     )
-    # the dataset item reads the stored shards: with the network gone it still merges them
+    assert collected["values"]["fid"] == one_pass["fid"]
+    # the dataset item pools the stored features: with the network gone it computes the same value
     (tmp_path / "out" / "scores" / "fid" / "dataset.json").unlink()
-    monkeypatch.setattr(
-        rf, "load_fid_inception", lambda path, device: (_ for _ in ()).throw(AssertionError("not stored"))
-    )
-    scorer = Scorer(job.output, protocol, VideoCache(tmp_path / "empty-cache"), "cpu")
+    _no_network(monkeypatch)
+    scorer = Scorer(job.output, protocol, VideoCache(tmp_path / "cache"), "cpu")
     again = scorer.score_dataset(FID(), pairs)
     assert again["values"]["fid"] == collected["values"]["fid"] and scorer.computed == 1

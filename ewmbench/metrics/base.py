@@ -109,8 +109,8 @@ class Metric(ABC):
     # chunk is costly (a network's passes); None: the large chunks of cheap batched maths.
     chunk_trials: ClassVar[int | None] = None
     # A dataset metric whose work splits into shards of whole episodes (FID, FVD: each shard's
-    # features reduced to moments): at most this many trials per shard, each shard a work item
-    # an executor runs on its own (score_shard), merged by score_shards. None: one item.
+    # videos' features computed into the feature store): at most this many trials per shard, each
+    # shard a work item an executor runs on its own (score_shard). None: one item.
     shard_trials: ClassVar[int | None] = None
     # Optional packages the metric runs on, and the extra that installs them (pyproject.toml).
     modules: ClassVar[tuple[str, ...]] = ()
@@ -168,20 +168,13 @@ class Metric(ABC):
 
     def score_dataset(self, inputs: Sequence[TrialInputs], settings: dict) -> dict[str, float]:
         """One value per column for a whole run (``level = "dataset"``): ``inputs`` holds every
-        scored trial; the GT side is the set of distinct episodes those trials belong to. A
-        metric with ``shard_trials`` merges its shards here, as the executors do."""
-        if self.shard_trials:
-            shards = dataset_shards(inputs, lambda item: item.episode.key, self.shard_trials)
-            return self.score_shards([self.score_shard(shard, settings) for shard in shards], settings)
+        scored trial; the GT side is the set of distinct episodes those trials belong to."""
         raise NotImplementedError(f"{self.name} scores {self.level}s, not whole runs")
 
-    def score_shard(self, inputs: Sequence[TrialInputs], settings: dict) -> dict[str, np.ndarray]:
-        """The partial result (named arrays) of one shard of a run: its trials and, once each,
-        the GT videos of their episodes (a shard holds whole episodes)."""
-        raise NotImplementedError(f"{self.name} has no shards")
-
-    def score_shards(self, parts: Sequence[Mapping[str, np.ndarray]], settings: dict) -> dict[str, float]:
-        """The run's values from the partial results of all its shards, in shard order."""
+    def score_shard(self, inputs: Sequence[TrialInputs], settings: dict) -> None:
+        """A shard's share of the work :meth:`score_dataset` needs (FID, FVD: each video's
+        features, into the feature store), run as a work item of its own; nothing is returned:
+        :meth:`score_dataset` then reads what the shards stored."""
         raise NotImplementedError(f"{self.name} has no shards")
 
 

@@ -452,21 +452,12 @@ def distinct_gt_videos(inputs: Sequence[TrialInputs]) -> list:
     return list(dict.fromkeys(item.episode.video_path() for item in inputs))
 
 
-def _moments_of_videos(features: Sequence[np.ndarray]) -> FeatureMoments:
+def _pooled(features: Sequence[np.ndarray], side: str, minimum: int) -> FeatureMoments:
     """The merged moments of each video's features (one part per video, in order)."""
-    return FeatureMoments.merged(FeatureMoments.of(f) for f in features if f.size)
-
-
-def _pooled(parts: Sequence[Mapping[str, np.ndarray]], side: str, minimum: int) -> FeatureMoments:
-    """One side's moments merged over the shards' partial results (see :meth:`FrechetMetric.score_shard`)."""
-    moments = FeatureMoments.merged(
-        FeatureMoments(int(part[f"{side}_count"]), part[f"{side}_total"], part[f"{side}_outer"])
-        for part in parts
-    )
+    moments = FeatureMoments.merged(FeatureMoments.of(f) for f in features if f.size)
     if moments.count < minimum:
-        label = "ground-truth" if side == "reference" else side
         raise Unavailable(
-            f"{label} side has {moments.count} feature vectors; a covariance needs at least {minimum}",
+            f"{side} side has {moments.count} feature vectors; a covariance needs at least {minimum}",
             "score more (or longer) videos",
         )
     return moments
@@ -475,10 +466,10 @@ def _pooled(parts: Sequence[Mapping[str, np.ndarray]], side: str, minimum: int) 
 class FrechetMetric(Metric):
     """A Frechet distance between the features of all generated and all GT videos of a run.
 
-    The run splits into shards of whole episodes (``shard_trials``); a shard's result is the
-    moments (count, sum, sum of outer products, float64) of its generated videos' features and of
-    its episodes' GT videos' features, so executors compute shards apart and the merged moments
-    give the whole-run statistics (up to float64 round-off in the order of the sums)."""
+    The run splits into shards of whole episodes (``shard_trials``): each shard is a work item
+    that computes its videos' features into the feature store, so executors run the networks on
+    shards apart; the run's item then pools every video's features in the run's order, exactly
+    as one pass over the whole run does (the same sums in the same order, so the same value)."""
 
     level = "dataset"
     group = "fidelity"
@@ -488,29 +479,22 @@ class FrechetMetric(Metric):
         """(n, D) features of one video, cached by its content."""
         raise NotImplementedError
 
-    def score_shard(self, inputs: Sequence[TrialInputs], settings: dict) -> dict[str, np.ndarray]:
+    def score_shard(self, inputs: Sequence[TrialInputs], settings: dict) -> None:
         if not inputs:
             raise ConfigError(f"{self.name}: no trials to score")
-        sides = {
-            "generated": _moments_of_videos(
-                [self.video_features(item.trial.video_path(), inputs[0], settings) for item in inputs]
-            ),
-            "reference": _moments_of_videos(
-                [self.video_features(video, inputs[0], settings) for video in distinct_gt_videos(inputs)]
-            ),
-        }
-        arrays: dict[str, np.ndarray] = {}
-        for side, moments in sides.items():
-            arrays[f"{side}_count"] = np.asarray(moments.count)
-            arrays[f"{side}_total"], arrays[f"{side}_outer"] = moments.total, moments.outer
-        return arrays
+        for video in [item.trial.video_path() for item in inputs] + distinct_gt_videos(inputs):
+            self.video_features(video, inputs[0], settings)
 
-    def score_shards(self, parts: Sequence[Mapping[str, np.ndarray]], settings: dict) -> dict[str, float]:
-        if not parts:
+    def score_dataset(self, inputs: Sequence[TrialInputs], settings: dict) -> dict[str, float]:
+        if not inputs:
             raise ConfigError(f"{self.name}: no trials to score")
-        generated = _pooled(parts, "generated", 2)
-        reference = _pooled(parts, "reference", 2)
-        return {self.columns[0]: frechet_distance_of_moments(generated, reference)}
+        generated = [self.video_features(item.trial.video_path(), inputs[0], settings) for item in inputs]
+        reference = [self.video_features(video, inputs[0], settings) for video in distinct_gt_videos(inputs)]
+        return {
+            self.columns[0]: frechet_distance_of_moments(
+                _pooled(generated, "generated", 2), _pooled(reference, "ground-truth", 2)
+            )
+        }
 
 
 @register_metric

@@ -104,8 +104,8 @@ def run_chunk(job: Job, chunk: list[WorkItem]) -> int:
 
 
 def _phases(chunks: list[list[WorkItem]]) -> list[list[list[WorkItem]]]:
-    """Every other chunk, then the dataset items that merge shards (FID, FVD), so that their
-    shards have run before them and no worker computes a shard twice."""
+    """Every other chunk, then the dataset items of sharded metrics (FID, FVD), so that their
+    shards' features are stored before they pool them and no worker computes a video's twice."""
 
     def merging(chunk: list[WorkItem]) -> bool:
         return chunk[0].level == "dataset" and bool(chunk[0].metric.shard_trials)

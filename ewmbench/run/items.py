@@ -3,7 +3,8 @@
 A work item is one (metric, video or videos) unit whose result is one stored record: a trial
 (trial-level metrics), the trials of an episode (episode-level metrics) or every scored trial
 (dataset-level metrics: FID, FVD); a sharded dataset metric (FID, FVD) also has one item per
-shard of whole episodes, whose stored result (moments) the dataset item merges. Executors run items in chunks; trial items of one metric are
+shard of whole episodes, which computes its videos' features for the dataset item to pool.
+Executors run items in chunks; trial items of one metric are
 chunked together so a metric with a batched path (the motion metrics) scores a chunk at once.
 """
 
@@ -81,7 +82,7 @@ def build_plan(
             continue
         metric_pairs = pairs_for(metric, pairs)
         if metric.level == "dataset":
-            if metric.shard_trials and metric_pairs:  # shards apart, then the item that merges them
+            if metric.shard_trials and metric_pairs:  # shards apart, then the item that pools them
                 shards = dataset_shards(metric_pairs, lambda pair: pair[0].key, metric.shard_trials)
                 if len(shards) > 1:
                     items.extend(WorkItem(metric, "shard", tuple(shard)) for shard in shards)

@@ -4,8 +4,7 @@ A record is keyed by every input and setting that changes its numbers; a record 
 is reused, so a killed run resumes and two executors give the same records. Under
 ``<output>/scores/<metric>/``: trial records as JSON lines appended to one file per writing
 process (``records-<writer>.jsonl``), one file per episode (``<task>/<episode>/episode.json``)
-and per run (``dataset.json``); a sharded dataset metric's shard results (FID and FVD moments)
-as ``shards/<hash of the shard's key>.npz``.
+and per run (``dataset.json``).
 """
 
 from __future__ import annotations
@@ -17,13 +16,11 @@ import uuid
 import warnings
 from pathlib import Path
 
-import numpy as np
-
 from ewmbench.data.layout import Episode, Trial
 from ewmbench.data.video_cache import VideoCache
 from ewmbench.errors import DataError, EwmbenchError, Unavailable
 from ewmbench.files import write_json
-from ewmbench.metrics.base import EpisodeInputs, Metric, TrialInputs, dataset_shards
+from ewmbench.metrics.base import EpisodeInputs, Metric, TrialInputs
 from ewmbench.perception.detector_weights import DetectorChoice
 from ewmbench.perception.trajectories import trajectory_identity
 from ewmbench.protocols import Protocol
@@ -326,50 +323,20 @@ class Scorer:
 
     def score_dataset(self, metric: Metric, pairs: list[tuple[Episode, Trial]]) -> dict:
         path, key = self._dataset_item(metric, pairs)
-        settings = self.protocol.settings(metric.name)
-        if metric.shard_trials:  # merge the shards' stored results (those missing are computed here)
-
-            def compute() -> dict[str, float]:
-                shards = dataset_shards(pairs, lambda pair: pair[0].key, metric.shard_trials)
-                return metric.score_shards([self._shard(metric, shard) for shard in shards], settings)
-
-            return self._score(path, key, compute)
         inputs = [TrialInputs(e, t, self.videos, self.device, self.detector) for e, t in pairs]
-        return self._score(path, key, lambda: metric.score_dataset(inputs, settings))
+        return self._score(
+            path, key, lambda: metric.score_dataset(inputs, self.protocol.settings(metric.name))
+        )
 
     def score_shard(self, metric: Metric, pairs: list[tuple[Episode, Trial]]) -> None:
-        """Compute and store one shard of a sharded dataset metric (a work item of its own); a
-        shard that cannot be computed is left to the dataset item, which records why."""
+        """A shard of a sharded dataset metric (a work item of its own): its share of the work
+        goes to the feature store, where the run's dataset item reads it; a shard that cannot be
+        computed is left to the dataset item, which records why."""
+        inputs = [TrialInputs(e, t, self.videos, self.device, self.detector) for e, t in pairs]
         try:
-            self._shard(metric, pairs)
+            metric.score_shard(inputs, self.protocol.settings(metric.name))
         except (Unavailable, DataError):
             pass
-
-    def _shard(self, metric: Metric, pairs: list[tuple[Episode, Trial]]) -> dict[str, np.ndarray]:
-        """A shard's stored result, or computed and stored (``shards/<hash of its key>.npz``): keyed
-        by the settings, the content of its GT and generated videos in order and the device type."""
-        key = {
-            "settings": self.settings_hash(metric),
-            "gt": [self.videos.content_hash(v) for v in dict.fromkeys(e.video_path() for e, _ in pairs)],
-            "generated": [self.videos.content_hash(t.video_path()) for _, t in pairs],
-            **self._computed_with(metric, pairs),
-        }
-        digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:32]
-        path = self.output / SCORES_DIR / metric.name / "shards" / f"{digest}.npz"
-        if path.is_file():
-            try:
-                with np.load(path, allow_pickle=False) as stored:
-                    return {name: stored[name] for name in stored.files}
-            except (ValueError, OSError, EOFError):
-                pass  # a torn write from a killed run: compute again
-        inputs = [TrialInputs(e, t, self.videos, self.device, self.detector) for e, t in pairs]
-        result = metric.score_shard(inputs, self.protocol.settings(metric.name))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.stem}-{uuid.uuid4().hex[:8]}.npz")
-        np.savez(partial, **result)
-        os.replace(partial, path)  # whole or absent: a killed run never leaves half a shard
-        self.computed += 1
-        return result
 
     def stored_dataset(self, metric: Metric, pairs: list[tuple[Episode, Trial]]) -> dict:
         """The stored run-level record (collect); a missing one is :class:`NotScored`."""

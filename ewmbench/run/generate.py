@@ -21,8 +21,7 @@ from ewmbench.errors import DataError
 from ewmbench.files import json_safe
 from ewmbench.models.adapter import WorldModel
 from ewmbench.models.capabilities import CONDITIONING, Capabilities
-from ewmbench.models.invoke import batch_size, call_model, conform_result
-from ewmbench.models.invoke import load_model as load_on_device
+from ewmbench.models.invoke import batch_size, call_model, conform_result, load_model
 from ewmbench.models.request import GenerationRequest
 from ewmbench.run.plan import Plan
 
@@ -60,10 +59,10 @@ class LoadedModel:
         }
 
 
-def load_model(plan: Plan) -> LoadedModel:
+def load_plan_model(plan: Plan) -> LoadedModel:
     """Load the weights of the plan's model (opened and checked by pre-flight) on the device
     pre-flight chose for it, through :func:`ewmbench.models.invoke.load_model`."""
-    return LoadedModel(plan.model, load_on_device(plan.model, plan.model_device))
+    return LoadedModel(plan.model, load_model(plan.model, plan.model_device))
 
 
 def generate(

@@ -37,7 +37,7 @@ from ewmbench.data.split import provenance as split_provenance
 from ewmbench.files import write_json
 from ewmbench.results.record import RunRecord
 from ewmbench.results.writers import write_run
-from ewmbench.run.generate import generate, load_model
+from ewmbench.run.generate import generate, load_plan_model
 from ewmbench.run.plan import Plan, RunConfig
 from ewmbench.run.preflight import preflight, run_ground_truth
 from ewmbench.run.recording import build_record, provenance, run_notes
@@ -58,7 +58,7 @@ def run(config: RunConfig, show_progress: bool = True, plan: Plan | None = None)
     Every check runs before anything is written (:func:`ewmbench.run.preflight.preflight`)."""
     plan = plan or preflight(config, "run")
     gt = run_ground_truth(plan)
-    loaded = load_model(plan)
+    loaded = load_plan_model(plan)
     write_config(plan)
     prov = provenance(plan, loaded.device)
     write_json(plan.output / "provenance.json", {**prov, "model": loaded.record()})
